@@ -1,0 +1,2 @@
+//! rgetty-ringd binary.
+fn main() {}

@@ -1,0 +1,2 @@
+//! rgetty-share binary.
+fn main() {}

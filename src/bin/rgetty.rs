@@ -1,0 +1,2 @@
+//! rgetty binary.
+fn main() {}

@@ -1,0 +1,3 @@
+//! The getty run loop (I/O shell around [`state`]).
+
+pub mod state;

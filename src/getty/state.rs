@@ -1,0 +1,1 @@
+//! The getty state machine (pure).

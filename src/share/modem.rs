@@ -1,0 +1,1 @@
+//! The virtual modem mode of rgetty-share.

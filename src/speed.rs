@@ -1,0 +1,55 @@
+//! Serial speeds: the table of valid Linux bit rates and parsing of speed words.
+//!
+//! Pure: no I/O. The mapping to termios `B*` constants lives in [`crate::tty`].
+
+/// Every bit rate that Linux termios supports up to 460800 (mgetty's list, §1).
+pub const SPEEDS: &[u32] = &[
+    50, 75, 110, 134, 150, 200, 300, 600, 1200, 1800, 2400, 4800, 9600, 19200, 38400, 57600,
+    115_200, 230_400, 460_800,
+];
+
+/// True when `bps` is one of [`SPEEDS`].
+pub fn is_valid(bps: u32) -> bool {
+    SPEEDS.contains(&bps)
+}
+
+/// Parse a decimal speed word such as `38400`; `None` unless it is a valid speed.
+///
+/// ```
+/// assert_eq!(rgetty::speed::parse("115200"), Some(115200));
+/// assert_eq!(rgetty::speed::parse("12345"), None);
+/// ```
+pub fn parse(word: &str) -> Option<u32> {
+    let bps: u32 = word.trim().parse().ok()?;
+    is_valid(bps).then_some(bps)
+}
+
+/// The leading decimal digits of `s` as a number, like C `atoi` (0 when there are none).
+///
+/// Used for `CONNECT 28800/ARQ` → 28800 when autobauding.
+pub fn atoi(s: &str) -> u32 {
+    let digits: String = s
+        .trim_start()
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits.parse().unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table() {
+        assert!(is_valid(38400));
+        assert!(is_valid(460_800));
+        assert!(!is_valid(0));
+        assert!(!is_valid(921_600));
+        assert_eq!(parse(" 9600 "), Some(9600));
+        assert_eq!(parse("9600x"), None);
+        assert_eq!(atoi("28800/ARQ/V34"), 28800);
+        assert_eq!(atoi(""), 0);
+        assert_eq!(atoi("x"), 0);
+    }
+}
