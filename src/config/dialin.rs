@@ -134,9 +134,18 @@ mod tests {
         assert_eq!(
             r.rules,
             [
-                Rule { deny: true, prefix: "555".into() },
-                Rule { deny: false, prefix: "444".into() },
-                Rule { deny: false, prefix: "333".into() },
+                Rule {
+                    deny: true,
+                    prefix: "555".into()
+                },
+                Rule {
+                    deny: false,
+                    prefix: "444".into()
+                },
+                Rule {
+                    deny: false,
+                    prefix: "333".into()
+                },
             ]
         );
         assert!(!r.allows("5551234"));
@@ -150,7 +159,11 @@ mod tests {
     #[test]
     fn sample_is_sane() {
         let r = Rules::parse(include_str!("../../etc/dialin.config"));
-        assert!(r.rules.is_empty(), "the sample has only comments: {:?}", r.rules);
+        assert!(
+            r.rules.is_empty(),
+            "the sample has only comments: {:?}",
+            r.rules
+        );
     }
 
     proptest! {

@@ -440,7 +440,11 @@ mod tests {
         assert_eq!(e.len(), 2);
         assert_eq!(e[0].loc.line, 2);
         assert!(e[0].msg.contains("\"3\""));
-        assert_eq!(t.entries[0].program, PathBuf::from("/bin/x"), "back to version 1");
+        assert_eq!(
+            t.entries[0].program,
+            PathBuf::from("/bin/x"),
+            "back to version 1"
+        );
     }
 
     #[test]
@@ -482,7 +486,16 @@ mod tests {
         let e = &t.entries[0];
         assert_eq!(
             e.argv("joe", "33600/ARQ", "5551234"),
-            ["prog", "joe", "33600/ARQ", "5551234", "b@", "@@", "\\i", "x\\I"]
+            [
+                "prog",
+                "joe",
+                "33600/ARQ",
+                "5551234",
+                "b@",
+                "@@",
+                "\\i",
+                "x\\I"
+            ]
         );
         assert_eq!(
             e.argv("", "", "none"),

@@ -342,9 +342,7 @@ pub fn port_matches(pattern: &str, device: &str) -> bool {
         .iter()
         .zip(&b[..common])
         .all(|(x, y)| x == y || *x == b'?' || *y == b'?');
-    head_ok
-        && a[common..].iter().all(|c| *c == b'?')
-        && b[common..].iter().all(|c| *c == b'?')
+    head_ok && a[common..].iter().all(|c| *c == b'?') && b[common..].iter().all(|c| *c == b'?')
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1077,8 +1075,14 @@ mod tests {
         assert_eq!(d.init_chat, r#""" \dATQ0V1H0 OK AT OK"#);
         assert_eq!(u.login_prompt, "@!login: ");
         assert_eq!(d.login_prompt, "@ login: ");
-        assert_eq!((u.port_owner.as_str(), u.port_group.as_deref()), ("uucp", Some("modem")));
-        assert_eq!((d.port_owner.as_str(), d.port_group.as_deref()), ("root", Some("dialout")));
+        assert_eq!(
+            (u.port_owner.as_str(), u.port_group.as_deref()),
+            ("uucp", Some("modem"))
+        );
+        assert_eq!(
+            (d.port_owner.as_str(), d.port_group.as_deref()),
+            ("root", Some("dialout"))
+        );
         assert_eq!(u.port_mode, 0o660);
         assert_eq!(u.modem_check_time_s, 3600);
         assert_eq!(u.login_time_s, 240);
@@ -1087,7 +1091,10 @@ mod tests {
         assert_eq!("debian".parse::<Profile>(), Ok(Profile::Debian));
         assert_eq!("upstream".parse::<Profile>(), Ok(Profile::Upstream));
         assert!("Debian".parse::<Profile>().is_err());
-        assert_eq!(Profile::Debian.resolve("login.config"), PathBuf::from("/etc/mgetty/login.config"));
+        assert_eq!(
+            Profile::Debian.resolve("login.config"),
+            PathBuf::from("/etc/mgetty/login.config")
+        );
         assert_eq!(Profile::Debian.resolve("/x/l.c"), PathBuf::from("/x/l.c"));
         assert_eq!(Profile::Upstream.dialin_config(), None);
     }
@@ -1113,7 +1120,10 @@ mod tests {
         let r = apply_text(text, p(), "ttyS0", &mut s, &[]);
         assert_eq!(s.debug, 6);
         assert_eq!(r.errors.len(), 1, "only the matching section is validated");
-        assert_eq!(r.errors[0].to_string(), "m.conf:6: unknown keyword \"speeed\"");
+        assert_eq!(
+            r.errors[0].to_string(),
+            "m.conf:6: unknown keyword \"speeed\""
+        );
         let mut s = Settings::defaults(Profile::Upstream);
         apply_text(text, p(), "ttyS2", &mut s, &[]);
         assert_eq!(s.debug, 6);
@@ -1124,7 +1134,10 @@ mod tests {
         let c = check_text(text, p());
         let msgs: Vec<String> = c.errors.iter().map(ToString::to_string).collect();
         assert_eq!(msgs.len(), 2);
-        assert!(msgs[1].starts_with("m.conf:9: bad value \"x\" for \"speed\""), "{msgs:?}");
+        assert!(
+            msgs[1].starts_with("m.conf:9: bad value \"x\" for \"speed\""),
+            "{msgs:?}"
+        );
     }
 
     #[test]
@@ -1173,7 +1186,11 @@ mod tests {
                 Some(Kind::Int) => "0x2",
                 Some(Kind::Bool) => {
                     let now = d.describe().into_iter().find(|(k, _)| k == name);
-                    if now.is_some_and(|(_, v)| v == "TRUE") { "n" } else { "y" }
+                    if now.is_some_and(|(_, v)| v == "TRUE") {
+                        "n"
+                    } else {
+                        "y"
+                    }
                 }
                 Some(Kind::Flow) => "rts",
                 Some(Kind::Perms) => "warn",
@@ -1198,7 +1215,10 @@ mod tests {
         s.set("modem-check-time", "60").unwrap();
         let notes = s.sanitize().unwrap();
         assert_eq!(notes.len(), 3);
-        assert_eq!((s.rings, s.ringback_time_s, s.modem_check_time_s), (1, 30, 900));
+        assert_eq!(
+            (s.rings, s.ringback_time_s, s.modem_check_time_s),
+            (1, 30, 900)
+        );
         s.set("modem-check-time", "-1").unwrap();
         assert!(s.sanitize().unwrap().is_empty());
         assert_eq!(s.modem_check_time_s, -1);
@@ -1208,7 +1228,10 @@ mod tests {
         s.set("speed", "12345").unwrap();
         assert_eq!(s.sanitize(), Err("invalid port speed: 12345".to_string()));
         let r = check_text("speed 12345\n", p());
-        assert_eq!(r.errors[0].to_string(), "m.conf:1: invalid port speed \"12345\"");
+        assert_eq!(
+            r.errors[0].to_string(),
+            "m.conf:1: invalid port speed \"12345\""
+        );
     }
 
     #[test]
@@ -1221,10 +1244,16 @@ mod tests {
             &mut s,
             &[],
         );
-        assert_eq!(s.ring_patterns, Some(PathBuf::from("/etc/rgetty/rings.conf")));
+        assert_eq!(
+            s.ring_patterns,
+            Some(PathBuf::from("/etc/rgetty/rings.conf"))
+        );
         assert_eq!(s.ring_patterns_perms, RingPatternsPerms::Warn);
         assert_eq!(r.errors.len(), 1);
-        assert_eq!(Settings::defaults(Profile::Upstream).ring_patterns_perms, RingPatternsPerms::Refuse);
+        assert_eq!(
+            Settings::defaults(Profile::Upstream).ring_patterns_perms,
+            RingPatternsPerms::Refuse
+        );
     }
 
     #[test]
