@@ -436,7 +436,8 @@ pub struct Settings {
     pub statistics_file: Option<String>,
     /// `term`: if set, `TERM=<value>` is exported before exec.
     pub term: Option<String>,
-    /// `ring-patterns` (rgetty): path of an xringd.conf-format file of ring cadences.
+    /// `ring-patterns` (rgetty): path of an xringd.conf-format file of ring cadences; an
+    /// empty value unsets it.
     pub ring_patterns: Option<PathBuf>,
     /// `ring-patterns-perms` (rgetty): `refuse` (default) or `warn` when that file is readable
     /// by group or other.
@@ -1298,6 +1299,9 @@ mod tests {
         #[test]
         fn reader_never_panics(text in "(?s).{0,400}") {
             let _ = read_lines(&text);
+            let mut s = Settings::defaults(Profile::Upstream);
+            let _ = apply_text(&text, Path::new("x"), "ttyS0", &mut s, &[]);
+            let _ = check_text(&text, Path::new("x"));
         }
 
         #[test]
