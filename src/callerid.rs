@@ -474,7 +474,10 @@ fn ring_elsa(s: &[u8], msn_list: &[String], info: &mut CallInfo) -> i32 {
     set_caller_digits(info, digits);
     // skip the separator and any further non-digits
     let rest = &rest[1..];
-    let to_start = rest.iter().position(u8::is_ascii_digit).unwrap_or(rest.len());
+    let to_start = rest
+        .iter()
+        .position(u8::is_ascii_digit)
+        .unwrap_or(rest.len());
     find_msn(&rest[to_start..], msn_list, info)
 }
 
@@ -588,7 +591,12 @@ impl RingReader {
     }
 
     /// Classify one complete line (leading blanks are skipped), updating `info`.
-    pub fn classify_line(&mut self, line: &[u8], info: &mut CallInfo, msn_list: &[String]) -> RingLine {
+    pub fn classify_line(
+        &mut self,
+        line: &[u8],
+        info: &mut CallInfo,
+        msn_list: &[String],
+    ) -> RingLine {
         let buf = skip_c_space(line);
         if let Some(a) = action_prefix(buf) {
             // the byte reader stops at the action text, before the line is complete: the
@@ -724,7 +732,11 @@ mod tests {
             (b"RING;08912345;08765", |c| &c.caller_id, "08912345;08765"),
             (b"RING", |c| &c.caller_id, "none"),
             (b"OK", |c| &c.caller_id, "none"),
-            (b"CONNECT 33600/ARQ/V34/LAPM/V42BIS", |c| &c.connect, "33600/ARQ/V34/LAPM/V42BIS"),
+            (
+                b"CONNECT 33600/ARQ/V34/LAPM/V42BIS",
+                |c| &c.connect,
+                "33600/ARQ/V34/LAPM/V42BIS",
+            ),
             (b"CONNECT", |c| &c.connect, ""),
             (b"  CONNECT  \r", |c| &c.connect, ""),
             (b"CALLER NAME: JOHN DOE", |c| &c.call_name, "JOHN DOE"),
@@ -773,7 +785,11 @@ mod tests {
 
     #[test]
     fn two_mesg_lines_and_rockwell_decode() {
-        let c = fed(&[b"MESG = 030735353531323132", b"MESG = second", b"MESG = third"]);
+        let c = fed(&[
+            b"MESG = 030735353531323132",
+            b"MESG = second",
+            b"MESG = third",
+        ]);
         assert_eq!(c.msg1, "030735353531323132");
         assert_eq!(c.msg2, "third");
         let mut c = c;
@@ -808,13 +824,30 @@ mod tests {
         let c = CallInfo::default();
         assert_eq!(
             c.env(),
-            vec![("CALLER_ID", "none".to_string()), ("CONNECT", String::new())]
+            vec![
+                ("CALLER_ID", "none".to_string()),
+                ("CONNECT", String::new())
+            ]
         );
-        let c = fed(&[b"NMBR = 1", b"NAME = N", b"DATE = D", b"TIME = T", b"NDID=9", b"CONNECT 2400"]);
+        let c = fed(&[
+            b"NMBR = 1",
+            b"NAME = N",
+            b"DATE = D",
+            b"TIME = T",
+            b"NDID=9",
+            b"CONNECT 2400",
+        ]);
         let keys: Vec<&str> = c.env().iter().map(|(k, _)| *k).collect();
         assert_eq!(
             keys,
-            vec!["CALLER_ID", "CALL_DATE", "CALL_TIME", "CALLER_NAME", "CALLED_ID", "CONNECT"]
+            vec![
+                "CALLER_ID",
+                "CALL_DATE",
+                "CALL_TIME",
+                "CALLER_NAME",
+                "CALLED_ID",
+                "CONNECT"
+            ]
         );
         assert_eq!(
             c.program_command("/x/cid.sh", "pts/2", 0, "/dev/console"),
@@ -852,9 +885,24 @@ mod tests {
             (b"RING", RingLine::Ring { dist: 0 }, "none", ""),
             (b"  RING  ", RingLine::Ring { dist: 0 }, "none", ""),
             (b"RING;08912345", RingLine::Ring { dist: 0 }, "08912345", ""),
-            (b"RING;08912345;0894456", RingLine::Ring { dist: 2 }, "08912345", "0894456"),
-            (b"RING;08912345;999", RingLine::Ring { dist: 0 }, "08912345", "999"),
-            (b"RING/0891123", RingLine::Ring { dist: 1 }, "none", "0891123"),
+            (
+                b"RING;08912345;0894456",
+                RingLine::Ring { dist: 2 },
+                "08912345",
+                "0894456",
+            ),
+            (
+                b"RING;08912345;999",
+                RingLine::Ring { dist: 0 },
+                "08912345",
+                "999",
+            ),
+            (
+                b"RING/0891123",
+                RingLine::Ring { dist: 1 },
+                "none",
+                "0891123",
+            ),
             (b"RING: 3 DN9 8888", RingLine::Ring { dist: 9 }, "8888", ""),
             (b"RING:", RingLine::Ring { dist: 0 }, "none", ""),
             (b"RING 090909", RingLine::Ring { dist: 0 }, "090909", ""),
@@ -863,15 +911,35 @@ mod tests {
             (b"RING c", RingLine::Ring { dist: 3 }, "none", ""),
             (b"RING ?", RingLine::Other, "none", ""),
             (b"RINGING", RingLine::Ring { dist: 0 }, "none", ""),
-            (b"FM:5551234 TO:0894456", RingLine::Ring { dist: 2 }, "5551234", "0894456"),
-            (b"FM:5551234 /77/TO:123", RingLine::Ring { dist: 1 }, "5551234", "123"),
+            (
+                b"FM:5551234 TO:0894456",
+                RingLine::Ring { dist: 2 },
+                "5551234",
+                "0894456",
+            ),
+            (
+                b"FM:5551234 /77/TO:123",
+                RingLine::Ring { dist: 1 },
+                "5551234",
+                "123",
+            ),
             (b"FM: 5551234", RingLine::Ring { dist: 0 }, "5551234", ""),
             (b"TO:4123", RingLine::Ring { dist: 1 }, "none", "4123"),
             (b"NMBR = 5551234", RingLine::Ring { dist: 0 }, "5551234", ""),
             (b"DATE = 1122", RingLine::Other, "none", ""),
             (b"OK", RingLine::Other, "none", ""),
-            (b"CONNECT 2400", RingLine::Action(ModemAction::Connect), "none", ""),
-            (b"NO CARRIER", RingLine::Action(ModemAction::NoCarrier), "none", ""),
+            (
+                b"CONNECT 2400",
+                RingLine::Action(ModemAction::Connect),
+                "none",
+                "",
+            ),
+            (
+                b"NO CARRIER",
+                RingLine::Action(ModemAction::NoCarrier),
+                "none",
+                "",
+            ),
             (b"CALLER NAME = CONNECTICUT", RingLine::Other, "none", ""),
         ];
         for (line, ev, caller, called) in cases {
@@ -887,15 +955,25 @@ mod tests {
     }
 
     fn feed_all(r: &mut RingReader, info: &mut CallInfo, bytes: &[u8]) -> Vec<RingLine> {
-        bytes.iter().filter_map(|&b| r.feed(b, info, &msns())).collect()
+        bytes
+            .iter()
+            .filter_map(|&b| r.feed(b, info, &msns()))
+            .collect()
     }
 
     #[test]
     fn reader_bytes() {
         let mut r = RingReader::new(NmbrRule::Upstream);
         let mut info = CallInfo::default();
-        let ev = feed_all(&mut r, &mut info, b"\r\nDATE = 1122\r\nTIME = 1951\r\nNMBR = 555\r\nNAME = BOB\r\nRING\r\n");
-        assert_eq!(ev, vec![RingLine::Ring { dist: 0 }, RingLine::Ring { dist: 0 }]);
+        let ev = feed_all(
+            &mut r,
+            &mut info,
+            b"\r\nDATE = 1122\r\nTIME = 1951\r\nNMBR = 555\r\nNAME = BOB\r\nRING\r\n",
+        );
+        assert_eq!(
+            ev,
+            vec![RingLine::Ring { dist: 0 }, RingLine::Ring { dist: 0 }]
+        );
         assert_eq!(info.call_name, "BOB");
         assert_eq!(info.call_date, "1122");
         // action fires on the 7th char, before the line ends
@@ -919,19 +997,34 @@ mod tests {
         let mut info = CallInfo::default();
         assert!(feed_all(&mut r, &mut info, b"NMBR = 555\r\n").is_empty());
         assert_eq!(info.caller_id, "555");
-        assert_eq!(feed_all(&mut r, &mut info, b"NAME = BOB\r\n"), vec![RingLine::Ring { dist: 0 }]);
+        assert_eq!(
+            feed_all(&mut r, &mut info, b"NAME = BOB\r\n"),
+            vec![RingLine::Ring { dist: 0 }]
+        );
         // NAME first, then NMBR
         r.new_call();
         assert!(feed_all(&mut r, &mut info, b"NAME = BOB\r\n").is_empty());
-        assert_eq!(feed_all(&mut r, &mut info, b"NMBR = 555\r\n"), vec![RingLine::Ring { dist: 0 }]);
+        assert_eq!(
+            feed_all(&mut r, &mut info, b"NMBR = 555\r\n"),
+            vec![RingLine::Ring { dist: 0 }]
+        );
         // private / out of area
         r.new_call();
-        assert_eq!(feed_all(&mut r, &mut info, b"NMBR = P\r\n"), vec![RingLine::Ring { dist: 0 }]);
+        assert_eq!(
+            feed_all(&mut r, &mut info, b"NMBR = P\r\n"),
+            vec![RingLine::Ring { dist: 0 }]
+        );
         r.new_call();
-        assert_eq!(feed_all(&mut r, &mut info, b"NMBR=O\r\n"), vec![RingLine::Ring { dist: 0 }]);
+        assert_eq!(
+            feed_all(&mut r, &mut info, b"NMBR=O\r\n"),
+            vec![RingLine::Ring { dist: 0 }]
+        );
         // Upstream: NMBR counts
         let mut r = RingReader::new(NmbrRule::Upstream);
-        assert_eq!(feed_all(&mut r, &mut info, b"NMBR = 555\r\n"), vec![RingLine::Ring { dist: 0 }]);
+        assert_eq!(
+            feed_all(&mut r, &mut info, b"NMBR = 555\r\n"),
+            vec![RingLine::Ring { dist: 0 }]
+        );
         assert!(feed_all(&mut r, &mut info, b"NAME = X\r\n").is_empty());
     }
 

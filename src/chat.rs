@@ -414,7 +414,10 @@ mod tests {
             (b"ATA\\c", vec![ms(50), by(b"ATA")]),
             (b"\\c ATA", vec![ms(50), by(b" ATA")]),
             (b"\\dATQ0", vec![ms(50), ms(500), by(b"ATQ0\r")]),
-            (b"AT\\d\\dZ", vec![ms(50), by(b"AT"), ms(500), ms(500), by(b"Z\r")]),
+            (
+                b"AT\\d\\dZ",
+                vec![ms(50), by(b"AT"), ms(500), ms(500), by(b"Z\r")],
+            ),
             // Q10: \s sends 's', \\ (already one backslash) sends the next char
             (b"AT\\s", vec![ms(50), by(b"ATs\r")]),
             (b"\\Q", vec![ms(50), by(b"Q\r")]),
@@ -487,26 +490,62 @@ mod tests {
             .find_map(|(i, &b)| e.feed(b).map(|r| (i, r)))
     }
 
+    type ExpectCase<'a> = (
+        &'a [u8],
+        &'a [&'a [u8]],
+        &'a [u8],
+        Option<(usize, ExpectResult)>,
+    );
+
     #[test]
     fn expecter_table() {
-        let cases: &[(&[u8], &[&[u8]], &[u8], Option<(usize, ExpectResult)>)] = &[
-            (b"OK", INIT_ABORTS, b"\r\nOK\r\n", Some((3, ExpectResult::Found))),
-            (b"OK", INIT_ABORTS, b"ATZ\r\r\nERROR\r\n", Some((10, ExpectResult::Abort(0)))),
-            (b"OK", INIT_ABORTS, b"NO CARRIER", Some((9, ExpectResult::Abort(2)))),
+        let cases: &[ExpectCase] = &[
+            (
+                b"OK",
+                INIT_ABORTS,
+                b"\r\nOK\r\n",
+                Some((3, ExpectResult::Found)),
+            ),
+            (
+                b"OK",
+                INIT_ABORTS,
+                b"ATZ\r\r\nERROR\r\n",
+                Some((10, ExpectResult::Abort(0))),
+            ),
+            (
+                b"OK",
+                INIT_ABORTS,
+                b"NO CARRIER",
+                Some((9, ExpectResult::Abort(2))),
+            ),
             // case-sensitive
             (b"OK", INIT_ABORTS, b"ok\r\n", None),
             // substring anywhere, not just at line start
             (b"OK", &[], b"xxOKxx", Some((3, ExpectResult::Found))),
             // expect wins a tie on the same byte
-            (b"ERROR", INIT_ABORTS, b"ERROR", Some((4, ExpectResult::Found))),
+            (
+                b"ERROR",
+                INIT_ABORTS,
+                b"ERROR",
+                Some((4, ExpectResult::Found)),
+            ),
             // first abort in list order wins a tie between aborts
-            (b"zz", &[b"BC", b"ABC"], b"ABC", Some((2, ExpectResult::Abort(0)))),
+            (
+                b"zz",
+                &[b"BC", b"ABC"],
+                b"ABC",
+                Some((2, ExpectResult::Abort(0))),
+            ),
             // fax words in the answer chat
             (b"CONNECT", &[], b"x", None),
         ];
         for (expect, aborts, input, want) in cases {
             let mut e = Expecter::new(expect, aborts);
-            assert_eq!(run(&mut e, input), *want, "expect {expect:?} input {input:?}");
+            assert_eq!(
+                run(&mut e, input),
+                *want,
+                "expect {expect:?} input {input:?}"
+            );
         }
         let aborts = answer_aborts(true);
         let mut e = Expecter::new(b"CONNECT", &aborts);
@@ -544,7 +583,10 @@ mod tests {
         // a 500-byte expect string matches when it is exactly the window
         let pat = vec![b'a'; WINDOW];
         let mut e = Expecter::new(&pat, &[]);
-        assert_eq!(run(&mut e, &vec![b'a'; WINDOW]), Some((WINDOW - 1, ExpectResult::Found)));
+        assert_eq!(
+            run(&mut e, &vec![b'a'; WINDOW]),
+            Some((WINDOW - 1, ExpectResult::Found))
+        );
         // one byte longer than the window never matches
         let pat = vec![b'a'; WINDOW + 1];
         let mut e = Expecter::new(&pat, &[]);
@@ -566,13 +608,24 @@ mod tests {
             .collect();
         assert_eq!(
             lines,
-            vec![b"RING".to_vec(), b"NMBR = 123".to_vec(), b"CONNECT 2400".to_vec()]
+            vec![
+                b"RING".to_vec(),
+                b"NMBR = 123".to_vec(),
+                b"CONNECT 2400".to_vec()
+            ]
         );
         assert!(s.pending().is_empty());
         // long line: pieces of 97
-        let long = vec![b'x'; 200];
-        let lines: Vec<Vec<u8>> = long.iter().chain(b"\n").filter_map(|&b| s.feed(b)).collect();
-        assert_eq!(lines.iter().map(Vec::len).collect::<Vec<_>>(), vec![97, 97, 6]);
+        let long = [b'x'; 200];
+        let lines: Vec<Vec<u8>> = long
+            .iter()
+            .chain(b"\n")
+            .filter_map(|&b| s.feed(b))
+            .collect();
+        assert_eq!(
+            lines.iter().map(Vec::len).collect::<Vec<_>>(),
+            vec![97, 97, 6]
+        );
         s.feed(b'a');
         s.clear();
         assert_eq!(s.feed(b'\n'), None);

@@ -81,7 +81,10 @@ impl LocalTime {
         const MONTHS: [&str; 12] = [
             "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
         ];
-        let wd = usize::try_from(self.weekday).ok().and_then(|i| DAYS.get(i)).unwrap_or(&"???");
+        let wd = usize::try_from(self.weekday)
+            .ok()
+            .and_then(|i| DAYS.get(i))
+            .unwrap_or(&"???");
         let mo = usize::try_from(self.month)
             .ok()
             .and_then(|m| m.checked_sub(1))
@@ -151,7 +154,9 @@ fn strtol0(s: &[u8]) -> (i64, usize) {
     let mut v: i64 = 0;
     let mut n = start;
     while let Some(d) = s.get(n).and_then(|&c| char::from(c).to_digit(radix)) {
-        v = v.saturating_mul(i64::from(radix)).saturating_add(i64::from(d));
+        v = v
+            .saturating_mul(i64::from(radix))
+            .saturating_add(i64::from(d));
         n += 1;
     }
     (v, n)
@@ -428,8 +433,14 @@ mod tests {
 
     #[test]
     fn sources() {
-        assert_eq!(IssueSource::from_setting(""), IssueSource::Literal(String::new()));
-        assert_eq!(IssueSource::from_setting("!"), IssueSource::Command(String::new()));
+        assert_eq!(
+            IssueSource::from_setting(""),
+            IssueSource::Literal(String::new())
+        );
+        assert_eq!(
+            IssueSource::from_setting("!"),
+            IssueSource::Command(String::new())
+        );
         assert_eq!(
             IssueSource::from_setting("etc/issue"),
             IssueSource::Literal("etc/issue".into())

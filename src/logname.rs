@@ -335,7 +335,10 @@ mod tests {
             loop {
                 echo.extend_from_slice(&step.echo);
                 let Some(o) = step.outcome.take() else { break };
-                let terminal = matches!(o, Outcome::Name { .. } | Outcome::Eof | Outcome::AutoPpp { .. });
+                let terminal = matches!(
+                    o,
+                    Outcome::Name { .. } | Outcome::Eof | Outcome::AutoPpp { .. }
+                );
                 outs.push(o);
                 if terminal {
                     return (echo, outs);
@@ -372,20 +375,32 @@ mod tests {
             (b"a-b c\r", b"a-b c\r", &[name("a-b c", Cr)]),
             (b"\x7f\x08", b"", &[]),
             (b"ab\x7fc\r", b"ab\x08 \x08c\r", &[name("ac", Cr)]),
-            (b"ab\x08\x08\x08x\r", b"ab\x08 \x08\x08 \x08x\r", &[name("x", Cr)]),
+            (
+                b"ab\x08\x08\x08x\r",
+                b"ab\x08 \x08\x08 \x08x\r",
+                &[name("x", Cr)],
+            ),
             (b"\r", b"\r", &[Outcome::Empty { terminator: Cr }]),
             (b"\n", b"\n", &[Outcome::Empty { terminator: Lf }]),
             (b"\x04", b"", &[Outcome::Eof]),
             (b"a\x04b\r", b"ab\r", &[name("ab", Cr)]),
             (b"ab\x1c", b"ab", &[Outcome::Eof]),
-            (b"ab\x15cd\r", b"abcd\r", &[Outcome::Reprompt, name("cd", Cr)]),
+            (
+                b"ab\x15cd\r",
+                b"abcd\r",
+                &[Outcome::Reprompt, name("cd", Cr)],
+            ),
             (b"ab\x03x\r", b"abx\r", &[Outcome::Reprompt, name("x", Cr)]),
             (b"a\x11\x13\x1bb\r", b"ab\r", &[name("ab", Cr)]),
             (b"\x00\x01a\r", b"a\r", &[name("a", Cr)]),
             // 7-bit strip: 0xE5 → 'e'; 0x8D → CR
             (b"\xe5\x8d", b"e\r", &[name("e", Cr)]),
             // Empty then a name: the editor continues
-            (b"\rbob\r", b"\rbob\r", &[Outcome::Empty { terminator: Cr }, name("bob", Cr)]),
+            (
+                b"\rbob\r",
+                b"\rbob\r",
+                &[Outcome::Empty { terminator: Cr }, name("bob", Cr)],
+            ),
         ];
         for (input, want_echo, want_out) in cases {
             let (echo, outs) = run(input);
@@ -431,7 +446,12 @@ mod tests {
         // 0xA0 strips to ' ': refused when leading
         assert_eq!(run(b"\xa0root\r").1, vec![name("root", Terminator::Cr)]);
         // only refusals → empty
-        assert_eq!(run(b"---   \r").1, vec![Outcome::Empty { terminator: Terminator::Cr }]);
+        assert_eq!(
+            run(b"---   \r").1,
+            vec![Outcome::Empty {
+                terminator: Terminator::Cr
+            }]
+        );
     }
 
     #[test]
@@ -439,13 +459,19 @@ mod tests {
         let mut input = vec![b'a'; 10 * 1024];
         input.push(b'\r');
         let (echo, outs) = run(&input);
-        assert_eq!(outs, vec![name(&"a".repeat(DEFAULT_MAX_LEN), Terminator::Cr)]);
+        assert_eq!(
+            outs,
+            vec![name(&"a".repeat(DEFAULT_MAX_LEN), Terminator::Cr)]
+        );
         // the 65th character: echoed then erased
         assert!(echo.starts_with(&[&vec![b'a'; 64][..], b"a\x08 \x08"].concat()));
         let (_, outs) = run_with(EditorConfig { max_len: 3 }, b"abcd\r");
         assert_eq!(outs, vec![name("abc", Terminator::Cr)]);
         assert_eq!(Editor::new(EditorConfig { max_len: 0 }).max_len(), 1);
-        assert_eq!(Editor::new(EditorConfig { max_len: 1 << 20 }).max_len(), HARD_MAX_LEN);
+        assert_eq!(
+            Editor::new(EditorConfig { max_len: 1 << 20 }).max_len(),
+            HARD_MAX_LEN
+        );
         // full buffer: erase makes room again
         let (_, outs) = run_with(EditorConfig { max_len: 2 }, b"abc\x7fd\r");
         assert_eq!(outs, vec![name("ad", Terminator::Cr)]);
@@ -460,7 +486,12 @@ mod tests {
         ] {
             let (echo, outs) = run(frame);
             assert_eq!(echo, b"");
-            assert_eq!(outs, vec![Outcome::AutoPpp { consumed: frame.len() }]);
+            assert_eq!(
+                outs,
+                vec![Outcome::AutoPpp {
+                    consumed: frame.len()
+                }]
+            );
         }
         // after some typing: the typed part was echoed, the frame was not
         let mut input = b"ab".to_vec();
@@ -494,7 +525,9 @@ mod tests {
         let mut e = Editor::new(EditorConfig::default());
         assert_eq!(
             e.feed(b'\r').outcome,
-            Some(Outcome::Empty { terminator: Terminator::Cr })
+            Some(Outcome::Empty {
+                terminator: Terminator::Cr
+            })
         );
         e.feed(0x7e);
         e.feed(0xff);
