@@ -57,6 +57,12 @@ pub const SEND_DELAY: Duration = Duration::from_millis(50);
 pub const BACKSLASH_D_DELAY: Duration = Duration::from_millis(500);
 /// Command suffix appended to every send string unless it contains `\c` (`MODEM_CMD_SUFFIX`).
 pub const CMD_SUFFIX: &[u8] = b"\r";
+/// Per-expect timeout of the init and force-init chats.
+pub const INIT_CHAT_TIMEOUT: Duration = Duration::from_secs(20);
+/// Per-expect timeout of `post-init-chat`, `get-cnd-chat` and `statistics-chat`.
+pub const AUX_CHAT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Timeout of one `mdm_command` exchange (modem check, `ATH0`), see [`mdm_command_reply`].
+pub const MDM_COMMAND_TIMEOUT: Duration = Duration::from_secs(10);
 /// Size of the expect window in bytes.
 pub const WINDOW: usize = 500;
 /// Longest line [`LineSplitter`] returns (mgetty's 100-byte buffer minus 3).
@@ -275,6 +281,12 @@ impl Expecter {
         self.expect.is_empty()
     }
 
+    /// True when a pending virtual ring (SIGUSR1) satisfies this expect at once: its expect
+    /// string begins with `RING` (§3.3).
+    pub fn satisfied_by_virtual_ring(&self) -> bool {
+        self.expect.starts_with(b"RING")
+    }
+
     /// The expect string (for log messages such as "waiting for ``OK''").
     pub fn expect(&self) -> &[u8] {
         &self.expect
@@ -340,6 +352,23 @@ impl LineSplitter {
     /// Drop the unfinished line.
     pub fn clear(&mut self) {
         self.buf.clear();
+    }
+}
+
+/// Judge one complete line read after an `mdm_command` (§3.4: send `cmd\r` after
+/// [`SEND_DELAY`], then read lines until one is `OK` or `ERROR`, [`MDM_COMMAND_TIMEOUT`]):
+/// `Some(true)` for `OK`, `Some(false)` for `ERROR`, `None` to keep reading. Surrounding
+/// whitespace is ignored.
+///
+/// ```
+/// assert_eq!(rgetty::chat::mdm_command_reply(b"OK"), Some(true));
+/// assert_eq!(rgetty::chat::mdm_command_reply(b"AT"), None);
+/// ```
+pub fn mdm_command_reply(line: &[u8]) -> Option<bool> {
+    match line.trim_ascii() {
+        b"OK" => Some(true),
+        b"ERROR" => Some(false),
+        _ => None,
     }
 }
 
@@ -629,6 +658,17 @@ mod tests {
         s.feed(b'a');
         s.clear();
         assert_eq!(s.feed(b'\n'), None);
+    }
+
+    #[test]
+    fn virtual_ring_and_mdm_command() {
+        assert!(Expecter::new(b"RING", &[]).satisfied_by_virtual_ring());
+        assert!(Expecter::new(b"RING\r", &[]).satisfied_by_virtual_ring());
+        assert!(!Expecter::new(b"OK", &[]).satisfied_by_virtual_ring());
+        assert_eq!(mdm_command_reply(b" OK\r"), Some(true));
+        assert_eq!(mdm_command_reply(b"ERROR"), Some(false));
+        assert_eq!(mdm_command_reply(b"OKAY"), None);
+        assert_eq!(mdm_command_reply(b""), None);
     }
 
     #[test]
