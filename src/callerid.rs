@@ -421,10 +421,12 @@ pub enum NmbrRule {
     /// waiting for the next real RING), unless DRON/DROF cadence reports were seen.
     #[default]
     Upstream,
-    /// Debian's patched 1.2.1: a lone `NMBR` does not count. rgetty's reading of the
-    /// (disassembled, not fully verified) patch: the ring event happens once both an `NMBR…`
-    /// and a `NAME…` line were seen in this call (on whichever comes second), or at once when
-    /// the number starts with `O` (out of area) or `P` (private).
+    /// Debian's patched 1.2.1: a lone `NMBR` does not count. The ring event happens once both
+    /// an `NMBR…` and a `NAME…` line were seen in this call (on whichever comes second), or at
+    /// once when the number starts with `O` (out of area) or `P` (private). Checked against the
+    /// Debian binary on a pty: `NMBR`+`NAME` and `NAME`+`NMBR` (with or without blanks around
+    /// `=`) and `NMBR = P`/`O` are answered at once; `NMBR` alone, `NAME` alone,
+    /// `CALLER NAME:`+`NMBR` and `CALLER NUMBER:`+`NAME` are not.
     Debian,
 }
 
@@ -1017,6 +1019,16 @@ mod tests {
         r.new_call();
         assert_eq!(
             feed_all(&mut r, &mut info, b"NMBR=O\r\n"),
+            vec![RingLine::Ring { dist: 0 }]
+        );
+        // other name/number lines do not pair up (checked against Debian's binary)
+        r.new_call();
+        assert!(feed_all(&mut r, &mut info, b"CALLER NAME: BOB\r\nNMBR = 5\r\n").is_empty());
+        r.new_call();
+        assert!(feed_all(&mut r, &mut info, b"CALLER NUMBER: 5\r\nNAME = BOB\r\n").is_empty());
+        r.new_call();
+        assert_eq!(
+            feed_all(&mut r, &mut info, b"NMBR=5551234\r\nNAME=BOB\r\n"),
             vec![RingLine::Ring { dist: 0 }]
         );
         // Upstream: NMBR counts
