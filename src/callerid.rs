@@ -18,7 +18,8 @@
 //!
 //! # Deliberate differences from mgetty
 //! * All stored values are sanitised, including the ones mgetty stores raw: the number part of
-//!   a composed `CONNECT x/carrier protocol` and the called number (`CalledNr`, from `RING;a;b`,
+//!   a composed `CONNECT x/carrier protocol` (Debian's binary shows `CONNECT 38400 'x` after
+//!   `CARRIER`/`PROTOCOL` lines as `\I` = `38400 'x/28800 LAPM`) and the called number (`CalledNr`, from `RING;a;b`,
 //!   `RING/x`, `TO:x`) — mgetty puts `CalledNr` unsanitised between single quotes in a shell
 //!   command line.
 //! * A RING format that yields no caller digits (`RING AB`, `RINGING`, `FM:` without digits)
