@@ -421,8 +421,18 @@ mod tests {
             ("R 0.5-1.5 R 2 : dec", &[range(500, 1500)], 2000, "dec"),
             ("R 0.25 R .5 : d", &[range(0, 750)], 500, "d"),
             ("R 02 R 3 : z", &[range(1500, 2500)], 3000, "z"),
-            ("R 2-4 R 5-7 : range silence", &[range(2000, 4000)], 5000, "range silence"),
-            ("R 1.2345-2 R 1 : trunc", &[range(1234, 2000)], 1000, "trunc"),
+            (
+                "R 2-4 R 5-7 : range silence",
+                &[range(2000, 4000)],
+                5000,
+                "range silence",
+            ),
+            (
+                "R 1.2345-2 R 1 : trunc",
+                &[range(1234, 2000)],
+                1000,
+                "trunc",
+            ),
             (
                 "R 2 R 3 : a: b # c ; $(x)",
                 &[range(1500, 2500)],
