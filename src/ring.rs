@@ -352,7 +352,8 @@ mod tests {
     #[test]
     fn observed_table() {
         // xringd-behaviour.md "Matching (observed)", times in ms; the 0/0.4 row is the fixed bug.
-        let table: &[(&[u64], &[(&str, u64)])] = &[
+        type Row = (&'static [u64], &'static [(&'static str, u64)]);
+        let table: &[Row] = &[
             (&[0, 3000], &[("TWO", 8000)]),
             (&[0, 3000, 6000], &[("THREE", 11_000)]),
             (&[0, 10_000], &[("SLOW", 15_000)]),
