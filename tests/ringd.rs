@@ -453,3 +453,120 @@ fn usage_and_bad_flags() {
         "{err}"
     );
 }
+
+/// An LD_PRELOAD shim that fakes the RI ioctls on a pty: TIOCMIWAIT returns when a byte can be
+/// read from the fifo named by RI_FIFO, TIOCGICOUNT counts those bytes as RI edges.
+const RI_SHIM: &str = r#"
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <stdarg.h>
+#include <string.h>
+#include <stdlib.h>
+#include <fcntl.h>
+#include <unistd.h>
+#include <errno.h>
+#include <sys/ioctl.h>
+#include <linux/serial.h>
+static int ffd = -1;
+static volatile int count = 0;
+int ioctl(int fd, unsigned long req, ...) {
+  va_list ap; va_start(ap, req); void *arg = va_arg(ap, void *); va_end(ap);
+  if (req == TIOCMIWAIT) {
+    char c;
+    if (ffd < 0) ffd = open(getenv("RI_FIFO"), O_RDWR);
+    if (read(ffd, &c, 1) != 1) { errno = EIO; return -1; }
+    count++;
+    return 0;
+  }
+  if (req == TIOCGICOUNT) {
+    struct serial_icounter_struct *s = arg;
+    memset(s, 0, sizeof *s);
+    s->rng = count;
+    return 0;
+  }
+  int (*real)(int, unsigned long, ...) = (int (*)(int, unsigned long, ...))dlsym(RTLD_NEXT, "ioctl");
+  return real(fd, req, arg);
+}
+"#;
+
+#[test]
+fn ri_line_rings_with_faked_ioctls() {
+    // Needs a C compiler for the shim; skipped (with a note) where there is none.
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("shim.c");
+    let so = dir.path().join("shim.so");
+    fs::write(&src, RI_SHIM).unwrap();
+    let built = Command::new("cc")
+        .args(["-shared", "-fPIC", "-o"])
+        .arg(&so)
+        .arg(&src)
+        .arg("-ldl")
+        .status();
+    if !matches!(built, Ok(s) if s.success()) {
+        eprintln!("skipped: no C compiler to build the RI shim");
+        return;
+    }
+    let fifo = dir.path().join("ri.fifo");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    let conf = write_conf(dir.path(), "x.conf", "R 1-2 R 2 : touch {DIR}/TWO\n", 0o600);
+    let pty = nix::pty::openpty(None, None).unwrap();
+    let slave_path = nix::unistd::ttyname(&pty.slave).unwrap();
+    let mut child = Command::new(BIN)
+        .args(["-d", "-t", "0", "-i", "500", "-c"])
+        .arg(&conf)
+        .arg(&slave_path)
+        .env("LD_PRELOAD", &so)
+        .env("RI_FIFO", &fifo)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let lines = Arc::new(Mutex::new(Vec::<String>::new()));
+    let sink = Arc::clone(&lines);
+    thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            sink.lock().unwrap().push(line);
+        }
+    });
+    // O_RDWR: opening the fifo never blocks, even before the daemon's side is open.
+    let writer = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&fifo)
+        .unwrap();
+    let deadline = Instant::now() + secs(15.0);
+    while !lines
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|l| l.contains("started on"))
+    {
+        assert!(Instant::now() < deadline, "no start");
+        thread::sleep(Duration::from_millis(20));
+    }
+    // Double RI edges 200 ms apart, merged by -i 500: rings at 0 and 1.5 make TWO.
+    let t0 = Instant::now();
+    for t in [0.0, 0.2, 1.5, 1.7] {
+        if let Some(w) = (t0 + secs(t)).checked_duration_since(Instant::now()) {
+            thread::sleep(w);
+        }
+        use std::io::Write;
+        (&writer).write_all(b"x").unwrap();
+    }
+    let marker = dir.path().join("TWO");
+    let deadline = t0 + secs(6.0);
+    while !marker.exists() && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(25));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let log = lines.lock().unwrap().join("\n");
+    assert!(marker.exists(), "{log}");
+    assert!(
+        log.contains("RING #2 (RI)") && log.contains("merged"),
+        "{log}"
+    );
+    drop(pty);
+}
