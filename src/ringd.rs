@@ -888,6 +888,13 @@ mod tests {
         assert_eq!(level_filter(100), log::LevelFilter::Trace);
     }
 
+    proptest::proptest! {
+        #[test]
+        fn cli_never_panics(args in proptest::collection::vec("[-a-z?0-9./ ]{0,8}|\\PC{0,6}", 0..6)) {
+            let _ = Cli::parse_from(args);
+        }
+    }
+
     #[test]
     fn perms() {
         let p = Path::new("/etc/xringd.conf");
