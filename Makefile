@@ -16,6 +16,8 @@ MANDIR     ?= $(PREFIX)/share/man
 DOCDIR     ?= $(PREFIX)/share/doc/rgetty
 # Configuration lives in /etc/rgetty whatever the PREFIX (rgetty's built-in default).
 CONFDIR    ?= /etc/rgetty
+# rgetty's per-line log files (its --log-dir default); rgetty does not create the directory.
+LOGDIR     ?= /var/log/rgetty
 # systemd also reads /usr/local/lib/systemd/system, so the units follow PREFIX.
 UNITDIR    ?= $(PREFIX)/lib/systemd/system
 
@@ -58,6 +60,7 @@ install: build
 	    if [ -e "$$dest" ]; then echo "keeping existing $$dest"; \
 	    else echo "$(INSTALL) -m $$mode $$f $$dest"; $(INSTALL) -m $$mode $$f "$$dest" || exit 1; fi; \
 	done
+	$(INSTALL) -d -m 750 $(DESTDIR)$(LOGDIR)
 	@# units: ExecStart follows SBINDIR/BINDIR
 	$(INSTALL) -d $(DESTDIR)$(UNITDIR)
 	for u in $(UNITS); do \
@@ -74,7 +77,7 @@ uninstall:
 	for m in $(MAN8); do rm -f $(DESTDIR)$(MANDIR)/man8/$$(basename $$m); done
 	for u in $(UNITS); do rm -f $(DESTDIR)$(UNITDIR)/$$(basename $$u); done
 	rm -rf $(DESTDIR)$(DOCDIR)
-	@echo "configuration in $(DESTDIR)$(CONFDIR) left in place; remove it by hand if unwanted"
+	@echo "configuration in $(DESTDIR)$(CONFDIR) and logs in $(DESTDIR)$(LOGDIR) left in place"
 
 check:
 	$(CARGO) fmt --check
