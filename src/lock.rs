@@ -341,6 +341,18 @@ impl LockDir {
     /// us when it dies without removing its lock. Without either facility it re-checks every
     /// `fallback` interval. Returns when no live foreign lock exists.
     pub fn wait_until_free(&self, path: &Path, fallback: Duration) {
+        self.wait_until_free_unless(path, fallback, &|| false);
+    }
+
+    /// [`LockDir::wait_until_free`] that also returns (with `false`) as soon as `stop()` is
+    /// true; `stop` is checked whenever a signal interrupts the wait. Returns `true` when the
+    /// lock is free.
+    pub fn wait_until_free_unless(
+        &self,
+        path: &Path,
+        fallback: Duration,
+        stop: &dyn Fn() -> bool,
+    ) -> bool {
         use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
         let inotify = Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK).ok();
         if let Some(ino) = &inotify {
@@ -355,8 +367,11 @@ impl LockDir {
             );
         }
         loop {
+            if stop() {
+                return false;
+            }
             let Some(holder) = self.check_path(path) else {
-                return;
+                return true;
             };
             let pidfd = pidfd_open(holder.pid);
             let mut fds = Vec::new();
