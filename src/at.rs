@@ -376,7 +376,9 @@ impl At {
                         }
                         Some(b'?') => {
                             p.i += 1;
-                            ev.push(AtEvent::Info(self.format_info(&format!("{:03}", self.s[n]))));
+                            ev.push(AtEvent::Info(
+                                self.format_info(&format!("{:03}", self.s[n])),
+                            ));
                         }
                         _ => return Err(()),
                     }
@@ -491,7 +493,10 @@ impl At {
             self.line.clear();
             Some(EscapePoll::Escape(vec![AtEvent::Result(ResultCode::Ok)]))
         } else {
-            Some(EscapePoll::Release(vec![self.s[S_ESCAPE]; usize::from(count)]))
+            Some(EscapePoll::Release(vec![
+                self.s[S_ESCAPE];
+                usize::from(count)
+            ]))
         }
     }
 }
@@ -603,8 +608,14 @@ mod tests {
             ("ATO\r", vec![AtEvent::Online]),
             ("ATDT5551234\r", vec![AtEvent::Dial("5551234".into())]),
             ("ATDP 123\r", vec![AtEvent::Dial("123".into())]),
-            ("ATD127.0.0.1:2323\r", vec![AtEvent::Dial("127.0.0.1:2323".into())]),
-            ("ATD host.example:23\r", vec![AtEvent::Dial("host.example:23".into())]),
+            (
+                "ATD127.0.0.1:2323\r",
+                vec![AtEvent::Dial("127.0.0.1:2323".into())],
+            ),
+            (
+                "ATD host.example:23\r",
+                vec![AtEvent::Dial("host.example:23".into())],
+            ),
             ("ATX3L1M0\r", vec![ok()]),
             ("AT&K3&S0\\N3%C0\r", vec![ok()]),
             ("AT+FCLASS=0\r", vec![ok()]),
@@ -641,14 +652,23 @@ mod tests {
         assert_eq!(replies(&mut at, "ATV0\r"), b"0\r");
         assert_eq!(replies(&mut at, "ATJ\r"), b"4\r");
         assert_eq!(at.format(ResultCode::Connect(Some(2400))), b"10\r");
-        assert_eq!(replies(&mut at, "ATI3\r"), format!("rgetty vmodem {}\r\n0\r", env!("CARGO_PKG_VERSION")).as_bytes());
+        assert_eq!(
+            replies(&mut at, "ATI3\r"),
+            format!("rgetty vmodem {}\r\n0\r", env!("CARGO_PKG_VERSION")).as_bytes()
+        );
         assert_eq!(replies(&mut at, "ATQ1V1\r"), b"");
         assert_eq!(at.format(ResultCode::Ring), b"");
         assert_eq!(replies(&mut at, "ATQ0\r"), b"\r\nOK\r\n");
-        assert_eq!(at.format(ResultCode::Connect(Some(38400))), b"\r\nCONNECT 38400\r\n");
+        assert_eq!(
+            at.format(ResultCode::Connect(Some(38400))),
+            b"\r\nCONNECT 38400\r\n"
+        );
         assert_eq!(at.format(ResultCode::Busy), b"\r\nBUSY\r\n");
         replies(&mut at, "ATX0\r");
-        assert_eq!(at.format(ResultCode::Connect(Some(38400))), b"\r\nCONNECT\r\n");
+        assert_eq!(
+            at.format(ResultCode::Connect(Some(38400))),
+            b"\r\nCONNECT\r\n"
+        );
         assert_eq!(at.format(ResultCode::Busy), b"\r\nNO CARRIER\r\n");
         replies(&mut at, "ATX2\r");
         assert_eq!(at.format(ResultCode::NoDialtone), b"\r\nNO DIALTONE\r\n");
@@ -666,7 +686,10 @@ mod tests {
         let mut at = At::new(true);
         assert_eq!(replies(&mut at, "AT+FCLASS=?\r"), b"\r\n0\r\n\r\nOK\r\n");
         assert_eq!(replies(&mut at, "AT+FCLASS?\r"), b"\r\n0\r\n\r\nOK\r\n");
-        assert_eq!(replies(&mut at, "ATI\r"), b"\r\nRGETTY VIRTUAL MODEM\r\n\r\nOK\r\n");
+        assert_eq!(
+            replies(&mut at, "ATI\r"),
+            b"\r\nRGETTY VIRTUAL MODEM\r\n\r\nOK\r\n"
+        );
         assert_eq!(replies(&mut at, "ATI2\r"), b"\r\nOK\r\n");
         for n in 0..=9 {
             assert!(replies(&mut at, &format!("ATI{n}\r")).ends_with(b"OK\r\n"));

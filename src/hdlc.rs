@@ -33,7 +33,11 @@ fn fcs_update(mut fcs: u16, data: &[u8]) -> u16 {
     for &b in data {
         fcs ^= u16::from(b);
         for _ in 0..8 {
-            fcs = if fcs & 1 != 0 { (fcs >> 1) ^ 0x8408 } else { fcs >> 1 };
+            fcs = if fcs & 1 != 0 {
+                (fcs >> 1) ^ 0x8408
+            } else {
+                fcs >> 1
+            };
         }
     }
     fcs
@@ -101,7 +105,9 @@ pub fn lcp_configure_request(id: u8, magic: u32) -> Vec<u8> {
     let mut opts = vec![2, 6, 0, 0, 0, 0]; // ACCM: 0x00000000
     opts.extend_from_slice(&[5, 6]); // Magic-Number
     opts.extend_from_slice(&magic.to_be_bytes());
-    let len = u16::try_from(4 + opts.len()).unwrap_or(u16::MAX).to_be_bytes();
+    let len = u16::try_from(4 + opts.len())
+        .unwrap_or(u16::MAX)
+        .to_be_bytes();
     let mut payload = vec![0xff, 0x03, 0xc0, 0x21, 1, id, len[0], len[1]];
     payload.extend_from_slice(&opts);
     encode_frame(&payload, DEFAULT_ACCM)
@@ -143,7 +149,10 @@ mod tests {
     #[test]
     fn lcp_request() {
         let f = lcp_configure_request(1, 0x1234_5678);
-        assert!(f.starts_with(&[0x7e, 0xff, 0x7d, 0x23, 0xc0, 0x21, 0x7d, 0x21]), "{f:02x?}");
+        assert!(
+            f.starts_with(&[0x7e, 0xff, 0x7d, 0x23, 0xc0, 0x21, 0x7d, 0x21]),
+            "{f:02x?}"
+        );
         let p = decode_frame(&f).unwrap();
         assert_eq!(
             p,
@@ -157,7 +166,10 @@ mod tests {
     #[test]
     fn decode_errors() {
         assert_eq!(decode_frame(&[0x7e, 0x7e]), Err(DecodeError::TooShort(0)));
-        assert_eq!(decode_frame(&[0x7e, 1, 0x7d, 0x7e]), Err(DecodeError::DanglingEscape));
+        assert_eq!(
+            decode_frame(&[0x7e, 1, 0x7d, 0x7e]),
+            Err(DecodeError::DanglingEscape)
+        );
         let mut f = encode_frame(b"hello", 0);
         f[2] ^= 1;
         assert!(matches!(decode_frame(&f), Err(DecodeError::BadFcs(_))));
