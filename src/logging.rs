@@ -134,7 +134,10 @@ static CONFIG: RwLock<Option<Config>> = RwLock::new(None);
 static RUNTIME: Mutex<Runtime> = Mutex::new(Runtime {
     separator_written: false,
     file_failure_reported: false,
-    syslog: SyslogClient { sock: None, path: None },
+    syslog: SyslogClient {
+        sock: None,
+        path: None,
+    },
 });
 
 static LOGGER: Logger = Logger;
@@ -273,10 +276,13 @@ pub fn format_line(
 }
 
 fn push_printable(out: &mut String, msg: &str) {
-    out.extend(
-        msg.chars()
-            .map(|c| if c == ' ' || c.is_ascii_graphic() { c } else { '_' }),
-    );
+    out.extend(msg.chars().map(|c| {
+        if c == ' ' || c.is_ascii_graphic() {
+            c
+        } else {
+            '_'
+        }
+    }));
 }
 
 /// The RFC 3164 datagram (no trailing newline): `<PRI>Mmm dd hh:mm:ss ident[pid]: msg`.
@@ -388,7 +394,11 @@ impl log::Log for Logger {
         if !self.enabled(record.metadata()) {
             return;
         }
-        let config = match CONFIG.read().unwrap_or_else(PoisonError::into_inner).as_ref() {
+        let config = match CONFIG
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+        {
             Some(c) => c.clone(),
             None => return,
         };
@@ -527,10 +537,28 @@ mod tests {
     fn format_table() {
         use log::Level::*;
         let cases: &[(&str, log::Level, bool, &str, &str)] = &[
-            ("yS0", Info, false, "waiting...", "11/02 09:05:01 yS0  waiting...\n"),
-            ("s/1", Warn, false, "WARNING: x", "11/02 09:05:01 s/1  WARNING: x\n"),
+            (
+                "yS0",
+                Info,
+                false,
+                "waiting...",
+                "11/02 09:05:01 yS0  waiting...\n",
+            ),
+            (
+                "s/1",
+                Warn,
+                false,
+                "WARNING: x",
+                "11/02 09:05:01 s/1  WARNING: x\n",
+            ),
             ("s/1", Error, false, "bad", "11/02 09:05:01 s/1  bad\n"),
-            ("yS0", Debug, false, "got: x", "11/02 09:05:01 yS0   got: x\n"),
+            (
+                "yS0",
+                Debug,
+                false,
+                "got: x",
+                "11/02 09:05:01 yS0   got: x\n",
+            ),
             ("yS0", Trace, false, "tick", "11/02 09:05:01 yS0    tick\n"),
             (
                 "yS0",
@@ -539,13 +567,29 @@ mod tests {
                 "data dev=ttyS0",
                 "11/02 09:05:01 ##### data dev=ttyS0\n",
             ),
-            ("yS0", Info, false, "a\r\nb\x1b\x7f", "11/02 09:05:01 yS0  a__b__\n"),
-            ("yS0", Warn, true, "caller='\n'", "11/02 09:05:01 ##### caller='_'\n"),
+            (
+                "yS0",
+                Info,
+                false,
+                "a\r\nb\x1b\x7f",
+                "11/02 09:05:01 yS0  a__b__\n",
+            ),
+            (
+                "yS0",
+                Warn,
+                true,
+                "caller='\n'",
+                "11/02 09:05:01 ##### caller='_'\n",
+            ),
             ("yS0", Info, false, "é", "11/02 09:05:01 yS0  _\n"),
             ("", Info, false, "x", "11/02 09:05:01   x\n"),
         ];
         for (infix, level, audit, msg, want) in cases {
-            assert_eq!(format_line(&T, infix, *level, *audit, msg), *want, "{msg:?}");
+            assert_eq!(
+                format_line(&T, infix, *level, *audit, msg),
+                *want,
+                "{msg:?}"
+            );
         }
     }
 
