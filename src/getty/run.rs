@@ -241,7 +241,7 @@ fn perms_problem(path: &Path) -> Option<String> {
 /// `rgetty --check`: parse every config file rgetty would read; exit 0 or 2.
 fn check(cli: &Cli) -> i32 {
     let mut errors = 0;
-    let mut report = |msg: String| {
+    let report = |msg: String| {
         eprintln_safe(&format!("rgetty: {msg}"));
     };
     let path = cli.config_dir.join("mgetty.config");
@@ -618,6 +618,14 @@ impl Getty {
         run_chat(line, &self.sig, &mut self.ctx, info, script, aborts, timeout)
     }
 
+    fn mdm(&mut self, cmd: &str) -> io::Result<Option<bool>> {
+        let line = self
+            .line
+            .as_ref()
+            .ok_or_else(|| io::Error::new(io::ErrorKind::NotConnected, "line is not open"))?;
+        mdm_command(line, &self.sig, &mut self.ctx, cmd, chat::MDM_COMMAND_TIMEOUT)
+    }
+
     // ---------------------------------------------------------------- waiting (§4.3)
 
     fn waiting(&mut self) -> io::Result<State> {
@@ -738,10 +746,7 @@ impl Getty {
             }
         }
         for _ in 0..2 {
-            let line = self.line()?;
-            if mdm_command(line, &self.sig, &mut self.ctx, "AT", chat::MDM_COMMAND_TIMEOUT)?
-                == Some(true)
-            {
+            if self.mdm("AT")? == Some(true) {
                 return Ok(State::Jail);
             }
         }
@@ -995,8 +1000,7 @@ impl Getty {
             }
             a if a.is_fax() => {
                 log::error!("fax call on {}, but rgetty has no fax support: hanging up", self.device);
-                let line = self.line()?;
-                let _ = mdm_command(line, &self.sig, &mut self.ctx, "ATH0", chat::MDM_COMMAND_TIMEOUT);
+                let _ = self.mdm("ATH0");
                 Ok(State::Exit(0))
             }
             _ => {
