@@ -5,7 +5,6 @@
 mod common;
 
 use std::fs;
-use std::time::Duration;
 
 use common::*;
 use nix::sys::signal::Signal;

@@ -1,10 +1,10 @@
 //! Shared harness for the getty integration tests: a virtual modem on a pty, a temp dir for
 //! every path rgetty uses, the real `rgetty` binary, and a compiled login recorder.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+#![allow(dead_code, unused_imports, clippy::unwrap_used, clippy::expect_used)]
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
