@@ -79,6 +79,8 @@ pub const LCP_MAGIC: u32 = 0x5247_4554;
 const RING_TIMEOUT: Duration = Duration::from_secs(8);
 /// Cap on buffered bytes in either direction before the modem stops reading.
 const BUF_CAP: usize = 64 * 1024;
+/// Time between `NO CARRIER` and the carrier drop when a TCP peer hangs up.
+const CARRIER_DROP_GRACE: Duration = Duration::from_millis(500);
 /// How often the master is re-checked while no slave is open.
 const CLOSED_POLL: Duration = Duration::from_millis(20);
 
@@ -818,7 +820,9 @@ struct Engine {
     rx_online: Vec<u8>,
     /// Bytes waiting to be written to the TCP peer.
     tcp_out: Vec<u8>,
-    /// Drop carrier once `out` is flushed (or at this deadline).
+    /// Drop carrier at this time (a grace period after `NO CARRIER`, so the DTE can read it:
+    /// closing the master hangs the slave up, and a hung-up slave reads EOF at once, losing
+    /// whatever it had not read yet).
     drop_after_flush: Option<Instant>,
     stop: bool,
 }
@@ -892,7 +896,7 @@ impl Engine {
         }
         self.flush();
         if let Some(deadline) = self.drop_after_flush {
-            if self.out.is_empty() || !self.slave_open || Instant::now() >= deadline {
+            if !self.slave_open || Instant::now() >= deadline {
                 self.drop_after_flush = None;
                 self.carrier_drop();
             }
@@ -914,7 +918,10 @@ impl Engine {
         } else {
             State::Command
         };
-        let busy = self.conn.is_some() || self.incoming.is_some() || self.dialing.is_some();
+        let busy = self.conn.is_some()
+            || self.incoming.is_some()
+            || self.dialing.is_some()
+            || self.drop_after_flush.is_some();
         self.inner.update(|g| {
             if g.state != Some(s) {
                 g.state = Some(s);
@@ -942,7 +949,8 @@ impl Engine {
             Ctl::SetInitReply(r) => self.cfg.init_reply = r,
             Ctl::DropCarrier => self.carrier_drop(),
             Ctl::Call(mut stream, number) => {
-                if self.conn.is_some() || self.incoming.is_some() || self.dialing.is_some() {
+                let busy = self.conn.is_some() || self.incoming.is_some() || self.dialing.is_some();
+                if busy || self.master.is_none() || self.drop_after_flush.is_some() {
                     self.inner
                         .note(&format!("call from {number:?} refused: busy"));
                     let _ = stream.write_all(b"BUSY\r\n");
@@ -1336,11 +1344,12 @@ impl Engine {
         self.set_state();
     }
 
-    /// TCP mode: the peer closed: NO CARRIER, then a carrier drop once it is delivered.
+    /// TCP mode: the peer closed: NO CARRIER, then a carrier drop [`CARRIER_DROP_GRACE`] later.
     fn remote_gone(&mut self) {
         self.inner.note("remote closed the connection");
         self.hangup_with_result();
-        self.drop_after_flush = Some(Instant::now() + Duration::from_secs(1));
+        self.drop_after_flush = Some(Instant::now() + CARRIER_DROP_GRACE);
+        self.set_state();
     }
 
     fn carrier_drop(&mut self) {
