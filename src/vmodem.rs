@@ -92,7 +92,8 @@ pub enum InitReply {
     Ok,
     /// Every command line is answered with `ERROR` (and not executed).
     Error,
-    /// A dead modem: no echo, no reply, nothing.
+    /// A dead modem: no echo, no reply, nothing (the lines still show in
+    /// [`VModem::commands`]).
     Silent,
 }
 
@@ -381,10 +382,10 @@ impl Inner {
         }
         let at = self.start.elapsed();
         let mut g = self.lock();
-        match dir {
-            Dir::ToModem => g.to_modem.extend_from_slice(bytes),
-            Dir::ToDte => g.to_dte.extend_from_slice(bytes),
-            Dir::Note => {}
+        // ToModem bytes reach `to_modem` (what the waits look at) only after they have been
+        // processed (see `Engine::handle_dte`), so a test that saw them also sees their effects
+        if dir == Dir::ToDte {
+            g.to_dte.extend_from_slice(bytes);
         }
         g.transcript.push(Entry {
             at,
@@ -1122,6 +1123,7 @@ impl Engine {
         self.at
             .set_s_reg(at::S_RING_COUNT, u8::try_from(self.rings).unwrap_or(255));
         self.inner.note(&format!("ring {}", self.rings));
+        self.set_state();
         self.result(ResultCode::Ring);
         if let Some(cid) = cid {
             self.send_dte(&cid.to_bytes());
@@ -1169,8 +1171,9 @@ impl Engine {
         self.online = true;
         self.at.enter_online(self.now_d());
         self.rx_online.clear();
-        self.result(ResultCode::Connect(Some(self.cfg.connect_speed)));
+        self.set_state();
         self.inner.note("online");
+        self.result(ResultCode::Connect(Some(self.cfg.connect_speed)));
         if script {
             let steps = std::mem::take(&mut self.pending_script);
             self.start_script(steps);
@@ -1338,10 +1341,10 @@ impl Engine {
         self.online = false;
         self.tcp_out.clear();
         self.remote_hold.clear();
+        self.set_state();
         if had {
             self.result(ResultCode::NoCarrier);
         }
-        self.set_state();
     }
 
     /// TCP mode: the peer closed: NO CARRIER, then a carrier drop [`CARRIER_DROP_GRACE`] later.
@@ -1383,6 +1386,11 @@ impl Engine {
     /// Bytes the DTE wrote.
     fn handle_dte(&mut self, bytes: &[u8]) {
         self.inner.record(Dir::ToModem, bytes);
+        self.process_dte(bytes);
+        self.inner.update(|g| g.to_modem.extend_from_slice(bytes));
+    }
+
+    fn process_dte(&mut self, bytes: &[u8]) {
         for &b in bytes {
             if self.online {
                 let now = self.now_d();
@@ -1406,7 +1414,14 @@ impl Engine {
                 continue;
             }
             match self.cfg.init_reply {
-                InitReply::Silent => {}
+                InitReply::Silent => {
+                    // nothing goes back, but the command lines are still recorded
+                    for e in self.at.input(b) {
+                        if let AtEvent::Command(c) = e {
+                            self.inner.update(|g| g.commands.push(c));
+                        }
+                    }
+                }
                 InitReply::Ok => {
                     let evs = self.at.input(b);
                     self.at_events(evs);
@@ -1452,10 +1467,10 @@ impl Engine {
                     if self.conn.is_some() {
                         self.online = true;
                         self.at.enter_online(self.now_d());
+                        self.set_state();
                         self.result(ResultCode::Connect(Some(self.cfg.connect_speed)));
                         let held = std::mem::take(&mut self.remote_hold);
                         self.send_dte(&held);
-                        self.set_state();
                     } else {
                         self.result(ResultCode::NoCarrier);
                     }

@@ -369,6 +369,12 @@ fn init_reply_error_and_silent() {
     dte.read_for(Duration::from_millis(400)).unwrap();
     assert!(dte.got.is_empty(), "{:?}", dte.got);
     vm.wait_to_modem("(?s)ATQ0V1H0.*ATQ0V1H0", T).unwrap();
+    let deadline = Instant::now() + T;
+    while vm.commands().len() < 2 {
+        assert!(Instant::now() < deadline, "{:?}", vm.commands());
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(vm.commands(), ["ATQ0V1H0", "ATQ0V1H0"]);
     vm.set_init_reply(InitReply::Ok);
     dte.cmd("AT", "OK\r\n");
     drop(vm);
@@ -654,4 +660,36 @@ fn share_refuses_foreign_peers_by_default() {
     assert!(server.admits("10.1.2.3".parse().unwrap()));
     assert!(server.admits("::ffff:10.1.2.3".parse().unwrap()));
     assert!(!server.admits("192.0.2.1".parse().unwrap()));
+}
+
+#[test]
+fn drop_carrier_sends_sighup_to_the_session() {
+    let dir = tempfile::tempdir().unwrap();
+    let vm = VModem::start(Config::default()).unwrap();
+    let flag = dir.path().join("hup");
+    // a session leader that takes the slave as its controlling tty, like a getty
+    let script = format!(
+        "trap 'echo hup > {}; exit 0' HUP; exec 3<>{}; while :; do sleep 0.05; done",
+        flag.display(),
+        vm.slave_path().display()
+    );
+    let mut child = std::process::Command::new("setsid")
+        .arg("sh")
+        .arg("-c")
+        .arg(&script)
+        .spawn()
+        .unwrap();
+    vm.wait_slave_open(T).unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    vm.drop_carrier();
+    let deadline = Instant::now() + T;
+    while !flag.exists() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("no SIGHUP; {}", vm.transcript().printable());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.wait();
 }
