@@ -589,7 +589,9 @@ impl VModem {
     }
 
     /// Ring `rings` times, `interval` apart, starting now; caller-ID lines follow the first
-    /// RING when `cid` is given.
+    /// RING when `cid` is given. RINGs while no slave is open are lost (but still count for
+    /// auto-answer), so wait until the getty has finished its init chat first. RINGs while a
+    /// call is up are skipped. `S1` counts the rings; it restarts after 8 s without one.
     pub fn ring(&self, rings: u32, interval: Duration, cid: Option<CallerId>) {
         let now = Instant::now();
         let times = (0..rings).map(|i| now + interval * i).collect();
@@ -1550,8 +1552,10 @@ impl Engine {
         let mut master_ix = None;
         if let (Some(m), true) = (&self.master, self.slave_open) {
             let mut fl = PollFlags::empty();
-            let tcp_full = self.tcp_out.len() > BUF_CAP;
-            if !tcp_full {
+            // stop reading while either direction is backed up (the DTE not reading our echo,
+            // or the TCP peer not reading)
+            let backed_up = self.tcp_out.len() > BUF_CAP || self.out.len() > BUF_CAP;
+            if !backed_up {
                 fl |= PollFlags::POLLIN;
             }
             if !self.out.is_empty() {
