@@ -1045,8 +1045,8 @@ impl Engine {
             return;
         }
         if self.slave_open && self.master.is_some() {
+            // written by the main loop, so the replies to one read go out in one write
             self.out.extend_from_slice(b);
-            self.flush();
         } else {
             self.inner.note(&format!(
                 "discarded {} bytes (no slave open): {}",
@@ -1362,6 +1362,7 @@ impl Engine {
             return;
         }
         self.hangup();
+        self.flush(); // what was said before the drop still goes out
         self.master = None;
         self.out.clear();
         self.slave_changed(false);

@@ -693,3 +693,78 @@ fn drop_carrier_sends_sighup_to_the_session() {
     }
     let _ = child.wait();
 }
+
+/// Debian's real mgetty against the virtual modem: init chat, RING, ATA, CONNECT, login prompt,
+/// login.config dispatch. Needs root, `unshare` and /sbin/mgetty; it runs mgetty in a private
+/// mount namespace with temp dirs bound over /run (locks, utmp), /var/log/mgetty and
+/// /etc/mgetty, so nothing of the system's is touched. Run with `cargo test --test vmodem --
+/// --ignored mgetty`.
+#[test]
+#[ignore = "needs root, unshare and Debian's /sbin/mgetty"]
+fn real_mgetty_against_the_vmodem() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let t = dir.path();
+    for d in ["run/lock", "log", "etc"] {
+        std::fs::create_dir_all(t.join(d)).unwrap();
+    }
+    std::fs::write(
+        t.join("etc/mgetty.config"),
+        "port-owner root\nport-group root\nport-mode 0600\ndata-only yes\nrings 1\n\
+         issue-file /etc/mgetty/issue\n",
+    )
+    .unwrap();
+    std::fs::write(t.join("etc/issue"), "vmodem test\n").unwrap();
+    let lc = t.join("etc/login.config");
+    std::fs::write(&lc, "* - - /bin/echo LOGGED-IN @\n").unwrap();
+    std::fs::set_permissions(&lc, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let vm = VModem::start(Config::default()).unwrap();
+    let dev = vm
+        .slave_path()
+        .strip_prefix("/dev")
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    let script = format!(
+        "set -e; mount --bind {t}/run /run; mount --bind {t}/log /var/log/mgetty; \
+         mount --bind {t}/etc /etc/mgetty; exec /sbin/mgetty -x 9 {dev}",
+        t = t.display()
+    );
+    let mut child = std::process::Command::new("unshare")
+        .args(["-m", "sh", "-c", &script])
+        .spawn()
+        .unwrap();
+    let result = (|| -> Result<(), String> {
+        vm.wait_to_modem(r"ATQ0V1H0\r", Duration::from_secs(20))
+            .map_err(|e| e.to_string())?;
+        // mgetty is idle in WAITING once it stops talking to the modem
+        std::thread::sleep(Duration::from_secs(2));
+        vm.set_caller(vec![
+            CallerStep::Expect {
+                re: "login: ".into(),
+                timeout: Duration::from_secs(20),
+            },
+            CallerStep::Send(b"user\r".to_vec()),
+            CallerStep::Expect {
+                re: "LOGGED-IN user".into(),
+                timeout: Duration::from_secs(20),
+            },
+        ]);
+        vm.ring(1, Duration::from_secs(5), None);
+        vm.wait_to_modem(r"ATA\r", Duration::from_secs(20))
+            .map_err(|e| e.to_string())?;
+        vm.wait_caller(Duration::from_secs(30))
+            .map_err(|e| e.to_string())
+    })();
+    let _ = child.kill();
+    let _ = child.wait();
+    let log = std::fs::read_dir(t.join("log"))
+        .unwrap()
+        .filter_map(|e| std::fs::read_to_string(e.unwrap().path()).ok())
+        .collect::<String>();
+    if let Err(e) = result {
+        panic!("{e}\nmgetty log:\n{log}");
+    }
+    assert_eq!(vm.commands()[0], "ATQ0V1H0");
+    eprintln!("{}", vm.transcript().printable());
+}
