@@ -79,6 +79,8 @@ pub const LCP_MAGIC: u32 = 0x5247_4554;
 const RING_TIMEOUT: Duration = Duration::from_secs(8);
 /// Cap on buffered bytes in either direction before the modem stops reading.
 const BUF_CAP: usize = 64 * 1024;
+/// Time between `NO CARRIER` and the carrier drop when a TCP peer hangs up.
+const CARRIER_DROP_GRACE: Duration = Duration::from_millis(500);
 /// How often the master is re-checked while no slave is open.
 const CLOSED_POLL: Duration = Duration::from_millis(20);
 
@@ -90,7 +92,8 @@ pub enum InitReply {
     Ok,
     /// Every command line is answered with `ERROR` (and not executed).
     Error,
-    /// A dead modem: no echo, no reply, nothing.
+    /// A dead modem: no echo, no reply, nothing (the lines still show in
+    /// [`VModem::commands`]).
     Silent,
 }
 
@@ -379,10 +382,10 @@ impl Inner {
         }
         let at = self.start.elapsed();
         let mut g = self.lock();
-        match dir {
-            Dir::ToModem => g.to_modem.extend_from_slice(bytes),
-            Dir::ToDte => g.to_dte.extend_from_slice(bytes),
-            Dir::Note => {}
+        // ToModem bytes reach `to_modem` (what the waits look at) only after they have been
+        // processed (see `Engine::handle_dte`), so a test that saw them also sees their effects
+        if dir == Dir::ToDte {
+            g.to_dte.extend_from_slice(bytes);
         }
         g.transcript.push(Entry {
             at,
@@ -586,7 +589,9 @@ impl VModem {
     }
 
     /// Ring `rings` times, `interval` apart, starting now; caller-ID lines follow the first
-    /// RING when `cid` is given.
+    /// RING when `cid` is given. RINGs while no slave is open are lost (but still count for
+    /// auto-answer), so wait until the getty has finished its init chat first. RINGs while a
+    /// call is up are skipped. `S1` counts the rings; it restarts after 8 s without one.
     pub fn ring(&self, rings: u32, interval: Duration, cid: Option<CallerId>) {
         let now = Instant::now();
         let times = (0..rings).map(|i| now + interval * i).collect();
@@ -818,7 +823,9 @@ struct Engine {
     rx_online: Vec<u8>,
     /// Bytes waiting to be written to the TCP peer.
     tcp_out: Vec<u8>,
-    /// Drop carrier once `out` is flushed (or at this deadline).
+    /// Drop carrier at this time (a grace period after `NO CARRIER`, so the DTE can read it:
+    /// closing the master hangs the slave up, and a hung-up slave reads EOF at once, losing
+    /// whatever it had not read yet).
     drop_after_flush: Option<Instant>,
     stop: bool,
 }
@@ -892,7 +899,7 @@ impl Engine {
         }
         self.flush();
         if let Some(deadline) = self.drop_after_flush {
-            if self.out.is_empty() || !self.slave_open || Instant::now() >= deadline {
+            if !self.slave_open || Instant::now() >= deadline {
                 self.drop_after_flush = None;
                 self.carrier_drop();
             }
@@ -914,7 +921,10 @@ impl Engine {
         } else {
             State::Command
         };
-        let busy = self.conn.is_some() || self.incoming.is_some() || self.dialing.is_some();
+        let busy = self.conn.is_some()
+            || self.incoming.is_some()
+            || self.dialing.is_some()
+            || self.drop_after_flush.is_some();
         self.inner.update(|g| {
             if g.state != Some(s) {
                 g.state = Some(s);
@@ -942,7 +952,8 @@ impl Engine {
             Ctl::SetInitReply(r) => self.cfg.init_reply = r,
             Ctl::DropCarrier => self.carrier_drop(),
             Ctl::Call(mut stream, number) => {
-                if self.conn.is_some() || self.incoming.is_some() || self.dialing.is_some() {
+                let busy = self.conn.is_some() || self.incoming.is_some() || self.dialing.is_some();
+                if busy || self.master.is_none() || self.drop_after_flush.is_some() {
                     self.inner
                         .note(&format!("call from {number:?} refused: busy"));
                     let _ = stream.write_all(b"BUSY\r\n");
@@ -1034,8 +1045,8 @@ impl Engine {
             return;
         }
         if self.slave_open && self.master.is_some() {
+            // written by the main loop, so the replies to one read go out in one write
             self.out.extend_from_slice(b);
-            self.flush();
         } else {
             self.inner.note(&format!(
                 "discarded {} bytes (no slave open): {}",
@@ -1114,6 +1125,7 @@ impl Engine {
         self.at
             .set_s_reg(at::S_RING_COUNT, u8::try_from(self.rings).unwrap_or(255));
         self.inner.note(&format!("ring {}", self.rings));
+        self.set_state();
         self.result(ResultCode::Ring);
         if let Some(cid) = cid {
             self.send_dte(&cid.to_bytes());
@@ -1161,8 +1173,9 @@ impl Engine {
         self.online = true;
         self.at.enter_online(self.now_d());
         self.rx_online.clear();
-        self.result(ResultCode::Connect(Some(self.cfg.connect_speed)));
+        self.set_state();
         self.inner.note("online");
+        self.result(ResultCode::Connect(Some(self.cfg.connect_speed)));
         if script {
             let steps = std::mem::take(&mut self.pending_script);
             self.start_script(steps);
@@ -1330,17 +1343,18 @@ impl Engine {
         self.online = false;
         self.tcp_out.clear();
         self.remote_hold.clear();
+        self.set_state();
         if had {
             self.result(ResultCode::NoCarrier);
         }
-        self.set_state();
     }
 
-    /// TCP mode: the peer closed: NO CARRIER, then a carrier drop once it is delivered.
+    /// TCP mode: the peer closed: NO CARRIER, then a carrier drop [`CARRIER_DROP_GRACE`] later.
     fn remote_gone(&mut self) {
         self.inner.note("remote closed the connection");
         self.hangup_with_result();
-        self.drop_after_flush = Some(Instant::now() + Duration::from_secs(1));
+        self.drop_after_flush = Some(Instant::now() + CARRIER_DROP_GRACE);
+        self.set_state();
     }
 
     fn carrier_drop(&mut self) {
@@ -1348,6 +1362,7 @@ impl Engine {
             return;
         }
         self.hangup();
+        self.flush(); // what was said before the drop still goes out
         self.master = None;
         self.out.clear();
         self.slave_changed(false);
@@ -1374,6 +1389,11 @@ impl Engine {
     /// Bytes the DTE wrote.
     fn handle_dte(&mut self, bytes: &[u8]) {
         self.inner.record(Dir::ToModem, bytes);
+        self.process_dte(bytes);
+        self.inner.update(|g| g.to_modem.extend_from_slice(bytes));
+    }
+
+    fn process_dte(&mut self, bytes: &[u8]) {
         for &b in bytes {
             if self.online {
                 let now = self.now_d();
@@ -1397,7 +1417,14 @@ impl Engine {
                 continue;
             }
             match self.cfg.init_reply {
-                InitReply::Silent => {}
+                InitReply::Silent => {
+                    // nothing goes back, but the command lines are still recorded
+                    for e in self.at.input(b) {
+                        if let AtEvent::Command(c) = e {
+                            self.inner.update(|g| g.commands.push(c));
+                        }
+                    }
+                }
                 InitReply::Ok => {
                     let evs = self.at.input(b);
                     self.at_events(evs);
@@ -1443,10 +1470,10 @@ impl Engine {
                     if self.conn.is_some() {
                         self.online = true;
                         self.at.enter_online(self.now_d());
+                        self.set_state();
                         self.result(ResultCode::Connect(Some(self.cfg.connect_speed)));
                         let held = std::mem::take(&mut self.remote_hold);
                         self.send_dte(&held);
-                        self.set_state();
                     } else {
                         self.result(ResultCode::NoCarrier);
                     }
@@ -1526,8 +1553,10 @@ impl Engine {
         let mut master_ix = None;
         if let (Some(m), true) = (&self.master, self.slave_open) {
             let mut fl = PollFlags::empty();
-            let tcp_full = self.tcp_out.len() > BUF_CAP;
-            if !tcp_full {
+            // stop reading while either direction is backed up (the DTE not reading our echo,
+            // or the TCP peer not reading)
+            let backed_up = self.tcp_out.len() > BUF_CAP || self.out.len() > BUF_CAP;
+            if !backed_up {
                 fl |= PollFlags::POLLIN;
             }
             if !self.out.is_empty() {
