@@ -7,7 +7,8 @@ use libfuzzer_sys::fuzz_target;
 use rgetty::callerid::{CallInfo, NmbrRule, RING_LINE_MAX, RingReader, classify};
 
 fn clean(s: &str) -> bool {
-    s.bytes().all(|b| (0x20..0x7f).contains(&b) && b != b'\'' && b != b'"')
+    s.bytes()
+        .all(|b| (0x20..0x7f).contains(&b) && b != b'\'' && b != b'"')
 }
 
 fn check(info: &CallInfo) {

@@ -35,7 +35,11 @@ fn facts() -> Facts {
 
 fuzz_target!(|data: &[u8]| {
     let f = facts();
-    assert_eq!(expand(b"\\Y", &f), f.caller_id.as_bytes(), "facts are not expanded again");
+    assert_eq!(
+        expand(b"\\Y", &f),
+        f.caller_id.as_bytes(),
+        "facts are not expanded again"
+    );
     let e = expand_with_status(data, &f);
     assert!(e.bytes.len() <= MAX_EXPANSION);
     assert_eq!(expand(data, &f), e.bytes);

@@ -24,7 +24,11 @@ fuzz_target!(|data: &[u8]| {
 
     let checked = check_text(&text, path);
     for e in &checked.errors {
-        assert!(line_ok(e.loc.line), "error line {} of {lines}: {e}", e.loc.line);
+        assert!(
+            line_ok(e.loc.line),
+            "error line {} of {lines}: {e}",
+            e.loc.line
+        );
         assert!(e.to_string().starts_with("/etc/mgetty/mgetty.config:"));
     }
     for (loc, _) in &checked.ignored {
@@ -42,7 +46,11 @@ fuzz_target!(|data: &[u8]| {
     let before = settings.clone();
     let applied = apply_text(&text, path, device, &mut settings, overridden);
     for e in &applied.errors {
-        assert!(line_ok(e.loc.line), "error line {} of {lines}: {e}", e.loc.line);
+        assert!(
+            line_ok(e.loc.line),
+            "error line {} of {lines}: {e}",
+            e.loc.line
+        );
     }
     // keywords set on the command line are never changed by the file
     if overridden.contains(&"speed") {
@@ -51,10 +59,14 @@ fuzz_target!(|data: &[u8]| {
     }
 
     // the chat strings must parse (whatever they contain) and alternate expect/send
-    for chat in [&settings.init_chat, &settings.answer_chat, &settings.force_init_chat]
-        .into_iter()
-        .chain(settings.post_init_chat.as_ref())
-        .chain(settings.get_cnd_chat.as_ref())
+    for chat in [
+        &settings.init_chat,
+        &settings.answer_chat,
+        &settings.force_init_chat,
+    ]
+    .into_iter()
+    .chain(settings.post_init_chat.as_ref())
+    .chain(settings.get_cnd_chat.as_ref())
     {
         let script = parse_chat(chat);
         for (i, step) in script.steps.iter().enumerate() {

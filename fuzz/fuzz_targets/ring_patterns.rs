@@ -14,7 +14,11 @@ use rgetty::ring::{Matcher, MatcherOptions, RingOutcome, format_ring_times};
 /// Each pattern alone, rung exactly in the middle of its gap windows: counted ring by ring, and
 /// it fires once its silence has passed, with the ring times it was given.
 fn own_cadence(p: &Pattern) {
-    let mut m = Matcher::new(std::slice::from_ref(p), MatcherOptions::default(), Duration::ZERO);
+    let mut m = Matcher::new(
+        std::slice::from_ref(p),
+        MatcherOptions::default(),
+        Duration::ZERO,
+    );
     let start = Duration::from_secs(1);
     let mut t = start;
     let mut expect_times = vec![Duration::ZERO];
@@ -28,7 +32,9 @@ fn own_cadence(p: &Pattern) {
         assert_eq!(ev.fired, None, "{p:?}");
         assert_eq!(ev.outcome, RingOutcome::Counted { count: i + 2 }, "{p:?}");
     }
-    let fired = m.poll(t + p.silence).expect("a pattern fires on its own cadence");
+    let fired = m
+        .poll(t + p.silence)
+        .expect("a pattern fires on its own cadence");
     assert_eq!(fired.index, 0);
     assert_eq!(fired.ring_times, expect_times);
     assert_eq!(fired.at, t + p.silence);

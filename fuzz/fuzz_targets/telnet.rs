@@ -78,13 +78,21 @@ fuzz_target!(|data: &[u8]| {
             } => {
                 assert!(payload.len() <= MAX_SB);
                 assert!(!*truncated || payload.len() == MAX_SB);
-                if *option == opt::COM_PORT {
-                    if let Ok((msg, from_server)) = ComPort::parse(payload) {
+                if *option == opt::COM_PORT
+                    && let Ok((msg, from_server)) = ComPort::parse(payload)
+                {
+                    {
                         let mut wire = Vec::new();
                         msg.encode(from_server, &mut wire);
                         let (d, ev) = decode(&mut std::iter::once(&wire[..]));
                         assert!(d.is_empty());
-                        let [Event::Sub { option: 44, payload: p2, truncated: false }] = &ev[..]
+                        let [
+                            Event::Sub {
+                                option: 44,
+                                payload: p2,
+                                truncated: false,
+                            },
+                        ] = &ev[..]
                         else {
                             panic!("re-encoded {msg:?} decodes as {ev:?}");
                         };
@@ -113,5 +121,10 @@ fuzz_target!(|data: &[u8]| {
             .map(|(_, &o)| o)
             .collect()
     };
-    settle(&pick(sel), &pick(sel >> 4), &pick(!sel), &pick(sel.rotate_left(2)));
+    settle(
+        &pick(sel),
+        &pick(sel >> 4),
+        &pick(!sel),
+        &pick(sel.rotate_left(2)),
+    );
 });
