@@ -81,23 +81,21 @@ fuzz_target!(|data: &[u8]| {
                 if *option == opt::COM_PORT
                     && let Ok((msg, from_server)) = ComPort::parse(payload)
                 {
-                    {
-                        let mut wire = Vec::new();
-                        msg.encode(from_server, &mut wire);
-                        let (d, ev) = decode(&mut std::iter::once(&wire[..]));
-                        assert!(d.is_empty());
-                        let [
-                            Event::Sub {
-                                option: 44,
-                                payload: p2,
-                                truncated: false,
-                            },
-                        ] = &ev[..]
-                        else {
-                            panic!("re-encoded {msg:?} decodes as {ev:?}");
-                        };
-                        assert_eq!(ComPort::parse(p2), Ok((msg, from_server)));
-                    }
+                    let mut wire = Vec::new();
+                    msg.encode(from_server, &mut wire);
+                    let (d, ev) = decode(&mut std::iter::once(&wire[..]));
+                    assert!(d.is_empty());
+                    let [
+                        Event::Sub {
+                            option: 44,
+                            payload: p2,
+                            truncated: false,
+                        },
+                    ] = &ev[..]
+                    else {
+                        panic!("re-encoded {msg:?} decodes as {ev:?}");
+                    };
+                    assert_eq!(ComPort::parse(p2), Ok((msg, from_server)));
                 }
             }
             Event::Negotiate(v, o) => {
