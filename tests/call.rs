@@ -356,3 +356,35 @@ fn dialin_config_denies_a_caller_without_answering() {
     h.wait_log("denied caller", s(10.0));
     assert!(!h.modem.commands().contains(&"ATA".to_string()));
 }
+
+#[test]
+fn hostile_names_never_reach_login_as_options_or_control_bytes() {
+    // Each input is typed at the prompt; what the login program receives must be safe.
+    let cases: &[(&[u8], &str)] = &[
+        (b"-froot\r", "froot"),
+        (b"\x1b[2Jbob\r", "[2Jbob"),
+        (b"a\x00b\x01c\r", "abc"),
+        (b"\xe5ve\r", "eve"),
+        (b"  -x\r", "x"),
+    ];
+    for (input, want) in cases {
+        let mut h = call_harness("");
+        let rec = h.recorder("rec");
+        h.login_config(&format!("* - - {} @\n", rec.display()));
+        h.spawn_waiting(&[]);
+        h.modem.set_caller(vec![
+            CallerStep::Expect {
+                re: "login: ".into(),
+                timeout: s(10.0),
+            },
+            CallerStep::Send(input.to_vec()),
+            CallerStep::Sleep(s(5.0)),
+        ]);
+        h.modem.ring(2, s(0.3), None);
+        let r = h.recorded("rec", s(20.0));
+        let got = field(&r, "argv1").unwrap_or("");
+        assert_eq!(got, *want, "{input:?}");
+        assert!(!got.starts_with('-'));
+        assert!(got.bytes().all(|b| (0x20..0x7f).contains(&b)));
+    }
+}

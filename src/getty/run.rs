@@ -485,6 +485,9 @@ impl Getty {
         self.clean_line(Duration::from_millis(100), Duration::from_secs(2))?;
         if !self.settings.direct {
             if !self.init_modem()? {
+                if let Some(n) = self.sig.term_signal() {
+                    return Ok(self.goodbye_signal(n));
+                }
                 log::warn!(
                     target: AUDIT,
                     "failed in mg_init_data, dev={}, pid={}",
