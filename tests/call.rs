@@ -388,3 +388,63 @@ fn hostile_names_never_reach_login_as_options_or_control_bytes() {
         assert!(got.bytes().all(|b| (0x20..0x7f).contains(&b)));
     }
 }
+
+#[test]
+fn ringback_answers_the_second_call_only() {
+    let mut h = call_harness("rings 1\n");
+    h.login_config("* - - /bin/false @\n");
+    h.spawn_waiting(&["-R", "30", "--ring-timeout", "1"]);
+    h.modem.set_caller(vec![CallerStep::Sleep(s(5.0))]);
+    h.modem.ring(3, s(0.3), None);
+    h.wait_log("ringback: phone stopped after 3 RINGs", s(10.0));
+    assert!(
+        !h.modem.commands().contains(&"ATA".to_string()),
+        "{}",
+        h.explain()
+    );
+    let before = h.modem.to_modem_len();
+    h.modem.ring(1, s(0.3), None);
+    h.modem
+        .wait_to_modem_after(before, "ATA\r", s(10.0))
+        .expect("the re-ring is answered at once");
+}
+
+#[test]
+fn cnd_program_gets_caller_id_as_arguments_and_can_reject() {
+    // Accepting program: records what it got (no shell involved).
+    let mut h = call_harness("");
+    let cnd = h.recorder("cnd");
+    fs::write(
+        h.path("etc/mgetty.config"),
+        // rings 3: with the upstream NMBR rule (Q14) the NMBR line counts as a ring, so the
+        // NAME line arrives before the third ring.
+        format!(
+            "{BASE_CONFIG}{CALL_CONFIG}rings 3\ncnd-program {} -v\n",
+            cnd.display()
+        ),
+    )
+    .unwrap();
+    h.login_config("* - - /bin/false @\n");
+    h.spawn_waiting(&[]);
+    h.modem.set_caller(vec![CallerStep::Sleep(s(5.0))]);
+    h.modem.ring(3, s(0.3), Some(cid()));
+    let r = h.recorded("cnd", s(20.0));
+    let argv: Vec<_> = (1..7)
+        .filter_map(|i| field(&r, &format!("argv{i}")))
+        .collect();
+    assert_eq!(field(&r, "argv0"), Some(cnd.to_str().unwrap()));
+    assert_eq!(
+        argv,
+        ["-v", h.device.as_str(), "5551234", "JOHN O DOE", "0", ""],
+        "{r:?}"
+    );
+    assert!(has_env(&r, "CALLER_ID=5551234"));
+    h.modem.wait_to_modem("ATA\r", s(10.0)).expect("accepted");
+
+    // Rejecting program (exit 1): not answered.
+    let mut h = call_harness("cnd-program /bin/false\n");
+    h.spawn_waiting(&["--ring-timeout", "1.5"]);
+    h.modem.ring(2, s(0.3), Some(cid()));
+    h.wait_log("denied caller", s(10.0));
+    assert!(!h.modem.commands().contains(&"ATA".to_string()));
+}

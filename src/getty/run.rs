@@ -933,7 +933,8 @@ impl Getty {
         if self.settings.ringback {
             // Ring-twice: let the first call ring out, then answer the next one at once.
             loop {
-                match self.next_ring(&mut call, Duration::from_secs(17), None)? {
+                // mgetty waits 17 s for the next ring of the first call (1.7 ring timeouts).
+                match self.next_ring(&mut call, ring_timeout.mul_f64(1.7), None)? {
                     Ok(RingLine::Ring { .. }) => call.rings += 1,
                     Ok(RingLine::Action(a)) => return self.ring_action(call, a),
                     Ok(RingLine::Other) => {}
