@@ -798,6 +798,9 @@ impl Getty {
     }
 
     fn jail(&mut self) -> io::Result<State> {
+        // mgetty never clears its SIGUSR1 flag; after a call that ends here that would wake
+        // WAITING at once, forever.
+        self.sig.clear_virtual_ring();
         self.ring_reader.new_call();
         self.ctx.splitter.clear();
         self.clean_line(Duration::from_millis(300), Duration::from_secs(3))?;
