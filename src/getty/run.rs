@@ -89,6 +89,10 @@ pub fn run(cli: Cli) -> i32 {
         .as_deref()
         .and_then(crate::config::mgetty::parse_int)
         .map_or(4, |n| u8::try_from(n.clamp(0, 9)).unwrap_or(4));
+    // The package cannot ship the empty log directory: create it (best effort).
+    if let Some(dir) = paths.log_file.parent() {
+        let _ = fs::create_dir_all(dir);
+    }
     logging::init(logging::LogSetup {
         file: Some(paths.log_file.clone()),
         level: early_level,
