@@ -944,21 +944,35 @@ impl Getty {
     /// or no pattern can match any more, so gaps and silences longer than the ring timeout
     /// work.
     ///
+    /// `cadence` is the matcher to follow and a flag that is set to whether a ring event was a
+    /// ring of the phone: a `RING` line or SIGUSR1 (xringd's simulated ring), and not a
+    /// caller-ID line that mgetty counts as a ring (`NMBR = `, `FM:`, §4.4). Only rings of the
+    /// phone are rings of a cadence.
+    ///
     /// Ring sources: `RING` result codes on the line and SIGUSR1. The RI line is not watched
     /// here (a pty has none; rgetty-ringd watches RI): an RI edge would be one more source
-    /// returning [`RingLine::Ring`], and `wait_rings` feeds every ring to the matcher alike.
+    /// returning [`RingLine::Ring`] with the flag set, and `wait_rings` feeds every such ring
+    /// to the matcher alike.
     fn next_ring(
         &mut self,
         call: &mut Call,
         timeout: Duration,
-        matcher: Option<&mut Matcher>,
+        cadence: Option<(&mut Matcher, &mut bool)>,
     ) -> io::Result<Result<RingLine, RingWait>> {
         // None: no deadline (a timeout too large for the clock).
         let deadline = Instant::now().checked_add(timeout);
         let mut buf = [0u8; 1];
-        let mut matcher = matcher;
+        let (mut matcher, phone_ring) = match cadence {
+            Some((m, flag)) => (Some(m), Some(flag)),
+            None => (None, None),
+        };
+        // The start of the line being read, as the ring reader sees it (blanks skipped).
+        let mut text: Vec<u8> = Vec::new();
         loop {
             if self.sig.virtual_ring() {
+                if let Some(flag) = phone_ring {
+                    *flag = true;
+                }
                 return Ok(Ok(RingLine::Ring { dist: 0 }));
             }
             if let Some(n) = self.sig.term_signal() {
@@ -986,6 +1000,13 @@ impl Getty {
                 Some(0) => return Ok(Err(RingWait::Hangup)),
                 Some(_) => {
                     log::trace!("got: {}", printable(&buf));
+                    let end_of_line = buf[0] == b'\r' || buf[0] == b'\n';
+                    if !end_of_line
+                        && text.len() < 4
+                        && !(text.is_empty() && buf[0].is_ascii_whitespace())
+                    {
+                        text.push(buf[0]);
+                    }
                     let msn: Vec<String> = self
                         .settings
                         .msn_list
@@ -998,7 +1019,13 @@ impl Getty {
                         })
                         .unwrap_or_default();
                     if let Some(ev) = self.ring_reader.feed(buf[0], &mut call.info, &msn) {
+                        if let Some(flag) = phone_ring {
+                            *flag = text.as_slice() == b"RING";
+                        }
                         return Ok(Ok(ev));
+                    }
+                    if end_of_line {
+                        text.clear();
                     }
                 }
                 None => {
@@ -1056,7 +1083,12 @@ impl Getty {
             } else {
                 ring_timeout
             };
-            let ev = self.next_ring(&mut call, timeout, matcher.as_mut())?;
+            let mut phone_ring = true;
+            let ev = self.next_ring(
+                &mut call,
+                timeout,
+                matcher.as_mut().map(|m| (m, &mut phone_ring)),
+            )?;
             match ev {
                 Ok(RingLine::Ring { dist }) => {
                     let now = self.now();
@@ -1067,30 +1099,35 @@ impl Getty {
                         call.rings,
                         call.info.caller_id
                     );
-                    seen.push(now);
-                    if let Some(cmd) = &per_ring {
-                        let first = seen.first().copied().unwrap_or(now);
-                        let times: Vec<Duration> =
-                            seen.iter().map(|t| t.saturating_sub(first)).collect();
-                        let env = self.ring_env(
-                            &call,
-                            &[
-                                ("RING_COUNT", call.rings.to_string()),
-                                ("RING_TIMES", crate::ring::format_ring_times(&times)),
-                            ],
-                        );
-                        log::debug!("running the per-ring command {cmd:?}");
-                        if let Err(e) = crate::ringd::spawn_detached(cmd, &env) {
-                            log::error!("cannot run the per-ring command {cmd:?}: {e}");
+                    if !phone_ring {
+                        // Counts towards `rings` as in mgetty, but the phone did not ring.
+                        log::debug!("ring patterns: a caller-ID line, not a ring of a cadence");
+                    } else {
+                        seen.push(now);
+                        if let Some(cmd) = &per_ring {
+                            let first = seen.first().copied().unwrap_or(now);
+                            let times: Vec<Duration> =
+                                seen.iter().map(|t| t.saturating_sub(first)).collect();
+                            let env = self.ring_env(
+                                &call,
+                                &[
+                                    ("RING_COUNT", seen.len().to_string()),
+                                    ("RING_TIMES", crate::ring::format_ring_times(&times)),
+                                ],
+                            );
+                            log::debug!("running the per-ring command {cmd:?}");
+                            if let Err(e) = crate::ringd::spawn_detached(cmd, &env) {
+                                log::error!("cannot run the per-ring command {cmd:?}: {e}");
+                            }
                         }
-                    }
-                    if let Some(m) = matcher.as_mut() {
-                        let rung = m.ring(now);
-                        if let Some(f) = rung.fired {
-                            // Its silence had ended before this RING was read: it matched.
-                            return Ok(self.ring_wait_end(call, RingWait::Cadence(f)));
+                        if let Some(m) = matcher.as_mut() {
+                            let rung = m.ring(now);
+                            if let Some(f) = rung.fired {
+                                // Its silence had ended before this RING was read: it matched.
+                                return Ok(self.ring_wait_end(call, RingWait::Cadence(f)));
+                            }
+                            log::debug!("ring patterns: {:?}", rung.outcome);
                         }
-                        log::debug!("ring patterns: {:?}", rung.outcome);
                     }
                 }
                 Ok(RingLine::Action(a)) => return self.ring_action(call, a),
