@@ -356,3 +356,95 @@ fn dialin_config_denies_a_caller_without_answering() {
     h.wait_log("denied caller", s(10.0));
     assert!(!h.modem.commands().contains(&"ATA".to_string()));
 }
+
+#[test]
+fn hostile_names_never_reach_login_as_options_or_control_bytes() {
+    // Each input is typed at the prompt; what the login program receives must be safe.
+    let cases: &[(&[u8], &str)] = &[
+        (b"-froot\r", "froot"),
+        (b"\x1b[2Jbob\r", "[2Jbob"),
+        (b"a\x00b\x01c\r", "abc"),
+        (b"\xe5ve\r", "eve"),
+        (b"  -x\r", "x"),
+    ];
+    for (input, want) in cases {
+        let mut h = call_harness("");
+        let rec = h.recorder("rec");
+        h.login_config(&format!("* - - {} @\n", rec.display()));
+        h.spawn_waiting(&[]);
+        h.modem.set_caller(vec![
+            CallerStep::Expect {
+                re: "login: ".into(),
+                timeout: s(10.0),
+            },
+            CallerStep::Send(input.to_vec()),
+            CallerStep::Sleep(s(5.0)),
+        ]);
+        h.modem.ring(2, s(0.3), None);
+        let r = h.recorded("rec", s(20.0));
+        let got = field(&r, "argv1").unwrap_or("");
+        assert_eq!(got, *want, "{input:?}");
+        assert!(!got.starts_with('-'));
+        assert!(got.bytes().all(|b| (0x20..0x7f).contains(&b)));
+    }
+}
+
+#[test]
+fn ringback_answers_the_second_call_only() {
+    let mut h = call_harness("rings 1\n");
+    h.login_config("* - - /bin/false @\n");
+    h.spawn_waiting(&["-R", "30", "--ring-timeout", "1"]);
+    h.modem.set_caller(vec![CallerStep::Sleep(s(5.0))]);
+    h.modem.ring(3, s(0.3), None);
+    h.wait_log("ringback: phone stopped after 3 RINGs", s(10.0));
+    assert!(
+        !h.modem.commands().contains(&"ATA".to_string()),
+        "{}",
+        h.explain()
+    );
+    let before = h.modem.to_modem_len();
+    h.modem.ring(1, s(0.3), None);
+    h.modem
+        .wait_to_modem_after(before, "ATA\r", s(10.0))
+        .expect("the re-ring is answered at once");
+}
+
+#[test]
+fn cnd_program_gets_caller_id_as_arguments_and_can_reject() {
+    // Accepting program: records what it got (no shell involved).
+    let mut h = call_harness("");
+    let cnd = h.recorder("cnd");
+    fs::write(
+        h.path("etc/mgetty.config"),
+        // rings 3: with the upstream NMBR rule (Q14) the NMBR line counts as a ring, so the
+        // NAME line arrives before the third ring.
+        format!(
+            "{BASE_CONFIG}{CALL_CONFIG}rings 3\ncnd-program {} -v\n",
+            cnd.display()
+        ),
+    )
+    .unwrap();
+    h.login_config("* - - /bin/false @\n");
+    h.spawn_waiting(&[]);
+    h.modem.set_caller(vec![CallerStep::Sleep(s(5.0))]);
+    h.modem.ring(3, s(0.3), Some(cid()));
+    let r = h.recorded("cnd", s(20.0));
+    let argv: Vec<_> = (1..7)
+        .filter_map(|i| field(&r, &format!("argv{i}")))
+        .collect();
+    assert_eq!(field(&r, "argv0"), Some(cnd.to_str().unwrap()));
+    assert_eq!(
+        argv,
+        ["-v", h.device.as_str(), "5551234", "JOHN O DOE", "0", ""],
+        "{r:?}"
+    );
+    assert!(has_env(&r, "CALLER_ID=5551234"));
+    h.modem.wait_to_modem("ATA\r", s(10.0)).expect("accepted");
+
+    // Rejecting program (exit 1): not answered.
+    let mut h = call_harness("cnd-program /bin/false\n");
+    h.spawn_waiting(&["--ring-timeout", "1.5"]);
+    h.modem.ring(2, s(0.3), Some(cid()));
+    h.wait_log("denied caller", s(10.0));
+    assert!(!h.modem.commands().contains(&"ATA".to_string()));
+}

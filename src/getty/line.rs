@@ -77,6 +77,11 @@ impl Signals {
         self.usr1.load(Ordering::SeqCst)
     }
 
+    /// Forget a virtual ring once its call is over, so that the next wait is not woken by it.
+    pub fn clear_virtual_ring(&self) {
+        self.usr1.store(false, Ordering::SeqCst);
+    }
+
     /// Whether SIGUSR2 arrived.
     pub fn usr2(&self) -> bool {
         self.usr2.load(Ordering::SeqCst)

@@ -498,6 +498,9 @@ impl Getty {
         self.clean_line(Duration::from_millis(100), Duration::from_secs(2))?;
         if !self.settings.direct {
             if !self.init_modem()? {
+                if let Some(n) = self.sig.term_signal() {
+                    return Ok(self.goodbye_signal(n));
+                }
                 log::warn!(
                     target: AUDIT,
                     "failed in mg_init_data, dev={}, pid={}",
@@ -808,6 +811,9 @@ impl Getty {
     }
 
     fn jail(&mut self) -> io::Result<State> {
+        // mgetty never clears its SIGUSR1 flag; after a call that ends here that would wake
+        // WAITING at once, forever.
+        self.sig.clear_virtual_ring();
         self.ring_reader.new_call();
         self.ctx.splitter.clear();
         self.clean_line(Duration::from_millis(300), Duration::from_secs(3))?;
@@ -1063,7 +1069,8 @@ impl Getty {
         if self.settings.ringback {
             // Ring-twice: let the first call ring out, then answer the next one at once.
             loop {
-                match self.next_ring(&mut call, Duration::from_secs(17), None)? {
+                // mgetty waits 17 s for the next ring of the first call (1.7 ring timeouts).
+                match self.next_ring(&mut call, ring_timeout.mul_f64(1.7), None)? {
                     Ok(RingLine::Ring { .. }) => call.rings += 1,
                     Ok(RingLine::Action(a)) => return self.ring_action(call, a),
                     Ok(RingLine::Other) => {}
