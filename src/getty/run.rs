@@ -1070,7 +1070,7 @@ impl Getty {
             // Ring-twice: let the first call ring out, then answer the next one at once.
             loop {
                 // mgetty waits 17 s for the next ring of the first call (1.7 ring timeouts).
-                match self.next_ring(&mut call, ring_timeout.mul_f64(1.7), None)? {
+                match self.next_ring(&mut call, secs(self.cli.ring_timeout * 1.7), None)? {
                     Ok(RingLine::Ring { .. }) => call.rings += 1,
                     Ok(RingLine::Action(a)) => return self.ring_action(call, a),
                     Ok(RingLine::Other) => {}
