@@ -291,7 +291,8 @@ fn per_ring_command_runs_on_every_ring() {
 
 #[test]
 fn pattern_command_gets_caller_id_in_its_environment_only() {
-    // Detached: own session, stdin /dev/null, none of rgetty's fds.
+    // Detached: own session, stdin /dev/null, none of rgetty's fds. The caller-ID lines right
+    // after the first RING count towards `rings` (mgetty) but are not a ring of the cadence.
     let conf = "R 0.5-1 R 1.25 : env > {DIR}/env.tmp; readlink /proc/$$/fd/0 > {DIR}/stdin; \
                 cut -d' ' -f6 /proc/$$/stat > {DIR}/sid; echo $$ > {DIR}/pid; \
                 ls -l /proc/$$/fd > {DIR}/fds; mv {DIR}/env.tmp {DIR}/env\n";
