@@ -1308,11 +1308,14 @@ impl Getty {
             call.dist.to_string(),
             call.info.called_nr.clone(),
         ]);
-        let env: Vec<(String, String)> = self
-            .ring_env(call, &[])
+        // mgetty's environment for these programs: the call's data plus DEVICE.
+        let mut env: Vec<(String, String)> = call
+            .info
+            .env()
             .into_iter()
             .map(|(k, v)| (k.to_string(), v))
             .collect();
+        env.push(("DEVICE".into(), self.device.clone()));
         log::debug!("running {argv:?}");
         match crate::exec::run_program(&argv, &env, Duration::from_secs(30)) {
             Ok(Some(st)) => st.code(),
