@@ -928,6 +928,19 @@ impl Getty {
         self.patterns = Some(file);
     }
 
+    /// mgetty's environment for cid/cnd programs and the login program: the call's data
+    /// (CALLER_ID, CONNECT, CALL_DATE, …) plus DEVICE.
+    fn call_env(&self, call: &Call) -> Vec<(String, String)> {
+        let mut env: Vec<(String, String)> = call
+            .info
+            .env()
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect();
+        env.push(("DEVICE".into(), self.device.clone()));
+        env
+    }
+
     fn now(&self) -> Duration {
         self.epoch.elapsed()
     }
@@ -1308,14 +1321,7 @@ impl Getty {
             call.dist.to_string(),
             call.info.called_nr.clone(),
         ]);
-        // mgetty's environment for these programs: the call's data plus DEVICE.
-        let mut env: Vec<(String, String)> = call
-            .info
-            .env()
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v))
-            .collect();
-        env.push(("DEVICE".into(), self.device.clone()));
+        let env = self.call_env(call);
         log::debug!("running {argv:?}");
         match crate::exec::run_program(&argv, &env, Duration::from_secs(30)) {
             Ok(Some(st)) => st.code(),
@@ -1697,13 +1703,7 @@ impl Getty {
                 log::warn!("utmp: {e}");
             }
         }
-        let mut env: Vec<(String, String)> = call
-            .info
-            .env()
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v))
-            .collect();
-        env.push(("DEVICE".into(), self.device.clone()));
+        let mut env = self.call_env(call);
         if let Some(t) = &self.settings.term {
             env.push(("TERM".into(), t.clone()));
         }
