@@ -167,9 +167,8 @@ fn init_failure_error_exits_1() {
     };
     let Some((m, r)) = both(vcfg, &cfg, |h| {
         h.spawn(&[]);
-        let mut o = Obs::of(h);
-        o.exit = h.wait_exit(s(40.0));
-        o = Obs { exit: o.exit, ..Obs::of(h) };
+        let exit = h.wait_exit(s(40.0));
+        let mut o = Obs { exit, ..Obs::of(h) };
         o.lock.push(("after exit", lock_exists(h)));
         o
     }) else {
@@ -193,10 +192,7 @@ fn stock_config_differs_only_by_fax_probe_and_emsi() {
         h.modem.set_caller(type_name("\x04"));
         h.modem.ring(2, s(0.5), None);
         let exit = h.wait_exit(s(30.0));
-        Obs {
-            exit,
-            ..Obs::of(h)
-        }
+        Obs { exit, ..Obs::of(h) }
     }) else {
         return;
     };
@@ -224,10 +220,7 @@ fn n_rings_then_ata() {
         h.modem.set_caller(type_name("\x04"));
         h.modem.ring(3, s(1.0), None);
         let exit = h.wait_exit(s(30.0));
-        let mut o = Obs {
-            exit,
-            ..Obs::of(h)
-        };
+        let mut o = Obs { exit, ..Obs::of(h) };
         o.lock.push(("after exit", lock_exists(h)));
         o
     }) else {
@@ -293,7 +286,11 @@ fn typed_name_execs_program_with_same_argv_uid_env_ctty_utmp() {
 fn issue_file_and_login_config_escapes() {
     let Some((m, r)) = both(dflt, &config(""), |h| {
         let issue = h.path("etc/issue");
-        fs::write(&issue, "dev=\\P line=\\L conn=\\I cid=\\Y host=@ \\q\\\\\nsecond\n").unwrap();
+        fs::write(
+            &issue,
+            "dev=\\P line=\\L conn=\\I cid=\\Y host=@ \\q\\\\\nsecond\n",
+        )
+        .unwrap();
         let cfg = fs::read_to_string(h.path("etc/mgetty.config")).unwrap();
         fs::write(
             h.path("etc/mgetty.config"),
@@ -309,10 +306,7 @@ fn issue_file_and_login_config_escapes() {
         h.modem.set_caller(type_name("bob\r"));
         h.modem.ring(2, s(0.5), None);
         let rec = h.recorded_norm("rec", s(30.0));
-        Obs {
-            rec,
-            ..Obs::of(h)
-        }
+        Obs { rec, ..Obs::of(h) }
     }) else {
         return;
     };
@@ -328,7 +322,13 @@ fn issue_file_and_login_config_escapes() {
     let argv: Vec<_> = rec.iter().filter(|l| l.starts_with("argv")).collect();
     assert_eq!(
         argv,
-        ["argv0=rec", "argv1=38400", "argv2=none", "argv3=bob", "argv4=x@"]
+        [
+            "argv0=rec",
+            "argv1=38400",
+            "argv2=none",
+            "argv3=bob",
+            "argv4=x@"
+        ]
     );
 }
 
@@ -348,12 +348,10 @@ fn autoppp_dispatch_same_except_the_echo() {
         ]);
         h.modem.ring(2, s(0.5), None);
         let rec = h.recorded_norm("pppd", s(30.0));
-        let mut o = Obs {
-            rec,
-            ..Obs::of(h)
-        };
+        let mut o = Obs { rec, ..Obs::of(h) };
         let stdin = fs::read(h.path("pppd.out.stdin")).unwrap_or_default();
-        o.lock.push(("tail reaches pppd", stdin.ends_with(vmodem::LCP_TAIL)));
+        o.lock
+            .push(("tail reaches pppd", stdin.ends_with(vmodem::LCP_TAIL)));
         o
     }) else {
         return;
@@ -383,7 +381,15 @@ fn autoppp_dispatch_same_except_the_echo() {
         let f = |v: &[String]| v.iter().find(|l| l.starts_with(k)).cloned();
         assert_eq!(f(&mr), f(&rr), "{k}");
     }
-    same!(m, r, rec.as_ref().map(|v| v.iter().filter(|l| l.starts_with("env:")).cloned().collect::<Vec<_>>()));
+    same!(
+        m,
+        r,
+        rec.as_ref().map(|v| v
+            .iter()
+            .filter(|l| l.starts_with("env:"))
+            .cloned()
+            .collect::<Vec<_>>())
+    );
     same!(m, r, lock);
     same!(m, r, wtmp);
     same!(m, r, utmp);
@@ -421,11 +427,20 @@ fn autoppp_termios_keeps_icrnl_onlcr_like_mgetty() {
         o.rec
             .iter()
             .flatten()
-            .filter(|l| ["icrnl=", "onlcr=", "echo=", "icanon="].iter().any(|k| l.starts_with(k)))
+            .filter(|l| {
+                ["icrnl=", "onlcr=", "echo=", "icanon="]
+                    .iter()
+                    .any(|k| l.starts_with(k))
+            })
             .cloned()
             .collect()
     };
-    assert_eq!(tio(&m), ["icrnl=1", "onlcr=1", "echo=0", "icanon=0"], "{}", m.explain);
+    assert_eq!(
+        tio(&m),
+        ["icrnl=1", "onlcr=1", "echo=0", "icanon=0"],
+        "{}",
+        m.explain
+    );
     assert_eq!(tio(&m), tio(&r));
 }
 
@@ -441,10 +456,7 @@ fn nmbr_without_name_is_not_a_ring_in_the_debian_profile() {
         c.name = None;
         h.modem.ring(2, s(1.0), Some(c));
         let exit = h.wait_exit(s(30.0));
-        Obs {
-            exit,
-            ..Obs::of(h)
-        }
+        Obs { exit, ..Obs::of(h) }
     }) else {
         return;
     };
@@ -490,16 +502,18 @@ fn empty_enter_reprints_the_issue() {
         ]);
         h.modem.ring(2, s(0.5), None);
         let exit = h.wait_exit(s(30.0));
-        Obs {
-            exit,
-            ..Obs::of(h)
-        }
+        Obs { exit, ..Obs::of(h) }
     }) else {
         return;
     };
     same!(m, r, caller);
     same!(m, r, exit);
-    assert_eq!(m.caller.matches("Welcome to pts/<N>").count(), 2, "{}", m.caller);
+    assert_eq!(
+        m.caller.matches("Welcome to pts/<N>").count(),
+        2,
+        "{}",
+        m.caller
+    );
 }
 
 #[test]
@@ -525,7 +539,11 @@ fn leading_dash_is_refused_with_rubout() {
     };
     same!(m, r, caller);
     same!(m, r, rec);
-    assert!(m.caller.ends_with("login: -[08] [08] [08] [08]bob[0d][0a]"), "{}", m.caller);
+    assert!(
+        m.caller.ends_with("login: -[08] [08] [08] [08]bob[0d][0a]"),
+        "{}",
+        m.caller
+    );
 }
 
 // ------------------------------------------------------------------ refusals and exits
@@ -561,10 +579,7 @@ fn carrier_drop_at_the_prompt_exits_10() {
             .set_caller(vec![expect_prompt(), CallerStep::DropCarrier]);
         h.modem.ring(2, s(0.5), None);
         let exit = h.wait_exit(s(30.0));
-        let mut o = Obs {
-            exit,
-            ..Obs::of(h)
-        };
+        let mut o = Obs { exit, ..Obs::of(h) };
         o.lock.push(("after exit", lock_exists(h)));
         o
     }) else {
@@ -583,10 +598,7 @@ fn answer_chat_failure_exits_1() {
         h.modem.set_init_reply(InitReply::Error);
         h.modem.ring(2, s(0.5), None);
         let exit = h.wait_exit(s(30.0));
-        let mut o = Obs {
-            exit,
-            ..Obs::of(h)
-        };
+        let mut o = Obs { exit, ..Obs::of(h) };
         o.lock.push(("after exit", lock_exists(h)));
         o
     }) else {
@@ -607,10 +619,7 @@ fn no_carrier_while_waiting_for_rings_exits_20() {
         h.spawn_waiting(&[]);
         h.modem.send_raw(b"\r\nNO CARRIER\r\n");
         let exit = h.wait_exit(s(30.0));
-        let mut o = Obs {
-            exit,
-            ..Obs::of(h)
-        };
+        let mut o = Obs { exit, ..Obs::of(h) };
         o.lock.push(("after exit", lock_exists(h)));
         o
     }) else {
@@ -619,7 +628,11 @@ fn no_carrier_while_waiting_for_rings_exits_20() {
     same!(m, r, exit);
     assert_eq!(m.exit, Some(20));
     same!(m, r, commands);
-    assert_eq!(m.lock, [("after exit", true)], "mgetty leaves the lock (Q4)");
+    assert_eq!(
+        m.lock,
+        [("after exit", true)],
+        "mgetty leaves the lock (Q4)"
+    );
     assert_eq!(r.lock, [("after exit", false)], "rgetty removes it");
 }
 
@@ -648,10 +661,7 @@ fn dialout_lock_while_waiting_yields_and_exits_0() {
         holder.wait().unwrap();
         fs::remove_file(h.lock_path()).ok();
         let exit = h.wait_exit(s(30.0));
-        let mut o = Obs {
-            exit,
-            ..Obs::of(h)
-        };
+        let mut o = Obs { exit, ..Obs::of(h) };
         o.lock.push(("yielded", yielded));
         o.lock.push(("line released", released));
         o.lock.push(("running while locked", running));
@@ -722,4 +732,98 @@ fn login_time_mgetty_waits_for_a_byte_rgetty_hangs_up() {
     same!(m, r, exit);
     assert!(!m.caller.contains("Goodbye"), "{}", m.caller);
     assert!(r.caller.contains("ran out. Goodbye."), "{}", r.caller);
+}
+
+/// Typing `/AutoPPP/` at the prompt: mgetty dispatches it to the AutoPPP line, rgetty treats
+/// it as an ordinary name (the PPP dispatch cannot be forged; documented).
+#[test]
+fn typed_autoppp_name_mgetty_gives_ppp_rgetty_does_not() {
+    let Some((m, r)) = both(dflt, &config(""), |h| {
+        let ppp = h.recorder("pppd");
+        let login = h.recorder("login");
+        h.login_config(&format!(
+            "/AutoPPP/ - a_ppp {}\n* - - {} @\n",
+            ppp.display(),
+            login.display()
+        ));
+        h.spawn_waiting(&[]);
+        h.modem.set_caller(type_name("/AutoPPP/\r"));
+        h.modem.ring(2, s(0.5), None);
+        let login = h.recorded_norm("login", s(20.0));
+        let ppp = h.recorded_norm("pppd", s(0.5));
+        let mut o = Obs {
+            rec: login,
+            ..Obs::of(h)
+        };
+        o.lock.push(("pppd ran", ppp.is_some()));
+        o
+    }) else {
+        return;
+    };
+    same!(m, r, caller);
+    assert_eq!(m.lock, [("pppd ran", true)], "{}", m.explain);
+    assert_eq!(r.lock, [("pppd ran", false)], "{}", r.explain);
+    let argv1 = r
+        .rec
+        .as_ref()
+        .and_then(|v| v.iter().find(|l| l.starts_with("argv1=")).cloned());
+    assert_eq!(argv1.as_deref(), Some("argv1=/AutoPPP/"), "{}", r.explain);
+}
+
+/// The pid file: name, content and lifetime (Q15: mgetty removes it only when it execs the
+/// login program). Files in the pid dir other than utmp and the lock dir are listed.
+#[test]
+fn pid_file_name_content_and_lifetime() {
+    let Some((m, r)) = both(dflt, &config(""), |h| {
+        let rec = h.recorder("rec");
+        h.login_config(&format!("* - - {} @\n", rec.display()));
+        h.spawn_waiting(&[]);
+        let list = |h: &Side| -> Vec<String> {
+            let mut v: Vec<String> = fs::read_dir(h.path("run"))
+                .unwrap()
+                .filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                // `mount/` is util-linux's utab from the namespace set-up, not mgetty's.
+                .filter(|n| n != "utmp" && n != "lock" && n != "mount")
+                .map(|n| {
+                    let text = fs::read_to_string(h.path("run").join(&n)).unwrap_or_default();
+                    h.norm(&format!("{n}={text:?}"))
+                })
+                .collect();
+            v.sort();
+            v
+        };
+        let waiting = list(h);
+        h.modem.set_caller(type_name("bob\r"));
+        h.modem.ring(2, s(0.5), None);
+        h.recorded("rec", s(20.0));
+        let after = list(h);
+        Obs {
+            rec: Some(waiting),
+            commands: after,
+            ..Obs::of(h)
+        }
+    }) else {
+        return;
+    };
+    // While waiting mgetty has `mgetty.pid.<DevID>`, rgetty `rgetty.pid.<DevID>`; both
+    // contain the pid and a newline, and both are gone once the program runs.
+    let rename = |v: &[String]| -> Vec<String> {
+        v.iter()
+            .map(|l| l.replace("rgetty.pid.", "mgetty.pid."))
+            .collect()
+    };
+    assert_eq!(
+        m.rec.as_deref().unwrap(),
+        ["mgetty.pid.pts-<N>=\"<PID>\\n\""],
+        "{}",
+        m.explain
+    );
+    assert_eq!(
+        rename(r.rec.as_deref().unwrap()),
+        m.rec.clone().unwrap(),
+        "{}",
+        r.explain
+    );
+    same!(m, r, commands);
 }

@@ -77,7 +77,15 @@ impl Side {
     pub fn new(kind: Kind, cfg: vmodem::Config, config: &str) -> Side {
         let dir = tempfile::tempdir().unwrap();
         fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o777)).unwrap();
-        for d in ["etc", "run", "run/lock", "varlog", "varlog/mgetty", "nologin", "ovl"] {
+        for d in [
+            "etc",
+            "run",
+            "run/lock",
+            "varlog",
+            "varlog/mgetty",
+            "nologin",
+            "ovl",
+        ] {
             fs::create_dir(dir.path().join(d)).unwrap();
         }
         fs::write(dir.path().join("etc/mgetty.config"), config).unwrap();
@@ -174,11 +182,18 @@ impl Side {
         let mut cmd = match self.kind {
             Kind::Mgetty => {
                 let mut c = Command::new("unshare");
-                c.args(["--mount", "--propagation", "private", "sh", "-ec", NS_SCRIPT])
-                    .arg("mgetty")
-                    .arg(&t)
-                    .arg(MGETTY)
-                    .args(["-x", "5"]);
+                c.args([
+                    "--mount",
+                    "--propagation",
+                    "private",
+                    "sh",
+                    "-ec",
+                    NS_SCRIPT,
+                ])
+                .arg("mgetty")
+                .arg(&t)
+                .arg(MGETTY)
+                .args(["-x", "5"]);
                 c
             }
             Kind::Rgetty => {
@@ -350,7 +365,10 @@ impl Side {
             let mut v: Vec<String> = v.iter().map(|l| self.norm(l)).collect();
             // The environment's order is not observable by a program that uses getenv().
             v.sort_by_key(|l| l.starts_with("env:"));
-            let env_at = v.iter().position(|l| l.starts_with("env:")).unwrap_or(v.len());
+            let env_at = v
+                .iter()
+                .position(|l| l.starts_with("env:"))
+                .unwrap_or(v.len());
             v[env_at..].sort();
             v
         })
