@@ -60,6 +60,8 @@ struct Obs {
     rec: Option<Vec<String>>,
     lock: Vec<(&'static str, bool)>,
     lock_text: Option<String>,
+    /// A duration the scenario measured.
+    ms: Option<u128>,
     utmp: Vec<String>,
     wtmp: Vec<String>,
     explain: String,
@@ -660,8 +662,10 @@ fn dialout_lock_while_waiting_yields_and_exits_0() {
         holder.kill().unwrap();
         holder.wait().unwrap();
         fs::remove_file(h.lock_path()).ok();
+        let gone = std::time::Instant::now();
         let exit = h.wait_exit(s(30.0));
         let mut o = Obs { exit, ..Obs::of(h) };
+        o.ms = Some(gone.elapsed().as_millis());
         o.lock.push(("yielded", yielded));
         o.lock.push(("line released", released));
         o.lock.push(("running while locked", running));
@@ -673,6 +677,20 @@ fn dialout_lock_while_waiting_yields_and_exits_0() {
     same!(m, r, exit);
     assert_eq!(m.exit, Some(0));
     same!(m, r, commands);
+    // Lock gone -> exit: mgetty polls every 10 s then waits 5 s; rgetty sees the holder die
+    // (pidfd) and the lock go (inotify) at once, then waits the same 5 s (documented).
+    let (mt, rt) = (m.ms.unwrap(), r.ms.unwrap());
+    eprintln!("lock gone -> exit: mgetty {mt} ms, rgetty {rt} ms");
+    assert!(
+        (4_500..=17_000).contains(&mt),
+        "mgetty {mt} ms\n{}",
+        m.explain
+    );
+    assert!(
+        (4_500..=8_000).contains(&rt),
+        "rgetty {rt} ms\n{}",
+        r.explain
+    );
 }
 
 // ------------------------------------------------------------------ deliberate differences
