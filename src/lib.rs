@@ -24,6 +24,7 @@ pub mod config;
 pub mod exec;
 pub mod getty;
 pub mod hdlc;
+pub mod idle;
 pub mod issue;
 pub mod lcp;
 pub mod lock;

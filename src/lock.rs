@@ -300,8 +300,8 @@ impl LockDir {
         let mut f = fs::File::from(fd);
         let res = (|| {
             f.set_permissions(fs::Permissions::from_mode(0o644))?;
-            f.write_all(format_pid(pid).as_bytes())?;
-            f.sync_all()
+            // No fsync: lock files live on tmpfs (/run/lock) and die with the machine anyway.
+            f.write_all(format_pid(pid).as_bytes())
         })();
         if let Err(e) = res {
             let _ = fs::remove_file(&tmp);

@@ -129,7 +129,7 @@ fn typed_name_execs_login_program_with_argv_uid_env_ctty() {
     assert!(dte.contains(&format!("Welcome to {}", h.device)), "{dte:?}");
     assert!(dte.contains(" login: alice\r\n"), "{dte:?}");
     assert!(
-        !h.path(&format!("run/rgetty.pid.{}", h.dev_id())).exists(),
+        !h.path(&format!("run/mgetty.pid.{}", h.dev_id())).exists(),
         "pid file removed"
     );
     assert!(h.log().contains("data dev="), "{}", h.explain());

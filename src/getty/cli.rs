@@ -87,7 +87,7 @@ pub struct Cli {
     /// Log file name pattern; `%s` is replaced by the DevID (default `<log-dir>/%s.log`).
     #[arg(long, value_name = "PATTERN")]
     pub log_file: Option<String>,
-    /// Directory of the pid file `rgetty.pid.<DevID>` and the respawn failure counter.
+    /// Directory of the pid file `mgetty.pid.<DevID>` (mgetty's name, so scripts keep working) and the respawn failure counter.
     #[arg(long, value_name = "DIR", default_value = "/run")]
     pub pid_dir: PathBuf,
     /// utmp file.
@@ -160,7 +160,7 @@ impl Cli {
             config_dir: self.config_dir.clone(),
             lock_dir: self.lock_dir.clone(),
             log_file,
-            pid_file: self.pid_dir.join(format!("rgetty.pid.{dev_id}")),
+            pid_file: self.pid_dir.join(format!("mgetty.pid.{dev_id}")),
             fail_file: self.pid_dir.join(format!("rgetty.fail.{dev_id}")),
             utmp: self.utmp.clone(),
             wtmp: self.wtmp.clone(),
