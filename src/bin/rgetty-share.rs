@@ -168,10 +168,10 @@ impl log::Log for Logger {
                 &r.args().to_string(),
             );
         } else {
-            #[allow(clippy::print_stderr)]
-            {
-                eprintln!("rgetty-share: {}", r.args());
-            }
+            // One write per line, so that lines from several processes do not interleave.
+            use std::io::Write;
+            let line = format!("rgetty-share: {}\n", r.args());
+            let _ = std::io::stderr().lock().write_all(line.as_bytes());
         }
     }
     fn flush(&self) {}

@@ -205,6 +205,8 @@ struct Line {
 #[derive(Debug)]
 struct Port {
     cfg: PortConfig,
+    /// The bound address (differs from `cfg.listen` for port 0), for log lines.
+    addr: SocketAddr,
     listener: Option<TcpListener>,
     lines: Vec<Line>,
 }
@@ -295,8 +297,13 @@ impl Server {
                 session: None,
             })
             .collect();
+        let addr = listener
+            .as_ref()
+            .and_then(|l| l.local_addr().ok())
+            .unwrap_or(cfg.listen);
         self.ports.push(Port {
             cfg,
+            addr,
             listener,
             lines,
         });
@@ -498,7 +505,7 @@ impl Server {
                 Err(e) if e.kind() == ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(e) => {
-                    log::warn!("port {}: accept: {e}", self.ports[pi].cfg.listen);
+                    log::warn!("port {}: accept: {e}", self.ports[pi].addr);
                     return;
                 }
             }
@@ -510,7 +517,7 @@ impl Server {
         let _ = sock.set_nonblocking(true);
         let _ = sock.set_nodelay(true);
         let port = &mut self.ports[pi];
-        let listen = port.cfg.listen;
+        let listen = port.addr;
         if check_acl && !port.cfg.acl.allows(peer.ip()) {
             log::warn!("port {listen}: refused {peer}: not in the host list");
             refuse(sock, &format!("access denied for {}\r\n", peer.ip()));
@@ -765,7 +772,7 @@ impl Server {
     fn housekeeping(&mut self) {
         let t = now();
         for p in &mut self.ports {
-            let listen = p.cfg.listen;
+            let listen = p.addr;
             let idle = p.cfg.idle_timeout;
             let drain = p.cfg.drain_timeout;
             for l in &mut p.lines {
@@ -779,7 +786,14 @@ impl Server {
                         }
                     }
                 }
-                let dev = s.path.clone();
+                let busy = s.gone.is_some()
+                    || s.closing.is_some()
+                    || s.clients.is_empty()
+                    || s.clients.iter().any(|c| c.dead.is_some());
+                if !busy && !s.has_modem_lines {
+                    continue;
+                }
+                let dev = &s.path;
                 s.clients.retain(|c| {
                     let Some(why) = &c.dead else { return true };
                     log::info!(
@@ -793,7 +807,7 @@ impl Server {
                     let _ = c.sock.shutdown(Shutdown::Both);
                     false
                 });
-                if let Some(why) = s.gone.clone() {
+                if let Some(why) = &s.gone {
                     log::warn!("{}: {why}; closing the session", dev.display());
                     for c in &s.clients {
                         let _ = c.sock.shutdown(Shutdown::Both);
@@ -811,7 +825,7 @@ impl Server {
                     } else if t >= deadline {
                         log::warn!(
                             "{}: drain time over, {} bytes not sent",
-                            dev.display(),
+                            s.path.display(),
                             s.to_dev.len() + pending
                         );
                         finish(l, false);
