@@ -697,9 +697,11 @@ mod tests {
         input.extend_from_slice(&[cmd::IAC, cmd::SE]);
         let (_, ev) = decode(&[&input]);
         match &ev[..] {
-            [Event::Sub {
-                payload, truncated, ..
-            }] => {
+            [
+                Event::Sub {
+                    payload, truncated, ..
+                },
+            ] => {
                 assert_eq!(payload.len(), MAX_SB);
                 assert!(truncated);
             }
@@ -762,11 +764,13 @@ mod tests {
                 let mut out = Vec::new();
                 m.encode(server, &mut out);
                 let (_, ev) = decode(&[&out]);
-                let [Event::Sub {
-                    option: 44,
-                    payload,
-                    truncated: false,
-                }] = &ev[..]
+                let [
+                    Event::Sub {
+                        option: 44,
+                        payload,
+                        truncated: false,
+                    },
+                ] = &ev[..]
                 else {
                     panic!("{ev:?}")
                 };

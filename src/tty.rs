@@ -894,7 +894,9 @@ mod tests {
         let t = get_termios(&p.slave).unwrap();
         assert!(!t.control_flags.contains(termios::ControlFlags::CLOCAL));
         assert_eq!(termios_speed(&t), 9600);
-        assert!(matches!(apply_stty(&p.slave, "9600 bogus"), Err(Error::BadStty(w)) if w == "bogus"));
+        assert!(
+            matches!(apply_stty(&p.slave, "9600 bogus"), Err(Error::BadStty(w)) if w == "bogus")
+        );
         assert!(set_speed(&p.slave, 12345).is_err());
         let params = get_params(&p.slave).unwrap();
         assert_eq!(params.baud, 9600);

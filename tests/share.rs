@@ -177,12 +177,9 @@ fn lock_files(tmp: &Path) -> Vec<String> {
 }
 
 fn lock_name(tmp: &Path, dev: &Path) -> PathBuf {
-    rgetty::share::lockshim::LockDir::new(
-        tmp.join("lock"),
-        rgetty::share::lockshim::Naming::Debian,
-    )
-    .lock_name_for(dev)
-    .unwrap()
+    rgetty::share::lockshim::LockDir::new(tmp.join("lock"), rgetty::share::lockshim::Naming::Debian)
+        .lock_name_for(dev)
+        .unwrap()
 }
 
 /// A live "getty" holding the lock of `dev`: a `sleep` child whose pid is in the lock file.
@@ -242,7 +239,9 @@ fn raw_port_is_binary_clean_both_ways() {
     let mut d = dev();
     let srv = serve(tmp.path(), &["-p", "0", d.path.to_str().unwrap()]);
     let mut c = connect(srv.addrs[0]);
-    let all: Vec<u8> = (0..=255u8).chain([255, 253, 1, 255, 250, 44, 1, 255, 240]).collect();
+    let all: Vec<u8> = (0..=255u8)
+        .chain([255, 253, 1, 255, 250, 44, 1, 255, 240])
+        .collect();
     c.write_all(&all).unwrap();
     assert_eq!(d.read_n(all.len()), all);
     d.write_all(&all);
@@ -252,7 +251,13 @@ fn raw_port_is_binary_clean_both_ways() {
     // The lock exists while connected, on the device's real name.
     assert_eq!(
         lock_files(tmp.path()),
-        vec![lock_name(tmp.path(), &d.path).file_name().unwrap().to_string_lossy().into_owned()]
+        vec![
+            lock_name(tmp.path(), &d.path)
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .into_owned()
+        ]
     );
     drop(c);
     wait_for("the lock to go", || lock_files(tmp.path()).is_empty());
@@ -295,7 +300,13 @@ fn acl_refuses_without_touching_the_device() {
     );
     // Connect from 127.0.0.2.
     use nix::sys::socket::{AddressFamily, SockFlag, SockType, SockaddrIn, bind, socket};
-    let fd = socket(AddressFamily::Inet, SockType::Stream, SockFlag::SOCK_CLOEXEC, None).unwrap();
+    let fd = socket(
+        AddressFamily::Inet,
+        SockType::Stream,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+    .unwrap();
     bind(
         fd.as_raw_fd(),
         &SockaddrIn::from("127.0.0.2:0".parse::<std::net::SocketAddrV4>().unwrap()),
@@ -349,7 +360,11 @@ fn lock_held_by_a_getty_means_line_busy() {
     assert_eq!(tty::get_speed(&d.slave).unwrap(), 9600);
     drop(c);
     wait_for("the lock to go", || lock_files(tmp.path()).is_empty());
-    assert_eq!(tty::get_speed(&d.slave).unwrap(), 1200, "termios not restored");
+    assert_eq!(
+        tty::get_speed(&d.slave).unwrap(),
+        1200,
+        "termios not restored"
+    );
 }
 
 #[test]
@@ -375,7 +390,9 @@ fn close_right_after_256k_loses_nothing_10_trials() {
 }
 
 fn fd_count(pid: i32) -> usize {
-    std::fs::read_dir(format!("/proc/{pid}/fd")).unwrap().count()
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .count()
 }
 
 fn rss_kib(pid: i32) -> u64 {
@@ -432,7 +449,10 @@ fn second_client_over_the_limit_is_refused_with_a_message() {
 fn shared_port_broadcasts_and_merges_and_drops_a_stalled_client() {
     let tmp = tmpdir();
     let mut d = dev();
-    let srv = serve(tmp.path(), &["-p", "0", "-m", "2", d.path.to_str().unwrap()]);
+    let srv = serve(
+        tmp.path(),
+        &["-p", "0", "-m", "2", d.path.to_str().unwrap()],
+    );
     let mut a = connect(srv.addrs[0]);
     let mut b = connect(srv.addrs[0]);
     a.write_all(b"A").unwrap();
@@ -592,9 +612,17 @@ fn sighup_reload_keeps_sessions_on_unchanged_ports() {
     let (mut d1, d2) = (dev(), dev());
     let conf = tmp.path().join("share.conf");
     // Fixed ports are needed to match lines across reloads: pick free ones.
-    let free = || TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let free = || {
+        TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    };
     let (p1, p2, p3) = (free(), free(), free());
-    let line = |p: u16, d: &Path, extra: &str| format!("127.0.0.1:{p} {} - 127.0.0.1 {extra}\n", d.display());
+    let line = |p: u16, d: &Path, extra: &str| {
+        format!("127.0.0.1:{p} {} - 127.0.0.1 {extra}\n", d.display())
+    };
     std::fs::write(&conf, line(p1, &d1.path, "") + &line(p2, &d2.path, "")).unwrap();
     let srv = serve(tmp.path(), &["--config", conf.to_str().unwrap()]);
     let mut c = connect(srv.addrs[0]);
@@ -612,7 +640,9 @@ fn sighup_reload_keeps_sessions_on_unchanged_ports() {
     )
     .unwrap();
     // The new port comes up.
-    wait_for("the new port", || TcpStream::connect(("127.0.0.1", p3)).is_ok());
+    wait_for("the new port", || {
+        TcpStream::connect(("127.0.0.1", p3)).is_ok()
+    });
     c.write_all(b"after").unwrap();
     assert_eq!(d1.read_n(5), b"after");
     d1.write_all(b"back");
@@ -627,7 +657,15 @@ fn idle_timeout_and_banner() {
     let d = dev();
     let srv = serve(
         tmp.path(),
-        &["-p", "0", "--idle-timeout", "1", "--banner", "hello \\d\\r\\n", d.path.to_str().unwrap()],
+        &[
+            "-p",
+            "0",
+            "--idle-timeout",
+            "1",
+            "--banner",
+            "hello \\d\\r\\n",
+            d.path.to_str().unwrap(),
+        ],
     );
     let mut c = connect(srv.addrs[0]);
     let t = Instant::now();
@@ -647,7 +685,13 @@ fn virtual_port_forwards_termios_to_our_server() {
     );
     let link = tmp.path().join("vcom");
     let child = Command::new(BIN)
-        .args(["connect", &srv.addrs[0].to_string(), "--mode", "rfc2217", "--link"])
+        .args([
+            "connect",
+            &srv.addrs[0].to_string(),
+            "--mode",
+            "rfc2217",
+            "--link",
+        ])
         .arg(&link)
         .arg("--lock-dir")
         .arg(tmp.path().join("clock"))
@@ -658,7 +702,9 @@ fn virtual_port_forwards_termios_to_our_server() {
     let app = tty::open_line(&link, false).unwrap();
     tty::set_raw(&app).unwrap();
     tty::set_speed(&app, 19200).unwrap();
-    wait_for("19200 at the far end", || tty::get_speed(&d.master).unwrap() == 19200);
+    wait_for("19200 at the far end", || {
+        tty::get_speed(&d.master).unwrap() == 19200
+    });
     tty::set_speed(&app, 115_200).unwrap();
     wait_for("115200 at the far end", || {
         tty::get_speed(&d.master).unwrap() == 115_200
@@ -877,7 +923,9 @@ fn our_client_against_sredird() {
     let app = tty::open_line(&link, false).unwrap();
     tty::set_raw(&app).unwrap();
     tty::set_speed(&app, 57600).unwrap();
-    wait_for("57600 at the far end", || tty::get_speed(&d.master).unwrap() == 57600);
+    wait_for("57600 at the far end", || {
+        tty::get_speed(&d.master).unwrap() == 57600
+    });
     let mut app = std::fs::File::from(app);
     app.write_all(b"sred\xff").unwrap();
     assert_eq!(d.read_n(5), b"sred\xff");

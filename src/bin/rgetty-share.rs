@@ -26,7 +26,11 @@ use rgetty::share::lockshim::{LockDir, Naming};
 use rgetty::share::server::{self, Server, ServerSettings, Signals};
 
 #[derive(Parser, Debug)]
-#[command(name = "rgetty-share", version, about = "Share serial lines over TCP (raw or RFC 2217)")]
+#[command(
+    name = "rgetty-share",
+    version,
+    about = "Share serial lines over TCP (raw or RFC 2217)"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -221,7 +225,11 @@ fn parse_mode(s: &str) -> anyhow::Result<Mode> {
 /// Build the one-port config from the command line.
 fn cli_port(a: &ServeArgs, device: &Path, inetd: bool) -> anyhow::Result<PortConfig> {
     let acl = if a.allow.is_empty() {
-        if inetd { Acl::any() } else { Acl::loopback_only() }
+        if inetd {
+            Acl::any()
+        } else {
+            Acl::loopback_only()
+        }
     } else {
         Acl::parse(&a.allow)?
     };
@@ -259,8 +267,8 @@ fn cli_port(a: &ServeArgs, device: &Path, inetd: bool) -> anyhow::Result<PortCon
 }
 
 fn read_config(path: &Path) -> anyhow::Result<Vec<PortConfig>> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     conf::parse(path, &text).map_err(|errs| {
         let lines: Vec<String> = errs.iter().map(ToString::to_string).collect();
         anyhow::anyhow!("{}", lines.join("\n"))
@@ -307,7 +315,9 @@ fn systemd_fds() -> Vec<OwnedFd> {
     }
     // SAFETY-free: env mutation is unsafe in edition 2024, so the variables are left alone;
     // we start no children that would misread them.
-    (3..3 + n.min(64)).filter_map(rgetty::tty::adopt_fd).collect()
+    (3..3 + n.min(64))
+        .filter_map(rgetty::tty::adopt_fd)
+        .collect()
 }
 
 fn is_listening(fd: &OwnedFd) -> bool {
@@ -374,7 +384,8 @@ fn serve(a: ServeArgs) -> anyhow::Result<()> {
                         l.set_nonblocking(true).context("listener")?;
                         log::info!(
                             "listening on {} (systemd)",
-                            l.local_addr().map_or_else(|_| "?".into(), |a| a.to_string())
+                            l.local_addr()
+                                .map_or_else(|_| "?".into(), |a| a.to_string())
                         );
                         pi = Some(srv.add_port(cfg.clone(), Some(l)));
                     } else {
@@ -450,7 +461,9 @@ fn main() -> ExitCode {
             // STUB(modem): becomes `return exit(rgetty::share::modem::main(args))` when the
             // modem branch is merged; until then the mode is reported as missing.
             let _ = args;
-            Err(anyhow::anyhow!("modem mode is not built into this binary yet"))
+            Err(anyhow::anyhow!(
+                "modem mode is not built into this binary yet"
+            ))
         }
     };
     match r {

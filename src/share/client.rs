@@ -435,7 +435,8 @@ fn session(
                         }
                     }
                 }
-                Err(e) if e.kind() == ErrorKind::WouldBlock || e.kind() == ErrorKind::Interrupted => {}
+                Err(e)
+                    if e.kind() == ErrorKind::WouldBlock || e.kind() == ErrorKind::Interrupted => {}
                 Err(e) => return Err(SessionEnd::Local(e)),
             }
         }
@@ -471,7 +472,8 @@ fn session(
                         to_local.extend_from_slice(&buf[..n]);
                     }
                 }
-                Err(e) if e.kind() == ErrorKind::WouldBlock || e.kind() == ErrorKind::Interrupted => {}
+                Err(e)
+                    if e.kind() == ErrorKind::WouldBlock || e.kind() == ErrorKind::Interrupted => {}
                 Err(e) => return Err(SessionEnd::Net(e)),
             }
         }
@@ -480,7 +482,8 @@ fn session(
                 Ok(n) => {
                     to_net.drain(..n);
                 }
-                Err(e) if e.kind() == ErrorKind::WouldBlock || e.kind() == ErrorKind::Interrupted => {}
+                Err(e)
+                    if e.kind() == ErrorKind::WouldBlock || e.kind() == ErrorKind::Interrupted => {}
                 Err(e) => return Err(SessionEnd::Net(e)),
             }
         }
@@ -489,7 +492,8 @@ fn session(
                 Ok(n) => {
                     to_local.drain(..n);
                 }
-                Err(e) if e.kind() == ErrorKind::WouldBlock || e.kind() == ErrorKind::Interrupted => {}
+                Err(e)
+                    if e.kind() == ErrorKind::WouldBlock || e.kind() == ErrorKind::Interrupted => {}
                 Err(e) => return Err(SessionEnd::Local(e)),
             }
         }

@@ -26,8 +26,8 @@ use std::time::{Duration, Instant};
 use nix::poll::{PollFd, PollFlags, PollTimeout};
 use nix::sys::termios::{ControlFlags, InputFlags, Termios};
 
-use crate::share::lockshim::{Lock, LockDir, LockError}; // TODO: crate::lock once merged
 use crate::share::conf::{Mode, PortConfig};
+use crate::share::lockshim::{Lock, LockDir, LockError}; // TODO: crate::lock once merged
 use crate::telnet::{self, ComPort, Decoder, Event, Options, Verb, cmd, opt, rfc2217};
 use crate::tty;
 
@@ -529,8 +529,7 @@ impl Server {
         let mut chosen = None;
         for (li, l) in port.lines.iter().enumerate() {
             if let Some(s) = &l.session {
-                if s.gone.is_none() && (s.closing.is_some() || (!pool && s.clients.len() < max))
-                {
+                if s.gone.is_none() && (s.closing.is_some() || (!pool && s.clients.len() < max)) {
                     chosen = Some(li);
                     break;
                 }
@@ -554,10 +553,7 @@ impl Server {
                         break;
                     }
                     Err(reason) => {
-                        log::info!(
-                            "port {listen}: {}: {reason}",
-                            port.lines[li].path.display()
-                        );
+                        log::info!("port {listen}: {}: {reason}", port.lines[li].path.display());
                         last_reason = reason;
                     }
                 }
@@ -1144,7 +1140,10 @@ fn com_port(s: &mut Session, ci: usize, m: ComPort) -> Option<ComPort> {
     Some(match m {
         ComPort::Signature(sig) => {
             if !sig.is_empty() {
-                log::info!("{path}: client signature {:?}", String::from_utf8_lossy(&sig));
+                log::info!(
+                    "{path}: client signature {:?}",
+                    String::from_utf8_lossy(&sig)
+                );
                 return None;
             }
             ComPort::Signature(
@@ -1168,13 +1167,17 @@ fn com_port(s: &mut Session, ci: usize, m: ComPort) -> Option<ComPort> {
             if let Some(par) = rfc2217::parity_from_code(c) {
                 set_param(s, "parity", |p| p.parity = from_tn_parity(par));
             }
-            ComPort::SetParity(params(s).map_or(0, |p| rfc2217::parity_code(to_tn_parity(p.parity))))
+            ComPort::SetParity(
+                params(s).map_or(0, |p| rfc2217::parity_code(to_tn_parity(p.parity))),
+            )
         }
         ComPort::SetStopsize(c) => {
             if let Some(st) = rfc2217::stop_from_code(c) {
                 set_param(s, "stop size", |p| p.stop_bits = from_tn_stop(st));
             }
-            ComPort::SetStopsize(params(s).map_or(0, |p| rfc2217::stop_code(to_tn_stop(p.stop_bits))))
+            ComPort::SetStopsize(
+                params(s).map_or(0, |p| rfc2217::stop_code(to_tn_stop(p.stop_bits))),
+            )
         }
         ComPort::SetControl(v) => ComPort::SetControl(set_control(s, v)),
         ComPort::NotifyLinestate(_) => {
@@ -1253,14 +1256,20 @@ fn set_control(s: &mut Session, v: u8) -> u8 {
             }
             tty::get_termios(fd).map_or(v, |t| control_flow_out(&t))
         }
-        CONTROL_FLOW_REQUEST => tty::get_termios(fd).map_or(CONTROL_FLOW_NONE, |t| control_flow_out(&t)),
+        CONTROL_FLOW_REQUEST => {
+            tty::get_termios(fd).map_or(CONTROL_FLOW_NONE, |t| control_flow_out(&t))
+        }
         CONTROL_BREAK_ON | CONTROL_BREAK_OFF => {
             let on = v == CONTROL_BREAK_ON;
             match tty::set_break(fd, on) {
                 Ok(()) => s.brk = on,
                 Err(e) => warn("break", e),
             }
-            if s.brk { CONTROL_BREAK_ON } else { CONTROL_BREAK_OFF }
+            if s.brk {
+                CONTROL_BREAK_ON
+            } else {
+                CONTROL_BREAK_OFF
+            }
         }
         CONTROL_BREAK_REQUEST => {
             if s.brk {
@@ -1299,7 +1308,8 @@ fn set_control(s: &mut Session, v: u8) -> u8 {
         }
         CONTROL_INFLOW_NONE | CONTROL_INFLOW_XONXOFF | CONTROL_INFLOW_HARDWARE => {
             let r = tty::get_termios(fd).and_then(|mut t| {
-                t.input_flags.set(InputFlags::IXOFF, v == CONTROL_INFLOW_XONXOFF);
+                t.input_flags
+                    .set(InputFlags::IXOFF, v == CONTROL_INFLOW_XONXOFF);
                 t.control_flags
                     .set(ControlFlags::CRTSCTS, v == CONTROL_INFLOW_HARDWARE);
                 tty::set_termios(fd, &t)

@@ -1,0 +1,300 @@
+//! Shared harness for the getty integration tests: a virtual modem on a pty, a temp dir for
+//! every path rgetty uses, the real `rgetty` binary, and a compiled login recorder.
+#![allow(dead_code, unused_imports, clippy::unwrap_used, clippy::expect_used)]
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub use rgetty::vmodem::{self, CallerId, CallerStep, InitReply, VModem};
+
+pub const RGETTY: &str = env!("CARGO_BIN_EXE_rgetty");
+
+/// Seconds as a Duration.
+pub fn s(x: f64) -> Duration {
+    Duration::from_secs_f64(x)
+}
+
+/// One getty under test.
+pub struct Harness {
+    pub dir: tempfile::TempDir,
+    pub modem: VModem,
+    pub child: Option<Child>,
+    /// mgetty's Device name of the line, e.g. `pts/7`.
+    pub device: String,
+}
+
+/// A minimal mgetty.config for tests: fast, root-owned port, a literal issue.
+pub const BASE_CONFIG: &str = "\
+port-owner root
+port-group root
+port-mode 0660
+issue-file Welcome to \\P
+login-prompt @ login:\\040
+prompt-waittime 50
+";
+
+impl Harness {
+    /// A modem and a temp dir with `config` as mgetty.config.
+    pub fn new(cfg: vmodem::Config, config: &str) -> Harness {
+        let dir = tempfile::tempdir().unwrap();
+        // The login recorder may run as `nobody`: it must reach its binary and output file.
+        fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o777)).unwrap();
+        for d in ["etc", "lock", "log", "run", "nologin"] {
+            fs::create_dir(dir.path().join(d)).unwrap();
+        }
+        fs::write(dir.path().join("etc/mgetty.config"), config).unwrap();
+        fs::write(dir.path().join("utmp"), b"").unwrap();
+        fs::write(dir.path().join("wtmp"), b"").unwrap();
+        let modem = VModem::start(cfg).unwrap();
+        let device = modem
+            .slave_path()
+            .to_string_lossy()
+            .trim_start_matches("/dev/")
+            .to_string();
+        Harness {
+            dir,
+            modem,
+            child: None,
+            device,
+        }
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    /// The DevID (`pts-7`).
+    pub fn dev_id(&self) -> String {
+        self.device.replace('/', "-")
+    }
+
+    /// Upstream lock naming: `LCK..7` for `pts/7`.
+    pub fn lock_path(&self) -> PathBuf {
+        let base = self.device.rsplit('/').next().unwrap();
+        self.path("lock").join(format!("LCK..{base}"))
+    }
+
+    pub fn log_path(&self) -> PathBuf {
+        self.path("log").join(format!("{}.log", self.dev_id()))
+    }
+
+    pub fn log(&self) -> String {
+        fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+
+    /// Write login.config (root-owned, mode 0600 as rgetty requires).
+    pub fn login_config(&self, text: &str) {
+        let p = self.path("etc/login.config");
+        fs::write(&p, text).unwrap();
+        fs::set_permissions(&p, fs::Permissions::from_mode(0o600)).unwrap();
+    }
+
+    /// Compile the login recorder: it writes what it sees (argv, ids, session, tty, termios,
+    /// environment) to `<dir>/<name>.out` and what it reads on stdin within 1.5 s to
+    /// `<name>.out.stdin`.
+    pub fn recorder(&self, name: &str) -> PathBuf {
+        let out = self.path(&format!("{name}.out"));
+        let src = self.path(&format!("{name}.c"));
+        let bin = self.path(name);
+        fs::write(&src, RECORDER_C).unwrap();
+        let st = Command::new("cc")
+            .arg(format!("-DOUT=\"{}\"", out.display()))
+            .arg("-o")
+            .arg(&bin)
+            .arg(&src)
+            .status()
+            .expect("cc (gcc) is needed to build the login recorder");
+        assert!(st.success());
+        bin
+    }
+
+    /// Wait for the recorder's output file and parse it into `key=value` lines.
+    pub fn recorded(&self, name: &str, timeout: Duration) -> Vec<String> {
+        let out = self.path(&format!("{name}.out"));
+        let end = Instant::now() + timeout;
+        while Instant::now() < end {
+            if let Ok(t) = fs::read_to_string(&out) {
+                return t.lines().map(str::to_string).collect();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!(
+            "recorder {name} did not run\nlog:\n{}\ntranscript:\n{}",
+            self.log(),
+            self.modem.transcript().printable()
+        );
+    }
+
+    pub fn args(&self) -> Vec<String> {
+        let p = |r: &str| self.path(r).to_string_lossy().into_owned();
+        vec![
+            "--config-dir".into(),
+            p("etc"),
+            "--lock-dir".into(),
+            p("lock"),
+            "--log-dir".into(),
+            p("log"),
+            "--pid-dir".into(),
+            p("run"),
+            "--utmp".into(),
+            p("utmp"),
+            "--wtmp".into(),
+            p("wtmp"),
+            "--nologin-dir".into(),
+            p("nologin"),
+            "--syslog-socket".into(),
+            p("no-syslog"),
+            "-x".into(),
+            "9".into(),
+        ]
+    }
+
+    /// Start rgetty on the modem's line with extra arguments (before the tty).
+    pub fn spawn(&mut self, extra: &[&str]) {
+        let mut cmd = Command::new(RGETTY);
+        cmd.args(self.args())
+            .args(extra)
+            .arg(format!("/dev/{}", self.device))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        self.child = Some(cmd.spawn().unwrap());
+    }
+
+    pub fn pid(&self) -> i32 {
+        i32::try_from(self.child.as_ref().unwrap().id()).unwrap()
+    }
+
+    /// Wait for rgetty to exit; its exit code, or `None` on timeout / death by signal.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<i32> {
+        let end = Instant::now() + timeout;
+        let child = self.child.as_mut()?;
+        while Instant::now() < end {
+            if let Some(st) = child.try_wait().unwrap() {
+                return st.code();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
+    /// Wait until the log matches `re`.
+    pub fn wait_log(&self, re: &str, timeout: Duration) {
+        let re = regex::Regex::new(re).unwrap();
+        let end = Instant::now() + timeout;
+        while Instant::now() < end {
+            if re.is_match(&self.log()) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!(
+            "log never matched {re}\nlog:\n{}\ntranscript:\n{}",
+            self.log(),
+            self.modem.transcript().printable()
+        );
+    }
+
+    /// Start rgetty and wait until it is idle in WAITING.
+    pub fn spawn_waiting(&mut self, extra: &[&str]) {
+        self.spawn(extra);
+        self.wait_log(r"waiting\.\.\.", s(20.0));
+    }
+
+    pub fn signal(&self, sig: nix::sys::signal::Signal) {
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.pid()), sig).unwrap();
+    }
+
+    /// Fail with the log and transcript attached.
+    pub fn explain(&self) -> String {
+        format!(
+            "log:\n{}\ntranscript:\n{}",
+            self.log(),
+            self.modem.transcript().printable()
+        )
+    }
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        if let Some(c) = self.child.as_mut() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// `(utime + stime, voluntary + involuntary context switches)` of a process.
+pub fn cpu_and_switches(pid: i32) -> (u64, u64) {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let after = &stat[stat.rfind(')').unwrap() + 2..];
+    let f: Vec<&str> = after.split_whitespace().collect();
+    let cpu = f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap();
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let sw: u64 = status
+        .lines()
+        .filter(|l| l.contains("ctxt_switches"))
+        .map(|l| l.split_whitespace().nth(1).unwrap().parse::<u64>().unwrap())
+        .sum();
+    (cpu, sw)
+}
+
+/// A recorder line's value.
+pub fn field<'a>(lines: &'a [String], key: &str) -> Option<&'a str> {
+    lines
+        .iter()
+        .find_map(|l| l.strip_prefix(key).and_then(|r| r.strip_prefix('=')))
+}
+
+/// Whether the recorder saw `env:K=V`.
+pub fn has_env(lines: &[String], kv: &str) -> bool {
+    lines.iter().any(|l| l == &format!("env:{kv}"))
+}
+
+const RECORDER_C: &str = r#"
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+#include <fcntl.h>
+#include <termios.h>
+#include <sys/select.h>
+extern char **environ;
+int main(int argc, char **argv) {
+    FILE *f = fopen(OUT ".tmp", "w");
+    if (!f) return 99;
+    for (int i = 0; i < argc; i++) fprintf(f, "argv%d=%s\n", i, argv[i]);
+    fprintf(f, "argc=%d\n", argc);
+    fprintf(f, "uid=%d\neuid=%d\ngid=%d\negid=%d\n", getuid(), geteuid(), getgid(), getegid());
+    gid_t g[64]; int n = getgroups(64, g);
+    fprintf(f, "groups=");
+    for (int i = 0; i < n; i++) fprintf(f, "%d ", (int)g[i]);
+    fprintf(f, "\npid=%d\nsid=%d\ntcgetsid=%d\n", getpid(), getsid(0), tcgetsid(0));
+    char *tn = ttyname(0);
+    fprintf(f, "ttyname=%s\n", tn ? tn : "");
+    int t = open("/dev/tty", O_RDWR);
+    fprintf(f, "devtty=%s\n", t >= 0 ? "ok" : "fail");
+    struct termios tio;
+    if (tcgetattr(0, &tio) == 0)
+        fprintf(f, "icrnl=%d\nonlcr=%d\necho=%d\nicanon=%d\nclocal=%d\n",
+                !!(tio.c_iflag & ICRNL), !!(tio.c_oflag & ONLCR), !!(tio.c_lflag & ECHO),
+                !!(tio.c_lflag & ICANON), !!(tio.c_cflag & CLOCAL));
+    for (char **e = environ; *e; e++) fprintf(f, "env:%s\n", *e);
+    fclose(f);
+    FILE *s = fopen(OUT ".stdin", "w");
+    char buf[512];
+    for (;;) {
+        fd_set rs; struct timeval tv = {1, 500000};
+        FD_ZERO(&rs); FD_SET(0, &rs);
+        if (select(1, &rs, 0, 0, &tv) <= 0) break;
+        int k = read(0, buf, sizeof buf);
+        if (k <= 0) break;
+        fwrite(buf, 1, k, s);
+    }
+    if (s) fclose(s);
+    rename(OUT ".tmp", OUT);
+    return 0;
+}
+"#;
