@@ -177,9 +177,7 @@ fn lock_files(tmp: &Path) -> Vec<String> {
 }
 
 fn lock_name(tmp: &Path, dev: &Path) -> PathBuf {
-    rgetty::share::lockshim::LockDir::new(tmp.join("lock"), rgetty::share::lockshim::Naming::Debian)
-        .lock_name_for(dev)
-        .unwrap()
+    rgetty::lock::LockDir::new(tmp.join("lock"), rgetty::lock::Naming::Upstream).lock_name_for(dev)
 }
 
 /// A live "getty" holding the lock of `dev`: a `sleep` child whose pid is in the lock file.

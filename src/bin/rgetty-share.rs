@@ -22,7 +22,7 @@ use clap::{Args, Parser, Subcommand};
 use rgetty::share::acl::Acl;
 use rgetty::share::client::{self, ConnectOptions};
 use rgetty::share::conf::{self, Mode, PortConfig};
-use rgetty::share::lockshim::{LockDir, Naming};
+use rgetty::lock::{LockDir, Naming};
 use rgetty::share::server::{self, Server, ServerSettings, Signals};
 
 #[derive(Parser, Debug)]
@@ -55,8 +55,9 @@ struct Common {
     /// Directory of the UUCP lock files.
     #[arg(long, default_value = "/var/lock")]
     lock_dir: PathBuf,
-    /// Lock file naming: debian (LCK..pts_3) or upstream.
-    #[arg(long, default_value = "debian", value_parser = ["debian", "upstream"])]
+    /// Lock file naming: upstream (LCK..ttyS0, the basename; rgetty's default) or debian
+    /// (LCK..pts_3, the path below /dev with / turned into _).
+    #[arg(long, default_value = "upstream", value_parser = ["debian", "upstream"])]
     lock_naming: String,
     /// Log debug messages too.
     #[arg(short = 'v', long)]
@@ -210,10 +211,10 @@ fn to_syslog() {
 }
 
 fn lock_dir(c: &Common) -> LockDir {
-    let naming = if c.lock_naming == "upstream" {
-        Naming::Upstream
-    } else {
+    let naming = if c.lock_naming == "debian" {
         Naming::Debian
+    } else {
+        Naming::Upstream
     };
     LockDir::new(c.lock_dir.clone(), naming)
 }
@@ -458,12 +459,8 @@ fn main() -> ExitCode {
         Cmd::Serve(a) => serve(a),
         Cmd::Connect(a) => connect(a),
         Cmd::Modem { args } => {
-            // STUB(modem): becomes `return exit(rgetty::share::modem::main(args))` when the
-            // modem branch is merged; until then the mode is reported as missing.
-            let _ = args;
-            Err(anyhow::anyhow!(
-                "modem mode is not built into this binary yet"
-            ))
+            let code = rgetty::share::modem::main(args);
+            return ExitCode::from(u8::try_from(code).unwrap_or(1));
         }
     };
     match r {

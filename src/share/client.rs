@@ -22,7 +22,7 @@ use nix::poll::{PollFd, PollFlags, PollTimeout};
 use nix::sys::termios::{ControlFlags, InputFlags};
 
 use crate::share::conf::Mode;
-use crate::share::lockshim::{Lock, LockDir, LockError};
+use crate::lock::{Lock, LockDir, LockError};
 use crate::telnet::{self, ComPort, Decoder, Event, Options, opt, rfc2217};
 use crate::tty;
 
@@ -173,10 +173,10 @@ fn open_local(opts: &ConnectOptions) -> Result<LocalEnd, ClientError> {
         Local::Device { path, stty } => {
             let lock = match opts.lock_dir.acquire(path) {
                 Ok(l) => l,
-                Err(LockError::Held { pid, .. }) => {
+                Err(LockError::Held { holder, .. }) => {
                     return Err(ClientError::Locked {
                         path: path.clone(),
-                        pid,
+                        pid: holder.pid,
                     });
                 }
                 Err(e) => {

@@ -27,7 +27,7 @@ use nix::poll::{PollFd, PollFlags, PollTimeout};
 use nix::sys::termios::{ControlFlags, InputFlags, Termios};
 
 use crate::share::conf::{Mode, PortConfig};
-use crate::share::lockshim::{Lock, LockDir, LockError}; // TODO: crate::lock once merged
+use crate::lock::{Lock, LockDir, LockError};
 use crate::telnet::{self, ComPort, Decoder, Event, Options, Verb, cmd, opt, rfc2217};
 use crate::tty;
 
@@ -926,7 +926,9 @@ fn open_session(
 ) -> Result<Session, String> {
     let lock = match settings.lock_dir.acquire(path) {
         Ok(l) => l,
-        Err(LockError::Held { pid, .. }) => return Err(format!("line busy (locked by pid {pid})")),
+        Err(LockError::Held { holder, .. }) => {
+            return Err(format!("line busy (locked by pid {})", holder.pid));
+        }
         Err(e) => {
             log::error!("{}: lock: {e}", path.display());
             return Err("line busy (cannot lock)".into());
