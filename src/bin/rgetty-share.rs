@@ -146,68 +146,10 @@ struct ConnectArgs {
     device: Option<PathBuf>,
 }
 
-/// The logger: stderr in the foreground, syslog once daemonized.
-struct Logger {
-    level: log::LevelFilter,
-    syslog: std::sync::atomic::AtomicBool,
-}
-
-impl log::Log for Logger {
-    fn enabled(&self, m: &log::Metadata<'_>) -> bool {
-        m.level() <= self.level
-    }
-    fn log(&self, r: &log::Record<'_>) {
-        if !self.enabled(r.metadata()) {
-            return;
-        }
-        if self.syslog.load(std::sync::atomic::Ordering::Relaxed) {
-            use nix::syslog::{Facility, Priority, Severity};
-            let sev = match r.level() {
-                log::Level::Error => Severity::LOG_ERR,
-                log::Level::Warn => Severity::LOG_WARNING,
-                log::Level::Info => Severity::LOG_INFO,
-                _ => Severity::LOG_DEBUG,
-            };
-            let _ = nix::syslog::syslog(
-                Priority::new(sev, Facility::LOG_DAEMON),
-                &r.args().to_string(),
-            );
-        } else {
-            // One write per line, so that lines from several processes do not interleave.
-            use std::io::Write;
-            let line = format!("rgetty-share: {}\n", r.args());
-            let _ = std::io::stderr().lock().write_all(line.as_bytes());
-        }
-    }
-    fn flush(&self) {}
-}
-
-static LOGGER: std::sync::OnceLock<Logger> = std::sync::OnceLock::new();
-
-fn init_log(verbose: bool) {
-    let level = if verbose {
-        log::LevelFilter::Debug
-    } else {
-        log::LevelFilter::Info
-    };
-    let l = LOGGER.get_or_init(|| Logger {
-        level,
-        syslog: std::sync::atomic::AtomicBool::new(false),
-    });
-    if log::set_logger(l).is_ok() {
-        log::set_max_level(level);
-    }
-}
-
-fn to_syslog() {
-    if let Some(l) = LOGGER.get() {
-        let _ = nix::syslog::openlog(
-            Some(c"rgetty-share"),
-            nix::syslog::LogFlags::LOG_PID,
-            nix::syslog::Facility::LOG_DAEMON,
-        );
-        l.syslog.store(true, std::sync::atomic::Ordering::Relaxed);
-    }
+/// Log to stderr in the foreground, to syslog once daemonized or under inetd (where stderr
+/// may be the client's socket).
+fn init_log(verbose: bool, foreground: bool) {
+    rgetty::logging::init_daemon("rgetty-share", if verbose { 5 } else { 4 }, foreground);
 }
 
 fn lock_dir(c: &Common) -> LockDir {
@@ -327,7 +269,7 @@ fn is_listening(fd: &OwnedFd) -> bool {
 }
 
 fn serve(a: ServeArgs) -> anyhow::Result<()> {
-    init_log(a.common.verbose);
+    init_log(a.common.verbose, !a.inetd);
     let settings = ServerSettings {
         lock_dir: lock_dir(&a.common),
         client_buffer: server::CLIENT_BUFFER,
@@ -420,14 +362,14 @@ fn serve(a: ServeArgs) -> anyhow::Result<()> {
     install_signals(&mut srv)?;
     if a.daemon {
         nix::unistd::daemon(false, false).context("daemon")?;
-        to_syslog();
+        init_log(a.common.verbose, false);
     }
     srv.run()?;
     Ok(())
 }
 
 fn connect(a: ConnectArgs) -> anyhow::Result<()> {
-    init_log(a.common.verbose);
+    init_log(a.common.verbose, true);
     let target = match (&a.link, &a.device) {
         (Some(l), None) => client::Local::Pty { link: l.clone() },
         (None, Some(d)) => client::Local::Device {
