@@ -19,10 +19,10 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 
+use rgetty::lock::{LockDir, Naming};
 use rgetty::share::acl::Acl;
 use rgetty::share::client::{self, ConnectOptions};
 use rgetty::share::conf::{self, Mode, PortConfig};
-use rgetty::lock::{LockDir, Naming};
 use rgetty::share::server::{self, Server, ServerSettings, Signals};
 
 #[derive(Parser, Debug)]

@@ -21,8 +21,8 @@ use std::time::{Duration, Instant};
 use nix::poll::{PollFd, PollFlags, PollTimeout};
 use nix::sys::termios::{ControlFlags, InputFlags};
 
-use crate::share::conf::Mode;
 use crate::lock::{Lock, LockDir, LockError};
+use crate::share::conf::Mode;
 use crate::telnet::{self, ComPort, Decoder, Event, Options, opt, rfc2217};
 use crate::tty;
 

@@ -26,8 +26,8 @@ use std::time::{Duration, Instant};
 use nix::poll::{PollFd, PollFlags, PollTimeout};
 use nix::sys::termios::{ControlFlags, InputFlags, Termios};
 
-use crate::share::conf::{Mode, PortConfig};
 use crate::lock::{Lock, LockDir, LockError};
+use crate::share::conf::{Mode, PortConfig};
 use crate::telnet::{self, ComPort, Decoder, Event, Options, Verb, cmd, opt, rfc2217};
 use crate::tty;
 
