@@ -982,3 +982,84 @@ fn bad_config_lines_are_all_reported() {
     assert!(err.contains("bad.conf:1:"), "{err}");
     assert!(err.contains("bad.conf:2: bad mode \"nope\""), "{err}");
 }
+
+/// The client waits for a server that is not up yet, and reconnects after it restarts.
+#[test]
+fn client_reconnects_with_backoff() {
+    let tmp = tmpdir();
+    let mut d = dev();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let link = tmp.path().join("vcom");
+    let child = Command::new(BIN)
+        .args([
+            "connect",
+            &format!("127.0.0.1:{port}"),
+            "--max-backoff",
+            "2",
+            "--link",
+        ])
+        .arg(&link)
+        .arg("--lock-dir")
+        .arg(tmp.path())
+        .spawn()
+        .unwrap();
+    let _client = Proc { child };
+    wait_for("the link", || link.exists());
+    let app = tty::open_line(&link, false).unwrap();
+    tty::set_raw(&app).unwrap();
+    let mut app = std::fs::File::from(app);
+    let p = port.to_string();
+    let dp = d.path.to_str().unwrap().to_string();
+    for round in 0..2u8 {
+        let srv = serve(tmp.path(), &["-p", &p, &dp]);
+        wait_for("the client to connect", || {
+            !lock_files(tmp.path()).is_empty()
+        });
+        app.write_all(&[b'a' + round]).unwrap();
+        assert_eq!(d.read_n(1), [b'a' + round]);
+        d.write_all(&[b'A' + round]);
+        let mut g = [0u8; 1];
+        app.read_exact(&mut g).unwrap();
+        assert_eq!(g, [b'A' + round]);
+        // A clean stop (SIGTERM) removes the lock.
+        let mut srv = srv;
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(srv.proc.pid()),
+            nix::sys::signal::Signal::SIGTERM,
+        )
+        .unwrap();
+        assert!(srv.proc.wait_exit(DEADLINE).is_some_and(|s| s.success()));
+        assert!(lock_files(tmp.path()).is_empty());
+    }
+}
+
+/// A pool with max=2 fills free lines first, then shares.
+#[test]
+fn pool_prefers_free_lines_then_shares_up_to_max() {
+    let tmp = tmpdir();
+    let mut devs = [dev(), dev()];
+    let conf = tmp.path().join("share.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "127.0.0.1:0 {},{} - 127.0.0.1 max=2\n",
+            devs[0].path.display(),
+            devs[1].path.display()
+        ),
+    )
+    .unwrap();
+    let srv = serve(tmp.path(), &["--config", conf.to_str().unwrap()]);
+    let mut cs: Vec<TcpStream> = (0..4).map(|_| connect(srv.addrs[0])).collect();
+    for (i, c) in cs.iter_mut().enumerate() {
+        c.write_all(&[b'0' + i as u8]).unwrap();
+        // 0 → line 0, 1 → line 1, 2 → shares line 0, 3 → shares line 1.
+        assert_eq!(devs[i % 2].read_n(1), [b'0' + i as u8]);
+    }
+    let mut c5 = connect(srv.addrs[0]);
+    let msg = read_to_eof(&mut c5);
+    assert!(msg.contains("all lines busy"), "{msg:?}");
+}

@@ -525,23 +525,27 @@ impl Server {
         }
         let max = port.cfg.max_clients;
         let pool = port.lines.len() > 1;
-        // Pick a line: join a session with room (a closing one first), else open a free line.
-        let mut chosen = None;
-        for (li, l) in port.lines.iter().enumerate() {
-            if let Some(s) = &l.session {
-                if s.gone.is_none() && (s.closing.is_some() || (!pool && s.clients.len() < max)) {
-                    chosen = Some(li);
-                    break;
+        // Pick a line: a closing session (nobody left, still draining) first, then on a single
+        // line a session with room, then a free line, then (pools) a session with room.
+        let has_room = |s: &Session| s.gone.is_none() && s.clients.len() < max;
+        let mut chosen = port.lines.iter().position(|l| {
+            l.session
+                .as_ref()
+                .is_some_and(|s| s.gone.is_none() && s.closing.is_some())
+        });
+        if chosen.is_none() && !pool {
+            match &port.lines[0].session {
+                Some(s) if has_room(s) => chosen = Some(0),
+                Some(_) => {
+                    log::warn!("port {listen}: refused {peer}: {max} client(s) already connected");
+                    refuse(sock, "port already in use\r\n");
+                    return;
                 }
+                None => {}
             }
         }
+        let mut last_reason = String::new();
         if chosen.is_none() {
-            if !pool && port.lines[0].session.is_some() {
-                log::warn!("port {listen}: refused {peer}: {max} client(s) already connected");
-                refuse(sock, "port already in use\r\n");
-                return;
-            }
-            let mut last_reason = String::new();
             for li in 0..port.lines.len() {
                 if port.lines[li].session.is_some() {
                     continue;
@@ -558,16 +562,22 @@ impl Server {
                     }
                 }
             }
-            if chosen.is_none() {
-                let msg = if pool {
-                    "all lines busy".to_string()
-                } else {
-                    last_reason
-                };
-                log::warn!("port {listen}: refused {peer}: {msg}");
-                refuse(sock, &format!("{msg}\r\n"));
-                return;
-            }
+        }
+        if chosen.is_none() && pool {
+            chosen = port
+                .lines
+                .iter()
+                .position(|l| l.session.as_deref().is_some_and(has_room));
+        }
+        if chosen.is_none() {
+            let msg = if pool {
+                "all lines busy".to_string()
+            } else {
+                last_reason
+            };
+            log::warn!("port {listen}: refused {peer}: {msg}");
+            refuse(sock, &format!("{msg}\r\n"));
+            return;
         }
         let Some(li) = chosen else { return };
         let cfg = &port.cfg;
