@@ -340,9 +340,12 @@ fn lock_held_by_a_getty_means_line_busy() {
     let tmp = tmpdir();
     let mut d = dev();
     tty::set_speed(&d.slave, 1200).unwrap();
+    // The server is given a symlink; the getty locked the real name.
+    let link = tmp.path().join("modem");
+    std::os::unix::fs::symlink(&d.path, &link).unwrap();
     let srv = serve(
         tmp.path(),
-        &["-p", "0", "-s", "9600", d.path.to_str().unwrap()],
+        &["-p", "0", "-s", "9600", link.to_str().unwrap()],
     );
     let mut getty = getty_lock(tmp.path(), &d.path);
     let mut c = connect(srv.addrs[0]);

@@ -439,6 +439,11 @@ impl Server {
                     if !c.out.is_empty() && !c.suspended {
                         ev |= PollFlags::POLLOUT;
                     }
+                    if ev.is_empty() {
+                        // Left out entirely: a hang-up would otherwise wake us in a loop while
+                        // the device buffer is full; it is noticed once reading resumes.
+                        continue;
+                    }
                     fds.push(PollFd::new(c.sock.as_fd(), ev));
                     tokens.push(Token::Client(pi, li, ci));
                 }
@@ -756,7 +761,21 @@ impl Server {
         c.last = now();
         let input = &self.scratch[..n];
         if c.tn.is_none() {
-            s.to_dev.extend(input);
+            // Straight to the device when nothing is queued; only the rest is buffered.
+            let mut off = 0;
+            if s.to_dev.is_empty() && s.gone.is_none() {
+                match s.dev.write(input) {
+                    Ok(w) => {
+                        off = w;
+                        s.to_dev_bytes += w as u64;
+                    }
+                    Err(e)
+                        if e.kind() == ErrorKind::WouldBlock
+                            || e.kind() == ErrorKind::Interrupted => {}
+                    Err(e) => s.gone = Some(format!("write error on the device: {e}")),
+                }
+            }
+            s.to_dev.extend(&input[off..]);
             return;
         }
         let mut data = Vec::with_capacity(n);
@@ -889,19 +908,32 @@ impl Server {
 }
 
 fn close_port(p: &mut Port) {
+    let drain = p.cfg.drain_timeout.min(Duration::from_secs(5));
     for l in &mut p.lines {
         if let Some(s) = l.session.as_deref_mut() {
             for c in &mut s.clients {
                 c.flush(now());
                 let _ = c.sock.shutdown(Shutdown::Both);
             }
-            // Give the device what is already buffered, without blocking the loop for long.
-            let _ = tty::set_nonblocking(&s.dev, false);
-            if !s.to_dev.is_empty() {
-                let _ = s.dev.write_all(s.to_dev.as_slice());
-                s.to_dev.clear();
+            // Give the device what is already buffered, for a bounded time (stopping or
+            // reloading must not hang on a flow-controlled line).
+            let deadline = now() + drain;
+            while now() < deadline {
+                if !s.to_dev.is_empty() {
+                    match s.dev.write(s.to_dev.as_slice()) {
+                        Ok(n) => s.to_dev.consume(n),
+                        Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+                        Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                        Err(_) => break,
+                    }
+                }
+                if s.to_dev.is_empty() && tty::output_pending(&s.dev).unwrap_or(0) == 0 {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(5));
             }
-            finish(l, true);
+            let drained = s.to_dev.is_empty();
+            finish(l, drained);
         }
     }
 }
@@ -1238,6 +1270,9 @@ fn com_port(s: &mut Session, ci: usize, m: ComPort) -> Option<ComPort> {
                 rfc2217::PURGE_BOTH => Some(tty::Queue::Both),
                 _ => None,
             };
+            if matches!(v, rfc2217::PURGE_TX | rfc2217::PURGE_BOTH) {
+                s.to_dev.clear();
+            }
             if let Some(q) = q {
                 // An explicit request from the client, not a close: honour it.
                 if let Err(e) = tty::flush(&s.dev, q) {
