@@ -860,6 +860,58 @@ fn rfc2217_requests_are_answered_from_the_device() {
         ]
     );
     assert_eq!(tty::get_speed(&d.master).unwrap(), 38400);
+    // Masks, BREAK (IAC BRK and SET-CONTROL), DTR off, queries.
+    let mut req = vec![0xff, 0xf3];
+    for m in [
+        ComPort::SetModemstateMask(0x10),
+        ComPort::NotifyModemstate(0),
+        ComPort::SetLinestateMask(0x60),
+        ComPort::NotifyLinestate(0),
+        ComPort::SetControl(5),
+        ComPort::SetControl(4),
+        ComPort::SetControl(6),
+        ComPort::SetControl(9),
+        ComPort::SetControl(7),
+        ComPort::SetControl(0),
+        ComPort::SetParity(0),
+        ComPort::Signature(Vec::new()),
+    ] {
+        m.encode(false, &mut req);
+    }
+    c.write_all(&req).unwrap();
+    replies.clear();
+    while replies.len() < 12 {
+        let n = c.read(&mut b).unwrap();
+        assert!(n > 0, "eof after {replies:?}");
+        dec.feed(&b[..n], &mut data, &mut ev);
+        for e in ev.drain(..) {
+            if let Event::Sub { payload, .. } = e {
+                replies.push(ComPort::parse(&payload).unwrap().0);
+            }
+        }
+    }
+    let sig = format!(
+        "rgetty-share {} {}",
+        env!("CARGO_PKG_VERSION"),
+        d.path.display()
+    );
+    assert_eq!(
+        replies,
+        vec![
+            ComPort::SetModemstateMask(0x10),
+            ComPort::NotifyModemstate(0x10),
+            ComPort::SetLinestateMask(0x60),
+            ComPort::NotifyLinestate(0x60),
+            ComPort::SetControl(5),
+            ComPort::SetControl(5),
+            ComPort::SetControl(6),
+            ComPort::SetControl(9),
+            ComPort::SetControl(9),
+            ComPort::SetControl(1),
+            ComPort::SetParity(1),
+            ComPort::Signature(sig.into_bytes()),
+        ]
+    );
 }
 
 #[test]

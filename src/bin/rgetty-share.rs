@@ -276,6 +276,9 @@ fn serve(a: ServeArgs) -> anyhow::Result<()> {
     };
     let mut srv = Server::new(settings);
     if let Some(cfgpath) = &a.config {
+        if a.device.is_some() || a.inetd || a.port.is_some() {
+            bail!("--config exports the ports of the file: give no DEVICE, -p or --inetd with it");
+        }
         let ports = read_config(cfgpath)?;
         if a.check {
             return Ok(());
