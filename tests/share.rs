@@ -710,6 +710,14 @@ fn virtual_port_forwards_termios_to_our_server() {
     wait_for("115200 at the far end", || {
         tty::get_speed(&d.master).unwrap() == 115_200
     });
+    // Stop bits too (a pty keeps CSTOPB; it forces CS8 and no parity, so those cannot be
+    // observed on a pty at either end).
+    let mut p = tty::get_params(&app).unwrap();
+    p.stop_bits = tty::StopBits::Two;
+    tty::set_params(&app, &p).unwrap();
+    wait_for("2 stop bits at the far end", || {
+        tty::get_params(&d.master).unwrap().stop_bits == tty::StopBits::Two
+    });
     let mut app = std::fs::File::from(app);
     app.write_all(b"through\xff").unwrap();
     assert_eq!(d.read_n(8), b"through\xff");
