@@ -1126,3 +1126,21 @@ fn pool_prefers_free_lines_then_shares_up_to_max() {
     let msg = read_to_eof(&mut c5);
     assert!(msg.contains("all lines busy"), "{msg:?}");
 }
+
+#[test]
+fn write_only_port_never_reads_the_device() {
+    let tmp = tmpdir();
+    let mut d = dev();
+    let srv = serve(tmp.path(), &["-p", "0", "-w", d.path.to_str().unwrap()]);
+    let mut c = connect(srv.addrs[0]);
+    c.write_all(b"in").unwrap();
+    assert_eq!(d.read_n(2), b"in");
+    d.write_all(b"out");
+    c.set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    let mut g = [0u8; 3];
+    assert!(
+        c.read(&mut g).is_err(),
+        "device data reached a write-only client"
+    );
+}
