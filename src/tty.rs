@@ -163,16 +163,31 @@ pub struct Pty {
 }
 
 /// Create a pty pair; both fds are close-on-exec and the slave is in raw mode.
+///
+/// Both fds are opened with `O_CLOEXEC` directly (`posix_openpt`, then `open` of the slave):
+/// setting it afterwards would leave a window in which another thread's fork+exec inherits the
+/// master, and a master held open elsewhere keeps the slave from ever seeing a hang-up.
 pub fn openpty() -> Result<Pty> {
-    let r = nix::pty::openpty(None, None).map_err(op("openpty"))?;
-    for fd in [&r.master, &r.slave] {
-        fcntl(fd, FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC)).map_err(op("F_SETFD"))?;
-    }
-    let slave_path = nix::unistd::ttyname(&r.slave).map_err(op("ttyname"))?;
-    set_raw(&r.slave)?;
+    let master = nix::pty::posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC)
+        .map_err(op("posix_openpt"))?;
+    nix::pty::grantpt(&master).map_err(op("grantpt"))?;
+    nix::pty::unlockpt(&master).map_err(op("unlockpt"))?;
+    let slave_path = PathBuf::from(nix::pty::ptsname_r(&master).map_err(op("ptsname_r"))?);
+    let slave = nix::fcntl::open(
+        &slave_path,
+        OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|source| Error::Open {
+        path: slave_path.clone(),
+        source,
+    })?;
+    set_raw(&slave)?;
+    // SAFETY: `into_raw_fd` hands over sole ownership of the master fd.
+    let master = unsafe { OwnedFd::from_raw_fd(std::os::fd::IntoRawFd::into_raw_fd(master)) };
     Ok(Pty {
-        master: r.master,
-        slave: r.slave,
+        master,
+        slave,
         slave_path,
     })
 }

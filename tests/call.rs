@@ -439,6 +439,8 @@ fn cnd_program_gets_caller_id_as_arguments_and_can_reject() {
         "{r:?}"
     );
     assert!(has_env(&r, "CALLER_ID=5551234"));
+    assert!(has_env(&r, "CALLER_NAME=JOHN O DOE"));
+    assert!(has_env(&r, &format!("DEVICE={}", h.device)));
     h.modem.wait_to_modem("ATA\r", s(10.0)).expect("accepted");
 
     // Rejecting program (exit 1): not answered.

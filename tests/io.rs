@@ -565,6 +565,8 @@ fn utmp_keeps_init_id_and_other_records() {
 
 #[test]
 fn utmp_errors_and_missing_wtmp_dir() {
+    // It logs a warning: keep it away from the logging tests' syslog receivers.
+    let _g = log_lock();
     let dir = tempfile::tempdir().unwrap();
     // wtmp in a missing directory: utmp is still written, the wtmp failure only logged.
     let files = UtmpFiles {

@@ -89,6 +89,10 @@ pub fn run(cli: Cli) -> i32 {
         .as_deref()
         .and_then(crate::config::mgetty::parse_int)
         .map_or(4, |n| u8::try_from(n.clamp(0, 9)).unwrap_or(4));
+    // The package cannot ship the empty log directory: create it (best effort).
+    if let Some(dir) = paths.log_file.parent() {
+        let _ = fs::create_dir_all(dir);
+    }
     logging::init(logging::LogSetup {
         file: Some(paths.log_file.clone()),
         level: early_level,
@@ -311,24 +315,37 @@ fn check(cli: &Cli) -> i32 {
             errors += 1;
         }
     }
-    if let Some(rp) = &settings.ring_patterns {
-        match fs::read(rp) {
+    if let Some(configured) = &settings.ring_patterns {
+        let rp = if configured.is_absolute() {
+            configured.clone()
+        } else {
+            cli.config_dir.join(configured)
+        };
+        match fs::read(&rp) {
             Ok(bytes) => {
-                let (file, errs) = xringd::parse(&String::from_utf8_lossy(&bytes), rp);
+                let (file, errs) = xringd::parse(&String::from_utf8_lossy(&bytes), &rp);
                 for e in errs {
                     report(e.to_string());
                     errors += 1;
                 }
                 for p in crate::ring::unreachable_patterns(&file.patterns, settings.rings) {
                     report(format!(
-                        "warning: {}: pattern needs {} rings but rings is {}: it can never fire",
+                        "warning: {}: pattern needs {} rings but rings is {}: the call is answered first, so it can never fire (set rings to {} or more)",
                         p.loc,
                         p.rings(),
-                        settings.rings
+                        settings.rings,
+                        p.rings() + 1
                     ));
                 }
-                if let Some(p) = perms_problem(rp) {
-                    report(format!("warning: {p}"));
+                if let Some(p) = perms_problem(&rp) {
+                    report(match settings.ring_patterns_perms {
+                        RingPatternsPerms::Refuse => format!(
+                            "warning: {p}; rgetty would refuse it (ring-patterns-perms refuse)"
+                        ),
+                        RingPatternsPerms::Warn => {
+                            format!("warning: {p}; used anyway (ring-patterns-perms warn)")
+                        }
+                    });
                 }
             }
             Err(e) => {
@@ -810,61 +827,175 @@ impl Getty {
 
     // ---------------------------------------------------------------- rings (§4.4)
 
+    /// Read the `ring-patterns` file, once per process (relative names are relative to the
+    /// config dir, like `login-conf-file`).
+    ///
+    /// The file is a secret: a cadence is a password that anyone who can phone the line can
+    /// replay. When it is not owned by root or group or others have any access to it, it is
+    /// refused (`ring-patterns-perms refuse`, the default: cadence matching stays off and calls
+    /// are answered after `rings` as usual) or used with a warning (`warn`). Owner and mode are
+    /// taken from the opened file, so what is checked is what is read. A refused or unreadable
+    /// file is tried again (and logged again) at the next call.
     fn load_patterns(&mut self) {
-        let Some(path) = self.settings.ring_patterns.clone() else {
+        let Some(configured) = self.settings.ring_patterns.clone() else {
             return;
         };
         if self.patterns.is_some() {
             return;
         }
-        if let Some(p) = perms_problem(&path) {
+        let path = if configured.is_absolute() {
+            configured
+        } else {
+            self.paths.config_dir.join(configured)
+        };
+        let read = fs::File::open(&path).and_then(|mut f| {
+            let meta = f.metadata()?;
+            let mut bytes = Vec::new();
+            io::Read::read_to_end(&mut f, &mut bytes)?;
+            Ok((meta, bytes))
+        });
+        let (meta, bytes) = match read {
+            Ok(r) => r,
+            Err(e) => {
+                log::error!(
+                    "cannot read ring patterns {}: {e}; no cadence matching",
+                    path.display()
+                );
+                return;
+            }
+        };
+        if meta.uid() != 0 || meta.mode() & 0o077 != 0 {
+            let problem = format!(
+                "{}: owner uid {}, mode {:04o}: it must be owned by root and not accessible by group or others",
+                path.display(),
+                meta.uid(),
+                meta.mode() & 0o7777
+            );
             match self.settings.ring_patterns_perms {
                 RingPatternsPerms::Refuse => {
-                    log::error!("ring patterns refused: {p}");
+                    log::error!(
+                        "ring patterns refused: {problem}; no cadence matching, calls are answered after {} rings",
+                        self.settings.rings
+                    );
                     return;
                 }
-                RingPatternsPerms::Warn => log::warn!("WARNING: ring patterns: {p}"),
+                RingPatternsPerms::Warn => log::warn!(
+                    "WARNING: ring patterns used although {problem} (ring-patterns-perms warn): anyone who can read the file can replay its cadences"
+                ),
             }
         }
-        match fs::read(&path) {
-            Ok(bytes) => {
-                let (file, errs) = xringd::parse(&String::from_utf8_lossy(&bytes), &path);
-                for e in errs {
-                    log::error!("{e}");
-                }
-                self.patterns = Some(file);
-            }
-            Err(e) => log::error!("cannot read ring patterns {}: {e}", path.display()),
+        let (file, errs) = xringd::parse(&String::from_utf8_lossy(&bytes), &path);
+        for e in errs {
+            log::error!("{e}");
         }
+        for p in crate::ring::unreachable_patterns(&file.patterns, self.settings.rings) {
+            log::warn!(
+                "{}: pattern needs {} rings but rings is {}: the call is answered first, it can never fire",
+                p.loc,
+                p.rings(),
+                self.settings.rings
+            );
+        }
+        let o = &file.options;
+        let ignored: Vec<&str> = [
+            ("-t", o.init.is_some()),
+            ("-i", o.merge.is_some()),
+            ("-l", o.log_level.is_some()),
+            ("-m", o.device.is_some()),
+            ("-d", o.debug),
+            ("-e", o.no_echo),
+        ]
+        .into_iter()
+        .filter_map(|(name, set)| set.then_some(name))
+        .collect();
+        if !ignored.is_empty() {
+            log::info!(
+                "{}: {} only apply to rgetty-ringd; rgetty ignores them",
+                path.display(),
+                ignored.join(" ")
+            );
+        }
+        log::info!(
+            "ring patterns: {} pattern(s) from {}{}",
+            file.patterns.len(),
+            path.display(),
+            if o.ring_command.is_some() {
+                ", with a per-ring command"
+            } else {
+                ""
+            }
+        );
+        self.patterns = Some(file);
+    }
+
+    /// mgetty's environment for cid/cnd programs and the login program: the call's data
+    /// (CALLER_ID, CONNECT, CALL_DATE, …) plus DEVICE.
+    fn call_env(&self, call: &Call) -> Vec<(String, String)> {
+        let mut env: Vec<(String, String)> = call
+            .info
+            .env()
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect();
+        env.push(("DEVICE".into(), self.device.clone()));
+        env
     }
 
     fn now(&self) -> Duration {
         self.epoch.elapsed()
     }
 
+    /// The environment of a ring command (the per-ring `-a` command or a pattern's command):
+    /// exactly `CALLER_ID` (`none` when the modem sent no caller ID), `DEVICE` and `extra`
+    /// (`RING_COUNT`, `RING_TIMES`). Caller data reaches commands only this way, never in the
+    /// command text.
     fn ring_env(
         &self,
         call: &Call,
         extra: &[(&'static str, String)],
     ) -> Vec<(&'static str, String)> {
-        let mut env = call.info.env();
-        env.push(("DEVICE", self.device.clone()));
+        let mut env = vec![
+            ("CALLER_ID", call.info.caller_id.clone()),
+            ("DEVICE", self.device.clone()),
+        ];
         env.extend(extra.iter().cloned());
         env
     }
 
-    /// Wait for one ring event. `Ok(None)` on timeout.
+    /// Wait for one ring event, at most `timeout` (`Err(RingWait::Timeout)`) unless a cadence
+    /// is under way: then the wait goes on until the pattern fires (`Err(RingWait::Cadence)`)
+    /// or no pattern can match any more, so gaps and silences longer than the ring timeout
+    /// work.
+    ///
+    /// `cadence` is the matcher to follow and a flag that is set to whether a ring event was a
+    /// ring of the phone: a `RING` line or SIGUSR1 (xringd's simulated ring), and not a
+    /// caller-ID line that mgetty counts as a ring (`NMBR = `, `FM:`, §4.4). Only rings of the
+    /// phone are rings of a cadence.
+    ///
+    /// Ring sources: `RING` result codes on the line and SIGUSR1. The RI line is not watched
+    /// here (a pty has none; rgetty-ringd watches RI): an RI edge would be one more source
+    /// returning [`RingLine::Ring`] with the flag set, and `wait_rings` feeds every such ring
+    /// to the matcher alike.
     fn next_ring(
         &mut self,
         call: &mut Call,
         timeout: Duration,
-        matcher: Option<&mut Matcher>,
+        cadence: Option<(&mut Matcher, &mut bool)>,
     ) -> io::Result<Result<RingLine, RingWait>> {
-        let deadline = Instant::now() + timeout;
+        // None: no deadline (a timeout too large for the clock).
+        let deadline = Instant::now().checked_add(timeout);
         let mut buf = [0u8; 1];
-        let mut matcher = matcher;
+        let (mut matcher, phone_ring) = match cadence {
+            Some((m, flag)) => (Some(m), Some(flag)),
+            None => (None, None),
+        };
+        // The start of the line being read, as the ring reader sees it (blanks skipped).
+        let mut text: Vec<u8> = Vec::new();
         loop {
             if self.sig.virtual_ring() {
+                if let Some(flag) = phone_ring {
+                    *flag = true;
+                }
                 return Ok(Ok(RingLine::Ring { dist: 0 }));
             }
             if let Some(n) = self.sig.term_signal() {
@@ -874,22 +1005,31 @@ impl Getty {
                 return Ok(Err(RingWait::Signal(1)));
             }
             let mut until = deadline;
+            let mut cadence_pending = false;
             if let Some(m) = matcher.as_deref_mut() {
                 if let Some(f) = m.poll(self.now()) {
                     return Ok(Err(RingWait::Cadence(f)));
                 }
                 if let Some(d) = m.next_deadline() {
-                    until = until.min(self.epoch + d);
+                    cadence_pending = true;
+                    until = self.epoch.checked_add(d).or(deadline);
                 }
             }
             let line = self
                 .line
                 .as_ref()
                 .ok_or_else(|| io::Error::new(io::ErrorKind::NotConnected, "line closed"))?;
-            match line.read_until(&self.sig, &mut buf, Some(until))? {
+            match line.read_until(&self.sig, &mut buf, until)? {
                 Some(0) => return Ok(Err(RingWait::Hangup)),
                 Some(_) => {
                     log::trace!("got: {}", printable(&buf));
+                    let end_of_line = buf[0] == b'\r' || buf[0] == b'\n';
+                    if !end_of_line
+                        && text.len() < 4
+                        && !(text.is_empty() && buf[0].is_ascii_whitespace())
+                    {
+                        text.push(buf[0]);
+                    }
                     let msn: Vec<String> = self
                         .settings
                         .msn_list
@@ -902,11 +1042,17 @@ impl Getty {
                         })
                         .unwrap_or_default();
                     if let Some(ev) = self.ring_reader.feed(buf[0], &mut call.info, &msn) {
+                        if let Some(flag) = phone_ring {
+                            *flag = text.as_slice() == b"RING";
+                        }
                         return Ok(Ok(ev));
+                    }
+                    if end_of_line {
+                        text.clear();
                     }
                 }
                 None => {
-                    if Instant::now() >= deadline {
+                    if !cadence_pending && deadline.is_some_and(|d| Instant::now() >= d) {
                         return Ok(Err(RingWait::Timeout));
                     }
                 }
@@ -914,22 +1060,26 @@ impl Getty {
         }
     }
 
+    /// Count RINGs up to the `rings` threshold, feeding each one to the cadence matcher.
+    ///
+    /// The threshold wins: on the `rings`-th RING the call is answered even when a cadence is
+    /// still under way, so a pattern of N rings can only fire with `rings` above N (the log at
+    /// load time and `rgetty --check` warn about the others). A shorter pattern cannot be
+    /// cut off this way: the RING that reaches the threshold breaks its silence anyway.
     fn wait_rings(&mut self, mut call: Call) -> io::Result<State> {
         self.load_patterns();
-        let mut matcher = self.patterns.as_ref().map(|f| {
-            Matcher::new(
-                &f.patterns,
-                MatcherOptions {
-                    init: f.options.init.unwrap_or(Duration::ZERO),
-                    merge: f.options.merge.unwrap_or(Duration::ZERO),
-                },
-                self.now(),
-            )
-        });
+        // The matcher starts afresh for each call. xringd's -t (ignore rings after start-up)
+        // and -i (merge RI double beeps) do not apply to RING text: both stay off.
+        let mut matcher = self
+            .patterns
+            .as_ref()
+            .map(|f| Matcher::new(&f.patterns, MatcherOptions::default(), self.now()));
         let per_ring = self
             .patterns
             .as_ref()
             .and_then(|f| f.options.ring_command.clone());
+        // When each RING of this call came (for the per-ring command's RING_TIMES).
+        let mut seen: Vec<Duration> = Vec::new();
         let ring_timeout = secs(self.cli.ring_timeout);
         let mut wanted = self.settings.rings.max(1);
         let mut cid_done = false;
@@ -937,7 +1087,7 @@ impl Getty {
             // Ring-twice: let the first call ring out, then answer the next one at once.
             loop {
                 // mgetty waits 17 s for the next ring of the first call (1.7 ring timeouts).
-                match self.next_ring(&mut call, ring_timeout.mul_f64(1.7), None)? {
+                match self.next_ring(&mut call, secs(self.cli.ring_timeout * 1.7), None)? {
                     Ok(RingLine::Ring { .. }) => call.rings += 1,
                     Ok(RingLine::Action(a)) => return self.ring_action(call, a),
                     Ok(RingLine::Other) => {}
@@ -957,9 +1107,15 @@ impl Getty {
             } else {
                 ring_timeout
             };
-            let ev = self.next_ring(&mut call, timeout, matcher.as_mut())?;
+            let mut phone_ring = true;
+            let ev = self.next_ring(
+                &mut call,
+                timeout,
+                matcher.as_mut().map(|m| (m, &mut phone_ring)),
+            )?;
             match ev {
                 Ok(RingLine::Ring { dist }) => {
+                    let now = self.now();
                     call.rings += 1;
                     call.dist = dist;
                     log::info!(
@@ -967,13 +1123,34 @@ impl Getty {
                         call.rings,
                         call.info.caller_id
                     );
-                    if let Some(m) = matcher.as_mut() {
-                        let _ = m.ring(self.now());
-                    }
-                    if let Some(cmd) = &per_ring {
-                        let env = self.ring_env(&call, &[("RING_COUNT", call.rings.to_string())]);
-                        if let Err(e) = crate::ringd::spawn_detached(cmd, &env) {
-                            log::error!("per-ring command: {e}");
+                    if !phone_ring {
+                        // Counts towards `rings` as in mgetty, but the phone did not ring.
+                        log::debug!("ring patterns: a caller-ID line, not a ring of a cadence");
+                    } else {
+                        seen.push(now);
+                        if let Some(cmd) = &per_ring {
+                            let first = seen.first().copied().unwrap_or(now);
+                            let times: Vec<Duration> =
+                                seen.iter().map(|t| t.saturating_sub(first)).collect();
+                            let env = self.ring_env(
+                                &call,
+                                &[
+                                    ("RING_COUNT", seen.len().to_string()),
+                                    ("RING_TIMES", crate::ring::format_ring_times(&times)),
+                                ],
+                            );
+                            log::debug!("running the per-ring command {cmd:?}");
+                            if let Err(e) = crate::ringd::spawn_detached(cmd, &env) {
+                                log::error!("cannot run the per-ring command {cmd:?}: {e}");
+                            }
+                        }
+                        if let Some(m) = matcher.as_mut() {
+                            let rung = m.ring(now);
+                            if let Some(f) = rung.fired {
+                                // Its silence had ended before this RING was read: it matched.
+                                return Ok(self.ring_wait_end(call, RingWait::Cadence(f)));
+                            }
+                            log::debug!("ring patterns: {:?}", rung.outcome);
                         }
                     }
                 }
@@ -1011,6 +1188,13 @@ impl Getty {
                 return Ok(State::NoLogin(call));
             }
         }
+        if let Some(m) = matcher.as_ref().filter(|m| m.could_still_match()) {
+            log::info!(
+                "answering at RING #{}: the rings threshold wins over the cadence under way ({} rings so far)",
+                call.rings,
+                m.ring_count()
+            );
+        }
         Ok(State::Answer(call))
     }
 
@@ -1034,9 +1218,10 @@ impl Getty {
             }
             RingWait::Cadence(f) => {
                 log::info!(
-                    "ring pattern {} matched after {} rings: running {:?}, call not answered",
+                    "ring pattern {} matched ({} rings at {} s): running {:?}, call not answered",
                     f.loc,
                     f.ring_count(),
+                    f.ring_times_env(),
                     f.command
                 );
                 let env = self.ring_env(
@@ -1046,8 +1231,11 @@ impl Getty {
                         ("RING_TIMES", f.ring_times_env()),
                     ],
                 );
-                if let Err(e) = crate::ringd::spawn_detached(&f.command, &env) {
-                    log::error!("ring pattern command: {e}");
+                // Detached: own session, stdin and output on /dev/null, reaped by a thread;
+                // the getty goes on at once.
+                match crate::ringd::spawn_detached(&f.command, &env) {
+                    Ok(pid) => log::debug!("ring pattern command: pid {pid}"),
+                    Err(e) => log::error!("cannot run ring pattern command {:?}: {e}", f.command),
                 }
                 State::Jail
             }
@@ -1133,11 +1321,7 @@ impl Getty {
             call.dist.to_string(),
             call.info.called_nr.clone(),
         ]);
-        let env: Vec<(String, String)> = self
-            .ring_env(call, &[])
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v))
-            .collect();
+        let env = self.call_env(call);
         log::debug!("running {argv:?}");
         match crate::exec::run_program(&argv, &env, Duration::from_secs(30)) {
             Ok(Some(st)) => st.code(),
@@ -1519,13 +1703,7 @@ impl Getty {
                 log::warn!("utmp: {e}");
             }
         }
-        let mut env: Vec<(String, String)> = call
-            .info
-            .env()
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v))
-            .collect();
-        env.push(("DEVICE".into(), self.device.clone()));
+        let mut env = self.call_env(call);
         if let Some(t) = &self.settings.term {
             env.push(("TERM".into(), t.clone()));
         }
