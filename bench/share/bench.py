@@ -123,6 +123,19 @@ def tree_pids(pid):
     return pids
 
 
+def cpu_s(pids):
+    """User + system CPU seconds of these processes."""
+    tot = 0
+    for p in pids:
+        try:
+            with open("/proc/%d/stat" % p) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            tot += int(fields[11]) + int(fields[12])
+        except (OSError, IndexError, ValueError):
+            pass
+    return tot / os.sysconf("SC_CLK_TCK")
+
+
 def mem_kib(pids):
     rss = pss = 0
     for p in pids:
@@ -200,6 +213,7 @@ class Server:
 
 
 PATTERN = bytes(range(256)) * 256  # 64 KiB
+CPU = []  # server CPU seconds per MiB of the last throughput runs
 
 
 def check(buf, off):
@@ -266,6 +280,7 @@ def throughput(srv, total, net_to_dev):
             got += len(b)
         dt = time.perf_counter() - t0
         th.join()
+        CPU.append(cpu_s(srv.pids()) / (total / (1 << 20)))
         sock.close()
         if got != total or not ok or err:
             return None
@@ -358,19 +373,35 @@ def main():
     results = {}
     print("binary: %s; %d MiB x %d reps; %d RTT samples" % (binary, a.mib, a.reps, a.rtt),
           file=sys.stderr)
+    servers = {}
     for k in kinds:
-        srv = Server(k, binary, os.path.join(tmp, k))
-        os.makedirs(srv.tmp, exist_ok=True)
-        r = {}
-        for name, n2d in (("net->dev", True), ("dev->net", False)):
-            vals = [throughput(srv, total, n2d) for _ in range(a.reps)]
-            vals = [v for v in vals if v is not None]
-            r[name] = statistics.median(vals) if len(vals) == a.reps else None
-            print("%s %s: %s" % (k, name, [round(v, 1) for v in vals]), file=sys.stderr)
-        r["rtt"] = rtt(srv, a.rtt)
-        mem = memory_and_startup(srv, ptys)
-        r["mem"] = mem
-        results[k] = r
+        servers[k] = Server(k, binary, os.path.join(tmp, k))
+        os.makedirs(servers[k].tmp, exist_ok=True)
+        results[k] = {"net->dev": [], "dev->net": [], "cpu": [], "rtt": []}
+    # Rounds interleave the servers so that load from elsewhere hits them alike.
+    for rep in range(a.reps):
+        for k in kinds:
+            r = results[k]
+            for name, n2d in (("net->dev", True), ("dev->net", False)):
+                del CPU[:]
+                v = throughput(servers[k], total, n2d)
+                if v is not None:
+                    r[name].append(v)
+                    r["cpu"].append(CPU[-1] if CPU else 0.0)
+            x = rtt(servers[k], max(1, a.rtt // a.reps))
+            if x is not None:
+                r["rtt"].append(x)
+            print("round %d %s: %s" % (rep, k, {n: [round(v, 1) for v in r[n]]
+                                                for n in ("net->dev", "dev->net")}),
+                  file=sys.stderr)
+    for k in kinds:
+        r = results[k]
+        for name in ("net->dev", "dev->net"):
+            r[name] = statistics.median(r[name]) if len(r[name]) == a.reps else None
+        r["cpu"] = statistics.median(r["cpu"]) * 1000 if r["cpu"] else None
+        r["rtt"] = ((statistics.median([x[0] for x in r["rtt"]]),
+                     statistics.median([x[1] for x in r["rtt"]])) if r["rtt"] else None)
+        r["mem"] = memory_and_startup(servers[k], ptys)
         print("%s done: %r" % (k, r), file=sys.stderr)
     base = results.get("socat")
 
@@ -388,6 +419,7 @@ def main():
         rows.append(cells)
     row("net->dev MiB/s", lambda r: r["net->dev"])
     row("dev->net MiB/s", lambda r: r["dev->net"])
+    row("server CPU ms per MiB", lambda r: r["cpu"], "%.1f")
     row("RTT median us", lambda r: r["rtt"][0] if r["rtt"] else None, "%.0f")
     row("RTT p99 us", lambda r: r["rtt"][1] if r["rtt"] else None, "%.0f")
     for n in (1, 64, 256):

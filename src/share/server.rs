@@ -39,6 +39,8 @@ pub const CLIENT_BUFFER: usize = 256 * 1024;
 const TO_DEV_LIMIT: usize = 64 * 1024;
 /// How often modem lines are polled for NOTIFY-MODEMSTATE.
 const MODEM_POLL: Duration = Duration::from_millis(200);
+/// A device read at least this long suggests more data is waiting (see `read_dev`).
+const BATCH_HINT: usize = 1024;
 /// Poll interval while a closing session waits for the device's output queue to empty.
 const DRAIN_POLL: Duration = Duration::from_millis(10);
 
@@ -655,20 +657,34 @@ impl Server {
         let Some(s) = self.ports[pi].lines[li].session.as_deref_mut() else {
             return;
         };
-        let n = match s.dev.read(&mut self.scratch[..room]) {
-            Ok(0) => {
-                s.gone = Some("end of file on the device".into());
-                return;
+        // A tty read returns at most one line-discipline buffer (4 KiB): while reads come
+        // back that full, more is probably waiting, so gather it into one socket write.
+        let mut n = 0;
+        loop {
+            match s.dev.read(&mut self.scratch[n..room]) {
+                Ok(0) if n == 0 => {
+                    s.gone = Some("end of file on the device".into());
+                    return;
+                }
+                Ok(0) => break,
+                Ok(k) => {
+                    n += k;
+                    if k < BATCH_HINT || n >= room {
+                        break;
+                    }
+                }
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                Err(e) if n == 0 => {
+                    s.gone = Some(format!("read error on the device: {e}"));
+                    return;
+                }
+                Err(_) => break,
             }
-            Ok(n) => n,
-            Err(e) if e.kind() == ErrorKind::WouldBlock || e.kind() == ErrorKind::Interrupted => {
-                return;
-            }
-            Err(e) => {
-                s.gone = Some(format!("read error on the device: {e}"));
-                return;
-            }
-        };
+        }
+        if n == 0 {
+            return;
+        }
         s.from_dev_bytes += n as u64;
         let data = &self.scratch[..n];
         let limit = self.settings.client_buffer;
