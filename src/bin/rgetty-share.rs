@@ -42,7 +42,8 @@ enum Cmd {
     Serve(ServeArgs),
     /// Connect to an exported port: a local virtual port (--link) or a local device.
     Connect(ConnectArgs),
-    /// The virtual Hayes modem on a pty.
+    /// The virtual Hayes modem on a pty (`rgetty-share modem --help` for its options).
+    #[command(disable_help_flag = true)]
     Modem {
         /// Arguments of the modem mode (see rgetty-share(8)).
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -404,6 +405,7 @@ fn main() -> ExitCode {
         Cmd::Serve(a) => serve(a),
         Cmd::Connect(a) => connect(a),
         Cmd::Modem { args } => {
+            init_log(false, true);
             let code = rgetty::share::modem::main(args);
             return ExitCode::from(u8::try_from(code).unwrap_or(1));
         }
