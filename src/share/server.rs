@@ -39,6 +39,8 @@ pub const CLIENT_BUFFER: usize = 256 * 1024;
 const TO_DEV_LIMIT: usize = 64 * 1024;
 /// How often modem lines are polled for NOTIFY-MODEMSTATE.
 const MODEM_POLL: Duration = Duration::from_millis(200);
+/// Clients are read again once this much fits into the device queue.
+const READ_LOW_WATER: usize = 16 * 1024;
 /// A device read at least this long suggests more data is waiting (see `read_dev`).
 const BATCH_HINT: usize = 1024;
 /// Poll interval while a closing session waits for the device's output queue to empty.
@@ -429,7 +431,9 @@ impl Server {
                     fds.push(PollFd::new(s.dev.as_fd(), ev));
                     tokens.push(Token::Dev(pi, li));
                 }
-                let can_read = s.to_dev.len() < TO_DEV_LIMIT;
+                // Hysteresis: read clients again once a good chunk fits (fewer, larger reads).
+                let can_read =
+                    s.to_dev.is_empty() || s.to_dev.len() + READ_LOW_WATER <= TO_DEV_LIMIT;
                 for (ci, c) in s.clients.iter().enumerate() {
                     if c.dead.is_some() {
                         continue;
@@ -488,8 +492,9 @@ impl Server {
             }
             Token::Client(pi, li, ci) => {
                 if rev.intersects(PollFlags::POLLIN | PollFlags::POLLERR | PollFlags::POLLHUP) {
-                    self.read_client(pi, li, ci);
-                    self.write_dev(pi, li);
+                    if self.read_client(pi, li, ci) {
+                        self.write_dev(pi, li);
+                    }
                 }
                 if rev.contains(PollFlags::POLLOUT) {
                     if let Some(s) = self.ports[pi].lines[li].session.as_mut() {
@@ -733,8 +738,13 @@ impl Server {
             match s.dev.write(s.to_dev.as_slice()) {
                 Ok(0) => break,
                 Ok(n) => {
+                    let short = n < s.to_dev.len();
                     s.to_dev.consume(n);
                     s.to_dev_bytes += n as u64;
+                    if short {
+                        // The device is full: retrying now would only get EAGAIN.
+                        break;
+                    }
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
@@ -746,31 +756,33 @@ impl Server {
         }
     }
 
-    fn read_client(&mut self, pi: usize, li: usize, ci: usize) {
+    /// Read from a client into the device queue. True when the queue was empty before, so a
+    /// device write is worth trying now.
+    fn read_client(&mut self, pi: usize, li: usize, ci: usize) -> bool {
         self.scratch.resize(SCRATCH, 0);
         let Some(s) = self.ports[pi].lines[li].session.as_deref_mut() else {
-            return;
+            return false;
         };
         let room = TO_DEV_LIMIT.saturating_sub(s.to_dev.len()).min(SCRATCH);
         let Some(c) = s.clients.get_mut(ci) else {
-            return;
+            return false;
         };
         if room == 0 || c.dead.is_some() || c.eof {
-            return;
+            return false;
         }
         let n = match c.sock.read(&mut self.scratch[..room]) {
             Ok(0) => {
                 c.eof = true;
                 c.dead = Some("closed by peer".into());
-                return;
+                return false;
             }
             Ok(n) => n,
             Err(e) if e.kind() == ErrorKind::WouldBlock || e.kind() == ErrorKind::Interrupted => {
-                return;
+                return false;
             }
             Err(e) => {
                 c.dead = Some(format!("read error: {e}"));
-                return;
+                return false;
             }
         };
         c.rx += n as u64;
@@ -792,13 +804,14 @@ impl Server {
                 }
             }
             s.to_dev.extend(&input[off..]);
-            return;
+            return false;
         }
         let mut data = Vec::with_capacity(n);
         let mut events = Vec::new();
         if let Some(tn) = c.tn.as_mut() {
             tn.dec.feed(input, &mut data, &mut events);
         }
+        let was_empty = s.to_dev.is_empty();
         s.to_dev.extend(&data);
         for ev in events {
             telnet_event(s, ci, ev);
@@ -806,6 +819,7 @@ impl Server {
         if let Some(c) = s.clients.get_mut(ci) {
             c.flush(now());
         }
+        was_empty
     }
 
     /// Remove dead clients, start and finish closing sessions, time out idle clients and poll
