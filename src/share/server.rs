@@ -491,10 +491,10 @@ impl Server {
                 }
             }
             Token::Client(pi, li, ci) => {
-                if rev.intersects(PollFlags::POLLIN | PollFlags::POLLERR | PollFlags::POLLHUP) {
-                    if self.read_client(pi, li, ci) {
-                        self.write_dev(pi, li);
-                    }
+                if rev.intersects(PollFlags::POLLIN | PollFlags::POLLERR | PollFlags::POLLHUP)
+                    && self.read_client(pi, li, ci)
+                {
+                    self.write_dev(pi, li);
                 }
                 if rev.contains(PollFlags::POLLOUT) {
                     if let Some(s) = self.ports[pi].lines[li].session.as_mut() {
