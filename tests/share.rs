@@ -1144,3 +1144,45 @@ fn write_only_port_never_reads_the_device() {
         "device data reached a write-only client"
     );
 }
+
+#[test]
+fn sample_config_is_valid() {
+    let conf = Path::new(env!("CARGO_MANIFEST_DIR")).join("etc/rgetty-share.conf");
+    let out = Command::new(BIN)
+        .args(["serve", "--check", "--config"])
+        .arg(&conf)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The commented-out lines are valid too.
+    let text = std::fs::read_to_string(&conf).unwrap();
+    let uncommented: String = text
+        .lines()
+        .map(|l| {
+            let t = l.trim_start_matches('#');
+            if t.starts_with(|c: char| c.is_ascii_digit()) {
+                t
+            } else {
+                l
+            }
+        })
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let tmp = tmpdir();
+    let all = tmp.path().join("all.conf");
+    std::fs::write(&all, uncommented).unwrap();
+    let out = Command::new(BIN)
+        .args(["serve", "--check", "--config"])
+        .arg(&all)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
