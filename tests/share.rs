@@ -610,7 +610,7 @@ fn pool_gives_free_lines_then_all_lines_busy() {
 #[test]
 fn sighup_reload_keeps_sessions_on_unchanged_ports() {
     let tmp = tmpdir();
-    let (mut d1, d2) = (dev(), dev());
+    let (mut d1, mut d2) = (dev(), dev());
     let conf = tmp.path().join("share.conf");
     // Fixed ports are needed to match lines across reloads: pick free ones.
     let free = || {
@@ -629,10 +629,15 @@ fn sighup_reload_keeps_sessions_on_unchanged_ports() {
     let mut c = connect(srv.addrs[0]);
     c.write_all(b"before").unwrap();
     assert_eq!(d1.read_n(6), b"before");
+    let mut c2 = connect(srv.addrs[1]);
+    c2.write_all(b"two").unwrap();
+    assert_eq!(d2.read_n(3), b"two");
     let d3 = dev();
     std::fs::write(
         &conf,
-        line(p1, &d1.path, "") + &line(p2, &d2.path, "max=2") + &line(p3, &d3.path, ""),
+        line(p1, &d1.path, "")
+            + &line(p2, &d2.path, "banner=\"new\\r\\n\"")
+            + &line(p3, &d3.path, ""),
     )
     .unwrap();
     nix::sys::signal::kill(
@@ -650,6 +655,19 @@ fn sighup_reload_keeps_sessions_on_unchanged_ports() {
     let mut g = [0u8; 4];
     c.read_exact(&mut g).unwrap();
     assert_eq!(&g, b"back");
+    // The changed port: the live session goes on with the old settings, and the line stays
+    // busy for newcomers until it ends; then they get the new settings.
+    c2.write_all(b"still").unwrap();
+    assert_eq!(d2.read_n(5), b"still");
+    let mut c3 = connect(SocketAddr::from(([127, 0, 0, 1], p2)));
+    assert!(read_to_eof(&mut c3).contains("line busy"));
+    drop(c2);
+    let l2 = lock_name(tmp.path(), &d2.path);
+    wait_for("the old session to end", || !l2.exists());
+    let mut c4 = connect(SocketAddr::from(([127, 0, 0, 1], p2)));
+    let mut g = [0u8; 5];
+    c4.read_exact(&mut g).unwrap();
+    assert_eq!(&g, b"new\r\n");
 }
 
 #[test]
@@ -1185,4 +1203,35 @@ fn sample_config_is_valid() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// One device on two ports (once through a symlink): only one session at a time.
+#[test]
+fn same_device_on_two_ports_is_busy_on_the_second() {
+    let tmp = tmpdir();
+    let mut d = dev();
+    let link = tmp.path().join("alias");
+    std::os::unix::fs::symlink(&d.path, &link).unwrap();
+    let conf = tmp.path().join("share.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "127.0.0.1:0 {} - 127.0.0.1\n127.0.0.2:0 {} - 127.0.0.1\n",
+            d.path.display(),
+            link.display()
+        ),
+    )
+    .unwrap();
+    let srv = serve(tmp.path(), &["--config", conf.to_str().unwrap()]);
+    let mut c1 = connect(srv.addrs[0]);
+    c1.write_all(b"1").unwrap();
+    assert_eq!(d.read_n(1), b"1");
+    let mut c2 = connect(srv.addrs[1]);
+    let msg = read_to_eof(&mut c2);
+    assert!(msg.contains("line busy"), "{msg:?}");
+    drop(c1);
+    wait_for("the lock to go", || lock_files(tmp.path()).is_empty());
+    let mut c3 = connect(srv.addrs[1]);
+    c3.write_all(b"3").unwrap();
+    assert_eq!(d.read_n(1), b"3");
 }

@@ -184,7 +184,7 @@ impl Client {
 struct Session {
     dev: std::fs::File,
     path: PathBuf,
-    _lock: Lock,
+    lock: Lock,
     saved: Option<Termios>,
     clients: Vec<Client>,
     to_dev: Buf,
@@ -213,6 +213,8 @@ struct Port {
     addr: SocketAddr,
     listener: Option<TcpListener>,
     lines: Vec<Line>,
+    /// Replaced by a reload: takes no new clients, kept until its sessions end.
+    retired: bool,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -310,6 +312,7 @@ impl Server {
             addr,
             listener,
             lines,
+            retired: false,
         });
         self.ports.len() - 1
     }
@@ -528,6 +531,12 @@ impl Server {
     fn admit(&mut self, pi: usize, sock: TcpStream, peer: SocketAddr, check_acl: bool) {
         let _ = sock.set_nonblocking(true);
         let _ = sock.set_nodelay(true);
+        let in_use: Vec<PathBuf> = self
+            .ports
+            .iter()
+            .flat_map(|p| p.lines.iter())
+            .filter_map(|l| Some(l.session.as_ref()?.lock.path().to_path_buf()))
+            .collect();
         let port = &mut self.ports[pi];
         let listen = port.addr;
         if check_acl && !port.cfg.acl.allows(peer.ip()) {
@@ -560,6 +569,13 @@ impl Server {
         if chosen.is_none() {
             for li in 0..port.lines.len() {
                 if port.lines[li].session.is_some() {
+                    continue;
+                }
+                // Our own sessions (another port, a retired port after a reload, the same
+                // device under another name): the lock file names us, so check here.
+                let lock = self.settings.lock_dir.lock_name_for(&port.lines[li].path);
+                if in_use.contains(&lock) {
+                    last_reason = "line busy (in use on another port)".to_string();
                     continue;
                 }
                 match open_session(&port.lines[li].path, &port.cfg, &self.settings) {
@@ -826,6 +842,8 @@ impl Server {
     /// modem lines.
     fn housekeeping(&mut self) {
         let t = now();
+        self.ports
+            .retain(|p| !p.retired || p.lines.iter().any(|l| l.session.is_some()));
         for p in &mut self.ports {
             let listen = p.addr;
             let idle = p.cfg.idle_timeout;
@@ -897,12 +915,17 @@ impl Server {
         }
     }
 
+    /// Re-read the config: unchanged ports are kept as they are, changed ports take the new
+    /// settings for new clients while live sessions finish on the old ones, removed ports are
+    /// closed (buffered data written first), new ports are opened.
     fn reload(&mut self) {
         let Some(r) = self.reloader.as_mut() else {
             return;
         };
         let Some(new) = r() else { return };
-        let mut old: Vec<Port> = std::mem::take(&mut self.ports);
+        let (mut retired, mut old): (Vec<Port>, Vec<Port>) = std::mem::take(&mut self.ports)
+            .into_iter()
+            .partition(|p| p.retired);
         for cfg in new {
             if let Some(i) = old.iter().position(|p| p.cfg.listen == cfg.listen) {
                 let mut p = old.swap_remove(i);
@@ -910,9 +933,18 @@ impl Server {
                     self.ports.push(p);
                     continue;
                 }
-                log::info!("port {}: changed, restarting it", cfg.listen);
-                close_port(&mut p);
+                // The listener goes to the new config; live sessions finish on the old one.
                 let l = p.listener.take();
+                if p.lines.iter().any(|l| l.session.is_some()) {
+                    log::info!(
+                        "port {}: changed; live sessions keep the old settings",
+                        cfg.listen
+                    );
+                    p.retired = true;
+                    retired.push(p);
+                } else {
+                    log::info!("port {}: changed", cfg.listen);
+                }
                 self.add_port(cfg, l);
                 continue;
             }
@@ -928,6 +960,7 @@ impl Server {
             log::info!("port {}: removed", p.cfg.listen);
             close_port(&mut p);
         }
+        self.ports.append(&mut retired);
     }
 
     fn shutdown(&mut self) {
@@ -1041,7 +1074,7 @@ fn open_session(
     Ok(Session {
         dev: std::fs::File::from(fd),
         path: path.to_path_buf(),
-        _lock: lock,
+        lock,
         saved,
         clients: Vec::new(),
         to_dev: Buf::default(),
