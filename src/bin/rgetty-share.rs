@@ -392,7 +392,12 @@ fn connect(a: ConnectArgs) -> anyhow::Result<()> {
         once: a.once,
     };
     let sig = Signals::default();
-    for s in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+    // SIGHUP too: the terminal going away must not leave a dangling --link behind.
+    for s in [
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGHUP,
+    ] {
         signal_hook::flag::register(s, sig.term.clone()).context("signal handler")?;
     }
     client::run(&opts, &sig.term)?;
