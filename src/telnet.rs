@@ -648,9 +648,12 @@ mod tests {
         (data, ev)
     }
 
+    /// Input chunks, expected data, expected events.
+    type Case<'a> = (&'a [&'a [u8]], &'a [u8], Vec<Event>);
+
     #[test]
     fn decoder_table() {
-        let cases: &[(&[&[u8]], &[u8], Vec<Event>)] = &[
+        let cases: &[Case<'_>] = &[
             (&[b"hello"], b"hello", vec![]),
             (&[b"\xff\xff"], b"\xff", vec![]),
             (&[b"\xff", b"\xff"], b"\xff", vec![]),

@@ -177,9 +177,7 @@ fn lock_files(tmp: &Path) -> Vec<String> {
 }
 
 fn lock_name(tmp: &Path, dev: &Path) -> PathBuf {
-    rgetty::share::lockshim::LockDir::new(tmp.join("lock"), rgetty::share::lockshim::Naming::Debian)
-        .lock_name_for(dev)
-        .unwrap()
+    rgetty::lock::LockDir::new(tmp.join("lock"), rgetty::lock::Naming::Upstream).lock_name_for(dev)
 }
 
 /// A live "getty" holding the lock of `dev`: a `sleep` child whose pid is in the lock file.
@@ -342,9 +340,12 @@ fn lock_held_by_a_getty_means_line_busy() {
     let tmp = tmpdir();
     let mut d = dev();
     tty::set_speed(&d.slave, 1200).unwrap();
+    // The server is given a symlink; the getty locked the real name.
+    let link = tmp.path().join("modem");
+    std::os::unix::fs::symlink(&d.path, &link).unwrap();
     let srv = serve(
         tmp.path(),
-        &["-p", "0", "-s", "9600", d.path.to_str().unwrap()],
+        &["-p", "0", "-s", "9600", link.to_str().unwrap()],
     );
     let mut getty = getty_lock(tmp.path(), &d.path);
     let mut c = connect(srv.addrs[0]);
@@ -609,7 +610,7 @@ fn pool_gives_free_lines_then_all_lines_busy() {
 #[test]
 fn sighup_reload_keeps_sessions_on_unchanged_ports() {
     let tmp = tmpdir();
-    let (mut d1, d2) = (dev(), dev());
+    let (mut d1, mut d2) = (dev(), dev());
     let conf = tmp.path().join("share.conf");
     // Fixed ports are needed to match lines across reloads: pick free ones.
     let free = || {
@@ -628,10 +629,15 @@ fn sighup_reload_keeps_sessions_on_unchanged_ports() {
     let mut c = connect(srv.addrs[0]);
     c.write_all(b"before").unwrap();
     assert_eq!(d1.read_n(6), b"before");
+    let mut c2 = connect(srv.addrs[1]);
+    c2.write_all(b"two").unwrap();
+    assert_eq!(d2.read_n(3), b"two");
     let d3 = dev();
     std::fs::write(
         &conf,
-        line(p1, &d1.path, "") + &line(p2, &d2.path, "max=2") + &line(p3, &d3.path, ""),
+        line(p1, &d1.path, "")
+            + &line(p2, &d2.path, "banner=\"new\\r\\n\"")
+            + &line(p3, &d3.path, ""),
     )
     .unwrap();
     nix::sys::signal::kill(
@@ -649,6 +655,19 @@ fn sighup_reload_keeps_sessions_on_unchanged_ports() {
     let mut g = [0u8; 4];
     c.read_exact(&mut g).unwrap();
     assert_eq!(&g, b"back");
+    // The changed port: the live session goes on with the old settings, and the line stays
+    // busy for newcomers until it ends; then they get the new settings.
+    c2.write_all(b"still").unwrap();
+    assert_eq!(d2.read_n(5), b"still");
+    let mut c3 = connect(SocketAddr::from(([127, 0, 0, 1], p2)));
+    assert!(read_to_eof(&mut c3).contains("line busy"));
+    drop(c2);
+    let l2 = lock_name(tmp.path(), &d2.path);
+    wait_for("the old session to end", || !l2.exists());
+    let mut c4 = connect(SocketAddr::from(([127, 0, 0, 1], p2)));
+    let mut g = [0u8; 5];
+    c4.read_exact(&mut g).unwrap();
+    assert_eq!(&g, b"new\r\n");
 }
 
 #[test]
@@ -708,6 +727,14 @@ fn virtual_port_forwards_termios_to_our_server() {
     tty::set_speed(&app, 115_200).unwrap();
     wait_for("115200 at the far end", || {
         tty::get_speed(&d.master).unwrap() == 115_200
+    });
+    // Stop bits too (a pty keeps CSTOPB; it forces CS8 and no parity, so those cannot be
+    // observed on a pty at either end).
+    let mut p = tty::get_params(&app).unwrap();
+    p.stop_bits = tty::StopBits::Two;
+    tty::set_params(&app, &p).unwrap();
+    wait_for("2 stop bits at the far end", || {
+        tty::get_params(&d.master).unwrap().stop_bits == tty::StopBits::Two
     });
     let mut app = std::fs::File::from(app);
     app.write_all(b"through\xff").unwrap();
@@ -859,6 +886,58 @@ fn rfc2217_requests_are_answered_from_the_device() {
         ]
     );
     assert_eq!(tty::get_speed(&d.master).unwrap(), 38400);
+    // Masks, BREAK (IAC BRK and SET-CONTROL), DTR off, queries.
+    let mut req = vec![0xff, 0xf3];
+    for m in [
+        ComPort::SetModemstateMask(0x10),
+        ComPort::NotifyModemstate(0),
+        ComPort::SetLinestateMask(0x60),
+        ComPort::NotifyLinestate(0),
+        ComPort::SetControl(5),
+        ComPort::SetControl(4),
+        ComPort::SetControl(6),
+        ComPort::SetControl(9),
+        ComPort::SetControl(7),
+        ComPort::SetControl(0),
+        ComPort::SetParity(0),
+        ComPort::Signature(Vec::new()),
+    ] {
+        m.encode(false, &mut req);
+    }
+    c.write_all(&req).unwrap();
+    replies.clear();
+    while replies.len() < 12 {
+        let n = c.read(&mut b).unwrap();
+        assert!(n > 0, "eof after {replies:?}");
+        dec.feed(&b[..n], &mut data, &mut ev);
+        for e in ev.drain(..) {
+            if let Event::Sub { payload, .. } = e {
+                replies.push(ComPort::parse(&payload).unwrap().0);
+            }
+        }
+    }
+    let sig = format!(
+        "rgetty-share {} {}",
+        env!("CARGO_PKG_VERSION"),
+        d.path.display()
+    );
+    assert_eq!(
+        replies,
+        vec![
+            ComPort::SetModemstateMask(0x10),
+            ComPort::NotifyModemstate(0x10),
+            ComPort::SetLinestateMask(0x60),
+            ComPort::NotifyLinestate(0x60),
+            ComPort::SetControl(5),
+            ComPort::SetControl(5),
+            ComPort::SetControl(6),
+            ComPort::SetControl(9),
+            ComPort::SetControl(9),
+            ComPort::SetControl(1),
+            ComPort::SetParity(1),
+            ComPort::Signature(sig.into_bytes()),
+        ]
+    );
 }
 
 #[test]
@@ -983,4 +1062,176 @@ fn bad_config_lines_are_all_reported() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("bad.conf:1:"), "{err}");
     assert!(err.contains("bad.conf:2: bad mode \"nope\""), "{err}");
+}
+
+/// The client waits for a server that is not up yet, and reconnects after it restarts.
+#[test]
+fn client_reconnects_with_backoff() {
+    let tmp = tmpdir();
+    let mut d = dev();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let link = tmp.path().join("vcom");
+    let child = Command::new(BIN)
+        .args([
+            "connect",
+            &format!("127.0.0.1:{port}"),
+            "--max-backoff",
+            "2",
+            "--link",
+        ])
+        .arg(&link)
+        .arg("--lock-dir")
+        .arg(tmp.path())
+        .spawn()
+        .unwrap();
+    let _client = Proc { child };
+    wait_for("the link", || link.exists());
+    let app = tty::open_line(&link, false).unwrap();
+    tty::set_raw(&app).unwrap();
+    let mut app = std::fs::File::from(app);
+    let p = port.to_string();
+    let dp = d.path.to_str().unwrap().to_string();
+    for round in 0..2u8 {
+        let srv = serve(tmp.path(), &["-p", &p, &dp]);
+        wait_for("the client to connect", || {
+            !lock_files(tmp.path()).is_empty()
+        });
+        app.write_all(&[b'a' + round]).unwrap();
+        assert_eq!(d.read_n(1), [b'a' + round]);
+        d.write_all(&[b'A' + round]);
+        let mut g = [0u8; 1];
+        app.read_exact(&mut g).unwrap();
+        assert_eq!(g, [b'A' + round]);
+        // A clean stop (SIGTERM) removes the lock.
+        let mut srv = srv;
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(srv.proc.pid()),
+            nix::sys::signal::Signal::SIGTERM,
+        )
+        .unwrap();
+        assert!(srv.proc.wait_exit(DEADLINE).is_some_and(|s| s.success()));
+        assert!(lock_files(tmp.path()).is_empty());
+    }
+}
+
+/// A pool with max=2 fills free lines first, then shares.
+#[test]
+fn pool_prefers_free_lines_then_shares_up_to_max() {
+    let tmp = tmpdir();
+    let mut devs = [dev(), dev()];
+    let conf = tmp.path().join("share.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "127.0.0.1:0 {},{} - 127.0.0.1 max=2\n",
+            devs[0].path.display(),
+            devs[1].path.display()
+        ),
+    )
+    .unwrap();
+    let srv = serve(tmp.path(), &["--config", conf.to_str().unwrap()]);
+    let mut cs: Vec<TcpStream> = (0..4).map(|_| connect(srv.addrs[0])).collect();
+    for (i, c) in cs.iter_mut().enumerate() {
+        c.write_all(&[b'0' + i as u8]).unwrap();
+        // 0 → line 0, 1 → line 1, 2 → shares line 0, 3 → shares line 1.
+        assert_eq!(devs[i % 2].read_n(1), [b'0' + i as u8]);
+    }
+    let mut c5 = connect(srv.addrs[0]);
+    let msg = read_to_eof(&mut c5);
+    assert!(msg.contains("all lines busy"), "{msg:?}");
+}
+
+#[test]
+fn write_only_port_never_reads_the_device() {
+    let tmp = tmpdir();
+    let mut d = dev();
+    let srv = serve(tmp.path(), &["-p", "0", "-w", d.path.to_str().unwrap()]);
+    let mut c = connect(srv.addrs[0]);
+    c.write_all(b"in").unwrap();
+    assert_eq!(d.read_n(2), b"in");
+    d.write_all(b"out");
+    c.set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    let mut g = [0u8; 3];
+    assert!(
+        c.read(&mut g).is_err(),
+        "device data reached a write-only client"
+    );
+}
+
+#[test]
+fn sample_config_is_valid() {
+    let conf = Path::new(env!("CARGO_MANIFEST_DIR")).join("etc/rgetty-share.conf");
+    let out = Command::new(BIN)
+        .args(["serve", "--check", "--config"])
+        .arg(&conf)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The commented-out lines are valid too.
+    let text = std::fs::read_to_string(&conf).unwrap();
+    let uncommented: String = text
+        .lines()
+        .map(|l| {
+            let t = l.trim_start_matches('#');
+            if t.starts_with(|c: char| c.is_ascii_digit()) {
+                t
+            } else {
+                l
+            }
+        })
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let tmp = tmpdir();
+    let all = tmp.path().join("all.conf");
+    std::fs::write(&all, uncommented).unwrap();
+    let out = Command::new(BIN)
+        .args(["serve", "--check", "--config"])
+        .arg(&all)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// One device on two ports (once through a symlink): only one session at a time.
+#[test]
+fn same_device_on_two_ports_is_busy_on_the_second() {
+    let tmp = tmpdir();
+    let mut d = dev();
+    let link = tmp.path().join("alias");
+    std::os::unix::fs::symlink(&d.path, &link).unwrap();
+    let conf = tmp.path().join("share.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "127.0.0.1:0 {} - 127.0.0.1\n127.0.0.2:0 {} - 127.0.0.1\n",
+            d.path.display(),
+            link.display()
+        ),
+    )
+    .unwrap();
+    let srv = serve(tmp.path(), &["--config", conf.to_str().unwrap()]);
+    let mut c1 = connect(srv.addrs[0]);
+    c1.write_all(b"1").unwrap();
+    assert_eq!(d.read_n(1), b"1");
+    let mut c2 = connect(srv.addrs[1]);
+    let msg = read_to_eof(&mut c2);
+    assert!(msg.contains("line busy"), "{msg:?}");
+    drop(c1);
+    wait_for("the lock to go", || lock_files(tmp.path()).is_empty());
+    let mut c3 = connect(srv.addrs[1]);
+    c3.write_all(b"3").unwrap();
+    assert_eq!(d.read_n(1), b"3");
 }

@@ -19,10 +19,10 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 
+use rgetty::lock::{LockDir, Naming};
 use rgetty::share::acl::Acl;
 use rgetty::share::client::{self, ConnectOptions};
 use rgetty::share::conf::{self, Mode, PortConfig};
-use rgetty::share::lockshim::{LockDir, Naming};
 use rgetty::share::server::{self, Server, ServerSettings, Signals};
 
 #[derive(Parser, Debug)]
@@ -42,7 +42,8 @@ enum Cmd {
     Serve(ServeArgs),
     /// Connect to an exported port: a local virtual port (--link) or a local device.
     Connect(ConnectArgs),
-    /// The virtual Hayes modem on a pty.
+    /// The virtual Hayes modem on a pty (`rgetty-share modem --help` for its options).
+    #[command(disable_help_flag = true)]
     Modem {
         /// Arguments of the modem mode (see rgetty-share(8)).
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -55,8 +56,9 @@ struct Common {
     /// Directory of the UUCP lock files.
     #[arg(long, default_value = "/var/lock")]
     lock_dir: PathBuf,
-    /// Lock file naming: debian (LCK..pts_3) or upstream.
-    #[arg(long, default_value = "debian", value_parser = ["debian", "upstream"])]
+    /// Lock file naming: upstream (LCK..ttyS0, the basename; rgetty's default) or debian
+    /// (LCK..pts_3, the path below /dev with / turned into _).
+    #[arg(long, default_value = "upstream", value_parser = ["debian", "upstream"])]
     lock_naming: String,
     /// Log debug messages too.
     #[arg(short = 'v', long)]
@@ -145,75 +147,17 @@ struct ConnectArgs {
     device: Option<PathBuf>,
 }
 
-/// The logger: stderr in the foreground, syslog once daemonized.
-struct Logger {
-    level: log::LevelFilter,
-    syslog: std::sync::atomic::AtomicBool,
-}
-
-impl log::Log for Logger {
-    fn enabled(&self, m: &log::Metadata<'_>) -> bool {
-        m.level() <= self.level
-    }
-    fn log(&self, r: &log::Record<'_>) {
-        if !self.enabled(r.metadata()) {
-            return;
-        }
-        if self.syslog.load(std::sync::atomic::Ordering::Relaxed) {
-            use nix::syslog::{Facility, Priority, Severity};
-            let sev = match r.level() {
-                log::Level::Error => Severity::LOG_ERR,
-                log::Level::Warn => Severity::LOG_WARNING,
-                log::Level::Info => Severity::LOG_INFO,
-                _ => Severity::LOG_DEBUG,
-            };
-            let _ = nix::syslog::syslog(
-                Priority::new(sev, Facility::LOG_DAEMON),
-                &r.args().to_string(),
-            );
-        } else {
-            #[allow(clippy::print_stderr)]
-            {
-                eprintln!("rgetty-share: {}", r.args());
-            }
-        }
-    }
-    fn flush(&self) {}
-}
-
-static LOGGER: std::sync::OnceLock<Logger> = std::sync::OnceLock::new();
-
-fn init_log(verbose: bool) {
-    let level = if verbose {
-        log::LevelFilter::Debug
-    } else {
-        log::LevelFilter::Info
-    };
-    let l = LOGGER.get_or_init(|| Logger {
-        level,
-        syslog: std::sync::atomic::AtomicBool::new(false),
-    });
-    if log::set_logger(l).is_ok() {
-        log::set_max_level(level);
-    }
-}
-
-fn to_syslog() {
-    if let Some(l) = LOGGER.get() {
-        let _ = nix::syslog::openlog(
-            Some(c"rgetty-share"),
-            nix::syslog::LogFlags::LOG_PID,
-            nix::syslog::Facility::LOG_DAEMON,
-        );
-        l.syslog.store(true, std::sync::atomic::Ordering::Relaxed);
-    }
+/// Log to stderr in the foreground, to syslog once daemonized or under inetd (where stderr
+/// may be the client's socket).
+fn init_log(verbose: bool, foreground: bool) {
+    rgetty::logging::init_daemon("rgetty-share", if verbose { 5 } else { 4 }, foreground);
 }
 
 fn lock_dir(c: &Common) -> LockDir {
-    let naming = if c.lock_naming == "upstream" {
-        Naming::Upstream
-    } else {
+    let naming = if c.lock_naming == "debian" {
         Naming::Debian
+    } else {
+        Naming::Upstream
     };
     LockDir::new(c.lock_dir.clone(), naming)
 }
@@ -326,13 +270,16 @@ fn is_listening(fd: &OwnedFd) -> bool {
 }
 
 fn serve(a: ServeArgs) -> anyhow::Result<()> {
-    init_log(a.common.verbose);
+    init_log(a.common.verbose, !a.inetd);
     let settings = ServerSettings {
         lock_dir: lock_dir(&a.common),
         client_buffer: server::CLIENT_BUFFER,
     };
     let mut srv = Server::new(settings);
     if let Some(cfgpath) = &a.config {
+        if a.device.is_some() || a.inetd || a.port.is_some() {
+            bail!("--config exports the ports of the file: give no DEVICE, -p or --inetd with it");
+        }
         let ports = read_config(cfgpath)?;
         if a.check {
             return Ok(());
@@ -419,14 +366,14 @@ fn serve(a: ServeArgs) -> anyhow::Result<()> {
     install_signals(&mut srv)?;
     if a.daemon {
         nix::unistd::daemon(false, false).context("daemon")?;
-        to_syslog();
+        init_log(a.common.verbose, false);
     }
     srv.run()?;
     Ok(())
 }
 
 fn connect(a: ConnectArgs) -> anyhow::Result<()> {
-    init_log(a.common.verbose);
+    init_log(a.common.verbose, true);
     let target = match (&a.link, &a.device) {
         (Some(l), None) => client::Local::Pty { link: l.clone() },
         (None, Some(d)) => client::Local::Device {
@@ -445,7 +392,12 @@ fn connect(a: ConnectArgs) -> anyhow::Result<()> {
         once: a.once,
     };
     let sig = Signals::default();
-    for s in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+    // SIGHUP too: the terminal going away must not leave a dangling --link behind.
+    for s in [
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGHUP,
+    ] {
         signal_hook::flag::register(s, sig.term.clone()).context("signal handler")?;
     }
     client::run(&opts, &sig.term)?;
@@ -458,12 +410,9 @@ fn main() -> ExitCode {
         Cmd::Serve(a) => serve(a),
         Cmd::Connect(a) => connect(a),
         Cmd::Modem { args } => {
-            // STUB(modem): becomes `return exit(rgetty::share::modem::main(args))` when the
-            // modem branch is merged; until then the mode is reported as missing.
-            let _ = args;
-            Err(anyhow::anyhow!(
-                "modem mode is not built into this binary yet"
-            ))
+            init_log(false, true);
+            let code = rgetty::share::modem::main(args);
+            return ExitCode::from(u8::try_from(code).unwrap_or(1));
         }
     };
     match r {

@@ -21,8 +21,8 @@ use std::time::{Duration, Instant};
 use nix::poll::{PollFd, PollFlags, PollTimeout};
 use nix::sys::termios::{ControlFlags, InputFlags};
 
+use crate::lock::{Lock, LockDir, LockError};
 use crate::share::conf::Mode;
-use crate::share::lockshim::{Lock, LockDir, LockError};
 use crate::telnet::{self, ComPort, Decoder, Event, Options, opt, rfc2217};
 use crate::tty;
 
@@ -173,10 +173,10 @@ fn open_local(opts: &ConnectOptions) -> Result<LocalEnd, ClientError> {
         Local::Device { path, stty } => {
             let lock = match opts.lock_dir.acquire(path) {
                 Ok(l) => l,
-                Err(LockError::Held { pid, .. }) => {
+                Err(LockError::Held { holder, .. }) => {
                     return Err(ClientError::Locked {
                         path: path.clone(),
-                        pid,
+                        pid: holder.pid,
                     });
                 }
                 Err(e) => {
@@ -284,6 +284,10 @@ fn settings_requests(old: Option<Sent>, new: Sent, out: &mut Vec<u8>) {
 }
 
 const BUF_LIMIT: usize = 64 * 1024;
+/// Packet-mode status: the slave's input queue was flushed (`TIOCPKT_FLUSHREAD`).
+const PKT_FLUSHREAD: u8 = 0x01;
+/// Packet-mode status: the slave's output queue was flushed (`TIOCPKT_FLUSHWRITE`).
+const PKT_FLUSHWRITE: u8 = 0x02;
 
 /// Run the client until SIGTERM (`term`), or until the retries are used up.
 pub fn run(opts: &ConnectOptions, term: &AtomicBool) -> Result<(), ClientError> {
@@ -426,6 +430,15 @@ fn session(
                                 sent = Some(s);
                             }
                         }
+                    }
+                    if rfc && status & (PKT_FLUSHREAD | PKT_FLUSHWRITE) != 0 {
+                        // The local program flushed its queues (tcflush): purge the remote's.
+                        let v = match (status & PKT_FLUSHREAD != 0, status & PKT_FLUSHWRITE != 0) {
+                            (true, true) => rfc2217::PURGE_BOTH,
+                            (true, false) => rfc2217::PURGE_RX,
+                            _ => rfc2217::PURGE_TX,
+                        };
+                        ComPort::Purge(v).encode(false, &mut to_net);
                     }
                     if status == 0 {
                         if rfc {

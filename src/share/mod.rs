@@ -10,6 +10,5 @@
 pub mod acl;
 pub mod client;
 pub mod conf;
-pub mod lockshim;
 pub mod modem;
 pub mod server;

@@ -26,8 +26,8 @@ use std::time::{Duration, Instant};
 use nix::poll::{PollFd, PollFlags, PollTimeout};
 use nix::sys::termios::{ControlFlags, InputFlags, Termios};
 
+use crate::lock::{Lock, LockDir, LockError};
 use crate::share::conf::{Mode, PortConfig};
-use crate::share::lockshim::{Lock, LockDir, LockError}; // TODO: crate::lock once merged
 use crate::telnet::{self, ComPort, Decoder, Event, Options, Verb, cmd, opt, rfc2217};
 use crate::tty;
 
@@ -39,6 +39,10 @@ pub const CLIENT_BUFFER: usize = 256 * 1024;
 const TO_DEV_LIMIT: usize = 64 * 1024;
 /// How often modem lines are polled for NOTIFY-MODEMSTATE.
 const MODEM_POLL: Duration = Duration::from_millis(200);
+/// Clients are read again once this much fits into the device queue.
+const READ_LOW_WATER: usize = 16 * 1024;
+/// A device read at least this long suggests more data is waiting (see `read_dev`).
+const BATCH_HINT: usize = 1024;
 /// Poll interval while a closing session waits for the device's output queue to empty.
 const DRAIN_POLL: Duration = Duration::from_millis(10);
 
@@ -180,7 +184,7 @@ impl Client {
 struct Session {
     dev: std::fs::File,
     path: PathBuf,
-    _lock: Lock,
+    lock: Lock,
     saved: Option<Termios>,
     clients: Vec<Client>,
     to_dev: Buf,
@@ -205,8 +209,12 @@ struct Line {
 #[derive(Debug)]
 struct Port {
     cfg: PortConfig,
+    /// The bound address (differs from `cfg.listen` for port 0), for log lines.
+    addr: SocketAddr,
     listener: Option<TcpListener>,
     lines: Vec<Line>,
+    /// Replaced by a reload: takes no new clients, kept until its sessions end.
+    retired: bool,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -295,10 +303,16 @@ impl Server {
                 session: None,
             })
             .collect();
+        let addr = listener
+            .as_ref()
+            .and_then(|l| l.local_addr().ok())
+            .unwrap_or(cfg.listen);
         self.ports.push(Port {
             cfg,
+            addr,
             listener,
             lines,
+            retired: false,
         });
         self.ports.len() - 1
     }
@@ -420,7 +434,9 @@ impl Server {
                     fds.push(PollFd::new(s.dev.as_fd(), ev));
                     tokens.push(Token::Dev(pi, li));
                 }
-                let can_read = s.to_dev.len() < TO_DEV_LIMIT;
+                // Hysteresis: read clients again once a good chunk fits (fewer, larger reads).
+                let can_read =
+                    s.to_dev.is_empty() || s.to_dev.len() + READ_LOW_WATER <= TO_DEV_LIMIT;
                 for (ci, c) in s.clients.iter().enumerate() {
                     if c.dead.is_some() {
                         continue;
@@ -431,6 +447,11 @@ impl Server {
                     }
                     if !c.out.is_empty() && !c.suspended {
                         ev |= PollFlags::POLLOUT;
+                    }
+                    if ev.is_empty() {
+                        // Left out entirely: a hang-up would otherwise wake us in a loop while
+                        // the device buffer is full; it is noticed once reading resumes.
+                        continue;
                     }
                     fds.push(PollFd::new(c.sock.as_fd(), ev));
                     tokens.push(Token::Client(pi, li, ci));
@@ -473,8 +494,9 @@ impl Server {
                 }
             }
             Token::Client(pi, li, ci) => {
-                if rev.intersects(PollFlags::POLLIN | PollFlags::POLLERR | PollFlags::POLLHUP) {
-                    self.read_client(pi, li, ci);
+                if rev.intersects(PollFlags::POLLIN | PollFlags::POLLERR | PollFlags::POLLHUP)
+                    && self.read_client(pi, li, ci)
+                {
                     self.write_dev(pi, li);
                 }
                 if rev.contains(PollFlags::POLLOUT) {
@@ -498,7 +520,7 @@ impl Server {
                 Err(e) if e.kind() == ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(e) => {
-                    log::warn!("port {}: accept: {e}", self.ports[pi].cfg.listen);
+                    log::warn!("port {}: accept: {e}", self.ports[pi].addr);
                     return;
                 }
             }
@@ -509,8 +531,14 @@ impl Server {
     fn admit(&mut self, pi: usize, sock: TcpStream, peer: SocketAddr, check_acl: bool) {
         let _ = sock.set_nonblocking(true);
         let _ = sock.set_nodelay(true);
+        let in_use: Vec<PathBuf> = self
+            .ports
+            .iter()
+            .flat_map(|p| p.lines.iter())
+            .filter_map(|l| Some(l.session.as_ref()?.lock.path().to_path_buf()))
+            .collect();
         let port = &mut self.ports[pi];
-        let listen = port.cfg.listen;
+        let listen = port.addr;
         if check_acl && !port.cfg.acl.allows(peer.ip()) {
             log::warn!("port {listen}: refused {peer}: not in the host list");
             refuse(sock, &format!("access denied for {}\r\n", peer.ip()));
@@ -518,25 +546,36 @@ impl Server {
         }
         let max = port.cfg.max_clients;
         let pool = port.lines.len() > 1;
-        // Pick a line: join a session with room (a closing one first), else open a free line.
-        let mut chosen = None;
-        for (li, l) in port.lines.iter().enumerate() {
-            if let Some(s) = &l.session {
-                if s.gone.is_none() && (s.closing.is_some() || (!pool && s.clients.len() < max)) {
-                    chosen = Some(li);
-                    break;
+        // Pick a line: a closing session (nobody left, still draining) first, then on a single
+        // line a session with room, then a free line, then (pools) a session with room.
+        let has_room = |s: &Session| s.gone.is_none() && s.clients.len() < max;
+        let mut chosen = port.lines.iter().position(|l| {
+            l.session
+                .as_ref()
+                .is_some_and(|s| s.gone.is_none() && s.closing.is_some())
+        });
+        if chosen.is_none() && !pool {
+            match &port.lines[0].session {
+                Some(s) if has_room(s) => chosen = Some(0),
+                Some(_) => {
+                    log::warn!("port {listen}: refused {peer}: {max} client(s) already connected");
+                    refuse(sock, "port already in use\r\n");
+                    return;
                 }
+                None => {}
             }
         }
+        let mut last_reason = String::new();
         if chosen.is_none() {
-            if !pool && port.lines[0].session.is_some() {
-                log::warn!("port {listen}: refused {peer}: {max} client(s) already connected");
-                refuse(sock, "port already in use\r\n");
-                return;
-            }
-            let mut last_reason = String::new();
             for li in 0..port.lines.len() {
                 if port.lines[li].session.is_some() {
+                    continue;
+                }
+                // Our own sessions (another port, a retired port after a reload, the same
+                // device under another name): the lock file names us, so check here.
+                let lock = self.settings.lock_dir.lock_name_for(&port.lines[li].path);
+                if in_use.contains(&lock) {
+                    last_reason = "line busy (in use on another port)".to_string();
                     continue;
                 }
                 match open_session(&port.lines[li].path, &port.cfg, &self.settings) {
@@ -551,16 +590,22 @@ impl Server {
                     }
                 }
             }
-            if chosen.is_none() {
-                let msg = if pool {
-                    "all lines busy".to_string()
-                } else {
-                    last_reason
-                };
-                log::warn!("port {listen}: refused {peer}: {msg}");
-                refuse(sock, &format!("{msg}\r\n"));
-                return;
-            }
+        }
+        if chosen.is_none() && pool {
+            chosen = port
+                .lines
+                .iter()
+                .position(|l| l.session.as_deref().is_some_and(has_room));
+        }
+        if chosen.is_none() {
+            let msg = if pool {
+                "all lines busy".to_string()
+            } else {
+                last_reason
+            };
+            log::warn!("port {listen}: refused {peer}: {msg}");
+            refuse(sock, &format!("{msg}\r\n"));
+            return;
         }
         let Some(li) = chosen else { return };
         let cfg = &port.cfg;
@@ -633,20 +678,34 @@ impl Server {
         let Some(s) = self.ports[pi].lines[li].session.as_deref_mut() else {
             return;
         };
-        let n = match s.dev.read(&mut self.scratch[..room]) {
-            Ok(0) => {
-                s.gone = Some("end of file on the device".into());
-                return;
+        // A tty read returns at most one line-discipline buffer (4 KiB): while reads come
+        // back that full, more is probably waiting, so gather it into one socket write.
+        let mut n = 0;
+        loop {
+            match s.dev.read(&mut self.scratch[n..room]) {
+                Ok(0) if n == 0 => {
+                    s.gone = Some("end of file on the device".into());
+                    return;
+                }
+                Ok(0) => break,
+                Ok(k) => {
+                    n += k;
+                    if k < BATCH_HINT || n >= room {
+                        break;
+                    }
+                }
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                Err(e) if n == 0 => {
+                    s.gone = Some(format!("read error on the device: {e}"));
+                    return;
+                }
+                Err(_) => break,
             }
-            Ok(n) => n,
-            Err(e) if e.kind() == ErrorKind::WouldBlock || e.kind() == ErrorKind::Interrupted => {
-                return;
-            }
-            Err(e) => {
-                s.gone = Some(format!("read error on the device: {e}"));
-                return;
-            }
-        };
+        }
+        if n == 0 {
+            return;
+        }
         s.from_dev_bytes += n as u64;
         let data = &self.scratch[..n];
         let limit = self.settings.client_buffer;
@@ -695,8 +754,13 @@ impl Server {
             match s.dev.write(s.to_dev.as_slice()) {
                 Ok(0) => break,
                 Ok(n) => {
+                    let short = n < s.to_dev.len();
                     s.to_dev.consume(n);
                     s.to_dev_bytes += n as u64;
+                    if short {
+                        // The device is full: retrying now would only get EAGAIN.
+                        break;
+                    }
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
@@ -708,45 +772,62 @@ impl Server {
         }
     }
 
-    fn read_client(&mut self, pi: usize, li: usize, ci: usize) {
+    /// Read from a client into the device queue. True when the queue was empty before, so a
+    /// device write is worth trying now.
+    fn read_client(&mut self, pi: usize, li: usize, ci: usize) -> bool {
         self.scratch.resize(SCRATCH, 0);
         let Some(s) = self.ports[pi].lines[li].session.as_deref_mut() else {
-            return;
+            return false;
         };
         let room = TO_DEV_LIMIT.saturating_sub(s.to_dev.len()).min(SCRATCH);
         let Some(c) = s.clients.get_mut(ci) else {
-            return;
+            return false;
         };
         if room == 0 || c.dead.is_some() || c.eof {
-            return;
+            return false;
         }
         let n = match c.sock.read(&mut self.scratch[..room]) {
             Ok(0) => {
                 c.eof = true;
                 c.dead = Some("closed by peer".into());
-                return;
+                return false;
             }
             Ok(n) => n,
             Err(e) if e.kind() == ErrorKind::WouldBlock || e.kind() == ErrorKind::Interrupted => {
-                return;
+                return false;
             }
             Err(e) => {
                 c.dead = Some(format!("read error: {e}"));
-                return;
+                return false;
             }
         };
         c.rx += n as u64;
         c.last = now();
         let input = &self.scratch[..n];
         if c.tn.is_none() {
-            s.to_dev.extend(input);
-            return;
+            // Straight to the device when nothing is queued; only the rest is buffered.
+            let mut off = 0;
+            if s.to_dev.is_empty() && s.gone.is_none() {
+                match s.dev.write(input) {
+                    Ok(w) => {
+                        off = w;
+                        s.to_dev_bytes += w as u64;
+                    }
+                    Err(e)
+                        if e.kind() == ErrorKind::WouldBlock
+                            || e.kind() == ErrorKind::Interrupted => {}
+                    Err(e) => s.gone = Some(format!("write error on the device: {e}")),
+                }
+            }
+            s.to_dev.extend(&input[off..]);
+            return false;
         }
         let mut data = Vec::with_capacity(n);
         let mut events = Vec::new();
         if let Some(tn) = c.tn.as_mut() {
             tn.dec.feed(input, &mut data, &mut events);
         }
+        let was_empty = s.to_dev.is_empty();
         s.to_dev.extend(&data);
         for ev in events {
             telnet_event(s, ci, ev);
@@ -754,14 +835,17 @@ impl Server {
         if let Some(c) = s.clients.get_mut(ci) {
             c.flush(now());
         }
+        was_empty
     }
 
     /// Remove dead clients, start and finish closing sessions, time out idle clients and poll
     /// modem lines.
     fn housekeeping(&mut self) {
         let t = now();
+        self.ports
+            .retain(|p| !p.retired || p.lines.iter().any(|l| l.session.is_some()));
         for p in &mut self.ports {
-            let listen = p.cfg.listen;
+            let listen = p.addr;
             let idle = p.cfg.idle_timeout;
             let drain = p.cfg.drain_timeout;
             for l in &mut p.lines {
@@ -775,7 +859,14 @@ impl Server {
                         }
                     }
                 }
-                let dev = s.path.clone();
+                let busy = s.gone.is_some()
+                    || s.closing.is_some()
+                    || s.clients.is_empty()
+                    || s.clients.iter().any(|c| c.dead.is_some());
+                if !busy && !s.has_modem_lines {
+                    continue;
+                }
+                let dev = &s.path;
                 s.clients.retain(|c| {
                     let Some(why) = &c.dead else { return true };
                     log::info!(
@@ -789,7 +880,7 @@ impl Server {
                     let _ = c.sock.shutdown(Shutdown::Both);
                     false
                 });
-                if let Some(why) = s.gone.clone() {
+                if let Some(why) = &s.gone {
                     log::warn!("{}: {why}; closing the session", dev.display());
                     for c in &s.clients {
                         let _ = c.sock.shutdown(Shutdown::Both);
@@ -807,7 +898,7 @@ impl Server {
                     } else if t >= deadline {
                         log::warn!(
                             "{}: drain time over, {} bytes not sent",
-                            dev.display(),
+                            s.path.display(),
                             s.to_dev.len() + pending
                         );
                         finish(l, false);
@@ -824,12 +915,17 @@ impl Server {
         }
     }
 
+    /// Re-read the config: unchanged ports are kept as they are, changed ports take the new
+    /// settings for new clients while live sessions finish on the old ones, removed ports are
+    /// closed (buffered data written first), new ports are opened.
     fn reload(&mut self) {
         let Some(r) = self.reloader.as_mut() else {
             return;
         };
         let Some(new) = r() else { return };
-        let mut old: Vec<Port> = std::mem::take(&mut self.ports);
+        let (mut retired, mut old): (Vec<Port>, Vec<Port>) = std::mem::take(&mut self.ports)
+            .into_iter()
+            .partition(|p| p.retired);
         for cfg in new {
             if let Some(i) = old.iter().position(|p| p.cfg.listen == cfg.listen) {
                 let mut p = old.swap_remove(i);
@@ -837,9 +933,18 @@ impl Server {
                     self.ports.push(p);
                     continue;
                 }
-                log::info!("port {}: changed, restarting it", cfg.listen);
-                close_port(&mut p);
+                // The listener goes to the new config; live sessions finish on the old one.
                 let l = p.listener.take();
+                if p.lines.iter().any(|l| l.session.is_some()) {
+                    log::info!(
+                        "port {}: changed; live sessions keep the old settings",
+                        cfg.listen
+                    );
+                    p.retired = true;
+                    retired.push(p);
+                } else {
+                    log::info!("port {}: changed", cfg.listen);
+                }
                 self.add_port(cfg, l);
                 continue;
             }
@@ -855,6 +960,7 @@ impl Server {
             log::info!("port {}: removed", p.cfg.listen);
             close_port(&mut p);
         }
+        self.ports.append(&mut retired);
     }
 
     fn shutdown(&mut self) {
@@ -865,19 +971,32 @@ impl Server {
 }
 
 fn close_port(p: &mut Port) {
+    let drain = p.cfg.drain_timeout.min(Duration::from_secs(5));
     for l in &mut p.lines {
         if let Some(s) = l.session.as_deref_mut() {
             for c in &mut s.clients {
                 c.flush(now());
                 let _ = c.sock.shutdown(Shutdown::Both);
             }
-            // Give the device what is already buffered, without blocking the loop for long.
-            let _ = tty::set_nonblocking(&s.dev, false);
-            if !s.to_dev.is_empty() {
-                let _ = s.dev.write_all(s.to_dev.as_slice());
-                s.to_dev.clear();
+            // Give the device what is already buffered, for a bounded time (stopping or
+            // reloading must not hang on a flow-controlled line).
+            let deadline = now() + drain;
+            while now() < deadline {
+                if !s.to_dev.is_empty() {
+                    match s.dev.write(s.to_dev.as_slice()) {
+                        Ok(n) => s.to_dev.consume(n),
+                        Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+                        Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                        Err(_) => break,
+                    }
+                }
+                if s.to_dev.is_empty() && tty::output_pending(&s.dev).unwrap_or(0) == 0 {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(5));
             }
-            finish(l, true);
+            let drained = s.to_dev.is_empty();
+            finish(l, drained);
         }
     }
 }
@@ -912,7 +1031,9 @@ fn open_session(
 ) -> Result<Session, String> {
     let lock = match settings.lock_dir.acquire(path) {
         Ok(l) => l,
-        Err(LockError::Held { pid, .. }) => return Err(format!("line busy (locked by pid {pid})")),
+        Err(LockError::Held { holder, .. }) => {
+            return Err(format!("line busy (locked by pid {})", holder.pid));
+        }
         Err(e) => {
             log::error!("{}: lock: {e}", path.display());
             return Err("line busy (cannot lock)".into());
@@ -953,7 +1074,7 @@ fn open_session(
     Ok(Session {
         dev: std::fs::File::from(fd),
         path: path.to_path_buf(),
-        _lock: lock,
+        lock,
         saved,
         clients: Vec::new(),
         to_dev: Buf::default(),
@@ -1212,6 +1333,9 @@ fn com_port(s: &mut Session, ci: usize, m: ComPort) -> Option<ComPort> {
                 rfc2217::PURGE_BOTH => Some(tty::Queue::Both),
                 _ => None,
             };
+            if matches!(v, rfc2217::PURGE_TX | rfc2217::PURGE_BOTH) {
+                s.to_dev.clear();
+            }
             if let Some(q) = q {
                 // An explicit request from the client, not a close: honour it.
                 if let Err(e) = tty::flush(&s.dev, q) {
