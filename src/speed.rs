@@ -1,6 +1,32 @@
-//! Serial speeds: the table of valid Linux bit rates and parsing of speed words.
+//! Serial line parameters: the table of valid Linux bit rates, speed words, parity and stop bits.
 //!
 //! Pure: no I/O. The mapping to termios `B*` constants lives in [`crate::tty`].
+
+/// Parity setting of a serial line (shared by the tty layer and the RFC 2217 codec).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Parity {
+    /// No parity bit.
+    None,
+    /// Odd parity.
+    Odd,
+    /// Even parity.
+    Even,
+    /// Parity bit always 1.
+    Mark,
+    /// Parity bit always 0.
+    Space,
+}
+
+/// Stop bits of a serial line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopBits {
+    /// One stop bit.
+    One,
+    /// 1.5 stop bits (Linux sets two; the tty layer then reports `Two`).
+    OneAndHalf,
+    /// Two stop bits.
+    Two,
+}
 
 /// Every bit rate that Linux termios supports up to 460800 (mgetty's list, §1).
 pub const SPEEDS: &[u32] = &[

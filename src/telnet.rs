@@ -475,31 +475,7 @@ pub mod rfc2217 {
     }
 }
 
-/// Parity as RFC 2217 names it (mirrors `tty::Parity`, kept here so this module stays pure).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Parity {
-    /// No parity bit.
-    None,
-    /// Odd parity.
-    Odd,
-    /// Even parity.
-    Even,
-    /// Parity bit always 1.
-    Mark,
-    /// Parity bit always 0.
-    Space,
-}
-
-/// Stop bits as RFC 2217 names them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StopBits {
-    /// One stop bit.
-    One,
-    /// One and a half stop bits.
-    OneAndHalf,
-    /// Two stop bits.
-    Two,
-}
+pub use crate::speed::{Parity, StopBits};
 
 /// One RFC 2217 COM-PORT-OPTION message (the sub-negotiation payload after option 44).
 ///

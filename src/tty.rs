@@ -416,31 +416,7 @@ pub fn set_final_mode(fd: impl AsFd, m: FinalMode) -> Result<()> {
     set_termios_drain(fd, &t)
 }
 
-/// Parity setting.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Parity {
-    /// No parity bit.
-    None,
-    /// Odd parity.
-    Odd,
-    /// Even parity.
-    Even,
-    /// Mark parity (CMSPAR|PARODD).
-    Mark,
-    /// Space parity (CMSPAR).
-    Space,
-}
-
-/// Stop bits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StopBits {
-    /// One stop bit.
-    One,
-    /// 1.5 stop bits (Linux sets two; [`get_params`] then reports `Two`).
-    OneAndHalf,
-    /// Two stop bits.
-    Two,
-}
+pub use crate::speed::{Parity, StopBits};
 
 /// The serial parameters RFC 2217 can set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

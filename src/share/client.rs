@@ -233,24 +233,6 @@ fn local_settings(fd: impl AsFd) -> Option<Sent> {
     })
 }
 
-fn parity(p: tty::Parity) -> telnet::Parity {
-    match p {
-        tty::Parity::None => telnet::Parity::None,
-        tty::Parity::Odd => telnet::Parity::Odd,
-        tty::Parity::Even => telnet::Parity::Even,
-        tty::Parity::Mark => telnet::Parity::Mark,
-        tty::Parity::Space => telnet::Parity::Space,
-    }
-}
-
-fn stop(s: tty::StopBits) -> telnet::StopBits {
-    match s {
-        tty::StopBits::One => telnet::StopBits::One,
-        tty::StopBits::OneAndHalf => telnet::StopBits::OneAndHalf,
-        tty::StopBits::Two => telnet::StopBits::Two,
-    }
-}
-
 /// The RFC 2217 requests that take the server from `old` (None = unknown) to `new`.
 fn settings_requests(old: Option<Sent>, new: Sent, out: &mut Vec<u8>) {
     let changed = |f: &dyn Fn(&Sent) -> bool| old.is_none_or(|o| f(&o) != f(&new));
@@ -262,10 +244,10 @@ fn settings_requests(old: Option<Sent>, new: Sent, out: &mut Vec<u8>) {
         ComPort::SetDatasize(p.data_bits).encode(false, out);
     }
     if old.is_none_or(|o| o.params.parity != p.parity) {
-        ComPort::SetParity(rfc2217::parity_code(parity(p.parity))).encode(false, out);
+        ComPort::SetParity(rfc2217::parity_code(p.parity)).encode(false, out);
     }
     if old.is_none_or(|o| o.params.stop_bits != p.stop_bits) {
-        ComPort::SetStopsize(rfc2217::stop_code(stop(p.stop_bits))).encode(false, out);
+        ComPort::SetStopsize(rfc2217::stop_code(p.stop_bits)).encode(false, out);
     }
     if old.is_none_or(|o| o.flow != new.flow) {
         ComPort::SetControl(new.flow).encode(false, out);

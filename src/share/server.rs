@@ -1193,42 +1193,6 @@ fn control_flow_in(t: &Termios) -> u8 {
     }
 }
 
-fn to_tn_parity(p: tty::Parity) -> telnet::Parity {
-    match p {
-        tty::Parity::None => telnet::Parity::None,
-        tty::Parity::Odd => telnet::Parity::Odd,
-        tty::Parity::Even => telnet::Parity::Even,
-        tty::Parity::Mark => telnet::Parity::Mark,
-        tty::Parity::Space => telnet::Parity::Space,
-    }
-}
-
-fn from_tn_parity(p: telnet::Parity) -> tty::Parity {
-    match p {
-        telnet::Parity::None => tty::Parity::None,
-        telnet::Parity::Odd => tty::Parity::Odd,
-        telnet::Parity::Even => tty::Parity::Even,
-        telnet::Parity::Mark => tty::Parity::Mark,
-        telnet::Parity::Space => tty::Parity::Space,
-    }
-}
-
-fn to_tn_stop(p: tty::StopBits) -> telnet::StopBits {
-    match p {
-        tty::StopBits::One => telnet::StopBits::One,
-        tty::StopBits::OneAndHalf => telnet::StopBits::OneAndHalf,
-        tty::StopBits::Two => telnet::StopBits::Two,
-    }
-}
-
-fn from_tn_stop(p: telnet::StopBits) -> tty::StopBits {
-    match p {
-        telnet::StopBits::One => tty::StopBits::One,
-        telnet::StopBits::OneAndHalf => tty::StopBits::OneAndHalf,
-        telnet::StopBits::Two => tty::StopBits::Two,
-    }
-}
-
 fn set_param(s: &Session, what: &str, f: impl FnOnce(&mut tty::SerialParams)) {
     let fd = s.dev.as_fd();
     let r = tty::get_params(fd).and_then(|mut p| {
@@ -1272,18 +1236,18 @@ fn com_port(s: &mut Session, ci: usize, m: ComPort) -> Option<ComPort> {
         }
         ComPort::SetParity(c) => {
             if let Some(par) = rfc2217::parity_from_code(c) {
-                set_param(s, "parity", |p| p.parity = from_tn_parity(par));
+                set_param(s, "parity", |p| p.parity = par);
             }
             ComPort::SetParity(
-                params(s).map_or(0, |p| rfc2217::parity_code(to_tn_parity(p.parity))),
+                params(s).map_or(0, |p| rfc2217::parity_code(p.parity)),
             )
         }
         ComPort::SetStopsize(c) => {
             if let Some(st) = rfc2217::stop_from_code(c) {
-                set_param(s, "stop size", |p| p.stop_bits = from_tn_stop(st));
+                set_param(s, "stop size", |p| p.stop_bits = st);
             }
             ComPort::SetStopsize(
-                params(s).map_or(0, |p| rfc2217::stop_code(to_tn_stop(p.stop_bits))),
+                params(s).map_or(0, |p| rfc2217::stop_code(p.stop_bits)),
             )
         }
         ComPort::SetControl(v) => ComPort::SetControl(set_control(s, v)),
