@@ -29,7 +29,7 @@ login-prompt @ login:\\040
 login-time 120
 prompt-waittime 100
 CFG
-printf 'Welcome to the rgetty demo on \\P (CONNECT \\I, caller \\Y).\nType any name; /AutoPPP/ is not special here.\n' > "$D/etc/issue"
+printf 'Welcome to the rgetty demo on \\P (CONNECT \\I, caller \\Y).\nType any name.\n' > "$D/etc/issue"
 cat > "$D/hello" <<'SH'
 #!/bin/sh
 echo "Hello, $1. You reached rgetty on $DEVICE (CONNECT $CONNECT, caller $CALLER_ID)."
