@@ -375,6 +375,9 @@ pub struct FinalMode {
     pub clocal: bool,
     /// Flow control.
     pub flow: Flow,
+    /// An upper-case-only terminal: map upper to lower case on input, lower to upper on
+    /// output (`IUCLC`, `OLCUC`, `XCASE`).
+    pub lcuc: bool,
 }
 
 /// mgetty's "sane" mode (§5 step b): `BRKINT|IGNPAR`, `OPOST|TAB3`,
@@ -387,6 +390,7 @@ pub fn set_sane_mode(fd: impl AsFd, clocal: bool, flow: Flow) -> Result<()> {
             raw: false,
             clocal,
             flow,
+            lcuc: false,
         },
     )
 }
@@ -412,6 +416,11 @@ pub fn set_final_mode(fd: impl AsFd, m: FinalMode) -> Result<()> {
     if m.crlf {
         t.input_flags |= I::ICRNL;
         t.output_flags |= O::ONLCR;
+    }
+    if m.lcuc {
+        t.input_flags |= I::IUCLC;
+        t.output_flags |= O::OLCUC;
+        t.local_flags |= L::XCASE;
     }
     set_termios_drain(fd, &t)
 }

@@ -450,3 +450,49 @@ fn cnd_program_gets_caller_id_as_arguments_and_can_reject() {
     h.wait_log("denied caller", s(10.0));
     assert!(!h.modem.commands().contains(&"ATA".to_string()));
 }
+
+#[test]
+fn upper_case_only_terminal_gets_a_hint_then_case_mapping() {
+    let mut h = call_harness("");
+    let rec = h.recorder("rec");
+    h.login_config(&format!("* - - {} @\n", rec.display()));
+    h.spawn_waiting(&[]);
+    h.modem.set_caller(vec![
+        CallerStep::Expect {
+            re: "login: ".into(),
+            timeout: s(10.0),
+        },
+        CallerStep::Send(b"JOE\r".to_vec()),
+        CallerStep::Expect {
+            re: "(?s)lower case.*login: ".into(),
+            timeout: s(10.0),
+        },
+        CallerStep::Send(b"JOE\r".to_vec()),
+        CallerStep::Sleep(s(5.0)),
+    ]);
+    h.modem.ring(2, s(0.3), None);
+    let r = h.recorded("rec", s(20.0));
+    assert_eq!(field(&r, "argv1"), Some("joe"));
+    assert_eq!(field(&r, "iuclc"), Some("1"));
+    assert_eq!(field(&r, "olcuc"), Some("1"));
+}
+
+#[test]
+fn autobauding_switches_to_the_connect_speed() {
+    let mut h = Harness::new(
+        vmodem::Config {
+            connect_speed: 19200,
+            ..vmodem::Config::default()
+        },
+        &format!("{BASE_CONFIG}{CALL_CONFIG}"),
+    );
+    let rec = h.recorder("rec");
+    h.login_config(&format!("* - - {} @ \\I\n", rec.display()));
+    h.spawn_waiting(&["-a"]);
+    h.modem.set_caller(type_name("amy\r"));
+    h.modem.ring(2, s(0.3), None);
+    let r = h.recorded("rec", s(20.0));
+    assert_eq!(field(&r, "argv2"), Some("19200"));
+    assert_eq!(field(&r, "ospeed"), Some(libc::B19200.to_string().as_str()));
+    assert!(h.log().contains("autobauding: switching to 19200"));
+}

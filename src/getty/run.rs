@@ -1509,6 +1509,7 @@ impl Getty {
         let login_time = (self.settings.login_time_s > 0 && !self.settings.blocking)
             .then(|| Instant::now() + Duration::from_secs(self.settings.login_time_s));
         let mut editor = Editor::new(EditorConfig::default());
+        let mut lcuc_hinted = false;
         'issue: loop {
             let facts = self.facts(&call);
             let mut out = b"\r".to_vec();
@@ -1570,7 +1571,31 @@ impl Getty {
                             );
                             return Ok(State::Exit(0));
                         }
-                        return Ok(State::Dispatch(call, Login::Name(name, terminator)));
+                        // An upper-case-only terminal (mgetty's DO_LCUC_MAP): the first
+                        // all-upper-case name gets a hint and a new prompt; the second is
+                        // lower-cased and the terminal mapped (IUCLC, OLCUC, XCASE).
+                        let upper = name.bytes().any(|b| b.is_ascii_uppercase())
+                            && !name.bytes().any(|b| b.is_ascii_lowercase());
+                        if upper && !lcuc_hinted {
+                            lcuc_hinted = true;
+                            self.line()?.write_all(
+                                b"\r\nIf your terminal can do lower case letters, please use them.\r\n",
+                            )?;
+                            editor.reset_name();
+                            let facts = self.facts(&call);
+                            self.line()?.write_all(&issue::render_prompt(
+                                &self.settings.login_prompt,
+                                &facts,
+                            ))?;
+                            continue;
+                        }
+                        let (name, lcuc) = if upper {
+                            log::info!("upper-case-only terminal: mapping case");
+                            (name.to_ascii_lowercase(), true)
+                        } else {
+                            (name, false)
+                        };
+                        return Ok(State::Dispatch(call, Login::Name(name, terminator, lcuc)));
                     }
                     Some(Outcome::Empty { terminator }) => {
                         self.line()?.write_all(terminator.extra_echo())?;
@@ -1663,7 +1688,7 @@ impl Getty {
     fn dispatch(&mut self, call: &Call, login: &Login) -> State {
         let _ = fs::remove_file(&self.paths.pid_file);
         let (lname, name_str, final_mode) = match login {
-            Login::Name(n, t) => (
+            Login::Name(n, t, lcuc) => (
                 LoginName::Typed(n),
                 n.clone(),
                 FinalMode {
@@ -1671,6 +1696,7 @@ impl Getty {
                     raw: false,
                     clocal: self.settings.ignore_carrier,
                     flow: Flow::Hard,
+                    lcuc: *lcuc,
                 },
             ),
             Login::AutoPpp => (
@@ -1681,6 +1707,7 @@ impl Getty {
                     raw: true,
                     clocal: self.settings.ignore_carrier,
                     flow: Flow::Hard,
+                    lcuc: false,
                 },
             ),
         };

@@ -22,8 +22,8 @@ pub struct Call {
 /// What the caller gave at the login prompt.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Login {
-    /// A typed name and how it was terminated.
-    Name(String, Terminator),
+    /// A typed name, how it was terminated, and whether the terminal is upper-case only.
+    Name(String, Terminator, bool),
     /// A PPP LCP frame was detected (AutoPPP).
     AutoPpp,
 }

@@ -1238,17 +1238,13 @@ fn com_port(s: &mut Session, ci: usize, m: ComPort) -> Option<ComPort> {
             if let Some(par) = rfc2217::parity_from_code(c) {
                 set_param(s, "parity", |p| p.parity = par);
             }
-            ComPort::SetParity(
-                params(s).map_or(0, |p| rfc2217::parity_code(p.parity)),
-            )
+            ComPort::SetParity(params(s).map_or(0, |p| rfc2217::parity_code(p.parity)))
         }
         ComPort::SetStopsize(c) => {
             if let Some(st) = rfc2217::stop_from_code(c) {
                 set_param(s, "stop size", |p| p.stop_bits = st);
             }
-            ComPort::SetStopsize(
-                params(s).map_or(0, |p| rfc2217::stop_code(p.stop_bits)),
-            )
+            ComPort::SetStopsize(params(s).map_or(0, |p| rfc2217::stop_code(p.stop_bits)))
         }
         ComPort::SetControl(v) => ComPort::SetControl(set_control(s, v)),
         ComPort::NotifyLinestate(_) => {

@@ -281,6 +281,9 @@ int main(int argc, char **argv) {
         fprintf(f, "icrnl=%d\nonlcr=%d\necho=%d\nicanon=%d\nclocal=%d\n",
                 !!(tio.c_iflag & ICRNL), !!(tio.c_oflag & ONLCR), !!(tio.c_lflag & ECHO),
                 !!(tio.c_lflag & ICANON), !!(tio.c_cflag & CLOCAL));
+    if (tcgetattr(0, &tio) == 0)
+        fprintf(f, "iuclc=%d\nolcuc=%d\nospeed=%d\n", !!(tio.c_iflag & IUCLC),
+                !!(tio.c_oflag & OLCUC), (int)cfgetospeed(&tio));
     for (char **e = environ; *e; e++) fprintf(f, "env:%s\n", *e);
     fclose(f);
     FILE *s = fopen(OUT ".stdin", "w");
