@@ -278,3 +278,19 @@ fn sigusr2_while_waiting_exits_0() {
     h.signal(Signal::SIGUSR2);
     assert_eq!(h.wait_exit(s(5.0)), Some(0));
 }
+
+#[test]
+fn modem_check_sends_at_while_idle_and_exits_30_when_the_modem_is_dead() {
+    let mut h = quick("");
+    h.spawn_waiting(&["--modem-check-interval", "1"]);
+    let before = h.modem.to_modem_len();
+    h.modem
+        .wait_to_modem_after(before, "AT\r", s(5.0))
+        .expect("modem check");
+    h.wait_log(r"(?s)checking if modem is still alive.*waiting\.\.\.", s(10.0));
+    assert!(!h.lock_path().exists(), "lock released after the check");
+    // The modem dies: the next check fails after two tries.
+    h.modem.set_init_reply(InitReply::Silent);
+    assert_eq!(h.wait_exit(s(40.0)), Some(30), "{}", h.explain());
+    assert!(h.log().contains("doesn't react"));
+}

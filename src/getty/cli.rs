@@ -111,6 +111,9 @@ pub struct Cli {
     /// Per-expect timeout of the init chat in seconds (mgetty: 20).
     #[arg(long, value_name = "SECS", default_value_t = 20.0, hide = true)]
     pub init_chat_timeout: f64,
+    /// Modem check interval in seconds, applied after mgetty's 900 s minimum (for tests).
+    #[arg(long, value_name = "SECS", hide = true)]
+    pub modem_check_interval: Option<i64>,
     /// Longest wait for the next RING in seconds (mgetty: 10).
     #[arg(long, value_name = "SECS", default_value_t = 10.0, hide = true)]
     pub ring_timeout: f64,

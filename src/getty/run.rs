@@ -231,6 +231,9 @@ fn load_settings(cli: &Cli, device: &str) -> Result<Settings, i32> {
         s.blocking = true;
         s.direct = true;
     }
+    if let Some(t) = cli.modem_check_interval {
+        s.modem_check_time_s = t;
+    }
     for (k, v) in s.describe() {
         log::debug!("key: '{k}', data={v:?}");
     }
