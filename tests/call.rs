@@ -322,7 +322,7 @@ fn dialout_lock_taken_while_waiting_makes_rgetty_yield() {
         .spawn()
         .unwrap();
     fs::write(h.lock_path(), format!("{:>10}\n", holder.id())).unwrap();
-    h.wait_log("dialout in progress", s(5.0));
+    h.wait_log("dialout in progress", s(15.0));
     // rgetty let go of the line for the dialer.
     let deadline = std::time::Instant::now() + s(5.0);
     while h.modem.slave_open() && std::time::Instant::now() < deadline {

@@ -287,7 +287,10 @@ fn modem_check_sends_at_while_idle_and_exits_30_when_the_modem_is_dead() {
     h.modem
         .wait_to_modem_after(before, "AT\r", s(5.0))
         .expect("modem check");
-    h.wait_log(r"(?s)checking if modem is still alive.*waiting\.\.\.", s(10.0));
+    h.wait_log(
+        r"(?s)checking if modem is still alive.*waiting\.\.\.",
+        s(10.0),
+    );
     assert!(!h.lock_path().exists(), "lock released after the check");
     // The modem dies: the next check fails after two tries.
     h.modem.set_init_reply(InitReply::Silent);
