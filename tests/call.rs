@@ -26,12 +26,26 @@ fn cid() -> CallerId {
     }
 }
 
+/// The caller waits for the login prompt.
+fn at_prompt() -> CallerStep {
+    CallerStep::Expect {
+        re: "login: ".into(),
+        timeout: s(10.0),
+    }
+}
+
+/// A getty waiting for calls whose login.config sends every name to the recorder `rec`.
+fn waiting_with_recorder(extra: &str) -> Harness {
+    let mut h = call_harness(extra);
+    let rec = h.recorder("rec");
+    h.login_config(&format!("* - - {} @\n", rec.display()));
+    h.spawn_waiting(&[]);
+    h
+}
+
 fn type_name(name: &str) -> Vec<CallerStep> {
     vec![
-        CallerStep::Expect {
-            re: "login: ".into(),
-            timeout: s(10.0),
-        },
+        at_prompt(),
         CallerStep::Send(name.as_bytes().to_vec()),
         CallerStep::Sleep(s(5.0)),
     ]
@@ -153,10 +167,7 @@ fn lcp_frame_dispatches_autoppp_without_echo_and_keeps_the_bytes_for_pppd() {
     ));
     h.spawn_waiting(&[]);
     h.modem.set_caller(vec![
-        CallerStep::Expect {
-            re: "login: ".into(),
-            timeout: s(10.0),
-        },
+        at_prompt(),
         CallerStep::SendLcp,
         CallerStep::Sleep(s(5.0)),
     ]);
@@ -272,15 +283,9 @@ fn login_time_expiry_hangs_up() {
 
 #[test]
 fn caller_hanging_up_mid_name_ends_the_session() {
-    let mut h = call_harness("");
-    let rec = h.recorder("rec");
-    h.login_config(&format!("* - - {} @\n", rec.display()));
-    h.spawn_waiting(&[]);
+    let mut h = waiting_with_recorder("");
     h.modem.set_caller(vec![
-        CallerStep::Expect {
-            re: "login: ".into(),
-            timeout: s(10.0),
-        },
+        at_prompt(),
         CallerStep::Send(b"ali".to_vec()),
         CallerStep::Sleep(s(0.3)),
         CallerStep::DropCarrier,
@@ -301,13 +306,8 @@ fn carrier_drop_at_the_prompt_exits_10() {
     let mut h = call_harness("");
     h.login_config("* - - /bin/false @\n");
     h.spawn_waiting(&[]);
-    h.modem.set_caller(vec![
-        CallerStep::Expect {
-            re: "login: ".into(),
-            timeout: s(10.0),
-        },
-        CallerStep::DropCarrier,
-    ]);
+    h.modem
+        .set_caller(vec![at_prompt(), CallerStep::DropCarrier]);
     h.modem.ring(2, s(0.5), None);
     assert_eq!(h.wait_exit(s(20.0)), Some(10), "{}", h.explain());
     assert!(!h.lock_path().exists());
@@ -368,10 +368,7 @@ fn hostile_names_never_reach_login_as_options_or_control_bytes() {
         (b"  -x\r", "x"),
     ];
     for (input, want) in cases {
-        let mut h = call_harness("");
-        let rec = h.recorder("rec");
-        h.login_config(&format!("* - - {} @\n", rec.display()));
-        h.spawn_waiting(&[]);
+        let h = waiting_with_recorder("");
         h.modem.set_caller(vec![
             CallerStep::Expect {
                 re: "login: ".into(),
@@ -453,15 +450,9 @@ fn cnd_program_gets_caller_id_as_arguments_and_can_reject() {
 
 #[test]
 fn upper_case_only_terminal_gets_a_hint_then_case_mapping() {
-    let mut h = call_harness("");
-    let rec = h.recorder("rec");
-    h.login_config(&format!("* - - {} @\n", rec.display()));
-    h.spawn_waiting(&[]);
+    let h = waiting_with_recorder("");
     h.modem.set_caller(vec![
-        CallerStep::Expect {
-            re: "login: ".into(),
-            timeout: s(10.0),
-        },
+        at_prompt(),
         CallerStep::Send(b"JOE\r".to_vec()),
         CallerStep::Expect {
             re: "(?s)lower case.*login: ".into(),
