@@ -487,3 +487,23 @@ fn autobauding_switches_to_the_connect_speed() {
     assert_eq!(field(&r, "ospeed"), Some(libc::B19200.to_string().as_str()));
     assert!(h.log().contains("autobauding: switching to 19200"));
 }
+
+#[test]
+fn login_config_with_wrong_permissions_is_ignored() {
+    let mut h = call_harness("");
+    let rec = h.recorder("rec");
+    h.login_config(&format!("* - - {} @\n", rec.display()));
+    // Group- and world-readable: rgetty must not trust it and falls back to /bin/login.
+    fs::set_permissions(
+        h.path("etc/login.config"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o644),
+    )
+    .unwrap();
+    h.spawn_waiting(&[]);
+    h.modem.set_caller(type_name("zed\r"));
+    h.modem.ring(2, s(0.3), None);
+    h.wait_log("wrong permissions", s(20.0));
+    h.wait_log("cmd='/bin/login'", s(10.0));
+    std::thread::sleep(s(0.5));
+    assert!(!h.path("rec.out").exists() && !h.path("rec.out.tmp").exists());
+}
