@@ -119,6 +119,10 @@ pub struct Config {
     /// TCP mode: calls come from [`VModem::offer_call`] and `ATD host:port` dials TCP; `ATA`
     /// without a ringing call gives `NO CARRIER` (default false: the scripted caller).
     pub tcp: bool,
+    /// Keep the transcript (default true). A long-running `rgetty-share modem` turns it off so
+    /// memory does not grow with traffic; notes still go to the log (debug level), and the
+    /// byte waits never match.
+    pub keep_transcript: bool,
 }
 
 impl Default for Config {
@@ -133,6 +137,7 @@ impl Default for Config {
             ring_interval: Duration::from_secs(2),
             reopen_on_drop: false,
             tcp: false,
+            keep_transcript: true,
         }
     }
 }
@@ -365,6 +370,7 @@ struct Shared {
 #[derive(Debug)]
 struct Inner {
     start: Instant,
+    keep: bool,
     m: Mutex<Shared>,
     cv: Condvar,
 }
@@ -377,7 +383,7 @@ impl Inner {
     }
 
     fn record(&self, dir: Dir, bytes: &[u8]) {
-        if bytes.is_empty() {
+        if bytes.is_empty() || !self.keep {
             return;
         }
         let at = self.start.elapsed();
@@ -515,6 +521,7 @@ impl VModem {
         wake_tx.set_nonblocking(true)?;
         let inner = Arc::new(Inner {
             start: Instant::now(),
+            keep: cfg.keep_transcript,
             m: Mutex::new(Shared {
                 slave_path: path.clone(),
                 state: Some(State::Command),
@@ -1390,7 +1397,9 @@ impl Engine {
     fn handle_dte(&mut self, bytes: &[u8]) {
         self.inner.record(Dir::ToModem, bytes);
         self.process_dte(bytes);
-        self.inner.update(|g| g.to_modem.extend_from_slice(bytes));
+        if self.inner.keep {
+            self.inner.update(|g| g.to_modem.extend_from_slice(bytes));
+        }
     }
 
     fn process_dte(&mut self, bytes: &[u8]) {

@@ -455,6 +455,7 @@ fn share_opts(dir: &Path) -> Options {
         rings: 0,
         speed: 19200,
         ring_interval: Duration::from_millis(300),
+        keep_transcript: true,
     }
 }
 
@@ -574,6 +575,7 @@ fn share_auto_answer_and_dtr_drop() {
     let dir = tempfile::tempdir().unwrap();
     let mut opts = share_opts(dir.path());
     opts.rings = 2;
+    opts.keep_transcript = false; // as the daemon runs
     let link = opts.link.clone();
     with_server(opts, |server| {
         let addr = server.local_addr().unwrap();

@@ -130,6 +130,8 @@ pub struct Options {
     pub speed: u32,
     /// Interval between RINGs (2 s from the command line).
     pub ring_interval: Duration,
+    /// Keep the modem's transcript (false from the command line: a daemon must not grow).
+    pub keep_transcript: bool,
 }
 
 impl Options {
@@ -141,6 +143,7 @@ impl Options {
             rings: c.rings,
             speed: c.speed,
             ring_interval: Duration::from_secs(2),
+            keep_transcript: false,
         }
     }
 }
@@ -165,6 +168,7 @@ impl ModemServer {
             ring_interval: opts.ring_interval,
             reopen_on_drop: true,
             tcp: true,
+            keep_transcript: opts.keep_transcript,
             ..Config::default()
         })?;
         Ok(ModemServer {
