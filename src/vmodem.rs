@@ -46,6 +46,26 @@
 //! A timestamped [`Transcript`] records every byte in both directions plus notes (state changes,
 //! discarded output, script failures). Every wait takes a timeout; on timeout the error carries
 //! the printable transcript.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use rgetty::vmodem::{CallerId, CallerStep, Config, VModem};
+//!
+//! let vm = VModem::start(Config::default())?;
+//! // ... start the getty on vm.slave_path() ...
+//! vm.wait_to_modem(r"ATQ0V1H0\r", Duration::from_secs(10))?; // init chat seen
+//! vm.set_caller(vec![
+//!     CallerStep::Expect { re: "login: ".into(), timeout: Duration::from_secs(10) },
+//!     CallerStep::SendLcp, // AutoPPP
+//! ]);
+//! let cid = CallerId {
+//!     date: "1122".into(), time: "1951".into(), number: "5551234".into(), name: None,
+//! };
+//! vm.ring(2, Duration::from_secs(1), Some(cid));
+//! vm.wait_to_modem(r"ATA\r", Duration::from_secs(10))?;
+//! vm.wait_caller(Duration::from_secs(10))?; // the script ran; errors carry the transcript
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 use std::collections::VecDeque;
 use std::fmt::Write as _;
@@ -1151,6 +1171,10 @@ impl Engine {
     }
 
     fn answer(&mut self) {
+        if self.conn.is_some() {
+            self.result(ResultCode::Error); // already off hook with a call
+            return;
+        }
         let t = Instant::now() + self.cfg.answer_delay;
         if self.cfg.tcp {
             match self.incoming.take() {
