@@ -1574,7 +1574,7 @@ impl Engine {
                 deadline = min_deadline(deadline, Some(now + rel));
             }
         }
-        if self.drop_after_flush.is_some() || !self.slave_open {
+        if self.drop_after_flush.is_some() || (!self.slave_open && self.master.is_some()) {
             deadline = min_deadline(deadline, Some(now + CLOSED_POLL));
         }
         let ms = deadline.map_or(1000, |d| {
@@ -1628,6 +1628,11 @@ impl Engine {
                 .is_some_and(|r| !r.is_empty())
         };
         let (m_ready, t_ready, i_ready) = (ready(master_ix), ready(tcp_ix), ready(inc_ix));
+        // a reset connection reports POLLHUP/POLLERR even when we asked for nothing (escaped
+        // to command state): that is a carrier loss, not something to spin on
+        let tcp_hup = tcp_ix
+            .and_then(|i| fds[i].revents())
+            .is_some_and(|r| r.intersects(PollFlags::POLLHUP | PollFlags::POLLERR));
         drop(fds);
         self.drain_control();
         if self.stop {
@@ -1640,6 +1645,9 @@ impl Engine {
         if t_ready {
             self.flush_tcp();
             self.read_tcp();
+            if tcp_hup && !self.online && matches!(self.conn, Some(Conn::Tcp(_))) {
+                self.remote_gone();
+            }
         }
         if i_ready {
             self.read_incoming();
