@@ -188,9 +188,11 @@ pub fn cmdline(pid: i32) -> String {
 /// The live holder of the lock file at `path`, if any (stale locks are not removed here).
 pub fn holder(path: &Path) -> Option<Holder> {
     let pid = read_pid(path).ok().flatten()?;
-    (pid_alive(pid) && pid != std::process::id().cast_signed()).then(|| Holder {
-        pid,
-        cmdline: cmdline(pid),
+    (pid_alive(pid) && pid != i32::try_from(std::process::id()).unwrap_or(i32::MAX)).then(|| {
+        Holder {
+            pid,
+            cmdline: cmdline(pid),
+        }
     })
 }
 
@@ -224,7 +226,7 @@ impl LockDir {
 
     /// Take the lock file at an explicit path.
     pub fn acquire_path(&self, path: PathBuf) -> Result<Lock, LockError> {
-        let me = std::process::id().cast_signed();
+        let me = i32::try_from(std::process::id()).unwrap_or(i32::MAX);
         let tmp = self.write_temp(me)?;
         let result = (|| {
             for _ in 0..10 {
@@ -317,7 +319,7 @@ impl LockDir {
     /// [`LockDir::check`] for an explicit lock file path.
     pub fn check_path(&self, path: &Path) -> Option<Holder> {
         let pid = read_pid(path).ok().flatten()?;
-        if pid == std::process::id().cast_signed() {
+        if pid == i32::try_from(std::process::id()).unwrap_or(i32::MAX) {
             return None;
         }
         if !pid_alive(pid) {
@@ -482,7 +484,7 @@ mod tests {
         assert_eq!(meta.permissions().mode() & 0o777, 0o644);
         assert_eq!(
             fs::read_to_string(&lockf).unwrap(),
-            format_pid(std::process::id().cast_signed())
+            format_pid(i32::try_from(std::process::id()).unwrap_or(i32::MAX))
         );
         // Our own pid: ours again.
         let l2 = ld.acquire_path(lockf.clone()).unwrap();
@@ -527,7 +529,7 @@ mod tests {
             .arg("0.3")
             .spawn()
             .unwrap();
-        fs::write(&lockf, format_pid(child.id().cast_signed())).unwrap();
+        fs::write(&lockf, format_pid(i32::try_from(child.id()).unwrap())).unwrap();
         let reaper = std::thread::spawn(move || child.wait());
         let t = Instant::now();
         ld.wait_until_free(&lockf, Duration::from_secs(30));

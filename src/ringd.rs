@@ -21,7 +21,7 @@
 
 use std::ffi::OsString;
 use std::fs;
-use std::io::{self, Write};
+use std::io;
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
@@ -733,57 +733,11 @@ fn watch_ri(fd: OwnedFd, mut last: u32, generation: u64, current: &AtomicU64, tx
     }
 }
 
-// TODO(logging): replace with `rgetty::logging::init_daemon("rgetty-ringd", level, foreground)`
-// once the lead's logging.rs lands.
+/// Install the logger: stderr in the foreground, syslog (LOG_DAEMON) when daemonised; the
+/// xringd level scale of [`level_filter`] decides what passes.
 fn init_logger(level: u32, foreground: bool) {
-    if !foreground {
-        let _ = nix::syslog::openlog(
-            Some(c"rgetty-ringd"),
-            nix::syslog::LogFlags::LOG_PID,
-            nix::syslog::Facility::LOG_DAEMON,
-        );
-    }
-    // Installed once per process; leaking the small box is how a 'static logger is made.
-    let logger: &'static SmallLogger = Box::leak(Box::new(SmallLogger { foreground }));
-    if log::set_logger(logger).is_ok() {
-        log::set_max_level(level_filter(level));
-    }
-}
-
-/// Stderr in the foreground, syslog when daemonised.
-#[derive(Debug)]
-struct SmallLogger {
-    foreground: bool,
-}
-
-impl log::Log for SmallLogger {
-    fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
-        metadata.level() <= log::max_level()
-    }
-
-    fn log(&self, record: &log::Record<'_>) {
-        if !self.enabled(record.metadata()) {
-            return;
-        }
-        let level = match record.level() {
-            log::Level::Warn => "warning".to_string(),
-            other => other.as_str().to_ascii_lowercase(),
-        };
-        if self.foreground {
-            let _ = writeln!(io::stderr(), "rgetty-ringd: {level}: {}", record.args());
-        } else {
-            use nix::syslog::Severity;
-            let severity = match record.level() {
-                log::Level::Error => Severity::LOG_ERR,
-                log::Level::Warn => Severity::LOG_WARNING,
-                log::Level::Info => Severity::LOG_INFO,
-                log::Level::Debug | log::Level::Trace => Severity::LOG_DEBUG,
-            };
-            let _ = nix::syslog::syslog(severity, &format!("{}", record.args()));
-        }
-    }
-
-    fn flush(&self) {}
+    crate::logging::init_daemon("rgetty-ringd", 9, foreground);
+    log::set_max_level(level_filter(level));
 }
 
 #[cfg(test)]

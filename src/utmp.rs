@@ -1,36 +1,404 @@
-//! utmp/wtmp records (temporary stub; the full module lands from the io branch).
+//! utmp and wtmp records for the line (`mgetty-behaviour.md` §8), through glibc's utmpx API.
+//!
+//! [`UtmpFiles::update`] does what mgetty does: it finds the utmp record of this process
+//! (`ut_pid == getpid()`, type INIT, LOGIN or USER, normally written by init with the inittab
+//! id), sets type, line, user, host and time, keeps its `ut_id`, writes it back with
+//! `pututxline` and appends a copy to wtmp with `updwtmpx`.
+//!
+//! glibc's utmp file selection (`utmpxname`) and read position are process-global. The getty
+//! is single-threaded; every use here is serialised by one `Mutex` anyway, and nothing else in
+//! the crate calls the utmpx functions.
+//!
+//! # Deliberate differences from mgetty
+//! * No record for our pid (systemd, tests): one is **created** with `ut_id` = the last 4
+//!   characters of the line (agetty's convention). mgetty writes nothing and warns
+//!   `no utmp/wtmp entry, expect issues`.
+//! * A missing utmp or wtmp file is created (mode 0664); wtmp is best effort (its failure is
+//!   logged, not returned), because some distributions replace wtmp with wtmpdb.
+//! * `ut_user`, `ut_host` and `ut_line` are truncated to the field size − 1, so they always end
+//!   in NUL (mgetty uses `strncpy` for `ut_user`, which may leave it unterminated).
 
-use std::path::PathBuf;
+use std::ffi::{CString, c_char};
+use std::fs::OpenOptions;
+use std::io;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
+use std::time::{SystemTime, UNIX_EPOCH};
 
-/// Record kinds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    /// INIT_PROCESS.
-    Init,
-    /// LOGIN_PROCESS.
-    Login,
-    /// USER_PROCESS.
-    User,
-    /// DEAD_PROCESS.
-    Dead,
+unsafe extern "C" {
+    /// glibc: append `ut` to the wtmp file `file` (libc 0.2 does not declare it).
+    fn updwtmpx(file: *const c_char, ut: *const libc::utmpx);
 }
 
-/// utmp and wtmp paths.
-#[derive(Debug, Clone)]
+/// Serialises all use of glibc's process-global utmp state.
+static UTMP_LOCK: Mutex<()> = Mutex::new(());
+
+/// The utmp and wtmp files to use.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UtmpFiles {
-    /// utmp.
+    /// The utmp file, normally `/var/run/utmp`.
     pub utmp: PathBuf,
-    /// wtmp.
+    /// The wtmp file, normally `/var/log/wtmp`.
     pub wtmp: PathBuf,
 }
 
+impl Default for UtmpFiles {
+    /// `/var/run/utmp` and `/var/log/wtmp`.
+    fn default() -> Self {
+        UtmpFiles {
+            utmp: PathBuf::from("/var/run/utmp"),
+            wtmp: PathBuf::from("/var/log/wtmp"),
+        }
+    }
+}
+
+/// Record type (`ut_type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// INIT_PROCESS: spawned by init.
+    Init,
+    /// LOGIN_PROCESS: waiting for a login (mgetty: user `LOGIN`).
+    Login,
+    /// USER_PROCESS: a session.
+    User,
+    /// DEAD_PROCESS: ended.
+    Dead,
+    /// Any other `ut_type` found in a file (boot time, run level, …).
+    Other(i16),
+}
+
+impl Kind {
+    fn to_raw(self) -> libc::c_short {
+        match self {
+            Kind::Init => libc::INIT_PROCESS,
+            Kind::Login => libc::LOGIN_PROCESS,
+            Kind::User => libc::USER_PROCESS,
+            Kind::Dead => libc::DEAD_PROCESS,
+            Kind::Other(t) => t,
+        }
+    }
+
+    fn from_raw(t: libc::c_short) -> Kind {
+        match t {
+            libc::INIT_PROCESS => Kind::Init,
+            libc::LOGIN_PROCESS => Kind::Login,
+            libc::USER_PROCESS => Kind::User,
+            libc::DEAD_PROCESS => Kind::Dead,
+            other => Kind::Other(other),
+        }
+    }
+}
+
+/// One utmp/wtmp record, decoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    /// `ut_type`.
+    pub kind: Kind,
+    /// `ut_pid`.
+    pub pid: i32,
+    /// `ut_line`: the device without `/dev/` (`ttyS0`, `pts/1`).
+    pub line: String,
+    /// `ut_id`: the inittab id (up to 4 bytes).
+    pub id: String,
+    /// `ut_user`.
+    pub user: String,
+    /// `ut_host`.
+    pub host: String,
+    /// `ut_tv.tv_sec`.
+    pub time_s: i64,
+}
+
+/// Why a utmp update failed (wtmp failures are only logged).
+#[derive(Debug, thiserror::Error)]
+pub enum UtmpError {
+    /// A path contains a NUL byte.
+    #[error("utmp path contains a NUL byte: {0:?}")]
+    Nul(PathBuf),
+    /// The file could not be created or opened.
+    #[error("cannot create {path}: {source}")]
+    Create {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        source: io::Error,
+    },
+    /// `utmpxname` refused the path.
+    #[error("utmpxname({path}) failed: {source}")]
+    Name {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        source: io::Error,
+    },
+    /// `pututxline` failed.
+    #[error("cannot write the utmp record for {line:?} to {path}: {source}")]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// The line of the record.
+        line: String,
+        /// The error.
+        source: io::Error,
+    },
+}
+
+/// Create `path` (mode 0664, before the umask) if it does not exist.
+fn ensure_file(path: &Path) -> Result<(), UtmpError> {
+    OpenOptions::new()
+        .append(true)
+        .create(true)
+        .mode(0o664)
+        .custom_flags(libc::O_NOCTTY | libc::O_NONBLOCK)
+        .open(path)
+        .map(drop)
+        .map_err(|source| UtmpError::Create {
+            path: path.to_path_buf(),
+            source,
+        })
+}
+
+fn c_path(path: &Path) -> Result<CString, UtmpError> {
+    CString::new(path.as_os_str().as_bytes()).map_err(|_| UtmpError::Nul(path.to_path_buf()))
+}
+
+/// Copy `s` into a C char field, truncated to the field size − 1 and NUL-padded.
+fn fill(field: &mut [c_char], s: &str) {
+    field.fill(0);
+    let max = field.len().saturating_sub(1);
+    for (dst, &b) in field.iter_mut().zip(s.as_bytes().iter().take(max)) {
+        *dst = b as c_char;
+    }
+}
+
+/// Copy `s` into a field that need not be NUL-terminated (`ut_id`).
+fn fill_unterminated(field: &mut [c_char], s: &[u8]) {
+    field.fill(0);
+    for (dst, &b) in field.iter_mut().zip(s) {
+        *dst = b as c_char;
+    }
+}
+
+/// Decode a C char field up to its first NUL (lossy UTF-8).
+fn field_str(field: &[c_char]) -> String {
+    let bytes: Vec<u8> = field
+        .iter()
+        .map(|&c| c as u8)
+        .take_while(|&b| b != 0)
+        .collect();
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+/// agetty's `ut_id` for a line: its last 4 bytes (`ttyS0` → `tyS0`, `pts/12` → `s/12`).
+fn default_id(line: &str) -> &[u8] {
+    let b = line.as_bytes();
+    &b[b.len().saturating_sub(4)..]
+}
+
+fn decode(ut: &libc::utmpx) -> Record {
+    Record {
+        kind: Kind::from_raw(ut.ut_type),
+        pid: ut.ut_pid,
+        line: field_str(&ut.ut_line),
+        id: field_str(&ut.ut_id),
+        user: field_str(&ut.ut_user),
+        host: field_str(&ut.ut_host),
+        time_s: i64::from(ut.ut_tv.tv_sec),
+    }
+}
+
+fn is_process_record(ut: &libc::utmpx) -> bool {
+    matches!(
+        ut.ut_type,
+        libc::INIT_PROCESS | libc::LOGIN_PROCESS | libc::USER_PROCESS
+    )
+}
+
 impl UtmpFiles {
-    /// Update our record.
-    pub fn update(&self, _k: Kind, _user: &str, _host: &str, _line: &str) -> std::io::Result<()> {
+    /// Mark this process's record as `kind` with `user`/`host` on `line` (the device without
+    /// `/dev/`) in utmp, and append the same record to wtmp. See the module docs.
+    pub fn update(&self, kind: Kind, user: &str, host: &str, line: &str) -> Result<(), UtmpError> {
+        let utmp_c = c_path(&self.utmp)?;
+        ensure_file(&self.utmp)?;
+        let pid = i32::try_from(std::process::id()).unwrap_or(i32::MAX);
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+
+        let _guard = UTMP_LOCK.lock().unwrap_or_else(PoisonError::into_inner);
+        // SAFETY: utmpxname copies the NUL-terminated path; serialised by UTMP_LOCK.
+        if unsafe { libc::utmpxname(utmp_c.as_ptr()) } != 0 {
+            return Err(UtmpError::Name {
+                path: self.utmp.clone(),
+                source: io::Error::last_os_error(),
+            });
+        }
+        // SAFETY: rewinds glibc's utmp stream; serialised by UTMP_LOCK.
+        unsafe { libc::setutxent() };
+        let mut found: Option<libc::utmpx> = None;
+        loop {
+            // SAFETY: getutxent returns null at the end or a pointer to glibc's static
+            // record, valid until the next utmp call; it is copied out at once.
+            let p = unsafe { libc::getutxent() };
+            if p.is_null() {
+                break;
+            }
+            // SAFETY: p is non-null and points to a valid utmpx (see above).
+            let ut = unsafe { *p };
+            if ut.ut_pid == pid && is_process_record(&ut) {
+                found = Some(ut);
+                break;
+            }
+        }
+        let created = found.is_none();
+        let mut ut = found.unwrap_or_else(|| {
+            // SAFETY: utmpx is plain integers and char arrays; all zeros is a valid value.
+            let mut ut: libc::utmpx = unsafe { std::mem::zeroed() };
+            fill_unterminated(&mut ut.ut_id, default_id(line));
+            ut.ut_pid = pid;
+            ut
+        });
+        ut.ut_type = kind.to_raw();
+        fill(&mut ut.ut_line, line);
+        fill(&mut ut.ut_user, user);
+        fill(&mut ut.ut_host, host);
+        ut.ut_tv.tv_sec = now.as_secs().try_into().unwrap_or_default();
+        ut.ut_tv.tv_usec = now.subsec_micros().try_into().unwrap_or_default();
+
+        // SAFETY: `ut` is a valid record on our stack; glibc copies it. Rewinding first makes
+        // pututxline search the whole file for the slot with this ut_id.
+        let written = unsafe {
+            libc::setutxent();
+            libc::pututxline(&ut)
+        };
+        let write_error = written.is_null().then(io::Error::last_os_error);
+        // SAFETY: closes glibc's utmp stream and points glibc back at the default file
+        // (a static NUL-terminated string); serialised by UTMP_LOCK.
+        unsafe {
+            libc::endutxent();
+            libc::utmpxname(c"/var/run/utmp".as_ptr());
+        }
+        if let Some(source) = write_error {
+            return Err(UtmpError::Write {
+                path: self.utmp.clone(),
+                line: line.to_string(),
+                source,
+            });
+        }
+        if created {
+            log::debug!(
+                "utmp: no record for pid {pid}, created one with id {:?}",
+                field_str(&ut.ut_id)
+            );
+        }
+        self.append_wtmp(&ut);
         Ok(())
     }
-    /// Number of USER_PROCESS records.
+
+    /// Best effort: create wtmp if missing and append `ut`; failures are logged.
+    fn append_wtmp(&self, ut: &libc::utmpx) {
+        let wtmp_c = match c_path(&self.wtmp).and_then(|c| ensure_file(&self.wtmp).map(|()| c)) {
+            Ok(c) => c,
+            Err(e) => {
+                log::warn!("wtmp not written: {e}");
+                return;
+            }
+        };
+        // SAFETY: both pointers are valid for the call; updwtmpx opens, locks, appends and
+        // closes the file itself.
+        unsafe { updwtmpx(wtmp_c.as_ptr(), ut) };
+    }
+
+    /// The number of USER_PROCESS records in utmp (issue escapes `\N`, `\U`); 0 if unreadable.
     pub fn count_users(&self) -> usize {
-        0
+        read_records(&self.utmp)
+            .map(|records| records.iter().filter(|r| r.kind == Kind::User).count())
+            .unwrap_or(0)
+    }
+}
+
+/// Read all records of a utmp or wtmp file directly (fixed-size `struct utmpx` records; a
+/// trailing partial record is ignored).
+pub fn read_records(path: &Path) -> io::Result<Vec<Record>> {
+    let data = std::fs::read(path)?;
+    let size = std::mem::size_of::<libc::utmpx>();
+    Ok(data
+        .chunks_exact(size)
+        .map(|chunk| {
+            // SAFETY: `chunk` holds exactly size_of::<utmpx>() bytes and utmpx is plain
+            // integers and char arrays, for which every bit pattern is valid;
+            // read_unaligned copes with the Vec's alignment.
+            let ut: libc::utmpx = unsafe { std::ptr::read_unaligned(chunk.as_ptr().cast()) };
+            decode(&ut)
+        })
+        .collect())
+}
+
+/// Append one record to a utmp or wtmp file as raw bytes (no glibc): for test harnesses that
+/// need a pre-existing record, like the INIT_PROCESS record init writes from inittab.
+pub fn append_record(path: &Path, record: &Record) -> io::Result<()> {
+    use std::io::Write;
+    // SAFETY: utmpx is plain integers and char arrays; all zeros is a valid value.
+    let mut ut: libc::utmpx = unsafe { std::mem::zeroed() };
+    ut.ut_type = record.kind.to_raw();
+    ut.ut_pid = record.pid;
+    fill(&mut ut.ut_line, &record.line);
+    fill_unterminated(&mut ut.ut_id, record.id.as_bytes());
+    fill(&mut ut.ut_user, &record.user);
+    fill(&mut ut.ut_host, &record.host);
+    ut.ut_tv.tv_sec = record.time_s.try_into().unwrap_or_default();
+    // SAFETY: `ut` is a live, initialised value; viewing its bytes is sound because utmpx
+    // is repr(C) plain data (the zeroed() above also zeroed any padding).
+    let bytes = unsafe {
+        std::slice::from_raw_parts(
+            (&raw const ut).cast::<u8>(),
+            std::mem::size_of::<libc::utmpx>(),
+        )
+    };
+    OpenOptions::new()
+        .append(true)
+        .create(true)
+        .mode(0o664)
+        .open(path)?
+        .write_all(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids() {
+        assert_eq!(default_id("ttyS0"), b"tyS0");
+        assert_eq!(default_id("pts/12"), b"s/12");
+        assert_eq!(default_id("x"), b"x");
+        assert_eq!(default_id(""), b"");
+    }
+
+    #[test]
+    fn fields_truncate_and_terminate() {
+        let mut f = [1 as c_char; 4];
+        fill(&mut f, "abcdef");
+        assert_eq!(field_str(&f), "abc");
+        assert_eq!(f[3], 0);
+        fill(&mut f, "");
+        assert_eq!(f, [0; 4]);
+        let mut id = [0 as c_char; 4];
+        fill_unterminated(&mut id, b"tyS0");
+        assert_eq!(field_str(&id), "tyS0");
+    }
+
+    #[test]
+    fn kinds_round_trip() {
+        for k in [
+            Kind::Init,
+            Kind::Login,
+            Kind::User,
+            Kind::Dead,
+            Kind::Other(2),
+        ] {
+            assert_eq!(Kind::from_raw(k.to_raw()), k);
+        }
     }
 }

@@ -5,7 +5,6 @@
 mod common;
 
 use std::fs;
-use std::time::Duration;
 
 use common::*;
 use nix::sys::signal::Signal;
@@ -61,21 +60,30 @@ fn waiting_costs_zero_bytes_zero_cpu_and_zero_wakeups() {
     std::thread::sleep(s(3.0));
     let after = cpu_and_switches(h.pid());
     assert_eq!(h.modem.to_modem_len(), bytes, "no bytes while waiting");
-    assert_eq!(before, after, "no CPU time and no context switches while waiting");
+    assert_eq!(
+        before, after,
+        "no CPU time and no context switches while waiting"
+    );
     assert!(h.wait_exit(s(0.1)).is_none());
 }
 
 #[test]
 fn live_foreign_lock_at_start_line_untouched_then_exit_0() {
     let mut h = quick("");
-    let mut holder = std::process::Command::new("sleep").arg("30").spawn().unwrap();
+    let mut holder = std::process::Command::new("sleep")
+        .arg("30")
+        .spawn()
+        .unwrap();
     fs::write(h.lock_path(), format!("{:>10}\n", holder.id())).unwrap();
     h.spawn(&["--dialout-grace", "0.2"]);
     h.wait_log("dialout in progress", s(10.0));
     std::thread::sleep(s(1.0));
     assert!(!h.modem.slave_open(), "the line was opened");
     assert!(h.modem.transcript().to_modem_bytes().is_empty());
-    assert!(h.wait_exit(s(0.1)).is_none(), "still waiting for the dial-out");
+    assert!(
+        h.wait_exit(s(0.1)).is_none(),
+        "still waiting for the dial-out"
+    );
     holder.kill().unwrap();
     holder.wait().unwrap();
     assert_eq!(h.wait_exit(s(10.0)), Some(0), "{}", h.explain());
@@ -114,7 +122,11 @@ fn init_error_exits_1_with_lock_removed() {
     h.spawn(&[]);
     assert_eq!(h.wait_exit(s(15.0)), Some(1), "{}", h.explain());
     assert!(!h.lock_path().exists());
-    assert!(h.log().contains("failed in mg_init_data"), "{}", h.explain());
+    assert!(
+        h.log().contains("failed in mg_init_data"),
+        "{}",
+        h.explain()
+    );
 }
 
 #[test]
@@ -155,7 +167,16 @@ fn respawn_backoff_after_repeated_failures() {
     let run = || {
         let t = std::time::Instant::now();
         let st = std::process::Command::new(RGETTY)
-            .args(["--config-dir", &d, "--lock-dir", &d, "--log-dir", &d, "--pid-dir", &d])
+            .args([
+                "--config-dir",
+                &d,
+                "--lock-dir",
+                &d,
+                "--log-dir",
+                &d,
+                "--pid-dir",
+                &d,
+            ])
             .args(["--syslog-socket", "/nonexistent", "--backoff-after", "3"])
             .args(["--backoff-max", "1.5"])
             .arg(dir.path().join("no-such-tty"))
@@ -172,12 +193,19 @@ fn respawn_backoff_after_repeated_failures() {
     assert_eq!(code, Some(30));
     assert!(took >= s(0.9), "third failure sleeps: {took:?}");
     let (_, took) = run();
-    assert!(took >= s(1.4), "fourth failure sleeps longer (capped): {took:?}");
+    assert!(
+        took >= s(1.4),
+        "fourth failure sleeps longer (capped): {took:?}"
+    );
 }
 
 #[test]
 fn usage_errors_exit_2() {
-    let st = std::process::Command::new(RGETTY).arg("-Z").arg("ttyS9").output().unwrap();
+    let st = std::process::Command::new(RGETTY)
+        .arg("-Z")
+        .arg("ttyS9")
+        .output()
+        .unwrap();
     assert_eq!(st.status.code(), Some(2));
     let st = std::process::Command::new(RGETTY).output().unwrap();
     assert_eq!(st.status.code(), Some(2));
@@ -187,7 +215,14 @@ fn usage_errors_exit_2() {
 #[test]
 fn version_prints_paths() {
     let out = std::process::Command::new(RGETTY)
-        .args(["-V", "--config-dir", "/x/cfg", "--lock-dir", "/x/lock", "pts/4"])
+        .args([
+            "-V",
+            "--config-dir",
+            "/x/cfg",
+            "--lock-dir",
+            "/x/lock",
+            "pts/4",
+        ])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0));
@@ -220,7 +255,12 @@ fn check_reports_file_and_line() {
         .args(["--check", "--config-dir", &dir.path().to_string_lossy()])
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]

@@ -245,7 +245,7 @@ fn fork_exec(spec: &ExecSpec, out: &Path, prepare: fn()) -> i32 {
     use std::os::fd::AsRawFd;
     let file = fs::File::create(out).unwrap();
     fs::set_permissions(out, std::os::unix::fs::PermissionsExt::from_mode(0o666)).unwrap();
-    // SAFETY (test): the child only does dup2, signal setup and exec::exec (which, with glibc,
+    // SAFETY: (test) the child only does dup2, signal setup and exec::exec (which, with glibc,
     // may allocate after fork), then exits.
     match unsafe { fork() }.unwrap() {
         ForkResult::Child => {
@@ -370,7 +370,7 @@ fn exec_unknown_user_runs_nothing() {
 
 fn ignore_and_block() {
     use nix::sys::signal::{SigHandler, SigSet, SigmaskHow, Signal, signal, sigprocmask};
-    // SAFETY (test): SIG_IGN installs no handler code.
+    // SAFETY: (test) SIG_IGN installs no handler code.
     unsafe {
         signal(Signal::SIGHUP, SigHandler::SigIgn).unwrap();
         signal(Signal::SIGINT, SigHandler::SigIgn).unwrap();
@@ -446,4 +446,140 @@ fn run_program_status_and_timeout() {
     );
     assert!(exec::run_program(&[], &[], Duration::from_secs(1)).is_err());
     assert!(exec::run_program(&argv("/nonexistent/prog"), &[], Duration::from_secs(1)).is_err());
+}
+
+// ---------------------------------------------------------------------------------------
+// utmp
+
+use rgetty::utmp::{self, Kind, Record, UtmpFiles};
+
+fn utmp_files(dir: &Path) -> UtmpFiles {
+    UtmpFiles {
+        utmp: dir.join("utmp"),
+        wtmp: dir.join("wtmp"),
+    }
+}
+
+fn our_pid() -> i32 {
+    i32::try_from(std::process::id()).unwrap()
+}
+
+#[test]
+fn utmp_created_then_updated_in_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = utmp_files(dir.path());
+    let before = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    // Missing files are created.
+    files
+        .update(Kind::Login, "LOGIN", "0301234", "pts/12")
+        .unwrap();
+    files
+        .update(Kind::User, "a_ppp", "CONNECT 31200", "pts/12")
+        .unwrap();
+    let u = utmp::read_records(&files.utmp).unwrap();
+    assert_eq!(u.len(), 1, "{u:?}");
+    let r = &u[0];
+    assert_eq!(
+        (
+            r.kind,
+            r.pid,
+            r.line.as_str(),
+            r.id.as_str(),
+            r.user.as_str(),
+            r.host.as_str()
+        ),
+        (
+            Kind::User,
+            our_pid(),
+            "pts/12",
+            "s/12",
+            "a_ppp",
+            "CONNECT 31200"
+        )
+    );
+    assert!(r.time_s >= before - 1 && r.time_s < before + 60, "{r:?}");
+    let w = utmp::read_records(&files.wtmp).unwrap();
+    assert_eq!(w.len(), 2, "{w:?}");
+    assert_eq!(
+        (w[0].kind, w[0].user.as_str(), w[0].host.as_str()),
+        (Kind::Login, "LOGIN", "0301234")
+    );
+    assert_eq!((w[1].kind, w[1].user.as_str()), (Kind::User, "a_ppp"));
+    assert!(
+        w.iter()
+            .all(|r| r.pid == our_pid() && r.line == "pts/12" && r.id == "s/12")
+    );
+    assert_eq!(files.count_users(), 1);
+}
+
+#[test]
+fn utmp_keeps_init_id_and_other_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = utmp_files(dir.path());
+    let other = |pid, kind, line: &str, id: &str, user: &str| Record {
+        kind,
+        pid,
+        line: line.into(),
+        id: id.into(),
+        user: user.into(),
+        host: String::new(),
+        time_s: 1_700_000_000,
+    };
+    utmp::append_record(&files.utmp, &other(1, Kind::User, "tty1", "1", "alice")).unwrap();
+    utmp::append_record(&files.utmp, &other(our_pid(), Kind::Init, "", "X1", "")).unwrap();
+    utmp::append_record(&files.utmp, &other(2, Kind::User, "pts/0", "ts/0", "bob")).unwrap();
+    assert_eq!(files.count_users(), 2);
+    // A host longer than ut_host is cut to 255 bytes plus NUL.
+    let long_host = "h".repeat(400);
+    files
+        .update(Kind::Login, "LOGIN", &long_host, "ttyS1")
+        .unwrap();
+    let u = utmp::read_records(&files.utmp).unwrap();
+    assert_eq!(u.len(), 3, "{u:?}");
+    assert_eq!(u[0].user, "alice");
+    assert_eq!(u[2].user, "bob");
+    let r = &u[1];
+    assert_eq!(
+        (
+            r.kind,
+            r.pid,
+            r.id.as_str(),
+            r.line.as_str(),
+            r.user.as_str()
+        ),
+        (Kind::Login, our_pid(), "X1", "ttyS1", "LOGIN")
+    );
+    assert_eq!(r.host.len(), 255);
+    files.update(Kind::User, "uucp", "", "ttyS1").unwrap();
+    assert_eq!(files.count_users(), 3);
+    let w = utmp::read_records(&files.wtmp).unwrap();
+    assert_eq!(w.len(), 2);
+    assert!(w.iter().all(|r| r.id == "X1"));
+    // Marking it DEAD ends the session.
+    files.update(Kind::Dead, "", "", "ttyS1").unwrap();
+    assert_eq!(files.count_users(), 2);
+}
+
+#[test]
+fn utmp_errors_and_missing_wtmp_dir() {
+    let dir = tempfile::tempdir().unwrap();
+    // wtmp in a missing directory: utmp is still written, the wtmp failure only logged.
+    let files = UtmpFiles {
+        utmp: dir.path().join("utmp"),
+        wtmp: dir.path().join("missing/wtmp"),
+    };
+    files.update(Kind::Login, "LOGIN", "", "ttyS2").unwrap();
+    assert_eq!(utmp::read_records(&files.utmp).unwrap().len(), 1);
+    // utmp in a missing directory is an error naming it.
+    let files = UtmpFiles {
+        utmp: dir.path().join("missing/utmp"),
+        wtmp: dir.path().join("wtmp"),
+    };
+    let e = files.update(Kind::Login, "LOGIN", "", "ttyS2").unwrap_err();
+    assert!(e.to_string().contains("missing/utmp"), "{e}");
+    assert_eq!(files.count_users(), 0);
+    assert!(utmp::read_records(&dir.path().join("nope")).is_err());
 }

@@ -1,2 +1,469 @@
-//! rgetty-share binary.
-fn main() {}
+//! rgetty-share: export serial lines over TCP, connect to one, or run a virtual modem.
+//!
+//! ```text
+//! rgetty-share serve [--listen ADDR] -p PORT [-s "STTY"] [-m MAX] [--allow ADDR|CIDR|*]...
+//!                    [--mode raw|rfc2217] [-w] [-d] DEVICE
+//! rgetty-share serve --config FILE
+//! rgetty-share serve --inetd [-s "STTY"] DEVICE
+//! rgetty-share connect HOST:PORT [--mode raw|rfc2217] (--link PATH | DEVICE)
+//! rgetty-share modem --link PATH -p PORT
+//! ```
+
+use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand};
+
+use rgetty::share::acl::Acl;
+use rgetty::share::client::{self, ConnectOptions};
+use rgetty::share::conf::{self, Mode, PortConfig};
+use rgetty::share::lockshim::{LockDir, Naming};
+use rgetty::share::server::{self, Server, ServerSettings, Signals};
+
+#[derive(Parser, Debug)]
+#[command(name = "rgetty-share", version, about = "Share serial lines over TCP (raw or RFC 2217)")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Export one tty (or many, with --config) over TCP.
+    Serve(ServeArgs),
+    /// Connect to an exported port: a local virtual port (--link) or a local device.
+    Connect(ConnectArgs),
+    /// The virtual Hayes modem on a pty.
+    Modem {
+        /// Arguments of the modem mode (see rgetty-share(8)).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+}
+
+#[derive(Args, Debug)]
+struct Common {
+    /// Directory of the UUCP lock files.
+    #[arg(long, default_value = "/var/lock")]
+    lock_dir: PathBuf,
+    /// Lock file naming: debian (LCK..pts_3) or upstream.
+    #[arg(long, default_value = "debian", value_parser = ["debian", "upstream"])]
+    lock_naming: String,
+    /// Log debug messages too.
+    #[arg(short = 'v', long)]
+    verbose: bool,
+}
+
+#[derive(Args, Debug)]
+struct ServeArgs {
+    /// Listen address: ADDR or ADDR:PORT (default: 127.0.0.1 when only loopback is allowed,
+    /// else 0.0.0.0).
+    #[arg(long)]
+    listen: Option<String>,
+    /// TCP port.
+    #[arg(short = 'p', long = "port")]
+    port: Option<u16>,
+    /// stty words applied to the device after it is made raw, e.g. "9600 -crtscts".
+    #[arg(short = 's', long = "stty")]
+    stty: Option<String>,
+    /// Clients that may share the device at once.
+    #[arg(short = 'm', long = "max", default_value_t = 1)]
+    max: usize,
+    /// Admit these peers (address, ADDR/BITS or *); default: loopback only.
+    #[arg(long = "allow")]
+    allow: Vec<String>,
+    /// raw (binary clean) or rfc2217 (telnet + COM-PORT).
+    #[arg(long, default_value = "raw")]
+    mode: String,
+    /// Write-only: never read from the device.
+    #[arg(short = 'w', long = "write-only")]
+    write_only: bool,
+    /// Run as a daemon (log to syslog).
+    #[arg(short = 'd', long = "daemon")]
+    daemon: bool,
+    /// Disconnect clients idle this many seconds (0 = never).
+    #[arg(long, default_value_t = 0)]
+    idle_timeout: u64,
+    /// Text sent to each client on connect (escapes \r \n \d \p).
+    #[arg(long)]
+    banner: Option<String>,
+    /// Seconds allowed for handing buffered data to the device after the last client left.
+    #[arg(long, default_value_t = 30)]
+    drain: u64,
+    /// The config file (one line per port); SIGHUP reloads it.
+    #[arg(long, short = 'c')]
+    config: Option<PathBuf>,
+    /// Serve one connection on stdin/stdout (inetd), or the sockets passed by systemd.
+    #[arg(long)]
+    inetd: bool,
+    /// Write the bound addresses here, one per line, once listening.
+    #[arg(long)]
+    port_file: Option<PathBuf>,
+    /// Check the config file and exit.
+    #[arg(long)]
+    check: bool,
+    #[command(flatten)]
+    common: Common,
+    /// The device to export.
+    device: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+struct ConnectArgs {
+    /// The server, HOST:PORT.
+    server: String,
+    /// raw or rfc2217.
+    #[arg(long, default_value = "raw")]
+    mode: String,
+    /// Create a pty and point this symlink at it (a virtual COM port).
+    #[arg(long, short = 'l')]
+    link: Option<PathBuf>,
+    /// stty words for the local device (bridge mode).
+    #[arg(short = 's', long = "stty")]
+    stty: Option<String>,
+    /// Give up after this many failed connects in a row (0 = retry for ever).
+    #[arg(long, default_value_t = 0)]
+    retries: u32,
+    /// Longest wait between reconnects, in seconds.
+    #[arg(long, default_value_t = 30)]
+    max_backoff: u64,
+    /// Exit when the server closes the connection instead of reconnecting.
+    #[arg(long)]
+    once: bool,
+    #[command(flatten)]
+    common: Common,
+    /// A local device to bridge to the server (instead of --link).
+    device: Option<PathBuf>,
+}
+
+/// The logger: stderr in the foreground, syslog once daemonized.
+struct Logger {
+    level: log::LevelFilter,
+    syslog: std::sync::atomic::AtomicBool,
+}
+
+impl log::Log for Logger {
+    fn enabled(&self, m: &log::Metadata<'_>) -> bool {
+        m.level() <= self.level
+    }
+    fn log(&self, r: &log::Record<'_>) {
+        if !self.enabled(r.metadata()) {
+            return;
+        }
+        if self.syslog.load(std::sync::atomic::Ordering::Relaxed) {
+            use nix::syslog::{Facility, Priority, Severity};
+            let sev = match r.level() {
+                log::Level::Error => Severity::LOG_ERR,
+                log::Level::Warn => Severity::LOG_WARNING,
+                log::Level::Info => Severity::LOG_INFO,
+                _ => Severity::LOG_DEBUG,
+            };
+            let _ = nix::syslog::syslog(
+                Priority::new(sev, Facility::LOG_DAEMON),
+                &r.args().to_string(),
+            );
+        } else {
+            #[allow(clippy::print_stderr)]
+            {
+                eprintln!("rgetty-share: {}", r.args());
+            }
+        }
+    }
+    fn flush(&self) {}
+}
+
+static LOGGER: std::sync::OnceLock<Logger> = std::sync::OnceLock::new();
+
+fn init_log(verbose: bool) {
+    let level = if verbose {
+        log::LevelFilter::Debug
+    } else {
+        log::LevelFilter::Info
+    };
+    let l = LOGGER.get_or_init(|| Logger {
+        level,
+        syslog: std::sync::atomic::AtomicBool::new(false),
+    });
+    if log::set_logger(l).is_ok() {
+        log::set_max_level(level);
+    }
+}
+
+fn to_syslog() {
+    if let Some(l) = LOGGER.get() {
+        let _ = nix::syslog::openlog(
+            Some(c"rgetty-share"),
+            nix::syslog::LogFlags::LOG_PID,
+            nix::syslog::Facility::LOG_DAEMON,
+        );
+        l.syslog.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+fn lock_dir(c: &Common) -> LockDir {
+    let naming = if c.lock_naming == "upstream" {
+        Naming::Upstream
+    } else {
+        Naming::Debian
+    };
+    LockDir::new(c.lock_dir.clone(), naming)
+}
+
+fn parse_mode(s: &str) -> anyhow::Result<Mode> {
+    Mode::parse(s).with_context(|| format!("bad mode {s:?} (raw or rfc2217)"))
+}
+
+/// Build the one-port config from the command line.
+fn cli_port(a: &ServeArgs, device: &Path, inetd: bool) -> anyhow::Result<PortConfig> {
+    let acl = if a.allow.is_empty() {
+        if inetd { Acl::any() } else { Acl::loopback_only() }
+    } else {
+        Acl::parse(&a.allow)?
+    };
+    let (ip, lport) = match &a.listen {
+        None => (None, None),
+        Some(s) => {
+            if let Ok(ip) = s.parse::<IpAddr>() {
+                (Some(ip), None)
+            } else {
+                let sa: SocketAddr = s
+                    .parse()
+                    .with_context(|| format!("bad listen address {s:?}"))?;
+                (Some(sa.ip()), Some(sa.port()))
+            }
+        }
+    };
+    let port = a.port.or(lport).unwrap_or(23000);
+    let ip = ip.unwrap_or_else(|| conf::default_listen_ip(&acl));
+    let mut p = PortConfig::new(SocketAddr::new(ip, port), vec![device.to_path_buf()]);
+    if let Some(s) = &a.stty {
+        conf::check_stty(s).map_err(|w| anyhow::anyhow!("unknown stty word {w:?}"))?;
+        p.stty = s.clone();
+    }
+    if !(1..=64).contains(&a.max) {
+        bail!("bad -m {} (1..64)", a.max);
+    }
+    p.max_clients = a.max;
+    p.acl = acl;
+    p.mode = parse_mode(&a.mode)?;
+    p.write_only = a.write_only;
+    p.idle_timeout = (a.idle_timeout > 0).then(|| Duration::from_secs(a.idle_timeout));
+    p.banner = a.banner.clone();
+    p.drain_timeout = Duration::from_secs(a.drain);
+    Ok(p)
+}
+
+fn read_config(path: &Path) -> anyhow::Result<Vec<PortConfig>> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    conf::parse(path, &text).map_err(|errs| {
+        let lines: Vec<String> = errs.iter().map(ToString::to_string).collect();
+        anyhow::anyhow!("{}", lines.join("\n"))
+    })
+}
+
+fn install_signals(server: &mut Server) -> anyhow::Result<()> {
+    let sig = Signals::default();
+    let (r, w) = UnixStream::pair().context("socketpair")?;
+    w.set_nonblocking(true).context("socketpair")?;
+    for (s, flag) in [
+        (signal_hook::consts::SIGHUP, &sig.hup),
+        (signal_hook::consts::SIGTERM, &sig.term),
+        (signal_hook::consts::SIGINT, &sig.term),
+    ] {
+        signal_hook::flag::register(s, flag.clone()).context("signal handler")?;
+        signal_hook::low_level::pipe::register(s, w.try_clone().context("socketpair")?)
+            .context("signal handler")?;
+    }
+    server.set_signals(sig, r);
+    Ok(())
+}
+
+fn write_port_file(path: &Path, addrs: &[SocketAddr]) -> anyhow::Result<()> {
+    let tmp = path.with_extension("tmp");
+    let text: String = addrs.iter().map(|a| format!("{a}\n")).collect();
+    std::fs::write(&tmp, text).with_context(|| format!("cannot write {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
+}
+
+/// Sockets passed by systemd (LISTEN_FDS), if they are for us.
+fn systemd_fds() -> Vec<OwnedFd> {
+    let pid_ok = std::env::var("LISTEN_PID")
+        .ok()
+        .and_then(|p| p.parse::<u32>().ok())
+        .is_some_and(|p| p == std::process::id());
+    let n = std::env::var("LISTEN_FDS")
+        .ok()
+        .and_then(|n| n.parse::<i32>().ok())
+        .unwrap_or(0);
+    if !pid_ok || n <= 0 {
+        return Vec::new();
+    }
+    // SAFETY-free: env mutation is unsafe in edition 2024, so the variables are left alone;
+    // we start no children that would misread them.
+    (3..3 + n.min(64)).filter_map(rgetty::tty::adopt_fd).collect()
+}
+
+fn is_listening(fd: &OwnedFd) -> bool {
+    nix::sys::socket::getsockopt(&fd.as_fd(), nix::sys::socket::sockopt::AcceptConn)
+        .unwrap_or(false)
+}
+
+fn serve(a: ServeArgs) -> anyhow::Result<()> {
+    init_log(a.common.verbose);
+    let settings = ServerSettings {
+        lock_dir: lock_dir(&a.common),
+        client_buffer: server::CLIENT_BUFFER,
+    };
+    let mut srv = Server::new(settings);
+    if let Some(cfgpath) = &a.config {
+        let ports = read_config(cfgpath)?;
+        if a.check {
+            return Ok(());
+        }
+        if ports.is_empty() {
+            bail!("{}: no ports", cfgpath.display());
+        }
+        for p in ports {
+            let l = server::bind(&p)?;
+            log::info!(
+                "listening on {} for {}",
+                l.local_addr().map_or(p.listen, |a| a),
+                p.devices
+                    .iter()
+                    .map(|d| d.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            );
+            srv.add_port(p, Some(l));
+        }
+        let path = cfgpath.clone();
+        srv.set_reloader(Box::new(move || {
+            log::info!("SIGHUP: reloading {}", path.display());
+            match read_config(&path) {
+                Ok(p) => Some(p),
+                Err(e) => {
+                    log::error!("{e:#}; keeping the old config");
+                    None
+                }
+            }
+        }));
+    } else {
+        let device = a.device.as_deref().context("no DEVICE given")?;
+        let cfg = cli_port(&a, device, a.inetd)?;
+        if a.inetd {
+            let fds = systemd_fds();
+            if fds.is_empty() {
+                let fd = rgetty::tty::adopt_fd(0).context("stdin is not open")?;
+                let sock = TcpStream::from(fd);
+                let pi = srv.add_port(cfg, None);
+                srv.exit_when_idle(true);
+                srv.inject(pi, sock);
+            } else {
+                let mut pi = None;
+                let mut conns = Vec::new();
+                for fd in fds {
+                    if is_listening(&fd) {
+                        let l = TcpListener::from(fd);
+                        l.set_nonblocking(true).context("listener")?;
+                        log::info!(
+                            "listening on {} (systemd)",
+                            l.local_addr().map_or_else(|_| "?".into(), |a| a.to_string())
+                        );
+                        pi = Some(srv.add_port(cfg.clone(), Some(l)));
+                    } else {
+                        conns.push(TcpStream::from(fd));
+                    }
+                }
+                let pi = match pi {
+                    Some(p) => p,
+                    None => {
+                        srv.exit_when_idle(true);
+                        srv.add_port(cfg, None)
+                    }
+                };
+                for c in conns {
+                    srv.inject(pi, c);
+                }
+            }
+        } else {
+            let l = server::bind(&cfg)?;
+            log::info!(
+                "listening on {} for {}",
+                l.local_addr().map_or(cfg.listen, |a| a),
+                device.display()
+            );
+            srv.add_port(cfg, Some(l));
+        }
+    }
+    if let Some(pf) = &a.port_file {
+        write_port_file(pf, &srv.local_addrs())?;
+    }
+    install_signals(&mut srv)?;
+    if a.daemon {
+        nix::unistd::daemon(false, false).context("daemon")?;
+        to_syslog();
+    }
+    srv.run()?;
+    Ok(())
+}
+
+fn connect(a: ConnectArgs) -> anyhow::Result<()> {
+    init_log(a.common.verbose);
+    let target = match (&a.link, &a.device) {
+        (Some(l), None) => client::Local::Pty { link: l.clone() },
+        (None, Some(d)) => client::Local::Device {
+            path: d.clone(),
+            stty: a.stty.clone().unwrap_or_default(),
+        },
+        _ => bail!("give either --link PATH or a DEVICE"),
+    };
+    let opts = ConnectOptions {
+        server: a.server.clone(),
+        mode: parse_mode(&a.mode)?,
+        local: target,
+        lock_dir: lock_dir(&a.common),
+        retries: a.retries,
+        max_backoff: Duration::from_secs(a.max_backoff.max(1)),
+        once: a.once,
+    };
+    let sig = Signals::default();
+    for s in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        signal_hook::flag::register(s, sig.term.clone()).context("signal handler")?;
+    }
+    client::run(&opts, &sig.term)?;
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let r = match cli.cmd {
+        Cmd::Serve(a) => serve(a),
+        Cmd::Connect(a) => connect(a),
+        Cmd::Modem { args } => {
+            // STUB(modem): becomes `return exit(rgetty::share::modem::main(args))` when the
+            // modem branch is merged; until then the mode is reported as missing.
+            let _ = args;
+            Err(anyhow::anyhow!("modem mode is not built into this binary yet"))
+        }
+    };
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            log::error!("{e:#}");
+            if log::max_level() == log::LevelFilter::Off {
+                #[allow(clippy::print_stderr)]
+                {
+                    eprintln!("rgetty-share: {e:#}");
+                }
+            }
+            ExitCode::from(1)
+        }
+    }
+}

@@ -120,7 +120,10 @@ fn expect(
                     return Ok(ChatOutcome::Signal);
                 }
                 if Instant::now() >= deadline {
-                    log::warn!("timeout in chat script, waiting for `{}'", printable(exp.expect()));
+                    log::warn!(
+                        "timeout in chat script, waiting for `{}'",
+                        printable(exp.expect())
+                    );
                     return Ok(ChatOutcome::Timeout {
                         expect: exp.expect().to_vec(),
                     });

@@ -42,7 +42,11 @@ impl Signals {
         signal_hook::flag::register(SIGUSR1, Arc::clone(&s.usr1))?;
         signal_hook::flag::register(SIGUSR2, Arc::clone(&s.usr2))?;
         for sig in [SIGINT, SIGQUIT, SIGTERM] {
-            signal_hook::flag::register_usize(sig, Arc::clone(&s.term), sig.unsigned_abs() as usize)?;
+            signal_hook::flag::register_usize(
+                sig,
+                Arc::clone(&s.term),
+                sig.unsigned_abs() as usize,
+            )?;
         }
         for sig in [SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2] {
             signal_hook::low_level::pipe::register(sig, w.try_clone()?)?;
@@ -176,8 +180,7 @@ impl Line {
                     if l.contains(PollFlags::POLLIN) {
                         return Ok(Wake::Readable);
                     }
-                    if l.intersects(PollFlags::POLLHUP | PollFlags::POLLERR | PollFlags::POLLNVAL)
-                    {
+                    if l.intersects(PollFlags::POLLHUP | PollFlags::POLLERR | PollFlags::POLLNVAL) {
                         return Ok(Wake::Hangup);
                     }
                     if let Some(i) = extra_idx {

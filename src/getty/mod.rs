@@ -3,7 +3,7 @@
 pub mod chatio;
 pub mod cli;
 pub mod line;
-pub mod state;
 pub mod run;
+pub mod state;
 
 pub use run::{main_with, run};

@@ -147,14 +147,29 @@ fn eprintln_safe(msg: &str) {
 
 fn print_version(cli: &Cli) {
     use std::io::Write;
-    let dev = cli.tty.as_deref().map_or("<DevID>".to_string(), |t| dev_id(&device_name(t)));
+    let dev = cli
+        .tty
+        .as_deref()
+        .map_or("<DevID>".to_string(), |t| dev_id(&device_name(t)));
     let p = cli.paths(&dev);
     let mut out = io::stdout();
     let _ = writeln!(out, "rgetty {}", env!("CARGO_PKG_VERSION"));
     let _ = writeln!(out, "profile: {}", cli.profile);
-    let _ = writeln!(out, "config: {}", p.config_dir.join("mgetty.config").display());
-    let _ = writeln!(out, "login config: {}", p.config_dir.join("login.config").display());
-    let _ = writeln!(out, "dialin config: {}", p.config_dir.join("dialin.config").display());
+    let _ = writeln!(
+        out,
+        "config: {}",
+        p.config_dir.join("mgetty.config").display()
+    );
+    let _ = writeln!(
+        out,
+        "login config: {}",
+        p.config_dir.join("login.config").display()
+    );
+    let _ = writeln!(
+        out,
+        "dialin config: {}",
+        p.config_dir.join("dialin.config").display()
+    );
     let _ = writeln!(out, "log file: {}", p.log_file.display());
     let _ = writeln!(out, "lock dir: {}", p.lock_dir.display());
     let _ = writeln!(out, "pid file: {}", p.pid_file.display());
@@ -258,7 +273,10 @@ fn check(cli: &Cli) -> i32 {
             let _ = crate::config::mgetty::apply_text(&text, &path, &device, &mut settings, &[]);
         }
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            report(format!("warning: {} not found, using defaults", path.display()));
+            report(format!(
+                "warning: {} not found, using defaults",
+                path.display()
+            ));
         }
         Err(e) => {
             report(format!("{}: {e}", path.display()));
@@ -351,7 +369,10 @@ impl Getty {
             nix::unistd::getuid()
         );
         if let Err(e) = write_pid_file(&self.paths.pid_file) {
-            log::warn!("cannot write pid file {}: {e}", self.paths.pid_file.display());
+            log::warn!(
+                "cannot write pid file {}: {e}",
+                self.paths.pid_file.display()
+            );
         }
         let mut state = State::Start;
         loop {
@@ -429,7 +450,9 @@ impl Getty {
         match tty::modem_lines(&line) {
             Ok(Some(ml)) => {
                 if ml.dcd {
-                    log::warn!("WARNING: DCD line up before modem init (check modem settings, AT&Dx)");
+                    log::warn!(
+                        "WARNING: DCD line up before modem init (check modem settings, AT&Dx)"
+                    );
                 }
                 if !ml.dsr {
                     log::warn!("WARNING: DSR is off - modem turned off or bad cable?");
@@ -449,10 +472,8 @@ impl Getty {
                 Err(e) => log::warn!("{e}"),
             }
         }
-        if let Err(e) =
-            tty::set_modem_mode(&line, self.settings.speed, Flow::Hard, true).or_else(|_| {
-                tty::set_modem_mode(&line, self.settings.speed, Flow::Hard, true)
-            })
+        if let Err(e) = tty::set_modem_mode(&line, self.settings.speed, Flow::Hard, true)
+            .or_else(|_| tty::set_modem_mode(&line, self.settings.speed, Flow::Hard, true))
         {
             log::error!("cannot set up {}: {e}", self.device);
             return Ok(self.init_failed(30));
@@ -561,7 +582,10 @@ impl Getty {
             ChatOutcome::Abort(i) => {
                 log::error!(
                     "init chat failed: modem said {:?}",
-                    chat::INIT_ABORTS.get(i).map(|a| printable(a)).unwrap_or_default()
+                    chat::INIT_ABORTS
+                        .get(i)
+                        .map(|a| printable(a))
+                        .unwrap_or_default()
                 );
                 return Ok(false);
             }
@@ -615,7 +639,15 @@ impl Getty {
             .line
             .as_ref()
             .ok_or_else(|| io::Error::new(io::ErrorKind::NotConnected, "line is not open"))?;
-        run_chat(line, &self.sig, &mut self.ctx, info, script, aborts, timeout)
+        run_chat(
+            line,
+            &self.sig,
+            &mut self.ctx,
+            info,
+            script,
+            aborts,
+            timeout,
+        )
     }
 
     fn mdm(&mut self, cmd: &str) -> io::Result<Option<bool>> {
@@ -623,7 +655,13 @@ impl Getty {
             .line
             .as_ref()
             .ok_or_else(|| io::Error::new(io::ErrorKind::NotConnected, "line is not open"))?;
-        mdm_command(line, &self.sig, &mut self.ctx, cmd, chat::MDM_COMMAND_TIMEOUT)
+        mdm_command(
+            line,
+            &self.sig,
+            &mut self.ctx,
+            cmd,
+            chat::MDM_COMMAND_TIMEOUT,
+        )
     }
 
     // ---------------------------------------------------------------- waiting (§4.3)
@@ -643,8 +681,7 @@ impl Getty {
         }
         let check_modem = self.settings.modem_check_time_s >= 0 && !self.settings.direct;
         let deadline = check_modem.then(|| {
-            Instant::now()
-                + Duration::from_secs(self.settings.modem_check_time_s.unsigned_abs())
+            Instant::now() + Duration::from_secs(self.settings.modem_check_time_s.unsigned_abs())
         });
         loop {
             if self.settings.blocking {
@@ -719,9 +756,12 @@ impl Getty {
         let lock_path = self.locks.lock_name_for(&self.dev_path);
         loop {
             let sig = &self.sig;
-            if !self.locks.wait_until_free_unless(&lock_path, Duration::from_secs(10), &|| {
-                sig.term_signal().is_some()
-            }) {
+            if !self
+                .locks
+                .wait_until_free_unless(&lock_path, Duration::from_secs(10), &|| {
+                    sig.term_signal().is_some()
+                })
+            {
                 return self.goodbye_signal(self.sig.term_signal().unwrap_or(15));
             }
             sleep(&self.sig, secs(self.cli.dialout_grace));
@@ -796,7 +836,11 @@ impl Getty {
         self.epoch.elapsed()
     }
 
-    fn ring_env(&self, call: &Call, extra: &[(&'static str, String)]) -> Vec<(&'static str, String)> {
+    fn ring_env(
+        &self,
+        call: &Call,
+        extra: &[(&'static str, String)],
+    ) -> Vec<(&'static str, String)> {
         let mut env = call.info.env();
         env.push(("DEVICE", self.device.clone()));
         env.extend(extra.iter().cloned());
@@ -844,7 +888,12 @@ impl Getty {
                         .settings
                         .msn_list
                         .as_deref()
-                        .map(|l| chat::split_elements(l).iter().map(|e| String::from_utf8_lossy(e).into_owned()).collect())
+                        .map(|l| {
+                            chat::split_elements(l)
+                                .iter()
+                                .map(|e| String::from_utf8_lossy(e).into_owned())
+                                .collect()
+                        })
                         .unwrap_or_default();
                     if let Some(ev) = self.ring_reader.feed(buf[0], &mut call.info, &msn) {
                         return Ok(Ok(ev));
@@ -889,7 +938,10 @@ impl Getty {
                     Err(w) => return Ok(self.ring_wait_end(call, w)),
                 }
             }
-            log::info!("ringback: phone stopped after {} RINGs, waiting for re-ring", call.rings);
+            log::info!(
+                "ringback: phone stopped after {} RINGs, waiting for re-ring",
+                call.rings
+            );
             call.rings = 0;
         }
         while call.rings < wanted {
@@ -903,7 +955,11 @@ impl Getty {
                 Ok(RingLine::Ring { dist }) => {
                     call.rings += 1;
                     call.dist = dist;
-                    log::info!("RING #{} (dist {dist}, caller {:?})", call.rings, call.info.caller_id);
+                    log::info!(
+                        "RING #{} (dist {dist}, caller {:?})",
+                        call.rings,
+                        call.info.caller_id
+                    );
                     if let Some(m) = matcher.as_mut() {
                         let _ = m.ring(self.now());
                     }
@@ -922,13 +978,17 @@ impl Getty {
                         return Ok(State::Jail);
                     }
                     log::warn!("huh? Junk on the line?");
-                    log::warn!(" >>> could be a dial-out program without proper locking - check this!");
+                    log::warn!(
+                        " >>> could be a dial-out program without proper locking - check this!"
+                    );
                     return Ok(State::Exit(0));
                 }
                 Err(w) => return Ok(self.ring_wait_end(call, w)),
             }
             if !cid_done
-                && (call.rings >= 2 || !call.info.call_name.is_empty() || call.info.caller_id != "none")
+                && (call.rings >= 2
+                    || !call.info.call_name.is_empty()
+                    || call.info.caller_id != "none")
             {
                 if let Some(prog) = self.settings.cid_program.clone() {
                     cid_done = true;
@@ -999,7 +1059,10 @@ impl Getty {
                 Ok(State::GetLogin(call))
             }
             a if a.is_fax() => {
-                log::error!("fax call on {}, but rgetty has no fax support: hanging up", self.device);
+                log::error!(
+                    "fax call on {}, but rgetty has no fax support: hanging up",
+                    self.device
+                );
                 let _ = self.mdm("ATH0");
                 Ok(State::Exit(0))
             }
@@ -1092,7 +1155,9 @@ impl Getty {
         call.info.decode_rockwell_mesg();
         let dialin_path = self.paths.config_dir.join("dialin.config");
         let mut allowed = match fs::read(&dialin_path) {
-            Ok(b) => dialin::Rules::parse(&String::from_utf8_lossy(&b)).allows(&call.info.caller_id),
+            Ok(b) => {
+                dialin::Rules::parse(&String::from_utf8_lossy(&b)).allows(&call.info.caller_id)
+            }
             Err(_) => true,
         };
         if allowed {
@@ -1161,7 +1226,9 @@ impl Getty {
     fn facts(&self, call: &Call) -> Facts {
         let uts = nix::sys::utsname::uname().ok();
         let s = |f: fn(&nix::sys::utsname::UtsName) -> &std::ffi::OsStr| {
-            uts.as_ref().map(|u| f(u).to_string_lossy().into_owned()).unwrap_or_default()
+            uts.as_ref()
+                .map(|u| f(u).to_string_lossy().into_owned())
+                .unwrap_or_default()
         };
         Facts {
             nodename: s(nix::sys::utsname::UtsName::nodename),
@@ -1173,7 +1240,11 @@ impl Getty {
             caller_id: call.info.caller_id.clone(),
             connect: call.info.connect.clone(),
             users: self.utmp.count_users(),
-            speed: self.line().ok().and_then(|l| tty::get_speed(l).ok()).unwrap_or(0),
+            speed: self
+                .line()
+                .ok()
+                .and_then(|l| tty::get_speed(l).ok())
+                .unwrap_or(0),
             now: logging::now_local(),
         }
     }
@@ -1227,7 +1298,10 @@ impl Getty {
         if let Err(e) = self.utmp.update(Kind::Login, "LOGIN", &host, &self.device) {
             log::warn!("utmp: {e}");
         }
-        sleep(&self.sig, Duration::from_millis(self.settings.prompt_waittime_ms));
+        sleep(
+            &self.sig,
+            Duration::from_millis(self.settings.prompt_waittime_ms),
+        );
         let login_time = (self.settings.login_time_s > 0 && !self.settings.blocking)
             .then(|| Instant::now() + Duration::from_secs(self.settings.login_time_s));
         let mut editor = Editor::new(EditorConfig::default());
@@ -1301,8 +1375,10 @@ impl Getty {
                     }
                     Some(Outcome::Reprompt) => {
                         let facts = self.facts(&call);
-                        self.line()?
-                            .write_all(&issue::render_prompt(&self.settings.login_prompt, &facts))?;
+                        self.line()?.write_all(&issue::render_prompt(
+                            &self.settings.login_prompt,
+                            &facts,
+                        ))?;
                     }
                     Some(Outcome::Eof) => {
                         log::info!("getlogname: got EOF, exiting");
@@ -1429,7 +1505,10 @@ impl Getty {
             }
         }
         if let Some(u) = entry.utmp_user(&name_str) {
-            if let Err(e) = self.utmp.update(Kind::User, &u, &call.info.connect, &self.device) {
+            if let Err(e) = self
+                .utmp
+                .update(Kind::User, &u, &call.info.connect, &self.device)
+            {
                 log::warn!("utmp: {e}");
             }
         }
@@ -1461,7 +1540,10 @@ impl Getty {
             entry.program.display(),
             name_str
         );
-        log::debug!("calling login: cmd='{}', argv[]={argv:?}", entry.program.display());
+        log::debug!(
+            "calling login: cmd='{}', argv[]={argv:?}",
+            entry.program.display()
+        );
         let Some(line) = self.line.take() else {
             return State::Exit(30);
         };

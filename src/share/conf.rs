@@ -1,1 +1,397 @@
-//! TODO: share conf
+//! `rgetty-share.conf`: one exported port per line, in the style of Masqdialer's `mserver.conf`.
+//!
+//! ```text
+//! # [ADDR:]PORT  DEVICE[,DEVICE...]  PARAMS        HOSTLIST        [OPTION...]
+//! 5800           /dev/ttyS1          115200,8,N,1  192.168.1.0/24
+//! 127.0.0.1:5801 ttyS2,ttyS3         9600,8,N,1,crtscts  *         mode=rfc2217 max=1
+//! ```
+//!
+//! Several devices on one line make a pool: a client gets the first free one. PARAMS is
+//! `-` (keep the device's settings, only make it raw) or comma-separated items: a speed, the
+//! data bits, the parity letter (`N`, `E`, `O`), the stop bits, then stty words (`crtscts`,
+//! `-clocal`, ...). HOSTLIST is required (`*` admits everybody). Options: `mode=raw|rfc2217`,
+//! `max=N`, `timeout=SECONDS` (idle), `drain=SECONDS`, `banner="TEXT"` (escapes `\r \n \t \\
+//! \d` device `\p` port) and `write-only`.
+//!
+//! Pure: parses text handed in; the caller reads the file.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::config::ConfigError;
+use crate::share::acl::Acl;
+
+/// How bytes travel on a port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Mode {
+    /// Binary clean TCP, no protocol.
+    #[default]
+    Raw,
+    /// Telnet with the RFC 2217 COM-PORT option.
+    Rfc2217,
+}
+
+impl Mode {
+    /// Parse `raw` or `rfc2217` (also `telnet`, an alias of `rfc2217`).
+    pub fn parse(s: &str) -> Option<Mode> {
+        match s {
+            "raw" => Some(Mode::Raw),
+            "rfc2217" | "telnet" => Some(Mode::Rfc2217),
+            _ => None,
+        }
+    }
+}
+
+/// Default time allowed to hand buffered data to the device after the last client left.
+pub const DEFAULT_DRAIN: Duration = Duration::from_secs(30);
+
+/// Everything about one exported port (immutable; run-time state lives in the server).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortConfig {
+    /// Where to listen.
+    pub listen: SocketAddr,
+    /// The device, or several for a pool.
+    pub devices: Vec<PathBuf>,
+    /// stty words applied after the device is made raw (may be empty).
+    pub stty: String,
+    /// Who may connect.
+    pub acl: Acl,
+    /// Raw or RFC 2217.
+    pub mode: Mode,
+    /// Clients sharing one device at a time (for a pool: per device).
+    pub max_clients: usize,
+    /// Never read from the device (remserial `-w`).
+    pub write_only: bool,
+    /// Disconnect a client idle for this long.
+    pub idle_timeout: Option<Duration>,
+    /// Sent to each client on connect.
+    pub banner: Option<String>,
+    /// How long to keep writing buffered data to the device after the last client left.
+    pub drain_timeout: Duration,
+}
+
+impl PortConfig {
+    /// A port with defaults: loopback only, raw, one client, no timeout, no banner.
+    pub fn new(listen: SocketAddr, devices: Vec<PathBuf>) -> Self {
+        PortConfig {
+            listen,
+            devices,
+            stty: String::new(),
+            acl: Acl::loopback_only(),
+            mode: Mode::Raw,
+            max_clients: 1,
+            write_only: false,
+            idle_timeout: None,
+            banner: None,
+            drain_timeout: DEFAULT_DRAIN,
+        }
+    }
+
+    /// The banner with `\d` and `\p` replaced and escapes resolved.
+    pub fn render_banner(&self, device: &Path) -> Option<Vec<u8>> {
+        let b = self.banner.as_ref()?;
+        let mut out = String::new();
+        let mut chars = b.chars();
+        while let Some(c) = chars.next() {
+            if c != '\\' {
+                out.push(c);
+                continue;
+            }
+            match chars.next() {
+                Some('r') => out.push('\r'),
+                Some('n') => out.push('\n'),
+                Some('t') => out.push('\t'),
+                Some('d') => out.push_str(&device.display().to_string()),
+                Some('p') => out.push_str(&self.listen.port().to_string()),
+                Some(o) => out.push(o),
+                None => out.push('\\'),
+            }
+        }
+        Some(out.into_bytes())
+    }
+}
+
+/// The listen address used when none is given: loopback when the ACL admits only loopback
+/// peers, all IPv4 interfaces otherwise.
+pub fn default_listen_ip(acl: &Acl) -> IpAddr {
+    if acl.loopback_only_rules() {
+        IpAddr::V4(Ipv4Addr::LOCALHOST)
+    } else {
+        IpAddr::V4(Ipv4Addr::UNSPECIFIED)
+    }
+}
+
+/// The stty words the server understands (see `tty::apply_stty`), without the `-` prefix.
+const STTY_WORDS: &[&str] = &[
+    "raw", "sane", "cs5", "cs6", "cs7", "cs8", "parenb", "parodd", "cstopb", "crtscts", "clocal",
+    "hupcl", "ixon", "ixoff", "echo", "icanon", "opost", "cread",
+];
+
+/// Check stty words; returns the first bad one.
+pub fn check_stty(words: &str) -> Result<(), String> {
+    for w in words.split_whitespace() {
+        let bare = w.strip_prefix('-').unwrap_or(w);
+        if crate::speed::parse(w).is_none() && !STTY_WORDS.contains(&bare) {
+            return Err(w.to_string());
+        }
+    }
+    Ok(())
+}
+
+/// Turn Masqdialer-style params (`115200,8,N,1,crtscts`) into stty words.
+///
+/// ```
+/// assert_eq!(rgetty::share::conf::params_to_stty("115200,8,N,1").unwrap(),
+///            "115200 cs8 -parenb -cstopb");
+/// assert_eq!(rgetty::share::conf::params_to_stty("-").unwrap(), "");
+/// ```
+pub fn params_to_stty(params: &str) -> Result<String, String> {
+    if params == "-" {
+        return Ok(String::new());
+    }
+    let mut words: Vec<String> = Vec::new();
+    for (i, item) in params.split(',').enumerate() {
+        let item = item.trim();
+        if item.is_empty() {
+            continue;
+        }
+        let w = match (i, item) {
+            (0, s) if s.bytes().all(|b| b.is_ascii_digit()) => {
+                crate::speed::parse(s).ok_or_else(|| format!("bad speed {s:?}"))?;
+                s.to_string()
+            }
+            (1, "5" | "6" | "7" | "8") => format!("cs{item}"),
+            (2, "N" | "n") => "-parenb".to_string(),
+            (2, "E" | "e") => "parenb -parodd".to_string(),
+            (2, "O" | "o") => "parenb parodd".to_string(),
+            (3, "1") => "-cstopb".to_string(),
+            (3, "2") => "cstopb".to_string(),
+            (_, s) => {
+                check_stty(s).map_err(|w| format!("unknown param {w:?}"))?;
+                s.to_string()
+            }
+        };
+        words.push(w);
+    }
+    Ok(words.join(" "))
+}
+
+/// Split a line into words; `"..."` groups words (a backslash keeps the next character, for
+/// the banner's own escapes the backslash is kept).
+fn tokenize(line: &str) -> Result<Vec<String>, String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut in_word = false;
+    let mut quoted = false;
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => {
+                quoted = !quoted;
+                in_word = true;
+            }
+            '\\' if quoted => {
+                match chars.next() {
+                    Some('"') => cur.push('"'),
+                    Some(o) => {
+                        cur.push('\\');
+                        cur.push(o);
+                    }
+                    None => cur.push('\\'),
+                }
+                in_word = true;
+            }
+            c if c.is_whitespace() && !quoted => {
+                if in_word {
+                    out.push(std::mem::take(&mut cur));
+                    in_word = false;
+                }
+            }
+            c => {
+                cur.push(c);
+                in_word = true;
+            }
+        }
+    }
+    if quoted {
+        return Err("unterminated quote".to_string());
+    }
+    if in_word {
+        out.push(cur);
+    }
+    Ok(out)
+}
+
+/// Parse `[ADDR:]PORT`, `[V6ADDR]:PORT` or `PORT`.
+pub fn parse_listen(s: &str) -> Option<(Option<IpAddr>, u16)> {
+    if let Ok(p) = s.parse::<u16>() {
+        return Some((None, p));
+    }
+    if let Ok(sa) = s.parse::<SocketAddr>() {
+        return Some((Some(sa.ip()), sa.port()));
+    }
+    None
+}
+
+/// Parse a whole config file. Every bad line is reported.
+pub fn parse(path: &Path, text: &str) -> Result<Vec<PortConfig>, Vec<ConfigError>> {
+    let mut ports: Vec<PortConfig> = Vec::new();
+    let mut errors = Vec::new();
+    for (n, raw) in text.lines().enumerate() {
+        let lineno = n + 1;
+        let line = raw.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        match parse_line(line) {
+            Ok(p) => {
+                if ports.iter().any(|q| q.listen == p.listen) {
+                    errors.push(ConfigError::new(
+                        path,
+                        lineno,
+                        format!("port {} listed twice", p.listen),
+                    ));
+                } else {
+                    ports.push(p);
+                }
+            }
+            Err(msg) => errors.push(ConfigError::new(path, lineno, msg)),
+        }
+    }
+    if errors.is_empty() {
+        Ok(ports)
+    } else {
+        Err(errors)
+    }
+}
+
+fn parse_line(line: &str) -> Result<PortConfig, String> {
+    let words = tokenize(line)?;
+    let [port, devs, params, hosts, opts @ ..] = &words[..] else {
+        return Err(format!(
+            "want PORT DEVICE PARAMS HOSTLIST, got {} field(s)",
+            words.len()
+        ));
+    };
+    let (ip, portno) = parse_listen(port).ok_or_else(|| format!("bad port {port:?}"))?;
+    let devices: Vec<PathBuf> = devs
+        .split(',')
+        .filter(|d| !d.is_empty())
+        .map(|d| {
+            if d.starts_with('/') {
+                PathBuf::from(d)
+            } else {
+                Path::new("/dev").join(d)
+            }
+        })
+        .collect();
+    if devices.is_empty() {
+        return Err(format!("no device in {devs:?}"));
+    }
+    let stty = params_to_stty(params)?;
+    let acl = Acl::parse(&[hosts.as_str()]).map_err(|e| e.to_string())?;
+    let listen = SocketAddr::new(ip.unwrap_or_else(|| default_listen_ip(&acl)), portno);
+    let mut p = PortConfig::new(listen, devices);
+    p.stty = stty;
+    p.acl = acl;
+    for o in opts {
+        let (k, v) = o.split_once('=').unwrap_or((o.as_str(), ""));
+        match k {
+            "mode" => p.mode = Mode::parse(v).ok_or_else(|| format!("bad mode {v:?}"))?,
+            "max" => {
+                p.max_clients = v
+                    .parse()
+                    .ok()
+                    .filter(|&n: &usize| (1..=64).contains(&n))
+                    .ok_or_else(|| format!("bad max {v:?} (1..64)"))?;
+            }
+            "timeout" => {
+                let s: u64 = v.parse().map_err(|_| format!("bad timeout {v:?}"))?;
+                p.idle_timeout = (s > 0).then(|| Duration::from_secs(s));
+            }
+            "drain" => {
+                let s: u64 = v.parse().map_err(|_| format!("bad drain {v:?}"))?;
+                p.drain_timeout = Duration::from_secs(s);
+            }
+            "banner" => p.banner = Some(v.to_string()),
+            "write-only" if v.is_empty() => p.write_only = true,
+            _ => return Err(format!("unknown option {o:?}")),
+        }
+    }
+    Ok(p)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn sample() {
+        let text = "# comment\n\n5800 /dev/ttyS1 115200,8,N,1 *\n\
+            127.0.0.1:5801 ttyS2,ttyS3 9600,7,E,2,crtscts 10.0.0.0/8,127.0.0.1 mode=rfc2217 max=2 timeout=60 banner=\"hi \\d\\r\\n\" write-only\n\
+            5802 /dev/x - 127.0.0.1\n";
+        let ports = parse(Path::new("f"), text).unwrap();
+        assert_eq!(ports.len(), 3);
+        assert_eq!(ports[0].listen, "0.0.0.0:5800".parse().unwrap());
+        assert_eq!(ports[0].stty, "115200 cs8 -parenb -cstopb");
+        assert_eq!(ports[0].mode, Mode::Raw);
+        let p = &ports[1];
+        assert_eq!(
+            p.devices,
+            vec![PathBuf::from("/dev/ttyS2"), PathBuf::from("/dev/ttyS3")]
+        );
+        assert_eq!(p.stty, "9600 cs7 parenb -parodd cstopb crtscts");
+        assert_eq!(p.mode, Mode::Rfc2217);
+        assert_eq!(p.max_clients, 2);
+        assert_eq!(p.idle_timeout, Some(Duration::from_secs(60)));
+        assert!(p.write_only);
+        assert_eq!(
+            p.render_banner(Path::new("/dev/ttyS2")).unwrap(),
+            b"hi /dev/ttyS2\r\n"
+        );
+        assert_eq!(ports[2].listen, "127.0.0.1:5802".parse().unwrap());
+        assert_eq!(ports[2].stty, "");
+    }
+
+    #[test]
+    fn errors_carry_lines() {
+        let text = "5800 /dev/a 9600 \n5801 /dev/b 12345 *\n5802 /dev/c 9600 host.name\n\
+            5803 /dev/d 9600 * mode=x\n5803 /dev/d 9600 *\n5803 /dev/e 9600 *\n5804 /dev/f 9600,8,N,1,bogus *\n";
+        let errs = parse(Path::new("c.conf"), text).unwrap_err();
+        let shown: Vec<String> = errs.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            shown,
+            vec![
+                "c.conf:1: want PORT DEVICE PARAMS HOSTLIST, got 3 field(s)",
+                "c.conf:2: bad speed \"12345\"",
+                "c.conf:3: bad host entry \"host.name\" (want an IP address, ADDR/BITS or *)",
+                "c.conf:4: bad mode \"x\"",
+                "c.conf:6: port 0.0.0.0:5803 listed twice",
+                "c.conf:7: unknown param \"bogus\"",
+            ]
+        );
+    }
+
+    #[test]
+    fn listen_forms() {
+        assert_eq!(parse_listen("23000"), Some((None, 23000)));
+        assert_eq!(
+            parse_listen("127.0.0.1:1"),
+            Some((Some("127.0.0.1".parse().unwrap()), 1))
+        );
+        assert_eq!(
+            parse_listen("[::1]:7"),
+            Some((Some("::1".parse().unwrap()), 7))
+        );
+        assert_eq!(parse_listen("x"), None);
+    }
+
+    proptest! {
+        #[test]
+        fn never_panics(s in "\\PC{0,120}") {
+            let _ = parse(Path::new("p"), &s);
+        }
+    }
+}

@@ -1,10 +1,10 @@
 //! Shared harness for the getty integration tests: a virtual modem on a pty, a temp dir for
 //! every path rgetty uses, the real `rgetty` binary, and a compiled login recorder.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+#![allow(dead_code, unused_imports, clippy::unwrap_used, clippy::expect_used)]
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -40,6 +40,8 @@ impl Harness {
     /// A modem and a temp dir with `config` as mgetty.config.
     pub fn new(cfg: vmodem::Config, config: &str) -> Harness {
         let dir = tempfile::tempdir().unwrap();
+        // The login recorder may run as `nobody`: it must reach its binary and output file.
+        fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o777)).unwrap();
         for d in ["etc", "lock", "log", "run", "nologin"] {
             fs::create_dir(dir.path().join(d)).unwrap();
         }

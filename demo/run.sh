@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# The rgetty demo: a getty on a virtual modem that you can call over TCP.
+#
+#   bash demo/run.sh            # then, in another terminal: telnet localhost 2323
+#   bash demo/run.sh --selftest # place one call with nc and check the login dialogue
+#
+# rgetty-share's virtual modem puts a Hayes modem on a pty (symlink $D/modem). A TCP
+# connection to the port makes it RING; rgetty answers with ATA, shows the issue file and the
+# login prompt, reads a name and execs the program login.config names (here a greeter script).
+# Everything lives in a temp dir: no system file is touched. Run it as root (a getty changes
+# the owner of its line and login.config must be root-owned).
+set -euo pipefail
+PORT=${PORT:-2323}
+cd "$(dirname "$0")/.."
+cargo build -q --bins
+BIN=$PWD/target/debug
+D=$(mktemp -d /tmp/rgetty-demo.XXXXXX)
+chmod 755 "$D"
+mkdir -p "$D/etc" "$D/lock" "$D/log" "$D/run"
+: > "$D/utmp"; : > "$D/wtmp"
+cat > "$D/etc/mgetty.config" <<CFG
+# demo settings (mgetty.config syntax)
+port-owner root
+port-group root
+init-chat "" ATZ OK ATE0 OK
+rings 1
+issue-file $D/etc/issue
+login-prompt @ login:\\040
+login-time 120
+prompt-waittime 100
+CFG
+printf 'Welcome to the rgetty demo on \\P (CONNECT \\I, caller \\Y).\nType any name; /AutoPPP/ is not special here.\n' > "$D/etc/issue"
+cat > "$D/hello" <<'SH'
+#!/bin/sh
+echo "Hello, $1. You reached rgetty on $DEVICE (CONNECT $CONNECT, caller $CALLER_ID)."
+echo "This program runs as uid $(id -u) with the line as its controlling tty: $(tty)."
+echo "Goodbye."
+sleep 1
+SH
+chmod 755 "$D/hello"
+printf '# demo login.config\n* nobody - %s @\n' "$D/hello" > "$D/etc/login.config"
+chmod 600 "$D/etc/login.config"
+
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$D"
+}
+trap cleanup EXIT INT TERM
+
+"$BIN/rgetty-share" modem --link "$D/modem" -p "$PORT" &
+pids+=($!)
+for _ in $(seq 50); do [ -e "$D/modem" ] && break; sleep 0.1; done
+
+# Respawn rgetty the way init does.
+(
+  while true; do
+    "$BIN/rgetty" --config-dir "$D/etc" --lock-dir "$D/lock" --log-dir "$D/log" \
+      --pid-dir "$D/run" --utmp "$D/utmp" --wtmp "$D/wtmp" --nologin-dir "$D" \
+      --syslog-socket "$D/no-syslog" -x 4 "$D/modem" || true
+    sleep 0.5
+  done
+) &
+pids+=($!)
+
+echo "rgetty demo: virtual modem on $(readlink "$D/modem"), log in $D/log"
+if [ "${1:-}" = "--selftest" ]; then
+  sleep 2
+  out=$( (sleep 4; printf 'demo\r'; sleep 3) | nc -q 2 127.0.0.1 "$PORT" | tr -d '\r' || true)
+  echo "$out"
+  if echo "$out" | grep -q "login:" && echo "$out" | grep -q "Hello, demo"; then
+    echo "selftest: ok"; exit 0
+  fi
+  echo "selftest: FAILED"; tail -n 30 "$D"/log/*.log; exit 1
+fi
+echo "Call it:  telnet localhost $PORT   (Ctrl-C here stops the demo)"
+wait
