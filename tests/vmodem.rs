@@ -451,7 +451,7 @@ fn share_opts(dir: &Path) -> Options {
     Options {
         link: dir.join("ttyVM"),
         listen: "127.0.0.1:0".parse().unwrap(),
-        allow: Vec::new(),
+        allow: None,
         rings: 0,
         speed: 19200,
         ring_interval: Duration::from_millis(300),
@@ -660,7 +660,7 @@ fn share_refuses_foreign_peers_by_default() {
     assert!(server.admits("::1".parse().unwrap()));
     assert!(!server.admits("10.1.2.3".parse().unwrap()));
     drop(server);
-    opts.allow = vec![rgetty::share::modem::parse_cidr("10.0.0.0/8").unwrap()];
+    opts.allow = Some(rgetty::share::acl::Acl::parse(&["10.0.0.0/8"]).unwrap());
     let server = ModemServer::bind(&opts).unwrap();
     assert!(server.admits("10.1.2.3".parse().unwrap()));
     assert!(server.admits("::ffff:10.1.2.3".parse().unwrap()));
