@@ -46,6 +46,26 @@
 //! A timestamped [`Transcript`] records every byte in both directions plus notes (state changes,
 //! discarded output, script failures). Every wait takes a timeout; on timeout the error carries
 //! the printable transcript.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use rgetty::vmodem::{CallerId, CallerStep, Config, VModem};
+//!
+//! let vm = VModem::start(Config::default())?;
+//! // ... start the getty on vm.slave_path() ...
+//! vm.wait_to_modem(r"ATQ0V1H0\r", Duration::from_secs(10))?; // init chat seen
+//! vm.set_caller(vec![
+//!     CallerStep::Expect { re: "login: ".into(), timeout: Duration::from_secs(10) },
+//!     CallerStep::SendLcp, // AutoPPP
+//! ]);
+//! let cid = CallerId {
+//!     date: "1122".into(), time: "1951".into(), number: "5551234".into(), name: None,
+//! };
+//! vm.ring(2, Duration::from_secs(1), Some(cid));
+//! vm.wait_to_modem(r"ATA\r", Duration::from_secs(10))?;
+//! vm.wait_caller(Duration::from_secs(10))?; // the script ran; errors carry the transcript
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 use std::collections::VecDeque;
 use std::fmt::Write as _;
@@ -119,6 +139,10 @@ pub struct Config {
     /// TCP mode: calls come from [`VModem::offer_call`] and `ATD host:port` dials TCP; `ATA`
     /// without a ringing call gives `NO CARRIER` (default false: the scripted caller).
     pub tcp: bool,
+    /// Keep the transcript (default true). A long-running `rgetty-share modem` turns it off so
+    /// memory does not grow with traffic; notes still go to the log (debug level), and the
+    /// byte waits never match.
+    pub keep_transcript: bool,
 }
 
 impl Default for Config {
@@ -133,6 +157,7 @@ impl Default for Config {
             ring_interval: Duration::from_secs(2),
             reopen_on_drop: false,
             tcp: false,
+            keep_transcript: true,
         }
     }
 }
@@ -365,6 +390,7 @@ struct Shared {
 #[derive(Debug)]
 struct Inner {
     start: Instant,
+    keep: bool,
     m: Mutex<Shared>,
     cv: Condvar,
 }
@@ -377,7 +403,7 @@ impl Inner {
     }
 
     fn record(&self, dir: Dir, bytes: &[u8]) {
-        if bytes.is_empty() {
+        if bytes.is_empty() || !self.keep {
             return;
         }
         let at = self.start.elapsed();
@@ -515,6 +541,7 @@ impl VModem {
         wake_tx.set_nonblocking(true)?;
         let inner = Arc::new(Inner {
             start: Instant::now(),
+            keep: cfg.keep_transcript,
             m: Mutex::new(Shared {
                 slave_path: path.clone(),
                 state: Some(State::Command),
@@ -1144,6 +1171,10 @@ impl Engine {
     }
 
     fn answer(&mut self) {
+        if self.conn.is_some() {
+            self.result(ResultCode::Error); // already off hook with a call
+            return;
+        }
         let t = Instant::now() + self.cfg.answer_delay;
         if self.cfg.tcp {
             match self.incoming.take() {
@@ -1390,7 +1421,9 @@ impl Engine {
     fn handle_dte(&mut self, bytes: &[u8]) {
         self.inner.record(Dir::ToModem, bytes);
         self.process_dte(bytes);
-        self.inner.update(|g| g.to_modem.extend_from_slice(bytes));
+        if self.inner.keep {
+            self.inner.update(|g| g.to_modem.extend_from_slice(bytes));
+        }
     }
 
     fn process_dte(&mut self, bytes: &[u8]) {
@@ -1541,7 +1574,7 @@ impl Engine {
                 deadline = min_deadline(deadline, Some(now + rel));
             }
         }
-        if self.drop_after_flush.is_some() || !self.slave_open {
+        if self.drop_after_flush.is_some() || (!self.slave_open && self.master.is_some()) {
             deadline = min_deadline(deadline, Some(now + CLOSED_POLL));
         }
         let ms = deadline.map_or(1000, |d| {
@@ -1595,6 +1628,11 @@ impl Engine {
                 .is_some_and(|r| !r.is_empty())
         };
         let (m_ready, t_ready, i_ready) = (ready(master_ix), ready(tcp_ix), ready(inc_ix));
+        // a reset connection reports POLLHUP/POLLERR even when we asked for nothing (escaped
+        // to command state): that is a carrier loss, not something to spin on
+        let tcp_hup = tcp_ix
+            .and_then(|i| fds[i].revents())
+            .is_some_and(|r| r.intersects(PollFlags::POLLHUP | PollFlags::POLLERR));
         drop(fds);
         self.drain_control();
         if self.stop {
@@ -1607,6 +1645,9 @@ impl Engine {
         if t_ready {
             self.flush_tcp();
             self.read_tcp();
+            if tcp_hup && !self.online && matches!(self.conn, Some(Conn::Tcp(_))) {
+                self.remote_gone();
+            }
         }
         if i_ready {
             self.read_incoming();

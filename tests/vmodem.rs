@@ -451,10 +451,11 @@ fn share_opts(dir: &Path) -> Options {
     Options {
         link: dir.join("ttyVM"),
         listen: "127.0.0.1:0".parse().unwrap(),
-        allow: Vec::new(),
+        allow: None,
         rings: 0,
         speed: 19200,
         ring_interval: Duration::from_millis(300),
+        keep_transcript: true,
     }
 }
 
@@ -574,6 +575,7 @@ fn share_auto_answer_and_dtr_drop() {
     let dir = tempfile::tempdir().unwrap();
     let mut opts = share_opts(dir.path());
     opts.rings = 2;
+    opts.keep_transcript = false; // as the daemon runs
     let link = opts.link.clone();
     with_server(opts, |server| {
         let addr = server.local_addr().unwrap();
@@ -640,8 +642,11 @@ fn share_dial_out() {
         dte.send(b"+++");
         dte.expect("\r\nOK\r\n");
         dte.cmd("ATH", "OK\r\n");
-        tcp_eof(&mut peer);
-        // the +++ never reached the peer
+        // the peer sees EOF, and the +++ never reached it
+        peer.set_read_timeout(Some(T)).unwrap();
+        let mut rest = Vec::new();
+        peer.read_to_end(&mut rest).unwrap();
+        assert!(!rest.contains(&b'+'), "{rest:?}");
         assert!(!server.vmodem().busy());
     });
 }
@@ -655,7 +660,7 @@ fn share_refuses_foreign_peers_by_default() {
     assert!(server.admits("::1".parse().unwrap()));
     assert!(!server.admits("10.1.2.3".parse().unwrap()));
     drop(server);
-    opts.allow = vec![rgetty::share::modem::parse_cidr("10.0.0.0/8").unwrap()];
+    opts.allow = Some(rgetty::share::acl::Acl::parse(&["10.0.0.0/8"]).unwrap());
     let server = ModemServer::bind(&opts).unwrap();
     assert!(server.admits("10.1.2.3".parse().unwrap()));
     assert!(server.admits("::ffff:10.1.2.3".parse().unwrap()));
@@ -694,46 +699,71 @@ fn drop_carrier_sends_sighup_to_the_session() {
     let _ = child.wait();
 }
 
+/// Debian's mgetty on `slave` (`/dev/pts/N`) in a private mount namespace, with temp dirs
+/// bound over /run (locks, utmp), /var/log/mgetty and /etc/mgetty, so nothing of the system's
+/// is touched. login.config runs `/bin/echo LOGGED-IN <name>`. Needs root and `unshare`.
+struct RealMgetty {
+    dir: tempfile::TempDir,
+    child: std::process::Child,
+}
+
+impl RealMgetty {
+    fn start(slave: &Path) -> RealMgetty {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let t = dir.path();
+        for d in ["run/lock", "log", "etc"] {
+            std::fs::create_dir_all(t.join(d)).unwrap();
+        }
+        std::fs::write(
+            t.join("etc/mgetty.config"),
+            "port-owner root\nport-group root\nport-mode 0600\ndata-only yes\nrings 1\n\
+             issue-file /etc/mgetty/issue\n",
+        )
+        .unwrap();
+        std::fs::write(t.join("etc/issue"), "vmodem test\n").unwrap();
+        let lc = t.join("etc/login.config");
+        std::fs::write(&lc, "* - - /bin/echo LOGGED-IN @\n").unwrap();
+        std::fs::set_permissions(&lc, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let dev = slave
+            .strip_prefix("/dev")
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        let script = format!(
+            "set -e; mount --bind {t}/run /run; mount --bind {t}/log /var/log/mgetty; \
+             mount --bind {t}/etc /etc/mgetty; exec /sbin/mgetty -x 9 {dev}",
+            t = t.display()
+        );
+        let child = std::process::Command::new("unshare")
+            .args(["-m", "sh", "-c", &script])
+            .spawn()
+            .unwrap();
+        RealMgetty { dir, child }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_dir(self.dir.path().join("log"))
+            .unwrap()
+            .filter_map(|e| std::fs::read_to_string(e.unwrap().path()).ok())
+            .collect()
+    }
+}
+
+impl Drop for RealMgetty {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// Debian's real mgetty against the virtual modem: init chat, RING, ATA, CONNECT, login prompt,
-/// login.config dispatch. Needs root, `unshare` and /sbin/mgetty; it runs mgetty in a private
-/// mount namespace with temp dirs bound over /run (locks, utmp), /var/log/mgetty and
-/// /etc/mgetty, so nothing of the system's is touched. Run with `cargo test --test vmodem --
-/// --ignored mgetty`.
+/// login.config dispatch. Run with `cargo test --test vmodem -- --ignored mgetty`.
 #[test]
 #[ignore = "needs root, unshare and Debian's /sbin/mgetty"]
 fn real_mgetty_against_the_vmodem() {
-    use std::os::unix::fs::PermissionsExt;
-    let dir = tempfile::tempdir().unwrap();
-    let t = dir.path();
-    for d in ["run/lock", "log", "etc"] {
-        std::fs::create_dir_all(t.join(d)).unwrap();
-    }
-    std::fs::write(
-        t.join("etc/mgetty.config"),
-        "port-owner root\nport-group root\nport-mode 0600\ndata-only yes\nrings 1\n\
-         issue-file /etc/mgetty/issue\n",
-    )
-    .unwrap();
-    std::fs::write(t.join("etc/issue"), "vmodem test\n").unwrap();
-    let lc = t.join("etc/login.config");
-    std::fs::write(&lc, "* - - /bin/echo LOGGED-IN @\n").unwrap();
-    std::fs::set_permissions(&lc, std::fs::Permissions::from_mode(0o600)).unwrap();
     let vm = VModem::start(Config::default()).unwrap();
-    let dev = vm
-        .slave_path()
-        .strip_prefix("/dev")
-        .unwrap()
-        .to_string_lossy()
-        .into_owned();
-    let script = format!(
-        "set -e; mount --bind {t}/run /run; mount --bind {t}/log /var/log/mgetty; \
-         mount --bind {t}/etc /etc/mgetty; exec /sbin/mgetty -x 9 {dev}",
-        t = t.display()
-    );
-    let mut child = std::process::Command::new("unshare")
-        .args(["-m", "sh", "-c", &script])
-        .spawn()
-        .unwrap();
+    let mg = RealMgetty::start(vm.slave_path());
     let result = (|| -> Result<(), String> {
         vm.wait_to_modem(r"ATQ0V1H0\r", Duration::from_secs(20))
             .map_err(|e| e.to_string())?;
@@ -756,15 +786,33 @@ fn real_mgetty_against_the_vmodem() {
         vm.wait_caller(Duration::from_secs(30))
             .map_err(|e| e.to_string())
     })();
-    let _ = child.kill();
-    let _ = child.wait();
-    let log = std::fs::read_dir(t.join("log"))
-        .unwrap()
-        .filter_map(|e| std::fs::read_to_string(e.unwrap().path()).ok())
-        .collect::<String>();
     if let Err(e) = result {
-        panic!("{e}\nmgetty log:\n{log}");
+        panic!("{e}\nmgetty log:\n{}", mg.log());
     }
     assert_eq!(vm.commands()[0], "ATQ0V1H0");
     eprintln!("{}", vm.transcript().printable());
+}
+
+/// `rgetty-share modem` with Debian's mgetty on the line and a TCP caller: the product use.
+#[test]
+#[ignore = "needs root, unshare and Debian's /sbin/mgetty"]
+fn real_mgetty_behind_share_modem() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = share_opts(dir.path());
+    with_server(opts, |server| {
+        let mg = RealMgetty::start(server.vmodem().slave_path());
+        let vm = server.vmodem();
+        let ok = vm
+            .wait_to_modem(r"ATQ0V1H0\r", Duration::from_secs(20))
+            .is_ok();
+        assert!(ok, "no init; mgetty log:\n{}", mg.log());
+        std::thread::sleep(Duration::from_secs(2));
+        let mut caller = TcpStream::connect(server.local_addr().unwrap()).unwrap();
+        tcp_expect(&mut caller, "login: ");
+        caller.write_all(b"tcpuser\r").unwrap();
+        tcp_expect(&mut caller, "LOGGED-IN tcpuser");
+        // the login program exits: mgetty's line closes = DTR drop: the caller is hung up
+        tcp_eof(&mut caller);
+        eprintln!("{}", vm.transcript().printable());
+    });
 }

@@ -19,8 +19,9 @@
 //!   symlink at once. DTR drop (the DTE closing the line) or `ATH` closes the TCP connection.
 //!   `+++` (with S12 guard times) escapes to command state; `ATO` returns online.
 //! * **One caller at a time.** A second caller gets the line `BUSY\r\n` and is disconnected.
-//! * **Access.** Loopback peers are always admitted; others only when an `--allow ADDR[/BITS]`
-//!   matches. Refused peers are disconnected without a word and logged.
+//! * **Access.** Loopback peers are always admitted; others only when an `--allow` entry
+//!   matches (the share ACL syntax, [`crate::share::acl`]: `ADDR`, `ADDR/BITS`, `*`, comma
+//!   lists). Refused peers are disconnected without a word and logged.
 //!
 //! Deliberate differences from a real modem line: RINGs come every 2 s instead of the usual 6 s;
 //! `NMBR` carries an IP address.
@@ -36,6 +37,7 @@ use std::time::Duration;
 use clap::Parser;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 
+use crate::share::acl::Acl;
 use crate::vmodem::{Config, VModem};
 
 /// Command-line arguments of `rgetty-share modem`.
@@ -54,9 +56,10 @@ struct Cli {
     /// Address to listen on.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1")]
     listen: IpAddr,
-    /// Also admit callers from this address or network (ADDR or ADDR/BITS); repeatable.
-    #[arg(long, value_name = "CIDR", value_parser = parse_cidr)]
-    allow: Vec<Cidr>,
+    /// Also admit callers from these addresses or networks (ADDR, ADDR/BITS, `*`, or a
+    /// comma-separated list of them); repeatable.
+    #[arg(long, value_name = "CIDR", value_parser = check_allow)]
+    allow: Vec<String>,
     /// Answer automatically after N rings (the power-on S0; 0 = wait for ATA).
     #[arg(long, value_name = "N", default_value_t = 0)]
     rings: u8,
@@ -65,53 +68,11 @@ struct Cli {
     speed: u32,
 }
 
-/// An allowed address or network.
-// TODO(share): use share::acl once it is merged; kept private here meanwhile.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Cidr {
-    addr: IpAddr,
-    bits: u8,
-}
-
-impl Cidr {
-    /// Whether `ip` is inside this network (IPv4-mapped IPv6 addresses count as IPv4).
-    pub fn contains(&self, ip: IpAddr) -> bool {
-        match (self.addr, ip.to_canonical()) {
-            (IpAddr::V4(n), IpAddr::V4(a)) => {
-                let mask = u32::MAX.checked_shl(32 - u32::from(self.bits)).unwrap_or(0);
-                u32::from(n) & mask == u32::from(a) & mask
-            }
-            (IpAddr::V6(n), IpAddr::V6(a)) => {
-                let mask = u128::MAX
-                    .checked_shl(128 - u32::from(self.bits))
-                    .unwrap_or(0);
-                u128::from(n) & mask == u128::from(a) & mask
-            }
-            _ => false,
-        }
-    }
-}
-
-/// Parse `ADDR` or `ADDR/BITS`.
-pub fn parse_cidr(s: &str) -> Result<Cidr, String> {
-    let (a, bits) = match s.split_once('/') {
-        Some((a, b)) => (a, Some(b)),
-        None => (s, None),
-    };
-    let addr: IpAddr = a
-        .parse()
-        .map_err(|_| format!("bad address in {s:?} (want ADDR or ADDR/BITS)"))?;
-    let addr = addr.to_canonical();
-    let max = if addr.is_ipv4() { 32 } else { 128 };
-    let bits = match bits {
-        None => max,
-        Some(b) => b
-            .parse::<u8>()
-            .ok()
-            .filter(|b| *b <= max)
-            .ok_or_else(|| format!("bad prefix length in {s:?}"))?,
-    };
-    Ok(Cidr { addr, bits })
+/// Check one `--allow` value with the share ACL parser.
+fn check_allow(s: &str) -> Result<String, String> {
+    Acl::parse(&[s])
+        .map(|_| s.to_string())
+        .map_err(|e| e.to_string())
 }
 
 /// Settings of the modem mode (what the command line sets, plus knobs for tests).
@@ -122,14 +83,16 @@ pub struct Options {
     /// Where to listen for incoming calls (port 0: any free port, see
     /// [`ModemServer::local_addr`]).
     pub listen: SocketAddr,
-    /// Extra admitted peers (loopback is always admitted).
-    pub allow: Vec<Cidr>,
+    /// Extra admitted peers (loopback is always admitted); `None`: loopback only.
+    pub allow: Option<Acl>,
     /// Power-on S0 (auto-answer after this many rings; 0 = never).
     pub rings: u8,
     /// Speed in CONNECT messages.
     pub speed: u32,
     /// Interval between RINGs (2 s from the command line).
     pub ring_interval: Duration,
+    /// Keep the modem's transcript (false from the command line: a daemon must not grow).
+    pub keep_transcript: bool,
 }
 
 impl Options {
@@ -137,10 +100,12 @@ impl Options {
         Options {
             link: c.link,
             listen: SocketAddr::new(c.listen, c.port),
-            allow: c.allow,
+            // each value was checked by `check_allow`, so this cannot fail
+            allow: Acl::parse(&c.allow).ok(),
             rings: c.rings,
             speed: c.speed,
             ring_interval: Duration::from_secs(2),
+            keep_transcript: false,
         }
     }
 }
@@ -150,7 +115,7 @@ impl Options {
 pub struct ModemServer {
     vm: VModem,
     listener: TcpListener,
-    allow: Vec<Cidr>,
+    allow: Option<Acl>,
 }
 
 impl ModemServer {
@@ -165,6 +130,7 @@ impl ModemServer {
             ring_interval: opts.ring_interval,
             reopen_on_drop: true,
             tcp: true,
+            keep_transcript: opts.keep_transcript,
             ..Config::default()
         })?;
         Ok(ModemServer {
@@ -187,7 +153,7 @@ impl ModemServer {
     /// Whether `ip` may call.
     pub fn admits(&self, ip: IpAddr) -> bool {
         let ip = ip.to_canonical();
-        ip.is_loopback() || self.allow.iter().any(|c| c.contains(ip))
+        ip.is_loopback() || self.allow.as_ref().is_some_and(|a| a.allows(ip))
     }
 
     /// Accept callers until `stop` is set (checked every 100 ms).
@@ -287,35 +253,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn cidr() {
-        let table = [
-            ("10.0.0.0/8", "10.1.2.3", true),
-            ("10.0.0.0/8", "11.1.2.3", false),
-            ("192.168.1.7", "192.168.1.7", true),
-            ("192.168.1.7", "192.168.1.8", false),
-            ("0.0.0.0/0", "8.8.8.8", true),
-            ("::ffff:10.0.0.1", "10.0.0.1", true),
-            ("10.0.0.0/8", "::ffff:10.9.9.9", true),
-            ("fd00::/8", "fd12::1", true),
-            ("fd00::/8", "10.0.0.1", false),
-        ];
-        for (c, ip, want) in table {
-            let c = parse_cidr(c).unwrap();
-            assert_eq!(c.contains(ip.parse().unwrap()), want, "{c:?} {ip}");
-        }
-        for bad in [
-            "",
-            "x",
-            "10.0.0.0/33",
-            "::/129",
-            "10.0.0.0/-1",
-            "host.example",
-        ] {
-            assert!(parse_cidr(bad).is_err(), "{bad}");
-        }
-    }
-
-    #[test]
     fn usage_errors() {
         let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
         assert_eq!(main(s(&["--bogus"])), 2);
@@ -341,6 +278,8 @@ mod tests {
         assert_eq!(o.listen, "127.0.0.1:2323".parse().unwrap());
         assert_eq!(o.rings, 2);
         assert_eq!(o.speed, 38400);
-        assert_eq!(o.allow.len(), 1);
+        let acl = o.allow.unwrap();
+        assert!(acl.allows("10.9.8.7".parse().unwrap()));
+        assert!(!acl.allows("192.0.2.1".parse().unwrap()));
     }
 }
