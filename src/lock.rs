@@ -165,6 +165,23 @@ fn read_pid(path: &Path) -> io::Result<Option<i32>> {
     Ok(parse_pid(&buf[..n]))
 }
 
+/// This process's pid as stored in lock files.
+fn my_pid() -> i32 {
+    i32::try_from(std::process::id()).unwrap_or(i32::MAX)
+}
+
+/// Remove the lock file of dead process `pid` — but only if it still names that pid: another
+/// process may have replaced it in the meantime.
+fn remove_stale(path: &Path, pid: i32) {
+    log::info!(
+        "stale lockfile {}, created by process {pid}, removing",
+        path.display()
+    );
+    if read_pid(path).ok().flatten() == Some(pid) {
+        let _ = fs::remove_file(path);
+    }
+}
+
 /// Whether `pid` is alive (`kill(pid, 0)`; EPERM counts as alive).
 pub fn pid_alive(pid: i32) -> bool {
     !matches!(kill(Pid::from_raw(pid), None), Err(Errno::ESRCH))
@@ -188,11 +205,9 @@ pub fn cmdline(pid: i32) -> String {
 /// The live holder of the lock file at `path`, if any (stale locks are not removed here).
 pub fn holder(path: &Path) -> Option<Holder> {
     let pid = read_pid(path).ok().flatten()?;
-    (pid_alive(pid) && pid != i32::try_from(std::process::id()).unwrap_or(i32::MAX)).then(|| {
-        Holder {
-            pid,
-            cmdline: cmdline(pid),
-        }
+    (pid_alive(pid) && pid != my_pid()).then(|| Holder {
+        pid,
+        cmdline: cmdline(pid),
     })
 }
 
@@ -226,7 +241,7 @@ impl LockDir {
 
     /// Take the lock file at an explicit path.
     pub fn acquire_path(&self, path: PathBuf) -> Result<Lock, LockError> {
-        let me = i32::try_from(std::process::id()).unwrap_or(i32::MAX);
+        let me = my_pid();
         let tmp = self.write_temp(me)?;
         let result = (|| {
             for _ in 0..10 {
@@ -260,17 +275,7 @@ impl LockDir {
                             armed: true,
                         });
                     }
-                    Some(pid) if !pid_alive(pid) => {
-                        log::info!(
-                            "stale lockfile {}, created by process {pid}, ignoring",
-                            path.display()
-                        );
-                        // Remove only if it still names the dead pid (another process may
-                        // have replaced it in the meantime).
-                        if read_pid(&path).ok().flatten() == Some(pid) {
-                            let _ = fs::remove_file(&path);
-                        }
-                    }
+                    Some(pid) if !pid_alive(pid) => remove_stale(&path, pid),
                     Some(pid) => {
                         return Err(LockError::Held {
                             path: path.clone(),
@@ -319,17 +324,11 @@ impl LockDir {
     /// [`LockDir::check`] for an explicit lock file path.
     pub fn check_path(&self, path: &Path) -> Option<Holder> {
         let pid = read_pid(path).ok().flatten()?;
-        if pid == i32::try_from(std::process::id()).unwrap_or(i32::MAX) {
+        if pid == my_pid() {
             return None;
         }
         if !pid_alive(pid) {
-            log::info!(
-                "stale lockfile {}, created by process {pid}, removing",
-                path.display()
-            );
-            if read_pid(path).ok().flatten() == Some(pid) {
-                let _ = fs::remove_file(path);
-            }
+            remove_stale(path, pid);
             return None;
         }
         Some(Holder {
@@ -482,10 +481,7 @@ mod tests {
         let l = ld.acquire_path(lockf.clone()).unwrap();
         let meta = fs::metadata(&lockf).unwrap();
         assert_eq!(meta.permissions().mode() & 0o777, 0o644);
-        assert_eq!(
-            fs::read_to_string(&lockf).unwrap(),
-            format_pid(i32::try_from(std::process::id()).unwrap_or(i32::MAX))
-        );
+        assert_eq!(fs::read_to_string(&lockf).unwrap(), format_pid(my_pid()));
         // Our own pid: ours again.
         let l2 = ld.acquire_path(lockf.clone()).unwrap();
         l2.keep();

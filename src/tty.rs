@@ -6,7 +6,6 @@
 //! lines") instead of an error, so callers can log it once and carry on
 //! (mgetty-behaviour.md §4.1 steps 8–11, crates.md "Test-harness facts").
 
-use std::ffi::CString;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
@@ -72,13 +71,10 @@ mod ioctls {
     ioctl_write_int_bad!(tiocmiwait, libc::TIOCMIWAIT);
     ioctl_read_bad!(tiocgicount, libc::TIOCGICOUNT, super::IcounterStruct);
     ioctl_write_int_bad!(tiocsctty, libc::TIOCSCTTY);
-    ioctl_none_bad!(tiocnotty, libc::TIOCNOTTY);
     ioctl_write_ptr_bad!(tiocpkt, libc::TIOCPKT, libc::c_int);
     ioctl_none_bad!(tiocsbrk, libc::TIOCSBRK);
     ioctl_none_bad!(tioccbrk, libc::TIOCCBRK);
     ioctl_read_bad!(tiocoutq, libc::TIOCOUTQ, libc::c_int);
-    ioctl_read_bad!(fionread, libc::FIONREAD, libc::c_int);
-    ioctl_none_bad!(tiocexcl, libc::TIOCEXCL);
 }
 
 /// `struct serial_icounter_struct` from `<linux/serial.h>` (for TIOCGICOUNT).
@@ -378,21 +374,6 @@ pub struct FinalMode {
     /// An upper-case-only terminal: map upper to lower case on input, lower to upper on
     /// output (`IUCLC`, `OLCUC`, `XCASE`).
     pub lcuc: bool,
-}
-
-/// mgetty's "sane" mode (§5 step b): `BRKINT|IGNPAR`, `OPOST|TAB3`,
-/// `ECHO|ECHOE|ECHOK|ISIG|ICANON`, `CS8|CREAD|HUPCL`, default control characters.
-pub fn set_sane_mode(fd: impl AsFd, clocal: bool, flow: Flow) -> Result<()> {
-    set_final_mode(
-        fd,
-        FinalMode {
-            crlf: false,
-            raw: false,
-            clocal,
-            flow,
-            lcuc: false,
-        },
-    )
 }
 
 /// Apply a [`FinalMode`] after the output drained (pending input is kept for the program).
@@ -696,14 +677,6 @@ pub fn output_pending(fd: impl AsFd) -> Result<usize> {
     Ok(usize::try_from(n).unwrap_or(0))
 }
 
-/// Bytes waiting to be read (FIONREAD).
-pub fn input_pending(fd: impl AsFd) -> Result<usize> {
-    let mut n: libc::c_int = 0;
-    // SAFETY: valid fd; `n` is a live c_int.
-    unsafe { ioctls::fionread(fd.as_fd().as_raw_fd(), &mut n) }.map_err(op("FIONREAD"))?;
-    Ok(usize::try_from(n).unwrap_or(0))
-}
-
 /// Which queue to flush.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Queue {
@@ -786,22 +759,6 @@ pub fn is_controlling(fd: impl AsFd) -> bool {
     termios::tcgetsid(fd.as_fd()).is_ok_and(|sid| sid == nix::unistd::getsid(None).unwrap_or(sid))
 }
 
-/// Give up the controlling tty (TIOCNOTTY) if `fd` is it.
-pub fn release_controlling(fd: impl AsFd) -> Result<()> {
-    // SAFETY: valid fd, no argument.
-    unsafe { ioctls::tiocnotty(fd.as_fd().as_raw_fd()) }
-        .map(drop)
-        .map_err(op("TIOCNOTTY"))
-}
-
-/// Set exclusive mode (TIOCEXCL): further opens fail with EBUSY except for root.
-pub fn set_exclusive(fd: impl AsFd) -> Result<()> {
-    // SAFETY: valid fd, no argument.
-    unsafe { ioctls::tiocexcl(fd.as_fd().as_raw_fd()) }
-        .map(drop)
-        .map_err(op("TIOCEXCL"))
-}
-
 /// `vhangup(2)`: hang up the controlling terminal so that no earlier session keeps an fd that
 /// still works on it. Every fd of ours on the tty is invalidated too: reopen afterwards.
 pub fn vhangup() -> Result<()> {
@@ -852,12 +809,6 @@ pub fn device_path(device: &str) -> PathBuf {
     } else {
         Path::new("/dev").join(device)
     }
-}
-
-/// A NUL-free C string for a path (helper for callers doing their own libc calls).
-pub fn cpath(p: &Path) -> Option<CString> {
-    use std::os::unix::ffi::OsStrExt;
-    CString::new(p.as_os_str().as_bytes()).ok()
 }
 
 #[cfg(test)]

@@ -377,9 +377,7 @@ impl Getty {
     }
 
     fn line(&self) -> io::Result<&Line> {
-        self.line
-            .as_ref()
-            .ok_or_else(|| io::Error::new(io::ErrorKind::NotConnected, "line is not open"))
+        open_line(&self.line)
     }
 
     fn run(&mut self) -> i32 {
@@ -660,10 +658,7 @@ impl Getty {
         timeout: Duration,
         info: &mut CallInfo,
     ) -> io::Result<ChatOutcome> {
-        let line = self
-            .line
-            .as_ref()
-            .ok_or_else(|| io::Error::new(io::ErrorKind::NotConnected, "line is not open"))?;
+        let line = open_line(&self.line)?;
         run_chat(
             line,
             &self.sig,
@@ -676,10 +671,7 @@ impl Getty {
     }
 
     fn mdm(&mut self, cmd: &str) -> io::Result<Option<bool>> {
-        let line = self
-            .line
-            .as_ref()
-            .ok_or_else(|| io::Error::new(io::ErrorKind::NotConnected, "line is not open"))?;
+        let line = open_line(&self.line)?;
         mdm_command(
             line,
             &self.sig,
@@ -1031,10 +1023,7 @@ impl Getty {
                     until = self.epoch.checked_add(d).or(deadline);
                 }
             }
-            let line = self
-                .line
-                .as_ref()
-                .ok_or_else(|| io::Error::new(io::ErrorKind::NotConnected, "line closed"))?;
+            let line = open_line(&self.line)?;
             match line.read_until(&self.sig, &mut buf, until)? {
                 Some(0) => return Ok(Err(RingWait::Hangup)),
                 Some(_) => {
@@ -1803,6 +1792,13 @@ enum RingWait {
     Signal(i32),
     Hangup,
     Cadence(crate::ring::Fired),
+}
+
+/// The open line, or an error once it was handed away (dial-out, exec). A free function so
+/// callers can borrow other fields of `Getty` at the same time.
+fn open_line(line: &Option<Line>) -> io::Result<&Line> {
+    line.as_ref()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::NotConnected, "line is not open"))
 }
 
 fn write_pid_file(path: &Path) -> io::Result<()> {
