@@ -212,6 +212,30 @@ pub enum CallerStep {
     DropCarrier,
 }
 
+impl CallerStep {
+    /// Wait up to `timeout` for `re` from the DTE.
+    pub fn expect(re: &str, timeout: Duration) -> CallerStep {
+        CallerStep::Expect {
+            re: re.to_string(),
+            timeout,
+        }
+    }
+
+    /// Wait up to `timeout` for a login prompt (`login: `).
+    pub fn login_prompt(timeout: Duration) -> CallerStep {
+        CallerStep::expect("login: ", timeout)
+    }
+}
+
+/// The usual caller: wait for the login prompt, type `text`, then stay on the line for 5 s.
+pub fn type_at_prompt(text: impl AsRef<[u8]>, timeout: Duration) -> Vec<CallerStep> {
+    vec![
+        CallerStep::login_prompt(timeout),
+        CallerStep::Send(text.as_ref().to_vec()),
+        CallerStep::Sleep(Duration::from_secs(5)),
+    ]
+}
+
 /// How far the scripted caller got.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum CallerStatus {

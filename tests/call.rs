@@ -26,14 +26,6 @@ fn cid() -> CallerId {
     }
 }
 
-/// The caller waits for the login prompt.
-fn at_prompt() -> CallerStep {
-    CallerStep::Expect {
-        re: "login: ".into(),
-        timeout: s(10.0),
-    }
-}
-
 /// A getty waiting for calls whose login.config sends every name to the recorder `rec`.
 fn waiting_with_recorder(extra: &str) -> Harness {
     let mut h = call_harness(extra);
@@ -41,14 +33,6 @@ fn waiting_with_recorder(extra: &str) -> Harness {
     h.login_config(&format!("* - - {} @\n", rec.display()));
     h.spawn_waiting(&[]);
     h
-}
-
-fn type_name(name: &str) -> Vec<CallerStep> {
-    vec![
-        at_prompt(),
-        CallerStep::Send(name.as_bytes().to_vec()),
-        CallerStep::Sleep(s(5.0)),
-    ]
 }
 
 #[test]
@@ -67,7 +51,7 @@ fn answers_after_n_rings_not_before() {
         !h.lock_path().exists(),
         "lock released after the ring stopped"
     );
-    h.modem.set_caller(type_name("\x04"));
+    h.modem.set_caller(vmodem::type_at_prompt("\x04", s(10.0)));
     let before = h.modem.to_modem_len();
     h.modem.ring(3, s(0.5), None);
     h.modem
@@ -93,7 +77,8 @@ fn typed_name_execs_login_program_with_argv_uid_env_ctty() {
         rec.display()
     ));
     h.spawn_waiting(&[]);
-    h.modem.set_caller(type_name("alice\r"));
+    h.modem
+        .set_caller(vmodem::type_at_prompt("alice\r", s(10.0)));
     h.modem.ring(2, s(0.5), Some(cid()));
     let r = h.recorded("rec", s(20.0));
     assert_eq!(field(&r, "argv0"), Some("rec"));
@@ -167,7 +152,7 @@ fn lcp_frame_dispatches_autoppp_without_echo_and_keeps_the_bytes_for_pppd() {
     ));
     h.spawn_waiting(&[]);
     h.modem.set_caller(vec![
-        at_prompt(),
+        CallerStep::login_prompt(s(10.0)),
         CallerStep::SendLcp,
         CallerStep::Sleep(s(5.0)),
     ]);
@@ -213,7 +198,8 @@ fn typed_autoppp_name_does_not_get_ppp() {
         login.display()
     ));
     h.spawn_waiting(&[]);
-    h.modem.set_caller(type_name("/AutoPPP/\r"));
+    h.modem
+        .set_caller(vmodem::type_at_prompt("/AutoPPP/\r", s(10.0)));
     h.modem.ring(2, s(0.5), None);
     let r = h.recorded("login", s(20.0));
     assert_eq!(field(&r, "argv1"), Some("/AutoPPP/"));
@@ -229,7 +215,8 @@ fn refusal_line_runs_the_refusal_program() {
         refuse.display()
     ));
     h.spawn_waiting(&[]);
-    h.modem.set_caller(type_name("root\r"));
+    h.modem
+        .set_caller(vmodem::type_at_prompt("root\r", s(10.0)));
     h.modem.ring(2, s(0.5), None);
     let r = h.recorded("refuse", s(20.0));
     assert_eq!(field(&r, "argv0"), Some("refuse"));
@@ -243,7 +230,7 @@ fn unknown_userid_is_refused_never_run_as_root() {
     let rec = h.recorder("rec");
     h.login_config(&format!("* no-such-user-xyz - {} @\n", rec.display()));
     h.spawn_waiting(&[]);
-    h.modem.set_caller(type_name("bob\r"));
+    h.modem.set_caller(vmodem::type_at_prompt("bob\r", s(10.0)));
     h.modem.ring(2, s(0.5), None);
     assert_eq!(h.wait_exit(s(20.0)), Some(1), "{}", h.explain());
     assert!(h.log().contains("unknown userid"), "{}", h.explain());
@@ -285,7 +272,7 @@ fn login_time_expiry_hangs_up() {
 fn caller_hanging_up_mid_name_ends_the_session() {
     let mut h = waiting_with_recorder("");
     h.modem.set_caller(vec![
-        at_prompt(),
+        CallerStep::login_prompt(s(10.0)),
         CallerStep::Send(b"ali".to_vec()),
         CallerStep::Sleep(s(0.3)),
         CallerStep::DropCarrier,
@@ -306,8 +293,10 @@ fn carrier_drop_at_the_prompt_exits_10() {
     let mut h = call_harness("");
     h.login_config("* - - /bin/false @\n");
     h.spawn_waiting(&[]);
-    h.modem
-        .set_caller(vec![at_prompt(), CallerStep::DropCarrier]);
+    h.modem.set_caller(vec![
+        CallerStep::login_prompt(s(10.0)),
+        CallerStep::DropCarrier,
+    ]);
     h.modem.ring(2, s(0.5), None);
     assert_eq!(h.wait_exit(s(20.0)), Some(10), "{}", h.explain());
     assert!(!h.lock_path().exists());
@@ -369,14 +358,7 @@ fn hostile_names_never_reach_login_as_options_or_control_bytes() {
     ];
     for (input, want) in cases {
         let h = waiting_with_recorder("");
-        h.modem.set_caller(vec![
-            CallerStep::Expect {
-                re: "login: ".into(),
-                timeout: s(10.0),
-            },
-            CallerStep::Send(input.to_vec()),
-            CallerStep::Sleep(s(5.0)),
-        ]);
+        h.modem.set_caller(vmodem::type_at_prompt(input, s(10.0)));
         h.modem.ring(2, s(0.3), None);
         let r = h.recorded("rec", s(20.0));
         let got = field(&r, "argv1").unwrap_or("");
@@ -452,7 +434,7 @@ fn cnd_program_gets_caller_id_as_arguments_and_can_reject() {
 fn upper_case_only_terminal_gets_a_hint_then_case_mapping() {
     let h = waiting_with_recorder("");
     h.modem.set_caller(vec![
-        at_prompt(),
+        CallerStep::login_prompt(s(10.0)),
         CallerStep::Send(b"JOE\r".to_vec()),
         CallerStep::Expect {
             re: "(?s)lower case.*login: ".into(),
@@ -480,7 +462,7 @@ fn autobauding_switches_to_the_connect_speed() {
     let rec = h.recorder("rec");
     h.login_config(&format!("* - - {} @ \\I\n", rec.display()));
     h.spawn_waiting(&["-a"]);
-    h.modem.set_caller(type_name("amy\r"));
+    h.modem.set_caller(vmodem::type_at_prompt("amy\r", s(10.0)));
     h.modem.ring(2, s(0.3), None);
     let r = h.recorded("rec", s(20.0));
     assert_eq!(field(&r, "argv2"), Some("19200"));
@@ -500,7 +482,7 @@ fn login_config_with_wrong_permissions_is_ignored() {
     )
     .unwrap();
     h.spawn_waiting(&[]);
-    h.modem.set_caller(type_name("zed\r"));
+    h.modem.set_caller(vmodem::type_at_prompt("zed\r", s(10.0)));
     h.modem.ring(2, s(0.3), None);
     h.wait_log("wrong permissions", s(20.0));
     h.wait_log("cmd='/bin/login'", s(10.0));

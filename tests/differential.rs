@@ -10,6 +10,7 @@
 mod diffutil;
 
 use std::fs;
+use std::time::Duration;
 
 use diffutil::*;
 
@@ -32,21 +33,6 @@ fn cid() -> CallerId {
         number: "5551234".into(),
         name: Some("JOHN DOE".into()),
     }
-}
-
-fn expect_prompt() -> CallerStep {
-    CallerStep::Expect {
-        re: "login: ".into(),
-        timeout: s(15.0),
-    }
-}
-
-fn type_name(name: &str) -> Vec<CallerStep> {
-    vec![
-        expect_prompt(),
-        CallerStep::Send(name.as_bytes().to_vec()),
-        CallerStep::Sleep(s(5.0)),
-    ]
 }
 
 /// What one getty did in a scenario.
@@ -82,6 +68,14 @@ impl Obs {
             explain: h.explain(),
             ..Obs::default()
         }
+    }
+
+    /// Wait for the getty to exit, then observe, including whether the lock is still there.
+    fn after_exit(h: &mut Side, timeout: Duration) -> Obs {
+        let exit = h.wait_exit(timeout);
+        let mut o = Obs { exit, ..Obs::of(h) };
+        o.lock.push(("after exit", lock_exists(h)));
+        o
     }
 }
 
@@ -169,10 +163,7 @@ fn init_failure_error_exits_1() {
     };
     let Some((m, r)) = both(vcfg, &cfg, |h| {
         h.spawn(&[]);
-        let exit = h.wait_exit(s(40.0));
-        let mut o = Obs { exit, ..Obs::of(h) };
-        o.lock.push(("after exit", lock_exists(h)));
-        o
+        Obs::after_exit(h, s(40.0))
     }) else {
         return;
     };
@@ -191,7 +182,7 @@ fn stock_config_differs_only_by_fax_probe_and_emsi() {
     let Some((m, r)) = both(dflt, &cfg, |h| {
         h.login_config("* - - /bin/false @\n");
         h.spawn_waiting(&[]);
-        h.modem.set_caller(type_name("\x04"));
+        h.modem.set_caller(vmodem::type_at_prompt("\x04", s(15.0)));
         h.modem.ring(2, s(0.5), None);
         let exit = h.wait_exit(s(30.0));
         Obs { exit, ..Obs::of(h) }
@@ -219,12 +210,9 @@ fn n_rings_then_ata() {
     let Some((m, r)) = both(dflt, &config("rings 3\n"), |h| {
         h.login_config("* - - /bin/false @\n");
         h.spawn_waiting(&[]);
-        h.modem.set_caller(type_name("\x04"));
+        h.modem.set_caller(vmodem::type_at_prompt("\x04", s(15.0)));
         h.modem.ring(3, s(1.0), None);
-        let exit = h.wait_exit(s(30.0));
-        let mut o = Obs { exit, ..Obs::of(h) };
-        o.lock.push(("after exit", lock_exists(h)));
-        o
+        Obs::after_exit(h, s(30.0))
     }) else {
         return;
     };
@@ -249,7 +237,8 @@ fn typed_name_execs_program_with_same_argv_uid_env_ctty_utmp() {
             rec.display()
         ));
         h.spawn_waiting(&[]);
-        h.modem.set_caller(type_name("alice\r"));
+        h.modem
+            .set_caller(vmodem::type_at_prompt("alice\r", s(15.0)));
         h.modem.ring(2, s(0.5), Some(cid()));
         let rec = h.recorded_norm("rec", s(30.0));
         let mut o = Obs::of(h);
@@ -305,7 +294,7 @@ fn issue_file_and_login_config_escapes() {
         let rec = h.recorder("rec");
         h.login_config(&format!("* - - {} \\I \\Y @ x@\n", rec.display()));
         h.spawn_waiting(&[]);
-        h.modem.set_caller(type_name("bob\r"));
+        h.modem.set_caller(vmodem::type_at_prompt("bob\r", s(15.0)));
         h.modem.ring(2, s(0.5), None);
         let rec = h.recorded_norm("rec", s(30.0));
         Obs { rec, ..Obs::of(h) }
@@ -344,7 +333,7 @@ fn autoppp_dispatch_same_except_the_echo() {
         ));
         h.spawn_waiting(&[]);
         h.modem.set_caller(vec![
-            expect_prompt(),
+            CallerStep::login_prompt(s(15.0)),
             CallerStep::SendLcp,
             CallerStep::Sleep(s(5.0)),
         ]);
@@ -412,7 +401,7 @@ fn autoppp_termios_is_fully_raw_unlike_mgetty() {
         h.login_config(&format!("/AutoPPP/ - a_ppp {}\n", ppp.display()));
         h.spawn_waiting(&[]);
         h.modem.set_caller(vec![
-            expect_prompt(),
+            CallerStep::login_prompt(s(15.0)),
             CallerStep::SendLcp,
             CallerStep::Sleep(s(5.0)),
         ]);
@@ -457,7 +446,7 @@ fn nmbr_without_name_is_not_a_ring_in_the_debian_profile() {
     let Some((m, r)) = both(dflt, &config(""), |h| {
         h.login_config("* - - /bin/false @\n");
         h.spawn_waiting(&[]);
-        h.modem.set_caller(type_name("\x04"));
+        h.modem.set_caller(vmodem::type_at_prompt("\x04", s(15.0)));
         let mut c = cid();
         c.name = None;
         h.modem.ring(2, s(1.0), Some(c));
@@ -480,7 +469,8 @@ fn refusal_line_runs_the_refusal_program() {
             rec.display()
         ));
         h.spawn_waiting(&[]);
-        h.modem.set_caller(type_name("root\r"));
+        h.modem
+            .set_caller(vmodem::type_at_prompt("root\r", s(15.0)));
         h.modem.ring(2, s(0.5), None);
         Obs {
             rec: h.recorded_norm("refuse", s(30.0)),
@@ -500,9 +490,9 @@ fn empty_enter_reprints_the_issue() {
         h.login_config("* - - /bin/false @\n");
         h.spawn_waiting(&[]);
         h.modem.set_caller(vec![
-            expect_prompt(),
+            CallerStep::login_prompt(s(15.0)),
             CallerStep::Send(b"\r".to_vec()),
-            expect_prompt(),
+            CallerStep::login_prompt(s(15.0)),
             CallerStep::Send(b"\x04".to_vec()),
             CallerStep::Sleep(s(3.0)),
         ]);
@@ -529,7 +519,7 @@ fn leading_dash_is_refused_with_rubout() {
         h.login_config(&format!("* - - {} @\n", rec.display()));
         h.spawn_waiting(&[]);
         h.modem.set_caller(vec![
-            expect_prompt(),
+            CallerStep::login_prompt(s(15.0)),
             CallerStep::Send(b"-".to_vec()),
             CallerStep::Sleep(s(0.3)),
             CallerStep::Send(b" bob\r".to_vec()),
@@ -581,13 +571,12 @@ fn carrier_drop_at_the_prompt_exits_10() {
     let Some((m, r)) = both(dflt, &config(""), |h| {
         h.login_config("* - - /bin/false @\n");
         h.spawn_waiting(&[]);
-        h.modem
-            .set_caller(vec![expect_prompt(), CallerStep::DropCarrier]);
+        h.modem.set_caller(vec![
+            CallerStep::login_prompt(s(15.0)),
+            CallerStep::DropCarrier,
+        ]);
         h.modem.ring(2, s(0.5), None);
-        let exit = h.wait_exit(s(30.0));
-        let mut o = Obs { exit, ..Obs::of(h) };
-        o.lock.push(("after exit", lock_exists(h)));
-        o
+        Obs::after_exit(h, s(30.0))
     }) else {
         return;
     };
@@ -603,10 +592,7 @@ fn answer_chat_failure_exits_1() {
         h.spawn_waiting(&[]);
         h.modem.set_init_reply(InitReply::Error);
         h.modem.ring(2, s(0.5), None);
-        let exit = h.wait_exit(s(30.0));
-        let mut o = Obs { exit, ..Obs::of(h) };
-        o.lock.push(("after exit", lock_exists(h)));
-        o
+        Obs::after_exit(h, s(30.0))
     }) else {
         return;
     };
@@ -624,10 +610,7 @@ fn no_carrier_while_waiting_for_rings_exits_20() {
     let Some((m, r)) = both(dflt, &config(""), |h| {
         h.spawn_waiting(&[]);
         h.modem.send_raw(b"\r\nNO CARRIER\r\n");
-        let exit = h.wait_exit(s(30.0));
-        let mut o = Obs { exit, ..Obs::of(h) };
-        o.lock.push(("after exit", lock_exists(h)));
-        o
+        Obs::after_exit(h, s(30.0))
     }) else {
         return;
     };
@@ -707,7 +690,7 @@ fn unknown_userid_mgetty_runs_as_root_rgetty_refuses() {
         let rec = h.recorder("rec");
         h.login_config(&format!("* no-such-user-xyz - {} @\n", rec.display()));
         h.spawn_waiting(&[]);
-        h.modem.set_caller(type_name("bob\r"));
+        h.modem.set_caller(vmodem::type_at_prompt("bob\r", s(15.0)));
         h.modem.ring(2, s(0.5), None);
         let rec = h.recorded_norm("rec", s(12.0));
         let exit = h.wait_exit(s(5.0));
@@ -733,7 +716,7 @@ fn login_time_mgetty_waits_for_a_byte_rgetty_hangs_up() {
         h.login_config("* - - /bin/false @\n");
         h.spawn_waiting(&[]);
         h.modem.set_caller(vec![
-            expect_prompt(),
+            CallerStep::login_prompt(s(15.0)),
             CallerStep::Sleep(s(9.0)),
             CallerStep::Send(b"x".to_vec()),
             CallerStep::Sleep(s(5.0)),
@@ -769,7 +752,8 @@ fn typed_autoppp_name_mgetty_gives_ppp_rgetty_does_not() {
             login.display()
         ));
         h.spawn_waiting(&[]);
-        h.modem.set_caller(type_name("/AutoPPP/\r"));
+        h.modem
+            .set_caller(vmodem::type_at_prompt("/AutoPPP/\r", s(15.0)));
         h.modem.ring(2, s(0.5), None);
         let login = h.recorded_norm("login", s(20.0));
         let ppp = h.recorded_norm("pppd", s(0.5));
@@ -816,7 +800,7 @@ fn pid_file_name_content_and_lifetime() {
             v
         };
         let waiting = list(h);
-        h.modem.set_caller(type_name("bob\r"));
+        h.modem.set_caller(vmodem::type_at_prompt("bob\r", s(15.0)));
         h.modem.ring(2, s(0.5), None);
         h.recorded("rec", s(20.0));
         let after = list(h);

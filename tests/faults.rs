@@ -220,14 +220,8 @@ fn unwritable_log_dir_keeps_running() {
     );
     h.modem.wait_to_modem("ATZ\r", s(10.0)).unwrap();
     std::thread::sleep(s(1.0));
-    h.modem.set_caller(vec![
-        CallerStep::Expect {
-            re: "login: ".into(),
-            timeout: s(10.0),
-        },
-        CallerStep::Send(b"dave\r".to_vec()),
-        CallerStep::Sleep(s(5.0)),
-    ]);
+    h.modem
+        .set_caller(vmodem::type_at_prompt("dave\r", s(10.0)));
     h.modem.ring(2, s(0.3), None);
     let r = h.recorded("rec", s(20.0));
     assert_eq!(field(&r, "argv1"), Some("dave"));

@@ -42,6 +42,16 @@ impl Dev {
     fn write_all(&mut self, data: &[u8]) {
         write_all_fd(&mut self.master, data);
     }
+    /// `out` written by the application reaches this far end, and `back` written here reaches
+    /// the application.
+    fn exchange(&mut self, app: &mut std::fs::File, out: &[u8], back: &[u8]) {
+        app.write_all(out).unwrap();
+        assert_eq!(self.read_n(out.len()), out);
+        self.write_all(back);
+        let mut g = vec![0u8; back.len()];
+        app.read_exact(&mut g).unwrap();
+        assert_eq!(g, back);
+    }
     /// Whatever arrives within `d`.
     fn drain_for(&mut self, d: Duration) -> Vec<u8> {
         let mut out = Vec::new();
@@ -737,12 +747,7 @@ fn virtual_port_forwards_termios_to_our_server() {
         tty::get_params(&d.master).unwrap().stop_bits == tty::StopBits::Two
     });
     let mut app = std::fs::File::from(app);
-    app.write_all(b"through\xff").unwrap();
-    assert_eq!(d.read_n(8), b"through\xff");
-    d.write_all(b"back\xff");
-    let mut g = [0u8; 5];
-    app.read_exact(&mut g).unwrap();
-    assert_eq!(&g, b"back\xff");
+    d.exchange(&mut app, b"through\xff", b"back\xff");
 }
 
 /// Two machines' worth: pty A exported by a server, pty B bridged by a client.
@@ -1006,12 +1011,7 @@ fn our_client_against_sredird() {
         tty::get_speed(&d.master).unwrap() == 57600
     });
     let mut app = std::fs::File::from(app);
-    app.write_all(b"sred\xff").unwrap();
-    assert_eq!(d.read_n(5), b"sred\xff");
-    d.write_all(b"dird\xff");
-    let mut g = [0u8; 5];
-    app.read_exact(&mut g).unwrap();
-    assert_eq!(&g, b"dird\xff");
+    d.exchange(&mut app, b"sred\xff", b"dird\xff");
 }
 
 #[test]
@@ -1040,12 +1040,7 @@ fn cyclades_serial_client_against_our_server() {
     let app = tty::open_line(&link, false).unwrap();
     tty::set_raw(&app).unwrap();
     let mut app = std::fs::File::from(app);
-    app.write_all(b"cyc\xff").unwrap();
-    assert_eq!(d.read_n(4), b"cyc\xff");
-    d.write_all(b"lades");
-    let mut g = [0u8; 5];
-    app.read_exact(&mut g).unwrap();
-    assert_eq!(&g, b"lades");
+    d.exchange(&mut app, b"cyc\xff", b"lades");
 }
 
 #[test]
@@ -1100,12 +1095,7 @@ fn client_reconnects_with_backoff() {
         wait_for("the client to connect", || {
             !lock_files(tmp.path()).is_empty()
         });
-        app.write_all(&[b'a' + round]).unwrap();
-        assert_eq!(d.read_n(1), [b'a' + round]);
-        d.write_all(&[b'A' + round]);
-        let mut g = [0u8; 1];
-        app.read_exact(&mut g).unwrap();
-        assert_eq!(g, [b'A' + round]);
+        d.exchange(&mut app, &[b'a' + round], &[b'A' + round]);
         // A clean stop (SIGTERM) removes the lock.
         let mut srv = srv;
         nix::sys::signal::kill(
