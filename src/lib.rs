@@ -30,6 +30,7 @@ pub mod lcp;
 pub mod lock;
 pub mod logging;
 pub mod logname;
+pub mod ops;
 pub mod ring;
 pub mod ringd;
 pub mod share;

@@ -15,6 +15,12 @@
 //!   retries, and keeps trying on every later message, so a syslogd restart loses nothing later.
 //!   The getty sends only audit records (LOG_NOTICE), warnings (LOG_WARNING) and errors
 //!   (LOG_ERR), facility LOG_AUTH, prefixed with the device infix so each line names the tty.
+//! * **journal**: when systemd's journal socket ([`crate::ops::journal::SOCKET`]) takes the
+//!   datagram, what would go to syslog goes there instead, natively ([`crate::ops::journal`]),
+//!   with `SYSLOG_IDENTIFIER`, `PRIORITY`, the fields set by [`set_journal_field`]
+//!   (`RGETTY_LINE`) and the record's `log` key-values (`caller_id = ..` → `CALLER_ID`,
+//!   `outcome`, `peer`); otherwise syslog is used as before. The journal is tried only while
+//!   the syslog socket is the default one, unless [`set_journal_socket`] names one.
 //! * **stderr**: the same line as the file, while [`LogSetup::stderr`] is on (the getty turns it
 //!   off once stderr is the line).
 //!
@@ -125,6 +131,57 @@ struct Runtime {
     /// A log file failure has been reported to syslog.
     file_failure_reported: bool,
     syslog: SyslogClient,
+    journal: Journal,
+}
+
+/// The journal sink: where, which fields go with every message, and an unbound socket.
+#[derive(Debug)]
+struct Journal {
+    /// `None`: the default socket while syslog uses its default; `Some(None)`: off.
+    socket: Option<Option<PathBuf>>,
+    fields: Vec<(String, String)>,
+    sock: Option<UnixDatagram>,
+}
+
+impl Journal {
+    /// The socket to try for this setup, if any.
+    fn path(&self, syslog_socket: &Path) -> Option<PathBuf> {
+        match &self.socket {
+            Some(p) => p.clone(),
+            None => (syslog_socket == Path::new(DEFAULT_SYSLOG_SOCKET))
+                .then(|| PathBuf::from(crate::ops::journal::SOCKET)),
+        }
+    }
+
+    /// Send one datagram; false if the journal did not take it (absent, refused).
+    fn send(&mut self, path: &Path, data: &[u8]) -> bool {
+        if self.sock.is_none() {
+            self.sock = UnixDatagram::unbound().ok();
+        }
+        match &self.sock {
+            Some(sock) => sock.send_to(data, path).is_ok(),
+            None => false,
+        }
+    }
+}
+
+/// Use the journal socket at `path` (`None`: never use the journal), instead of the default
+/// rule (the systemd socket while syslog uses `/dev/log`).
+pub fn set_journal_socket(path: Option<PathBuf>) {
+    RUNTIME
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .journal
+        .socket = Some(path);
+}
+
+/// Send the journal field `name=value` with every later message (`None` removes it).
+pub fn set_journal_field(name: &str, value: Option<&str>) {
+    let mut rt = RUNTIME.lock().unwrap_or_else(PoisonError::into_inner);
+    rt.journal.fields.retain(|(n, _)| n != name);
+    if let Some(v) = value {
+        rt.journal.fields.push((name.to_string(), v.to_string()));
+    }
 }
 
 /// The settings: the one admitted global (`log` is a process-wide facade anyway).
@@ -137,6 +194,11 @@ static RUNTIME: Mutex<Runtime> = Mutex::new(Runtime {
     syslog: SyslogClient {
         sock: None,
         path: None,
+    },
+    journal: Journal {
+        socket: None,
+        fields: Vec::new(),
+        sock: None,
     },
 });
 
@@ -404,8 +466,9 @@ impl log::Log for Logger {
         };
         let audit = record.target() == AUDIT;
         let msg = record.args().to_string();
+        let kv = key_values(record);
         match config.style {
-            Style::Getty => log_getty(&config.setup, record.level(), audit, &msg),
+            Style::Getty => log_getty(&config.setup, record.level(), audit, &msg, &kv),
             Style::DaemonForeground => {
                 let level = match record.level() {
                     log::Level::Warn if audit => "audit".to_string(),
@@ -419,7 +482,7 @@ impl log::Log for Logger {
             }
             Style::DaemonSyslog => {
                 let severity = severity(record.level(), audit);
-                send_syslog(&config.setup, LOG_DAEMON, severity, &msg);
+                send_syslog(&config.setup, LOG_DAEMON, severity, &msg, &kv);
             }
         }
     }
@@ -437,7 +500,56 @@ fn severity(level: log::Level, audit: bool) -> u8 {
     }
 }
 
-fn send_syslog(setup: &LogSetup, facility: u8, severity: u8, msg: &str) {
+/// The record's key-values as journal fields (`caller_id` → `CALLER_ID`).
+fn key_values(record: &log::Record<'_>) -> Vec<(String, String)> {
+    struct Collect(Vec<(String, String)>);
+    impl<'kvs> log::kv::VisitSource<'kvs> for Collect {
+        fn visit_pair(
+            &mut self,
+            key: log::kv::Key<'kvs>,
+            value: log::kv::Value<'kvs>,
+        ) -> Result<(), log::kv::Error> {
+            if let Some(name) = crate::ops::journal::field_name(key.as_str()) {
+                self.0.push((name, value.to_string()));
+            }
+            Ok(())
+        }
+    }
+    let mut c = Collect(Vec::new());
+    let _ = record.key_values().visit(&mut c);
+    c.0
+}
+
+/// To the journal if it takes it, else to syslog.
+fn send_syslog(setup: &LogSetup, facility: u8, severity: u8, msg: &str, kv: &[(String, String)]) {
+    let mut rt = RUNTIME.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(path) = rt.journal.path(&setup.syslog_socket) {
+        let mut text = String::new();
+        push_printable(&mut text, msg);
+        let (pri, fac, pid) = (
+            severity.to_string(),
+            (facility >> 3).to_string(),
+            std::process::id().to_string(),
+        );
+        let mut fields: Vec<(&str, &str)> = vec![
+            ("MESSAGE", &text),
+            ("PRIORITY", &pri),
+            ("SYSLOG_FACILITY", &fac),
+            ("SYSLOG_IDENTIFIER", &setup.ident),
+            ("SYSLOG_PID", &pid),
+        ];
+        fields.extend(
+            rt.journal
+                .fields
+                .iter()
+                .map(|(n, v)| (n.as_str(), v.as_str())),
+        );
+        fields.extend(kv.iter().map(|(n, v)| (n.as_str(), v.as_str())));
+        let data = crate::ops::journal::encode(&fields);
+        if rt.journal.send(&path, &data) {
+            return;
+        }
+    }
     let line = syslog_line(
         &now_local(),
         facility,
@@ -446,14 +558,10 @@ fn send_syslog(setup: &LogSetup, facility: u8, severity: u8, msg: &str) {
         std::process::id(),
         msg,
     );
-    RUNTIME
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .syslog
-        .send(&setup.syslog_socket, line.as_bytes());
+    rt.syslog.send(&setup.syslog_socket, line.as_bytes());
 }
 
-fn log_getty(setup: &LogSetup, level: log::Level, audit: bool, msg: &str) {
+fn log_getty(setup: &LogSetup, level: log::Level, audit: bool, msg: &str, kv: &[(String, String)]) {
     if !passes(setup.level, level, audit) {
         return;
     }
@@ -470,7 +578,13 @@ fn log_getty(setup: &LogSetup, level: log::Level, audit: bool, msg: &str) {
         if report {
             let text = format!("cannot write log file {}: {e}", path.display());
             if setup.syslog {
-                send_syslog(setup, LOG_AUTH, LOG_ERR, &with_infix(&setup.infix, &text));
+                send_syslog(
+                    setup,
+                    LOG_AUTH,
+                    LOG_ERR,
+                    &with_infix(&setup.infix, &text),
+                    &[],
+                );
             }
             if setup.stderr {
                 let _ = writeln!(io::stderr(), "{}: {text}", setup.ident);
@@ -486,6 +600,7 @@ fn log_getty(setup: &LogSetup, level: log::Level, audit: bool, msg: &str) {
             LOG_AUTH,
             severity(level, audit),
             &with_infix(&setup.infix, msg),
+            kv,
         );
     }
 }

@@ -442,6 +442,9 @@ pub struct Settings {
     /// `ring-patterns-perms` (rgetty): `refuse` (default) or `warn` when that file is readable
     /// by group or other.
     pub ring_patterns_perms: RingPatternsPerms,
+    /// `call-log` (rgetty): file one JSON record per call is appended to; `None` means
+    /// `<log-dir>/calls.jsonl` (`/var/log/rgetty/calls.jsonl`), an empty value turns it off.
+    pub call_log: Option<String>,
 }
 
 /// Result of [`Settings::set`].
@@ -497,6 +500,7 @@ impl Settings {
             term: None,
             ring_patterns: None,
             ring_patterns_perms: RingPatternsPerms::Refuse,
+            call_log: None,
         }
     }
 
@@ -779,6 +783,7 @@ static KEYWORDS: &[Keyword] = &[
             })
         },
     ),
+    data("call-log", Kind::Str, None, |s, v| s.call_log = Some(text(v)), |s| s.call_log.clone()),
 ];
 
 fn find(keyword: &str) -> Option<&'static Keyword> {
