@@ -170,7 +170,10 @@ mod tests {
             ..Report::default()
         });
         let s = store::read_states(dir.path()).unwrap();
-        assert_eq!((s[0].line.as_str(), s[0].state.as_str()), ("pts/9", "waiting"));
+        assert_eq!(
+            (s[0].line.as_str(), s[0].state.as_str()),
+            ("pts/9", "waiting")
+        );
         let call = CallFacts {
             caller_id: "5551234".into(),
             connect: "33600".into(),

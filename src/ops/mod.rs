@@ -12,6 +12,8 @@
 
 pub mod calllog;
 pub mod cli;
+pub mod hotplug;
+pub mod http;
 pub mod journal;
 pub mod json;
 pub mod line;

@@ -182,6 +182,120 @@ pub fn status_metrics(lines: &[(LineState, String)], calls: &[CallRecord]) -> St
     e.finish()
 }
 
+/// Lock state of a shared port's device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LockState {
+    /// No UUCP lock.
+    Free,
+    /// rgetty-share holds it (a session is open).
+    Ours,
+    /// Another process (a getty, a dialer) holds it.
+    Foreign,
+}
+
+impl LockState {
+    /// Every state, as labels.
+    pub const ALL: [LockState; 3] = [LockState::Free, LockState::Ours, LockState::Foreign];
+
+    /// The label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LockState::Free => "free",
+            LockState::Ours => "ours",
+            LockState::Foreign => "foreign",
+        }
+    }
+}
+
+/// What `rgetty-share serve --metrics` reports per port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortMetrics {
+    /// The port's name (its listen address, `127.0.0.1:7000`).
+    pub port: String,
+    /// The device path as configured.
+    pub device: String,
+    /// Clients connected now.
+    pub clients: u64,
+    /// Bytes from clients to the device, ever.
+    pub bytes_to_device: u64,
+    /// Bytes from the device to clients, ever (counted once per byte read).
+    pub bytes_from_device: u64,
+    /// Device sessions opened, ever.
+    pub sessions: u64,
+    /// Clients refused (ACL, busy, device absent or unusable), ever.
+    pub refusals: u64,
+    /// Whether the device exists now.
+    pub device_present: bool,
+    /// The device's UUCP lock.
+    pub lock: LockState,
+}
+
+/// The text of `GET /metrics` for these ports.
+pub fn share_metrics(ports: &[PortMetrics]) -> String {
+    let mut e = Exposition::new();
+    type Get = fn(&PortMetrics) -> f64;
+    let families: [(&str, Kind, &str, Get); 7] = [
+        (
+            "rgetty_share_clients",
+            Kind::Gauge,
+            "Clients connected.",
+            |p| p.clients as f64,
+        ),
+        (
+            "rgetty_share_bytes_to_device_total",
+            Kind::Counter,
+            "Bytes written from clients to the device.",
+            |p| p.bytes_to_device as f64,
+        ),
+        (
+            "rgetty_share_bytes_from_device_total",
+            Kind::Counter,
+            "Bytes read from the device for clients.",
+            |p| p.bytes_from_device as f64,
+        ),
+        (
+            "rgetty_share_sessions_total",
+            Kind::Counter,
+            "Device sessions opened.",
+            |p| p.sessions as f64,
+        ),
+        (
+            "rgetty_share_refusals_total",
+            Kind::Counter,
+            "Clients refused.",
+            |p| p.refusals as f64,
+        ),
+        (
+            "rgetty_share_device_present",
+            Kind::Gauge,
+            "1 if the device exists.",
+            |p| f64::from(u8::from(p.device_present)),
+        ),
+        (
+            "rgetty_share_lock",
+            Kind::Gauge,
+            "1 for the lock state of the device.",
+            |_| 0.0,
+        ),
+    ];
+    for (name, kind, help, get) in families {
+        let family = name.strip_suffix("_total").unwrap_or(name);
+        e.family(family, kind, help);
+        for p in ports {
+            let labels = [("port", p.port.as_str()), ("device", p.device.as_str())];
+            if name == "rgetty_share_lock" {
+                for l in LockState::ALL {
+                    let v = f64::from(u8::from(l == p.lock));
+                    e.sample(name, &[labels[0], labels[1], ("state", l.as_str())], v);
+                }
+            } else {
+                e.sample(name, &labels, get(p));
+            }
+        }
+    }
+    e.finish()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -199,6 +313,32 @@ mod tests {
              a_b_total 0.5\na_b_total NaN\n"
         );
         assert!(valid_name("rgetty_lines") && !valid_name("1x") && !valid_name("a-b"));
+    }
+
+    #[test]
+    fn share() {
+        let p = PortMetrics {
+            port: "127.0.0.1:7000".into(),
+            device: "/dev/serial/by-id/usb-x".into(),
+            clients: 2,
+            bytes_to_device: 10,
+            bytes_from_device: 20,
+            sessions: 1,
+            refusals: 3,
+            device_present: true,
+            lock: LockState::Ours,
+        };
+        let t = share_metrics(&[p]);
+        let l = r#"port="127.0.0.1:7000",device="/dev/serial/by-id/usb-x""#;
+        assert!(
+            t.contains(&format!("rgetty_share_clients{{{l}}} 2\n")),
+            "{t}"
+        );
+        assert!(t.contains("# TYPE rgetty_share_bytes_to_device counter\n"));
+        assert!(t.contains(&format!("rgetty_share_bytes_from_device_total{{{l}}} 20\n")));
+        assert!(t.contains(&format!("rgetty_share_lock{{{l},state=\"ours\"}} 1\n")));
+        assert!(t.contains(&format!("rgetty_share_lock{{{l},state=\"free\"}} 0\n")));
+        assert!(t.contains(&format!("rgetty_share_device_present{{{l}}} 1\n")));
     }
 
     #[test]
