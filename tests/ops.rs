@@ -7,6 +7,7 @@ mod common;
 use std::fs;
 use std::io::Write;
 use std::os::unix::net::UnixDatagram;
+use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -362,7 +363,20 @@ fn dialout_holder_is_shown() {
     let mut h = call_harness("");
     h.spawn_waiting(&["--dialout-grace", "0.2"]);
     let mut holder = Command::new("sleep").arg("30").spawn().unwrap();
-    fs::write(h.lock_path(), format!("{:>10}\n", holder.id())).unwrap();
+    // rgetty watches the lock dir from just after it reports `waiting`: re-create the lock
+    // (by rename, as lockers do) until it is noticed.
+    let tmp = h.path("lock/.LCK.tmp");
+    let end = Instant::now() + s(30.0);
+    while line_status(&h)
+        .and_then(|o| o.str("state").map(str::to_string))
+        .as_deref()
+        != Some("dialout")
+        && Instant::now() < end
+    {
+        fs::write(&tmp, format!("{:>10}\n", holder.id())).unwrap();
+        fs::rename(&tmp, h.lock_path()).unwrap();
+        std::thread::sleep(s(0.5));
+    }
     let st = wait_status(&h, "dialout", |o| o.str("state") == Some("dialout"));
     assert_eq!(st.int("holder_pid"), Some(i64::from(holder.id())), "{st:?}");
     assert_eq!(st.str("holder_cmd"), Some("sleep 30"), "{st:?}");
@@ -394,21 +408,26 @@ fn cu_holding_the_line_is_shown() {
         println!("SKIP: cu or unshare is not installed");
         return;
     }
-    let mut h = call_harness("");
-    h.spawn_waiting(&["--dialout-grace", "0.2"]);
+    // cu runs as uucp: it must open the line and write into the lock dir.
+    let mut h = call_harness("port-mode 0666\n");
     let lock = h.path("lock");
+    fs::set_permissions(&lock, std::os::unix::fs::PermissionsExt::from_mode(0o1777)).unwrap();
+    h.spawn_waiting(&["--dialout-grace", "0.2"]);
     let script = format!(
         "mount --bind {} /var/lock && exec cu -l /dev/{} -s 38400",
         lock.display(),
         h.device
     );
+    // its own process group: cu forks, and both must go at the end
     let mut cu = Command::new("unshare")
         .args(["--mount", "sh", "-c", &script])
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
+        .process_group(0)
         .spawn()
         .unwrap();
+    let cu_group = nix::unistd::Pid::from_raw(i32::try_from(cu.id()).unwrap());
     let end = Instant::now() + s(10.0);
     let mut st = None;
     while Instant::now() < end {
@@ -418,7 +437,7 @@ fn cu_holding_the_line_is_shown() {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    let _ = cu.kill();
+    let _ = nix::sys::signal::killpg(cu_group, nix::sys::signal::Signal::SIGKILL);
     let _ = cu.wait();
     let Some(st) = st else {
         println!(

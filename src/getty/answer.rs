@@ -16,6 +16,7 @@ use super::chatio::ChatOutcome;
 use super::common::{Getty, open_line, secs};
 use super::line::sleep;
 use super::state::{Call, State};
+use crate::ops::calllog::Outcome;
 
 /// The ring room's state for the whole run.
 pub(super) struct RingState {
@@ -223,6 +224,7 @@ impl Getty {
                         call.rings,
                         call.info.caller_id
                     );
+                    self.report_ring(&call);
                     if !phone_ring {
                         // Counts towards `rings` as in mgetty, but the phone did not ring.
                         log::debug!("ring patterns: a caller-ID line, not a ring of a cadence");
@@ -259,8 +261,12 @@ impl Getty {
                 Err(RingWait::Timeout) if call.rings == 0 => {
                     if self.settings.ringback {
                         log::warn!(target: AUDIT, "missed ringback!");
+                        let why =
+                            format!("no second call within {} s", self.settings.ringback_time_s);
+                        self.call_outcome(&call, Outcome::Ringback, why);
                         return Ok(State::Jail);
                     }
+                    self.outcome(Outcome::Error, "activity on the line but no RING");
                     log::warn!("huh? Junk on the line?");
                     log::warn!(
                         " >>> could be a dial-out program without proper locking - check this!"
@@ -303,9 +309,12 @@ impl Getty {
             RingWait::Signal(n) => self.goodbye_signal(n),
             RingWait::Hangup => {
                 log::warn!("line hung up while waiting for RING");
+                self.call_outcome(&call, Outcome::NoCarrier, "line hung up while ringing");
                 State::Exit(10)
             }
             RingWait::Timeout => {
+                let why = format!("phone stopped ringing after {} rings", call.rings);
+                self.call_outcome(&call, Outcome::Timeout, why);
                 log::warn!(
                     target: AUDIT,
                     "phone stopped ringing (rings={}, dev={}, pid={}, caller='{}')",
@@ -324,6 +333,8 @@ impl Getty {
                     f.ring_times_env(),
                     f.command
                 );
+                let why = format!("ring pattern {} matched: ran {:?}", f.loc, f.command);
+                self.call_outcome(&call, Outcome::Cadence, why);
                 let env = self.ring_env(
                     &call,
                     &[
@@ -358,10 +369,17 @@ impl Getty {
                     "fax call on {}, but rgetty has no fax support: hanging up",
                     self.tty.device
                 );
+                self.call_outcome(
+                    &call,
+                    Outcome::Refused,
+                    "fax call: rgetty has no fax support",
+                );
                 let _ = self.mdm("ATH0");
                 Ok(State::Exit(0))
             }
             _ => {
+                let why = format!("modem reported {}", a.text());
+                self.call_outcome(&call, Outcome::NoCarrier, why);
                 log::warn!(
                     target: AUDIT,
                     "failed A_FAIL dev={}, pid={}, caller='{}'",
@@ -389,16 +407,24 @@ impl Getty {
                     }
                 }
                 Ok(RingLine::Action(ModemAction::Connect)) => {
+                    let why = format!("{} exists", nologin_name(&self.paths.nologin_file));
+                    self.call_outcome(&call, Outcome::Nologin, why);
                     self.clean_line(Duration::from_millis(500), Duration::from_secs(2))?;
                     let line = self.line()?;
                     line.write_all(b"\r\n\r\nSorry, no login allowed\r\n\r\nGoodbye...\r\n\r\n")?;
                     sleep(&self.sig, Duration::from_secs(5));
                     return Ok(State::Exit(20));
                 }
-                Ok(RingLine::Action(_)) => return Ok(State::Exit(20)),
+                Ok(RingLine::Action(a)) => {
+                    let why = format!("modem reported {}", a.text());
+                    self.call_outcome(&call, Outcome::NoCarrier, why);
+                    return Ok(State::Exit(20));
+                }
                 Ok(RingLine::Other) => {}
                 Err(RingWait::Timeout) => {
-                    log::warn!(target: AUDIT, "rejected, rings={}", call.rings);
+                    let why = format!("{} exists", nologin_name(&self.paths.nologin_file));
+                    log::warn!(target: AUDIT, "rejected, rings={}: {why}", call.rings);
+                    self.call_outcome(&call, Outcome::Nologin, why);
                     return Ok(State::Jail);
                 }
                 Err(w) => return Ok(self.ring_wait_end(call, w)),
@@ -438,32 +464,39 @@ impl Getty {
 
     // ---------------------------------------------------------------- answer (§4.6, §4.7)
 
+    /// Why the call must not be answered: the dialin.config rule that denies the caller ID,
+    /// or cnd-program's verdict (exit 1). `None`: answer it.
+    fn screen(&self, call: &Call) -> Option<String> {
+        let cid = &call.info.caller_id;
+        if let Ok(b) = fs::read(self.paths.config_dir.join("dialin.config")) {
+            let rules = dialin::Rules::parse(&String::from_utf8_lossy(&b));
+            if let Some(rule) = rules.first_match(cid).filter(|r| r.deny) {
+                return Some(format!(
+                    "dialin.config denies {cid} (rule !{})",
+                    rule.prefix
+                ));
+            }
+        }
+        let prog = self.settings.cnd_program.as_deref()?;
+        (self.run_screen_program(prog, call) == Some(1))
+            .then(|| format!("cnd-program {prog} rejects {cid}"))
+    }
+
     pub(super) fn answer(&mut self, mut call: Call) -> io::Result<State> {
         if let Some(raw) = self.settings.get_cnd_chat.clone() {
             let script = chat::parse_chat(&raw);
             let _ = self.chat_with(&script, &[], chat::AUX_CHAT_TIMEOUT, &mut call.info)?;
         }
         call.info.decode_rockwell_mesg();
-        let dialin_path = self.paths.config_dir.join("dialin.config");
-        let mut allowed = match fs::read(&dialin_path) {
-            Ok(b) => {
-                dialin::Rules::parse(&String::from_utf8_lossy(&b)).allows(&call.info.caller_id)
-            }
-            Err(_) => true,
-        };
-        if allowed {
-            if let Some(prog) = self.settings.cnd_program.clone() {
-                allowed = self.run_screen_program(&prog, &call) != Some(1);
-            }
-        }
-        if !allowed {
+        if let Some(why) = self.screen(&call) {
             log::warn!(
                 target: AUDIT,
-                "denied caller dev={}, pid={}, caller='{}'",
+                "denied caller dev={}, pid={}, caller='{}': {why}",
                 self.tty.device,
                 self.pid(),
                 call.info.caller_id
             );
+            self.call_outcome(&call, Outcome::Refused, why);
             self.clean_line(Duration::from_secs(8), Duration::from_secs(120))?;
             return Ok(State::Jail);
         }
@@ -494,6 +527,11 @@ impl Getty {
                     call.info.connect,
                     call.info.call_name
                 );
+                let why = match other {
+                    ChatOutcome::Timeout { .. } => "no CONNECT: answer chat timed out".to_string(),
+                    _ => "no CONNECT: answer chat failed".to_string(),
+                };
+                self.call_outcome(&call, Outcome::NoCarrier, why);
                 return Ok(State::Exit(if self.sig.hangup() { 10 } else { 1 }));
             }
         }
@@ -511,6 +549,14 @@ impl Getty {
         }
         Ok(State::GetLogin(call))
     }
+}
+
+/// The file name of the nologin file (`nologin.ttyS0`) for reasons.
+fn nologin_name(path: &std::path::Path) -> String {
+    path.file_name().map_or_else(
+        || path.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    )
 }
 
 /// Why a ring wait ended without a ring line.

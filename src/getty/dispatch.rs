@@ -5,6 +5,7 @@ use std::fs;
 use crate::config::login::{LoginName, Table};
 use crate::logging::AUDIT;
 use crate::logname::{self};
+use crate::ops::calllog::Outcome;
 use crate::tty::{self, FinalMode, Flow};
 use crate::utmp::Kind;
 
@@ -73,6 +74,7 @@ impl Getty {
         };
         if matches!(login, Login::Name(..)) && !logname::is_safe_name(&name_str) {
             log::error!("refusing unsafe login name {name_str:?}");
+            self.outcome(Outcome::Refused, "unsafe login name");
             return State::Exit(0);
         }
         let table = self.login_table();
@@ -92,6 +94,8 @@ impl Getty {
                     self.tty.device,
                     self.pid()
                 );
+                let why = format!("{}: unknown user {u}", entry.loc);
+                self.outcome(Outcome::Refused, why);
                 return State::Exit(1);
             }
         }
@@ -140,6 +144,8 @@ impl Getty {
             return State::Exit(30);
         }
         drop(line);
+        let program = entry.program.display().to_string();
+        self.call_answered(&name_str, &program, &format!("{}", entry.loc));
         let spec = crate::exec::ExecSpec {
             program: entry.program.clone(),
             argv,

@@ -151,7 +151,8 @@ impl Line {
     }
 
     /// Wait until the line is readable, a signal arrives, `extra` is readable, or the deadline
-    /// passes. Nothing is read from the line.
+    /// passes. Nothing is read from the line. A terminating signal that arrived earlier (its
+    /// wake byte drained by [`sleep`]) returns at once.
     pub fn wait(
         &self,
         sig: &Signals,
@@ -159,6 +160,9 @@ impl Line {
         deadline: Option<Instant>,
     ) -> io::Result<Wake> {
         loop {
+            if sig.term_signal().is_some() {
+                return Ok(Wake::Signal);
+            }
             let mut fds = vec![PollFd::new(self.fd.as_fd(), PollFlags::POLLIN)];
             if let Some(w) = sig.wake_fd() {
                 fds.push(PollFd::new(w, PollFlags::POLLIN));

@@ -15,6 +15,7 @@ pub mod line;
 mod login;
 mod patterns;
 mod perms;
+mod report;
 pub mod run;
 mod settings;
 mod start;

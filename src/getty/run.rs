@@ -4,7 +4,8 @@
 use std::fs;
 use std::io;
 
-use crate::logging;
+use crate::logging::{self, AUDIT};
+use crate::ops::calllog::Outcome;
 
 use super::cli::{Cli, dev_id, device_name, eprintln_safe, infix, print_version};
 use super::common::Getty;
@@ -66,6 +67,9 @@ pub fn run(cli: Cli) -> i32 {
         syslog: true,
         syslog_socket: cli.syslog_socket.clone(),
     });
+    if let Some(j) = &cli.journal_socket {
+        logging::set_journal_socket(Some(j.clone()));
+    }
     let settings = match load_settings(&cli, &device) {
         Ok(s) => s,
         Err(code) => return code,
@@ -100,18 +104,34 @@ impl Getty {
                 self.paths.pid_file.display()
             );
         }
+        log::warn!(
+            target: AUDIT,
+            "start dev={}, pid={}, rgetty {}",
+            self.tty.device,
+            self.pid(),
+            env!("CARGO_PKG_VERSION")
+        );
         let mut state = State::Start;
+        self.report(&state);
         loop {
             let from = state.name();
             state = match self.step(state) {
                 Ok(s) => s,
                 Err(e) => {
                     log::error!("{e}");
+                    self.outcome(Outcome::Error, e.to_string());
                     State::Exit(if self.lock.is_some() { 10 } else { 30 })
                 }
             };
+            self.report(&state);
             if let State::Exit(code) = state {
                 log::info!("{from} -> exit {code}");
+                log::warn!(
+                    target: AUDIT,
+                    "exit dev={}, pid={}, exit code {code}",
+                    self.tty.device,
+                    self.pid()
+                );
                 self.lock = None;
                 return code;
             }

@@ -86,9 +86,6 @@ impl Reporter {
     /// Report a state; writes the state file, the title and `STATUS=` only if a fact changed.
     pub fn state(&mut self, r: &Report<'_>) {
         let call = r.call.cloned().unwrap_or_default();
-        if r.call.is_some() && self.call_start.is_none() {
-            self.call_start = Some(now());
-        }
         let next = LineState {
             line: self.line.clone(),
             state: r.state.to_string(),
@@ -141,7 +138,15 @@ impl Reporter {
             user: call.user.clone(),
             program: call.program.clone(),
         };
-        log::info!("call: {} {outcome}: {reason}", call.caller_id);
+        // One audit line per call (file, syslog; the journal gets CALLER_ID and OUTCOME).
+        log::warn!(
+            target: crate::logging::AUDIT,
+            caller_id = call.caller_id.as_str(),
+            outcome = outcome.as_str();
+            "call dev={}, caller='{}', outcome={outcome}, reason='{reason}'",
+            self.line,
+            call.caller_id
+        );
         if let Some(path) = self.call_log.clone() {
             if let Err(e) = store::append_call(&path, &record) {
                 self.warn_once(&format!("cannot write call log {}: {e}", path.display()));
