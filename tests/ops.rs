@@ -702,3 +702,26 @@ fn journal_and_syslog_lines() {
     assert_eq!(starts, 1, "{lines:#?}");
     assert!(lines.last().unwrap().contains("exit code 10"), "{lines:#?}");
 }
+
+/// `rgetty --check` knows the `call-log` keyword.
+#[test]
+fn check_knows_call_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let etc = dir.path().join("etc");
+    fs::create_dir(&etc).unwrap();
+    let etc_s = etc.to_str().unwrap();
+    fs::write(
+        etc.join("mgetty.config"),
+        "call-log /var/log/x/calls.jsonl\nport ttyS1\ncall-log\n",
+    )
+    .unwrap();
+    let (code, out, err) = rgetty(&["--check", "--config-dir", etc_s]);
+    assert_eq!(code, 0, "{out}{err}");
+    fs::write(etc.join("mgetty.config"), "call-logs /x\n").unwrap();
+    let (code, out, err) = rgetty(&["--check", "--config-dir", etc_s]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(
+        format!("{out}{err}").contains("mgetty.config:1"),
+        "{out}{err}"
+    );
+}
