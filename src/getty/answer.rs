@@ -333,7 +333,7 @@ impl Getty {
                     f.ring_times_env(),
                     f.command
                 );
-                let why = format!("ring pattern {} matched: ran {:?}", f.loc, f.command);
+                let why = format!("ring pattern {} ran {:?}", f.loc, f.command);
                 self.call_outcome(&call, Outcome::Cadence, why);
                 let env = self.ring_env(
                     &call,
