@@ -14,6 +14,7 @@ pub mod calllog;
 pub mod cli;
 pub mod hotplug;
 pub mod http;
+pub mod httpconn;
 pub mod journal;
 pub mod json;
 pub mod line;
