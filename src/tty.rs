@@ -152,18 +152,22 @@ pub fn is_tty_device(fd: impl AsFd) -> bool {
     is_chr && nix::unistd::isatty(fd).unwrap_or(false)
 }
 
-/// Give the open line to `uid`/`gid` (`None`: unchanged) with `mode`, through the fd
+/// Give the open line to `uid`/`gid` with `mode` (each `None`: unchanged), through the fd
 /// (`fchown`, `fchmod`): nothing but the device opened by [`open_line`] can be changed.
 pub fn set_owner(
     fd: impl AsFd,
     uid: Option<nix::unistd::Uid>,
     gid: Option<nix::unistd::Gid>,
-    mode: u32,
+    mode: Option<u32>,
 ) -> Result<()> {
     let fd = fd.as_fd();
-    nix::unistd::fchown(fd, uid, gid).map_err(op("fchown"))?;
-    let mode = Mode::from_bits_truncate(mode & 0o7777);
-    nix::sys::stat::fchmod(fd, mode).map_err(op("fchmod"))?;
+    if uid.is_some() || gid.is_some() {
+        nix::unistd::fchown(fd, uid, gid).map_err(op("fchown"))?;
+    }
+    if let Some(mode) = mode {
+        let mode = Mode::from_bits_truncate(mode & 0o7777);
+        nix::sys::stat::fchmod(fd, mode).map_err(op("fchmod"))?;
+    }
     Ok(())
 }
 
@@ -882,7 +886,7 @@ mod tests {
         std::os::unix::fs::symlink(&p.slave_path, &link).unwrap();
         let fd = open_line(&link, false).unwrap();
         assert!(is_tty_device(&fd));
-        set_owner(&fd, None, None, 0o620).unwrap();
+        set_owner(&fd, None, None, Some(0o620)).unwrap();
         let meta = std::fs::metadata(&p.slave_path).unwrap();
         assert_eq!(meta.mode() & 0o7777, 0o620);
     }
