@@ -315,6 +315,23 @@ impl UtmpFiles {
         unsafe { updwtmpx(wtmp_c.as_ptr(), ut) };
     }
 
+    /// Close this process's LOGIN or USER record (getty exit without exec: signal, error,
+    /// dial-out over): it becomes DEAD_PROCESS with empty user and host, and wtmp gets the
+    /// logout record. Returns false when there was no such record (nothing written), so a
+    /// getty that never wrote one leaves utmp alone.
+    pub fn close(&self, line: &str) -> Result<bool, UtmpError> {
+        let pid = i32::try_from(std::process::id()).unwrap_or(i32::MAX);
+        let open = read_records(&self.utmp).is_ok_and(|records| {
+            records
+                .iter()
+                .any(|r| r.pid == pid && matches!(r.kind, Kind::Login | Kind::User))
+        });
+        if open {
+            self.update(Kind::Dead, "", "", line)?;
+        }
+        Ok(open)
+    }
+
     /// The number of USER_PROCESS records in utmp (issue escapes `\N`, `\U`); 0 if unreadable.
     pub fn count_users(&self) -> usize {
         read_records(&self.utmp)
@@ -433,5 +450,25 @@ mod tests {
                 .file_type()
                 .is_symlink()
         );
+    }
+
+    #[test]
+    #[allow(clippy::unwrap_used)]
+    fn close_marks_our_record_dead_only_if_there_is_one() {
+        let d = tempfile::tempdir().unwrap();
+        let files = UtmpFiles {
+            utmp: d.path().join("utmp"),
+            wtmp: d.path().join("wtmp"),
+        };
+        assert!(!files.close("/tmp/line").unwrap());
+        assert!(!files.utmp.exists());
+        files.update(Kind::Login, "LOGIN", "", "/tmp/line").unwrap();
+        assert!(files.close("/tmp/line").unwrap());
+        let records = read_records(&files.utmp).unwrap();
+        assert_eq!(records.len(), 1);
+        assert_eq!(records[0].kind, Kind::Dead);
+        assert_eq!(records[0].user, "");
+        assert_eq!(read_records(&files.wtmp).unwrap().len(), 2);
+        assert!(!files.close("/tmp/line").unwrap());
     }
 }

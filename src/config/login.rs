@@ -316,6 +316,33 @@ impl Table {
             .cloned()
             .unwrap_or_else(default_entry)
     }
+
+    /// What `--check` finds beyond the syntax: a line whose user `user_exists` denies (every
+    /// call it matches would be refused), or whose program `program_problem` objects to
+    /// (missing, not executable). The lookups are passed in, so this stays pure.
+    pub fn check_names(
+        &self,
+        user_exists: impl Fn(&str) -> bool,
+        program_problem: impl Fn(&Path) -> Option<String>,
+    ) -> Vec<ConfigError> {
+        let mut errors = Vec::new();
+        for e in &self.entries {
+            let at = |msg: String| ConfigError {
+                loc: e.loc.clone(),
+                msg,
+            };
+            if let Some(user) = e.userid.as_deref().filter(|u| !user_exists(u)) {
+                errors.push(at(format!(
+                    "user {user:?} does not exist: calls matching {:?} would be refused",
+                    e.pattern
+                )));
+            }
+            if let Some(why) = program_problem(&e.program) {
+                errors.push(at(format!("program {}: {why}", e.program.display())));
+            }
+        }
+        errors
+    }
 }
 
 fn blank(path: &Path, line: usize, what: &str) -> ConfigError {
@@ -326,6 +353,26 @@ fn blank(path: &Path, line: usize, what: &str) -> ConfigError {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn check_names_reports_unknown_users_and_programs_by_line() {
+        let (t, errs) = parse(
+            "# x\n* nosuchuser - /bin/login @\nfoo - - /no/such/prog\nbar uucp - /bin/login\n",
+        );
+        assert!(errs.is_empty());
+        let found = t.check_names(
+            |u| u == "uucp",
+            |p| (p == Path::new("/no/such/prog")).then(|| "not found".to_string()),
+        );
+        let text: Vec<String> = found.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            text,
+            [
+                "login.config:2: user \"nosuchuser\" does not exist: calls matching \"*\" would be refused",
+                "login.config:3: program /no/such/prog: not found"
+            ]
+        );
+    }
 
     fn parse(text: &str) -> (Table, Vec<ConfigError>) {
         Table::parse(text, Path::new("login.config"))
