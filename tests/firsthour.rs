@@ -1,10 +1,18 @@
-//! An admin's first hour: `--version` everywhere, `rgetty-share connect --link` with an owner,
+//! An admin's first hour: `--version` everywhere, one line on stderr for every fatal start-up
+//! error, `--check` that looks users and programs up, a logged unknown port-group, no DTR
+//! toggle on a line without modem lines, and `rgetty-share connect --link` with an owner,
 //! group and mode for the virtual port.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::os::unix::fs::MetadataExt;
+mod common;
+
+use std::fs;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+use common::{BASE_CONFIG, Harness, RGETTY, vmodem};
 
 #[test]
 fn version_in_all_three_binaries() {
@@ -75,4 +83,126 @@ fn connect_link_owner_group_mode() {
         .unwrap();
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("nosuchuser-rgetty"));
+}
+
+fn stderr_lines(out: &std::process::Output) -> Vec<String> {
+    String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+/// `rgetty /dev/nonexistent`: one line on stderr naming the device and the cause.
+#[test]
+fn missing_line_prints_one_line_naming_device_and_cause() {
+    let h = Harness::new(vmodem::Config::default(), BASE_CONFIG);
+    let out = Command::new(RGETTY)
+        .args(h.args())
+        .arg("/dev/nonexistent-rgetty-line")
+        .output()
+        .unwrap();
+    let lines = stderr_lines(&out);
+    assert_eq!(out.status.code(), Some(30));
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(
+        lines[0].contains("/dev/nonexistent-rgetty-line"),
+        "{lines:?}"
+    );
+    assert!(lines[0].contains("No such file"), "{lines:?}");
+}
+
+/// rgetty as uid 65534: one line that says it must run as root, nothing written.
+#[test]
+fn non_root_says_it_must_run_as_root() {
+    if !nix::unistd::geteuid().is_root() {
+        println!("SKIP non-root start: the test needs root to drop to uid 65534");
+        return;
+    }
+    let h = Harness::new(vmodem::Config::default(), BASE_CONFIG);
+    let out = Command::new(RGETTY)
+        .args(h.args())
+        .arg(h.modem.slave_path())
+        .uid(65534)
+        .gid(65534)
+        .output()
+        .unwrap();
+    let lines = stderr_lines(&out);
+    assert_eq!(out.status.code(), Some(30));
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(lines[0].contains("must run as root"), "{lines:?}");
+    assert!(!h.lock_path().exists());
+    assert!(
+        fs::read_dir(h.path("run")).unwrap().next().is_none(),
+        "pid file written"
+    );
+}
+
+fn check_dir(login_config: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("mgetty.config"), "speed 38400\n").unwrap();
+    let lc = dir.path().join("login.config");
+    fs::write(&lc, login_config).unwrap();
+    fs::set_permissions(&lc, fs::Permissions::from_mode(0o600)).unwrap();
+    dir
+}
+
+fn run_check(dir: &std::path::Path) -> std::process::Output {
+    Command::new(RGETTY)
+        .args(["--check", "--config-dir"])
+        .arg(dir)
+        .output()
+        .unwrap()
+}
+
+/// `--check` looks up login.config's users and programs (file:line, exit 2), fails on a
+/// missing config dir, and says `ok: N files` when all is well.
+#[test]
+fn check_looks_up_users_and_programs() {
+    let dir = check_dir(
+        "# users\n/AutoPPP/ - a_ppp /usr/sbin/pppd auth\nfoo nosuchuser - /bin/login @\nbar - - /no/such/program\n* - - /bin/login @\n",
+    );
+    let out = run_check(dir.path());
+    let err = String::from_utf8_lossy(&out.stderr);
+    let lc = dir.path().join("login.config");
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains(&format!("{}:3: user \"nosuchuser\"", lc.display())),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("{}:4: program /no/such/program", lc.display())),
+        "{err}"
+    );
+    assert!(out.stdout.is_empty());
+
+    let dir = check_dir("* - - /bin/login @\n");
+    let out = run_check(dir.path());
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "ok: 2 files\n");
+
+    let out = run_check(&dir.path().join("missing"));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no such directory"));
+}
+
+/// An unknown port-group is logged; on a pty (no modem lines) there is no "lowering DTR".
+#[test]
+fn unknown_port_group_is_logged_and_no_dtr_toggle_without_modem_lines() {
+    let mut h = Harness::new(
+        vmodem::Config::default(),
+        "port-owner root\nport-group nosuchgroup-rgetty\nport-mode 0660\ninit-chat \"\" ATZ OK\n",
+    );
+    h.spawn_waiting(&[]);
+    let log = h.log();
+    assert!(
+        log.contains("port-group \"nosuchgroup-rgetty\" unknown"),
+        "{log}"
+    );
+    assert!(log.contains("no modem control lines"), "{log}");
+    assert!(!log.contains("lowering DTR"), "{log}");
 }

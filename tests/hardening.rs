@@ -101,13 +101,13 @@ fn root_written_files_never_follow_a_symlink() {
     }
     h.login_config("* - - /bin/false @\n");
     h.spawn(&[]);
-    // No log file to wait on: the pid file shows the getty got past its start.
+    // No log file to wait on: the init chat done and the lock released mean it waits.
+    h.modem.wait_to_modem("ATZ", s(20.0)).unwrap();
     let deadline = std::time::Instant::now() + s(20.0);
-    while std::time::Instant::now() < deadline
-        && !fs::symlink_metadata(&pid_file).is_ok_and(|m| m.file_type().is_file())
-    {
+    while std::time::Instant::now() < deadline && h.lock_path().exists() {
         std::thread::sleep(s(0.05));
     }
+    std::thread::sleep(s(0.5));
     h.modem.set_caller(vec![CallerStep::Sleep(s(30.0))]);
     h.modem.ring(2, s(0.3), None);
     h.modem.wait_to_modem("login: ", s(20.0)).unwrap();

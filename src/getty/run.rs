@@ -47,6 +47,14 @@ pub fn run(cli: Cli) -> i32 {
         return 2;
     };
     let device = device_name(&tty_arg);
+    if !nix::unistd::geteuid().is_root() {
+        // Before any file is touched: nothing below works without root.
+        eprintln_safe(&format!(
+            "rgetty: {tty_arg}: must run as root (running as uid {})",
+            nix::unistd::geteuid()
+        ));
+        return 30;
+    }
     let paths = cli.paths(&dev_id(&device));
     let early_level = cli
         .debug
@@ -75,6 +83,9 @@ pub fn run(cli: Cli) -> i32 {
         Ok(s) => s,
         Err(e) => {
             log::error!("cannot install signal handlers: {e}");
+            eprintln_safe(&format!(
+                "rgetty: {tty_arg}: cannot install signal handlers: {e}"
+            ));
             return 30;
         }
     };
@@ -113,6 +124,11 @@ impl Getty {
             if let State::Exit(code) = state {
                 log::info!("{from} -> exit {code}");
                 self.lock = None;
+                // No exec: close our LOGIN/USER record, or it stays in utmp for good when
+                // init does not clean up after us (a line outside /dev, a manual start).
+                if let Err(e) = self.utmp.close(&self.tty.device) {
+                    log::warn!("utmp: {e}");
+                }
                 return code;
             }
             log::info!("{from} -> {}", state.name());
