@@ -81,7 +81,6 @@ impl Getty {
             let mut out = b"\r".to_vec();
             out.extend(self.issue_bytes(&facts));
             self.line()?.write_all(&out)?;
-            // Through the fd: the path may have been swapped for a symlink meanwhile.
             if let Err(e) = tty::set_owner(self.line()?, None, None, Some(0o600)) {
                 log::warn!("cannot chmod {}: {e}", self.tty.path.display());
             }

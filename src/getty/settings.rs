@@ -20,7 +20,7 @@ pub(super) fn load_settings(cli: &Cli, device: &str) -> Result<Settings, i32> {
     for (k, v) in cli.overrides() {
         if let Err(e) = s.set(k, &v) {
             log::error!("command line: {e}");
-            eprintln_safe(&format!("rgetty: {e}"));
+            eprintln_safe(&format!("rgetty: {device}: {e}"));
             return Err(2);
         }
         overridden.push(k);
@@ -51,7 +51,7 @@ pub(super) fn load_settings(cli: &Cli, device: &str) -> Result<Settings, i32> {
         }
         Err(e) => {
             log::error!("{e}");
-            eprintln_safe(&format!("rgetty: {e}"));
+            eprintln_safe(&format!("rgetty: {device}: {e}"));
             return Err(2);
         }
     }
