@@ -304,3 +304,36 @@ pub fn sleep(sig: &Signals, d: Duration) {
         sig.drain_wake();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every signal whose default action ends or stops a process has exactly one fate in the
+    /// getty: a meaning of its own, a clean end, ignored, uncatchable, or a fault (core dump).
+    #[test]
+    fn every_signal_has_one_fate() {
+        let own = [libc::SIGHUP, libc::SIGUSR1, libc::SIGUSR2];
+        let uncatchable = [libc::SIGKILL, libc::SIGSTOP];
+        let faults = [
+            libc::SIGILL,
+            libc::SIGTRAP,
+            libc::SIGBUS,
+            libc::SIGFPE,
+            libc::SIGSEGV,
+            libc::SIGSYS,
+        ];
+        let harmless = [libc::SIGCHLD, libc::SIGCONT, libc::SIGURG, libc::SIGWINCH];
+        for sig in 1..32 {
+            let fates = [
+                own.contains(&sig),
+                TERM_SIGNALS.contains(&sig),
+                IGNORED_SIGNALS.contains(&sig),
+                uncatchable.contains(&sig),
+                faults.contains(&sig),
+                harmless.contains(&sig),
+            ];
+            assert_eq!(fates.iter().filter(|&&f| f).count(), 1, "signal {sig}");
+        }
+    }
+}
