@@ -8,6 +8,7 @@ mod common;
 
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::net::UnixDatagram;
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -92,12 +93,40 @@ fn stderr_lines(out: &std::process::Output) -> Vec<String> {
         .collect()
 }
 
-/// `rgetty /dev/nonexistent`: one line on stderr naming the device and the cause.
+/// A fake syslogd for `--syslog-socket`: the harness's arguments with it in place of the
+/// harness's dead socket, and the socket (writable by anyone, for the non-root run).
+fn with_syslog(h: &Harness) -> (Vec<String>, UnixDatagram) {
+    let path = h.path("syslog.sock");
+    let sock = UnixDatagram::bind(&path).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o666)).unwrap();
+    let mut args = h.args();
+    let i = args.iter().position(|a| a == "--syslog-socket").unwrap();
+    args[i + 1] = path.to_string_lossy().into_owned();
+    (args, sock)
+}
+
+/// Every datagram syslog got until it is quiet for a while.
+fn syslog_text(sock: &UnixDatagram) -> String {
+    let mut text = String::new();
+    let mut buf = [0u8; 4096];
+    while let Ok(n) = sock.recv(&mut buf) {
+        text.push_str(&String::from_utf8_lossy(&buf[..n]));
+        text.push('\n');
+        sock.set_read_timeout(Some(Duration::from_millis(500)))
+            .unwrap();
+    }
+    text
+}
+
+/// `rgetty /dev/nonexistent`: one line on stderr naming the device and the cause, and the
+/// same in syslog.
 #[test]
 fn missing_line_prints_one_line_naming_device_and_cause() {
     let h = Harness::new(vmodem::Config::default(), BASE_CONFIG);
+    let (args, syslog) = with_syslog(&h);
     let out = Command::new(RGETTY)
-        .args(h.args())
+        .args(args)
         .arg("/dev/nonexistent-rgetty-line")
         .output()
         .unwrap();
@@ -109,6 +138,11 @@ fn missing_line_prints_one_line_naming_device_and_cause() {
         "{lines:?}"
     );
     assert!(lines[0].contains("No such file"), "{lines:?}");
+    let logged = syslog_text(&syslog);
+    assert!(
+        logged.contains("cannot open /dev/nonexistent-rgetty-line"),
+        "{logged}"
+    );
 }
 
 /// rgetty as uid 65534: one line that says it must run as root, nothing written.
@@ -119,8 +153,9 @@ fn non_root_says_it_must_run_as_root() {
         return;
     }
     let h = Harness::new(vmodem::Config::default(), BASE_CONFIG);
+    let (args, syslog) = with_syslog(&h);
     let out = Command::new(RGETTY)
-        .args(h.args())
+        .args(args)
         .arg(h.modem.slave_path())
         .uid(65534)
         .gid(65534)
@@ -130,7 +165,12 @@ fn non_root_says_it_must_run_as_root() {
     assert_eq!(out.status.code(), Some(30));
     assert_eq!(lines.len(), 1, "{lines:?}");
     assert!(lines[0].contains("must run as root"), "{lines:?}");
+    assert!(syslog_text(&syslog).contains("must run as root"));
     assert!(!h.lock_path().exists());
+    assert!(
+        fs::read_dir(h.path("log")).unwrap().next().is_none(),
+        "log written"
+    );
     assert!(
         fs::read_dir(h.path("run")).unwrap().next().is_none(),
         "pid file written"

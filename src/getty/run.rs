@@ -47,26 +47,20 @@ pub fn run(cli: Cli) -> i32 {
         return 2;
     };
     let device = device_name(&tty_arg);
-    if !nix::unistd::geteuid().is_root() {
-        // Before any file is touched: nothing below works without root.
-        eprintln_safe(&format!(
-            "rgetty: {tty_arg}: must run as root (running as uid {})",
-            nix::unistd::geteuid()
-        ));
-        return 30;
-    }
     let paths = cli.paths(&dev_id(&device));
     let early_level = cli
         .debug
         .as_deref()
         .and_then(crate::config::mgetty::parse_int)
         .map_or(4, |n| u8::try_from(n.clamp(0, 9)).unwrap_or(4));
+    let root = nix::unistd::geteuid().is_root();
     // The package cannot ship the empty log directory: create it (best effort).
-    if let Some(dir) = paths.log_file.parent() {
+    if let Some(dir) = paths.log_file.parent().filter(|_| root) {
         let _ = fs::create_dir_all(dir);
     }
     logging::init(logging::LogSetup {
-        file: Some(paths.log_file.clone()),
+        // Not root: syslog only, no file is touched.
+        file: root.then(|| paths.log_file.clone()),
         level: early_level,
         infix: infix(&device),
         ident: "rgetty".into(),
@@ -74,6 +68,15 @@ pub fn run(cli: Cli) -> i32 {
         syslog: true,
         syslog_socket: cli.syslog_socket.clone(),
     });
+    if !root {
+        let msg = format!(
+            "{tty_arg}: must run as root (running as uid {})",
+            nix::unistd::geteuid()
+        );
+        log::error!("{msg}");
+        eprintln_safe(&format!("rgetty: {msg}"));
+        return 30;
+    }
     let settings = match load_settings(&cli, &device) {
         Ok(s) => s,
         Err(code) => return code,
