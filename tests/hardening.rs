@@ -154,20 +154,38 @@ fn dialout_holder_command_line_is_cleaned_for_utmp() {
         .arg("30")
         .spawn()
         .unwrap();
+    // spawn returns once exec has begun; /proc/PID/cmdline is empty until it is done.
+    let cmdline = format!("/proc/{}/cmdline", holder.id());
+    let deadline = std::time::Instant::now() + s(10.0);
+    while fs::read(&cmdline).unwrap_or_default().is_empty() && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(s(0.01));
+    }
     fs::write(h.lock_path(), format!("{:>10}\n", holder.id())).unwrap();
     h.wait_log("dialout in progress", s(15.0));
-    let records = read_records(&h.path("utmp")).unwrap();
+    // The utmp record follows the log line.
+    let deadline = std::time::Instant::now() + s(10.0);
+    let dialout = |r: &rgetty::utmp::Record| r.pid == h.pid() && r.user == "dialout";
+    let mut records = Vec::new();
+    while std::time::Instant::now() < deadline && !records.iter().any(dialout) {
+        std::thread::sleep(s(0.05));
+        records = read_records(&h.path("utmp")).unwrap_or_default();
+    }
     let _ = holder.kill();
     let _ = holder.wait();
     let rec = records
         .iter()
-        .find(|r| r.pid == h.pid() && r.user == "dialout")
+        .find(|r| dialout(r))
         .unwrap_or_else(|| panic!("no dialout record: {records:?}"));
-    assert!(!rec.host.chars().any(char::is_control), "{:?}", rec.host);
+    assert!(
+        !rec.host.chars().any(char::is_control),
+        "{records:?}\n{}",
+        h.log()
+    );
     assert!(
         rec.host.starts_with("cu?]0;pwned??[2J 30"),
-        "{:?}",
-        rec.host
+        "{records:?}\n{}",
+        h.log()
     );
     assert!(!h.log().contains('\u{1b}'), "ESC in the log");
 }
