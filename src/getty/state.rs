@@ -1,4 +1,4 @@
-//! The getty's states (mgetty-behaviour.md §4.2), as an explicit enum.
+//! The getty's states (docs/behaviour.md §4.2), as an explicit enum.
 //!
 //! Pure: the types and their names only; `getty::run` carries out each state's work and
 //! moves to the next one, logging every change as `from -> to`.
