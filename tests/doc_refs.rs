@@ -12,6 +12,8 @@
 //! with a top-level directory of the repository. Absolute paths (`/etc/issue`) are the system's,
 //! not the repository's; `.c`/`.h`/`.conf` names are upstream sources or users' config files.
 //! `tools/fix-doc-refs.sh` rewrites the old references to documents outside the repository.
+//! `DOC_REFS_ROOT=DIR cargo test --test doc_refs` checks another checkout (e.g. a branch about
+//! to be merged) instead of this one.
 
 use std::collections::BTreeSet;
 use std::fs;
@@ -24,7 +26,8 @@ const REPO_EXTENSIONS: &[&str] = &["md", "rs", "toml", "sh", "py"];
 const DEFAULT_DOC: &str = "docs/behaviour.md";
 
 fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    std::env::var_os("DOC_REFS_ROOT")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from)
 }
 
 /// Every file of the repository, relative to the root (build output and VCS data left out).

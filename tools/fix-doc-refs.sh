@@ -36,6 +36,7 @@ perl -pi -e '
 
 # Markdown in docs/ (not the references themselves): plain mentions.
 for f in docs/*.md; do
+  [ -f "$f" ] || continue
   case "$f" in docs/behaviour.md|docs/platform.md) continue ;; esac
   perl -pi -e 's{(?<![\w/.-])mgetty-behaviour\.md}{behaviour.md}g' "$f"
 done
