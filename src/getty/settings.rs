@@ -5,7 +5,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use crate::config::login::Table;
-use crate::config::mgetty::{RingPatternsPerms, Settings};
+use crate::config::mgetty::{Profile, RingPatternsPerms, Settings};
 use crate::config::xringd;
 
 use super::cli::eprintln_safe;
@@ -172,11 +172,8 @@ impl Checker {
 
     /// Debian's mgetty files without Debian's defaults: say so (it is not implied).
     fn debian_hint(&self, cli: &Cli) {
-        let mgetty_dir = cli.config_dir.as_path() == Path::new("/etc/mgetty");
-        if mgetty_dir
-            && cli.profile == crate::config::mgetty::Profile::Upstream
-            && Path::new("/etc/debian_version").exists()
-        {
+        let debian = Path::new("/etc/debian_version").exists();
+        if needs_debian_profile(&cli.config_dir, cli.profile, debian) {
             self.warn(
                 "--config-dir /etc/mgetty on Debian without --profile debian: the line \
                  would be uucp:modem while waiting and Debian's lock names would not be used"
@@ -231,6 +228,15 @@ impl Checker {
     }
 }
 
+/// Debian's mgetty files (`/etc/mgetty` on a Debian system) read without `--profile debian`.
+fn needs_debian_profile(config_dir: &Path, profile: Profile, debian: bool) -> bool {
+    debian
+        && profile == Profile::Upstream
+        && config_dir
+            .components()
+            .eq(Path::new("/etc/mgetty").components())
+}
+
 /// Why login.config's `program` could not be executed, if it could not.
 fn program_problem(program: &Path) -> Option<String> {
     use std::os::unix::fs::PermissionsExt;
@@ -248,5 +254,37 @@ pub(super) fn resolve_login_config(config_dir: &Path, s: &Settings) -> PathBuf {
         f.to_path_buf()
     } else {
         config_dir.join(f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debian_profile_hint_only_for_etc_mgetty_on_debian_without_it() {
+        let etc = Path::new("/etc/mgetty/");
+        assert!(needs_debian_profile(etc, Profile::Upstream, true));
+        assert!(!needs_debian_profile(etc, Profile::Debian, true));
+        assert!(!needs_debian_profile(etc, Profile::Upstream, false));
+        assert!(!needs_debian_profile(
+            Path::new("/etc/rgetty"),
+            Profile::Upstream,
+            true
+        ));
+    }
+
+    #[test]
+    fn program_problems() {
+        assert_eq!(program_problem(Path::new("/bin/sh")), None);
+        assert!(program_problem(Path::new("/no/such/prog")).is_some());
+        assert_eq!(
+            program_problem(Path::new("/etc/passwd")).as_deref(),
+            Some("not executable")
+        );
+        assert_eq!(
+            program_problem(Path::new("/")).as_deref(),
+            Some("not a regular file")
+        );
     }
 }
