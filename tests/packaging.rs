@@ -327,3 +327,27 @@ fn ci_policy_rc_d_only_while_apt_runs() {
     assert_eq!(log, "update open\ninstall open\n");
     assert_eq!(fs::read_to_string(&policy).unwrap(), "#!/bin/sh\nexit 0\n");
 }
+
+/// The shell scripts parse (`bash -n`), and the demo prints its call hint only after it has
+/// seen rgetty wait for a call (the order in the script).
+#[test]
+fn scripts_parse_and_demo_hint_waits_for_the_getty() {
+    for script in ["demo/run.sh", ".ci/run"] {
+        let st = Command::new("bash")
+            .arg("-n")
+            .arg(repo().join(script))
+            .status()
+            .unwrap();
+        assert!(st.success(), "bash -n {script}");
+    }
+    let demo = fs::read_to_string(repo().join("demo/run.sh")).unwrap();
+    let wait = demo
+        .find("grep -qs 'waiting")
+        .expect("demo waits for the getty");
+    let hint = demo.find("echo \"Call it").expect("demo has a call hint");
+    assert!(wait < hint, "the call hint comes before the wait");
+    assert!(
+        demo.contains("cargo build --bins\n"),
+        "build without -q shows progress"
+    );
+}
