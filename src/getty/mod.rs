@@ -15,6 +15,7 @@ pub mod line;
 mod login;
 mod patterns;
 mod perms;
+mod ring_source;
 pub mod run;
 mod settings;
 mod start;

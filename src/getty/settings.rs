@@ -77,12 +77,34 @@ pub(super) fn is_getty_name() -> bool {
 
 /// `rgetty --check`: parse every config file rgetty would read; exit 0 or 2.
 pub(super) fn check(cli: &Cli) -> i32 {
-    let mut errors = 0;
-    let report = |msg: String| {
-        eprintln_safe(&format!("rgetty: {msg}"));
-    };
-    let path = cli.config_dir.join("mgetty.config");
     let mut settings = Settings::defaults(cli.profile);
+    let mut errors = check_mgetty_config(cli, &mut settings);
+    for (k, v) in cli.overrides() {
+        if let Err(e) = settings.set(k, &v) {
+            report(format!("command line: {e}"));
+            errors += 1;
+        }
+    }
+    if let Err(e) = settings.sanitize() {
+        report(e);
+        errors += 1;
+    }
+    errors += check_login_config(cli, &settings);
+    if let Some(configured) = &settings.ring_patterns {
+        errors += check_ring_patterns(cli, &settings, configured);
+    }
+    if errors > 0 { 2 } else { 0 }
+}
+
+/// A `--check` finding on stderr.
+fn report(msg: String) {
+    eprintln_safe(&format!("rgetty: {msg}"));
+}
+
+/// `--check` of mgetty.config, applied to `settings`; the number of errors.
+fn check_mgetty_config(cli: &Cli, settings: &mut Settings) -> usize {
+    let mut errors = 0;
+    let path = cli.config_dir.join("mgetty.config");
     match fs::read(&path) {
         Ok(bytes) => {
             let text = String::from_utf8_lossy(&bytes);
@@ -92,7 +114,7 @@ pub(super) fn check(cli: &Cli) -> i32 {
                 errors += 1;
             }
             let device = cli.tty.as_deref().map(device_name).unwrap_or_default();
-            let _ = crate::config::mgetty::apply_text(&text, &path, &device, &mut settings, &[]);
+            let _ = crate::config::mgetty::apply_text(&text, &path, &device, settings, &[]);
         }
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             report(format!(
@@ -105,17 +127,13 @@ pub(super) fn check(cli: &Cli) -> i32 {
             errors += 1;
         }
     }
-    for (k, v) in cli.overrides() {
-        if let Err(e) = settings.set(k, &v) {
-            report(format!("command line: {e}"));
-            errors += 1;
-        }
-    }
-    if let Err(e) = settings.sanitize() {
-        report(e);
-        errors += 1;
-    }
-    let login = resolve_login_config(&cli.config_dir, &settings);
+    errors
+}
+
+/// `--check` of login.config; the number of errors.
+fn check_login_config(cli: &Cli, settings: &Settings) -> usize {
+    let mut errors = 0;
+    let login = resolve_login_config(&cli.config_dir, settings);
     match fs::read(&login) {
         Ok(bytes) => {
             let (_, errs) = Table::parse(&String::from_utf8_lossy(&bytes), &login);
@@ -133,48 +151,52 @@ pub(super) fn check(cli: &Cli) -> i32 {
             errors += 1;
         }
     }
-    if let Some(configured) = &settings.ring_patterns {
-        let rp = if configured.is_absolute() {
-            configured.clone()
-        } else {
-            cli.config_dir.join(configured)
-        };
-        match fs::read(&rp) {
-            Ok(bytes) => {
-                let (file, errs) = xringd::parse(&String::from_utf8_lossy(&bytes), &rp);
-                for e in errs {
-                    report(e.to_string());
-                    errors += 1;
-                }
-                for p in crate::ring::unreachable_patterns(&file.patterns, settings.rings) {
-                    report(format!(
-                        "warning: {}: pattern needs {} rings but rings is {}: the call is answered first, so it can never fire (set rings to {} or more)",
-                        p.loc,
-                        p.rings(),
-                        settings.rings,
-                        p.rings() + 1
-                    ));
-                }
-                if let Some(p) = perms_problem(&rp) {
-                    report(match settings.ring_patterns_perms {
-                        RingPatternsPerms::Refuse => format!(
-                            "warning: {p}; rgetty would refuse it (ring-patterns-perms refuse)"
-                        ),
-                        RingPatternsPerms::Warn => {
-                            format!("warning: {p}; used anyway (ring-patterns-perms warn)")
-                        }
-                    });
-                }
-            }
-            Err(e) => {
-                report(format!("{}: {e}", rp.display()));
-                errors += 1;
-            }
-        }
-    }
-    if errors > 0 { 2 } else { 0 }
+    errors
 }
 
+/// `--check` of the ring-patterns file `configured`; the number of errors.
+fn check_ring_patterns(cli: &Cli, settings: &Settings, configured: &Path) -> usize {
+    let mut errors = 0;
+    let rp = if configured.is_absolute() {
+        configured.to_path_buf()
+    } else {
+        cli.config_dir.join(configured)
+    };
+    let bytes = match fs::read(&rp) {
+        Ok(b) => b,
+        Err(e) => {
+            report(format!("{}: {e}", rp.display()));
+            return 1;
+        }
+    };
+    let (file, errs) = xringd::parse(&String::from_utf8_lossy(&bytes), &rp);
+    for e in errs {
+        report(e.to_string());
+        errors += 1;
+    }
+    for p in crate::ring::unreachable_patterns(&file.patterns, settings.rings) {
+        report(format!(
+            "warning: {}: pattern needs {} rings but rings is {}: the call is answered first, so it can never fire (set rings to {} or more)",
+            p.loc,
+            p.rings(),
+            settings.rings,
+            p.rings() + 1
+        ));
+    }
+    if let Some(p) = perms_problem(&rp) {
+        report(match settings.ring_patterns_perms {
+            RingPatternsPerms::Refuse => {
+                format!("warning: {p}; rgetty would refuse it (ring-patterns-perms refuse)")
+            }
+            RingPatternsPerms::Warn => {
+                format!("warning: {p}; used anyway (ring-patterns-perms warn)")
+            }
+        });
+    }
+    errors
+}
+
+/// login.config's path: `login-conf-file`, relative to the config dir unless absolute.
 pub(super) fn resolve_login_config(config_dir: &Path, s: &Settings) -> PathBuf {
     let f = Path::new(&s.login_conf_file);
     if f.is_absolute() {

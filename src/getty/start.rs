@@ -16,8 +16,7 @@ use super::line::{Line, sleep};
 use super::state::State;
 
 impl Getty {
-    // ---------------------------------------------------------------- start-up (§4.1)
-
+    /// Start-up (§4.1): lock, open and set up the line, init the modem, release the lock.
     pub(super) fn start(&mut self) -> io::Result<State> {
         log::info!("check for lockfiles");
         if let Some(holder) = self.locks.check_path(&self.tty.lock) {
@@ -41,31 +40,7 @@ impl Getty {
             }
         };
         let line = Line::new(fd);
-        match tty::modem_lines(&line) {
-            Ok(Some(ml)) => {
-                if ml.dcd {
-                    log::warn!(
-                        "WARNING: DCD line up before modem init (check modem settings, AT&Dx)"
-                    );
-                }
-                if !ml.dsr {
-                    log::warn!("WARNING: DSR is off - modem turned off or bad cable?");
-                }
-            }
-            Ok(None) => log::info!("{}: no modem control lines (a pty?)", self.tty.device),
-            Err(e) => log::warn!("{e}"),
-        }
-        if self.settings.toggle_dtr {
-            log::info!("lowering DTR to reset Modem");
-            match tty::set_dtr(&line, false) {
-                Ok(true) => {
-                    std::thread::sleep(Duration::from_millis(self.settings.toggle_dtr_waittime_ms));
-                    let _ = tty::set_dtr(&line, true);
-                }
-                Ok(false) => {} // no DTR on this device: nothing to wait for
-                Err(e) => log::warn!("{e}"),
-            }
-        }
+        self.reset_modem(&line);
         if let Err(e) = tty::set_modem_mode(&line, self.settings.speed, Flow::Hard, true)
             .or_else(|_| tty::set_modem_mode(&line, self.settings.speed, Flow::Hard, true))
         {
@@ -99,6 +74,35 @@ impl Getty {
         let _ = fs::remove_file(&self.paths.fail_file);
         self.release_lock();
         Ok(State::Waiting)
+    }
+
+    /// Warn about DCD/DSR before init, and toggle DTR (`toggle-dtr`) where the device has it.
+    fn reset_modem(&self, line: &Line) {
+        match tty::modem_lines(line) {
+            Ok(Some(ml)) => {
+                if ml.dcd {
+                    log::warn!(
+                        "WARNING: DCD line up before modem init (check modem settings, AT&Dx)"
+                    );
+                }
+                if !ml.dsr {
+                    log::warn!("WARNING: DSR is off - modem turned off or bad cable?");
+                }
+            }
+            Ok(None) => log::info!("{}: no modem control lines (a pty?)", self.tty.device),
+            Err(e) => log::warn!("{e}"),
+        }
+        if self.settings.toggle_dtr {
+            log::info!("lowering DTR to reset Modem");
+            match tty::set_dtr(line, false) {
+                Ok(true) => {
+                    std::thread::sleep(Duration::from_millis(self.settings.toggle_dtr_waittime_ms));
+                    let _ = tty::set_dtr(line, true);
+                }
+                Ok(false) => {} // no DTR on this device: nothing to wait for
+                Err(e) => log::warn!("{e}"),
+            }
+        }
     }
 
     /// Count a start-up failure in the run dir; after `--backoff-after` failures in a row,
