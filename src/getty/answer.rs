@@ -5,11 +5,11 @@ use std::io;
 use std::time::Duration;
 
 use crate::callerid::{ModemAction, RingLine};
-use crate::chat::{self};
+use crate::chat;
 use crate::config::dialin;
 use crate::logging::AUDIT;
 use crate::ring::{Matcher, MatcherOptions};
-use crate::tty::{self};
+use crate::tty;
 
 use super::chatio::ChatOutcome;
 use super::common::{Getty, secs};
@@ -205,6 +205,7 @@ impl Getty {
         true
     }
 
+    /// How a ring wait that ended without a ring line ends the call.
     pub(super) fn ring_wait_end(&mut self, call: Call, w: RingWait) -> State {
         match w {
             RingWait::Signal(n) => self.goodbye_signal(n),
@@ -249,6 +250,8 @@ impl Getty {
         }
     }
 
+    /// A result code while waiting for rings: CONNECT goes on to the login, fax and failures end
+    /// the call.
     pub(super) fn ring_action(&mut self, call: Call, a: ModemAction) -> io::Result<State> {
         log::info!("found action string: ``{}''", a.text());
         match a {
@@ -281,6 +284,7 @@ impl Getty {
         }
     }
 
+    /// NoLogin: count RINGs without answering while `nologin.<DevID>` exists.
     pub(super) fn nologin(&mut self, mut call: Call) -> io::Result<State> {
         log::info!(
             "{} exists - do not accept call!",
@@ -343,8 +347,8 @@ impl Getty {
         }
     }
 
-    // ---------------------------------------------------------------- answer (§4.6, §4.7)
-
+    /// Answer (§4.6, §4.7): get-cnd-chat, screening (dialin.config, cnd-program), the answer chat
+    /// and autobauding.
     pub(super) fn answer(&mut self, mut call: Call) -> io::Result<State> {
         if let Some(raw) = self.settings.get_cnd_chat.clone() {
             let script = chat::parse_chat(&raw);

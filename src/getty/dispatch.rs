@@ -4,7 +4,7 @@ use std::fs;
 
 use crate::config::login::{Entry, LoginName, Table};
 use crate::logging::AUDIT;
-use crate::logname::{self};
+use crate::logname;
 use crate::tty::{self, FinalMode, Flow};
 use crate::utmp::Kind;
 

@@ -17,6 +17,7 @@ use super::line::sleep;
 use super::state::{Call, Login, State};
 
 impl Getty {
+    /// The issue (`issue-file`: literal text, a file or `!command`) rendered for this call.
     pub(super) fn issue_bytes(&self, facts: &Facts) -> Vec<u8> {
         match IssueSource::from_setting(&self.settings.issue_file) {
             IssueSource::Literal(t) => issue::render_literal(&t, facts),
@@ -227,6 +228,7 @@ impl Getty {
         }
     }
 
+    /// SIGHUP at the login prompt: the carrier dropped (exit 10).
     pub(super) fn carrier_lost(&mut self) -> State {
         log::warn!(
             target: AUDIT,

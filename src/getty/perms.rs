@@ -22,6 +22,7 @@ pub(super) fn perms_problem(path: &Path) -> Option<String> {
 }
 
 impl Getty {
+    /// Give the port to `port-owner`/`port-group` with `port-mode` (failures are logged).
     pub(super) fn set_port_owner(&self) {
         use nix::unistd::{Group, User, chown};
         let s = &self.settings;

@@ -38,6 +38,7 @@ impl RingState {
 }
 
 impl Getty {
+    /// Time since start-up, the clock of cadence matching.
     pub(super) fn now(&self) -> Duration {
         self.rings.epoch.elapsed()
     }

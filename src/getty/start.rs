@@ -153,6 +153,7 @@ impl Getty {
         Ok(self.chat(&script, chat::INIT_ABORTS, timeout)? == ChatOutcome::Ok)
     }
 
+    /// statistics-chat and post-init-chat; their failures are logged and ignored.
     pub(super) fn post_init(&mut self) -> io::Result<()> {
         for raw in [
             self.settings.statistics_chat.clone(),
@@ -170,6 +171,7 @@ impl Getty {
         Ok(())
     }
 
+    /// CheckModem: take the lock and see whether the modem still answers `AT` (twice).
     pub(super) fn check_modem(&mut self) -> io::Result<State> {
         log::info!("checking if modem is still alive");
         match self.locks.acquire_path(self.tty.lock.clone()) {

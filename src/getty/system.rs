@@ -6,8 +6,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use crate::issue::Facts;
-use crate::logging::{self};
-use crate::tty::{self};
+use crate::logging;
+use crate::tty;
 
 use super::common::Getty;
 use super::state::Call;
@@ -59,6 +59,7 @@ impl Getty {
     }
 }
 
+/// Write our pid to `path`, mode 0644.
 pub(super) fn write_pid_file(path: &Path) -> io::Result<()> {
     fs::write(path, format!("{}\n", std::process::id()))?;
     fs::set_permissions(path, fs::Permissions::from_mode(0o644))

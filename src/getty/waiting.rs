@@ -105,6 +105,8 @@ impl Getty {
         State::WaitRings(call)
     }
 
+    /// Dialout: let go of the line while a dial-out program holds the lock, then exit 0 so init
+    /// restarts us.
     pub(super) fn dialout(&mut self, holder: &Holder) -> State {
         log::info!("dialout in progress: {:?}", holder.cmdline);
         let host: String = holder.cmdline.chars().take(59).collect();
@@ -139,6 +141,7 @@ impl Getty {
         }
     }
 
+    /// Jail: forget the call, clean the line, release the lock and wait again.
     pub(super) fn jail(&mut self) -> io::Result<State> {
         // mgetty never clears its SIGUSR1 flag; after a call that ends here that would wake
         // WAITING at once, forever.
