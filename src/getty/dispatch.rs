@@ -2,9 +2,9 @@
 
 use std::fs;
 
-use crate::config::login::{LoginName, Table};
+use crate::config::login::{Entry, LoginName, Table};
 use crate::logging::AUDIT;
-use crate::logname::{self};
+use crate::logname;
 use crate::ops::calllog::Outcome;
 use crate::tty::{self, FinalMode, Flow};
 use crate::utmp::Kind;
@@ -15,8 +15,8 @@ use super::settings::resolve_login_config;
 use super::state::{Call, Login, State};
 
 impl Getty {
-    // ---------------------------------------------------------------- dispatch (§6)
-
+    /// login.config as a table, or the default (`/bin/login`) when it is missing, unsafe or
+    /// unreadable.
     pub(super) fn login_table(&self) -> Table {
         let path = resolve_login_config(&self.paths.config_dir, &self.settings);
         match fs::metadata(&path) {
@@ -46,32 +46,10 @@ impl Getty {
         }
     }
 
+    /// Dispatch (§6): look the name up in login.config and exec its program on the line.
     pub(super) fn dispatch(&mut self, call: &Call, login: &Login) -> State {
         let _ = fs::remove_file(&self.paths.pid_file);
-        let (lname, name_str, final_mode) = match login {
-            Login::Name(n, t, lcuc) => (
-                LoginName::Typed(n),
-                n.clone(),
-                FinalMode {
-                    crlf: t.map_cr(),
-                    raw: false,
-                    clocal: self.settings.ignore_carrier,
-                    flow: Flow::Hard,
-                    lcuc: *lcuc,
-                },
-            ),
-            Login::AutoPpp => (
-                LoginName::AutoPpp,
-                crate::config::login::AUTOPPP.to_string(),
-                FinalMode {
-                    crlf: false,
-                    raw: true,
-                    clocal: self.settings.ignore_carrier,
-                    flow: Flow::Hard,
-                    lcuc: false,
-                },
-            ),
-        };
+        let (lname, name_str, final_mode) = self.login_of(login);
         if matches!(login, Login::Name(..)) && !logname::is_safe_name(&name_str) {
             log::error!("refusing unsafe login name {name_str:?}");
             self.outcome(Outcome::Refused, "unsafe login name");
@@ -81,23 +59,14 @@ impl Getty {
         let entry = table.dispatch(&lname, false);
         let argv = entry.argv(&name_str, &call.info.connect, &call.info.caller_id);
         log::debug!("match: user={name_str:?}, line {}", entry.loc);
-        if let Some(u) = &entry.userid {
-            if let Err(e) = crate::exec::lookup_user(u) {
-                log::error!(
-                    "{}: unknown userid {u:?}: call refused (mgetty would run {:?} as root): {e}",
-                    entry.loc,
-                    entry.program
-                );
-                log::warn!(
-                    target: AUDIT,
-                    "failed dev={}, pid={}, unknown userid '{u}'",
-                    self.tty.device,
-                    self.pid()
-                );
-                let why = format!("{}: unknown user {u}", entry.loc);
-                self.outcome(Outcome::Refused, why);
-                return State::Exit(1);
-            }
+        if !self.userid_known(&entry) {
+            let why = format!(
+                "{}: unknown user {}",
+                entry.loc,
+                entry.userid.as_deref().unwrap_or_default()
+            );
+            self.outcome(Outcome::Refused, why);
+            return State::Exit(1);
         }
         if let Some(u) = entry.utmp_user(&name_str) {
             if let Err(e) = self
@@ -133,6 +102,70 @@ impl Getty {
             "calling login: cmd='{}', argv[]={argv:?}",
             entry.program.display()
         );
+        let spec = crate::exec::ExecSpec {
+            program: entry.program.clone(),
+            argv,
+            env,
+            user: entry.userid.clone(),
+        };
+        let program = entry.program.display().to_string();
+        self.call_answered(&name_str, &program, &entry.loc.to_string());
+        self.exec_on_line(&spec, final_mode)
+    }
+
+    /// The name to look up, the name as a string, and the line's mode for the program.
+    fn login_of<'a>(&self, login: &'a Login) -> (LoginName<'a>, String, FinalMode) {
+        match login {
+            Login::Name(n, t, lcuc) => (
+                LoginName::Typed(n),
+                n.clone(),
+                FinalMode {
+                    crlf: t.map_cr(),
+                    raw: false,
+                    clocal: self.settings.ignore_carrier,
+                    flow: Flow::Hard,
+                    lcuc: *lcuc,
+                },
+            ),
+            Login::AutoPpp => (
+                LoginName::AutoPpp,
+                crate::config::login::AUTOPPP.to_string(),
+                FinalMode {
+                    crlf: false,
+                    raw: true,
+                    clocal: self.settings.ignore_carrier,
+                    flow: Flow::Hard,
+                    lcuc: false,
+                },
+            ),
+        }
+    }
+
+    /// Whether the entry's userid (if any) exists; an unknown one refuses the call (mgetty
+    /// would run the program as root).
+    fn userid_known(&self, entry: &Entry) -> bool {
+        let Some(u) = &entry.userid else {
+            return true;
+        };
+        let Err(e) = crate::exec::lookup_user(u) else {
+            return true;
+        };
+        log::error!(
+            "{}: unknown userid {u:?}: call refused (mgetty would run {:?} as root): {e}",
+            entry.loc,
+            entry.program
+        );
+        log::warn!(
+            target: AUDIT,
+            "failed dev={}, pid={}, unknown userid '{u}'",
+            self.tty.device,
+            self.pid()
+        );
+        false
+    }
+
+    /// Hand the line to `spec`'s program as its stdin/stdout/stderr and exec it.
+    fn exec_on_line(&mut self, spec: &crate::exec::ExecSpec, final_mode: FinalMode) -> State {
         let Some(line) = self.line.take() else {
             return State::Exit(30);
         };
@@ -144,17 +177,9 @@ impl Getty {
             return State::Exit(30);
         }
         drop(line);
-        let program = entry.program.display().to_string();
-        self.call_answered(&name_str, &program, &format!("{}", entry.loc));
-        let spec = crate::exec::ExecSpec {
-            program: entry.program.clone(),
-            argv,
-            env,
-            user: entry.userid.clone(),
-        };
         // The lock stays: the program inherits our pid (§7). exec only returns on failure.
-        let err = crate::exec::exec(&spec);
-        log::error!("cannot execute '{}': {err}", entry.program.display());
+        let err = crate::exec::exec(spec);
+        log::error!("cannot execute '{}': {err}", spec.program.display());
         State::Exit(255)
     }
 }
