@@ -54,6 +54,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError, RwLock};
 
 use crate::issue::LocalTime;
+use crate::ops::journal::JournalSink;
 
 /// The `log` target of audit records: `log::warn!(target: logging::AUDIT, "data dev={} ...")`.
 pub const AUDIT: &str = "audit";
@@ -130,38 +131,7 @@ struct Runtime {
     /// A log file failure has been reported to syslog.
     file_failure_reported: bool,
     syslog: SyslogClient,
-    journal: Journal,
-}
-
-/// The journal sink: where, which fields go with every message, and an unbound socket.
-#[derive(Debug)]
-struct Journal {
-    /// `None`: the default socket while syslog uses its default; `Some(None)`: off.
-    socket: Option<Option<PathBuf>>,
-    fields: Vec<(String, String)>,
-    sock: Option<UnixDatagram>,
-}
-
-impl Journal {
-    /// The socket to try for this setup, if any.
-    fn path(&self, syslog_socket: &Path) -> Option<PathBuf> {
-        match &self.socket {
-            Some(p) => p.clone(),
-            None => (syslog_socket == Path::new(DEFAULT_SYSLOG_SOCKET))
-                .then(|| PathBuf::from(crate::ops::journal::SOCKET)),
-        }
-    }
-
-    /// Send one datagram; false if the journal did not take it (absent, refused).
-    fn send(&mut self, path: &Path, data: &[u8]) -> bool {
-        if self.sock.is_none() {
-            self.sock = UnixDatagram::unbound().ok();
-        }
-        match &self.sock {
-            Some(sock) => sock.send_to(data, path).is_ok(),
-            None => false,
-        }
-    }
+    journal: JournalSink,
 }
 
 /// Use the journal socket at `path` (`None`: never use the journal), instead of the default
@@ -171,16 +141,16 @@ pub fn set_journal_socket(path: Option<PathBuf>) {
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
         .journal
-        .socket = Some(path);
+        .set_socket(path);
 }
 
 /// Send the journal field `name=value` with every later message (`None` removes it).
 pub fn set_journal_field(name: &str, value: Option<&str>) {
-    let mut rt = RUNTIME.lock().unwrap_or_else(PoisonError::into_inner);
-    rt.journal.fields.retain(|(n, _)| n != name);
-    if let Some(v) = value {
-        rt.journal.fields.push((name.to_string(), v.to_string()));
-    }
+    RUNTIME
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .journal
+        .set_field(name, value);
 }
 
 /// The settings: the one admitted global (`log` is a process-wide facade anyway).
@@ -194,11 +164,7 @@ static RUNTIME: Mutex<Runtime> = Mutex::new(Runtime {
         sock: None,
         path: None,
     },
-    journal: Journal {
-        socket: None,
-        fields: Vec::new(),
-        sock: None,
-    },
+    journal: JournalSink::new(),
 });
 
 static LOGGER: Logger = Logger;
@@ -465,7 +431,7 @@ impl log::Log for Logger {
         };
         let audit = record.target() == AUDIT;
         let msg = record.args().to_string();
-        let kv = key_values(record);
+        let kv = crate::ops::journal::record_fields(record);
         match config.style {
             Style::Getty => log_getty(&config.setup, record.level(), audit, &msg, &kv),
             Style::DaemonForeground => {
@@ -499,55 +465,17 @@ fn severity(level: log::Level, audit: bool) -> u8 {
     }
 }
 
-/// The record's key-values as journal fields (`caller_id` → `CALLER_ID`).
-fn key_values(record: &log::Record<'_>) -> Vec<(String, String)> {
-    struct Collect(Vec<(String, String)>);
-    impl<'kvs> log::kv::VisitSource<'kvs> for Collect {
-        fn visit_pair(
-            &mut self,
-            key: log::kv::Key<'kvs>,
-            value: log::kv::Value<'kvs>,
-        ) -> Result<(), log::kv::Error> {
-            if let Some(name) = crate::ops::journal::field_name(key.as_str()) {
-                self.0.push((name, value.to_string()));
-            }
-            Ok(())
-        }
-    }
-    let mut c = Collect(Vec::new());
-    let _ = record.key_values().visit(&mut c);
-    c.0
-}
-
 /// To the journal if it takes it, else to syslog.
 fn send_syslog(setup: &LogSetup, facility: u8, severity: u8, msg: &str, kv: &[(String, String)]) {
     let mut rt = RUNTIME.lock().unwrap_or_else(PoisonError::into_inner);
-    if let Some(path) = rt.journal.path(&setup.syslog_socket) {
-        let mut text = String::new();
-        push_printable(&mut text, msg);
-        let (pri, fac, pid) = (
-            severity.to_string(),
-            (facility >> 3).to_string(),
-            std::process::id().to_string(),
-        );
-        let mut fields: Vec<(&str, &str)> = vec![
-            ("MESSAGE", &text),
-            ("PRIORITY", &pri),
-            ("SYSLOG_FACILITY", &fac),
-            ("SYSLOG_IDENTIFIER", &setup.ident),
-            ("SYSLOG_PID", &pid),
-        ];
-        fields.extend(
-            rt.journal
-                .fields
-                .iter()
-                .map(|(n, v)| (n.as_str(), v.as_str())),
-        );
-        fields.extend(kv.iter().map(|(n, v)| (n.as_str(), v.as_str())));
-        let data = crate::ops::journal::encode(&fields);
-        if rt.journal.send(&path, &data) {
-            return;
-        }
+    let mut text = String::new();
+    push_printable(&mut text, msg);
+    let default = setup.syslog_socket == Path::new(DEFAULT_SYSLOG_SOCKET);
+    if rt
+        .journal
+        .send(default, &setup.ident, facility >> 3, severity, &text, kv)
+    {
+        return;
     }
     let line = syslog_line(
         &now_local(),
