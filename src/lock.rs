@@ -410,16 +410,18 @@ impl LockDir {
     }
 
     /// Take the lock for `device` under every name (see the module docs for the protocol).
-    /// An flock held on the device by another process refuses it too. `device` is the name
-    /// as given (a symlink is resolved here).
+    /// An flock held on the device by another process refuses it too (tested after the lock
+    /// files, so a device locked by file is not even opened). `device` is the name as given
+    /// (a symlink is resolved here).
     pub fn acquire(&self, device: &Path) -> Result<Lock, LockError> {
-        if let Some(holder) = flock_holder(device) {
-            return Err(LockError::Held {
+        let lock = self.acquire_names(self.lock_names_for(device))?;
+        match flock_holder(device) {
+            None => Ok(lock),
+            Some(holder) => Err(LockError::Held {
                 path: device.to_path_buf(),
                 holder,
-            });
+            }),
         }
-        self.acquire_names(self.lock_names_for(device))
     }
 
     /// Take the lock file at an explicit path (one name only).

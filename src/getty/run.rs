@@ -466,6 +466,11 @@ impl Getty {
                 return Ok(self.init_failed(30));
             }
         };
+        // Someone using flock(2) only (picocom, tio) owns the line: step aside unseen.
+        if let Err(holder) = crate::lock::claim_flock(&fd, &self.dev_path) {
+            self.release_lock();
+            return Ok(State::Dialout(holder));
+        }
         let line = Line::new(fd);
         match tty::modem_lines(&line) {
             Ok(Some(ml)) => {
@@ -585,6 +590,25 @@ impl Getty {
         if let Some(l) = self.lock.take() {
             l.release();
         }
+        if let Some(line) = &self.line {
+            let _ = tty::unflock(line);
+        }
+    }
+
+    /// Take the lock files and the flock on the open line; the foreign owner if there is one.
+    fn lock_line(&mut self) -> Result<Option<Holder>, LockError> {
+        match self.locks.acquire(&self.dev_path) {
+            Ok(l) => self.lock = Some(l),
+            Err(LockError::Held { holder, .. }) => return Ok(Some(holder)),
+            Err(e) => return Err(e),
+        }
+        if let Some(line) = &self.line {
+            if let Err(holder) = crate::lock::claim_flock(line, &self.dev_path) {
+                self.release_lock();
+                return Ok(Some(holder));
+            }
+        }
+        Ok(None)
     }
 
     fn clean_line(&self, silence: Duration, max: Duration) -> io::Result<()> {
@@ -750,9 +774,9 @@ impl Getty {
         }
         self.inotify = inotify;
         // Activity: take the lock, or yield to the dial-out that has it.
-        match self.locks.acquire(&self.dev_path) {
-            Ok(l) => self.lock = Some(l),
-            Err(LockError::Held { holder, .. }) => return Ok(State::Dialout(holder)),
+        match self.lock_line() {
+            Ok(None) => {}
+            Ok(Some(holder)) => return Ok(State::Dialout(holder)),
             Err(e) => {
                 log::error!("cannot lock {}: {e}", self.device);
                 return Ok(State::Exit(1));
@@ -781,12 +805,11 @@ impl Getty {
         // Let go of the tty so the dialer has it to itself.
         self.line = None;
         self.lock = None;
-        let lock_path = self.locks.lock_name_for(&self.dev_path);
         loop {
             let sig = &self.sig;
             if !self
                 .locks
-                .wait_until_free_unless(&lock_path, Duration::from_secs(10), &|| {
+                .wait_until_free_unless(&self.dev_path, Duration::from_secs(10), &|| {
                     sig.term_signal().is_some()
                 })
             {
@@ -796,7 +819,7 @@ impl Getty {
             if let Some(n) = self.sig.term_signal() {
                 return self.goodbye_signal(n);
             }
-            if self.locks.check_path(&lock_path).is_none() {
+            if self.locks.check(&self.dev_path).is_none() {
                 log::info!("dialout finished, exiting so that init restarts us");
                 return State::Exit(0);
             }
@@ -805,9 +828,9 @@ impl Getty {
 
     fn check_modem(&mut self) -> io::Result<State> {
         log::info!("checking if modem is still alive");
-        match self.locks.acquire(&self.dev_path) {
-            Ok(l) => self.lock = Some(l),
-            Err(LockError::Held { holder, .. }) => return Ok(State::Dialout(holder)),
+        match self.lock_line() {
+            Ok(None) => {}
+            Ok(Some(holder)) => return Ok(State::Dialout(holder)),
             Err(e) => {
                 log::error!("cannot lock {}: {e}", self.device);
                 return Ok(State::Waiting);
@@ -1120,6 +1143,10 @@ impl Getty {
             )?;
             match ev {
                 Ok(RingLine::Ring { dist }) => {
+                    // A dial-out that got hold of the line meanwhile wins over the call.
+                    if let Some(holder) = self.locks.check(&self.dev_path) {
+                        return Ok(State::Dialout(holder));
+                    }
                     let now = self.now();
                     call.rings += 1;
                     call.dist = dist;
