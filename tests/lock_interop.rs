@@ -668,6 +668,31 @@ fn share_refuses_a_client_while_any_name_or_flock_is_held_real_path() {
 }
 
 #[test]
+fn share_connect_refuses_a_local_device_held_under_any_name_or_flock() {
+    for who in 0..5 {
+        let tmp = tempfile::tempdir().unwrap();
+        let d = dev();
+        let link = tmp.path().join("modem");
+        std::os::unix::fs::symlink(&d.path, &link).unwrap();
+        let lock = tmp.path().join("lock");
+        fs::create_dir(&lock).unwrap();
+        let what = holders(&link, &d.path)[who].clone();
+        let held = hold(&what, &lock, &d.path);
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut c = Command::new(SHARE);
+        c.args(["connect", "--once", "--retries", "1", "--lock-dir"])
+            .arg(&lock)
+            .arg(l.local_addr().unwrap().to_string())
+            .arg(&link)
+            .stdin(Stdio::null());
+        let (code, out) = output(c);
+        assert_ne!(code, Some(0), "{what:?}: {out}");
+        assert!(out.contains("is locked by pid"), "{what:?}: {out}");
+        drop(held);
+    }
+}
+
+#[test]
 fn while_share_serves_a_client_every_program_and_name_is_refused() {
     if !peers_present() {
         return;
