@@ -70,9 +70,9 @@ impl Holder {
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
     /// A live process (or something named like a lock) holds it.
-    #[error("lock file {path} exists: held by {holder}")]
+    #[error("{path} is held by {holder}")]
     Held {
-        /// The lock file (or the device, for an flock).
+        /// The lock file, or the device when another process holds an flock on it.
         path: PathBuf,
         /// The process holding it.
         holder: Holder,
@@ -304,15 +304,6 @@ pub fn cmdline(pid: i32) -> String {
         .take(80)
         .collect();
     s
-}
-
-/// The live holder of the lock file at `path`, if any (stale locks are not removed here).
-pub fn holder(path: &Path) -> Option<Holder> {
-    match inspect(path).ok()? {
-        Found::Pid(pid) => (pid_alive(pid) && pid != my_pid()).then(|| Holder::of(pid)),
-        Found::Odd(kind) => Some(odd_holder(path, kind)),
-        Found::Absent | Found::Garbage => None,
-    }
 }
 
 /// The process holding an flock on `device` (another open file than the caller's), if any.
