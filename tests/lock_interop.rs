@@ -348,6 +348,10 @@ fn started_while_held(symlink: bool) {
         let held = hold(&what, &h.path("lock"), &real);
         spawn_on(&mut h, dev, &["--dialout-grace", "0.2"]);
         wait_logs(&h, "dialout in progress", s(15.0));
+        if matches!(what, Hold::Flock) {
+            // The flock's holder is found in /proc/locks and named like a lock's.
+            wait_logs(&h, "dialout in progress: \"[^\"]*python3", s(1.0));
+        }
         std::thread::sleep(s(0.5));
         assert!(
             !has_open(h.pid(), &real),
