@@ -3,7 +3,8 @@
 //!
 //! **Names.** A device has several lock names, because dial-out programs name it differently
 //! ([`names`]): the name as given and the resolved real device, each under both the upstream
-//! (basename) and the Debian/FHS (path below `/dev`, `/` → `_`) schemes, and lockdev's SVR4
+//! (basename) and the Debian/FHS (path below `/dev`, `/` → `_`) schemes, the same for the
+//! device's other symlinks in [`ALIAS_DIRS`] (udev's `/dev/modem`), and lockdev's SVR4
 //! `LK.<fs major>.<major>.<minor>`. A live lock under *any* of them is a foreign owner, and so
 //! is an flock(2) held by another open file on the device ([`LockDir::check`]).
 //!
@@ -100,6 +101,34 @@ fn io_err(op: &'static str, path: &Path) -> impl FnOnce(io::Error) -> LockError 
 pub struct LockDir {
     dir: PathBuf,
     naming: Naming,
+    alias_dirs: Vec<PathBuf>,
+}
+
+/// Where other names of a device live: udev's symlinks (`/dev/modem`, `/dev/serial/by-id/…`).
+/// A symlink there that resolves to the device adds its names, so `cu -l /dev/modem` is seen
+/// even by an rgetty started on `ttyS0`.
+pub const ALIAS_DIRS: [&str; 3] = ["/dev", "/dev/serial/by-id", "/dev/serial/by-path"];
+
+/// The symlinks in `dirs` that resolve to `real` (not `/dev/std*` or `/dev/fd`, which point
+/// into `/proc/self`).
+fn aliases(dirs: &[PathBuf], real: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for d in dirs {
+        let Ok(entries) = fs::read_dir(d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let name = e.file_name();
+            let skip = matches!(name.to_str(), Some("stdin" | "stdout" | "stderr" | "fd"));
+            if skip || !e.file_type().is_ok_and(|t| t.is_symlink()) {
+                continue;
+            }
+            if fs::canonicalize(e.path()).is_ok_and(|t| t == real) {
+                out.push(e.path());
+            }
+        }
+    }
+    out
 }
 
 /// A lock we hold under every name of a device. Dropping it removes the files, each only if
@@ -373,7 +402,15 @@ impl LockDir {
         LockDir {
             dir: dir.into(),
             naming,
+            alias_dirs: ALIAS_DIRS.iter().map(PathBuf::from).collect(),
         }
+    }
+
+    /// Search these directories for symlinks to the device instead of [`ALIAS_DIRS`].
+    #[must_use]
+    pub fn with_alias_dirs(mut self, dirs: Vec<PathBuf>) -> Self {
+        self.alias_dirs = dirs;
+        self
     }
 
     /// The directory.
@@ -391,10 +428,12 @@ impl LockDir {
     }
 
     /// Every lock file name of `device` (given as the user gave it: the symlink, not the
-    /// resolved path), the primary one first (see [`names::lock_names`]).
+    /// resolved path), the primary one first (see [`names::lock_names`]), including the names
+    /// of the symlinks to it in the alias directories ([`ALIAS_DIRS`]).
     pub fn lock_names_for(&self, device: &Path) -> Vec<PathBuf> {
         let (real, svr4) = resolve(device);
-        names::lock_names(device, &real, self.naming, svr4)
+        let aliases = aliases(&self.alias_dirs, &real);
+        names::lock_names(device, &real, self.naming, svr4, &aliases)
             .into_iter()
             .map(|n| self.dir.join(n))
             .collect()
@@ -733,6 +772,29 @@ mod tests {
         assert_eq!(ld.lock_names_for(&pty.slave_path)[0], names[0]);
         l.release();
         assert_eq!(fs::read_dir(&locks).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn a_symlink_in_an_alias_dir_adds_its_names() {
+        let d = tempfile::tempdir().unwrap();
+        let pty = crate::tty::openpty().unwrap();
+        let aliases = d.path().join("dev");
+        fs::create_dir(&aliases).unwrap();
+        std::os::unix::fs::symlink(&pty.slave_path, aliases.join("modem7")).unwrap();
+        std::os::unix::fs::symlink("/dev/null", aliases.join("other")).unwrap();
+        let ld = LockDir::new(d.path(), Naming::Upstream).with_alias_dirs(vec![aliases]);
+        // Given the real path, the udev-style symlink's name is known too.
+        let names = ld.lock_names_for(&pty.slave_path);
+        assert!(
+            names.iter().any(|p| p.ends_with("LCK..modem7")),
+            "{names:?}"
+        );
+        assert!(
+            !names.iter().any(|p| p.ends_with("LCK..other")),
+            "{names:?}"
+        );
+        fs::write(d.path().join("LCK..modem7"), format_pid(1)).unwrap();
+        assert_eq!(ld.check(&pty.slave_path).map(|h| h.pid), Some(1));
     }
 
     #[test]

@@ -56,19 +56,23 @@ fn stems(path: &Path) -> [String; 3] {
 
 /// Every lock file name for a device: the primary one first (the real device under
 /// `naming`), then the real device under the other scheme, the name as given under both
-/// schemes (and its bare basename), and the SVR4 name when `svr4` (`st_dev` major, `st_rdev`
-/// major and minor of the real node) is known. No duplicates, no empty or dot names.
+/// schemes (and its bare basename), the same for every other symlink to the device in
+/// `aliases`, and the SVR4 name when `svr4` (`st_dev` major, `st_rdev` major and minor of the
+/// real node) is known. No duplicates, no empty or dot names.
 pub fn lock_names(
     given: &Path,
     real: &Path,
     naming: Naming,
     svr4: Option<(u64, u64, u64)>,
+    aliases: &[std::path::PathBuf],
 ) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     let primary = lock_stem(real, naming);
+    let others = aliases.iter().flat_map(|a| stems(a));
     for stem in std::iter::once(primary)
         .chain(stems(real))
         .chain(stems(given))
+        .chain(others)
     {
         let name = format!("LCK..{stem}");
         if !stem.is_empty() && !stem.contains('/') && stem != "." && !out.contains(&name) {
@@ -125,6 +129,7 @@ mod tests {
             Path::new("/dev/pts/3"),
             Naming::Debian,
             Some((0, 136, 3)),
+            &[],
         );
         assert_eq!(n, ["LCK..pts_3", "LCK..3", "LCK..modem", "LK.000.136.003"]);
         let n = lock_names(
@@ -132,14 +137,25 @@ mod tests {
             Path::new("/dev/ttyS0"),
             Naming::Upstream,
             Some((5, 4, 64)),
+            &["/dev/serial/by-id/usb-X-if00".into(), "/dev/modem".into()],
         );
-        assert_eq!(n, ["LCK..ttyS0", "LK.005.004.064"]);
+        assert_eq!(
+            n,
+            [
+                "LCK..ttyS0",
+                "LCK..usb-X-if00",
+                "LCK..serial_by-id_usb-X-if00",
+                "LCK..modem",
+                "LK.005.004.064"
+            ]
+        );
         // A link outside /dev: its full-path name and its basename.
         let n = lock_names(
             Path::new("/tmp/t/modem"),
             Path::new("/dev/pts/12"),
             Naming::Upstream,
             None,
+            &[],
         );
         assert_eq!(
             n,
