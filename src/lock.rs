@@ -1,4 +1,4 @@
-//! UUCP lock files (mgetty-behaviour.md §7) and flock(2): line ownership shared with cu,
+//! UUCP lock files (docs/behaviour.md §7) and flock(2): line ownership shared with cu,
 //! minicom, pppd, picocom, tio and rgetty-share.
 //!
 //! **Names.** A device has several lock names, because dial-out programs name it differently

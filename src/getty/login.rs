@@ -2,7 +2,6 @@
 
 use std::fs;
 use std::io;
-use std::os::unix::fs::PermissionsExt;
 use std::time::{Duration, Instant};
 
 use crate::chat::printable;
@@ -82,7 +81,7 @@ impl Getty {
             let mut out = b"\r".to_vec();
             out.extend(self.issue_bytes(&facts));
             self.line()?.write_all(&out)?;
-            if let Err(e) = fs::set_permissions(&self.tty.path, fs::Permissions::from_mode(0o600)) {
+            if let Err(e) = tty::set_owner(self.line()?, None, None, Some(0o600)) {
                 log::warn!("cannot chmod {}: {e}", self.tty.path.display());
             }
             self.line()?

@@ -53,12 +53,14 @@ pub fn run(cli: Cli) -> i32 {
         .as_deref()
         .and_then(crate::config::mgetty::parse_int)
         .map_or(4, |n| u8::try_from(n.clamp(0, 9)).unwrap_or(4));
+    let root = nix::unistd::geteuid().is_root();
     // The package cannot ship the empty log directory: create it (best effort).
-    if let Some(dir) = paths.log_file.parent() {
+    if let Some(dir) = paths.log_file.parent().filter(|_| root) {
         let _ = fs::create_dir_all(dir);
     }
     logging::init(logging::LogSetup {
-        file: Some(paths.log_file.clone()),
+        // Not root: syslog only, no file is touched.
+        file: root.then(|| paths.log_file.clone()),
         level: early_level,
         infix: infix(&device),
         ident: "rgetty".into(),
@@ -66,6 +68,15 @@ pub fn run(cli: Cli) -> i32 {
         syslog: true,
         syslog_socket: cli.syslog_socket.clone(),
     });
+    if !root {
+        let msg = format!(
+            "{tty_arg}: must run as root (running as uid {})",
+            nix::unistd::geteuid()
+        );
+        log::error!("{msg}");
+        eprintln_safe(&format!("rgetty: {msg}"));
+        return 30;
+    }
     let settings = match load_settings(&cli, &device) {
         Ok(s) => s,
         Err(code) => return code,
@@ -75,6 +86,9 @@ pub fn run(cli: Cli) -> i32 {
         Ok(s) => s,
         Err(e) => {
             log::error!("cannot install signal handlers: {e}");
+            eprintln_safe(&format!(
+                "rgetty: {tty_arg}: cannot install signal handlers: {e}"
+            ));
             return 30;
         }
     };
@@ -113,6 +127,11 @@ impl Getty {
             if let State::Exit(code) = state {
                 log::info!("{from} -> exit {code}");
                 self.lock = None;
+                // No exec: close our LOGIN/USER record, or it stays in utmp for good when
+                // init does not clean up after us (a line outside /dev, a manual start).
+                if let Err(e) = self.utmp.close(&self.tty.device) {
+                    log::warn!("utmp: {e}");
+                }
                 return code;
             }
             log::info!("{from} -> {}", state.name());

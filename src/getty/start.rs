@@ -7,9 +7,11 @@ use std::time::Duration;
 
 use crate::chat::{self, printable};
 use crate::logging::AUDIT;
+use crate::safefile;
 use crate::tty::{self, Flow};
 
 use super::chatio::ChatOutcome;
+use super::cli::eprintln_safe;
 use super::common::{Getty, secs};
 use super::line::{Line, sleep};
 use super::state::State;
@@ -27,55 +29,14 @@ impl Getty {
             Ok(None) => {}
             Ok(Some(holder)) => return Ok(State::Dialout(holder)),
             Err(e) => {
-                log::error!("cannot lock {}: {e}", self.tty.device);
-                return Ok(self.init_failed(1));
+                let cause = format!("cannot lock {}: {e}", self.tty.device);
+                return Ok(self.start_failed(1, &cause));
             }
         }
-        self.set_port_owner();
-        let fd = match tty::open_line(&self.tty.path, self.settings.blocking) {
-            Ok(fd) => fd,
-            Err(e) => {
-                log::error!("{e}");
-                return Ok(self.init_failed(30));
-            }
+        let line = match self.open_and_reset() {
+            Ok(line) => line,
+            Err(state) => return Ok(*state),
         };
-        // Someone using flock(2) only (picocom, tio) owns the line: step aside unseen.
-        if let Err(holder) = crate::lock::claim_flock(&fd, &self.tty.path) {
-            self.release_lock();
-            return Ok(State::Dialout(holder));
-        }
-        let line = Line::new(fd);
-        match tty::modem_lines(&line) {
-            Ok(Some(ml)) => {
-                if ml.dcd {
-                    log::warn!(
-                        "WARNING: DCD line up before modem init (check modem settings, AT&Dx)"
-                    );
-                }
-                if !ml.dsr {
-                    log::warn!("WARNING: DSR is off - modem turned off or bad cable?");
-                }
-            }
-            Ok(None) => log::info!("{}: no modem control lines (a pty?)", self.tty.device),
-            Err(e) => log::warn!("{e}"),
-        }
-        if self.settings.toggle_dtr {
-            log::info!("lowering DTR to reset Modem");
-            match tty::set_dtr(&line, false) {
-                Ok(true) => {
-                    std::thread::sleep(Duration::from_millis(self.settings.toggle_dtr_waittime_ms));
-                    let _ = tty::set_dtr(&line, true);
-                }
-                Ok(false) => {} // no DTR on this device: nothing to wait for
-                Err(e) => log::warn!("{e}"),
-            }
-        }
-        if let Err(e) = tty::set_modem_mode(&line, self.settings.speed, Flow::Hard, true)
-            .or_else(|_| tty::set_modem_mode(&line, self.settings.speed, Flow::Hard, true))
-        {
-            log::error!("cannot set up {}: {e}", self.tty.device);
-            return Ok(self.init_failed(30));
-        }
         self.line = Some(line);
         if let Some(ms) = self.settings.open_delay_ms {
             sleep(&self.sig, Duration::from_millis(ms));
@@ -95,7 +56,8 @@ impl Getty {
                 if let Ok(l) = self.line() {
                     let _ = tty::flush(l, tty::Queue::Both);
                 }
-                return Ok(self.init_failed(1));
+                let cause = format!("the modem on {} failed the init chat", self.tty.device);
+                return Ok(self.start_failed(1, &cause));
             }
             self.post_init()?;
         }
@@ -105,16 +67,81 @@ impl Getty {
         Ok(State::Waiting)
     }
 
+    /// Open the line (a character-device tty, never a file or a symlink to one), give it to
+    /// port-owner through the open fd, toggle DTR (only if the device has modem lines) and set
+    /// the modem mode. A failure is fatal: the state to go to.
+    fn open_and_reset(&mut self) -> Result<Line, Box<State>> {
+        let fd = match tty::open_line(&self.tty.path, self.settings.blocking) {
+            Ok(fd) => fd,
+            Err(e) => return Err(Box::new(self.start_failed(30, &e.to_string()))),
+        };
+        // Someone using flock(2) only (picocom, tio) owns the line: step aside unseen.
+        if let Err(holder) = crate::lock::claim_flock(&fd, &self.tty.path) {
+            self.release_lock();
+            return Err(Box::new(State::Dialout(holder)));
+        }
+        self.set_port_owner(&fd);
+        let line = Line::new(fd);
+        let has_modem_lines = match tty::modem_lines(&line) {
+            Ok(Some(ml)) => {
+                if ml.dcd {
+                    log::warn!(
+                        "WARNING: DCD line up before modem init (check modem settings, AT&Dx)"
+                    );
+                }
+                if !ml.dsr {
+                    log::warn!("WARNING: DSR is off - modem turned off or bad cable?");
+                }
+                true
+            }
+            Ok(None) => {
+                log::info!("{}: no modem control lines (a pty?)", self.tty.device);
+                false
+            }
+            Err(e) => {
+                log::warn!("{e}");
+                true
+            }
+        };
+        if self.settings.toggle_dtr && has_modem_lines {
+            log::info!("lowering DTR to reset Modem");
+            if let Err(e) = tty::set_dtr(&line, false) {
+                log::warn!("{e}");
+            } else {
+                std::thread::sleep(Duration::from_millis(self.settings.toggle_dtr_waittime_ms));
+                let _ = tty::set_dtr(&line, true);
+            }
+        }
+        if let Err(e) = tty::set_modem_mode(&line, self.settings.speed, Flow::Hard, true)
+            .or_else(|_| tty::set_modem_mode(&line, self.settings.speed, Flow::Hard, true))
+        {
+            let cause = format!("cannot set up {}: {e}", self.tty.device);
+            return Err(Box::new(self.start_failed(30, &cause)));
+        }
+        Ok(line)
+    }
+
+    /// A fatal start-up error: logged (log file and syslog) and one line on stderr, naming the
+    /// device and the cause; then counted like every start-up failure ([`Getty::init_failed`]).
+    pub(super) fn start_failed(&mut self, code: i32, cause: &str) -> State {
+        log::error!("{cause}");
+        eprintln_safe(&format!("rgetty: {cause}"));
+        self.init_failed(code)
+    }
+
     /// Count a start-up failure in the run dir; after `--backoff-after` failures in a row,
     /// sleep (doubling, up to `--backoff-max`) so that init does not respawn us in a loop.
     pub(super) fn init_failed(&mut self, code: i32) -> State {
         self.release_lock();
-        let n = fs::read_to_string(&self.paths.fail_file)
-            .ok()
+        let n = safefile::read_to_string(&self.paths.fail_file)
             .and_then(|s| s.trim().parse::<u32>().ok())
             .unwrap_or(0)
             + 1;
-        let _ = fs::write(&self.paths.fail_file, format!("{n}\n"));
+        // Replaced by rename, never written through a symlink planted at its name.
+        if let Err(e) = safefile::replace(&self.paths.fail_file, format!("{n}\n").as_bytes(), 0o644)
+        {
+            log::warn!("cannot write {}: {e}", self.paths.fail_file.display());
+        }
         if n >= self.cli.backoff_after {
             let exp = (n - self.cli.backoff_after).min(16);
             let wait = (f64::from(1u32 << exp)).min(self.cli.backoff_max.max(0.0));

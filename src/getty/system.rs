@@ -1,8 +1,6 @@
 //! What rgetty asks of the system besides the line: uname, the pid file.
 
-use std::fs;
 use std::io;
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use crate::issue::Facts;
@@ -42,7 +40,8 @@ impl Getty {
     }
 }
 
+/// Write the pid file (mode 0644) by rename: a symlink planted at its name is replaced,
+/// never followed.
 pub(super) fn write_pid_file(path: &Path) -> io::Result<()> {
-    fs::write(path, format!("{}\n", std::process::id()))?;
-    fs::set_permissions(path, fs::Permissions::from_mode(0o644))
+    crate::safefile::replace(path, format!("{}\n", std::process::id()).as_bytes(), 0o644)
 }

@@ -106,8 +106,10 @@ impl Getty {
     }
 
     pub(super) fn dialout(&mut self, holder: &Holder) -> State {
-        log::info!("dialout in progress: {:?}", holder.cmdline);
-        let host: String = holder.cmdline.chars().take(59).collect();
+        // A process's command line is anyone's text: no ESC or BEL into the log or utmp.
+        let cmdline = crate::sanitize::printable(&holder.cmdline);
+        log::info!("dialout in progress: {cmdline:?}");
+        let host: String = cmdline.chars().take(59).collect();
         if let Err(e) = self
             .utmp
             .update(Kind::User, "dialout", &host, &self.tty.device)
