@@ -195,15 +195,21 @@ impl Line {
         deadline: Option<Instant>,
     ) -> io::Result<Wake> {
         loop {
-            let mut fds = vec![PollFd::new(self.fd.as_fd(), PollFlags::POLLIN)];
+            // On the stack: no allocation between the idle trim and the wait (see idle.rs).
+            let line = PollFd::new(self.fd.as_fd(), PollFlags::POLLIN);
+            let mut fds = [line.clone(), line.clone(), line];
+            let mut n = 1;
             if let Some(w) = sig.wake_fd() {
-                fds.push(PollFd::new(w, PollFlags::POLLIN));
+                fds[n] = PollFd::new(w, PollFlags::POLLIN);
+                n += 1;
             }
             let extra_idx = extra.map(|e| {
-                fds.push(PollFd::new(e, PollFlags::POLLIN));
-                fds.len() - 1
+                fds[n] = PollFd::new(e, PollFlags::POLLIN);
+                n += 1;
+                n - 1
             });
-            match poll(&mut fds, timeout_until(deadline)) {
+            let fds = &mut fds[..n];
+            match poll(fds, timeout_until(deadline)) {
                 Err(Errno::EINTR) => {}
                 Err(e) => return Err(io::Error::from(e)),
                 Ok(0) => {

@@ -248,6 +248,7 @@ fn program_problem(program: &Path) -> Option<String> {
     }
 }
 
+/// login.config's path: `login-conf-file`, relative to the config dir unless absolute.
 pub(super) fn resolve_login_config(config_dir: &Path, s: &Settings) -> PathBuf {
     let f = Path::new(&s.login_conf_file);
     if f.is_absolute() {

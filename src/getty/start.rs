@@ -17,8 +17,7 @@ use super::line::{Line, sleep};
 use super::state::State;
 
 impl Getty {
-    // ---------------------------------------------------------------- start-up (§4.1)
-
+    /// Start-up (§4.1): lock, open and set up the line, init the modem, release the lock.
     pub(super) fn start(&mut self) -> io::Result<State> {
         log::info!("check for lockfiles");
         if let Some(holder) = self.locks.check(&self.tty.path) {
@@ -82,7 +81,20 @@ impl Getty {
         }
         self.set_port_owner(&fd);
         let line = Line::new(fd);
-        let has_modem_lines = match tty::modem_lines(&line) {
+        self.reset_modem(&line);
+        if let Err(e) = tty::set_modem_mode(&line, self.settings.speed, Flow::Hard, true)
+            .or_else(|_| tty::set_modem_mode(&line, self.settings.speed, Flow::Hard, true))
+        {
+            let cause = format!("cannot set up {}: {e}", self.tty.device);
+            return Err(Box::new(self.start_failed(30, &cause)));
+        }
+        Ok(line)
+    }
+
+    /// Warn about DCD/DSR before init, and toggle DTR (`toggle-dtr`) where the device has
+    /// modem lines (a pty has none: nothing to lower, so nothing is said about it).
+    fn reset_modem(&self, line: &Line) {
+        let has_modem_lines = match tty::modem_lines(line) {
             Ok(Some(ml)) => {
                 if ml.dcd {
                     log::warn!(
@@ -105,20 +117,15 @@ impl Getty {
         };
         if self.settings.toggle_dtr && has_modem_lines {
             log::info!("lowering DTR to reset Modem");
-            if let Err(e) = tty::set_dtr(&line, false) {
-                log::warn!("{e}");
-            } else {
-                std::thread::sleep(Duration::from_millis(self.settings.toggle_dtr_waittime_ms));
-                let _ = tty::set_dtr(&line, true);
+            match tty::set_dtr(line, false) {
+                Ok(true) => {
+                    std::thread::sleep(Duration::from_millis(self.settings.toggle_dtr_waittime_ms));
+                    let _ = tty::set_dtr(line, true);
+                }
+                Ok(false) => {} // no DTR on this device: nothing to wait for
+                Err(e) => log::warn!("{e}"),
             }
         }
-        if let Err(e) = tty::set_modem_mode(&line, self.settings.speed, Flow::Hard, true)
-            .or_else(|_| tty::set_modem_mode(&line, self.settings.speed, Flow::Hard, true))
-        {
-            let cause = format!("cannot set up {}: {e}", self.tty.device);
-            return Err(Box::new(self.start_failed(30, &cause)));
-        }
-        Ok(line)
     }
 
     /// A fatal start-up error: logged (log file and syslog) and one line on stderr, naming the
@@ -180,6 +187,7 @@ impl Getty {
         Ok(self.chat(&script, chat::INIT_ABORTS, timeout)? == ChatOutcome::Ok)
     }
 
+    /// statistics-chat and post-init-chat; their failures are logged and ignored.
     pub(super) fn post_init(&mut self) -> io::Result<()> {
         for raw in [
             self.settings.statistics_chat.clone(),
@@ -197,6 +205,7 @@ impl Getty {
         Ok(())
     }
 
+    /// CheckModem: take the lock and see whether the modem still answers `AT` (twice).
     pub(super) fn check_modem(&mut self) -> io::Result<State> {
         log::info!("checking if modem is still alive");
         match self.lock_line() {
