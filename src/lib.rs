@@ -15,7 +15,7 @@
 //! Pure modules (no I/O, no clock, no fds): [`speed`], [`config`], [`chat`], [`callerid`],
 //! [`issue`], [`logname`], [`lcp`], [`ring`], [`telnet`], [`at`], [`hdlc`], `getty::state`.
 //! I/O shell: [`tty`] (the only module that issues ioctls), [`lock`], [`utmp`], [`logging`],
-//! [`exec`], [`getty`], [`ringd`], [`vmodem`], [`share`].
+//! [`exec`], [`getty`], [`ringd`], [`ringsource`], [`wake`], [`vmodem`], [`share`].
 
 pub mod at;
 pub mod callerid;
@@ -32,9 +32,11 @@ pub mod logging;
 pub mod logname;
 pub mod ring;
 pub mod ringd;
+pub mod ringsource;
 pub mod share;
 pub mod speed;
 pub mod telnet;
 pub mod tty;
 pub mod utmp;
 pub mod vmodem;
+pub mod wake;
