@@ -570,3 +570,113 @@ fn ri_line_rings_with_faked_ioctls() {
     );
     drop(pty);
 }
+
+/// Run `rgetty-ringd ARGS -c FILE` (check with `-n`, or a run on a new pty); (status, stderr).
+fn refused(file: &Path, check: bool, extra: &[&str]) -> (ExitStatus, String, Duration) {
+    let pty = nix::pty::openpty(None, None).unwrap();
+    let slave = nix::unistd::ttyname(&pty.slave).unwrap();
+    let mut args: Vec<String> = vec![if check { "-n" } else { "-d" }.into(), "-c".into()];
+    args.push(file.display().to_string());
+    args.extend(extra.iter().map(|s| s.to_string()));
+    if !check {
+        args.push(slave.display().to_string());
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let t0 = Instant::now();
+    let (status, err) = run_to_end(&args);
+    (status, err, t0.elapsed())
+}
+
+#[test]
+fn pattern_file_others_can_write_or_not_roots_is_refused_with_and_without_strict_perms() {
+    let dir = tempfile::tempdir().unwrap();
+    let nobody = nix::unistd::User::from_name("nobody").unwrap().unwrap();
+    let cases: Vec<(PathBuf, String)> = vec![
+        (
+            write_conf(dir.path(), "g.conf", TABLE_CONF, 0o620),
+            "writable by group or others (mode 0620)".into(),
+        ),
+        (
+            write_conf(dir.path(), "o.conf", TABLE_CONF, 0o602),
+            "writable by group or others (mode 0602)".into(),
+        ),
+        (
+            write_conf(dir.path(), "n.conf", TABLE_CONF, 0o600),
+            format!("owned by uid {}, not root", nobody.uid),
+        ),
+    ];
+    nix::unistd::chown(&cases[2].0, Some(nobody.uid), None).unwrap();
+    for (file, reason) in &cases {
+        for strict in [&[][..], &["--strict-perms"][..]] {
+            for check in [true, false] {
+                let (status, err, _) = refused(file, check, strict);
+                assert_eq!(status.code(), Some(1), "{file:?} {strict:?} {check}: {err}");
+                assert!(
+                    err.contains(&format!("{}: {reason}", file.display()))
+                        && err.contains("refusing it"),
+                    "{file:?} {strict:?} check={check}: {err}"
+                );
+                assert!(!err.contains("started on"), "{err}");
+            }
+        }
+    }
+}
+
+#[test]
+fn special_and_huge_pattern_files_are_refused_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("fifo.conf");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    let big = write_conf(dir.path(), "big.conf", &"#\n".repeat(600_000), 0o600);
+    let cases: Vec<(PathBuf, &str)> = vec![
+        (PathBuf::from("/dev/zero"), "is a character device"),
+        (fifo, "is a FIFO"),
+        (dir.path().to_path_buf(), "is a directory"),
+        (big, "over the 1 MiB limit"),
+    ];
+    for (file, reason) in &cases {
+        for check in [true, false] {
+            let (status, err, took) = refused(file, check, &[]);
+            assert_eq!(status.code(), Some(1), "{file:?}: {err}");
+            assert!(took < secs(1.0), "{file:?} took {took:?}");
+            let lines: Vec<&str> = err.lines().collect();
+            assert_eq!(lines.len(), 1, "one clear line: {err}");
+            assert!(
+                lines[0].contains(&format!("{}: ", file.display())) && lines[0].contains(reason),
+                "{file:?} check={check}: {err}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_ring_storm_runs_a_bounded_number_of_commands_and_sigterm_still_exits() {
+    let dir = tempfile::tempdir().unwrap();
+    let pids = dir.path().join("pids");
+    let cmd = format!("echo $$ >> {}; exec sleep 30", pids.display());
+    let mut d = Ringd::start(TABLE_CONF, &["-t", "0", "--max-commands", "4", "-a", &cmd]);
+    let pid = Pid::from_raw(d.child.id() as i32);
+    // Spread over about a second so the daemon sees hundreds of them as separate rings.
+    for i in 0..3000 {
+        kill(pid, Signal::SIGUSR1).unwrap();
+        if i % 10 == 0 {
+            thread::sleep(Duration::from_micros(3000));
+        }
+    }
+    let t0 = Instant::now();
+    kill(pid, Signal::SIGTERM).unwrap();
+    let status = d.wait_exit(secs(10.0));
+    let took = t0.elapsed();
+    let started: Vec<i32> = fs::read_to_string(&pids)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .collect();
+    for p in &started {
+        let _ = kill(Pid::from_raw(*p), Signal::SIGKILL);
+    }
+    assert_eq!(status.and_then(|s| s.code()), Some(0), "{}", d.log());
+    assert!(took < secs(2.0), "SIGTERM took {took:?}");
+    assert!(started.len() <= 4, "{} shells: {started:?}", started.len());
+    assert!(d.log().contains("dropped"), "{}", d.log());
+}
