@@ -748,6 +748,28 @@ pub fn classify(line: &[u8], info: &mut CallInfo, msn_list: &[String]) -> RingLi
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ring_kind_tells_a_phone_ring_from_caller_id_data() {
+        let mut r = RingReader::new(NmbrRule::Upstream);
+        let mut info = CallInfo::default();
+        let mut kinds = Vec::new();
+        for line in [
+            &b"RING\r"[..],
+            b"  RING 2\r",
+            b"FM:0891234\r",
+            b"NMBR = 123\r",
+            b"RING;1;2\r",
+        ] {
+            for &b in line {
+                if r.feed(b, &mut info, &[]).is_some() {
+                    kinds.push(r.last_kind());
+                }
+            }
+        }
+        use RingKind::{CallerId, Phone};
+        assert_eq!(kinds, [Phone, Phone, CallerId, CallerId, Phone]);
+    }
     use proptest::prelude::*;
 
     fn fed(lines: &[&[u8]]) -> CallInfo {
