@@ -19,7 +19,9 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::callerid::{ModemAction, RingKind};
+use crate::config::xringd::PatternFile;
 pub use crate::ring::Via;
+use crate::ring::{Fired, Matcher, MatcherOptions, RingOutcome, SourceLock};
 use crate::tty;
 use crate::wake::{Signals, Waker};
 
@@ -273,5 +275,240 @@ impl RingSource for Scripted {
             return Ok(self.events.pop_front().map(|(_, ev)| ev));
         }
         Ok(None)
+    }
+}
+
+/// What [`CallRings::next`] saw.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// A ring event that counts towards `rings`: a ring of the phone from this call's source
+    /// (fed to the cadence matcher) or a caller-ID line. `fired`: a pattern whose silence had
+    /// ended before this ring was seen.
+    Ring {
+        /// Distinctive-ring number (0 = none).
+        dist: i32,
+        /// A phone ring or caller-ID data.
+        kind: RingKind,
+        /// Where it came from.
+        via: Via,
+        /// A pattern that matched just before this ring.
+        fired: Option<Fired>,
+        /// What the matcher made of the ring (`None`: no matcher, or not a phone ring).
+        outcome: Option<RingOutcome>,
+    },
+    /// A pattern matched: its silence ended with no further ring.
+    Fired(Fired),
+    /// A modem result that ends the wait.
+    Action(ModemAction),
+    /// `timeout` passed with no ring and no cadence under way.
+    Timeout,
+    /// A signal arrived (the caller looks at its flags).
+    Signal,
+    /// The line hung up.
+    Hangup,
+}
+
+/// The rings of one call in the getty: the cadence matcher (xringd's `-t` and `-i` stay off
+/// for the getty), which source's phone rings count ([`SourceLock`]: a modem that pulses RI
+/// and also sends `RING` is not counted twice) and when each phone ring came.
+#[derive(Debug)]
+pub struct CallRings {
+    matcher: Option<Matcher>,
+    lock: SourceLock,
+    epoch: Instant,
+    seen: Vec<Duration>,
+}
+
+impl CallRings {
+    /// A new call; cadence matching when `patterns` is given.
+    pub fn new(patterns: Option<&PatternFile>) -> CallRings {
+        let epoch = Instant::now();
+        CallRings {
+            matcher: patterns
+                .map(|f| Matcher::new(&f.patterns, MatcherOptions::default(), Duration::ZERO)),
+            lock: SourceLock::default(),
+            epoch,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Wait for the next step from `src`, at most `timeout` unless a cadence is under way:
+    /// then until the pattern fires or can no longer match, so silences longer than the ring
+    /// timeout work.
+    pub fn next(&mut self, src: &mut dyn RingSource, timeout: Duration) -> io::Result<Step> {
+        // None: no deadline (a timeout too large for the clock).
+        let deadline = Instant::now().checked_add(timeout);
+        loop {
+            let mut until = deadline;
+            let mut pending = false;
+            if let Some(m) = self.matcher.as_mut() {
+                if let Some(f) = m.poll(self.epoch.elapsed()) {
+                    return Ok(Step::Fired(f));
+                }
+                if let Some(d) = m.next_deadline() {
+                    pending = true;
+                    until = self.epoch.checked_add(d).or(deadline);
+                }
+            }
+            match src.next_event(until)? {
+                None => {
+                    if !pending && deadline.is_some_and(|d| Instant::now() >= d) {
+                        return Ok(Step::Timeout);
+                    }
+                }
+                Some(RingEvent::Signal) => return Ok(Step::Signal),
+                Some(RingEvent::Hangup) => return Ok(Step::Hangup),
+                Some(RingEvent::Action(a)) => return Ok(Step::Action(a)),
+                Some(RingEvent::Ring {
+                    at,
+                    via,
+                    kind,
+                    dist,
+                }) => {
+                    if let Some(step) = self.ring(at, via, kind, dist) {
+                        return Ok(step);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Count a ring event; `None` when it is the second report of a ring already counted.
+    fn ring(&mut self, at: Instant, via: Via, kind: RingKind, dist: i32) -> Option<Step> {
+        let (mut fired, mut outcome) = (None, None);
+        if kind == RingKind::Phone {
+            if !self.lock.admit(via) {
+                log::debug!(
+                    "{} ring: this call's rings come from another source",
+                    via.name()
+                );
+                return None;
+            }
+            let t = at.saturating_duration_since(self.epoch);
+            self.seen.push(t);
+            if let Some(m) = self.matcher.as_mut() {
+                let event = m.ring(t);
+                fired = event.fired;
+                outcome = Some(event.outcome);
+            }
+        }
+        Some(Step::Ring {
+            dist,
+            kind,
+            via,
+            fired,
+            outcome,
+        })
+    }
+
+    /// The times of this call's phone rings since the first one (for `RING_TIMES`).
+    pub fn ring_times(&self) -> Vec<Duration> {
+        let first = self.seen.first().copied().unwrap_or_default();
+        self.seen.iter().map(|t| t.saturating_sub(first)).collect()
+    }
+
+    /// The rings of the cadence under way, if one could still match.
+    pub fn cadence_under_way(&self) -> Option<usize> {
+        self.matcher
+            .as_ref()
+            .filter(|m| m.could_still_match())
+            .map(Matcher::ring_count)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use std::path::Path;
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    /// TWO `R 0.2-0.6 R 0.5`, THREE `R 0.2-0.6 R 0.2-0.6 R 0.5` (the table, scaled down).
+    fn patterns() -> PatternFile {
+        let text = "R 0.2-0.6 R 0.5 : two\nR 0.2-0.6 R 0.2-0.6 R 0.5 : three\n";
+        let (file, errors) = crate::config::xringd::parse(text, Path::new("p"));
+        assert!(errors.is_empty(), "{errors:?}");
+        file
+    }
+
+    /// Drive `src` the way the getty's ring state does, answering at `wanted` rings; returns
+    /// the fired command (or "answer"/"timeout") and the rings counted.
+    fn drive(src: &mut dyn RingSource, wanted: u32) -> (String, u32) {
+        let file = patterns();
+        let mut call = CallRings::new(Some(&file));
+        let mut rings = 0;
+        while rings < wanted {
+            match call.next(src, Duration::from_secs(3)).unwrap() {
+                Step::Ring { fired: Some(f), .. } | Step::Fired(f) => return (f.command, rings),
+                Step::Ring { .. } => rings += 1,
+                other => return (format!("{other:?}"), rings),
+            }
+        }
+        ("answer".into(), rings)
+    }
+
+    #[test]
+    fn the_getty_matches_a_cadence_from_injected_ri_edges() {
+        let mut src = Scripted::ri_edges(Instant::now(), &[ms(0), ms(400)]);
+        assert_eq!(drive(&mut src, 5), ("two".into(), 2));
+        let mut src = Scripted::ri_edges(Instant::now(), &[ms(0), ms(400), ms(800)]);
+        assert_eq!(drive(&mut src, 5), ("three".into(), 3));
+        // The threshold wins over a cadence under way.
+        let mut src = Scripted::ri_edges(Instant::now(), &[ms(0), ms(400), ms(800)]);
+        assert_eq!(drive(&mut src, 2), ("answer".into(), 2));
+        // A gap that fits no pattern: no match, the phone stops ringing.
+        let mut src = Scripted::ri_edges(Instant::now(), &[ms(0), ms(1500)]);
+        let (end, _) = drive(&mut src, 5);
+        assert!(end.contains("Hangup") || end.contains("Timeout"), "{end}");
+    }
+
+    #[test]
+    fn a_modem_that_sends_ring_and_pulses_ri_counts_each_ring_once() {
+        let t0 = Instant::now();
+        let mut src = Scripted::ri_edges(t0, &[]);
+        for (d, via) in [
+            (0, Via::Text),
+            (100, Via::Ri),
+            (400, Via::Text),
+            (500, Via::Ri),
+        ] {
+            let ev = RingEvent::Ring {
+                at: t0 + ms(d),
+                via,
+                kind: RingKind::Phone,
+                dist: 0,
+            };
+            src.push(ms(d), ev);
+        }
+        assert_eq!(drive(&mut src, 5), ("two".into(), 2));
+    }
+
+    #[test]
+    fn caller_id_lines_count_but_are_not_rings_of_a_cadence() {
+        let t0 = Instant::now();
+        let mut src = Scripted::ri_edges(t0, &[ms(0)]);
+        src.push(
+            ms(200),
+            RingEvent::Ring {
+                at: t0 + ms(200),
+                via: Via::Text,
+                kind: RingKind::CallerId,
+                dist: 0,
+            },
+        );
+        src.push(
+            ms(400),
+            RingEvent::Ring {
+                at: t0 + ms(400),
+                via: Via::Ri,
+                kind: RingKind::Phone,
+                dist: 0,
+            },
+        );
+        // Counted: 2 phone rings + 1 caller-ID line; the cadence is still TWO.
+        assert_eq!(drive(&mut src, 5), ("two".into(), 3));
     }
 }
