@@ -43,6 +43,8 @@ pub struct Source {
     pub path: PathBuf,
     /// The contents (invalid UTF-8 replaced).
     pub text: String,
+    /// The contents as read (for files that are not text to us: the issue file).
+    pub bytes: Vec<u8>,
     /// The owner's uid.
     pub uid: u32,
     /// `st_mode` (file type and permission bits).
@@ -240,6 +242,7 @@ pub fn load(path: &Path, trust: Trust) -> Result<Source, LoadError> {
     Ok(Source {
         path: path.to_path_buf(),
         text: String::from_utf8_lossy(&bytes).into_owned(),
+        bytes,
         uid: meta.uid(),
         mode: meta.mode(),
     })

@@ -1,11 +1,11 @@
 //! Rings, caller ID, screening, nologin, ringback and the answer chat (§4.4–§4.7).
 
-use std::fs;
 use std::io;
 use std::time::{Duration, Instant};
 
 use crate::callerid::{ModemAction, NmbrRule, RingLine, RingReader};
 use crate::chat::{self, printable};
+use crate::config::load::Trust;
 use crate::config::mgetty::Profile;
 use crate::config::{dialin, xringd};
 use crate::logging::AUDIT;
@@ -445,11 +445,14 @@ impl Getty {
         }
         call.info.decode_rockwell_mesg();
         let dialin_path = self.paths.config_dir.join("dialin.config");
-        let mut allowed = match fs::read(&dialin_path) {
-            Ok(b) => {
-                dialin::Rules::parse(&String::from_utf8_lossy(&b)).allows(&call.info.caller_id)
+        let mut allowed = match crate::config::load::load(&dialin_path, Trust::Settings) {
+            Ok(src) => dialin::Rules::parse(&src.text).allows(&call.info.caller_id),
+            Err(e) => {
+                if !e.is_missing() {
+                    log::error!("{e}; no caller-ID screening");
+                }
+                true
             }
-            Err(_) => true,
         };
         if allowed {
             if let Some(prog) = self.settings.cnd_program.clone() {

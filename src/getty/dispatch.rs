@@ -9,40 +9,40 @@ use crate::tty::{self, FinalMode, Flow};
 use crate::utmp::Kind;
 
 use super::common::Getty;
-use super::perms::perms_problem;
-use super::settings::resolve_login_config;
+use super::settings::{login_config_access, read_login_config, resolve_login_config};
 use super::state::{Call, Login, State};
 
 impl Getty {
     // ---------------------------------------------------------------- dispatch (§6)
 
+    /// login.config as the loader and the trust policy allow; `/bin/login` for everybody when
+    /// it is missing, refused (not root's, writable or readable by others, not a regular
+    /// file, over 1 MiB) or unreadable.
     pub(super) fn login_table(&self) -> Table {
         let path = resolve_login_config(&self.paths.config_dir, &self.settings);
-        match fs::metadata(&path) {
-            Err(e) => {
-                log::info!("login.config {}: {e}; using /bin/login", path.display());
+        let source = match read_login_config(&path) {
+            Ok(Some(s)) => s,
+            Ok(None) => {
+                log::info!(
+                    "login.config {} not found; using /bin/login",
+                    path.display()
+                );
                 return Table::default();
             }
-            Ok(_) => {
-                if let Some(p) = perms_problem(&path) {
-                    log::error!("login: {p}; ignored, using /bin/login");
-                    return Table::default();
-                }
-            }
-        }
-        match fs::read(&path) {
-            Ok(b) => {
-                let (t, errs) = Table::parse(&String::from_utf8_lossy(&b), &path);
-                for e in errs {
-                    log::error!("{e}");
-                }
-                t
-            }
             Err(e) => {
-                log::error!("cannot read {}: {e}", path.display());
-                Table::default()
+                log::error!("login: {e}; using /bin/login");
+                return Table::default();
             }
+        };
+        if let Some(p) = login_config_access(&source) {
+            log::error!("login: {p}; ignored, using /bin/login");
+            return Table::default();
         }
+        let (t, errs) = Table::parse(&source.text, &path);
+        for e in errs {
+            log::error!("{e}");
+        }
+        t
     }
 
     pub(super) fn dispatch(&mut self, call: &Call, login: &Login) -> State {
