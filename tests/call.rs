@@ -513,7 +513,10 @@ fn login_config_over_1_mib_is_refused_at_once() {
     h.spawn_waiting(&[]);
     h.modem.set_caller(vmodem::type_at_prompt("zed\r", s(10.0)));
     h.modem.ring(2, s(0.3), None);
-    h.wait_log("over the 1 MiB limit; refusing it; using /bin/login", s(20.0));
+    h.wait_log(
+        "over the 1 MiB limit; refusing it; using /bin/login",
+        s(20.0),
+    );
     h.wait_log("cmd='/bin/login'", s(5.0));
     std::thread::sleep(s(0.5));
     assert!(!h.path("rec.out").exists() && !h.path("rec.out.tmp").exists());

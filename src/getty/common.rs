@@ -10,11 +10,11 @@ use crate::lock::{Lock, LockDir, Naming};
 use crate::logging::AUDIT;
 use crate::utmp::UtmpFiles;
 
-use super::answer::RingState;
 use super::chatio::{ChatCtx, ChatOutcome, mdm_command, run_chat};
 use super::cli::{Cli, Paths};
 use super::ident;
 use super::line::{Line, Signals};
+use super::rings::RingState;
 use super::state::{Call, State};
 
 /// Everything one rgetty run works with: what every state needs. Room-specific state lives in

@@ -129,6 +129,8 @@ impl Getty {
             "calling login: cmd='{}', argv[]={argv:?}",
             entry.program.display()
         );
+        // The RI watcher's copy of the line must not outlive the exec.
+        self.rings.ri = None;
         let Some(line) = self.line.take() else {
             return State::Exit(30);
         };

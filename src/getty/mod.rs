@@ -1,7 +1,7 @@
 //! The getty: one room (module) per lifecycle step, driven by [`run`] over [`state::State`].
 //!
 //! Rooms: [`start`] (start-up, init, CheckModem), [`waiting`] (Waiting, Dialout, Jail),
-//! [`answer`] (rings, caller ID, screening, nologin, answer), [`login`] (issue, prompt, login
+//! [`rings`] (rings, cadences, ringback, nologin), [`answer`] (screening, answer), [`login`] (issue, prompt, login
 //! name, AutoPPP), [`dispatch`] (login.config and exec). Shared: [`common`] (the `Getty`
 //! value), [`ident`] (the tty's names), [`settings`], [`patterns`], [`perms`], [`system`].
 
@@ -15,6 +15,7 @@ pub mod line;
 mod login;
 mod patterns;
 mod perms;
+mod rings;
 pub mod run;
 mod settings;
 mod start;

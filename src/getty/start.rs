@@ -72,6 +72,9 @@ impl Getty {
             log::error!("cannot set up {}: {e}", self.tty.device);
             return Ok(self.init_failed(30));
         }
+        if !self.settings.direct {
+            self.rings.watch_ri(&line, &self.sig);
+        }
         self.line = Some(line);
         if let Some(ms) = self.settings.open_delay_ms {
             sleep(&self.sig, Duration::from_millis(ms));

@@ -34,6 +34,7 @@ impl Getty {
             }
         }
         let inotify = self.inotify.take();
+        self.rings.forget_edges();
         let mut trimmed = false;
         let check_modem = self.settings.modem_check_time_s >= 0 && !self.settings.direct;
         let deadline = check_modem.then(|| {
@@ -74,7 +75,7 @@ impl Getty {
                         );
                         return Ok(State::Exit(0));
                     }
-                    if self.sig.virtual_ring() {
+                    if self.sig.virtual_ring() || self.rings.ri_pending() {
                         break;
                     }
                     self.sig.clear_hangup();
@@ -114,7 +115,8 @@ impl Getty {
         {
             log::debug!("utmp: {e}");
         }
-        // Let go of the tty so the dialer has it to itself.
+        // Let go of the tty so the dialer has it to itself (the RI watcher's copy too).
+        self.rings.ri = None;
         self.line = None;
         self.lock = None;
         let lock_path = self.tty.lock.clone();
