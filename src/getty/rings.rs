@@ -305,40 +305,19 @@ impl Getty {
             if kind == RingKind::CallerId {
                 // Counts towards `rings` as in mgetty, but the phone did not ring.
                 log::debug!("ring patterns: a caller-ID line, not a ring of a cadence");
-            } else {
-                if let Some(cmd) = &per_ring {
-                    let times = rings.ring_times();
-                    let env = self.ring_env(
-                        &call,
-                        &[
-                            ("RING_COUNT", times.len().to_string()),
-                            ("RING_TIMES", crate::ring::format_ring_times(&times)),
-                        ],
-                    );
-                    self.ring_command("the per-ring command", cmd, &env);
-                }
-                if let Some(f) = fired {
-                    // Its silence had ended before this RING was read: it matched.
-                    return Ok(self.ring_wait_end(call, RingWait::Cadence(f)));
-                }
-                if let Some(o) = outcome {
-                    log::debug!("ring patterns: {o:?}");
-                }
+            } else if let Some(f) = self.phone_ring(&call, &rings, per_ring.as_deref(), fired) {
+                // Its silence had ended before this RING was read: it matched.
+                return Ok(self.ring_wait_end(call, RingWait::Cadence(f)));
+            } else if let Some(o) = outcome {
+                log::debug!("ring patterns: {o:?}");
             }
             if !cid_done
                 && (call.rings >= 2
                     || !call.info.call_name.is_empty()
                     || call.info.caller_id != "none")
             {
-                if let Some(prog) = self.settings.cid_program.clone() {
-                    cid_done = true;
-                    if let Some(n) = self.run_screen_program(&prog, &call) {
-                        if n > 10 {
-                            wanted = u32::try_from(n - 10).unwrap_or(wanted);
-                            log::info!("cid-program: answer after {wanted} rings");
-                        }
-                    }
-                }
+                cid_done = self.settings.cid_program.is_some();
+                wanted = self.cid_program(&call).unwrap_or(wanted);
             }
             if self.paths.nologin_file.exists() {
                 return Ok(State::NoLogin(call));
@@ -351,6 +330,38 @@ impl Getty {
             );
         }
         Ok(State::Answer(call))
+    }
+
+    /// A ring of the phone: run the per-ring command; the pattern that matched before it.
+    fn phone_ring(
+        &mut self,
+        call: &Call,
+        rings: &CallRings,
+        per_ring: Option<&str>,
+        fired: Option<Fired>,
+    ) -> Option<Fired> {
+        if let Some(cmd) = per_ring {
+            let times = rings.ring_times();
+            let env = self.ring_env(
+                call,
+                &[
+                    ("RING_COUNT", times.len().to_string()),
+                    ("RING_TIMES", crate::ring::format_ring_times(&times)),
+                ],
+            );
+            self.ring_command("the per-ring command", cmd, &env);
+        }
+        fired
+    }
+
+    /// Run cid-program once caller data is there; `Some(n)` when it asks to answer after `n`
+    /// rings (exit code 10 + n).
+    fn cid_program(&mut self, call: &Call) -> Option<u32> {
+        let prog = self.settings.cid_program.clone()?;
+        let n = self.run_screen_program(&prog, call)?;
+        let wanted = u32::try_from(n - 10).ok().filter(|_| n > 10)?;
+        log::info!("cid-program: answer after {wanted} rings");
+        Some(wanted)
     }
 
     /// Activity on the line but no RING within the ring timeout.
