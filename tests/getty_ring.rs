@@ -534,3 +534,46 @@ fn at_run_time_special_pattern_files_are_refused_at_the_first_ring_and_sigterm_w
         assert_eq!(code, Some(10), "{file:?}: {}", h.explain());
     }
 }
+
+#[test]
+fn ri_edges_alone_ring_the_getty_and_match_a_cadence() {
+    // A modem that signals rings only on the RI pin: no RING text at all. The pty's RI ioctls
+    // are faked by an LD_PRELOAD shim (needs a C compiler; skipped with a note without one).
+    let mut h = rig("rings 5\n", TABLE, 0o600);
+    let Some(so) = build_ri_shim(h.dir.path()) else {
+        eprintln!("skipped: no C compiler to build the RI shim");
+        return;
+    };
+    let fifo = h.path("ri.fifo");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    // O_RDWR: opening the fifo never blocks, even before the getty's side is open.
+    let writer = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&fifo)
+        .unwrap();
+    h.spawn_env(
+        &["--ring-timeout", "1.5"],
+        &[("LD_PRELOAD", so.as_path()), ("RI_FIFO", fifo.as_path())],
+    );
+    h.wait_log(r"waiting\.\.\.", s(20.0));
+    assert!(h.log().contains("RI pin"), "{}", h.explain());
+    let t0 = Instant::now();
+    for t in [0.0, 0.75] {
+        if let Some(w) = (t0 + s(t)).checked_duration_since(Instant::now()) {
+            std::thread::sleep(w);
+        }
+        use std::io::Write;
+        (&writer).write_all(b"x").unwrap();
+    }
+    wait_file(&h, &h.path("TWO"), 0, s(10.0));
+    let log = h.log();
+    assert!(
+        log.contains("RING #2 (dist 0, caller \"none\") from RI"),
+        "{}",
+        h.explain()
+    );
+    assert!(!answered(&h), "{}", h.explain());
+    h.signal(nix::sys::signal::Signal::SIGTERM);
+    assert_eq!(h.wait_exit(s(5.0)), Some(10), "{}", h.explain());
+}

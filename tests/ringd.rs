@@ -5,6 +5,8 @@
 //! in the test's own temp dir.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::{BufRead, BufReader};
@@ -454,58 +456,14 @@ fn usage_and_bad_flags() {
     );
 }
 
-/// An LD_PRELOAD shim that fakes the RI ioctls on a pty: TIOCMIWAIT returns when a byte can be
-/// read from the fifo named by RI_FIFO, TIOCGICOUNT counts those bytes as RI edges.
-const RI_SHIM: &str = r#"
-#define _GNU_SOURCE
-#include <dlfcn.h>
-#include <stdarg.h>
-#include <string.h>
-#include <stdlib.h>
-#include <fcntl.h>
-#include <unistd.h>
-#include <errno.h>
-#include <sys/ioctl.h>
-#include <linux/serial.h>
-static int ffd = -1;
-static volatile int count = 0;
-int ioctl(int fd, unsigned long req, ...) {
-  va_list ap; va_start(ap, req); void *arg = va_arg(ap, void *); va_end(ap);
-  if (req == TIOCMIWAIT) {
-    char c;
-    if (ffd < 0) ffd = open(getenv("RI_FIFO"), O_RDWR);
-    if (read(ffd, &c, 1) != 1) { errno = EIO; return -1; }
-    count++;
-    return 0;
-  }
-  if (req == TIOCGICOUNT) {
-    struct serial_icounter_struct *s = arg;
-    memset(s, 0, sizeof *s);
-    s->rng = count;
-    return 0;
-  }
-  int (*real)(int, unsigned long, ...) = (int (*)(int, unsigned long, ...))dlsym(RTLD_NEXT, "ioctl");
-  return real(fd, req, arg);
-}
-"#;
-
 #[test]
 fn ri_line_rings_with_faked_ioctls() {
     // Needs a C compiler for the shim; skipped (with a note) where there is none.
     let dir = tempfile::tempdir().unwrap();
-    let src = dir.path().join("shim.c");
-    let so = dir.path().join("shim.so");
-    fs::write(&src, RI_SHIM).unwrap();
-    let built = Command::new("cc")
-        .args(["-shared", "-fPIC", "-o"])
-        .arg(&so)
-        .arg(&src)
-        .arg("-ldl")
-        .status();
-    if !matches!(built, Ok(s) if s.success()) {
+    let Some(so) = common::build_ri_shim(dir.path()) else {
         eprintln!("skipped: no C compiler to build the RI shim");
         return;
-    }
+    };
     let fifo = dir.path().join("ri.fifo");
     nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
     let conf = write_conf(dir.path(), "x.conf", "R 1-2 R 2 : touch {DIR}/TWO\n", 0o600);
