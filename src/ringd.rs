@@ -354,15 +354,6 @@ pub fn load(path: &Path, strict_perms: bool) -> Result<Loaded, LoadError> {
     })
 }
 
-/// Run `/bin/sh -c CMD` detached (own session, no terminal), without a limit. Only for the
-/// getty until it keeps its own [`Detached`] pool.
-pub fn spawn_detached(cmd: &str, env: &[(&str, String)]) -> io::Result<u32> {
-    match Detached::new(usize::MAX).spawn(cmd, env, false)? {
-        Spawned::Started(pid) => Ok(pid),
-        Spawned::Dropped { .. } => Err(io::Error::other("too many commands")),
-    }
-}
-
 /// The whole daemon: returns the process exit code.
 pub fn run(cli: Cli) -> i32 {
     let loaded = load(&cli.config, cli.strict_perms);
