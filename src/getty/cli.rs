@@ -1,5 +1,5 @@
 //! The `rgetty` command line: every mgetty flag with the same letter and meaning
-//! (mgetty-behaviour.md §1), plus long options that relocate every path.
+//! (docs/behaviour.md §1), plus long options that relocate every path.
 
 use std::io;
 use std::path::PathBuf;

@@ -1,4 +1,4 @@
-//! The getty's states (mgetty-behaviour.md §4.2), as an explicit enum.
+//! The getty's states (docs/behaviour.md §4.2), as an explicit enum.
 //!
 //! Pure: the types and their names only; `getty::run` drives them, each state carried out in
 //! its room (`start`, `waiting`, `answer`, `login`, `dispatch`), logging every change as
