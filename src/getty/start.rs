@@ -18,6 +18,24 @@ use super::state::State;
 impl Getty {
     // ---------------------------------------------------------------- start-up (§4.1)
 
+    /// Warn about DCD up or DSR down before the init, as mgetty does.
+    fn report_modem_lines(&self, line: &Line) {
+        match tty::modem_lines(line) {
+            Ok(Some(ml)) => {
+                if ml.dcd {
+                    log::warn!(
+                        "WARNING: DCD line up before modem init (check modem settings, AT&Dx)"
+                    );
+                }
+                if !ml.dsr {
+                    log::warn!("WARNING: DSR is off - modem turned off or bad cable?");
+                }
+            }
+            Ok(None) => log::info!("{}: no modem control lines (a pty?)", self.tty.device),
+            Err(e) => log::warn!("{e}"),
+        }
+    }
+
     pub(super) fn start(&mut self) -> io::Result<State> {
         log::info!("check for lockfiles");
         if let Some(holder) = self.locks.check_path(&self.tty.lock) {
@@ -41,20 +59,7 @@ impl Getty {
             }
         };
         let line = Line::new(fd);
-        match tty::modem_lines(&line) {
-            Ok(Some(ml)) => {
-                if ml.dcd {
-                    log::warn!(
-                        "WARNING: DCD line up before modem init (check modem settings, AT&Dx)"
-                    );
-                }
-                if !ml.dsr {
-                    log::warn!("WARNING: DSR is off - modem turned off or bad cable?");
-                }
-            }
-            Ok(None) => log::info!("{}: no modem control lines (a pty?)", self.tty.device),
-            Err(e) => log::warn!("{e}"),
-        }
+        self.report_modem_lines(&line);
         if self.settings.toggle_dtr {
             log::info!("lowering DTR to reset Modem");
             match tty::set_dtr(&line, false) {

@@ -16,23 +16,27 @@ use super::state::{Call, State};
 impl Getty {
     // ---------------------------------------------------------------- waiting (§4.3)
 
-    pub(super) fn waiting(&mut self) -> io::Result<State> {
+    /// The inotify watch on the lock dir, set up once. Kept open for the whole run: closing an
+    /// inotify instance waits for an RCU grace period, which would delay the ATA after the
+    /// first RING by 15-25 ms.
+    fn watch_lock_dir(&mut self) {
         use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
-        log::info!("waiting...");
-        self.sig.clear_hangup();
-        // Kept open for the whole run: closing an inotify instance waits for an RCU grace
-        // period, which would delay the ATA after the first RING by 15-25 ms.
-        if self.inotify.is_none() {
-            self.inotify = Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK).ok();
-            if let Some(ino) = &self.inotify {
-                if let Err(e) = ino.add_watch(
-                    self.locks.dir(),
-                    AddWatchFlags::IN_CREATE | AddWatchFlags::IN_MOVED_TO,
-                ) {
-                    log::debug!("no inotify watch on {}: {e}", self.locks.dir().display());
-                }
+        if self.inotify.is_some() {
+            return;
+        }
+        self.inotify = Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK).ok();
+        if let Some(ino) = &self.inotify {
+            let flags = AddWatchFlags::IN_CREATE | AddWatchFlags::IN_MOVED_TO;
+            if let Err(e) = ino.add_watch(self.locks.dir(), flags) {
+                log::debug!("no inotify watch on {}: {e}", self.locks.dir().display());
             }
         }
+    }
+
+    pub(super) fn waiting(&mut self) -> io::Result<State> {
+        log::info!("waiting...");
+        self.sig.clear_hangup();
+        self.watch_lock_dir();
         let inotify = self.inotify.take();
         self.rings.forget_edges();
         let mut trimmed = false;
