@@ -534,6 +534,9 @@ impl Daemon {
                 self.reload();
                 continue;
             }
+            if self.sig.take_child_ended() {
+                self.commands.reap();
+            }
             if let Some(why) = self.ri.as_ref().and_then(RiWatcher::ended) {
                 log::warn!("RI watcher stopped: {why}; only SIGUSR1 rings will be seen");
                 self.ri = None;

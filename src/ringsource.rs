@@ -174,8 +174,8 @@ fn watch_ri(fd: &OwnedFd, mut last: u32, shared: &RiShared, waker: &Waker) -> St
     "stopped".into()
 }
 
-/// The ring source of rgetty-ringd: RI edges and SIGUSR1. SIGHUP and termination signals end
-/// a wait as [`RingEvent::Signal`] before any queued ring is handed out.
+/// The ring source of rgetty-ringd: RI edges and SIGUSR1. SIGHUP, SIGCHLD and termination
+/// signals end a wait as [`RingEvent::Signal`] before any queued ring is handed out.
 #[derive(Debug)]
 pub struct SignalRings<'a> {
     sig: &'a Signals,
@@ -197,7 +197,8 @@ impl<'a> SignalRings<'a> {
 impl RingSource for SignalRings<'_> {
     fn next_event(&mut self, deadline: Option<Instant>) -> io::Result<Option<RingEvent>> {
         loop {
-            if self.sig.term_signal().is_some() || self.sig.hangup() || self.sig.usr2() {
+            let chld = self.sig.chld.load(std::sync::atomic::Ordering::SeqCst);
+            if self.sig.term_signal().is_some() || self.sig.hangup() || self.sig.usr2() || chld {
                 return Ok(Some(RingEvent::Signal));
             }
             if self.queued.is_empty() {

@@ -41,6 +41,8 @@ pub struct Signals {
     pub usr1: Arc<AtomicBool>,
     /// SIGUSR2: exit when idle.
     pub usr2: Arc<AtomicBool>,
+    /// SIGCHLD: a child ended (time to reap detached commands).
+    pub chld: Arc<AtomicBool>,
     wake_r: Option<UnixStream>,
     wake_w: Option<UnixStream>,
 }
@@ -82,10 +84,10 @@ pub fn timeout_until(deadline: Option<Instant>) -> PollTimeout {
 }
 
 impl Signals {
-    /// Install the handlers for SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1 and SIGUSR2. A
-    /// handler only sets its flag and writes one byte to the self-pipe.
+    /// Install the handlers for SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2 and
+    /// SIGCHLD. A handler only sets its flag and writes one byte to the self-pipe.
     pub fn install() -> io::Result<Signals> {
-        use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2};
+        use signal_hook::consts::{SIGCHLD, SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2};
         let (r, w) = UnixStream::pair()?;
         r.set_nonblocking(true)?;
         w.set_nonblocking(true)?;
@@ -97,6 +99,7 @@ impl Signals {
         signal_hook::flag::register(SIGHUP, Arc::clone(&s.hup))?;
         signal_hook::flag::register(SIGUSR1, Arc::clone(&s.usr1))?;
         signal_hook::flag::register(SIGUSR2, Arc::clone(&s.usr2))?;
+        signal_hook::flag::register(SIGCHLD, Arc::clone(&s.chld))?;
         for sig in [SIGINT, SIGQUIT, SIGTERM] {
             signal_hook::flag::register_usize(
                 sig,
@@ -104,7 +107,7 @@ impl Signals {
                 sig.unsigned_abs() as usize,
             )?;
         }
-        for sig in [SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2] {
+        for sig in [SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2, SIGCHLD] {
             signal_hook::low_level::pipe::register(sig, w.try_clone()?)?;
         }
         Ok(s)
@@ -154,6 +157,11 @@ impl Signals {
     /// Forget a virtual ring once its call is over, so that the next wait is not woken by it.
     pub fn clear_virtual_ring(&self) {
         self.usr1.store(false, Ordering::SeqCst);
+    }
+
+    /// Whether SIGCHLD arrived since the last call (and forget it).
+    pub fn take_child_ended(&self) -> bool {
+        self.chld.swap(false, Ordering::SeqCst)
     }
 
     /// Whether SIGUSR2 arrived.

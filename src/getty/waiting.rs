@@ -39,6 +39,7 @@ impl Getty {
         self.watch_lock_dir();
         let inotify = self.inotify.take();
         self.rings.forget_edges();
+        self.rings.commands.reap();
         let mut trimmed = false;
         let check_modem = self.settings.modem_check_time_s >= 0 && !self.settings.direct;
         let deadline = check_modem.then(|| {
