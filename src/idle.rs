@@ -77,6 +77,17 @@ pub fn trim_text_pages() -> usize {
     total
 }
 
+/// Give freed heap memory back to the kernel (`malloc_trim(0)`): start-up reads config files
+/// and parses them, and glibc keeps the freed blocks resident otherwise. Call it right before
+/// a long wait, with [`trim_text_pages`].
+pub fn trim_heap() {
+    // SAFETY: malloc_trim only returns free memory of the allocator to the kernel; it takes
+    // the allocator's own locks and touches no memory we own.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

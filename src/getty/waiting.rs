@@ -52,6 +52,7 @@ impl Getty {
             let line = self.line()?;
             if !trimmed {
                 // Last thing before the long wait: what runs after this faults back in.
+                crate::idle::trim_heap();
                 crate::idle::trim_text_pages();
                 trimmed = true;
             }
