@@ -50,13 +50,18 @@ impl Getty {
                 break;
             }
             let line = self.line()?;
-            if !trimmed {
-                // Last thing before the long wait: what runs after this faults back in.
-                crate::idle::trim_heap();
-                crate::idle::trim_text_pages();
+            // Before the long wait: give back freed heap and drop the resident program text
+            // (what runs after the drop faults back in: as little as possible, see
+            // `Signals::wait_trimmed`).
+            let trim = if trimmed {
+                Vec::new()
+            } else {
                 trimmed = true;
-            }
-            let wake = line.wait(&self.sig, inotify.as_ref().map(AsFd::as_fd), deadline)?;
+                crate::idle::trim_heap();
+                crate::idle::text_ranges()
+            };
+            let extra = inotify.as_ref().map(AsFd::as_fd);
+            let wake = line.wait_trimmed(&self.sig, extra, deadline, &trim)?;
             match wake {
                 Wake::Readable | Wake::Hangup => break,
                 Wake::Timeout => return Ok(State::CheckModem),
