@@ -92,7 +92,7 @@ pub enum LoadError {
         path: PathBuf,
     },
     /// Opening, `fstat` or reading failed.
-    #[error("{}: cannot read: {source}", path.display())]
+    #[error("{}: {source}", path.display())]
     Io {
         /// The file.
         path: PathBuf,

@@ -64,16 +64,18 @@ fn read_mgetty_config(cli: &Cli) -> Result<Option<Source>, LoadError> {
 /// file:line and the line is ignored, as mgetty does. A bad command-line value or an invalid
 /// speed exits 2.
 pub(super) fn load_settings(cli: &Cli, device: &str) -> Result<Settings, i32> {
-    let file = read_mgetty_config(cli).unwrap_or_else(|e| {
-        log::error!("{e}");
-        None
-    });
-    if file.is_none() {
-        log::warn!(
-            "no config file found: {}",
-            cli.config_dir.join("mgetty.config").display()
-        );
-    }
+    let file = match read_mgetty_config(cli) {
+        Ok(Some(f)) => Some(f),
+        Ok(None) => {
+            let path = cli.config_dir.join("mgetty.config");
+            log::warn!("no config file found: {}", path.display());
+            None
+        }
+        Err(e) => {
+            log::error!("cannot read {e}; using the defaults");
+            None
+        }
+    };
     let (merged, outcome) = settings_from(cli, device, file.as_ref(), is_getty_name());
     for e in &merged.file.errors {
         log::error!("{e}");
