@@ -87,6 +87,17 @@ pub fn trim_text_pages() -> usize {
     drop_pages(&text_ranges())
 }
 
+/// Before a long idle wait, once: the first call (`*done` false) gives freed heap back
+/// ([`trim_heap`]) and returns the [`text_ranges`] to drop right before blocking; later calls
+/// return nothing.
+pub fn prepare_once(done: &mut bool) -> Vec<(usize, usize)> {
+    if std::mem::replace(done, true) {
+        return Vec::new();
+    }
+    trim_heap();
+    text_ranges()
+}
+
 /// Give freed heap memory back to the kernel (`malloc_trim(0)`): start-up reads config files
 /// and parses them, and glibc keeps the freed blocks resident otherwise. Call it right before
 /// a long wait, with [`drop_pages`].

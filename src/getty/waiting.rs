@@ -50,16 +50,9 @@ impl Getty {
                 break;
             }
             let line = self.line()?;
-            // Before the long wait: give back freed heap and drop the resident program text
-            // (what runs after the drop faults back in: as little as possible, see
-            // `Signals::wait_trimmed`).
-            let trim = if trimmed {
-                Vec::new()
-            } else {
-                trimmed = true;
-                crate::idle::trim_heap();
-                crate::idle::text_ranges()
-            };
+            // Before the long wait: the resident program text is dropped right before the
+            // poll (what runs after the drop faults back in; see `Signals::wait_trimmed`).
+            let trim = crate::idle::prepare_once(&mut trimmed);
             let extra = inotify.as_ref().map(AsFd::as_fd);
             let wake = line.wait_trimmed(&self.sig, extra, deadline, &trim)?;
             match wake {
