@@ -47,6 +47,36 @@ pub struct Signals {
     wake_w: Option<UnixStream>,
 }
 
+/// Signals that end a process by default and end rgetty and rgetty-ringd cleanly here, like
+/// SIGTERM: the current wait ends; the getty removes its lock, closes its utmp record and
+/// exits 10; rgetty-ringd exits 0.
+pub const TERM_SIGNALS: [i32; 7] = [
+    libc::SIGINT,
+    libc::SIGQUIT,
+    libc::SIGTERM,
+    libc::SIGXCPU,
+    libc::SIGXFSZ,
+    libc::SIGPWR,
+    libc::SIGABRT,
+];
+
+/// Signals that would end or stop the process by default but mean nothing to it (plus every
+/// real-time signal but the thread interrupt of [`install_interrupt`]): caught by a handler
+/// that does nothing. Unlike `SIG_IGN`, a caught signal is back to its default in every
+/// program we exec. SIGKILL and SIGSTOP cannot be caught; SIGSEGV, SIGBUS, SIGILL, SIGFPE,
+/// SIGTRAP and SIGSYS mean a bug or a debugger and keep their default (a core dump).
+pub const IGNORED_SIGNALS: [i32; 9] = [
+    libc::SIGALRM,
+    libc::SIGVTALRM,
+    libc::SIGPROF,
+    libc::SIGPIPE,
+    libc::SIGIO,
+    libc::SIGSTKFLT,
+    libc::SIGTSTP,
+    libc::SIGTTIN,
+    libc::SIGTTOU,
+];
+
 /// Wakes a [`Signals::wait`] from another thread (one byte on the self-pipe).
 #[derive(Debug)]
 pub struct Waker(UnixStream);
@@ -84,10 +114,12 @@ pub fn timeout_until(deadline: Option<Instant>) -> PollTimeout {
 }
 
 impl Signals {
-    /// Install the handlers for SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2 and
-    /// SIGCHLD. A handler only sets its flag and writes one byte to the self-pipe.
+    /// Install the handlers: SIGHUP, SIGUSR1, SIGUSR2 and SIGCHLD set their flags,
+    /// [`TERM_SIGNALS`] set the termination flag, [`IGNORED_SIGNALS`] and the real-time
+    /// signals are caught and ignored. A handler only sets its flag and writes one byte to the
+    /// self-pipe.
     pub fn install() -> io::Result<Signals> {
-        use signal_hook::consts::{SIGCHLD, SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2};
+        use signal_hook::consts::{SIGCHLD, SIGHUP, SIGUSR1, SIGUSR2};
         let (r, w) = UnixStream::pair()?;
         r.set_nonblocking(true)?;
         w.set_nonblocking(true)?;
@@ -100,15 +132,23 @@ impl Signals {
         signal_hook::flag::register(SIGUSR1, Arc::clone(&s.usr1))?;
         signal_hook::flag::register(SIGUSR2, Arc::clone(&s.usr2))?;
         signal_hook::flag::register(SIGCHLD, Arc::clone(&s.chld))?;
-        for sig in [SIGINT, SIGQUIT, SIGTERM] {
+        for sig in TERM_SIGNALS {
             signal_hook::flag::register_usize(
                 sig,
                 Arc::clone(&s.term),
                 sig.unsigned_abs() as usize,
             )?;
         }
-        for sig in [SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2, SIGCHLD] {
+        let own = [SIGHUP, SIGUSR1, SIGUSR2, SIGCHLD];
+        for sig in own.into_iter().chain(TERM_SIGNALS) {
             signal_hook::low_level::pipe::register(sig, w.try_clone()?)?;
+        }
+        let ignored = Arc::new(AtomicBool::new(false));
+        let realtime = libc::SIGRTMIN()..=libc::SIGRTMAX();
+        for sig in IGNORED_SIGNALS.into_iter().chain(realtime) {
+            if sig != interrupt_signal() {
+                signal_hook::flag::register(sig, Arc::clone(&ignored))?;
+            }
         }
         Ok(s)
     }
@@ -281,6 +321,34 @@ pub fn interrupt(thread: &std::thread::JoinHandle<()>) {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    /// Every signal whose default action ends or stops a process has exactly one fate: a
+    /// meaning of its own, a clean end, ignored, uncatchable, or a fault (core dump).
+    #[test]
+    fn every_signal_has_one_fate() {
+        let own = [libc::SIGHUP, libc::SIGUSR1, libc::SIGUSR2];
+        let uncatchable = [libc::SIGKILL, libc::SIGSTOP];
+        let faults = [
+            libc::SIGILL,
+            libc::SIGTRAP,
+            libc::SIGBUS,
+            libc::SIGFPE,
+            libc::SIGSEGV,
+            libc::SIGSYS,
+        ];
+        let harmless = [libc::SIGCHLD, libc::SIGCONT, libc::SIGURG, libc::SIGWINCH];
+        for sig in 1..32 {
+            let fates = [
+                own.contains(&sig),
+                TERM_SIGNALS.contains(&sig),
+                IGNORED_SIGNALS.contains(&sig),
+                uncatchable.contains(&sig),
+                faults.contains(&sig),
+                harmless.contains(&sig),
+            ];
+            assert_eq!(fates.iter().filter(|&&f| f).count(), 1, "signal {sig}");
+        }
+    }
 
     #[test]
     fn a_waker_ends_a_wait_and_a_deadline_ends_it_too() {

@@ -12,7 +12,7 @@ use nix::errno::Errno;
 use nix::poll::PollFlags;
 
 use crate::wake::Ready;
-pub use crate::wake::Signals;
+pub use crate::wake::{IGNORED_SIGNALS, Signals, TERM_SIGNALS};
 
 /// What ended a wait.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

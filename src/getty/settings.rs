@@ -4,11 +4,12 @@
 //! with one function, [`settings_from`] (defaults < mgetty.config < command line, then the
 //! post-config fixes), so they cannot disagree.
 
+use std::fs;
 use std::path::{Path, PathBuf};
 
 use crate::config::load::{self as loader, LoadError, Source, Trust};
 use crate::config::login::Table;
-use crate::config::mgetty::{self, Merged, RingPatternsPerms, Settings};
+use crate::config::mgetty::{self, Merged, Profile, RingPatternsPerms, Settings};
 use crate::config::xringd;
 
 use super::cli::eprintln_safe;
@@ -88,7 +89,7 @@ pub(super) fn load_settings(cli: &Cli, device: &str) -> Result<Settings, i32> {
         Err(fatal) => {
             for e in fatal {
                 log::error!("{e}");
-                eprintln_safe(&format!("rgetty: {e}"));
+                eprintln_safe(&format!("rgetty: {device}: {e}"));
             }
             return Err(2);
         }
@@ -121,90 +122,158 @@ pub(super) fn check_settings(cli: &Cli, file: Option<&Source>) -> (Settings, Vec
     (merged.settings, problems)
 }
 
-/// A `--check` finding on stderr.
-fn report(msg: String) {
-    eprintln_safe(&format!("rgetty: {msg}"));
-}
-
-/// `rgetty --check`: parse every config file rgetty would read; exit 0 or 2.
+/// `rgetty --check`: parse every config file rgetty would read and look up the users, groups
+/// and programs they name. Each problem goes to stderr as `file:line: message`; exit 2 if
+/// there was any, else `ok: N files` on stdout and exit 0. A missing config dir is an error.
 pub(super) fn check(cli: &Cli) -> i32 {
-    let (file, mut errors) = match read_mgetty_config(cli) {
-        Ok(Some(f)) => (Some(f), 0),
-        Ok(None) => {
-            let path = cli.config_dir.join("mgetty.config");
-            report(format!(
-                "warning: {} not found, using defaults",
-                path.display()
-            ));
-            (None, 0)
-        }
-        Err(e) => {
-            report(e.to_string());
-            (None, 1)
-        }
-    };
-    let (settings, problems) = check_settings(cli, file.as_ref());
-    errors += problems.len();
-    problems.into_iter().for_each(report);
-    errors += check_login_config(cli, &settings);
-    if let Some(configured) = &settings.ring_patterns {
-        errors += check_ring_patterns(&resolve(&cli.config_dir, configured), &settings);
-    }
-    if errors > 0 { 2 } else { 0 }
-}
-
-/// `--check` of login.config; the number of errors.
-fn check_login_config(cli: &Cli, settings: &Settings) -> usize {
-    let path = resolve_login_config(&cli.config_dir, settings);
-    let source = match read_login_config(&path) {
-        Ok(Some(s)) => s,
-        Ok(None) => return 0,
-        Err(e) => {
-            report(e.to_string());
-            return 1;
-        }
-    };
-    let (_, errs) = Table::parse(&source.text, &path);
-    let n = errs.len();
-    errs.into_iter().for_each(|e| report(e.to_string()));
-    if let Some(p) = login_config_access(&source) {
-        report(format!("warning: {p}; it would be ignored"));
-    }
-    n
-}
-
-/// `--check` of the ring-patterns file at `path`; the number of errors.
-fn check_ring_patterns(path: &Path, settings: &Settings) -> usize {
-    let source = match loader::load(path, Trust::Commands) {
-        Ok(s) => s,
-        Err(e) => {
-            report(e.to_string());
-            return 1;
-        }
-    };
-    let (file, errs) = xringd::parse(&source.text, path);
-    let errors = errs.len();
-    errs.into_iter().for_each(|e| report(e.to_string()));
-    for p in crate::ring::unreachable_patterns(&file.patterns, settings.rings) {
-        report(format!(
-            "warning: {}: pattern needs {} rings but rings is {}: the call is answered first, so it can never fire (set rings to {} or more)",
-            p.loc,
-            p.rings(),
-            settings.rings,
-            p.rings() + 1
+    let mut c = Checker::default();
+    if !cli.config_dir.is_dir() {
+        c.error(format!(
+            "{}: no such directory (--config-dir)",
+            cli.config_dir.display()
         ));
+        return c.finish();
     }
-    if let Some(p) = patterns_access(&source) {
-        report(match settings.ring_patterns_perms {
-            RingPatternsPerms::Refuse => {
-                format!("warning: {p}; rgetty would refuse it (ring-patterns-perms refuse)")
-            }
-            RingPatternsPerms::Warn => {
-                format!("warning: {p}; used anyway (ring-patterns-perms warn)")
-            }
-        });
+    let settings = c.mgetty_config(cli);
+    c.debian_hint(cli);
+    c.login_config(&resolve_login_config(&cli.config_dir, &settings));
+    if let Some(configured) = &settings.ring_patterns {
+        c.ring_patterns(&resolve(&cli.config_dir, configured), &settings);
     }
-    errors
+    c.finish()
+}
+
+/// What `--check` found so far.
+#[derive(Debug, Default)]
+struct Checker {
+    errors: usize,
+    files: usize,
+}
+
+impl Checker {
+    fn error(&mut self, msg: String) {
+        self.errors += 1;
+        eprintln_safe(&format!("rgetty: {msg}"));
+    }
+
+    fn warn(&self, msg: String) {
+        eprintln_safe(&format!("rgetty: warning: {msg}"));
+    }
+
+    fn finish(&self) -> i32 {
+        if self.errors > 0 {
+            2
+        } else {
+            println!("ok: {} files", self.files);
+            0
+        }
+    }
+
+    /// Read a file through [`loader::load`] under `trust`: `None` when it is missing (no
+    /// error) or refused or unreadable (one error line naming the file and the reason).
+    fn read(&mut self, path: &Path, trust: Trust) -> Option<Source> {
+        match loader::load(path, trust) {
+            Ok(source) => {
+                self.files += 1;
+                Some(source)
+            }
+            Err(e) if e.is_missing() => None,
+            Err(e) => {
+                self.error(e.to_string());
+                None
+            }
+        }
+    }
+
+    /// mgetty.config and the command line: exactly the settings a run would use
+    /// ([`check_settings`]), with every problem of the whole file.
+    fn mgetty_config(&mut self, cli: &Cli) -> Settings {
+        let path = cli.config_dir.join("mgetty.config");
+        let file = self.read(&path, Trust::Settings);
+        if file.is_none() && !path.exists() {
+            self.warn(format!("{} not found, using defaults", path.display()));
+        }
+        let (settings, problems) = check_settings(cli, file.as_ref());
+        problems.into_iter().for_each(|p| self.error(p));
+        settings
+    }
+
+    /// Debian's mgetty files without Debian's defaults: say so (it is not implied).
+    fn debian_hint(&self, cli: &Cli) {
+        let debian = Path::new("/etc/debian_version").exists();
+        if needs_debian_profile(&cli.config_dir, cli.profile, debian) {
+            self.warn(
+                "--config-dir /etc/mgetty on Debian without --profile debian: the line \
+                 would be uucp:modem while waiting and Debian's lock names would not be used"
+                    .into(),
+            );
+        }
+    }
+
+    fn login_config(&mut self, login: &Path) {
+        let Some(source) = self.read(login, Trust::Commands) else {
+            return;
+        };
+        let (table, errs) = Table::parse(&source.text, login);
+        let names = table.check_names(|u| crate::exec::lookup_user(u).is_ok(), program_problem);
+        for e in errs.into_iter().chain(names) {
+            self.error(e.to_string());
+        }
+        if let Some(p) = login_config_access(&source) {
+            self.warn(format!("{p}; it would be ignored"));
+        }
+    }
+
+    fn ring_patterns(&mut self, rp: &Path, settings: &Settings) {
+        if fs::symlink_metadata(rp).is_err() {
+            self.error(format!("{}: not found (ring-patterns)", rp.display()));
+            return;
+        }
+        let Some(source) = self.read(rp, Trust::Commands) else {
+            return;
+        };
+        let (file, errs) = xringd::parse(&source.text, rp);
+        for e in errs {
+            self.error(e.to_string());
+        }
+        for p in crate::ring::unreachable_patterns(&file.patterns, settings.rings) {
+            self.warn(format!(
+                "{}: pattern needs {} rings but rings is {}: the call is answered first, so it can never fire (set rings to {} or more)",
+                p.loc,
+                p.rings(),
+                settings.rings,
+                p.rings() + 1
+            ));
+        }
+        if let Some(p) = patterns_access(&source) {
+            self.warn(match settings.ring_patterns_perms {
+                RingPatternsPerms::Refuse => {
+                    format!("{p}; rgetty would refuse it (ring-patterns-perms refuse)")
+                }
+                RingPatternsPerms::Warn => format!("{p}; used anyway (ring-patterns-perms warn)"),
+            });
+        }
+    }
+}
+
+/// Debian's mgetty files (`/etc/mgetty` on a Debian system) read without `--profile debian`.
+fn needs_debian_profile(config_dir: &Path, profile: Profile, debian: bool) -> bool {
+    debian
+        && profile == Profile::Upstream
+        && config_dir
+            .components()
+            .eq(Path::new("/etc/mgetty").components())
+}
+
+/// Why login.config's `program` could not be executed, if it could not.
+fn program_problem(program: &Path) -> Option<String> {
+    use std::os::unix::fs::PermissionsExt;
+    match fs::metadata(program) {
+        Err(e) => Some(e.to_string()),
+        Ok(m) if !m.is_file() => Some("not a regular file".into()),
+        Ok(m) if m.permissions().mode() & 0o111 == 0 => Some("not executable".into()),
+        Ok(_) => None,
+    }
 }
 
 /// Read login.config (its lines run programs as root): `Ok(None)` when there is none, `Err`
@@ -380,5 +449,32 @@ mod tests {
         let (checked, errors) = check_settings(&cli, Some(&file));
         assert_eq!(checked, m.settings);
         assert!(errors.is_empty(), "{errors:?}");
+    }
+
+    #[test]
+    fn debian_profile_hint_only_for_etc_mgetty_on_debian_without_it() {
+        let etc = Path::new("/etc/mgetty/");
+        assert!(needs_debian_profile(etc, Profile::Upstream, true));
+        assert!(!needs_debian_profile(etc, Profile::Debian, true));
+        assert!(!needs_debian_profile(etc, Profile::Upstream, false));
+        assert!(!needs_debian_profile(
+            Path::new("/etc/rgetty"),
+            Profile::Upstream,
+            true
+        ));
+    }
+
+    #[test]
+    fn program_problems() {
+        assert_eq!(program_problem(Path::new("/bin/sh")), None);
+        assert!(program_problem(Path::new("/no/such/prog")).is_some());
+        assert_eq!(
+            program_problem(Path::new("/etc/passwd")).as_deref(),
+            Some("not executable")
+        );
+        assert_eq!(
+            program_problem(Path::new("/")).as_deref(),
+            Some("not a regular file")
+        );
     }
 }

@@ -8,31 +8,15 @@ use std::time::{Duration, Instant};
 use crate::lock::{Holder, LockError};
 use crate::logging::AUDIT;
 use crate::utmp::Kind;
+use nix::sys::inotify::Inotify;
 
 use super::common::{Getty, secs};
 use super::line::{Wake, sleep};
 use super::state::{Call, State};
 
 impl Getty {
-    // ---------------------------------------------------------------- waiting (§4.3)
-
-    /// The inotify watch on the lock dir, set up once. Kept open for the whole run: closing an
-    /// inotify instance waits for an RCU grace period, which would delay the ATA after the
-    /// first RING by 15-25 ms.
-    fn watch_lock_dir(&mut self) {
-        use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
-        if self.inotify.is_some() {
-            return;
-        }
-        self.inotify = Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK).ok();
-        if let Some(ino) = &self.inotify {
-            let flags = AddWatchFlags::IN_CREATE | AddWatchFlags::IN_MOVED_TO;
-            if let Err(e) = ino.add_watch(self.locks.dir(), flags) {
-                log::debug!("no inotify watch on {}: {e}", self.locks.dir().display());
-            }
-        }
-    }
-
+    /// Waiting (§4.3): sleep without reading until the line has data, a lock appears, a
+    /// signal comes or the modem check is due.
     pub(super) fn waiting(&mut self) -> io::Result<State> {
         log::info!("waiting...");
         self.sig.clear_hangup();
@@ -40,6 +24,16 @@ impl Getty {
         let inotify = self.inotify.take();
         self.rings.forget_edges();
         self.rings.commands.reap();
+        if let Some(state) = self.wait_for_activity(inotify.as_ref())? {
+            return Ok(state);
+        }
+        self.inotify = inotify;
+        Ok(self.activity())
+    }
+
+    /// The wait itself: `None` on activity (data, hangup, SIGUSR1, or at once with
+    /// `blocking`), else the state it ends in.
+    fn wait_for_activity(&mut self, inotify: Option<&Inotify>) -> io::Result<Option<State>> {
         let mut trimmed = false;
         let check_modem = self.settings.modem_check_time_s >= 0 && !self.settings.direct;
         let deadline = check_modem.then(|| {
@@ -47,28 +41,27 @@ impl Getty {
         });
         loop {
             if self.settings.blocking {
-                break;
+                return Ok(None);
             }
             let line = self.line()?;
             // Before the long wait: the resident program text is dropped right before the
             // poll (what runs after the drop faults back in; see `Signals::wait_trimmed`).
             let trim = crate::idle::prepare_once(&mut trimmed);
-            let extra = inotify.as_ref().map(AsFd::as_fd);
-            let wake = line.wait_trimmed(&self.sig, extra, deadline, &trim)?;
+            let wake = line.wait_trimmed(&self.sig, inotify.map(AsFd::as_fd), deadline, &trim)?;
             match wake {
-                Wake::Readable | Wake::Hangup => break,
-                Wake::Timeout => return Ok(State::CheckModem),
+                Wake::Readable | Wake::Hangup => return Ok(None),
+                Wake::Timeout => return Ok(Some(State::CheckModem)),
                 Wake::Extra => {
-                    if let Some(ino) = &inotify {
+                    if let Some(ino) = inotify {
                         let _ = ino.read_events();
                     }
                     if let Some(holder) = self.locks.check_path(&self.tty.lock) {
-                        return Ok(State::Dialout(holder));
+                        return Ok(Some(State::Dialout(holder)));
                     }
                 }
                 Wake::Signal => {
                     if let Some(n) = self.sig.term_signal() {
-                        return Ok(self.goodbye_signal(n));
+                        return Ok(Some(self.goodbye_signal(n)));
                     }
                     if self.sig.usr2() {
                         log::warn!(
@@ -77,49 +70,55 @@ impl Getty {
                             self.tty.device,
                             self.pid()
                         );
-                        return Ok(State::Exit(0));
+                        return Ok(Some(State::Exit(0)));
                     }
                     if self.sig.virtual_ring() || self.rings.ri_pending() {
-                        break;
+                        return Ok(None);
                     }
                     self.sig.clear_hangup();
                 }
             }
         }
-        self.inotify = inotify;
-        // Activity: take the lock, or yield to the dial-out that has it.
+    }
+
+    /// Activity: take the lock, or yield to the dial-out that has it; then the call starts.
+    fn activity(&mut self) -> State {
         match self.locks.acquire_path(self.tty.lock.clone()) {
             Ok(l) => self.lock = Some(l),
-            Err(LockError::Held { holder, .. }) => return Ok(State::Dialout(holder)),
+            Err(LockError::Held { holder, .. }) => return State::Dialout(holder),
             Err(e) => {
                 log::error!("cannot lock {}: {e}", self.tty.device);
-                return Ok(State::Exit(1));
+                return State::Exit(1);
             }
         }
         // From now on SIGHUP (carrier loss) ends the call.
         self.sig.clear_hangup();
         let call = Call::default();
         if self.paths.nologin_file.exists() {
-            return Ok(State::NoLogin(call));
+            return State::NoLogin(call);
         }
         if self.settings.direct {
             let mut call = call;
             call.info.connect = "DIRECT".into();
-            return Ok(State::GetLogin(call));
+            return State::GetLogin(call);
         }
-        Ok(State::WaitRings(call))
+        State::WaitRings(call)
     }
 
+    /// Dialout: let go of the line while a dial-out program holds the lock, then exit 0 so init
+    /// restarts us.
     pub(super) fn dialout(&mut self, holder: &Holder) -> State {
-        log::info!("dialout in progress: {:?}", holder.cmdline);
-        let host: String = holder.cmdline.chars().take(59).collect();
+        // A process's command line is anyone's text: no ESC or BEL into the log or utmp.
+        let cmdline = crate::sanitize::printable(&holder.cmdline);
+        log::info!("dialout in progress: {cmdline:?}");
+        let host: String = cmdline.chars().take(59).collect();
         if let Err(e) = self
             .utmp
             .update(Kind::User, "dialout", &host, &self.tty.device)
         {
             log::debug!("utmp: {e}");
         }
-        // Let go of the tty so the dialer has it to itself (the RI watcher's copy too).
+        // Let go of the tty so the dialer has it to itself.
         self.rings.ri = None;
         self.line = None;
         self.lock = None;
@@ -145,6 +144,7 @@ impl Getty {
         }
     }
 
+    /// Jail: forget the call, clean the line, release the lock and wait again.
     pub(super) fn jail(&mut self) -> io::Result<State> {
         // mgetty never clears its SIGUSR1 flag; after a call that ends here that would wake
         // WAITING at once, forever.
