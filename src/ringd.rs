@@ -25,6 +25,7 @@
 //!   stderr go to our stderr with `-d`), and get `RING_COUNT`, `RING_TIMES` and `DEVICE` in
 //!   their environment.
 
+use std::collections::VecDeque;
 use std::ffi::OsString;
 use std::io;
 use std::os::fd::OwnedFd;
@@ -449,6 +450,8 @@ struct Daemon {
     sig: Signals,
     device: Option<OwnedFd>,
     ri: Option<RiWatcher>,
+    /// RI edges taken from the watcher and not handled yet.
+    edges: VecDeque<Instant>,
     commands: Detached,
     /// The "no RI line" warning was given (it is logged once).
     no_ri_logged: bool,
@@ -469,6 +472,7 @@ impl Daemon {
             sig,
             device: None,
             ri: None,
+            edges: VecDeque::new(),
             no_ri_logged: false,
         };
         d.open_device()
@@ -491,6 +495,7 @@ impl Daemon {
     /// Open the device and start watching its RI line if it has one.
     fn open_device(&mut self) -> Result<(), DeviceError> {
         self.ri = None;
+        self.edges.clear();
         self.device = None;
         let path = self.settings.device.clone();
         let in_tty = |source| DeviceError::Tty {
@@ -545,7 +550,8 @@ impl Daemon {
                 .matcher
                 .next_deadline()
                 .and_then(|d| self.epoch.checked_add(d));
-            let event = SignalRings::new(&self.sig, self.ri.as_ref()).next_event(deadline);
+            let mut src = SignalRings::new(&self.sig, self.ri.as_ref(), &mut self.edges);
+            let event = src.next_event(deadline);
             match event {
                 Ok(Some(RingEvent::Ring { at, via, .. })) => {
                     let at = at.saturating_duration_since(self.epoch);

@@ -180,17 +180,18 @@ fn watch_ri(fd: &OwnedFd, mut last: u32, shared: &RiShared, waker: &Waker) -> St
 pub struct SignalRings<'a> {
     sig: &'a Signals,
     ri: Option<&'a RiWatcher>,
-    queued: VecDeque<Instant>,
+    queued: &'a mut VecDeque<Instant>,
 }
 
 impl<'a> SignalRings<'a> {
-    /// Rings from `sig` (SIGUSR1) and, when given, an RI watcher.
-    pub fn new(sig: &'a Signals, ri: Option<&'a RiWatcher>) -> Self {
-        SignalRings {
-            sig,
-            ri,
-            queued: VecDeque::new(),
-        }
+    /// Rings from `sig` (SIGUSR1) and, when given, an RI watcher. `queued` keeps the edges
+    /// taken from the watcher and not handed out yet, from one call to the next.
+    pub fn new(
+        sig: &'a Signals,
+        ri: Option<&'a RiWatcher>,
+        queued: &'a mut VecDeque<Instant>,
+    ) -> Self {
+        SignalRings { sig, ri, queued }
     }
 }
 

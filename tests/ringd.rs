@@ -456,77 +456,155 @@ fn usage_and_bad_flags() {
     );
 }
 
+/// rgetty-ringd on a pty whose RI ioctls are faked by the LD_PRELOAD shim: every byte
+/// written to `writer` is one RI edge.
+struct RiRingd {
+    child: Child,
+    lines: Arc<Mutex<Vec<String>>>,
+    writer: fs::File,
+    dir: tempfile::TempDir,
+    _pty: (OwnedFd, OwnedFd),
+}
+
+impl RiRingd {
+    /// Start it with `args` and the pattern file `conf` (`{DIR}` in either becomes its temp
+    /// dir) and wait until it runs; `None` (skipped, with a note) without a C compiler.
+    fn start(args: &[&str], conf: &str) -> Option<RiRingd> {
+        let dir = tempfile::tempdir().unwrap();
+        let Some(so) = common::build_ri_shim(dir.path()) else {
+            eprintln!("skipped: no C compiler to build the RI shim");
+            return None;
+        };
+        let fifo = dir.path().join("ri.fifo");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        let conf = write_conf(dir.path(), "x.conf", conf, 0o600);
+        let pty = nix::pty::openpty(None, None).unwrap();
+        let slave_path = nix::unistd::ttyname(&pty.slave).unwrap();
+        let dir_s = dir.path().to_str().unwrap();
+        let mut child = Command::new(BIN)
+            .args(args.iter().map(|a| a.replace("{DIR}", dir_s)))
+            .arg("-c")
+            .arg(&conf)
+            .arg(&slave_path)
+            .env("LD_PRELOAD", &so)
+            .env("RI_FIFO", &fifo)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let lines = Arc::new(Mutex::new(Vec::<String>::new()));
+        let sink = Arc::clone(&lines);
+        thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                sink.lock().unwrap().push(line);
+            }
+        });
+        // O_RDWR: opening the fifo never blocks, even before the daemon's side is open.
+        let writer = fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&fifo)
+            .unwrap();
+        let d = RiRingd {
+            child,
+            lines,
+            writer,
+            dir,
+            _pty: (pty.master, pty.slave),
+        };
+        let deadline = Instant::now() + secs(15.0);
+        while !d.log().contains("started on") {
+            assert!(Instant::now() < deadline, "no start: {}", d.log());
+            thread::sleep(Duration::from_millis(20));
+        }
+        Some(d)
+    }
+
+    fn log(&self) -> String {
+        self.lines.lock().unwrap().join("\n")
+    }
+
+    /// `n` RI edges.
+    fn edges(&self, n: usize) {
+        use std::io::Write;
+        (&self.writer).write_all(&vec![b'x'; n]).unwrap();
+    }
+}
+
+impl Drop for RiRingd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 #[test]
 fn ri_line_rings_with_faked_ioctls() {
-    // Needs a C compiler for the shim; skipped (with a note) where there is none.
-    let dir = tempfile::tempdir().unwrap();
-    let Some(so) = common::build_ri_shim(dir.path()) else {
-        eprintln!("skipped: no C compiler to build the RI shim");
+    let conf = "R 1-2 R 2 : touch {DIR}/TWO\n";
+    let Some(d) = RiRingd::start(&["-d", "-t", "0", "-i", "500"], conf) else {
         return;
     };
-    let fifo = dir.path().join("ri.fifo");
-    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
-    let conf = write_conf(dir.path(), "x.conf", "R 1-2 R 2 : touch {DIR}/TWO\n", 0o600);
-    let pty = nix::pty::openpty(None, None).unwrap();
-    let slave_path = nix::unistd::ttyname(&pty.slave).unwrap();
-    let mut child = Command::new(BIN)
-        .args(["-d", "-t", "0", "-i", "500", "-c"])
-        .arg(&conf)
-        .arg(&slave_path)
-        .env("LD_PRELOAD", &so)
-        .env("RI_FIFO", &fifo)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let lines = Arc::new(Mutex::new(Vec::<String>::new()));
-    let sink = Arc::clone(&lines);
-    thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            sink.lock().unwrap().push(line);
-        }
-    });
-    // O_RDWR: opening the fifo never blocks, even before the daemon's side is open.
-    let writer = fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(&fifo)
-        .unwrap();
-    let deadline = Instant::now() + secs(15.0);
-    while !lines
-        .lock()
-        .unwrap()
-        .iter()
-        .any(|l| l.contains("started on"))
-    {
-        assert!(Instant::now() < deadline, "no start");
-        thread::sleep(Duration::from_millis(20));
-    }
     // Double RI edges 200 ms apart, merged by -i 500: rings at 0 and 1.5 make TWO.
     let t0 = Instant::now();
     for t in [0.0, 0.2, 1.5, 1.7] {
         if let Some(w) = (t0 + secs(t)).checked_duration_since(Instant::now()) {
             thread::sleep(w);
         }
-        use std::io::Write;
-        (&writer).write_all(b"x").unwrap();
+        d.edges(1);
     }
-    let marker = dir.path().join("TWO");
+    let marker = d.dir.path().join("TWO");
     let deadline = t0 + secs(6.0);
     while !marker.exists() && Instant::now() < deadline {
         thread::sleep(Duration::from_millis(25));
     }
-    let _ = child.kill();
-    let _ = child.wait();
-    let log = lines.lock().unwrap().join("\n");
+    let log = d.log();
     assert!(marker.exists(), "{log}");
     assert!(
         log.contains("RING #2 (RI)") && log.contains("merged"),
         "{log}"
     );
-    drop(pty);
+}
+
+#[test]
+fn an_ri_storm_runs_a_bounded_number_of_commands_and_sigterm_still_exits() {
+    let conf = "R 1-2 R 2 : touch {DIR}/TWO\n";
+    let pids = "{DIR}/pids";
+    let cmd = format!("echo $$ >> {pids}; exec sleep 30");
+    let args = ["-d", "-t", "0", "--max-commands", "3", "-a", &cmd];
+    let Some(mut d) = RiRingd::start(&args, conf) else {
+        return;
+    };
+    let pids = d.dir.path().join("pids");
+    assert!(d.log().contains("at most 3 command(s)"), "{}", d.log());
+    d.edges(3000);
+    thread::sleep(Duration::from_millis(500));
+    let t0 = Instant::now();
+    kill(Pid::from_raw(d.child.id() as i32), Signal::SIGTERM).unwrap();
+    let mut status = None;
+    while t0.elapsed() < secs(10.0) {
+        if let Some(s) = d.child.try_wait().unwrap() {
+            status = Some(s);
+            break;
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+    let took = t0.elapsed();
+    let log = d.log();
+    let started: Vec<i32> = fs::read_to_string(&pids)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .collect();
+    for p in &started {
+        let _ = kill(Pid::from_raw(*p), Signal::SIGKILL);
+    }
+    assert_eq!(status.and_then(|s| s.code()), Some(0), "{log}");
+    assert!(took < secs(2.0), "SIGTERM took {took:?}");
+    assert!(started.len() <= 3, "{} shells: {started:?}", started.len());
+    assert!(log.contains("RING #") && log.contains("(RI)"), "{log}");
+    assert!(log.contains("dropped"), "{log}");
 }
 
 /// Run `rgetty-ringd ARGS -c FILE` (check with `-n`, or a run on a new pty); (status, stderr).
