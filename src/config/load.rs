@@ -8,7 +8,8 @@
 //! symbolic link is never followed.
 //!
 //! The policy: a file whose lines run commands ([`Trust::Commands`]: login.config, ring
-//! patterns, xringd.conf) must be owned by root and not writable by group or others. That the
+//! patterns, xringd.conf) must be owned by root (or by the user we run as, which for the
+//! getty is root) and not writable by group or others. That the
 //! file is *readable* by others is only reported ([`Source::others_can_read`]): the caller
 //! decides whether to warn (xringd) or refuse (`--strict-perms`, `ring-patterns-perms refuse`,
 //! login.config).
@@ -116,16 +117,19 @@ pub enum LoadError {
         /// Its size (or at least the bytes seen).
         size: u64,
     },
-    /// A [`Trust::Commands`] file not owned by root.
+    /// A [`Trust::Commands`] file owned by neither root nor the user we run as.
     #[error(
-        "{}: owned by uid {uid}, not root; refusing it (its lines run commands)",
-        path.display()
+        "{}: owned by uid {uid}, not root{}; refusing it (its lines run commands)",
+        path.display(),
+        if *me == 0 { String::new() } else { format!(" or uid {me}") }
     )]
     NotRoot {
         /// The file.
         path: PathBuf,
         /// Its owner.
         uid: u32,
+        /// The effective uid we run as.
+        me: u32,
     },
     /// A [`Trust::Commands`] file that group or others can write.
     #[error(
@@ -162,13 +166,15 @@ fn irregular(mode: u32) -> Option<&'static str> {
 }
 
 /// The checks made on the open fd, before reading: type, size, then the owner/mode policy.
-/// Pure: `mode` is `st_mode`.
+/// Pure: `mode` is `st_mode`, `me` the effective uid we run as (a file of our own runs
+/// nothing we could not run anyway; for root, only root's files are trusted).
 pub fn check_fd_facts(
     path: &Path,
     trust: Trust,
     mode: u32,
     uid: u32,
     size: u64,
+    me: u32,
 ) -> Result<(), LoadError> {
     let path = path.to_path_buf();
     if let Some(what) = irregular(mode) {
@@ -178,8 +184,8 @@ pub fn check_fd_facts(
         return Err(LoadError::TooBig { path, size });
     }
     if trust == Trust::Commands {
-        if uid != 0 {
-            return Err(LoadError::NotRoot { path, uid });
+        if uid != 0 && uid != me {
+            return Err(LoadError::NotRoot { path, uid, me });
         }
         if mode & 0o022 != 0 {
             return Err(LoadError::Writable {
@@ -226,7 +232,8 @@ pub fn load(path: &Path, trust: Trust) -> Result<Source, LoadError> {
     };
     let file = File::from(open_nofollow(path)?);
     let meta = file.metadata().map_err(io_err)?;
-    check_fd_facts(path, trust, meta.mode(), meta.uid(), meta.size())?;
+    let me = nix::unistd::geteuid().as_raw();
+    check_fd_facts(path, trust, meta.mode(), meta.uid(), meta.size(), me)?;
     // Read at most one byte past the limit: a file that grew since fstat is refused too.
     let mut bytes = Vec::with_capacity(usize::try_from(meta.size()).unwrap_or(0));
     file.take(MAX_BYTES + 1)
@@ -260,7 +267,7 @@ mod tests {
     #[test]
     fn policy_table() {
         let p = Path::new("f");
-        let ok = |trust, mode, uid| check_fd_facts(p, trust, mode, uid, 10).is_ok();
+        let ok = |trust, mode, uid| check_fd_facts(p, trust, mode, uid, 10, 0).is_ok();
         assert!(ok(Trust::Commands, REG | 0o600, 0));
         assert!(
             ok(Trust::Commands, REG | 0o644, 0),
@@ -273,29 +280,33 @@ mod tests {
         assert!(!ok(Trust::Settings, libc::S_IFIFO | 0o600, 0));
         assert!(!ok(Trust::Settings, libc::S_IFDIR | 0o755, 0));
         assert!(!ok(Trust::Settings, libc::S_IFCHR | 0o666, 0));
-        let big = check_fd_facts(p, Trust::Settings, REG | 0o600, 0, MAX_BYTES + 1);
+        let big = check_fd_facts(p, Trust::Settings, REG | 0o600, 0, MAX_BYTES + 1, 0);
         assert!(
             big.unwrap_err()
                 .to_string()
                 .contains("over the 1 MiB limit")
         );
-        assert!(check_fd_facts(p, Trust::Settings, REG | 0o600, 0, MAX_BYTES).is_ok());
+        assert!(check_fd_facts(p, Trust::Settings, REG | 0o600, 0, MAX_BYTES, 0).is_ok());
     }
 
     #[test]
     fn messages_name_file_and_reason() {
         let p = Path::new("/etc/x.conf");
-        let e = check_fd_facts(p, Trust::Commands, REG | 0o666, 0, 1).unwrap_err();
+        let e = check_fd_facts(p, Trust::Commands, REG | 0o666, 0, 1, 0).unwrap_err();
         assert_eq!(
             e.to_string(),
             "/etc/x.conf: writable by group or others (mode 0666); refusing it (its lines run commands)"
         );
-        let e = check_fd_facts(p, Trust::Commands, REG | 0o600, 65534, 1).unwrap_err();
+        let e = check_fd_facts(p, Trust::Commands, REG | 0o600, 65534, 1, 0).unwrap_err();
         assert!(
-            e.to_string().contains("owned by uid 65534, not root"),
+            e.to_string().contains("owned by uid 65534, not root;"),
             "{e}"
         );
-        let e = check_fd_facts(p, Trust::Settings, libc::S_IFIFO, 0, 0).unwrap_err();
+        // A daemon run by uid 1000 trusts its own files too, not other users'.
+        assert!(check_fd_facts(p, Trust::Commands, REG | 0o600, 1000, 1, 1000).is_ok());
+        let e = check_fd_facts(p, Trust::Commands, REG | 0o600, 65534, 1, 1000).unwrap_err();
+        assert!(e.to_string().contains("not root or uid 1000;"), "{e}");
+        let e = check_fd_facts(p, Trust::Settings, libc::S_IFIFO, 0, 0, 0).unwrap_err();
         assert_eq!(
             e.to_string(),
             "/etc/x.conf: is a FIFO, not a regular file; refusing it"
