@@ -228,58 +228,6 @@ impl RingSource for SignalRings<'_> {
     }
 }
 
-/// A scripted ring source for tests: events at given offsets from a start time.
-#[derive(Debug)]
-pub struct Scripted {
-    start: Instant,
-    events: VecDeque<(Duration, RingEvent)>,
-}
-
-impl Scripted {
-    /// RI edges at `offsets` after `start` (phone rings, dist 0).
-    pub fn ri_edges(start: Instant, offsets: &[Duration]) -> Scripted {
-        let events = offsets
-            .iter()
-            .map(|&d| {
-                let ev = RingEvent::Ring {
-                    at: start + d,
-                    via: Via::Ri,
-                    kind: RingKind::Phone,
-                    dist: 0,
-                };
-                (d, ev)
-            })
-            .collect();
-        Scripted { start, events }
-    }
-
-    /// Add an event at `offset` (events must be added in time order).
-    pub fn push(&mut self, offset: Duration, event: RingEvent) {
-        self.events.push_back((offset, event));
-    }
-}
-
-impl RingSource for Scripted {
-    /// Sleeps until the next event is due (or the deadline, whichever is first).
-    fn next_event(&mut self, deadline: Option<Instant>) -> io::Result<Option<RingEvent>> {
-        let due = self.events.front().map(|(d, _)| self.start + *d);
-        let wake = match (due, deadline) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
-        let Some(wake) = wake else {
-            return Ok(Some(RingEvent::Hangup));
-        };
-        if let Some(left) = wake.checked_duration_since(Instant::now()) {
-            std::thread::sleep(left);
-        }
-        if due.is_some_and(|d| d <= wake) {
-            return Ok(self.events.pop_front().map(|(_, ev)| ev));
-        }
-        Ok(None)
-    }
-}
-
 /// What [`CallRings::next`] saw.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Step {
@@ -423,6 +371,58 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use std::path::Path;
+
+    /// A scripted ring source for tests: events at given offsets from a start time.
+    #[derive(Debug)]
+    struct Scripted {
+        start: Instant,
+        events: VecDeque<(Duration, RingEvent)>,
+    }
+
+    impl Scripted {
+        /// RI edges at `offsets` after `start` (phone rings, dist 0).
+        fn ri_edges(start: Instant, offsets: &[Duration]) -> Scripted {
+            let events = offsets
+                .iter()
+                .map(|&d| {
+                    let ev = RingEvent::Ring {
+                        at: start + d,
+                        via: Via::Ri,
+                        kind: RingKind::Phone,
+                        dist: 0,
+                    };
+                    (d, ev)
+                })
+                .collect();
+            Scripted { start, events }
+        }
+
+        /// Add an event at `offset` (events must be added in time order).
+        fn push(&mut self, offset: Duration, event: RingEvent) {
+            self.events.push_back((offset, event));
+        }
+    }
+
+    impl RingSource for Scripted {
+        /// Sleeps until the next event is due (or the deadline, whichever is first).
+        fn next_event(&mut self, deadline: Option<Instant>) -> io::Result<Option<RingEvent>> {
+            let due = self.events.front().map(|(d, _)| self.start + *d);
+            let wake = match (due, deadline) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            let Some(wake) = wake else {
+                return Ok(Some(RingEvent::Hangup));
+            };
+            if let Some(left) = wake.checked_duration_since(Instant::now()) {
+                std::thread::sleep(left);
+            }
+            if due.is_some_and(|d| d <= wake) {
+                return Ok(self.events.pop_front().map(|(_, ev)| ev));
+            }
+            Ok(None)
+        }
+    }
 
     fn ms(n: u64) -> Duration {
         Duration::from_millis(n)
