@@ -20,7 +20,7 @@ pub struct Signals {
     pub hup: Arc<AtomicBool>,
     /// SIGINT, SIGQUIT or SIGTERM: the number of the last one, 0 if none.
     pub term: Arc<std::sync::atomic::AtomicUsize>,
-    /// SIGUSR1: virtual ring (never cleared, as in mgetty).
+    /// SIGUSR1: virtual ring (cleared in Jail; mgetty never clears it).
     pub usr1: Arc<AtomicBool>,
     /// SIGUSR2: exit when idle.
     pub usr2: Arc<AtomicBool>,
