@@ -654,9 +654,10 @@ pub struct ModemMask {
     pub cts: bool,
 }
 
-/// Block until one of the masked status lines changes (TIOCMIWAIT). `Ok(None)` when the
-/// device cannot do this (a pty). Run it in a thread if other work must go on.
-pub fn wait_modem_change(fd: impl AsFd, mask: ModemMask) -> Result<Option<()>> {
+/// Block until one of the masked status lines changes (TIOCMIWAIT): `Ok(Some(true))`, or
+/// `Ok(Some(false))` when a signal without `SA_RESTART` interrupted the wait (how the owner
+/// stops the thread that waits here). `Ok(None)` when the device cannot do this (a pty).
+pub fn wait_modem_change(fd: impl AsFd, mask: ModemMask) -> Result<Option<bool>> {
     let mut bits = 0;
     if mask.ri {
         bits |= libc::TIOCM_RNG;
@@ -670,14 +671,12 @@ pub fn wait_modem_change(fd: impl AsFd, mask: ModemMask) -> Result<Option<()>> {
     if mask.cts {
         bits |= libc::TIOCM_CTS;
     }
-    loop {
-        // SAFETY: valid fd; TIOCMIWAIT takes the mask by value.
-        match unsafe { ioctls::tiocmiwait(fd.as_fd().as_raw_fd(), bits) } {
-            Ok(_) => return Ok(Some(())),
-            Err(Errno::EINTR) => continue,
-            Err(e) if no_modem_lines(e) => return Ok(None),
-            Err(e) => return Err(op("TIOCMIWAIT")(e)),
-        }
+    // SAFETY: valid fd; TIOCMIWAIT takes the mask by value.
+    match unsafe { ioctls::tiocmiwait(fd.as_fd().as_raw_fd(), bits) } {
+        Ok(_) => Ok(Some(true)),
+        Err(Errno::EINTR) => Ok(Some(false)),
+        Err(e) if no_modem_lines(e) => Ok(None),
+        Err(e) => Err(op("TIOCMIWAIT")(e)),
     }
 }
 

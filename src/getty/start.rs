@@ -36,6 +36,9 @@ impl Getty {
             Ok(line) => line,
             Err(state) => return Ok(*state),
         };
+        if !self.settings.direct {
+            self.rings.watch_ri(&line, &self.sig);
+        }
         self.line = Some(line);
         if let Some(ms) = self.settings.open_delay_ms {
             sleep(&self.sig, Duration::from_millis(ms));

@@ -22,6 +22,8 @@ impl Getty {
         self.sig.clear_hangup();
         self.watch_lock_dir();
         let inotify = self.inotify.take();
+        self.rings.forget_edges();
+        self.rings.commands.reap();
         if let Some(state) = self.wait_for_activity(inotify.as_ref())? {
             return Ok(state);
         }
@@ -42,12 +44,10 @@ impl Getty {
                 return Ok(None);
             }
             let line = self.line()?;
-            if !trimmed {
-                // Last thing before the long wait: what runs after this faults back in.
-                crate::idle::trim_text_pages();
-                trimmed = true;
-            }
-            let wake = line.wait(&self.sig, inotify.map(AsFd::as_fd), deadline)?;
+            // Before the long wait: the resident program text is dropped right before the
+            // poll (what runs after the drop faults back in; see `Signals::wait_trimmed`).
+            let trim = crate::idle::prepare_once(&mut trimmed);
+            let wake = line.wait_trimmed(&self.sig, inotify.map(AsFd::as_fd), deadline, &trim)?;
             match wake {
                 Wake::Readable | Wake::Hangup => return Ok(None),
                 Wake::Timeout => return Ok(Some(State::CheckModem)),
@@ -72,7 +72,7 @@ impl Getty {
                         );
                         return Ok(Some(State::Exit(0)));
                     }
-                    if self.sig.virtual_ring() {
+                    if self.sig.virtual_ring() || self.rings.ri_pending() {
                         return Ok(None);
                     }
                     self.sig.clear_hangup();
@@ -119,6 +119,7 @@ impl Getty {
             log::debug!("utmp: {e}");
         }
         // Let go of the tty so the dialer has it to itself.
+        self.rings.ri = None;
         self.line = None;
         self.lock = None;
         let device = self.tty.path.clone();
