@@ -30,8 +30,8 @@ use super::{ConfigError, Location};
 // Profile: build-time constants (§0)
 // ---------------------------------------------------------------------------------------------
 
-/// Which mgetty build the built-in defaults imitate (§0): the upstream `policy.h` values or
-/// Debian's 1.2.1 binary.
+/// Which mgetty build the built-in defaults imitate (§0): the values of upstream mgetty's
+/// policy header or Debian's 1.2.1 binary.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Profile {
     /// Upstream defaults: `ATS0=0Q0&D3&C1`, prompt `@!login: `, owner `uucp`, group `modem`.
@@ -579,7 +579,7 @@ impl Settings {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The keyword table (one row per keyword, like ser2net's defaults.c)
+// The keyword table (one row per keyword, like ser2net's table of defaults)
 // ---------------------------------------------------------------------------------------------
 
 /// Value type of a keyword (§2.2).
