@@ -10,7 +10,8 @@
 //! What is covered (enough for mgetty-style init and probe chats, see mgetty-behaviour.md §3 and
 //! §4 step 13): command-line editing (S5 backspace and DEL, S3 end of line, `AT`/`at` prefix,
 //! `A/` repeats the last command line at once), `E`, `V`, `Q`, `X0`-`X4`, `H`, `Z`, `&F`,
-//! `I0`-`I9`, `Sn=v`, `Sn?`, `A`, `D…`, `O`, any `&x`, `\x`, `%x` and the usual single letters
+//! `I0`-`I9`, `Sn=v`, `Sn?`, `A`, `D…`, `O`, `&V` (settings and S registers), `&D0`-`&D3` (what
+//! a DTR drop does, [`At::dtr`]), any other `&x`, `\x`, `%x` and the usual single letters
 //! (`L`, `M`, `B`, `N`, `P`, `T`, `W`, `Y`, `C`, `F`, `K`) with OK, `+FCLASS=?` answering `0` only
 //! (data only: mgetty's fax probe then gives up), `+FCLASS=0`; every other `+` command is an
 //! ERROR, as is any unknown command. Several commands may share a line (`ATS0=0Q0&D3&C1`); the
@@ -123,6 +124,40 @@ pub struct At {
     overflow: bool,
     last: Vec<u8>,
     esc: Escape,
+    dtr: Dtr,
+}
+
+/// What the modem does when the DTE drops DTR (`&D`; on a pty: the last fd of the slave closed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dtr {
+    /// `&D0`: ignore DTR.
+    Ignore,
+    /// `&D1`: go to command state, keep the call.
+    Command,
+    /// `&D2` (the default): hang up.
+    Hangup,
+    /// `&D3`: hang up and reset (like `ATZ`).
+    Reset,
+}
+
+impl Dtr {
+    fn from_digit(d: u8) -> Dtr {
+        match d {
+            0 => Dtr::Ignore,
+            1 => Dtr::Command,
+            3 => Dtr::Reset,
+            _ => Dtr::Hangup,
+        }
+    }
+
+    fn digit(self) -> u8 {
+        match self {
+            Dtr::Ignore => 0,
+            Dtr::Command => 1,
+            Dtr::Hangup => 2,
+            Dtr::Reset => 3,
+        }
+    }
 }
 
 impl Default for At {
@@ -161,7 +196,32 @@ impl At {
             overflow: false,
             last: Vec::new(),
             esc: Escape::default(),
+            dtr: Dtr::Hangup,
         }
+    }
+
+    /// The `&D` setting: what a DTR drop does.
+    pub fn dtr(&self) -> Dtr {
+        self.dtr
+    }
+
+    /// The `&V` text: the settings and the S registers the modem uses.
+    fn settings(&self) -> String {
+        let mut s = format!(
+            "E{} Q{} V{} X{} &D{}",
+            u8::from(self.echo),
+            u8::from(self.quiet),
+            u8::from(self.verbose),
+            self.x,
+            self.dtr.digit()
+        );
+        let regs: Vec<String> = [0, 1, 2, 3, 4, 5, 7, 12]
+            .iter()
+            .map(|&n| format!("S{n:02}:{:03}", self.s[n]))
+            .collect();
+        s.push_str("\r\n");
+        s.push_str(&regs.join(" "));
+        s
     }
 
     /// Value of S register `n` (0 for numbers out of range).
@@ -207,6 +267,7 @@ impl At {
         self.verbose = true;
         self.quiet = false;
         self.x = 4;
+        self.dtr = Dtr::Hangup;
     }
 
     fn cr(&self) -> u8 {
@@ -409,10 +470,20 @@ impl At {
                     if !letter.is_ascii_uppercase() {
                         return Err(());
                     }
-                    p.number();
-                    if c == b'&' && letter == b'F' {
-                        self.reset();
-                        ev.push(AtEvent::Reset);
+                    match (c, letter) {
+                        (b'&', b'F') => {
+                            p.number();
+                            self.reset();
+                            ev.push(AtEvent::Reset);
+                        }
+                        (b'&', b'D') => self.dtr = Dtr::from_digit(p.digit_upto(3)?),
+                        (b'&', b'V') => {
+                            p.number();
+                            ev.push(AtEvent::Info(self.format_info(&self.settings())));
+                        }
+                        _ => {
+                            p.number();
+                        }
                     }
                 }
                 b'+' => {
@@ -820,6 +891,26 @@ mod tests {
             assert_eq!(at.online_input(b'+', ms(t)), None);
         }
         assert_eq!(at.poll(ms(30_600)), Some(EscapePoll::Escape(vec![ok()])));
+    }
+
+    #[test]
+    fn and_v_and_and_d() {
+        let mut at = At::new(true);
+        assert_eq!(at.dtr(), Dtr::Hangup);
+        assert_eq!(replies(&mut at, "AT&D1S0=2\r"), b"\r\nOK\r\n");
+        assert_eq!(at.dtr(), Dtr::Command);
+        assert_eq!(
+            replies(&mut at, "AT&V\r"),
+            b"\r\nE1 Q0 V1 X4 &D1\r\nS00:002 S01:000 S02:043 S03:013 S04:010 S05:008 \
+              S07:050 S12:050\r\n\r\nOK\r\n"
+        );
+        replies(&mut at, "AT&D0\r");
+        assert_eq!(at.dtr(), Dtr::Ignore);
+        replies(&mut at, "AT&D3\r");
+        assert_eq!(at.dtr(), Dtr::Reset);
+        assert_eq!(replies(&mut at, "AT&D4\r"), b"\r\nERROR\r\n");
+        replies(&mut at, "ATZ\r");
+        assert_eq!(at.dtr(), Dtr::Hangup);
     }
 
     proptest! {

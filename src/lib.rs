@@ -15,7 +15,7 @@
 //! Pure modules (no I/O, no clock, no fds): [`speed`], [`config`], [`chat`], [`callerid`],
 //! [`issue`], [`logname`], [`lcp`], [`ring`], [`telnet`], [`at`], [`hdlc`], `getty::state`.
 //! I/O shell: [`tty`] (the only module that issues ioctls), [`lock`], [`utmp`], [`logging`],
-//! [`exec`], [`getty`], [`ringd`], [`vmodem`], [`share`].
+//! [`exec`], [`getty`], [`ringd`], [`modem`], [`share`].
 
 pub mod at;
 pub mod callerid;
@@ -30,6 +30,7 @@ pub mod lcp;
 pub mod lock;
 pub mod logging;
 pub mod logname;
+pub mod modem;
 pub mod ring;
 pub mod ringd;
 pub mod share;
@@ -37,4 +38,3 @@ pub mod speed;
 pub mod telnet;
 pub mod tty;
 pub mod utmp;
-pub mod vmodem;

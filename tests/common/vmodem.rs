@@ -1,22 +1,17 @@
-//! A virtual Hayes modem on a pty master: the test bench for every getty integration test, and
-//! the engine behind `rgetty-share modem` ([`crate::share::modem`]).
+//! A virtual Hayes modem on a pty master with a scripted remote caller: the test bench for every
+//! getty integration test (compiled only into the tests; `rgetty-share modem`, the product, is
+//! `rgetty::modem`).
 //!
 //! [`VModem::start`] creates a pty pair, sets it raw, closes its own copy of the slave and spawns
 //! one thread that owns the master. The getty opens the slave ([`VModem::slave_path`], or the
 //! stable symlink [`Config::link`]) as if it were `/dev/ttyS0` with a modem behind it.
 //!
-//! In command state every byte from the DTE goes through the AT interpreter ([`crate::at`]);
+//! In command state every byte from the DTE goes through the AT interpreter (`rgetty::at`);
 //! echo, information text and result codes go back. `ATA` (or `S0` rings with auto-answer)
-//! answers: after [`Config::answer_delay`] the modem says `CONNECT <speed>` and goes online. Who
-//! is on the other end depends on the mode:
-//!
-//! * **scripted** (the test bench, [`Config::tcp`] false): the remote caller follows the script
-//!   given to [`VModem::set_caller`] ([`CallerStep`]): send bytes, expect bytes, send a PPP LCP
-//!   Configure-Request, sleep, hang up (`NO CARRIER`) or drop carrier (close the master). `ATD`
-//!   connects to the same scripted caller.
-//! * **TCP** ([`Config::tcp`] true, `rgetty-share modem`): a TCP connection handed to
-//!   [`VModem::offer_call`] rings until answered; `ATD host:port` connects out; bytes flow both
-//!   ways while online; the remote closing gives `NO CARRIER` and a carrier drop.
+//! answers: after [`Config::answer_delay`] the modem says `CONNECT <speed>` and goes online. The
+//! remote caller follows the script given to [`VModem::set_caller`] ([`CallerStep`]): send
+//! bytes, expect bytes, send a PPP LCP Configure-Request, sleep, hang up (`NO CARRIER`) or drop
+//! carrier (close the master). `ATD` connects to the same scripted caller.
 //!
 //! While online, `+++` with S12 guard times returns to command state (`OK`); `ATO` goes back
 //! online, `ATH` hangs up.
@@ -47,9 +42,9 @@
 //! discarded output, script failures). Every wait takes a timeout; on timeout the error carries
 //! the printable transcript.
 //!
-//! ```no_run
+//! ```ignore
 //! use std::time::Duration;
-//! use rgetty::vmodem::{CallerId, CallerStep, Config, VModem};
+//! use common::vmodem::{CallerId, CallerStep, Config, VModem};
 //!
 //! let vm = VModem::start(Config::default())?;
 //! // ... start the getty on vm.slave_path() ...
@@ -70,9 +65,7 @@
 use std::collections::VecDeque;
 use std::fmt::Write as _;
 use std::io::{self, Read, Write};
-use std::net::{Shutdown, TcpStream, ToSocketAddrs};
-use std::os::fd::AsFd;
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Receiver, Sender};
@@ -81,12 +74,11 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
-use nix::fcntl::OFlag;
-use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
-use nix::pty::PtyMaster;
 
-use crate::at::{self, At, AtEvent, EscapePoll, ResultCode};
-use crate::hdlc;
+use rgetty::at::{self, At, AtEvent, EscapePoll, ResultCode};
+use rgetty::hdlc;
+use rgetty::modem::poll::{Interest, Registry, Token};
+use rgetty::modem::pty;
 
 /// Bytes the scripted caller sends right after the LCP frame of [`CallerStep::SendLcp`], so a
 /// test can check that the bytes following the frame reach pppd too.
@@ -136,13 +128,6 @@ pub struct Config {
     pub ring_interval: Duration,
     /// After a carrier drop, create a new pty pair and re-point [`Config::link`] (default false).
     pub reopen_on_drop: bool,
-    /// TCP mode: calls come from [`VModem::offer_call`] and `ATD host:port` dials TCP; `ATA`
-    /// without a ringing call gives `NO CARRIER` (default false: the scripted caller).
-    pub tcp: bool,
-    /// Keep the transcript (default true). A long-running `rgetty-share modem` turns it off so
-    /// memory does not grow with traffic; notes still go to the log (debug level), and the
-    /// byte waits never match.
-    pub keep_transcript: bool,
 }
 
 impl Default for Config {
@@ -156,8 +141,6 @@ impl Default for Config {
             answer_delay: Duration::from_millis(100),
             ring_interval: Duration::from_secs(2),
             reopen_on_drop: false,
-            tcp: false,
-            keep_transcript: true,
         }
     }
 }
@@ -502,8 +485,6 @@ enum Ctl {
     SetCaller(Vec<CallerStep>),
     SetInitReply(InitReply),
     DropCarrier,
-    Call(TcpStream, String),
-    DialResult(u64, io::Result<TcpStream>),
     Stop,
 }
 
@@ -518,46 +499,12 @@ pub struct VModem {
     slave_path: PathBuf,
 }
 
-/// A pty pair: the master (non-blocking, close-on-exec) and the slave's path. The slave is set
-/// raw and closed again.
-// TODO(tty): move into tty.rs (tty::openpty with O_CLOEXEC on the master).
-fn open_pty() -> io::Result<(PtyMaster, PathBuf)> {
-    let flags = OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC | OFlag::O_NONBLOCK;
-    let master = nix::pty::posix_openpt(flags).map_err(|e| io_err("posix_openpt", e))?;
-    nix::pty::grantpt(&master).map_err(|e| io_err("grantpt", e))?;
-    nix::pty::unlockpt(&master).map_err(|e| io_err("unlockpt", e))?;
-    let path = PathBuf::from(nix::pty::ptsname_r(&master).map_err(|e| io_err("ptsname", e))?);
-    // std opens with O_CLOEXEC
-    let slave = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .custom_flags(libc::O_NOCTTY)
-        .open(&path)
-        .map_err(|e| io_err(&format!("open {}", path.display()), e))?;
-    let mut t = nix::sys::termios::tcgetattr(&slave).map_err(|e| io_err("tcgetattr", e))?;
-    nix::sys::termios::cfmakeraw(&mut t);
-    nix::sys::termios::tcsetattr(&slave, nix::sys::termios::SetArg::TCSANOW, &t)
-        .map_err(|e| io_err("tcsetattr", e))?;
-    drop(slave);
-    Ok((master, path))
-}
-
-/// Point `link` at `target`, replacing whatever is there (atomically via rename).
-fn make_link(link: &Path, target: &Path) -> io::Result<()> {
-    let mut tmp = link.as_os_str().to_owned();
-    tmp.push(".rgetty-tmp");
-    let tmp = PathBuf::from(tmp);
-    let _ = std::fs::remove_file(&tmp);
-    std::os::unix::fs::symlink(target, &tmp)?;
-    std::fs::rename(&tmp, link)
-}
-
 impl VModem {
     /// Create the pty pair and start the modem thread.
     pub fn start(cfg: Config) -> io::Result<VModem> {
-        let (master, path) = open_pty()?;
+        let (master, path) = pty::open()?;
         if let Some(link) = &cfg.link {
-            make_link(link, &path)
+            pty::make_link(link, &path)
                 .map_err(|e| io_err(&format!("symlink {}", link.display()), e))?;
         }
         let (wake_tx, wake_rx) = UnixStream::pair()?;
@@ -565,7 +512,7 @@ impl VModem {
         wake_tx.set_nonblocking(true)?;
         let inner = Arc::new(Inner {
             start: Instant::now(),
-            keep: cfg.keep_transcript,
+            keep: true,
             m: Mutex::new(Shared {
                 slave_path: path.clone(),
                 state: Some(State::Command),
@@ -583,7 +530,6 @@ impl VModem {
             rx,
             tx: tx.clone(),
             wake_rx,
-            wake_tx: wake_tx.try_clone()?,
             master: Some(master),
             slave_open: false,
             at,
@@ -594,15 +540,9 @@ impl VModem {
             timers: Vec::new(),
             rings: 0,
             last_ring: None,
-            incoming: None,
-            incoming_buf: Vec::new(),
-            dialing: None,
-            dial_seq: 0,
             script: None,
             pending_script: Vec::new(),
             rx_online: Vec::new(),
-            tcp_out: Vec::new(),
-            drop_after_flush: None,
             stop: false,
         };
         let thread = std::thread::Builder::new()
@@ -674,13 +614,6 @@ impl VModem {
     /// Close the master now: the slave sees a hangup (`SIGHUP`, then EOF/`EIO`).
     pub fn drop_carrier(&self) {
         self.send(Ctl::DropCarrier);
-    }
-
-    /// TCP mode: a caller connected; ring until answered, then connect. If a call is already
-    /// in progress the caller gets `BUSY\r\n` and is disconnected. `number` goes into the
-    /// caller-ID `NMBR` line.
-    pub fn offer_call(&self, stream: TcpStream, number: String) {
-        self.send(Ctl::Call(stream, number));
     }
 
     /// Whether a call is connected, ringing or being dialled.
@@ -829,7 +762,6 @@ enum Timer {
 #[derive(Debug)]
 enum Conn {
     Script,
-    Tcp(TcpStream),
 }
 
 #[derive(Debug)]
@@ -847,8 +779,7 @@ struct Engine {
     rx: Receiver<Ctl>,
     tx: Sender<Ctl>,
     wake_rx: UnixStream,
-    wake_tx: UnixStream,
-    master: Option<PtyMaster>,
+    master: Option<OwnedFd>,
     slave_open: bool,
     at: At,
     /// Data state (as opposed to command state).
@@ -862,22 +793,10 @@ struct Engine {
     timers: Vec<(Instant, Timer)>,
     rings: u32,
     last_ring: Option<Instant>,
-    /// TCP mode: a caller waiting for an answer.
-    incoming: Option<TcpStream>,
-    incoming_buf: Vec<u8>,
-    /// TCP mode: the number of the dial attempt in progress.
-    dialing: Option<u64>,
-    dial_seq: u64,
     script: Option<ScriptRun>,
     pending_script: Vec<CallerStep>,
     /// Bytes from the DTE since CONNECT not yet consumed by an Expect.
     rx_online: Vec<u8>,
-    /// Bytes waiting to be written to the TCP peer.
-    tcp_out: Vec<u8>,
-    /// Drop carrier at this time (a grace period after `NO CARRIER`, so the DTE can read it:
-    /// closing the master hangs the slave up, and a hung-up slave reads EOF at once, losing
-    /// whatever it had not read yet).
-    drop_after_flush: Option<Instant>,
     stop: bool,
 }
 
@@ -908,7 +827,8 @@ impl Engine {
             self.step();
         }
         if let Some(link) = &self.link {
-            let _ = std::fs::remove_file(link);
+            let path = self.inner.lock().slave_path.clone();
+            pty::remove_link(link, &path);
         }
         self.inner.note("modem stopped");
     }
@@ -949,12 +869,6 @@ impl Engine {
             }
         }
         self.flush();
-        if let Some(deadline) = self.drop_after_flush {
-            if !self.slave_open || Instant::now() >= deadline {
-                self.drop_after_flush = None;
-                self.carrier_drop();
-            }
-        }
         self.wait_io();
     }
 
@@ -963,19 +877,15 @@ impl Engine {
             State::Dead
         } else if self.online {
             State::Online
-        } else if self.incoming.is_some()
-            || self
-                .last_ring
-                .is_some_and(|t| t.elapsed() < RING_TIMEOUT && self.rings > 0)
+        } else if self
+            .last_ring
+            .is_some_and(|t| t.elapsed() < RING_TIMEOUT && self.rings > 0)
         {
             State::Ringing
         } else {
             State::Command
         };
-        let busy = self.conn.is_some()
-            || self.incoming.is_some()
-            || self.dialing.is_some()
-            || self.drop_after_flush.is_some();
+        let busy = self.conn.is_some();
         self.inner.update(|g| {
             if g.state != Some(s) {
                 g.state = Some(s);
@@ -1002,63 +912,12 @@ impl Engine {
             }
             Ctl::SetInitReply(r) => self.cfg.init_reply = r,
             Ctl::DropCarrier => self.carrier_drop(),
-            Ctl::Call(mut stream, number) => {
-                let busy = self.conn.is_some() || self.incoming.is_some() || self.dialing.is_some();
-                if busy || self.master.is_none() || self.drop_after_flush.is_some() {
-                    self.inner
-                        .note(&format!("call from {number:?} refused: busy"));
-                    let _ = stream.write_all(b"BUSY\r\n");
-                    let _ = stream.shutdown(Shutdown::Both);
-                    return;
-                }
-                let _ = stream.set_nonblocking(true);
-                self.inner.note(&format!("incoming call from {number:?}"));
-                self.incoming = Some(stream);
-                self.incoming_buf.clear();
-                let cid = CallerId::now(number);
-                self.timers.push((Instant::now(), Timer::Ring(Some(cid))));
-                self.set_state();
-            }
-            Ctl::DialResult(seq, res) => {
-                if self.dialing != Some(seq) {
-                    return; // aborted
-                }
-                self.dialing = None;
-                match res {
-                    Ok(stream) => {
-                        let _ = stream.set_nonblocking(true);
-                        self.inner.note("dial: connected");
-                        self.connect(Conn::Tcp(stream));
-                    }
-                    Err(e) => {
-                        self.inner.note(&format!("dial failed: {e}"));
-                        let code = if e.kind() == io::ErrorKind::ConnectionRefused {
-                            ResultCode::Busy
-                        } else {
-                            ResultCode::NoCarrier
-                        };
-                        self.result(code);
-                        self.set_state();
-                    }
-                }
-            }
         }
     }
 
     /// Re-check whether a slave is open (see the module docs).
     fn check_slave(&mut self) {
-        let open = match &self.master {
-            None => false,
-            Some(m) => {
-                let mut fds = [PollFd::new(m.as_fd(), PollFlags::empty())];
-                match poll(&mut fds, PollTimeout::ZERO) {
-                    Ok(_) => !fds[0]
-                        .revents()
-                        .is_some_and(|r| r.contains(PollFlags::POLLHUP)),
-                    Err(_) => self.slave_open,
-                }
-            }
-        };
+        let open = self.master.as_ref().is_some_and(pty::slave_open);
         self.slave_changed(open);
     }
 
@@ -1182,10 +1041,6 @@ impl Engine {
             self.send_dte(&cid.to_bytes());
         }
         self.timers.push((now + RING_TIMEOUT, Timer::RingTimeout));
-        if self.incoming.is_some() {
-            self.timers
-                .push((now + self.cfg.ring_interval, Timer::Ring(None)));
-        }
         let s0 = u32::from(self.at.s_reg(at::S_AUTO_ANSWER));
         if s0 > 0 && self.rings == s0 {
             self.inner.note("auto-answer");
@@ -1200,20 +1055,7 @@ impl Engine {
             return;
         }
         let t = Instant::now() + self.cfg.answer_delay;
-        if self.cfg.tcp {
-            match self.incoming.take() {
-                Some(s) => {
-                    self.timers.retain(|(_, t)| !matches!(t, Timer::Ring(_)));
-                    self.timers.push((t, Timer::Connect(Conn::Tcp(s))));
-                }
-                None => {
-                    self.inner.note("answer: nobody calling");
-                    self.result(ResultCode::NoCarrier);
-                }
-            }
-        } else {
-            self.timers.push((t, Timer::Connect(Conn::Script)));
-        }
+        self.timers.push((t, Timer::Connect(Conn::Script)));
     }
 
     fn connect(&mut self, c: Conn) {
@@ -1223,7 +1065,6 @@ impl Engine {
         self.timers.retain(|(_, t)| !matches!(t, Timer::Ring(_)));
         self.rings = 0;
         self.last_ring = None;
-        let script = matches!(c, Conn::Script);
         self.conn = Some(c);
         self.online = true;
         self.at.enter_online(self.now_d());
@@ -1231,13 +1072,8 @@ impl Engine {
         self.set_state();
         self.inner.note("online");
         self.result(ResultCode::Connect(Some(self.cfg.connect_speed)));
-        if script {
-            let steps = std::mem::take(&mut self.pending_script);
-            self.start_script(steps);
-        } else {
-            let early = std::mem::take(&mut self.incoming_buf);
-            self.send_dte(&early);
-        }
+        let steps = std::mem::take(&mut self.pending_script);
+        self.start_script(steps);
         self.set_state();
     }
 
@@ -1345,43 +1181,14 @@ impl Engine {
                 }
                 self.run_script();
             }
-            Some(Conn::Tcp(_)) => {
-                self.tcp_out.extend_from_slice(b);
-                self.flush_tcp();
-            }
             None => {}
-        }
-    }
-
-    fn flush_tcp(&mut self) {
-        let Some(Conn::Tcp(s)) = &mut self.conn else {
-            self.tcp_out.clear();
-            return;
-        };
-        while !self.tcp_out.is_empty() {
-            match s.write(&self.tcp_out) {
-                Ok(0) => break,
-                Ok(n) => {
-                    self.tcp_out.drain(..n);
-                }
-                Err(e) if would_block(&e) => break,
-                Err(e) => {
-                    self.inner.note(&format!("tcp write: {e}"));
-                    self.remote_gone();
-                    break;
-                }
-            }
         }
     }
 
     /// Hang up locally (ATH, DTR drop, ATZ): close the call, command state.
     fn hangup(&mut self) {
-        if let Some(Conn::Tcp(s)) = self.conn.take() {
-            let _ = s.shutdown(Shutdown::Both);
-        }
         self.conn = None;
         self.online = false;
-        self.tcp_out.clear();
         self.remote_hold.clear();
         if self.script.is_some() {
             self.script_end(CallerStatus::Failed("the call was hung up".into()));
@@ -1391,25 +1198,13 @@ impl Engine {
 
     /// The remote hung up: NO CARRIER, command state.
     fn hangup_with_result(&mut self) {
-        let had = self.conn.is_some();
-        if let Some(Conn::Tcp(s)) = self.conn.take() {
-            let _ = s.shutdown(Shutdown::Both);
-        }
+        let had = self.conn.take().is_some();
         self.online = false;
-        self.tcp_out.clear();
         self.remote_hold.clear();
         self.set_state();
         if had {
             self.result(ResultCode::NoCarrier);
         }
-    }
-
-    /// TCP mode: the peer closed: NO CARRIER, then a carrier drop [`CARRIER_DROP_GRACE`] later.
-    fn remote_gone(&mut self) {
-        self.inner.note("remote closed the connection");
-        self.hangup_with_result();
-        self.drop_after_flush = Some(Instant::now() + CARRIER_DROP_GRACE);
-        self.set_state();
     }
 
     fn carrier_drop(&mut self) {
@@ -1423,10 +1218,10 @@ impl Engine {
         self.slave_changed(false);
         self.inner.note("carrier dropped: master closed");
         if self.cfg.reopen_on_drop {
-            match open_pty() {
+            match pty::open() {
                 Ok((m, path)) => {
                     if let Some(link) = &self.link {
-                        if let Err(e) = make_link(link, &path) {
+                        if let Err(e) = pty::make_link(link, &path) {
                             self.inner
                                 .note(&format!("re-pointing the link failed: {e}"));
                         }
@@ -1465,13 +1260,6 @@ impl Engine {
                 } else {
                     continue;
                 }
-            }
-            if self.dialing.take().is_some() {
-                // a key press aborts dialling
-                self.inner.note("dial aborted by the DTE");
-                self.result(ResultCode::NoCarrier);
-                self.set_state();
-                continue;
             }
             match self.cfg.init_reply {
                 InitReply::Silent => {
@@ -1541,47 +1329,18 @@ impl Engine {
                         self.hangup();
                     }
                 }
-                AtEvent::Dial(number) => self.dial(number),
-            }
-        }
-    }
-
-    fn dial(&mut self, number: String) {
-        if self.conn.is_some() {
-            self.result(ResultCode::Error);
-            return;
-        }
-        self.inner.note(&format!("dial {number:?}"));
-        if !self.cfg.tcp {
-            let t = Instant::now() + self.cfg.answer_delay;
-            self.timers.push((t, Timer::Connect(Conn::Script)));
-            return;
-        }
-        if self.incoming.is_some() {
-            self.result(ResultCode::NoCarrier);
-            return;
-        }
-        self.dial_seq += 1;
-        let seq = self.dial_seq;
-        self.dialing = Some(seq);
-        let wait = Duration::from_secs(u64::from(self.at.s_reg(at::S_CARRIER_WAIT)).max(1));
-        let tx = self.tx.clone();
-        let wake = self.wake_tx.try_clone();
-        let spawned = std::thread::Builder::new()
-            .name("vmodem-dial".into())
-            .spawn(move || {
-                let res = dial_tcp(&number, wait);
-                if tx.send(Ctl::DialResult(seq, res)).is_ok() {
-                    if let Ok(mut w) = wake {
-                        let _ = w.write(&[1]);
+                AtEvent::Dial(number) => {
+                    // every number reaches the scripted caller
+                    if self.conn.is_some() {
+                        self.result(ResultCode::Error);
+                    } else {
+                        self.inner.note(&format!("dial {number:?}"));
+                        let t = Instant::now() + self.cfg.answer_delay;
+                        self.timers.push((t, Timer::Connect(Conn::Script)));
                     }
                 }
-            });
-        if spawned.is_err() {
-            self.dialing = None;
-            self.result(ResultCode::NoCarrier);
+            }
         }
-        self.set_state();
     }
 
     /// Block in poll until something happens or the next deadline.
@@ -1598,83 +1357,35 @@ impl Engine {
                 deadline = min_deadline(deadline, Some(now + rel));
             }
         }
-        if self.drop_after_flush.is_some() || (!self.slave_open && self.master.is_some()) {
+        if !self.slave_open && self.master.is_some() {
             deadline = min_deadline(deadline, Some(now + CLOSED_POLL));
         }
-        let ms = deadline.map_or(1000, |d| {
-            let ms = d.saturating_duration_since(now).as_millis();
-            u16::try_from(ms.clamp(0, 1000)).unwrap_or(1000)
-        });
-        let mut fds = Vec::with_capacity(4);
-        fds.push(PollFd::new(self.wake_rx.as_fd(), PollFlags::POLLIN));
-        let mut master_ix = None;
-        if let (Some(m), true) = (&self.master, self.slave_open) {
-            let mut fl = PollFlags::empty();
-            // stop reading while either direction is backed up (the DTE not reading our echo,
-            // or the TCP peer not reading)
-            let backed_up = self.tcp_out.len() > BUF_CAP || self.out.len() > BUF_CAP;
-            if !backed_up {
-                fl |= PollFlags::POLLIN;
+        let timeout = deadline.map_or(Duration::from_secs(1), |d| d.saturating_duration_since(now));
+        let ready = {
+            let mut reg = Registry::default();
+            reg.add(
+                Token::Wake,
+                self.wake_rx.as_fd(),
+                Interest {
+                    read: true,
+                    write: false,
+                },
+            );
+            if let (Some(m), true) = (&self.master, self.slave_open) {
+                // stop reading while the DTE is not reading our echo
+                let read = self.out.len() <= BUF_CAP;
+                let write = !self.out.is_empty();
+                reg.add(Token::Master, m.as_fd(), Interest { read, write });
             }
-            if !self.out.is_empty() {
-                fl |= PollFlags::POLLOUT;
-            }
-            master_ix = Some(fds.len());
-            fds.push(PollFd::new(m.as_fd(), fl));
-        }
-        let mut tcp_ix = None;
-        if let Some(Conn::Tcp(s)) = &self.conn {
-            let mut fl = PollFlags::empty();
-            if self.online && self.out.len() < BUF_CAP {
-                fl |= PollFlags::POLLIN;
-            }
-            if !self.tcp_out.is_empty() {
-                fl |= PollFlags::POLLOUT;
-            }
-            tcp_ix = Some(fds.len());
-            fds.push(PollFd::new(s.as_fd(), fl));
-        }
-        let mut inc_ix = None;
-        if let Some(s) = &self.incoming {
-            inc_ix = Some(fds.len());
-            let fl = if self.incoming_buf.len() < BUF_CAP {
-                PollFlags::POLLIN
-            } else {
-                PollFlags::empty()
-            };
-            fds.push(PollFd::new(s.as_fd(), fl));
-        }
-        if poll(&mut fds, PollTimeout::from(ms)).is_err() {
-            return;
-        }
-        let ready = |ix: Option<usize>| {
-            ix.and_then(|i| fds[i].revents())
-                .is_some_and(|r| !r.is_empty())
+            reg.poll(timeout).unwrap_or_default()
         };
-        let (m_ready, t_ready, i_ready) = (ready(master_ix), ready(tcp_ix), ready(inc_ix));
-        // a reset connection reports POLLHUP/POLLERR even when we asked for nothing (escaped
-        // to command state): that is a carrier loss, not something to spin on
-        let tcp_hup = tcp_ix
-            .and_then(|i| fds[i].revents())
-            .is_some_and(|r| r.intersects(PollFlags::POLLHUP | PollFlags::POLLERR));
-        drop(fds);
         self.drain_control();
         if self.stop {
             return;
         }
-        if m_ready {
+        if ready.iter().any(|(t, _)| *t == Token::Master) {
             self.read_master();
             self.flush();
-        }
-        if t_ready {
-            self.flush_tcp();
-            self.read_tcp();
-            if tcp_hup && !self.online && matches!(self.conn, Some(Conn::Tcp(_))) {
-                self.remote_gone();
-            }
-        }
-        if i_ready {
-            self.read_incoming();
         }
     }
 
@@ -1687,112 +1398,11 @@ impl Engine {
             Err(_) => {}
         }
     }
-
-    fn read_tcp(&mut self) {
-        let Some(Conn::Tcp(s)) = &mut self.conn else {
-            return;
-        };
-        if !self.online {
-            return;
-        }
-        let mut buf = [0u8; 4096];
-        match s.read(&mut buf) {
-            Ok(0) => self.remote_gone(),
-            Ok(n) => {
-                let b = buf[..n].to_vec();
-                self.send_dte(&b);
-            }
-            Err(e) if would_block(&e) => {}
-            Err(e) => {
-                self.inner.note(&format!("tcp read: {e}"));
-                self.remote_gone();
-            }
-        }
-    }
-
-    fn read_incoming(&mut self) {
-        let Some(s) = &mut self.incoming else { return };
-        let mut buf = [0u8; 4096];
-        match s.read(&mut buf) {
-            Ok(0) => {
-                self.inner.note("caller gave up before the answer");
-                self.incoming = None;
-                self.incoming_buf.clear();
-                self.timers.retain(|(_, t)| !matches!(t, Timer::Ring(_)));
-                self.set_state();
-            }
-            Ok(n) => self.incoming_buf.extend_from_slice(&buf[..n]),
-            Err(e) if would_block(&e) => {}
-            Err(_) => {
-                self.incoming = None;
-                self.set_state();
-            }
-        }
-    }
-}
-
-/// Connect to `host:port` within `wait` (trying each address in turn).
-fn dial_tcp(number: &str, wait: Duration) -> io::Result<TcpStream> {
-    let number = number.trim().trim_end_matches(';');
-    if !number.contains(':') {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!("not host:port: {number:?}"),
-        ));
-    }
-    let mut last = io::Error::new(
-        io::ErrorKind::NotFound,
-        format!("no address for {number:?}"),
-    );
-    for addr in number.to_socket_addrs()? {
-        match TcpStream::connect_timeout(&addr, wait) {
-            Ok(s) => return Ok(s),
-            Err(e) => last = e,
-        }
-    }
-    Err(last)
-}
-
-impl CallerId {
-    /// Caller ID for `number` with today's date and time (UTC).
-    pub fn now(number: String) -> CallerId {
-        let secs = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
-        let (month, day) = month_day(secs / 86_400);
-        let hm = secs % 86_400;
-        CallerId {
-            date: format!("{month:02}{day:02}"),
-            time: format!("{:02}{:02}", hm / 3600, hm % 3600 / 60),
-            number,
-            name: None,
-        }
-    }
-}
-
-/// Month and day of the civil date `days` after 1970-01-01 (H. Hinnant's algorithm).
-fn month_day(days: u64) -> (u64, u64) {
-    let z = days + 719_468;
-    let doe = z % 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (m, d)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn civil_dates() {
-        assert_eq!(month_day(0), (1, 1));
-        assert_eq!(month_day(59), (3, 1)); // 1970 is no leap year
-        assert_eq!(month_day(19_723), (1, 1)); // 2024-01-01
-        assert_eq!(month_day(19_723 + 59), (2, 29));
-    }
 
     #[test]
     fn printable_and_cid() {
