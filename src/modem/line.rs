@@ -720,8 +720,8 @@ impl Line {
 
     /// Move bytes from the peer to the DTE, as fast as the pacer allows.
     fn release_from_remote(&mut self, now: Duration) {
-        if !self.online {
-            return;
+        if !self.online || !self.slave_open {
+            return; // held (the DTE is not there to read it)
         }
         let Some(c) = &mut self.call else { return };
         let n = match &mut c.pace_in {
