@@ -580,3 +580,233 @@ fn two_virtual_modems_call_each_other() {
     db.cmd("ATH", "OK\r\n");
     da.expect("NO CARRIER\r\n");
 }
+
+// ---- real clients ----
+
+/// Whether `prog` is installed; if not the test prints why and passes.
+fn have(prog: &str) -> bool {
+    let ok = Command::new("sh")
+        .args(["-c", &format!("command -v {prog}")])
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        eprintln!("{prog} is not installed: skipping");
+    }
+    ok
+}
+
+/// Collects a child's stdout in the background.
+struct Output(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl Output {
+    fn of(child: &mut Child) -> Output {
+        let mut out = child.stdout.take().unwrap();
+        let buf = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let b = buf.clone();
+        std::thread::spawn(move || {
+            let mut chunk = [0u8; 1024];
+            while let Ok(n) = out.read(&mut chunk) {
+                if n == 0 {
+                    break;
+                }
+                b.lock().unwrap().extend_from_slice(&chunk[..n]);
+            }
+        });
+        Output(buf)
+    }
+
+    fn wait_for(&self, want: &str) -> String {
+        let deadline = Instant::now() + T;
+        loop {
+            let text = String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned();
+            if text.contains(want) {
+                return text;
+            }
+            assert!(Instant::now() < deadline, "no {want:?} in {text:?}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// A client program calling the modem (`prog 127.0.0.1 PORT`): the DTE answers, bytes flow
+/// both ways.
+fn client_calls_in(prog: &str, extra: &[&str]) {
+    let m = Share::start(extra);
+    let mut dte = m.dte();
+    let mut child = Command::new(prog)
+        .args(["127.0.0.1", &m.port.to_string()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let out = Output::of(&mut child);
+    answer(&mut dte);
+    dte.send(b"hello client\r\n");
+    out.wait_for("hello client");
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(b"typed in the client\n").unwrap();
+    let got = dte.expect("typed in the client");
+    assert!(
+        !got.contains(&0xff),
+        "no telnet commands reach the DTE: {got:?}"
+    );
+    drop(stdin);
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+#[test]
+fn nc_calls_in() {
+    if have("nc") {
+        client_calls_in("nc", &[]);
+    }
+}
+
+#[test]
+fn telnet_calls_in() {
+    if have("telnet") {
+        client_calls_in("telnet", &["--telnet"]);
+    }
+}
+
+/// A TCP peer that says `hello` and reports what it receives until EOF.
+fn peer(hello: &'static [u8]) -> (u16, std::thread::JoinHandle<Vec<u8>>) {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let h = std::thread::spawn(move || {
+        let (mut s, _) = l.accept().unwrap();
+        s.write_all(hello).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+        let mut got = Vec::new();
+        let _ = s.read_to_end(&mut got);
+        got
+    });
+    (port, h)
+}
+
+#[test]
+fn cu_dials_out() {
+    if !have("cu") || !have("unshare") {
+        return;
+    }
+    let m = Share::start(&[]);
+    let (port, remote) = peer(b"hello cu\r\n");
+    // cu runs as uucp: let it open the line
+    let slave = std::fs::read_link(&m.link).unwrap();
+    std::fs::set_permissions(&slave, std::os::unix::fs::PermissionsExt::from_mode(0o666)).unwrap();
+    // cu insists on /var/lock: a private one in a private mount namespace
+    let script = format!(
+        "mount -t tmpfs none /var/lock && exec cu -l {} -s 38400 2>&1",
+        slave.display()
+    );
+    let mut cu = Command::new("unshare")
+        .args(["--mount", "sh", "-c", &script])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let out = Output::of(&mut cu);
+    let mut stdin = cu.stdin.take().unwrap();
+    std::thread::sleep(Duration::from_millis(1500)); // cu opens the line
+    stdin
+        .write_all(format!("ATD127.0.0.1:{port}\r").as_bytes())
+        .unwrap();
+    out.wait_for("CONNECT 38400");
+    out.wait_for("hello cu");
+    stdin.write_all(b"typed in cu\r").unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    stdin.write_all(b"\r~.\r").unwrap();
+    let _ = cu.wait();
+    let got = remote.join().unwrap();
+    assert!(
+        String::from_utf8_lossy(&got).contains("typed in cu"),
+        "{got:?}"
+    );
+}
+
+#[test]
+fn chat_dials_the_phonebook_entry() {
+    if !have("chat") {
+        return;
+    }
+    let (port, remote) = peer(b"");
+    let dir = tempfile::tempdir().unwrap();
+    let pb = dir.path().join("phonebook");
+    std::fs::write(&pb, format!("bbs 127.0.0.1:{port}\n")).unwrap();
+    let m = Share::start_in(dir, &["--phonebook", pb.to_str().unwrap()]);
+    let _dte = m.dte(); // keeps the line open between chat's redirections
+    let st = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "exec chat -t 10 '' ATZ OK ATDTbbs CONNECT <{l} >{l}",
+            l = m.link.display()
+        ))
+        .status()
+        .unwrap();
+    assert!(st.success(), "chat: {st}; {}", read(&m.path("stderr")));
+    drop(m);
+    remote.join().unwrap();
+}
+
+#[test]
+fn zmodem_transfer_of_plus_and_ff_arrives_intact() {
+    if !have("sz") || !have("rz") {
+        return;
+    }
+    let m = Share::start(&[]);
+    // the file: runs of `+++`, 0xFF, IAC sequences and pseudo-random bytes
+    let mut data = Vec::new();
+    let mut x: u32 = 1;
+    for i in 0..4000u32 {
+        data.extend_from_slice(b"+++");
+        data.extend_from_slice(&[0xff, 0xff, 0xfd, 0x00]);
+        x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+        data.extend_from_slice(&x.to_le_bytes());
+        if i % 100 == 0 {
+            data.extend_from_slice(b"\r\nATH\r\n+++ATH0\r");
+        }
+    }
+    let send_dir = tempfile::tempdir().unwrap();
+    let recv_dir = tempfile::tempdir().unwrap();
+    let file = send_dir.path().join("blob.bin");
+    std::fs::write(&file, &data).unwrap();
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let rdir = recv_dir.path().to_path_buf();
+    let receiver = std::thread::spawn(move || {
+        let (s, _) = l.accept().unwrap();
+        let fd = std::os::fd::OwnedFd::from(s);
+        Command::new("rz")
+            .args(["-y", "-q"])
+            .current_dir(rdir)
+            .stdin(Stdio::from(fd.try_clone().unwrap()))
+            .stdout(Stdio::from(fd))
+            .stderr(Stdio::null())
+            .status()
+            .unwrap()
+    });
+    let mut dte = m.dte();
+    dte.send(format!("ATD127.0.0.1:{port}\r").as_bytes());
+    dte.expect("CONNECT 38400\r\n");
+    // sz needs a blocking line
+    let line = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&m.link)
+        .unwrap();
+    let st = Command::new("sz")
+        .args(["-q"])
+        .arg(&file)
+        .stdin(Stdio::from(line.try_clone().unwrap()))
+        .stdout(Stdio::from(line))
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(st.success(), "sz: {st}");
+    assert!(receiver.join().unwrap().success(), "rz");
+    let got = std::fs::read(recv_dir.path().join("blob.bin")).unwrap();
+    assert!(got == data, "{} bytes of {} differ", got.len(), data.len());
+}
