@@ -465,48 +465,57 @@ impl At {
                 b'L' | b'M' | b'B' | b'N' | b'P' | b'T' | b'W' | b'Y' | b'C' | b'F' | b'K' => {
                     p.number();
                 }
-                b'&' | b'\\' | b'%' => {
-                    let letter = p.next_cmd().ok_or(())?;
-                    if !letter.is_ascii_uppercase() {
-                        return Err(());
-                    }
-                    match (c, letter) {
-                        (b'&', b'F') => {
-                            p.number();
-                            self.reset();
-                            ev.push(AtEvent::Reset);
-                        }
-                        (b'&', b'D') => self.dtr = Dtr::from_digit(p.digit_upto(3)?),
-                        (b'&', b'V') => {
-                            p.number();
-                            ev.push(AtEvent::Info(self.format_info(&self.settings())));
-                        }
-                        _ => {
-                            p.number();
-                        }
-                    }
-                }
-                b'+' => {
-                    let end = body[p.i..]
-                        .iter()
-                        .position(|&b| b == b';')
-                        .map_or(body.len(), |k| p.i + k);
-                    let ext: String = String::from_utf8_lossy(&body[p.i..end])
-                        .chars()
-                        .filter(|c| !c.is_whitespace())
-                        .collect::<String>()
-                        .to_ascii_uppercase();
-                    p.i = (end + 1).min(body.len());
-                    match ext.as_str() {
-                        "FCLASS=?" | "FCLASS?" => ev.push(AtEvent::Info(self.format_info("0"))),
-                        "FCLASS=0" => {}
-                        _ => return Err(()),
-                    }
-                }
+                b'&' | b'\\' | b'%' => self.extended(c, &mut p, ev)?,
+                b'+' => self.plus(&mut p, ev)?,
                 _ => return Err(()),
             }
         }
         Ok(true)
+    }
+
+    /// `&x`, `\\x`, `%x` (`c` is the prefix): `&F`, `&D`, `&V` act, the others are accepted.
+    fn extended(&mut self, c: u8, p: &mut Parser<'_>, ev: &mut Vec<AtEvent>) -> Result<(), ()> {
+        let letter = p.next_cmd().ok_or(())?;
+        if !letter.is_ascii_uppercase() {
+            return Err(());
+        }
+        match (c, letter) {
+            (b'&', b'F') => {
+                p.number();
+                self.reset();
+                ev.push(AtEvent::Reset);
+            }
+            (b'&', b'D') => self.dtr = Dtr::from_digit(p.digit_upto(3)?),
+            (b'&', b'V') => {
+                p.number();
+                ev.push(AtEvent::Info(self.format_info(&self.settings())));
+            }
+            _ => {
+                p.number();
+            }
+        }
+        Ok(())
+    }
+
+    /// A `+` command, up to the next `;`: only `+FCLASS` (data only).
+    fn plus(&mut self, p: &mut Parser<'_>, ev: &mut Vec<AtEvent>) -> Result<(), ()> {
+        let body = p.b;
+        let end = body[p.i..]
+            .iter()
+            .position(|&b| b == b';')
+            .map_or(body.len(), |k| p.i + k);
+        let ext: String = String::from_utf8_lossy(&body[p.i..end])
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .collect::<String>()
+            .to_ascii_uppercase();
+        p.i = (end + 1).min(body.len());
+        match ext.as_str() {
+            "FCLASS=?" | "FCLASS?" => ev.push(AtEvent::Info(self.format_info("0"))),
+            "FCLASS=0" => {}
+            _ => return Err(()),
+        }
+        Ok(())
     }
 
     /// Reset the escape detector when the modem goes online at time `now`.
