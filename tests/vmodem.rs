@@ -5,10 +5,10 @@
 mod common;
 
 use std::os::unix::fs::OpenOptionsExt;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::dte::{Dte, T};
+use common::real_mgetty::RealMgetty;
 use common::vmodem::{
     CallerId, CallerStatus, CallerStep, Config, Dir, InitReply, LCP_TAIL, State, VModem,
 };
@@ -397,64 +397,6 @@ fn drop_carrier_sends_sighup_to_the_session() {
         std::thread::sleep(Duration::from_millis(20));
     }
     let _ = child.wait();
-}
-
-/// Debian's mgetty on `slave` (`/dev/pts/N`) in a private mount namespace, with temp dirs
-/// bound over /run (locks, utmp), /var/log/mgetty and /etc/mgetty, so nothing of the system's
-/// is touched. login.config runs `/bin/echo LOGGED-IN <name>`. Needs root and `unshare`.
-struct RealMgetty {
-    dir: tempfile::TempDir,
-    child: std::process::Child,
-}
-
-impl RealMgetty {
-    fn start(slave: &Path) -> RealMgetty {
-        use std::os::unix::fs::PermissionsExt;
-        let dir = tempfile::tempdir().unwrap();
-        let t = dir.path();
-        for d in ["run/lock", "log", "etc"] {
-            std::fs::create_dir_all(t.join(d)).unwrap();
-        }
-        std::fs::write(
-            t.join("etc/mgetty.config"),
-            "port-owner root\nport-group root\nport-mode 0600\ndata-only yes\nrings 1\n\
-             issue-file /etc/mgetty/issue\n",
-        )
-        .unwrap();
-        std::fs::write(t.join("etc/issue"), "vmodem test\n").unwrap();
-        let lc = t.join("etc/login.config");
-        std::fs::write(&lc, "* - - /bin/echo LOGGED-IN @\n").unwrap();
-        std::fs::set_permissions(&lc, std::fs::Permissions::from_mode(0o600)).unwrap();
-        let dev = slave
-            .strip_prefix("/dev")
-            .unwrap()
-            .to_string_lossy()
-            .into_owned();
-        let script = format!(
-            "set -e; mount --bind {t}/run /run; mount --bind {t}/log /var/log/mgetty; \
-             mount --bind {t}/etc /etc/mgetty; exec /sbin/mgetty -x 9 {dev}",
-            t = t.display()
-        );
-        let child = std::process::Command::new("unshare")
-            .args(["-m", "sh", "-c", &script])
-            .spawn()
-            .unwrap();
-        RealMgetty { dir, child }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_dir(self.dir.path().join("log"))
-            .unwrap()
-            .filter_map(|e| std::fs::read_to_string(e.unwrap().path()).ok())
-            .collect()
-    }
-}
-
-impl Drop for RealMgetty {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// Debian's real mgetty against the virtual modem: init chat, RING, ATA, CONNECT, login prompt,

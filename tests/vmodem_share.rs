@@ -810,3 +810,28 @@ fn zmodem_transfer_of_plus_and_ff_arrives_intact() {
     let got = std::fs::read(recv_dir.path().join("blob.bin")).unwrap();
     assert!(got == data, "{} bytes of {} differ", got.len(), data.len());
 }
+
+/// `rgetty-share modem` with Debian's mgetty on the line and a TCP caller: the product use.
+#[test]
+#[ignore = "needs root, unshare and Debian's /sbin/mgetty"]
+fn real_mgetty_behind_share_modem() {
+    let m = Share::start(&["--rings", "1"]);
+    let slave = std::fs::read_link(&m.link).unwrap();
+    let mg = common::real_mgetty::RealMgetty::start(&slave);
+    // mgetty is idle in WAITING once its init chat is done
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !mg.log().contains("waiting...") {
+        assert!(
+            Instant::now() < deadline,
+            "no init; mgetty log:\n{}",
+            mg.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let mut caller = m.call();
+    tcp_expect_for(&mut caller, "login: ", Duration::from_secs(20));
+    caller.write_all(b"tcpuser\r").unwrap();
+    tcp_expect_for(&mut caller, "LOGGED-IN tcpuser", Duration::from_secs(20));
+    // the login program exits: mgetty's line closes = DTR drop: the caller is hung up
+    tcp_eof(&mut caller);
+}

@@ -9,6 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 pub mod dte;
+pub mod real_mgetty;
 pub mod vmodem;
 pub use vmodem::{CallerId, CallerStep, InitReply, VModem};
 
