@@ -296,8 +296,11 @@ fn dial_out_results_escape_ato_and_ath() {
     assert!(!String::from_utf8_lossy(&quiet).contains("OK"), "{quiet:?}");
     // `+++` with a 1 s guard before and after: OK, command state; ATO resumes
     escape(&mut dte, Duration::from_millis(1100));
-    dte.cmd("ATS12?", "050\r\n\r\nOK\r\n");
+    peer.write_all(b"held while escaped").unwrap();
+    let s12 = dte.cmd("ATS12?", "050\r\n\r\nOK\r\n");
+    assert!(!s12.contains("held"), "{s12:?}");
     dte.cmd("ATO", "CONNECT 38400\r\n");
+    dte.expect("held while escaped");
     dte.send(b"resumed");
     tcp_expect(&mut peer, "resumed");
     // while escaped the caller's bytes wait; ATH hangs up; the peer never saw a `+++`
@@ -305,6 +308,15 @@ fn dial_out_results_escape_ato_and_ath() {
     dte.cmd("ATH", "OK\r\n");
     let rest = tcp_eof(&mut peer);
     assert!(!String::from_utf8_lossy(&rest).contains("+++"), "{rest:?}");
+    // the peer hanging up while the DTE is in command state: NO CARRIER at once
+    dte.send(format!("ATD {raddr}\r").as_bytes());
+    let (peer, _) = remote.accept().unwrap();
+    dte.expect("CONNECT 38400\r\n");
+    escape(&mut dte, Duration::from_millis(1100));
+    drop(peer);
+    dte.expect("NO CARRIER\r\n");
+    std::thread::sleep(Duration::from_millis(800)); // the carrier drop
+    let mut dte = m.dte();
     // ATD while a call is ringing: NO DIALTONE
     let _c = m.call();
     dte.expect("RING");

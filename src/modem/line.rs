@@ -235,7 +235,8 @@ impl Line {
             reg.add(Token::Master, m.as_fd(), Interest { read, write });
         }
         if let Some(c) = &self.call {
-            let read = self.online && c.from_remote.len() < BUF_CAP;
+            // read while escaped too (the bytes wait in `from_remote`), so a hang-up shows
+            let read = c.from_remote.len() < BUF_CAP;
             let write = !c.to_remote.is_empty();
             reg.add(Token::Call, c.stream.as_fd(), Interest { read, write });
         }
