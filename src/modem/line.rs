@@ -306,6 +306,9 @@ impl Line {
                 if r.read || r.hangup {
                     self.read_master();
                 }
+                if r.write {
+                    self.flush_dte();
+                }
             }
             Token::Call => self.call_ready(r),
             Token::Incoming => self.incoming_ready(r),
@@ -339,8 +342,15 @@ impl Line {
             self.drop_at = None;
             self.carrier_drop();
         }
+        // an edge-triggered engine reports each fd once: take what is there now
+        self.read_master();
+        self.read_call();
+        self.read_incoming();
         self.flush_dte();
         self.flush_call();
+        if let Some(i) = &mut self.incoming {
+            let _ = flush_to(&mut i.stream, &mut i.out);
+        }
     }
 
     /// A TCP caller from `peer` (already admitted by the allow list).
@@ -453,7 +463,18 @@ impl Line {
         }
     }
 
+    /// Read the DTE until `EAGAIN`, the pacer's budget, or a full buffer either way (the
+    /// engine may be edge-triggered).
     fn read_master(&mut self) {
+        while self.slave_open && self.to_dte.len() < BUF_CAP && self.can_read_dte() {
+            if !self.read_master_once() {
+                break;
+            }
+        }
+    }
+
+    /// One read from the master; false when nothing more is to be had now.
+    fn read_master_once(&mut self) -> bool {
         let mut buf = [0u8; 4096];
         let mut max = buf.len();
         if self.online {
@@ -461,20 +482,28 @@ impl Line {
             if let Some(p) = self.call.as_mut().and_then(|c| c.pace_out.as_mut()) {
                 max = p.take(now, max);
                 if max == 0 {
-                    return;
+                    return false;
                 }
             }
         }
-        let Some(m) = &self.master else { return };
-        match nix::unistd::read(m, &mut buf[..max]) {
-            Ok(0) | Err(Errno::EIO) => self.check_slave(),
-            Ok(n) => {
-                if let Some(p) = self.call.as_mut().and_then(|c| c.pace_out.as_mut()) {
-                    p.unread(max - n);
-                }
-                self.dte_bytes(&buf[..n]);
+        let Some(m) = &self.master else { return false };
+        let res = nix::unistd::read(m, &mut buf[..max]);
+        let got = *res.as_ref().unwrap_or(&0);
+        if let Some(p) = self.call.as_mut().and_then(|c| c.pace_out.as_mut()) {
+            if self.online {
+                p.unread(max - got);
             }
-            Err(_) => {}
+        }
+        match res {
+            Ok(0) | Err(Errno::EIO) => {
+                self.check_slave();
+                false
+            }
+            Ok(n) => {
+                self.dte_bytes(&buf[..n]);
+                true
+            }
+            Err(_) => false,
         }
     }
 

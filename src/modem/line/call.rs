@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use nix::errno::Errno;
 
-use super::{CARRIER_DROP_GRACE, Line, flush_to, would_block};
+use super::{BUF_CAP, CARRIER_DROP_GRACE, Line, flush_to, would_block};
 use crate::at::ResultCode;
 use crate::modem::dial::Target;
 use crate::modem::poll::Ready;
@@ -24,20 +24,26 @@ impl Line {
         }
     }
 
+    /// Read the peer until `EAGAIN` or a full buffer; the bytes wait while escaped.
     pub(super) fn read_call(&mut self) {
-        let Some(c) = &mut self.call else { return };
         let mut buf = [0u8; 4096];
-        match c.stream.read(&mut buf) {
-            Ok(0) => self.remote_gone("closed"),
-            Ok(n) => {
-                let mut reply = Vec::new();
-                c.wire.decode(&buf[..n], &mut c.from_remote, &mut reply);
-                c.to_remote.extend_from_slice(&reply);
-                let now = self.now();
-                self.release_from_remote(now);
+        loop {
+            let Some(c) = &mut self.call else { return };
+            if c.from_remote.len() >= BUF_CAP {
+                return;
             }
-            Err(e) if would_block(&e) => {}
-            Err(e) => self.remote_gone(&e.to_string()),
+            match c.stream.read(&mut buf) {
+                Ok(0) => return self.remote_gone("closed"),
+                Ok(n) => {
+                    let mut reply = Vec::new();
+                    c.wire.decode(&buf[..n], &mut c.from_remote, &mut reply);
+                    c.to_remote.extend_from_slice(&reply);
+                    let now = self.now();
+                    self.release_from_remote(now);
+                }
+                Err(e) if would_block(&e) => return,
+                Err(e) => return self.remote_gone(&e.to_string()),
+            }
         }
     }
 
@@ -93,29 +99,44 @@ impl Line {
     }
 
     pub(super) fn incoming_ready(&mut self, r: Ready) {
-        let Some(i) = &mut self.incoming else { return };
         if r.write {
-            let _ = flush_to(&mut i.stream, &mut i.out);
+            if let Some(i) = &mut self.incoming {
+                let _ = flush_to(&mut i.stream, &mut i.out);
+            }
         }
-        if !r.read && !r.hangup {
-            return;
+        if r.read || r.hangup {
+            self.read_incoming();
         }
+    }
+
+    /// Read a waiting caller until `EAGAIN` or a full buffer; its hang-up frees the line.
+    pub(super) fn read_incoming(&mut self) {
         let mut buf = [0u8; 4096];
-        match i.stream.read(&mut buf) {
-            Ok(0) => {
-                log::info!("modem: caller {} gave up before the answer", i.peer);
-                let peer = i.peer;
-                self.incoming = None;
-                self.connect_at = None;
-                self.cooldown.ended(peer, self.now());
+        loop {
+            let Some(i) = &mut self.incoming else { return };
+            if i.early.len() >= BUF_CAP {
+                return;
             }
-            Ok(n) => {
-                let mut reply = Vec::new();
-                i.wire.decode(&buf[..n], &mut i.early, &mut reply);
-                i.out.extend_from_slice(&reply);
+            match i.stream.read(&mut buf) {
+                Ok(0) => {
+                    log::info!("modem: caller {} gave up before the answer", i.peer);
+                    let peer = i.peer;
+                    self.incoming = None;
+                    self.connect_at = None;
+                    self.cooldown.ended(peer, self.now());
+                    return;
+                }
+                Ok(n) => {
+                    let mut reply = Vec::new();
+                    i.wire.decode(&buf[..n], &mut i.early, &mut reply);
+                    i.out.extend_from_slice(&reply);
+                }
+                Err(e) if would_block(&e) => return,
+                Err(_) => {
+                    self.incoming = None;
+                    return;
+                }
             }
-            Err(e) if would_block(&e) => {}
-            Err(_) => self.incoming = None,
         }
     }
 
