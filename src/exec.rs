@@ -1,4 +1,4 @@
-//! Starting programs: the login program at the end of a call (`mgetty-behaviour.md` §6.2,
+//! Starting programs: the login program at the end of a call (`docs/behaviour.md` §6.2,
 //! §6.3, §10, §11) and the caller-ID screening programs (§4.6).
 //!
 //! [`exec`] replaces the getty: it resolves the user first, resets every signal disposition

@@ -1,4 +1,4 @@
-//! UUCP lock files (mgetty-behaviour.md §7), shared with cu, pppd, minicom and rgetty-share.
+//! UUCP lock files (docs/behaviour.md §7), shared with cu, pppd, minicom and rgetty-share.
 //!
 //! Format: HDB/FHS ASCII, the pid right-aligned in 10 columns plus a newline, mode 0644.
 //! Creation is atomic: a private temp file (`mkstemp`) is written and then `link(2)`ed to the

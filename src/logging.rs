@@ -1,5 +1,5 @@
 //! The `log` backend: mgetty's per-line log file, syslog for what an admin must see, stderr in
-//! the foreground (`mgetty-behaviour.md` §9).
+//! the foreground (`docs/behaviour.md` §9).
 //!
 //! # Outputs
 //! * **Log file** (getty only, [`LogSetup::file`]): opened for every message with

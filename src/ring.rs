@@ -2,8 +2,8 @@
 //!
 //! Pure: no clock, no I/O. The caller feeds ring times as [`Duration`]s since any fixed epoch
 //! (an `Instant` taken at start-up works) and sleeps until [`Matcher::next_deadline`], then
-//! calls [`Matcher::poll`]. Behaviour follows xringd 1.20 as observed (`xringd-behaviour.md`,
-//! "Matching"); where it does not say, xringd 1.20 itself was run with its RI ioctls faked:
+//! calls [`Matcher::poll`]. Behaviour follows xringd 1.20 as observed (`docs/behaviour.md`
+//! §R2); where it does not say, xringd 1.20 itself was run with its RI ioctls faked:
 //!
 //! - all patterns are followed at once from the first ring;
 //! - a ring whose gap fits no live pattern **resets** the machine: that ring is dropped (it does
@@ -310,7 +310,7 @@ mod tests {
         Duration::from_millis(n)
     }
 
-    /// The manual's example scaled 4x down, as in xringd-behaviour.md.
+    /// The manual's example scaled 4x down, as in docs/behaviour.md §R2.
     const TABLE_CONF: &str = "R 2-4 R 5 : TWO\nR 2-4 R 2-4 R 5 : THREE\nR 8-12 R 5 : SLOW\n";
 
     fn patterns(text: &str) -> Vec<Pattern> {
@@ -351,7 +351,7 @@ mod tests {
 
     #[test]
     fn observed_table() {
-        // xringd-behaviour.md "Matching (observed)", times in ms; the 0/0.4 row is the fixed bug.
+        // docs/behaviour.md §R2, times in ms; the 0/0.4 row is the fixed bug.
         type Row = (&'static [u64], &'static [(&'static str, u64)]);
         let table: &[Row] = &[
             (&[0, 3000], &[("TWO", 8000)]),

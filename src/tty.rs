@@ -4,7 +4,7 @@
 //! slave or a pty master alike. Modem-line calls (`TIOCM*`, `TIOCMIWAIT`, `TIOCGICOUNT`) fail
 //! with `ENOTTY`/`EINVAL` on a pty: the wrappers turn that into `None`/`false` ("no modem
 //! lines") instead of an error, so callers can log it once and carry on
-//! (mgetty-behaviour.md §4.1 steps 8–11, crates.md "Test-harness facts").
+//! (docs/behaviour.md §4.1 steps 8–11, docs/platform.md §P1).
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};

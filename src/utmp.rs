@@ -1,4 +1,4 @@
-//! utmp and wtmp records for the line (`mgetty-behaviour.md` §8), through glibc's utmpx API.
+//! utmp and wtmp records for the line (`docs/behaviour.md` §8), through glibc's utmpx API.
 //!
 //! [`UtmpFiles::update`] does what mgetty does: it finds the utmp record of this process
 //! (`ut_pid == getpid()`, type INIT, LOGIN or USER, normally written by init with the inittab

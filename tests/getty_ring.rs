@@ -1,7 +1,7 @@
 //! Ring-cadence matching in the real `rgetty`, driven through the virtual modem with real
 //! timing (`ring-patterns` in mgetty.config).
 //!
-//! Cadences are xringd-behaviour.md's observed table (the manual's example already scaled 4x
+//! Cadences are the docs/behaviour.md §R2 observed table (the manual's example already scaled 4x
 //! down) scaled 4x down once more: TWO `R 0.5-1 R 1.25`, THREE `R 0.5-1 R 0.5-1 R 1.25`,
 //! SLOW `R 2-3 R 1.25`. Every ring is at least 250 ms away from a range edge. Pattern commands
 //! write marker files in the test's own temp dir; rgetty's ring timeout is 1.5 s, shorter than

@@ -1,6 +1,6 @@
 //! rgetty-ringd end to end: the real binary with `-d` on a pty slave, rings sent as SIGUSR1.
 //!
-//! Cadences are the xringd-behaviour.md table (the manual's example scaled 4x) scaled down 2x
+//! Cadences are the docs/behaviour.md §R2 table (the manual's example scaled 4x) scaled down 2x
 //! more, so every ring is at least 300 ms away from a range edge. Commands write marker files
 //! in the test's own temp dir.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -21,7 +21,7 @@ use nix::unistd::Pid;
 
 const BIN: &str = env!("CARGO_BIN_EXE_rgetty-ringd");
 
-/// xringd-behaviour.md's table patterns at half scale: TWO `R 1-2 R 2.5`, THREE
+/// the docs/behaviour.md §R2 table patterns at half scale: TWO `R 1-2 R 2.5`, THREE
 /// `R 1-2 R 1-2 R 2.5`, SLOW `R 4-6 R 2.5`. `{DIR}` becomes the test's temp dir.
 const TABLE_CONF: &str = "# observed-table patterns, half scale\n\
 R 1-2 R 2.5 : echo \"$RING_COUNT|$RING_TIMES|$DEVICE\" > {DIR}/TWO\n\

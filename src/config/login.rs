@@ -1,4 +1,4 @@
-//! login.config: the login dispatcher table (`mgetty-behaviour.md` §6, §11).
+//! login.config: the login dispatcher table (`docs/behaviour.md` §6, §11).
 //!
 //! Pure: [`Table::parse`] takes the file text (the caller checks ownership and mode — root,
 //! no group/other bits — and falls back to [`default_entry`] otherwise) and the path for

@@ -1,7 +1,7 @@
 //! mgetty.config: the line reader, value types, keyword table and per-port [`Settings`].
 //!
 //! Pure: the caller reads the file and hands its text over together with the path (used for
-//! messages only). Implements `mgetty-behaviour.md` §0 (build-time defaults as a [`Profile`]),
+//! messages only). Implements `docs/behaviour.md` §0 (build-time defaults as a [`Profile`]),
 //! §1 (precedence and post-config fixes) and §2 (syntax, value types, every keyword).
 //!
 //! Precedence is built-in default < config file < command line: the CLI applies its flags with

@@ -1,0 +1,154 @@
+//! login.config dispatch and exec of the login program (§6).
+
+use std::fs;
+
+use crate::config::login::{LoginName, Table};
+use crate::logging::AUDIT;
+use crate::logname::{self};
+use crate::tty::{self, FinalMode, Flow};
+use crate::utmp::Kind;
+
+use super::common::Getty;
+use super::perms::perms_problem;
+use super::settings::resolve_login_config;
+use super::state::{Call, Login, State};
+
+impl Getty {
+    // ---------------------------------------------------------------- dispatch (§6)
+
+    pub(super) fn login_table(&self) -> Table {
+        let path = resolve_login_config(&self.paths.config_dir, &self.settings);
+        match fs::metadata(&path) {
+            Err(e) => {
+                log::info!("login.config {}: {e}; using /bin/login", path.display());
+                return Table::default();
+            }
+            Ok(_) => {
+                if let Some(p) = perms_problem(&path) {
+                    log::error!("login: {p}; ignored, using /bin/login");
+                    return Table::default();
+                }
+            }
+        }
+        match fs::read(&path) {
+            Ok(b) => {
+                let (t, errs) = Table::parse(&String::from_utf8_lossy(&b), &path);
+                for e in errs {
+                    log::error!("{e}");
+                }
+                t
+            }
+            Err(e) => {
+                log::error!("cannot read {}: {e}", path.display());
+                Table::default()
+            }
+        }
+    }
+
+    pub(super) fn dispatch(&mut self, call: &Call, login: &Login) -> State {
+        let _ = fs::remove_file(&self.paths.pid_file);
+        let (lname, name_str, final_mode) = match login {
+            Login::Name(n, t, lcuc) => (
+                LoginName::Typed(n),
+                n.clone(),
+                FinalMode {
+                    crlf: t.map_cr(),
+                    raw: false,
+                    clocal: self.settings.ignore_carrier,
+                    flow: Flow::Hard,
+                    lcuc: *lcuc,
+                },
+            ),
+            Login::AutoPpp => (
+                LoginName::AutoPpp,
+                crate::config::login::AUTOPPP.to_string(),
+                FinalMode {
+                    crlf: false,
+                    raw: true,
+                    clocal: self.settings.ignore_carrier,
+                    flow: Flow::Hard,
+                    lcuc: false,
+                },
+            ),
+        };
+        if matches!(login, Login::Name(..)) && !logname::is_safe_name(&name_str) {
+            log::error!("refusing unsafe login name {name_str:?}");
+            return State::Exit(0);
+        }
+        let table = self.login_table();
+        let entry = table.dispatch(&lname, false);
+        let argv = entry.argv(&name_str, &call.info.connect, &call.info.caller_id);
+        log::debug!("match: user={name_str:?}, line {}", entry.loc);
+        if let Some(u) = &entry.userid {
+            if let Err(e) = crate::exec::lookup_user(u) {
+                log::error!(
+                    "{}: unknown userid {u:?}: call refused (mgetty would run {:?} as root): {e}",
+                    entry.loc,
+                    entry.program
+                );
+                log::warn!(
+                    target: AUDIT,
+                    "failed dev={}, pid={}, unknown userid '{u}'",
+                    self.tty.device,
+                    self.pid()
+                );
+                return State::Exit(1);
+            }
+        }
+        if let Some(u) = entry.utmp_user(&name_str) {
+            if let Err(e) = self
+                .utmp
+                .update(Kind::User, &u, &call.info.connect, &self.tty.device)
+            {
+                log::warn!("utmp: {e}");
+            }
+        }
+        let mut env = self.call_env(call);
+        if let Some(t) = &self.settings.term {
+            env.push(("TERM".into(), t.clone()));
+        }
+        if let Ok(l) = self.line() {
+            if let Ok(Some(ml)) = tty::modem_lines(l) {
+                if !ml.dcd {
+                    log::warn!("WARNING: starting login while DCD is low!");
+                }
+            }
+        }
+        log::warn!(
+            target: AUDIT,
+            "data dev={}, pid={}, caller='{}', conn='{}', name='{}', cmd='{}', user='{}'",
+            self.tty.device,
+            self.pid(),
+            call.info.caller_id,
+            call.info.connect,
+            call.info.call_name,
+            entry.program.display(),
+            name_str
+        );
+        log::debug!(
+            "calling login: cmd='{}', argv[]={argv:?}",
+            entry.program.display()
+        );
+        let Some(line) = self.line.take() else {
+            return State::Exit(30);
+        };
+        if let Err(e) = tty::set_final_mode(&line, final_mode) {
+            log::warn!("{e}");
+        }
+        if let Err(e) = tty::dup_to_stdio(&line) {
+            log::error!("{e}");
+            return State::Exit(30);
+        }
+        drop(line);
+        let spec = crate::exec::ExecSpec {
+            program: entry.program.clone(),
+            argv,
+            env,
+            user: entry.userid.clone(),
+        };
+        // The lock stays: the program inherits our pid (§7). exec only returns on failure.
+        let err = crate::exec::exec(&spec);
+        log::error!("cannot execute '{}': {err}", entry.program.display());
+        State::Exit(255)
+    }
+}
