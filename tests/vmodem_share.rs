@@ -847,3 +847,31 @@ fn real_mgetty_behind_share_modem() {
     // the login program exits: mgetty's line closes = DTR drop: the caller is hung up
     tcp_eof(&mut caller);
 }
+
+#[test]
+fn only_loopback_calls_unless_allowed() {
+    use rgetty::modem::{Server, line::Settings};
+    let dir = tempfile::tempdir().unwrap();
+    let set = |name: &str| Settings {
+        speed: 38400,
+        rings: 0,
+        ring_interval: Duration::from_secs(2),
+        answer_delay: Duration::ZERO,
+        cooldown: Duration::ZERO,
+        telnet: false,
+        throttle: false,
+        caller_id: rgetty::modem::cid::Format::Mgetty,
+        phonebook: rgetty::modem::dial::Phonebook::default(),
+        link: dir.path().join(name),
+    };
+    let any = "127.0.0.1:0".parse().unwrap();
+    let s = Server::bind(set("a"), any, None).unwrap();
+    assert!(s.admits("127.0.0.1".parse().unwrap()));
+    assert!(s.admits("::1".parse().unwrap()));
+    assert!(!s.admits("10.1.2.3".parse().unwrap()));
+    let acl = rgetty::share::acl::Acl::parse(&["10.0.0.0/8"]).unwrap();
+    let s = Server::bind(set("b"), any, Some(acl)).unwrap();
+    assert!(s.admits("10.1.2.3".parse().unwrap()));
+    assert!(s.admits("::ffff:10.1.2.3".parse().unwrap()));
+    assert!(!s.admits("192.0.2.1".parse().unwrap()));
+}
