@@ -11,7 +11,7 @@ mod hayes;
 
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, Shutdown, TcpStream};
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::sync::mpsc::{self, Receiver, Sender};
@@ -77,6 +77,8 @@ enum Msg {
 #[derive(Debug)]
 struct Call {
     stream: TcpStream,
+    /// Tells this connection from an earlier one on the same fd number.
+    generation: u64,
     wire: Wire,
     peer: Option<IpAddr>,
     /// Decoded bytes from the peer not yet released to the DTE.
@@ -110,6 +112,8 @@ pub struct Line {
     set: Settings,
     start: Instant,
     master: Option<OwnedFd>,
+    /// Counts the ptys (a new one after each carrier drop).
+    master_gen: u64,
     slave_path: PathBuf,
     slave_open: bool,
     at: At,
@@ -175,6 +179,7 @@ impl Line {
             set,
             start: Instant::now(),
             master: Some(master),
+            master_gen: 0,
             slave_path,
             slave_open: false,
             at,
@@ -217,6 +222,22 @@ impl Line {
     pub fn close(&mut self) {
         pty::remove_link(&self.set.link, &self.slave_path);
         self.hangup();
+    }
+
+    /// Every fd the line owns now, with its token and a generation that changes whenever the
+    /// fd behind the token is replaced (for engines that register fds once).
+    pub fn sources(&self) -> Vec<(Token, RawFd, u64)> {
+        let mut v = vec![(Token::Wake, self.wake_rx.as_raw_fd(), 0)];
+        if let Some(m) = &self.master {
+            v.push((Token::Master, m.as_raw_fd(), self.master_gen));
+        }
+        if let Some(c) = &self.call {
+            v.push((Token::Call, c.stream.as_raw_fd(), c.generation));
+        }
+        if let Some(i) = &self.incoming {
+            v.push((Token::Incoming, i.stream.as_raw_fd(), i.seq));
+        }
+        v
     }
 
     /// The fds to wait on.

@@ -178,6 +178,7 @@ impl Line {
                     log::warn!("modem: re-pointing {}: {e}", self.set.link.display());
                 }
                 self.master = Some(m);
+                self.master_gen += 1;
                 self.slave_path = path;
             }
             Err(e) => log::error!("modem: cannot open a new pty: {e}"),

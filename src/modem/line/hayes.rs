@@ -144,8 +144,10 @@ impl Line {
     ) {
         let now = self.now();
         let pacer = || self.set.throttle.then(|| Pacer::new(self.set.speed, now));
+        self.seq += 1;
         self.call = Some(Call {
             stream,
+            generation: self.seq,
             wire,
             peer,
             from_remote: early,
