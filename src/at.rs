@@ -1,4 +1,4 @@
-//! Hayes AT command interpreter for the virtual modem ([`crate::vmodem`]).
+//! Hayes AT command interpreter for the virtual modem ([`crate::modem`]) and the test bench.
 //!
 //! Pure: no I/O, no clock. The caller feeds the bytes the DTE (the getty) wrote, one at a time,
 //! to [`At::input`] while the modem is in command state, and gets back [`AtEvent`]s: echo bytes,

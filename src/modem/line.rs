@@ -4,7 +4,7 @@
 //! which fds to wait on, [`Line::deadline`] when to run next, [`Line::ready`] takes the
 //! readiness and [`Line::tick`] runs timers. Blocking work (DNS, TCP connect, reverse DNS)
 //! runs on short-lived threads that report back through a channel and a wake-up socket.
-//! [`hayes`] holds the AT side, [`call`] the TCP side.
+//! `line/hayes.rs` holds the AT side, `line/call.rs` the TCP side.
 
 mod call;
 mod hayes;

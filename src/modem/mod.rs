@@ -1,7 +1,7 @@
 //! The virtual Hayes modem behind `rgetty-share modem`: a pty that looks like a serial port
 //! with a modem on it, with TCP as the phone network.
 //!
-//! * [`line`]: the engine (AT command state, rings, the call, the pty);
+//! * [`line`](mod@line): the engine (AT command state, rings, the call, the pty);
 //! * [`poll`]: the fd wait the driver uses;
 //! * pure helpers: [`cid`] (caller-ID formats), [`dial`] (phonebook and dial rules),
 //!   [`pace`] (`--throttle`, `--cooldown`), [`wire`] (raw or telnet per call);
