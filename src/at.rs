@@ -45,6 +45,8 @@ pub const S_BS: usize = 5;
 pub const S_CARRIER_WAIT: usize = 7;
 /// S register: escape guard time in 1/50 s (default 50 = 1 s).
 pub const S_GUARD: usize = 12;
+/// S1 restarts from 0 when a RING comes this long after the previous one.
+pub const RING_RESET: Duration = Duration::from_secs(8);
 
 /// A final result code, formatted by [`At::format`] according to `V`, `Q` and `X`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -125,6 +127,7 @@ pub struct At {
     last: Vec<u8>,
     esc: Escape,
     dtr: Dtr,
+    last_ring: Option<Duration>,
 }
 
 /// What the modem does when the DTE drops DTR (`&D`; on a pty: the last fd of the slave closed).
@@ -197,7 +200,36 @@ impl At {
             last: Vec::new(),
             esc: Escape::default(),
             dtr: Dtr::Hangup,
+            last_ring: None,
         }
+    }
+
+    /// A RING at `now`: count it in S1 (which restarts after [`RING_RESET`] without a RING).
+    /// True when S0 says to answer now (S0 > 0 and S1 has just reached it).
+    pub fn ring(&mut self, now: Duration) -> bool {
+        if self
+            .last_ring
+            .is_none_or(|t| now.saturating_sub(t) >= RING_RESET)
+        {
+            self.s[S_RING_COUNT] = 0;
+        }
+        self.s[S_RING_COUNT] = self.s[S_RING_COUNT].saturating_add(1);
+        self.last_ring = Some(now);
+        let s0 = self.s[S_AUTO_ANSWER];
+        s0 > 0 && self.s[S_RING_COUNT] == s0
+    }
+
+    /// Whether a RING came less than [`RING_RESET`] before `now` (and the call was not
+    /// answered since).
+    pub fn ringing(&self, now: Duration) -> bool {
+        self.last_ring
+            .is_some_and(|t| now.saturating_sub(t) < RING_RESET)
+    }
+
+    /// The call was answered or the rings stopped: S1 back to 0.
+    pub fn clear_rings(&mut self) {
+        self.s[S_RING_COUNT] = 0;
+        self.last_ring = None;
     }
 
     /// The `&D` setting: what a DTR drop does.
@@ -920,6 +952,26 @@ mod tests {
         assert_eq!(replies(&mut at, "AT&D4\r"), b"\r\nERROR\r\n");
         replies(&mut at, "ATZ\r");
         assert_eq!(at.dtr(), Dtr::Hangup);
+    }
+
+    #[test]
+    fn ring_counting() {
+        let mut at = At::new(true);
+        at.set_s_reg(S_AUTO_ANSWER, 2);
+        assert!(!at.ringing(ms(0)));
+        assert!(!at.ring(ms(0)));
+        assert!(at.ringing(ms(7_999)));
+        assert!(at.ring(ms(6_000)), "the second ring answers");
+        assert_eq!(at.s_reg(S_RING_COUNT), 2);
+        assert!(!at.ring(ms(12_000)));
+        assert_eq!(at.s_reg(S_RING_COUNT), 3);
+        // 8 s without a RING: S1 starts again
+        assert!(!at.ringing(ms(20_000)));
+        assert!(!at.ring(ms(20_000)));
+        assert_eq!(at.s_reg(S_RING_COUNT), 1);
+        at.clear_rings();
+        assert_eq!(at.s_reg(S_RING_COUNT), 0);
+        assert!(!at.ringing(ms(20_001)));
     }
 
     proptest! {

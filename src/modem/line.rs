@@ -38,8 +38,6 @@ const CLOSED_POLL: Duration = Duration::from_millis(20);
 const ANSWER_TIME: Duration = Duration::from_millis(100);
 /// How long the first RING waits for the caller's reverse-DNS name.
 const NAME_WAIT: Duration = Duration::from_secs(1);
-/// `S1` restarts after this long without a RING.
-const RING_TIMEOUT: Duration = Duration::from_secs(8);
 
 /// Settings of one modem line.
 #[derive(Debug, Clone)]
@@ -123,8 +121,6 @@ pub struct Line {
     dialing: Option<u64>,
     seq: u64,
     to_dte: Vec<u8>,
-    rings: u32,
-    last_ring: Option<Duration>,
     connect_at: Option<Duration>,
     drop_at: Option<Duration>,
     cooldown: Cooldown,
@@ -189,8 +185,6 @@ impl Line {
             dialing: None,
             seq: 0,
             to_dte: Vec::new(),
-            rings: 0,
-            last_ring: None,
             connect_at: None,
             drop_at: None,
             wake_rx,
@@ -242,14 +236,7 @@ impl Line {
 
     /// The fds to wait on.
     pub fn register<'a>(&'a self, reg: &mut Registry<'a>) {
-        reg.add(
-            Token::Wake,
-            self.wake_rx.as_fd(),
-            Interest {
-                read: true,
-                write: false,
-            },
-        );
+        reg.add(Token::Wake, self.wake_rx.as_fd(), Interest::READ);
         if let (Some(m), true) = (&self.master, self.slave_open) {
             let read = self.to_dte.len() < BUF_CAP && self.can_read_dte();
             let write = !self.to_dte.is_empty();

@@ -71,14 +71,7 @@ impl Server {
         while !stop.load(Ordering::Relaxed) {
             let ready = {
                 let mut reg = Registry::default();
-                reg.add(
-                    Token::Listener,
-                    self.listener.as_fd(),
-                    Interest {
-                        read: true,
-                        write: false,
-                    },
-                );
+                reg.add(Token::Listener, self.listener.as_fd(), Interest::READ);
                 self.line.register(&mut reg);
                 reg.poll(self.line.deadline())?
             };

@@ -35,6 +35,14 @@ pub struct Interest {
     pub write: bool,
 }
 
+impl Interest {
+    /// Readable only.
+    pub const READ: Interest = Interest {
+        read: true,
+        write: false,
+    };
+}
+
 /// What happened on an fd.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Ready {

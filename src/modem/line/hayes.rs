@@ -5,7 +5,7 @@ use std::net::{IpAddr, TcpStream};
 use std::time::Duration;
 
 use super::call::dial_tcp;
-use super::{ANSWER_TIME, Call, Line, Msg, RING_TIMEOUT};
+use super::{ANSWER_TIME, Call, Line, Msg};
 use crate::at::{self, AtEvent, ResultCode};
 use crate::modem::cid;
 use crate::modem::dial::Mode;
@@ -129,8 +129,7 @@ impl Line {
             self.result(ResultCode::NoCarrier);
             return;
         };
-        self.rings = 0;
-        self.at.set_s_reg(at::S_RING_COUNT, 0);
+        self.at.clear_rings();
         self.connect(i.stream, i.wire, Some(i.peer), i.out, i.early);
     }
 
@@ -175,23 +174,13 @@ impl Line {
         } else {
             Vec::new()
         };
-        if self
-            .last_ring
-            .is_none_or(|t| now.saturating_sub(t) >= RING_TIMEOUT)
-        {
-            self.rings = 0;
-        }
-        self.rings += 1;
-        self.last_ring = Some(now);
-        self.at
-            .set_s_reg(at::S_RING_COUNT, u8::try_from(self.rings).unwrap_or(255));
+        let answer = self.at.ring(now);
         if let Some(i) = &mut self.incoming {
             i.next_ring = Some(now + self.set.ring_interval);
         }
         self.result(ResultCode::Ring);
         self.send_dte(&cid);
-        let s0 = u32::from(self.at.s_reg(at::S_AUTO_ANSWER));
-        if s0 > 0 && self.rings >= s0 {
+        if answer {
             self.connect_at = Some(now + ANSWER_TIME);
         }
     }
