@@ -130,6 +130,28 @@ pub fn lookup_user(name: &str) -> Result<User, ExecError> {
     }
 }
 
+/// A `port-owner`-style user: a name, or a number taken as a uid. `None` if unknown.
+pub fn user_by_name_or_id(spec: &str) -> Option<User> {
+    let spec = spec.trim();
+    match spec.parse::<u32>() {
+        Ok(uid) => User::from_uid(uid.into()).ok().flatten(),
+        Err(_) => User::from_name(spec).ok().flatten(),
+    }
+}
+
+/// A `port-group`-style group: a name, or a number taken as a gid (known or not). `None` if
+/// the name is unknown.
+pub fn group_by_name_or_id(spec: &str) -> Option<nix::unistd::Gid> {
+    let spec = spec.trim();
+    match spec.parse::<u32>() {
+        Ok(gid) => Some(gid.into()),
+        Err(_) => nix::unistd::Group::from_name(spec)
+            .ok()
+            .flatten()
+            .map(|g| g.gid),
+    }
+}
+
 fn cstring(what: &'static str, bytes: Vec<u8>) -> Result<CString, ExecError> {
     CString::new(bytes).map_err(|e| ExecError::Nul {
         what,

@@ -13,8 +13,10 @@
 //!    with utmp/wtmp records ([`utmp`]).
 //!
 //! Pure modules (no I/O, no clock, no fds): [`speed`], [`config`], [`chat`], [`callerid`],
-//! [`issue`], [`logname`], [`lcp`], [`ring`], [`telnet`], [`at`], [`hdlc`], `getty::state`.
-//! I/O shell: [`tty`] (the only module that issues ioctls), [`lock`], [`utmp`], [`logging`],
+//! [`issue`], [`logname`], [`lcp`], [`ring`], [`telnet`], [`at`], [`hdlc`], [`sanitize`],
+//! `getty::state`.
+//! I/O shell: [`tty`] (the only module that issues ioctls), [`lock`], [`safefile`] (root-written
+//! files that no symlink redirects), [`utmp`], [`logging`],
 //! [`exec`], [`getty`], [`ringd`], [`modem`], [`share`].
 
 pub mod at;
@@ -33,6 +35,8 @@ pub mod logname;
 pub mod modem;
 pub mod ring;
 pub mod ringd;
+pub mod safefile;
+pub mod sanitize;
 pub mod share;
 pub mod speed;
 pub mod telnet;

@@ -111,30 +111,64 @@ pub struct ICount {
 /// Open a line the way mgetty does: `O_RDWR|O_NONBLOCK|O_NOCTTY` (without `O_NONBLOCK` when
 /// `blocking`, which waits for DCD), then switch to blocking I/O. Close-on-exec is set; the
 /// caller dups the fd onto 0–2 when handing it to a login program.
+///
+/// The path is resolved first (a udev name such as `/dev/modem` is a symlink to the real
+/// device), and the real device is opened with `O_NOFOLLOW`; the open fd must be a character
+/// device that is a tty, else [`Error::NotATty`]. Change owner and mode only through the
+/// returned fd ([`set_owner`]), never by path: a path can be swapped for a symlink to
+/// `/etc/shadow` between a check and a `chown`.
 pub fn open_line(path: &Path, blocking: bool) -> Result<OwnedFd> {
-    let mut flags = OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC;
+    let open_err = |source| Error::Open {
+        path: path.to_path_buf(),
+        source,
+    };
+    let real = std::fs::canonicalize(path)
+        .map_err(|e| open_err(Errno::from_raw(e.raw_os_error().unwrap_or(libc::ENOENT))))?;
+    let mut flags = OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW;
     if !blocking {
         flags |= OFlag::O_NONBLOCK;
     }
     let fd = loop {
-        match nix::fcntl::open(path, flags, Mode::empty()) {
+        match nix::fcntl::open(&real, flags, Mode::empty()) {
             Ok(fd) => break fd,
             Err(Errno::EINTR) => continue,
-            Err(source) => {
-                return Err(Error::Open {
-                    path: path.to_path_buf(),
-                    source,
-                });
-            }
+            Err(source) => return Err(open_err(source)),
         }
     };
-    if !nix::unistd::isatty(&fd).unwrap_or(false) {
+    if !is_tty_device(&fd) {
         return Err(Error::NotATty {
             path: path.to_path_buf(),
         });
     }
     set_nonblocking(&fd, false)?;
     Ok(fd)
+}
+
+/// True when `fd` is a character device and a terminal (`fstat` + `isatty`).
+pub fn is_tty_device(fd: impl AsFd) -> bool {
+    let fd = fd.as_fd();
+    let is_chr =
+        nix::sys::stat::fstat(fd).is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFCHR);
+    is_chr && nix::unistd::isatty(fd).unwrap_or(false)
+}
+
+/// Give the open line to `uid`/`gid` with `mode` (each `None`: unchanged), through the fd
+/// (`fchown`, `fchmod`): nothing but the device opened by [`open_line`] can be changed.
+pub fn set_owner(
+    fd: impl AsFd,
+    uid: Option<nix::unistd::Uid>,
+    gid: Option<nix::unistd::Gid>,
+    mode: Option<u32>,
+) -> Result<()> {
+    let fd = fd.as_fd();
+    if uid.is_some() || gid.is_some() {
+        nix::unistd::fchown(fd, uid, gid).map_err(op("fchown"))?;
+    }
+    if let Some(mode) = mode {
+        let mode = Mode::from_bits_truncate(mode & 0o7777);
+        nix::sys::stat::fchmod(fd, mode).map_err(op("fchmod"))?;
+    }
+    Ok(())
 }
 
 /// Set or clear `O_NONBLOCK` on any fd.
@@ -815,6 +849,47 @@ pub fn device_path(device: &str) -> PathBuf {
 mod tests {
     use super::*;
     use std::io::{Read, Write};
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+
+    #[test]
+    fn open_line_refuses_files_and_symlinks_to_them() {
+        let d = tempfile::tempdir().unwrap();
+        let file = d.path().join("somefile");
+        std::fs::write(&file, "x").unwrap();
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let link = d.path().join("fakeline");
+        std::os::unix::fs::symlink(&file, &link).unwrap();
+        for p in [&file, &link] {
+            let e = open_line(p, false).unwrap_err();
+            assert!(matches!(e, Error::NotATty { .. }), "{e}");
+            assert_eq!(e.to_string(), format!("{} is not a tty", p.display()));
+        }
+        let fifo = d.path().join("fifo");
+        nix::unistd::mkfifo(&fifo, Mode::from_bits_truncate(0o600)).unwrap();
+        assert!(matches!(
+            open_line(&fifo, false),
+            Err(Error::NotATty { .. })
+        ));
+        let dev_null = open_line(Path::new("/dev/null"), false).unwrap_err();
+        assert!(matches!(dev_null, Error::NotATty { .. }));
+        assert!(matches!(
+            open_line(&d.path().join("missing"), false),
+            Err(Error::Open { .. })
+        ));
+    }
+
+    #[test]
+    fn open_line_follows_a_udev_style_symlink_to_a_tty_and_set_owner_uses_the_fd() {
+        let p = openpty().unwrap();
+        let d = tempfile::tempdir().unwrap();
+        let link = d.path().join("modem");
+        std::os::unix::fs::symlink(&p.slave_path, &link).unwrap();
+        let fd = open_line(&link, false).unwrap();
+        assert!(is_tty_device(&fd));
+        set_owner(&fd, None, None, Some(0o620)).unwrap();
+        let meta = std::fs::metadata(&p.slave_path).unwrap();
+        assert_eq!(meta.mode() & 0o7777, 0o620);
+    }
 
     #[test]
     fn pty_has_no_modem_lines() {

@@ -400,10 +400,13 @@ fn drop_carrier_sends_sighup_to_the_session() {
 }
 
 /// Debian's real mgetty against the virtual modem: init chat, RING, ATA, CONNECT, login prompt,
-/// login.config dispatch. Run with `cargo test --test vmodem -- --ignored mgetty`.
+/// login.config dispatch. Skipped (with the reason) without root, unshare or mgetty.
 #[test]
-#[ignore = "needs root, unshare and Debian's /sbin/mgetty"]
 fn real_mgetty_against_the_vmodem() {
+    if let Some(why) = common::real_mgetty::RealMgetty::skip_reason() {
+        println!("SKIP real mgetty: {why}");
+        return;
+    }
     let vm = VModem::start(Config::default()).unwrap();
     let mg = RealMgetty::start(vm.slave_path());
     let result = (|| -> Result<(), String> {

@@ -825,8 +825,11 @@ fn zmodem_transfer_of_plus_and_ff_arrives_intact() {
 
 /// `rgetty-share modem` with Debian's mgetty on the line and a TCP caller: the product use.
 #[test]
-#[ignore = "needs root, unshare and Debian's /sbin/mgetty"]
 fn real_mgetty_behind_share_modem() {
+    if let Some(why) = common::real_mgetty::RealMgetty::skip_reason() {
+        println!("SKIP real mgetty: {why}");
+        return;
+    }
     let m = Share::start(&["--rings", "1"]);
     let slave = std::fs::read_link(&m.link).unwrap();
     let mg = common::real_mgetty::RealMgetty::start(&slave);

@@ -2,50 +2,22 @@
 
 use std::fs;
 use std::io;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::callerid::{ModemAction, NmbrRule, RingLine, RingReader};
-use crate::chat::{self, printable};
-use crate::config::mgetty::Profile;
-use crate::config::{dialin, xringd};
+use crate::callerid::{ModemAction, RingLine};
+use crate::chat;
+use crate::config::dialin;
 use crate::logging::AUDIT;
 use crate::ring::{Matcher, MatcherOptions};
-use crate::tty::{self};
+use crate::tty;
 
 use super::chatio::ChatOutcome;
-use super::common::{Getty, open_line, secs};
+use super::common::{Getty, secs};
 use super::line::sleep;
+use super::ring_source::RingWait;
 use super::state::{Call, State};
 
-/// The ring room's state for the whole run.
-pub(super) struct RingState {
-    /// Splits modem text into rings, caller-ID lines and result codes.
-    pub(super) reader: RingReader,
-    /// The ring-patterns file, once loaded (`patterns`).
-    pub(super) patterns: Option<xringd::PatternFile>,
-    /// The clock of cadence matching.
-    pub(super) epoch: Instant,
-}
-
-impl RingState {
-    /// Nothing read yet; caller-ID rules of `profile`.
-    pub(super) fn new(profile: Profile) -> RingState {
-        RingState {
-            reader: RingReader::new(match profile {
-                Profile::Upstream => NmbrRule::Upstream,
-                Profile::Debian => NmbrRule::Debian,
-            }),
-            patterns: None,
-            epoch: Instant::now(),
-        }
-    }
-}
-
 impl Getty {
-    pub(super) fn now(&self) -> Duration {
-        self.rings.epoch.elapsed()
-    }
-
     /// The environment of a ring command (the per-ring `-a` command or a pattern's command):
     /// exactly `CALLER_ID` (`none` when the modem sent no caller ID), `DEVICE` and `extra`
     /// (`RING_COUNT`, `RING_TIMES`). Caller data reaches commands only this way, never in the
@@ -61,101 +33,6 @@ impl Getty {
         ];
         env.extend(extra.iter().cloned());
         env
-    }
-
-    /// Wait for one ring event, at most `timeout` (`Err(RingWait::Timeout)`) unless a cadence
-    /// is under way: then the wait goes on until the pattern fires (`Err(RingWait::Cadence)`)
-    /// or no pattern can match any more, so gaps and silences longer than the ring timeout
-    /// work.
-    ///
-    /// `cadence` is the matcher to follow and a flag that is set to whether a ring event was a
-    /// ring of the phone: a `RING` line or SIGUSR1 (xringd's simulated ring), and not a
-    /// caller-ID line that mgetty counts as a ring (`NMBR = `, `FM:`, §4.4). Only rings of the
-    /// phone are rings of a cadence.
-    ///
-    /// Ring sources: `RING` result codes on the line and SIGUSR1. The RI line is not watched
-    /// here (a pty has none; rgetty-ringd watches RI): an RI edge would be one more source
-    /// returning [`RingLine::Ring`] with the flag set, and `wait_rings` feeds every such ring
-    /// to the matcher alike.
-    pub(super) fn next_ring(
-        &mut self,
-        call: &mut Call,
-        timeout: Duration,
-        cadence: Option<(&mut Matcher, &mut bool)>,
-    ) -> io::Result<Result<RingLine, RingWait>> {
-        // None: no deadline (a timeout too large for the clock).
-        let deadline = Instant::now().checked_add(timeout);
-        let mut buf = [0u8; 1];
-        let (mut matcher, phone_ring) = match cadence {
-            Some((m, flag)) => (Some(m), Some(flag)),
-            None => (None, None),
-        };
-        // The start of the line being read, as the ring reader sees it (blanks skipped).
-        let mut text: Vec<u8> = Vec::new();
-        loop {
-            if self.sig.virtual_ring() {
-                if let Some(flag) = phone_ring {
-                    *flag = true;
-                }
-                return Ok(Ok(RingLine::Ring { dist: 0 }));
-            }
-            if let Some(n) = self.sig.term_signal() {
-                return Ok(Err(RingWait::Signal(n)));
-            }
-            if self.sig.hangup() {
-                return Ok(Err(RingWait::Signal(1)));
-            }
-            let mut until = deadline;
-            let mut cadence_pending = false;
-            if let Some(m) = matcher.as_deref_mut() {
-                if let Some(f) = m.poll(self.now()) {
-                    return Ok(Err(RingWait::Cadence(f)));
-                }
-                if let Some(d) = m.next_deadline() {
-                    cadence_pending = true;
-                    until = self.rings.epoch.checked_add(d).or(deadline);
-                }
-            }
-            let line = open_line(&self.line)?;
-            match line.read_until(&self.sig, &mut buf, until)? {
-                Some(0) => return Ok(Err(RingWait::Hangup)),
-                Some(_) => {
-                    log::trace!("got: {}", printable(&buf));
-                    let end_of_line = buf[0] == b'\r' || buf[0] == b'\n';
-                    if !end_of_line
-                        && text.len() < 4
-                        && !(text.is_empty() && buf[0].is_ascii_whitespace())
-                    {
-                        text.push(buf[0]);
-                    }
-                    let msn: Vec<String> = self
-                        .settings
-                        .msn_list
-                        .as_deref()
-                        .map(|l| {
-                            chat::split_elements(l)
-                                .iter()
-                                .map(|e| String::from_utf8_lossy(e).into_owned())
-                                .collect()
-                        })
-                        .unwrap_or_default();
-                    if let Some(ev) = self.rings.reader.feed(buf[0], &mut call.info, &msn) {
-                        if let Some(flag) = phone_ring {
-                            *flag = text.as_slice() == b"RING";
-                        }
-                        return Ok(Ok(ev));
-                    }
-                    if end_of_line {
-                        text.clear();
-                    }
-                }
-                None => {
-                    if !cadence_pending && deadline.is_some_and(|d| Instant::now() >= d) {
-                        return Ok(Err(RingWait::Timeout));
-                    }
-                }
-            }
-        }
     }
 
     /// Count RINGs up to the `rings` threshold, feeding each one to the cadence matcher.
@@ -184,22 +61,9 @@ impl Getty {
         let mut wanted = self.settings.rings.max(1);
         let mut cid_done = false;
         if self.settings.ringback {
-            // Ring-twice: let the first call ring out, then answer the next one at once.
-            loop {
-                // mgetty waits 17 s for the next ring of the first call (1.7 ring timeouts).
-                match self.next_ring(&mut call, secs(self.cli.ring_timeout * 1.7), None)? {
-                    Ok(RingLine::Ring { .. }) => call.rings += 1,
-                    Ok(RingLine::Action(a)) => return self.ring_action(call, a),
-                    Ok(RingLine::Other) => {}
-                    Err(RingWait::Timeout) => break,
-                    Err(w) => return Ok(self.ring_wait_end(call, w)),
-                }
+            if let Some(state) = self.ring_out_first_call(&mut call)? {
+                return Ok(state);
             }
-            log::info!(
-                "ringback: phone stopped after {} RINGs, waiting for re-ring",
-                call.rings
-            );
-            call.rings = 0;
         }
         while call.rings < wanted {
             let timeout = if self.settings.ringback && call.rings == 0 {
@@ -226,63 +90,20 @@ impl Getty {
                     if !phone_ring {
                         // Counts towards `rings` as in mgetty, but the phone did not ring.
                         log::debug!("ring patterns: a caller-ID line, not a ring of a cadence");
-                    } else {
-                        seen.push(now);
-                        if let Some(cmd) = &per_ring {
-                            let first = seen.first().copied().unwrap_or(now);
-                            let times: Vec<Duration> =
-                                seen.iter().map(|t| t.saturating_sub(first)).collect();
-                            let env = self.ring_env(
-                                &call,
-                                &[
-                                    ("RING_COUNT", seen.len().to_string()),
-                                    ("RING_TIMES", crate::ring::format_ring_times(&times)),
-                                ],
-                            );
-                            log::debug!("running the per-ring command {cmd:?}");
-                            if let Err(e) = crate::ringd::spawn_detached(cmd, &env) {
-                                log::error!("cannot run the per-ring command {cmd:?}: {e}");
-                            }
-                        }
-                        if let Some(m) = matcher.as_mut() {
-                            let rung = m.ring(now);
-                            if let Some(f) = rung.fired {
-                                // Its silence had ended before this RING was read: it matched.
-                                return Ok(self.ring_wait_end(call, RingWait::Cadence(f)));
-                            }
-                            log::debug!("ring patterns: {:?}", rung.outcome);
-                        }
+                    } else if let Some(f) =
+                        self.phone_rang(&call, now, &mut seen, per_ring.as_deref(), &mut matcher)
+                    {
+                        // Its silence had ended before this RING was read: it matched.
+                        return Ok(self.ring_wait_end(call, RingWait::Cadence(f)));
                     }
                 }
                 Ok(RingLine::Action(a)) => return self.ring_action(call, a),
                 Ok(RingLine::Other) => continue,
-                Err(RingWait::Timeout) if call.rings == 0 => {
-                    if self.settings.ringback {
-                        log::warn!(target: AUDIT, "missed ringback!");
-                        return Ok(State::Jail);
-                    }
-                    log::warn!("huh? Junk on the line?");
-                    log::warn!(
-                        " >>> could be a dial-out program without proper locking - check this!"
-                    );
-                    return Ok(State::Exit(0));
-                }
+                Err(RingWait::Timeout) if call.rings == 0 => return Ok(self.no_first_ring()),
                 Err(w) => return Ok(self.ring_wait_end(call, w)),
             }
-            if !cid_done
-                && (call.rings >= 2
-                    || !call.info.call_name.is_empty()
-                    || call.info.caller_id != "none")
-            {
-                if let Some(prog) = self.settings.cid_program.clone() {
-                    cid_done = true;
-                    if let Some(n) = self.run_screen_program(&prog, &call) {
-                        if n > 10 {
-                            wanted = u32::try_from(n - 10).unwrap_or(wanted);
-                            log::info!("cid-program: answer after {wanted} rings");
-                        }
-                    }
-                }
+            if !cid_done {
+                cid_done = self.cid_screen(&call, &mut wanted);
             }
             if self.paths.nologin_file.exists() {
                 return Ok(State::NoLogin(call));
@@ -298,6 +119,93 @@ impl Getty {
         Ok(State::Answer(call))
     }
 
+    /// Ring-twice (ringback): let the first call ring out. `None` when it did and the next
+    /// call is to be answered at once; otherwise the state the wait ended in.
+    fn ring_out_first_call(&mut self, call: &mut Call) -> io::Result<Option<State>> {
+        loop {
+            // mgetty waits 17 s for the next ring of the first call (1.7 ring timeouts).
+            match self.next_ring(call, secs(self.cli.ring_timeout * 1.7), None)? {
+                Ok(RingLine::Ring { .. }) => call.rings += 1,
+                Ok(RingLine::Action(a)) => {
+                    return self.ring_action(std::mem::take(call), a).map(Some);
+                }
+                Ok(RingLine::Other) => {}
+                Err(RingWait::Timeout) => break,
+                Err(w) => return Ok(Some(self.ring_wait_end(std::mem::take(call), w))),
+            }
+        }
+        log::info!(
+            "ringback: phone stopped after {} RINGs, waiting for re-ring",
+            call.rings
+        );
+        call.rings = 0;
+        Ok(None)
+    }
+
+    /// A ring of the phone (not a caller-ID line) at `now`: run the per-ring command and feed
+    /// the cadence matcher. Returns the pattern that fired, if any.
+    fn phone_rang(
+        &self,
+        call: &Call,
+        now: Duration,
+        seen: &mut Vec<Duration>,
+        per_ring: Option<&str>,
+        matcher: &mut Option<Matcher>,
+    ) -> Option<crate::ring::Fired> {
+        seen.push(now);
+        if let Some(cmd) = per_ring {
+            let first = seen.first().copied().unwrap_or(now);
+            let times: Vec<Duration> = seen.iter().map(|t| t.saturating_sub(first)).collect();
+            let env = self.ring_env(
+                call,
+                &[
+                    ("RING_COUNT", seen.len().to_string()),
+                    ("RING_TIMES", crate::ring::format_ring_times(&times)),
+                ],
+            );
+            log::debug!("running the per-ring command {cmd:?}");
+            if let Err(e) = crate::ringd::spawn_detached(cmd, &env) {
+                log::error!("cannot run the per-ring command {cmd:?}: {e}");
+            }
+        }
+        let m = matcher.as_mut()?;
+        let rung = m.ring(now);
+        if rung.fired.is_none() {
+            log::debug!("ring patterns: {:?}", rung.outcome);
+        }
+        rung.fired
+    }
+
+    /// No RING came at all: junk on the line, or a missed ringback.
+    fn no_first_ring(&self) -> State {
+        if self.settings.ringback {
+            log::warn!(target: AUDIT, "missed ringback!");
+            return State::Jail;
+        }
+        log::warn!("huh? Junk on the line?");
+        log::warn!(" >>> could be a dial-out program without proper locking - check this!");
+        State::Exit(0)
+    }
+
+    /// Run cid-program once there is something to screen (a second RING or caller data); an
+    /// exit code over 10 sets the rings to wait for. Returns whether it ran.
+    fn cid_screen(&self, call: &Call, wanted: &mut u32) -> bool {
+        if !(call.rings >= 2 || !call.info.call_name.is_empty() || call.info.caller_id != "none") {
+            return false;
+        }
+        let Some(prog) = self.settings.cid_program.clone() else {
+            return false;
+        };
+        if let Some(n) = self.run_screen_program(&prog, call) {
+            if n > 10 {
+                *wanted = u32::try_from(n - 10).unwrap_or(*wanted);
+                log::info!("cid-program: answer after {wanted} rings");
+            }
+        }
+        true
+    }
+
+    /// How a ring wait that ended without a ring line ends the call.
     pub(super) fn ring_wait_end(&mut self, call: Call, w: RingWait) -> State {
         match w {
             RingWait::Signal(n) => self.goodbye_signal(n),
@@ -342,6 +250,8 @@ impl Getty {
         }
     }
 
+    /// A result code while waiting for rings: CONNECT goes on to the login, fax and failures end
+    /// the call.
     pub(super) fn ring_action(&mut self, call: Call, a: ModemAction) -> io::Result<State> {
         log::info!("found action string: ``{}''", a.text());
         match a {
@@ -374,6 +284,7 @@ impl Getty {
         }
     }
 
+    /// NoLogin: count RINGs without answering while `nologin.<DevID>` exists.
     pub(super) fn nologin(&mut self, mut call: Call) -> io::Result<State> {
         log::info!(
             "{} exists - do not accept call!",
@@ -436,8 +347,8 @@ impl Getty {
         }
     }
 
-    // ---------------------------------------------------------------- answer (§4.6, §4.7)
-
+    /// Answer (§4.6, §4.7): get-cnd-chat, screening (dialin.config, cnd-program), the answer chat
+    /// and autobauding.
     pub(super) fn answer(&mut self, mut call: Call) -> io::Result<State> {
         if let Some(raw) = self.settings.get_cnd_chat.clone() {
             let script = chat::parse_chat(&raw);
@@ -511,13 +422,4 @@ impl Getty {
         }
         Ok(State::GetLogin(call))
     }
-}
-
-/// Why a ring wait ended without a ring line.
-#[derive(Debug)]
-pub(super) enum RingWait {
-    Timeout,
-    Signal(i32),
-    Hangup,
-    Cadence(crate::ring::Fired),
 }

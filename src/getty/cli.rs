@@ -66,7 +66,7 @@ pub struct Cli {
     #[arg(short = 'a')]
     pub autobauding: bool,
     /// Print the version and the paths rgetty will use, then exit.
-    #[arg(short = 'V')]
+    #[arg(short = 'V', long = "version")]
     pub version: bool,
     /// gettydefs dump (mgetty -c): not supported, exits 2 as mgetty builds without gettydefs.
     #[arg(short = 'c', value_name = "FILE", hide = true)]

@@ -10,11 +10,11 @@ use crate::lock::{Lock, LockDir, Naming};
 use crate::logging::AUDIT;
 use crate::utmp::UtmpFiles;
 
-use super::answer::RingState;
 use super::chatio::{ChatCtx, ChatOutcome, mdm_command, run_chat};
 use super::cli::{Cli, Paths};
 use super::ident;
 use super::line::{Line, Signals};
+use super::ring_source::RingState;
 use super::state::{Call, State};
 
 /// Everything one rgetty run works with: what every state needs. Room-specific state lives in
@@ -66,19 +66,23 @@ impl Getty {
     }
 }
 
+/// Seconds as a [`Duration`] (negative → 0, too large → [`Duration::MAX`]).
 pub(super) fn secs(f: f64) -> Duration {
     Duration::try_from_secs_f64(f.max(0.0)).unwrap_or(Duration::MAX)
 }
 
 impl Getty {
+    /// Our pid (for the audit log).
     pub(super) fn pid(&self) -> u32 {
         std::process::id()
     }
 
+    /// The open line, or an error once it was handed away.
     pub(super) fn line(&self) -> io::Result<&Line> {
         open_line(&self.line)
     }
 
+    /// A terminating signal `n` ends the run (exit 10).
     pub(super) fn goodbye_signal(&mut self, n: i32) -> State {
         log::warn!(
             target: AUDIT,
@@ -89,12 +93,14 @@ impl Getty {
         State::Exit(10)
     }
 
+    /// Release the lock, if held.
     pub(super) fn release_lock(&mut self) {
         if let Some(l) = self.lock.take() {
             l.release();
         }
     }
 
+    /// Discard what the line sends until `silence` passes without data (at most `max`).
     pub(super) fn clean_line(&self, silence: Duration, max: Duration) -> io::Result<()> {
         let got = self.line()?.drain_silence(&self.sig, silence, max);
         if !got.is_empty() {
@@ -103,6 +109,7 @@ impl Getty {
         Ok(())
     }
 
+    /// Run a chat script without collecting call data.
     pub(super) fn chat(
         &mut self,
         script: &chat::Script,
@@ -113,6 +120,7 @@ impl Getty {
         self.chat_with(script, aborts, timeout, &mut info)
     }
 
+    /// Run a chat script, collecting caller ID and CONNECT data into `info`.
     pub(super) fn chat_with(
         &mut self,
         script: &chat::Script,
@@ -132,6 +140,7 @@ impl Getty {
         )
     }
 
+    /// Send one AT command: `Some(true)` on OK, `Some(false)` on ERROR, `None` on no answer.
     pub(super) fn mdm(&mut self, cmd: &str) -> io::Result<Option<bool>> {
         let line = open_line(&self.line)?;
         mdm_command(

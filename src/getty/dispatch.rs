@@ -2,9 +2,9 @@
 
 use std::fs;
 
-use crate::config::login::{LoginName, Table};
+use crate::config::login::{Entry, LoginName, Table};
 use crate::logging::AUDIT;
-use crate::logname::{self};
+use crate::logname;
 use crate::tty::{self, FinalMode, Flow};
 use crate::utmp::Kind;
 
@@ -14,8 +14,8 @@ use super::settings::resolve_login_config;
 use super::state::{Call, Login, State};
 
 impl Getty {
-    // ---------------------------------------------------------------- dispatch (§6)
-
+    /// login.config as a table, or the default (`/bin/login`) when it is missing, unsafe or
+    /// unreadable.
     pub(super) fn login_table(&self) -> Table {
         let path = resolve_login_config(&self.paths.config_dir, &self.settings);
         match fs::metadata(&path) {
@@ -45,32 +45,10 @@ impl Getty {
         }
     }
 
+    /// Dispatch (§6): look the name up in login.config and exec its program on the line.
     pub(super) fn dispatch(&mut self, call: &Call, login: &Login) -> State {
         let _ = fs::remove_file(&self.paths.pid_file);
-        let (lname, name_str, final_mode) = match login {
-            Login::Name(n, t, lcuc) => (
-                LoginName::Typed(n),
-                n.clone(),
-                FinalMode {
-                    crlf: t.map_cr(),
-                    raw: false,
-                    clocal: self.settings.ignore_carrier,
-                    flow: Flow::Hard,
-                    lcuc: *lcuc,
-                },
-            ),
-            Login::AutoPpp => (
-                LoginName::AutoPpp,
-                crate::config::login::AUTOPPP.to_string(),
-                FinalMode {
-                    crlf: false,
-                    raw: true,
-                    clocal: self.settings.ignore_carrier,
-                    flow: Flow::Hard,
-                    lcuc: false,
-                },
-            ),
-        };
+        let (lname, name_str, final_mode) = self.login_of(login);
         if matches!(login, Login::Name(..)) && !logname::is_safe_name(&name_str) {
             log::error!("refusing unsafe login name {name_str:?}");
             return State::Exit(0);
@@ -79,21 +57,8 @@ impl Getty {
         let entry = table.dispatch(&lname, false);
         let argv = entry.argv(&name_str, &call.info.connect, &call.info.caller_id);
         log::debug!("match: user={name_str:?}, line {}", entry.loc);
-        if let Some(u) = &entry.userid {
-            if let Err(e) = crate::exec::lookup_user(u) {
-                log::error!(
-                    "{}: unknown userid {u:?}: call refused (mgetty would run {:?} as root): {e}",
-                    entry.loc,
-                    entry.program
-                );
-                log::warn!(
-                    target: AUDIT,
-                    "failed dev={}, pid={}, unknown userid '{u}'",
-                    self.tty.device,
-                    self.pid()
-                );
-                return State::Exit(1);
-            }
+        if !self.userid_known(&entry) {
+            return State::Exit(1);
         }
         if let Some(u) = entry.utmp_user(&name_str) {
             if let Err(e) = self
@@ -129,6 +94,68 @@ impl Getty {
             "calling login: cmd='{}', argv[]={argv:?}",
             entry.program.display()
         );
+        let spec = crate::exec::ExecSpec {
+            program: entry.program.clone(),
+            argv,
+            env,
+            user: entry.userid.clone(),
+        };
+        self.exec_on_line(&spec, final_mode)
+    }
+
+    /// The name to look up, the name as a string, and the line's mode for the program.
+    fn login_of<'a>(&self, login: &'a Login) -> (LoginName<'a>, String, FinalMode) {
+        match login {
+            Login::Name(n, t, lcuc) => (
+                LoginName::Typed(n),
+                n.clone(),
+                FinalMode {
+                    crlf: t.map_cr(),
+                    raw: false,
+                    clocal: self.settings.ignore_carrier,
+                    flow: Flow::Hard,
+                    lcuc: *lcuc,
+                },
+            ),
+            Login::AutoPpp => (
+                LoginName::AutoPpp,
+                crate::config::login::AUTOPPP.to_string(),
+                FinalMode {
+                    crlf: false,
+                    raw: true,
+                    clocal: self.settings.ignore_carrier,
+                    flow: Flow::Hard,
+                    lcuc: false,
+                },
+            ),
+        }
+    }
+
+    /// Whether the entry's userid (if any) exists; an unknown one refuses the call (mgetty
+    /// would run the program as root).
+    fn userid_known(&self, entry: &Entry) -> bool {
+        let Some(u) = &entry.userid else {
+            return true;
+        };
+        let Err(e) = crate::exec::lookup_user(u) else {
+            return true;
+        };
+        log::error!(
+            "{}: unknown userid {u:?}: call refused (mgetty would run {:?} as root): {e}",
+            entry.loc,
+            entry.program
+        );
+        log::warn!(
+            target: AUDIT,
+            "failed dev={}, pid={}, unknown userid '{u}'",
+            self.tty.device,
+            self.pid()
+        );
+        false
+    }
+
+    /// Hand the line to `spec`'s program as its stdin/stdout/stderr and exec it.
+    fn exec_on_line(&mut self, spec: &crate::exec::ExecSpec, final_mode: FinalMode) -> State {
         let Some(line) = self.line.take() else {
             return State::Exit(30);
         };
@@ -140,15 +167,9 @@ impl Getty {
             return State::Exit(30);
         }
         drop(line);
-        let spec = crate::exec::ExecSpec {
-            program: entry.program.clone(),
-            argv,
-            env,
-            user: entry.userid.clone(),
-        };
         // The lock stays: the program inherits our pid (§7). exec only returns on failure.
-        let err = crate::exec::exec(&spec);
-        log::error!("cannot execute '{}': {err}", entry.program.display());
+        let err = crate::exec::exec(spec);
+        log::error!("cannot execute '{}': {err}", spec.program.display());
         State::Exit(255)
     }
 }

@@ -27,10 +27,41 @@ pub struct Signals {
     wake_r: Option<UnixStream>,
 }
 
+/// Signals that end a process by default and end the getty cleanly here, like SIGTERM: the
+/// current wait ends, the lock is removed, the utmp record closed, exit 10.
+pub const TERM_SIGNALS: [i32; 7] = [
+    libc::SIGINT,
+    libc::SIGQUIT,
+    libc::SIGTERM,
+    libc::SIGXCPU,
+    libc::SIGXFSZ,
+    libc::SIGPWR,
+    libc::SIGABRT,
+];
+
+/// Signals that would end or stop the getty by default but mean nothing to it (plus every
+/// real-time signal): caught by a handler that does nothing. Unlike `SIG_IGN`, a caught
+/// signal is back to its default in every program the getty execs. SIGKILL and SIGSTOP
+/// cannot be caught; SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP and SIGSYS mean a bug or a
+/// debugger and keep their default (a core dump).
+pub const IGNORED_SIGNALS: [i32; 9] = [
+    libc::SIGALRM,
+    libc::SIGVTALRM,
+    libc::SIGPROF,
+    libc::SIGPIPE,
+    libc::SIGIO,
+    libc::SIGSTKFLT,
+    libc::SIGTSTP,
+    libc::SIGTTIN,
+    libc::SIGTTOU,
+];
+
 impl Signals {
     /// Install the handlers. SIGHUP only sets a flag: it is ignored while waiting, as in mgetty.
+    /// [`TERM_SIGNALS`] end the getty cleanly, [`IGNORED_SIGNALS`] and the real-time signals
+    /// are ignored.
     pub fn install() -> io::Result<Signals> {
-        use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2};
+        use signal_hook::consts::{SIGHUP, SIGUSR1, SIGUSR2};
         let (r, w) = UnixStream::pair()?;
         r.set_nonblocking(true)?;
         w.set_nonblocking(true)?;
@@ -41,15 +72,20 @@ impl Signals {
         signal_hook::flag::register(SIGHUP, Arc::clone(&s.hup))?;
         signal_hook::flag::register(SIGUSR1, Arc::clone(&s.usr1))?;
         signal_hook::flag::register(SIGUSR2, Arc::clone(&s.usr2))?;
-        for sig in [SIGINT, SIGQUIT, SIGTERM] {
+        for sig in TERM_SIGNALS {
             signal_hook::flag::register_usize(
                 sig,
                 Arc::clone(&s.term),
                 sig.unsigned_abs() as usize,
             )?;
         }
-        for sig in [SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2] {
+        for sig in [SIGHUP, SIGUSR1, SIGUSR2].into_iter().chain(TERM_SIGNALS) {
             signal_hook::low_level::pipe::register(sig, w.try_clone()?)?;
+        }
+        let ignored = Arc::new(AtomicBool::new(false));
+        let realtime = libc::SIGRTMIN()..=libc::SIGRTMAX();
+        for sig in IGNORED_SIGNALS.into_iter().chain(realtime) {
+            signal_hook::flag::register(sig, Arc::clone(&ignored))?;
         }
         Ok(s)
     }
@@ -159,15 +195,21 @@ impl Line {
         deadline: Option<Instant>,
     ) -> io::Result<Wake> {
         loop {
-            let mut fds = vec![PollFd::new(self.fd.as_fd(), PollFlags::POLLIN)];
+            // On the stack: no allocation between the idle trim and the wait (see idle.rs).
+            let line = PollFd::new(self.fd.as_fd(), PollFlags::POLLIN);
+            let mut fds = [line.clone(), line.clone(), line];
+            let mut n = 1;
             if let Some(w) = sig.wake_fd() {
-                fds.push(PollFd::new(w, PollFlags::POLLIN));
+                fds[n] = PollFd::new(w, PollFlags::POLLIN);
+                n += 1;
             }
             let extra_idx = extra.map(|e| {
-                fds.push(PollFd::new(e, PollFlags::POLLIN));
-                fds.len() - 1
+                fds[n] = PollFd::new(e, PollFlags::POLLIN);
+                n += 1;
+                n - 1
             });
-            match poll(&mut fds, timeout_until(deadline)) {
+            let fds = &mut fds[..n];
+            match poll(fds, timeout_until(deadline)) {
                 Err(Errno::EINTR) => {}
                 Err(e) => return Err(io::Error::from(e)),
                 Ok(0) => {
@@ -266,5 +308,38 @@ pub fn sleep(sig: &Signals, d: Duration) {
         }
         let _ = poll(&mut fds, timeout_until(Some(end)));
         sig.drain_wake();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every signal whose default action ends or stops a process has exactly one fate in the
+    /// getty: a meaning of its own, a clean end, ignored, uncatchable, or a fault (core dump).
+    #[test]
+    fn every_signal_has_one_fate() {
+        let own = [libc::SIGHUP, libc::SIGUSR1, libc::SIGUSR2];
+        let uncatchable = [libc::SIGKILL, libc::SIGSTOP];
+        let faults = [
+            libc::SIGILL,
+            libc::SIGTRAP,
+            libc::SIGBUS,
+            libc::SIGFPE,
+            libc::SIGSEGV,
+            libc::SIGSYS,
+        ];
+        let harmless = [libc::SIGCHLD, libc::SIGCONT, libc::SIGURG, libc::SIGWINCH];
+        for sig in 1..32 {
+            let fates = [
+                own.contains(&sig),
+                TERM_SIGNALS.contains(&sig),
+                IGNORED_SIGNALS.contains(&sig),
+                uncatchable.contains(&sig),
+                faults.contains(&sig),
+                harmless.contains(&sig),
+            ];
+            assert_eq!(fates.iter().filter(|&&f| f).count(), 1, "signal {sig}");
+        }
     }
 }

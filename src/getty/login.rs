@@ -2,7 +2,6 @@
 
 use std::fs;
 use std::io;
-use std::os::unix::fs::PermissionsExt;
 use std::time::{Duration, Instant};
 
 use crate::chat::printable;
@@ -17,6 +16,7 @@ use super::line::sleep;
 use super::state::{Call, Login, State};
 
 impl Getty {
+    /// The issue (`issue-file`: literal text, a file or `!command`) rendered for this call.
     pub(super) fn issue_bytes(&self, facts: &Facts) -> Vec<u8> {
         match IssueSource::from_setting(&self.settings.issue_file) {
             IssueSource::Literal(t) => issue::render_literal(&t, facts),
@@ -43,7 +43,73 @@ impl Getty {
         }
     }
 
+    /// GetLogin (§5): issue, prompt and the login name, until a name or an AutoPPP frame
+    /// moves on to Dispatch.
     pub(super) fn get_login(&mut self, call: Call) -> io::Result<State> {
+        self.prepare_login(&call)?;
+        let login_time = (self.settings.login_time_s > 0 && !self.settings.blocking)
+            .then(|| Instant::now() + Duration::from_secs(self.settings.login_time_s));
+        let mut editor = Editor::new(EditorConfig::default());
+        let mut lcuc_hinted = false;
+        'issue: loop {
+            self.send_issue(&call)?;
+            let mut pending: Vec<u8> = Vec::new();
+            loop {
+                let step = if let Some(s) = editor.resume() {
+                    s
+                } else if let Some(b) = pending.pop() {
+                    editor.feed(b)
+                } else {
+                    match self.read_login_byte(login_time)? {
+                        Ok(Some(b)) => pending.push(b),
+                        Ok(None) => {}
+                        Err(state) => return Ok(state),
+                    }
+                    continue;
+                };
+                if !step.echo.is_empty() {
+                    self.line()?.write_all(&step.echo)?;
+                }
+                match step.outcome {
+                    None => {}
+                    Some(Outcome::Name { name, terminator }) => {
+                        self.line()?.write_all(terminator.extra_echo())?;
+                        match self.typed_name(name, &mut lcuc_hinted)? {
+                            Typed::Accept(name, lcuc) => {
+                                return Ok(State::Dispatch(
+                                    call,
+                                    Login::Name(name, terminator, lcuc),
+                                ));
+                            }
+                            Typed::Hinted => {
+                                editor.reset_name();
+                                self.send_prompt(&call)?;
+                            }
+                            Typed::Refuse(code) => return Ok(State::Exit(code)),
+                        }
+                    }
+                    Some(Outcome::Empty { terminator }) => {
+                        self.line()?.write_all(terminator.extra_echo())?;
+                        editor.reset_name();
+                        continue 'issue;
+                    }
+                    Some(Outcome::Reprompt) => self.send_prompt(&call)?,
+                    Some(Outcome::Eof) => {
+                        log::info!("getlogname: got EOF, exiting");
+                        return Ok(State::Exit(0));
+                    }
+                    Some(Outcome::AutoPpp { .. }) => {
+                        log::info!("AutoPPP: LCP frame detected");
+                        return Ok(State::Dispatch(call, Login::AutoPpp));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Before the first issue: controlling tty, a clean line, the line's modes, the LOGIN
+    /// utmp record and `prompt-waittime`.
+    fn prepare_login(&mut self, call: &Call) -> io::Result<()> {
         let line = self.line()?;
         if let Err(e) = tty::make_controlling(line) {
             log::warn!("{e}");
@@ -73,122 +139,95 @@ impl Getty {
             &self.sig,
             Duration::from_millis(self.settings.prompt_waittime_ms),
         );
-        let login_time = (self.settings.login_time_s > 0 && !self.settings.blocking)
-            .then(|| Instant::now() + Duration::from_secs(self.settings.login_time_s));
-        let mut editor = Editor::new(EditorConfig::default());
-        let mut lcuc_hinted = false;
-        'issue: loop {
-            let facts = self.facts(&call);
-            let mut out = b"\r".to_vec();
-            out.extend(self.issue_bytes(&facts));
-            self.line()?.write_all(&out)?;
-            if let Err(e) = fs::set_permissions(&self.tty.path, fs::Permissions::from_mode(0o600)) {
-                log::warn!("cannot chmod {}: {e}", self.tty.path.display());
+        Ok(())
+    }
+
+    /// The issue and the prompt; the tty becomes mode 0600 in between.
+    fn send_issue(&self, call: &Call) -> io::Result<()> {
+        let facts = self.facts(call);
+        let mut out = b"\r".to_vec();
+        out.extend(self.issue_bytes(&facts));
+        self.line()?.write_all(&out)?;
+        if let Err(e) = tty::set_owner(self.line()?, None, None, Some(0o600)) {
+            log::warn!("cannot chmod {}: {e}", self.tty.path.display());
+        }
+        self.line()?
+            .write_all(&issue::render_prompt(&self.settings.login_prompt, &facts))
+    }
+
+    /// The login prompt alone.
+    fn send_prompt(&self, call: &Call) -> io::Result<()> {
+        let facts = self.facts(call);
+        self.line()?
+            .write_all(&issue::render_prompt(&self.settings.login_prompt, &facts))
+    }
+
+    /// One byte of the login name: `Ok(Some(b))`, `Ok(None)` when the wait ended without one
+    /// (read again), or `Err(state)` when the login ends (EOF, carrier loss, a signal,
+    /// login-time).
+    fn read_login_byte(
+        &mut self,
+        login_time: Option<Instant>,
+    ) -> io::Result<Result<Option<u8>, State>> {
+        let mut buf = [0u8; 1];
+        match self.line()?.read_until(&self.sig, &mut buf, login_time)? {
+            Some(0) => {
+                if self.sig.hangup() {
+                    return Ok(Err(self.carrier_lost()));
+                }
+                log::info!("getlogname: got EOF, exiting");
+                Ok(Err(State::Exit(0)))
             }
-            self.line()?
-                .write_all(&issue::render_prompt(&self.settings.login_prompt, &facts))?;
-            let mut pending: Vec<u8> = Vec::new();
-            loop {
-                let step = if let Some(s) = editor.resume() {
-                    s
-                } else if let Some(b) = pending.pop() {
-                    editor.feed(b)
-                } else {
-                    let mut buf = [0u8; 1];
-                    match self.line()?.read_until(&self.sig, &mut buf, login_time)? {
-                        Some(0) => {
-                            if self.sig.hangup() {
-                                return Ok(self.carrier_lost());
-                            }
-                            log::info!("getlogname: got EOF, exiting");
-                            return Ok(State::Exit(0));
-                        }
-                        Some(_) => {
-                            log::trace!("getlogname: got {}", printable(&buf));
-                            pending.push(buf[0]);
-                            continue;
-                        }
-                        None => {
-                            if let Some(n) = self.sig.term_signal() {
-                                return Ok(self.goodbye_signal(n));
-                            }
-                            if self.sig.hangup() {
-                                return Ok(self.carrier_lost());
-                            }
-                            if login_time.is_some_and(|t| Instant::now() >= t) {
-                                return self.login_timeout();
-                            }
-                            continue;
-                        }
-                    }
-                };
-                if !step.echo.is_empty() {
-                    self.line()?.write_all(&step.echo)?;
+            Some(_) => {
+                log::trace!("getlogname: got {}", printable(&buf));
+                Ok(Ok(Some(buf[0])))
+            }
+            None => {
+                if let Some(n) = self.sig.term_signal() {
+                    return Ok(Err(self.goodbye_signal(n)));
                 }
-                match step.outcome {
-                    None => {}
-                    Some(Outcome::Name { name, terminator }) => {
-                        self.line()?.write_all(terminator.extra_echo())?;
-                        if logname::is_modem_error(&name) {
-                            log::warn!(
-                                target: AUDIT,
-                                "failed dev={}, pid={}, got modem error '{name}'",
-                                self.tty.device,
-                                self.pid()
-                            );
-                            return Ok(State::Exit(0));
-                        }
-                        // An upper-case-only terminal (mgetty's DO_LCUC_MAP): the first
-                        // all-upper-case name gets a hint and a new prompt; the second is
-                        // lower-cased and the terminal mapped (IUCLC, OLCUC, XCASE).
-                        let upper = name.bytes().any(|b| b.is_ascii_uppercase())
-                            && !name.bytes().any(|b| b.is_ascii_lowercase());
-                        if upper && !lcuc_hinted {
-                            lcuc_hinted = true;
-                            self.line()?.write_all(
-                                b"\r\nIf your terminal can do lower case letters, please use them.\r\n",
-                            )?;
-                            editor.reset_name();
-                            let facts = self.facts(&call);
-                            self.line()?.write_all(&issue::render_prompt(
-                                &self.settings.login_prompt,
-                                &facts,
-                            ))?;
-                            continue;
-                        }
-                        let (name, lcuc) = if upper {
-                            log::info!("upper-case-only terminal: mapping case");
-                            (name.to_ascii_lowercase(), true)
-                        } else {
-                            (name, false)
-                        };
-                        return Ok(State::Dispatch(call, Login::Name(name, terminator, lcuc)));
-                    }
-                    Some(Outcome::Empty { terminator }) => {
-                        self.line()?.write_all(terminator.extra_echo())?;
-                        editor.reset_name();
-                        continue 'issue;
-                    }
-                    Some(Outcome::Reprompt) => {
-                        let facts = self.facts(&call);
-                        self.line()?.write_all(&issue::render_prompt(
-                            &self.settings.login_prompt,
-                            &facts,
-                        ))?;
-                    }
-                    Some(Outcome::Eof) => {
-                        log::info!("getlogname: got EOF, exiting");
-                        return Ok(State::Exit(0));
-                    }
-                    Some(Outcome::AutoPpp { .. }) => {
-                        log::info!("AutoPPP: LCP frame detected");
-                        return Ok(State::Dispatch(call, Login::AutoPpp));
-                    }
+                if self.sig.hangup() {
+                    return Ok(Err(self.carrier_lost()));
                 }
+                if login_time.is_some_and(|t| Instant::now() >= t) {
+                    return Ok(Err(self.login_timeout()?));
+                }
+                Ok(Ok(None))
             }
         }
     }
 
+    /// What to do with a typed name: a modem error ends the call; on an upper-case-only
+    /// terminal (mgetty's DO_LCUC_MAP) the first all-upper-case name gets a hint and a new
+    /// prompt, the second is lower-cased and the terminal mapped (IUCLC, OLCUC, XCASE).
+    fn typed_name(&mut self, name: String, lcuc_hinted: &mut bool) -> io::Result<Typed> {
+        if logname::is_modem_error(&name) {
+            log::warn!(
+                target: AUDIT,
+                "failed dev={}, pid={}, got modem error '{name}'",
+                self.tty.device,
+                self.pid()
+            );
+            return Ok(Typed::Refuse(0));
+        }
+        let upper = name.bytes().any(|b| b.is_ascii_uppercase())
+            && !name.bytes().any(|b| b.is_ascii_lowercase());
+        if upper && !*lcuc_hinted {
+            *lcuc_hinted = true;
+            self.line()?.write_all(
+                b"\r\nIf your terminal can do lower case letters, please use them.\r\n",
+            )?;
+            return Ok(Typed::Hinted);
+        }
+        if upper {
+            log::info!("upper-case-only terminal: mapping case");
+            Ok(Typed::Accept(name.to_ascii_lowercase(), true))
+        } else {
+            Ok(Typed::Accept(name, false))
+        }
+    }
+
+    /// SIGHUP at the login prompt: the carrier dropped (exit 10).
     pub(super) fn carrier_lost(&mut self) -> State {
         log::warn!(
             target: AUDIT,
@@ -220,4 +259,14 @@ impl Getty {
         let _ = tty::set_dtr(line, false);
         Ok(State::Exit(0))
     }
+}
+
+/// What a typed login name leads to.
+enum Typed {
+    /// Go on with this name; whether the terminal is upper-case only.
+    Accept(String, bool),
+    /// The upper-case hint was sent: prompt again.
+    Hinted,
+    /// The call ends: exit with this code.
+    Refuse(i32),
 }

@@ -3,6 +3,7 @@
 use std::fs;
 use std::io;
 use std::os::unix::fs::MetadataExt;
+use std::path::Path;
 
 use crate::config::mgetty::RingPatternsPerms;
 use crate::config::xringd;
@@ -10,8 +11,6 @@ use crate::config::xringd;
 use super::common::Getty;
 
 impl Getty {
-    // ---------------------------------------------------------------- rings (§4.4)
-
     /// Read the `ring-patterns` file, once per process (relative names are relative to the
     /// config dir, like `login-conf-file`).
     ///
@@ -33,7 +32,40 @@ impl Getty {
         } else {
             self.paths.config_dir.join(configured)
         };
-        let read = fs::File::open(&path).and_then(|mut f| {
+        let Some(bytes) = self.read_patterns(&path) else {
+            return;
+        };
+        let (file, errs) = xringd::parse(&String::from_utf8_lossy(&bytes), &path);
+        for e in errs {
+            log::error!("{e}");
+        }
+        for p in crate::ring::unreachable_patterns(&file.patterns, self.settings.rings) {
+            log::warn!(
+                "{}: pattern needs {} rings but rings is {}: the call is answered first, it can never fire",
+                p.loc,
+                p.rings(),
+                self.settings.rings
+            );
+        }
+        let o = &file.options;
+        log_ringd_only_options(&path, o);
+        log::info!(
+            "ring patterns: {} pattern(s) from {}{}",
+            file.patterns.len(),
+            path.display(),
+            if o.ring_command.is_some() {
+                ", with a per-ring command"
+            } else {
+                ""
+            }
+        );
+        self.rings.patterns = Some(file);
+    }
+
+    /// The file's bytes when it can be read and its owner and mode (of the opened file) pass
+    /// `ring-patterns-perms`; `None` (logged) otherwise.
+    fn read_patterns(&self, path: &Path) -> Option<Vec<u8>> {
+        let read = fs::File::open(path).and_then(|mut f| {
             let meta = f.metadata()?;
             let mut bytes = Vec::new();
             io::Read::read_to_end(&mut f, &mut bytes)?;
@@ -46,7 +78,7 @@ impl Getty {
                     "cannot read ring patterns {}: {e}; no cadence matching",
                     path.display()
                 );
-                return;
+                return None;
             }
         };
         if meta.uid() != 0 || meta.mode() & 0o077 != 0 {
@@ -62,54 +94,35 @@ impl Getty {
                         "ring patterns refused: {problem}; no cadence matching, calls are answered after {} rings",
                         self.settings.rings
                     );
-                    return;
+                    return None;
                 }
                 RingPatternsPerms::Warn => log::warn!(
                     "WARNING: ring patterns used although {problem} (ring-patterns-perms warn): anyone who can read the file can replay its cadences"
                 ),
             }
         }
-        let (file, errs) = xringd::parse(&String::from_utf8_lossy(&bytes), &path);
-        for e in errs {
-            log::error!("{e}");
-        }
-        for p in crate::ring::unreachable_patterns(&file.patterns, self.settings.rings) {
-            log::warn!(
-                "{}: pattern needs {} rings but rings is {}: the call is answered first, it can never fire",
-                p.loc,
-                p.rings(),
-                self.settings.rings
-            );
-        }
-        let o = &file.options;
-        let ignored: Vec<&str> = [
-            ("-t", o.init.is_some()),
-            ("-i", o.merge.is_some()),
-            ("-l", o.log_level.is_some()),
-            ("-m", o.device.is_some()),
-            ("-d", o.debug),
-            ("-e", o.no_echo),
-        ]
-        .into_iter()
-        .filter_map(|(name, set)| set.then_some(name))
-        .collect();
-        if !ignored.is_empty() {
-            log::info!(
-                "{}: {} only apply to rgetty-ringd; rgetty ignores them",
-                path.display(),
-                ignored.join(" ")
-            );
-        }
+        Some(bytes)
+    }
+}
+
+/// Log the options of a pattern file that only rgetty-ringd uses.
+fn log_ringd_only_options(path: &Path, o: &xringd::FileOptions) {
+    let ignored: Vec<&str> = [
+        ("-t", o.init.is_some()),
+        ("-i", o.merge.is_some()),
+        ("-l", o.log_level.is_some()),
+        ("-m", o.device.is_some()),
+        ("-d", o.debug),
+        ("-e", o.no_echo),
+    ]
+    .into_iter()
+    .filter_map(|(name, set)| set.then_some(name))
+    .collect();
+    if !ignored.is_empty() {
         log::info!(
-            "ring patterns: {} pattern(s) from {}{}",
-            file.patterns.len(),
+            "{}: {} only apply to rgetty-ringd; rgetty ignores them",
             path.display(),
-            if o.ring_command.is_some() {
-                ", with a per-ring command"
-            } else {
-                ""
-            }
+            ignored.join(" ")
         );
-        self.rings.patterns = Some(file);
     }
 }

@@ -1,7 +1,8 @@
 //! Permission policy: root-only config files and the port's owner and mode.
 
 use std::fs;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::fd::AsFd;
+use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 use super::common::Getty;
@@ -22,38 +23,32 @@ pub(super) fn perms_problem(path: &Path) -> Option<String> {
 }
 
 impl Getty {
-    pub(super) fn set_port_owner(&self) {
-        use nix::unistd::{Group, User, chown};
+    /// Give the open line to port-owner/port-group with port-mode, through its fd (the path
+    /// could have been swapped since it was opened). An unknown owner or group is logged.
+    pub(super) fn set_port_owner(&self, fd: impl AsFd) {
         let s = &self.settings;
         let owner = s.port_owner.trim();
-        let user = owner.parse::<u32>().ok().map_or_else(
-            || User::from_name(owner).ok().flatten(),
-            |uid| User::from_uid(uid.into()).ok().flatten(),
-        );
-        let (uid, primary_gid) = match &user {
+        let (uid, primary_gid) = match crate::exec::user_by_name_or_id(owner) {
             Some(u) => (u.uid, Some(u.gid)),
             None => {
                 log::error!("port-owner {owner:?} unknown, using uid 0");
                 (0.into(), None)
             }
         };
-        let gid = s
-            .port_group
-            .as_deref()
-            .map(str::trim)
-            .and_then(|g| {
-                g.parse::<u32>().ok().map_or_else(
-                    || Group::from_name(g).ok().flatten().map(|g| g.gid),
-                    |n| Some(n.into()),
-                )
-            })
-            .or(primary_gid);
-        if let Err(e) = chown(&self.tty.path, Some(uid), gid) {
-            log::warn!("cannot chown {}: {e}", self.tty.path.display());
-        }
-        if let Err(e) = fs::set_permissions(&self.tty.path, fs::Permissions::from_mode(s.port_mode))
-        {
-            log::warn!("cannot chmod {}: {e}", self.tty.path.display());
+        let group = s.port_group.as_deref().map(str::trim);
+        let gid = match group.map(|g| (g, crate::exec::group_by_name_or_id(g))) {
+            Some((_, Some(gid))) => Some(gid),
+            Some((g, None)) => {
+                log::error!(
+                    "port-group {g:?} unknown, using the group of port-owner {owner:?} \
+                     (on Debian: port-group dialout, or --profile debian)"
+                );
+                primary_gid
+            }
+            None => primary_gid,
+        };
+        if let Err(e) = crate::tty::set_owner(fd, Some(uid), gid, Some(s.port_mode)) {
+            log::warn!("cannot give {} to {owner}: {e}", self.tty.path.display());
         }
     }
 }

@@ -8,16 +8,17 @@ use std::time::Duration;
 use crate::chat::{self, printable};
 use crate::lock::LockError;
 use crate::logging::AUDIT;
+use crate::safefile;
 use crate::tty::{self, Flow};
 
 use super::chatio::ChatOutcome;
+use super::cli::eprintln_safe;
 use super::common::{Getty, secs};
 use super::line::{Line, sleep};
 use super::state::State;
 
 impl Getty {
-    // ---------------------------------------------------------------- start-up (§4.1)
-
+    /// Start-up (§4.1): lock, open and set up the line, init the modem, release the lock.
     pub(super) fn start(&mut self) -> io::Result<State> {
         log::info!("check for lockfiles");
         if let Some(holder) = self.locks.check_path(&self.tty.lock) {
@@ -28,50 +29,14 @@ impl Getty {
             Ok(l) => self.lock = Some(l),
             Err(LockError::Held { holder, .. }) => return Ok(State::Dialout(holder)),
             Err(e) => {
-                log::error!("cannot lock {}: {e}", self.tty.device);
-                return Ok(self.init_failed(1));
+                let cause = format!("cannot lock {}: {e}", self.tty.device);
+                return Ok(self.start_failed(1, &cause));
             }
         }
-        self.set_port_owner();
-        let fd = match tty::open_line(&self.tty.path, self.settings.blocking) {
-            Ok(fd) => fd,
-            Err(e) => {
-                log::error!("{e}");
-                return Ok(self.init_failed(30));
-            }
+        let line = match self.open_and_reset() {
+            Ok(line) => line,
+            Err(state) => return Ok(*state),
         };
-        let line = Line::new(fd);
-        match tty::modem_lines(&line) {
-            Ok(Some(ml)) => {
-                if ml.dcd {
-                    log::warn!(
-                        "WARNING: DCD line up before modem init (check modem settings, AT&Dx)"
-                    );
-                }
-                if !ml.dsr {
-                    log::warn!("WARNING: DSR is off - modem turned off or bad cable?");
-                }
-            }
-            Ok(None) => log::info!("{}: no modem control lines (a pty?)", self.tty.device),
-            Err(e) => log::warn!("{e}"),
-        }
-        if self.settings.toggle_dtr {
-            log::info!("lowering DTR to reset Modem");
-            match tty::set_dtr(&line, false) {
-                Ok(true) => {
-                    std::thread::sleep(Duration::from_millis(self.settings.toggle_dtr_waittime_ms));
-                    let _ = tty::set_dtr(&line, true);
-                }
-                Ok(false) => {} // no DTR on this device: nothing to wait for
-                Err(e) => log::warn!("{e}"),
-            }
-        }
-        if let Err(e) = tty::set_modem_mode(&line, self.settings.speed, Flow::Hard, true)
-            .or_else(|_| tty::set_modem_mode(&line, self.settings.speed, Flow::Hard, true))
-        {
-            log::error!("cannot set up {}: {e}", self.tty.device);
-            return Ok(self.init_failed(30));
-        }
         self.line = Some(line);
         if let Some(ms) = self.settings.open_delay_ms {
             sleep(&self.sig, Duration::from_millis(ms));
@@ -91,7 +56,8 @@ impl Getty {
                 if let Ok(l) = self.line() {
                     let _ = tty::flush(l, tty::Queue::Both);
                 }
-                return Ok(self.init_failed(1));
+                let cause = format!("the modem on {} failed the init chat", self.tty.device);
+                return Ok(self.start_failed(1, &cause));
             }
             self.post_init()?;
         }
@@ -101,16 +67,84 @@ impl Getty {
         Ok(State::Waiting)
     }
 
+    /// Open the line (a character-device tty, never a file or a symlink to one), give it to
+    /// port-owner through the open fd, toggle DTR (only if the device has modem lines) and set
+    /// the modem mode. A failure is fatal: the state to go to.
+    fn open_and_reset(&mut self) -> Result<Line, Box<State>> {
+        let fd = match tty::open_line(&self.tty.path, self.settings.blocking) {
+            Ok(fd) => fd,
+            Err(e) => return Err(Box::new(self.start_failed(30, &e.to_string()))),
+        };
+        self.set_port_owner(&fd);
+        let line = Line::new(fd);
+        self.reset_modem(&line);
+        if let Err(e) = tty::set_modem_mode(&line, self.settings.speed, Flow::Hard, true)
+            .or_else(|_| tty::set_modem_mode(&line, self.settings.speed, Flow::Hard, true))
+        {
+            let cause = format!("cannot set up {}: {e}", self.tty.device);
+            return Err(Box::new(self.start_failed(30, &cause)));
+        }
+        Ok(line)
+    }
+
+    /// Warn about DCD/DSR before init, and toggle DTR (`toggle-dtr`) where the device has
+    /// modem lines (a pty has none: nothing to lower, so nothing is said about it).
+    fn reset_modem(&self, line: &Line) {
+        let has_modem_lines = match tty::modem_lines(line) {
+            Ok(Some(ml)) => {
+                if ml.dcd {
+                    log::warn!(
+                        "WARNING: DCD line up before modem init (check modem settings, AT&Dx)"
+                    );
+                }
+                if !ml.dsr {
+                    log::warn!("WARNING: DSR is off - modem turned off or bad cable?");
+                }
+                true
+            }
+            Ok(None) => {
+                log::info!("{}: no modem control lines (a pty?)", self.tty.device);
+                false
+            }
+            Err(e) => {
+                log::warn!("{e}");
+                true
+            }
+        };
+        if self.settings.toggle_dtr && has_modem_lines {
+            log::info!("lowering DTR to reset Modem");
+            match tty::set_dtr(line, false) {
+                Ok(true) => {
+                    std::thread::sleep(Duration::from_millis(self.settings.toggle_dtr_waittime_ms));
+                    let _ = tty::set_dtr(line, true);
+                }
+                Ok(false) => {} // no DTR on this device: nothing to wait for
+                Err(e) => log::warn!("{e}"),
+            }
+        }
+    }
+
+    /// A fatal start-up error: logged (log file and syslog) and one line on stderr, naming the
+    /// device and the cause; then counted like every start-up failure ([`Getty::init_failed`]).
+    pub(super) fn start_failed(&mut self, code: i32, cause: &str) -> State {
+        log::error!("{cause}");
+        eprintln_safe(&format!("rgetty: {cause}"));
+        self.init_failed(code)
+    }
+
     /// Count a start-up failure in the run dir; after `--backoff-after` failures in a row,
     /// sleep (doubling, up to `--backoff-max`) so that init does not respawn us in a loop.
     pub(super) fn init_failed(&mut self, code: i32) -> State {
         self.release_lock();
-        let n = fs::read_to_string(&self.paths.fail_file)
-            .ok()
+        let n = safefile::read_to_string(&self.paths.fail_file)
             .and_then(|s| s.trim().parse::<u32>().ok())
             .unwrap_or(0)
             + 1;
-        let _ = fs::write(&self.paths.fail_file, format!("{n}\n"));
+        // Replaced by rename, never written through a symlink planted at its name.
+        if let Err(e) = safefile::replace(&self.paths.fail_file, format!("{n}\n").as_bytes(), 0o644)
+        {
+            log::warn!("cannot write {}: {e}", self.paths.fail_file.display());
+        }
         if n >= self.cli.backoff_after {
             let exp = (n - self.cli.backoff_after).min(16);
             let wait = (f64::from(1u32 << exp)).min(self.cli.backoff_max.max(0.0));
@@ -149,6 +183,7 @@ impl Getty {
         Ok(self.chat(&script, chat::INIT_ABORTS, timeout)? == ChatOutcome::Ok)
     }
 
+    /// statistics-chat and post-init-chat; their failures are logged and ignored.
     pub(super) fn post_init(&mut self) -> io::Result<()> {
         for raw in [
             self.settings.statistics_chat.clone(),
@@ -166,6 +201,7 @@ impl Getty {
         Ok(())
     }
 
+    /// CheckModem: take the lock and see whether the modem still answers `AT` (twice).
     pub(super) fn check_modem(&mut self) -> io::Result<State> {
         log::info!("checking if modem is still alive");
         match self.locks.acquire_path(self.tty.lock.clone()) {

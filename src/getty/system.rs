@@ -1,20 +1,17 @@
-//! What rgetty asks of the system besides the line: uname, the pid file.
+//! What rgetty asks of the system besides the line: uname, the inotify watch, the pid file.
 
-use std::fs;
 use std::io;
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use crate::issue::Facts;
-use crate::logging::{self};
-use crate::tty::{self};
+use crate::logging;
+use crate::tty;
 
 use super::common::Getty;
 use super::state::Call;
 
 impl Getty {
-    // ---------------------------------------------------------------- login (§5)
-
+    /// What the issue file and prompt may show (uname, the line, the call, the clock).
     pub(super) fn facts(&self, call: &Call) -> Facts {
         let uts = nix::sys::utsname::uname().ok();
         let s = |f: fn(&nix::sys::utsname::UtsName) -> &std::ffi::OsStr| {
@@ -40,9 +37,28 @@ impl Getty {
             now: logging::now_local(),
         }
     }
+
+    /// The inotify watch on the lock dir (new lock files wake the wait). Kept open for the
+    /// whole run: closing an inotify instance waits for an RCU grace period, which would
+    /// delay the ATA after the first RING by 15-25 ms.
+    pub(super) fn watch_lock_dir(&mut self) {
+        use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
+        if self.inotify.is_none() {
+            self.inotify = Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK).ok();
+            if let Some(ino) = &self.inotify {
+                if let Err(e) = ino.add_watch(
+                    self.locks.dir(),
+                    AddWatchFlags::IN_CREATE | AddWatchFlags::IN_MOVED_TO,
+                ) {
+                    log::debug!("no inotify watch on {}: {e}", self.locks.dir().display());
+                }
+            }
+        }
+    }
 }
 
+/// Write the pid file (mode 0644) by rename: a symlink planted at its name is replaced,
+/// never followed.
 pub(super) fn write_pid_file(path: &Path) -> io::Result<()> {
-    fs::write(path, format!("{}\n", std::process::id()))?;
-    fs::set_permissions(path, fs::Permissions::from_mode(0o644))
+    crate::safefile::replace(path, format!("{}\n", std::process::id()).as_bytes(), 0o644)
 }

@@ -8,32 +8,30 @@ use std::time::{Duration, Instant};
 use crate::lock::{Holder, LockError};
 use crate::logging::AUDIT;
 use crate::utmp::Kind;
+use nix::sys::inotify::Inotify;
 
 use super::common::{Getty, secs};
 use super::line::{Wake, sleep};
 use super::state::{Call, State};
 
 impl Getty {
-    // ---------------------------------------------------------------- waiting (§4.3)
-
+    /// Waiting (§4.3): sleep without reading until the line has data, a lock appears, a
+    /// signal comes or the modem check is due.
     pub(super) fn waiting(&mut self) -> io::Result<State> {
-        use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
         log::info!("waiting...");
         self.sig.clear_hangup();
-        // Kept open for the whole run: closing an inotify instance waits for an RCU grace
-        // period, which would delay the ATA after the first RING by 15-25 ms.
-        if self.inotify.is_none() {
-            self.inotify = Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK).ok();
-            if let Some(ino) = &self.inotify {
-                if let Err(e) = ino.add_watch(
-                    self.locks.dir(),
-                    AddWatchFlags::IN_CREATE | AddWatchFlags::IN_MOVED_TO,
-                ) {
-                    log::debug!("no inotify watch on {}: {e}", self.locks.dir().display());
-                }
-            }
-        }
+        self.watch_lock_dir();
         let inotify = self.inotify.take();
+        if let Some(state) = self.wait_for_activity(inotify.as_ref())? {
+            return Ok(state);
+        }
+        self.inotify = inotify;
+        Ok(self.activity())
+    }
+
+    /// The wait itself: `None` on activity (data, hangup, SIGUSR1, or at once with
+    /// `blocking`), else the state it ends in.
+    fn wait_for_activity(&mut self, inotify: Option<&Inotify>) -> io::Result<Option<State>> {
         let mut trimmed = false;
         let check_modem = self.settings.modem_check_time_s >= 0 && !self.settings.direct;
         let deadline = check_modem.then(|| {
@@ -41,7 +39,7 @@ impl Getty {
         });
         loop {
             if self.settings.blocking {
-                break;
+                return Ok(None);
             }
             let line = self.line()?;
             if !trimmed {
@@ -49,21 +47,21 @@ impl Getty {
                 crate::idle::trim_text_pages();
                 trimmed = true;
             }
-            let wake = line.wait(&self.sig, inotify.as_ref().map(AsFd::as_fd), deadline)?;
+            let wake = line.wait(&self.sig, inotify.map(AsFd::as_fd), deadline)?;
             match wake {
-                Wake::Readable | Wake::Hangup => break,
-                Wake::Timeout => return Ok(State::CheckModem),
+                Wake::Readable | Wake::Hangup => return Ok(None),
+                Wake::Timeout => return Ok(Some(State::CheckModem)),
                 Wake::Extra => {
-                    if let Some(ino) = &inotify {
+                    if let Some(ino) = inotify {
                         let _ = ino.read_events();
                     }
                     if let Some(holder) = self.locks.check_path(&self.tty.lock) {
-                        return Ok(State::Dialout(holder));
+                        return Ok(Some(State::Dialout(holder)));
                     }
                 }
                 Wake::Signal => {
                     if let Some(n) = self.sig.term_signal() {
-                        return Ok(self.goodbye_signal(n));
+                        return Ok(Some(self.goodbye_signal(n)));
                     }
                     if self.sig.usr2() {
                         log::warn!(
@@ -72,42 +70,48 @@ impl Getty {
                             self.tty.device,
                             self.pid()
                         );
-                        return Ok(State::Exit(0));
+                        return Ok(Some(State::Exit(0)));
                     }
                     if self.sig.virtual_ring() {
-                        break;
+                        return Ok(None);
                     }
                     self.sig.clear_hangup();
                 }
             }
         }
-        self.inotify = inotify;
-        // Activity: take the lock, or yield to the dial-out that has it.
+    }
+
+    /// Activity: take the lock, or yield to the dial-out that has it; then the call starts.
+    fn activity(&mut self) -> State {
         match self.locks.acquire_path(self.tty.lock.clone()) {
             Ok(l) => self.lock = Some(l),
-            Err(LockError::Held { holder, .. }) => return Ok(State::Dialout(holder)),
+            Err(LockError::Held { holder, .. }) => return State::Dialout(holder),
             Err(e) => {
                 log::error!("cannot lock {}: {e}", self.tty.device);
-                return Ok(State::Exit(1));
+                return State::Exit(1);
             }
         }
         // From now on SIGHUP (carrier loss) ends the call.
         self.sig.clear_hangup();
         let call = Call::default();
         if self.paths.nologin_file.exists() {
-            return Ok(State::NoLogin(call));
+            return State::NoLogin(call);
         }
         if self.settings.direct {
             let mut call = call;
             call.info.connect = "DIRECT".into();
-            return Ok(State::GetLogin(call));
+            return State::GetLogin(call);
         }
-        Ok(State::WaitRings(call))
+        State::WaitRings(call)
     }
 
+    /// Dialout: let go of the line while a dial-out program holds the lock, then exit 0 so init
+    /// restarts us.
     pub(super) fn dialout(&mut self, holder: &Holder) -> State {
-        log::info!("dialout in progress: {:?}", holder.cmdline);
-        let host: String = holder.cmdline.chars().take(59).collect();
+        // A process's command line is anyone's text: no ESC or BEL into the log or utmp.
+        let cmdline = crate::sanitize::printable(&holder.cmdline);
+        log::info!("dialout in progress: {cmdline:?}");
+        let host: String = cmdline.chars().take(59).collect();
         if let Err(e) = self
             .utmp
             .update(Kind::User, "dialout", &host, &self.tty.device)
@@ -139,6 +143,7 @@ impl Getty {
         }
     }
 
+    /// Jail: forget the call, clean the line, release the lock and wait again.
     pub(super) fn jail(&mut self) -> io::Result<State> {
         // mgetty never clears its SIGUSR1 flag; after a call that ends here that would wake
         // WAITING at once, forever.

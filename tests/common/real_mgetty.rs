@@ -13,6 +13,25 @@ pub struct RealMgetty {
 }
 
 impl RealMgetty {
+    /// Why Debian's mgetty cannot run here, if it cannot (the test then prints it and passes).
+    pub fn skip_reason() -> Option<String> {
+        if !nix::unistd::geteuid().is_root() {
+            return Some("not root (mgetty runs in a private mount namespace)".into());
+        }
+        if !Path::new("/sbin/mgetty").exists() {
+            return Some("/sbin/mgetty missing (apt-get install mgetty)".into());
+        }
+        let unshare = std::process::Command::new("unshare")
+            .args(["--mount", "true"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status();
+        if !unshare.is_ok_and(|s| s.success()) {
+            return Some("`unshare --mount` missing or not permitted".into());
+        }
+        None
+    }
+
     pub fn start(slave: &Path) -> RealMgetty {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
