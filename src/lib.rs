@@ -17,7 +17,7 @@
 //! `getty::state`.
 //! I/O shell: [`tty`] (the only module that issues ioctls), [`lock`], [`safefile`] (root-written
 //! files that no symlink redirects), [`utmp`], [`logging`],
-//! [`exec`], [`getty`], [`ringd`], [`modem`], [`share`].
+//! [`exec`], [`getty`], [`ringd`], [`ringsource`], [`wake`], [`modem`], [`share`].
 
 pub mod at;
 pub mod callerid;
@@ -35,6 +35,7 @@ pub mod logname;
 pub mod modem;
 pub mod ring;
 pub mod ringd;
+pub mod ringsource;
 pub mod safefile;
 pub mod sanitize;
 pub mod share;
@@ -42,3 +43,4 @@ pub mod speed;
 pub mod telnet;
 pub mod tty;
 pub mod utmp;
+pub mod wake;

@@ -299,12 +299,66 @@ pub fn unreachable_patterns(patterns: &[Pattern], rings_threshold: u32) -> Vec<&
     patterns.iter().filter(|p| p.rings() >= threshold).collect()
 }
 
+/// Where a ring came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    /// Modem text on the line (`RING`, caller-ID lines).
+    Text,
+    /// An edge of the RI pin.
+    Ri,
+    /// SIGUSR1 (a simulated ring).
+    Signal,
+}
+
+impl Via {
+    /// The source's name for the log.
+    pub fn name(self) -> &'static str {
+        match self {
+            Via::Text => "RING",
+            Via::Ri => "RI",
+            Via::Signal => "SIGUSR1",
+        }
+    }
+}
+
+/// Which source's phone rings count in one call.
+///
+/// A modem may report a ring twice, as `RING` text and as a pulse on the RI pin, or only on
+/// the pin. The first source that delivers a phone ring in a call becomes that call's source;
+/// phone rings from the other source are then left out, so no ring counts twice. SIGUSR1 (a
+/// simulated ring) always counts. Start a new lock for every call.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SourceLock(Option<Via>);
+
+impl SourceLock {
+    /// Whether a phone ring from `via` counts (and lock the call to `via` if it is the first).
+    pub fn admit(&mut self, via: Via) -> bool {
+        if via == Via::Signal {
+            return true;
+        }
+        *self.0.get_or_insert(via) == via
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::config::xringd::{GapRange, parse};
     use proptest::prelude::*;
     use std::path::{Path, PathBuf};
+
+    #[test]
+    fn the_first_source_of_a_call_wins() {
+        let mut lock = SourceLock::default();
+        assert!(lock.admit(Via::Signal));
+        assert!(lock.admit(Via::Text));
+        assert!(!lock.admit(Via::Ri), "the RI pulse of the same ring");
+        assert!(lock.admit(Via::Text) && lock.admit(Via::Signal));
+        let mut lock = SourceLock::default();
+        assert!(lock.admit(Via::Ri));
+        assert!(!lock.admit(Via::Text));
+        assert!(lock.admit(Via::Ri));
+    }
 
     fn ms(n: u64) -> Duration {
         Duration::from_millis(n)

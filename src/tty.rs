@@ -654,9 +654,10 @@ pub struct ModemMask {
     pub cts: bool,
 }
 
-/// Block until one of the masked status lines changes (TIOCMIWAIT). `Ok(None)` when the
-/// device cannot do this (a pty). Run it in a thread if other work must go on.
-pub fn wait_modem_change(fd: impl AsFd, mask: ModemMask) -> Result<Option<()>> {
+/// Block until one of the masked status lines changes (TIOCMIWAIT): `Ok(Some(true))`, or
+/// `Ok(Some(false))` when a signal without `SA_RESTART` interrupted the wait (how the owner
+/// stops the thread that waits here). `Ok(None)` when the device cannot do this (a pty).
+pub fn wait_modem_change(fd: impl AsFd, mask: ModemMask) -> Result<Option<bool>> {
     let mut bits = 0;
     if mask.ri {
         bits |= libc::TIOCM_RNG;
@@ -670,14 +671,12 @@ pub fn wait_modem_change(fd: impl AsFd, mask: ModemMask) -> Result<Option<()>> {
     if mask.cts {
         bits |= libc::TIOCM_CTS;
     }
-    loop {
-        // SAFETY: valid fd; TIOCMIWAIT takes the mask by value.
-        match unsafe { ioctls::tiocmiwait(fd.as_fd().as_raw_fd(), bits) } {
-            Ok(_) => return Ok(Some(())),
-            Err(Errno::EINTR) => continue,
-            Err(e) if no_modem_lines(e) => return Ok(None),
-            Err(e) => return Err(op("TIOCMIWAIT")(e)),
-        }
+    // SAFETY: valid fd; TIOCMIWAIT takes the mask by value.
+    match unsafe { ioctls::tiocmiwait(fd.as_fd().as_raw_fd(), bits) } {
+        Ok(_) => Ok(Some(true)),
+        Err(Errno::EINTR) => Ok(Some(false)),
+        Err(e) if no_modem_lines(e) => Ok(None),
+        Err(e) => Err(op("TIOCMIWAIT")(e)),
     }
 }
 
@@ -821,6 +820,54 @@ pub fn dup_to_stdio(fd: impl AsFd) -> Result<()> {
     Ok(())
 }
 
+/// Take `flock(LOCK_EX|LOCK_NB)` on an open device: `Ok(true)` when we hold it now (or
+/// already did, on this open file description), `Ok(false)` when another open file holds one
+/// (picocom, tio and other flock users).
+pub fn try_flock(fd: impl AsFd) -> Result<bool> {
+    // SAFETY: flock(2) on a valid fd with constant flags.
+    let r = unsafe { libc::flock(fd.as_fd().as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    if r == 0 {
+        return Ok(true);
+    }
+    match Errno::last() {
+        Errno::EWOULDBLOCK => Ok(false),
+        e => Err(Error::Op {
+            op: "flock",
+            source: e,
+        }),
+    }
+}
+
+/// Release an flock taken with [`try_flock`] (the line stays open).
+pub fn unflock(fd: impl AsFd) -> Result<()> {
+    // SAFETY: flock(2) on a valid fd with constant flags.
+    let r = unsafe { libc::flock(fd.as_fd().as_raw_fd(), libc::LOCK_UN) };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(op("flock(LOCK_UN)")(Errno::last()))
+    }
+}
+
+/// Whether some other open file holds an flock on the device at `path`, tested without
+/// owning the line: open it `O_RDONLY|O_NONBLOCK|O_NOCTTY`, try `LOCK_EX|LOCK_NB`, close
+/// (which releases a lock we got). A device opened exclusively (`TIOCEXCL`, `EBUSY`) counts
+/// as held too.
+pub fn flock_busy(path: &Path) -> Result<bool> {
+    let flags = OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_NOCTTY | OFlag::O_CLOEXEC;
+    let fd = match nix::fcntl::open(path, flags, Mode::empty()) {
+        Ok(fd) => fd,
+        Err(Errno::EBUSY) => return Ok(true),
+        Err(source) => {
+            return Err(Error::Open {
+                path: path.to_path_buf(),
+                source,
+            });
+        }
+    };
+    Ok(!try_flock(&fd)?)
+}
+
 /// Adopt an fd number inherited from a parent (e.g. systemd's LISTEN_FDS, or inetd's 0).
 ///
 /// Returns `None` if the fd is not open.
@@ -950,6 +997,25 @@ mod tests {
         let mut buf = [0u8; 8];
         let n = m.read(&mut buf).unwrap();
         assert!(n >= 1 && buf[0] & PKT_IOCTL != 0, "{:?}", &buf[..n]);
+    }
+
+    #[test]
+    fn flock_is_per_open_file() {
+        let p = openpty().unwrap();
+        assert!(!flock_busy(&p.slave_path).unwrap());
+        let a = open_line(&p.slave_path, false).unwrap();
+        assert!(try_flock(&a).unwrap());
+        assert!(
+            try_flock(&a).unwrap(),
+            "again on the same open file: still ours"
+        );
+        assert!(flock_busy(&p.slave_path).unwrap());
+        let b = open_line(&p.slave_path, false).unwrap();
+        assert!(!try_flock(&b).unwrap());
+        unflock(&a).unwrap();
+        assert!(try_flock(&b).unwrap());
+        drop(b);
+        assert!(!flock_busy(&p.slave_path).unwrap());
     }
 
     #[test]

@@ -1,14 +1,15 @@
 //! Rings, caller ID, screening, nologin, ringback and the answer chat (§4.4–§4.7).
 
-use std::fs;
 use std::io;
 use std::time::Duration;
 
-use crate::callerid::{ModemAction, RingLine};
+use crate::callerid::{ModemAction, RingKind};
 use crate::chat;
 use crate::config::dialin;
+use crate::config::load::Trust;
 use crate::logging::AUDIT;
-use crate::ring::{Matcher, MatcherOptions};
+use crate::ring::{Fired, Via};
+use crate::ringsource::{CallRings, Step};
 use crate::tty;
 
 use super::chatio::ChatOutcome;
@@ -35,29 +36,22 @@ impl Getty {
         env
     }
 
-    /// Count RINGs up to the `rings` threshold, feeding each one to the cadence matcher.
+    /// Count RINGs up to the `rings` threshold, following the ring cadences ([`CallRings`]
+    /// over the line's ring source: `RING` text, the RI pin, SIGUSR1).
     ///
     /// The threshold wins: on the `rings`-th RING the call is answered even when a cadence is
     /// still under way, so a pattern of N rings can only fire with `rings` above N (the log at
     /// load time and `rgetty --check` warn about the others). A shorter pattern cannot be
     /// cut off this way: the RING that reaches the threshold breaks its silence anyway.
+    /// Before each RING counts, the line is checked for a foreign owner (every lock name and
+    /// the flock): a dial-out that got hold of the line meanwhile wins over the call.
     pub(super) fn wait_rings(&mut self, mut call: Call) -> io::Result<State> {
         self.load_patterns();
-        // The matcher starts afresh for each call. xringd's -t (ignore rings after start-up)
-        // and -i (merge RI double beeps) do not apply to RING text: both stay off.
-        let mut matcher = self
-            .rings
-            .patterns
-            .as_ref()
-            .map(|f| Matcher::new(&f.patterns, MatcherOptions::default(), self.now()));
         let per_ring = self
             .rings
             .patterns
             .as_ref()
             .and_then(|f| f.options.ring_command.clone());
-        // When each RING of this call came (for the per-ring command's RING_TIMES).
-        let mut seen: Vec<Duration> = Vec::new();
-        let ring_timeout = secs(self.cli.ring_timeout);
         let mut wanted = self.settings.rings.max(1);
         let mut cid_done = false;
         if self.settings.ringback {
@@ -65,42 +59,48 @@ impl Getty {
                 return Ok(state);
             }
         }
+        // A fresh matcher for each call. xringd's -t (ignore rings after start-up) and -i
+        // (merge RI double beeps) stay off in the getty.
+        let mut rings = CallRings::new(self.rings.patterns.as_ref());
         while call.rings < wanted {
             let timeout = if self.settings.ringback && call.rings == 0 {
                 Duration::from_secs(self.settings.ringback_time_s)
             } else {
-                ring_timeout
+                secs(self.cli.ring_timeout)
             };
-            let mut phone_ring = true;
-            let ev = self.next_ring(
-                &mut call,
-                timeout,
-                matcher.as_mut().map(|m| (m, &mut phone_ring)),
-            )?;
-            match ev {
-                Ok(RingLine::Ring { dist }) => {
-                    let now = self.now();
-                    call.rings += 1;
-                    call.dist = dist;
-                    log::info!(
-                        "RING #{} (dist {dist}, caller {:?})",
-                        call.rings,
-                        call.info.caller_id
-                    );
-                    if !phone_ring {
-                        // Counts towards `rings` as in mgetty, but the phone did not ring.
-                        log::debug!("ring patterns: a caller-ID line, not a ring of a cadence");
-                    } else if let Some(f) =
-                        self.phone_rang(&call, now, &mut seen, per_ring.as_deref(), &mut matcher)
-                    {
-                        // Its silence had ended before this RING was read: it matched.
-                        return Ok(self.ring_wait_end(call, RingWait::Cadence(f)));
-                    }
+            let step = self.ring_step(&mut rings, &mut call, timeout)?;
+            let Step::Ring {
+                dist,
+                kind,
+                via,
+                fired,
+                outcome,
+            } = step
+            else {
+                if step == Step::Timeout && call.rings == 0 {
+                    return Ok(self.no_first_ring());
                 }
-                Ok(RingLine::Action(a)) => return self.ring_action(call, a),
-                Ok(RingLine::Other) => continue,
-                Err(RingWait::Timeout) if call.rings == 0 => return Ok(self.no_first_ring()),
-                Err(w) => return Ok(self.ring_wait_end(call, w)),
+                return self.wait_end(call, step);
+            };
+            if let Some(holder) = self.locks.check(&self.tty.path) {
+                return Ok(State::Dialout(holder));
+            }
+            call.rings += 1;
+            call.dist = dist;
+            let from = if via == Via::Ri { " from RI" } else { "" };
+            log::info!(
+                "RING #{} (dist {dist}, caller {:?}){from}",
+                call.rings,
+                call.info.caller_id
+            );
+            if kind == RingKind::CallerId {
+                // Counts towards `rings` as in mgetty, but the phone did not ring.
+                log::debug!("ring patterns: a caller-ID line, not a ring of a cadence");
+            } else if let Some(f) = self.phone_rang(&call, &rings, per_ring.as_deref(), fired) {
+                // Its silence had ended before this RING was read: it matched.
+                return Ok(self.ring_wait_end(call, RingWait::Cadence(f)));
+            } else if let Some(o) = outcome {
+                log::debug!("ring patterns: {o:?}");
             }
             if !cid_done {
                 cid_done = self.cid_screen(&call, &mut wanted);
@@ -109,29 +109,25 @@ impl Getty {
                 return Ok(State::NoLogin(call));
             }
         }
-        if let Some(m) = matcher.as_ref().filter(|m| m.could_still_match()) {
+        if let Some(n) = rings.cadence_under_way() {
             log::info!(
-                "answering at RING #{}: the rings threshold wins over the cadence under way ({} rings so far)",
+                "answering at RING #{}: the rings threshold wins over the cadence under way ({n} rings so far)",
                 call.rings,
-                m.ring_count()
             );
         }
         Ok(State::Answer(call))
     }
 
-    /// Ring-twice (ringback): let the first call ring out. `None` when it did and the next
-    /// call is to be answered at once; otherwise the state the wait ended in.
+    /// Ring-twice (ringback): let the first call ring out (mgetty waits 17 s, 1.7 ring
+    /// timeouts, for each next ring). `None` when it did and the next call is to be answered
+    /// at once; otherwise the state the wait ended in.
     fn ring_out_first_call(&mut self, call: &mut Call) -> io::Result<Option<State>> {
+        let mut rings = CallRings::new(None);
         loop {
-            // mgetty waits 17 s for the next ring of the first call (1.7 ring timeouts).
-            match self.next_ring(call, secs(self.cli.ring_timeout * 1.7), None)? {
-                Ok(RingLine::Ring { .. }) => call.rings += 1,
-                Ok(RingLine::Action(a)) => {
-                    return self.ring_action(std::mem::take(call), a).map(Some);
-                }
-                Ok(RingLine::Other) => {}
-                Err(RingWait::Timeout) => break,
-                Err(w) => return Ok(Some(self.ring_wait_end(std::mem::take(call), w))),
+            match self.ring_step(&mut rings, call, secs(self.cli.ring_timeout * 1.7))? {
+                Step::Ring { .. } => call.rings += 1,
+                Step::Timeout => break,
+                other => return self.wait_end(std::mem::take(call), other).map(Some),
             }
         }
         log::info!(
@@ -142,38 +138,27 @@ impl Getty {
         Ok(None)
     }
 
-    /// A ring of the phone (not a caller-ID line) at `now`: run the per-ring command and feed
-    /// the cadence matcher. Returns the pattern that fired, if any.
+    /// A ring of the phone (not a caller-ID line): run the per-ring command. Returns the
+    /// pattern that had matched before this ring, if any.
     fn phone_rang(
-        &self,
+        &mut self,
         call: &Call,
-        now: Duration,
-        seen: &mut Vec<Duration>,
+        rings: &CallRings,
         per_ring: Option<&str>,
-        matcher: &mut Option<Matcher>,
-    ) -> Option<crate::ring::Fired> {
-        seen.push(now);
+        fired: Option<Fired>,
+    ) -> Option<Fired> {
         if let Some(cmd) = per_ring {
-            let first = seen.first().copied().unwrap_or(now);
-            let times: Vec<Duration> = seen.iter().map(|t| t.saturating_sub(first)).collect();
+            let times = rings.ring_times();
             let env = self.ring_env(
                 call,
                 &[
-                    ("RING_COUNT", seen.len().to_string()),
+                    ("RING_COUNT", times.len().to_string()),
                     ("RING_TIMES", crate::ring::format_ring_times(&times)),
                 ],
             );
-            log::debug!("running the per-ring command {cmd:?}");
-            if let Err(e) = crate::ringd::spawn_detached(cmd, &env) {
-                log::error!("cannot run the per-ring command {cmd:?}: {e}");
-            }
+            self.ring_command("the per-ring command", cmd, &env);
         }
-        let m = matcher.as_mut()?;
-        let rung = m.ring(now);
-        if rung.fired.is_none() {
-            log::debug!("ring patterns: {:?}", rung.outcome);
-        }
-        rung.fired
+        fired
     }
 
     /// No RING came at all: junk on the line, or a missed ringback.
@@ -239,12 +224,7 @@ impl Getty {
                         ("RING_TIMES", f.ring_times_env()),
                     ],
                 );
-                // Detached: own session, stdin and output on /dev/null, reaped by a thread;
-                // the getty goes on at once.
-                match crate::ringd::spawn_detached(&f.command, &env) {
-                    Ok(pid) => log::debug!("ring pattern command: pid {pid}"),
-                    Err(e) => log::error!("cannot run ring pattern command {:?}: {e}", f.command),
-                }
+                self.ring_command("ring pattern command", &f.command, &env);
                 State::Jail
             }
         }
@@ -290,29 +270,28 @@ impl Getty {
             "{} exists - do not accept call!",
             self.paths.nologin_file.display()
         );
-        let ring_timeout = secs(self.cli.ring_timeout);
+        let mut rings = CallRings::new(None);
         loop {
-            match self.next_ring(&mut call, ring_timeout, None)? {
-                Ok(RingLine::Ring { .. }) => {
+            match self.ring_step(&mut rings, &mut call, secs(self.cli.ring_timeout))? {
+                Step::Ring { .. } => {
                     call.rings += 1;
                     if !self.paths.nologin_file.exists() || self.sig.virtual_ring() {
                         return Ok(State::WaitRings(call));
                     }
                 }
-                Ok(RingLine::Action(ModemAction::Connect)) => {
+                Step::Action(ModemAction::Connect) => {
                     self.clean_line(Duration::from_millis(500), Duration::from_secs(2))?;
                     let line = self.line()?;
                     line.write_all(b"\r\n\r\nSorry, no login allowed\r\n\r\nGoodbye...\r\n\r\n")?;
                     sleep(&self.sig, Duration::from_secs(5));
                     return Ok(State::Exit(20));
                 }
-                Ok(RingLine::Action(_)) => return Ok(State::Exit(20)),
-                Ok(RingLine::Other) => {}
-                Err(RingWait::Timeout) => {
+                Step::Action(_) => return Ok(State::Exit(20)),
+                Step::Timeout => {
                     log::warn!(target: AUDIT, "rejected, rings={}", call.rings);
                     return Ok(State::Jail);
                 }
-                Err(w) => return Ok(self.ring_wait_end(call, w)),
+                other => return self.wait_end(call, other),
             }
         }
     }
@@ -356,11 +335,14 @@ impl Getty {
         }
         call.info.decode_rockwell_mesg();
         let dialin_path = self.paths.config_dir.join("dialin.config");
-        let mut allowed = match fs::read(&dialin_path) {
-            Ok(b) => {
-                dialin::Rules::parse(&String::from_utf8_lossy(&b)).allows(&call.info.caller_id)
+        let mut allowed = match crate::config::load::load(&dialin_path, Trust::Settings) {
+            Ok(src) => dialin::Rules::parse(&src.text).allows(&call.info.caller_id),
+            Err(e) => {
+                if !e.is_missing() {
+                    log::error!("{e}; no caller-ID screening");
+                }
+                true
             }
-            Err(_) => true,
         };
         if allowed {
             if let Some(prog) = self.settings.cnd_program.clone() {

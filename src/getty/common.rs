@@ -6,7 +6,7 @@ use std::time::Duration;
 use crate::callerid::CallInfo;
 use crate::chat::{self, printable};
 use crate::config::mgetty::{Profile, Settings};
-use crate::lock::{Lock, LockDir, Naming};
+use crate::lock::{Holder, Lock, LockDir, LockError, Naming};
 use crate::logging::AUDIT;
 use crate::utmp::UtmpFiles;
 
@@ -93,11 +93,31 @@ impl Getty {
         State::Exit(10)
     }
 
-    /// Release the lock, if held.
+    /// Remove our lock files and let go of the flock (the line stays open).
     pub(super) fn release_lock(&mut self) {
         if let Some(l) = self.lock.take() {
             l.release();
         }
+        if let Some(line) = &self.line {
+            let _ = crate::tty::unflock(line);
+        }
+    }
+
+    /// Take the lock files under every name of the tty and the flock on the open line; the
+    /// foreign owner if there is one (then nothing is held).
+    pub(super) fn lock_line(&mut self) -> Result<Option<Holder>, LockError> {
+        match self.locks.acquire(&self.tty.path) {
+            Ok(l) => self.lock = Some(l),
+            Err(LockError::Held { holder, .. }) => return Ok(Some(holder)),
+            Err(e) => return Err(e),
+        }
+        if let Some(line) = &self.line {
+            if let Err(holder) = crate::lock::claim_flock(line, &self.tty.path) {
+                self.release_lock();
+                return Ok(Some(holder));
+            }
+        }
+        Ok(None)
     }
 
     /// Discard what the line sends until `silence` passes without data (at most `max`).

@@ -9,40 +9,38 @@ use crate::tty::{self, FinalMode, Flow};
 use crate::utmp::Kind;
 
 use super::common::Getty;
-use super::perms::perms_problem;
-use super::settings::resolve_login_config;
+use super::settings::{login_config_access, read_login_config, resolve_login_config};
 use super::state::{Call, Login, State};
 
 impl Getty {
-    /// login.config as a table, or the default (`/bin/login`) when it is missing, unsafe or
-    /// unreadable.
+    /// login.config as the loader and the trust policy allow; `/bin/login` for everybody when
+    /// it is missing, refused (not root's, writable or readable by others, not a regular
+    /// file, over 1 MiB) or unreadable.
     pub(super) fn login_table(&self) -> Table {
         let path = resolve_login_config(&self.paths.config_dir, &self.settings);
-        match fs::metadata(&path) {
-            Err(e) => {
-                log::info!("login.config {}: {e}; using /bin/login", path.display());
+        let source = match read_login_config(&path) {
+            Ok(Some(s)) => s,
+            Ok(None) => {
+                log::info!(
+                    "login.config {} not found; using /bin/login",
+                    path.display()
+                );
                 return Table::default();
             }
-            Ok(_) => {
-                if let Some(p) = perms_problem(&path) {
-                    log::error!("login: {p}; ignored, using /bin/login");
-                    return Table::default();
-                }
-            }
-        }
-        match fs::read(&path) {
-            Ok(b) => {
-                let (t, errs) = Table::parse(&String::from_utf8_lossy(&b), &path);
-                for e in errs {
-                    log::error!("{e}");
-                }
-                t
-            }
             Err(e) => {
-                log::error!("cannot read {}: {e}", path.display());
-                Table::default()
+                log::error!("login: {e}; using /bin/login");
+                return Table::default();
             }
+        };
+        if let Some(p) = login_config_access(&source) {
+            log::error!("login: {p}; ignored, using /bin/login");
+            return Table::default();
         }
+        let (t, errs) = Table::parse(&source.text, &path);
+        for e in errs {
+            log::error!("{e}");
+        }
+        t
     }
 
     /// Dispatch (§6): look the name up in login.config and exec its program on the line.
@@ -156,6 +154,8 @@ impl Getty {
 
     /// Hand the line to `spec`'s program as its stdin/stdout/stderr and exec it.
     fn exec_on_line(&mut self, spec: &crate::exec::ExecSpec, final_mode: FinalMode) -> State {
+        // The RI watcher's copy of the line must not outlive the exec.
+        self.rings.ri = None;
         let Some(line) = self.line.take() else {
             return State::Exit(30);
         };

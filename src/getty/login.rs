@@ -1,10 +1,10 @@
 //! Issue file, prompt and the login name, AutoPPP detection (§5).
 
-use std::fs;
 use std::io;
 use std::time::{Duration, Instant};
 
 use crate::chat::printable;
+use crate::config::load::{Trust, load};
 use crate::issue::{self, Facts, IssueSource};
 use crate::logging::AUDIT;
 use crate::logname::{self, Editor, EditorConfig, Outcome};
@@ -20,9 +20,14 @@ impl Getty {
     pub(super) fn issue_bytes(&self, facts: &Facts) -> Vec<u8> {
         match IssueSource::from_setting(&self.settings.issue_file) {
             IssueSource::Literal(t) => issue::render_literal(&t, facts),
-            IssueSource::File(p) => match fs::read(&p) {
-                Ok(b) => issue::render_file_lines(&b, facts),
-                Err(_) => Vec::new(),
+            IssueSource::File(p) => match load(&p, Trust::Settings) {
+                Ok(src) => issue::render_file_lines(&src.bytes, facts),
+                Err(e) => {
+                    if !e.is_missing() {
+                        log::error!("issue-file {e}");
+                    }
+                    Vec::new()
+                }
             },
             IssueSource::Command(cmd) => {
                 // Admin-configured (`issue-file !cmd`); runs with the line as its output.

@@ -1,26 +1,8 @@
-//! Permission policy: root-only config files and the port's owner and mode.
+//! The port's owner and mode (config files: [`crate::config::load`]).
 
-use std::fs;
 use std::os::fd::AsFd;
-use std::os::unix::fs::MetadataExt;
-use std::path::Path;
 
 use super::common::Getty;
-
-/// The file mode problem of a root-only file, if any (login.config, ring patterns).
-pub(super) fn perms_problem(path: &Path) -> Option<String> {
-    let meta = fs::metadata(path).ok()?;
-    if meta.uid() != 0 || meta.mode() & 0o077 != 0 {
-        Some(format!(
-            "{}: wrong permissions (owner uid {}, mode {:04o}): must be owned by root and not accessible by group or others",
-            path.display(),
-            meta.uid(),
-            meta.mode() & 0o7777
-        ))
-    } else {
-        None
-    }
-}
 
 impl Getty {
     /// Give the open line to port-owner/port-group with port-mode, through its fd (the path

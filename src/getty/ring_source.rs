@@ -1,17 +1,27 @@
-//! Ring events from the line: `RING` result codes, caller-ID lines and SIGUSR1 (xringd's
-//! simulated ring), with the cadence matcher's deadlines (§4.4). Used by the ring room.
+//! Ring events (§4.4): the getty's [`RingSource`], [`LineRings`] — modem text on the line
+//! (classified by [`crate::callerid::RingReader`]: a ring of the phone, caller-ID data, a
+//! distinctive ring), edges of the RI pin when the line has one (a [`RiWatcher`]), and
+//! SIGUSR1 — and the ring room's state. [`CallRings`] counts them for one call (the ring room,
+//! `answer`). Ring commands run through [`Detached`], at most [`MAX_RING_COMMANDS`] at once.
 
+use std::collections::VecDeque;
 use std::io;
 use std::time::{Duration, Instant};
 
-use crate::callerid::{NmbrRule, RingLine, RingReader};
+use crate::callerid::{CallInfo, NmbrRule, RingKind, RingLine, RingReader};
 use crate::chat::{self, printable};
 use crate::config::mgetty::Profile;
 use crate::config::xringd;
-use crate::ring::Matcher;
+use crate::exec::{Detached, Spawned};
+use crate::ring::{Fired, Via};
+use crate::ringsource::{CallRings, RiWatcher, RingEvent, RingSource, Step};
 
 use super::common::{Getty, open_line};
-use super::state::Call;
+use super::line::{Line, Signals};
+use super::state::{Call, State};
+
+/// Ring commands (per-ring and pattern commands) the getty runs at once at most.
+pub(super) const MAX_RING_COMMANDS: usize = 8;
 
 /// The ring room's state for the whole run.
 pub(super) struct RingState {
@@ -19,8 +29,12 @@ pub(super) struct RingState {
     pub(super) reader: RingReader,
     /// The ring-patterns file, once loaded (`patterns`).
     pub(super) patterns: Option<xringd::PatternFile>,
-    /// The clock of cadence matching.
-    pub(super) epoch: Instant,
+    /// The RI pin's watcher, when the line has one.
+    pub(super) ri: Option<RiWatcher>,
+    /// RI edges taken from the watcher and not handed out yet.
+    pub(super) edges: VecDeque<Instant>,
+    /// Ring commands still running.
+    pub(super) commands: Detached,
 }
 
 impl RingState {
@@ -32,108 +46,94 @@ impl RingState {
                 Profile::Debian => NmbrRule::Debian,
             }),
             patterns: None,
-            epoch: Instant::now(),
+            ri: None,
+            edges: VecDeque::new(),
+            commands: Detached::new(MAX_RING_COMMANDS),
         }
+    }
+
+    /// Start watching the RI pin of `line`, if it has one (a pty has none).
+    pub(super) fn watch_ri(&mut self, line: &Line, sig: &Signals) {
+        match sig.waker().and_then(|w| RiWatcher::start(line, w)) {
+            Ok(Some(w)) => {
+                log::info!("the line has an RI pin: RI edges are rings too");
+                self.ri = Some(w);
+            }
+            Ok(None) => {}
+            Err(e) => log::warn!("cannot watch the RI pin: {e}"),
+        }
+    }
+
+    /// Whether an RI edge is waiting to be handed out (wakes Waiting).
+    pub(super) fn ri_pending(&mut self) -> bool {
+        if let Some(ri) = &self.ri {
+            self.edges.extend(ri.take());
+            if let Some(why) = ri.ended() {
+                log::warn!("RI watcher stopped: {why}");
+                self.ri = None;
+            }
+        }
+        !self.edges.is_empty()
+    }
+
+    /// Forget RI edges seen outside a ring wait (they belong to no call).
+    pub(super) fn forget_edges(&mut self) {
+        self.ri_pending();
+        self.edges.clear();
     }
 }
 
-impl Getty {
-    /// Time since start-up, the clock of cadence matching.
-    pub(super) fn now(&self) -> Duration {
-        self.rings.epoch.elapsed()
-    }
+/// The getty's [`RingSource`]: the line's text, the RI pin and SIGUSR1 (mgetty's virtual
+/// ring, which stays set until the call is over).
+pub(super) struct LineRings<'a> {
+    line: &'a Line,
+    sig: &'a Signals,
+    reader: &'a mut RingReader,
+    info: &'a mut CallInfo,
+    msn: &'a [String],
+    ri: Option<&'a RiWatcher>,
+    edges: &'a mut VecDeque<Instant>,
+}
 
-    /// Wait for one ring event, at most `timeout` (`Err(RingWait::Timeout)`) unless a cadence
-    /// is under way: then the wait goes on until the pattern fires (`Err(RingWait::Cadence)`)
-    /// or no pattern can match any more, so gaps and silences longer than the ring timeout
-    /// work.
-    ///
-    /// `cadence` is the matcher to follow and a flag that is set to whether a ring event was a
-    /// ring of the phone: a `RING` line or SIGUSR1 (xringd's simulated ring), and not a
-    /// caller-ID line that mgetty counts as a ring (`NMBR = `, `FM:`, §4.4). Only rings of the
-    /// phone are rings of a cadence.
-    ///
-    /// Ring sources: `RING` result codes on the line and SIGUSR1. The RI line is not watched
-    /// here (a pty has none; rgetty-ringd watches RI): an RI edge would be one more source
-    /// returning [`RingLine::Ring`] with the flag set, and `wait_rings` feeds every such ring
-    /// to the matcher alike.
-    pub(super) fn next_ring(
-        &mut self,
-        call: &mut Call,
-        timeout: Duration,
-        cadence: Option<(&mut Matcher, &mut bool)>,
-    ) -> io::Result<Result<RingLine, RingWait>> {
-        // None: no deadline (a timeout too large for the clock).
-        let deadline = Instant::now().checked_add(timeout);
-        let mut buf = [0u8; 1];
-        let (mut matcher, phone_ring) = match cadence {
-            Some((m, flag)) => (Some(m), Some(flag)),
-            None => (None, None),
+impl RingSource for LineRings<'_> {
+    fn next_event(&mut self, deadline: Option<Instant>) -> io::Result<Option<RingEvent>> {
+        let ring = |at, via, kind, dist| RingEvent::Ring {
+            at,
+            via,
+            kind,
+            dist,
         };
-        // The start of the line being read, as the ring reader sees it (blanks skipped).
-        let mut text: Vec<u8> = Vec::new();
+        let mut buf = [0u8; 1];
         loop {
             if self.sig.virtual_ring() {
-                if let Some(flag) = phone_ring {
-                    *flag = true;
-                }
-                return Ok(Ok(RingLine::Ring { dist: 0 }));
+                return Ok(Some(ring(Instant::now(), Via::Signal, RingKind::Phone, 0)));
             }
-            if let Some(n) = self.sig.term_signal() {
-                return Ok(Err(RingWait::Signal(n)));
+            if self.sig.term_signal().is_some() || self.sig.hangup() {
+                return Ok(Some(RingEvent::Signal));
             }
-            if self.sig.hangup() {
-                return Ok(Err(RingWait::Signal(1)));
+            if let Some(ri) = self.ri {
+                self.edges.extend(ri.take());
             }
-            let mut until = deadline;
-            let mut cadence_pending = false;
-            if let Some(m) = matcher.as_deref_mut() {
-                if let Some(f) = m.poll(self.now()) {
-                    return Ok(Err(RingWait::Cadence(f)));
-                }
-                if let Some(d) = m.next_deadline() {
-                    cadence_pending = true;
-                    until = self.rings.epoch.checked_add(d).or(deadline);
-                }
+            if let Some(at) = self.edges.pop_front() {
+                return Ok(Some(ring(at, Via::Ri, RingKind::Phone, 0)));
             }
-            let line = open_line(&self.line)?;
-            match line.read_until(&self.sig, &mut buf, until)? {
-                Some(0) => return Ok(Err(RingWait::Hangup)),
+            match self.line.read_until(self.sig, &mut buf, deadline)? {
+                Some(0) => return Ok(Some(RingEvent::Hangup)),
                 Some(_) => {
                     log::trace!("got: {}", printable(&buf));
-                    let end_of_line = buf[0] == b'\r' || buf[0] == b'\n';
-                    if !end_of_line
-                        && text.len() < 4
-                        && !(text.is_empty() && buf[0].is_ascii_whitespace())
-                    {
-                        text.push(buf[0]);
-                    }
-                    let msn: Vec<String> = self
-                        .settings
-                        .msn_list
-                        .as_deref()
-                        .map(|l| {
-                            chat::split_elements(l)
-                                .iter()
-                                .map(|e| String::from_utf8_lossy(e).into_owned())
-                                .collect()
-                        })
-                        .unwrap_or_default();
-                    if let Some(ev) = self.rings.reader.feed(buf[0], &mut call.info, &msn) {
-                        if let Some(flag) = phone_ring {
-                            *flag = text.as_slice() == b"RING";
+                    match self.reader.feed(buf[0], self.info, self.msn) {
+                        Some(RingLine::Ring { dist }) => {
+                            let kind = self.reader.last_kind();
+                            return Ok(Some(ring(Instant::now(), Via::Text, kind, dist)));
                         }
-                        return Ok(Ok(ev));
-                    }
-                    if end_of_line {
-                        text.clear();
-                    }
-                }
-                None => {
-                    if !cadence_pending && deadline.is_some_and(|d| Instant::now() >= d) {
-                        return Ok(Err(RingWait::Timeout));
+                        Some(RingLine::Action(a)) => {
+                            return Ok(Some(RingEvent::Action(a)));
+                        }
+                        Some(RingLine::Other) | None => {}
                     }
                 }
+                None if deadline.is_some_and(|d| Instant::now() >= d) => return Ok(None),
+                None => {}
             }
         }
     }
@@ -145,5 +145,68 @@ pub(super) enum RingWait {
     Timeout,
     Signal(i32),
     Hangup,
-    Cadence(crate::ring::Fired),
+    Cadence(Fired),
+}
+
+impl Getty {
+    /// The msn-list as a list.
+    fn msn_list(&self) -> Vec<String> {
+        self.settings
+            .msn_list
+            .as_deref()
+            .map(|l| {
+                chat::split_elements(l)
+                    .iter()
+                    .map(|e| String::from_utf8_lossy(e).into_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// The next step of this call's rings from the line's [`RingSource`].
+    pub(super) fn ring_step(
+        &mut self,
+        rings: &mut CallRings,
+        call: &mut Call,
+        timeout: Duration,
+    ) -> io::Result<Step> {
+        let msn = self.msn_list();
+        let mut src = LineRings {
+            line: open_line(&self.line)?,
+            sig: &self.sig,
+            reader: &mut self.rings.reader,
+            info: &mut call.info,
+            msn: &msn,
+            ri: self.rings.ri.as_ref(),
+            edges: &mut self.rings.edges,
+        };
+        rings.next(&mut src, timeout)
+    }
+
+    /// A step that is not a ring, as the end of a ring wait.
+    pub(super) fn wait_end(&mut self, call: Call, step: Step) -> io::Result<State> {
+        Ok(match step {
+            Step::Action(a) => return self.ring_action(call, a),
+            Step::Fired(f) | Step::Ring { fired: Some(f), .. } => {
+                self.ring_wait_end(call, RingWait::Cadence(f))
+            }
+            Step::Timeout => self.ring_wait_end(call, RingWait::Timeout),
+            Step::Hangup => self.ring_wait_end(call, RingWait::Hangup),
+            Step::Signal | Step::Ring { .. } => {
+                let n = self.sig.term_signal().unwrap_or(1);
+                self.ring_wait_end(call, RingWait::Signal(n))
+            }
+        })
+    }
+
+    /// Run a ring command detached (own session, no terminal); the getty goes on at once.
+    pub(super) fn ring_command(&mut self, what: &str, cmd: &str, env: &[(&'static str, String)]) {
+        match self.rings.commands.spawn(cmd, env, false) {
+            Ok(Spawned::Started(pid)) => log::debug!("{what} {cmd:?}: pid {pid}"),
+            Ok(Spawned::Dropped { limit }) => {
+                log::warn!("{limit} ring commands still running: {what} {cmd:?} not run");
+            }
+            Err(e) => log::error!("cannot run {what} {cmd:?}: {e}"),
+        }
+    }
 }

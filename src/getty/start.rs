@@ -6,7 +6,6 @@ use std::io;
 use std::time::Duration;
 
 use crate::chat::{self, printable};
-use crate::lock::LockError;
 use crate::logging::AUDIT;
 use crate::safefile;
 use crate::tty::{self, Flow};
@@ -21,13 +20,13 @@ impl Getty {
     /// Start-up (§4.1): lock, open and set up the line, init the modem, release the lock.
     pub(super) fn start(&mut self) -> io::Result<State> {
         log::info!("check for lockfiles");
-        if let Some(holder) = self.locks.check_path(&self.tty.lock) {
+        if let Some(holder) = self.locks.check(&self.tty.path) {
             return Ok(State::Dialout(holder));
         }
         log::info!("locking the line");
-        match self.locks.acquire_path(self.tty.lock.clone()) {
-            Ok(l) => self.lock = Some(l),
-            Err(LockError::Held { holder, .. }) => return Ok(State::Dialout(holder)),
+        match self.lock_line() {
+            Ok(None) => {}
+            Ok(Some(holder)) => return Ok(State::Dialout(holder)),
             Err(e) => {
                 let cause = format!("cannot lock {}: {e}", self.tty.device);
                 return Ok(self.start_failed(1, &cause));
@@ -37,6 +36,9 @@ impl Getty {
             Ok(line) => line,
             Err(state) => return Ok(*state),
         };
+        if !self.settings.direct {
+            self.rings.watch_ri(&line, &self.sig);
+        }
         self.line = Some(line);
         if let Some(ms) = self.settings.open_delay_ms {
             sleep(&self.sig, Duration::from_millis(ms));
@@ -75,6 +77,11 @@ impl Getty {
             Ok(fd) => fd,
             Err(e) => return Err(Box::new(self.start_failed(30, &e.to_string()))),
         };
+        // Someone using flock(2) only (picocom, tio) owns the line: step aside unseen.
+        if let Err(holder) = crate::lock::claim_flock(&fd, &self.tty.path) {
+            self.release_lock();
+            return Err(Box::new(State::Dialout(holder)));
+        }
         self.set_port_owner(&fd);
         let line = Line::new(fd);
         self.reset_modem(&line);
@@ -204,9 +211,9 @@ impl Getty {
     /// CheckModem: take the lock and see whether the modem still answers `AT` (twice).
     pub(super) fn check_modem(&mut self) -> io::Result<State> {
         log::info!("checking if modem is still alive");
-        match self.locks.acquire_path(self.tty.lock.clone()) {
-            Ok(l) => self.lock = Some(l),
-            Err(LockError::Held { holder, .. }) => return Ok(State::Dialout(holder)),
+        match self.lock_line() {
+            Ok(None) => {}
+            Ok(Some(holder)) => return Ok(State::Dialout(holder)),
             Err(e) => {
                 log::error!("cannot lock {}: {e}", self.tty.device);
                 return Ok(State::Waiting);

@@ -5,7 +5,7 @@ use std::io;
 use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
-use crate::lock::{Holder, LockError};
+use crate::lock::Holder;
 use crate::logging::AUDIT;
 use crate::utmp::Kind;
 use nix::sys::inotify::Inotify;
@@ -22,6 +22,8 @@ impl Getty {
         self.sig.clear_hangup();
         self.watch_lock_dir();
         let inotify = self.inotify.take();
+        self.rings.forget_edges();
+        self.rings.commands.reap();
         if let Some(state) = self.wait_for_activity(inotify.as_ref())? {
             return Ok(state);
         }
@@ -42,12 +44,10 @@ impl Getty {
                 return Ok(None);
             }
             let line = self.line()?;
-            if !trimmed {
-                // Last thing before the long wait: what runs after this faults back in.
-                crate::idle::trim_text_pages();
-                trimmed = true;
-            }
-            let wake = line.wait(&self.sig, inotify.map(AsFd::as_fd), deadline)?;
+            // Before the long wait: the resident program text is dropped right before the
+            // poll (what runs after the drop faults back in; see `Signals::wait_trimmed`).
+            let trim = crate::idle::prepare_once(&mut trimmed);
+            let wake = line.wait_trimmed(&self.sig, inotify.map(AsFd::as_fd), deadline, &trim)?;
             match wake {
                 Wake::Readable | Wake::Hangup => return Ok(None),
                 Wake::Timeout => return Ok(Some(State::CheckModem)),
@@ -55,7 +55,7 @@ impl Getty {
                     if let Some(ino) = inotify {
                         let _ = ino.read_events();
                     }
-                    if let Some(holder) = self.locks.check_path(&self.tty.lock) {
+                    if let Some(holder) = self.locks.check(&self.tty.path) {
                         return Ok(Some(State::Dialout(holder)));
                     }
                 }
@@ -72,7 +72,7 @@ impl Getty {
                         );
                         return Ok(Some(State::Exit(0)));
                     }
-                    if self.sig.virtual_ring() {
+                    if self.sig.virtual_ring() || self.rings.ri_pending() {
                         return Ok(None);
                     }
                     self.sig.clear_hangup();
@@ -83,9 +83,9 @@ impl Getty {
 
     /// Activity: take the lock, or yield to the dial-out that has it; then the call starts.
     fn activity(&mut self) -> State {
-        match self.locks.acquire_path(self.tty.lock.clone()) {
-            Ok(l) => self.lock = Some(l),
-            Err(LockError::Held { holder, .. }) => return State::Dialout(holder),
+        match self.lock_line() {
+            Ok(None) => {}
+            Ok(Some(holder)) => return State::Dialout(holder),
             Err(e) => {
                 log::error!("cannot lock {}: {e}", self.tty.device);
                 return State::Exit(1);
@@ -119,14 +119,15 @@ impl Getty {
             log::debug!("utmp: {e}");
         }
         // Let go of the tty so the dialer has it to itself.
+        self.rings.ri = None;
         self.line = None;
         self.lock = None;
-        let lock_path = self.tty.lock.clone();
+        let device = self.tty.path.clone();
         loop {
             let sig = &self.sig;
             if !self
                 .locks
-                .wait_until_free_unless(&lock_path, Duration::from_secs(10), &|| {
+                .wait_until_free_unless(&device, Duration::from_secs(10), &|| {
                     sig.term_signal().is_some()
                 })
             {
@@ -136,7 +137,7 @@ impl Getty {
             if let Some(n) = self.sig.term_signal() {
                 return self.goodbye_signal(n);
             }
-            if self.locks.check_path(&lock_path).is_none() {
+            if self.locks.check(&device).is_none() {
                 log::info!("dialout finished, exiting so that init restarts us");
                 return State::Exit(0);
             }

@@ -202,6 +202,12 @@ fn open_local(opts: &ConnectOptions) -> Result<LocalEnd, ClientError> {
                 }
             };
             let fd = tty::open_line(path, false)?;
+            if let Err(holder) = crate::lock::claim_flock(&fd, path) {
+                return Err(ClientError::Locked {
+                    path: path.clone(),
+                    pid: holder.pid,
+                });
+            }
             let saved = tty::get_termios(&fd).ok();
             tty::set_raw(&fd)?;
             if !stty.is_empty() {

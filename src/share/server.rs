@@ -330,7 +330,7 @@ impl Server {
         let peer = sock
             .peer_addr()
             .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
-        self.admit(port, sock, peer, false);
+        self.admit(port, sock, peer, true);
     }
 
     /// Run until SIGTERM/SIGINT (or, with [`Server::exit_when_idle`], until nothing is left).
@@ -1043,6 +1043,8 @@ fn open_session(
         log::error!("{}: {e}", path.display());
         "cannot open the device".to_string()
     })?;
+    crate::lock::claim_flock(&fd, path)
+        .map_err(|h| format!("line busy (flock held by pid {})", h.pid))?;
     let saved = tty::get_termios(&fd).ok();
     if let Err(e) = tty::set_raw(&fd).and_then(|()| {
         if cfg.stty.is_empty() {
