@@ -113,6 +113,27 @@ struct ServeArgs {
     /// Check the config file and exit.
     #[arg(long)]
     check: bool,
+    /// Serve TLS with this certificate chain (PEM).
+    #[arg(long, value_name = "PEM", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM).
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Require client certificates issued by this CA (PEM).
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    tls_client_ca: Option<PathBuf>,
+    /// A second port (same address) for read-only watchers.
+    #[arg(long, value_name = "PORT")]
+    watch_port: Option<u16>,
+    /// A new client replaces the connected one (which gets a notice) instead of being refused.
+    #[arg(long)]
+    takeover: bool,
+    /// Send the device's last BYTES of output to each new client or watcher.
+    #[arg(long, value_name = "BYTES", default_value_t = 0)]
+    replay: usize,
+    /// Log device output (timestamped lines) and connects to FILE; reopened on SIGHUP.
+    #[arg(long, value_name = "FILE")]
+    log_file: Option<PathBuf>,
     #[command(flatten)]
     common: Common,
     /// The device to export.
@@ -141,6 +162,18 @@ struct ConnectArgs {
     /// Exit when the server closes the connection instead of reconnecting.
     #[arg(long)]
     once: bool,
+    /// Connect with TLS.
+    #[arg(long)]
+    tls: bool,
+    /// CA bundle to check the server's certificate (default: the system's).
+    #[arg(long, value_name = "PEM", requires = "tls")]
+    tls_ca: Option<PathBuf>,
+    /// Client certificate (PEM), for servers that ask for one.
+    #[arg(long, value_name = "PEM", requires_all = ["tls", "tls_key"])]
+    tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM).
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
     #[command(flatten)]
     common: Common,
     /// A local device to bridge to the server (instead of --link).
@@ -180,7 +213,8 @@ fn cli_port(a: &ServeArgs, device: &Path, inetd: bool) -> anyhow::Result<PortCon
     let (ip, lport) = match &a.listen {
         None => (None, None),
         Some(s) => {
-            if let Ok(ip) = s.parse::<IpAddr>() {
+            let bare = s.strip_prefix('[').and_then(|r| r.strip_suffix(']'));
+            if let Ok(ip) = bare.unwrap_or(s).parse::<IpAddr>() {
                 (Some(ip), None)
             } else {
                 let sa: SocketAddr = s
@@ -194,8 +228,9 @@ fn cli_port(a: &ServeArgs, device: &Path, inetd: bool) -> anyhow::Result<PortCon
     let ip = ip.unwrap_or_else(|| conf::default_listen_ip(&acl));
     let mut p = PortConfig::new(SocketAddr::new(ip, port), vec![device.to_path_buf()]);
     if let Some(s) = &a.stty {
-        conf::check_stty(s).map_err(|w| anyhow::anyhow!("unknown stty word {w:?}"))?;
-        p.stty = s.clone();
+        let words = conf::stty_words(s);
+        conf::check_stty(&words).map_err(|w| anyhow::anyhow!("unknown stty word {w:?}"))?;
+        p.stty = words;
     }
     if !(1..=64).contains(&a.max) {
         bail!("bad -m {} (1..64)", a.max);
@@ -207,6 +242,16 @@ fn cli_port(a: &ServeArgs, device: &Path, inetd: bool) -> anyhow::Result<PortCon
     p.idle_timeout = (a.idle_timeout > 0).then(|| Duration::from_secs(a.idle_timeout));
     p.banner = a.banner.clone();
     p.drain_timeout = Duration::from_secs(a.drain);
+    p.watch = a.watch_port;
+    p.takeover = a.takeover;
+    p.replay = conf::parse_replay(&a.replay.to_string()).map_err(anyhow::Error::msg)?;
+    p.log = a.log_file.clone();
+    p.tls = conf::tls_files(
+        a.tls_cert.clone(),
+        a.tls_key.clone(),
+        a.tls_client_ca.clone(),
+    )
+    .map_err(anyhow::Error::msg)?;
     Ok(p)
 }
 
@@ -232,7 +277,7 @@ fn install_signals(server: &mut Server) -> anyhow::Result<()> {
         signal_hook::low_level::pipe::register(s, w.try_clone().context("socketpair")?)
             .context("signal handler")?;
     }
-    server.set_signals(sig, r);
+    server.set_signals(sig, r)?;
     Ok(())
 }
 
@@ -275,7 +320,7 @@ fn serve(a: ServeArgs) -> anyhow::Result<()> {
         lock_dir: lock_dir(&a.common),
         client_buffer: server::CLIENT_BUFFER,
     };
-    let mut srv = Server::new(settings);
+    let mut srv = Server::new(settings)?;
     if let Some(cfgpath) = &a.config {
         if a.device.is_some() || a.inetd || a.port.is_some() {
             bail!("--config exports the ports of the file: give no DEVICE, -p or --inetd with it");
@@ -298,7 +343,7 @@ fn serve(a: ServeArgs) -> anyhow::Result<()> {
                     .collect::<Vec<_>>()
                     .join(",")
             );
-            srv.add_port(p, Some(l));
+            srv.add_port(p, Some(l))?;
         }
         let path = cfgpath.clone();
         srv.set_reloader(Box::new(move || {
@@ -319,7 +364,7 @@ fn serve(a: ServeArgs) -> anyhow::Result<()> {
             if fds.is_empty() {
                 let fd = rgetty::tty::adopt_fd(0).context("stdin is not open")?;
                 let sock = TcpStream::from(fd);
-                let pi = srv.add_port(cfg, None);
+                let pi = srv.add_port(cfg, None)?;
                 srv.exit_when_idle(true);
                 srv.inject(pi, sock);
             } else {
@@ -334,7 +379,7 @@ fn serve(a: ServeArgs) -> anyhow::Result<()> {
                             l.local_addr()
                                 .map_or_else(|_| "?".into(), |a| a.to_string())
                         );
-                        pi = Some(srv.add_port(cfg.clone(), Some(l)));
+                        pi = Some(srv.add_port(cfg.clone(), Some(l))?);
                     } else {
                         conns.push(TcpStream::from(fd));
                     }
@@ -343,7 +388,7 @@ fn serve(a: ServeArgs) -> anyhow::Result<()> {
                     Some(p) => p,
                     None => {
                         srv.exit_when_idle(true);
-                        srv.add_port(cfg, None)
+                        srv.add_port(cfg, None)?
                     }
                 };
                 for c in conns {
@@ -357,7 +402,7 @@ fn serve(a: ServeArgs) -> anyhow::Result<()> {
                 l.local_addr().map_or(cfg.listen, |a| a),
                 device.display()
             );
-            srv.add_port(cfg, Some(l));
+            srv.add_port(cfg, Some(l))?;
         }
     }
     if let Some(pf) = &a.port_file {
