@@ -24,6 +24,7 @@ use rgetty::share::acl::Acl;
 use rgetty::share::client::{self, ConnectOptions};
 use rgetty::share::conf::{self, Mode, PortConfig};
 use rgetty::share::server::{self, Server, ServerSettings, Signals};
+use rgetty::share::transport::{self, TlsRole};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -417,6 +418,22 @@ fn serve(a: ServeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The TLS client side of `connect --tls`.
+fn connect_tls(a: &ConnectArgs) -> anyhow::Result<Option<TlsRole>> {
+    if !a.tls {
+        return Ok(None);
+    }
+    let ca = a
+        .tls_ca
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(transport::SYSTEM_CA));
+    let keys = a.tls_cert.as_deref().zip(a.tls_key.as_deref());
+    let cfg = transport::client_config(&ca, keys)?;
+    let name = transport::server_name(&a.server)
+        .with_context(|| format!("no host name in {:?}", a.server))?;
+    Ok(Some(TlsRole::Client(cfg, name)))
+}
+
 fn connect(a: ConnectArgs) -> anyhow::Result<()> {
     init_log(a.common.verbose, true);
     let target = match (&a.link, &a.device) {
@@ -435,6 +452,7 @@ fn connect(a: ConnectArgs) -> anyhow::Result<()> {
         retries: a.retries,
         max_backoff: Duration::from_secs(a.max_backoff.max(1)),
         once: a.once,
+        tls: connect_tls(&a)?,
     };
     let sig = Signals::default();
     // SIGHUP too: the terminal going away must not leave a dangling --link behind.

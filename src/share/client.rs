@@ -23,6 +23,7 @@ use nix::sys::termios::{ControlFlags, InputFlags};
 
 use crate::lock::{Lock, LockDir, LockError};
 use crate::share::conf::Mode;
+use crate::share::transport::{Conn, TlsRole};
 use crate::telnet::{self, ComPort, Decoder, Event, Options, opt, rfc2217};
 use crate::tty;
 
@@ -60,6 +61,8 @@ pub struct ConnectOptions {
     pub max_backoff: Duration,
     /// Exit when the server closes the connection.
     pub once: bool,
+    /// Connect with TLS.
+    pub tls: Option<TlsRole>,
 }
 
 /// A client failure.
@@ -266,6 +269,8 @@ fn settings_requests(old: Option<Sent>, new: Sent, out: &mut Vec<u8>) {
 }
 
 const BUF_LIMIT: usize = 64 * 1024;
+/// Replies and data queued towards the server before the connection counts as hostile.
+const NET_CAP: usize = 256 * 1024;
 /// Packet-mode status: the slave's input queue was flushed (`TIOCPKT_FLUSHREAD`).
 const PKT_FLUSHREAD: u8 = 0x01;
 /// Packet-mode status: the slave's output queue was flushed (`TIOCPKT_FLUSHWRITE`).
@@ -279,6 +284,10 @@ pub fn run(opts: &ConnectOptions, term: &AtomicBool) -> Result<(), ClientError> 
     while !term.load(Ordering::Relaxed) {
         match connect(&opts.server) {
             Ok(sock) => {
+                let sock = match Conn::new(OwnedFd::from(sock), opts.tls.as_ref()) {
+                    Ok(c) => c,
+                    Err(e) => return Err(ClientError::LocalIo(e)),
+                };
                 failures = 0;
                 backoff = Duration::from_secs(1);
                 log::info!("connected to {}", opts.server);
@@ -331,11 +340,9 @@ enum SessionEnd {
 fn session(
     opts: &ConnectOptions,
     local: &mut LocalEnd,
-    mut sock: TcpStream,
+    mut sock: Conn,
     term: &AtomicBool,
 ) -> Result<(), SessionEnd> {
-    sock.set_nonblocking(true).map_err(SessionEnd::Net)?;
-    let _ = sock.set_nodelay(true);
     let rfc = opts.mode == Mode::Rfc2217;
     let mut to_net: Vec<u8> = Vec::new();
     let mut to_local: Vec<u8> = Vec::new();
@@ -378,15 +385,23 @@ fn session(
                 PollFd::new(local.file.as_fd(), lev),
                 PollFd::new(sock.as_fd(), nev),
             ];
-            match nix::poll::poll(&mut fds, PollTimeout::from(500u16)) {
+            let wait = if sock.has_buffered() { 0u16 } else { 500 };
+            match nix::poll::poll(&mut fds, PollTimeout::from(wait)) {
                 Ok(_) | Err(nix::errno::Errno::EINTR) => {}
                 Err(e) => return Err(SessionEnd::Local(e.into())),
             }
-            (
-                fds[0].revents().unwrap_or(PollFlags::empty()),
-                fds[1].revents().unwrap_or(PollFlags::empty()),
-            )
+            let mut nr = fds[1].revents().unwrap_or(PollFlags::empty());
+            if sock.has_buffered() && to_local.len() < BUF_LIMIT {
+                nr |= PollFlags::POLLIN;
+            }
+            (fds[0].revents().unwrap_or(PollFlags::empty()), nr)
         };
+        if to_net.len() > NET_CAP {
+            // A hostile server: negotiation faster than we may answer it.
+            return Err(SessionEnd::Net(io::Error::other(format!(
+                "more than {NET_CAP} bytes of replies waiting (server not reading), dropped"
+            ))));
+        }
         // Local → net.
         if lr.intersects(PollFlags::POLLIN | PollFlags::POLLERR | PollFlags::POLLHUP) {
             let room = BUF_LIMIT.saturating_sub(to_net.len()).min(buf.len());
@@ -472,6 +487,7 @@ fn session(
                 Err(e) => return Err(SessionEnd::Net(e)),
             }
         }
+        sock.flush().map_err(SessionEnd::Net)?;
         if !to_net.is_empty() {
             match sock.write(&to_net) {
                 Ok(n) => {

@@ -8,7 +8,7 @@
 
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr};
-use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -23,6 +23,14 @@ const TLS_CHUNK: usize = 16 * 1024;
 pub struct Conn {
     sock: std::net::TcpStream,
     tls: Option<Box<rustls::Connection>>,
+    /// Decrypted bytes rustls holds (readable without the socket being readable).
+    plain_left: usize,
+}
+
+impl AsFd for Conn {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.sock.as_fd()
+    }
 }
 
 /// Which end of TLS we are.
@@ -51,7 +59,14 @@ impl Conn {
                     .map_err(io::Error::other)?,
             ))),
         };
-        Ok(Conn { sock, tls })
+        let mut c = Conn {
+            sock,
+            tls,
+            plain_left: 0,
+        };
+        // A client speaks first (ClientHello), whether or not it has data to send.
+        c.flush()?;
+        Ok(c)
     }
 
     /// The fd to register with the engine or poll.
@@ -69,6 +84,11 @@ impl Conn {
     /// True for a plain socket: a short read means the kernel buffer is empty.
     pub fn is_plain(&self) -> bool {
         self.tls.is_none()
+    }
+
+    /// Decrypted input is waiting inside TLS: read before waiting for the socket.
+    pub fn has_buffered(&self) -> bool {
+        self.plain_left > 0
     }
 
     /// Still in the TLS handshake.
@@ -122,10 +142,13 @@ impl Conn {
             Err(e) if e.kind() == ErrorKind::Interrupted => return Ok(true),
             Err(e) => return Err(e),
         }
-        if let Err(e) = t.process_new_packets() {
-            // Tell the peer why (the alert), then give up.
-            let _ = t.write_tls(&mut self.sock);
-            return Err(io::Error::new(ErrorKind::InvalidData, e));
+        match t.process_new_packets() {
+            Ok(st) => self.plain_left = st.plaintext_bytes_to_read(),
+            Err(e) => {
+                // Tell the peer why (the alert), then give up.
+                let _ = t.write_tls(&mut self.sock);
+                return Err(io::Error::new(ErrorKind::InvalidData, e));
+            }
         }
         self.flush()?;
         Ok(true)
@@ -139,14 +162,21 @@ impl Conn {
         loop {
             if let Some(t) = self.tls.as_mut() {
                 match t.reader().read(buf) {
-                    Ok(n) => return Ok(n),
+                    Ok(n) => {
+                        self.plain_left = self.plain_left.saturating_sub(n);
+                        return Ok(n);
+                    }
                     Err(e) if e.kind() == ErrorKind::WouldBlock => {}
                     Err(e) if e.kind() == ErrorKind::UnexpectedEof => return Ok(0),
                     Err(e) => return Err(e),
                 }
             }
-            if !self.read_records()? {
-                return Err(ErrorKind::WouldBlock.into());
+            match self.read_records() {
+                Ok(true) => {}
+                Ok(false) => return Err(ErrorKind::WouldBlock.into()),
+                // The peer closed without close_notify: an end of stream all the same.
+                Err(e) if e.kind() == ErrorKind::UnexpectedEof => return Ok(0),
+                Err(e) => return Err(e),
             }
         }
     }
