@@ -315,6 +315,89 @@ fn is_listening(fd: &OwnedFd) -> bool {
         .unwrap_or(false)
 }
 
+/// `serve --config`: bind every port of the file and reload it on SIGHUP. `Ok(false)` for
+/// `--check` (the file is fine, nothing to run).
+fn serve_config(srv: &mut Server, a: &ServeArgs, cfgpath: &Path) -> anyhow::Result<bool> {
+    if a.device.is_some() || a.inetd || a.port.is_some() {
+        bail!("--config exports the ports of the file: give no DEVICE, -p or --inetd with it");
+    }
+    let ports = read_config(cfgpath)?;
+    if a.check {
+        for f in ports.iter().filter_map(|p| p.tls.as_ref()) {
+            transport::server_config(&f.cert, &f.key, f.client_ca.as_deref())?;
+        }
+        return Ok(false);
+    }
+    if ports.is_empty() {
+        bail!("{}: no ports", cfgpath.display());
+    }
+    for p in ports {
+        let l = server::bind(&p)?;
+        log::info!(
+            "listening on {} for {}",
+            l.local_addr().map_or(p.listen, |a| a),
+            p.devices
+                .iter()
+                .map(|d| d.display().to_string())
+                .collect::<Vec<_>>()
+                .join(",")
+        );
+        srv.add_port(p, Some(l))?;
+    }
+    let path = cfgpath.to_path_buf();
+    srv.set_reloader(Box::new(move || {
+        log::info!("SIGHUP: reloading {}", path.display());
+        match read_config(&path) {
+            Ok(p) => Some(p),
+            Err(e) => {
+                log::error!("{e:#}; keeping the old config");
+                None
+            }
+        }
+    }));
+    Ok(true)
+}
+
+/// `serve --inetd`: the connection on stdin, or the sockets systemd passed.
+fn serve_inetd(srv: &mut Server, cfg: PortConfig) -> anyhow::Result<()> {
+    let fds = systemd_fds();
+    if fds.is_empty() {
+        let fd = rgetty::tty::adopt_fd(0).context("stdin is not open")?;
+        let sock = TcpStream::from(fd);
+        let pi = srv.add_port(cfg, None)?;
+        srv.exit_when_idle(true);
+        srv.inject(pi, sock);
+    } else {
+        let mut pi = None;
+        let mut conns = Vec::new();
+        for fd in fds {
+            if is_listening(&fd) {
+                let l = TcpListener::from(fd);
+                l.set_nonblocking(true).context("listener")?;
+                log::info!(
+                    "listening on {} (systemd)",
+                    l.local_addr()
+                        .map_or_else(|_| "?".into(), |a| a.to_string())
+                );
+                pi = Some(srv.add_port(cfg.clone(), Some(l))?);
+            } else {
+                conns.push(TcpStream::from(fd));
+            }
+        }
+        let pi = match pi {
+            Some(p) => p,
+            None => {
+                srv.exit_when_idle(true);
+                srv.add_port(cfg, None)?
+            }
+        };
+        for c in conns {
+            srv.inject(pi, c);
+        }
+    }
+    Ok(())
+}
+
 fn serve(a: ServeArgs) -> anyhow::Result<()> {
     init_log(a.common.verbose, !a.inetd);
     let settings = ServerSettings {
@@ -323,79 +406,14 @@ fn serve(a: ServeArgs) -> anyhow::Result<()> {
     };
     let mut srv = Server::new(settings)?;
     if let Some(cfgpath) = &a.config {
-        if a.device.is_some() || a.inetd || a.port.is_some() {
-            bail!("--config exports the ports of the file: give no DEVICE, -p or --inetd with it");
-        }
-        let ports = read_config(cfgpath)?;
-        if a.check {
+        if !serve_config(&mut srv, &a, cfgpath)? {
             return Ok(());
         }
-        if ports.is_empty() {
-            bail!("{}: no ports", cfgpath.display());
-        }
-        for p in ports {
-            let l = server::bind(&p)?;
-            log::info!(
-                "listening on {} for {}",
-                l.local_addr().map_or(p.listen, |a| a),
-                p.devices
-                    .iter()
-                    .map(|d| d.display().to_string())
-                    .collect::<Vec<_>>()
-                    .join(",")
-            );
-            srv.add_port(p, Some(l))?;
-        }
-        let path = cfgpath.clone();
-        srv.set_reloader(Box::new(move || {
-            log::info!("SIGHUP: reloading {}", path.display());
-            match read_config(&path) {
-                Ok(p) => Some(p),
-                Err(e) => {
-                    log::error!("{e:#}; keeping the old config");
-                    None
-                }
-            }
-        }));
     } else {
         let device = a.device.as_deref().context("no DEVICE given")?;
         let cfg = cli_port(&a, device, a.inetd)?;
         if a.inetd {
-            let fds = systemd_fds();
-            if fds.is_empty() {
-                let fd = rgetty::tty::adopt_fd(0).context("stdin is not open")?;
-                let sock = TcpStream::from(fd);
-                let pi = srv.add_port(cfg, None)?;
-                srv.exit_when_idle(true);
-                srv.inject(pi, sock);
-            } else {
-                let mut pi = None;
-                let mut conns = Vec::new();
-                for fd in fds {
-                    if is_listening(&fd) {
-                        let l = TcpListener::from(fd);
-                        l.set_nonblocking(true).context("listener")?;
-                        log::info!(
-                            "listening on {} (systemd)",
-                            l.local_addr()
-                                .map_or_else(|_| "?".into(), |a| a.to_string())
-                        );
-                        pi = Some(srv.add_port(cfg.clone(), Some(l))?);
-                    } else {
-                        conns.push(TcpStream::from(fd));
-                    }
-                }
-                let pi = match pi {
-                    Some(p) => p,
-                    None => {
-                        srv.exit_when_idle(true);
-                        srv.add_port(cfg, None)?
-                    }
-                };
-                for c in conns {
-                    srv.inject(pi, c);
-                }
-            }
+            serve_inetd(&mut srv, cfg)?;
         } else {
             let l = server::bind(&cfg)?;
             log::info!(

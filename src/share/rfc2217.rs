@@ -210,21 +210,7 @@ fn com_port(s: &mut Session, ci: usize, m: ComPort) -> Option<ComPort> {
             ComPort::SetStopsize(params(s).map_or(0, |p| rfc2217::stop_code(p.stop_bits)))
         }
         ComPort::SetControl(v) => ComPort::SetControl(set_control(s, v, may_set)),
-        ComPort::NotifyLinestate(_) => {
-            let mask = s.clients.get(ci)?.tn.as_ref()?.linestate_mask;
-            let empty = tty::output_pending(&s.dev).map_or(0, |n| {
-                if n == 0 {
-                    rfc2217::LINE_THRE | rfc2217::LINE_TSRE
-                } else {
-                    0
-                }
-            });
-            ComPort::NotifyLinestate(empty & mask)
-        }
-        ComPort::NotifyModemstate(_) => {
-            let mask = s.clients.get(ci)?.tn.as_ref()?.modemstate_mask;
-            ComPort::NotifyModemstate(modem_state(s) & mask)
-        }
+        ComPort::NotifyLinestate(_) | ComPort::NotifyModemstate(_) => notify_now(s, ci, &m)?,
         ComPort::FlowSuspend | ComPort::FlowResume => {
             if let Some(c) = s.clients.get_mut(ci) {
                 c.suspended = m == ComPort::FlowSuspend;
@@ -249,6 +235,23 @@ fn com_port(s: &mut Session, ci: usize, m: ComPort) -> Option<ComPort> {
             }
             ComPort::Purge(v)
         }
+    })
+}
+
+/// The current line or modem state, for a NOTIFY request (masked by the client's mask).
+fn notify_now(s: &Session, ci: usize, m: &ComPort) -> Option<ComPort> {
+    let tn = s.clients.get(ci)?.tn.as_ref()?;
+    Some(if matches!(m, ComPort::NotifyLinestate(_)) {
+        let empty = tty::output_pending(&s.dev).map_or(0, |n| {
+            if n == 0 {
+                rfc2217::LINE_THRE | rfc2217::LINE_TSRE
+            } else {
+                0
+            }
+        });
+        ComPort::NotifyLinestate(empty & tn.linestate_mask)
+    } else {
+        ComPort::NotifyModemstate(modem_state(s) & tn.modemstate_mask)
     })
 }
 
@@ -308,34 +311,8 @@ fn set_control(s: &mut Session, v: u8, may_set: bool) -> u8 {
                 CONTROL_BREAK_OFF
             }
         }
-        CONTROL_DTR_ON | CONTROL_DTR_OFF | CONTROL_DTR_REQUEST => {
-            if may_set && v != CONTROL_DTR_REQUEST {
-                let on = v == CONTROL_DTR_ON;
-                match tty::set_dtr(fd, on) {
-                    Ok(_) => s.dtr = on,
-                    Err(e) => warn("DTR", e),
-                }
-            }
-            let dtr = match tty::modem_lines(fd) {
-                Ok(Some(m)) => m.dtr,
-                _ => s.dtr,
-            };
-            if dtr { CONTROL_DTR_ON } else { CONTROL_DTR_OFF }
-        }
-        CONTROL_RTS_ON | CONTROL_RTS_OFF | CONTROL_RTS_REQUEST => {
-            if may_set && v != CONTROL_RTS_REQUEST {
-                let on = v == CONTROL_RTS_ON;
-                match tty::set_rts(fd, on) {
-                    Ok(_) => s.rts = on,
-                    Err(e) => warn("RTS", e),
-                }
-            }
-            let rts = match tty::modem_lines(fd) {
-                Ok(Some(m)) => m.rts,
-                _ => s.rts,
-            };
-            if rts { CONTROL_RTS_ON } else { CONTROL_RTS_OFF }
-        }
+        CONTROL_DTR_ON | CONTROL_DTR_OFF | CONTROL_DTR_REQUEST | CONTROL_RTS_ON
+        | CONTROL_RTS_OFF | CONTROL_RTS_REQUEST => set_dtr_rts(s, v, may_set),
         CONTROL_INFLOW_NONE | CONTROL_INFLOW_XONXOFF | CONTROL_INFLOW_HARDWARE => {
             if may_set && in_flow() != v {
                 let r = tty::get_termios(fd).and_then(|mut t| {
@@ -353,6 +330,43 @@ fn set_control(s: &mut Session, v: u8, may_set: bool) -> u8 {
         }
         _ => in_flow(),
     }
+}
+
+/// SET-CONTROL for DTR and RTS: set (writers), then read back (the shadow value on a device
+/// without modem lines).
+fn set_dtr_rts(s: &mut Session, v: u8, may_set: bool) -> u8 {
+    use rfc2217::*;
+    let fd = s.dev.as_fd();
+    let dtr = matches!(v, CONTROL_DTR_ON | CONTROL_DTR_OFF | CONTROL_DTR_REQUEST);
+    let (on_code, off_code, request) = if dtr {
+        (CONTROL_DTR_ON, CONTROL_DTR_OFF, CONTROL_DTR_REQUEST)
+    } else {
+        (CONTROL_RTS_ON, CONTROL_RTS_OFF, CONTROL_RTS_REQUEST)
+    };
+    if may_set && v != request {
+        let on = v == on_code;
+        let r = if dtr {
+            tty::set_dtr(fd, on)
+        } else {
+            tty::set_rts(fd, on)
+        };
+        match r {
+            Ok(_) if dtr => s.dtr = on,
+            Ok(_) => s.rts = on,
+            Err(e) => log::warn!(
+                "{}: {}: {e}",
+                s.path.display(),
+                if dtr { "DTR" } else { "RTS" }
+            ),
+        }
+    }
+    let on = match tty::modem_lines(fd) {
+        Ok(Some(m)) if dtr => m.dtr,
+        Ok(Some(m)) => m.rts,
+        _ if dtr => s.dtr,
+        _ => s.rts,
+    };
+    if on { on_code } else { off_code }
 }
 
 #[cfg(test)]

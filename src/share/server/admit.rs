@@ -168,23 +168,7 @@ impl Server {
                 return;
             }
         };
-        let opened = port.lines[li]
-            .session
-            .as_ref()
-            .is_some_and(|s| s.token == Token(usize::MAX));
-        if opened {
-            port.stats.sessions += 1;
-            let t = self.slot(Slot::Dev(pi, li));
-            let Some(Some(port)) = self.ports.get_mut(pi) else {
-                return;
-            };
-            if let Some(s) = port.lines[li].session.as_deref_mut() {
-                s.token = t;
-                if let Err(e) = eng.register(s.dev_fd(), t) {
-                    s.gone = Some(format!("epoll: {e}"));
-                }
-            }
-        }
+        self.register_session(eng, pi, li);
         let t = self.slot(Slot::Client(pi, li));
         if let Err(e) = eng.register(conn.fd(), t) {
             log::warn!("{peer}: epoll: {e}");
@@ -236,6 +220,30 @@ impl Server {
         c.flush();
         s.clients.push(c);
         self.pump(eng, pi, li);
+    }
+
+    /// A session just opened by [`pick_line`] gets its token and its fd watched.
+    fn register_session(&mut self, eng: &mut Engine, pi: usize, li: usize) {
+        let Some(Some(port)) = self.ports.get_mut(pi) else {
+            return;
+        };
+        let opened = port.lines[li]
+            .session
+            .as_ref()
+            .is_some_and(|s| s.token == Token(usize::MAX));
+        if opened {
+            port.stats.sessions += 1;
+            let t = self.slot(Slot::Dev(pi, li));
+            let Some(Some(port)) = self.ports.get_mut(pi) else {
+                return;
+            };
+            if let Some(s) = port.lines[li].session.as_deref_mut() {
+                s.token = t;
+                if let Err(e) = eng.register(s.dev_fd(), t) {
+                    s.gone = Some(format!("epoll: {e}"));
+                }
+            }
+        }
     }
 }
 
