@@ -457,3 +457,71 @@ fn tls_with_and_without_a_client_certificate() {
     tty::set_raw(&app).unwrap();
     d.exchange(&mut app, b"via tls", b"back");
 }
+
+#[test]
+fn connect_drops_a_server_that_floods_negotiation_and_never_reads() {
+    let tmp = tmpdir();
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let link = tmp.path().join("v");
+    let mut cl = Proc {
+        child: Command::new(BIN)
+            .args(["connect", "--mode", "rfc2217", "--once", "--link"])
+            .arg(&link)
+            .arg(format!("127.0.0.1:{port}"))
+            .spawn()
+            .unwrap(),
+    };
+    let (mut s, _) = l.accept().unwrap();
+    s.set_write_timeout(Some(Duration::from_secs(1))).unwrap();
+    // DO for an option the client refuses: every 3 bytes ask for a 3-byte WONT.
+    let flood = [255u8, 253, 200].repeat(20_000);
+    let end = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < end && cl.child.try_wait().unwrap().is_none() {
+        let _ = s.write(&flood);
+    }
+    let st = cl.wait_exit(Duration::from_secs(10));
+    assert!(
+        st.is_some(),
+        "connect kept answering a server that never reads"
+    );
+}
+
+#[test]
+fn a_flood_of_set_baudrate_gives_a_few_log_lines() {
+    let tmp = tmpdir();
+    let mut d = dev();
+    tty::set_speed(&d.slave, 9600).unwrap();
+    let log = tmp.path().join("stderr");
+    let srv = serve_to(
+        tmp.path(),
+        &["-p", "0", "--mode", "rfc2217", d.path.to_str().unwrap()],
+        Stdio::from(std::fs::File::create(&log).unwrap()),
+    );
+    let mut c = connect(srv.addrs[0]);
+    let mut req = Vec::new();
+    // 10,000 requests for the speed the line already has, then 2,000 alternating ones.
+    for _ in 0..10_000 {
+        rgetty::telnet::ComPort::SetBaudrate(9600).encode(false, &mut req);
+    }
+    for i in 0..2_000 {
+        let b = if i % 2 == 0 { 19_200 } else { 9600 };
+        rgetty::telnet::ComPort::SetBaudrate(b).encode(false, &mut req);
+    }
+    let reader = {
+        let mut r = c.try_clone().unwrap();
+        std::thread::spawn(move || {
+            let mut sink = [0u8; 65536];
+            while matches!(r.read(&mut sink), Ok(n) if n > 0) {}
+        })
+    };
+    c.write_all(&req).unwrap();
+    c.write_all(b"end").unwrap();
+    let got = d.read_n(3);
+    assert_eq!(got, b"end");
+    c.shutdown(std::net::Shutdown::Both).unwrap();
+    reader.join().unwrap();
+    let text = std::fs::read_to_string(&log).unwrap();
+    let lines = text.lines().filter(|l| l.contains("baud rate")).count();
+    assert!(lines <= 12, "{lines} baud rate lines:\n{text}");
+}

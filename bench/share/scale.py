@@ -28,6 +28,29 @@ from bench import (ROOT, PATTERN, check, free_ports, new_pty, sync, wait_listeni
                    wait_port, tree_pids, cpu_s)
 
 
+_NEXT = [20000]
+
+
+def fixed_ports(n):
+    """`n` ports below the ephemeral range that bind now (ephemeral ones may be taken by
+    outgoing connections between choosing and binding)."""
+    out = []
+    while len(out) < n:
+        p = _NEXT[0]
+        _NEXT[0] += 1
+        if p >= 32768:
+            raise RuntimeError("out of fixed ports")
+        s = socket.socket()
+        try:
+            s.bind(("127.0.0.1", p))
+            out.append(p)
+        except OSError:
+            pass
+        finally:
+            s.close()
+    return out
+
+
 class Rg:
     """rgetty-share serving a config file."""
 
@@ -41,7 +64,7 @@ class Rg:
         lock = os.path.join(self.tmp, "lock")
         os.makedirs(lock, exist_ok=True)
         self.proc = subprocess.Popen([self.binary, "serve", "--config", conf, "--lock-dir", lock,
-                                      *extra], stderr=subprocess.DEVNULL)
+                                      *extra], stderr=open(os.path.join(self.tmp, "log"), "a"))
         return self.proc
 
     def stop(self):
@@ -131,7 +154,7 @@ def rtt(port, m, samples, wrap=None):
 def busy_port(start, stop, total, samples, wrap=None):
     """Start (via `start(port, dev)`), measure both ways and the RTT, stop."""
     m, s, path = new_pty()
-    port = free_ports(1)[0]
+    port = fixed_ports(1)[0]
     res = {}
     try:
         for name, n2d in (("net->dev", True), ("dev->net", False)):
@@ -166,7 +189,7 @@ def idle_syscalls(rg, ports):
 
 def many_clients(rg, n):
     ptys = [new_pty() for _ in range(n)]
-    ports = free_ports(n)
+    ports = fixed_ports(n)
     rg.start([line(p, t[2]) for p, t in zip(ports, ptys)])
     wait_listening(ports)
     t0 = time.perf_counter()
@@ -213,7 +236,7 @@ def certs(tmp):
 
 def flood_rss(rg):
     m, s, path = new_pty()
-    port = free_ports(1)[0]
+    port = fixed_ports(1)[0]
     proc = rg.start([line(port, path, "mode=rfc2217")])
     c = wait_port(port)
     c.settimeout(2)
@@ -247,7 +270,7 @@ def main():
     tmp = tempfile.mkdtemp(prefix="sharescale.")
     rg = Rg(a.bin, tmp)
     total = a.mib << 20
-    idle = free_ports(a.ports - 1)
+    idle = fixed_ports(a.ports - 1)
     idle_lines = [line(p, "/dev/rgetty-bench-idle-%d" % i) for i, p in enumerate(idle)]
     rows = []
 
@@ -266,7 +289,7 @@ def main():
     rows.append(("1-byte RTT median us: solo / with idle ports", solo["rtt"], crowd["rtt"],
                  crowd["rtt"] / solo["rtt"] if solo["rtt"] and crowd["rtt"] else None))
     rows.append(("syscalls in 10 s idle, %d ports" % a.ports,
-                 idle_syscalls(rg, free_ports(a.ports)), None, None))
+                 idle_syscalls(rg, fixed_ports(a.ports)), None, None))
     dt, served = many_clients(rg, 256)
     rows.append(("256 clients at once: seconds until all served (served)", dt, served, None))
     wrap = certs(tmp)

@@ -458,6 +458,40 @@ mod tests {
     }
 
     #[test]
+    fn console_and_tls_options() {
+        let text = "7000 /dev/ttyS0 - * watch=7001 takeover replay=4096 log=/var/log/c.log \
+            tls-cert=/e/c.pem tls-key=/e/c.key tls-client-ca=/e/ca.pem\n";
+        let p = &parse(Path::new("f"), text).unwrap()[0];
+        assert_eq!(p.watch, Some(7001));
+        assert!(p.takeover);
+        assert_eq!(p.replay, 4096);
+        assert_eq!(p.log.as_deref(), Some(Path::new("/var/log/c.log")));
+        let t = p.tls.as_ref().unwrap();
+        assert_eq!(t.client_ca.as_deref(), Some(Path::new("/e/ca.pem")));
+        let errs = parse(
+            Path::new("c"),
+            "1 /dev/a - * tls-cert=/x\n2 /dev/b - * replay=9999999\n3 /dev/c - * watch=3\n4 /dev/d - * log=\n",
+        )
+        .unwrap_err();
+        let shown: Vec<String> = errs.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            shown,
+            vec![
+                "c:1: TLS needs both tls-cert and tls-key",
+                "c:2: bad replay \"9999999\" (0..1048576 bytes)",
+                "c:3: bad watch port \"3\"",
+                "c:4: log needs a file",
+            ]
+        );
+    }
+
+    #[test]
+    fn stty_words_take_commas() {
+        assert_eq!(stty_words("38400,raw"), "38400 raw");
+        assert_eq!(stty_words(" 9600  -crtscts,cs8 "), "9600 -crtscts cs8");
+    }
+
+    #[test]
     fn listen_forms() {
         assert_eq!(parse_listen("23000"), Some((None, 23000)));
         assert_eq!(

@@ -149,7 +149,10 @@ fn set_param(s: &Session, what: &str, f: impl FnOnce(&mut tty::SerialParams)) {
         if p == old {
             return Ok(());
         }
-        log::info!("{}: {what} {}", s.path.display(), describe(&p, what));
+        crate::share::roles::log_limited(
+            log::Level::Info,
+            format!("{}: {what} {}", s.path.display(), describe(&p, what)),
+        );
         tty::set_params(fd, &p)
     });
     if let Err(e) = r {
@@ -175,9 +178,12 @@ fn com_port(s: &mut Session, ci: usize, m: ComPort) -> Option<ComPort> {
     Some(match m {
         ComPort::Signature(sig) => {
             if !sig.is_empty() {
-                log::info!(
-                    "{path}: client signature {:?}",
-                    String::from_utf8_lossy(&sig)
+                crate::share::roles::log_limited(
+                    log::Level::Info,
+                    format!(
+                        "{path}: client signature {:?}",
+                        String::from_utf8_lossy(&sig)
+                    ),
                 );
                 return None;
             }

@@ -415,13 +415,15 @@ impl Handler for Server {
             }
             self.reload(eng);
         }
-        let idle = self.pending.is_empty()
-            && self
-                .ports
-                .iter()
-                .flatten()
-                .all(|p| p.listener.is_none() && p.lines.iter().all(|l| l.session.is_none()));
-        !(self.stop || (self.exit_when_idle && idle))
+        // Only inetd mode looks at every port: a daemon's turn must not cost O(ports).
+        let idle =
+            || {
+                self.pending.is_empty()
+                    && self.ports.iter().flatten().all(|p| {
+                        p.listener.is_none() && p.lines.iter().all(|l| l.session.is_none())
+                    })
+            };
+        !(self.stop || (self.exit_when_idle && idle()))
     }
 }
 

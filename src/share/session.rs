@@ -466,7 +466,7 @@ impl Session {
                     continue;
                 }
             };
-            if n < room && c.conn.is_plain() && !c.hup {
+            if n < room && c.conn.drained() && !c.hup {
                 c.readable = false;
             }
             moved = true;

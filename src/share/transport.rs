@@ -25,6 +25,22 @@ pub struct Conn {
     tls: Option<Box<rustls::Connection>>,
     /// Decrypted bytes rustls holds (readable without the socket being readable).
     plain_left: usize,
+    /// The last socket read returned less than asked: the kernel buffer was empty.
+    short: bool,
+}
+
+/// A socket reader that notes whether a read came back short.
+struct NoteShort<'a> {
+    sock: &'a mut std::net::TcpStream,
+    short: &'a mut bool,
+}
+
+impl Read for NoteShort<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.sock.read(buf)?;
+        *self.short = n < buf.len();
+        Ok(n)
+    }
 }
 
 impl AsFd for Conn {
@@ -63,6 +79,7 @@ impl Conn {
             sock,
             tls,
             plain_left: 0,
+            short: false,
         };
         // A client speaks first (ClientHello), whether or not it has data to send.
         c.flush()?;
@@ -81,9 +98,15 @@ impl Conn {
             .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)))
     }
 
-    /// True for a plain socket: a short read means the kernel buffer is empty.
+    /// True for a plain socket.
     pub fn is_plain(&self) -> bool {
         self.tls.is_none()
+    }
+
+    /// After a read that returned less than asked: nothing more is waiting, neither in the
+    /// kernel nor inside TLS (the kernel signals new data).
+    pub fn drained(&self) -> bool {
+        self.tls.is_none() || (self.short && self.plain_left == 0)
     }
 
     /// Decrypted input is waiting inside TLS: read before waiting for the socket.
@@ -135,7 +158,11 @@ impl Conn {
         let Some(t) = self.tls.as_mut() else {
             return Ok(false);
         };
-        match t.read_tls(&mut self.sock) {
+        let mut r = NoteShort {
+            sock: &mut self.sock,
+            short: &mut self.short,
+        };
+        match t.read_tls(&mut r) {
             Ok(0) => return Err(ErrorKind::UnexpectedEof.into()),
             Ok(_) => {}
             Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(false),

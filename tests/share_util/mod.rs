@@ -144,6 +144,11 @@ pub fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
 }
 
 pub fn serve(tmp: &Path, args: &[&str]) -> Server {
+    serve_to(tmp, args, Stdio::inherit())
+}
+
+/// [`serve`] with the server's standard error (its log in the foreground) going to `stderr`.
+pub fn serve_to(tmp: &Path, args: &[&str], stderr: Stdio) -> Server {
     let pf = tmp.join("ports");
     let _ = std::fs::remove_file(&pf);
     let lock = tmp.join("lock");
@@ -156,6 +161,7 @@ pub fn serve(tmp: &Path, args: &[&str]) -> Server {
         .arg(&pf)
         .args(args)
         .stdin(Stdio::null())
+        .stderr(stderr)
         .spawn()
         .unwrap();
     let mut proc = Proc { child };
