@@ -223,7 +223,7 @@ mod tests {
         }
         fn tick(&mut self, _eng: &mut Engine) -> bool {
             self.ticks += 1;
-            self.ticks < 3
+            self.timers.len() < 2 && self.ticks < 10
         }
     }
 
