@@ -525,3 +525,65 @@ fn a_flood_of_set_baudrate_gives_a_few_log_lines() {
     let lines = text.lines().filter(|l| l.contains("baud rate")).count();
     assert!(lines <= 12, "{lines} baud rate lines:\n{text}");
 }
+
+#[test]
+fn tls_moves_megabytes_both_ways_through_full_queues() {
+    let tmp = tmpdir();
+    if !make_certs(tmp.path()) || !have("python3") {
+        return;
+    }
+    let f = |n: &str| tmp.path().join(n).to_str().unwrap().to_string();
+    let mut d = dev();
+    let srv = serve(
+        tmp.path(),
+        &[
+            "-p",
+            "0",
+            "--tls-cert",
+            &f("srv.pem"),
+            "--tls-key",
+            &f("srv.key"),
+            d.path.to_str().unwrap(),
+        ],
+    );
+    let n = 8 << 20;
+    let script = format!(
+        "import ssl, socket, threading\n\
+         ctx = ssl.create_default_context(cafile='ca.pem')\n\
+         t = ctx.wrap_socket(socket.create_connection(('127.0.0.1', {})), server_hostname='127.0.0.1')\n\
+         t.settimeout(30)\n\
+         got = 0\n\
+         def rd():\n\
+         \x20   global got\n\
+         \x20   while got < {n}:\n\
+         \x20       b = t.recv(65536)\n\
+         \x20       if not b: break\n\
+         \x20       got += len(b)\n\
+         r = threading.Thread(target=rd); r.start()\n\
+         t.sendall(bytes(range(256)) * ({n} // 256))\n\
+         r.join()\n\
+         print('GOT', got)\n",
+        srv.addrs[0].port()
+    );
+    let child = Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .current_dir(tmp.path())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The far end reads slowly at first, so the device queue and TLS buffers fill up.
+    std::thread::sleep(Duration::from_millis(300));
+    let got = d.read_n(n);
+    assert!(
+        got.chunks(256)
+            .all(|c| c.iter().enumerate().all(|(i, &b)| b as usize == i))
+    );
+    let chunk = vec![7u8; 65536];
+    for _ in 0..n / chunk.len() {
+        d.write_all(&chunk);
+    }
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains(&format!("GOT {n}")), "{text}");
+}

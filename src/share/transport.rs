@@ -103,8 +103,9 @@ impl Conn {
         self.tls.is_none()
     }
 
-    /// After a read that returned less than asked: nothing more is waiting, neither in the
-    /// kernel nor inside TLS (the kernel signals new data).
+    /// After a [`Conn::read`] that returned less than asked: nothing more is waiting, neither
+    /// in the kernel (that read's socket read came back short) nor inside TLS, so the kernel
+    /// signals new data.
     pub fn drained(&self) -> bool {
         self.tls.is_none() || (self.short && self.plain_left == 0)
     }
@@ -186,6 +187,9 @@ impl Conn {
         if self.tls.is_none() {
             return self.sock.read(buf);
         }
+        // `short` speaks for this call only: plaintext left from an earlier socket read says
+        // nothing about what arrived since.
+        self.short = false;
         loop {
             if let Some(t) = self.tls.as_mut() {
                 match t.reader().read(buf) {
