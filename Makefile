@@ -2,6 +2,7 @@
 #
 #   make                      release build of rgetty, rgetty-ringd, rgetty-share
 #   make install              install under PREFIX (/usr/local), DESTDIR for staging
+#   make install-files        the same without building (BUILD_DIR holds the binaries)
 #   make uninstall            remove what install put there (configuration is kept)
 #   make check                cargo fmt --check, clippy -D warnings, cargo test
 #   make lint-man             mandoc lint of every man page, fails on any message
@@ -20,13 +21,15 @@ CONFDIR    ?= /etc/rgetty
 LOGDIR     ?= /var/log/rgetty
 # systemd also reads /usr/local/lib/systemd/system, so the units follow PREFIX.
 UNITDIR    ?= $(PREFIX)/lib/systemd/system
+# logrotate reads only /etc/logrotate.d, whatever the PREFIX.
+LOGROTATEDIR ?= /etc/logrotate.d
 
 CARGO      ?= cargo
 MANDOC     ?= mandoc
 INSTALL    ?= install
 FUZZ_SECONDS ?= 60
 
-RELEASE_DIR = target/release
+BUILD_DIR  ?= target/release
 SBIN_PROGS  = rgetty rgetty-ringd
 BIN_PROGS   = rgetty-share
 MAN5        = $(wildcard man/*.5)
@@ -35,10 +38,10 @@ MAN8        = $(wildcard man/*.8)
 # ring cadence is a password); the others 644. Only the files present are installed.
 SAMPLES_600 = $(wildcard etc/login.config etc/xringd.conf)
 SAMPLES_644 = $(wildcard etc/mgetty.config etc/dialin.config etc/rgetty-share.conf)
-UNITS       = $(wildcard etc/*.service)
+UNITS       = $(wildcard etc/*.service etc/*.socket)
 EXAMPLES    = $(wildcard inittab.sample etc/99-rgetty.rules)
 
-.PHONY: all build install uninstall check lint-man deb fuzz clean
+.PHONY: all build install install-files uninstall check lint-man deb fuzz clean
 
 all: build
 
@@ -46,9 +49,13 @@ build:
 	$(CARGO) build --release --locked
 
 install: build
+	$(MAKE) install-files
+
+# Everything `install` does after the build; the packaging test runs it on the debug binaries.
+install-files:
 	$(INSTALL) -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR)
-	for p in $(SBIN_PROGS); do $(INSTALL) -m 755 $(RELEASE_DIR)/$$p $(DESTDIR)$(SBINDIR)/$$p || exit 1; done
-	for p in $(BIN_PROGS); do $(INSTALL) -m 755 $(RELEASE_DIR)/$$p $(DESTDIR)$(BINDIR)/$$p || exit 1; done
+	for p in $(SBIN_PROGS); do $(INSTALL) -m 755 $(BUILD_DIR)/$$p $(DESTDIR)$(SBINDIR)/$$p || exit 1; done
+	for p in $(BIN_PROGS); do $(INSTALL) -m 755 $(BUILD_DIR)/$$p $(DESTDIR)$(BINDIR)/$$p || exit 1; done
 	$(INSTALL) -d $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8
 	for m in $(MAN5); do $(INSTALL) -m 644 $$m $(DESTDIR)$(MANDIR)/man5/ || exit 1; done
 	for m in $(MAN8); do $(INSTALL) -m 644 $$m $(DESTDIR)$(MANDIR)/man8/ || exit 1; done
@@ -61,10 +68,15 @@ install: build
 	    else echo "$(INSTALL) -m $$mode $$f $$dest"; $(INSTALL) -m $$mode $$f "$$dest" || exit 1; fi; \
 	done
 	$(INSTALL) -d -m 750 $(DESTDIR)$(LOGDIR)
-	@# units: ExecStart follows SBINDIR/BINDIR
+	$(INSTALL) -d $(DESTDIR)$(LOGROTATEDIR)
+	@if [ -e $(DESTDIR)$(LOGROTATEDIR)/rgetty ]; then echo "keeping existing $(DESTDIR)$(LOGROTATEDIR)/rgetty"; \
+	else echo "$(INSTALL) -m 644 etc/rgetty.logrotate $(DESTDIR)$(LOGROTATEDIR)/rgetty"; \
+	    $(INSTALL) -m 644 etc/rgetty.logrotate $(DESTDIR)$(LOGROTATEDIR)/rgetty || exit 1; fi
+	@# units (the socket too): ExecStart follows SBINDIR/BINDIR, config paths CONFDIR
 	$(INSTALL) -d $(DESTDIR)$(UNITDIR)
 	for u in $(UNITS); do \
-	    sed -e 's|/usr/sbin/|$(SBINDIR)/|g' -e 's|/usr/bin/rgetty|$(BINDIR)/rgetty|g' $$u \
+	    sed -e 's|/usr/sbin/rgetty|$(SBINDIR)/rgetty|g' -e 's|/usr/bin/rgetty|$(BINDIR)/rgetty|g' \
+	        -e 's|/etc/rgetty/|$(CONFDIR)/|g' $$u \
 	        > $(DESTDIR)$(UNITDIR)/$$(basename $$u) && chmod 644 $(DESTDIR)$(UNITDIR)/$$(basename $$u) || exit 1; \
 	done
 	$(INSTALL) -d $(DESTDIR)$(DOCDIR)/examples
@@ -77,7 +89,7 @@ uninstall:
 	for m in $(MAN8); do rm -f $(DESTDIR)$(MANDIR)/man8/$$(basename $$m); done
 	for u in $(UNITS); do rm -f $(DESTDIR)$(UNITDIR)/$$(basename $$u); done
 	rm -rf $(DESTDIR)$(DOCDIR)
-	@echo "configuration in $(DESTDIR)$(CONFDIR) and logs in $(DESTDIR)$(LOGDIR) left in place"
+	@echo "configuration in $(DESTDIR)$(CONFDIR) and $(DESTDIR)$(LOGROTATEDIR)/rgetty, logs in $(DESTDIR)$(LOGDIR) left in place"
 
 check:
 	$(CARGO) fmt --check

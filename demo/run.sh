@@ -12,7 +12,9 @@
 set -euo pipefail
 PORT=${PORT:-2323}
 cd "$(dirname "$0")/.."
-cargo build -q --bins
+# Not -q: the first build takes about a minute, and cargo shows what it is compiling.
+echo "rgetty demo: building (cargo build --bins; the first build takes about a minute)..."
+cargo build --bins
 BIN=$PWD/target/debug
 D=$(mktemp -d /tmp/rgetty-demo.XXXXXX)
 chmod 755 "$D"
@@ -49,9 +51,20 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-"$BIN/rgetty-share" modem --link "$D/modem" -p "$PORT" &
-pids+=($!)
-for _ in $(seq 50); do [ -e "$D/modem" ] && break; sleep 0.1; done
+"$BIN/rgetty-share" modem --link "$D/modem" -p "$PORT" 2> "$D/modem.err" &
+modem_pid=$!
+pids+=("$modem_pid")
+# The link appears once the modem listens on the port; if the port is taken it exits instead.
+for _ in $(seq 100); do
+  [ -e "$D/modem" ] && break
+  kill -0 "$modem_pid" 2>/dev/null || break
+  sleep 0.1
+done
+if [ ! -e "$D/modem" ] || ! kill -0 "$modem_pid" 2>/dev/null; then
+  echo "rgetty demo: the virtual modem did not start on port $PORT (taken? try PORT=2324):" >&2
+  cat "$D/modem.err" >&2
+  exit 1
+fi
 
 # Respawn rgetty the way init does.
 (
@@ -65,8 +78,17 @@ for _ in $(seq 50); do [ -e "$D/modem" ] && break; sleep 0.1; done
 pids+=($!)
 
 echo "rgetty demo: virtual modem on $(readlink "$D/modem"), log in $D/log"
+# The call hint comes only once rgetty has initialised the modem and waits for a call.
+for _ in $(seq 300); do
+  grep -qs 'waiting\.\.\.' "$D"/log/*.log && break
+  sleep 0.1
+done
+if ! grep -qs 'waiting\.\.\.' "$D"/log/*.log; then
+  echo "rgetty demo: rgetty did not get the modem ready within 30 s; its log:" >&2
+  tail -n 30 "$D"/log/*.log >&2 || true
+  exit 1
+fi
 if [ "${1:-}" = "--selftest" ]; then
-  sleep 2
   out=$( (sleep 4; printf 'demo\r'; sleep 3) | nc -q 2 127.0.0.1 "$PORT" | tr -d '\r' || true)
   echo "$out"
   if echo "$out" | grep -q "login:" && echo "$out" | grep -q "Hello, demo"; then

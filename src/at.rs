@@ -7,7 +7,7 @@
 //! watches for the `+++` escape with its guard times; the caller calls [`At::poll`] at
 //! [`At::escape_deadline`] so the interpreter never needs a clock of its own.
 //!
-//! What is covered (enough for mgetty-style init and probe chats, see mgetty-behaviour.md §3 and
+//! What is covered (enough for mgetty-style init and probe chats, see docs/behaviour.md §3 and
 //! §4 step 13): command-line editing (S5 backspace and DEL, S3 end of line, `AT`/`at` prefix,
 //! `A/` repeats the last command line at once), `E`, `V`, `Q`, `X0`-`X4`, `H`, `Z`, `&F`,
 //! `I0`-`I9`, `Sn=v`, `Sn?`, `A`, `D…`, `O`, any `&x`, `\x`, `%x` and the usual single letters

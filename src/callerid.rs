@@ -1,6 +1,6 @@
 //! Caller-ID / CONNECT line parser and the RING reader's line rules.
 //!
-//! Pure: no I/O. Implements `mgetty-behaviour.md` §4.4 ("RING reader rules"), §4.5 and the
+//! Pure: no I/O. Implements `docs/behaviour.md` §4.4 ("RING reader rules"), §4.5 and the
 //! msn-list matching of §4.4/§4.6 (mgetty's `cnd.c` and `ring.c`).
 //!
 //! * [`CallInfo`] holds what the modem told us about the call; [`CallInfo::feed_line`] is
@@ -415,6 +415,29 @@ pub enum RingLine {
     Other,
 }
 
+/// What a ring line was: a ring of the phone, or caller-ID data that mgetty counts as a ring.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum RingKind {
+    /// The phone rang: a `RING…` line (any format, distinctive or not), an RI edge, SIGUSR1.
+    /// Only these are rings of a cadence.
+    #[default]
+    Phone,
+    /// A caller-ID line (`NMBR = …`, `FM:…`, `TO:…`) that counts towards `rings` as in mgetty
+    /// (§4.4), although the phone did not ring.
+    CallerId,
+}
+
+impl RingKind {
+    /// The kind of a ring event classified from `line` (leading blanks are skipped).
+    pub fn of_line(line: &[u8]) -> RingKind {
+        if skip_c_space(line).starts_with(b"RING") {
+            RingKind::Phone
+        } else {
+            RingKind::CallerId
+        }
+    }
+}
+
 /// How a Rockwell `NMBR` caller-ID line counts in the ring wait (Q14).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum NmbrRule {
@@ -529,6 +552,7 @@ pub struct RingReader {
     drox_count: u32,
     seen_nmbr: bool,
     seen_name: bool,
+    last_kind: RingKind,
 }
 
 impl RingReader {
@@ -556,6 +580,11 @@ impl RingReader {
     /// The line read so far (without leading blanks).
     pub fn partial_line(&self) -> &[u8] {
         &self.line
+    }
+
+    /// The kind of the last ring event [`RingReader::feed`] returned.
+    pub fn last_kind(&self) -> RingKind {
+        self.last_kind
     }
 
     /// Take one byte. Returns `Some` when it completes a ring event or an action; complete lines
@@ -587,6 +616,7 @@ impl RingReader {
             return None;
         }
         let line = std::mem::take(&mut self.line);
+        self.last_kind = RingKind::of_line(&line);
         match self.classify_line(&line, info, msn_list) {
             RingLine::Other => None,
             ev => Some(ev),
@@ -718,6 +748,28 @@ pub fn classify(line: &[u8], info: &mut CallInfo, msn_list: &[String]) -> RingLi
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ring_kind_tells_a_phone_ring_from_caller_id_data() {
+        let mut r = RingReader::new(NmbrRule::Upstream);
+        let mut info = CallInfo::default();
+        let mut kinds = Vec::new();
+        for line in [
+            &b"RING\r"[..],
+            b"  RING 2\r",
+            b"FM:0891234\r",
+            b"NMBR = 123\r",
+            b"RING;1;2\r",
+        ] {
+            for &b in line {
+                if r.feed(b, &mut info, &[]).is_some() {
+                    kinds.push(r.last_kind());
+                }
+            }
+        }
+        use RingKind::{CallerId, Phone};
+        assert_eq!(kinds, [Phone, Phone, CallerId, CallerId, Phone]);
+    }
     use proptest::prelude::*;
 
     fn fed(lines: &[&[u8]]) -> CallInfo {

@@ -1,6 +1,6 @@
 //! Chat engine: mgetty's expect/send scripts, as data plus a byte-fed matcher.
 //!
-//! Pure: no I/O, no clock. Implements `mgetty-behaviour.md` §3 (and §9.1 for the transcript
+//! Pure: no I/O, no clock. Implements `docs/behaviour.md` §3 (and §9.1 for the transcript
 //! format). The driver (getty) runs a [`Script`] like this:
 //!
 //! * for [`Step::Expect`]: if the expect string is empty, go on at once; otherwise build an

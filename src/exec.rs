@@ -1,4 +1,4 @@
-//! Starting programs: the login program at the end of a call (`mgetty-behaviour.md` §6.2,
+//! Starting programs: the login program at the end of a call (`docs/behaviour.md` §6.2,
 //! §6.3, §10, §11) and the caller-ID screening programs (§4.6).
 //!
 //! [`exec`] replaces the getty: it resolves the user first, resets every signal disposition
@@ -9,6 +9,9 @@
 //!
 //! [`run_program`] runs `cnd-program`/`cid-program` without a shell, with its output thrown
 //! away and a time limit.
+//!
+//! [`Detached`] starts admin-written ring commands through `/bin/sh -c` in their own session,
+//! at most N at once, and reaps them without a thread.
 //!
 //! # Deliberate differences from mgetty
 //! * An unknown login.config user is an error and nothing is run (mgetty runs the program as
@@ -127,6 +130,28 @@ pub fn lookup_user(name: &str) -> Result<User, ExecError> {
             user: name.to_string(),
             source,
         }),
+    }
+}
+
+/// A `port-owner`-style user: a name, or a number taken as a uid. `None` if unknown.
+pub fn user_by_name_or_id(spec: &str) -> Option<User> {
+    let spec = spec.trim();
+    match spec.parse::<u32>() {
+        Ok(uid) => User::from_uid(uid.into()).ok().flatten(),
+        Err(_) => User::from_name(spec).ok().flatten(),
+    }
+}
+
+/// A `port-group`-style group: a name, or a number taken as a gid (known or not). `None` if
+/// the name is unknown.
+pub fn group_by_name_or_id(spec: &str) -> Option<nix::unistd::Gid> {
+    let spec = spec.trim();
+    match spec.parse::<u32>() {
+        Ok(gid) => Some(gid.into()),
+        Err(_) => nix::unistd::Group::from_name(spec)
+            .ok()
+            .flatten()
+            .map(|g| g.gid),
     }
 }
 
@@ -317,6 +342,97 @@ pub fn run_program(
     Ok(None)
 }
 
+/// Detached commands (ring-pattern and per-ring commands): `/bin/sh -c CMD` in its own
+/// session, stdin, stdout and stderr on `/dev/null` (stdout and stderr on our stderr when
+/// asked), never waited for by the caller. At most `limit` run at once; more are dropped, so
+/// a ring storm cannot fork a shell per ring. No thread: finished children are reaped by
+/// [`Detached::reap`], which [`Detached::spawn`] calls first.
+#[derive(Debug)]
+pub struct Detached {
+    limit: usize,
+    running: Vec<std::process::Child>,
+}
+
+/// What [`Detached::spawn`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Spawned {
+    /// The command runs with this pid.
+    Started(u32),
+    /// `limit` commands were already running: this one was not started.
+    Dropped {
+        /// The limit in force.
+        limit: usize,
+    },
+}
+
+impl Detached {
+    /// A pool that runs at most `limit` commands at once (at least one).
+    pub fn new(limit: usize) -> Detached {
+        Detached {
+            limit: limit.max(1),
+            running: Vec::new(),
+        }
+    }
+
+    /// How many commands are still running (as of the last reap).
+    pub fn running(&self) -> usize {
+        self.running.len()
+    }
+
+    /// Collect the exit status of every finished command; returns how many finished.
+    pub fn reap(&mut self) -> usize {
+        let before = self.running.len();
+        self.running.retain_mut(|child| match child.try_wait() {
+            Ok(Some(status)) => {
+                log::debug!("command pid {} ended: {status}", child.id());
+                false
+            }
+            Ok(None) => true,
+            Err(e) => {
+                log::warn!("cannot wait for command pid {}: {e}", child.id());
+                false
+            }
+        });
+        before - self.running.len()
+    }
+
+    /// Start `cmd` (admin text; caller data goes only into `env`), unless `limit` commands
+    /// are running. `to_stderr` puts its stdout and stderr on ours (rgetty-ringd `-d`).
+    pub fn spawn(
+        &mut self,
+        cmd: &str,
+        env: &[(&str, String)],
+        to_stderr: bool,
+    ) -> std::io::Result<Spawned> {
+        self.reap();
+        if self.running.len() >= self.limit {
+            return Ok(Spawned::Dropped { limit: self.limit });
+        }
+        let mut command = Command::new("/bin/sh");
+        command.arg("-c").arg(cmd).stdin(Stdio::null());
+        if to_stderr {
+            let err = std::os::fd::AsFd::as_fd(&std::io::stderr()).try_clone_to_owned()?;
+            command.stdout(Stdio::from(err)).stderr(Stdio::inherit());
+        } else {
+            command.stdout(Stdio::null()).stderr(Stdio::null());
+        }
+        command.envs(env.iter().map(|(k, v)| (k, v)));
+        // SAFETY: the closure runs in the forked child before exec and only calls setsid(2),
+        // which is async-signal-safe and touches no memory shared with the parent.
+        unsafe {
+            command.pre_exec(|| {
+                nix::unistd::setsid()
+                    .map(|_| ())
+                    .map_err(std::io::Error::from)
+            });
+        }
+        let child = command.spawn()?;
+        let pid = child.id();
+        self.running.push(child);
+        Ok(Spawned::Started(pid))
+    }
+}
+
 /// Split an admin-written command line from the config on whitespace (no shell, no quoting).
 /// The caller appends caller-ID values as separate argv elements.
 pub fn split_command(cmd: &str) -> Vec<String> {
@@ -326,6 +442,37 @@ pub fn split_command(cmd: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn detached_commands_are_bounded_and_reaped() {
+        let mut pool = Detached::new(2);
+        let a = pool.spawn("sleep 5", &[], false).unwrap();
+        let b = pool.spawn("sleep 5", &[("X", "1".into())], false).unwrap();
+        assert!(matches!(a, Spawned::Started(_)) && matches!(b, Spawned::Started(_)));
+        for _ in 0..50 {
+            assert_eq!(
+                pool.spawn("sleep 5", &[], false).unwrap(),
+                Spawned::Dropped { limit: 2 }
+            );
+        }
+        assert_eq!(pool.running(), 2);
+        for s in [a, b] {
+            if let Spawned::Started(pid) = s {
+                let pid = Pid::from_raw(i32::try_from(pid).unwrap());
+                let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
+            }
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while pool.running() > 0 {
+            pool.reap();
+            assert!(Instant::now() < deadline, "not reaped");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(matches!(
+            pool.spawn("true", &[], false),
+            Ok(Spawned::Started(_))
+        ));
+    }
 
     #[test]
     fn split() {

@@ -56,15 +56,20 @@ fn clean_readonly_mappings(smaps: &str) -> Vec<(usize, usize)> {
     out
 }
 
-/// Drop the resident pages of every clean read-only file mapping of this process (program
-/// text, read-only data, shared libraries). Call it right before a long wait: code run after
-/// it faults its pages back in. Returns the number of bytes of address space advised.
-pub fn trim_text_pages() -> usize {
-    let Ok(smaps) = fs::read_to_string("/proc/self/smaps") else {
-        return 0;
-    };
+/// The clean, read-only, file-backed mappings of this process (program text, read-only data,
+/// shared libraries), from `/proc/self/smaps`: what [`drop_pages`] may drop.
+pub fn text_ranges() -> Vec<(usize, usize)> {
+    fs::read_to_string("/proc/self/smaps")
+        .map(|smaps| clean_readonly_mappings(&smaps))
+        .unwrap_or_default()
+}
+
+/// Drop the resident pages of `ranges` (from [`text_ranges`]). Call it as the very last thing
+/// before a long wait: every code page run after it faults back in, with the kernel's
+/// fault-around (64 kB at a time). Returns the number of bytes of address space advised.
+pub fn drop_pages(ranges: &[(usize, usize)]) -> usize {
     let mut total = 0;
-    for (start, end) in clean_readonly_mappings(&smaps) {
+    for &(start, end) in ranges {
         let len = end - start;
         // SAFETY: the range is a whole, currently mapped, private, read-only file mapping with
         // no dirty or anonymous pages, taken from /proc/self/smaps. MADV_DONTNEED on it only
@@ -75,6 +80,33 @@ pub fn trim_text_pages() -> usize {
         }
     }
     total
+}
+
+/// [`drop_pages`] of all [`text_ranges`].
+pub fn trim_text_pages() -> usize {
+    drop_pages(&text_ranges())
+}
+
+/// Before a long idle wait, once: the first call (`*done` false) gives freed heap back
+/// ([`trim_heap`]) and returns the [`text_ranges`] to drop right before blocking; later calls
+/// return nothing.
+pub fn prepare_once(done: &mut bool) -> Vec<(usize, usize)> {
+    if std::mem::replace(done, true) {
+        return Vec::new();
+    }
+    trim_heap();
+    text_ranges()
+}
+
+/// Give freed heap memory back to the kernel (`malloc_trim(0)`): start-up reads config files
+/// and parses them, and glibc keeps the freed blocks resident otherwise. Call it right before
+/// a long wait, with [`drop_pages`].
+pub fn trim_heap() {
+    // SAFETY: malloc_trim only returns free memory of the allocator to the kernel; it takes
+    // the allocator's own locks and touches no memory we own.
+    unsafe {
+        libc::malloc_trim(0);
+    }
 }
 
 #[cfg(test)]

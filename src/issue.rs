@@ -1,6 +1,6 @@
 //! Issue file and login prompt: mgetty's escapes, rendered into bytes.
 //!
-//! Pure: no I/O, no clock, no uname. Implements `mgetty-behaviour.md` §5.1 and §5.2 (Q7, Q8,
+//! Pure: no I/O, no clock, no uname. Implements `docs/behaviour.md` §5.1 and §5.2 (Q7, Q8,
 //! Q17). The getty gathers the [`Facts`] (uname, device, caller ID, CONNECT string, number of
 //! logged-in users, port speed, local time from `localtime_r`), reads the issue file if there is
 //! one, and writes the bytes returned here. Rendering never changes terminal modes: the issue

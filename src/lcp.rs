@@ -1,6 +1,6 @@
 //! AutoPPP detector: recognises the start of a PPP LCP frame in the raw login-name input.
 //!
-//! Pure: no I/O. Implements `mgetty-behaviour.md` §5.5. A caller's PPP stack starts by sending an
+//! Pure: no I/O. Implements `docs/behaviour.md` §5.5. A caller's PPP stack starts by sending an
 //! LCP Configure-Request, which on the wire (RFC 1662 HDLC-like framing) begins with
 //! `7E FF 03 C0 21`: flag, all-stations address, UI control, protocol 0xC021 (LCP). Most peers
 //! escape the control byte 0x03 with the async control character map, giving

@@ -13,9 +13,11 @@
 //!    with utmp/wtmp records ([`utmp`]).
 //!
 //! Pure modules (no I/O, no clock, no fds): [`speed`], [`config`], [`chat`], [`callerid`],
-//! [`issue`], [`logname`], [`lcp`], [`ring`], [`telnet`], [`at`], [`hdlc`], `getty::state`.
-//! I/O shell: [`tty`] (the only module that issues ioctls), [`lock`], [`utmp`], [`logging`],
-//! [`exec`], [`getty`], [`ringd`], [`vmodem`], [`share`].
+//! [`issue`], [`logname`], [`lcp`], [`ring`], [`telnet`], [`at`], [`hdlc`], [`sanitize`],
+//! `getty::state`.
+//! I/O shell: [`tty`] (the only module that issues ioctls), [`lock`], [`safefile`] (root-written
+//! files that no symlink redirects), [`utmp`], [`logging`],
+//! [`exec`], [`getty`], [`ringd`], [`ringsource`], [`wake`], [`vmodem`], [`share`].
 
 pub mod at;
 pub mod callerid;
@@ -32,9 +34,13 @@ pub mod logging;
 pub mod logname;
 pub mod ring;
 pub mod ringd;
+pub mod ringsource;
+pub mod safefile;
+pub mod sanitize;
 pub mod share;
 pub mod speed;
 pub mod telnet;
 pub mod tty;
 pub mod utmp;
 pub mod vmodem;
+pub mod wake;

@@ -1,41 +1,54 @@
-//! UUCP lock files (mgetty-behaviour.md §7), shared with cu, pppd, minicom and rgetty-share.
+//! UUCP lock files (docs/behaviour.md §7) and flock(2): line ownership shared with cu,
+//! minicom, pppd, picocom, tio and rgetty-share.
 //!
-//! Format: HDB/FHS ASCII, the pid right-aligned in 10 columns plus a newline, mode 0644.
-//! Creation is atomic: a private temp file (`mkstemp`) is written and then `link(2)`ed to the
-//! lock name, so two racing processes can never both win. A lock whose pid is dead
-//! (`kill(pid, 0)` gives ESRCH) is stale: it is removed and retaken. A lock holding our own pid
-//! is ours. The lock name comes from the device's real path (symlinks resolved), so
-//! `/dev/modem` → `/dev/ttyS0` and `ttyS0` find the same `LCK..ttyS0`.
+//! **Names.** A device has several lock names, because dial-out programs name it differently
+//! ([`names`]): the name as given and the resolved real device, each under both the upstream
+//! (basename) and the Debian/FHS (path below `/dev`, `/` → `_`) schemes, the same for the
+//! device's other symlinks in [`ALIAS_DIRS`] (udev's `/dev/modem`), and lockdev's SVR4
+//! `LK.<fs major>.<major>.<minor>`. A live lock under *any* of them is a foreign owner, and so
+//! is an flock(2) held by another open file on the device ([`LockDir::check`]).
+//!
+//! **Taking.** Format: HDB/FHS ASCII, the pid right-aligned in 10 columns plus a newline, mode
+//! 0644. A private temp file (`mkstemp`) is written and `link(2)`ed to the primary name (the
+//! real device under the profile's scheme) and then to every other name, so all names are hard
+//! links of one file and each creation is atomic. If any name is held by a live process,
+//! every name taken so far is removed again and the lock is refused: two owners are
+//! impossible even against programs that create only one of the names. A lock whose pid is
+//! dead (`kill(pid, 0)` gives ESRCH) is stale: it is removed and retaken. A lock holding our
+//! own pid is ours. Releasing removes every name that still holds our pid, the primary last.
+//!
+//! **Hostile lock dirs.** `/run/lock` is world-writable. A lock file is inspected with
+//! `lstat` and opened `O_RDONLY|O_NONBLOCK|O_NOFOLLOW` only when it is a regular file (and
+//! checked again with `fstat`), so nothing named like a lock can block us. Anything else
+//! named like a lock (FIFO, directory, socket, device node, symlink) is logged once and
+//! counts as **held** by an unknown owner: we never remove a file we did not create that
+//! cannot be a lock, and a local user could block the line with a real lock file anyway.
 
+pub mod names;
+
+pub use names::{Naming, lock_stem};
+
+use std::collections::HashSet;
 use std::fs;
 use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, AsRawFd};
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 use nix::sys::signal::kill;
 use nix::unistd::Pid;
 
-/// How a device path becomes a lock file name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Naming {
-    /// Upstream mgetty: the basename after the last `/` (`pts/1` → `LCK..1`).
-    #[default]
-    Upstream,
-    /// Debian (and FHS, pppd, ser2net): the path below `/dev/` with `/` → `_`
-    /// (`pts/1` → `LCK..pts_1`).
-    Debian,
-}
-
-/// A live foreign process holding a lock.
+/// A live foreign owner of the line: a process holding a lock file or an flock, or (pid 0)
+/// something that is not a process, such as a FIFO named like a lock file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Holder {
-    /// Its pid.
+    /// Its pid; 0 when unknown.
     pub pid: i32,
-    /// Its command line from /proc (NULs turned into spaces, at most 80 characters); empty if
-    /// unreadable.
+    /// Its command line from /proc (NULs turned into spaces, at most 80 characters), or what
+    /// holds the line when there is no process; empty if unreadable.
     pub cmdline: String,
 }
 
@@ -45,13 +58,22 @@ impl std::fmt::Display for Holder {
     }
 }
 
+impl Holder {
+    fn of(pid: i32) -> Self {
+        Holder {
+            pid,
+            cmdline: cmdline(pid),
+        }
+    }
+}
+
 /// Why a lock could not be taken.
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
-    /// A live process holds it.
-    #[error("lock file {path} exists: held by {holder}")]
+    /// A live process (or something named like a lock) holds it.
+    #[error("{path} is held by {holder}")]
     Held {
-        /// The lock file.
+        /// The lock file, or the device when another process holds an flock on it.
         path: PathBuf,
         /// The process holding it.
         holder: Holder,
@@ -79,28 +101,62 @@ fn io_err(op: &'static str, path: &Path) -> impl FnOnce(io::Error) -> LockError 
 pub struct LockDir {
     dir: PathBuf,
     naming: Naming,
+    alias_dirs: Vec<PathBuf>,
 }
 
-/// A lock we hold. Dropping it removes the file, unless it no longer holds our pid.
+/// Where other names of a device live: udev's symlinks (`/dev/modem`, `/dev/serial/by-id/…`).
+/// A symlink there that resolves to the device adds its names, so `cu -l /dev/modem` is seen
+/// even by an rgetty started on `ttyS0`.
+pub const ALIAS_DIRS: [&str; 3] = ["/dev", "/dev/serial/by-id", "/dev/serial/by-path"];
+
+/// The symlinks in `dirs` that resolve to `real` (not `/dev/std*` or `/dev/fd`, which point
+/// into `/proc/self`).
+fn aliases(dirs: &[PathBuf], real: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for d in dirs {
+        let Ok(entries) = fs::read_dir(d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let name = e.file_name();
+            let skip = matches!(name.to_str(), Some("stdin" | "stdout" | "stderr" | "fd"));
+            if skip || !e.file_type().is_ok_and(|t| t.is_symlink()) {
+                continue;
+            }
+            if fs::canonicalize(e.path()).is_ok_and(|t| t == real) {
+                out.push(e.path());
+            }
+        }
+    }
+    out
+}
+
+/// A lock we hold under every name of a device. Dropping it removes the files, each only if
+/// it still holds our pid.
 #[derive(Debug)]
 pub struct Lock {
-    path: PathBuf,
+    paths: Vec<PathBuf>,
     pid: i32,
     armed: bool,
 }
 
 impl Lock {
-    /// The lock file's path.
+    /// The primary lock file's path.
     pub fn path(&self) -> &Path {
-        &self.path
+        self.paths.first().map_or(Path::new(""), PathBuf::as_path)
     }
 
-    /// Remove the lock file now.
+    /// Every lock file this lock consists of, the primary one first.
+    pub fn paths(&self) -> &[PathBuf] {
+        &self.paths
+    }
+
+    /// Remove the lock files now.
     pub fn release(mut self) {
         self.remove();
     }
 
-    /// Keep the lock file after this value is gone: used when exec'ing the login program,
+    /// Keep the lock files after this value is gone: used when exec'ing the login program,
     /// which inherits our pid and with it the lock (§7).
     pub fn keep(mut self) {
         self.armed = false;
@@ -112,9 +168,11 @@ impl Lock {
         }
         self.armed = false;
         // Never delete a lock that someone else has taken over meanwhile.
-        if read_pid(&self.path).ok().flatten() == Some(self.pid) {
-            if let Err(e) = fs::remove_file(&self.path) {
-                log::warn!("cannot remove lock file {}: {e}", self.path.display());
+        for path in self.paths.iter().rev() {
+            if matches!(inspect(path), Ok(Found::Pid(p)) if p == self.pid) {
+                if let Err(e) = fs::remove_file(path) {
+                    log::warn!("cannot remove lock file {}: {e}", path.display());
+                }
             }
         }
     }
@@ -148,12 +206,65 @@ pub fn parse_pid(content: &[u8]) -> Option<i32> {
     Some(i32::from_ne_bytes(bytes)).filter(|&p| p > 0)
 }
 
-fn read_pid(path: &Path) -> io::Result<Option<i32>> {
-    let mut f = match fs::File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(e),
+/// What is found under a lock file name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Found {
+    /// Nothing.
+    Absent,
+    /// A regular file naming this pid.
+    Pid(i32),
+    /// A regular file without a sensible pid.
+    Garbage,
+    /// Not a regular file: what it is.
+    Odd(&'static str),
+}
+
+fn kind_of(ft: fs::FileType) -> Option<&'static str> {
+    if ft.is_file() {
+        None
+    } else if ft.is_symlink() {
+        Some("symlink")
+    } else if ft.is_dir() {
+        Some("directory")
+    } else if ft.is_fifo() {
+        Some("FIFO")
+    } else if ft.is_socket() {
+        Some("socket")
+    } else {
+        Some("device node")
+    }
+}
+
+/// Look at a lock file without ever blocking or following a link: `lstat`, then open a
+/// regular file `O_RDONLY|O_NONBLOCK|O_NOFOLLOW` and check it again with `fstat`.
+fn inspect(path: &Path) -> io::Result<Found> {
+    let absent = |e: io::Error| {
+        if e.kind() == io::ErrorKind::NotFound {
+            Ok(Found::Absent)
+        } else if e.raw_os_error() == Some(libc::ELOOP) {
+            Ok(Found::Odd("symlink"))
+        } else {
+            Err(e)
+        }
     };
+    let meta = match fs::symlink_metadata(path) {
+        Ok(m) => m,
+        Err(e) => return absent(e),
+    };
+    if let Some(kind) = kind_of(meta.file_type()) {
+        return Ok(Found::Odd(kind));
+    }
+    let mut f = match fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW | libc::O_NOCTTY)
+        .open(path)
+    {
+        Ok(f) => f,
+        Err(e) => return absent(e),
+    };
+    if let Some(kind) = kind_of(f.metadata()?.file_type()) {
+        return Ok(Found::Odd(kind));
+    }
     let mut buf = [0u8; 19];
     let mut n = 0;
     while n < buf.len() {
@@ -162,7 +273,29 @@ fn read_pid(path: &Path) -> io::Result<Option<i32>> {
             k => n += k,
         }
     }
-    Ok(parse_pid(&buf[..n]))
+    Ok(parse_pid(&buf[..n]).map_or(Found::Garbage, Found::Pid))
+}
+
+/// The holder standing for a non-file named like a lock; logged once per path.
+fn odd_holder(path: &Path, kind: &str) -> Holder {
+    static REPORTED: Mutex<Option<HashSet<PathBuf>>> = Mutex::new(None);
+    let first = REPORTED
+        .lock()
+        .map(|mut g| {
+            g.get_or_insert_with(HashSet::new)
+                .insert(path.to_path_buf())
+        })
+        .unwrap_or(true);
+    if first {
+        log::warn!(
+            "{} is a {kind}, not a lock file: the line counts as locked until it is removed",
+            path.display()
+        );
+    }
+    Holder {
+        pid: 0,
+        cmdline: format!("{kind} {}", path.display()),
+    }
 }
 
 /// This process's pid as stored in lock files.
@@ -177,14 +310,14 @@ fn remove_stale(path: &Path, pid: i32) {
         "stale lockfile {}, created by process {pid}, removing",
         path.display()
     );
-    if read_pid(path).ok().flatten() == Some(pid) {
+    if matches!(inspect(path), Ok(Found::Pid(p)) if p == pid) {
         let _ = fs::remove_file(path);
     }
 }
 
 /// Whether `pid` is alive (`kill(pid, 0)`; EPERM counts as alive).
 pub fn pid_alive(pid: i32) -> bool {
-    !matches!(kill(Pid::from_raw(pid), None), Err(Errno::ESRCH))
+    pid > 0 && !matches!(kill(Pid::from_raw(pid), None), Err(Errno::ESRCH))
 }
 
 /// The command line of a process from `/proc/<pid>/cmdline`, NULs as spaces, at most 80
@@ -202,13 +335,65 @@ pub fn cmdline(pid: i32) -> String {
     s
 }
 
-/// The live holder of the lock file at `path`, if any (stale locks are not removed here).
-pub fn holder(path: &Path) -> Option<Holder> {
-    let pid = read_pid(path).ok().flatten()?;
-    (pid_alive(pid) && pid != my_pid()).then(|| Holder {
-        pid,
-        cmdline: cmdline(pid),
-    })
+/// The process holding an flock on `device` (another open file than the caller's), if any.
+/// Our own pid counts as no holder; a holder whose pid cannot be found has pid 0.
+pub fn flock_holder(device: &Path) -> Option<Holder> {
+    if !crate::tty::flock_busy(device).unwrap_or(false) {
+        return None;
+    }
+    let pid = fs::metadata(device).ok().and_then(|m| {
+        let text = fs::read_to_string("/proc/locks").ok()?;
+        let dev = m.dev();
+        names::flock_holder_pid(
+            &text,
+            u64::from(libc::major(dev)),
+            u64::from(libc::minor(dev)),
+            m.ino(),
+        )
+    });
+    match pid {
+        Some(p) if p == my_pid() => None,
+        Some(p) => Some(Holder::of(p)),
+        None => Some(Holder {
+            pid: 0,
+            cmdline: format!("flock or exclusive open on {}", device.display()),
+        }),
+    }
+}
+
+/// Take `flock(LOCK_EX|LOCK_NB)` on the open line `fd` of `device`; the holder if another
+/// open file has one. Held for as long as this open file description lives (also across
+/// exec, in the login program's stdin).
+pub fn claim_flock(fd: impl AsFd, device: &Path) -> Result<(), Holder> {
+    match crate::tty::try_flock(fd) {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(flock_holder(device).unwrap_or(Holder {
+            pid: 0,
+            cmdline: format!("flock on {}", device.display()),
+        })),
+        Err(e) => {
+            // A filesystem without flock support: the lock files still protect the line.
+            log::debug!("flock {}: {e}", device.display());
+            Ok(())
+        }
+    }
+}
+
+/// The device node behind `device` and its SVR4 numbers, if it is a character device.
+fn resolve(device: &Path) -> (PathBuf, Option<(u64, u64, u64)>) {
+    let real = fs::canonicalize(device).unwrap_or_else(|_| device.to_path_buf());
+    let svr4 = fs::metadata(&real)
+        .ok()
+        .filter(|m| m.file_type().is_char_device())
+        .map(|m| {
+            let (dev, rdev) = (m.dev(), m.rdev());
+            (
+                u64::from(libc::major(dev)),
+                u64::from(libc::major(rdev)),
+                u64::from(libc::minor(rdev)),
+            )
+        });
+    (real, svr4)
 }
 
 impl LockDir {
@@ -217,7 +402,15 @@ impl LockDir {
         LockDir {
             dir: dir.into(),
             naming,
+            alias_dirs: ALIAS_DIRS.iter().map(PathBuf::from).collect(),
         }
+    }
+
+    /// Search these directories for symlinks to the device instead of [`ALIAS_DIRS`].
+    #[must_use]
+    pub fn with_alias_dirs(mut self, dirs: Vec<PathBuf>) -> Self {
+        self.alias_dirs = dirs;
+        self
     }
 
     /// The directory.
@@ -225,74 +418,63 @@ impl LockDir {
         &self.dir
     }
 
-    /// The lock file for a device path: symlinks are resolved first, then the part below
-    /// `/dev/` is named by [`Naming`]. A device outside `/dev` (after resolving) is named by
-    /// its whole path with `/` → `_`.
+    /// The primary lock file for a device path: symlinks are resolved first, then the part
+    /// below `/dev/` is named by [`Naming`]. A device outside `/dev` (after resolving) is
+    /// named by its whole path with `/` → `_`.
     pub fn lock_name_for(&self, device: &Path) -> PathBuf {
         let real = fs::canonicalize(device).unwrap_or_else(|_| device.to_path_buf());
         self.dir
             .join(format!("LCK..{}", lock_stem(&real, self.naming)))
     }
 
-    /// Take the lock for `device` (see the module docs for the protocol).
-    pub fn acquire(&self, device: &Path) -> Result<Lock, LockError> {
-        self.acquire_path(self.lock_name_for(device))
+    /// Every lock file name of `device` (given as the user gave it: the symlink, not the
+    /// resolved path), the primary one first (see [`names::lock_names`]), including the names
+    /// of the symlinks to it in the alias directories ([`ALIAS_DIRS`]).
+    pub fn lock_names_for(&self, device: &Path) -> Vec<PathBuf> {
+        let (real, svr4) = resolve(device);
+        let aliases = aliases(&self.alias_dirs, &real);
+        names::lock_names(device, &real, self.naming, svr4, &aliases)
+            .into_iter()
+            .map(|n| self.dir.join(n))
+            .collect()
     }
 
-    /// Take the lock file at an explicit path.
+    /// Take the lock for `device` under every name (see the module docs for the protocol).
+    /// An flock held on the device by another process refuses it too (tested after the lock
+    /// files, so a device locked by file is not even opened). `device` is the name as given
+    /// (a symlink is resolved here).
+    pub fn acquire(&self, device: &Path) -> Result<Lock, LockError> {
+        let lock = self.acquire_names(self.lock_names_for(device))?;
+        match flock_holder(device) {
+            None => Ok(lock),
+            Some(holder) => Err(LockError::Held {
+                path: device.to_path_buf(),
+                holder,
+            }),
+        }
+    }
+
+    /// Take the lock file at an explicit path (one name only).
     pub fn acquire_path(&self, path: PathBuf) -> Result<Lock, LockError> {
+        self.acquire_names(vec![path])
+    }
+
+    fn acquire_names(&self, names: Vec<PathBuf>) -> Result<Lock, LockError> {
         let me = my_pid();
         let tmp = self.write_temp(me)?;
-        let result = (|| {
-            for _ in 0..10 {
-                match fs::hard_link(&tmp, &path) {
-                    Ok(()) => {
-                        return Ok(Lock {
-                            path: path.clone(),
-                            pid: me,
-                            armed: true,
-                        });
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-                    Err(e) => return Err(io_err("cannot create lock", &path)(e)),
-                }
-                match read_pid(&path).map_err(io_err("cannot read lock", &path))? {
-                    None if path.exists() => {
-                        // Unparsable content: a writer may be mid-write (not with link(2),
-                        // but other programs use O_EXCL + write). Treat as held by nobody
-                        // known only if it stays that way.
-                        std::thread::sleep(Duration::from_millis(50));
-                        if read_pid(&path).ok().flatten().is_none() && path.exists() {
-                            log::warn!("removing unreadable lock file {}", path.display());
-                            let _ = fs::remove_file(&path);
-                        }
-                    }
-                    None => {} // vanished meanwhile: retry the link
-                    Some(pid) if pid == me => {
-                        return Ok(Lock {
-                            path: path.clone(),
-                            pid: me,
-                            armed: true,
-                        });
-                    }
-                    Some(pid) if !pid_alive(pid) => remove_stale(&path, pid),
-                    Some(pid) => {
-                        return Err(LockError::Held {
-                            path: path.clone(),
-                            holder: Holder {
-                                pid,
-                                cmdline: cmdline(pid),
-                            },
-                        });
-                    }
-                }
-            }
-            Err(io_err("cannot create lock", &path)(io::Error::other(
-                "lock file keeps changing",
-            )))
-        })();
+        let mut lock = Lock {
+            paths: Vec::with_capacity(names.len()),
+            pid: me,
+            armed: true,
+        };
+        let result = names.into_iter().try_for_each(|path| {
+            take_one(&tmp, &path, me)?;
+            lock.paths.push(path);
+            Ok(())
+        });
         let _ = fs::remove_file(&tmp);
-        result
+        // On failure dropping `lock` removes the names taken so far.
+        result.map(|()| lock)
     }
 
     fn write_temp(&self, pid: i32) -> Result<PathBuf, LockError> {
@@ -315,63 +497,62 @@ impl LockDir {
         Ok(tmp)
     }
 
-    /// The live foreign holder of `device`'s lock, if any. A stale lock is removed (as
-    /// mgetty's `checklock`); our own pid counts as no holder.
+    /// The live foreign owner of `device`, if any: a lock file under any of its names or an
+    /// flock held by another process. Stale locks are removed (as mgetty's `checklock`); our
+    /// own pid counts as no holder.
     pub fn check(&self, device: &Path) -> Option<Holder> {
-        self.check_path(&self.lock_name_for(device))
+        self.check_files(device).or_else(|| flock_holder(device))
     }
 
-    /// [`LockDir::check`] for an explicit lock file path.
+    /// [`LockDir::check`] without the flock test: lock files only.
+    pub fn check_files(&self, device: &Path) -> Option<Holder> {
+        self.lock_names_for(device)
+            .iter()
+            .find_map(|p| self.check_path(p))
+    }
+
+    /// [`LockDir::check`] for one explicit lock file path.
     pub fn check_path(&self, path: &Path) -> Option<Holder> {
-        let pid = read_pid(path).ok().flatten()?;
-        if pid == my_pid() {
-            return None;
+        match inspect(path).ok()? {
+            Found::Pid(pid) if pid == my_pid() => None,
+            Found::Pid(pid) if !pid_alive(pid) => {
+                remove_stale(path, pid);
+                None
+            }
+            Found::Pid(pid) => Some(Holder::of(pid)),
+            Found::Odd(kind) => Some(odd_holder(path, kind)),
+            Found::Absent | Found::Garbage => None,
         }
-        if !pid_alive(pid) {
-            remove_stale(path, pid);
-            return None;
-        }
-        Some(Holder {
-            pid,
-            cmdline: cmdline(pid),
-        })
     }
 
-    /// Block until the lock file at `path` is gone or stale, at no cost while waiting: inotify
-    /// on the lock directory wakes us when files there change, and a pidfd on the holder wakes
-    /// us when it dies without removing its lock. Without either facility it re-checks every
-    /// `fallback` interval. Returns when no live foreign lock exists.
-    pub fn wait_until_free(&self, path: &Path, fallback: Duration) {
-        self.wait_until_free_unless(path, fallback, &|| false);
+    /// Block until `device` has no live foreign owner ([`LockDir::check`]), at no cost while
+    /// waiting: inotify on the lock directory wakes us when files there change, inotify on the
+    /// device when an opener closes it, and a pidfd on the holder when it dies without
+    /// removing its lock. Without these it re-checks every `fallback` interval.
+    pub fn wait_until_free(&self, device: &Path, fallback: Duration) {
+        self.wait_until_free_unless(device, fallback, &|| false);
     }
 
     /// [`LockDir::wait_until_free`] that also returns (with `false`) as soon as `stop()` is
     /// true; `stop` is checked whenever a signal interrupts the wait. Returns `true` when the
-    /// lock is free.
+    /// line is free.
     pub fn wait_until_free_unless(
         &self,
-        path: &Path,
+        device: &Path,
         fallback: Duration,
         stop: &dyn Fn() -> bool,
     ) -> bool {
-        use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
-        let inotify = Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK).ok();
-        if let Some(ino) = &inotify {
-            let _ = ino.add_watch(
-                &self.dir,
-                AddWatchFlags::IN_DELETE
-                    | AddWatchFlags::IN_MOVED_FROM
-                    | AddWatchFlags::IN_CREATE
-                    | AddWatchFlags::IN_MOVED_TO
-                    | AddWatchFlags::IN_CLOSE_WRITE
-                    | AddWatchFlags::IN_DELETE_SELF,
-            );
-        }
+        let inotify = self.watch(device);
         loop {
             if stop() {
                 return false;
             }
-            let Some(holder) = self.check_path(path) else {
+            let holder = self.check(device);
+            // Our own test open of the device queued events: forget them.
+            if let Some(ino) = &inotify {
+                while ino.read_events().is_ok_and(|ev| !ev.is_empty()) {}
+            }
+            let Some(holder) = holder else {
                 return true;
             };
             let pidfd = pidfd_open(holder.pid);
@@ -398,21 +579,41 @@ impl LockDir {
                 Ok(_) | Err(Errno::EINTR) => {}
                 Err(_) => std::thread::sleep(fallback),
             }
-            drop(fds);
-            if let Some(ino) = &inotify {
-                while ino.read_events().is_ok_and(|ev| !ev.is_empty()) {}
-            }
             // Guard against a busy loop if poll keeps returning at once for some reason.
             if started.elapsed() < Duration::from_millis(5) {
                 std::thread::sleep(Duration::from_millis(20));
             }
         }
     }
+
+    /// inotify on the lock dir (any change) and on the real device (closed by someone).
+    fn watch(&self, device: &Path) -> Option<nix::sys::inotify::Inotify> {
+        use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
+        let ino = Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK).ok()?;
+        let _ = ino.add_watch(
+            &self.dir,
+            AddWatchFlags::IN_DELETE
+                | AddWatchFlags::IN_MOVED_FROM
+                | AddWatchFlags::IN_CREATE
+                | AddWatchFlags::IN_MOVED_TO
+                | AddWatchFlags::IN_CLOSE_WRITE
+                | AddWatchFlags::IN_DELETE_SELF,
+        );
+        let (real, _) = resolve(device);
+        let _ = ino.add_watch(
+            &real,
+            AddWatchFlags::IN_CLOSE_WRITE | AddWatchFlags::IN_CLOSE_NOWRITE,
+        );
+        Some(ino)
+    }
 }
 
 /// An fd that becomes readable when process `pid` exits (pidfd_open(2)), if the kernel has it.
 pub fn pidfd_open(pid: i32) -> Option<std::os::fd::OwnedFd> {
     use std::os::fd::FromRawFd;
+    if pid <= 0 {
+        return None;
+    }
     // SAFETY: plain syscall with integer arguments; returns a new fd or -1.
     let r = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
     let fd = i32::try_from(r).ok().filter(|&fd| fd >= 0)?;
@@ -422,16 +623,39 @@ pub fn pidfd_open(pid: i32) -> Option<std::os::fd::OwnedFd> {
     Some(owned)
 }
 
-/// The part of the lock name after `LCK..` for a resolved device path.
-pub fn lock_stem(real: &Path, naming: Naming) -> String {
-    let s = real.to_string_lossy();
-    match s.strip_prefix("/dev/") {
-        Some(below) => match naming {
-            Naming::Upstream => below.rsplit('/').next().unwrap_or(below).to_string(),
-            Naming::Debian => below.replace('/', "_"),
-        },
-        None => s.trim_start_matches('/').replace('/', "_"),
+/// Link the prepared temp file `tmp` (holding `me`) to `path`, removing a stale lock there;
+/// a live foreign lock or a non-file refuses.
+fn take_one(tmp: &Path, path: &Path, me: i32) -> Result<(), LockError> {
+    for _ in 0..10 {
+        match fs::hard_link(tmp, path) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(io_err("cannot create lock", path)(e)),
+        }
+        let held = |holder| LockError::Held {
+            path: path.to_path_buf(),
+            holder,
+        };
+        match inspect(path).map_err(io_err("cannot read lock", path))? {
+            Found::Garbage => {
+                // A writer may be mid-write (not with link(2), but other programs use
+                // O_EXCL + write). Remove it only if it stays that way.
+                std::thread::sleep(Duration::from_millis(50));
+                if inspect(path).ok() == Some(Found::Garbage) {
+                    log::warn!("removing unreadable lock file {}", path.display());
+                    let _ = fs::remove_file(path);
+                }
+            }
+            Found::Absent => {} // vanished meanwhile: retry the link
+            Found::Pid(pid) if pid == me => return Ok(()),
+            Found::Pid(pid) if !pid_alive(pid) => remove_stale(path, pid),
+            Found::Pid(pid) => return Err(held(Holder::of(pid))),
+            Found::Odd(kind) => return Err(held(odd_holder(path, kind))),
+        }
     }
+    Err(io_err("cannot create lock", path)(io::Error::other(
+        "lock file keeps changing",
+    )))
 }
 
 #[cfg(test)]
@@ -446,21 +670,6 @@ mod tests {
         assert_eq!(parse_pid(&4242i32.to_ne_bytes()), Some(4242));
         assert_eq!(parse_pid(b""), None);
         assert_eq!(parse_pid(b"garbage"), parse_pid(b"garb"));
-    }
-
-    #[test]
-    fn names() {
-        let p = Path::new("/dev/pts/1");
-        assert_eq!(lock_stem(p, Naming::Upstream), "1");
-        assert_eq!(lock_stem(p, Naming::Debian), "pts_1");
-        assert_eq!(
-            lock_stem(Path::new("/dev/ttyS0"), Naming::Upstream),
-            "ttyS0"
-        );
-        assert_eq!(
-            lock_stem(Path::new("/tmp/x/tty"), Naming::Debian),
-            "tmp_x_tty"
-        );
     }
 
     #[test]
@@ -519,17 +728,126 @@ mod tests {
     #[test]
     fn wait_until_free_wakes_on_holder_death() {
         let d = tempfile::tempdir().unwrap();
+        let pty = crate::tty::openpty().unwrap();
         let ld = LockDir::new(d.path(), Naming::Debian);
-        let lockf = d.path().join("LCK..y");
+        // The holder uses the upstream name; we wait under the Debian profile.
+        let lockf = d.path().join(format!(
+            "LCK..{}",
+            lock_stem(&pty.slave_path, Naming::Upstream)
+        ));
         let mut child = std::process::Command::new("sleep")
             .arg("0.3")
             .spawn()
             .unwrap();
         fs::write(&lockf, format_pid(i32::try_from(child.id()).unwrap())).unwrap();
+        assert!(ld.check(&pty.slave_path).is_some());
         let reaper = std::thread::spawn(move || child.wait());
         let t = Instant::now();
-        ld.wait_until_free(&lockf, Duration::from_secs(30));
+        ld.wait_until_free(&pty.slave_path, Duration::from_secs(30));
         assert!(t.elapsed() < Duration::from_secs(5));
+        assert!(t.elapsed() >= Duration::from_millis(200));
         reaper.join().unwrap().unwrap();
+    }
+
+    #[test]
+    fn every_name_is_taken_as_one_file_and_released_together() {
+        let d = tempfile::tempdir().unwrap();
+        let pty = crate::tty::openpty().unwrap();
+        let link = d.path().join("modem");
+        std::os::unix::fs::symlink(&pty.slave_path, &link).unwrap();
+        let locks = d.path().join("locks");
+        fs::create_dir(&locks).unwrap();
+        let ld = LockDir::new(&locks, Naming::Upstream);
+        let l = ld.acquire(&link).unwrap();
+        let names = ld.lock_names_for(&link);
+        assert_eq!(l.paths(), names.as_slice());
+        assert!(names.iter().any(|p| p.ends_with("LCK..modem")));
+        assert!(names.iter().any(|p| p.to_string_lossy().contains("/LK.")));
+        let ino = fs::metadata(l.path()).unwrap().ino();
+        for n in &names {
+            assert_eq!(fs::metadata(n).unwrap().ino(), ino, "{}", n.display());
+        }
+        assert_eq!(fs::metadata(l.path()).unwrap().nlink(), names.len() as u64);
+        // The same device by its real path is the same lock.
+        assert_eq!(ld.lock_names_for(&pty.slave_path)[0], names[0]);
+        l.release();
+        assert_eq!(fs::read_dir(&locks).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn a_symlink_in_an_alias_dir_adds_its_names() {
+        let d = tempfile::tempdir().unwrap();
+        let pty = crate::tty::openpty().unwrap();
+        let aliases = d.path().join("dev");
+        fs::create_dir(&aliases).unwrap();
+        std::os::unix::fs::symlink(&pty.slave_path, aliases.join("modem7")).unwrap();
+        std::os::unix::fs::symlink("/dev/null", aliases.join("other")).unwrap();
+        let ld = LockDir::new(d.path(), Naming::Upstream).with_alias_dirs(vec![aliases]);
+        // Given the real path, the udev-style symlink's name is known too.
+        let names = ld.lock_names_for(&pty.slave_path);
+        assert!(
+            names.iter().any(|p| p.ends_with("LCK..modem7")),
+            "{names:?}"
+        );
+        assert!(
+            !names.iter().any(|p| p.ends_with("LCK..other")),
+            "{names:?}"
+        );
+        fs::write(d.path().join("LCK..modem7"), format_pid(1)).unwrap();
+        assert_eq!(ld.check(&pty.slave_path).map(|h| h.pid), Some(1));
+    }
+
+    #[test]
+    fn a_foreign_lock_under_any_name_refuses_and_leaves_nothing() {
+        let d = tempfile::tempdir().unwrap();
+        let pty = crate::tty::openpty().unwrap();
+        let ld = LockDir::new(d.path(), Naming::Debian);
+        for name in ld.lock_names_for(&pty.slave_path) {
+            fs::write(&name, format_pid(1)).unwrap();
+            assert_eq!(ld.check(&pty.slave_path).map(|h| h.pid), Some(1));
+            match ld.acquire(&pty.slave_path) {
+                Err(LockError::Held { holder, .. }) => assert_eq!(holder.pid, 1),
+                other => panic!("{}: expected Held, got {other:?}", name.display()),
+            }
+            assert_eq!(fs::read_dir(d.path()).unwrap().count(), 1);
+            fs::remove_file(&name).unwrap();
+        }
+    }
+
+    #[test]
+    fn things_named_like_locks_count_as_held_and_stay() {
+        let d = tempfile::tempdir().unwrap();
+        let pty = crate::tty::openpty().unwrap();
+        let ld = LockDir::new(d.path(), Naming::Debian);
+        let name = ld.lock_names_for(&pty.slave_path)[1].clone();
+        type Maker<'a> = (&'a str, &'a dyn Fn(&Path));
+        let make: [Maker; 3] = [
+            ("FIFO", &|p| {
+                nix::unistd::mkfifo(p, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap()
+            }),
+            ("directory", &|p| fs::create_dir(p).unwrap()),
+            ("symlink", &|p| {
+                std::os::unix::fs::symlink("/dev/null", p).unwrap()
+            }),
+        ];
+        for (kind, mk) in make {
+            mk(&name);
+            let t = Instant::now();
+            let h = ld.check(&pty.slave_path).expect(kind);
+            assert_eq!(h.pid, 0);
+            assert!(h.cmdline.starts_with(kind), "{kind}: {}", h.cmdline);
+            assert!(matches!(
+                ld.acquire(&pty.slave_path),
+                Err(LockError::Held { .. })
+            ));
+            assert!(t.elapsed() < Duration::from_secs(2), "{kind} blocked us");
+            assert!(fs::symlink_metadata(&name).is_ok(), "{kind} was removed");
+            assert_eq!(fs::read_dir(d.path()).unwrap().count(), 1);
+            if kind == "directory" {
+                fs::remove_dir(&name).unwrap();
+            } else {
+                fs::remove_file(&name).unwrap();
+            }
+        }
     }
 }

@@ -1,9 +1,10 @@
 //! The `log` backend: mgetty's per-line log file, syslog for what an admin must see, stderr in
-//! the foreground (`mgetty-behaviour.md` §9).
+//! the foreground (`docs/behaviour.md` §9).
 //!
 //! # Outputs
 //! * **Log file** (getty only, [`LogSetup::file`]): opened for every message with
-//!   `O_APPEND|O_CREAT|O_CLOEXEC|O_NOCTTY|O_NONBLOCK`, mode 0644, and closed again, so log
+//!   `O_APPEND|O_CREAT|O_CLOEXEC|O_NOCTTY|O_NONBLOCK|O_NOFOLLOW`, mode 0644 (a symlink, hard link
+//!   or FIFO there is refused, [`crate::safefile`]), and closed again, so log
 //!   rotation needs no signal and nothing stays open while the line is idle. The first successful
 //!   open in a process writes mgetty's separator (an empty line, then `--`). Lines look like
 //!   mgetty's ([`format_line`]). A file that cannot be opened or written (missing directory,
@@ -41,9 +42,7 @@
 //! * Errors get no `: strerror(errno)` suffix: the caller's message carries the error.
 
 use std::fmt::Write as _;
-use std::fs::OpenOptions;
 use std::io::{self, Write};
-use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError, RwLock};
@@ -500,14 +499,9 @@ fn with_infix(infix: &str, msg: &str) -> String {
 
 /// Open, append one line (plus the separator on the first open in this process), close.
 fn append_to_file(path: &Path, line: &str) -> io::Result<()> {
-    let mut file = OpenOptions::new()
-        .append(true)
-        .create(true)
-        .mode(0o644)
-        // O_NOCTTY: a path that is a tty must not become our controlling tty;
-        // O_NONBLOCK: a FIFO must not block us (regular files ignore it).
-        .custom_flags(libc::O_CLOEXEC | libc::O_NOCTTY | libc::O_NONBLOCK)
-        .open(path)?;
+    // O_NOFOLLOW, a regular file with one link: a symlink or hard link planted at the log
+    // path never redirects the write (and a FIFO or tty there never blocks us).
+    let mut file = crate::safefile::open_append(path, 0o644)?;
     let mut rt = RUNTIME.lock().unwrap_or_else(PoisonError::into_inner);
     let mut buf = String::new();
     if !rt.separator_written {

@@ -1,6 +1,6 @@
 //! Login-name editor: raw input bytes in, echo bytes and a result out.
 //!
-//! Pure: no I/O, no clock. Implements `mgetty-behaviour.md` §5.3 (`getlogname`), the AutoPPP
+//! Pure: no I/O, no clock. Implements `docs/behaviour.md` §5.3 (`getlogname`), the AutoPPP
 //! integration of §5.5 and the hardening notes of §11, in rgetty's safe variant.
 //!
 //! The getty puts the line in raw mode (no driver echo), writes the issue and `\r\n` + prompt,

@@ -2,8 +2,8 @@
 //!
 //! Pure: no clock, no I/O. The caller feeds ring times as [`Duration`]s since any fixed epoch
 //! (an `Instant` taken at start-up works) and sleeps until [`Matcher::next_deadline`], then
-//! calls [`Matcher::poll`]. Behaviour follows xringd 1.20 as observed (`xringd-behaviour.md`,
-//! "Matching"); where it does not say, xringd 1.20 itself was run with its RI ioctls faked:
+//! calls [`Matcher::poll`]. Behaviour follows xringd 1.20 as observed (`docs/behaviour.md`
+//! §R2); where it does not say, xringd 1.20 itself was run with its RI ioctls faked:
 //!
 //! - all patterns are followed at once from the first ring;
 //! - a ring whose gap fits no live pattern **resets** the machine: that ring is dropped (it does
@@ -299,6 +299,47 @@ pub fn unreachable_patterns(patterns: &[Pattern], rings_threshold: u32) -> Vec<&
     patterns.iter().filter(|p| p.rings() >= threshold).collect()
 }
 
+/// Where a ring came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    /// Modem text on the line (`RING`, caller-ID lines).
+    Text,
+    /// An edge of the RI pin.
+    Ri,
+    /// SIGUSR1 (a simulated ring).
+    Signal,
+}
+
+impl Via {
+    /// The source's name for the log.
+    pub fn name(self) -> &'static str {
+        match self {
+            Via::Text => "RING",
+            Via::Ri => "RI",
+            Via::Signal => "SIGUSR1",
+        }
+    }
+}
+
+/// Which source's phone rings count in one call.
+///
+/// A modem may report a ring twice, as `RING` text and as a pulse on the RI pin, or only on
+/// the pin. The first source that delivers a phone ring in a call becomes that call's source;
+/// phone rings from the other source are then left out, so no ring counts twice. SIGUSR1 (a
+/// simulated ring) always counts. Start a new lock for every call.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SourceLock(Option<Via>);
+
+impl SourceLock {
+    /// Whether a phone ring from `via` counts (and lock the call to `via` if it is the first).
+    pub fn admit(&mut self, via: Via) -> bool {
+        if via == Via::Signal {
+            return true;
+        }
+        *self.0.get_or_insert(via) == via
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -306,11 +347,24 @@ mod tests {
     use proptest::prelude::*;
     use std::path::{Path, PathBuf};
 
+    #[test]
+    fn the_first_source_of_a_call_wins() {
+        let mut lock = SourceLock::default();
+        assert!(lock.admit(Via::Signal));
+        assert!(lock.admit(Via::Text));
+        assert!(!lock.admit(Via::Ri), "the RI pulse of the same ring");
+        assert!(lock.admit(Via::Text) && lock.admit(Via::Signal));
+        let mut lock = SourceLock::default();
+        assert!(lock.admit(Via::Ri));
+        assert!(!lock.admit(Via::Text));
+        assert!(lock.admit(Via::Ri));
+    }
+
     fn ms(n: u64) -> Duration {
         Duration::from_millis(n)
     }
 
-    /// The manual's example scaled 4x down, as in xringd-behaviour.md.
+    /// The manual's example scaled 4x down, as in docs/behaviour.md §R2.
     const TABLE_CONF: &str = "R 2-4 R 5 : TWO\nR 2-4 R 2-4 R 5 : THREE\nR 8-12 R 5 : SLOW\n";
 
     fn patterns(text: &str) -> Vec<Pattern> {
@@ -351,7 +405,7 @@ mod tests {
 
     #[test]
     fn observed_table() {
-        // xringd-behaviour.md "Matching (observed)", times in ms; the 0/0.4 row is the fixed bug.
+        // docs/behaviour.md §R2, times in ms; the 0/0.4 row is the fixed bug.
         type Row = (&'static [u64], &'static [(&'static str, u64)]);
         let table: &[Row] = &[
             (&[0, 3000], &[("TWO", 8000)]),

@@ -1,10 +1,12 @@
 //! rgetty-ringd: a drop-in xringd. Watches a modem's RI line, matches ring cadences
 //! ([`crate::ring`]) from a pattern file ([`crate::config::xringd`]) and runs their commands.
 //!
-//! I/O shell around the pure matcher: argument parsing ([`Cli`]), the pattern file, the device,
-//! signals, spawning commands. One event loop on the main thread takes events from a channel:
-//! a signal thread (signal-hook: nothing runs in a handler) and, when the device has an RI
-//! line, a thread blocked in TIOCMIWAIT. It sleeps exactly until the matcher's next deadline.
+//! I/O shell around the pure matcher: argument parsing ([`Cli`]), the pattern file (read by
+//! [`crate::config::load`]), the device, signals, commands. One loop on the main thread takes
+//! rings from a [`crate::ringsource::RingSource`] (RI edges and SIGUSR1) and waits as
+//! [`crate::wake`] describes, exactly until the matcher's next deadline. A termination signal
+//! is looked at before any queued ring, and at most `--max-commands` commands run at once
+//! ([`crate::exec::Detached`]).
 //!
 //! Differences from xringd 1.20, on purpose (see also `rgetty-ringd(8)`):
 //! - a device without an RI line (a pty: TIOCMIWAIT gives ENOTTY) is logged once and the daemon
@@ -13,32 +15,31 @@
 //!   with errors is rejected as a whole and the old patterns stay in force;
 //! - `-i` applies to every ring source (SIGUSR1 too), not only to RI edges;
 //! - a pattern file readable by group or others is warned about; `--strict-perms` refuses it;
+//!   a pattern file not owned by root, or writable by group or others, is always refused (its
+//!   commands run as root), and so are FIFOs, devices, directories and files over 1 MiB;
+//! - at most `--max-commands` commands (default [`DEFAULT_MAX_COMMANDS`]) run at once; a ring
+//!   or match beyond that is logged and dropped (xringd forked one shell per ring);
 //! - times are millisecond-exact (xringd's whole-second `time(2)` gaps accepted a 0.4 s gap
 //!   for any range);
 //! - commands run in their own session with stdin, stdout and stderr on /dev/null (stdout and
 //!   stderr go to our stderr with `-d`), and get `RING_COUNT`, `RING_TIMES` and `DEVICE` in
 //!   their environment.
 
+use std::collections::VecDeque;
 use std::ffi::OsString;
-use std::fs;
 use std::io;
-use std::os::fd::{AsFd, OwnedFd};
-use std::os::unix::fs::PermissionsExt;
-use std::os::unix::process::CommandExt;
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
-use std::thread;
 use std::time::{Duration, Instant};
 
-use signal_hook::consts::signal::{SIGHUP, SIGINT, SIGTERM, SIGUSR1};
-
 use crate::config::ConfigError;
+use crate::config::load::{self as loader, Trust};
 use crate::config::xringd::{self, FileOptions, MAX_MERGE_MS, PatternFile};
-use crate::ring::{Fired, Matcher, MatcherOptions, RingOutcome, format_ring_times};
+use crate::exec::{Detached, Spawned};
+use crate::ring::{Fired, Matcher, MatcherOptions, RingOutcome, Via, format_ring_times};
+use crate::ringsource::{RiWatcher, RingEvent, RingSource, SignalRings};
 use crate::tty;
+use crate::wake::Signals;
 
 /// The config file used when `-c` is not given.
 pub const DEFAULT_CONFIG: &str = "/etc/xringd.conf";
@@ -50,10 +51,12 @@ pub const DEFAULT_INIT: Duration = Duration::from_secs(15);
 pub const DEFAULT_LOG_LEVEL: u32 = 1;
 /// Log level implied by `-d` (xringd's "logging = 100").
 pub const DEBUG_LOG_LEVEL: u32 = 100;
+/// Commands run at once when `--max-commands` is not given.
+pub const DEFAULT_MAX_COMMANDS: usize = 8;
 
 /// The usage text printed for `-h` / `-?` and after a usage error.
 pub const USAGE: &str = "usage: rgetty-ringd [-a rngcmd] [-c cfgfile] [-d] [-e] [-h] [-i ignore_msec] \
-[-l loglevel] [-m device] [-n] [-t init_secs] [--strict-perms] [device]";
+[-l loglevel] [-m device] [-n] [-t init_secs] [--strict-perms] [--max-commands N] [device]";
 
 /// A command-line mistake.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -73,6 +76,19 @@ pub enum CliError {
         value: String,
         /// Why it is bad.
         reason: String,
+    },
+    /// A long option that takes a value came last.
+    #[error("option --{0} needs a value")]
+    MissingLongValue(&'static str),
+    /// A long option's value that does not parse.
+    #[error("bad value {value:?} for --{opt}: {reason}")]
+    BadLongValue {
+        /// The option name.
+        opt: &'static str,
+        /// The value as typed.
+        value: String,
+        /// Why it is bad.
+        reason: &'static str,
     },
     /// A second device argument.
     #[error("unexpected argument {0:?} (only one device may be given)")]
@@ -104,6 +120,8 @@ pub struct Cli {
     pub init: Option<Duration>,
     /// `--strict-perms`: refuse a pattern file readable by group or others.
     pub strict_perms: bool,
+    /// `--max-commands N`: commands run at once at most.
+    pub max_commands: usize,
 }
 
 impl Default for Cli {
@@ -120,6 +138,7 @@ impl Default for Cli {
             check: false,
             init: None,
             strict_perms: false,
+            max_commands: DEFAULT_MAX_COMMANDS,
         }
     }
 }
@@ -152,9 +171,22 @@ impl Cli {
                 continue;
             }
             if let Some(long) = arg.strip_prefix("--") {
-                match long {
-                    "strict-perms" => cli.strict_perms = true,
-                    "help" => cli.help = true,
+                let (name, inline) = match long.split_once('=') {
+                    Some((n, v)) => (n, Some(v.to_string())),
+                    None => (long, None),
+                };
+                match (name, inline) {
+                    ("strict-perms", None) => cli.strict_perms = true,
+                    ("help", None) => cli.help = true,
+                    ("max-commands", value) => {
+                        let value = match value {
+                            Some(v) => v,
+                            None => it
+                                .next()
+                                .ok_or(CliError::MissingLongValue("max-commands"))?,
+                        };
+                        cli.max_commands = parse_max_commands(&value)?;
+                    }
                     _ => return Err(CliError::Unknown(arg)),
                 }
                 continue;
@@ -207,6 +239,18 @@ impl Cli {
             _ => return Err(CliError::Unknown(format!("-{opt}"))),
         }
         Ok(())
+    }
+}
+
+/// `--max-commands`: a whole number from 1 to 1000.
+fn parse_max_commands(value: &str) -> Result<usize, CliError> {
+    match value.parse::<usize>() {
+        Ok(n) if (1..=1000).contains(&n) => Ok(n),
+        _ => Err(CliError::BadLongValue {
+            opt: "max-commands",
+            value: value.to_string(),
+            reason: "a number from 1 to 1000",
+        }),
     }
 }
 
@@ -270,15 +314,10 @@ pub fn level_filter(level: u32) -> log::LevelFilter {
 /// Why a pattern file cannot be used at all.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
-    /// The file could not be read.
-    #[error("cannot read {path}: {source}")]
-    Read {
-        /// The file.
-        path: PathBuf,
-        /// The OS error.
-        #[source]
-        source: io::Error,
-    },
+    /// The file could not be read, or the loader's policy refused it (it names the file and
+    /// the reason: not root's, writable by others, not a regular file, over 1 MiB, …).
+    #[error("cannot read {0}")]
+    File(#[from] loader::LoadError),
     /// The file is readable by group or others and `--strict-perms` is on.
     #[error("{0}; refusing it (--strict-perms)")]
     Perms(String),
@@ -295,88 +334,25 @@ pub struct Loaded {
     pub perms_warning: Option<String>,
 }
 
-/// Read and parse the pattern file at `path`, checking its permissions.
+/// Read and parse the pattern file at `path`. Its lines run commands as root, so the loader
+/// refuses it unless root owns it and only root can write it (with or without
+/// `--strict-perms`); readable by others is a warning, refused with `strict_perms`.
 pub fn load(path: &Path, strict_perms: bool) -> Result<Loaded, LoadError> {
-    let read_err = |source| LoadError::Read {
-        path: path.to_path_buf(),
-        source,
-    };
-    let meta = fs::metadata(path).map_err(read_err)?;
-    let perms_warning = perms_problem(path, meta.permissions().mode());
+    let source = loader::load(path, Trust::Commands)?;
+    let perms_warning = source.others_can_read().map(|w| {
+        format!(
+            "{w}: a ring cadence is a password, anyone who knows it can phone it in; chmod 600 it"
+        )
+    });
     if let (true, Some(w)) = (strict_perms, &perms_warning) {
         return Err(LoadError::Perms(w.clone()));
     }
-    let text = fs::read_to_string(path).map_err(read_err)?;
-    let (file, errors) = xringd::parse(&text, path);
+    let (file, errors) = xringd::parse(&source.text, path);
     Ok(Loaded {
         file,
         errors,
         perms_warning,
     })
-}
-
-/// The warning for a pattern file whose mode lets group or others read it, if it does.
-pub fn perms_problem(path: &Path, mode: u32) -> Option<String> {
-    (mode & 0o044 != 0).then(|| {
-        format!(
-            "{} is readable by group or others (mode {:04o}): a ring cadence is a password, \
-             anyone who knows it can phone it in; chmod 600 it",
-            path.display(),
-            mode & 0o7777
-        )
-    })
-}
-
-/// Run `/bin/sh -c CMD` detached: its own session, stdin/stdout/stderr on /dev/null, `env` added
-/// to our environment. Never blocks: a small thread reaps the child, so no zombie is left.
-/// Returns the child's pid. `cmd` must be admin text; pass caller data only through `env`.
-pub fn spawn_detached(cmd: &str, env: &[(&str, String)]) -> io::Result<u32> {
-    spawn_command(cmd, env, false)
-}
-
-/// [`spawn_detached`], with the child's stdout and stderr on our stderr when `to_stderr`.
-fn spawn_command(cmd: &str, env: &[(&str, String)], to_stderr: bool) -> io::Result<u32> {
-    let mut command = Command::new("/bin/sh");
-    command.arg("-c").arg(cmd).stdin(Stdio::null());
-    if to_stderr {
-        let err: OwnedFd = io::stderr().as_fd().try_clone_to_owned()?;
-        command.stdout(Stdio::from(err)).stderr(Stdio::inherit());
-    } else {
-        command.stdout(Stdio::null()).stderr(Stdio::null());
-    }
-    for (key, value) in env {
-        command.env(key, value);
-    }
-    // SAFETY: the closure runs in the forked child before exec and only calls setsid(2), which
-    // is async-signal-safe and touches no memory shared with the parent.
-    unsafe {
-        command.pre_exec(|| nix::unistd::setsid().map(|_| ()).map_err(io::Error::from));
-    }
-    let mut child = command.spawn()?;
-    let pid = child.id();
-    let reaper = thread::Builder::new()
-        .name(format!("reap-{pid}"))
-        .spawn(move || match child.wait() {
-            Ok(status) => log::debug!("command pid {pid} ended: {status}"),
-            Err(e) => log::warn!("cannot wait for command pid {pid}: {e}"),
-        });
-    if let Err(e) = reaper {
-        log::warn!("cannot start a thread to reap pid {pid}: {e}");
-    }
-    Ok(pid)
-}
-
-/// Something the event loop must handle.
-#[derive(Debug)]
-enum Event {
-    /// A ring (RI edge or SIGUSR1), stamped where it was seen.
-    Ring(Instant, &'static str),
-    /// SIGTERM/SIGINT.
-    Quit(i32),
-    /// SIGHUP.
-    Reload,
-    /// The RI watcher of generation `.0` stopped.
-    RiStopped(u64, String),
 }
 
 /// The whole daemon: returns the process exit code.
@@ -459,9 +435,9 @@ enum DeviceError {
         #[source]
         source: tty::Error,
     },
-    /// Duplicating the fd for the RI watcher failed.
-    #[error("cannot duplicate the device fd: {0}")]
-    Dup(#[source] io::Error),
+    /// Starting the RI watcher failed.
+    #[error("cannot watch the RI line: {0}")]
+    Watch(#[source] io::Error),
 }
 
 /// The running daemon's state (owned by the event loop).
@@ -471,41 +447,43 @@ struct Daemon {
     patterns: PatternFile,
     matcher: Matcher,
     epoch: Instant,
-    events: Receiver<Event>,
-    sender: Sender<Event>,
+    sig: Signals,
     device: Option<OwnedFd>,
-    /// Generation of the RI watcher thread; older threads stop themselves.
-    ri_generation: Arc<AtomicU64>,
+    ri: Option<RiWatcher>,
+    /// RI edges taken from the watcher and not handled yet.
+    edges: VecDeque<Instant>,
+    commands: Detached,
     /// The "no RI line" warning was given (it is logged once).
     no_ri_logged: bool,
 }
 
 impl Daemon {
     fn start(cli: Cli, settings: Settings, patterns: PatternFile) -> io::Result<Daemon> {
-        let (sender, events) = mpsc::channel();
-        start_signal_thread(sender.clone())?;
+        let sig = Signals::install()?;
         let epoch = Instant::now();
         let matcher = Matcher::new(&patterns.patterns, settings.timing, Duration::ZERO);
         let mut d = Daemon {
+            commands: Detached::new(cli.max_commands),
             cli,
             settings,
             patterns,
             matcher,
             epoch,
-            events,
-            sender,
+            sig,
             device: None,
-            ri_generation: Arc::new(AtomicU64::new(0)),
+            ri: None,
+            edges: VecDeque::new(),
             no_ri_logged: false,
         };
         d.open_device()
             .map_err(|e| io::Error::other(format!("{e}")))?;
         log::info!(
-            "started on {} with {} pattern(s), init time {:.1} s, merge {} ms",
+            "started on {} with {} pattern(s), init time {:.1} s, merge {} ms, at most {} command(s) at once",
             d.settings.device.display(),
             d.patterns.patterns.len(),
             d.settings.timing.init.as_secs_f64(),
-            d.settings.timing.merge.as_millis()
+            d.settings.timing.merge.as_millis(),
+            d.cli.max_commands
         );
         Ok(d)
     }
@@ -516,7 +494,8 @@ impl Daemon {
 
     /// Open the device and start watching its RI line if it has one.
     fn open_device(&mut self) -> Result<(), DeviceError> {
-        let generation = self.ri_generation.fetch_add(1, Ordering::SeqCst) + 1;
+        self.ri = None;
+        self.edges.clear();
         self.device = None;
         let path = self.settings.device.clone();
         let in_tty = |source| DeviceError::Tty {
@@ -527,64 +506,60 @@ impl Daemon {
         if self.settings.no_echo {
             tty::apply_stty(&fd, "-echo").map_err(in_tty)?;
         }
-        match tty::icount(&fd).map_err(in_tty)? {
-            None => {
-                let msg = format!(
-                    "{} has no RI line (not a serial port?): only SIGUSR1 rings will be seen",
-                    self.settings.device.display()
-                );
-                if std::mem::replace(&mut self.no_ri_logged, true) {
-                    log::debug!("{msg}");
-                } else {
-                    log::warn!("{msg}");
-                }
-            }
-            Some(count) => {
-                let watch = fd.try_clone().map_err(DeviceError::Dup)?;
-                let sender = self.sender.clone();
-                let current = Arc::clone(&self.ri_generation);
-                let spawned = thread::Builder::new()
-                    .name("ri-watch".into())
-                    .spawn(move || watch_ri(watch, count.rng, generation, &current, &sender));
-                if let Err(e) = spawned {
-                    log::error!("cannot start the RI watcher: {e}");
-                }
+        let waker = self.sig.waker().map_err(DeviceError::Watch)?;
+        self.ri = RiWatcher::start(&fd, waker).map_err(DeviceError::Watch)?;
+        if self.ri.is_none() {
+            let msg = format!(
+                "{} has no RI line (not a serial port?): only SIGUSR1 rings will be seen",
+                self.settings.device.display()
+            );
+            if std::mem::replace(&mut self.no_ri_logged, true) {
+                log::debug!("{msg}");
+            } else {
+                log::warn!("{msg}");
             }
         }
         self.device = Some(fd);
         Ok(())
     }
 
+    /// Wait for rings and signals until a termination signal; returns the exit code.
     fn event_loop(&mut self) -> i32 {
         loop {
-            let event = match self.matcher.next_deadline() {
-                Some(deadline) => {
-                    let wait = deadline.saturating_sub(self.now());
-                    self.events.recv_timeout(wait)
-                }
-                None => self
-                    .events
-                    .recv()
-                    .map_err(|_| RecvTimeoutError::Disconnected),
-            };
+            // Termination first: nothing queued can delay it.
+            if let Some(n) = self.sig.term_signal() {
+                log::info!("signal {n}: exiting");
+                return 0;
+            }
+            if self.sig.usr2() {
+                log::info!("signal {}: exiting", libc::SIGUSR2);
+                return 0;
+            }
+            if self.sig.take_hangup() {
+                self.reload();
+                continue;
+            }
+            if self.sig.take_child_ended() {
+                self.commands.reap();
+            }
+            if let Some(why) = self.ri.as_ref().and_then(RiWatcher::ended) {
+                log::warn!("RI watcher stopped: {why}; only SIGUSR1 rings will be seen");
+                self.ri = None;
+            }
+            let deadline = self
+                .matcher
+                .next_deadline()
+                .and_then(|d| self.epoch.checked_add(d));
+            let mut src = SignalRings::new(&self.sig, self.ri.as_ref(), &mut self.edges);
+            let event = src.next_event(deadline);
             match event {
-                Ok(Event::Ring(at, source)) => {
+                Ok(Some(RingEvent::Ring { at, via, .. })) => {
                     let at = at.saturating_duration_since(self.epoch);
-                    self.ring(at, source);
+                    self.ring(at, via);
                 }
-                Ok(Event::Quit(sig)) => {
-                    log::info!("signal {sig}: exiting");
-                    return 0;
-                }
-                Ok(Event::Reload) => self.reload(),
-                Ok(Event::RiStopped(generation, why)) => {
-                    if generation == self.ri_generation.load(Ordering::SeqCst) {
-                        log::warn!("RI watcher stopped: {why}; only SIGUSR1 rings will be seen");
-                    }
-                }
-                Err(RecvTimeoutError::Timeout) => {}
-                Err(RecvTimeoutError::Disconnected) => {
-                    log::error!("event sources gone, exiting");
+                Ok(_) => {}
+                Err(e) => {
+                    log::error!("cannot wait for rings: {e}");
                     return 1;
                 }
             }
@@ -595,7 +570,8 @@ impl Daemon {
         }
     }
 
-    fn ring(&mut self, at: Duration, source: &str) {
+    fn ring(&mut self, at: Duration, via: Via) {
+        let source = via.name();
         let event = self.matcher.ring(at);
         if let Some(fired) = &event.fired {
             self.launch(fired);
@@ -612,9 +588,7 @@ impl Daemon {
         if let Some(cmd) = self.settings.ring_command.clone() {
             let env = self.env(self.matcher.ring_count(), &self.matcher.ring_times());
             log::debug!("running (per ring): {cmd:?}");
-            if let Err(e) = spawn_command(&cmd, &env, self.settings.debug) {
-                log::error!("cannot run {cmd:?}: {e}");
-            }
+            self.spawn(&cmd, &env);
         }
     }
 
@@ -626,7 +600,18 @@ impl Daemon {
         ]
     }
 
-    fn launch(&self, fired: &Fired) {
+    /// Start a command, unless `--max-commands` are running: then drop it, loudly.
+    fn spawn(&mut self, cmd: &str, env: &[(&'static str, String)]) {
+        match self.commands.spawn(cmd, env, self.settings.debug) {
+            Ok(Spawned::Started(pid)) => log::debug!("command pid {pid} started"),
+            Ok(Spawned::Dropped { limit }) => {
+                log::warn!("{limit} command(s) still running: {cmd:?} dropped");
+            }
+            Err(e) => log::error!("cannot run {cmd:?}: {e}"),
+        }
+    }
+
+    fn launch(&mut self, fired: &Fired) {
         log::info!(
             "pattern {} matched ({} rings at {} s): launching {:?}",
             fired.loc,
@@ -635,10 +620,7 @@ impl Daemon {
             fired.command
         );
         let env = self.env(fired.ring_count(), &fired.ring_times);
-        match spawn_command(&fired.command, &env, self.settings.debug) {
-            Ok(pid) => log::debug!("command pid {pid} started"),
-            Err(e) => log::error!("cannot run {:?}: {e}", fired.command),
-        }
+        self.spawn(&fired.command, &env);
     }
 
     /// SIGHUP: reset, reread the file (keep the old one if the new one has errors), reopen.
@@ -675,60 +657,6 @@ impl Daemon {
                 "cannot reopen {}: {e}; only SIGUSR1 rings will be seen",
                 self.settings.device.display()
             );
-        }
-    }
-}
-
-fn start_signal_thread(sender: Sender<Event>) -> io::Result<()> {
-    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP, SIGUSR1])?;
-    thread::Builder::new()
-        .name("signals".into())
-        .spawn(move || {
-            for sig in signals.forever() {
-                let event = match sig {
-                    SIGUSR1 => Event::Ring(Instant::now(), "SIGUSR1"),
-                    SIGHUP => Event::Reload,
-                    other => Event::Quit(other),
-                };
-                if sender.send(event).is_err() {
-                    break;
-                }
-            }
-        })?;
-    Ok(())
-}
-
-/// Block in TIOCMIWAIT on the RI line; send a ring for every new trailing edge counted by
-/// TIOCGICOUNT. Stops when a newer generation has taken over (after a SIGHUP reopen).
-fn watch_ri(fd: OwnedFd, mut last: u32, generation: u64, current: &AtomicU64, tx: &Sender<Event>) {
-    let ri = tty::ModemMask {
-        ri: true,
-        ..Default::default()
-    };
-    let stop = |why: String| {
-        let _ = tx.send(Event::RiStopped(generation, why));
-    };
-    loop {
-        match tty::wait_modem_change(&fd, ri) {
-            Ok(Some(())) => {}
-            Ok(None) => return stop("TIOCMIWAIT is not supported".into()),
-            Err(e) => return stop(e.to_string()),
-        }
-        let at = Instant::now();
-        if current.load(Ordering::SeqCst) != generation {
-            return;
-        }
-        match tty::icount(&fd) {
-            Ok(Some(count)) => {
-                if count.rng != last {
-                    last = count.rng;
-                    if tx.send(Event::Ring(at, "RI")).is_err() {
-                        return;
-                    }
-                }
-            }
-            Ok(None) => return stop("TIOCGICOUNT is not supported".into()),
-            Err(e) => return stop(e.to_string()),
         }
     }
 }
@@ -850,12 +778,18 @@ mod tests {
     }
 
     #[test]
-    fn perms() {
-        let p = Path::new("/etc/xringd.conf");
-        assert_eq!(perms_problem(p, 0o100600), None);
-        assert_eq!(perms_problem(p, 0o100400), None);
-        assert!(perms_problem(p, 0o100644).unwrap().contains("mode 0644"));
-        assert!(perms_problem(p, 0o100640).is_some());
-        assert!(perms_problem(p, 0o100604).is_some());
+    fn max_commands_flag() {
+        assert_eq!(parse(&[]).unwrap().max_commands, DEFAULT_MAX_COMMANDS);
+        assert_eq!(parse(&["--max-commands", "3"]).unwrap().max_commands, 3);
+        assert_eq!(parse(&["--max-commands=1"]).unwrap().max_commands, 1);
+        for bad in ["0", "x", "1001", "-1"] {
+            let e = parse(&["--max-commands", bad]).unwrap_err().to_string();
+            assert!(
+                e.contains("bad value") && e.contains("--max-commands"),
+                "{e}"
+            );
+        }
+        let e = parse(&["--max-commands"]).unwrap_err().to_string();
+        assert_eq!(e, "option --max-commands needs a value");
     }
 }

@@ -4,7 +4,7 @@
 //! slave or a pty master alike. Modem-line calls (`TIOCM*`, `TIOCMIWAIT`, `TIOCGICOUNT`) fail
 //! with `ENOTTY`/`EINVAL` on a pty: the wrappers turn that into `None`/`false` ("no modem
 //! lines") instead of an error, so callers can log it once and carry on
-//! (mgetty-behaviour.md §4.1 steps 8–11, crates.md "Test-harness facts").
+//! (docs/behaviour.md §4.1 steps 8–11, docs/platform.md §P1).
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
@@ -111,30 +111,64 @@ pub struct ICount {
 /// Open a line the way mgetty does: `O_RDWR|O_NONBLOCK|O_NOCTTY` (without `O_NONBLOCK` when
 /// `blocking`, which waits for DCD), then switch to blocking I/O. Close-on-exec is set; the
 /// caller dups the fd onto 0–2 when handing it to a login program.
+///
+/// The path is resolved first (a udev name such as `/dev/modem` is a symlink to the real
+/// device), and the real device is opened with `O_NOFOLLOW`; the open fd must be a character
+/// device that is a tty, else [`Error::NotATty`]. Change owner and mode only through the
+/// returned fd ([`set_owner`]), never by path: a path can be swapped for a symlink to
+/// `/etc/shadow` between a check and a `chown`.
 pub fn open_line(path: &Path, blocking: bool) -> Result<OwnedFd> {
-    let mut flags = OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC;
+    let open_err = |source| Error::Open {
+        path: path.to_path_buf(),
+        source,
+    };
+    let real = std::fs::canonicalize(path)
+        .map_err(|e| open_err(Errno::from_raw(e.raw_os_error().unwrap_or(libc::ENOENT))))?;
+    let mut flags = OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW;
     if !blocking {
         flags |= OFlag::O_NONBLOCK;
     }
     let fd = loop {
-        match nix::fcntl::open(path, flags, Mode::empty()) {
+        match nix::fcntl::open(&real, flags, Mode::empty()) {
             Ok(fd) => break fd,
             Err(Errno::EINTR) => continue,
-            Err(source) => {
-                return Err(Error::Open {
-                    path: path.to_path_buf(),
-                    source,
-                });
-            }
+            Err(source) => return Err(open_err(source)),
         }
     };
-    if !nix::unistd::isatty(&fd).unwrap_or(false) {
+    if !is_tty_device(&fd) {
         return Err(Error::NotATty {
             path: path.to_path_buf(),
         });
     }
     set_nonblocking(&fd, false)?;
     Ok(fd)
+}
+
+/// True when `fd` is a character device and a terminal (`fstat` + `isatty`).
+pub fn is_tty_device(fd: impl AsFd) -> bool {
+    let fd = fd.as_fd();
+    let is_chr =
+        nix::sys::stat::fstat(fd).is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFCHR);
+    is_chr && nix::unistd::isatty(fd).unwrap_or(false)
+}
+
+/// Give the open line to `uid`/`gid` with `mode` (each `None`: unchanged), through the fd
+/// (`fchown`, `fchmod`): nothing but the device opened by [`open_line`] can be changed.
+pub fn set_owner(
+    fd: impl AsFd,
+    uid: Option<nix::unistd::Uid>,
+    gid: Option<nix::unistd::Gid>,
+    mode: Option<u32>,
+) -> Result<()> {
+    let fd = fd.as_fd();
+    if uid.is_some() || gid.is_some() {
+        nix::unistd::fchown(fd, uid, gid).map_err(op("fchown"))?;
+    }
+    if let Some(mode) = mode {
+        let mode = Mode::from_bits_truncate(mode & 0o7777);
+        nix::sys::stat::fchmod(fd, mode).map_err(op("fchmod"))?;
+    }
+    Ok(())
 }
 
 /// Set or clear `O_NONBLOCK` on any fd.
@@ -620,9 +654,10 @@ pub struct ModemMask {
     pub cts: bool,
 }
 
-/// Block until one of the masked status lines changes (TIOCMIWAIT). `Ok(None)` when the
-/// device cannot do this (a pty). Run it in a thread if other work must go on.
-pub fn wait_modem_change(fd: impl AsFd, mask: ModemMask) -> Result<Option<()>> {
+/// Block until one of the masked status lines changes (TIOCMIWAIT): `Ok(Some(true))`, or
+/// `Ok(Some(false))` when a signal without `SA_RESTART` interrupted the wait (how the owner
+/// stops the thread that waits here). `Ok(None)` when the device cannot do this (a pty).
+pub fn wait_modem_change(fd: impl AsFd, mask: ModemMask) -> Result<Option<bool>> {
     let mut bits = 0;
     if mask.ri {
         bits |= libc::TIOCM_RNG;
@@ -636,14 +671,12 @@ pub fn wait_modem_change(fd: impl AsFd, mask: ModemMask) -> Result<Option<()>> {
     if mask.cts {
         bits |= libc::TIOCM_CTS;
     }
-    loop {
-        // SAFETY: valid fd; TIOCMIWAIT takes the mask by value.
-        match unsafe { ioctls::tiocmiwait(fd.as_fd().as_raw_fd(), bits) } {
-            Ok(_) => return Ok(Some(())),
-            Err(Errno::EINTR) => continue,
-            Err(e) if no_modem_lines(e) => return Ok(None),
-            Err(e) => return Err(op("TIOCMIWAIT")(e)),
-        }
+    // SAFETY: valid fd; TIOCMIWAIT takes the mask by value.
+    match unsafe { ioctls::tiocmiwait(fd.as_fd().as_raw_fd(), bits) } {
+        Ok(_) => Ok(Some(true)),
+        Err(Errno::EINTR) => Ok(Some(false)),
+        Err(e) if no_modem_lines(e) => Ok(None),
+        Err(e) => Err(op("TIOCMIWAIT")(e)),
     }
 }
 
@@ -787,6 +820,54 @@ pub fn dup_to_stdio(fd: impl AsFd) -> Result<()> {
     Ok(())
 }
 
+/// Take `flock(LOCK_EX|LOCK_NB)` on an open device: `Ok(true)` when we hold it now (or
+/// already did, on this open file description), `Ok(false)` when another open file holds one
+/// (picocom, tio and other flock users).
+pub fn try_flock(fd: impl AsFd) -> Result<bool> {
+    // SAFETY: flock(2) on a valid fd with constant flags.
+    let r = unsafe { libc::flock(fd.as_fd().as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    if r == 0 {
+        return Ok(true);
+    }
+    match Errno::last() {
+        Errno::EWOULDBLOCK => Ok(false),
+        e => Err(Error::Op {
+            op: "flock",
+            source: e,
+        }),
+    }
+}
+
+/// Release an flock taken with [`try_flock`] (the line stays open).
+pub fn unflock(fd: impl AsFd) -> Result<()> {
+    // SAFETY: flock(2) on a valid fd with constant flags.
+    let r = unsafe { libc::flock(fd.as_fd().as_raw_fd(), libc::LOCK_UN) };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(op("flock(LOCK_UN)")(Errno::last()))
+    }
+}
+
+/// Whether some other open file holds an flock on the device at `path`, tested without
+/// owning the line: open it `O_RDONLY|O_NONBLOCK|O_NOCTTY`, try `LOCK_EX|LOCK_NB`, close
+/// (which releases a lock we got). A device opened exclusively (`TIOCEXCL`, `EBUSY`) counts
+/// as held too.
+pub fn flock_busy(path: &Path) -> Result<bool> {
+    let flags = OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_NOCTTY | OFlag::O_CLOEXEC;
+    let fd = match nix::fcntl::open(path, flags, Mode::empty()) {
+        Ok(fd) => fd,
+        Err(Errno::EBUSY) => return Ok(true),
+        Err(source) => {
+            return Err(Error::Open {
+                path: path.to_path_buf(),
+                source,
+            });
+        }
+    };
+    Ok(!try_flock(&fd)?)
+}
+
 /// Adopt an fd number inherited from a parent (e.g. systemd's LISTEN_FDS, or inetd's 0).
 ///
 /// Returns `None` if the fd is not open.
@@ -815,6 +896,47 @@ pub fn device_path(device: &str) -> PathBuf {
 mod tests {
     use super::*;
     use std::io::{Read, Write};
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+
+    #[test]
+    fn open_line_refuses_files_and_symlinks_to_them() {
+        let d = tempfile::tempdir().unwrap();
+        let file = d.path().join("somefile");
+        std::fs::write(&file, "x").unwrap();
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let link = d.path().join("fakeline");
+        std::os::unix::fs::symlink(&file, &link).unwrap();
+        for p in [&file, &link] {
+            let e = open_line(p, false).unwrap_err();
+            assert!(matches!(e, Error::NotATty { .. }), "{e}");
+            assert_eq!(e.to_string(), format!("{} is not a tty", p.display()));
+        }
+        let fifo = d.path().join("fifo");
+        nix::unistd::mkfifo(&fifo, Mode::from_bits_truncate(0o600)).unwrap();
+        assert!(matches!(
+            open_line(&fifo, false),
+            Err(Error::NotATty { .. })
+        ));
+        let dev_null = open_line(Path::new("/dev/null"), false).unwrap_err();
+        assert!(matches!(dev_null, Error::NotATty { .. }));
+        assert!(matches!(
+            open_line(&d.path().join("missing"), false),
+            Err(Error::Open { .. })
+        ));
+    }
+
+    #[test]
+    fn open_line_follows_a_udev_style_symlink_to_a_tty_and_set_owner_uses_the_fd() {
+        let p = openpty().unwrap();
+        let d = tempfile::tempdir().unwrap();
+        let link = d.path().join("modem");
+        std::os::unix::fs::symlink(&p.slave_path, &link).unwrap();
+        let fd = open_line(&link, false).unwrap();
+        assert!(is_tty_device(&fd));
+        set_owner(&fd, None, None, Some(0o620)).unwrap();
+        let meta = std::fs::metadata(&p.slave_path).unwrap();
+        assert_eq!(meta.mode() & 0o7777, 0o620);
+    }
 
     #[test]
     fn pty_has_no_modem_lines() {
@@ -875,6 +997,25 @@ mod tests {
         let mut buf = [0u8; 8];
         let n = m.read(&mut buf).unwrap();
         assert!(n >= 1 && buf[0] & PKT_IOCTL != 0, "{:?}", &buf[..n]);
+    }
+
+    #[test]
+    fn flock_is_per_open_file() {
+        let p = openpty().unwrap();
+        assert!(!flock_busy(&p.slave_path).unwrap());
+        let a = open_line(&p.slave_path, false).unwrap();
+        assert!(try_flock(&a).unwrap());
+        assert!(
+            try_flock(&a).unwrap(),
+            "again on the same open file: still ours"
+        );
+        assert!(flock_busy(&p.slave_path).unwrap());
+        let b = open_line(&p.slave_path, false).unwrap();
+        assert!(!try_flock(&b).unwrap());
+        unflock(&a).unwrap();
+        assert!(try_flock(&b).unwrap());
+        drop(b);
+        assert!(!flock_busy(&p.slave_path).unwrap());
     }
 
     #[test]

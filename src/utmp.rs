@@ -1,4 +1,4 @@
-//! utmp and wtmp records for the line (`mgetty-behaviour.md` §8), through glibc's utmpx API.
+//! utmp and wtmp records for the line (`docs/behaviour.md` §8), through glibc's utmpx API.
 //!
 //! [`UtmpFiles::update`] does what mgetty does: it finds the utmp record of this process
 //! (`ut_pid == getpid()`, type INIT, LOGIN or USER, normally written by init with the inittab
@@ -13,19 +13,22 @@
 //! * No record for our pid (systemd, tests): one is **created** with `ut_id` = the last 4
 //!   characters of the line (agetty's convention). mgetty writes nothing and warns
 //!   `no utmp/wtmp entry, expect issues`.
+//! * utmp and wtmp are opened with `O_NOFOLLOW` and must be regular files with one link (a
+//!   planted symlink never redirects the write), and control characters in user and host
+//!   become `?`.
 //! * A missing utmp or wtmp file is created (mode 0664); wtmp is best effort (its failure is
 //!   logged, not returned), because some distributions replace wtmp with wtmpdb.
 //! * `ut_user`, `ut_host` and `ut_line` are truncated to the field size − 1, so they always end
 //!   in NUL (mgetty uses `strncpy` for `ut_user`, which may leave it unterminated).
 
 use std::ffi::{CString, c_char};
-use std::fs::OpenOptions;
 use std::io;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::sanitize;
 
 unsafe extern "C" {
     /// glibc: append `ut` to the wtmp file `file` (libc 0.2 does not declare it).
@@ -144,19 +147,20 @@ pub enum UtmpError {
     },
 }
 
-/// Create `path` (mode 0664, before the umask) if it does not exist.
-fn ensure_file(path: &Path) -> Result<(), UtmpError> {
-    OpenOptions::new()
-        .append(true)
-        .create(true)
-        .mode(0o664)
-        .custom_flags(libc::O_NOCTTY | libc::O_NONBLOCK)
-        .open(path)
-        .map(drop)
-        .map_err(|source| UtmpError::Create {
-            path: path.to_path_buf(),
-            source,
-        })
+/// Open `path` (created with mode 0664, before the umask, if missing) without following a
+/// symlink and check it is a regular file with one link ([`crate::safefile`]). Returns the
+/// open file and the path glibc must use: `/proc/self/fd/N`, which reopens exactly this
+/// inode, so a symlink swapped in after the check cannot redirect glibc's write either.
+fn open_checked(path: &Path) -> Result<(std::fs::File, CString), UtmpError> {
+    let file = crate::safefile::open_rw(path, 0o664).map_err(|source| UtmpError::Create {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let c = match crate::safefile::fd_path(&file) {
+        Some(p) => c_path(&p)?,
+        None => c_path(path)?,
+    };
+    Ok((file, c))
 }
 
 fn c_path(path: &Path) -> Result<CString, UtmpError> {
@@ -219,8 +223,9 @@ impl UtmpFiles {
     /// Mark this process's record as `kind` with `user`/`host` on `line` (the device without
     /// `/dev/`) in utmp, and append the same record to wtmp. See the module docs.
     pub fn update(&self, kind: Kind, user: &str, host: &str, line: &str) -> Result<(), UtmpError> {
-        let utmp_c = c_path(&self.utmp)?;
-        ensure_file(&self.utmp)?;
+        let (_utmp_file, utmp_c) = open_checked(&self.utmp)?;
+        // Nothing a process put in its command line (ESC, BEL) reaches who(1) or last(1).
+        let (user, host) = (sanitize::printable(user), sanitize::printable(host));
         let pid = i32::try_from(std::process::id()).unwrap_or(i32::MAX);
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -261,8 +266,8 @@ impl UtmpFiles {
         });
         ut.ut_type = kind.to_raw();
         fill(&mut ut.ut_line, line);
-        fill(&mut ut.ut_user, user);
-        fill(&mut ut.ut_host, host);
+        fill(&mut ut.ut_user, &user);
+        fill(&mut ut.ut_host, &host);
         ut.ut_tv.tv_sec = now.as_secs().try_into().unwrap_or_default();
         ut.ut_tv.tv_usec = now.subsec_micros().try_into().unwrap_or_default();
 
@@ -298,8 +303,8 @@ impl UtmpFiles {
 
     /// Best effort: create wtmp if missing and append `ut`; failures are logged.
     fn append_wtmp(&self, ut: &libc::utmpx) {
-        let wtmp_c = match c_path(&self.wtmp).and_then(|c| ensure_file(&self.wtmp).map(|()| c)) {
-            Ok(c) => c,
+        let (_wtmp_file, wtmp_c) = match open_checked(&self.wtmp) {
+            Ok(opened) => opened,
             Err(e) => {
                 log::warn!("wtmp not written: {e}");
                 return;
@@ -308,6 +313,23 @@ impl UtmpFiles {
         // SAFETY: both pointers are valid for the call; updwtmpx opens, locks, appends and
         // closes the file itself.
         unsafe { updwtmpx(wtmp_c.as_ptr(), ut) };
+    }
+
+    /// Close this process's LOGIN or USER record (getty exit without exec: signal, error,
+    /// dial-out over): it becomes DEAD_PROCESS with empty user and host, and wtmp gets the
+    /// logout record. Returns false when there was no such record (nothing written), so a
+    /// getty that never wrote one leaves utmp alone.
+    pub fn close(&self, line: &str) -> Result<bool, UtmpError> {
+        let pid = i32::try_from(std::process::id()).unwrap_or(i32::MAX);
+        let open = read_records(&self.utmp).is_ok_and(|records| {
+            records
+                .iter()
+                .any(|r| r.pid == pid && matches!(r.kind, Kind::Login | Kind::User))
+        });
+        if open {
+            self.update(Kind::Dead, "", "", line)?;
+        }
+        Ok(open)
     }
 
     /// The number of USER_PROCESS records in utmp (issue escapes `\N`, `\U`); 0 if unreadable.
@@ -356,12 +378,7 @@ pub fn append_record(path: &Path, record: &Record) -> io::Result<()> {
             std::mem::size_of::<libc::utmpx>(),
         )
     };
-    OpenOptions::new()
-        .append(true)
-        .create(true)
-        .mode(0o664)
-        .open(path)?
-        .write_all(bytes)
+    crate::safefile::open_append(path, 0o664)?.write_all(bytes)
 }
 
 #[cfg(test)]
@@ -400,5 +417,58 @@ mod tests {
         ] {
             assert_eq!(Kind::from_raw(k.to_raw()), k);
         }
+    }
+
+    #[test]
+    #[allow(clippy::unwrap_used)]
+    fn update_never_writes_through_a_symlink_and_cleans_host() {
+        use std::os::unix::fs::symlink;
+        let d = tempfile::tempdir().unwrap();
+        let victim = d.path().join("victim");
+        std::fs::write(&victim, "keep\n").unwrap();
+        let files = UtmpFiles {
+            utmp: d.path().join("utmp"),
+            wtmp: d.path().join("wtmp"),
+        };
+        symlink(&victim, &files.utmp).unwrap();
+        let e = files
+            .update(Kind::Login, "LOGIN", "", "pts/99")
+            .unwrap_err();
+        assert!(e.to_string().contains("is a symlink"), "{e}");
+        std::fs::remove_file(&files.utmp).unwrap();
+        symlink(&victim, &files.wtmp).unwrap();
+        files
+            .update(Kind::User, "dialout", "cu \u{1b}[2J\u{7}", "pts/99")
+            .unwrap();
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep\n");
+        let records = read_records(&files.utmp).unwrap();
+        assert_eq!(records.len(), 1);
+        assert_eq!(records[0].host, "cu ?[2J?");
+        assert!(
+            std::fs::symlink_metadata(&files.wtmp)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+    }
+
+    #[test]
+    #[allow(clippy::unwrap_used)]
+    fn close_marks_our_record_dead_only_if_there_is_one() {
+        let d = tempfile::tempdir().unwrap();
+        let files = UtmpFiles {
+            utmp: d.path().join("utmp"),
+            wtmp: d.path().join("wtmp"),
+        };
+        assert!(!files.close("/tmp/line").unwrap());
+        assert!(!files.utmp.exists());
+        files.update(Kind::Login, "LOGIN", "", "/tmp/line").unwrap();
+        assert!(files.close("/tmp/line").unwrap());
+        let records = read_records(&files.utmp).unwrap();
+        assert_eq!(records.len(), 1);
+        assert_eq!(records[0].kind, Kind::Dead);
+        assert_eq!(records[0].user, "");
+        assert_eq!(read_records(&files.wtmp).unwrap().len(), 2);
+        assert!(!files.close("/tmp/line").unwrap());
     }
 }

@@ -489,3 +489,35 @@ fn login_config_with_wrong_permissions_is_ignored() {
     std::thread::sleep(s(0.5));
     assert!(!h.path("rec.out").exists() && !h.path("rec.out.tmp").exists());
 }
+
+#[test]
+fn login_config_over_1_mib_is_refused_at_once() {
+    let mut h = call_harness("");
+    let rec = h.recorder("rec");
+    // 40 MB of comments after a line that would match: never parsed.
+    let mut text = format!("* - - {} @\n", rec.display());
+    text.push_str(
+        &"# padding padding padding padding padding padding padding padding\n".repeat(600_000),
+    );
+    h.login_config(&text);
+    let out = std::process::Command::new(RGETTY)
+        .args(["--check", "--config-dir", h.path("etc").to_str().unwrap()])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("login.config: is ") && err.contains("over the 1 MiB limit"),
+        "{err}"
+    );
+    h.spawn_waiting(&[]);
+    h.modem.set_caller(vmodem::type_at_prompt("zed\r", s(10.0)));
+    h.modem.ring(2, s(0.3), None);
+    h.wait_log(
+        "over the 1 MiB limit; refusing it; using /bin/login",
+        s(20.0),
+    );
+    h.wait_log("cmd='/bin/login'", s(5.0));
+    std::thread::sleep(s(0.5));
+    assert!(!h.path("rec.out").exists() && !h.path("rec.out.tmp").exists());
+}

@@ -1,7 +1,7 @@
 //! Ring-cadence matching in the real `rgetty`, driven through the virtual modem with real
 //! timing (`ring-patterns` in mgetty.config).
 //!
-//! Cadences are xringd-behaviour.md's observed table (the manual's example already scaled 4x
+//! Cadences are the docs/behaviour.md §R2 observed table (the manual's example already scaled 4x
 //! down) scaled 4x down once more: TWO `R 0.5-1 R 1.25`, THREE `R 0.5-1 R 0.5-1 R 1.25`,
 //! SLOW `R 2-3 R 1.25`. Every ring is at least 250 ms away from a range edge. Pattern commands
 //! write marker files in the test's own temp dir; rgetty's ring timeout is 1.5 s, shorter than
@@ -432,7 +432,8 @@ fn check_reports_pattern_syntax_errors_as_file_line_and_bad_perms() {
     assert!(err.contains(&format!("{}:4: ", p.display())), "{err}");
     assert!(!err.contains(&format!("{}:2: ", p.display())), "{err}");
     assert!(err.contains("rgetty would refuse it"), "{err}");
-    // Not root-owned is a problem too, even with mode 0600.
+    // Not root-owned is refused outright, even with mode 0600 and `ring-patterns-perms warn`:
+    // its commands run as root.
     let (_, err, dir) = check("rings 5\nring-patterns-perms warn\n", TABLE, 0o600);
     let nobody = nix::unistd::User::from_name("nobody").unwrap().unwrap();
     nix::unistd::chown(&dir.path().join("ring.conf"), Some(nobody.uid), None).unwrap();
@@ -442,8 +443,137 @@ fn check_reports_pattern_syntax_errors_as_file_line_and_bad_perms() {
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(
-        err.contains(&format!("owner uid {}", nobody.uid)) && err.contains("used anyway"),
+        err.contains(&format!(
+            "owned by uid {}, not root; refusing it",
+            nobody.uid
+        )),
         "{err}"
     );
+}
+
+/// The special files a `ring-patterns` line can name by mistake or malice, made in `dir`,
+/// with the reason rgetty gives for each.
+fn special_files(dir: &Path) -> Vec<(std::path::PathBuf, &'static str)> {
+    let fifo = dir.join("fifo.conf");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    let big = dir.join("big.conf");
+    fs::write(&big, "#\n".repeat(600_000)).unwrap();
+    fs::set_permissions(&big, fs::Permissions::from_mode(0o600)).unwrap();
+    let sub = dir.join("subdir");
+    fs::create_dir(&sub).unwrap();
+    vec![
+        ("/dev/zero".into(), "is a character device"),
+        (fifo, "is a FIFO"),
+        (sub, "is a directory"),
+        (big, "over the 1 MiB limit"),
+    ]
+}
+
+#[test]
+fn check_refuses_dev_zero_fifo_dir_and_huge_pattern_files_in_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    for (file, reason) in special_files(dir.path()) {
+        fs::write(
+            dir.path().join("mgetty.config"),
+            format!("ring-patterns {}\n", file.display()),
+        )
+        .unwrap();
+        let t0 = Instant::now();
+        let out = Command::new(RGETTY)
+            .args(["--check", "--config-dir", dir.path().to_str().unwrap()])
+            .output()
+            .unwrap();
+        let took = t0.elapsed();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{file:?}: {err}");
+        assert!(took < s(1.0), "{file:?}: {took:?}");
+        let lines: Vec<&str> = err
+            .lines()
+            .filter(|l| l.contains("conf") || l.contains("zero") || l.contains("subdir"))
+            .collect();
+        assert_eq!(lines.len(), 1, "{err}");
+        assert!(
+            lines[0].contains(&format!("{}: ", file.display())) && lines[0].contains(reason),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn at_run_time_special_pattern_files_are_refused_at_the_first_ring_and_sigterm_works() {
+    let dir = tempfile::tempdir().unwrap();
+    for (file, reason) in special_files(dir.path()) {
+        let mut h = Harness::new(vmodem::Config::default(), "");
+        fs::write(
+            h.path("etc/mgetty.config"),
+            format!(
+                "{BASE_CONFIG}init-chat \"\" ATZ OK\nrings 2\nring-patterns {}\n",
+                file.display()
+            ),
+        )
+        .unwrap();
+        h.spawn_waiting(&["--ring-timeout", "3"]);
+        let t0 = Instant::now();
+        h.modem.ring_at(&secs_list(&[0.0]), None);
+        h.wait_log("ring patterns refused", s(10.0));
+        assert!(t0.elapsed() < s(1.5), "{file:?}: {:?}", t0.elapsed());
+        let log = h.log();
+        let refused: Vec<&str> = log
+            .lines()
+            .filter(|l| l.contains("ring patterns refused"))
+            .collect();
+        assert_eq!(refused.len(), 1, "{log}");
+        assert!(
+            refused[0].contains(&format!("{}: ", file.display())) && refused[0].contains(reason),
+            "{log}"
+        );
+        h.signal(nix::sys::signal::Signal::SIGTERM);
+        let code = h.wait_exit(s(5.0));
+        assert_eq!(code, Some(10), "{file:?}: {}", h.explain());
+    }
+}
+
+#[test]
+fn ri_edges_alone_ring_the_getty_and_match_a_cadence() {
+    // A modem that signals rings only on the RI pin: no RING text at all. The pty's RI ioctls
+    // are faked by an LD_PRELOAD shim (needs a C compiler; skipped with a note without one).
+    let mut h = rig("rings 5\n", TABLE, 0o600);
+    let Some(so) = build_ri_shim(h.dir.path()) else {
+        eprintln!("skipped: no C compiler to build the RI shim");
+        return;
+    };
+    let fifo = h.path("ri.fifo");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    // O_RDWR: opening the fifo never blocks, even before the getty's side is open.
+    let writer = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&fifo)
+        .unwrap();
+    h.spawn_env(
+        &["--ring-timeout", "1.5"],
+        &[("LD_PRELOAD", so.as_path()), ("RI_FIFO", fifo.as_path())],
+    );
+    h.wait_log(r"waiting\.\.\.", s(20.0));
+    assert!(h.log().contains("RI pin"), "{}", h.explain());
+    let t0 = Instant::now();
+    for t in [0.0, 0.75] {
+        if let Some(w) = (t0 + s(t)).checked_duration_since(Instant::now()) {
+            std::thread::sleep(w);
+        }
+        use std::io::Write;
+        (&writer).write_all(b"x").unwrap();
+    }
+    wait_file(&h, &h.path("TWO"), 0, s(10.0));
+    let log = h.log();
+    assert!(
+        log.contains("RING #2 (dist 0, caller \"none\") from RI"),
+        "{}",
+        h.explain()
+    );
+    assert!(!answered(&h), "{}", h.explain());
+    h.signal(nix::sys::signal::Signal::SIGTERM);
+    assert_eq!(h.wait_exit(s(5.0)), Some(10), "{}", h.explain());
 }

@@ -1,9 +1,11 @@
 //! rgetty-ringd end to end: the real binary with `-d` on a pty slave, rings sent as SIGUSR1.
 //!
-//! Cadences are the xringd-behaviour.md table (the manual's example scaled 4x) scaled down 2x
+//! Cadences are the docs/behaviour.md §R2 table (the manual's example scaled 4x) scaled down 2x
 //! more, so every ring is at least 300 ms away from a range edge. Commands write marker files
 //! in the test's own temp dir.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -21,7 +23,7 @@ use nix::unistd::Pid;
 
 const BIN: &str = env!("CARGO_BIN_EXE_rgetty-ringd");
 
-/// xringd-behaviour.md's table patterns at half scale: TWO `R 1-2 R 2.5`, THREE
+/// the docs/behaviour.md §R2 table patterns at half scale: TWO `R 1-2 R 2.5`, THREE
 /// `R 1-2 R 1-2 R 2.5`, SLOW `R 4-6 R 2.5`. `{DIR}` becomes the test's temp dir.
 const TABLE_CONF: &str = "# observed-table patterns, half scale\n\
 R 1-2 R 2.5 : echo \"$RING_COUNT|$RING_TIMES|$DEVICE\" > {DIR}/TWO\n\
@@ -454,119 +456,263 @@ fn usage_and_bad_flags() {
     );
 }
 
-/// An LD_PRELOAD shim that fakes the RI ioctls on a pty: TIOCMIWAIT returns when a byte can be
-/// read from the fifo named by RI_FIFO, TIOCGICOUNT counts those bytes as RI edges.
-const RI_SHIM: &str = r#"
-#define _GNU_SOURCE
-#include <dlfcn.h>
-#include <stdarg.h>
-#include <string.h>
-#include <stdlib.h>
-#include <fcntl.h>
-#include <unistd.h>
-#include <errno.h>
-#include <sys/ioctl.h>
-#include <linux/serial.h>
-static int ffd = -1;
-static volatile int count = 0;
-int ioctl(int fd, unsigned long req, ...) {
-  va_list ap; va_start(ap, req); void *arg = va_arg(ap, void *); va_end(ap);
-  if (req == TIOCMIWAIT) {
-    char c;
-    if (ffd < 0) ffd = open(getenv("RI_FIFO"), O_RDWR);
-    if (read(ffd, &c, 1) != 1) { errno = EIO; return -1; }
-    count++;
-    return 0;
-  }
-  if (req == TIOCGICOUNT) {
-    struct serial_icounter_struct *s = arg;
-    memset(s, 0, sizeof *s);
-    s->rng = count;
-    return 0;
-  }
-  int (*real)(int, unsigned long, ...) = (int (*)(int, unsigned long, ...))dlsym(RTLD_NEXT, "ioctl");
-  return real(fd, req, arg);
+/// rgetty-ringd on a pty whose RI ioctls are faked by the LD_PRELOAD shim: every byte
+/// written to `writer` is one RI edge.
+struct RiRingd {
+    child: Child,
+    lines: Arc<Mutex<Vec<String>>>,
+    writer: fs::File,
+    dir: tempfile::TempDir,
+    _pty: (OwnedFd, OwnedFd),
 }
-"#;
+
+impl RiRingd {
+    /// Start it with `args` and the pattern file `conf` (`{DIR}` in either becomes its temp
+    /// dir) and wait until it runs; `None` (skipped, with a note) without a C compiler.
+    fn start(args: &[&str], conf: &str) -> Option<RiRingd> {
+        let dir = tempfile::tempdir().unwrap();
+        let Some(so) = common::build_ri_shim(dir.path()) else {
+            eprintln!("skipped: no C compiler to build the RI shim");
+            return None;
+        };
+        let fifo = dir.path().join("ri.fifo");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        let conf = write_conf(dir.path(), "x.conf", conf, 0o600);
+        let pty = nix::pty::openpty(None, None).unwrap();
+        let slave_path = nix::unistd::ttyname(&pty.slave).unwrap();
+        let dir_s = dir.path().to_str().unwrap();
+        let mut child = Command::new(BIN)
+            .args(args.iter().map(|a| a.replace("{DIR}", dir_s)))
+            .arg("-c")
+            .arg(&conf)
+            .arg(&slave_path)
+            .env("LD_PRELOAD", &so)
+            .env("RI_FIFO", &fifo)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let lines = Arc::new(Mutex::new(Vec::<String>::new()));
+        let sink = Arc::clone(&lines);
+        thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                sink.lock().unwrap().push(line);
+            }
+        });
+        // O_RDWR: opening the fifo never blocks, even before the daemon's side is open.
+        let writer = fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&fifo)
+            .unwrap();
+        let d = RiRingd {
+            child,
+            lines,
+            writer,
+            dir,
+            _pty: (pty.master, pty.slave),
+        };
+        let deadline = Instant::now() + secs(15.0);
+        while !d.log().contains("started on") {
+            assert!(Instant::now() < deadline, "no start: {}", d.log());
+            thread::sleep(Duration::from_millis(20));
+        }
+        Some(d)
+    }
+
+    fn log(&self) -> String {
+        self.lines.lock().unwrap().join("\n")
+    }
+
+    /// `n` RI edges.
+    fn edges(&self, n: usize) {
+        use std::io::Write;
+        (&self.writer).write_all(&vec![b'x'; n]).unwrap();
+    }
+}
+
+impl Drop for RiRingd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
 
 #[test]
 fn ri_line_rings_with_faked_ioctls() {
-    // Needs a C compiler for the shim; skipped (with a note) where there is none.
-    let dir = tempfile::tempdir().unwrap();
-    let src = dir.path().join("shim.c");
-    let so = dir.path().join("shim.so");
-    fs::write(&src, RI_SHIM).unwrap();
-    let built = Command::new("cc")
-        .args(["-shared", "-fPIC", "-o"])
-        .arg(&so)
-        .arg(&src)
-        .arg("-ldl")
-        .status();
-    if !matches!(built, Ok(s) if s.success()) {
-        eprintln!("skipped: no C compiler to build the RI shim");
+    let conf = "R 1-2 R 2 : touch {DIR}/TWO\n";
+    let Some(d) = RiRingd::start(&["-d", "-t", "0", "-i", "500"], conf) else {
         return;
-    }
-    let fifo = dir.path().join("ri.fifo");
-    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
-    let conf = write_conf(dir.path(), "x.conf", "R 1-2 R 2 : touch {DIR}/TWO\n", 0o600);
-    let pty = nix::pty::openpty(None, None).unwrap();
-    let slave_path = nix::unistd::ttyname(&pty.slave).unwrap();
-    let mut child = Command::new(BIN)
-        .args(["-d", "-t", "0", "-i", "500", "-c"])
-        .arg(&conf)
-        .arg(&slave_path)
-        .env("LD_PRELOAD", &so)
-        .env("RI_FIFO", &fifo)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let lines = Arc::new(Mutex::new(Vec::<String>::new()));
-    let sink = Arc::clone(&lines);
-    thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            sink.lock().unwrap().push(line);
-        }
-    });
-    // O_RDWR: opening the fifo never blocks, even before the daemon's side is open.
-    let writer = fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(&fifo)
-        .unwrap();
-    let deadline = Instant::now() + secs(15.0);
-    while !lines
-        .lock()
-        .unwrap()
-        .iter()
-        .any(|l| l.contains("started on"))
-    {
-        assert!(Instant::now() < deadline, "no start");
-        thread::sleep(Duration::from_millis(20));
-    }
+    };
     // Double RI edges 200 ms apart, merged by -i 500: rings at 0 and 1.5 make TWO.
     let t0 = Instant::now();
     for t in [0.0, 0.2, 1.5, 1.7] {
         if let Some(w) = (t0 + secs(t)).checked_duration_since(Instant::now()) {
             thread::sleep(w);
         }
-        use std::io::Write;
-        (&writer).write_all(b"x").unwrap();
+        d.edges(1);
     }
-    let marker = dir.path().join("TWO");
+    let marker = d.dir.path().join("TWO");
     let deadline = t0 + secs(6.0);
     while !marker.exists() && Instant::now() < deadline {
         thread::sleep(Duration::from_millis(25));
     }
-    let _ = child.kill();
-    let _ = child.wait();
-    let log = lines.lock().unwrap().join("\n");
+    let log = d.log();
     assert!(marker.exists(), "{log}");
     assert!(
         log.contains("RING #2 (RI)") && log.contains("merged"),
         "{log}"
     );
-    drop(pty);
+}
+
+#[test]
+fn an_ri_storm_runs_a_bounded_number_of_commands_and_sigterm_still_exits() {
+    let conf = "R 1-2 R 2 : touch {DIR}/TWO\n";
+    let pids = "{DIR}/pids";
+    let cmd = format!("echo $$ >> {pids}; exec sleep 30");
+    let args = ["-d", "-t", "0", "--max-commands", "3", "-a", &cmd];
+    let Some(mut d) = RiRingd::start(&args, conf) else {
+        return;
+    };
+    let pids = d.dir.path().join("pids");
+    assert!(d.log().contains("at most 3 command(s)"), "{}", d.log());
+    d.edges(3000);
+    thread::sleep(Duration::from_millis(500));
+    let t0 = Instant::now();
+    kill(Pid::from_raw(d.child.id() as i32), Signal::SIGTERM).unwrap();
+    let mut status = None;
+    while t0.elapsed() < secs(10.0) {
+        if let Some(s) = d.child.try_wait().unwrap() {
+            status = Some(s);
+            break;
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+    let took = t0.elapsed();
+    let log = d.log();
+    let started: Vec<i32> = fs::read_to_string(&pids)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .collect();
+    for p in &started {
+        let _ = kill(Pid::from_raw(*p), Signal::SIGKILL);
+    }
+    assert_eq!(status.and_then(|s| s.code()), Some(0), "{log}");
+    assert!(took < secs(2.0), "SIGTERM took {took:?}");
+    assert!(started.len() <= 3, "{} shells: {started:?}", started.len());
+    assert!(log.contains("RING #") && log.contains("(RI)"), "{log}");
+    assert!(log.contains("dropped"), "{log}");
+}
+
+/// Run `rgetty-ringd ARGS -c FILE` (check with `-n`, or a run on a new pty); (status, stderr).
+fn refused(file: &Path, check: bool, extra: &[&str]) -> (ExitStatus, String, Duration) {
+    let pty = nix::pty::openpty(None, None).unwrap();
+    let slave = nix::unistd::ttyname(&pty.slave).unwrap();
+    let mut args: Vec<String> = vec![if check { "-n" } else { "-d" }.into(), "-c".into()];
+    args.push(file.display().to_string());
+    args.extend(extra.iter().map(|s| s.to_string()));
+    if !check {
+        args.push(slave.display().to_string());
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let t0 = Instant::now();
+    let (status, err) = run_to_end(&args);
+    (status, err, t0.elapsed())
+}
+
+#[test]
+fn pattern_file_others_can_write_or_not_roots_is_refused_with_and_without_strict_perms() {
+    let dir = tempfile::tempdir().unwrap();
+    let nobody = nix::unistd::User::from_name("nobody").unwrap().unwrap();
+    let cases: Vec<(PathBuf, String)> = vec![
+        (
+            write_conf(dir.path(), "g.conf", TABLE_CONF, 0o620),
+            "writable by group or others (mode 0620)".into(),
+        ),
+        (
+            write_conf(dir.path(), "o.conf", TABLE_CONF, 0o602),
+            "writable by group or others (mode 0602)".into(),
+        ),
+        (
+            write_conf(dir.path(), "n.conf", TABLE_CONF, 0o600),
+            format!("owned by uid {}, not root", nobody.uid),
+        ),
+    ];
+    nix::unistd::chown(&cases[2].0, Some(nobody.uid), None).unwrap();
+    for (file, reason) in &cases {
+        for strict in [&[][..], &["--strict-perms"][..]] {
+            for check in [true, false] {
+                let (status, err, _) = refused(file, check, strict);
+                assert_eq!(status.code(), Some(1), "{file:?} {strict:?} {check}: {err}");
+                assert!(
+                    err.contains(&format!("{}: {reason}", file.display()))
+                        && err.contains("refusing it"),
+                    "{file:?} {strict:?} check={check}: {err}"
+                );
+                assert!(!err.contains("started on"), "{err}");
+            }
+        }
+    }
+}
+
+#[test]
+fn special_and_huge_pattern_files_are_refused_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("fifo.conf");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    let big = write_conf(dir.path(), "big.conf", &"#\n".repeat(600_000), 0o600);
+    let cases: Vec<(PathBuf, &str)> = vec![
+        (PathBuf::from("/dev/zero"), "is a character device"),
+        (fifo, "is a FIFO"),
+        (dir.path().to_path_buf(), "is a directory"),
+        (big, "over the 1 MiB limit"),
+    ];
+    for (file, reason) in &cases {
+        for check in [true, false] {
+            let (status, err, took) = refused(file, check, &[]);
+            assert_eq!(status.code(), Some(1), "{file:?}: {err}");
+            assert!(took < secs(1.0), "{file:?} took {took:?}");
+            let lines: Vec<&str> = err.lines().collect();
+            assert_eq!(lines.len(), 1, "one clear line: {err}");
+            assert!(
+                lines[0].contains(&format!("{}: ", file.display())) && lines[0].contains(reason),
+                "{file:?} check={check}: {err}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_ring_storm_runs_a_bounded_number_of_commands_and_sigterm_still_exits() {
+    let dir = tempfile::tempdir().unwrap();
+    let pids = dir.path().join("pids");
+    let cmd = format!("echo $$ >> {}; exec sleep 30", pids.display());
+    let mut d = Ringd::start(TABLE_CONF, &["-t", "0", "--max-commands", "4", "-a", &cmd]);
+    let pid = Pid::from_raw(d.child.id() as i32);
+    // Spread over about a second so the daemon sees hundreds of them as separate rings.
+    for i in 0..3000 {
+        kill(pid, Signal::SIGUSR1).unwrap();
+        if i % 10 == 0 {
+            thread::sleep(Duration::from_micros(3000));
+        }
+    }
+    let t0 = Instant::now();
+    kill(pid, Signal::SIGTERM).unwrap();
+    let status = d.wait_exit(secs(10.0));
+    let took = t0.elapsed();
+    let started: Vec<i32> = fs::read_to_string(&pids)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .collect();
+    for p in &started {
+        let _ = kill(Pid::from_raw(*p), Signal::SIGKILL);
+    }
+    assert_eq!(status.and_then(|s| s.code()), Some(0), "{}", d.log());
+    assert!(took < secs(2.0), "SIGTERM took {took:?}");
+    assert!(started.len() <= 4, "{} shells: {started:?}", started.len());
+    assert!(d.log().contains("dropped"), "{}", d.log());
 }

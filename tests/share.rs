@@ -30,16 +30,23 @@ fn raw_port_is_binary_clean_both_ways() {
     let mut got = vec![0u8; all.len()];
     c.read_exact(&mut got).unwrap();
     assert_eq!(got, all);
-    // The lock exists while connected, on the device's real name.
-    assert_eq!(
-        lock_files(tmp.path()),
-        vec![
-            lock_name(tmp.path(), &d.path)
+    // The lock exists while connected, under every name of the device.
+    let ld = rgetty::lock::LockDir::new(tmp.path().join("lock"), rgetty::lock::Naming::Upstream);
+    let mut names: Vec<String> = ld
+        .lock_names_for(&d.path)
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(lock_files(tmp.path()), names);
+    assert!(
+        names.contains(
+            &lock_name(tmp.path(), &d.path)
                 .file_name()
                 .unwrap()
                 .to_string_lossy()
                 .into_owned()
-        ]
+        )
     );
     drop(c);
     wait_for("the lock to go", || lock_files(tmp.path()).is_empty());

@@ -708,6 +708,25 @@ struct RealMgetty {
 }
 
 impl RealMgetty {
+    /// Why Debian's mgetty cannot run here, if it cannot (the test then prints it and passes).
+    fn skip_reason() -> Option<String> {
+        if !nix::unistd::geteuid().is_root() {
+            return Some("not root (mgetty runs in a private mount namespace)".into());
+        }
+        if !Path::new("/sbin/mgetty").exists() {
+            return Some("/sbin/mgetty missing (apt-get install mgetty)".into());
+        }
+        let unshare = std::process::Command::new("unshare")
+            .args(["--mount", "true"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status();
+        if !unshare.is_ok_and(|s| s.success()) {
+            return Some("`unshare --mount` missing or not permitted".into());
+        }
+        None
+    }
+
     fn start(slave: &Path) -> RealMgetty {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
@@ -758,10 +777,13 @@ impl Drop for RealMgetty {
 }
 
 /// Debian's real mgetty against the virtual modem: init chat, RING, ATA, CONNECT, login prompt,
-/// login.config dispatch. Run with `cargo test --test vmodem -- --ignored mgetty`.
+/// login.config dispatch. Skipped (with the reason) without root, unshare or mgetty.
 #[test]
-#[ignore = "needs root, unshare and Debian's /sbin/mgetty"]
 fn real_mgetty_against_the_vmodem() {
+    if let Some(why) = RealMgetty::skip_reason() {
+        println!("SKIP real mgetty: {why}");
+        return;
+    }
     let vm = VModem::start(Config::default()).unwrap();
     let mg = RealMgetty::start(vm.slave_path());
     let result = (|| -> Result<(), String> {
@@ -795,8 +817,11 @@ fn real_mgetty_against_the_vmodem() {
 
 /// `rgetty-share modem` with Debian's mgetty on the line and a TCP caller: the product use.
 #[test]
-#[ignore = "needs root, unshare and Debian's /sbin/mgetty"]
 fn real_mgetty_behind_share_modem() {
+    if let Some(why) = RealMgetty::skip_reason() {
+        println!("SKIP real mgetty: {why}");
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let opts = share_opts(dir.path());
     with_server(opts, |server| {

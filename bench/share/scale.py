@@ -264,6 +264,7 @@ def main():
     ap.add_argument("--mib", type=int, default=32)
     ap.add_argument("--ports", type=int, default=4096)
     ap.add_argument("--rtt", type=int, default=2000)
+    ap.add_argument("--reps", type=int, default=3)
     a = ap.parse_args()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, a.ports * 2 + 1024)), hard))
@@ -280,22 +281,8 @@ def main():
             wait_listening(idle + [port], timeout=120)
         return start
 
-    solo = busy_port(lambda p, d: (rg.start([line(p, d)]), wait_listening([p])), rg.stop,
-                     total, a.rtt)
-    crowd = busy_port(with_idle(""), rg.stop, total, a.rtt)
-    for k in ("net->dev", "dev->net"):
-        rows.append(("%s MiB/s: solo / with %d idle ports" % (k, a.ports - 1),
-                     solo[k], crowd[k], crowd[k] / solo[k] if solo[k] and crowd[k] else None))
-    rows.append(("1-byte RTT median us: solo / with idle ports", solo["rtt"], crowd["rtt"],
-                 crowd["rtt"] / solo["rtt"] if solo["rtt"] and crowd["rtt"] else None))
-    rows.append(("syscalls in 10 s idle, %d ports" % a.ports,
-                 idle_syscalls(rg, fixed_ports(a.ports)), None, None))
-    dt, served = many_clients(rg, 256)
-    rows.append(("256 clients at once: seconds until all served (served)", dt, served, None))
     wrap = certs(tmp)
     pem = lambda n: os.path.join(tmp, n)  # noqa: E731
-    tls = busy_port(lambda p, d: (rg.start([line(p, d, "tls-cert=%s tls-key=%s" % (
-        pem("srv.pem"), pem("srv.key")))]), wait_listening([p])), rg.stop, total, a.rtt, wrap)
     socat = {"proc": None}
 
     def socat_start(p, d):
@@ -309,10 +296,40 @@ def main():
         socat["proc"].terminate()
         socat["proc"].wait(5)
 
-    stls = busy_port(socat_start, socat_stop, total, a.rtt, wrap)
+    runs = {"solo": [], "crowd": [], "tls": [], "stls": []}
+    # Rounds interleave the set-ups so that load from elsewhere hits them alike; medians.
+    for rep in range(a.reps):
+        runs["solo"].append(busy_port(lambda p, d: (rg.start([line(p, d)]), wait_listening([p])),
+                                      rg.stop, total, a.rtt))
+        runs["crowd"].append(busy_port(with_idle(""), rg.stop, total, a.rtt))
+        runs["tls"].append(busy_port(lambda p, d: (rg.start([line(p, d, "tls-cert=%s tls-key=%s" % (
+            pem("srv.pem"), pem("srv.key")))]), wait_listening([p])), rg.stop, total, a.rtt, wrap))
+        runs["stls"].append(busy_port(socat_start, socat_stop, total, a.rtt, wrap))
+        print("round %d: %r" % (rep, {k: v[-1] for k, v in runs.items()}), file=sys.stderr)
+
+    def med(name):
+        out = {}
+        for k in ("net->dev", "dev->net", "rtt"):
+            vals = [r[k] for r in runs[name] if r[k] is not None]
+            out[k] = statistics.median(vals) if vals else None
+        return out
+
+    solo, crowd, tls, stls = med("solo"), med("crowd"), med("tls"), med("stls")
+    for k in ("net->dev", "dev->net"):
+        rows.append(("%s MiB/s: solo / with %d idle ports" % (k, a.ports - 1),
+                     solo[k], crowd[k], crowd[k] / solo[k] if solo[k] and crowd[k] else None))
+    rows.append(("1-byte RTT median us: solo / with idle ports", solo["rtt"], crowd["rtt"],
+                 crowd["rtt"] / solo["rtt"] if solo["rtt"] and crowd["rtt"] else None))
+    rows.append(("syscalls in 10 s idle, %d ports" % a.ports,
+                 idle_syscalls(rg, fixed_ports(a.ports)), None, None))
+    dt, served = many_clients(rg, 256)
+    rows.append(("256 clients at once: seconds until all served (served)", dt, served, None))
     for k in ("net->dev", "dev->net"):
         rows.append(("TLS %s MiB/s: rgetty / socat openssl (TLS/plain)" % k, tls[k], stls[k],
                      tls[k] / solo[k] if tls[k] and solo[k] else None))
+    for k in ("net->dev", "dev->net"):
+        rows.append(("TLS %s MiB/s: rgetty / socat openssl (rgetty/socat)" % k, tls[k], stls[k],
+                     tls[k] / stls[k] if tls[k] and stls[k] else None))
     rows.append(("TLS RTT median us: rgetty / socat openssl", tls["rtt"], stls["rtt"],
                  tls["rtt"] / stls["rtt"] if tls["rtt"] and stls["rtt"] else None))
     rows.append(("RSS KiB after a 20 s negotiation flood", flood_rss(rg), None, None))

@@ -6,6 +6,14 @@ use std::process::ExitCode;
 use rgetty::ringd::{self, Cli, USAGE};
 
 fn main() -> ExitCode {
+    if std::env::args()
+        .skip(1)
+        .take_while(|a| a != "--")
+        .any(|a| a == "--version")
+    {
+        println!("rgetty-ringd {}", env!("CARGO_PKG_VERSION"));
+        return ExitCode::SUCCESS;
+    }
     let cli = match Cli::parse_from(std::env::args_os().skip(1)) {
         Ok(cli) => cli,
         Err(e) => {

@@ -151,6 +151,15 @@ struct ConnectArgs {
     /// Create a pty and point this symlink at it (a virtual COM port).
     #[arg(long, short = 'l')]
     link: Option<PathBuf>,
+    /// Owner of the virtual port (--link): a user name or uid.
+    #[arg(long, requires = "link")]
+    owner: Option<String>,
+    /// Group of the virtual port (--link): a group name or gid.
+    #[arg(long, requires = "link")]
+    group: Option<String>,
+    /// Mode of the virtual port (--link), octal, e.g. 0660 (--mode names the protocol).
+    #[arg(long, requires = "link", value_parser = parse_octal)]
+    link_mode: Option<u32>,
     /// stty words for the local device (bridge mode).
     #[arg(short = 's', long = "stty")]
     stty: Option<String>,
@@ -452,10 +461,44 @@ fn connect_tls(a: &ConnectArgs) -> anyhow::Result<Option<TlsRole>> {
     Ok(Some(TlsRole::Client(cfg, name)))
 }
 
+fn parse_octal(s: &str) -> Result<u32, String> {
+    u32::from_str_radix(s, 8)
+        .ok()
+        .filter(|m| *m <= 0o7777)
+        .ok_or_else(|| format!("{s:?} is not an octal mode"))
+}
+
+/// `--owner`, `--group`, `--link-mode` looked up.
+fn link_access(a: &ConnectArgs) -> anyhow::Result<client::Access> {
+    let uid = match &a.owner {
+        Some(o) => Some(
+            rgetty::exec::user_by_name_or_id(o)
+                .with_context(|| format!("--owner: no user {o:?}"))?
+                .uid,
+        ),
+        None => None,
+    };
+    let gid = match &a.group {
+        Some(g) => Some(
+            rgetty::exec::group_by_name_or_id(g)
+                .with_context(|| format!("--group: no group {g:?}"))?,
+        ),
+        None => None,
+    };
+    Ok(client::Access {
+        uid,
+        gid,
+        mode: a.link_mode,
+    })
+}
+
 fn connect(a: ConnectArgs) -> anyhow::Result<()> {
     init_log(a.common.verbose, true);
     let target = match (&a.link, &a.device) {
-        (Some(l), None) => client::Local::Pty { link: l.clone() },
+        (Some(l), None) => client::Local::Pty {
+            link: l.clone(),
+            access: link_access(&a)?,
+        },
         (None, Some(d)) => client::Local::Device {
             path: d.clone(),
             stty: a.stty.clone().unwrap_or_default(),

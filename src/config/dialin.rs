@@ -1,4 +1,4 @@
-//! dialin.config: caller-ID screening before answering (`mgetty-behaviour.md` §4.6).
+//! dialin.config: caller-ID screening before answering (`docs/behaviour.md` §4.6).
 //!
 //! Pure: [`Rules::parse`] takes the file text; the caller reads the file (a missing file means
 //! "allow everybody": use [`Rules::default`]).

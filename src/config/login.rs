@@ -1,4 +1,4 @@
-//! login.config: the login dispatcher table (`mgetty-behaviour.md` §6, §11).
+//! login.config: the login dispatcher table (`docs/behaviour.md` §6, §11).
 //!
 //! Pure: [`Table::parse`] takes the file text (the caller checks ownership and mode — root,
 //! no group/other bits — and falls back to [`default_entry`] otherwise) and the path for
@@ -29,6 +29,7 @@ use std::path::{Path, PathBuf};
 
 use super::mgetty::read_lines;
 use super::{ConfigError, Location};
+use crate::sanitize::argv_value;
 
 /// The most arguments a login.config line can pass (mgetty's MAX_LOGIN_ARGS).
 pub const MAX_ARGS: usize = 9;
@@ -95,7 +96,9 @@ impl Entry {
     /// The argument vector for exec: `argv[0]` is the program's basename, then the argument
     /// tokens with exactly `@` → `name` (dropped if `name` is empty), `\I` → `connect` (`??`
     /// if empty), `\Y` → `caller_id`; every other token verbatim (`b@` stays `b@`). The name
-    /// is always one element, whatever it contains.
+    /// is always one element, whatever it contains. Substituted values pass through
+    /// [`crate::sanitize::argv_value`]: control characters become `?` and a leading `-` gets
+    /// a `_` in front (`-froot` → `_-froot`), so caller data is never taken for an option.
     pub fn argv(&self, name: &str, connect: &str, caller_id: &str) -> Vec<String> {
         let program = self.program.to_string_lossy();
         let argv0 = program.rsplit('/').next().unwrap_or_default().to_string();
@@ -104,11 +107,11 @@ impl Entry {
             match arg.as_str() {
                 "@" => {
                     if !name.is_empty() {
-                        argv.push(name.to_string());
+                        argv.push(argv_value(name));
                     }
                 }
-                "\\I" => argv.push(if connect.is_empty() { "??" } else { connect }.to_string()),
-                "\\Y" => argv.push(caller_id.to_string()),
+                "\\I" => argv.push(argv_value(if connect.is_empty() { "??" } else { connect })),
+                "\\Y" => argv.push(argv_value(caller_id)),
                 other => argv.push(other.to_string()),
             }
         }
@@ -313,6 +316,33 @@ impl Table {
             .cloned()
             .unwrap_or_else(default_entry)
     }
+
+    /// What `--check` finds beyond the syntax: a line whose user `user_exists` denies (every
+    /// call it matches would be refused), or whose program `program_problem` objects to
+    /// (missing, not executable). The lookups are passed in, so this stays pure.
+    pub fn check_names(
+        &self,
+        user_exists: impl Fn(&str) -> bool,
+        program_problem: impl Fn(&Path) -> Option<String>,
+    ) -> Vec<ConfigError> {
+        let mut errors = Vec::new();
+        for e in &self.entries {
+            let at = |msg: String| ConfigError {
+                loc: e.loc.clone(),
+                msg,
+            };
+            if let Some(user) = e.userid.as_deref().filter(|u| !user_exists(u)) {
+                errors.push(at(format!(
+                    "user {user:?} does not exist: calls matching {:?} would be refused",
+                    e.pattern
+                )));
+            }
+            if let Some(why) = program_problem(&e.program) {
+                errors.push(at(format!("program {}: {why}", e.program.display())));
+            }
+        }
+        errors
+    }
 }
 
 fn blank(path: &Path, line: usize, what: &str) -> ConfigError {
@@ -323,6 +353,26 @@ fn blank(path: &Path, line: usize, what: &str) -> ConfigError {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn check_names_reports_unknown_users_and_programs_by_line() {
+        let (t, errs) = parse(
+            "# x\n* nosuchuser - /bin/login @\nfoo - - /no/such/prog\nbar uucp - /bin/login\n",
+        );
+        assert!(errs.is_empty());
+        let found = t.check_names(
+            |u| u == "uucp",
+            |p| (p == Path::new("/no/such/prog")).then(|| "not found".to_string()),
+        );
+        let text: Vec<String> = found.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            text,
+            [
+                "login.config:2: user \"nosuchuser\" does not exist: calls matching \"*\" would be refused",
+                "login.config:3: program /no/such/prog: not found"
+            ]
+        );
+    }
 
     fn parse(text: &str) -> (Table, Vec<ConfigError>) {
         Table::parse(text, Path::new("login.config"))
@@ -503,6 +553,11 @@ mod tests {
         );
         // a name with spaces stays one element
         assert_eq!(e.argv("root -f", "", "")[1], "root -f");
+        // caller data never becomes an option, nor carries control characters
+        assert_eq!(
+            e.argv("joe", "-x\u{1b}", "-froot")[1..4],
+            ["joe", "_-x?", "_-froot"]
+        );
         assert_eq!(e.utmp_user("joe"), Some("joe".to_string()));
         let d = default_entry();
         assert_eq!(d.argv("joe", "", ""), ["login", "joe"]);

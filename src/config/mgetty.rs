@@ -1,12 +1,13 @@
 //! mgetty.config: the line reader, value types, keyword table and per-port [`Settings`].
 //!
 //! Pure: the caller reads the file and hands its text over together with the path (used for
-//! messages only). Implements `mgetty-behaviour.md` §0 (build-time defaults as a [`Profile`]),
+//! messages only). Implements `docs/behaviour.md` §0 (build-time defaults as a [`Profile`]),
 //! §1 (precedence and post-config fixes) and §2 (syntax, value types, every keyword).
 //!
-//! Precedence is built-in default < config file < command line: the CLI applies its flags with
-//! [`Settings::set`] first and passes their keywords to [`apply_text`] as `overridden`, which then
-//! skips those keywords, like mgetty's override mark.
+//! Precedence is built-in default < config file < command line, in one function, [`merge`],
+//! which both a run of the getty and `rgetty --check` use: the file's lines for the line's
+//! Device first, then the command line's flags, so the same input always gives the same
+//! settings.
 //!
 //! ```
 //! use std::path::Path;
@@ -881,6 +882,44 @@ pub fn apply_text(
     parsed
 }
 
+/// What [`merge`] produced: the settings (before [`Settings::sanitize`]) and every problem.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Merged {
+    /// Defaults < file < command line.
+    pub settings: Settings,
+    /// The file's errors and ignored keywords (empty without a file).
+    pub file: Parsed,
+    /// Command-line values that do not parse (`command line: …`); that flag was not applied.
+    pub cli_errors: Vec<String>,
+}
+
+/// The settings of one line, the one way: `profile`'s defaults, then the lines of mgetty.config
+/// (`text`, when there is a file) that apply to `device` in file order, then the command line's
+/// `overrides` in order. A run of the getty and `rgetty --check` both call this.
+pub fn merge(
+    profile: Profile,
+    text: Option<&str>,
+    path: &Path,
+    device: &str,
+    overrides: &[(&str, String)],
+) -> Merged {
+    let mut settings = Settings::defaults(profile);
+    let file = text
+        .map(|t| apply_text(t, path, device, &mut settings, &[]))
+        .unwrap_or_default();
+    let mut cli_errors = Vec::new();
+    for (keyword, value) in overrides {
+        if let Err(e) = settings.set(keyword, value) {
+            cli_errors.push(format!("command line: {e}"));
+        }
+    }
+    Merged {
+        settings,
+        file,
+        cli_errors,
+    }
+}
+
 /// Validate every line of the file, in every section (for `rgetty --check`).
 pub fn check_text(text: &str, path: &Path) -> Parsed {
     let mut parsed = Parsed::default();
@@ -1154,6 +1193,25 @@ mod tests {
         assert_eq!(r.errors[0].loc.line, 2);
         assert!(r.errors[0].msg.contains("\"fast\""));
         assert!(r.errors[1].msg.contains("\"-1\""));
+    }
+
+    #[test]
+    fn merge_is_file_then_command_line() {
+        let text = "speed 19200\nrings 2\nport ttyS0\n  rings 4\n  debug 3\n";
+        let over = [("rings", "7".to_string()), ("speed", "fast".to_string())];
+        let m = merge(Profile::Upstream, Some(text), p(), "ttyS0", &over);
+        assert_eq!(
+            (m.settings.speed, m.settings.rings, m.settings.debug),
+            (19200, 7, 3)
+        );
+        assert_eq!(m.cli_errors.len(), 1);
+        assert!(
+            m.cli_errors[0].starts_with("command line: "),
+            "{:?}",
+            m.cli_errors
+        );
+        let m = merge(Profile::Upstream, None, p(), "ttyS0", &[]);
+        assert_eq!(m.settings, Settings::defaults(Profile::Upstream));
     }
 
     #[test]

@@ -1,12 +1,14 @@
 //! Configuration files: mgetty.config, login.config, dialin.config and xringd.conf.
 //!
-//! Pure: these modules parse text handed to them and never open files themselves (the caller
-//! reads the file and passes its path along for error messages only).
+//! The parsers are pure: they take text and never open files (the path they get is for
+//! messages only). [`load`] is the one place that reads a config file, for every file and
+//! every caller (the getty, `rgetty --check`, rgetty-ringd), under one owner/mode policy.
 
 use std::fmt;
 use std::path::PathBuf;
 
 pub mod dialin;
+pub mod load;
 pub mod login;
 pub mod mgetty;
 pub mod xringd;

@@ -1,7 +1,7 @@
 //! xringd.conf / ring-patterns files: ring cadences and the commands they start.
 //!
 //! Pure: parses text handed in by the caller, never opens a file or reads a clock. The format is
-//! xringd 1.20's (see `xringd-behaviour.md`, "Config file"):
+//! xringd 1.20's (see `docs/behaviour.md` §R1):
 //!
 //! ```text
 //! # comment (a '#' after optional blanks)            empty lines are ignored

@@ -1,6 +1,7 @@
 //! The `rgetty` command line: every mgetty flag with the same letter and meaning
-//! (mgetty-behaviour.md §1), plus long options that relocate every path.
+//! (docs/behaviour.md §1), plus long options that relocate every path.
 
+use std::io;
 use std::path::PathBuf;
 
 use clap::Parser;
@@ -65,7 +66,7 @@ pub struct Cli {
     #[arg(short = 'a')]
     pub autobauding: bool,
     /// Print the version and the paths rgetty will use, then exit.
-    #[arg(short = 'V')]
+    #[arg(short = 'V', long = "version")]
     pub version: bool,
     /// gettydefs dump (mgetty -c): not supported, exits 2 as mgetty builds without gettydefs.
     #[arg(short = 'c', value_name = "FILE", hide = true)]
@@ -223,6 +224,46 @@ pub fn dev_id(device: &str) -> String {
 pub fn infix(device: &str) -> String {
     let chars: Vec<char> = device.chars().collect();
     chars[chars.len().saturating_sub(3)..].iter().collect()
+}
+
+/// Print to stderr without panicking when stderr is closed.
+pub(super) fn eprintln_safe(msg: &str) {
+    use std::io::Write;
+    let _ = writeln!(io::stderr(), "{msg}");
+}
+
+/// `rgetty -V`: the version and every path rgetty would use.
+pub(super) fn print_version(cli: &Cli) {
+    use std::io::Write;
+    let dev = cli
+        .tty
+        .as_deref()
+        .map_or("<DevID>".to_string(), |t| dev_id(&device_name(t)));
+    let p = cli.paths(&dev);
+    let mut out = io::stdout();
+    let _ = writeln!(out, "rgetty {}", env!("CARGO_PKG_VERSION"));
+    let _ = writeln!(out, "profile: {}", cli.profile);
+    let _ = writeln!(
+        out,
+        "config: {}",
+        p.config_dir.join("mgetty.config").display()
+    );
+    let _ = writeln!(
+        out,
+        "login config: {}",
+        p.config_dir.join("login.config").display()
+    );
+    let _ = writeln!(
+        out,
+        "dialin config: {}",
+        p.config_dir.join("dialin.config").display()
+    );
+    let _ = writeln!(out, "log file: {}", p.log_file.display());
+    let _ = writeln!(out, "lock dir: {}", p.lock_dir.display());
+    let _ = writeln!(out, "pid file: {}", p.pid_file.display());
+    let _ = writeln!(out, "utmp: {}", p.utmp.display());
+    let _ = writeln!(out, "wtmp: {}", p.wtmp.display());
+    let _ = writeln!(out, "nologin file: {}", p.nologin_file.display());
 }
 
 #[cfg(test)]

@@ -1,103 +1,18 @@
-//! The open line plus the signal wake-up pipe: timed reads, writes and drains.
+//! The open line: timed reads, writes and drains.
 //!
-//! Every wait is a `poll(2)` on the line and the signal pipe with a deadline, so a signal
-//! (SIGTERM, SIGUSR1, carrier loss) ends any wait at once and nothing wakes up while idle.
+//! Every wait is one [`Signals::wait`] on the line (and the lock dir's inotify fd while idle)
+//! plus the self-pipe of [`crate::wake`], with a deadline: a signal (SIGTERM, SIGUSR1, carrier
+//! loss) or an RI edge ends any wait at once, and nothing wakes up while idle.
 
-use std::io::{self, Read};
+use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::os::unix::net::UnixStream;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
-use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::poll::PollFlags;
 
-/// Flags set by signal handlers (signal-hook), read by the getty.
-#[derive(Debug, Default)]
-pub struct Signals {
-    /// SIGHUP (carrier loss once the line is our controlling tty).
-    pub hup: Arc<AtomicBool>,
-    /// SIGINT, SIGQUIT or SIGTERM: the number of the last one, 0 if none.
-    pub term: Arc<std::sync::atomic::AtomicUsize>,
-    /// SIGUSR1: virtual ring (never cleared, as in mgetty).
-    pub usr1: Arc<AtomicBool>,
-    /// SIGUSR2: exit when idle.
-    pub usr2: Arc<AtomicBool>,
-    wake_r: Option<UnixStream>,
-}
-
-impl Signals {
-    /// Install the handlers. SIGHUP only sets a flag: it is ignored while waiting, as in mgetty.
-    pub fn install() -> io::Result<Signals> {
-        use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2};
-        let (r, w) = UnixStream::pair()?;
-        r.set_nonblocking(true)?;
-        w.set_nonblocking(true)?;
-        let s = Signals {
-            wake_r: Some(r),
-            ..Signals::default()
-        };
-        signal_hook::flag::register(SIGHUP, Arc::clone(&s.hup))?;
-        signal_hook::flag::register(SIGUSR1, Arc::clone(&s.usr1))?;
-        signal_hook::flag::register(SIGUSR2, Arc::clone(&s.usr2))?;
-        for sig in [SIGINT, SIGQUIT, SIGTERM] {
-            signal_hook::flag::register_usize(
-                sig,
-                Arc::clone(&s.term),
-                sig.unsigned_abs() as usize,
-            )?;
-        }
-        for sig in [SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2] {
-            signal_hook::low_level::pipe::register(sig, w.try_clone()?)?;
-        }
-        Ok(s)
-    }
-
-    /// The termination signal received, if any.
-    pub fn term_signal(&self) -> Option<i32> {
-        match self.term.load(Ordering::SeqCst) {
-            0 => None,
-            n => i32::try_from(n).ok(),
-        }
-    }
-
-    /// Whether SIGHUP arrived.
-    pub fn hangup(&self) -> bool {
-        self.hup.load(Ordering::SeqCst)
-    }
-
-    /// Forget an earlier SIGHUP (it is ignored while waiting).
-    pub fn clear_hangup(&self) {
-        self.hup.store(false, Ordering::SeqCst);
-    }
-
-    /// Whether SIGUSR1 (virtual ring) arrived.
-    pub fn virtual_ring(&self) -> bool {
-        self.usr1.load(Ordering::SeqCst)
-    }
-
-    /// Forget a virtual ring once its call is over, so that the next wait is not woken by it.
-    pub fn clear_virtual_ring(&self) {
-        self.usr1.store(false, Ordering::SeqCst);
-    }
-
-    /// Whether SIGUSR2 arrived.
-    pub fn usr2(&self) -> bool {
-        self.usr2.load(Ordering::SeqCst)
-    }
-
-    fn wake_fd(&self) -> Option<BorrowedFd<'_>> {
-        self.wake_r.as_ref().map(AsFd::as_fd)
-    }
-
-    fn drain_wake(&self) {
-        if let Some(mut r) = self.wake_r.as_ref() {
-            let mut b = [0u8; 64];
-            while matches!(r.read(&mut b), Ok(n) if n > 0) {}
-        }
-    }
-}
+use crate::wake::Ready;
+pub use crate::wake::{IGNORED_SIGNALS, Signals, TERM_SIGNALS};
 
 /// What ended a wait.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -126,19 +41,6 @@ impl AsFd for Line {
     }
 }
 
-fn timeout_until(deadline: Option<Instant>) -> PollTimeout {
-    match deadline {
-        None => PollTimeout::NONE,
-        Some(d) => {
-            let left = d.saturating_duration_since(Instant::now());
-            // Round up so we never wake a millisecond early and spin.
-            let ms = left.as_micros().div_ceil(1000);
-            PollTimeout::try_from(u32::try_from(ms).unwrap_or(u32::MAX).min(i32::MAX as u32))
-                .unwrap_or(PollTimeout::MAX)
-        }
-    }
-}
-
 impl Line {
     /// Wrap an open tty fd.
     pub fn new(fd: OwnedFd) -> Line {
@@ -150,52 +52,35 @@ impl Line {
         self.fd
     }
 
-    /// Wait until the line is readable, a signal arrives, `extra` is readable, or the deadline
-    /// passes. Nothing is read from the line.
+    /// Wait until the line is readable, a signal (or an RI edge) wakes us, `extra` is
+    /// readable, or the deadline passes. Nothing is read from the line.
     pub fn wait(
         &self,
         sig: &Signals,
         extra: Option<BorrowedFd<'_>>,
         deadline: Option<Instant>,
     ) -> io::Result<Wake> {
-        loop {
-            let mut fds = vec![PollFd::new(self.fd.as_fd(), PollFlags::POLLIN)];
-            if let Some(w) = sig.wake_fd() {
-                fds.push(PollFd::new(w, PollFlags::POLLIN));
-            }
-            let extra_idx = extra.map(|e| {
-                fds.push(PollFd::new(e, PollFlags::POLLIN));
-                fds.len() - 1
-            });
-            match poll(&mut fds, timeout_until(deadline)) {
-                Err(Errno::EINTR) => {}
-                Err(e) => return Err(io::Error::from(e)),
-                Ok(0) => {
-                    if deadline.is_some_and(|d| Instant::now() >= d) {
-                        return Ok(Wake::Timeout);
-                    }
-                }
-                Ok(_) => {
-                    let rev = |i: usize| fds[i].revents().unwrap_or(PollFlags::empty());
-                    if fds.len() > 1 && sig.wake_fd().is_some() && !rev(1).is_empty() {
-                        sig.drain_wake();
-                        return Ok(Wake::Signal);
-                    }
-                    let l = rev(0);
-                    if l.contains(PollFlags::POLLIN) {
-                        return Ok(Wake::Readable);
-                    }
-                    if l.intersects(PollFlags::POLLHUP | PollFlags::POLLERR | PollFlags::POLLNVAL) {
-                        return Ok(Wake::Hangup);
-                    }
-                    if let Some(i) = extra_idx {
-                        if !rev(i).is_empty() {
-                            return Ok(Wake::Extra);
-                        }
-                    }
-                }
-            }
-        }
+        self.wait_trimmed(sig, extra, deadline, &[])
+    }
+
+    /// [`Line::wait`] that drops the resident pages of `trim` right before it blocks
+    /// ([`Signals::wait_trimmed`]): for the long wait in Waiting.
+    pub fn wait_trimmed(
+        &self,
+        sig: &Signals,
+        extra: Option<BorrowedFd<'_>>,
+        deadline: Option<Instant>,
+        trim: &[(usize, usize)],
+    ) -> io::Result<Wake> {
+        let mut fds = vec![self.fd.as_fd()];
+        fds.extend(extra);
+        Ok(match sig.wait_trimmed(&fds, deadline, trim)? {
+            Ready::Woken => Wake::Signal,
+            Ready::Timeout => Wake::Timeout,
+            Ready::Fd(0, ev) if ev.contains(PollFlags::POLLIN) => Wake::Readable,
+            Ready::Fd(0, _) => Wake::Hangup,
+            Ready::Fd(..) => Wake::Extra,
+        })
     }
 
     /// Read what is there (at most `buf.len()` bytes) once the line is readable, waiting until
@@ -254,17 +139,5 @@ impl Line {
 
 /// Sleep for `d` unless a termination signal arrives first.
 pub fn sleep(sig: &Signals, d: Duration) {
-    let end = Instant::now() + d;
-    while sig.term_signal().is_none() {
-        let left = end.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return;
-        }
-        let mut fds = Vec::new();
-        if let Some(w) = sig.wake_fd() {
-            fds.push(PollFd::new(w, PollFlags::POLLIN));
-        }
-        let _ = poll(&mut fds, timeout_until(Some(end)));
-        sig.drain_wake();
-    }
+    sig.sleep(d);
 }

@@ -1,9 +1,30 @@
-//! The getty run loop (I/O shell around [`state`]).
+//! The getty: one room (module) per lifecycle step over [`state::State`].
+//!
+//! `entry` ([`main_with`], [`run()`]) reads the command line and settings; `run` drives the
+//! state machine, dispatching each state to its room: `start` (start-up, init, CheckModem),
+//! `waiting` (Waiting, Dialout, Jail), `answer` (rings, caller ID, screening, nologin, answer;
+//! ring events come from `ring_source`), `login` (issue, prompt, login name, AutoPPP) and
+//! `dispatch` (login.config and exec). Shared: `common` (the `Getty` value), [`ident`] (the
+//! tty's names, computed once), `settings` (mgetty.config, `--check`), `patterns` (the
+//! ring-patterns file), `perms` (permission policy) and `system` (uname, inotify, pid file).
 
+mod answer;
 pub mod chatio;
 pub mod cli;
+mod common;
+mod dispatch;
+mod entry;
+pub mod ident;
 pub mod line;
-pub mod run;
+mod login;
+mod patterns;
+mod perms;
+mod ring_source;
+mod run;
+mod settings;
+mod start;
 pub mod state;
+mod system;
+mod waiting;
 
-pub use run::{main_with, run};
+pub use entry::{main_with, run};

@@ -34,6 +34,8 @@ pub enum Local {
     Pty {
         /// The symlink to create (replaced if it is a symlink already).
         link: PathBuf,
+        /// Owner, group and mode of the pty slave (`--owner`, `--group`, `--mode`).
+        access: Access,
     },
     /// A real local device.
     Device {
@@ -42,6 +44,18 @@ pub enum Local {
         /// stty words applied after making it raw.
         stty: String,
     },
+}
+
+/// Who may open the virtual port: each `None` keeps what the pty got (the caller, group
+/// `tty`, mode 0620). A setuid-uucp `cu` needs `--owner uucp` or a group and mode it is in.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Access {
+    /// Owner of the pty slave.
+    pub uid: Option<nix::unistd::Uid>,
+    /// Group of the pty slave.
+    pub gid: Option<nix::unistd::Gid>,
+    /// Mode of the pty slave.
+    pub mode: Option<u32>,
 }
 
 /// Everything `connect` needs.
@@ -153,8 +167,9 @@ fn make_link(target: &Path, link: &Path) -> Result<(), ClientError> {
 
 fn open_local(opts: &ConnectOptions) -> Result<LocalEnd, ClientError> {
     match &opts.local {
-        Local::Pty { link } => {
+        Local::Pty { link, access } => {
             let pty = tty::openpty()?;
+            tty::set_owner(&pty.slave, access.uid, access.gid, access.mode)?;
             tty::set_extproc(&pty.slave, true)?;
             tty::set_packet_mode(&pty.master, true)?;
             tty::set_nonblocking(&pty.master, true)?;
@@ -190,6 +205,12 @@ fn open_local(opts: &ConnectOptions) -> Result<LocalEnd, ClientError> {
                 }
             };
             let fd = tty::open_line(path, false)?;
+            if let Err(holder) = crate::lock::claim_flock(&fd, path) {
+                return Err(ClientError::Locked {
+                    path: path.clone(),
+                    pid: holder.pid,
+                });
+            }
             let saved = tty::get_termios(&fd).ok();
             tty::set_raw(&fd)?;
             if !stty.is_empty() {

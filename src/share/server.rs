@@ -305,7 +305,8 @@ impl Server {
             return Ok(());
         };
         for (pi, fd) in std::mem::take(&mut self.injected) {
-            self.incoming(&mut eng, pi, fd, Role::Writer, false);
+            // inetd/systemd connections pass the port's host list too.
+            self.incoming(&mut eng, pi, fd, Role::Writer, true);
         }
         let r = eng.run(self).map_err(io_err("epoll"));
         self.eng = Some(eng);

@@ -154,7 +154,13 @@ impl Harness {
 
     /// Start rgetty on the modem's line with extra arguments (before the tty).
     pub fn spawn(&mut self, extra: &[&str]) {
+        self.spawn_env(extra, &[]);
+    }
+
+    /// [`Harness::spawn`] with extra environment variables.
+    pub fn spawn_env(&mut self, extra: &[&str], env: &[(&str, &std::path::Path)]) {
         let mut cmd = Command::new(RGETTY);
+        cmd.envs(env.iter().copied());
         cmd.args(self.args())
             .args(extra)
             .arg(format!("/dev/{}", self.device))
@@ -255,4 +261,22 @@ pub fn has_env(lines: &[String], kv: &str) -> bool {
 }
 
 /// The login recorder's C source (shared with the differential suite).
+/// An LD_PRELOAD shim that fakes the RI ioctls on a pty: TIOCMIWAIT returns when a byte can be
+/// read from the fifo named by `RI_FIFO`, TIOCGICOUNT counts those bytes as RI edges.
+pub const RI_SHIM_C: &str = include_str!("../ri_shim.c");
+
+/// Build [`RI_SHIM_C`] in `dir`; `None` when there is no C compiler.
+pub fn build_ri_shim(dir: &std::path::Path) -> Option<PathBuf> {
+    let src = dir.join("ri_shim.c");
+    let so = dir.join("ri_shim.so");
+    fs::write(&src, RI_SHIM_C).ok()?;
+    let built = Command::new("cc")
+        .args(["-shared", "-fPIC", "-o"])
+        .arg(&so)
+        .arg(&src)
+        .arg("-ldl")
+        .status();
+    matches!(built, Ok(s) if s.success()).then_some(so)
+}
+
 pub const RECORDER_C: &str = include_str!("../recorder.c");

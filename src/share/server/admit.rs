@@ -401,6 +401,8 @@ fn open_session(
         log::error!("{}: {e}", path.display());
         "cannot open the device".to_string()
     })?;
+    crate::lock::claim_flock(&fd, path)
+        .map_err(|h| format!("line busy (flock held by pid {})", h.pid))?;
     let saved = tty::get_termios(&fd).ok();
     if let Err(e) = tty::set_raw(&fd).and_then(|()| {
         if cfg.stty.is_empty() {

@@ -1,0 +1,407 @@
+//! Rings, caller ID, screening, nologin, ringback and the answer chat (§4.4–§4.7).
+
+use std::io;
+use std::time::Duration;
+
+use crate::callerid::{ModemAction, RingKind};
+use crate::chat;
+use crate::config::dialin;
+use crate::config::load::Trust;
+use crate::logging::AUDIT;
+use crate::ring::{Fired, Via};
+use crate::ringsource::{CallRings, Step};
+use crate::tty;
+
+use super::chatio::ChatOutcome;
+use super::common::{Getty, secs};
+use super::line::sleep;
+use super::ring_source::RingWait;
+use super::state::{Call, State};
+
+impl Getty {
+    /// The environment of a ring command (the per-ring `-a` command or a pattern's command):
+    /// exactly `CALLER_ID` (`none` when the modem sent no caller ID), `DEVICE` and `extra`
+    /// (`RING_COUNT`, `RING_TIMES`). Caller data reaches commands only this way, never in the
+    /// command text.
+    pub(super) fn ring_env(
+        &self,
+        call: &Call,
+        extra: &[(&'static str, String)],
+    ) -> Vec<(&'static str, String)> {
+        let mut env = vec![
+            ("CALLER_ID", call.info.caller_id.clone()),
+            ("DEVICE", self.tty.device.clone()),
+        ];
+        env.extend(extra.iter().cloned());
+        env
+    }
+
+    /// Count RINGs up to the `rings` threshold, following the ring cadences ([`CallRings`]
+    /// over the line's ring source: `RING` text, the RI pin, SIGUSR1).
+    ///
+    /// The threshold wins: on the `rings`-th RING the call is answered even when a cadence is
+    /// still under way, so a pattern of N rings can only fire with `rings` above N (the log at
+    /// load time and `rgetty --check` warn about the others). A shorter pattern cannot be
+    /// cut off this way: the RING that reaches the threshold breaks its silence anyway.
+    /// Before each RING counts, the line is checked for a foreign owner (every lock name and
+    /// the flock): a dial-out that got hold of the line meanwhile wins over the call.
+    pub(super) fn wait_rings(&mut self, mut call: Call) -> io::Result<State> {
+        self.load_patterns();
+        let per_ring = self
+            .rings
+            .patterns
+            .as_ref()
+            .and_then(|f| f.options.ring_command.clone());
+        let mut wanted = self.settings.rings.max(1);
+        let mut cid_done = false;
+        if self.settings.ringback {
+            if let Some(state) = self.ring_out_first_call(&mut call)? {
+                return Ok(state);
+            }
+        }
+        // A fresh matcher for each call. xringd's -t (ignore rings after start-up) and -i
+        // (merge RI double beeps) stay off in the getty.
+        let mut rings = CallRings::new(self.rings.patterns.as_ref());
+        while call.rings < wanted {
+            let timeout = if self.settings.ringback && call.rings == 0 {
+                Duration::from_secs(self.settings.ringback_time_s)
+            } else {
+                secs(self.cli.ring_timeout)
+            };
+            let step = self.ring_step(&mut rings, &mut call, timeout)?;
+            let Step::Ring {
+                dist,
+                kind,
+                via,
+                fired,
+                outcome,
+            } = step
+            else {
+                if step == Step::Timeout && call.rings == 0 {
+                    return Ok(self.no_first_ring());
+                }
+                return self.wait_end(call, step);
+            };
+            if let Some(holder) = self.locks.check(&self.tty.path) {
+                return Ok(State::Dialout(holder));
+            }
+            call.rings += 1;
+            call.dist = dist;
+            let from = if via == Via::Ri { " from RI" } else { "" };
+            log::info!(
+                "RING #{} (dist {dist}, caller {:?}){from}",
+                call.rings,
+                call.info.caller_id
+            );
+            if kind == RingKind::CallerId {
+                // Counts towards `rings` as in mgetty, but the phone did not ring.
+                log::debug!("ring patterns: a caller-ID line, not a ring of a cadence");
+            } else if let Some(f) = self.phone_rang(&call, &rings, per_ring.as_deref(), fired) {
+                // Its silence had ended before this RING was read: it matched.
+                return Ok(self.ring_wait_end(call, RingWait::Cadence(f)));
+            } else if let Some(o) = outcome {
+                log::debug!("ring patterns: {o:?}");
+            }
+            if !cid_done {
+                cid_done = self.cid_screen(&call, &mut wanted);
+            }
+            if self.paths.nologin_file.exists() {
+                return Ok(State::NoLogin(call));
+            }
+        }
+        if let Some(n) = rings.cadence_under_way() {
+            log::info!(
+                "answering at RING #{}: the rings threshold wins over the cadence under way ({n} rings so far)",
+                call.rings,
+            );
+        }
+        Ok(State::Answer(call))
+    }
+
+    /// Ring-twice (ringback): let the first call ring out (mgetty waits 17 s, 1.7 ring
+    /// timeouts, for each next ring). `None` when it did and the next call is to be answered
+    /// at once; otherwise the state the wait ended in.
+    fn ring_out_first_call(&mut self, call: &mut Call) -> io::Result<Option<State>> {
+        let mut rings = CallRings::new(None);
+        loop {
+            match self.ring_step(&mut rings, call, secs(self.cli.ring_timeout * 1.7))? {
+                Step::Ring { .. } => call.rings += 1,
+                Step::Timeout => break,
+                other => return self.wait_end(std::mem::take(call), other).map(Some),
+            }
+        }
+        log::info!(
+            "ringback: phone stopped after {} RINGs, waiting for re-ring",
+            call.rings
+        );
+        call.rings = 0;
+        Ok(None)
+    }
+
+    /// A ring of the phone (not a caller-ID line): run the per-ring command. Returns the
+    /// pattern that had matched before this ring, if any.
+    fn phone_rang(
+        &mut self,
+        call: &Call,
+        rings: &CallRings,
+        per_ring: Option<&str>,
+        fired: Option<Fired>,
+    ) -> Option<Fired> {
+        if let Some(cmd) = per_ring {
+            let times = rings.ring_times();
+            let env = self.ring_env(
+                call,
+                &[
+                    ("RING_COUNT", times.len().to_string()),
+                    ("RING_TIMES", crate::ring::format_ring_times(&times)),
+                ],
+            );
+            self.ring_command("the per-ring command", cmd, &env);
+        }
+        fired
+    }
+
+    /// No RING came at all: junk on the line, or a missed ringback.
+    fn no_first_ring(&self) -> State {
+        if self.settings.ringback {
+            log::warn!(target: AUDIT, "missed ringback!");
+            return State::Jail;
+        }
+        log::warn!("huh? Junk on the line?");
+        log::warn!(" >>> could be a dial-out program without proper locking - check this!");
+        State::Exit(0)
+    }
+
+    /// Run cid-program once there is something to screen (a second RING or caller data); an
+    /// exit code over 10 sets the rings to wait for. Returns whether it ran.
+    fn cid_screen(&self, call: &Call, wanted: &mut u32) -> bool {
+        if !(call.rings >= 2 || !call.info.call_name.is_empty() || call.info.caller_id != "none") {
+            return false;
+        }
+        let Some(prog) = self.settings.cid_program.clone() else {
+            return false;
+        };
+        if let Some(n) = self.run_screen_program(&prog, call) {
+            if n > 10 {
+                *wanted = u32::try_from(n - 10).unwrap_or(*wanted);
+                log::info!("cid-program: answer after {wanted} rings");
+            }
+        }
+        true
+    }
+
+    /// How a ring wait that ended without a ring line ends the call.
+    pub(super) fn ring_wait_end(&mut self, call: Call, w: RingWait) -> State {
+        match w {
+            RingWait::Signal(n) => self.goodbye_signal(n),
+            RingWait::Hangup => {
+                log::warn!("line hung up while waiting for RING");
+                State::Exit(10)
+            }
+            RingWait::Timeout => {
+                log::warn!(
+                    target: AUDIT,
+                    "phone stopped ringing (rings={}, dev={}, pid={}, caller='{}')",
+                    call.rings,
+                    self.tty.device,
+                    self.pid(),
+                    call.info.caller_id
+                );
+                State::Jail
+            }
+            RingWait::Cadence(f) => {
+                log::info!(
+                    "ring pattern {} matched ({} rings at {} s): running {:?}, call not answered",
+                    f.loc,
+                    f.ring_count(),
+                    f.ring_times_env(),
+                    f.command
+                );
+                let env = self.ring_env(
+                    &call,
+                    &[
+                        ("RING_COUNT", f.ring_count().to_string()),
+                        ("RING_TIMES", f.ring_times_env()),
+                    ],
+                );
+                self.ring_command("ring pattern command", &f.command, &env);
+                State::Jail
+            }
+        }
+    }
+
+    /// A result code while waiting for rings: CONNECT goes on to the login, fax and failures end
+    /// the call.
+    pub(super) fn ring_action(&mut self, call: Call, a: ModemAction) -> io::Result<State> {
+        log::info!("found action string: ``{}''", a.text());
+        match a {
+            ModemAction::Connect => {
+                if let Ok(l) = self.line() {
+                    if let Err(e) = tty::make_controlling(l) {
+                        log::warn!("{e}");
+                    }
+                }
+                Ok(State::GetLogin(call))
+            }
+            a if a.is_fax() => {
+                log::error!(
+                    "fax call on {}, but rgetty has no fax support: hanging up",
+                    self.tty.device
+                );
+                let _ = self.mdm("ATH0");
+                Ok(State::Exit(0))
+            }
+            _ => {
+                log::warn!(
+                    target: AUDIT,
+                    "failed A_FAIL dev={}, pid={}, caller='{}'",
+                    self.tty.device,
+                    self.pid(),
+                    call.info.caller_id
+                );
+                Ok(State::Exit(20))
+            }
+        }
+    }
+
+    /// NoLogin: count RINGs without answering while `nologin.<DevID>` exists.
+    pub(super) fn nologin(&mut self, mut call: Call) -> io::Result<State> {
+        log::info!(
+            "{} exists - do not accept call!",
+            self.paths.nologin_file.display()
+        );
+        let mut rings = CallRings::new(None);
+        loop {
+            match self.ring_step(&mut rings, &mut call, secs(self.cli.ring_timeout))? {
+                Step::Ring { .. } => {
+                    call.rings += 1;
+                    if !self.paths.nologin_file.exists() || self.sig.virtual_ring() {
+                        return Ok(State::WaitRings(call));
+                    }
+                }
+                Step::Action(ModemAction::Connect) => {
+                    self.clean_line(Duration::from_millis(500), Duration::from_secs(2))?;
+                    let line = self.line()?;
+                    line.write_all(b"\r\n\r\nSorry, no login allowed\r\n\r\nGoodbye...\r\n\r\n")?;
+                    sleep(&self.sig, Duration::from_secs(5));
+                    return Ok(State::Exit(20));
+                }
+                Step::Action(_) => return Ok(State::Exit(20)),
+                Step::Timeout => {
+                    log::warn!(target: AUDIT, "rejected, rings={}", call.rings);
+                    return Ok(State::Jail);
+                }
+                other => return self.wait_end(call, other),
+            }
+        }
+    }
+
+    /// Run cid-program or cnd-program without a shell: the configured command (split on
+    /// blanks), then Device, caller ID, name, distinctive ring and called number as separate
+    /// arguments. Returns the exit code.
+    pub(super) fn run_screen_program(&self, prog: &str, call: &Call) -> Option<i32> {
+        let mut argv = crate::exec::split_command(prog);
+        if argv.is_empty() {
+            return None;
+        }
+        argv.extend([
+            self.tty.device.clone(),
+            call.info.caller_id.clone(),
+            call.info.call_name.clone(),
+            call.dist.to_string(),
+            call.info.called_nr.clone(),
+        ]);
+        let env = self.call_env(call);
+        log::debug!("running {argv:?}");
+        match crate::exec::run_program(&argv, &env, Duration::from_secs(30)) {
+            Ok(Some(st)) => st.code(),
+            Ok(None) => {
+                log::warn!("{argv:?} timed out and was killed");
+                None
+            }
+            Err(e) => {
+                log::error!("cannot run {:?}: {e}", argv.first());
+                None
+            }
+        }
+    }
+
+    /// Answer (§4.6, §4.7): get-cnd-chat, screening (dialin.config, cnd-program), the answer chat
+    /// and autobauding.
+    pub(super) fn answer(&mut self, mut call: Call) -> io::Result<State> {
+        if let Some(raw) = self.settings.get_cnd_chat.clone() {
+            let script = chat::parse_chat(&raw);
+            let _ = self.chat_with(&script, &[], chat::AUX_CHAT_TIMEOUT, &mut call.info)?;
+        }
+        call.info.decode_rockwell_mesg();
+        let dialin_path = self.paths.config_dir.join("dialin.config");
+        let mut allowed = match crate::config::load::load(&dialin_path, Trust::Settings) {
+            Ok(src) => dialin::Rules::parse(&src.text).allows(&call.info.caller_id),
+            Err(e) => {
+                if !e.is_missing() {
+                    log::error!("{e}; no caller-ID screening");
+                }
+                true
+            }
+        };
+        if allowed {
+            if let Some(prog) = self.settings.cnd_program.clone() {
+                allowed = self.run_screen_program(&prog, &call) != Some(1);
+            }
+        }
+        if !allowed {
+            log::warn!(
+                target: AUDIT,
+                "denied caller dev={}, pid={}, caller='{}'",
+                self.tty.device,
+                self.pid(),
+                call.info.caller_id
+            );
+            self.clean_line(Duration::from_secs(8), Duration::from_secs(120))?;
+            return Ok(State::Jail);
+        }
+        if let Err(e) = tty::make_controlling(self.line()?) {
+            log::warn!("{e}");
+        }
+        let script = chat::parse_chat(&self.settings.answer_chat);
+        let fax = !(self.settings.data_only || self.settings.modem_type.trim() == "data");
+        let aborts = chat::answer_aborts(fax);
+        let timeout = Duration::from_secs(self.settings.answer_chat_timeout_s);
+        match self.chat_with(&script, &aborts, timeout, &mut call.info)? {
+            ChatOutcome::Ok => {}
+            ChatOutcome::Abort(i) if i >= chat::ANSWER_ABORTS.len() => {
+                return self.ring_action(call, ModemAction::Fax);
+            }
+            other => {
+                let why = if matches!(other, ChatOutcome::Timeout { .. }) {
+                    "timeout"
+                } else {
+                    "A_FAIL"
+                };
+                log::warn!(
+                    target: AUDIT,
+                    "failed {why} dev={}, pid={}, caller='{}', conn='{}', name='{}'",
+                    self.tty.device,
+                    self.pid(),
+                    call.info.caller_id,
+                    call.info.connect,
+                    call.info.call_name
+                );
+                return Ok(State::Exit(if self.sig.hangup() { 10 } else { 1 }));
+            }
+        }
+        if self.settings.autobauding {
+            let bps = crate::speed::atoi(&call.info.connect);
+            let bps = if bps == 0 { 300 } else { bps };
+            if crate::speed::is_valid(bps) {
+                log::info!("autobauding: switching to {bps} bps");
+                if let Err(e) = tty::set_speed(self.line()?, bps) {
+                    log::warn!("{e}");
+                }
+            } else {
+                log::warn!("autobauding: cannot parse 'CONNECT {}'", call.info.connect);
+            }
+        }
+        Ok(State::GetLogin(call))
+    }
+}

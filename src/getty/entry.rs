@@ -1,0 +1,93 @@
+//! `rgetty`'s entry: the command line, early logging and the settings, then the driver
+//! ([`super::run`]'s state machine).
+
+use std::fs;
+
+use crate::logging;
+
+use super::cli::{Cli, dev_id, device_name, eprintln_safe, infix, print_version};
+use super::common::Getty;
+use super::line::Signals;
+use super::settings::{check, load_settings};
+
+/// Run rgetty with these arguments (from `main`) and return the exit code.
+pub fn main_with(args: Vec<String>) -> i32 {
+    use clap::Parser;
+    let cli = match Cli::try_parse_from(args) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return match e.kind() {
+                clap::error::ErrorKind::DisplayHelp => 0,
+                _ => 2,
+            };
+        }
+    };
+    run(cli)
+}
+
+/// Run rgetty and return the exit code (mgetty's table, §1).
+pub fn run(cli: Cli) -> i32 {
+    if cli.gettydefs.is_some() {
+        eprintln_safe("rgetty: gettydefs not supported");
+        return 2;
+    }
+    if cli.version {
+        print_version(&cli);
+        return 0;
+    }
+    if cli.check {
+        return check(&cli);
+    }
+    let Some(tty_arg) = cli.tty.clone() else {
+        eprintln_safe("rgetty: no line given\nUsage: rgetty [options] tty");
+        return 2;
+    };
+    let device = device_name(&tty_arg);
+    let paths = cli.paths(&dev_id(&device));
+    let early_level = cli
+        .debug
+        .as_deref()
+        .and_then(crate::config::mgetty::parse_int)
+        .map_or(4, |n| u8::try_from(n.clamp(0, 9)).unwrap_or(4));
+    let root = nix::unistd::geteuid().is_root();
+    // The package cannot ship the empty log directory: create it (best effort).
+    if let Some(dir) = paths.log_file.parent().filter(|_| root) {
+        let _ = fs::create_dir_all(dir);
+    }
+    logging::init(logging::LogSetup {
+        // Not root: syslog only, no file is touched.
+        file: root.then(|| paths.log_file.clone()),
+        level: early_level,
+        infix: infix(&device),
+        ident: "rgetty".into(),
+        stderr: false,
+        syslog: true,
+        syslog_socket: cli.syslog_socket.clone(),
+    });
+    if !root {
+        let msg = format!(
+            "{tty_arg}: must run as root (running as uid {})",
+            nix::unistd::geteuid()
+        );
+        log::error!("{msg}");
+        eprintln_safe(&format!("rgetty: {msg}"));
+        return 30;
+    }
+    let settings = match load_settings(&cli, &device) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    logging::set_level(settings.debug);
+    let sig = match Signals::install() {
+        Ok(s) => s,
+        Err(e) => {
+            log::error!("cannot install signal handlers: {e}");
+            eprintln_safe(&format!(
+                "rgetty: {tty_arg}: cannot install signal handlers: {e}"
+            ));
+            return 30;
+        }
+    };
+    Getty::new(cli, paths, settings, sig).run()
+}

@@ -1,0 +1,64 @@
+//! What rgetty asks of the system besides the line: uname, the inotify watch, the pid file.
+
+use std::io;
+use std::path::Path;
+
+use crate::issue::Facts;
+use crate::logging;
+use crate::tty;
+
+use super::common::Getty;
+use super::state::Call;
+
+impl Getty {
+    /// What the issue file and prompt may show (uname, the line, the call, the clock).
+    pub(super) fn facts(&self, call: &Call) -> Facts {
+        let uts = nix::sys::utsname::uname().ok();
+        let s = |f: fn(&nix::sys::utsname::UtsName) -> &std::ffi::OsStr| {
+            uts.as_ref()
+                .map(|u| f(u).to_string_lossy().into_owned())
+                .unwrap_or_default()
+        };
+        Facts {
+            nodename: s(nix::sys::utsname::UtsName::nodename),
+            sysname: s(nix::sys::utsname::UtsName::sysname),
+            machine: s(nix::sys::utsname::UtsName::machine),
+            release: s(nix::sys::utsname::UtsName::release),
+            version: s(nix::sys::utsname::UtsName::version),
+            device: self.tty.device.clone(),
+            caller_id: call.info.caller_id.clone(),
+            connect: call.info.connect.clone(),
+            users: self.utmp.count_users(),
+            speed: self
+                .line()
+                .ok()
+                .and_then(|l| tty::get_speed(l).ok())
+                .unwrap_or(0),
+            now: logging::now_local(),
+        }
+    }
+
+    /// The inotify watch on the lock dir (new lock files wake the wait). Kept open for the
+    /// whole run: closing an inotify instance waits for an RCU grace period, which would
+    /// delay the ATA after the first RING by 15-25 ms.
+    pub(super) fn watch_lock_dir(&mut self) {
+        use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
+        if self.inotify.is_none() {
+            self.inotify = Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK).ok();
+            if let Some(ino) = &self.inotify {
+                if let Err(e) = ino.add_watch(
+                    self.locks.dir(),
+                    AddWatchFlags::IN_CREATE | AddWatchFlags::IN_MOVED_TO,
+                ) {
+                    log::debug!("no inotify watch on {}: {e}", self.locks.dir().display());
+                }
+            }
+        }
+    }
+}
+
+/// Write the pid file (mode 0644) by rename: a symlink planted at its name is replaced,
+/// never followed.
+pub(super) fn write_pid_file(path: &Path) -> io::Result<()> {
+    crate::safefile::replace(path, format!("{}\n", std::process::id()).as_bytes(), 0o644)
+}

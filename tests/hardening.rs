@@ -1,0 +1,357 @@
+//! The hardening list (issue 13): a local attacker, or bad luck, against the real `rgetty`.
+//!
+//! 1. a line that is not a tty (a file, a symlink to one) is never chowned or chmodded;
+//! 2. root-written files (pid file, failure counter, log, utmp, wtmp) never follow a symlink;
+//! 3. a dial-out holder's command line reaches utmp without control characters;
+//! 4. caller data substituted into argv never starts with `-`;
+//! 6. every signal either ends the getty cleanly (lock removed, utmp record closed) or is
+//!    ignored.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::fs;
+use std::os::unix::fs::{MetadataExt, PermissionsExt, symlink};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use common::*;
+use nix::sys::signal::Signal;
+use rgetty::utmp::{Kind, read_records};
+
+const CALL_CONFIG: &str = "init-chat \"\" ATZ OK\nrings 2\n";
+
+fn harness(extra: &str) -> Harness {
+    Harness::new(
+        vmodem::Config::default(),
+        &format!("{BASE_CONFIG}{CALL_CONFIG}{extra}"),
+    )
+}
+
+/// A file only root may read, that a getty must never touch.
+fn victim(dir: &Path) -> PathBuf {
+    let v = dir.join("victim");
+    fs::write(&v, "root:secret\n").unwrap();
+    fs::set_permissions(&v, fs::Permissions::from_mode(0o600)).unwrap();
+    v
+}
+
+fn assert_untouched(v: &Path) {
+    let meta = fs::metadata(v).unwrap();
+    assert_eq!(
+        meta.mode() & 0o7777,
+        0o600,
+        "mode of {} changed",
+        v.display()
+    );
+    assert_eq!(meta.uid(), 0, "owner of {} changed", v.display());
+    assert_eq!(
+        fs::read_to_string(v).unwrap(),
+        "root:secret\n",
+        "{} written",
+        v.display()
+    );
+}
+
+/// Run rgetty on `line` with the harness's paths; (exit code, stderr).
+fn run_on(h: &Harness, line: &Path) -> (Option<i32>, String) {
+    let out = Command::new(RGETTY)
+        .args(h.args())
+        .arg(line)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Item 1: `rgetty FILE` and `rgetty SYMLINK-TO-FILE` with port-owner nobody, mode 0666: the
+/// file keeps owner and mode, stderr has one line naming the line and the cause, no lock stays.
+#[test]
+fn a_line_that_is_a_file_or_a_symlink_to_one_is_left_alone() {
+    let h = harness("port-owner nobody\nport-group nogroup\nport-mode 0666\n");
+    let file = victim(h.dir.path());
+    let link = h.path("fakeline");
+    symlink(&file, &link).unwrap();
+    for line in [&file, &link] {
+        let (code, err) = run_on(&h, line);
+        assert_untouched(&file);
+        assert_ne!(code, Some(0));
+        let lines: Vec<&str> = err.lines().collect();
+        assert_eq!(lines.len(), 1, "stderr: {err:?}");
+        assert!(lines[0].contains(&line.display().to_string()), "{err}");
+        assert!(lines[0].contains("not a tty"), "{err}");
+        let name = line.file_name().unwrap().to_string_lossy();
+        assert!(!h.path("lock").join(format!("LCK..{name}")).exists());
+    }
+}
+
+/// Item 2: symlinks planted at the pid file, the log, utmp and wtmp never redirect a write.
+#[test]
+fn root_written_files_never_follow_a_symlink() {
+    let mut h = harness("");
+    let v = victim(h.dir.path());
+    let pid_file = h.path("run").join(format!("mgetty.pid.{}", h.dev_id()));
+    for p in [&pid_file, &h.log_path(), &h.path("utmp"), &h.path("wtmp")] {
+        let _ = fs::remove_file(p);
+        symlink(&v, p).unwrap();
+    }
+    h.login_config("* - - /bin/false @\n");
+    h.spawn(&[]);
+    // No log file to wait on: the init chat done and the lock released mean it waits.
+    h.modem.wait_to_modem("ATZ", s(20.0)).unwrap();
+    let deadline = std::time::Instant::now() + s(20.0);
+    while std::time::Instant::now() < deadline && h.lock_path().exists() {
+        std::thread::sleep(s(0.05));
+    }
+    std::thread::sleep(s(0.5));
+    h.modem.set_caller(vec![CallerStep::Sleep(s(30.0))]);
+    h.modem.ring(2, s(0.3), None);
+    h.modem.wait_to_modem("login: ", s(20.0)).unwrap();
+    h.signal(Signal::SIGTERM);
+    assert_eq!(h.wait_exit(s(10.0)), Some(10));
+    assert_untouched(&v);
+    let meta = fs::symlink_metadata(&pid_file).unwrap();
+    assert!(meta.file_type().is_file(), "pid file still a symlink");
+    assert_eq!(meta.mode() & 0o777, 0o644);
+    assert!(
+        fs::symlink_metadata(h.path("utmp"))
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+}
+
+/// Item 2: the failure counter is replaced, not written through a symlink.
+#[test]
+fn failure_counter_never_follows_a_symlink() {
+    let mut h = Harness::new(
+        vmodem::Config {
+            init_reply: InitReply::Silent,
+            ..vmodem::Config::default()
+        },
+        &format!("{BASE_CONFIG}{CALL_CONFIG}"),
+    );
+    let v = victim(h.dir.path());
+    let counter = h.path("run").join(format!("rgetty.fail.{}", h.dev_id()));
+    symlink(&v, &counter).unwrap();
+    h.spawn(&["--init-chat-timeout", "1", "--backoff-after", "100"]);
+    assert_eq!(h.wait_exit(s(30.0)), Some(1), "{}", h.explain());
+    assert_untouched(&v);
+    assert_eq!(fs::read_to_string(&counter).unwrap().trim(), "1");
+}
+
+/// Item 3: a dial-out program whose command line holds ESC and BEL: utmp's ut_host gets `?`.
+#[test]
+fn dialout_holder_command_line_is_cleaned_for_utmp() {
+    let mut h = harness("");
+    h.spawn_waiting(&["--dialout-grace", "0.2"]);
+    let mut holder = Command::new("sleep")
+        .arg0("cu\u{1b}]0;pwned\u{7}\u{1b}[2J")
+        .arg("30")
+        .spawn()
+        .unwrap();
+    // spawn returns once exec has begun; /proc/PID/cmdline is empty until it is done.
+    let cmdline = format!("/proc/{}/cmdline", holder.id());
+    let deadline = std::time::Instant::now() + s(10.0);
+    while fs::read(&cmdline).unwrap_or_default().is_empty() && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(s(0.01));
+    }
+    fs::write(h.lock_path(), format!("{:>10}\n", holder.id())).unwrap();
+    h.wait_log("dialout in progress", s(15.0));
+    // The utmp record follows the log line.
+    let deadline = std::time::Instant::now() + s(10.0);
+    let dialout = |r: &rgetty::utmp::Record| r.pid == h.pid() && r.user == "dialout";
+    let mut records = Vec::new();
+    while std::time::Instant::now() < deadline && !records.iter().any(dialout) {
+        std::thread::sleep(s(0.05));
+        records = read_records(&h.path("utmp")).unwrap_or_default();
+    }
+    let _ = holder.kill();
+    let _ = holder.wait();
+    let rec = records
+        .iter()
+        .find(|r| dialout(r))
+        .unwrap_or_else(|| panic!("no dialout record: {records:?}"));
+    assert!(
+        !rec.host.chars().any(char::is_control),
+        "{records:?}\n{}",
+        h.log()
+    );
+    assert!(
+        rec.host.starts_with("cu?]0;pwned??[2J 30"),
+        "{records:?}\n{}",
+        h.log()
+    );
+    assert!(!h.log().contains('\u{1b}'), "ESC in the log");
+}
+
+/// Item 4: `NMBR=-froot` with `login -h \Y`: the login program gets `_-froot`, no option.
+#[test]
+fn caller_id_starting_with_a_dash_never_becomes_an_option() {
+    let mut h = harness("");
+    let rec = h.recorder("rec");
+    h.login_config(&format!("* - - {} -h \\Y -i \\I @\n", rec.display()));
+    h.spawn_waiting(&[]);
+    h.modem
+        .set_caller(vmodem::type_at_prompt("alice\r", s(10.0)));
+    h.modem.ring(
+        2,
+        s(0.5),
+        Some(CallerId {
+            date: "1122".into(),
+            time: "1951".into(),
+            number: "-froot".into(),
+            name: None,
+        }),
+    );
+    let r = h.recorded("rec", s(20.0));
+    assert_eq!(field(&r, "argv1"), Some("-h"));
+    assert_eq!(field(&r, "argv2"), Some("_-froot"), "{r:?}");
+    assert_eq!(field(&r, "argv5"), Some("alice"));
+}
+
+/// utmp records of process `pid` that are still open (LOGIN or USER).
+fn open_records(h: &Harness, pid: i32) -> Vec<rgetty::utmp::Record> {
+    read_records(&h.path("utmp"))
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|r| r.pid == pid && matches!(r.kind, Kind::Login | Kind::User))
+        .collect()
+}
+
+/// A getty at the login prompt (its LOGIN utmp record written).
+fn at_prompt(h: &mut Harness) {
+    h.login_config("* - - /bin/false @\n");
+    h.spawn_waiting(&[]);
+    h.modem.set_caller(vec![CallerStep::Sleep(s(30.0))]);
+    h.modem.ring(2, s(0.3), None);
+    h.modem.wait_to_modem("login: ", s(10.0)).unwrap();
+    let deadline = std::time::Instant::now() + s(5.0);
+    while open_records(h, h.pid()).is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(s(0.05));
+    }
+}
+
+/// Item 6: timer, profiling, I/O and real-time signals are ignored (the getty keeps waiting
+/// and still answers); SIGTERM afterwards ends it cleanly.
+#[test]
+fn stray_signals_are_ignored() {
+    let mut h = harness("");
+    h.spawn_waiting(&[]);
+    let rt = nix::libc::SIGRTMIN();
+    let ignored = [
+        Signal::SIGALRM,
+        Signal::SIGVTALRM,
+        Signal::SIGPROF,
+        Signal::SIGPIPE,
+        Signal::SIGIO,
+        Signal::SIGSTKFLT,
+        Signal::SIGTSTP,
+        Signal::SIGTTIN,
+        Signal::SIGTTOU,
+    ];
+    for sig in ignored {
+        h.signal(sig);
+    }
+    for n in [rt, rt + 5, nix::libc::SIGRTMAX()] {
+        // nix has no Signal for real-time numbers: kill(2) directly.
+        // SAFETY: kill(2) only takes integers.
+        assert_eq!(unsafe { nix::libc::kill(h.pid(), n) }, 0);
+    }
+    std::thread::sleep(s(1.0));
+    assert_eq!(
+        h.wait_exit(s(0.1)),
+        None,
+        "a stray signal ended rgetty\n{}",
+        h.explain()
+    );
+    let st = fs::read_to_string(format!("/proc/{}/stat", h.pid())).unwrap();
+    let state = st[st.rfind(')').unwrap() + 2..].chars().next().unwrap();
+    assert_ne!(state, 'T', "rgetty was stopped");
+    h.login_config("* - - /bin/false @\n");
+    h.modem.set_caller(vec![CallerStep::Sleep(s(30.0))]);
+    h.modem.ring(2, s(0.3), None);
+    h.modem.wait_to_modem("login: ", s(10.0)).unwrap();
+    h.signal(Signal::SIGTERM);
+    assert_eq!(h.wait_exit(s(10.0)), Some(10));
+    assert!(!h.lock_path().exists());
+}
+
+/// Item 6: signals that end a process by default end the getty cleanly: exit 10, lock
+/// removed, its LOGIN utmp record closed.
+#[test]
+fn terminating_signals_end_cleanly() {
+    for sig in [
+        Signal::SIGTERM,
+        Signal::SIGXCPU,
+        Signal::SIGPWR,
+        Signal::SIGABRT,
+    ] {
+        let mut h = harness("");
+        at_prompt(&mut h);
+        let pid = h.pid();
+        assert!(
+            !open_records(&h, pid).is_empty(),
+            "no LOGIN record\n{}",
+            h.explain()
+        );
+        h.signal(sig);
+        let code = h.wait_exit(s(10.0));
+        assert_eq!(code, Some(10), "{sig}: exit {code:?}\n{}", h.explain());
+        assert!(!h.lock_path().exists(), "{sig}: lock left");
+        assert!(
+            open_records(&h, pid).is_empty(),
+            "{sig}: utmp record left open: {:?}",
+            open_records(&h, pid)
+        );
+    }
+}
+
+/// A line outside /dev (a symlink to the modem's pty): after the call ends without exec, no
+/// LOGIN record stays in utmp.
+#[test]
+fn line_outside_dev_leaves_no_stale_login_record() {
+    let mut h = harness("");
+    let line = h.path("modem");
+    symlink(h.modem.slave_path(), &line).unwrap();
+    h.login_config("* - - /bin/false @\n");
+    let mut cmd = Command::new(RGETTY);
+    cmd.args(h.args())
+        .arg(&line)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    h.child = Some(cmd.spawn().unwrap());
+    h.modem.set_caller(vec![CallerStep::Sleep(s(30.0))]);
+    let log = h.path("log").join(format!(
+        "{}.log",
+        line.display()
+            .to_string()
+            .trim_start_matches('/')
+            .replace('/', "-")
+    ));
+    let deadline = std::time::Instant::now() + s(20.0);
+    while !fs::read_to_string(&log)
+        .unwrap_or_default()
+        .contains("waiting...")
+        && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(s(0.05));
+    }
+    h.modem.ring(2, s(0.3), None);
+    h.modem.wait_to_modem("login: ", s(20.0)).unwrap();
+    let pid = h.pid();
+    assert!(!open_records(&h, pid).is_empty(), "no LOGIN record written");
+    h.signal(Signal::SIGTERM);
+    assert_eq!(h.wait_exit(s(10.0)), Some(10));
+    assert!(
+        open_records(&h, pid).is_empty(),
+        "stale record: {:?}",
+        open_records(&h, pid)
+    );
+}
