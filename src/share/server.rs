@@ -308,6 +308,9 @@ impl Server {
             // inetd/systemd connections pass the port's host list too.
             self.incoming(&mut eng, pi, fd, Role::Writer, true);
         }
+        // A first turn that does not wait: an inetd connection refused above leaves nothing
+        // to wait for, and `tick` then ends the run.
+        eng.wake_soon();
         let r = eng.run(self).map_err(io_err("epoll"));
         self.eng = Some(eng);
         r
