@@ -88,25 +88,7 @@ fn acl_refuses_without_touching_the_device() {
         &["-p", "0", "--allow", "127.0.0.1", d.path.to_str().unwrap()],
     );
     // Connect from 127.0.0.2.
-    use nix::sys::socket::{AddressFamily, SockFlag, SockType, SockaddrIn, bind, socket};
-    let fd = socket(
-        AddressFamily::Inet,
-        SockType::Stream,
-        SockFlag::SOCK_CLOEXEC,
-        None,
-    )
-    .unwrap();
-    bind(
-        fd.as_raw_fd(),
-        &SockaddrIn::from("127.0.0.2:0".parse::<std::net::SocketAddrV4>().unwrap()),
-    )
-    .unwrap();
-    let SocketAddr::V4(a) = srv.addrs[0] else {
-        panic!()
-    };
-    nix::sys::socket::connect(fd.as_raw_fd(), &SockaddrIn::from(a)).unwrap();
-    let mut s = TcpStream::from(fd);
-    s.set_read_timeout(Some(DEADLINE)).unwrap();
+    let mut s = connect_from("127.0.0.2", srv.addrs[0]);
     let msg = read_to_eof(&mut s);
     assert!(msg.contains("access denied"), "{msg:?}");
     assert!(lock_files(tmp.path()).is_empty());

@@ -587,3 +587,16 @@ fn tls_moves_megabytes_both_ways_through_full_queues() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains(&format!("GOT {n}")), "{text}");
 }
+
+#[test]
+fn watch_port_applies_the_host_list() {
+    let tmp = tmpdir();
+    let d = dev();
+    let dp = d.path.to_str().unwrap();
+    let args = ["-p", "0", "--watch-port", "0", "--allow", "127.0.0.1", dp];
+    let srv = serve(tmp.path(), &args);
+    let mut w = connect_from("127.0.0.2", srv.addrs[1]);
+    let msg = read_to_eof(&mut w);
+    assert!(msg.contains("access denied"), "{msg:?}");
+    assert!(lock_files(tmp.path()).is_empty());
+}

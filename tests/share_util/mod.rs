@@ -258,3 +258,25 @@ pub fn rss_kib(pid: i32) -> u64 {
         .and_then(|v| v.split_whitespace().next()?.parse().ok())
         .unwrap()
 }
+
+/// A TCP connection to `to` from the local address `from` (e.g. 127.0.0.2, outside an allow
+/// list that names 127.0.0.1).
+pub fn connect_from(from: &str, to: SocketAddr) -> TcpStream {
+    use nix::sys::socket::{AddressFamily, SockFlag, SockType, SockaddrIn, bind, socket};
+    let fd = socket(
+        AddressFamily::Inet,
+        SockType::Stream,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+    .unwrap();
+    let src: std::net::SocketAddrV4 = format!("{from}:0").parse().unwrap();
+    bind(fd.as_raw_fd(), &SockaddrIn::from(src)).unwrap();
+    let SocketAddr::V4(a) = to else {
+        panic!("IPv4 only")
+    };
+    nix::sys::socket::connect(fd.as_raw_fd(), &SockaddrIn::from(a)).unwrap();
+    let s = TcpStream::from(fd);
+    s.set_read_timeout(Some(DEADLINE)).unwrap();
+    s
+}
