@@ -2,10 +2,13 @@
 //!
 //! ```text
 //! rgetty-share serve [--listen ADDR] -p PORT [-s "STTY"] [-m MAX] [--allow ADDR|CIDR|*]...
-//!                    [--mode raw|rfc2217] [-w] [-d] DEVICE
+//!                    [--mode raw|rfc2217] [-w] [-d] [--tls-cert PEM --tls-key PEM
+//!                    [--tls-client-ca PEM]] [--watch-port PORT] [--takeover]
+//!                    [--replay BYTES] [--log-file FILE] DEVICE
 //! rgetty-share serve --config FILE
-//! rgetty-share serve --inetd [-s "STTY"] DEVICE
-//! rgetty-share connect HOST:PORT [--mode raw|rfc2217] (--link PATH | DEVICE)
+//! rgetty-share serve --inetd [-s STTY[,STTY...]] DEVICE
+//! rgetty-share connect HOST:PORT [--mode raw|rfc2217] [--tls [--tls-ca PEM]
+//!                      [--tls-cert PEM --tls-key PEM]] (--link PATH | DEVICE)
 //! rgetty-share modem --link PATH -p PORT
 //! ```
 

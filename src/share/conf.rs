@@ -11,7 +11,8 @@
 //! data bits, the parity letter (`N`, `E`, `O`), the stop bits, then stty words (`crtscts`,
 //! `-clocal`, ...). HOSTLIST is required (`*` admits everybody). Options: `mode=raw|rfc2217`,
 //! `max=N`, `timeout=SECONDS` (idle), `drain=SECONDS`, `banner="TEXT"` (escapes `\r \n \t \\
-//! \d` device `\p` port) and `write-only`.
+//! \d` device `\p` port), `write-only`; for consoles `watch=PORT` (read-only watchers),
+//! `takeover`, `replay=BYTES`, `log=FILE`; TLS `tls-cert=PEM tls-key=PEM [tls-client-ca=PEM]`.
 //!
 //! Pure: parses text handed in; the caller reads the file.
 
