@@ -1,4 +1,4 @@
-//! Hayes AT command interpreter for the virtual modem ([`crate::vmodem`]).
+//! Hayes AT command interpreter for the virtual modem ([`crate::modem`]) and the test bench.
 //!
 //! Pure: no I/O, no clock. The caller feeds the bytes the DTE (the getty) wrote, one at a time,
 //! to [`At::input`] while the modem is in command state, and gets back [`AtEvent`]s: echo bytes,
@@ -10,7 +10,8 @@
 //! What is covered (enough for mgetty-style init and probe chats, see docs/behaviour.md §3 and
 //! §4 step 13): command-line editing (S5 backspace and DEL, S3 end of line, `AT`/`at` prefix,
 //! `A/` repeats the last command line at once), `E`, `V`, `Q`, `X0`-`X4`, `H`, `Z`, `&F`,
-//! `I0`-`I9`, `Sn=v`, `Sn?`, `A`, `D…`, `O`, any `&x`, `\x`, `%x` and the usual single letters
+//! `I0`-`I9`, `Sn=v`, `Sn?`, `A`, `D…`, `O`, `&V` (settings and S registers), `&D0`-`&D3` (what
+//! a DTR drop does, [`At::dtr`]), any other `&x`, `\x`, `%x` and the usual single letters
 //! (`L`, `M`, `B`, `N`, `P`, `T`, `W`, `Y`, `C`, `F`, `K`) with OK, `+FCLASS=?` answering `0` only
 //! (data only: mgetty's fax probe then gives up), `+FCLASS=0`; every other `+` command is an
 //! ERROR, as is any unknown command. Several commands may share a line (`ATS0=0Q0&D3&C1`); the
@@ -44,6 +45,8 @@ pub const S_BS: usize = 5;
 pub const S_CARRIER_WAIT: usize = 7;
 /// S register: escape guard time in 1/50 s (default 50 = 1 s).
 pub const S_GUARD: usize = 12;
+/// S1 restarts from 0 when a RING comes this long after the previous one.
+pub const RING_RESET: Duration = Duration::from_secs(8);
 
 /// A final result code, formatted by [`At::format`] according to `V`, `Q` and `X`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -123,6 +126,41 @@ pub struct At {
     overflow: bool,
     last: Vec<u8>,
     esc: Escape,
+    dtr: Dtr,
+    last_ring: Option<Duration>,
+}
+
+/// What the modem does when the DTE drops DTR (`&D`; on a pty: the last fd of the slave closed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dtr {
+    /// `&D0`: ignore DTR.
+    Ignore,
+    /// `&D1`: go to command state, keep the call.
+    Command,
+    /// `&D2` (the default): hang up.
+    Hangup,
+    /// `&D3`: hang up and reset (like `ATZ`).
+    Reset,
+}
+
+impl Dtr {
+    fn from_digit(d: u8) -> Dtr {
+        match d {
+            0 => Dtr::Ignore,
+            1 => Dtr::Command,
+            3 => Dtr::Reset,
+            _ => Dtr::Hangup,
+        }
+    }
+
+    fn digit(self) -> u8 {
+        match self {
+            Dtr::Ignore => 0,
+            Dtr::Command => 1,
+            Dtr::Hangup => 2,
+            Dtr::Reset => 3,
+        }
+    }
 }
 
 impl Default for At {
@@ -161,7 +199,61 @@ impl At {
             overflow: false,
             last: Vec::new(),
             esc: Escape::default(),
+            dtr: Dtr::Hangup,
+            last_ring: None,
         }
+    }
+
+    /// A RING at `now`: count it in S1 (which restarts after [`RING_RESET`] without a RING).
+    /// True when S0 says to answer now (S0 > 0 and S1 has just reached it).
+    pub fn ring(&mut self, now: Duration) -> bool {
+        if self
+            .last_ring
+            .is_none_or(|t| now.saturating_sub(t) >= RING_RESET)
+        {
+            self.s[S_RING_COUNT] = 0;
+        }
+        self.s[S_RING_COUNT] = self.s[S_RING_COUNT].saturating_add(1);
+        self.last_ring = Some(now);
+        let s0 = self.s[S_AUTO_ANSWER];
+        s0 > 0 && self.s[S_RING_COUNT] == s0
+    }
+
+    /// Whether a RING came less than [`RING_RESET`] before `now` (and the call was not
+    /// answered since).
+    pub fn ringing(&self, now: Duration) -> bool {
+        self.last_ring
+            .is_some_and(|t| now.saturating_sub(t) < RING_RESET)
+    }
+
+    /// The call was answered or the rings stopped: S1 back to 0.
+    pub fn clear_rings(&mut self) {
+        self.s[S_RING_COUNT] = 0;
+        self.last_ring = None;
+    }
+
+    /// The `&D` setting: what a DTR drop does.
+    pub fn dtr(&self) -> Dtr {
+        self.dtr
+    }
+
+    /// The `&V` text: the settings and the S registers the modem uses.
+    fn settings(&self) -> String {
+        let mut s = format!(
+            "E{} Q{} V{} X{} &D{}",
+            u8::from(self.echo),
+            u8::from(self.quiet),
+            u8::from(self.verbose),
+            self.x,
+            self.dtr.digit()
+        );
+        let regs: Vec<String> = [0, 1, 2, 3, 4, 5, 7, 12]
+            .iter()
+            .map(|&n| format!("S{n:02}:{:03}", self.s[n]))
+            .collect();
+        s.push_str("\r\n");
+        s.push_str(&regs.join(" "));
+        s
     }
 
     /// Value of S register `n` (0 for numbers out of range).
@@ -207,6 +299,7 @@ impl At {
         self.verbose = true;
         self.quiet = false;
         self.x = 4;
+        self.dtr = Dtr::Hangup;
     }
 
     fn cr(&self) -> u8 {
@@ -404,38 +497,57 @@ impl At {
                 b'L' | b'M' | b'B' | b'N' | b'P' | b'T' | b'W' | b'Y' | b'C' | b'F' | b'K' => {
                     p.number();
                 }
-                b'&' | b'\\' | b'%' => {
-                    let letter = p.next_cmd().ok_or(())?;
-                    if !letter.is_ascii_uppercase() {
-                        return Err(());
-                    }
-                    p.number();
-                    if c == b'&' && letter == b'F' {
-                        self.reset();
-                        ev.push(AtEvent::Reset);
-                    }
-                }
-                b'+' => {
-                    let end = body[p.i..]
-                        .iter()
-                        .position(|&b| b == b';')
-                        .map_or(body.len(), |k| p.i + k);
-                    let ext: String = String::from_utf8_lossy(&body[p.i..end])
-                        .chars()
-                        .filter(|c| !c.is_whitespace())
-                        .collect::<String>()
-                        .to_ascii_uppercase();
-                    p.i = (end + 1).min(body.len());
-                    match ext.as_str() {
-                        "FCLASS=?" | "FCLASS?" => ev.push(AtEvent::Info(self.format_info("0"))),
-                        "FCLASS=0" => {}
-                        _ => return Err(()),
-                    }
-                }
+                b'&' | b'\\' | b'%' => self.extended(c, &mut p, ev)?,
+                b'+' => self.plus(&mut p, ev)?,
                 _ => return Err(()),
             }
         }
         Ok(true)
+    }
+
+    /// `&x`, `\\x`, `%x` (`c` is the prefix): `&F`, `&D`, `&V` act, the others are accepted.
+    fn extended(&mut self, c: u8, p: &mut Parser<'_>, ev: &mut Vec<AtEvent>) -> Result<(), ()> {
+        let letter = p.next_cmd().ok_or(())?;
+        if !letter.is_ascii_uppercase() {
+            return Err(());
+        }
+        match (c, letter) {
+            (b'&', b'F') => {
+                p.number();
+                self.reset();
+                ev.push(AtEvent::Reset);
+            }
+            (b'&', b'D') => self.dtr = Dtr::from_digit(p.digit_upto(3)?),
+            (b'&', b'V') => {
+                p.number();
+                ev.push(AtEvent::Info(self.format_info(&self.settings())));
+            }
+            _ => {
+                p.number();
+            }
+        }
+        Ok(())
+    }
+
+    /// A `+` command, up to the next `;`: only `+FCLASS` (data only).
+    fn plus(&mut self, p: &mut Parser<'_>, ev: &mut Vec<AtEvent>) -> Result<(), ()> {
+        let body = p.b;
+        let end = body[p.i..]
+            .iter()
+            .position(|&b| b == b';')
+            .map_or(body.len(), |k| p.i + k);
+        let ext: String = String::from_utf8_lossy(&body[p.i..end])
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .collect::<String>()
+            .to_ascii_uppercase();
+        p.i = (end + 1).min(body.len());
+        match ext.as_str() {
+            "FCLASS=?" | "FCLASS?" => ev.push(AtEvent::Info(self.format_info("0"))),
+            "FCLASS=0" => {}
+            _ => return Err(()),
+        }
+        Ok(())
     }
 
     /// Reset the escape detector when the modem goes online at time `now`.
@@ -820,6 +932,46 @@ mod tests {
             assert_eq!(at.online_input(b'+', ms(t)), None);
         }
         assert_eq!(at.poll(ms(30_600)), Some(EscapePoll::Escape(vec![ok()])));
+    }
+
+    #[test]
+    fn and_v_and_and_d() {
+        let mut at = At::new(true);
+        assert_eq!(at.dtr(), Dtr::Hangup);
+        assert_eq!(replies(&mut at, "AT&D1S0=2\r"), b"\r\nOK\r\n");
+        assert_eq!(at.dtr(), Dtr::Command);
+        assert_eq!(
+            replies(&mut at, "AT&V\r"),
+            b"\r\nE1 Q0 V1 X4 &D1\r\nS00:002 S01:000 S02:043 S03:013 S04:010 S05:008 \
+              S07:050 S12:050\r\n\r\nOK\r\n"
+        );
+        replies(&mut at, "AT&D0\r");
+        assert_eq!(at.dtr(), Dtr::Ignore);
+        replies(&mut at, "AT&D3\r");
+        assert_eq!(at.dtr(), Dtr::Reset);
+        assert_eq!(replies(&mut at, "AT&D4\r"), b"\r\nERROR\r\n");
+        replies(&mut at, "ATZ\r");
+        assert_eq!(at.dtr(), Dtr::Hangup);
+    }
+
+    #[test]
+    fn ring_counting() {
+        let mut at = At::new(true);
+        at.set_s_reg(S_AUTO_ANSWER, 2);
+        assert!(!at.ringing(ms(0)));
+        assert!(!at.ring(ms(0)));
+        assert!(at.ringing(ms(7_999)));
+        assert!(at.ring(ms(6_000)), "the second ring answers");
+        assert_eq!(at.s_reg(S_RING_COUNT), 2);
+        assert!(!at.ring(ms(12_000)));
+        assert_eq!(at.s_reg(S_RING_COUNT), 3);
+        // 8 s without a RING: S1 starts again
+        assert!(!at.ringing(ms(20_000)));
+        assert!(!at.ring(ms(20_000)));
+        assert_eq!(at.s_reg(S_RING_COUNT), 1);
+        at.clear_rings();
+        assert_eq!(at.s_reg(S_RING_COUNT), 0);
+        assert!(!at.ringing(ms(20_001)));
     }
 
     proptest! {

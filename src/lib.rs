@@ -17,7 +17,7 @@
 //! `getty::state`.
 //! I/O shell: [`tty`] (the only module that issues ioctls), [`lock`], [`safefile`] (root-written
 //! files that no symlink redirects), [`utmp`], [`logging`],
-//! [`exec`], [`getty`], [`ringd`], [`ringsource`], [`wake`], [`vmodem`], [`share`].
+//! [`exec`], [`getty`], [`ringd`], [`ringsource`], [`wake`], [`modem`], [`share`].
 
 pub mod at;
 pub mod callerid;
@@ -32,6 +32,8 @@ pub mod lcp;
 pub mod lock;
 pub mod logging;
 pub mod logname;
+pub mod modem;
+pub mod ops;
 pub mod ring;
 pub mod ringd;
 pub mod ringsource;
@@ -42,5 +44,4 @@ pub mod speed;
 pub mod telnet;
 pub mod tty;
 pub mod utmp;
-pub mod vmodem;
 pub mod wake;

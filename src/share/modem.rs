@@ -1,44 +1,22 @@
-//! The virtual modem mode of rgetty-share: `rgetty-share modem --link PATH -p PORT`.
+//! `rgetty-share modem`: the command line of the virtual Hayes modem ([`crate::modem`]).
 //!
-//! Runs a [`VModem`] in TCP mode ([`crate::vmodem::Config::tcp`]) on a pty with a stable symlink
-//! at `PATH`, so a getty (rgetty, mgetty, agetty) or a dial-out program (minicom, pppd with
-//! chat) can use it as if a Hayes modem were on a serial port, with TCP as the phone network:
-//!
-//! * **Incoming calls.** A TCP connection to `--listen ADDR` (default 127.0.0.1) port `-p PORT`
-//!   makes the modem RING every 2 s (with caller-ID lines after the first RING: `DATE`/`TIME`
-//!   in UTC, `NMBR` = the caller's IP address, so dialin.config can screen by address) until it
-//!   is answered with `ATA`, or automatically after `--rings N` rings (S0, default 0 = never),
-//!   or the caller gives up. Then `CONNECT <--speed>` (default 38400) and bytes flow both ways,
-//!   unchanged (no telnet processing).
-//! * **Outgoing calls.** `ATD host:port` (also `ATDT`/`ATDP`) connects over TCP within S7
-//!   seconds: `CONNECT` on success, `BUSY` when the connection is refused, `NO CARRIER`
-//!   otherwise (no such host, timeout, a number that is not `host:port`). A byte typed while
-//!   dialling aborts the call (`NO CARRIER`).
-//! * **Ending calls.** The TCP peer closing gives `NO CARRIER` and then a carrier drop: the pty
-//!   master is closed (the getty gets `SIGHUP`) and a new pty is created behind the same
-//!   symlink at once. DTR drop (the DTE closing the line) or `ATH` closes the TCP connection.
-//!   `+++` (with S12 guard times) escapes to command state; `ATO` returns online.
-//! * **One caller at a time.** A second caller gets the line `BUSY\r\n` and is disconnected.
-//! * **Access.** Loopback peers are always admitted; others only when an `--allow` entry
-//!   matches (the share ACL syntax, [`crate::share::acl`]: `ADDR`, `ADDR/BITS`, `*`, comma
-//!   lists). Refused peers are disconnected without a word and logged.
-//!
-//! Deliberate differences from a real modem line: RINGs come every 2 s instead of the usual 6 s;
-//! `NMBR` carries an IP address.
+//! Parses the options into [`crate::modem::line::Settings`], reads the phonebook, binds the
+//! listener and runs [`crate::modem::Server`] until SIGTERM or SIGINT. Every AT command,
+//! S-register and option is described in rgetty-share(8).
 
-use std::io::{self, Write};
-use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
-use std::os::fd::AsFd;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use clap::Parser;
-use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 
+use crate::modem::Server;
+use crate::modem::cid;
+use crate::modem::dial::Phonebook;
+use crate::modem::line::Settings;
 use crate::share::acl::Acl;
-use crate::vmodem::{Config, VModem};
 
 /// Command-line arguments of `rgetty-share modem`.
 #[derive(Debug, Clone, Parser)]
@@ -47,7 +25,8 @@ use crate::vmodem::{Config, VModem};
     about = "Run a virtual Hayes modem on a pty, with TCP as the phone network"
 )]
 struct Cli {
-    /// Stable symlink to create to the pty slave (the "serial port" for the getty).
+    /// Stable symlink to create to the pty slave (the "serial port" for the getty); only a
+    /// missing path or an earlier symlink into /dev/pts is replaced.
     #[arg(long, value_name = "PATH")]
     link: PathBuf,
     /// TCP port for incoming calls.
@@ -63,9 +42,33 @@ struct Cli {
     /// Answer automatically after N rings (the power-on S0; 0 = wait for ATA).
     #[arg(long, value_name = "N", default_value_t = 0)]
     rings: u8,
-    /// Speed shown in CONNECT messages.
-    #[arg(long, value_name = "N", default_value_t = 38400)]
+    /// Speed shown in CONNECT messages (and the pace of --throttle).
+    #[arg(long, value_name = "BPS", default_value_t = 38400)]
     speed: u32,
+    /// Seconds between RINGs.
+    #[arg(long, value_name = "SECS", default_value_t = 2.0, value_parser = secs)]
+    ring_interval: f64,
+    /// Caller-ID lines after the first RING: off, mgetty (DATE/TIME/NMBR/NAME) or clip.
+    #[arg(long, value_name = "FORMAT", default_value = "mgetty")]
+    caller_id: cid::Format,
+    /// Phonebook file: lines `name host:port [raw|telnet]` and `/regex/ target [mode]`.
+    #[arg(long, value_name = "FILE")]
+    phonebook: Option<PathBuf>,
+    /// A dial rule, `/regex/ host:port [raw|telnet]` ($1… in the target); repeatable.
+    #[arg(long, value_name = "RULE")]
+    dial_rule: Vec<String>,
+    /// A caller must stay connected this many seconds before the line rings.
+    #[arg(long, value_name = "SECS", default_value_t = 0.0, value_parser = secs)]
+    answer_delay: f64,
+    /// Refuse an address for this many seconds after its last call.
+    #[arg(long, value_name = "SECS", default_value_t = 0.0, value_parser = secs)]
+    cooldown: f64,
+    /// Pace both directions of a call at the CONNECT speed (10 bits a byte).
+    #[arg(long)]
+    throttle: bool,
+    /// Calls use telnet (IAC escaping, BINARY negotiated) unless a phonebook entry says raw.
+    #[arg(long)]
+    telnet: bool,
 }
 
 /// Check one `--allow` value with the share ACL parser.
@@ -75,133 +78,54 @@ fn check_allow(s: &str) -> Result<String, String> {
         .map_err(|e| e.to_string())
 }
 
-/// Settings of the modem mode (what the command line sets, plus knobs for tests).
-#[derive(Debug, Clone)]
-pub struct Options {
-    /// Symlink to the pty slave.
-    pub link: PathBuf,
-    /// Where to listen for incoming calls (port 0: any free port, see
-    /// [`ModemServer::local_addr`]).
-    pub listen: SocketAddr,
-    /// Extra admitted peers (loopback is always admitted); `None`: loopback only.
-    pub allow: Option<Acl>,
-    /// Power-on S0 (auto-answer after this many rings; 0 = never).
-    pub rings: u8,
-    /// Speed in CONNECT messages.
-    pub speed: u32,
-    /// Interval between RINGs (2 s from the command line).
-    pub ring_interval: Duration,
-    /// Keep the modem's transcript (false from the command line: a daemon must not grow).
-    pub keep_transcript: bool,
-}
-
-impl Options {
-    fn from_cli(c: Cli) -> Options {
-        Options {
-            link: c.link,
-            listen: SocketAddr::new(c.listen, c.port),
-            // each value was checked by `check_allow`, so this cannot fail
-            allow: Acl::parse(&c.allow).ok(),
-            rings: c.rings,
-            speed: c.speed,
-            ring_interval: Duration::from_secs(2),
-            keep_transcript: false,
-        }
+/// A number of seconds, 0 to one day.
+fn secs(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if (0.0..=86_400.0).contains(&v) => Ok(v),
+        _ => Err(format!("{s:?} is not a number of seconds (0-86400)")),
     }
 }
 
-/// The running modem mode: the listener and the virtual modem.
-#[derive(Debug)]
-pub struct ModemServer {
-    vm: VModem,
-    listener: TcpListener,
-    allow: Option<Acl>,
+/// The phonebook from `--phonebook` and `--dial-rule`; errors name `file:line`.
+fn phonebook(c: &Cli) -> Result<Phonebook, String> {
+    let mut pb = match &c.phonebook {
+        Some(p) => {
+            let text = std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?;
+            Phonebook::parse(&text, &p.display().to_string()).map_err(|e| e.to_string())?
+        }
+        None => Phonebook::default(),
+    };
+    for (i, r) in c.dial_rule.iter().enumerate() {
+        pb.add_line(r, "--dial-rule", i + 1)
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(pb)
 }
 
-impl ModemServer {
-    /// Start the virtual modem (creating the symlink) and bind the listener.
-    pub fn bind(opts: &Options) -> io::Result<ModemServer> {
-        let listener = TcpListener::bind(opts.listen)?;
-        listener.set_nonblocking(true)?;
-        let vm = VModem::start(Config {
-            connect_speed: opts.speed,
-            link: Some(opts.link.clone()),
-            auto_answer: opts.rings,
-            ring_interval: opts.ring_interval,
-            reopen_on_drop: true,
-            tcp: true,
-            keep_transcript: opts.keep_transcript,
-            ..Config::default()
-        })?;
-        Ok(ModemServer {
-            vm,
-            listener,
-            allow: opts.allow.clone(),
-        })
+fn settings(c: &Cli, phonebook: Phonebook) -> Settings {
+    Settings {
+        speed: c.speed,
+        rings: c.rings,
+        ring_interval: Duration::from_secs_f64(c.ring_interval.max(0.05)),
+        answer_delay: Duration::from_secs_f64(c.answer_delay),
+        cooldown: Duration::from_secs_f64(c.cooldown),
+        telnet: c.telnet,
+        throttle: c.throttle,
+        caller_id: c.caller_id,
+        phonebook,
+        link: c.link.clone(),
     }
+}
 
-    /// The address the listener is bound to.
-    pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.listener.local_addr()
-    }
-
-    /// The virtual modem (for its transcript and state).
-    pub fn vmodem(&self) -> &VModem {
-        &self.vm
-    }
-
-    /// Whether `ip` may call.
-    pub fn admits(&self, ip: IpAddr) -> bool {
-        let ip = ip.to_canonical();
-        ip.is_loopback() || self.allow.as_ref().is_some_and(|a| a.allows(ip))
-    }
-
-    /// Accept callers until `stop` is set (checked every 100 ms).
-    pub fn run(&self, stop: &AtomicBool) -> io::Result<()> {
-        while !stop.load(Ordering::Relaxed) {
-            let mut fds = [PollFd::new(self.listener.as_fd(), PollFlags::POLLIN)];
-            match poll(&mut fds, PollTimeout::from(100u16)) {
-                Ok(_) | Err(nix::errno::Errno::EINTR) => {}
-                Err(e) => return Err(io::Error::from(e)),
-            }
-            loop {
-                match self.listener.accept() {
-                    Ok((s, peer)) => self.incoming(s, peer),
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(e) => {
-                        log::warn!("modem: accept: {e}");
-                        break;
-                    }
-                }
-            }
-        }
-        Ok(())
-    }
-
-    fn incoming(&self, mut s: TcpStream, peer: SocketAddr) {
-        let ip = peer.ip().to_canonical();
-        if !self.admits(ip) {
-            log::warn!("modem: refused call from {peer}: not in the allow list");
-            let _ = s.shutdown(std::net::Shutdown::Both);
-            return;
-        }
-        if self.vm.busy() {
-            // the modem thread checks again (race-free); this just saves a round trip
-            log::info!("modem: call from {peer}: busy");
-            let _ = s.write_all(b"BUSY\r\n");
-            return;
-        }
-        log::info!("modem: call from {peer}");
-        let _ = s.set_nodelay(true);
-        self.vm.offer_call(s, ip.to_string());
-    }
+#[allow(clippy::print_stderr)]
+fn fail(msg: &str) {
+    log::error!("modem: {msg}");
+    eprintln!("rgetty-share modem: {msg}");
 }
 
 /// `rgetty-share modem ARGS…`: `args` are the arguments after the subcommand (a leading
 /// `modem` is skipped). Returns the exit code: 0 after SIGTERM/SIGINT or `--help`, 1 when the
-/// modem or the listener cannot start, 2 on a usage error. Usage errors and `--help` go to
-/// stderr/stdout (this is the command-line entry point).
+/// modem or the listener cannot start, 2 on a usage or phonebook error.
 pub fn main(args: Vec<String>) -> i32 {
     let mut args = args;
     if args.first().is_some_and(|a| a == "modem") {
@@ -215,15 +139,25 @@ pub fn main(args: Vec<String>) -> i32 {
             return if e.use_stderr() { 2 } else { 0 };
         }
     };
-    let opts = Options::from_cli(cli);
-    let server = match ModemServer::bind(&opts) {
+    let pb = match phonebook(&cli) {
+        Ok(pb) => pb,
+        Err(e) => {
+            fail(&e);
+            return 2;
+        }
+    };
+    let listen = SocketAddr::new(cli.listen, cli.port);
+    // each value was checked by `check_allow`, so this cannot fail
+    let allow = (!cli.allow.is_empty())
+        .then(|| Acl::parse(&cli.allow).ok())
+        .flatten();
+    let mut server = match Server::bind(settings(&cli, pb), listen, allow) {
         Ok(s) => s,
         Err(e) => {
-            log::error!("modem: cannot start on {}: {e}", opts.listen);
-            #[allow(clippy::print_stderr)]
-            {
-                eprintln!("rgetty-share modem: cannot start on {}: {e}", opts.listen);
-            }
+            fail(&format!(
+                "cannot start on {listen} ({}): {e}",
+                cli.link.display()
+            ));
             return 1;
         }
     };
@@ -234,10 +168,9 @@ pub fn main(args: Vec<String>) -> i32 {
         }
     }
     log::info!(
-        "modem: {} -> {}, listening on {}",
-        opts.link.display(),
-        server.vmodem().slave_path().display(),
-        opts.listen
+        "modem: {} -> {}, listening on {listen}",
+        cli.link.display(),
+        server.slave_path().display()
     );
     match server.run(&stop) {
         Ok(()) => 0,
@@ -252,9 +185,12 @@ pub fn main(args: Vec<String>) -> i32 {
 mod tests {
     use super::*;
 
+    fn s(v: &[&str]) -> Vec<String> {
+        v.iter().map(|x| x.to_string()).collect()
+    }
+
     #[test]
     fn usage_errors() {
-        let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
         assert_eq!(main(s(&["--bogus"])), 2);
         assert_eq!(main(s(&["modem", "--link", "/tmp/x"])), 2); // no port
         assert_eq!(main(s(&["--link", "/tmp/x", "-p", "99999"])), 2);
@@ -262,7 +198,30 @@ mod tests {
             main(s(&["--link", "/tmp/x", "-p", "1", "--allow", "nope"])),
             2
         );
-        let ok = Cli::try_parse_from(s(&[
+        assert_eq!(
+            main(s(&["--link", "/tmp/x", "-p", "1", "--caller-id", "x"])),
+            2
+        );
+        assert_eq!(
+            main(s(&["--link", "/tmp/x", "-p", "1", "--cooldown", "-1"])),
+            2
+        );
+        assert_eq!(
+            main(s(&[
+                "--link",
+                "/tmp/x",
+                "-p",
+                "1",
+                "--dial-rule",
+                "/(/ a:1"
+            ])),
+            2
+        );
+    }
+
+    #[test]
+    fn options_to_settings() {
+        let c = Cli::try_parse_from(s(&[
             "x",
             "--link",
             "/tmp/l",
@@ -272,14 +231,23 @@ mod tests {
             "10.0.0.0/8",
             "--rings",
             "2",
+            "--caller-id",
+            "clip",
+            "--throttle",
+            "--cooldown",
+            "1.5",
+            "--dial-rule",
+            "/^9$/ 127.0.0.1:9 raw",
         ]))
-        .unwrap();
-        let o = Options::from_cli(ok);
-        assert_eq!(o.listen, "127.0.0.1:2323".parse().unwrap());
-        assert_eq!(o.rings, 2);
-        assert_eq!(o.speed, 38400);
-        let acl = o.allow.unwrap();
-        assert!(acl.allows("10.9.8.7".parse().unwrap()));
-        assert!(!acl.allows("192.0.2.1".parse().unwrap()));
+        .unwrap_or_else(|e| panic!("{e}"));
+        let pb = phonebook(&c).unwrap_or_else(|e| panic!("{e}"));
+        assert!(pb.resolve("9").is_some());
+        let set = settings(&c, pb);
+        assert_eq!(set.rings, 2);
+        assert_eq!(set.speed, 38400);
+        assert_eq!(set.caller_id, cid::Format::Clip);
+        assert_eq!(set.cooldown, Duration::from_millis(1500));
+        assert!(set.throttle && !set.telnet);
+        assert_eq!(set.ring_interval, Duration::from_secs(2));
     }
 }

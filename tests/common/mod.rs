@@ -8,7 +8,10 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-pub use rgetty::vmodem::{self, CallerId, CallerStep, InitReply, VModem};
+pub mod dte;
+pub mod real_mgetty;
+pub mod vmodem;
+pub use vmodem::{CallerId, CallerStep, InitReply, VModem};
 
 pub const RGETTY: &str = env!("CARGO_BIN_EXE_rgetty");
 

@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-pub use rgetty::vmodem::{self, CallerId, CallerStep, Dir, InitReply, VModem};
+#[path = "../common/vmodem.rs"]
+pub mod vmodem;
+pub use vmodem::{CallerId, CallerStep, Dir, InitReply, VModem};
 
 pub const RGETTY: &str = env!("CARGO_BIN_EXE_rgetty");
 pub const MGETTY: &str = "/sbin/mgetty";

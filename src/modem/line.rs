@@ -1,0 +1,541 @@
+//! The modem engine: one pty line, its AT interpreter ([`crate::at`]) and at most one call.
+//!
+//! Single-threaded and driven from outside ([`super::Server::run`]): [`Line::register`] says
+//! which fds to wait on, [`Line::deadline`] when to run next, [`Line::ready`] takes the
+//! readiness and [`Line::tick`] runs timers. Blocking work (DNS, TCP connect, reverse DNS)
+//! runs on short-lived threads that report back through a channel and a wake-up socket.
+//! `line/hayes.rs` holds the AT side, `line/call.rs` the TCP side.
+
+mod call;
+mod hayes;
+
+use std::io::{self, Read, Write};
+use std::net::{IpAddr, Shutdown, TcpStream};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+
+use super::cid;
+use super::dial::Phonebook;
+use super::pace::{Cooldown, Pacer};
+use super::poll::{Interest, Ready, Registry, Token};
+use super::pty;
+use super::wire::Wire;
+use crate::at::{self, At, Dtr, EscapePoll, ResultCode};
+
+/// Cap on buffered bytes in either direction before the modem stops reading.
+const BUF_CAP: usize = 64 * 1024;
+/// Time between `NO CARRIER` and the carrier drop when the remote hangs up, so the DTE can
+/// read the result before its line is hung up.
+const CARRIER_DROP_GRACE: Duration = Duration::from_millis(500);
+/// How often the master is re-checked while no slave is open.
+const CLOSED_POLL: Duration = Duration::from_millis(20);
+/// Time from `ATA` to `CONNECT`.
+const ANSWER_TIME: Duration = Duration::from_millis(100);
+/// How long the first RING waits for the caller's reverse-DNS name.
+const NAME_WAIT: Duration = Duration::from_secs(1);
+
+/// Settings of one modem line.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Speed in `CONNECT` messages (and of `--throttle`).
+    pub speed: u32,
+    /// Power-on S0: answer after this many RINGs (0: wait for `ATA`).
+    pub rings: u8,
+    /// Interval between RINGs of an incoming call.
+    pub ring_interval: Duration,
+    /// A caller must stay connected this long before the line rings.
+    pub answer_delay: Duration,
+    /// Refuse an address for this long after its last call.
+    pub cooldown: Duration,
+    /// Calls use telnet unless a phonebook entry says otherwise.
+    pub telnet: bool,
+    /// Pace both directions at `speed`.
+    pub throttle: bool,
+    /// Caller-ID format.
+    pub caller_id: cid::Format,
+    /// Phonebook and dial rules.
+    pub phonebook: Phonebook,
+    /// The symlink to the slave.
+    pub link: PathBuf,
+}
+
+/// Reports from helper threads.
+#[derive(Debug)]
+enum Msg {
+    Dialed(u64, Result<(TcpStream, bool), ResultCode>),
+    Name(u64, String),
+}
+
+/// A connected call.
+#[derive(Debug)]
+struct Call {
+    stream: TcpStream,
+    /// Tells this connection from an earlier one on the same fd number.
+    generation: u64,
+    wire: Wire,
+    peer: Option<IpAddr>,
+    /// Decoded bytes from the peer not yet released to the DTE.
+    from_remote: Vec<u8>,
+    /// Encoded bytes for the peer.
+    to_remote: Vec<u8>,
+    pace_in: Option<Pacer>,
+    pace_out: Option<Pacer>,
+}
+
+/// A caller waiting for the answer.
+#[derive(Debug)]
+struct Incoming {
+    stream: TcpStream,
+    wire: Wire,
+    peer: IpAddr,
+    seq: u64,
+    name: Option<String>,
+    /// Decoded bytes the caller sent before the answer.
+    early: Vec<u8>,
+    /// Negotiation for the caller.
+    out: Vec<u8>,
+    first_ring: Duration,
+    name_deadline: Duration,
+    next_ring: Option<Duration>,
+}
+
+/// The modem line.
+#[derive(Debug)]
+pub struct Line {
+    set: Settings,
+    start: Instant,
+    master: Option<OwnedFd>,
+    /// Counts the ptys (a new one after each carrier drop).
+    master_gen: u64,
+    slave_path: PathBuf,
+    slave_open: bool,
+    at: At,
+    online: bool,
+    call: Option<Call>,
+    incoming: Option<Incoming>,
+    dialing: Option<u64>,
+    seq: u64,
+    to_dte: Vec<u8>,
+    connect_at: Option<Duration>,
+    drop_at: Option<Duration>,
+    cooldown: Cooldown,
+    wake_rx: UnixStream,
+    wake_tx: UnixStream,
+    rx: Receiver<Msg>,
+    tx: Sender<Msg>,
+}
+
+fn would_block(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+    )
+}
+
+fn min_opt(a: Option<Duration>, b: Option<Duration>) -> Option<Duration> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// Write as much of `buf` to `w` as it takes now; `Err` on a real error.
+fn flush_to(w: &mut impl Write, buf: &mut Vec<u8>) -> io::Result<()> {
+    while !buf.is_empty() {
+        match w.write(buf) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => {
+                buf.drain(..n);
+            }
+            Err(e) if would_block(&e) => break,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+impl Line {
+    /// Create the pty and the symlink.
+    pub fn new(set: Settings) -> io::Result<Line> {
+        let (master, slave_path) = pty::open()?;
+        pty::make_link(&set.link, &slave_path)?;
+        let (wake_tx, wake_rx) = UnixStream::pair()?;
+        wake_rx.set_nonblocking(true)?;
+        wake_tx.set_nonblocking(true)?;
+        let (tx, rx) = mpsc::channel();
+        let mut at = At::new(true);
+        at.set_s_reg(at::S_AUTO_ANSWER, set.rings);
+        Ok(Line {
+            cooldown: Cooldown::new(set.cooldown),
+            set,
+            start: Instant::now(),
+            master: Some(master),
+            master_gen: 0,
+            slave_path,
+            slave_open: false,
+            at,
+            online: false,
+            call: None,
+            incoming: None,
+            dialing: None,
+            seq: 0,
+            to_dte: Vec::new(),
+            connect_at: None,
+            drop_at: None,
+            wake_rx,
+            wake_tx,
+            rx,
+            tx,
+        })
+    }
+
+    /// The slave's current path.
+    pub fn slave_path(&self) -> &std::path::Path {
+        &self.slave_path
+    }
+
+    fn now(&self) -> Duration {
+        self.start.elapsed()
+    }
+
+    /// Whether a call is connected, ringing or being dialled.
+    pub fn busy(&self) -> bool {
+        self.call.is_some()
+            || self.incoming.is_some()
+            || self.dialing.is_some()
+            || self.drop_at.is_some()
+            || self.master.is_none()
+    }
+
+    /// Remove the symlink (if it still points at this line).
+    pub fn close(&mut self) {
+        pty::remove_link(&self.set.link, &self.slave_path);
+        self.hangup();
+    }
+
+    /// Every fd the line owns now, with its token and a generation that changes whenever the
+    /// fd behind the token is replaced (for engines that register fds once).
+    pub fn sources(&self) -> Vec<(Token, RawFd, u64)> {
+        let mut v = vec![(Token::Wake, self.wake_rx.as_raw_fd(), 0)];
+        if let Some(m) = &self.master {
+            v.push((Token::Master, m.as_raw_fd(), self.master_gen));
+        }
+        if let Some(c) = &self.call {
+            v.push((Token::Call, c.stream.as_raw_fd(), c.generation));
+        }
+        if let Some(i) = &self.incoming {
+            v.push((Token::Incoming, i.stream.as_raw_fd(), i.seq));
+        }
+        v
+    }
+
+    /// The fds to wait on.
+    pub fn register<'a>(&'a self, reg: &mut Registry<'a>) {
+        reg.add(Token::Wake, self.wake_rx.as_fd(), Interest::READ);
+        if let (Some(m), true) = (&self.master, self.slave_open) {
+            let read = self.to_dte.len() < BUF_CAP && self.can_read_dte();
+            let write = !self.to_dte.is_empty();
+            reg.add(Token::Master, m.as_fd(), Interest { read, write });
+        }
+        if let Some(c) = &self.call {
+            // read while escaped too (the bytes wait in `from_remote`), so a hang-up shows
+            let read = c.from_remote.len() < BUF_CAP;
+            let write = !c.to_remote.is_empty();
+            reg.add(Token::Call, c.stream.as_fd(), Interest { read, write });
+        }
+        if let Some(i) = &self.incoming {
+            let read = i.early.len() < BUF_CAP;
+            let write = !i.out.is_empty();
+            reg.add(Token::Incoming, i.stream.as_fd(), Interest { read, write });
+        }
+    }
+
+    /// Whether bytes from the DTE may be read now (pacing, and room towards the peer).
+    fn can_read_dte(&self) -> bool {
+        match (&self.call, self.online) {
+            (Some(c), true) => {
+                c.to_remote.len() < BUF_CAP
+                    && c.pace_out
+                        .as_ref()
+                        .is_none_or(|p| p.ready_at() <= self.now())
+            }
+            _ => true,
+        }
+    }
+
+    /// When [`Line::tick`] must run next (relative to now).
+    pub fn deadline(&self) -> Duration {
+        let mut d = self.connect_at;
+        d = min_opt(d, self.drop_at);
+        if let Some(i) = &self.incoming {
+            d = min_opt(d, Some(self.first_ring_time(i)));
+            d = min_opt(d, i.next_ring);
+        }
+        if self.online {
+            d = min_opt(d, self.at.escape_deadline());
+            if let Some(c) = &self.call {
+                if let (Some(p), false) = (&c.pace_in, c.from_remote.is_empty()) {
+                    d = min_opt(d, Some(p.ready_at()));
+                }
+                if let Some(p) = &c.pace_out {
+                    d = min_opt(d, Some(p.ready_at()));
+                }
+            }
+        }
+        let now = self.now();
+        let mut rel = d.map_or(Duration::from_secs(1), |d| d.saturating_sub(now));
+        if !self.slave_open && self.master.is_some() {
+            rel = rel.min(CLOSED_POLL);
+        }
+        rel
+    }
+
+    fn first_ring_time(&self, i: &Incoming) -> Duration {
+        if i.name.is_some() {
+            i.first_ring
+        } else {
+            i.first_ring.max(i.name_deadline)
+        }
+    }
+}
+
+// ---- events from the driver ----
+impl Line {
+    /// Handle readiness of one fd.
+    pub fn ready(&mut self, token: Token, r: Ready) {
+        match token {
+            Token::Wake => self.drain_msgs(),
+            Token::Master => {
+                if r.read || r.hangup {
+                    self.read_master();
+                }
+                if r.write {
+                    self.flush_dte();
+                }
+            }
+            Token::Call => self.call_ready(r),
+            Token::Incoming => self.incoming_ready(r),
+            Token::Listener => {}
+        }
+    }
+
+    /// Run timers and flush buffers; call after every round of [`Line::ready`].
+    pub fn tick(&mut self) {
+        self.drain_msgs();
+        self.check_slave();
+        let now = self.now();
+        if self.connect_at.is_some_and(|t| t <= now) {
+            self.connect_at = None;
+            self.answer_now();
+        }
+        self.ring_due(now);
+        if self.online {
+            match self.at.poll(now) {
+                Some(EscapePoll::Escape(evs)) => {
+                    self.online = false;
+                    log::debug!("modem: escape to command state");
+                    self.at_events(evs);
+                }
+                Some(EscapePoll::Release(b)) => self.send_remote(&b),
+                None => {}
+            }
+            self.release_from_remote(now);
+        }
+        if self.drop_at.is_some_and(|t| t <= now || !self.slave_open) {
+            self.drop_at = None;
+            self.carrier_drop();
+        }
+        // an edge-triggered engine reports each fd once: take what is there now
+        self.read_master();
+        self.read_call();
+        self.read_incoming();
+        self.flush_dte();
+        self.flush_call();
+        if let Some(i) = &mut self.incoming {
+            let _ = flush_to(&mut i.stream, &mut i.out);
+        }
+    }
+
+    /// A TCP caller from `peer` (already admitted by the allow list).
+    pub fn offer(&mut self, mut stream: TcpStream, peer: IpAddr) {
+        let now = self.now();
+        if let Err(left) = self.cooldown.admit(peer, now) {
+            log::info!(
+                "modem: call from {peer}: cooling down ({} s left)",
+                left.as_secs()
+            );
+            let msg = format!("COOL-DOWN: try again in {} s\r\n", left.as_secs().max(1));
+            let _ = stream.write_all(msg.as_bytes());
+            let _ = stream.shutdown(Shutdown::Both);
+            return;
+        }
+        if self.busy() {
+            log::info!("modem: call from {peer}: busy");
+            let _ = stream.write_all(b"BUSY\r\n");
+            let _ = stream.shutdown(Shutdown::Both);
+            return;
+        }
+        log::info!("modem: call from {peer}");
+        let _ = stream.set_nonblocking(true);
+        let _ = stream.set_nodelay(true);
+        let mut out = Vec::new();
+        let wire = if self.set.telnet {
+            Wire::telnet(true, &mut out)
+        } else {
+            Wire::raw()
+        };
+        self.seq += 1;
+        let seq = self.seq;
+        self.spawn_name_lookup(seq, peer);
+        self.incoming = Some(Incoming {
+            stream,
+            wire,
+            peer,
+            seq,
+            name: None,
+            early: Vec::new(),
+            out,
+            first_ring: now + self.set.answer_delay,
+            name_deadline: now + NAME_WAIT,
+            next_ring: None,
+        });
+    }
+
+    fn spawn_name_lookup(&self, seq: u64, peer: IpAddr) {
+        let tx = self.tx.clone();
+        let wake = self.wake_tx.try_clone();
+        let _ = std::thread::Builder::new()
+            .name("modem-rdns".into())
+            .spawn(move || {
+                let name = super::reverse_dns(peer).unwrap_or_else(|| peer.to_string());
+                if tx.send(Msg::Name(seq, name)).is_ok() {
+                    if let Ok(mut w) = wake {
+                        let _ = w.write(&[1]);
+                    }
+                }
+            });
+    }
+
+    fn drain_msgs(&mut self) {
+        let mut buf = [0u8; 64];
+        while matches!((&self.wake_rx).read(&mut buf), Ok(n) if n > 0) {}
+        while let Ok(m) = self.rx.try_recv() {
+            match m {
+                Msg::Name(seq, name) => {
+                    if let Some(i) = self.incoming.as_mut().filter(|i| i.seq == seq) {
+                        i.name = Some(name);
+                    }
+                }
+                Msg::Dialed(seq, res) => self.dialed(seq, res),
+            }
+        }
+    }
+
+    fn check_slave(&mut self) {
+        let open = self.master.as_ref().is_some_and(pty::slave_open);
+        if open == self.slave_open {
+            return;
+        }
+        self.slave_open = open;
+        if open {
+            log::debug!("modem: slave opened");
+            return;
+        }
+        log::debug!("modem: slave closed");
+        self.to_dte.clear();
+        if self.call.is_some() {
+            self.dtr_drop();
+        }
+    }
+
+    /// The DTE closed the line with a call up: what `&D` says.
+    fn dtr_drop(&mut self) {
+        match self.at.dtr() {
+            Dtr::Ignore => {}
+            Dtr::Command => self.online = false,
+            Dtr::Hangup => {
+                log::info!("modem: DTR drop: hang up");
+                self.hangup();
+            }
+            Dtr::Reset => {
+                log::info!("modem: DTR drop: hang up and reset");
+                self.hangup();
+                self.at = At::new(true);
+                self.at.set_s_reg(at::S_AUTO_ANSWER, self.set.rings);
+            }
+        }
+    }
+
+    /// Read the DTE until `EAGAIN`, the pacer's budget, or a full buffer either way (the
+    /// engine may be edge-triggered).
+    fn read_master(&mut self) {
+        while self.slave_open && self.to_dte.len() < BUF_CAP && self.can_read_dte() {
+            if !self.read_master_once() {
+                break;
+            }
+        }
+    }
+
+    /// One read from the master; false when nothing more is to be had now.
+    fn read_master_once(&mut self) -> bool {
+        let mut buf = [0u8; 4096];
+        let mut max = buf.len();
+        if self.online {
+            let now = self.now();
+            if let Some(p) = self.call.as_mut().and_then(|c| c.pace_out.as_mut()) {
+                max = p.take(now, max);
+                if max == 0 {
+                    return false;
+                }
+            }
+        }
+        let Some(m) = &self.master else { return false };
+        let res = nix::unistd::read(m, &mut buf[..max]);
+        let got = *res.as_ref().unwrap_or(&0);
+        if let Some(p) = self.call.as_mut().and_then(|c| c.pace_out.as_mut()) {
+            if self.online {
+                p.unread(max - got);
+            }
+        }
+        match res {
+            Ok(0) | Err(Errno::EIO) => {
+                self.check_slave();
+                false
+            }
+            Ok(n) => {
+                self.dte_bytes(&buf[..n]);
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    fn dte_bytes(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            if self.online {
+                let now = self.now();
+                if let Some(EscapePoll::Escape(evs)) = self.at.poll(now) {
+                    self.online = false;
+                    self.at_events(evs);
+                } else {
+                    if let Some(pass) = self.at.online_input(b, now) {
+                        self.send_remote(&pass);
+                    }
+                    continue;
+                }
+            }
+            if self.dialing.take().is_some() {
+                log::info!("modem: dial aborted by the DTE");
+                self.result(ResultCode::NoCarrier);
+                continue;
+            }
+            let evs = self.at.input(b);
+            self.at_events(evs);
+        }
+    }
+}

@@ -1,0 +1,234 @@
+//! The call side of the line: the TCP peer, pacing, hang-ups and the carrier drop.
+
+use std::io::{self, Read};
+use std::net::{Shutdown, TcpStream, ToSocketAddrs};
+use std::time::Duration;
+
+use nix::errno::Errno;
+
+use super::{BUF_CAP, CARRIER_DROP_GRACE, Line, flush_to, would_block};
+use crate::at::ResultCode;
+use crate::modem::dial::Target;
+use crate::modem::poll::Ready;
+use crate::modem::pty;
+
+impl Line {
+    pub(super) fn call_ready(&mut self, r: Ready) {
+        if r.write {
+            self.flush_call();
+        }
+        if r.read {
+            self.read_call();
+        } else if r.hangup && !self.online {
+            self.remote_gone("reset");
+        }
+    }
+
+    /// Read the peer until `EAGAIN` or a full buffer; the bytes wait while escaped.
+    pub(super) fn read_call(&mut self) {
+        let mut buf = [0u8; 4096];
+        loop {
+            let Some(c) = &mut self.call else { return };
+            if c.from_remote.len() >= BUF_CAP {
+                return;
+            }
+            match c.stream.read(&mut buf) {
+                Ok(0) => return self.remote_gone("closed"),
+                Ok(n) => {
+                    let mut reply = Vec::new();
+                    c.wire.decode(&buf[..n], &mut c.from_remote, &mut reply);
+                    c.to_remote.extend_from_slice(&reply);
+                    let now = self.now();
+                    self.release_from_remote(now);
+                }
+                Err(e) if would_block(&e) => return,
+                Err(e) => return self.remote_gone(&e.to_string()),
+            }
+        }
+    }
+
+    /// Move bytes from the peer to the DTE, as fast as the pacer allows.
+    pub(super) fn release_from_remote(&mut self, now: Duration) {
+        if !self.online || !self.slave_open {
+            return; // held (the DTE is not there to read it)
+        }
+        let Some(c) = &mut self.call else { return };
+        let n = match &mut c.pace_in {
+            Some(p) => p.take(now, c.from_remote.len()),
+            None => c.from_remote.len(),
+        };
+        let b: Vec<u8> = c.from_remote.drain(..n).collect();
+        self.send_dte(&b);
+    }
+
+    /// Bytes from the DTE (after escape filtering) to the peer.
+    pub(super) fn send_remote(&mut self, b: &[u8]) {
+        if let Some(c) = &mut self.call {
+            let mut enc = Vec::with_capacity(b.len());
+            c.wire.encode(b, &mut enc);
+            c.to_remote.extend_from_slice(&enc);
+        }
+    }
+
+    pub(super) fn flush_call(&mut self) {
+        let Some(c) = &mut self.call else { return };
+        if let Err(e) = flush_to(&mut c.stream, &mut c.to_remote) {
+            self.remote_gone(&e.to_string());
+        }
+    }
+
+    pub(super) fn flush_dte(&mut self) {
+        if !self.slave_open {
+            self.to_dte.clear();
+            return;
+        }
+        let Some(m) = &self.master else { return };
+        while !self.to_dte.is_empty() {
+            match nix::unistd::write(m, &self.to_dte) {
+                Ok(n) => {
+                    self.to_dte.drain(..n);
+                }
+                Err(Errno::EAGAIN | Errno::EINTR) => break,
+                Err(e) => {
+                    log::debug!("modem: write to master: {e}");
+                    self.to_dte.clear();
+                    break;
+                }
+            }
+        }
+    }
+
+    pub(super) fn incoming_ready(&mut self, r: Ready) {
+        if r.write {
+            if let Some(i) = &mut self.incoming {
+                let _ = flush_to(&mut i.stream, &mut i.out);
+            }
+        }
+        if r.read || r.hangup {
+            self.read_incoming();
+        }
+    }
+
+    /// Read a waiting caller until `EAGAIN` or a full buffer; its hang-up frees the line.
+    pub(super) fn read_incoming(&mut self) {
+        let mut buf = [0u8; 4096];
+        loop {
+            let Some(i) = &mut self.incoming else { return };
+            if i.early.len() >= BUF_CAP {
+                return;
+            }
+            match i.stream.read(&mut buf) {
+                Ok(0) => {
+                    log::info!("modem: caller {} gave up before the answer", i.peer);
+                    let peer = i.peer;
+                    self.incoming = None;
+                    self.connect_at = None;
+                    self.cooldown.ended(peer, self.now());
+                    return;
+                }
+                Ok(n) => {
+                    let mut reply = Vec::new();
+                    i.wire.decode(&buf[..n], &mut i.early, &mut reply);
+                    i.out.extend_from_slice(&reply);
+                }
+                Err(e) if would_block(&e) => return,
+                Err(_) => {
+                    self.incoming = None;
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Hang up locally (ATH, ATZ, DTR drop): close the call, command state.
+    pub(super) fn hangup(&mut self) {
+        if let Some(mut c) = self.call.take() {
+            log::info!("modem: hang up");
+            let _ = flush_to(&mut c.stream, &mut c.to_remote);
+            let _ = c.stream.shutdown(Shutdown::Both);
+            if let Some(p) = c.peer {
+                self.cooldown.ended(p, self.now());
+            }
+        }
+        self.online = false;
+    }
+
+    /// The peer hung up: NO CARRIER, then a carrier drop after a grace period.
+    pub(super) fn remote_gone(&mut self, why: &str) {
+        if self.call.is_none() {
+            return;
+        }
+        log::info!("modem: remote hung up ({why})");
+        self.hangup();
+        self.result(ResultCode::NoCarrier);
+        self.drop_at = Some(self.now() + CARRIER_DROP_GRACE);
+    }
+
+    /// Close the master (the session on the slave gets SIGHUP) and open a new pty behind the
+    /// same symlink.
+    pub(super) fn carrier_drop(&mut self) {
+        self.flush_dte();
+        self.master = None;
+        self.to_dte.clear();
+        self.slave_open = false;
+        log::debug!("modem: carrier dropped");
+        match pty::open() {
+            Ok((m, path)) => {
+                if let Err(e) = pty::make_link(&self.set.link, &path) {
+                    log::warn!("modem: re-pointing {}: {e}", self.set.link.display());
+                }
+                self.master = Some(m);
+                self.master_gen += 1;
+                self.slave_path = path;
+            }
+            Err(e) => log::error!("modem: cannot open a new pty: {e}"),
+        }
+    }
+}
+
+/// Connect to `target` within `wait`: the result code for the DTE on failure.
+pub(super) fn dial_tcp(target: &Target, wait: Duration) -> Result<TcpStream, ResultCode> {
+    let addrs = target.addr.to_socket_addrs().map_err(|e| {
+        log::info!("modem: dial {}: {e}", target.addr);
+        ResultCode::NoCarrier
+    })?;
+    let mut code = ResultCode::NoCarrier;
+    for addr in addrs {
+        match TcpStream::connect_timeout(&addr, wait) {
+            Ok(s) => return Ok(s),
+            Err(e) => {
+                log::info!("modem: dial {addr}: {e}");
+                code = result_for(e.kind());
+            }
+        }
+    }
+    Err(code)
+}
+
+/// The result code a failed TCP connect gives: refused → `BUSY`, timed out → `NO ANSWER`,
+/// no route → `NO DIALTONE`, anything else `NO CARRIER`.
+pub(super) fn result_for(kind: io::ErrorKind) -> ResultCode {
+    match kind {
+        io::ErrorKind::ConnectionRefused => ResultCode::Busy,
+        io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => ResultCode::NoAnswer,
+        io::ErrorKind::NetworkUnreachable | io::ErrorKind::HostUnreachable => {
+            ResultCode::NoDialtone
+        }
+        _ => ResultCode::NoCarrier,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connect_errors_to_result_codes() {
+        use io::ErrorKind as K;
+        assert_eq!(result_for(K::ConnectionRefused), ResultCode::Busy);
+        assert_eq!(result_for(K::TimedOut), ResultCode::NoAnswer);
+        assert_eq!(result_for(K::NetworkUnreachable), ResultCode::NoDialtone);
+        assert_eq!(result_for(K::HostUnreachable), ResultCode::NoDialtone);
+        assert_eq!(result_for(K::ConnectionReset), ResultCode::NoCarrier);
+    }
+}

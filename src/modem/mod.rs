@@ -1,0 +1,140 @@
+//! The virtual Hayes modem behind `rgetty-share modem`: a pty that looks like a serial port
+//! with a modem on it, with TCP as the phone network.
+//!
+//! * [`line`](mod@line): the engine (AT command state, rings, the call, the pty);
+//! * [`poll`]: the fd wait the driver uses;
+//! * pure helpers: [`cid`] (caller-ID formats), [`dial`] (phonebook and dial rules),
+//!   [`pace`] (`--throttle`, `--cooldown`), [`wire`] (raw or telnet per call);
+//! * [`pty`]: the pty and its symlink.
+//!
+//! [`Server`] is the driver: a TCP listener (loopback unless an allow list says otherwise)
+//! and one [`line::Line`], in one thread. The user-facing description (every AT command,
+//! S-register and option) is in rgetty-share(8) and the README.
+
+pub mod cid;
+pub mod dial;
+pub mod line;
+pub mod pace;
+pub mod poll;
+pub mod pty;
+pub mod wire;
+
+use std::io;
+use std::net::{IpAddr, SocketAddr, TcpListener};
+use std::os::fd::AsFd;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::share::acl::Acl;
+use line::{Line, Settings};
+use poll::{Interest, Registry, Token};
+
+/// The running modem: the listener and the line.
+#[derive(Debug)]
+pub struct Server {
+    line: Line,
+    listener: TcpListener,
+    allow: Option<Acl>,
+}
+
+impl Server {
+    /// Create the pty and symlink and bind `listen` (port 0: any free port). `allow` admits
+    /// peers besides loopback.
+    pub fn bind(set: Settings, listen: SocketAddr, allow: Option<Acl>) -> io::Result<Server> {
+        let listener = TcpListener::bind(listen)?;
+        listener.set_nonblocking(true)?;
+        let line = Line::new(set)?;
+        Ok(Server {
+            line,
+            listener,
+            allow,
+        })
+    }
+
+    /// The address the listener is bound to.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// The slave's current path.
+    pub fn slave_path(&self) -> &std::path::Path {
+        self.line.slave_path()
+    }
+
+    /// Whether `ip` may call: loopback always, others when the allow list says so.
+    pub fn admits(&self, ip: IpAddr) -> bool {
+        let ip = ip.to_canonical();
+        ip.is_loopback() || self.allow.as_ref().is_some_and(|a| a.allows(ip))
+    }
+
+    /// Run until `stop` is set (checked at least once a second); removes the symlink then.
+    pub fn run(&mut self, stop: &AtomicBool) -> io::Result<()> {
+        while !stop.load(Ordering::Relaxed) {
+            let ready = {
+                let mut reg = Registry::default();
+                reg.add(Token::Listener, self.listener.as_fd(), Interest::READ);
+                self.line.register(&mut reg);
+                reg.poll(self.line.deadline())?
+            };
+            for (token, r) in ready {
+                if token == Token::Listener {
+                    self.accept();
+                } else {
+                    self.line.ready(token, r);
+                }
+            }
+            self.line.tick();
+        }
+        self.line.close();
+        Ok(())
+    }
+
+    fn accept(&mut self) {
+        loop {
+            match self.listener.accept() {
+                Ok((s, peer)) => {
+                    let ip = peer.ip().to_canonical();
+                    if self.admits(ip) {
+                        self.line.offer(s, ip);
+                    } else {
+                        log::warn!("modem: refused call from {peer}: not in the allow list");
+                        let _ = s.shutdown(std::net::Shutdown::Both);
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    log::warn!("modem: accept: {e}");
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// The name of `ip` from reverse DNS (`getnameinfo` with `NI_NAMEREQD`), cleaned for a
+/// caller-ID line ([`cid::clean`]); `None` when there is none. Blocks: run it off the loop.
+pub fn reverse_dns(ip: IpAddr) -> Option<String> {
+    use nix::sys::socket::{SockaddrLike, SockaddrStorage};
+    let sa = SockaddrStorage::from(SocketAddr::new(ip, 0));
+    let mut host = [0 as libc::c_char; 256];
+    // SAFETY: `sa` is a valid socket address of `sa.len()` bytes; `host` is a writable buffer
+    // of the given length; no service buffer is passed (null, length 0).
+    let rc = unsafe {
+        libc::getnameinfo(
+            sa.as_ptr(),
+            sa.len(),
+            host.as_mut_ptr(),
+            host.len() as libc::socklen_t,
+            std::ptr::null_mut(),
+            0,
+            libc::NI_NAMEREQD,
+        )
+    };
+    if rc != 0 {
+        return None;
+    }
+    // SAFETY: on success getnameinfo wrote a NUL-terminated string into `host`.
+    let name = unsafe { std::ffi::CStr::from_ptr(host.as_ptr()) };
+    let name = cid::clean(&name.to_string_lossy());
+    (!name.is_empty()).then_some(name)
+}
