@@ -138,6 +138,12 @@ struct ServeArgs {
     /// Log device output (timestamped lines) and connects to FILE; reopened on SIGHUP.
     #[arg(long, value_name = "FILE")]
     log_file: Option<PathBuf>,
+    /// Serve GET /metrics (Prometheus text) on [ADDR:]PORT; a bare port binds 127.0.0.1.
+    #[arg(long, value_name = "[ADDR:]PORT")]
+    metrics: Option<String>,
+    /// Peers the metrics listener answers (address, ADDR/BITS or *); default: loopback only.
+    #[arg(long = "metrics-allow", value_name = "HOSTS")]
+    metrics_allow: Vec<String>,
     #[command(flatten)]
     common: Common,
     /// The device to export.
@@ -277,6 +283,43 @@ fn read_config(path: &Path) -> anyhow::Result<Vec<PortConfig>> {
     })
 }
 
+fn read_globals(path: &Path) -> anyhow::Result<conf::Globals> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    conf::globals(path, &text).map_err(|errs| {
+        let lines: Vec<String> = errs.iter().map(ToString::to_string).collect();
+        anyhow::anyhow!("{}", lines.join("\n"))
+    })
+}
+
+/// Bind the metrics listener: the command line wins over the config file's `metrics=`.
+fn set_metrics(
+    srv: &mut Server,
+    a: &ServeArgs,
+    file_addr: Option<SocketAddr>,
+    file_allow: Option<Acl>,
+) -> anyhow::Result<()> {
+    let addr = match &a.metrics {
+        Some(m) => Some(
+            conf::parse_metrics_addr(m).with_context(|| format!("bad --metrics address {m:?}"))?,
+        ),
+        None => file_addr,
+    };
+    let Some(addr) = addr else { return Ok(()) };
+    let acl = if a.metrics_allow.is_empty() {
+        file_allow.unwrap_or_default()
+    } else {
+        Acl::parse(&a.metrics_allow).context("--metrics-allow")?
+    };
+    let l = TcpListener::bind(addr).with_context(|| format!("cannot listen on {addr}"))?;
+    log::info!(
+        "metrics on http://{}/metrics",
+        l.local_addr().unwrap_or(addr)
+    );
+    srv.set_metrics(l, acl)?;
+    Ok(())
+}
+
 fn install_signals(server: &mut Server) -> anyhow::Result<()> {
     let sig = Signals::default();
     let (r, w) = UnixStream::pair().context("socketpair")?;
@@ -334,6 +377,7 @@ fn serve_config(srv: &mut Server, a: &ServeArgs, cfgpath: &Path) -> anyhow::Resu
         bail!("--config exports the ports of the file: give no DEVICE, -p or --inetd with it");
     }
     let ports = read_config(cfgpath)?;
+    let globals = read_globals(cfgpath)?;
     if a.check {
         for f in ports.iter().filter_map(|p| p.tls.as_ref()) {
             transport::server_config(&f.cert, &f.key, f.client_ca.as_deref())?;
@@ -356,6 +400,7 @@ fn serve_config(srv: &mut Server, a: &ServeArgs, cfgpath: &Path) -> anyhow::Resu
         );
         srv.add_port(p, Some(l))?;
     }
+    set_metrics(srv, a, globals.metrics, globals.metrics_allow)?;
     let path = cfgpath.to_path_buf();
     srv.set_reloader(Box::new(move || {
         log::info!("SIGHUP: reloading {}", path.display());
@@ -435,7 +480,9 @@ fn serve(a: ServeArgs) -> anyhow::Result<()> {
             );
             srv.add_port(cfg, Some(l))?;
         }
+        set_metrics(&mut srv, &a, None, None)?;
     }
+    srv.watch_devices()?;
     if let Some(pf) = &a.port_file {
         write_port_file(pf, &srv.local_addrs())?;
     }
@@ -444,6 +491,8 @@ fn serve(a: ServeArgs) -> anyhow::Result<()> {
         nix::unistd::daemon(false, false).context("daemon")?;
         init_log(a.common.verbose, false);
     }
+    // Every listener is bound: tell systemd (when it asked).
+    srv.notify_ready();
     srv.run()?;
     Ok(())
 }

@@ -279,8 +279,8 @@ pub fn share_metrics(ports: &[PortMetrics]) -> String {
         ),
     ];
     for (name, kind, help, get) in families {
-        let family = name.strip_suffix("_total").unwrap_or(name);
-        e.family(family, kind, help);
+        // The text format's parsers want the `_total` on a counter's TYPE line too.
+        e.family(name, kind, help);
         for p in ports {
             let labels = [("port", p.port.as_str()), ("device", p.device.as_str())];
             if name == "rgetty_share_lock" {
@@ -334,7 +334,7 @@ mod tests {
             t.contains(&format!("rgetty_share_clients{{{l}}} 2\n")),
             "{t}"
         );
-        assert!(t.contains("# TYPE rgetty_share_bytes_to_device counter\n"));
+        assert!(t.contains("# TYPE rgetty_share_bytes_to_device_total counter\n"));
         assert!(t.contains(&format!("rgetty_share_bytes_from_device_total{{{l}}} 20\n")));
         assert!(t.contains(&format!("rgetty_share_lock{{{l},state=\"ours\"}} 1\n")));
         assert!(t.contains(&format!("rgetty_share_lock{{{l},state=\"free\"}} 0\n")));

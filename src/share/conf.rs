@@ -13,6 +13,8 @@
 //! `max=N`, `timeout=SECONDS` (idle), `drain=SECONDS`, `banner="TEXT"` (escapes `\r \n \t \\
 //! \d` device `\p` port), `write-only`; for consoles `watch=PORT` (read-only watchers),
 //! `takeover`, `replay=BYTES`, `log=FILE`; TLS `tls-cert=PEM tls-key=PEM [tls-client-ca=PEM]`.
+//! Server-wide lines of their own: `metrics=[ADDR:]PORT`, `metrics-allow=HOSTLIST`
+//! ([`globals`]).
 //!
 //! Pure: parses text handed in; the caller reads the file.
 
@@ -264,6 +266,66 @@ pub fn parse_listen(s: &str) -> Option<(Option<IpAddr>, u16)> {
     None
 }
 
+/// Server-wide settings of a config file: `KEY=VALUE` lines of their own.
+#[derive(Debug, Clone, Default)]
+pub struct Globals {
+    /// `metrics=[ADDR:]PORT`: where `GET /metrics` is served.
+    pub metrics: Option<SocketAddr>,
+    /// `metrics-allow=HOSTLIST`: peers the metrics listener answers (default: loopback).
+    pub metrics_allow: Option<Acl>,
+}
+
+/// `[ADDR:]PORT` of the metrics listener: a bare port binds 127.0.0.1, another address only
+/// when written out.
+///
+/// ```
+/// use rgetty::share::conf::parse_metrics_addr;
+/// assert_eq!(parse_metrics_addr("9100"), "127.0.0.1:9100".parse().ok());
+/// assert_eq!(parse_metrics_addr("[::]:9100"), "[::]:9100".parse().ok());
+/// assert_eq!(parse_metrics_addr("x"), None);
+/// ```
+pub fn parse_metrics_addr(s: &str) -> Option<SocketAddr> {
+    let (ip, port) = parse_listen(s)?;
+    Some(SocketAddr::new(
+        ip.unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST)),
+        port,
+    ))
+}
+
+/// A `KEY=VALUE` line naming a server-wide setting.
+fn global_line(line: &str) -> Option<(&str, &str)> {
+    let (k, v) = line.split_once('=')?;
+    (matches!(k, "metrics" | "metrics-allow") && !v.contains(char::is_whitespace)).then_some((k, v))
+}
+
+/// The server-wide settings of a config file (the port lines are left to [`parse`]).
+pub fn globals(path: &Path, text: &str) -> Result<Globals, Vec<ConfigError>> {
+    let mut g = Globals::default();
+    let mut errors = Vec::new();
+    for (n, raw) in text.lines().enumerate() {
+        let Some((k, v)) = global_line(raw.trim()) else {
+            continue;
+        };
+        let r = if k == "metrics" {
+            parse_metrics_addr(v)
+                .map(|a| g.metrics = Some(a))
+                .ok_or_else(|| format!("bad metrics address {v:?}"))
+        } else {
+            Acl::parse(&[v])
+                .map(|a| g.metrics_allow = Some(a))
+                .map_err(|e| e.to_string())
+        };
+        if let Err(msg) = r {
+            errors.push(ConfigError::new(path, n + 1, msg));
+        }
+    }
+    if errors.is_empty() {
+        Ok(g)
+    } else {
+        Err(errors)
+    }
+}
+
 /// Parse a whole config file. Every bad line is reported.
 pub fn parse(path: &Path, text: &str) -> Result<Vec<PortConfig>, Vec<ConfigError>> {
     let mut ports: Vec<PortConfig> = Vec::new();
@@ -271,7 +333,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Vec<PortConfig>, Vec<ConfigError
     for (n, raw) in text.lines().enumerate() {
         let lineno = n + 1;
         let line = raw.trim();
-        if line.is_empty() || line.starts_with('#') {
+        if line.is_empty() || line.starts_with('#') || global_line(line).is_some() {
             continue;
         }
         match parse_line(line) {

@@ -33,6 +33,7 @@ use crate::share::session::{Role, Scratch, Session};
 use crate::share::transport::{Conn, TlsRole};
 
 mod admit;
+mod metrics;
 mod ports;
 
 /// Bytes queued towards one client before it counts as too slow (or not reading) and is
@@ -118,6 +119,8 @@ pub struct PortStats {
 #[derive(Debug)]
 struct Line {
     path: std::path::PathBuf,
+    /// Whether the device existed when last looked at (start, inotify, a failed open).
+    present: bool,
     session: Option<Box<Session>>,
     replay: Replay,
 }
@@ -147,6 +150,9 @@ enum Slot {
     Dev(usize, usize),
     Client(usize, usize),
     Pending,
+    Metrics,
+    MetricsConn,
+    Hotplug,
 }
 
 /// A TLS connection still in its handshake (no device touched yet).
@@ -185,6 +191,12 @@ pub struct Server {
     deferred: Vec<(usize, usize)>,
     eng: Option<Engine>,
     stop: bool,
+    metrics: Option<metrics::Metrics>,
+    hotplug: Option<(crate::ops::hotplug::DeviceWatch, Token)>,
+    /// `$NOTIFY_SOCKET`, the last `STATUS=` sent, and whether it may have changed.
+    notifier: Option<crate::ops::notify::Notifier>,
+    last_status: String,
+    status_dirty: bool,
 }
 
 impl std::fmt::Debug for Server {
@@ -225,6 +237,11 @@ impl Server {
             deferred: Vec::new(),
             eng: Some(Engine::new().map_err(io_err("epoll"))?),
             stop: false,
+            metrics: None,
+            hotplug: None,
+            notifier: None,
+            last_status: String::new(),
+            status_dirty: false,
         })
     }
 
@@ -382,6 +399,9 @@ impl Handler for Server {
                 self.pump(eng, pi, li);
             }
             Some(Slot::Pending) => self.handshake(eng, t),
+            Some(Slot::Metrics) => self.metrics_accept(eng),
+            Some(Slot::MetricsConn) => self.metrics_conn(eng, t),
+            Some(Slot::Hotplug) => self.hotplug_ready(eng),
             Some(Slot::Free) | None => {}
         }
     }
@@ -418,7 +438,9 @@ impl Handler for Server {
                 }
             }
             self.reload(eng);
+            self.rewatch(eng);
         }
+        self.send_status();
         // Only inetd mode looks at every port: a daemon's turn must not cost O(ports).
         let idle =
             || {

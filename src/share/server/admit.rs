@@ -219,6 +219,7 @@ impl Server {
         port.stats.clients += 1;
         c.flush();
         s.clients.push(c);
+        self.status_dirty = true;
         self.pump(eng, pi, li);
     }
 
@@ -383,6 +384,10 @@ fn open_session(
     cfg: &PortConfig,
     settings: &super::ServerSettings,
 ) -> Result<Session, String> {
+    // A hot-plugged device not plugged in (or a by-id link udev has not made yet).
+    if !crate::ops::hotplug::exists(path) {
+        return Err(format!("device {} is absent", path.display()));
+    }
     let lock = match settings.lock_dir.acquire(path) {
         Ok(l) => l,
         Err(LockError::Held { holder, .. }) => {

@@ -116,6 +116,7 @@ impl Server {
             .iter()
             .map(|p| Line {
                 path: p.clone(),
+                present: crate::ops::hotplug::exists(p),
                 session: None,
                 replay: Replay::new(cfg.replay),
             })
@@ -195,6 +196,7 @@ impl Server {
             freed.extend(finish(eng, &mut port.lines[li], drained));
         }
         let remove = port.retired && port.lines.iter().all(|l| l.session.is_none());
+        self.status_dirty |= !freed.is_empty();
         for (t, fd) in freed {
             self.release(eng, t, fd);
         }

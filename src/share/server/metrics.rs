@@ -1,0 +1,258 @@
+//! What `rgetty-share serve` tells the outside (issue 11): `GET /metrics` on the `--metrics`
+//! listener (Prometheus text, per port: clients, bytes each way, sessions, refusals, device
+//! present, lock state), and hot-plugged devices (an inotify [`DeviceWatch`] on the ports'
+//! device paths: appearing and vanishing devices are logged and sent as `STATUS=`).
+//!
+//! Both are fds on the engine like any other: nothing here wakes an idle server.
+
+use std::collections::HashMap;
+use std::net::TcpListener;
+use std::os::fd::AsRawFd;
+
+use crate::ops::hotplug::{self, DeviceWatch};
+use crate::ops::httpconn::HttpConn;
+use crate::ops::notify;
+use crate::ops::prom::{self, LockState, PortMetrics};
+use crate::share::acl::Acl;
+use crate::share::engine::{Engine, Token};
+
+use super::{ServeError, Server, Slot, io_err};
+
+/// The metrics listener and its connections.
+#[derive(Debug)]
+pub(super) struct Metrics {
+    listener: TcpListener,
+    acl: Acl,
+    conns: HashMap<usize, HttpConn>,
+}
+
+/// At most this many metrics connections at once (the oldest is dropped beyond).
+const MAX_CONNS: usize = 16;
+
+impl Server {
+    /// Serve `GET /metrics` on `listener` (non-blocking) to peers `acl` admits.
+    pub fn set_metrics(&mut self, listener: TcpListener, acl: Acl) -> Result<(), ServeError> {
+        listener
+            .set_nonblocking(true)
+            .map_err(io_err("metrics listener"))?;
+        let t = self.slot(Slot::Metrics);
+        self.eng()
+            .register_read(listener.as_raw_fd(), t)
+            .map_err(io_err("epoll"))?;
+        self.metrics = Some(Metrics {
+            listener,
+            acl,
+            conns: HashMap::new(),
+        });
+        Ok(())
+    }
+
+    /// Watch the ports' device paths for hot-plugging (inotify, no polling).
+    pub fn watch_devices(&mut self) -> Result<(), ServeError> {
+        let Some(eng) = self.eng.take() else {
+            return Err(io_err("watch_devices")(std::io::ErrorKind::Other.into()));
+        };
+        let r = self.watch_on(&eng);
+        self.eng = Some(eng);
+        r
+    }
+
+    fn watch_on(&mut self, eng: &Engine) -> Result<(), ServeError> {
+        let w = DeviceWatch::new(self.device_paths()).map_err(io_err("inotify"))?;
+        let t = self.slot(Slot::Hotplug);
+        eng.register_read(w.fd().as_raw_fd(), t)
+            .map_err(io_err("epoll"))?;
+        self.hotplug = Some((w, t));
+        Ok(())
+    }
+
+    /// After a reload the device paths changed: watch the new list.
+    pub(super) fn rewatch(&mut self, eng: &mut Engine) {
+        let Some((old, t)) = self.hotplug.take() else {
+            return;
+        };
+        self.release(eng, t, old.fd().as_raw_fd());
+        drop(old);
+        for l in self
+            .ports
+            .iter_mut()
+            .flatten()
+            .flat_map(|p| p.lines.iter_mut())
+        {
+            l.present = hotplug::exists(&l.path);
+        }
+        if let Err(e) = self.watch_on(eng) {
+            log::error!("{e}; devices are no longer watched");
+        }
+        self.status_dirty = true;
+    }
+
+    /// Send `STATUS=` lines (and `READY=1` here) to `$NOTIFY_SOCKET` when it is set: call
+    /// once every listener is bound. Later lines go only when the status text changed.
+    pub fn notify_ready(&mut self) {
+        self.notifier = notify::Notifier::from_env();
+        let Some(n) = &self.notifier else { return };
+        self.last_status = self.status_line();
+        let msg = format!("READY=1\n{}", notify::status_message(&self.last_status));
+        if let Err(e) = n.send(&msg) {
+            log::warn!("NOTIFY_SOCKET: {e}");
+        }
+    }
+
+    /// A `STATUS=` line if something it counts changed since the last one.
+    pub(super) fn send_status(&mut self) {
+        if !std::mem::take(&mut self.status_dirty) {
+            return;
+        }
+        let Some(n) = &self.notifier else { return };
+        let now = self.status_line();
+        if now != self.last_status {
+            let _ = n.send(&notify::status_message(&now));
+            self.last_status = now;
+        }
+    }
+
+    /// Every port's device paths, in port order.
+    fn device_paths(&self) -> Vec<std::path::PathBuf> {
+        self.ports
+            .iter()
+            .flatten()
+            .flat_map(|p| p.lines.iter().map(|l| l.path.clone()))
+            .collect()
+    }
+
+    /// The one-line status (`STATUS=` for systemd): ports, clients, absent devices.
+    pub fn status_line(&self) -> String {
+        let ports: Vec<_> = self.ports.iter().flatten().filter(|p| !p.retired).collect();
+        let absent = ports
+            .iter()
+            .flat_map(|p| p.lines.iter())
+            .filter(|l| !l.present)
+            .count();
+        let clients: usize = ports.iter().map(|p| p.stats.clients).sum();
+        let mut s = format!("serving {} ports, {clients} clients", ports.len());
+        if absent > 0 {
+            s.push_str(&format!(", {absent} devices absent"));
+        }
+        s
+    }
+
+    pub(super) fn hotplug_ready(&mut self, _eng: &mut Engine) {
+        let Some((w, _)) = self.hotplug.as_mut() else {
+            return;
+        };
+        let changed = w.handle();
+        if changed.is_empty() {
+            return;
+        }
+        let mut lines: Vec<&mut super::Line> = self
+            .ports
+            .iter_mut()
+            .flatten()
+            .flat_map(|p| p.lines.iter_mut())
+            .collect();
+        for (i, present) in changed {
+            if let Some(l) = lines.get_mut(i) {
+                l.present = present;
+                if present {
+                    log::info!("{}: device appeared", l.path.display());
+                } else {
+                    log::warn!("{}: device is absent", l.path.display());
+                }
+            }
+        }
+        self.status_dirty = true;
+    }
+
+    pub(super) fn metrics_accept(&mut self, eng: &mut Engine) {
+        loop {
+            let Some(m) = self.metrics.as_ref() else {
+                return;
+            };
+            let (sock, peer) = match m.listener.accept() {
+                Ok(x) => x,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    log::warn!("metrics: accept: {e}");
+                    return;
+                }
+            };
+            if !m.acl.allows(peer.ip()) {
+                log::warn!("metrics: refused {}: not in the host list", peer.ip());
+                continue;
+            }
+            if m.conns.len() >= MAX_CONNS {
+                log::warn!("metrics: too many connections, refused {peer}");
+                continue;
+            }
+            let Ok(conn) = HttpConn::new(sock) else {
+                continue;
+            };
+            let t = self.slot(Slot::MetricsConn);
+            if eng.register(conn.socket().as_raw_fd(), t).is_err() {
+                self.release(eng, t, conn.socket().as_raw_fd());
+                continue;
+            }
+            if let Some(m) = self.metrics.as_mut() {
+                m.conns.insert(t.0, conn);
+            }
+            self.metrics_conn(eng, t);
+        }
+    }
+
+    pub(super) fn metrics_conn(&mut self, eng: &mut Engine, t: Token) {
+        let text = self.metrics_text();
+        let Some(m) = self.metrics.as_mut() else {
+            return;
+        };
+        let Some(c) = m.conns.get_mut(&t.0) else {
+            return;
+        };
+        let mut body = || text.clone();
+        if c.progress("/metrics", prom::CONTENT_TYPE, &mut body) {
+            if let Some(c) = m.conns.remove(&t.0) {
+                self.release(eng, t, c.socket().as_raw_fd());
+            }
+        }
+    }
+
+    /// The Prometheus text of every port.
+    fn metrics_text(&self) -> String {
+        let ports: Vec<PortMetrics> = self
+            .ports
+            .iter()
+            .flatten()
+            .map(|p| {
+                let ours = p.lines.iter().any(|l| l.session.is_some());
+                let foreign = !ours
+                    && p.lines
+                        .iter()
+                        .any(|l| self.settings.lock_dir.check(&l.path).is_some());
+                PortMetrics {
+                    port: p.addr.to_string(),
+                    device: p
+                        .lines
+                        .iter()
+                        .map(|l| l.path.display().to_string())
+                        .collect::<Vec<_>>()
+                        .join(","),
+                    clients: p.stats.clients as u64,
+                    bytes_to_device: p.stats.bytes_to_dev,
+                    bytes_from_device: p.stats.bytes_from_dev,
+                    sessions: p.stats.sessions,
+                    refusals: p.stats.refusals,
+                    device_present: p.lines.iter().any(|l| hotplug::exists(&l.path)),
+                    lock: if ours {
+                        LockState::Ours
+                    } else if foreign {
+                        LockState::Foreign
+                    } else {
+                        LockState::Free
+                    },
+                }
+            })
+            .collect();
+        prom::share_metrics(&ports)
+    }
+}
