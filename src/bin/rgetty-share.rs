@@ -275,21 +275,23 @@ fn cli_port(a: &ServeArgs, device: &Path, inetd: bool) -> anyhow::Result<PortCon
 }
 
 fn read_config(path: &Path) -> anyhow::Result<Vec<PortConfig>> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    conf::parse(path, &text).map_err(|errs| {
-        let lines: Vec<String> = errs.iter().map(ToString::to_string).collect();
-        anyhow::anyhow!("{}", lines.join("\n"))
-    })
+    let text = read_text(path)?;
+    conf::parse(path, &text).map_err(config_errors)
 }
 
 fn read_globals(path: &Path) -> anyhow::Result<conf::Globals> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    conf::globals(path, &text).map_err(|errs| {
-        let lines: Vec<String> = errs.iter().map(ToString::to_string).collect();
-        anyhow::anyhow!("{}", lines.join("\n"))
-    })
+    let text = read_text(path)?;
+    conf::globals(path, &text).map_err(config_errors)
+}
+
+fn read_text(path: &Path) -> anyhow::Result<String> {
+    std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
+}
+
+/// Every bad line, one per line of the message.
+fn config_errors(errs: Vec<rgetty::config::ConfigError>) -> anyhow::Error {
+    let lines: Vec<String> = errs.iter().map(ToString::to_string).collect();
+    anyhow::anyhow!("{}", lines.join("\n"))
 }
 
 /// Bind the metrics listener: the command line wins over the config file's `metrics=`.

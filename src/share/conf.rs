@@ -549,6 +549,23 @@ mod tests {
     }
 
     #[test]
+    fn metrics_lines_are_server_wide() {
+        let text = "metrics=9100\nmetrics-allow=10.0.0.0/8\n5800 /dev/a - *\n";
+        assert_eq!(parse(Path::new("c"), text).unwrap().len(), 1);
+        let g = globals(Path::new("c"), text).unwrap();
+        assert_eq!(g.metrics, "127.0.0.1:9100".parse().ok());
+        assert!(g.metrics_allow.unwrap().allows("10.1.2.3".parse().unwrap()));
+        let errs = globals(Path::new("c"), "# x\nmetrics=nope\nmetrics-allow=\n").unwrap_err();
+        let shown: Vec<String> = errs.iter().map(ToString::to_string).collect();
+        assert_eq!(shown.len(), 2, "{shown:?}");
+        assert!(
+            shown[0].starts_with("c:2: bad metrics address"),
+            "{shown:?}"
+        );
+        assert!(shown[1].starts_with("c:3: "), "{shown:?}");
+    }
+
+    #[test]
     fn stty_words_take_commas() {
         assert_eq!(stty_words("38400,raw"), "38400 raw");
         assert_eq!(stty_words(" 9600  -crtscts,cs8 "), "9600 -crtscts cs8");

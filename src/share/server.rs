@@ -192,7 +192,9 @@ pub struct Server {
     eng: Option<Engine>,
     stop: bool,
     metrics: Option<metrics::Metrics>,
-    hotplug: Option<(crate::ops::hotplug::DeviceWatch, Token)>,
+    hotplug: Option<metrics::Hotplug>,
+    /// [`Server::watch_devices`] was asked for (kept across reloads).
+    watching: bool,
     /// `$NOTIFY_SOCKET`, the last `STATUS=` sent, and whether it may have changed.
     notifier: Option<crate::ops::notify::Notifier>,
     last_status: String,
@@ -239,6 +241,7 @@ impl Server {
             stop: false,
             metrics: None,
             hotplug: None,
+            watching: false,
             notifier: None,
             last_status: String::new(),
             status_dirty: false,

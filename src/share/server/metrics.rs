@@ -26,6 +26,15 @@ pub(super) struct Metrics {
     conns: HashMap<usize, HttpConn>,
 }
 
+/// The inotify watch on the device paths that may come and go.
+#[derive(Debug)]
+pub(super) struct Hotplug {
+    watch: DeviceWatch,
+    token: Token,
+    /// Watched path → its place in [`Server::device_paths`].
+    index: Vec<usize>,
+}
+
 /// At most this many metrics connections at once (the oldest is dropped beyond).
 const MAX_CONNS: usize = 16;
 
@@ -47,32 +56,51 @@ impl Server {
         Ok(())
     }
 
-    /// Watch the ports' device paths for hot-plugging (inotify, no polling).
+    /// Watch the device paths that may come and go (absent now, or a symlink such as
+    /// `/dev/serial/by-id/...`) for hot-plugging: inotify, no polling. A device that is
+    /// present and no link is not watched (a busy `/dev/pts` would wake the server for every
+    /// terminal opened on the machine); its absence still shows in the metrics and when a
+    /// client comes.
     pub fn watch_devices(&mut self) -> Result<(), ServeError> {
         let Some(eng) = self.eng.take() else {
             return Err(io_err("watch_devices")(std::io::ErrorKind::Other.into()));
         };
+        self.watching = true;
         let r = self.watch_on(&eng);
         self.eng = Some(eng);
         r
     }
 
     fn watch_on(&mut self, eng: &Engine) -> Result<(), ServeError> {
-        let w = DeviceWatch::new(self.device_paths()).map_err(io_err("inotify"))?;
-        let t = self.slot(Slot::Hotplug);
-        eng.register_read(w.fd().as_raw_fd(), t)
+        let (index, paths): (Vec<usize>, Vec<std::path::PathBuf>) = self
+            .device_paths()
+            .into_iter()
+            .enumerate()
+            .filter(|(_, p)| !hotplug::exists(p) || p.is_symlink())
+            .unzip();
+        if paths.is_empty() {
+            return Ok(());
+        }
+        let watch = DeviceWatch::new(paths).map_err(io_err("inotify"))?;
+        let token = self.slot(Slot::Hotplug);
+        eng.register_read(watch.fd().as_raw_fd(), token)
             .map_err(io_err("epoll"))?;
-        self.hotplug = Some((w, t));
+        self.hotplug = Some(Hotplug {
+            watch,
+            token,
+            index,
+        });
         Ok(())
     }
 
     /// After a reload the device paths changed: watch the new list.
     pub(super) fn rewatch(&mut self, eng: &mut Engine) {
-        let Some((old, t)) = self.hotplug.take() else {
+        if !self.watching {
             return;
-        };
-        self.release(eng, t, old.fd().as_raw_fd());
-        drop(old);
+        }
+        if let Some(old) = self.hotplug.take() {
+            self.release(eng, old.token, old.watch.fd().as_raw_fd());
+        }
         for l in self
             .ports
             .iter_mut()
@@ -138,10 +166,15 @@ impl Server {
     }
 
     pub(super) fn hotplug_ready(&mut self, _eng: &mut Engine) {
-        let Some((w, _)) = self.hotplug.as_mut() else {
+        let Some(h) = self.hotplug.as_mut() else {
             return;
         };
-        let changed = w.handle();
+        let changed: Vec<(usize, bool)> = h
+            .watch
+            .handle()
+            .into_iter()
+            .filter_map(|(i, present)| Some((*h.index.get(i)?, present)))
+            .collect();
         if changed.is_empty() {
             return;
         }
