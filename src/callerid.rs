@@ -1,7 +1,7 @@
 //! Caller-ID / CONNECT line parser and the RING reader's line rules.
 //!
 //! Pure: no I/O. Implements `docs/behaviour.md` §4.4 ("RING reader rules"), §4.5 and the
-//! msn-list matching of §4.4/§4.6 (mgetty's `cnd.c` and `ring.c`).
+//! msn-list matching of §4.4/§4.6 (mgetty's caller-ID and RING-reading sources).
 //!
 //! * [`CallInfo`] holds what the modem told us about the call; [`CallInfo::feed_line`] is
 //!   mgetty's `cndfind` and is applied to every complete line from the RING reader and from all

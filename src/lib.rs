@@ -33,6 +33,7 @@ pub mod lock;
 pub mod logging;
 pub mod logname;
 pub mod modem;
+pub mod ops;
 pub mod ring;
 pub mod ringd;
 pub mod ringsource;

@@ -16,6 +16,12 @@
 //!   retries, and keeps trying on every later message, so a syslogd restart loses nothing later.
 //!   The getty sends only audit records (LOG_NOTICE), warnings (LOG_WARNING) and errors
 //!   (LOG_ERR), facility LOG_AUTH, prefixed with the device infix so each line names the tty.
+//! * **journal**: when systemd's journal socket ([`crate::ops::journal::SOCKET`]) takes the
+//!   datagram, what would go to syslog goes there instead, natively ([`crate::ops::journal`]),
+//!   with `SYSLOG_IDENTIFIER`, `PRIORITY`, the fields set by [`set_journal_field`]
+//!   (`RGETTY_LINE`) and the record's `log` key-values (`caller_id = ..` → `CALLER_ID`,
+//!   `outcome`, `peer`); otherwise syslog is used as before. The journal is tried only while
+//!   the syslog socket is the default one, unless [`set_journal_socket`] names one.
 //! * **stderr**: the same line as the file, while [`LogSetup::stderr`] is on (the getty turns it
 //!   off once stderr is the line).
 //!
@@ -48,6 +54,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError, RwLock};
 
 use crate::issue::LocalTime;
+use crate::ops::journal::JournalSink;
 
 /// The `log` target of audit records: `log::warn!(target: logging::AUDIT, "data dev={} ...")`.
 pub const AUDIT: &str = "audit";
@@ -124,6 +131,26 @@ struct Runtime {
     /// A log file failure has been reported to syslog.
     file_failure_reported: bool,
     syslog: SyslogClient,
+    journal: JournalSink,
+}
+
+/// Use the journal socket at `path` (`None`: never use the journal), instead of the default
+/// rule (the systemd socket while syslog uses `/dev/log`).
+pub fn set_journal_socket(path: Option<PathBuf>) {
+    RUNTIME
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .journal
+        .set_socket(path);
+}
+
+/// Send the journal field `name=value` with every later message (`None` removes it).
+pub fn set_journal_field(name: &str, value: Option<&str>) {
+    RUNTIME
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .journal
+        .set_field(name, value);
 }
 
 /// The settings: the one admitted global (`log` is a process-wide facade anyway).
@@ -137,6 +164,7 @@ static RUNTIME: Mutex<Runtime> = Mutex::new(Runtime {
         sock: None,
         path: None,
     },
+    journal: JournalSink::new(),
 });
 
 static LOGGER: Logger = Logger;
@@ -403,8 +431,9 @@ impl log::Log for Logger {
         };
         let audit = record.target() == AUDIT;
         let msg = record.args().to_string();
+        let kv = crate::ops::journal::record_fields(record);
         match config.style {
-            Style::Getty => log_getty(&config.setup, record.level(), audit, &msg),
+            Style::Getty => log_getty(&config.setup, record.level(), audit, &msg, &kv),
             Style::DaemonForeground => {
                 let level = match record.level() {
                     log::Level::Warn if audit => "audit".to_string(),
@@ -418,7 +447,7 @@ impl log::Log for Logger {
             }
             Style::DaemonSyslog => {
                 let severity = severity(record.level(), audit);
-                send_syslog(&config.setup, LOG_DAEMON, severity, &msg);
+                send_syslog(&config.setup, LOG_DAEMON, severity, &msg, &kv);
             }
         }
     }
@@ -436,7 +465,18 @@ fn severity(level: log::Level, audit: bool) -> u8 {
     }
 }
 
-fn send_syslog(setup: &LogSetup, facility: u8, severity: u8, msg: &str) {
+/// To the journal if it takes it, else to syslog.
+fn send_syslog(setup: &LogSetup, facility: u8, severity: u8, msg: &str, kv: &[(String, String)]) {
+    let mut rt = RUNTIME.lock().unwrap_or_else(PoisonError::into_inner);
+    let mut text = String::new();
+    push_printable(&mut text, msg);
+    let default = setup.syslog_socket == Path::new(DEFAULT_SYSLOG_SOCKET);
+    if rt
+        .journal
+        .send(default, &setup.ident, facility >> 3, severity, &text, kv)
+    {
+        return;
+    }
     let line = syslog_line(
         &now_local(),
         facility,
@@ -445,14 +485,10 @@ fn send_syslog(setup: &LogSetup, facility: u8, severity: u8, msg: &str) {
         std::process::id(),
         msg,
     );
-    RUNTIME
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .syslog
-        .send(&setup.syslog_socket, line.as_bytes());
+    rt.syslog.send(&setup.syslog_socket, line.as_bytes());
 }
 
-fn log_getty(setup: &LogSetup, level: log::Level, audit: bool, msg: &str) {
+fn log_getty(setup: &LogSetup, level: log::Level, audit: bool, msg: &str, kv: &[(String, String)]) {
     if !passes(setup.level, level, audit) {
         return;
     }
@@ -469,7 +505,13 @@ fn log_getty(setup: &LogSetup, level: log::Level, audit: bool, msg: &str) {
         if report {
             let text = format!("cannot write log file {}: {e}", path.display());
             if setup.syslog {
-                send_syslog(setup, LOG_AUTH, LOG_ERR, &with_infix(&setup.infix, &text));
+                send_syslog(
+                    setup,
+                    LOG_AUTH,
+                    LOG_ERR,
+                    &with_infix(&setup.infix, &text),
+                    &[],
+                );
             }
             if setup.stderr {
                 let _ = writeln!(io::stderr(), "{}: {text}", setup.ident);
@@ -485,6 +527,7 @@ fn log_getty(setup: &LogSetup, level: log::Level, audit: bool, msg: &str) {
             LOG_AUTH,
             severity(level, audit),
             &with_infix(&setup.infix, msg),
+            kv,
         );
     }
 }

@@ -789,8 +789,11 @@ fn pid_file_name_content_and_lifetime() {
                 .unwrap()
                 .filter_map(|e| e.ok())
                 .map(|e| e.file_name().to_string_lossy().into_owned())
-                // `mount/` is util-linux's utab from the namespace set-up, not mgetty's.
+                // `mount/` is util-linux's utab from the namespace set-up, not mgetty's;
+                // `rgetty.state.*` is rgetty's state file (`rgetty status`, a documented
+                // addition).
                 .filter(|n| n != "utmp" && n != "lock" && n != "mount")
+                .filter(|n| !n.starts_with("rgetty.state."))
                 .map(|n| {
                     let text = fs::read_to_string(h.path("run").join(&n)).unwrap_or_default();
                     h.norm(&format!("{n}={text:?}"))

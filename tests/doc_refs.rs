@@ -4,8 +4,10 @@
 //! - A `§X` reference (`§4.4`, `§R2`, `§P1`) must name a heading of `docs/behaviour.md`, or of
 //!   the document named earlier on the same comment line (`docs/platform.md §P1`). Headings are
 //!   written `## §4.4 WAIT_RINGS and the RING reader`.
-//! - A file cited in a comment (`foo.md`, `bar.rs`, `docs/x.md`, `etc/rgetty/mgetty.config`)
-//!   must exist in the repository.
+//! - A file cited in a comment (`foo.md`, `bar.rs`, `docs/x.md`, `etc/rgetty/mgetty.config`,
+//!   `recorder.c`) must exist in the repository. This holds for C sources and headers too, so
+//!   upstream mgetty's files are described (`mgetty's policy header`), not named; a system
+//!   header in angle brackets (`<linux/serial.h>`) is the system's.
 //!
 //! Only comments are scanned (a small lexer skips strings, raw strings and char literals), and
 //! only path-like tokens: a name with one of [`REPO_EXTENSIONS`], or a relative path starting
@@ -20,7 +22,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 /// Extensions of files that live in this repository and that comments cite.
-const REPO_EXTENSIONS: &[&str] = &["md", "rs", "toml", "sh", "py"];
+const REPO_EXTENSIONS: &[&str] = &["md", "rs", "toml", "sh", "py", "c", "h"];
 
 /// The document a `§` reference means when its line names no other.
 const DEFAULT_DOC: &str = "docs/behaviour.md";
@@ -261,6 +263,10 @@ fn cited_files(text: &str, top_dirs: &BTreeSet<String>) -> Vec<String> {
         if tok.starts_with('/') || tok.starts_with('.') || prev == Some(':') {
             continue;
         }
+        // `<linux/serial.h>`, `<termios.h>`: a system header, not a file of the repository.
+        if prev == Some('<') && next == Some('>') {
+            continue;
+        }
         if next == Some('(') || tok.contains("//") {
             continue;
         }
@@ -419,11 +425,14 @@ fn only_path_like_tokens_count_as_files() {
         .map(|s| s.to_string())
         .collect();
     let got = cited_files(
-        " see docs/x.md, bar.rs and etc/rgetty/y; not now.mdy(), /etc/issue, 4.5, mgetty's cnd.c,
-         https://a.b/c.md, crate::x.rs or 2.md",
+        " see docs/x.md, bar.rs and etc/rgetty/y; not now.mdy(), /etc/issue, 4.5, <linux/serial.h>,
+         https://a.b/c.md, crate::x.rs or 2.md; but mgetty's cnd.c and policy.h, e.g. i.e.",
         &top,
     );
-    assert_eq!(got, vec!["docs/x.md", "bar.rs", "etc/rgetty/y"]);
+    assert_eq!(
+        got,
+        vec!["docs/x.md", "bar.rs", "etc/rgetty/y", "cnd.c", "policy.h"]
+    );
 }
 
 #[test]
@@ -439,7 +448,7 @@ fn the_check_catches_a_missing_file_and_a_missing_section() {
     .unwrap();
     fs::write(
         root.join("src/a.rs"),
-        "//! ok §1, §1.2 and docs/behaviour.md; a.rs\nfn f() {} // gone.md §9\n",
+        "//! ok §1, §1.2 and docs/behaviour.md; a.rs, <sys/ioctl.h>\nfn f() {} // gone.md §9, cnd.c\n",
     )
     .unwrap();
     let got = problems(root);
@@ -448,6 +457,7 @@ fn the_check_catches_a_missing_file_and_a_missing_section() {
         vec![
             "src/a.rs:2: §9 is no heading of docs/behaviour.md".to_string(),
             "src/a.rs:2: cites gone.md, which is not in the repository".to_string(),
+            "src/a.rs:2: cites cnd.c, which is not in the repository".to_string(),
         ]
     );
 }

@@ -246,3 +246,27 @@ fn unknown_port_group_is_logged_and_no_dtr_toggle_without_modem_lines() {
     assert!(log.contains("no modem control lines"), "{log}");
     assert!(!log.contains("lowering DTR"), "{log}");
 }
+
+/// mgetty.config names programs run as root (`cnd-program`, `cid-program`, `issue-file !cmd`):
+/// one that group or others can write is refused by `--check` (exit 2, naming the file) and
+/// not used at run time (the programs it names never run).
+#[test]
+fn a_mgetty_config_others_can_write_is_refused() {
+    let dir = check_dir("* - - /bin/login @\n");
+    let mc = dir.path().join("mgetty.config");
+    fs::write(&mc, "cnd-program /bin/true\n").unwrap();
+    fs::set_permissions(&mc, fs::Permissions::from_mode(0o664)).unwrap();
+    let out = run_check(dir.path());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains(&mc.display().to_string()), "{err}");
+    assert!(err.contains("writable"), "{err}");
+    fs::set_permissions(&mc, fs::Permissions::from_mode(0o644)).unwrap();
+    let out = run_check(dir.path());
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -8,7 +8,7 @@
 //! symbolic link is never followed.
 //!
 //! The policy: a file whose lines run commands ([`Trust::Commands`]: login.config, ring
-//! patterns, xringd.conf) must be owned by root (or by the user we run as, which for the
+//! patterns, xringd.conf, mgetty.config) must be owned by root (or by the user we run as, which for the
 //! getty is root) and not writable by group or others. That the
 //! file is *readable* by others is only reported ([`Source::others_can_read`]): the caller
 //! decides whether to warn (xringd) or refuse (`--strict-perms`, `ring-patterns-perms refuse`,
@@ -30,9 +30,10 @@ pub const MAX_BYTES: u64 = 1 << 20;
 /// What a file may do, and so who may own and write it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Trust {
-    /// Settings only (mgetty.config, dialin.config): any owner and mode.
+    /// Settings only (dialin.config, the issue file): any owner and mode.
     Settings,
-    /// Its lines run commands as root (login.config, ring patterns, xringd.conf): it must be
+    /// Its lines run commands as root (login.config, ring patterns, xringd.conf, and
+    /// mgetty.config, whose `cid-program`, `cnd-program` and `issue-file !cmd` run as root): it must be
     /// owned by root and not writable by group or others.
     Commands,
 }

@@ -30,8 +30,8 @@ use super::{ConfigError, Location};
 // Profile: build-time constants (§0)
 // ---------------------------------------------------------------------------------------------
 
-/// Which mgetty build the built-in defaults imitate (§0): the upstream `policy.h` values or
-/// Debian's 1.2.1 binary.
+/// Which mgetty build the built-in defaults imitate (§0): the values of upstream mgetty's
+/// policy header or Debian's 1.2.1 binary.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Profile {
     /// Upstream defaults: `ATS0=0Q0&D3&C1`, prompt `@!login: `, owner `uucp`, group `modem`.
@@ -443,6 +443,9 @@ pub struct Settings {
     /// `ring-patterns-perms` (rgetty): `refuse` (default) or `warn` when that file is readable
     /// by group or other.
     pub ring_patterns_perms: RingPatternsPerms,
+    /// `call-log` (rgetty): file one JSON record per call is appended to; `None` means
+    /// `<log-dir>/calls.jsonl` (`/var/log/rgetty/calls.jsonl`), an empty value turns it off.
+    pub call_log: Option<String>,
 }
 
 /// Result of [`Settings::set`].
@@ -498,6 +501,7 @@ impl Settings {
             term: None,
             ring_patterns: None,
             ring_patterns_perms: RingPatternsPerms::Refuse,
+            call_log: None,
         }
     }
 
@@ -575,7 +579,7 @@ impl Settings {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The keyword table (one row per keyword, like ser2net's defaults.c)
+// The keyword table (one row per keyword, like ser2net's table of defaults)
 // ---------------------------------------------------------------------------------------------
 
 /// Value type of a keyword (§2.2).
@@ -780,6 +784,7 @@ static KEYWORDS: &[Keyword] = &[
             })
         },
     ),
+    data("call-log", Kind::Str, None, |s, v| s.call_log = Some(text(v)), |s| s.call_log.clone()),
 ];
 
 fn find(keyword: &str) -> Option<&'static Keyword> {

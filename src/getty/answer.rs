@@ -8,6 +8,7 @@ use crate::chat;
 use crate::config::dialin;
 use crate::config::load::Trust;
 use crate::logging::AUDIT;
+use crate::ops::calllog::Outcome;
 use crate::ring::{Fired, Via};
 use crate::ringsource::{CallRings, Step};
 use crate::tty;
@@ -78,7 +79,7 @@ impl Getty {
             } = step
             else {
                 if step == Step::Timeout && call.rings == 0 {
-                    return Ok(self.no_first_ring());
+                    return Ok(self.no_first_ring(&call));
                 }
                 return self.wait_end(call, step);
             };
@@ -93,6 +94,7 @@ impl Getty {
                 call.rings,
                 call.info.caller_id
             );
+            self.report_ring(&call);
             if kind == RingKind::CallerId {
                 // Counts towards `rings` as in mgetty, but the phone did not ring.
                 log::debug!("ring patterns: a caller-ID line, not a ring of a cadence");
@@ -162,11 +164,14 @@ impl Getty {
     }
 
     /// No RING came at all: junk on the line, or a missed ringback.
-    fn no_first_ring(&self) -> State {
+    fn no_first_ring(&mut self, call: &Call) -> State {
         if self.settings.ringback {
             log::warn!(target: AUDIT, "missed ringback!");
+            let why = format!("no second call within {} s", self.settings.ringback_time_s);
+            self.call_outcome(call, Outcome::Ringback, why);
             return State::Jail;
         }
+        self.outcome(Outcome::Error, "activity on the line but no RING");
         log::warn!("huh? Junk on the line?");
         log::warn!(" >>> could be a dial-out program without proper locking - check this!");
         State::Exit(0)
@@ -196,9 +201,12 @@ impl Getty {
             RingWait::Signal(n) => self.goodbye_signal(n),
             RingWait::Hangup => {
                 log::warn!("line hung up while waiting for RING");
+                self.call_outcome(&call, Outcome::NoCarrier, "line hung up while ringing");
                 State::Exit(10)
             }
             RingWait::Timeout => {
+                let why = format!("phone stopped ringing after {} rings", call.rings);
+                self.call_outcome(&call, Outcome::Timeout, why);
                 log::warn!(
                     target: AUDIT,
                     "phone stopped ringing (rings={}, dev={}, pid={}, caller='{}')",
@@ -217,6 +225,8 @@ impl Getty {
                     f.ring_times_env(),
                     f.command
                 );
+                let why = format!("ring pattern {} ran {:?}", f.loc, f.command);
+                self.call_outcome(&call, Outcome::Cadence, why);
                 let env = self.ring_env(
                     &call,
                     &[
@@ -248,10 +258,17 @@ impl Getty {
                     "fax call on {}, but rgetty has no fax support: hanging up",
                     self.tty.device
                 );
+                self.call_outcome(
+                    &call,
+                    Outcome::Refused,
+                    "fax call: rgetty has no fax support",
+                );
                 let _ = self.mdm("ATH0");
                 Ok(State::Exit(0))
             }
             _ => {
+                let why = format!("modem reported {}", a.text());
+                self.call_outcome(&call, Outcome::NoCarrier, why);
                 log::warn!(
                     target: AUDIT,
                     "failed A_FAIL dev={}, pid={}, caller='{}'",
@@ -280,15 +297,23 @@ impl Getty {
                     }
                 }
                 Step::Action(ModemAction::Connect) => {
+                    let why = format!("{} exists", nologin_name(&self.paths.nologin_file));
+                    self.call_outcome(&call, Outcome::Nologin, why);
                     self.clean_line(Duration::from_millis(500), Duration::from_secs(2))?;
                     let line = self.line()?;
                     line.write_all(b"\r\n\r\nSorry, no login allowed\r\n\r\nGoodbye...\r\n\r\n")?;
                     sleep(&self.sig, Duration::from_secs(5));
                     return Ok(State::Exit(20));
                 }
-                Step::Action(_) => return Ok(State::Exit(20)),
+                Step::Action(a) => {
+                    let why = format!("modem reported {}", a.text());
+                    self.call_outcome(&call, Outcome::NoCarrier, why);
+                    return Ok(State::Exit(20));
+                }
                 Step::Timeout => {
-                    log::warn!(target: AUDIT, "rejected, rings={}", call.rings);
+                    let why = format!("{} exists", nologin_name(&self.paths.nologin_file));
+                    log::warn!(target: AUDIT, "rejected, rings={}: {why}", call.rings);
+                    self.call_outcome(&call, Outcome::Nologin, why);
                     return Ok(State::Jail);
                 }
                 other => return self.wait_end(call, other),
@@ -326,6 +351,29 @@ impl Getty {
         }
     }
 
+    /// Why the call must not be answered: the dialin.config rule that denies the caller ID,
+    /// or cnd-program's verdict (exit 1). `None`: answer it.
+    fn screen(&self, call: &Call) -> Option<String> {
+        let cid = &call.info.caller_id;
+        let dialin_path = self.paths.config_dir.join("dialin.config");
+        match crate::config::load::load(&dialin_path, Trust::Settings) {
+            Ok(src) => {
+                let rules = dialin::Rules::parse(&src.text);
+                if let Some(rule) = rules.first_match(cid).filter(|r| r.deny) {
+                    return Some(format!(
+                        "dialin.config denies {cid} (rule !{})",
+                        rule.prefix
+                    ));
+                }
+            }
+            Err(e) if !e.is_missing() => log::error!("{e}; no caller-ID screening"),
+            Err(_) => {}
+        }
+        let prog = self.settings.cnd_program.as_deref()?;
+        (self.run_screen_program(prog, call) == Some(1))
+            .then(|| format!("cnd-program {prog} rejects {cid}"))
+    }
+
     /// Answer (§4.6, §4.7): get-cnd-chat, screening (dialin.config, cnd-program), the answer chat
     /// and autobauding.
     pub(super) fn answer(&mut self, mut call: Call) -> io::Result<State> {
@@ -334,29 +382,15 @@ impl Getty {
             let _ = self.chat_with(&script, &[], chat::AUX_CHAT_TIMEOUT, &mut call.info)?;
         }
         call.info.decode_rockwell_mesg();
-        let dialin_path = self.paths.config_dir.join("dialin.config");
-        let mut allowed = match crate::config::load::load(&dialin_path, Trust::Settings) {
-            Ok(src) => dialin::Rules::parse(&src.text).allows(&call.info.caller_id),
-            Err(e) => {
-                if !e.is_missing() {
-                    log::error!("{e}; no caller-ID screening");
-                }
-                true
-            }
-        };
-        if allowed {
-            if let Some(prog) = self.settings.cnd_program.clone() {
-                allowed = self.run_screen_program(&prog, &call) != Some(1);
-            }
-        }
-        if !allowed {
+        if let Some(why) = self.screen(&call) {
             log::warn!(
                 target: AUDIT,
-                "denied caller dev={}, pid={}, caller='{}'",
+                "denied caller dev={}, pid={}, caller='{}': {why}",
                 self.tty.device,
                 self.pid(),
                 call.info.caller_id
             );
+            self.call_outcome(&call, Outcome::Refused, why);
             self.clean_line(Duration::from_secs(8), Duration::from_secs(120))?;
             return Ok(State::Jail);
         }
@@ -387,6 +421,11 @@ impl Getty {
                     call.info.connect,
                     call.info.call_name
                 );
+                let why = match other {
+                    ChatOutcome::Timeout { .. } => "no CONNECT: answer chat timed out",
+                    _ => "no CONNECT: answer chat failed",
+                };
+                self.call_outcome(&call, Outcome::NoCarrier, why);
                 return Ok(State::Exit(if self.sig.hangup() { 10 } else { 1 }));
             }
         }
@@ -404,4 +443,12 @@ impl Getty {
         }
         Ok(State::GetLogin(call))
     }
+}
+
+/// The file name of the nologin file (`nologin.ttyS0`) for reasons.
+fn nologin_name(path: &std::path::Path) -> String {
+    path.file_name().map_or_else(
+        || path.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    )
 }

@@ -106,6 +106,10 @@ pub struct Cli {
     /// syslog socket.
     #[arg(long, value_name = "PATH", default_value = "/dev/log", hide = true)]
     pub syslog_socket: PathBuf,
+    /// systemd journal socket (default: /run/systemd/journal/socket while the syslog socket
+    /// is /dev/log).
+    #[arg(long, value_name = "PATH", hide = true)]
+    pub journal_socket: Option<PathBuf>,
     /// Seconds to wait after a dial-out lock went away before exiting (mgetty: 5).
     #[arg(long, value_name = "SECS", default_value_t = 5.0, hide = true)]
     pub dialout_grace: f64,

@@ -14,8 +14,11 @@ use super::chatio::{ChatCtx, ChatOutcome, mdm_command, run_chat};
 use super::cli::{Cli, Paths};
 use super::ident;
 use super::line::{Line, Signals};
+use super::report::Reports;
 use super::ring_source::RingState;
 use super::state::{Call, State};
+use crate::ops::calllog::{Outcome, call_log_path};
+use crate::ops::line::Reporter;
 
 /// Everything one rgetty run works with: what every state needs. Room-specific state lives in
 /// the room's own type ([`RingState`] for the ring room).
@@ -35,6 +38,8 @@ pub(super) struct Getty {
     pub(super) rings: RingState,
     /// The waiting room's watch on the lock dir, kept for the whole run (`waiting`).
     pub(super) inotify: Option<nix::sys::inotify::Inotify>,
+    /// State file, title, `STATUS=` and call log (`report`).
+    pub(super) reports: Reports,
 }
 
 impl Getty {
@@ -46,7 +51,15 @@ impl Getty {
         };
         let locks = LockDir::new(&paths.lock_dir, naming);
         let tty = ident::Line::new(cli.tty.as_deref().unwrap_or_default(), &locks);
+        let call_log = call_log_path(settings.call_log.as_deref(), &cli.log_dir);
+        let reports = Reports::new(Reporter::new(
+            &cli.pid_dir,
+            &tty.dev_id,
+            &tty.device,
+            call_log,
+        ));
         Getty {
+            reports,
             locks,
             tty,
             utmp: UtmpFiles {
@@ -90,6 +103,7 @@ impl Getty {
             self.tty.device,
             self.pid()
         );
+        self.outcome(Outcome::Error, format!("got signal {n}"));
         State::Exit(10)
     }
 

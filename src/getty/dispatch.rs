@@ -5,6 +5,7 @@ use std::fs;
 use crate::config::login::{Entry, LoginName, Table};
 use crate::logging::AUDIT;
 use crate::logname;
+use crate::ops::calllog::Outcome;
 use crate::tty::{self, FinalMode, Flow};
 use crate::utmp::Kind;
 
@@ -49,6 +50,7 @@ impl Getty {
         let (lname, name_str, final_mode) = self.login_of(login);
         if matches!(login, Login::Name(..)) && !logname::is_safe_name(&name_str) {
             log::error!("refusing unsafe login name {name_str:?}");
+            self.outcome(Outcome::Refused, "unsafe login name");
             return State::Exit(0);
         }
         let table = self.login_table();
@@ -56,6 +58,12 @@ impl Getty {
         let argv = entry.argv(&name_str, &call.info.connect, &call.info.caller_id);
         log::debug!("match: user={name_str:?}, line {}", entry.loc);
         if !self.userid_known(&entry) {
+            let why = format!(
+                "{}: unknown user {}",
+                entry.loc,
+                entry.userid.as_deref().unwrap_or_default()
+            );
+            self.outcome(Outcome::Refused, why);
             return State::Exit(1);
         }
         if let Some(u) = entry.utmp_user(&name_str) {
@@ -98,6 +106,8 @@ impl Getty {
             env,
             user: entry.userid.clone(),
         };
+        let program = entry.program.display().to_string();
+        self.call_answered(&name_str, &program, &entry.loc.to_string());
         self.exec_on_line(&spec, final_mode)
     }
 

@@ -65,6 +65,9 @@ pub fn run(cli: Cli) -> i32 {
         syslog: true,
         syslog_socket: cli.syslog_socket.clone(),
     });
+    if let Some(j) = &cli.journal_socket {
+        logging::set_journal_socket(Some(j.clone()));
+    }
     if !root {
         let msg = format!(
             "{tty_arg}: must run as root (running as uid {})",

@@ -72,6 +72,11 @@ impl Line {
         deadline: Option<Instant>,
         trim: &[(usize, usize)],
     ) -> io::Result<Wake> {
+        // A terminating signal whose wake byte an earlier `sleep` drained (the prompt wait,
+        // say) must still end this wait, not the login-time expiry minutes later.
+        if sig.term_signal().is_some() {
+            return Ok(Wake::Signal);
+        }
         let mut fds = vec![self.fd.as_fd()];
         fds.extend(extra);
         Ok(match sig.wait_trimmed(&fds, deadline, trim)? {

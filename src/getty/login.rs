@@ -8,6 +8,7 @@ use crate::config::load::{Trust, load};
 use crate::issue::{self, Facts, IssueSource};
 use crate::logging::AUDIT;
 use crate::logname::{self, Editor, EditorConfig, Outcome};
+use crate::ops::calllog::Outcome as OpsOutcome;
 use crate::tty::{self, Flow};
 use crate::utmp::Kind;
 
@@ -101,6 +102,7 @@ impl Getty {
                     Some(Outcome::Reprompt) => self.send_prompt(&call)?,
                     Some(Outcome::Eof) => {
                         log::info!("getlogname: got EOF, exiting");
+                        self.outcome(OpsOutcome::NoCarrier, "end of input at the login prompt");
                         return Ok(State::Exit(0));
                     }
                     Some(Outcome::AutoPpp { .. }) => {
@@ -181,6 +183,7 @@ impl Getty {
                     return Ok(Err(self.carrier_lost()));
                 }
                 log::info!("getlogname: got EOF, exiting");
+                self.outcome(OpsOutcome::NoCarrier, "end of input at the login prompt");
                 Ok(Err(State::Exit(0)))
             }
             Some(_) => {
@@ -213,6 +216,8 @@ impl Getty {
                 self.tty.device,
                 self.pid()
             );
+            let why = format!("modem reported {name} at the login prompt");
+            self.outcome(OpsOutcome::NoCarrier, why);
             return Ok(Typed::Refuse(0));
         }
         let upper = name.bytes().any(|b| b.is_ascii_uppercase())
@@ -240,6 +245,7 @@ impl Getty {
             self.tty.device,
             self.pid()
         );
+        self.outcome(OpsOutcome::NoCarrier, "carrier lost at the login prompt");
         State::Exit(10)
     }
 
@@ -247,6 +253,8 @@ impl Getty {
     /// build never does, Q1).
     pub(super) fn login_timeout(&mut self) -> io::Result<State> {
         let minutes = self.settings.login_time_s / 60 + 1;
+        let why = format!("no login name within {} s", self.settings.login_time_s);
+        self.outcome(OpsOutcome::Timeout, why);
         let line = self.line()?;
         let _ = line.write_all(
             format!("\r\n\x07\r\nYour login time ({minutes} minutes) ran out. Goodbye.\r\n")

@@ -19,6 +19,7 @@ pub mod line;
 mod login;
 mod patterns;
 mod perms;
+mod report;
 mod ring_source;
 mod run;
 mod settings;

@@ -3,6 +3,9 @@
 
 use std::io;
 
+use crate::logging::AUDIT;
+use crate::ops::calllog::Outcome;
+
 use super::common::Getty;
 use super::state::State;
 use super::system::write_pid_file;
@@ -27,18 +30,34 @@ impl Getty {
                 self.paths.pid_file.display()
             );
         }
+        log::warn!(
+            target: AUDIT,
+            "start dev={}, pid={}, rgetty {}",
+            self.tty.device,
+            self.pid(),
+            env!("CARGO_PKG_VERSION")
+        );
         let mut state = State::Start;
+        self.report(&state);
         loop {
             let from = state.name();
             state = match self.step(state) {
                 Ok(s) => s,
                 Err(e) => {
                     log::error!("{e}");
+                    self.outcome(Outcome::Error, e.to_string());
                     State::Exit(if self.lock.is_some() { 10 } else { 30 })
                 }
             };
+            self.report(&state);
             if let State::Exit(code) = state {
                 log::info!("{from} -> exit {code}");
+                log::warn!(
+                    target: AUDIT,
+                    "exit dev={}, pid={}, exit code {code}",
+                    self.tty.device,
+                    self.pid()
+                );
                 self.lock = None;
                 // No exec: close our LOGIN/USER record, or it stays in utmp for good when
                 // init does not clean up after us (a line outside /dev, a manual start).

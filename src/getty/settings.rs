@@ -54,7 +54,7 @@ pub(super) fn settings_from(
 
 /// Read mgetty.config: `Ok(None)` when there is none, `Err` when it is refused or unreadable.
 fn read_mgetty_config(cli: &Cli) -> Result<Option<Source>, LoadError> {
-    match loader::load(&cli.config_dir.join("mgetty.config"), Trust::Settings) {
+    match loader::load(&cli.config_dir.join("mgetty.config"), Trust::Commands) {
         Ok(s) => Ok(Some(s)),
         Err(e) if e.is_missing() => Ok(None),
         Err(e) => Err(e),
@@ -189,7 +189,7 @@ impl Checker {
     /// ([`check_settings`]), with every problem of the whole file.
     fn mgetty_config(&mut self, cli: &Cli) -> Settings {
         let path = cli.config_dir.join("mgetty.config");
-        let file = self.read(&path, Trust::Settings);
+        let file = self.read(&path, Trust::Commands);
         if file.is_none() && !path.exists() {
             self.warn(format!("{} not found, using defaults", path.display()));
         }
