@@ -594,14 +594,16 @@ fn missed_ringback_record() {
 /// The modem answers with NO CARRIER instead of CONNECT.
 #[test]
 fn no_carrier_record() {
-    // RINGs from the script, ATA gets NO CARRIER.
+    // The modem would take 30 s to connect; the line says NO CARRIER right after ATA.
     let cfg = vmodem::Config {
-        answer_no_carrier: true,
+        answer_delay: s(30.0),
         ..vmodem::Config::default()
     };
     let mut h = Harness::new(cfg, &format!("{BASE_CONFIG}{CALL_CONFIG}"));
     h.spawn_waiting(&[]);
     h.modem.ring(2, s(0.5), None);
+    h.modem.wait_to_modem("ATA", s(20.0)).unwrap();
+    h.modem.send_raw(b"\r\nNO CARRIER\r\n");
     h.wait_exit(s(30.0));
     let r = wait_records(&h, 1);
     assert_eq!(r[0].str("outcome"), Some("no-carrier"), "{r:?}");

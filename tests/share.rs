@@ -2,244 +2,18 @@
 //! master as the far end), a temp dir per test for locks and port files.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use rgetty::telnet::{ComPort, Decoder, Event};
+use rgetty::tty;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use rgetty::telnet::{ComPort, Decoder, Event};
-use rgetty::tty;
-
-const BIN: &str = env!("CARGO_BIN_EXE_rgetty-share");
-const DEADLINE: Duration = Duration::from_secs(20);
-
-/// A pty pair: `master` is the far end, the server opens `path`.
-struct Dev {
-    master: std::fs::File,
-    slave: OwnedFd,
-    path: PathBuf,
-}
-
-fn dev() -> Dev {
-    let p = tty::openpty().unwrap();
-    tty::set_raw(&p.master).unwrap();
-    tty::set_nonblocking(&p.master, true).unwrap();
-    Dev {
-        master: std::fs::File::from(p.master),
-        slave: p.slave,
-        path: p.slave_path,
-    }
-}
-
-impl Dev {
-    /// Read exactly `n` bytes from the far end, within the deadline.
-    fn read_n(&mut self, n: usize) -> Vec<u8> {
-        read_n_fd(&mut self.master, n)
-    }
-    fn write_all(&mut self, data: &[u8]) {
-        write_all_fd(&mut self.master, data);
-    }
-    /// `out` written by the application reaches this far end, and `back` written here reaches
-    /// the application.
-    fn exchange(&mut self, app: &mut std::fs::File, out: &[u8], back: &[u8]) {
-        app.write_all(out).unwrap();
-        assert_eq!(self.read_n(out.len()), out);
-        self.write_all(back);
-        let mut g = vec![0u8; back.len()];
-        app.read_exact(&mut g).unwrap();
-        assert_eq!(g, back);
-    }
-    /// Whatever arrives within `d`.
-    fn drain_for(&mut self, d: Duration) -> Vec<u8> {
-        let mut out = Vec::new();
-        let end = Instant::now() + d;
-        let mut b = [0u8; 4096];
-        while Instant::now() < end {
-            match self.master.read(&mut b) {
-                Ok(n) if n > 0 => out.extend_from_slice(&b[..n]),
-                _ => std::thread::sleep(Duration::from_millis(10)),
-            }
-        }
-        out
-    }
-}
-
-fn read_n_fd(f: &mut impl Read, n: usize) -> Vec<u8> {
-    let mut out = Vec::with_capacity(n);
-    let end = Instant::now() + DEADLINE;
-    let mut b = vec![0u8; 65536];
-    while out.len() < n {
-        assert!(
-            Instant::now() < end,
-            "timed out: got {} of {n} bytes",
-            out.len()
-        );
-        match f.read(&mut b[..(n - out.len()).min(65536)]) {
-            Ok(0) => panic!("eof after {} of {n} bytes", out.len()),
-            Ok(k) => out.extend_from_slice(&b[..k]),
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                std::thread::sleep(Duration::from_millis(2));
-            }
-            Err(e) => panic!("read: {e} after {} bytes", out.len()),
-        }
-    }
-    out
-}
-
-fn write_all_fd(f: &mut impl Write, mut data: &[u8]) {
-    let end = Instant::now() + DEADLINE;
-    while !data.is_empty() {
-        assert!(Instant::now() < end, "write timed out");
-        match f.write(data) {
-            Ok(n) => data = &data[n..],
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                std::thread::sleep(Duration::from_millis(2));
-            }
-            Err(e) => panic!("write: {e}"),
-        }
-    }
-}
-
-/// A running binary, killed on drop.
-struct Proc {
-    child: Child,
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Proc {
-    fn pid(&self) -> i32 {
-        i32::try_from(self.child.id()).unwrap()
-    }
-    fn wait_exit(&mut self, d: Duration) -> Option<std::process::ExitStatus> {
-        let end = Instant::now() + d;
-        while Instant::now() < end {
-            if let Some(s) = self.child.try_wait().unwrap() {
-                return Some(s);
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        None
-    }
-}
-
-/// A server with its own lock dir; `addrs` come from the port file.
-struct Server {
-    proc: Proc,
-    addrs: Vec<SocketAddr>,
-}
-
-fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
-    let end = Instant::now() + DEADLINE;
-    while !f() {
-        assert!(Instant::now() < end, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn serve(tmp: &Path, args: &[&str]) -> Server {
-    let pf = tmp.join("ports");
-    let _ = std::fs::remove_file(&pf);
-    let lock = tmp.join("lock");
-    std::fs::create_dir_all(&lock).unwrap();
-    let child = Command::new(BIN)
-        .arg("serve")
-        .arg("--lock-dir")
-        .arg(&lock)
-        .arg("--port-file")
-        .arg(&pf)
-        .args(args)
-        .stdin(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut proc = Proc { child };
-    wait_for("the port file", || {
-        if let Some(s) = proc.child.try_wait().unwrap() {
-            panic!("server exited: {s}");
-        }
-        pf.exists()
-    });
-    let addrs = std::fs::read_to_string(&pf)
-        .unwrap()
-        .lines()
-        .map(|l| l.parse().unwrap())
-        .collect();
-    Server { proc, addrs }
-}
-
-fn lock_files(tmp: &Path) -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(tmp.join("lock"))
-        .map(|d| {
-            d.filter_map(|e| Some(e.ok()?.file_name().to_string_lossy().into_owned()))
-                .collect()
-        })
-        .unwrap_or_default();
-    v.sort();
-    v
-}
-
-fn lock_name(tmp: &Path, dev: &Path) -> PathBuf {
-    rgetty::lock::LockDir::new(tmp.join("lock"), rgetty::lock::Naming::Upstream).lock_name_for(dev)
-}
-
-/// A live "getty" holding the lock of `dev`: a `sleep` child whose pid is in the lock file.
-fn getty_lock(tmp: &Path, dev: &Path) -> Proc {
-    let child = Command::new("sleep").arg("60").spawn().unwrap();
-    let p = Proc { child };
-    std::fs::create_dir_all(tmp.join("lock")).unwrap();
-    std::fs::write(lock_name(tmp, dev), format!("{:>10}\n", p.pid())).unwrap();
-    p
-}
-
-fn connect(a: SocketAddr) -> TcpStream {
-    let s = TcpStream::connect(a).unwrap();
-    s.set_read_timeout(Some(DEADLINE)).unwrap();
-    s
-}
-
-/// Read until EOF (for refusal messages).
-fn read_to_eof(s: &mut TcpStream) -> String {
-    let mut v = Vec::new();
-    let _ = s.read_to_end(&mut v);
-    String::from_utf8_lossy(&v).into_owned()
-}
-
-fn tmpdir() -> tempfile::TempDir {
-    tempfile::tempdir().unwrap()
-}
-
-fn pattern(n: usize, seed: u32) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(2_654_435_761).max(1);
-    (0..n)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            (x >> 24) as u8
-        })
-        .collect()
-}
-
-fn have(prog: &str) -> bool {
-    let ok = Command::new("sh")
-        .arg("-c")
-        .arg(format!("command -v {prog}"))
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        println!("SKIP: {prog} is not installed");
-    }
-    ok
-}
+mod share_util;
+use share_util::*;
 
 #[test]
 fn raw_port_is_binary_clean_both_ways() {
@@ -314,25 +88,7 @@ fn acl_refuses_without_touching_the_device() {
         &["-p", "0", "--allow", "127.0.0.1", d.path.to_str().unwrap()],
     );
     // Connect from 127.0.0.2.
-    use nix::sys::socket::{AddressFamily, SockFlag, SockType, SockaddrIn, bind, socket};
-    let fd = socket(
-        AddressFamily::Inet,
-        SockType::Stream,
-        SockFlag::SOCK_CLOEXEC,
-        None,
-    )
-    .unwrap();
-    bind(
-        fd.as_raw_fd(),
-        &SockaddrIn::from("127.0.0.2:0".parse::<std::net::SocketAddrV4>().unwrap()),
-    )
-    .unwrap();
-    let SocketAddr::V4(a) = srv.addrs[0] else {
-        panic!()
-    };
-    nix::sys::socket::connect(fd.as_raw_fd(), &SockaddrIn::from(a)).unwrap();
-    let mut s = TcpStream::from(fd);
-    s.set_read_timeout(Some(DEADLINE)).unwrap();
+    let mut s = connect_from("127.0.0.2", srv.addrs[0]);
     let msg = read_to_eof(&mut s);
     assert!(msg.contains("access denied"), "{msg:?}");
     assert!(lock_files(tmp.path()).is_empty());
@@ -405,20 +161,6 @@ fn close_right_after_256k_loses_nothing_10_trials() {
         wait_for("the session to close", || lock_files(tmp.path()).is_empty());
         assert!(d.drain_for(Duration::from_millis(50)).is_empty());
     }
-}
-
-fn fd_count(pid: i32) -> usize {
-    std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .unwrap()
-        .count()
-}
-
-fn rss_kib(pid: i32) -> u64 {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    s.lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap()
 }
 
 #[test]

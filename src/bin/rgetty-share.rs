@@ -2,10 +2,13 @@
 //!
 //! ```text
 //! rgetty-share serve [--listen ADDR] -p PORT [-s "STTY"] [-m MAX] [--allow ADDR|CIDR|*]...
-//!                    [--mode raw|rfc2217] [-w] [-d] DEVICE
+//!                    [--mode raw|rfc2217] [-w] [-d] [--tls-cert PEM --tls-key PEM
+//!                    [--tls-client-ca PEM]] [--watch-port PORT] [--takeover]
+//!                    [--replay BYTES] [--log-file FILE] DEVICE
 //! rgetty-share serve --config FILE
-//! rgetty-share serve --inetd [-s "STTY"] DEVICE
-//! rgetty-share connect HOST:PORT [--mode raw|rfc2217] (--link PATH | DEVICE)
+//! rgetty-share serve --inetd [-s STTY[,STTY...]] DEVICE
+//! rgetty-share connect HOST:PORT [--mode raw|rfc2217] [--tls [--tls-ca PEM]
+//!                      [--tls-cert PEM --tls-key PEM]] (--link PATH | DEVICE)
 //! rgetty-share modem --link PATH -p PORT
 //! ```
 
@@ -24,6 +27,7 @@ use rgetty::share::acl::Acl;
 use rgetty::share::client::{self, ConnectOptions};
 use rgetty::share::conf::{self, Mode, PortConfig};
 use rgetty::share::server::{self, Server, ServerSettings, Signals};
+use rgetty::share::transport::{self, TlsRole};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -113,6 +117,27 @@ struct ServeArgs {
     /// Check the config file and exit.
     #[arg(long)]
     check: bool,
+    /// Serve TLS with this certificate chain (PEM).
+    #[arg(long, value_name = "PEM", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM).
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Require client certificates issued by this CA (PEM).
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    tls_client_ca: Option<PathBuf>,
+    /// A second port (same address) for read-only watchers.
+    #[arg(long, value_name = "PORT")]
+    watch_port: Option<u16>,
+    /// A new client replaces the connected one (which gets a notice) instead of being refused.
+    #[arg(long)]
+    takeover: bool,
+    /// Send the device's last BYTES of output to each new client or watcher.
+    #[arg(long, value_name = "BYTES", default_value_t = 0)]
+    replay: usize,
+    /// Log device output (timestamped lines) and connects to FILE; reopened on SIGHUP.
+    #[arg(long, value_name = "FILE")]
+    log_file: Option<PathBuf>,
     #[command(flatten)]
     common: Common,
     /// The device to export.
@@ -150,6 +175,18 @@ struct ConnectArgs {
     /// Exit when the server closes the connection instead of reconnecting.
     #[arg(long)]
     once: bool,
+    /// Connect with TLS.
+    #[arg(long)]
+    tls: bool,
+    /// CA bundle to check the server's certificate (default: the system's).
+    #[arg(long, value_name = "PEM", requires = "tls")]
+    tls_ca: Option<PathBuf>,
+    /// Client certificate (PEM), for servers that ask for one.
+    #[arg(long, value_name = "PEM", requires_all = ["tls", "tls_key"])]
+    tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM).
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
     #[command(flatten)]
     common: Common,
     /// A local device to bridge to the server (instead of --link).
@@ -189,7 +226,8 @@ fn cli_port(a: &ServeArgs, device: &Path, inetd: bool) -> anyhow::Result<PortCon
     let (ip, lport) = match &a.listen {
         None => (None, None),
         Some(s) => {
-            if let Ok(ip) = s.parse::<IpAddr>() {
+            let bare = s.strip_prefix('[').and_then(|r| r.strip_suffix(']'));
+            if let Ok(ip) = bare.unwrap_or(s).parse::<IpAddr>() {
                 (Some(ip), None)
             } else {
                 let sa: SocketAddr = s
@@ -203,8 +241,9 @@ fn cli_port(a: &ServeArgs, device: &Path, inetd: bool) -> anyhow::Result<PortCon
     let ip = ip.unwrap_or_else(|| conf::default_listen_ip(&acl));
     let mut p = PortConfig::new(SocketAddr::new(ip, port), vec![device.to_path_buf()]);
     if let Some(s) = &a.stty {
-        conf::check_stty(s).map_err(|w| anyhow::anyhow!("unknown stty word {w:?}"))?;
-        p.stty = s.clone();
+        let words = conf::stty_words(s);
+        conf::check_stty(&words).map_err(|w| anyhow::anyhow!("unknown stty word {w:?}"))?;
+        p.stty = words;
     }
     if !(1..=64).contains(&a.max) {
         bail!("bad -m {} (1..64)", a.max);
@@ -216,6 +255,16 @@ fn cli_port(a: &ServeArgs, device: &Path, inetd: bool) -> anyhow::Result<PortCon
     p.idle_timeout = (a.idle_timeout > 0).then(|| Duration::from_secs(a.idle_timeout));
     p.banner = a.banner.clone();
     p.drain_timeout = Duration::from_secs(a.drain);
+    p.watch = a.watch_port;
+    p.takeover = a.takeover;
+    p.replay = conf::parse_replay(&a.replay.to_string()).map_err(anyhow::Error::msg)?;
+    p.log = a.log_file.clone();
+    p.tls = conf::tls_files(
+        a.tls_cert.clone(),
+        a.tls_key.clone(),
+        a.tls_client_ca.clone(),
+    )
+    .map_err(anyhow::Error::msg)?;
     Ok(p)
 }
 
@@ -241,7 +290,7 @@ fn install_signals(server: &mut Server) -> anyhow::Result<()> {
         signal_hook::low_level::pipe::register(s, w.try_clone().context("socketpair")?)
             .context("signal handler")?;
     }
-    server.set_signals(sig, r);
+    server.set_signals(sig, r)?;
     Ok(())
 }
 
@@ -278,87 +327,105 @@ fn is_listening(fd: &OwnedFd) -> bool {
         .unwrap_or(false)
 }
 
+/// `serve --config`: bind every port of the file and reload it on SIGHUP. `Ok(false)` for
+/// `--check` (the file is fine, nothing to run).
+fn serve_config(srv: &mut Server, a: &ServeArgs, cfgpath: &Path) -> anyhow::Result<bool> {
+    if a.device.is_some() || a.inetd || a.port.is_some() {
+        bail!("--config exports the ports of the file: give no DEVICE, -p or --inetd with it");
+    }
+    let ports = read_config(cfgpath)?;
+    if a.check {
+        for f in ports.iter().filter_map(|p| p.tls.as_ref()) {
+            transport::server_config(&f.cert, &f.key, f.client_ca.as_deref())?;
+        }
+        return Ok(false);
+    }
+    if ports.is_empty() {
+        bail!("{}: no ports", cfgpath.display());
+    }
+    for p in ports {
+        let l = server::bind(&p)?;
+        log::info!(
+            "listening on {} for {}",
+            l.local_addr().map_or(p.listen, |a| a),
+            p.devices
+                .iter()
+                .map(|d| d.display().to_string())
+                .collect::<Vec<_>>()
+                .join(",")
+        );
+        srv.add_port(p, Some(l))?;
+    }
+    let path = cfgpath.to_path_buf();
+    srv.set_reloader(Box::new(move || {
+        log::info!("SIGHUP: reloading {}", path.display());
+        match read_config(&path) {
+            Ok(p) => Some(p),
+            Err(e) => {
+                log::error!("{e:#}; keeping the old config");
+                None
+            }
+        }
+    }));
+    Ok(true)
+}
+
+/// `serve --inetd`: the connection on stdin, or the sockets systemd passed.
+fn serve_inetd(srv: &mut Server, cfg: PortConfig) -> anyhow::Result<()> {
+    let fds = systemd_fds();
+    if fds.is_empty() {
+        let fd = rgetty::tty::adopt_fd(0).context("stdin is not open")?;
+        let sock = TcpStream::from(fd);
+        let pi = srv.add_port(cfg, None)?;
+        srv.exit_when_idle(true);
+        srv.inject(pi, sock);
+    } else {
+        let mut pi = None;
+        let mut conns = Vec::new();
+        for fd in fds {
+            if is_listening(&fd) {
+                let l = TcpListener::from(fd);
+                l.set_nonblocking(true).context("listener")?;
+                log::info!(
+                    "listening on {} (systemd)",
+                    l.local_addr()
+                        .map_or_else(|_| "?".into(), |a| a.to_string())
+                );
+                pi = Some(srv.add_port(cfg.clone(), Some(l))?);
+            } else {
+                conns.push(TcpStream::from(fd));
+            }
+        }
+        let pi = match pi {
+            Some(p) => p,
+            None => {
+                srv.exit_when_idle(true);
+                srv.add_port(cfg, None)?
+            }
+        };
+        for c in conns {
+            srv.inject(pi, c);
+        }
+    }
+    Ok(())
+}
+
 fn serve(a: ServeArgs) -> anyhow::Result<()> {
     init_log(a.common.verbose, !a.inetd);
     let settings = ServerSettings {
         lock_dir: lock_dir(&a.common),
         client_buffer: server::CLIENT_BUFFER,
     };
-    let mut srv = Server::new(settings);
+    let mut srv = Server::new(settings)?;
     if let Some(cfgpath) = &a.config {
-        if a.device.is_some() || a.inetd || a.port.is_some() {
-            bail!("--config exports the ports of the file: give no DEVICE, -p or --inetd with it");
-        }
-        let ports = read_config(cfgpath)?;
-        if a.check {
+        if !serve_config(&mut srv, &a, cfgpath)? {
             return Ok(());
         }
-        if ports.is_empty() {
-            bail!("{}: no ports", cfgpath.display());
-        }
-        for p in ports {
-            let l = server::bind(&p)?;
-            log::info!(
-                "listening on {} for {}",
-                l.local_addr().map_or(p.listen, |a| a),
-                p.devices
-                    .iter()
-                    .map(|d| d.display().to_string())
-                    .collect::<Vec<_>>()
-                    .join(",")
-            );
-            srv.add_port(p, Some(l));
-        }
-        let path = cfgpath.clone();
-        srv.set_reloader(Box::new(move || {
-            log::info!("SIGHUP: reloading {}", path.display());
-            match read_config(&path) {
-                Ok(p) => Some(p),
-                Err(e) => {
-                    log::error!("{e:#}; keeping the old config");
-                    None
-                }
-            }
-        }));
     } else {
         let device = a.device.as_deref().context("no DEVICE given")?;
         let cfg = cli_port(&a, device, a.inetd)?;
         if a.inetd {
-            let fds = systemd_fds();
-            if fds.is_empty() {
-                let fd = rgetty::tty::adopt_fd(0).context("stdin is not open")?;
-                let sock = TcpStream::from(fd);
-                let pi = srv.add_port(cfg, None);
-                srv.exit_when_idle(true);
-                srv.inject(pi, sock);
-            } else {
-                let mut pi = None;
-                let mut conns = Vec::new();
-                for fd in fds {
-                    if is_listening(&fd) {
-                        let l = TcpListener::from(fd);
-                        l.set_nonblocking(true).context("listener")?;
-                        log::info!(
-                            "listening on {} (systemd)",
-                            l.local_addr()
-                                .map_or_else(|_| "?".into(), |a| a.to_string())
-                        );
-                        pi = Some(srv.add_port(cfg.clone(), Some(l)));
-                    } else {
-                        conns.push(TcpStream::from(fd));
-                    }
-                }
-                let pi = match pi {
-                    Some(p) => p,
-                    None => {
-                        srv.exit_when_idle(true);
-                        srv.add_port(cfg, None)
-                    }
-                };
-                for c in conns {
-                    srv.inject(pi, c);
-                }
-            }
+            serve_inetd(&mut srv, cfg)?;
         } else {
             let l = server::bind(&cfg)?;
             log::info!(
@@ -366,7 +433,7 @@ fn serve(a: ServeArgs) -> anyhow::Result<()> {
                 l.local_addr().map_or(cfg.listen, |a| a),
                 device.display()
             );
-            srv.add_port(cfg, Some(l));
+            srv.add_port(cfg, Some(l))?;
         }
     }
     if let Some(pf) = &a.port_file {
@@ -379,6 +446,22 @@ fn serve(a: ServeArgs) -> anyhow::Result<()> {
     }
     srv.run()?;
     Ok(())
+}
+
+/// The TLS client side of `connect --tls`.
+fn connect_tls(a: &ConnectArgs) -> anyhow::Result<Option<TlsRole>> {
+    if !a.tls {
+        return Ok(None);
+    }
+    let ca = a
+        .tls_ca
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(transport::SYSTEM_CA));
+    let keys = a.tls_cert.as_deref().zip(a.tls_key.as_deref());
+    let cfg = transport::client_config(&ca, keys)?;
+    let name = transport::server_name(&a.server)
+        .with_context(|| format!("no host name in {:?}", a.server))?;
+    Ok(Some(TlsRole::Client(cfg, name)))
 }
 
 fn parse_octal(s: &str) -> Result<u32, String> {
@@ -433,6 +516,7 @@ fn connect(a: ConnectArgs) -> anyhow::Result<()> {
         retries: a.retries,
         max_backoff: Duration::from_secs(a.max_backoff.max(1)),
         once: a.once,
+        tls: connect_tls(&a)?,
     };
     let sig = Signals::default();
     // SIGHUP too: the terminal going away must not leave a dangling --link behind.

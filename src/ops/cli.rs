@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use clap::Parser;
 
 use super::calllog::{self, CallRecord, Filter};
+use super::line::now;
 use super::state::{LineState, printable};
 use super::{prom, store, time};
 
@@ -98,12 +99,6 @@ fn parse_then<A>(parsed: Result<A, clap::Error>, run: fn(A) -> i32) -> i32 {
             }
         }
     }
-}
-
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
 fn print(text: &str) -> i32 {

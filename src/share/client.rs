@@ -13,16 +13,17 @@
 
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use nix::poll::{PollFd, PollFlags, PollTimeout};
 use nix::sys::termios::{ControlFlags, InputFlags};
 
 use crate::lock::{Lock, LockDir, LockError};
 use crate::share::conf::Mode;
+use crate::share::engine::{Engine, Handler, Ready, Token};
+use crate::share::transport::{Conn, TlsRole};
 use crate::telnet::{self, ComPort, Decoder, Event, Options, opt, rfc2217};
 use crate::tty;
 
@@ -74,6 +75,8 @@ pub struct ConnectOptions {
     pub max_backoff: Duration,
     /// Exit when the server closes the connection.
     pub once: bool,
+    /// Connect with TLS.
+    pub tls: Option<TlsRole>,
 }
 
 /// A client failure.
@@ -287,6 +290,8 @@ fn settings_requests(old: Option<Sent>, new: Sent, out: &mut Vec<u8>) {
 }
 
 const BUF_LIMIT: usize = 64 * 1024;
+/// Replies and data queued towards the server before the connection counts as hostile.
+const NET_CAP: usize = 256 * 1024;
 /// Packet-mode status: the slave's input queue was flushed (`TIOCPKT_FLUSHREAD`).
 const PKT_FLUSHREAD: u8 = 0x01;
 /// Packet-mode status: the slave's output queue was flushed (`TIOCPKT_FLUSHWRITE`).
@@ -300,6 +305,10 @@ pub fn run(opts: &ConnectOptions, term: &AtomicBool) -> Result<(), ClientError> 
     while !term.load(Ordering::Relaxed) {
         match connect(&opts.server) {
             Ok(sock) => {
+                let sock = match Conn::new(OwnedFd::from(sock), opts.tls.as_ref()) {
+                    Ok(c) => c,
+                    Err(e) => return Err(ClientError::LocalIo(e)),
+                };
                 failures = 0;
                 backoff = Duration::from_secs(1);
                 log::info!("connected to {}", opts.server);
@@ -352,167 +361,240 @@ enum SessionEnd {
 fn session(
     opts: &ConnectOptions,
     local: &mut LocalEnd,
-    mut sock: TcpStream,
+    sock: Conn,
     term: &AtomicBool,
 ) -> Result<(), SessionEnd> {
-    sock.set_nonblocking(true).map_err(SessionEnd::Net)?;
-    let _ = sock.set_nodelay(true);
-    let rfc = opts.mode == Mode::Rfc2217;
-    let mut to_net: Vec<u8> = Vec::new();
-    let mut to_local: Vec<u8> = Vec::new();
-    let mut dec = Decoder::new();
-    let mut tn = Options::new(
-        &[opt::BINARY, opt::SGA, opt::COM_PORT],
-        &[opt::BINARY, opt::SGA, opt::ECHO, opt::COM_PORT],
-    );
-    let mut sent: Option<Sent> = None;
-    if rfc {
-        tn.start(&mut to_net);
-        if let Some(s) = local_settings(&local.file) {
-            settings_requests(None, s, &mut to_net);
-            sent = Some(s);
+    let mut eng = Engine::new().map_err(SessionEnd::Local)?;
+    eng.register(local.file.as_raw_fd(), LOCAL)
+        .map_err(SessionEnd::Local)?;
+    eng.register(sock.fd(), NET).map_err(SessionEnd::Net)?;
+    let mut link = Link {
+        rfc: opts.mode == Mode::Rfc2217,
+        local,
+        sock,
+        term,
+        to_net: Vec::new(),
+        to_local: Vec::new(),
+        dec: Decoder::new(),
+        tn: Options::new(
+            &[opt::BINARY, opt::SGA, opt::COM_PORT],
+            &[opt::BINARY, opt::SGA, opt::ECHO, opt::COM_PORT],
+        ),
+        sent: None,
+        buf: vec![0u8; 64 * 1024],
+        ready: [Ready {
+            readable: true,
+            writable: true,
+            closed: false,
+        }; 2],
+        end: None,
+    };
+    if link.rfc {
+        link.tn.start(&mut link.to_net);
+        if let Some(s) = local_settings(&link.local.file) {
+            settings_requests(None, s, &mut link.to_net);
+            link.sent = Some(s);
         }
     }
-    let mut buf = vec![0u8; 64 * 1024];
-    let mut data = Vec::new();
-    let mut events = Vec::new();
-    loop {
-        if term.load(Ordering::Relaxed) {
-            return Ok(());
+    eng.add_timer(Instant::now(), 0);
+    eng.run(&mut link).map_err(SessionEnd::Local)?;
+    link.end.unwrap_or(Ok(()))
+}
+
+const LOCAL: Token = Token(0);
+const NET: Token = Token(1);
+/// How often `connect` looks at the stop flag.
+const TERM_CHECK: Duration = Duration::from_millis(500);
+
+/// One connection of `connect`: the local end and the server, on the engine.
+struct Link<'a> {
+    rfc: bool,
+    local: &'a mut LocalEnd,
+    sock: Conn,
+    term: &'a AtomicBool,
+    to_net: Vec<u8>,
+    to_local: Vec<u8>,
+    dec: Decoder,
+    tn: Options,
+    sent: Option<Sent>,
+    buf: Vec<u8>,
+    /// Cached readiness of the local end and the socket.
+    ready: [Ready; 2],
+    end: Option<Result<(), SessionEnd>>,
+}
+
+impl Handler for Link<'_> {
+    fn ready(&mut self, _eng: &mut Engine, t: Token, r: Ready) {
+        let k = &mut self.ready[t.0.min(1)];
+        k.readable |= r.readable;
+        k.writable |= r.writable;
+        k.closed |= r.closed;
+    }
+
+    fn timer(&mut self, eng: &mut Engine, key: u64) {
+        eng.add_timer(Instant::now() + TERM_CHECK, key);
+    }
+
+    fn tick(&mut self, _eng: &mut Engine) -> bool {
+        while self.end.is_none() && self.step() {}
+        self.end.is_none() && !self.term.load(Ordering::Relaxed)
+    }
+}
+
+/// Would block, or was interrupted: try again later.
+fn again(e: &io::Error) -> bool {
+    matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::Interrupted)
+}
+
+impl Link<'_> {
+    /// One round both ways; true when something moved.
+    fn step(&mut self) -> bool {
+        let mut moved = false;
+        if self.ready[0].readable && self.to_net.len() < BUF_LIMIT {
+            moved |= self.read_local();
         }
-        let (lr, nr) = {
-            let mut lev = PollFlags::empty();
-            if to_net.len() < BUF_LIMIT {
-                lev |= PollFlags::POLLIN;
+        if (self.ready[1].readable || self.sock.has_buffered()) && self.to_local.len() < BUF_LIMIT {
+            moved |= self.read_net();
+        }
+        if self.to_net.len() > NET_CAP {
+            // A hostile server: negotiation faster than we may answer it.
+            self.end = Some(Err(SessionEnd::Net(io::Error::other(format!(
+                "more than {NET_CAP} bytes of replies waiting (server not reading), dropped"
+            )))));
+            return false;
+        }
+        if let Err(e) = self.sock.flush() {
+            self.end = Some(Err(SessionEnd::Net(e)));
+            return false;
+        }
+        if self.ready[1].writable && !self.to_net.is_empty() {
+            match self.sock.write(&self.to_net) {
+                Ok(n) => {
+                    self.to_net.drain(..n);
+                    moved = true;
+                }
+                Err(e) if again(&e) => self.ready[1].writable = false,
+                Err(e) => self.end = Some(Err(SessionEnd::Net(e))),
             }
-            if !to_local.is_empty() {
-                lev |= PollFlags::POLLOUT;
+        }
+        if self.ready[0].writable && !self.to_local.is_empty() {
+            match self.local.file.write(&self.to_local) {
+                Ok(n) => {
+                    self.to_local.drain(..n);
+                    moved = true;
+                }
+                Err(e) if again(&e) => self.ready[0].writable = false,
+                Err(e) => self.end = Some(Err(SessionEnd::Local(e))),
             }
-            let mut nev = PollFlags::empty();
-            if to_local.len() < BUF_LIMIT {
-                nev |= PollFlags::POLLIN;
+        }
+        moved
+    }
+
+    /// Local → net: data, and (packet mode) settings changes and flushes as RFC 2217.
+    fn read_local(&mut self) -> bool {
+        let room = BUF_LIMIT
+            .saturating_sub(self.to_net.len())
+            .min(self.buf.len());
+        let n = match self.local.file.read(&mut self.buf[..room.max(1)]) {
+            Ok(0) => {
+                self.end = Some(Err(SessionEnd::Local(io::Error::other("end of file"))));
+                return false;
             }
-            if !to_net.is_empty() {
-                nev |= PollFlags::POLLOUT;
+            Ok(n) => n,
+            Err(e) if again(&e) => {
+                self.ready[0].readable = false;
+                return false;
             }
-            let mut fds = [
-                PollFd::new(local.file.as_fd(), lev),
-                PollFd::new(sock.as_fd(), nev),
-            ];
-            match nix::poll::poll(&mut fds, PollTimeout::from(500u16)) {
-                Ok(_) | Err(nix::errno::Errno::EINTR) => {}
-                Err(e) => return Err(SessionEnd::Local(e.into())),
+            Err(e) => {
+                self.end = Some(Err(SessionEnd::Local(e)));
+                return false;
             }
-            (
-                fds[0].revents().unwrap_or(PollFlags::empty()),
-                fds[1].revents().unwrap_or(PollFlags::empty()),
-            )
         };
-        // Local → net.
-        if lr.intersects(PollFlags::POLLIN | PollFlags::POLLERR | PollFlags::POLLHUP) {
-            let room = BUF_LIMIT.saturating_sub(to_net.len()).min(buf.len());
-            match local.file.read(&mut buf[..room.max(1)]) {
-                Ok(0) => return Err(SessionEnd::Local(io::Error::other("end of file"))),
-                Ok(n) => {
-                    let (status, payload) = if local.packet {
-                        (buf[0], &buf[1..n])
-                    } else {
-                        (0, &buf[..n])
-                    };
-                    if status & tty::PKT_IOCTL != 0 && rfc {
-                        if let Some(s) = local_settings(&local.file) {
-                            if sent != Some(s) {
-                                log::info!(
-                                    "local settings changed: {} baud, {} bits, {:?}, {:?}",
-                                    s.params.baud,
-                                    s.params.data_bits,
-                                    s.params.parity,
-                                    s.params.stop_bits
-                                );
-                                settings_requests(sent, s, &mut to_net);
-                                sent = Some(s);
-                            }
-                        }
-                    }
-                    if rfc && status & (PKT_FLUSHREAD | PKT_FLUSHWRITE) != 0 {
-                        // The local program flushed its queues (tcflush): purge the remote's.
-                        let v = match (status & PKT_FLUSHREAD != 0, status & PKT_FLUSHWRITE != 0) {
-                            (true, true) => rfc2217::PURGE_BOTH,
-                            (true, false) => rfc2217::PURGE_RX,
-                            _ => rfc2217::PURGE_TX,
-                        };
-                        ComPort::Purge(v).encode(false, &mut to_net);
-                    }
-                    if status == 0 {
-                        if rfc {
-                            telnet::escape_into(payload, &mut to_net);
-                        } else {
-                            to_net.extend_from_slice(payload);
-                        }
-                    }
+        let (status, payload) = if self.local.packet {
+            (self.buf[0], &self.buf[1..n])
+        } else {
+            (0, &self.buf[..n])
+        };
+        if status == 0 {
+            if self.rfc {
+                telnet::escape_into(payload, &mut self.to_net);
+            } else {
+                self.to_net.extend_from_slice(payload);
+            }
+        } else if self.rfc {
+            self.local_status(status);
+        }
+        true
+    }
+
+    fn local_status(&mut self, status: u8) {
+        if status & tty::PKT_IOCTL != 0 {
+            if let Some(s) = local_settings(&self.local.file) {
+                if self.sent != Some(s) {
+                    log::info!(
+                        "local settings changed: {} baud, {} bits, {:?}, {:?}",
+                        s.params.baud,
+                        s.params.data_bits,
+                        s.params.parity,
+                        s.params.stop_bits
+                    );
+                    settings_requests(self.sent, s, &mut self.to_net);
+                    self.sent = Some(s);
                 }
-                Err(e)
-                    if e.kind() == ErrorKind::WouldBlock || e.kind() == ErrorKind::Interrupted => {}
-                Err(e) => return Err(SessionEnd::Local(e)),
             }
         }
-        // Net → local.
-        if nr.intersects(PollFlags::POLLIN | PollFlags::POLLERR | PollFlags::POLLHUP) {
-            match sock.read(&mut buf) {
-                Ok(0) => {
-                    flush_local(local, &mut to_local);
-                    return Ok(());
-                }
-                Ok(n) => {
-                    if rfc {
-                        data.clear();
-                        events.clear();
-                        dec.feed(&buf[..n], &mut data, &mut events);
-                        to_local.extend_from_slice(&data);
-                        for ev in events.drain(..) {
-                            match ev {
-                                Event::Negotiate(v, o) => tn.handle(v, o, &mut to_net),
-                                Event::Sub {
-                                    option: opt::COM_PORT,
-                                    payload,
-                                    ..
-                                } => {
-                                    if let Ok((m, true)) = ComPort::parse(&payload) {
-                                        log::debug!("server: {m:?}");
-                                    }
-                                }
-                                _ => {}
-                            }
-                        }
-                    } else {
-                        to_local.extend_from_slice(&buf[..n]);
+        if status & (PKT_FLUSHREAD | PKT_FLUSHWRITE) != 0 {
+            // The local program flushed its queues (tcflush): purge the remote's.
+            let v = match (status & PKT_FLUSHREAD != 0, status & PKT_FLUSHWRITE != 0) {
+                (true, true) => rfc2217::PURGE_BOTH,
+                (true, false) => rfc2217::PURGE_RX,
+                _ => rfc2217::PURGE_TX,
+            };
+            ComPort::Purge(v).encode(false, &mut self.to_net);
+        }
+    }
+
+    /// Net → local: data, and telnet negotiation answered.
+    fn read_net(&mut self) -> bool {
+        let n = match self.sock.read(&mut self.buf) {
+            Ok(0) => {
+                flush_local(self.local, &mut self.to_local);
+                self.end = Some(Ok(()));
+                return false;
+            }
+            Ok(n) => n,
+            Err(e) if again(&e) => {
+                self.ready[1].readable = false;
+                return false;
+            }
+            Err(e) => {
+                self.end = Some(Err(SessionEnd::Net(e)));
+                return false;
+            }
+        };
+        if !self.rfc {
+            self.to_local.extend_from_slice(&self.buf[..n]);
+            return true;
+        }
+        let (mut data, mut events) = (Vec::new(), Vec::new());
+        self.dec.feed(&self.buf[..n], &mut data, &mut events);
+        self.to_local.extend_from_slice(&data);
+        for ev in events {
+            match ev {
+                Event::Negotiate(v, o) => self.tn.handle(v, o, &mut self.to_net),
+                Event::Sub {
+                    option: opt::COM_PORT,
+                    payload,
+                    ..
+                } => {
+                    if let Ok((m, true)) = ComPort::parse(&payload) {
+                        log::debug!("server: {m:?}");
                     }
                 }
-                Err(e)
-                    if e.kind() == ErrorKind::WouldBlock || e.kind() == ErrorKind::Interrupted => {}
-                Err(e) => return Err(SessionEnd::Net(e)),
+                _ => {}
             }
         }
-        if !to_net.is_empty() {
-            match sock.write(&to_net) {
-                Ok(n) => {
-                    to_net.drain(..n);
-                }
-                Err(e)
-                    if e.kind() == ErrorKind::WouldBlock || e.kind() == ErrorKind::Interrupted => {}
-                Err(e) => return Err(SessionEnd::Net(e)),
-            }
-        }
-        if !to_local.is_empty() {
-            match local.file.write(&to_local) {
-                Ok(n) => {
-                    to_local.drain(..n);
-                }
-                Err(e)
-                    if e.kind() == ErrorKind::WouldBlock || e.kind() == ErrorKind::Interrupted => {}
-                Err(e) => return Err(SessionEnd::Local(e)),
-            }
-        }
+        true
     }
 }
 

@@ -11,7 +11,8 @@
 //! data bits, the parity letter (`N`, `E`, `O`), the stop bits, then stty words (`crtscts`,
 //! `-clocal`, ...). HOSTLIST is required (`*` admits everybody). Options: `mode=raw|rfc2217`,
 //! `max=N`, `timeout=SECONDS` (idle), `drain=SECONDS`, `banner="TEXT"` (escapes `\r \n \t \\
-//! \d` device `\p` port) and `write-only`.
+//! \d` device `\p` port), `write-only`; for consoles `watch=PORT` (read-only watchers),
+//! `takeover`, `replay=BYTES`, `log=FILE`; TLS `tls-cert=PEM tls-key=PEM [tls-client-ca=PEM]`.
 //!
 //! Pure: parses text handed in; the caller reads the file.
 
@@ -69,7 +70,31 @@ pub struct PortConfig {
     pub banner: Option<String>,
     /// How long to keep writing buffered data to the device after the last client left.
     pub drain_timeout: Duration,
+    /// A second TCP port (same address) for read-only watchers.
+    pub watch: Option<u16>,
+    /// A new writer replaces the current one instead of being refused.
+    pub takeover: bool,
+    /// Bytes of recent device output sent to each client or watcher on attach (0 = off).
+    pub replay: usize,
+    /// Log device output (timestamped lines) and connects/disconnects to this file.
+    pub log: Option<PathBuf>,
+    /// Serve TLS.
+    pub tls: Option<TlsFiles>,
 }
+
+/// The PEM files of a TLS port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// Certificate chain.
+    pub cert: PathBuf,
+    /// Private key.
+    pub key: PathBuf,
+    /// When set, clients need a certificate issued by this CA.
+    pub client_ca: Option<PathBuf>,
+}
+
+/// Largest replay buffer.
+pub const MAX_REPLAY: usize = 1 << 20;
 
 impl PortConfig {
     /// A port with defaults: loopback only, raw, one client, no timeout, no banner.
@@ -85,6 +110,11 @@ impl PortConfig {
             idle_timeout: None,
             banner: None,
             drain_timeout: DEFAULT_DRAIN,
+            watch: None,
+            takeover: false,
+            replay: 0,
+            log: None,
+            tls: None,
         }
     }
 
@@ -295,9 +325,29 @@ fn parse_line(line: &str) -> Result<PortConfig, String> {
     let mut p = PortConfig::new(listen, devices);
     p.stty = stty;
     p.acl = acl;
+    let (mut cert, mut key, mut ca) = (None, None, None);
     for o in opts {
         let (k, v) = o.split_once('=').unwrap_or((o.as_str(), ""));
+        let file = || {
+            (!v.is_empty())
+                .then(|| PathBuf::from(v))
+                .ok_or_else(|| format!("{k} needs a file"))
+        };
         match k {
+            "watch" => {
+                p.watch = Some(
+                    v.parse()
+                        .ok()
+                        .filter(|&w: &u16| w != portno || w == 0)
+                        .ok_or_else(|| format!("bad watch port {v:?}"))?,
+                );
+            }
+            "takeover" if v.is_empty() => p.takeover = true,
+            "replay" => p.replay = parse_replay(v)?,
+            "log" => p.log = Some(file()?),
+            "tls-cert" => cert = Some(file()?),
+            "tls-key" => key = Some(file()?),
+            "tls-client-ca" => ca = Some(file()?),
             "mode" => p.mode = Mode::parse(v).ok_or_else(|| format!("bad mode {v:?}"))?,
             "max" => {
                 p.max_clients = v
@@ -319,7 +369,41 @@ fn parse_line(line: &str) -> Result<PortConfig, String> {
             _ => return Err(format!("unknown option {o:?}")),
         }
     }
+    p.tls = tls_files(cert, key, ca)?;
     Ok(p)
+}
+
+/// Parse a replay size (bytes, at most [`MAX_REPLAY`]).
+pub fn parse_replay(v: &str) -> Result<usize, String> {
+    v.parse()
+        .ok()
+        .filter(|&n: &usize| n <= MAX_REPLAY)
+        .ok_or_else(|| format!("bad replay {v:?} (0..{MAX_REPLAY} bytes)"))
+}
+
+/// Combine the TLS options: certificate and key go together; a client CA needs them.
+pub fn tls_files(
+    cert: Option<PathBuf>,
+    key: Option<PathBuf>,
+    client_ca: Option<PathBuf>,
+) -> Result<Option<TlsFiles>, String> {
+    match (cert, key) {
+        (Some(cert), Some(key)) => Ok(Some(TlsFiles {
+            cert,
+            key,
+            client_ca,
+        })),
+        (None, None) if client_ca.is_none() => Ok(None),
+        _ => Err("TLS needs both tls-cert and tls-key".to_string()),
+    }
+}
+
+/// `-s` words: blanks or commas between them (inetd.conf cannot quote).
+pub fn stty_words(s: &str) -> String {
+    s.split([',', ' ', '\t'])
+        .filter(|w| !w.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 #[cfg(test)]
@@ -372,6 +456,40 @@ mod tests {
                 "c.conf:7: unknown param \"bogus\"",
             ]
         );
+    }
+
+    #[test]
+    fn console_and_tls_options() {
+        let text = "7000 /dev/ttyS0 - * watch=7001 takeover replay=4096 log=/var/log/c.log \
+            tls-cert=/e/c.pem tls-key=/e/c.key tls-client-ca=/e/ca.pem\n";
+        let p = &parse(Path::new("f"), text).unwrap()[0];
+        assert_eq!(p.watch, Some(7001));
+        assert!(p.takeover);
+        assert_eq!(p.replay, 4096);
+        assert_eq!(p.log.as_deref(), Some(Path::new("/var/log/c.log")));
+        let t = p.tls.as_ref().unwrap();
+        assert_eq!(t.client_ca.as_deref(), Some(Path::new("/e/ca.pem")));
+        let errs = parse(
+            Path::new("c"),
+            "1 /dev/a - * tls-cert=/x\n2 /dev/b - * replay=9999999\n3 /dev/c - * watch=3\n4 /dev/d - * log=\n",
+        )
+        .unwrap_err();
+        let shown: Vec<String> = errs.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            shown,
+            vec![
+                "c:1: TLS needs both tls-cert and tls-key",
+                "c:2: bad replay \"9999999\" (0..1048576 bytes)",
+                "c:3: bad watch port \"3\"",
+                "c:4: log needs a file",
+            ]
+        );
+    }
+
+    #[test]
+    fn stty_words_take_commas() {
+        assert_eq!(stty_words("38400,raw"), "38400 raw");
+        assert_eq!(stty_words(" 9600  -crtscts,cs8 "), "9600 -crtscts cs8");
     }
 
     #[test]

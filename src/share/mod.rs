@@ -1,7 +1,12 @@
 //! rgetty-share: export ttys over TCP (raw or RFC 2217), connect to such a port as a virtual
 //! serial port or a device bridge, or run a virtual modem.
 //!
-//! - [`server`]: the `serve` event loop (one `poll` loop for all ports);
+//! - [`engine`]: the event engine (epoll via mio, timers in a heap) shared by every mode;
+//! - [`transport`]: one connection type for TCP, inetd/systemd sockets and TLS;
+//! - [`server`]: `serve`: ports, accepting, line choice, reloads;
+//! - [`session`]: one open device and its clients, the byte pump with bounded queues;
+//! - [`rfc2217`]: telnet negotiation and COM-PORT requests on the server side;
+//! - [`roles`]: watchers' and take-over's helpers: replay buffer, port log, log rate limit;
 //! - [`client`]: `connect`, the virtual COM port (pty) and the device bridge;
 //! - [`conf`]: the config file (one line per port, Masqdialer style);
 //! - [`acl`]: host allow lists;
@@ -10,5 +15,10 @@
 pub mod acl;
 pub mod client;
 pub mod conf;
+pub mod engine;
 pub mod modem;
+pub mod rfc2217;
+pub mod roles;
 pub mod server;
+pub mod session;
+pub mod transport;

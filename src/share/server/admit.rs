@@ -1,0 +1,453 @@
+//! Accepting connections: ACL, TLS handshake, picking a line (writers, watchers, take-over),
+//! opening the device, and the client's first bytes (telnet start, replay, banner).
+
+use std::io::ErrorKind;
+use std::net::SocketAddr;
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use super::{HANDSHAKE_TIME, Line, Pending, Port, Server, Slot, T_HANDSHAKE, T_IDLE, key};
+use crate::lock::LockError;
+use crate::share::conf::{Mode, PortConfig};
+use crate::share::engine::{Engine, Token};
+use crate::share::rfc2217::modem_state;
+use crate::share::session::{Buf, Client, Role, Session, Tn};
+use crate::share::transport::Conn;
+use crate::telnet::{self, ComPort, Decoder, Options, opt};
+use crate::tty;
+
+/// Send a one-line reason and close.
+fn refuse(mut conn: Conn, msg: &str) {
+    let _ = conn.write(msg.as_bytes());
+    let _ = conn.flush();
+    conn.shutdown();
+}
+
+impl Server {
+    pub(super) fn accept(&mut self, eng: &mut Engine, pi: usize, role: Role) {
+        loop {
+            let Some(Some(p)) = self.ports.get(pi) else {
+                return;
+            };
+            let l = match role {
+                Role::Writer => p.listener.as_ref(),
+                Role::Watcher => p.watch.as_ref(),
+            };
+            let Some((l, _)) = l else { return };
+            match l.accept() {
+                Ok((sock, _)) => self.incoming(eng, pi, OwnedFd::from(sock), role, true),
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => {
+                    // Out of fds and the like: the kernel signals the next connection again.
+                    log::warn!("port {}: accept: {e}", p.addr);
+                    return;
+                }
+            }
+        }
+    }
+
+    /// A new connection: ACL, then the TLS handshake (if any), then [`Server::admit`].
+    pub(super) fn incoming(
+        &mut self,
+        eng: &mut Engine,
+        pi: usize,
+        fd: OwnedFd,
+        role: Role,
+        check_acl: bool,
+    ) {
+        let Some(Some(port)) = self.ports.get_mut(pi) else {
+            return;
+        };
+        let conn = match Conn::new(fd, port.tls.as_ref()) {
+            Ok(c) => c,
+            Err(e) => {
+                log::warn!("port {}: {e}", port.addr);
+                return;
+            }
+        };
+        let peer = conn.peer();
+        if check_acl && !port.cfg.acl.allows(peer.ip()) {
+            port.stats.refusals += 1;
+            crate::share::roles::log_limited(
+                log::Level::Warn,
+                format!(
+                    "port {}: refused {}: not in the host list",
+                    port.addr,
+                    peer.ip()
+                ),
+            );
+            if conn.is_plain() {
+                refuse(conn, &format!("access denied for {}\r\n", peer.ip()));
+            }
+            return;
+        }
+        if conn.is_plain() {
+            self.admit(eng, pi, conn, peer, role);
+            return;
+        }
+        let t = self.slot(Slot::Pending);
+        if let Err(e) = eng.register(conn.fd(), t) {
+            log::warn!("{peer}: epoll: {e}");
+            self.release(eng, t, conn.fd());
+            return;
+        }
+        let timer = eng.add_timer(Instant::now() + HANDSHAKE_TIME, key(T_HANDSHAKE, t));
+        self.pending.insert(
+            t.0,
+            Pending {
+                port: pi,
+                conn,
+                peer,
+                role,
+                timer,
+            },
+        );
+        self.handshake(eng, t);
+    }
+
+    pub(super) fn handshake(&mut self, eng: &mut Engine, t: Token) {
+        let Some(p) = self.pending.get_mut(&t.0) else {
+            return;
+        };
+        match p.conn.handshake() {
+            Ok(false) => {}
+            Ok(true) => {
+                let Some(p) = self.pending.remove(&t.0) else {
+                    return;
+                };
+                eng.cancel_timer(p.timer);
+                self.release(eng, t, p.conn.fd());
+                self.admit(eng, p.port, p.conn, p.peer, p.role);
+            }
+            Err(e) => {
+                let Some(p) = self.pending.remove(&t.0) else {
+                    return;
+                };
+                crate::share::roles::log_limited(
+                    log::Level::Warn,
+                    format!("{}: TLS handshake failed: {e}", p.peer),
+                );
+                eng.cancel_timer(p.timer);
+                self.drop_pending(eng, t, p);
+            }
+        }
+    }
+
+    pub(super) fn drop_pending(&mut self, eng: &mut Engine, t: Token, mut p: Pending) {
+        if let Some(Some(port)) = self.ports.get_mut(p.port) {
+            port.stats.refusals += 1;
+        }
+        self.release(eng, t, p.conn.fd());
+        p.conn.shutdown();
+    }
+
+    /// Pick a line, open it if needed and add the client.
+    fn admit(&mut self, eng: &mut Engine, pi: usize, conn: Conn, peer: SocketAddr, role: Role) {
+        let in_use: Vec<PathBuf> = self
+            .ports
+            .iter()
+            .flatten()
+            .flat_map(|p| p.lines.iter())
+            .filter_map(|l| Some(l.session.as_ref()?.lock.path().to_path_buf()))
+            .collect();
+        let settings = self.settings.clone();
+        let Some(Some(port)) = self.ports.get_mut(pi) else {
+            return;
+        };
+        let li = match pick_line(port, role, &in_use, &settings, peer) {
+            Ok(li) => li,
+            Err(msg) => {
+                port.stats.refusals += 1;
+                crate::share::roles::log_limited(
+                    log::Level::Warn,
+                    format!("port {}: refused {peer}: {msg}", port.addr),
+                );
+                refuse(conn, &format!("{msg}\r\n"));
+                return;
+            }
+        };
+        self.register_session(eng, pi, li);
+        let t = self.slot(Slot::Client(pi, li));
+        if let Err(e) = eng.register(conn.fd(), t) {
+            log::warn!("{peer}: epoll: {e}");
+        }
+        let cap = self.settings.client_buffer;
+        let Some(Some(port)) = self.ports.get_mut(pi) else {
+            return;
+        };
+        let mut c = Client::new(t, conn, peer, role);
+        if let Some(idle) = port.cfg.idle_timeout {
+            c.idle_timer = Some(eng.add_timer(Instant::now() + idle, key(T_IDLE, t)));
+        }
+        let line = &mut port.lines[li];
+        let Some(s) = line.session.as_deref_mut() else {
+            return;
+        };
+        if s.closing.take().is_some() {
+            log::info!("{}: session resumed", s.path.display());
+        }
+        greet(
+            &mut c,
+            s,
+            &port.cfg,
+            &line.replay.snapshot(),
+            &line.path,
+            cap,
+        );
+        let kind = if role == Role::Watcher {
+            "watcher"
+        } else {
+            "client"
+        };
+        log::info!(
+            "port {}: connect from {peer} to {} ({} client(s)){}",
+            port.addr,
+            s.path.display(),
+            s.clients.len() + 1,
+            if role == Role::Watcher {
+                ", read-only"
+            } else {
+                ""
+            }
+        );
+        if let Some(l) = port.log.as_mut() {
+            l.event(&format!("connect {kind} {peer}"));
+        }
+        port.stats.connects += 1;
+        port.stats.clients += 1;
+        c.flush();
+        s.clients.push(c);
+        self.pump(eng, pi, li);
+    }
+
+    /// A session just opened by [`pick_line`] gets its token and its fd watched.
+    fn register_session(&mut self, eng: &mut Engine, pi: usize, li: usize) {
+        let Some(Some(port)) = self.ports.get_mut(pi) else {
+            return;
+        };
+        let opened = port.lines[li]
+            .session
+            .as_ref()
+            .is_some_and(|s| s.token == Token(usize::MAX));
+        if opened {
+            port.stats.sessions += 1;
+            let t = self.slot(Slot::Dev(pi, li));
+            let Some(Some(port)) = self.ports.get_mut(pi) else {
+                return;
+            };
+            if let Some(s) = port.lines[li].session.as_deref_mut() {
+                s.token = t;
+                if let Err(e) = eng.register(s.dev_fd(), t) {
+                    s.gone = Some(format!("epoll: {e}"));
+                }
+            }
+        }
+    }
+}
+
+/// Telnet start, modem state, replay and banner for a new client.
+fn greet(c: &mut Client, s: &Session, cfg: &PortConfig, replay: &[u8], path: &Path, cap: usize) {
+    let escape = |b: &[u8], c: &mut Client| {
+        if c.tn.is_some() {
+            let mut v = Vec::new();
+            telnet::escape_into(b, &mut v);
+            c.queue(&v, cap);
+        } else {
+            c.queue(b, cap);
+        }
+    };
+    if cfg.mode == Mode::Rfc2217 {
+        let mut tn = Box::new(Tn {
+            dec: Decoder::new(),
+            opts: Options::new(
+                &[opt::BINARY, opt::SGA, opt::ECHO, opt::COM_PORT],
+                &[opt::BINARY, opt::SGA, opt::COM_PORT],
+            ),
+            linestate_mask: 0,
+            modemstate_mask: 0xff,
+        });
+        let mut v = Vec::new();
+        tn.opts.start(&mut v);
+        c.queue(&v, cap);
+        c.tn = Some(tn);
+        c.reply(&ComPort::NotifyModemstate(modem_state(s)), cap);
+    }
+    if let Some(b) = cfg.render_banner(path) {
+        escape(&b, c);
+    }
+    if !replay.is_empty() {
+        escape(replay, c);
+    }
+}
+
+/// Choose the line for a new client, opening (and locking) a device when needed. A freshly
+/// opened session carries the placeholder token `usize::MAX` until it is registered.
+fn pick_line(
+    port: &mut Port,
+    role: Role,
+    in_use: &[PathBuf],
+    settings: &super::ServerSettings,
+    peer: SocketAddr,
+) -> Result<usize, String> {
+    let max = port.cfg.max_clients;
+    let pool = port.lines.len() > 1;
+    let live = |l: &Line| l.session.as_ref().is_some_and(|s| s.gone.is_none());
+    // A closing session (nobody left, still draining) first.
+    if let Some(li) = port
+        .lines
+        .iter()
+        .position(|l| live(l) && l.session.as_ref().is_some_and(|s| s.closing.is_some()))
+    {
+        return Ok(li);
+    }
+    if role == Role::Watcher {
+        if let Some(li) = port.lines.iter().position(live) {
+            return Ok(li);
+        }
+    }
+    let has_room = |s: &Session| s.gone.is_none() && s.writers() < max;
+    if !pool && role == Role::Writer {
+        if let Some(s) = port.lines[0].session.as_deref_mut() {
+            if has_room(s) {
+                return Ok(0);
+            }
+            if !port.cfg.takeover {
+                return Err("port already in use".to_string());
+            }
+            take_over(s, peer);
+            return Ok(0);
+        }
+    }
+    let mut last_reason = String::new();
+    for li in 0..port.lines.len() {
+        if port.lines[li].session.is_some() {
+            continue;
+        }
+        // Our own sessions (another port, a retired port after a reload, the same device
+        // under another name): the lock file names us, so check here.
+        let lock = settings.lock_dir.lock_name_for(&port.lines[li].path);
+        if in_use.contains(&lock) {
+            last_reason = "line busy (in use on another port)".to_string();
+            continue;
+        }
+        match open_session(&port.lines[li].path, &port.cfg, settings) {
+            Ok(s) => {
+                port.lines[li].session = Some(Box::new(s));
+                return Ok(li);
+            }
+            Err(reason) => {
+                log::info!(
+                    "port {}: {}: {reason}",
+                    port.addr,
+                    port.lines[li].path.display()
+                );
+                last_reason = reason;
+            }
+        }
+    }
+    if pool {
+        if let Some(li) = port
+            .lines
+            .iter()
+            .position(|l| l.session.as_deref().is_some_and(has_room))
+        {
+            return Ok(li);
+        }
+        return Err("all lines busy".to_string());
+    }
+    Err(last_reason)
+}
+
+/// `--takeover`: the oldest writer gets a one-line notice and is dropped.
+fn take_over(s: &mut Session, peer: SocketAddr) {
+    let Some(old) = s
+        .clients
+        .iter_mut()
+        .filter(|c| c.role == Role::Writer && c.dead.is_none())
+        .min_by_key(|c| c.since)
+    else {
+        return;
+    };
+    let notice = format!("\r\n[rgetty-share: taken over by {}]\r\n", peer.ip());
+    // The notice may pass the cap: the client is being dropped anyway.
+    old.out.extend(notice.as_bytes());
+    old.flush();
+    old.dead = Some(format!("taken over by {peer}"));
+}
+
+/// Lock, open and set up a device; the error is the one-line reason for the client.
+fn open_session(
+    path: &Path,
+    cfg: &PortConfig,
+    settings: &super::ServerSettings,
+) -> Result<Session, String> {
+    let lock = match settings.lock_dir.acquire(path) {
+        Ok(l) => l,
+        Err(LockError::Held { holder, .. }) => {
+            return Err(format!("line busy (locked by pid {})", holder.pid));
+        }
+        Err(e) => {
+            log::error!("{}: lock: {e}", path.display());
+            return Err("line busy (cannot lock)".into());
+        }
+    };
+    let setup_err = |e: tty::Error| {
+        log::error!("{}: {e}", path.display());
+        "cannot set up the device".to_string()
+    };
+    let fd = tty::open_line(path, false).map_err(|e| {
+        log::error!("{}: {e}", path.display());
+        "cannot open the device".to_string()
+    })?;
+    crate::lock::claim_flock(&fd, path)
+        .map_err(|h| format!("line busy (flock held by pid {})", h.pid))?;
+    let saved = tty::get_termios(&fd).ok();
+    if let Err(e) = tty::set_raw(&fd).and_then(|()| {
+        if cfg.stty.is_empty() {
+            Ok(())
+        } else {
+            tty::apply_stty(&fd, &cfg.stty)
+        }
+    }) {
+        if let Some(t) = &saved {
+            let _ = tty::set_termios(&fd, t);
+        }
+        return Err(setup_err(e));
+    }
+    tty::set_nonblocking(&fd, true).map_err(setup_err)?;
+    let has_modem_lines = matches!(tty::modem_lines(&fd), Ok(Some(_)));
+    log::info!(
+        "{}: opened{}",
+        path.display(),
+        if has_modem_lines {
+            ""
+        } else {
+            " (no modem lines)"
+        }
+    );
+    Ok(Session {
+        dev: std::fs::File::from(fd),
+        token: Token(usize::MAX),
+        dev_readable: true,
+        dev_writable: true,
+        dev_hup: false,
+        path: path.to_path_buf(),
+        lock,
+        saved,
+        clients: Vec::new(),
+        to_dev: Buf::default(),
+        closing: None,
+        has_modem_lines,
+        dtr: true,
+        rts: true,
+        brk: false,
+        modem_prev: None,
+        modem_timer: None,
+        drain_timer: None,
+        gone: None,
+        to_dev_bytes: 0,
+        from_dev_bytes: 0,
+    })
+}
