@@ -180,6 +180,23 @@ fn skip_c_space(mut s: &[u8]) -> &[u8] {
     s
 }
 
+/// The number of a `+CLIP: "<number>",<type>[,...]` line (3GPP TS 27.007): the first quoted
+/// field, or the text before the first comma when it is not quoted. mgetty keeps the whole
+/// rest (` 0123 ,129` after sanitising), which no dialin.config entry can match; see
+/// `docs/differences-from-mgetty.md`.
+fn clip_number(rest: &[u8]) -> &[u8] {
+    let rest = skip_c_space(rest);
+    if let Some(quoted) = rest.strip_prefix(b"\"") {
+        let end = quoted
+            .iter()
+            .position(|&b| b == b'"')
+            .unwrap_or(quoted.len());
+        return &quoted[..end];
+    }
+    let end = rest.iter().position(|&b| b == b',').unwrap_or(rest.len());
+    trim_c_space(&rest[..end])
+}
+
 fn leading_digits(s: &[u8]) -> &[u8] {
     let n = s.iter().take_while(|b| b.is_ascii_digit()).count();
     &s[..n]
@@ -208,7 +225,11 @@ impl CallInfo {
             if field == Field::Msg1 && !self.msg1.is_empty() {
                 continue; // the second MESG line goes to msg2
             }
-            let value = sanitize(rest);
+            let value = if prefix == "+CLIP: " {
+                sanitize(clip_number(rest))
+            } else {
+                sanitize(rest)
+            };
             match field {
                 Field::Stop => {}
                 Field::CallerId => self.caller_id = value,
@@ -820,7 +841,13 @@ mod tests {
             (b"NBR=43", |c| &c.caller_id, "43"),
             (b"CallerID: 44", |c| &c.caller_id, "44"),
             (b"Diverting number:45", |c| &c.caller_id, "45"),
-            (b"+CLIP: \"0123\",129", |c| &c.caller_id, " 0123 ,129"),
+            (b"+CLIP: \"0123\",129", |c| &c.caller_id, "0123"),
+            (
+                b"+CLIP: \"127.0.0.1\",129,,,\"x\"",
+                |c| &c.caller_id,
+                "127.0.0.1",
+            ),
+            (b"+CLIP: 5551234,129", |c| &c.caller_id, "5551234"),
             // ELINK: digit first → leading digits only
             (b"0891234 xyz", |c| &c.caller_id, "0891234"),
             (b"  12ab\r\n", |c| &c.caller_id, "12"),

@@ -162,10 +162,31 @@ fn cstring(what: &'static str, bytes: Vec<u8>) -> Result<CString, ExecError> {
     })
 }
 
+/// Variables addressed to rgetty itself by systemd (its notification socket, handed-over
+/// sockets, watchdog): the login program and pppd must not inherit them, or they would speak
+/// for rgetty's unit.
+const OURS_ONLY: &[&str] = &[
+    "NOTIFY_SOCKET",
+    "LISTEN_FDS",
+    "LISTEN_PID",
+    "LISTEN_FDNAMES",
+    "WATCHDOG_USEC",
+    "WATCHDOG_PID",
+];
+
 /// The current environment with `overrides` replacing or adding variables, as `KEY=value`.
 fn merged_env(overrides: &[(String, String)]) -> Vec<(OsString, OsString)> {
-    let mut env: Vec<(OsString, OsString)> = std::env::vars_os()
+    merge_env(std::env::vars_os(), overrides)
+}
+
+/// `vars` less [`OURS_ONLY`], with `overrides` replacing or adding variables.
+fn merge_env(
+    vars: impl Iterator<Item = (OsString, OsString)>,
+    overrides: &[(String, String)],
+) -> Vec<(OsString, OsString)> {
+    let mut env: Vec<(OsString, OsString)> = vars
         .filter(|(k, _)| !overrides.iter().any(|(o, _)| k.as_bytes() == o.as_bytes()))
+        .filter(|(k, _)| !OURS_ONLY.iter().any(|o| k.as_bytes() == o.as_bytes()))
         .collect();
     env.extend(
         overrides
@@ -310,6 +331,9 @@ pub fn run_program(
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .process_group(0);
+    OURS_ONLY.iter().for_each(|k| {
+        cmd.env_remove(k);
+    });
     // SAFETY: the closure runs between fork and exec and only calls signal(2), which is
     // async-signal-safe; it allocates nothing and takes no locks.
     unsafe {
@@ -417,6 +441,9 @@ impl Detached {
             command.stdout(Stdio::null()).stderr(Stdio::null());
         }
         command.envs(env.iter().map(|(k, v)| (k, v)));
+        OURS_ONLY.iter().for_each(|k| {
+            command.env_remove(k);
+        });
         // SAFETY: the closure runs in the forked child before exec and only calls setsid(2),
         // which is async-signal-safe and touches no memory shared with the parent.
         unsafe {
@@ -497,6 +524,22 @@ mod tests {
             lookup_user("a\0b"),
             Err(ExecError::UnknownUser(_))
         ));
+    }
+
+    #[test]
+    fn systemd_variables_for_rgetty_are_not_inherited() {
+        let vars = [
+            ("NOTIFY_SOCKET", "/run/systemd/notify"),
+            ("LISTEN_FDS", "1"),
+            ("HOME", "/"),
+        ]
+        .map(|(k, v)| (OsString::from(k), OsString::from(v)));
+        let env = merge_env(vars.into_iter(), &[("CALLER_ID".into(), "1".into())]);
+        let keys: Vec<_> = env
+            .iter()
+            .map(|(k, _)| k.to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(keys, ["HOME", "CALLER_ID"]);
     }
 
     #[test]

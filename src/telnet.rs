@@ -159,72 +159,87 @@ impl Decoder {
                     }
                     continue;
                 }
-                State::Iac => {
-                    self.state = match b {
-                        cmd::IAC => {
-                            data.push(cmd::IAC);
-                            State::Data
-                        }
-                        cmd::WILL | cmd::WONT | cmd::DO | cmd::DONT => State::Verb(b),
-                        cmd::SB => State::SbOption,
-                        other => {
-                            events.push(Event::Command(other));
-                            State::Data
-                        }
+                _ => {
+                    if self.step(b, data, events) {
+                        i += 1;
                     }
                 }
-                State::Verb(v) => {
-                    let verb = match v {
-                        cmd::WILL => Verb::Will,
-                        cmd::WONT => Verb::Wont,
-                        cmd::DO => Verb::Do,
-                        _ => Verb::Dont,
-                    };
-                    events.push(Event::Negotiate(verb, b));
+            }
+        }
+    }
+
+    /// One byte in a state other than [`State::Data`]; `false` when the byte must be seen
+    /// again in the new state.
+    fn step(&mut self, b: u8, data: &mut Vec<u8>, events: &mut Vec<Event>) -> bool {
+        match self.state {
+            // Only reached byte by byte here; `feed` copies data runs itself.
+            State::Data if b == cmd::IAC => self.state = State::Iac,
+            State::Data => data.push(b),
+            State::Iac => {
+                self.state = match b {
+                    cmd::IAC => {
+                        data.push(cmd::IAC);
+                        State::Data
+                    }
+                    cmd::WILL | cmd::WONT | cmd::DO | cmd::DONT => State::Verb(b),
+                    cmd::SB => State::SbOption,
+                    other => {
+                        events.push(Event::Command(other));
+                        State::Data
+                    }
+                }
+            }
+            State::Verb(v) => {
+                let verb = match v {
+                    cmd::WILL => Verb::Will,
+                    cmd::WONT => Verb::Wont,
+                    cmd::DO => Verb::Do,
+                    _ => Verb::Dont,
+                };
+                events.push(Event::Negotiate(verb, b));
+                self.state = State::Data;
+            }
+            State::SbOption => {
+                self.sb_option = b;
+                self.sb.clear();
+                self.sb_truncated = false;
+                self.state = State::Sb;
+            }
+            State::Sb => {
+                if b == cmd::IAC {
+                    self.state = State::SbIac;
+                } else {
+                    self.push_sb(b);
+                }
+            }
+            State::SbIac => match b {
+                cmd::SE => {
+                    events.push(Event::Sub {
+                        option: self.sb_option,
+                        payload: std::mem::take(&mut self.sb),
+                        truncated: self.sb_truncated,
+                    });
                     self.state = State::Data;
                 }
-                State::SbOption => {
-                    self.sb_option = b;
-                    self.sb.clear();
-                    self.sb_truncated = false;
+                cmd::IAC => {
+                    self.push_sb(cmd::IAC);
                     self.state = State::Sb;
                 }
-                State::Sb => {
-                    if b == cmd::IAC {
-                        self.state = State::SbIac;
-                    } else {
-                        self.push_sb(b);
-                    }
+                _ => {
+                    // A command inside SB without SE: RFC 855 says SB ends at IAC SE, but
+                    // real peers sometimes forget it. End the SB here and treat the byte
+                    // as the command following IAC.
+                    events.push(Event::Sub {
+                        option: self.sb_option,
+                        payload: std::mem::take(&mut self.sb),
+                        truncated: self.sb_truncated,
+                    });
+                    self.state = State::Iac;
+                    return false;
                 }
-                State::SbIac => match b {
-                    cmd::SE => {
-                        events.push(Event::Sub {
-                            option: self.sb_option,
-                            payload: std::mem::take(&mut self.sb),
-                            truncated: self.sb_truncated,
-                        });
-                        self.state = State::Data;
-                    }
-                    cmd::IAC => {
-                        self.push_sb(cmd::IAC);
-                        self.state = State::Sb;
-                    }
-                    _ => {
-                        // A command inside SB without SE: RFC 855 says SB ends at IAC SE, but
-                        // real peers sometimes forget it. End the SB here and treat the byte
-                        // as the command following IAC.
-                        events.push(Event::Sub {
-                            option: self.sb_option,
-                            payload: std::mem::take(&mut self.sb),
-                            truncated: self.sb_truncated,
-                        });
-                        self.state = State::Iac;
-                        continue;
-                    }
-                },
-            }
-            i += 1;
+            },
         }
+        true
     }
 
     fn push_sb(&mut self, b: u8) {

@@ -171,8 +171,13 @@ fn all_allowed_the_login_program_sees_caller_id_127_0_0_1() {
 
 #[test]
 fn clip_caller_id_reaches_the_login_program() {
-    // mgetty reads `+CLIP: "127.0.0.1",129` as ` 127.0.0.1 ,129` (quotes become blanks)
-    answered("clip", " 127.0.0.1 ,129");
+    // `+CLIP: "127.0.0.1",129`: the number is the quoted field (mgetty kept ` 127.0.0.1 ,129`)
+    answered("clip", "127.0.0.1");
+}
+
+#[test]
+fn dialin_config_denying_127_0_0_1_in_clip_format() {
+    denied("clip", "!127.0.0.1\nall\n");
 }
 
 #[test]

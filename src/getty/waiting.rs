@@ -21,6 +21,11 @@ impl Getty {
         log::info!("waiting...");
         self.sig.clear_hangup();
         self.watch_lock_dir();
+        // A lock taken after ours was released but before the watch was armed wakes nothing:
+        // look once now that it is armed.
+        if let Some(holder) = self.locks.check(&self.tty.path) {
+            return Ok(State::Dialout(holder));
+        }
         let inotify = self.inotify.take();
         self.rings.forget_edges();
         self.rings.commands.reap();

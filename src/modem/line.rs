@@ -1,8 +1,9 @@
 //! The modem engine: one pty line, its AT interpreter ([`crate::at`]) and at most one call.
 //!
-//! Single-threaded and driven from outside ([`super::Server::run`]): [`Line::register`] says
-//! which fds to wait on, [`Line::deadline`] when to run next, [`Line::ready`] takes the
-//! readiness and [`Line::tick`] runs timers. Blocking work (DNS, TCP connect, reverse DNS)
+//! Single-threaded and driven from outside ([`super::Server::run`], on the shared event engine):
+//! [`Line::sources`] lists the fds to watch, [`Line::deadline`] says when to run next,
+//! [`Line::ready`] takes the readiness and [`Line::tick`] runs timers and drains every fd (the
+//! engine is edge-triggered). Blocking work (DNS, TCP connect, reverse DNS)
 //! runs on short-lived threads that report back through a channel and a wake-up socket.
 //! `line/hayes.rs` holds the AT side, `line/call.rs` the TCP side.
 
@@ -11,7 +12,7 @@ mod hayes;
 
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, Shutdown, TcpStream};
-use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::sync::mpsc::{self, Receiver, Sender};
@@ -22,7 +23,7 @@ use nix::errno::Errno;
 use super::cid;
 use super::dial::Phonebook;
 use super::pace::{Cooldown, Pacer};
-use super::poll::{Interest, Ready, Registry, Token};
+use super::poll::{Ready, Token};
 use super::pty;
 use super::wire::Wire;
 use crate::at::{self, At, Dtr, EscapePoll, ResultCode};
@@ -232,27 +233,6 @@ impl Line {
             v.push((Token::Incoming, i.stream.as_raw_fd(), i.seq));
         }
         v
-    }
-
-    /// The fds to wait on.
-    pub fn register<'a>(&'a self, reg: &mut Registry<'a>) {
-        reg.add(Token::Wake, self.wake_rx.as_fd(), Interest::READ);
-        if let (Some(m), true) = (&self.master, self.slave_open) {
-            let read = self.to_dte.len() < BUF_CAP && self.can_read_dte();
-            let write = !self.to_dte.is_empty();
-            reg.add(Token::Master, m.as_fd(), Interest { read, write });
-        }
-        if let Some(c) = &self.call {
-            // read while escaped too (the bytes wait in `from_remote`), so a hang-up shows
-            let read = c.from_remote.len() < BUF_CAP;
-            let write = !c.to_remote.is_empty();
-            reg.add(Token::Call, c.stream.as_fd(), Interest { read, write });
-        }
-        if let Some(i) = &self.incoming {
-            let read = i.early.len() < BUF_CAP;
-            let write = !i.out.is_empty();
-            reg.add(Token::Incoming, i.stream.as_fd(), Interest { read, write });
-        }
     }
 
     /// Whether bytes from the DTE may be read now (pacing, and room towards the peer).

@@ -2,7 +2,10 @@
 //! with a modem on it, with TCP as the phone network.
 //!
 //! * [`line`](mod@line): the engine (AT command state, rings, the call, the pty);
-//! * [`poll`]: the fd wait the driver uses;
+//! * `driver.rs`: the line on the event engine shared with `serve`
+//!   ([`crate::share::engine`], epoll through mio);
+//! * [`poll`]: the line's readiness types, and a `poll(2)` wait for simple drivers (the test
+//!   bench);
 //! * pure helpers: [`cid`] (caller-ID formats), [`dial`] (phonebook and dial rules),
 //!   [`pace`] (`--throttle`, `--cooldown`), [`wire`] (raw or telnet per call);
 //! * [`pty`]: the pty and its symlink.
@@ -13,6 +16,7 @@
 
 pub mod cid;
 pub mod dial;
+mod driver;
 pub mod line;
 pub mod pace;
 pub mod poll;
@@ -21,12 +25,10 @@ pub mod wire;
 
 use std::io;
 use std::net::{IpAddr, SocketAddr, TcpListener};
-use std::os::fd::AsFd;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 
 use crate::share::acl::Acl;
 use line::{Line, Settings};
-use poll::{Interest, Registry, Token};
 
 /// The running modem: the listener and the line.
 #[derive(Debug)]
@@ -66,29 +68,15 @@ impl Server {
         ip.is_loopback() || self.allow.as_ref().is_some_and(|a| a.allows(ip))
     }
 
-    /// Run until `stop` is set (checked at least once a second); removes the symlink then.
+    /// Run on the shared event engine until `stop` is set (checked at least once a second);
+    /// removes the symlink then.
     pub fn run(&mut self, stop: &AtomicBool) -> io::Result<()> {
-        while !stop.load(Ordering::Relaxed) {
-            let ready = {
-                let mut reg = Registry::default();
-                reg.add(Token::Listener, self.listener.as_fd(), Interest::READ);
-                self.line.register(&mut reg);
-                reg.poll(self.line.deadline())?
-            };
-            for (token, r) in ready {
-                if token == Token::Listener {
-                    self.accept();
-                } else {
-                    self.line.ready(token, r);
-                }
-            }
-            self.line.tick();
-        }
+        let res = driver::Driver::new(self, stop).run();
         self.line.close();
-        Ok(())
+        res
     }
 
-    fn accept(&mut self) {
+    pub(super) fn accept(&mut self) {
         loop {
             match self.listener.accept() {
                 Ok((s, peer)) => {

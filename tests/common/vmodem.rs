@@ -120,6 +120,9 @@ pub struct Config {
     pub ring_interval: Duration,
     /// After a carrier drop, create a new pty pair and re-point [`Config::link`] (default false).
     pub reopen_on_drop: bool,
+    /// `ATA` (and auto-answer) gets `NO CARRIER` instead of a call: nobody is on the line
+    /// (default false).
+    pub answer_no_carrier: bool,
 }
 
 impl Default for Config {
@@ -133,6 +136,7 @@ impl Default for Config {
             answer_delay: Duration::from_millis(100),
             ring_interval: Duration::from_secs(2),
             reopen_on_drop: false,
+            answer_no_carrier: false,
         }
     }
 }

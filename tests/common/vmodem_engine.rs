@@ -336,6 +336,11 @@ impl Engine {
             self.result(ResultCode::Error); // already off hook with a call
             return;
         }
+        if self.cfg.answer_no_carrier {
+            self.inner.note("answer: nobody calling");
+            self.result(ResultCode::NoCarrier);
+            return;
+        }
         let t = Instant::now() + self.cfg.answer_delay;
         self.timers.push((t, Timer::Connect(Conn::Script)));
     }
