@@ -568,7 +568,7 @@ fn nologin_means_not_answered() {
 
 #[test]
 fn carrier_drop_at_the_prompt_exits_10() {
-    let Some((m, r)) = both(dflt, &config(""), |h| {
+    let scenario = |h: &mut Side| {
         h.login_config("* - - /bin/false @\n");
         h.spawn_waiting(&[]);
         h.modem.set_caller(vec![
@@ -577,9 +577,22 @@ fn carrier_drop_at_the_prompt_exits_10() {
         ]);
         h.modem.ring(2, s(0.5), None);
         Obs::after_exit(h, s(30.0))
-    }) else {
+    };
+    let Some((mut m, mut r)) = both(dflt, &config(""), scenario) else {
         return;
     };
+    // mgetty 1.2.1 now and then misses a hang-up that comes within a millisecond of the
+    // prompt (seen once in CI: it stayed in getlogname); that is mgetty's race, not the
+    // behaviour compared here, so such a run is repeated (at most twice).
+    for _ in 0..2 {
+        if m.exit.is_some() {
+            break;
+        }
+        let Some(again) = both(dflt, &config(""), scenario) else {
+            return;
+        };
+        (m, r) = again;
+    }
     same!(m, r, exit);
     assert_eq!(m.exit, Some(10));
     same!(m, r, caller);
