@@ -932,8 +932,8 @@ mod tests {
             ]
         );
         assert_eq!(
-            c.program_command("/x/cid.sh", "pts/2", 0, "/dev/console"),
-            "/x/cid.sh pts/2 '1' 'N' 0 '9' >/dev/console 2>&1 </dev/null"
+            c.program_command("/x/cid.sh", "pts/2", 0, "/x/out"),
+            "/x/cid.sh pts/2 '1' 'N' 0 '9' >/x/out 2>&1 </dev/null"
         );
         let mut c = c;
         c.jail_reset();

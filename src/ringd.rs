@@ -691,7 +691,7 @@ mod tests {
             "10",
             "-t",
             "2.5",
-            "/dev/ttyS1",
+            "/dev/ttyUSB1",
         ])
         .unwrap();
         assert_eq!(cli.ring_command.as_deref(), Some("play ring.au"));
@@ -700,7 +700,7 @@ mod tests {
         assert_eq!(cli.merge, Some(Duration::from_millis(300)));
         assert_eq!(cli.log_level, Some(10));
         assert_eq!(cli.init, Some(Duration::from_millis(2500)));
-        assert_eq!(cli.device, Some(PathBuf::from("/dev/ttyS1")));
+        assert_eq!(cli.device, Some(PathBuf::from("/dev/ttyUSB1")));
 
         let cli = parse(&["-dn", "-t0", "-mdev", "--strict-perms"]).unwrap();
         assert!(cli.debug && cli.check && cli.strict_perms);

@@ -1020,7 +1020,7 @@ mod tests {
 
     #[test]
     fn device_paths() {
-        assert_eq!(device_path("ttyS0"), PathBuf::from("/dev/ttyS0"));
+        assert_eq!(device_path("ttyUSB0"), PathBuf::from("/dev/ttyUSB0"));
         assert_eq!(device_path("pts/3"), PathBuf::from("/dev/pts/3"));
         assert_eq!(device_path("/tmp/x"), PathBuf::from("/tmp/x"));
     }

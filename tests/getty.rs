@@ -203,7 +203,7 @@ fn respawn_backoff_after_repeated_failures() {
 fn usage_errors_exit_2() {
     let st = std::process::Command::new(RGETTY)
         .arg("-Z")
-        .arg("ttyS9")
+        .arg("ttyUSB9")
         .output()
         .unwrap();
     assert_eq!(st.status.code(), Some(2));

@@ -84,9 +84,9 @@ fn my_start_ticks() -> u64 {
     after.split_whitespace().nth(19).unwrap().parse().unwrap()
 }
 
-const CALLS: &str = r#"{"start":"2026-11-30T10:00:00Z","end":"2026-11-30T10:00:30Z","line":"ttyS0","caller_id":"5551234","caller_name":null,"connect":"33600","outcome":"answered","reason":null,"user":"bob","program":"/bin/login"}
-{"start":"2026-11-30T11:00:00Z","end":"2026-11-30T11:00:09Z","line":"ttyS1","caller_id":"5550000","caller_name":"Spam \"Inc\"","connect":null,"outcome":"refused","reason":"dialin.config denies 5550000","user":null,"program":null}
-{"start":"2026-11-30T12:00:00Z","end":"2026-11-30T12:00:09Z","line":"ttyS0","caller_id":"none","caller_name":null,"connect":null,"outcome":"nologin","reason":"nologin.ttyS0 exists","user":null,"program":null}
+const CALLS: &str = r#"{"start":"2026-11-30T10:00:00Z","end":"2026-11-30T10:00:30Z","line":"ttyUSB0","caller_id":"5551234","caller_name":null,"connect":"33600","outcome":"answered","reason":null,"user":"bob","program":"/bin/login"}
+{"start":"2026-11-30T11:00:00Z","end":"2026-11-30T11:00:09Z","line":"ttyUSB1","caller_id":"5550000","caller_name":"Spam \"Inc\"","connect":null,"outcome":"refused","reason":"dialin.config denies 5550000","user":null,"program":null}
+{"start":"2026-11-30T12:00:00Z","end":"2026-11-30T12:00:09Z","line":"ttyUSB0","caller_id":"none","caller_name":null,"connect":null,"outcome":"nologin","reason":"nologin.ttyUSB0 exists","user":null,"program":null}
 "#;
 
 /// A live pid (ours, with our start time) shows its state; a dead one shows `down`; the table,
@@ -97,9 +97,9 @@ fn status_live_and_dead_lines() {
     let me = std::process::id();
     state_file(
         dir.path(),
-        "ttyS0",
+        "ttyUSB0",
         &format!(
-            r#"{{"line":"ttyS0","state":"waiting","since_unix":1796000000,"pid":{me},"start_ticks":{}}}"#,
+            r#"{{"line":"ttyUSB0","state":"waiting","since_unix":1796000000,"pid":{me},"start_ticks":{}}}"#,
             my_start_ticks()
         ),
     );
@@ -108,9 +108,9 @@ fn status_live_and_dead_lines() {
     dead.wait().unwrap();
     state_file(
         dir.path(),
-        "ttyS1",
+        "ttyUSB1",
         &format!(
-            r#"{{"line":"ttyS1","state":"login","since_unix":1796000000,"pid":{dead_pid},"caller_id":"555","connect":"33600"}}"#
+            r#"{{"line":"ttyUSB1","state":"login","since_unix":1796000000,"pid":{dead_pid},"caller_id":"555","connect":"33600"}}"#
         ),
     );
     fs::write(dir.path().join("calls.jsonl"), CALLS).unwrap();
@@ -126,7 +126,7 @@ fn status_live_and_dead_lines() {
         "{out}"
     );
     assert!(
-        rows[1].starts_with("ttyS0") && rows[1].contains("waiting"),
+        rows[1].starts_with("ttyUSB0") && rows[1].contains("waiting"),
         "{out}"
     );
     assert!(rows[1].contains(&me.to_string()));
@@ -167,7 +167,7 @@ fn status_live_and_dead_lines() {
         "{samples:#?}"
     );
     assert!(has(
-        "gauge rgetty_line_state {'line': 'ttyS1', 'state': 'down'} 1.0"
+        "gauge rgetty_line_state {'line': 'ttyUSB1', 'state': 'down'} 1.0"
     ));
     assert!(
         has("counter rgetty_calls_total {'outcome': 'answered'} 1.0"),
@@ -176,7 +176,7 @@ fn status_live_and_dead_lines() {
     assert!(has("counter rgetty_calls_total {'outcome': 'refused'} 1.0"));
     assert!(has("counter rgetty_calls_total {'outcome': 'cadence'} 0.0"));
     assert!(
-        has("gauge rgetty_last_call_timestamp_seconds {'line': 'ttyS0'} 1796040000.0"),
+        has("gauge rgetty_last_call_timestamp_seconds {'line': 'ttyUSB0'} 1796040000.0"),
         "{samples:#?}"
     );
 }
@@ -193,12 +193,12 @@ fn calls_table_and_filters() {
     assert_eq!(out.lines().count(), 4, "{out}");
     assert!(out.contains("bob -> /bin/login"), "{out}");
     assert!(out.contains("5550000 (Spam \"Inc\")") && out.contains("dialin.config denies 5550000"));
-    let (_, out, _) = rgetty(&["calls", "--call-log", log, "--line", "/dev/ttyS0"]);
+    let (_, out, _) = rgetty(&["calls", "--call-log", log, "--line", "/dev/ttyUSB0"]);
     assert_eq!(out.lines().count(), 3, "{out}");
     let (_, out, _) = rgetty(&["calls", "--call-log", log, "--since", "2026-11-30T10:30"]);
     assert_eq!(out.lines().count(), 3, "{out}");
     assert!(!out.contains("answered"));
-    let (_, out, _) = rgetty(&["calls", "--call-log", log, "--json", "--line", "ttyS1"]);
+    let (_, out, _) = rgetty(&["calls", "--call-log", log, "--json", "--line", "ttyUSB1"]);
     assert_eq!(out.lines().count(), 1);
     assert!(out.contains(r#""caller_name":"Spam \"Inc\"""#), "{out}");
     let (code, _, err) = rgetty(&["calls", "--call-log", log, "--since", "yesterday-ish"]);
@@ -714,7 +714,7 @@ fn check_knows_call_log() {
     let etc_s = etc.to_str().unwrap();
     fs::write(
         etc.join("mgetty.config"),
-        "call-log /var/log/x/calls.jsonl\nport ttyS1\ncall-log\n",
+        "call-log /var/log/x/calls.jsonl\nport ttyUSB1\ncall-log\n",
     )
     .unwrap();
     let (code, out, err) = rgetty(&["--check", "--config-dir", etc_s]);

@@ -11,11 +11,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 const UNIT_INSTANCES: &[(&str, &str)] = &[
-    ("rgetty@.service", "rgetty@ttyS0.service"),
+    ("rgetty@.service", "rgetty@ttyUSB0.service"),
     ("rgetty-ringd.service", "rgetty-ringd.service"),
     ("rgetty-share.service", "rgetty-share.service"),
-    ("rgetty-share@.service", "rgetty-share@ttyS1.service"),
-    ("rgetty-share@.socket", "rgetty-share@ttyS1.socket"),
+    ("rgetty-share@.service", "rgetty-share@ttyUSB1.service"),
+    ("rgetty-share@.socket", "rgetty-share@ttyUSB1.socket"),
 ];
 
 fn repo() -> PathBuf {

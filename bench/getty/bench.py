@@ -66,7 +66,19 @@ mkdir "$T/run/lock"
 : > "$T/run/utmp"
 mount --bind "$T/run" /run
 mount --bind "$T/varlog" /var/log
-if [ -e /dev/console ]; then mount --bind /dev/null /dev/console; fi
+# A private /dev with only what a getty on a pty needs: no console, so nothing mgetty writes
+# there on a fatal error can reach the machine's console.
+mkdir -p "$T/hostdev"
+mount --rbind /dev "$T/hostdev"
+mount -t tmpfs -o mode=755 none /dev
+for n in null zero full random urandom tty ptmx log; do
+  if [ -L "$T/hostdev/$n" ]; then cp -P "$T/hostdev/$n" "/dev/$n"
+  elif [ -e "$T/hostdev/$n" ]; then : > "/dev/$n"; mount --bind "$T/hostdev/$n" "/dev/$n"; fi
+done
+mkdir /dev/pts /dev/shm
+mount --rbind "$T/hostdev/pts" /dev/pts
+ln -s /proc/self/fd /dev/fd
+ln -s /proc/self/fd/0 /dev/stdin; ln -s /proc/self/fd/1 /dev/stdout; ln -s /proc/self/fd/2 /dev/stderr
 read go < "$T/go"
 exec "$@"
 """

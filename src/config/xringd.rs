@@ -505,7 +505,7 @@ mod tests {
     #[test]
     fn options() {
         let (f, errs) = p(
-            "-a play ring.au\n-l 10\n-i 300\n-t 0.5\n-d\n-e\n-m /dev/ttyS1\n-c /other\n-n\n-t2\n",
+            "-a play ring.au\n-l 10\n-i 300\n-t 0.5\n-d\n-e\n-m /dev/ttyUSB1\n-c /other\n-n\n-t2\n",
         );
         assert!(errs.is_empty(), "{errs:?}");
         let o = &f.options;
@@ -515,7 +515,7 @@ mod tests {
         // The last -t wins; `-t2` (value attached) works like getopt.
         assert_eq!(o.init, Some(s(2)));
         assert!(o.debug && o.no_echo);
-        assert_eq!(o.device.as_deref(), Some(Path::new("/dev/ttyS1")));
+        assert_eq!(o.device.as_deref(), Some(Path::new("/dev/ttyUSB1")));
         let (f, _) = p("# nothing\n\n   \n\t# indented comment\n");
         assert_eq!(f, PatternFile::default());
     }

@@ -276,7 +276,7 @@ mod tests {
 
     #[test]
     fn naming() {
-        assert_eq!(device_name("/dev/ttyS0"), "ttyS0");
+        assert_eq!(device_name("/dev/ttyUSB0"), "ttyUSB0");
         assert_eq!(device_name("pts/3"), "pts/3");
         assert_eq!(dev_id("pts/3"), "pts-3");
         assert_eq!(infix("ttyS0"), "yS0");

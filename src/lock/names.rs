@@ -113,8 +113,8 @@ mod tests {
         assert_eq!(lock_stem(p, Naming::Upstream), "1");
         assert_eq!(lock_stem(p, Naming::Debian), "pts_1");
         assert_eq!(
-            lock_stem(Path::new("/dev/ttyS0"), Naming::Upstream),
-            "ttyS0"
+            lock_stem(Path::new("/dev/ttyUSB0"), Naming::Upstream),
+            "ttyUSB0"
         );
         assert_eq!(
             lock_stem(Path::new("/tmp/x/tty"), Naming::Debian),
@@ -133,8 +133,8 @@ mod tests {
         );
         assert_eq!(n, ["LCK..pts_3", "LCK..3", "LCK..modem", "LK.000.136.003"]);
         let n = lock_names(
-            Path::new("/dev/ttyS0"),
-            Path::new("/dev/ttyS0"),
+            Path::new("/dev/ttyUSB0"),
+            Path::new("/dev/ttyUSB0"),
             Naming::Upstream,
             Some((5, 4, 64)),
             &["/dev/serial/by-id/usb-X-if00".into(), "/dev/modem".into()],
@@ -142,7 +142,7 @@ mod tests {
         assert_eq!(
             n,
             [
-                "LCK..ttyS0",
+                "LCK..ttyUSB0",
                 "LCK..usb-X-if00",
                 "LCK..serial_by-id_usb-X-if00",
                 "LCK..modem",

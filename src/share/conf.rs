@@ -475,8 +475,8 @@ mod tests {
 
     #[test]
     fn sample() {
-        let text = "# comment\n\n5800 /dev/ttyS1 115200,8,N,1 *\n\
-            127.0.0.1:5801 ttyS2,ttyS3 9600,7,E,2,crtscts 10.0.0.0/8,127.0.0.1 mode=rfc2217 max=2 timeout=60 banner=\"hi \\d\\r\\n\" write-only\n\
+        let text = "# comment\n\n5800 /dev/ttyUSB1 115200,8,N,1 *\n\
+            127.0.0.1:5801 ttyUSB2,ttyUSB3 9600,7,E,2,crtscts 10.0.0.0/8,127.0.0.1 mode=rfc2217 max=2 timeout=60 banner=\"hi \\d\\r\\n\" write-only\n\
             5802 /dev/x - 127.0.0.1\n";
         let ports = parse(Path::new("f"), text).unwrap();
         assert_eq!(ports.len(), 3);
@@ -486,7 +486,7 @@ mod tests {
         let p = &ports[1];
         assert_eq!(
             p.devices,
-            vec![PathBuf::from("/dev/ttyS2"), PathBuf::from("/dev/ttyS3")]
+            vec![PathBuf::from("/dev/ttyUSB2"), PathBuf::from("/dev/ttyUSB3")]
         );
         assert_eq!(p.stty, "9600 cs7 parenb -parodd cstopb crtscts");
         assert_eq!(p.mode, Mode::Rfc2217);
@@ -494,8 +494,8 @@ mod tests {
         assert_eq!(p.idle_timeout, Some(Duration::from_secs(60)));
         assert!(p.write_only);
         assert_eq!(
-            p.render_banner(Path::new("/dev/ttyS2")).unwrap(),
-            b"hi /dev/ttyS2\r\n"
+            p.render_banner(Path::new("/dev/ttyUSB2")).unwrap(),
+            b"hi /dev/ttyUSB2\r\n"
         );
         assert_eq!(ports[2].listen, "127.0.0.1:5802".parse().unwrap());
         assert_eq!(ports[2].stty, "");
@@ -522,7 +522,7 @@ mod tests {
 
     #[test]
     fn console_and_tls_options() {
-        let text = "7000 /dev/ttyS0 - * watch=7001 takeover replay=4096 log=/var/log/c.log \
+        let text = "7000 /dev/ttyUSB0 - * watch=7001 takeover replay=4096 log=/var/log/c.log \
             tls-cert=/e/c.pem tls-key=/e/c.key tls-client-ca=/e/ca.pem\n";
         let p = &parse(Path::new("f"), text).unwrap()[0];
         assert_eq!(p.watch, Some(7001));

@@ -4,7 +4,7 @@
 //!
 //! [`VModem::start`] creates a pty pair, sets it raw, closes its own copy of the slave and spawns
 //! one thread that owns the master. The getty opens the slave ([`VModem::slave_path`], or the
-//! stable symlink [`Config::link`]) as if it were `/dev/ttyS0` with a modem behind it.
+//! stable symlink [`Config::link`]) as if it were a serial port with a modem behind it.
 //!
 //! In command state every byte from the DTE goes through the AT interpreter (`rgetty::at`);
 //! echo, information text and result codes go back. `ATA` (or `S0` rings with auto-answer)

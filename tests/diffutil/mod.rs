@@ -435,7 +435,8 @@ pub fn both<T: Send>(
 /// Inside `unshare --mount --propagation private`: $1 = the test dir, then the mgetty command.
 /// /etc becomes an overlay with a tmpfs upper dir (so `nologin.<DevID>` exists only here),
 /// /etc/mgetty, /run (and so /var/run, /var/lock) and /var/log are the test's dirs, and
-/// /dev/console is /dev/null (Debian's mgetty writes fatal messages there).
+/// /dev is a private tmpfs with only null, zero, tty, ptmx and the ptys (Debian's mgetty
+/// writes fatal messages to the console, which so does not exist there).
 const NS_SCRIPT: &str = r#"
 T=$1; shift
 unset PWD OLDPWD
@@ -446,7 +447,19 @@ mount --bind "$T/etc" /etc/mgetty
 for f in "$T"/nologin/nologin.*; do [ -e "$f" ] && cp "$f" /etc/; done
 mount --bind "$T/run" /run
 mount --bind "$T/varlog" /var/log
-if [ -e /dev/console ]; then mount --bind /dev/null /dev/console; fi
+# A private /dev with only what a getty on a pty needs: no console, so nothing mgetty writes
+# there on a fatal error can reach the machine's console.
+mkdir -p "$T/hostdev"
+mount --rbind /dev "$T/hostdev"
+mount -t tmpfs -o mode=755 none /dev
+for n in null zero full random urandom tty ptmx log; do
+  if [ -L "$T/hostdev/$n" ]; then cp -P "$T/hostdev/$n" "/dev/$n"
+  elif [ -e "$T/hostdev/$n" ]; then : > "/dev/$n"; mount --bind "$T/hostdev/$n" "/dev/$n"; fi
+done
+mkdir /dev/pts /dev/shm
+mount --rbind "$T/hostdev/pts" /dev/pts
+ln -s /proc/self/fd /dev/fd
+ln -s /proc/self/fd/0 /dev/stdin; ln -s /proc/self/fd/1 /dev/stdout; ln -s /proc/self/fd/2 /dev/stderr
 exec "$@"
 "#;
 
