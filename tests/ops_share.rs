@@ -10,7 +10,9 @@ use std::os::unix::net::UnixDatagram;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+mod prom;
 mod share_util;
+use prom::prom_parse;
 use share_util::*;
 
 /// A free loopback port (bound and released).
@@ -36,51 +38,6 @@ fn get_metrics(addr: SocketAddr) -> String {
         "{all}"
     );
     all.split_once("\r\n\r\n").unwrap().1.to_string()
-}
-
-/// Parse with prometheus_client's parser (python3-prometheus-client); `None` if missing.
-fn prom_parse(text: &str) -> Option<Vec<String>> {
-    const SCRIPT: &str = "import sys\n\
-        from prometheus_client.parser import text_string_to_metric_families as p\n\
-        for f in p(sys.stdin.read()):\n\
-        \x20   for s in f.samples:\n\
-        \x20       print(f.type, s.name, dict(sorted(s.labels.items())), s.value)\n";
-    let python = ["/usr/bin/python3", "python3"].into_iter().find(|p| {
-        Command::new(p)
-            .args(["-c", "import prometheus_client"])
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    });
-    let Some(python) = python else {
-        println!("SKIP: python3-prometheus-client is not installed: metrics not parsed");
-        return None;
-    };
-    let mut child = Command::new(python)
-        .args(["-c", SCRIPT])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "the Prometheus parser rejected:\n{text}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Some(
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .map(str::to_string)
-            .collect(),
-    )
 }
 
 /// READY=1 comes once every listener is bound (a connect right after it succeeds), then
