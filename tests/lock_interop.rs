@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
+use common::have;
 
 use std::fs;
 use std::io::{Read, Write};
@@ -23,19 +24,6 @@ use rgetty::tty;
 const SHARE: &str = env!("CARGO_BIN_EXE_rgetty-share");
 
 // ------------------------------------------------------------------ peers and holders
-
-fn have(prog: &str) -> bool {
-    let ok = Command::new("sh")
-        .arg("-c")
-        .arg(format!("command -v {prog}"))
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        println!("SKIP: {prog} is not installed");
-    }
-    ok
-}
 
 /// Root with `unshare --mount`: needed to give cu and minicom our lock dir as /var/lock.
 fn can_ns() -> bool {

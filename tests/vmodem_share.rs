@@ -11,6 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::dte::{Dte, T};
+use common::have;
 use regex::bytes::Regex;
 
 const SHARE: &str = env!("CARGO_BIN_EXE_rgetty-share");
@@ -594,19 +595,6 @@ fn two_virtual_modems_call_each_other() {
 }
 
 // ---- real clients ----
-
-/// Whether `prog` is installed; if not the test prints why and passes.
-fn have(prog: &str) -> bool {
-    let ok = Command::new("sh")
-        .args(["-c", &format!("command -v {prog}")])
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        eprintln!("{prog} is not installed: skipping");
-    }
-    ok
-}
 
 /// Collects a child's stdout in the background.
 struct Output(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);

@@ -283,3 +283,17 @@ pub fn build_ri_shim(dir: &std::path::Path) -> Option<PathBuf> {
 }
 
 pub const RECORDER_C: &str = include_str!("../recorder.c");
+
+/// Whether `prog` is installed; if not, the test prints why (and then passes).
+pub fn have(prog: &str) -> bool {
+    let ok = Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {prog}"))
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        println!("SKIP: {prog} is not installed");
+    }
+    ok
+}
