@@ -84,6 +84,8 @@ impl Default for CallInfo {
 enum Field {
     Stop,
     CallerId,
+    /// The caller ID of a `+CLIP:` line: its number field only ([`clip_number`]).
+    ClipCallerId,
     CallName,
     CallDate,
     CallTime,
@@ -128,7 +130,7 @@ const TABLE: &[(&str, Field)] = &[
     ("NBR=", Field::CallerId),
     ("CallerID: ", Field::CallerId),
     ("Diverting number:", Field::CallerId),
-    ("+CLIP: ", Field::CallerId),
+    ("+CLIP: ", Field::ClipCallerId),
 ];
 
 /// Replace `'`, `"` and every byte outside printable ASCII by a space (§4.5 rule 3).
@@ -225,14 +227,11 @@ impl CallInfo {
             if field == Field::Msg1 && !self.msg1.is_empty() {
                 continue; // the second MESG line goes to msg2
             }
-            let value = if prefix == "+CLIP: " {
-                sanitize(clip_number(rest))
-            } else {
-                sanitize(rest)
-            };
+            let value = sanitize(rest);
             match field {
                 Field::Stop => {}
                 Field::CallerId => self.caller_id = value,
+                Field::ClipCallerId => self.caller_id = sanitize(clip_number(rest)),
                 Field::CallName => self.call_name = value,
                 Field::CallDate => self.call_date = value,
                 Field::CallTime => self.call_time = value,
