@@ -2,16 +2,23 @@
 """Benchmark rgetty-share against ser2net and socat on pty <-> TCP over loopback.
 
 Usage: bench/share/bench.py [--bin PATH] [--mib N] [--reps N] [--rtt N] [--no-install]
+                            [--servers rgetty,socat,ser2net,ser2net-tuned] [--no-pin]
 
 Topology "direct": the server opens a pty slave; this script holds the master as the far end.
 Measures, for each server in the same run:
   - throughput net->dev and dev->net (MiB/s, median of reps, every byte checked),
   - 1-byte round trip (an echo process on the master; median and p99, microseconds),
+  - the server's CPU time per MiB,
   - memory: RSS/PSS of the server process tree with 1, 64 and 256 idle ports, and the
     per-port increase,
   - start-up time with 256 ports (spawn until the last port accepts).
 Prints a table with ratios to socat. Targets: throughput >= socat both ways, RTT median <=
-socat, <= 7 KiB per idle port. ser2net and socat are installed with apt-get if missing
+socat, <= 7 KiB per idle port.
+
+The servers run side by side, each on its own pty, and take turns (`paired`): 1 MiB at a time
+each way, 5 echoes at a time for the RTT, so that load from elsewhere falls on all of them
+alike. The bench runs on one CPU and the servers on another (`--no-pin` to let the scheduler
+choose): on a 2-core machine the scheduler's placement alone moved results by ±15 %. ser2net and socat are installed with apt-get if missing
 (skip with --no-install). Python 3 standard library only.
 """
 import argparse
@@ -123,17 +130,29 @@ def tree_pids(pid):
     return pids
 
 
-def cpu_s(pids):
-    """User + system CPU seconds of these processes."""
-    tot = 0
-    for p in pids:
+SERVER_CPU = []  # the CPU servers run on, when pin_cpus() chose one
+
+
+def pin_cpus(enabled=True):
+    """On a machine with two or more CPUs, run the bench (and the processes it forks: echo
+    children, clients) on one CPU and every server on another. Unpinned, the scheduler's choice
+    of which processes share a CPU moves throughput and RTT by ±15 % from one run to the next
+    on a 2-core machine; pinned, it is the same choice for every server measured."""
+    cpus = sorted(os.sched_getaffinity(0))
+    if not enabled or len(cpus) < 2:
+        return None
+    os.sched_setaffinity(0, {cpus[0]})
+    SERVER_CPU[:] = [cpus[1]]
+    return cpus[0], cpus[1]
+
+
+def pin(pid):
+    """Move a server process onto the servers' CPU (no effect unless pin_cpus() chose one)."""
+    if SERVER_CPU:
         try:
-            with open("/proc/%d/stat" % p) as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-            tot += int(fields[11]) + int(fields[12])
-        except (OSError, IndexError, ValueError):
+            os.sched_setaffinity(pid, set(SERVER_CPU))
+        except OSError:
             pass
-    return tot / os.sysconf("SC_CLK_TCK")
 
 
 def mem_kib(pids):
@@ -189,8 +208,10 @@ class Server:
                 stderr=subprocess.DEVNULL)]
         elif self.kind == "socat":
             self.procs = [subprocess.Popen(
-                ["socat", "tcp-listen:%d,bind=127.0.0.1,reuseaddr" % p,
+                ["socat", "tcp-listen:%d,bind=127.0.0.1,reuseaddr,nodelay" % p,
                  "file:%s,raw,echo=0" % d], stderr=subprocess.DEVNULL) for p, d in ports]
+        for p in self.procs:
+            pin(p.pid)
         return self.procs
 
     def stop(self):
@@ -213,7 +234,6 @@ class Server:
 
 
 PATTERN = bytes(range(256)) * 256  # 64 KiB
-CPU = []  # server CPU seconds per MiB of the last throughput runs
 
 
 def check(buf, off):
@@ -239,61 +259,53 @@ def sync(sock, master):
     assert sock.recv(1) == b"T"
 
 
-def throughput(srv, total, net_to_dev):
-    m, s, path = new_pty()
-    port = free_port()
+def cpu(pid):
+    """CPU seconds of process `pid` so far, in nanoseconds' resolution (the sum of its threads'
+    run time in /proc/PID/task/*/schedstat; clock ticks would be 10 ms)."""
+    tot = 0
     try:
-        srv.start([(port, path)])
-        sock = wait_port(port)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        time.sleep(0.05)
-        sync(sock, m)
-        err = []
-
-        def send():
-            try:
-                sent = 0
-                while sent < total:
-                    k = min(len(PATTERN), total - sent)
-                    if net_to_dev:
-                        sock.sendall(PATTERN[:k])
-                    else:
-                        v = memoryview(PATTERN)[:k]
-                        while v:
-                            w = os.write(m, v)
-                            v = v[w:]
-                    sent += k
-            except OSError as e:
-                err.append(e)
-
-        t0 = time.perf_counter()
-        th = threading.Thread(target=send)
-        th.start()
-        got = 0
-        ok = True
-        while got < total:
-            b = os.read(m, 65536) if net_to_dev else sock.recv(65536)
-            if not b:
-                break
-            if not check(b, got):
-                ok = False
-            got += len(b)
-        dt = time.perf_counter() - t0
-        th.join()
-        CPU.append(cpu_s(srv.pids()) / (total / (1 << 20)))
-        sock.close()
-        if got != total or not ok or err:
-            return None
-        return total / dt / (1 << 20)
-    finally:
-        srv.stop()
-        os.close(m)
-        os.close(s)
+        for t in os.listdir("/proc/%d/task" % pid):
+            with open("/proc/%d/task/%s/schedstat" % (pid, t)) as f:
+                tot += int(f.read().split()[0])
+    except OSError:
+        pass
+    return tot / 1e9
 
 
-def rtt(srv, samples):
-    m, s, path = new_pty()
-    port = free_port()
+def chunk_time(sock, m, n, n2d):
+    """Move `n` bytes (a multiple of 64 KiB) one way through an open session; seconds, or None
+    when a byte was lost or wrong."""
+    err = []
+
+    def send():
+        try:
+            for _ in range(n // len(PATTERN)):
+                if n2d:
+                    sock.sendall(PATTERN)
+                else:
+                    v = memoryview(PATTERN)
+                    while v:
+                        v = v[os.write(m, v):]
+        except OSError as e:
+            err.append(e)
+
+    t0 = time.perf_counter()
+    th = threading.Thread(target=send)
+    th.start()
+    got, ok = 0, True
+    while got < n:
+        b = os.read(m, 65536) if n2d else sock.recv(65536)
+        if not b:
+            break
+        ok = ok and check(b, got % len(PATTERN))
+        got += len(b)
+    dt = time.perf_counter() - t0
+    th.join()
+    return dt if got == n and ok and not err else None
+
+
+def echo_child(m):
+    """Fork a process that echoes everything the server writes to pty master `m`."""
     child = os.fork()
     if child == 0:
         try:
@@ -305,27 +317,97 @@ def rtt(srv, samples):
         except OSError:
             pass
         os._exit(0)
-    try:
-        srv.start([(port, path)])
+    return child
+
+
+class End:
+    """One server under test in `paired`: its own pty (the bench holds the master `m`), and
+    `begin()` -> (tcp port, server pid) / `end()` around each phase. `wrap` (e.g. TLS) is
+    applied to each client socket."""
+
+    def __init__(self, begin, end, wrap=None):
+        self.m, self.s, self.path = new_pty()
+        self.begin_fn, self.end_fn, self.wrap = begin, end, wrap
+
+    def begin(self):
+        return self.begin_fn(self.path)
+
+    def end(self):
+        self.end_fn()
+
+    def close(self):
+        os.close(self.m)
+        os.close(self.s)
+
+    def connect(self, port):
         sock = wait_port(port)
+        if self.wrap:
+            sock = self.wrap(sock)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        out = []
-        for i in range(samples + 50):
-            t0 = time.perf_counter()
-            sock.sendall(b"x")
-            if sock.recv(1) != b"x":
-                return None
-            if i >= 50:
-                out.append((time.perf_counter() - t0) * 1e6)
-        sock.close()
-        out.sort()
-        return statistics.median(out), out[int(len(out) * 0.99) - 1]
+        return sock
+
+
+def _turns(names, i):
+    """The order of the i-th turn: forwards, then backwards, so no server always goes first."""
+    return names if i % 2 == 0 else names[::-1]
+
+
+def paired(ends, total, samples, chunk=1 << 20):
+    """Measure servers that run at the same time, taking turns: throughput in `chunk`-byte
+    turns each way, then the 1-byte echo RTT in turns of 5 echoes. `ends` maps a name to an
+    `End`. Load from elsewhere on the machine then falls on all of them alike, which one
+    server after the other cannot promise. Returns, per name: MiB/s each way ("net->dev",
+    "dev->net"), the RTT median and 99th percentile in µs ("rtt", "rtt99"), and the server's
+    CPU ms per MiB ("cpu net->dev", "cpu dev->net") and µs per echo ("cpu rtt"); None for a
+    value whose bytes came out wrong."""
+    names = list(ends)
+    res = {k: {} for k in names}
+    for d, n2d in (("net->dev", True), ("dev->net", False)):
+        socks, secs, pids, cpu0 = {}, {k: 0.0 for k in names}, {}, {}
+        for k, e in ends.items():
+            port, pids[k] = e.begin()
+            socks[k] = e.connect(port)
+            sync(socks[k], e.m)
+            cpu0[k] = cpu(pids[k])
+        for i in range(total // chunk):
+            for k in _turns(names, i):
+                dt = chunk_time(socks[k], ends[k].m, chunk, n2d)
+                secs[k] = None if dt is None or secs[k] is None else secs[k] + dt
+        for k, e in ends.items():
+            res[k]["cpu " + d] = (cpu(pids[k]) - cpu0[k]) * 1000 / (total >> 20)
+            socks[k].close()
+            e.end()
+            res[k][d] = total / secs[k] / (1 << 20) if secs[k] else None
+        time.sleep(0.1)
+    kids = {k: echo_child(e.m) for k, e in ends.items()}
+    try:
+        socks, pids, out = {}, {}, {k: [] for k in names}
+        for k, e in ends.items():
+            port, pids[k] = e.begin()
+            socks[k] = e.connect(port)
+            for _ in range(50):  # warm-up
+                socks[k].sendall(b"x")
+                socks[k].recv(1)
+        cpu0 = {k: cpu(pids[k]) for k in names}
+        for i in range(max(1, samples // 5)):
+            for k in _turns(names, i):
+                for _ in range(5):
+                    t0 = time.perf_counter()
+                    socks[k].sendall(b"x")
+                    ok = socks[k].recv(1) == b"x"
+                    out[k].append((time.perf_counter() - t0) * 1e6 if ok else float("inf"))
+        for k, e in ends.items():
+            res[k]["cpu rtt"] = (cpu(pids[k]) - cpu0[k]) * 1e6 / len(out[k])
+            socks[k].close()
+            e.end()
+            v = sorted(out[k])
+            res[k]["rtt"] = statistics.median(v)
+            res[k]["rtt99"] = v[int(len(v) * 0.99) - 1]
     finally:
-        srv.stop()
-        os.kill(child, signal.SIGKILL)
-        os.waitpid(child, 0)
-        os.close(m)
-        os.close(s)
+        for c in kids.values():
+            os.kill(c, signal.SIGKILL)
+            os.waitpid(c, 0)
+    return res
 
 
 def memory_and_startup(srv, ptys):
@@ -355,7 +437,10 @@ def main():
     ap.add_argument("--rtt", type=int, default=2000)
     ap.add_argument("--no-install", action="store_true")
     ap.add_argument("--servers", default="rgetty,socat,ser2net,ser2net-tuned")
+    ap.add_argument("--no-pin", action="store_true",
+                    help="let the scheduler place the bench and the servers")
     a = ap.parse_args()
+    cpus = pin_cpus(not a.no_pin)
     binary = a.bin
     if binary is None:
         for c in ("target/release/rgetty-share", "target/debug/rgetty-share"):
@@ -371,36 +456,37 @@ def main():
     total = a.mib << 20
     ptys = [new_pty() for _ in range(256)]
     results = {}
-    print("binary: %s; %d MiB x %d reps; %d RTT samples" % (binary, a.mib, a.reps, a.rtt),
-          file=sys.stderr)
+    print("binary: %s; %d MiB x %d reps; %d RTT samples; bench/servers on CPUs %s" % (
+        binary, a.mib, a.reps, a.rtt, cpus or "not pinned"), file=sys.stderr)
     servers = {}
     for k in kinds:
         servers[k] = Server(k, binary, os.path.join(tmp, k))
         os.makedirs(servers[k].tmp, exist_ok=True)
-        results[k] = {"net->dev": [], "dev->net": [], "cpu": [], "rtt": []}
-    # Rounds interleave the servers so that load from elsewhere hits them alike.
+        results[k] = {"net->dev": [], "dev->net": [], "cpu": [], "rtt": [], "rtt99": []}
+    def end_of(srv):
+        def begin(path):
+            port = free_port()
+            srv.start([(port, path)])
+            wait_listening([port])
+            return port, srv.procs[0].pid
+        return End(begin, srv.stop)
+
+    ends = {k: end_of(servers[k]) for k in kinds}
+    # Each round runs the servers side by side, taking turns (see `paired`).
     for rep in range(a.reps):
+        got = paired(ends, total, a.rtt)
         for k in kinds:
-            r = results[k]
-            for name, n2d in (("net->dev", True), ("dev->net", False)):
-                del CPU[:]
-                v = throughput(servers[k], total, n2d)
-                if v is not None:
-                    r[name].append(v)
-                    r["cpu"].append(CPU[-1] if CPU else 0.0)
-            x = rtt(servers[k], max(1, a.rtt // a.reps))
-            if x is not None:
-                r["rtt"].append(x)
-            print("round %d %s: %s" % (rep, k, {n: [round(v, 1) for v in r[n]]
-                                                for n in ("net->dev", "dev->net")}),
-                  file=sys.stderr)
+            for n in ("net->dev", "dev->net", "rtt", "rtt99"):
+                results[k][n].append(got[k][n])
+            results[k]["cpu"].append((got[k]["cpu net->dev"] + got[k]["cpu dev->net"]) / 2)
+        print("round %d: %r" % (rep, got), file=sys.stderr)
+    for e in ends.values():
+        e.close()
     for k in kinds:
         r = results[k]
-        for name in ("net->dev", "dev->net"):
-            r[name] = statistics.median(r[name]) if len(r[name]) == a.reps else None
-        r["cpu"] = statistics.median(r["cpu"]) * 1000 if r["cpu"] else None
-        r["rtt"] = ((statistics.median([x[0] for x in r["rtt"]]),
-                     statistics.median([x[1] for x in r["rtt"]])) if r["rtt"] else None)
+        for name in ("net->dev", "dev->net", "cpu", "rtt", "rtt99"):
+            ok = all(v is not None for v in r[name])
+            r[name] = statistics.median(r[name]) if r[name] and ok else None
         r["mem"] = memory_and_startup(servers[k], ptys)
         print("%s done: %r" % (k, r), file=sys.stderr)
     base = results.get("socat")
@@ -420,8 +506,8 @@ def main():
     row("net->dev MiB/s", lambda r: r["net->dev"])
     row("dev->net MiB/s", lambda r: r["dev->net"])
     row("server CPU ms per MiB", lambda r: r["cpu"], "%.1f")
-    row("RTT median us", lambda r: r["rtt"][0] if r["rtt"] else None, "%.0f")
-    row("RTT p99 us", lambda r: r["rtt"][1] if r["rtt"] else None, "%.0f")
+    row("RTT median us", lambda r: r["rtt"], "%.0f")
+    row("RTT p99 us", lambda r: r["rtt99"], "%.0f")
     for n in (1, 64, 256):
         row("RSS KiB, %d port(s)" % n, lambda r, n=n: r["mem"][n][0], "%.0f")
         row("PSS KiB, %d port(s)" % n, lambda r, n=n: r["mem"][n][1], "%.0f")
@@ -440,7 +526,7 @@ def main():
     if rg and base:
         ok.append(("throughput net->dev >= socat", (rg["net->dev"] or 0) >= (base["net->dev"] or 1e9)))
         ok.append(("throughput dev->net >= socat", (rg["dev->net"] or 0) >= (base["dev->net"] or 1e9)))
-        ok.append(("RTT median <= socat", rg["rtt"] and base["rtt"] and rg["rtt"][0] <= base["rtt"][0]))
+        ok.append(("RTT median <= socat", rg["rtt"] and base["rtt"] and rg["rtt"] <= base["rtt"]))
     if rg:
         per = (rg["mem"][256][0] - rg["mem"][1][0]) / 255
         ok.append(("<= 7 KiB RSS per idle port", per <= 7))

@@ -4,6 +4,13 @@
 and the server's RSS after a 20 s negotiation flood from a client that never reads.
 
 Usage: python3 bench/share/scale.py [--bin PATH] [--mib 32] [--ports 4096] [--rtt 2000]
+       [--reps 3] [--no-pin]
+
+The busy port runs twice at once: alone in one server ("solo") and beside the idle ports in
+another ("crowd"). The two take turns, 1 MiB at a time each way and 5 echoes at a time for the
+RTT, so that load from elsewhere falls on both alike; the bench runs on one CPU and the servers
+on another (--no-pin to let the scheduler choose). Each round gives the crowd/solo ratios; the
+report shows their median over the rounds, and the servers' CPU time per MiB and per echo.
 
 Idle ports are listeners whose device is never opened (rgetty-share opens a device only when a
 client comes), so they need no pty: the kernel's pty limit (/proc/sys/kernel/pty/max) does not
@@ -20,12 +27,11 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench import (ROOT, PATTERN, check, free_ports, new_pty, sync, wait_listening,  # noqa: E402
-                   wait_port, tree_pids, cpu_s)
+from bench import (ROOT, End, new_pty, paired, pin, pin_cpus,  # noqa: E402
+                   wait_listening, wait_port)
 
 
 _NEXT = [20000]
@@ -65,6 +71,7 @@ class Rg:
         os.makedirs(lock, exist_ok=True)
         self.proc = subprocess.Popen([self.binary, "serve", "--config", conf, "--lock-dir", lock,
                                       *extra], stderr=open(os.path.join(self.tmp, "log"), "a"))
+        pin(self.proc.pid)
         return self.proc
 
     def stop(self):
@@ -78,97 +85,45 @@ def line(port, dev, extra=""):
     return "127.0.0.1:%d %s - 127.0.0.1 %s\n" % (port, dev, extra)
 
 
-def tput(port, m, total, n2d, wrap=None):
-    sock = wait_port(port)
-    if wrap:
-        sock = wrap(sock)
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    sync(sock, m)
-    err = []
+def rg_end(binary, tmp, extra_lines=(), opts="", wrap=None, keep=False):
+    """An `End` for rgetty-share serving the End's pty on a port of its own, beside
+    `extra_lines` (idle ports). With `keep` the server is started once and left running
+    between phases (a 4096-port start-up per phase would dominate the run)."""
+    os.makedirs(tmp, exist_ok=True)
+    rg, port = Rg(binary, tmp), fixed_ports(1)[0]
+    idle = [int(ln.split()[0].rsplit(":", 1)[1]) for ln in extra_lines]
 
-    def send():
-        try:
-            sent = 0
-            while sent < total:
-                k = min(len(PATTERN), total - sent)
-                if n2d:
-                    sock.sendall(PATTERN[:k])
-                else:
-                    v = memoryview(PATTERN)[:k]
-                    while v:
-                        v = v[os.write(m, v):]
-                sent += k
-        except OSError as e:
-            err.append(e)
+    def begin(path):
+        if rg.proc is None:
+            rg.start(list(extra_lines) + [line(port, path, opts)])
+            wait_listening(idle + [port], timeout=120)
+        return port, rg.proc.pid
 
-    t0 = time.perf_counter()
-    th = threading.Thread(target=send)
-    th.start()
-    got, ok = 0, True
-    while got < total:
-        b = os.read(m, 65536) if n2d else sock.recv(65536)
-        if not b:
-            break
-        ok = ok and check(b, got)
-        got += len(b)
-    dt = time.perf_counter() - t0
-    th.join()
-    sock.close()
-    if got != total or not ok or err:
-        return None
-    return total / dt / (1 << 20)
+    e = End(begin, (lambda: None) if keep else rg.stop, wrap)
+    e.rg = rg
+    return e
 
 
-def rtt(port, m, samples, wrap=None):
-    child = os.fork()
-    if child == 0:
-        try:
-            while True:
-                b = os.read(m, 4096)
-                if not b:
-                    break
-                os.write(m, b)
-        except OSError:
-            pass
-        os._exit(0)
-    try:
-        sock = wait_port(port)
-        if wrap:
-            sock = wrap(sock)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        out = []
-        for i in range(samples + 50):
-            t0 = time.perf_counter()
-            sock.sendall(b"x")
-            if sock.recv(1) != b"x":
-                return None
-            if i >= 50:
-                out.append((time.perf_counter() - t0) * 1e6)
-        sock.close()
-        return statistics.median(out)
-    finally:
-        os.kill(child, 9)
-        os.waitpid(child, 0)
+def socat_tls_end(tmp, wrap):
+    """An `End` for `socat openssl-listen` (one process per connection, started per phase)."""
+    proc = {}
+    pem = lambda n: os.path.join(tmp, n)  # noqa: E731
 
+    def begin(path):
+        p = fixed_ports(1)[0]
+        proc["p"] = subprocess.Popen(
+            ["socat", "openssl-listen:%d,bind=127.0.0.1,reuseaddr,nodelay,cert=%s,key=%s,"
+             "verify=0" % (p, pem("srv.pem"), pem("srv.key")), "file:%s,raw,echo=0" % path],
+            stderr=subprocess.DEVNULL)
+        pin(proc["p"].pid)
+        wait_listening([p])
+        return p, proc["p"].pid
 
-def busy_port(start, stop, total, samples, wrap=None):
-    """Start (via `start(port, dev)`), measure both ways and the RTT, stop."""
-    m, s, path = new_pty()
-    port = fixed_ports(1)[0]
-    res = {}
-    try:
-        for name, n2d in (("net->dev", True), ("dev->net", False)):
-            start(port, path)
-            res[name] = tput(port, m, total, n2d, wrap)
-            stop()
-            time.sleep(0.2)
-        start(port, path)
-        res["rtt"] = rtt(port, m, samples, wrap)
-        stop()
-    finally:
-        os.close(m)
-        os.close(s)
-    return res
+    def end():
+        proc["p"].terminate()
+        proc["p"].wait(5)
+
+    return End(begin, end, wrap)
 
 
 def idle_syscalls(rg, ports):
@@ -265,7 +220,11 @@ def main():
     ap.add_argument("--ports", type=int, default=4096)
     ap.add_argument("--rtt", type=int, default=2000)
     ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--no-pin", action="store_true",
+                    help="let the scheduler place the bench and the servers")
     a = ap.parse_args()
+    cpus = pin_cpus(not a.no_pin)
+    print("bench/servers on CPUs %s" % (cpus or "not pinned",), file=sys.stderr)
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, a.ports * 2 + 1024)), hard))
     tmp = tempfile.mkdtemp(prefix="sharescale.")
@@ -275,63 +234,50 @@ def main():
     idle_lines = [line(p, "/dev/rgetty-bench-idle-%d" % i) for i, p in enumerate(idle)]
     rows = []
 
-    def with_idle(extra):
-        def start(port, dev):
-            rg.start(idle_lines + [line(port, dev)])
-            wait_listening(idle + [port], timeout=120)
-        return start
-
     wrap = certs(tmp)
-    pem = lambda n: os.path.join(tmp, n)  # noqa: E731
-    socat = {"proc": None}
-
-    def socat_start(p, d):
-        socat["proc"] = subprocess.Popen(
-            ["socat", "openssl-listen:%d,bind=127.0.0.1,reuseaddr,cert=%s,key=%s,verify=0" % (
-                p, pem("srv.pem"), pem("srv.key")), "file:%s,raw,echo=0" % d],
-            stderr=subprocess.DEVNULL)
-        wait_listening([p])
-
-    def socat_stop():
-        socat["proc"].terminate()
-        socat["proc"].wait(5)
-
-    runs = {"solo": [], "crowd": [], "tls": [], "stls": []}
-    # Rounds interleave the set-ups so that load from elsewhere hits them alike; medians.
+    tls_opts = "tls-cert=%s tls-key=%s" % (os.path.join(tmp, "srv.pem"),
+                                            os.path.join(tmp, "srv.key"))
+    scale_ends = {"solo": rg_end(a.bin, os.path.join(tmp, "solo"), keep=True),
+                  "crowd": rg_end(a.bin, os.path.join(tmp, "crowd"), idle_lines, keep=True)}
+    tls_ends = {"plain": rg_end(a.bin, os.path.join(tmp, "plain")),
+                "tls": rg_end(a.bin, os.path.join(tmp, "tls"), opts=tls_opts, wrap=wrap),
+                "socat": socat_tls_end(tmp, wrap)}
+    scale_runs, tls_runs = [], []
     for rep in range(a.reps):
-        runs["solo"].append(busy_port(lambda p, d: (rg.start([line(p, d)]), wait_listening([p])),
-                                      rg.stop, total, a.rtt))
-        runs["crowd"].append(busy_port(with_idle(""), rg.stop, total, a.rtt))
-        runs["tls"].append(busy_port(lambda p, d: (rg.start([line(p, d, "tls-cert=%s tls-key=%s" % (
-            pem("srv.pem"), pem("srv.key")))]), wait_listening([p])), rg.stop, total, a.rtt, wrap))
-        runs["stls"].append(busy_port(socat_start, socat_stop, total, a.rtt, wrap))
-        print("round %d: %r" % (rep, {k: v[-1] for k, v in runs.items()}), file=sys.stderr)
+        scale_runs.append(paired(scale_ends, total, a.rtt))
+        tls_runs.append(paired(tls_ends, total, a.rtt))
+        print("round %d: %r %r" % (rep, scale_runs[-1], tls_runs[-1]), file=sys.stderr)
+    for e in list(scale_ends.values()) + list(tls_ends.values()):
+        e.rg.stop() if hasattr(e, "rg") else None
+        e.close()
 
-    def med(name):
-        out = {}
-        for k in ("net->dev", "dev->net", "rtt"):
-            vals = [r[k] for r in runs[name] if r[k] is not None]
-            out[k] = statistics.median(vals) if vals else None
-        return out
+    def med(runs, who, k):
+        vals = [r[who][k] for r in runs if r[who].get(k) is not None]
+        return statistics.median(vals) if vals else None
 
-    solo, crowd, tls, stls = med("solo"), med("crowd"), med("tls"), med("stls")
-    for k in ("net->dev", "dev->net"):
-        rows.append(("%s MiB/s: solo / with %d idle ports" % (k, a.ports - 1),
-                     solo[k], crowd[k], crowd[k] / solo[k] if solo[k] and crowd[k] else None))
-    rows.append(("1-byte RTT median us: solo / with idle ports", solo["rtt"], crowd["rtt"],
-                 crowd["rtt"] / solo["rtt"] if solo["rtt"] and crowd["rtt"] else None))
+    def ratio(runs, a_, b, k):
+        """The median over the rounds of each round's a/b ratio."""
+        vals = [r[a_][k] / r[b][k] for r in runs if r[a_].get(k) and r[b].get(k)]
+        return statistics.median(vals) if vals else None
+
+    labels = (("net->dev", "net->dev MiB/s"), ("dev->net", "dev->net MiB/s"),
+              ("rtt", "1-byte RTT median us"), ("cpu net->dev", "server CPU ms/MiB net->dev"),
+              ("cpu dev->net", "server CPU ms/MiB dev->net"), ("cpu rtt", "server CPU us/echo"))
+    for k, text in labels:
+        rows.append(("%s: solo / with %d idle ports" % (text, a.ports - 1),
+                     med(scale_runs, "solo", k), med(scale_runs, "crowd", k),
+                     ratio(scale_runs, "crowd", "solo", k)))
     rows.append(("syscalls in 10 s idle, %d ports" % a.ports,
                  idle_syscalls(rg, fixed_ports(a.ports)), None, None))
     dt, served = many_clients(rg, 256)
-    rows.append(("256 clients at once: seconds until all served (served)", dt, served, None))
-    for k in ("net->dev", "dev->net"):
-        rows.append(("TLS %s MiB/s: rgetty / socat openssl (TLS/plain)" % k, tls[k], stls[k],
-                     tls[k] / solo[k] if tls[k] and solo[k] else None))
-    for k in ("net->dev", "dev->net"):
-        rows.append(("TLS %s MiB/s: rgetty / socat openssl (rgetty/socat)" % k, tls[k], stls[k],
-                     tls[k] / stls[k] if tls[k] and stls[k] else None))
-    rows.append(("TLS RTT median us: rgetty / socat openssl", tls["rtt"], stls["rtt"],
-                 tls["rtt"] / stls["rtt"] if tls["rtt"] and stls["rtt"] else None))
+    rows.append(("256 clients at once: seconds until all served (served)", "%.3f" % dt, served,
+                 None))
+    for k, text in labels[:3]:
+        rows.append(("TLS %s: TLS / plain" % text, med(tls_runs, "tls", k),
+                     med(tls_runs, "plain", k), ratio(tls_runs, "tls", "plain", k)))
+    for k, text in labels:
+        rows.append(("TLS %s: rgetty / socat openssl" % text, med(tls_runs, "tls", k),
+                     med(tls_runs, "socat", k), ratio(tls_runs, "tls", "socat", k)))
     rows.append(("RSS KiB after a 20 s negotiation flood", flood_rss(rg), None, None))
     for label, x, y, ratio in rows:
         cell = lambda v: "-" if v is None else ("%.1f" % v if isinstance(v, float) else str(v))  # noqa: E731
