@@ -382,7 +382,7 @@ fn serve_config(srv: &mut Server, a: &ServeArgs, cfgpath: &Path) -> anyhow::Resu
     let globals = read_globals(cfgpath)?;
     if a.check {
         for f in ports.iter().filter_map(|p| p.tls.as_ref()) {
-            transport::server_config(&f.cert, &f.key, f.client_ca.as_deref())?;
+            transport::server_config_for(f)?;
         }
         return Ok(false);
     }

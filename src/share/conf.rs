@@ -22,7 +22,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::config::ConfigError;
+use crate::config::{ConfigError, Location};
 use crate::share::acl::Acl;
 
 /// How bytes travel on a port.
@@ -85,7 +85,7 @@ pub struct PortConfig {
 }
 
 /// The PEM files of a TLS port.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Eq)]
 pub struct TlsFiles {
     /// Certificate chain.
     pub cert: PathBuf,
@@ -93,6 +93,33 @@ pub struct TlsFiles {
     pub key: PathBuf,
     /// When set, clients need a certificate issued by this CA.
     pub client_ca: Option<PathBuf>,
+    /// The config line that named the files (`None`: the command line); for messages only.
+    pub origin: Option<Location>,
+}
+
+/// Equal when the files are: a port whose line merely moved in the file is unchanged.
+impl PartialEq for TlsFiles {
+    fn eq(&self, o: &Self) -> bool {
+        (&self.cert, &self.key, &self.client_ca) == (&o.cert, &o.key, &o.client_ca)
+    }
+}
+
+impl TlsFiles {
+    /// How a message names one of the files: `FILE:LINE: tls-cert` for a config line,
+    /// `--tls-cert` for the command line (`file` is the certificate, key or client CA).
+    pub fn source_of(&self, file: &Path) -> String {
+        let opt = if file == self.cert {
+            "tls-cert"
+        } else if file == self.key {
+            "tls-key"
+        } else {
+            "tls-client-ca"
+        };
+        match &self.origin {
+            Some(loc) => format!("{loc}: {opt}"),
+            None => format!("--{opt}"),
+        }
+    }
 }
 
 /// Largest replay buffer.
@@ -337,7 +364,13 @@ pub fn parse(path: &Path, text: &str) -> Result<Vec<PortConfig>, Vec<ConfigError
             continue;
         }
         match parse_line(line) {
-            Ok(p) => {
+            Ok(mut p) => {
+                if let Some(t) = p.tls.as_mut() {
+                    t.origin = Some(Location {
+                        path: path.to_path_buf(),
+                        line: lineno,
+                    });
+                }
                 if ports.iter().any(|q| q.listen == p.listen) {
                     errors.push(ConfigError::new(
                         path,
@@ -454,6 +487,7 @@ pub fn tls_files(
             cert,
             key,
             client_ca,
+            origin: None,
         })),
         (None, None) if client_ca.is_none() => Ok(None),
         _ => Err("TLS needs both tls-cert and tls-key".to_string()),
@@ -546,6 +580,32 @@ mod tests {
                 "c:4: log needs a file",
             ]
         );
+    }
+
+    #[test]
+    fn tls_files_remember_the_line_that_named_them() {
+        let text =
+            "# c\n\n5800 /dev/a - * tls-cert=/e/c.pem tls-key=/e/c.key tls-client-ca=/e/ca\n";
+        let t = parse(Path::new("/etc/s.conf"), text).unwrap()[0]
+            .tls
+            .clone()
+            .unwrap();
+        assert_eq!(
+            t.source_of(Path::new("/e/c.pem")),
+            "/etc/s.conf:3: tls-cert"
+        );
+        assert_eq!(t.source_of(Path::new("/e/c.key")), "/etc/s.conf:3: tls-key");
+        assert_eq!(
+            t.source_of(Path::new("/e/ca")),
+            "/etc/s.conf:3: tls-client-ca"
+        );
+        let cli = tls_files(Some("/c".into()), Some("/k".into()), None)
+            .unwrap()
+            .unwrap();
+        assert_eq!(cli.source_of(Path::new("/k")), "--tls-key");
+        // Moving the line does not make the port a changed one on reload.
+        let moved = parse(Path::new("/etc/s.conf"), text.trim_start_matches("# c\n"));
+        assert_eq!(moved.unwrap()[0].tls.as_ref(), Some(&t));
     }
 
     #[test]

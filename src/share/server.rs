@@ -68,7 +68,7 @@ pub enum ServeError {
         source: io::Error,
     },
     /// A TLS file is unusable.
-    #[error("{0}")]
+    #[error(transparent)]
     Tls(#[from] crate::share::transport::TlsError),
 }
 

@@ -12,6 +12,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawF
 use std::path::Path;
 use std::sync::Arc;
 
+use crate::share::conf::TlsFiles;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 
@@ -255,6 +256,18 @@ fn tls_err(path: &Path, msg: impl ToString) -> TlsError {
     }
 }
 
+/// A PEM reading error; an I/O error reads like `No such file or directory`.
+fn pem_err(path: &Path, e: rustls::pki_types::pem::Error) -> TlsError {
+    match e {
+        rustls::pki_types::pem::Error::Io(io) => {
+            let text = io.to_string();
+            let text = text.split(" (os error").next().unwrap_or_default();
+            tls_err(path, text)
+        }
+        e => tls_err(path, e),
+    }
+}
+
 fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
@@ -262,9 +275,9 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
 /// The certificates of a PEM file.
 pub fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     let v: Vec<_> = CertificateDer::pem_file_iter(path)
-        .map_err(|e| tls_err(path, e))?
+        .map_err(|e| pem_err(path, e))?
         .collect::<Result<_, _>>()
-        .map_err(|e| tls_err(path, e))?;
+        .map_err(|e| pem_err(path, e))?;
     if v.is_empty() {
         return Err(tls_err(path, "no certificate in the file"));
     }
@@ -272,7 +285,7 @@ pub fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError>
 }
 
 fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
-    PrivateKeyDer::from_pem_file(path).map_err(|e| tls_err(path, e))
+    PrivateKeyDer::from_pem_file(path).map_err(|e| pem_err(path, e))
 }
 
 fn roots(path: &Path) -> Result<rustls::RootCertStore, TlsError> {
@@ -309,6 +322,15 @@ pub fn server_config(
         .with_single_cert(load_certs(cert)?, load_key(key)?)
         .map_err(|e| tls_err(key, e))?;
     Ok(Arc::new(cfg))
+}
+
+/// [`server_config`] for a port's files; an error also names where the file was given:
+/// `FILE:LINE: tls-cert /x.pem: No such file or directory`, or `--tls-cert /x.pem: ...`.
+pub fn server_config_for(f: &TlsFiles) -> Result<Arc<rustls::ServerConfig>, TlsError> {
+    server_config(&f.cert, &f.key, f.client_ca.as_deref()).map_err(|e| TlsError {
+        path: format!("{} {}", f.source_of(Path::new(&e.path)), e.path),
+        msg: e.msg,
+    })
 }
 
 /// The system's CA bundle (Debian's path), used by `connect --tls` without `--tls-ca`.
@@ -366,6 +388,33 @@ mod tests {
     #[test]
     fn missing_files_are_named() {
         let e = load_certs(Path::new("/nonexistent/c.pem")).unwrap_err();
-        assert!(e.to_string().starts_with("/nonexistent/c.pem:"), "{e}");
+        assert_eq!(
+            e.to_string(),
+            "/nonexistent/c.pem: No such file or directory"
+        );
+        let f = crate::share::conf::tls_files(
+            Some("/nonexistent/c.pem".into()),
+            Some("/k".into()),
+            None,
+        )
+        .unwrap()
+        .unwrap();
+        let e = server_config_for(&f).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "--tls-cert /nonexistent/c.pem: No such file or directory"
+        );
+    }
+
+    #[test]
+    fn a_file_without_a_certificate_is_named() {
+        let tmp = tempfile::tempdir().unwrap();
+        let p = tmp.path().join("c.pem");
+        std::fs::write(&p, "not a certificate\n").unwrap();
+        let e = load_certs(&p).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!("{}: no certificate in the file", p.display())
+        );
     }
 }

@@ -63,6 +63,14 @@ fn finish(eng: &mut Engine, l: &mut Line, drained: bool) -> Option<(Token, i32)>
     Some((s.token, s.dev_fd()))
 }
 
+/// The server side of a TLS port, or `None` for a plain one.
+fn load_tls(cfg: &PortConfig) -> Result<Option<TlsRole>, ServeError> {
+    match &cfg.tls {
+        Some(f) => Ok(Some(TlsRole::Server(transport::server_config_for(f)?))),
+        None => Ok(None),
+    }
+}
+
 impl Server {
     /// Add a port with its listener (or `None` for a port fed by [`Server::inject`]); binds
     /// its watch port and loads its TLS files. Returns the port's index.
@@ -85,14 +93,18 @@ impl Server {
         cfg: PortConfig,
         listener: Option<std::net::TcpListener>,
     ) -> Result<usize, ServeError> {
-        let tls = match &cfg.tls {
-            Some(f) => Some(TlsRole::Server(transport::server_config(
-                &f.cert,
-                &f.key,
-                f.client_ca.as_deref(),
-            )?)),
-            None => None,
-        };
+        let tls = load_tls(&cfg)?;
+        self.add_port_with(eng, cfg, tls, listener)
+    }
+
+    /// [`Server::add_port_on`] with the TLS files already loaded.
+    fn add_port_with(
+        &mut self,
+        eng: &Engine,
+        cfg: PortConfig,
+        tls: Option<TlsRole>,
+        listener: Option<std::net::TcpListener>,
+    ) -> Result<usize, ServeError> {
         let addr = listener
             .as_ref()
             .and_then(|l| l.local_addr().ok())
@@ -213,15 +225,33 @@ impl Server {
             return;
         };
         let Some(new) = r() else { return };
-        let mut seen = vec![false; self.ports.len()];
+        // The TLS files of new and changed ports first: one bad file keeps the whole old
+        // config serving.
+        let mut loaded = Vec::with_capacity(new.len());
         for cfg in new {
+            let same = self
+                .ports
+                .iter()
+                .flatten()
+                .any(|p| !p.retired && p.cfg == cfg);
+            match if same { Ok(None) } else { load_tls(&cfg) } {
+                Ok(tls) => loaded.push((cfg, tls)),
+                Err(e) => {
+                    log::error!("{e}; keeping the old config");
+                    return;
+                }
+            }
+        }
+        let mut seen = vec![false; self.ports.len()];
+        for (cfg, tls) in loaded {
             let old = self.ports.iter().position(|p| {
                 p.as_ref()
                     .is_some_and(|p| !p.retired && p.cfg.listen == cfg.listen)
             });
             let Some(oi) = old else {
-                match super::bind(&cfg).and_then(|l| self.add_port_on(eng, cfg.clone(), Some(l))) {
-                    Ok(_) => log::info!("port {}: added", cfg.listen),
+                let listen = cfg.listen;
+                match super::bind(&cfg).and_then(|l| self.add_port_with(eng, cfg, tls, Some(l))) {
+                    Ok(_) => log::info!("port {listen}: added"),
                     Err(e) => log::error!("{e}"),
                 }
                 continue;
@@ -254,7 +284,7 @@ impl Server {
                 self.release(eng, t, std::os::fd::AsRawFd::as_raw_fd(&l));
                 l
             });
-            if let Err(e) = self.add_port_on(eng, cfg, l) {
+            if let Err(e) = self.add_port_with(eng, cfg, tls, l) {
                 log::error!("{e}");
             }
             if !busy {
