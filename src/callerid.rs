@@ -22,6 +22,8 @@
 //!   `CARRIER`/`PROTOCOL` lines as `\I` = `38400 'x/28800 LAPM`) and the called number (`CalledNr`, from `RING;a;b`,
 //!   `RING/x`, `TO:x`) — mgetty puts `CalledNr` unsanitised between single quotes in a shell
 //!   command line.
+//! * `+CLIP:` gives the quoted number as caller ID and the name field as caller name
+//!   (`clip_number_name`); mgetty keeps the whole rest of the line as the caller ID.
 //! * A RING format that yields no caller digits (`RING AB`, `RINGING`, `FM:` without digits)
 //!   leaves the caller ID unchanged instead of setting it to the empty string.
 //! * `FM:` skips blanks before the caller digits (`FM: 123`); mgetty reads no digits there.
@@ -84,8 +86,9 @@ impl Default for CallInfo {
 enum Field {
     Stop,
     CallerId,
-    /// The caller ID of a `+CLIP:` line: its number field only ([`clip_number`]).
-    ClipCallerId,
+    /// A `+CLIP:` line: caller ID from its number field, name from its alpha field
+    /// ([`clip_number_name`]).
+    Clip,
     CallName,
     CallDate,
     CallTime,
@@ -130,7 +133,7 @@ const TABLE: &[(&str, Field)] = &[
     ("NBR=", Field::CallerId),
     ("CallerID: ", Field::CallerId),
     ("Diverting number:", Field::CallerId),
-    ("+CLIP: ", Field::ClipCallerId),
+    ("+CLIP: ", Field::Clip),
 ];
 
 /// Replace `'`, `"` and every byte outside printable ASCII by a space (§4.5 rule 3).
@@ -182,21 +185,43 @@ fn skip_c_space(mut s: &[u8]) -> &[u8] {
     s
 }
 
-/// The number of a `+CLIP: "<number>",<type>[,...]` line (3GPP TS 27.007): the first quoted
-/// field, or the text before the first comma when it is not quoted. mgetty keeps the whole
-/// rest (` 0123 ,129` after sanitising), which no dialin.config entry can match; see
-/// `docs/differences-from-mgetty.md`.
-fn clip_number(rest: &[u8]) -> &[u8] {
-    let rest = skip_c_space(rest);
-    if let Some(quoted) = rest.strip_prefix(b"\"") {
-        let end = quoted
-            .iter()
-            .position(|&b| b == b'"')
-            .unwrap_or(quoted.len());
-        return &quoted[..end];
+/// The fields of a `+CLIP:` line's rest: split at commas outside double quotes, each field
+/// with its blanks trimmed and its quotes (if any) removed.
+fn clip_fields(rest: &[u8]) -> Vec<&[u8]> {
+    let mut fields = Vec::new();
+    let mut quoted = false;
+    let mut start = 0;
+    for (i, &b) in rest.iter().enumerate() {
+        match b {
+            b'"' => quoted = !quoted,
+            b',' if !quoted => {
+                fields.push(unquote(&rest[start..i]));
+                start = i + 1;
+            }
+            _ => {}
+        }
     }
-    let end = rest.iter().position(|&b| b == b',').unwrap_or(rest.len());
-    trim_c_space(&rest[..end])
+    fields.push(unquote(&rest[start..]));
+    fields
+}
+
+/// A field without its blanks and, when it starts with `"`, the text up to the closing one.
+fn unquote(field: &[u8]) -> &[u8] {
+    let f = trim_c_space(field);
+    match f.strip_prefix(b"\"") {
+        Some(q) => &q[..q.iter().position(|&b| b == b'"').unwrap_or(q.len())],
+        None => f,
+    }
+}
+
+/// Number and name of a `+CLIP: "<number>",<type>[,<subaddr>,<satype>[,"<alpha>"[,<CLI
+/// validity>]]]` line (3GPP TS 27.007): the first field, and the fifth when present and not
+/// empty. mgetty keeps the whole rest as the caller ID (` 0123 ,129` after sanitising), which
+/// no dialin.config entry can match, and no name; see `docs/differences-from-mgetty.md`.
+fn clip_number_name(rest: &[u8]) -> (&[u8], Option<&[u8]>) {
+    let fields = clip_fields(rest);
+    let name = fields.get(4).copied().filter(|n| !n.is_empty());
+    (fields.first().copied().unwrap_or_default(), name)
 }
 
 fn leading_digits(s: &[u8]) -> &[u8] {
@@ -231,7 +256,13 @@ impl CallInfo {
             match field {
                 Field::Stop => {}
                 Field::CallerId => self.caller_id = value,
-                Field::ClipCallerId => self.caller_id = sanitize(clip_number(rest)),
+                Field::Clip => {
+                    let (number, name) = clip_number_name(rest);
+                    self.caller_id = sanitize(number);
+                    if let Some(name) = name {
+                        self.call_name = sanitize(name);
+                    }
+                }
                 Field::CallName => self.call_name = value,
                 Field::CallDate => self.call_date = value,
                 Field::CallTime => self.call_time = value,
@@ -861,6 +892,64 @@ mod tests {
         for (line, get, want) in cases {
             let c = fed(&[line]);
             assert_eq!(get(&c), *want, "line {line:?}");
+        }
+    }
+
+    #[test]
+    fn clip_name_is_the_caller_name() {
+        let c = fed(&[b"+CLIP: \"0123456\",129,,,\"Alice Example\""]);
+        assert_eq!(
+            (c.caller_id.as_str(), c.call_name.as_str()),
+            ("0123456", "Alice Example")
+        );
+        // more fields after the name (CLI validity), a comma inside the quotes, blanks
+        let c = fed(&[b"+CLIP: \"0123\", 145, \"\", , \"Example, Alice\" ,0\r"]);
+        assert_eq!(
+            (c.caller_id.as_str(), c.call_name.as_str()),
+            ("0123", "Example, Alice")
+        );
+        // an empty or absent name leaves the name as it was (a NAME line may have set it)
+        for line in [
+            &b"+CLIP: \"0123\",129,,,\"\",0"[..],
+            b"+CLIP: \"0123\",129,,,",
+            b"+CLIP: \"0123\",129",
+            b"+CLIP: \"0123\"",
+        ] {
+            let c = fed(&[b"NAME=Bob", line]);
+            assert_eq!(
+                (c.caller_id.as_str(), c.call_name.as_str()),
+                ("0123", "Bob"),
+                "{line:?}"
+            );
+        }
+        // the unquoted form
+        let c = fed(&[b"+CLIP: 0123,129,,,Carol"]);
+        assert_eq!(
+            (c.caller_id.as_str(), c.call_name.as_str()),
+            ("0123", "Carol")
+        );
+    }
+
+    #[test]
+    fn hostile_clip_names_are_sanitised_like_name_lines() {
+        let long = vec![b'A'; 400];
+        for name in [
+            &b"Eve\x1b[2J'; rm -rf /\x07"[..],
+            b"\x00\x01\x7f\xff\t-x",
+            &long,
+        ] {
+            let mut clip = b"+CLIP: \"1\",129,,,\"".to_vec();
+            clip.extend_from_slice(name);
+            clip.extend_from_slice(b"\",0");
+            let mut line = b"NAME=".to_vec();
+            line.extend_from_slice(name);
+            let by_clip = fed(&[&clip]).call_name;
+            assert_eq!(by_clip, fed(&[&line]).call_name, "{name:?}");
+            assert!(
+                by_clip
+                    .bytes()
+                    .all(|b| (0x20..0x7f).contains(&b) && b != b'\'')
+            );
         }
     }
 

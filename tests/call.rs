@@ -521,3 +521,34 @@ fn login_config_over_1_mib_is_refused_at_once() {
     std::thread::sleep(s(0.5));
     assert!(!h.path("rec.out").exists() && !h.path("rec.out.tmp").exists());
 }
+
+#[test]
+fn clip_name_reaches_cnd_program_and_login_program_as_caller_name() {
+    let mut h = call_harness("");
+    let cnd = h.recorder("cnd");
+    let rec = h.recorder("rec");
+    fs::write(
+        h.path("etc/mgetty.config"),
+        format!(
+            "{BASE_CONFIG}{CALL_CONFIG}rings 3\ncnd-program {}\n",
+            cnd.display()
+        ),
+    )
+    .unwrap();
+    h.login_config(&format!("* - - {} @\n", rec.display()));
+    h.spawn_waiting(&[]);
+    h.modem.set_caller(vmodem::type_at_prompt("amy\r", s(10.0)));
+    // RING, then a GSM-style +CLIP line with the name (and a CLI validity after it), then
+    // two more RINGs. The name holds a quote and a control character.
+    h.modem.ring_at(&[s(0.0), s(3.0), s(4.0)], None);
+    h.modem.wait_to_dte("RING", s(10.0)).expect("first RING");
+    h.modem
+        .send_raw(b"\r\n+CLIP: \"0123456\",129,,,\"Alice\x07O'Example\",0\r\n");
+    let r = h.recorded("cnd", s(20.0));
+    assert_eq!(field(&r, "argv2"), Some("0123456"), "{r:?}");
+    assert_eq!(field(&r, "argv3"), Some("Alice O Example"), "{r:?}");
+    assert!(has_env(&r, "CALLER_NAME=Alice O Example"), "{r:?}");
+    let r = h.recorded("rec", s(20.0));
+    assert!(has_env(&r, "CALLER_ID=0123456"), "{r:?}");
+    assert!(has_env(&r, "CALLER_NAME=Alice O Example"), "{r:?}");
+}
