@@ -4,11 +4,12 @@
 //! A [`DeviceWatch`] watches, with one non-blocking inotify fd and no timer, the directory of
 //! each path and (for a symlink) the directory of its target; a directory that does not exist
 //! yet is replaced by its nearest existing ancestor until it appears. After each batch of
-//! events the watches are re-armed and the paths whose presence changed are returned. The
+//! events the watches are re-armed (once) and, of the paths watching a directory that had an
+//! event, those whose presence changed are returned; the others are not looked at. The
 //! event loop registers [`DeviceWatch::fd`] and calls [`DeviceWatch::handle`] when it is
 //! readable; a session simply opens the configured path, so a re-targeted link is followed.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::path::{Path, PathBuf};
@@ -21,8 +22,15 @@ pub struct DeviceWatch {
     ino: Inotify,
     paths: Vec<PathBuf>,
     present: Vec<bool>,
+    /// The directories watched for each path ([`dirs_for`] when last re-armed).
+    dirs: Vec<Vec<PathBuf>>,
     /// Watched directory → its descriptor.
     watches: BTreeMap<PathBuf, WatchDescriptor>,
+    /// Descriptor → the paths watching through it (several directories may share one
+    /// descriptor: the kernel gives one per inode).
+    users: BTreeMap<WatchDescriptor, Vec<usize>>,
+    /// How many times a path's presence was looked at after an event (tests count it).
+    checks: u64,
 }
 
 /// Whether `path` names an existing file (symlinks followed).
@@ -60,9 +68,12 @@ impl DeviceWatch {
         let present = paths.iter().map(|p| exists(p)).collect();
         let mut w = DeviceWatch {
             ino,
+            dirs: vec![Vec::new(); paths.len()],
             paths,
             present,
             watches: BTreeMap::new(),
+            users: BTreeMap::new(),
+            checks: 0,
         };
         w.rearm();
         Ok(w)
@@ -78,18 +89,36 @@ impl DeviceWatch {
         self.present.get(i).copied().unwrap_or(false)
     }
 
-    fn rearm(&mut self) {
-        let wanted: Vec<PathBuf> = self.paths.iter().flat_map(|p| dirs_for(p)).collect();
+    /// Work out every path's directories again, drop the watches no path needs, add the
+    /// missing ones and rebuild descriptor → paths. Returns the paths whose directories
+    /// changed (an event there may have come before the new watch did).
+    fn rearm(&mut self) -> BTreeSet<usize> {
+        let mut moved = BTreeSet::new();
+        let mut wanted: BTreeMap<PathBuf, Vec<usize>> = BTreeMap::new();
+        for (i, p) in self.paths.iter().enumerate() {
+            let dirs = dirs_for(p);
+            for d in &dirs {
+                wanted.entry(d.clone()).or_default().push(i);
+            }
+            if dirs != self.dirs[i] {
+                self.dirs[i] = dirs;
+                moved.insert(i);
+            }
+        }
         let stale: Vec<PathBuf> = self
             .watches
             .keys()
-            .filter(|d| !wanted.contains(d))
+            .filter(|d| !wanted.contains_key(*d))
             .cloned()
             .collect();
-        for d in stale {
-            if let Some(wd) = self.watches.remove(&d) {
-                let _ = self.ino.rm_watch(wd);
-            }
+        let gone: BTreeSet<WatchDescriptor> = stale
+            .iter()
+            .filter_map(|d| self.watches.remove(d))
+            .collect();
+        // Another name of the same directory may still use a descriptor.
+        let kept: BTreeSet<WatchDescriptor> = self.watches.values().copied().collect();
+        for wd in gone.difference(&kept) {
+            let _ = self.ino.rm_watch(*wd);
         }
         let mask = AddWatchFlags::IN_CREATE
             | AddWatchFlags::IN_DELETE
@@ -99,26 +128,40 @@ impl DeviceWatch {
             | AddWatchFlags::IN_DELETE_SELF
             | AddWatchFlags::IN_MOVE_SELF
             | AddWatchFlags::IN_ONLYDIR;
-        for d in wanted {
-            if !self.watches.contains_key(&d) {
-                if let Ok(wd) = self.ino.add_watch(&d, mask) {
-                    self.watches.insert(d, wd);
-                }
+        self.users.clear();
+        for (d, idx) in wanted {
+            let wd = match self.watches.get(&d) {
+                Some(wd) => Some(*wd),
+                None => self.ino.add_watch(&d, mask).ok(),
+            };
+            if let Some(wd) = wd {
+                self.watches.insert(d, wd);
+                self.users.entry(wd).or_default().extend(idx);
             }
         }
+        moved
     }
 
     /// Read the pending events, re-arm the watches, and return `(index, present)` for every
-    /// path whose presence changed. Returns nothing when no event was pending.
+    /// path whose presence changed. Only the paths whose directories had an event (or whose
+    /// directories changed) are looked at. Returns nothing when no event was pending.
     pub fn handle(&mut self) -> Vec<(usize, bool)> {
         let mut any = false;
+        let mut affected = BTreeSet::new();
         while let Ok(events) = self.ino.read_events() {
             if events.is_empty() {
                 break;
             }
             any = true;
-            // A removed directory's watch is gone: forget it so it is added again.
             for ev in &events {
+                if ev.mask.contains(AddWatchFlags::IN_Q_OVERFLOW) {
+                    // Events were lost: look at everything.
+                    affected.extend(0..self.paths.len());
+                }
+                if let Some(idx) = self.users.get(&ev.wd) {
+                    affected.extend(idx.iter().copied());
+                }
+                // A removed directory's watch is gone: forget it so it is added again.
                 if ev.mask.contains(AddWatchFlags::IN_IGNORED) {
                     self.watches.retain(|_, wd| *wd != ev.wd);
                 }
@@ -127,10 +170,11 @@ impl DeviceWatch {
         if !any {
             return Vec::new();
         }
-        self.rearm();
+        affected.extend(self.rearm());
         let mut changed = Vec::new();
-        for (i, p) in self.paths.iter().enumerate() {
-            let now = exists(p);
+        for i in affected {
+            self.checks += 1;
+            let now = exists(&self.paths[i]);
             if now != self.present[i] {
                 self.present[i] = now;
                 changed.push((i, now));
@@ -197,5 +241,55 @@ mod tests {
         fs::remove_file(dev.join("ttyUSB1")).unwrap();
         assert!(wait(&w));
         assert_eq!(w.handle(), vec![(0, false)]);
+    }
+
+    #[test]
+    fn an_event_in_one_directory_looks_only_at_its_paths() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        fs::create_dir(&a).unwrap();
+        fs::create_dir(&b).unwrap();
+        let paths: Vec<PathBuf> = (0..3)
+            .map(|i| a.join(format!("ttyUSB{i}")))
+            .chain((0..5).map(|i| b.join(format!("ttyACM{i}"))))
+            .collect();
+        let mut w = DeviceWatch::new(paths).unwrap();
+        assert_eq!(w.watches.len(), 2);
+        fs::write(a.join("ttyUSB1"), "").unwrap();
+        assert!(wait(&w));
+        assert_eq!(w.handle(), vec![(1, true)]);
+        assert_eq!(w.checks, 3, "only the paths in a/");
+        fs::write(b.join("ttyACM4"), "").unwrap();
+        fs::write(b.join("unrelated"), "").unwrap();
+        assert!(wait(&w));
+        assert_eq!(w.handle(), vec![(7, true)]);
+        assert_eq!(w.checks, 3 + 5, "then only the paths in b/");
+        assert!(w.present(1) && w.present(7) && !w.present(0));
+    }
+
+    #[test]
+    fn four_thousand_paths_in_one_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths: Vec<PathBuf> = (0..4096)
+            .map(|i| dir.path().join(format!("ttyUSB{i}")))
+            .collect();
+        let mut w = DeviceWatch::new(paths).unwrap();
+        assert_eq!(w.watches.len(), 1);
+        assert_eq!(w.users.values().map(Vec::len).sum::<usize>(), 4096);
+        let dev = dir.path().join("ttyUSB4095");
+        fs::write(&dev, "").unwrap();
+        assert!(wait(&w));
+        assert_eq!(w.handle(), vec![(4095, true)]);
+        fs::remove_file(&dev).unwrap();
+        fs::write(dir.path().join("ttyUSB0"), "").unwrap();
+        assert!(wait(&w));
+        let mut changed = w.handle();
+        // both events may come in one batch or two
+        if changed.len() < 2 && wait(&w) {
+            changed.extend(w.handle());
+        }
+        changed.sort_unstable();
+        assert_eq!(changed, vec![(0, true), (4095, false)]);
+        assert_eq!(w.watches.len(), 1);
     }
 }
