@@ -217,16 +217,9 @@ impl Server {
         }
     }
 
-    /// Re-read the config: unchanged ports are kept as they are, changed ports take the new
-    /// settings for new clients while live sessions finish on the old ones, removed ports are
-    /// closed (buffered data written first), new ports are opened.
-    pub(super) fn reload(&mut self, eng: &mut Engine) {
-        let Some(r) = self.reloader.as_mut() else {
-            return;
-        };
-        let Some(new) = r() else { return };
-        // The TLS files of new and changed ports first: one bad file keeps the whole old
-        // config serving.
+    /// The TLS files of new and changed ports, read before anything is applied: `None` (the
+    /// error logged) when one is bad, so that the whole old config keeps serving.
+    fn load_new_tls(&self, new: Vec<PortConfig>) -> Option<Vec<(PortConfig, Option<TlsRole>)>> {
         let mut loaded = Vec::with_capacity(new.len());
         for cfg in new {
             let same = self
@@ -238,10 +231,24 @@ impl Server {
                 Ok(tls) => loaded.push((cfg, tls)),
                 Err(e) => {
                     log::error!("{e}; keeping the old config");
-                    return;
+                    return None;
                 }
             }
         }
+        Some(loaded)
+    }
+
+    /// Re-read the config: unchanged ports are kept as they are, changed ports take the new
+    /// settings for new clients while live sessions finish on the old ones, removed ports are
+    /// closed (buffered data written first), new ports are opened.
+    pub(super) fn reload(&mut self, eng: &mut Engine) {
+        let Some(r) = self.reloader.as_mut() else {
+            return;
+        };
+        let Some(new) = r() else { return };
+        let Some(loaded) = self.load_new_tls(new) else {
+            return;
+        };
         let mut seen = vec![false; self.ports.len()];
         for (cfg, tls) in loaded {
             let old = self.ports.iter().position(|p| {
