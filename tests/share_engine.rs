@@ -526,6 +526,57 @@ fn a_flood_of_set_baudrate_gives_a_few_log_lines() {
     assert!(lines <= 12, "{lines} baud rate lines:\n{text}");
 }
 
+/// The bytes of the TLS back-pressure test: `k`-th byte of stream `seed`.
+fn tls_byte(k: usize, seed: usize) -> u8 {
+    ((k * seed + k / 251) % 256) as u8
+}
+
+/// The python client of [`tls_moves_megabytes_both_ways_through_full_queues`].
+const TLS_PACED_CLIENT: &str = r"
+import ssl, socket, threading, time
+ctx = ssl.create_default_context(cafile='ca.pem')
+t = ctx.wrap_socket(socket.create_connection(('127.0.0.1', @PORT@)), server_hostname='127.0.0.1')
+t.settimeout(60)
+def stream(n, seed):
+    return bytes((k * seed + k // 251) % 256 for k in range(n))
+# 0: tell the far end of the device we are in, wait for its go (it has sent XOFF first).
+t.sendall(b'r')
+assert t.recv(1) == b'g'
+# 1: one TLS record at a time, a pause after each, while the device takes nothing.
+paced = stream(@RECS@ * @REC@, 31)
+for i in range(@RECS@):
+    t.sendall(paced[i * @REC@:(i + 1) * @REC@])
+    time.sleep(0.05)
+print('SENT', flush=True)
+g = b''
+while len(g) < 2:
+    b = t.recv(2 - len(g))
+    if not b:
+        break
+    g += b
+# 2: megabytes both ways; this end reads nothing until a second after it has sent all.
+# (XON and XOFF would be flow control on the device's input: none in this stream)
+want = stream(@N@, 13).translate(bytes.maketrans(b'\x11\x13', b'\x00\x00'))
+got = 0
+ok = True
+sent = threading.Event()
+def rd():
+    global got, ok
+    sent.wait(120)
+    time.sleep(1)
+    while got < @N@:
+        b = t.recv(65536)
+        if not b:
+            break
+        ok = ok and b == want[got:got + len(b)]
+        got += len(b)
+r = threading.Thread(target=rd); r.start()
+t.sendall(stream(@N@, 7))
+sent.set()
+r.join()
+print('GOT', got, 'IN ORDER' if ok else 'OUT OF ORDER', flush=True)
+";
+
 #[test]
 fn tls_moves_megabytes_both_ways_through_full_queues() {
     let tmp = tmpdir();
@@ -534,11 +585,15 @@ fn tls_moves_megabytes_both_ways_through_full_queues() {
     }
     let f = |n: &str| tmp.path().join(n).to_str().unwrap().to_string();
     let mut d = dev();
+    // With ixon on the device, an XOFF from the far end stops its output: nothing more
+    // can be written to it, and the server's 64 KiB device queue fills up.
     let srv = serve(
         tmp.path(),
         &[
             "-p",
             "0",
+            "-s",
+            "ixon",
             "--tls-cert",
             &f("srv.pem"),
             "--tls-key",
@@ -546,46 +601,54 @@ fn tls_moves_megabytes_both_ways_through_full_queues() {
             d.path.to_str().unwrap(),
         ],
     );
-    let n = 8 << 20;
-    let script = format!(
-        "import ssl, socket, threading\n\
-         ctx = ssl.create_default_context(cafile='ca.pem')\n\
-         t = ctx.wrap_socket(socket.create_connection(('127.0.0.1', {})), server_hostname='127.0.0.1')\n\
-         t.settimeout(30)\n\
-         got = 0\n\
-         def rd():\n\
-         \x20   global got\n\
-         \x20   while got < {n}:\n\
-         \x20       b = t.recv(65536)\n\
-         \x20       if not b: break\n\
-         \x20       got += len(b)\n\
-         r = threading.Thread(target=rd); r.start()\n\
-         t.sendall(bytes(range(256)) * ({n} // 256))\n\
-         r.join()\n\
-         print('GOT', got)\n",
-        srv.addrs[0].port()
-    );
-    let child = Command::new("python3")
+    // 9 records of 10007 bytes, paced: the server reads each as soon as it arrives, so the
+    // socket read that completes a record empties the kernel buffer. The seventh does not
+    // fit the 64 KiB queue and is left half-read inside TLS; the last two wait in the
+    // kernel (they fit its receive window, so all of them are there), their readiness
+    // already reported. When the device takes output again (XON) and the rest of the
+    // seventh has been read, the connection must not call itself drained on the strength
+    // of that earlier short socket read, or the last two records are stranded.
+    let (recs, rec, n) = (9, 10_007, 8 << 20);
+    let script = TLS_PACED_CLIENT
+        .replace("@PORT@", &srv.addrs[0].port().to_string())
+        .replace("@RECS@", &recs.to_string())
+        .replace("@REC@", &rec.to_string())
+        .replace("@N@", &n.to_string());
+    let mut child = Command::new("python3")
         .arg("-c")
         .arg(script)
         .current_dir(tmp.path())
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    // The far end reads slowly at first, so the device queue and TLS buffers fill up.
-    std::thread::sleep(Duration::from_millis(300));
+    // The device is open and set up once the client's first byte arrives: stop its output.
+    assert_eq!(d.read_n(1), b"r");
+    d.write_all(b"\x13g");
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut out, &mut line).unwrap();
+    assert_eq!(line, "SENT\n");
+    d.write_all(b"\x11");
+    let got = d.read_n(recs * rec);
+    assert!(got.iter().enumerate().all(|(k, &b)| b == tls_byte(k, 31)));
+    d.write_all(b"go");
+    // Megabytes both ways: the device end reads everything, then writes N bytes while the
+    // client does not read for a second (the server's queue and its TLS send path fill up).
     let got = d.read_n(n);
-    assert!(
-        got.chunks(256)
-            .all(|c| c.iter().enumerate().all(|(i, &b)| b as usize == i))
-    );
-    let chunk = vec![7u8; 65536];
-    for _ in 0..n / chunk.len() {
-        d.write_all(&chunk);
+    assert!(got.iter().enumerate().all(|(k, &b)| b == tls_byte(k, 7)));
+    let back: Vec<u8> = (0..n)
+        .map(|k| match tls_byte(k, 13) {
+            0x11 | 0x13 => 0,
+            b => b,
+        })
+        .collect();
+    for chunk in back.chunks(65536) {
+        d.write_all(chunk);
     }
-    let out = child.wait_with_output().unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains(&format!("GOT {n}")), "{text}");
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut out, &mut text).unwrap();
+    assert!(child.wait().unwrap().success());
+    assert!(text.contains(&format!("GOT {n} IN ORDER")), "{text}");
 }
 
 #[test]
