@@ -7,6 +7,10 @@
 //! (which names the service), /etc/hosts.allow, /etc/hosts.deny and /run (inetd's pid file)
 //! are private bind mounts in the namespace; the real ones are never touched.
 //! Skipped, with the reason, without root, `unshare --mount`, inetd or tcpd.
+//!
+//! What the man page promises: the line serves the pty at 115200 raw; tcpd's refusal leaves
+//! the device untouched; rgetty-share's own host list applies only when `--allow` is given,
+//! and then to the connection inetd hands over exactly as to an accepted one.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod share_util;
@@ -268,4 +272,42 @@ fn allow_list_applies_to_connections_inetd_hands_over() {
     let mut c = connect_from("127.0.0.1", srv.addr);
     exchange(&mut c, &mut d);
     assert!(touches.count() >= 2);
+}
+
+/// An IPv4 address of this machine outside 127/8 (connections from it to 127.0.0.1 still go
+/// over the loopback device), if it has one.
+fn non_loopback_ip() -> Option<String> {
+    nix::ifaddrs::getifaddrs()
+        .ok()?
+        .filter_map(|i| Some(i.address?.as_sockaddr_in()?.ip()))
+        .find(|ip| !ip.is_loopback() && !ip.is_unspecified())
+        .map(|ip| ip.to_string())
+}
+
+#[test]
+fn without_allow_only_tcpd_decides() {
+    if skip() {
+        return;
+    }
+    let Some(ip) = non_loopback_ip() else {
+        println!("SKIP: no IPv4 address outside 127/8");
+        return;
+    };
+    let tmp = tmpdir();
+    let mut d = dev();
+    // As written (no --allow), a peer outside loopback that tcpd admits is served: a
+    // standalone server's default list (loopback only) does not apply to inetd connections.
+    let allow = format!("rgetty-share: {ip}\n");
+    let srv = inetd(tmp.path(), &d.path, &[], &allow, "ALL: ALL\n");
+    let mut c = connect_from(&ip, srv.addr);
+    exchange(&mut c, &mut d);
+    drop(c);
+    // tcpd still decides: 127.0.0.1 is not in hosts.allow.
+    let mut c = connect(srv.addr);
+    let _ = c.write_all(b"ping");
+    assert_eq!(read_to_eof(&mut c), "");
+    assert!(
+        d.drain_for(std::time::Duration::from_millis(200))
+            .is_empty()
+    );
 }
