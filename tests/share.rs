@@ -974,3 +974,86 @@ fn same_device_on_two_ports_is_busy_on_the_second() {
     c3.write_all(b"3").unwrap();
     assert_eq!(d.read_n(1), b"3");
 }
+
+/// A SET request for the value the line already has makes no tcsetattr: 5,000 requests for
+/// the current speed, then 500 that alternate, give about 500 `TCSETS*` calls (strace
+/// attached to the running server), not 5,500.
+#[test]
+fn set_requests_that_change_nothing_make_no_tcsetattr() {
+    if !have("strace") {
+        return;
+    }
+    let tmp = tmpdir();
+    let mut d = dev();
+    tty::set_speed(&d.slave, 9600).unwrap();
+    let srv = serve(
+        tmp.path(),
+        &["-p", "0", "--mode", "rfc2217", d.path.to_str().unwrap()],
+    );
+    let mut c = connect(srv.addrs[0]);
+    c.write_all(b"a").unwrap();
+    assert_eq!(d.read_n(1), b"a", "session up before tracing");
+    let out = tmp.path().join("strace.txt");
+    let mut strace = Command::new("strace")
+        .args(["-f", "-qq", "-e", "trace=ioctl", "-o"])
+        .arg(&out)
+        .args(["-p", &srv.proc.pid().to_string()])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // strace has attached once the first traced call shows up: poke the server until then.
+    let attached = Instant::now() + DEADLINE;
+    while std::fs::read_to_string(&out).map_or(true, |t| !t.contains("ioctl(")) {
+        if Instant::now() > attached || strace.try_wait().unwrap().is_some() {
+            let _ = strace.kill();
+            eprintln!("strace cannot attach here; skipped");
+            return;
+        }
+        let mut req = Vec::new();
+        ComPort::SetBaudrate(9600).encode(false, &mut req);
+        ComPort::SetBaudrate(19_200).encode(false, &mut req);
+        ComPort::SetBaudrate(9600).encode(false, &mut req);
+        c.write_all(&req).unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let before = tcsets(&out);
+    let mut req = Vec::new();
+    for _ in 0..5_000 {
+        ComPort::SetBaudrate(9600).encode(false, &mut req);
+    }
+    for i in 0..500 {
+        ComPort::SetBaudrate(if i % 2 == 0 { 19_200 } else { 9600 }).encode(false, &mut req);
+    }
+    let reader = {
+        let mut r = c.try_clone().unwrap();
+        std::thread::spawn(move || {
+            let mut sink = [0u8; 65536];
+            while matches!(r.read(&mut sink), Ok(n) if n > 0) {}
+        })
+    };
+    c.write_all(&req).unwrap();
+    c.write_all(b"end").unwrap();
+    assert_eq!(d.read_n(3), b"end");
+    c.shutdown(std::net::Shutdown::Both).unwrap();
+    reader.join().unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(strace.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    strace.wait().unwrap();
+    let calls = tcsets(&out) - before;
+    assert!(
+        (500..=600).contains(&calls),
+        "{calls} TCSETS* calls for 500 changes among 5,500 requests"
+    );
+}
+
+/// How many tcsetattr calls (`ioctl(…, TCSETS…)`) an strace output file holds.
+fn tcsets(path: &Path) -> usize {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.contains("TCSETS"))
+        .count()
+}
