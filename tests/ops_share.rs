@@ -24,6 +24,23 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// `rgetty-share serve --config CONF` with `$NOTIFY_SOCKET` set to `notify` (locks in
+/// `tmp/lock`).
+fn serve_notified(tmp: &std::path::Path, conf: &std::path::Path, notify: &std::path::Path) -> Proc {
+    std::fs::create_dir_all(tmp.join("lock")).unwrap();
+    Proc {
+        child: Command::new(BIN)
+            .args(["serve", "--lock-dir"])
+            .arg(tmp.join("lock"))
+            .arg("--config")
+            .arg(conf)
+            .env("NOTIFY_SOCKET", notify)
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap(),
+    }
+}
+
 /// `GET /metrics` on `addr`: the body.
 fn get_metrics(addr: SocketAddr) -> String {
     let mut s = TcpStream::connect(addr).unwrap();
@@ -60,18 +77,7 @@ fn ready_after_bind_status_and_metrics() {
         ),
     )
     .unwrap();
-    std::fs::create_dir_all(tmp.path().join("lock")).unwrap();
-    let _srv = Proc {
-        child: Command::new(BIN)
-            .args(["serve", "--lock-dir"])
-            .arg(tmp.path().join("lock"))
-            .arg("--config")
-            .arg(&conf)
-            .env("NOTIFY_SOCKET", &sock_path)
-            .stdin(Stdio::null())
-            .spawn()
-            .unwrap(),
-    };
+    let _srv = serve_notified(tmp.path(), &conf, &sock_path);
     let mut buf = [0u8; 1024];
     let n = notify.recv(&mut buf).unwrap();
     let first = String::from_utf8_lossy(&buf[..n]).into_owned();
@@ -348,18 +354,7 @@ fn unplugging_a_directly_named_device_updates_the_status() {
     let conf = tmp.path().join("share.conf");
     let port = free_port();
     std::fs::write(&conf, format!("127.0.0.1:{port} {} - *\n", usb.display())).unwrap();
-    std::fs::create_dir_all(tmp.path().join("lock")).unwrap();
-    let _srv = Proc {
-        child: Command::new(BIN)
-            .args(["serve", "--lock-dir"])
-            .arg(tmp.path().join("lock"))
-            .arg("--config")
-            .arg(&conf)
-            .env("NOTIFY_SOCKET", &sock_path)
-            .stdin(Stdio::null())
-            .spawn()
-            .unwrap(),
-    };
+    let _srv = serve_notified(tmp.path(), &conf, &sock_path);
     let mut buf = [0u8; 1024];
     let mut next = || {
         let n = notify.recv(&mut buf).expect("a STATUS= line");
