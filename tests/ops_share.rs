@@ -24,6 +24,23 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// `rgetty-share serve --config CONF` with `$NOTIFY_SOCKET` set to `notify` (locks in
+/// `tmp/lock`).
+fn serve_notified(tmp: &std::path::Path, conf: &std::path::Path, notify: &std::path::Path) -> Proc {
+    std::fs::create_dir_all(tmp.join("lock")).unwrap();
+    Proc {
+        child: Command::new(BIN)
+            .args(["serve", "--lock-dir"])
+            .arg(tmp.join("lock"))
+            .arg("--config")
+            .arg(conf)
+            .env("NOTIFY_SOCKET", notify)
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap(),
+    }
+}
+
 /// `GET /metrics` on `addr`: the body.
 fn get_metrics(addr: SocketAddr) -> String {
     let mut s = TcpStream::connect(addr).unwrap();
@@ -60,18 +77,7 @@ fn ready_after_bind_status_and_metrics() {
         ),
     )
     .unwrap();
-    std::fs::create_dir_all(tmp.path().join("lock")).unwrap();
-    let _srv = Proc {
-        child: Command::new(BIN)
-            .args(["serve", "--lock-dir"])
-            .arg(tmp.path().join("lock"))
-            .arg("--config")
-            .arg(&conf)
-            .env("NOTIFY_SOCKET", &sock_path)
-            .stdin(Stdio::null())
-            .spawn()
-            .unwrap(),
-    };
+    let _srv = serve_notified(tmp.path(), &conf, &sock_path);
     let mut buf = [0u8; 1024];
     let n = notify.recv(&mut buf).unwrap();
     let first = String::from_utf8_lossy(&buf[..n]).into_owned();
@@ -332,4 +338,40 @@ fn hotplugged_device_absent_appears_and_moves() {
     c.write_all(b"back").unwrap();
     assert_eq!(a.read_n(4), b"back");
     assert!(b.drain_for(Duration::from_millis(200)).is_empty());
+}
+
+/// A device named directly that is present at start (`/dev/ttyUSB0`; here a file in a temp
+/// dir) is watched too: unplugging it sends a new `STATUS=` at once, and so does plugging it
+/// back in.
+#[test]
+fn unplugging_a_directly_named_device_updates_the_status() {
+    let tmp = tmpdir();
+    let usb = tmp.path().join("ttyUSB0");
+    std::fs::write(&usb, b"").unwrap();
+    let sock_path = tmp.path().join("notify");
+    let notify = UnixDatagram::bind(&sock_path).unwrap();
+    notify.set_read_timeout(Some(DEADLINE)).unwrap();
+    let conf = tmp.path().join("share.conf");
+    let port = free_port();
+    std::fs::write(&conf, format!("127.0.0.1:{port} {} - *\n", usb.display())).unwrap();
+    let _srv = serve_notified(tmp.path(), &conf, &sock_path);
+    let mut buf = [0u8; 1024];
+    let mut next = || {
+        let n = notify.recv(&mut buf).expect("a STATUS= line");
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    };
+    let first = next();
+    assert!(
+        first.contains("READY=1") && !first.contains("absent"),
+        "{first}"
+    );
+    std::fs::remove_file(&usb).unwrap();
+    let gone = next();
+    assert!(gone.contains("1 devices absent"), "{gone}");
+    std::fs::write(&usb, b"").unwrap();
+    let back = next();
+    assert!(
+        back.starts_with("STATUS=") && !back.contains("absent"),
+        "{back}"
+    );
 }

@@ -974,3 +974,179 @@ fn same_device_on_two_ports_is_busy_on_the_second() {
     c3.write_all(b"3").unwrap();
     assert_eq!(d.read_n(1), b"3");
 }
+
+/// A SET request for the value the line already has makes no tcsetattr: 5,000 requests for
+/// the current speed, then 500 that alternate, give about 500 `TCSETS*` calls (strace
+/// attached to the running server), not 5,500.
+#[test]
+fn set_requests_that_change_nothing_make_no_tcsetattr() {
+    if !have("strace") {
+        return;
+    }
+    let tmp = tmpdir();
+    let mut d = dev();
+    tty::set_speed(&d.slave, 9600).unwrap();
+    let srv = serve(
+        tmp.path(),
+        &["-p", "0", "--mode", "rfc2217", d.path.to_str().unwrap()],
+    );
+    let mut c = connect(srv.addrs[0]);
+    c.write_all(b"a").unwrap();
+    assert_eq!(d.read_n(1), b"a", "session up before tracing");
+    let out = tmp.path().join("strace.txt");
+    let Some(strace) = strace_attach(srv.proc.pid(), &["-e", "trace=ioctl"], &out) else {
+        return;
+    };
+    let before = tcsets(&out);
+    let mut req = Vec::new();
+    for _ in 0..5_000 {
+        ComPort::SetBaudrate(9600).encode(false, &mut req);
+    }
+    for i in 0..500 {
+        ComPort::SetBaudrate(if i % 2 == 0 { 19_200 } else { 9600 }).encode(false, &mut req);
+    }
+    let reader = {
+        let mut r = c.try_clone().unwrap();
+        std::thread::spawn(move || {
+            let mut sink = [0u8; 65536];
+            while matches!(r.read(&mut sink), Ok(n) if n > 0) {}
+        })
+    };
+    c.write_all(&req).unwrap();
+    c.write_all(b"end").unwrap();
+    assert_eq!(d.read_n(3), b"end");
+    c.shutdown(std::net::Shutdown::Both).unwrap();
+    reader.join().unwrap();
+    strace_detach(strace);
+    let calls = tcsets(&out) - before;
+    assert!(
+        (500..=600).contains(&calls),
+        "{calls} TCSETS* calls for 500 changes among 5,500 requests"
+    );
+}
+
+/// How many tcsetattr calls (`ioctl(…, TCSETS…)`) an strace output file holds.
+fn tcsets(path: &Path) -> usize {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.contains("TCSETS"))
+        .count()
+}
+
+/// `strace -f -o OUT EXTRA… -p PID`, returned once strace says it has attached; None (and a
+/// line saying why) when strace cannot trace here.
+fn strace_attach(pid: i32, extra: &[&str], out: &Path) -> Option<std::process::Child> {
+    use std::io::BufRead;
+    let mut st = Command::new("strace")
+        .arg("-f")
+        .args(extra)
+        .arg("-o")
+        .arg(out)
+        .args(["-p", &pid.to_string()])
+        .stderr(Stdio::piped())
+        .spawn()
+        .ok()?;
+    let err = st.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for l in std::io::BufReader::new(err).lines().map_while(Result::ok) {
+            let _ = tx.send(l);
+        }
+    });
+    while let Ok(l) = rx.recv_timeout(DEADLINE) {
+        if l.contains("attached") {
+            return Some(st);
+        }
+    }
+    let _ = st.kill();
+    let _ = st.wait();
+    eprintln!("strace cannot attach here; skipped");
+    None
+}
+
+/// Stop tracing (SIGINT: strace detaches and flushes its output).
+fn strace_detach(mut st: std::process::Child) {
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(st.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    st.wait().unwrap();
+}
+
+/// The system calls an strace output file shows as completed (the wait strace found the
+/// process in shows as `<unfinished ...>`).
+fn completed_calls(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.contains("= ") && !l.contains("resumed") && !l.contains("+++"))
+        .map(str::to_string)
+        .collect()
+}
+
+/// Idle means asleep: with 64 ports (one on an absent device) and no client, the server makes
+/// no system call in 2 s; nor after a client has come and gone (its timers do not keep
+/// firing).
+#[test]
+fn an_idle_server_makes_no_system_calls() {
+    if !have("strace") {
+        return;
+    }
+    let tmp = tmpdir();
+    let mut d = dev();
+    // 64 distinct free ports: hold them all bound while choosing, then release.
+    let held: Vec<TcpListener> = (0..64)
+        .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect();
+    let ports: Vec<u16> = held
+        .iter()
+        .map(|l| l.local_addr().unwrap().port())
+        .collect();
+    drop(held);
+    let mut conf = format!(
+        "127.0.0.1:{} {} - 127.0.0.1 mode=rfc2217\n",
+        ports[0],
+        d.path.display()
+    );
+    conf.push_str(&format!(
+        "127.0.0.1:{} {}/absent - *\n",
+        ports[1],
+        tmp.path().display()
+    ));
+    for (i, p) in ports[2..].iter().enumerate() {
+        conf.push_str(&format!("127.0.0.1:{p} /dev/rgetty-test-idle-{i} - *\n"));
+    }
+    let cf = tmp.path().join("share.conf");
+    std::fs::write(&cf, conf).unwrap();
+    let srv = serve(tmp.path(), &["--config", cf.to_str().unwrap()]);
+    let traces = tmpdir();
+    let quiet = |what: &str| {
+        // Not in `tmp`: that directory is watched (the absent device), so a file made there
+        // would wake the server.
+        let out = traces.path().join(format!("strace-{}.txt", what.len()));
+        let Some(st) = strace_attach(srv.proc.pid(), &[], &out) else {
+            return false;
+        };
+        std::thread::sleep(Duration::from_secs(2));
+        strace_detach(st);
+        let calls = completed_calls(&out);
+        assert!(
+            calls.is_empty(),
+            "{what}: {} calls: {calls:#?}",
+            calls.len()
+        );
+        true
+    };
+    if !quiet("idle at start") {
+        return;
+    }
+    let mut c = connect(srv.addrs[0]);
+    c.write_all(b"hi").unwrap();
+    assert_eq!(d.read_n(2), b"hi");
+    drop(c);
+    wait_for("the lock to go", || lock_files(tmp.path()).is_empty());
+    std::thread::sleep(Duration::from_secs(1));
+    quiet("idle after a client left");
+}

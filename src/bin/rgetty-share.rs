@@ -20,7 +20,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use clap::{Args, Parser, Subcommand};
+use clap::Parser;
 
 use rgetty::lock::{LockDir, Naming};
 use rgetty::share::acl::Acl;
@@ -29,175 +29,9 @@ use rgetty::share::conf::{self, Mode, PortConfig};
 use rgetty::share::server::{self, Server, ServerSettings, Signals};
 use rgetty::share::transport::{self, TlsRole};
 
-#[derive(Parser, Debug)]
-#[command(
-    name = "rgetty-share",
-    version,
-    about = "Share serial lines over TCP (raw or RFC 2217)"
-)]
-struct Cli {
-    #[command(subcommand)]
-    cmd: Cmd,
-}
-
-#[derive(Subcommand, Debug)]
-enum Cmd {
-    /// Export one tty (or many, with --config) over TCP.
-    Serve(ServeArgs),
-    /// Connect to an exported port: a local virtual port (--link) or a local device.
-    Connect(ConnectArgs),
-    /// The virtual Hayes modem on a pty (`rgetty-share modem --help` for its options).
-    #[command(disable_help_flag = true)]
-    Modem {
-        /// Arguments of the modem mode (see rgetty-share(8)).
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-        args: Vec<String>,
-    },
-}
-
-#[derive(Args, Debug)]
-struct Common {
-    /// Directory of the UUCP lock files.
-    #[arg(long, default_value = "/var/lock")]
-    lock_dir: PathBuf,
-    /// Lock file naming: upstream (LCK..ttyS0, the basename; rgetty's default) or debian
-    /// (LCK..pts_3, the path below /dev with / turned into _).
-    #[arg(long, default_value = "upstream", value_parser = ["debian", "upstream"])]
-    lock_naming: String,
-    /// Log debug messages too.
-    #[arg(short = 'v', long)]
-    verbose: bool,
-}
-
-#[derive(Args, Debug)]
-struct ServeArgs {
-    /// Listen address: ADDR or ADDR:PORT (default: 127.0.0.1 when only loopback is allowed,
-    /// else 0.0.0.0).
-    #[arg(long)]
-    listen: Option<String>,
-    /// TCP port.
-    #[arg(short = 'p', long = "port")]
-    port: Option<u16>,
-    /// stty words applied to the device after it is made raw, e.g. "9600 -crtscts".
-    #[arg(short = 's', long = "stty")]
-    stty: Option<String>,
-    /// Clients that may share the device at once.
-    #[arg(short = 'm', long = "max", default_value_t = 1)]
-    max: usize,
-    /// Admit these peers (address, ADDR/BITS or *); default: loopback only.
-    #[arg(long = "allow")]
-    allow: Vec<String>,
-    /// raw (binary clean) or rfc2217 (telnet + COM-PORT).
-    #[arg(long, default_value = "raw")]
-    mode: String,
-    /// Write-only: never read from the device.
-    #[arg(short = 'w', long = "write-only")]
-    write_only: bool,
-    /// Run as a daemon (log to syslog).
-    #[arg(short = 'd', long = "daemon")]
-    daemon: bool,
-    /// Disconnect clients idle this many seconds (0 = never).
-    #[arg(long, default_value_t = 0)]
-    idle_timeout: u64,
-    /// Text sent to each client on connect (escapes \r \n \d \p).
-    #[arg(long)]
-    banner: Option<String>,
-    /// Seconds allowed for handing buffered data to the device after the last client left.
-    #[arg(long, default_value_t = 30)]
-    drain: u64,
-    /// The config file (one line per port); SIGHUP reloads it.
-    #[arg(long, short = 'c')]
-    config: Option<PathBuf>,
-    /// Serve one connection on stdin/stdout (inetd), or the sockets passed by systemd.
-    #[arg(long)]
-    inetd: bool,
-    /// Write the bound addresses here, one per line, once listening.
-    #[arg(long)]
-    port_file: Option<PathBuf>,
-    /// Check the config file and exit.
-    #[arg(long)]
-    check: bool,
-    /// Serve TLS with this certificate chain (PEM).
-    #[arg(long, value_name = "PEM", requires = "tls_key")]
-    tls_cert: Option<PathBuf>,
-    /// The private key of --tls-cert (PEM).
-    #[arg(long, value_name = "PEM", requires = "tls_cert")]
-    tls_key: Option<PathBuf>,
-    /// Require client certificates issued by this CA (PEM).
-    #[arg(long, value_name = "PEM", requires = "tls_cert")]
-    tls_client_ca: Option<PathBuf>,
-    /// A second port (same address) for read-only watchers.
-    #[arg(long, value_name = "PORT")]
-    watch_port: Option<u16>,
-    /// A new client replaces the connected one (which gets a notice) instead of being refused.
-    #[arg(long)]
-    takeover: bool,
-    /// Send the device's last BYTES of output to each new client or watcher.
-    #[arg(long, value_name = "BYTES", default_value_t = 0)]
-    replay: usize,
-    /// Log device output (timestamped lines) and connects to FILE; reopened on SIGHUP.
-    #[arg(long, value_name = "FILE")]
-    log_file: Option<PathBuf>,
-    /// Serve GET /metrics (Prometheus text) on [ADDR:]PORT; a bare port binds 127.0.0.1.
-    #[arg(long, value_name = "[ADDR:]PORT")]
-    metrics: Option<String>,
-    /// Peers the metrics listener answers (address, ADDR/BITS or *); default: loopback only.
-    #[arg(long = "metrics-allow", value_name = "HOSTS")]
-    metrics_allow: Vec<String>,
-    #[command(flatten)]
-    common: Common,
-    /// The device to export.
-    device: Option<PathBuf>,
-}
-
-#[derive(Args, Debug)]
-struct ConnectArgs {
-    /// The server, HOST:PORT.
-    server: String,
-    /// raw or rfc2217.
-    #[arg(long, default_value = "raw")]
-    mode: String,
-    /// Create a pty and point this symlink at it (a virtual COM port).
-    #[arg(long, short = 'l')]
-    link: Option<PathBuf>,
-    /// Owner of the virtual port (--link): a user name or uid.
-    #[arg(long, requires = "link")]
-    owner: Option<String>,
-    /// Group of the virtual port (--link): a group name or gid.
-    #[arg(long, requires = "link")]
-    group: Option<String>,
-    /// Mode of the virtual port (--link), octal, e.g. 0660 (--mode names the protocol).
-    #[arg(long, requires = "link", value_parser = parse_octal)]
-    link_mode: Option<u32>,
-    /// stty words for the local device (bridge mode).
-    #[arg(short = 's', long = "stty")]
-    stty: Option<String>,
-    /// Give up after this many failed connects in a row (0 = retry for ever).
-    #[arg(long, default_value_t = 0)]
-    retries: u32,
-    /// Longest wait between reconnects, in seconds.
-    #[arg(long, default_value_t = 30)]
-    max_backoff: u64,
-    /// Exit when the server closes the connection instead of reconnecting.
-    #[arg(long)]
-    once: bool,
-    /// Connect with TLS.
-    #[arg(long)]
-    tls: bool,
-    /// CA bundle to check the server's certificate (default: the system's).
-    #[arg(long, value_name = "PEM", requires = "tls")]
-    tls_ca: Option<PathBuf>,
-    /// Client certificate (PEM), for servers that ask for one.
-    #[arg(long, value_name = "PEM", requires_all = ["tls", "tls_key"])]
-    tls_cert: Option<PathBuf>,
-    /// The private key of --tls-cert (PEM).
-    #[arg(long, value_name = "PEM", requires = "tls_cert")]
-    tls_key: Option<PathBuf>,
-    #[command(flatten)]
-    common: Common,
-    /// A local device to bridge to the server (instead of --link).
-    device: Option<PathBuf>,
-}
+#[path = "rgetty_share/args.rs"]
+mod args;
+use args::{Cli, Cmd, Common, ConnectArgs, ServeArgs};
 
 /// Log to stderr in the foreground, to syslog once daemonized or under inetd (where stderr
 /// may be the client's socket).
@@ -513,13 +347,6 @@ fn connect_tls(a: &ConnectArgs) -> anyhow::Result<Option<TlsRole>> {
     let name = transport::server_name(&a.server)
         .with_context(|| format!("no host name in {:?}", a.server))?;
     Ok(Some(TlsRole::Client(cfg, name)))
-}
-
-fn parse_octal(s: &str) -> Result<u32, String> {
-    u32::from_str_radix(s, 8)
-        .ok()
-        .filter(|m| *m <= 0o7777)
-        .ok_or_else(|| format!("{s:?} is not an octal mode"))
 }
 
 /// `--owner`, `--group`, `--link-mode` looked up.

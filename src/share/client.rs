@@ -13,19 +13,20 @@
 
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
-use std::path::{Path, PathBuf};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use nix::sys::termios::{ControlFlags, InputFlags};
-
-use crate::lock::{Lock, LockDir, LockError};
+use crate::lock::LockDir;
 use crate::share::conf::Mode;
 use crate::share::engine::{Engine, Handler, Ready, Token};
 use crate::share::transport::{Conn, TlsRole};
 use crate::telnet::{self, ComPort, Decoder, Event, Options, opt, rfc2217};
 use crate::tty;
+
+mod local;
+use local::{LocalEnd, Sent, local_settings, open_local, settings_requests};
 
 /// What the client presents locally.
 #[derive(Debug, Clone)]
@@ -121,172 +122,6 @@ pub enum ClientError {
     /// The local side failed.
     #[error("local side: {0}")]
     LocalIo(io::Error),
-}
-
-/// The local end, opened once for the whole run.
-struct LocalEnd {
-    /// The fd we read and write (pty master or device).
-    file: std::fs::File,
-    /// The pty slave we hold open (pty mode).
-    _slave: Option<OwnedFd>,
-    packet: bool,
-    link: Option<PathBuf>,
-    saved: Option<nix::sys::termios::Termios>,
-    _lock: Option<Lock>,
-}
-
-impl Drop for LocalEnd {
-    fn drop(&mut self) {
-        if let Some(l) = &self.link {
-            let _ = std::fs::remove_file(l);
-        }
-        if let Some(t) = &self.saved {
-            let _ = tty::set_termios(&self.file, t);
-        }
-    }
-}
-
-fn make_link(target: &Path, link: &Path) -> Result<(), ClientError> {
-    let err = |source| ClientError::Link {
-        path: link.to_path_buf(),
-        source,
-    };
-    if let Ok(m) = std::fs::symlink_metadata(link) {
-        if !m.file_type().is_symlink() {
-            return Err(err(io::Error::new(
-                ErrorKind::AlreadyExists,
-                "exists and is not a symlink",
-            )));
-        }
-    }
-    let tmp = link.with_extension(format!("tmp{}", std::process::id()));
-    let _ = std::fs::remove_file(&tmp);
-    std::os::unix::fs::symlink(target, &tmp).map_err(err)?;
-    std::fs::rename(&tmp, link).map_err(err)
-}
-
-fn open_local(opts: &ConnectOptions) -> Result<LocalEnd, ClientError> {
-    match &opts.local {
-        Local::Pty { link, access } => {
-            let pty = tty::openpty()?;
-            tty::set_owner(&pty.slave, access.uid, access.gid, access.mode)?;
-            tty::set_extproc(&pty.slave, true)?;
-            tty::set_packet_mode(&pty.master, true)?;
-            tty::set_nonblocking(&pty.master, true)?;
-            make_link(&pty.slave_path, link)?;
-            log::info!(
-                "virtual port {} -> {}",
-                link.display(),
-                pty.slave_path.display()
-            );
-            Ok(LocalEnd {
-                file: std::fs::File::from(pty.master),
-                _slave: Some(pty.slave),
-                packet: true,
-                link: Some(link.clone()),
-                saved: None,
-                _lock: None,
-            })
-        }
-        Local::Device { path, stty } => {
-            let lock = match opts.lock_dir.acquire(path) {
-                Ok(l) => l,
-                Err(LockError::Held { holder, .. }) => {
-                    return Err(ClientError::Locked {
-                        path: path.clone(),
-                        pid: holder.pid,
-                    });
-                }
-                Err(e) => {
-                    return Err(ClientError::Lock {
-                        path: path.clone(),
-                        msg: e.to_string(),
-                    });
-                }
-            };
-            let fd = tty::open_line(path, false)?;
-            if let Err(holder) = crate::lock::claim_flock(&fd, path) {
-                return Err(ClientError::Locked {
-                    path: path.clone(),
-                    pid: holder.pid,
-                });
-            }
-            let saved = tty::get_termios(&fd).ok();
-            tty::set_raw(&fd)?;
-            if !stty.is_empty() {
-                tty::apply_stty(&fd, stty)?;
-            }
-            tty::set_nonblocking(&fd, true)?;
-            log::info!("bridging {}", path.display());
-            Ok(LocalEnd {
-                file: std::fs::File::from(fd),
-                _slave: None,
-                packet: false,
-                link: None,
-                saved,
-                _lock: Some(lock),
-            })
-        }
-    }
-}
-
-/// The settings last sent to the server, to forward changes only.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Sent {
-    params: tty::SerialParams,
-    flow: u8,
-    hangup: bool,
-}
-
-fn local_settings(fd: impl AsFd) -> Option<Sent> {
-    let fd = fd.as_fd();
-    let t = tty::get_termios(fd).ok()?;
-    let params = tty::get_params(fd).ok()?;
-    let flow = if t.control_flags.contains(ControlFlags::CRTSCTS) {
-        rfc2217::CONTROL_FLOW_HARDWARE
-    } else if t.input_flags.contains(InputFlags::IXON) && t.input_flags.contains(InputFlags::IXOFF)
-    {
-        rfc2217::CONTROL_FLOW_XONXOFF
-    } else {
-        rfc2217::CONTROL_FLOW_NONE
-    };
-    Some(Sent {
-        hangup: params.baud == 0,
-        params,
-        flow,
-    })
-}
-
-/// The RFC 2217 requests that take the server from `old` (None = unknown) to `new`.
-fn settings_requests(old: Option<Sent>, new: Sent, out: &mut Vec<u8>) {
-    let changed = |f: &dyn Fn(&Sent) -> bool| old.is_none_or(|o| f(&o) != f(&new));
-    let p = new.params;
-    if p.baud != 0 && old.is_none_or(|o| o.params.baud != p.baud) {
-        ComPort::SetBaudrate(p.baud).encode(false, out);
-    }
-    if old.is_none_or(|o| o.params.data_bits != p.data_bits) {
-        ComPort::SetDatasize(p.data_bits).encode(false, out);
-    }
-    if old.is_none_or(|o| o.params.parity != p.parity) {
-        ComPort::SetParity(rfc2217::parity_code(p.parity)).encode(false, out);
-    }
-    if old.is_none_or(|o| o.params.stop_bits != p.stop_bits) {
-        ComPort::SetStopsize(rfc2217::stop_code(p.stop_bits)).encode(false, out);
-    }
-    if old.is_none_or(|o| o.flow != new.flow) {
-        ComPort::SetControl(new.flow).encode(false, out);
-    }
-    if changed(&|s: &Sent| s.hangup) {
-        let v = if new.hangup {
-            rfc2217::CONTROL_DTR_OFF
-        } else {
-            rfc2217::CONTROL_DTR_ON
-        };
-        ComPort::SetControl(v).encode(false, out);
-        if old.is_none() {
-            ComPort::SetControl(rfc2217::CONTROL_RTS_ON).encode(false, out);
-        }
-    }
 }
 
 const BUF_LIMIT: usize = 64 * 1024;
@@ -611,59 +446,5 @@ fn flush_local(local: &mut LocalEnd, to_local: &mut Vec<u8>) {
             }
             Err(_) => break,
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn sent(baud: u32) -> Sent {
-        Sent {
-            params: tty::SerialParams {
-                baud,
-                data_bits: 8,
-                parity: tty::Parity::None,
-                stop_bits: tty::StopBits::One,
-            },
-            flow: rfc2217::CONTROL_FLOW_NONE,
-            hangup: baud == 0,
-        }
-    }
-
-    fn decode(b: &[u8]) -> Vec<ComPort> {
-        let mut d = Decoder::new();
-        let (mut data, mut ev) = (Vec::new(), Vec::new());
-        d.feed(b, &mut data, &mut ev);
-        ev.into_iter()
-            .filter_map(|e| match e {
-                Event::Sub { payload, .. } => ComPort::parse(&payload).ok().map(|x| x.0),
-                _ => None,
-            })
-            .collect()
-    }
-
-    #[test]
-    fn requests_only_for_changes() {
-        let mut out = Vec::new();
-        settings_requests(None, sent(9600), &mut out);
-        assert_eq!(
-            decode(&out),
-            vec![
-                ComPort::SetBaudrate(9600),
-                ComPort::SetDatasize(8),
-                ComPort::SetParity(1),
-                ComPort::SetStopsize(1),
-                ComPort::SetControl(1),
-                ComPort::SetControl(8),
-                ComPort::SetControl(11),
-            ]
-        );
-        out.clear();
-        settings_requests(Some(sent(9600)), sent(115_200), &mut out);
-        assert_eq!(decode(&out), vec![ComPort::SetBaudrate(115_200)]);
-        out.clear();
-        settings_requests(Some(sent(9600)), sent(0), &mut out);
-        assert_eq!(decode(&out), vec![ComPort::SetControl(9)]);
     }
 }

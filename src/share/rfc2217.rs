@@ -77,8 +77,10 @@ pub fn telnet_event(s: &mut Session, ci: usize, ev: Event, cap: usize) {
             let Some(tn) = c.tn.as_mut() else { return };
             let mut v = Vec::new();
             tn.opts.handle(verb, o, &mut v);
+            let speaks = verb == Verb::Will && o == opt::COM_PORT;
+            tn.com_port_spoken |= speaks;
             c.queue(&v, cap);
-            if verb == Verb::Will && o == opt::COM_PORT {
+            if speaks {
                 log::debug!("{}: client {} speaks RFC 2217", s.path.display(), c.peer);
             }
         }
@@ -111,6 +113,9 @@ pub fn telnet_event(s: &mut Session, ci: usize, ev: Event, cap: usize) {
                     return;
                 }
             };
+            if let Some(tn) = s.clients.get_mut(ci).and_then(|c| c.tn.as_mut()) {
+                tn.com_port_spoken = true;
+            }
             let reply = com_port(s, ci, m);
             if let (Some(r), Some(c)) = (reply, s.clients.get_mut(ci)) {
                 c.reply(&r, cap);

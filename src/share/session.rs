@@ -81,6 +81,10 @@ pub struct Tn {
     pub linestate_mask: u8,
     /// NOTIFY-MODEMSTATE mask.
     pub modemstate_mask: u8,
+    /// The client spoke RFC 2217 (said WILL COM-PORT or sent a COM-PORT command): our own
+    /// DO COM-PORT alone counts the option as on, and a raw client (nc, socat) that never
+    /// answers must not have the modem lines polled for it.
+    pub com_port_spoken: bool,
 }
 
 /// What a client may do.
@@ -233,10 +237,13 @@ impl Client {
         self.queue(&v, cap);
     }
 
-    /// Whether it asked for modem-state notifications (COM-PORT on, mask not zero).
+    /// Whether it asked for modem-state notifications: it spoke RFC 2217, COM-PORT is on and
+    /// its mask is not zero (RFC 2217's default mask is 255).
     pub fn wants_modem_notify(&self) -> bool {
         self.tn.as_ref().is_some_and(|tn| {
-            tn.modemstate_mask != 0 && tn.opts.remote_enabled(telnet::opt::COM_PORT)
+            tn.com_port_spoken
+                && tn.modemstate_mask != 0
+                && tn.opts.remote_enabled(telnet::opt::COM_PORT)
         })
     }
 }

@@ -270,13 +270,19 @@ pub const RI_SHIM_C: &str = include_str!("../ri_shim.c");
 
 /// Build [`RI_SHIM_C`] in `dir`; `None` when there is no C compiler.
 pub fn build_ri_shim(dir: &std::path::Path) -> Option<PathBuf> {
-    let src = dir.join("ri_shim.c");
-    let so = dir.join("ri_shim.so");
-    fs::write(&src, RI_SHIM_C).ok()?;
+    build_shim(dir, "ri_shim", RI_SHIM_C)
+}
+
+/// Build the C source `src` into the shared object `dir/NAME.so`; `None` when there is no C
+/// compiler.
+pub fn build_shim(dir: &std::path::Path, name: &str, src: &str) -> Option<PathBuf> {
+    let c = dir.join(format!("{name}.c"));
+    let so = dir.join(format!("{name}.so"));
+    fs::write(&c, src).ok()?;
     let built = Command::new("cc")
         .args(["-shared", "-fPIC", "-o"])
         .arg(&so)
-        .arg(&src)
+        .arg(&c)
         .arg("-ldl")
         .status();
     matches!(built, Ok(s) if s.success()).then_some(so)

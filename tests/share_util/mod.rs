@@ -149,6 +149,11 @@ pub fn serve(tmp: &Path, args: &[&str]) -> Server {
 
 /// [`serve`] with the server's standard error (its log in the foreground) going to `stderr`.
 pub fn serve_to(tmp: &Path, args: &[&str], stderr: Stdio) -> Server {
+    serve_env(tmp, args, stderr, &[])
+}
+
+/// [`serve_to`] with these variables added to the server's environment.
+pub fn serve_env(tmp: &Path, args: &[&str], stderr: Stdio, env: &[(&str, &Path)]) -> Server {
     let pf = tmp.join("ports");
     let _ = std::fs::remove_file(&pf);
     let lock = tmp.join("lock");
@@ -160,6 +165,7 @@ pub fn serve_to(tmp: &Path, args: &[&str], stderr: Stdio) -> Server {
         .arg("--port-file")
         .arg(&pf)
         .args(args)
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .stderr(stderr)
         .spawn()

@@ -268,6 +268,7 @@ fn greet(c: &mut Client, s: &Session, cfg: &PortConfig, replay: &[u8], path: &Pa
             ),
             linestate_mask: 0,
             modemstate_mask: 0xff,
+            com_port_spoken: false,
         });
         let mut v = Vec::new();
         tn.opts.start(&mut v);

@@ -56,11 +56,11 @@ impl Server {
         Ok(())
     }
 
-    /// Watch the device paths that may come and go (absent now, or a symlink such as
-    /// `/dev/serial/by-id/...`) for hot-plugging: inotify, no polling. A device that is
-    /// present and no link is not watched (a busy `/dev/pts` would wake the server for every
-    /// terminal opened on the machine); its absence still shows in the metrics and when a
-    /// client comes.
+    /// Watch the device paths that may come and go (absent now, a symlink such as
+    /// `/dev/serial/by-id/...`, or a device such as `/dev/ttyUSB0`) for hot-plugging:
+    /// inotify, no polling. A pty named directly is not watched: it never comes back once
+    /// gone, and watching a busy `/dev/pts` would wake the server for every terminal opened
+    /// on the machine.
     pub fn watch_devices(&mut self) -> Result<(), ServeError> {
         let Some(eng) = self.eng.take() else {
             return Err(io_err("watch_devices")(std::io::ErrorKind::Other.into()));
@@ -76,7 +76,7 @@ impl Server {
             .device_paths()
             .into_iter()
             .enumerate()
-            .filter(|(_, p)| !hotplug::exists(p) || p.is_symlink())
+            .filter(|(_, p)| may_come_and_go(p))
             .unzip();
         if paths.is_empty() {
             return Ok(());
@@ -288,4 +288,11 @@ impl Server {
             .collect();
         prom::share_metrics(&ports)
     }
+}
+
+/// Whether a device path is worth watching: anything but a present pty named directly.
+fn may_come_and_go(p: &std::path::Path) -> bool {
+    use nix::sys::statfs::{DEVPTS_SUPER_MAGIC, statfs};
+    let pty = statfs(p).is_ok_and(|s| s.filesystem_type() == DEVPTS_SUPER_MAGIC);
+    !hotplug::exists(p) || p.is_symlink() || !pty
 }

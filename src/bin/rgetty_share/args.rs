@@ -1,0 +1,184 @@
+//! The command line of rgetty-share (clap): the `serve`, `connect` and `modem` subcommands
+//! and their options. rgetty-share(8) documents each one.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "rgetty-share",
+    version,
+    about = "Share serial lines over TCP (raw or RFC 2217)"
+)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    pub(crate) cmd: Cmd,
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum Cmd {
+    /// Export one tty (or many, with --config) over TCP.
+    Serve(ServeArgs),
+    /// Connect to an exported port: a local virtual port (--link) or a local device.
+    Connect(ConnectArgs),
+    /// The virtual Hayes modem on a pty (`rgetty-share modem --help` for its options).
+    #[command(disable_help_flag = true)]
+    Modem {
+        /// Arguments of the modem mode (see rgetty-share(8)).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct Common {
+    /// Directory of the UUCP lock files.
+    #[arg(long, default_value = "/var/lock")]
+    pub(crate) lock_dir: PathBuf,
+    /// Lock file naming: upstream (LCK..ttyS0, the basename; rgetty's default) or debian
+    /// (LCK..pts_3, the path below /dev with / turned into _).
+    #[arg(long, default_value = "upstream", value_parser = ["debian", "upstream"])]
+    pub(crate) lock_naming: String,
+    /// Log debug messages too.
+    #[arg(short = 'v', long)]
+    pub(crate) verbose: bool,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct ServeArgs {
+    /// Listen address: ADDR or ADDR:PORT (default: 127.0.0.1 when only loopback is allowed,
+    /// else 0.0.0.0).
+    #[arg(long)]
+    pub(crate) listen: Option<String>,
+    /// TCP port.
+    #[arg(short = 'p', long = "port")]
+    pub(crate) port: Option<u16>,
+    /// stty words applied to the device after it is made raw, e.g. "9600 -crtscts".
+    #[arg(short = 's', long = "stty")]
+    pub(crate) stty: Option<String>,
+    /// Clients that may share the device at once.
+    #[arg(short = 'm', long = "max", default_value_t = 1)]
+    pub(crate) max: usize,
+    /// Admit these peers (address, ADDR/BITS or *); default: loopback only.
+    #[arg(long = "allow")]
+    pub(crate) allow: Vec<String>,
+    /// raw (binary clean) or rfc2217 (telnet + COM-PORT).
+    #[arg(long, default_value = "raw")]
+    pub(crate) mode: String,
+    /// Write-only: never read from the device.
+    #[arg(short = 'w', long = "write-only")]
+    pub(crate) write_only: bool,
+    /// Run as a daemon (log to syslog).
+    #[arg(short = 'd', long = "daemon")]
+    pub(crate) daemon: bool,
+    /// Disconnect clients idle this many seconds (0 = never).
+    #[arg(long, default_value_t = 0)]
+    pub(crate) idle_timeout: u64,
+    /// Text sent to each client on connect (escapes \r \n \d \p).
+    #[arg(long)]
+    pub(crate) banner: Option<String>,
+    /// Seconds allowed for handing buffered data to the device after the last client left.
+    #[arg(long, default_value_t = 30)]
+    pub(crate) drain: u64,
+    /// The config file (one line per port); SIGHUP reloads it.
+    #[arg(long, short = 'c')]
+    pub(crate) config: Option<PathBuf>,
+    /// Serve one connection on stdin/stdout (inetd), or the sockets passed by systemd.
+    #[arg(long)]
+    pub(crate) inetd: bool,
+    /// Write the bound addresses here, one per line, once listening.
+    #[arg(long)]
+    pub(crate) port_file: Option<PathBuf>,
+    /// Check the config file and exit.
+    #[arg(long)]
+    pub(crate) check: bool,
+    /// Serve TLS with this certificate chain (PEM).
+    #[arg(long, value_name = "PEM", requires = "tls_key")]
+    pub(crate) tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM).
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    pub(crate) tls_key: Option<PathBuf>,
+    /// Require client certificates issued by this CA (PEM).
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    pub(crate) tls_client_ca: Option<PathBuf>,
+    /// A second port (same address) for read-only watchers.
+    #[arg(long, value_name = "PORT")]
+    pub(crate) watch_port: Option<u16>,
+    /// A new client replaces the connected one (which gets a notice) instead of being refused.
+    #[arg(long)]
+    pub(crate) takeover: bool,
+    /// Send the device's last BYTES of output to each new client or watcher.
+    #[arg(long, value_name = "BYTES", default_value_t = 0)]
+    pub(crate) replay: usize,
+    /// Log device output (timestamped lines) and connects to FILE; reopened on SIGHUP.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) log_file: Option<PathBuf>,
+    /// Serve GET /metrics (Prometheus text) on [ADDR:]PORT; a bare port binds 127.0.0.1.
+    #[arg(long, value_name = "[ADDR:]PORT")]
+    pub(crate) metrics: Option<String>,
+    /// Peers the metrics listener answers (address, ADDR/BITS or *); default: loopback only.
+    #[arg(long = "metrics-allow", value_name = "HOSTS")]
+    pub(crate) metrics_allow: Vec<String>,
+    #[command(flatten)]
+    pub(crate) common: Common,
+    /// The device to export.
+    pub(crate) device: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct ConnectArgs {
+    /// The server, HOST:PORT.
+    pub(crate) server: String,
+    /// raw or rfc2217.
+    #[arg(long, default_value = "raw")]
+    pub(crate) mode: String,
+    /// Create a pty and point this symlink at it (a virtual COM port).
+    #[arg(long, short = 'l')]
+    pub(crate) link: Option<PathBuf>,
+    /// Owner of the virtual port (--link): a user name or uid.
+    #[arg(long, requires = "link")]
+    pub(crate) owner: Option<String>,
+    /// Group of the virtual port (--link): a group name or gid.
+    #[arg(long, requires = "link")]
+    pub(crate) group: Option<String>,
+    /// Mode of the virtual port (--link), octal, e.g. 0660 (--mode names the protocol).
+    #[arg(long, requires = "link", value_parser = parse_octal)]
+    pub(crate) link_mode: Option<u32>,
+    /// stty words for the local device (bridge mode).
+    #[arg(short = 's', long = "stty")]
+    pub(crate) stty: Option<String>,
+    /// Give up after this many failed connects in a row (0 = retry for ever).
+    #[arg(long, default_value_t = 0)]
+    pub(crate) retries: u32,
+    /// Longest wait between reconnects, in seconds.
+    #[arg(long, default_value_t = 30)]
+    pub(crate) max_backoff: u64,
+    /// Exit when the server closes the connection instead of reconnecting.
+    #[arg(long)]
+    pub(crate) once: bool,
+    /// Connect with TLS.
+    #[arg(long)]
+    pub(crate) tls: bool,
+    /// CA bundle to check the server's certificate (default: the system's).
+    #[arg(long, value_name = "PEM", requires = "tls")]
+    pub(crate) tls_ca: Option<PathBuf>,
+    /// Client certificate (PEM), for servers that ask for one.
+    #[arg(long, value_name = "PEM", requires_all = ["tls", "tls_key"])]
+    pub(crate) tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM).
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    pub(crate) tls_key: Option<PathBuf>,
+    #[command(flatten)]
+    pub(crate) common: Common,
+    /// A local device to bridge to the server (instead of --link).
+    pub(crate) device: Option<PathBuf>,
+}
+
+/// An octal file mode such as `0660`.
+fn parse_octal(s: &str) -> Result<u32, String> {
+    u32::from_str_radix(s, 8)
+        .ok()
+        .filter(|m| *m <= 0o7777)
+        .ok_or_else(|| format!("{s:?} is not an octal mode"))
+}

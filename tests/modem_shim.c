@@ -1,0 +1,51 @@
+/* LD_PRELOAD shim for rgetty-share tests: ptys have no modem-control lines, so TIOCMGET on
+ * the device MODEM_DEV (its path, as /proc/self/fd shows it) returns the TIOCM_* bits written
+ * (as a C integer, e.g. 0x160) in the file MODEM_STATE, and appends one byte to the file
+ * MODEM_COUNT per call. Every other ioctl, and TIOCMGET on any other fd, is the real one. */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+static int is_modem_dev(int fd) {
+  const char *dev = getenv("MODEM_DEV");
+  char link[64], path[PATH_MAX];
+  if (!dev) return 0;
+  snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+  ssize_t n = readlink(link, path, sizeof path - 1);
+  if (n <= 0) return 0;
+  path[n] = 0;
+  return strcmp(path, dev) == 0;
+}
+
+int ioctl(int fd, unsigned long req, ...) {
+  va_list ap;
+  va_start(ap, req);
+  void *arg = va_arg(ap, void *);
+  va_end(ap);
+  if (req == TIOCMGET && is_modem_dev(fd)) {
+    int bits = 0;
+    const char *st = getenv("MODEM_STATE"), *cnt = getenv("MODEM_COUNT");
+    FILE *f = st ? fopen(st, "re") : NULL;
+    if (f) {
+      if (fscanf(f, "%i", &bits) != 1) bits = 0;
+      fclose(f);
+    }
+    int c = cnt ? open(cnt, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600) : -1;
+    if (c >= 0) {
+      if (write(c, ".", 1) != 1) bits = 0;
+      close(c);
+    }
+    *(int *)arg = bits;
+    return 0;
+  }
+  int (*real)(int, unsigned long, ...) =
+      (int (*)(int, unsigned long, ...))dlsym(RTLD_NEXT, "ioctl");
+  return real(fd, req, arg);
+}
