@@ -174,6 +174,19 @@ impl Signals {
         self.hup.load(Ordering::SeqCst)
     }
 
+    /// Whether SIGHUP arrives within `d` (or has already): when a tty is hung up the kernel
+    /// wakes its readers with end of file a moment before it sends the session SIGHUP, so a
+    /// reader that saw end of file waits this long to tell a hang-up from a plain end of input.
+    pub fn wait_hangup(&self, d: Duration) -> bool {
+        let end = Instant::now() + d;
+        while !self.hangup() && self.term_signal().is_none() && Instant::now() < end {
+            if self.wait(&[], Some(end)).is_err() {
+                break;
+            }
+        }
+        self.hangup()
+    }
+
     /// Forget an earlier SIGHUP (it is ignored while waiting).
     pub fn clear_hangup(&self) {
         self.hup.store(false, Ordering::SeqCst);

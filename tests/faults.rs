@@ -24,8 +24,14 @@ fn harness(reply: InitReply) -> Harness {
 }
 
 fn at_prompt(h: &mut Harness) {
+    at_prompt_env(h, &[]);
+}
+
+/// [`at_prompt`] with extra environment for rgetty.
+fn at_prompt_env(h: &mut Harness, env: &[(&str, &std::path::Path)]) {
     h.login_config("* - - /bin/false @\n");
-    h.spawn_waiting(&[]);
+    h.spawn_env(&[], env);
+    h.wait_log(r"waiting\.\.\.", s(20.0));
     h.modem.set_caller(vec![CallerStep::Sleep(s(30.0))]);
     h.modem.ring(2, s(0.3), None);
     h.modem.wait_to_modem("login: ", s(10.0)).unwrap();
@@ -125,6 +131,25 @@ fn carrier_loss_at_the_prompt() {
     let mut h = harness(InitReply::Ok);
     at_prompt(&mut h);
     h.modem.drop_carrier();
+    assert_eq!(h.wait_exit(s(10.0)), Some(10), "{}", h.explain());
+    assert!(!h.lock_path().exists());
+}
+
+/// A hang-up wakes the reader with end of file a moment before its SIGHUP arrives
+/// (docs/platform.md §P4). Here the gap is made long on purpose: a shim keeps the line from
+/// becoming rgetty's controlling tty, so the hang-up itself sends no SIGHUP, and the test sends
+/// one 150 ms after it. Still a carrier loss: exit 10, not "got EOF" and 0.
+#[test]
+fn sighup_a_moment_after_end_of_file_is_still_carrier_loss() {
+    let mut h = harness(InitReply::Ok);
+    let Some(so) = build_shim(h.dir.path(), "no_ctty", include_str!("no_ctty_shim.c")) else {
+        eprintln!("skipped: no C compiler to build the shim");
+        return;
+    };
+    at_prompt_env(&mut h, &[("LD_PRELOAD", so.as_path())]);
+    h.modem.drop_carrier();
+    std::thread::sleep(s(0.15));
+    h.signal(Signal::SIGHUP);
     assert_eq!(h.wait_exit(s(10.0)), Some(10), "{}", h.explain());
     assert!(!h.lock_path().exists());
 }

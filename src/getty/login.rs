@@ -16,6 +16,9 @@ use super::common::Getty;
 use super::line::sleep;
 use super::state::{Call, Login, State};
 
+/// How long end of file at the login prompt waits for the SIGHUP of a hang-up.
+const HANGUP_AFTER_EOF: Duration = Duration::from_millis(500);
+
 impl Getty {
     /// The issue (`issue-file`: literal text, a file or `!command`) rendered for this call.
     pub(super) fn issue_bytes(&self, facts: &Facts) -> Vec<u8> {
@@ -179,7 +182,8 @@ impl Getty {
         let mut buf = [0u8; 1];
         match self.line()?.read_until(&self.sig, &mut buf, login_time)? {
             Some(0) => {
-                if self.sig.hangup() {
+                // A hang-up shows as end of file first, its SIGHUP follows (docs/platform.md §P4).
+                if self.sig.wait_hangup(HANGUP_AFTER_EOF) {
                     return Ok(Err(self.carrier_lost()));
                 }
                 log::info!("getlogname: got EOF, exiting");
