@@ -222,11 +222,13 @@ impl Server {
     fn load_new_tls(&self, new: Vec<PortConfig>) -> Option<Vec<(PortConfig, Option<TlsRole>)>> {
         let mut loaded = Vec::with_capacity(new.len());
         for cfg in new {
-            let same = self
-                .ports
-                .iter()
-                .flatten()
-                .any(|p| !p.retired && p.cfg == cfg);
+            // Only a TLS port has files to read (and only then is the old list scanned).
+            let same = cfg.tls.is_none()
+                || self
+                    .ports
+                    .iter()
+                    .flatten()
+                    .any(|p| !p.retired && p.cfg == cfg);
             match if same { Ok(None) } else { load_tls(&cfg) } {
                 Ok(tls) => loaded.push((cfg, tls)),
                 Err(e) => {
