@@ -7,7 +7,7 @@
 //! * [`prom`] (pure): the Prometheus text format;
 //! * [`notify`]: systemd's `NOTIFY_SOCKET`; [`journal`] (pure): the journal's native format;
 //! * [`json`], [`time`] (pure): a small JSON writer/reader and UTC timestamps;
-//! * [`line`]: what one getty reports, wired into its states;
+//! * [`mod@line`]: what one getty reports, wired into its states;
 //! * [`cli`]: `rgetty status` and `rgetty calls`.
 
 pub mod calllog;

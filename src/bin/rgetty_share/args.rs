@@ -114,7 +114,7 @@ pub(crate) struct ServeArgs {
     /// Log device output (timestamped lines) and connects to FILE; reopened on SIGHUP.
     #[arg(long, value_name = "FILE")]
     pub(crate) log_file: Option<PathBuf>,
-    /// Serve GET /metrics (Prometheus text) on [ADDR:]PORT; a bare port binds 127.0.0.1.
+    /// Serve GET /metrics (Prometheus text) on ADDR:PORT, or on PORT of 127.0.0.1.
     #[arg(long, value_name = "[ADDR:]PORT")]
     pub(crate) metrics: Option<String>,
     /// Peers the metrics listener answers (address, ADDR/BITS or *); default: loopback only.
