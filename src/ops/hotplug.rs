@@ -31,6 +31,8 @@ pub struct DeviceWatch {
     users: BTreeMap<WatchDescriptor, Vec<usize>>,
     /// How many times a path's presence was looked at after an event (tests count it).
     checks: u64,
+    /// How many times a path's directories were worked out (tests count it).
+    lookups: u64,
 }
 
 /// Whether `path` names an existing file (symlinks followed).
@@ -74,8 +76,10 @@ impl DeviceWatch {
             watches: BTreeMap::new(),
             users: BTreeMap::new(),
             checks: 0,
+            lookups: 0,
         };
-        w.rearm();
+        let all = (0..w.paths.len()).collect();
+        w.rearm(&all);
         Ok(w)
     }
 
@@ -89,26 +93,36 @@ impl DeviceWatch {
         self.present.get(i).copied().unwrap_or(false)
     }
 
-    /// Work out every path's directories again, drop the watches no path needs, add the
-    /// missing ones and rebuild descriptor → paths. Returns the paths whose directories
-    /// changed (an event there may have come before the new watch did).
-    fn rearm(&mut self) -> BTreeSet<usize> {
+    /// Work out the directories of the paths in `which` again (only a path whose directory
+    /// had an event can have new ones: a parent or link target appearing or going is such an
+    /// event), drop the watches no path needs, add the missing ones and rebuild descriptor →
+    /// paths. Returns the paths whose directories changed (an event there may have come
+    /// before the new watch did).
+    fn rearm(&mut self, which: &BTreeSet<usize>) -> BTreeSet<usize> {
         let mut moved = BTreeSet::new();
-        let mut wanted: BTreeMap<PathBuf, Vec<usize>> = BTreeMap::new();
-        for (i, p) in self.paths.iter().enumerate() {
-            let dirs = dirs_for(p);
-            for d in &dirs {
-                wanted.entry(d.clone()).or_default().push(i);
-            }
+        for &i in which {
+            self.lookups += 1;
+            let dirs = dirs_for(&self.paths[i]);
             if dirs != self.dirs[i] {
                 self.dirs[i] = dirs;
                 moved.insert(i);
             }
         }
+        let mut wanted: BTreeMap<&Path, Vec<usize>> = BTreeMap::new();
+        for (i, dirs) in self.dirs.iter().enumerate() {
+            for d in dirs {
+                wanted.entry(d.as_path()).or_default().push(i);
+            }
+        }
+        let wanted: Vec<(PathBuf, Vec<usize>)> = wanted
+            .into_iter()
+            .map(|(d, idx)| (d.to_path_buf(), idx))
+            .collect();
+        let wanted_set: BTreeSet<&Path> = wanted.iter().map(|(d, _)| d.as_path()).collect();
         let stale: Vec<PathBuf> = self
             .watches
             .keys()
-            .filter(|d| !wanted.contains_key(*d))
+            .filter(|d| !wanted_set.contains(d.as_path()))
             .cloned()
             .collect();
         let gone: BTreeSet<WatchDescriptor> = stale
@@ -170,7 +184,8 @@ impl DeviceWatch {
         if !any {
             return Vec::new();
         }
-        affected.extend(self.rearm());
+        let moved = self.rearm(&affected);
+        affected.extend(moved);
         let mut changed = Vec::new();
         for i in affected {
             self.checks += 1;
@@ -257,8 +272,10 @@ mod tests {
         assert_eq!(w.watches.len(), 2);
         fs::write(a.join("ttyUSB1"), "").unwrap();
         assert!(wait(&w));
+        assert_eq!(w.lookups, 8, "every path's directories once at start");
         assert_eq!(w.handle(), vec![(1, true)]);
         assert_eq!(w.checks, 3, "only the paths in a/");
+        assert_eq!(w.lookups, 8 + 3, "only the directories of the paths in a/");
         fs::write(b.join("ttyACM4"), "").unwrap();
         fs::write(b.join("unrelated"), "").unwrap();
         assert!(wait(&w));
