@@ -3,9 +3,11 @@
 //!
 //! A [`DeviceWatch`] watches, with one non-blocking inotify fd and no timer, the directory of
 //! each path and (for a symlink) the directory of its target; a directory that does not exist
-//! yet is replaced by its nearest existing ancestor until it appears. After each batch of
-//! events the watches are re-armed (once) and, of the paths watching a directory that had an
-//! event, those whose presence changed are returned; the others are not looked at. The
+//! yet is replaced by its nearest existing ancestor until it appears. An event concerns only
+//! the paths that go through the name it carries (`DIR/NAME`: the path itself, a directory on
+//! its way, or its link's target), so udev creating other nodes in `/dev` costs no look-up.
+//! After each batch the concerned paths' directories are worked out again, the watches
+//! re-armed (once), and those whose presence changed are returned. The
 //! event loop registers [`DeviceWatch::fd`] and calls [`DeviceWatch::handle`] when it is
 //! readable; a session simply opens the configured path, so a re-targeted link is followed.
 
@@ -24,6 +26,12 @@ pub struct DeviceWatch {
     present: Vec<bool>,
     /// The directories watched for each path ([`dirs_for`] when last re-armed).
     dirs: Vec<Vec<PathBuf>>,
+    /// What each path goes through: the path itself and, for a symlink, its target (as
+    /// [`dirs_for`] built it). An event naming `DIR/NAME` concerns a path only if one of
+    /// these lies at or below `DIR/NAME`.
+    through: Vec<Vec<PathBuf>>,
+    /// Descriptor → the watched directory names it stands for.
+    wd_dirs: BTreeMap<WatchDescriptor, Vec<PathBuf>>,
     /// Watched directory → its descriptor.
     watches: BTreeMap<PathBuf, WatchDescriptor>,
     /// Descriptor → the paths watching through it (several directories may share one
@@ -48,9 +56,10 @@ fn existing_ancestor(dir: &Path) -> Option<PathBuf> {
 }
 
 /// The directories to watch for `path`: its parent (or nearest existing ancestor) and, for a
-/// symlink, its target's.
-fn dirs_for(path: &Path) -> Vec<PathBuf> {
+/// symlink, its target's; and what the path goes through (itself, and the link's target).
+fn dirs_for(path: &Path) -> (Vec<PathBuf>, Vec<PathBuf>) {
     let mut dirs = Vec::new();
+    let mut through = vec![path.to_path_buf()];
     if let Some(d) = path.parent().and_then(existing_ancestor) {
         dirs.push(d);
     }
@@ -59,8 +68,9 @@ fn dirs_for(path: &Path) -> Vec<PathBuf> {
         if let Some(d) = target.parent().and_then(existing_ancestor) {
             dirs.push(d);
         }
+        through.push(target);
     }
-    dirs
+    (dirs, through)
 }
 
 impl DeviceWatch {
@@ -71,6 +81,8 @@ impl DeviceWatch {
         let mut w = DeviceWatch {
             ino,
             dirs: vec![Vec::new(); paths.len()],
+            through: vec![Vec::new(); paths.len()],
+            wd_dirs: BTreeMap::new(),
             paths,
             present,
             watches: BTreeMap::new(),
@@ -102,7 +114,8 @@ impl DeviceWatch {
         let mut moved = BTreeSet::new();
         for &i in which {
             self.lookups += 1;
-            let dirs = dirs_for(&self.paths[i]);
+            let (dirs, through) = dirs_for(&self.paths[i]);
+            self.through[i] = through;
             if dirs != self.dirs[i] {
                 self.dirs[i] = dirs;
                 moved.insert(i);
@@ -143,12 +156,14 @@ impl DeviceWatch {
             | AddWatchFlags::IN_MOVE_SELF
             | AddWatchFlags::IN_ONLYDIR;
         self.users.clear();
+        self.wd_dirs.clear();
         for (d, idx) in wanted {
             let wd = match self.watches.get(&d) {
                 Some(wd) => Some(*wd),
                 None => self.ino.add_watch(&d, mask).ok(),
             };
             if let Some(wd) = wd {
+                self.wd_dirs.entry(wd).or_default().push(d.clone());
                 self.watches.insert(d, wd);
                 self.users.entry(wd).or_default().extend(idx);
             }
@@ -172,9 +187,7 @@ impl DeviceWatch {
                     // Events were lost: look at everything.
                     affected.extend(0..self.paths.len());
                 }
-                if let Some(idx) = self.users.get(&ev.wd) {
-                    affected.extend(idx.iter().copied());
-                }
+                affected.extend(self.concerned(ev.wd, ev.name.as_deref()));
                 // A removed directory's watch is gone: forget it so it is added again.
                 if ev.mask.contains(AddWatchFlags::IN_IGNORED) {
                     self.watches.retain(|_, wd| *wd != ev.wd);
@@ -196,6 +209,34 @@ impl DeviceWatch {
             }
         }
         changed
+    }
+}
+
+impl DeviceWatch {
+    /// The paths an event on `wd` concerns: with a `name` (something in the directory was
+    /// created, removed, moved or changed) those that go through `DIR/name`; without one (the
+    /// directory itself went or moved) every path watching it.
+    fn concerned(&self, wd: WatchDescriptor, name: Option<&std::ffi::OsStr>) -> Vec<usize> {
+        let Some(users) = self.users.get(&wd) else {
+            return Vec::new();
+        };
+        let Some(name) = name else {
+            return users.clone();
+        };
+        let named: Vec<PathBuf> = self
+            .wd_dirs
+            .get(&wd)
+            .map(|ds| ds.iter().map(|d| d.join(name)).collect())
+            .unwrap_or_default();
+        users
+            .iter()
+            .copied()
+            .filter(|&i| {
+                self.through[i]
+                    .iter()
+                    .any(|t| named.iter().any(|n| t.starts_with(n)))
+            })
+            .collect()
     }
 }
 
@@ -259,7 +300,7 @@ mod tests {
     }
 
     #[test]
-    fn an_event_in_one_directory_looks_only_at_its_paths() {
+    fn an_event_looks_only_at_the_paths_it_names() {
         let dir = tempfile::tempdir().unwrap();
         let (a, b) = (dir.path().join("a"), dir.path().join("b"));
         fs::create_dir(&a).unwrap();
@@ -270,17 +311,25 @@ mod tests {
             .collect();
         let mut w = DeviceWatch::new(paths).unwrap();
         assert_eq!(w.watches.len(), 2);
+        assert_eq!(w.lookups, 8, "every path's directories once at start");
         fs::write(a.join("ttyUSB1"), "").unwrap();
         assert!(wait(&w));
-        assert_eq!(w.lookups, 8, "every path's directories once at start");
         assert_eq!(w.handle(), vec![(1, true)]);
-        assert_eq!(w.checks, 3, "only the paths in a/");
-        assert_eq!(w.lookups, 8 + 3, "only the directories of the paths in a/");
+        assert_eq!((w.checks, w.lookups), (1, 8 + 1), "only a/ttyUSB1");
         fs::write(b.join("ttyACM4"), "").unwrap();
         fs::write(b.join("unrelated"), "").unwrap();
         assert!(wait(&w));
         assert_eq!(w.handle(), vec![(7, true)]);
-        assert_eq!(w.checks, 3 + 5, "then only the paths in b/");
+        assert_eq!((w.checks, w.lookups), (2, 8 + 2), "then only b/ttyACM4");
+        // Something else appearing in a watched directory (udev busy in /dev) costs nothing.
+        fs::write(a.join("ttyS9"), "").unwrap();
+        assert!(wait(&w));
+        assert!(w.handle().is_empty());
+        assert_eq!(
+            (w.checks, w.lookups),
+            (2, 8 + 2),
+            "nobody goes through a/ttyS9"
+        );
         assert!(w.present(1) && w.present(7) && !w.present(0));
     }
 
