@@ -1005,18 +1005,7 @@ fn set_requests_that_change_nothing_make_no_tcsetattr() {
     for i in 0..500 {
         ComPort::SetBaudrate(if i % 2 == 0 { 19_200 } else { 9600 }).encode(false, &mut req);
     }
-    let reader = {
-        let mut r = c.try_clone().unwrap();
-        std::thread::spawn(move || {
-            let mut sink = [0u8; 65536];
-            while matches!(r.read(&mut sink), Ok(n) if n > 0) {}
-        })
-    };
-    c.write_all(&req).unwrap();
-    c.write_all(b"end").unwrap();
-    assert_eq!(d.read_n(3), b"end");
-    c.shutdown(std::net::Shutdown::Both).unwrap();
-    reader.join().unwrap();
+    send_draining(&mut c, &req, &mut d);
     strace_detach(strace);
     let calls = tcsets(&out) - before;
     assert!(

@@ -237,20 +237,14 @@ fn listen_on_ipv6_loopback_without_a_port_number() {
     assert_eq!(d.read_n(2), b"v6");
 }
 
-/// The inetd.conf line of the man page, split the way inetd splits it (no quoting).
+/// The arguments after the binary in the man page's inetd.conf line.
 fn man_inetd_args() -> Vec<String> {
-    let man = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/man/rgetty-share.8"))
-        .unwrap();
-    let line = man
-        .lines()
-        .find(|l| l.contains("stream tcp nowait") && l.contains("rgetty-share"))
-        .expect("inetd example in the man page");
-    let words: Vec<&str> = line.split_whitespace().collect();
+    let words = man_inetd_line();
     let at = words
         .iter()
         .position(|w| w.ends_with("/rgetty-share"))
         .unwrap();
-    words[at + 1..].iter().map(ToString::to_string).collect()
+    words[at + 1..].to_vec()
 }
 
 #[test]
@@ -508,19 +502,7 @@ fn a_flood_of_set_baudrate_gives_a_few_log_lines() {
         let b = if i % 2 == 0 { 19_200 } else { 9600 };
         rgetty::telnet::ComPort::SetBaudrate(b).encode(false, &mut req);
     }
-    let reader = {
-        let mut r = c.try_clone().unwrap();
-        std::thread::spawn(move || {
-            let mut sink = [0u8; 65536];
-            while matches!(r.read(&mut sink), Ok(n) if n > 0) {}
-        })
-    };
-    c.write_all(&req).unwrap();
-    c.write_all(b"end").unwrap();
-    let got = d.read_n(3);
-    assert_eq!(got, b"end");
-    c.shutdown(std::net::Shutdown::Both).unwrap();
-    reader.join().unwrap();
+    send_draining(&mut c, &req, &mut d);
     let text = std::fs::read_to_string(&log).unwrap();
     let lines = text.lines().filter(|l| l.contains("baud rate")).count();
     assert!(lines <= 12, "{lines} baud rate lines:\n{text}");

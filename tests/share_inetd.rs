@@ -24,7 +24,8 @@ use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
 use nix::sys::termios::{InputFlags, LocalFlags};
 use rgetty::tty;
 use share_util::{
-    BIN, Dev, Proc, connect, connect_from, dev, lock_files, read_to_eof, tmpdir, wait_for,
+    BIN, Dev, Proc, connect, connect_from, dev, lock_files, man_inetd_line, read_to_eof, tmpdir,
+    wait_for,
 };
 
 const INETD: &str = "/usr/sbin/inetd";
@@ -62,21 +63,10 @@ fn skip() -> bool {
     why.is_some()
 }
 
-/// The words of the man page's inetd.conf example line.
-fn man_line() -> Vec<String> {
-    let man = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/man/rgetty-share.8"))
-        .unwrap();
-    let line = man
-        .lines()
-        .find(|l| l.contains("stream tcp nowait") && l.contains("rgetty-share"))
-        .expect("inetd example in the man page");
-    line.split_whitespace().map(ToString::to_string).collect()
-}
-
 /// The example line with only the test machine's changes: listen on 127.0.0.1, the built
 /// binary, `--lock-dir` and `extra` before the device, the pty instead of the serial port.
 fn conf_line(lock: &Path, extra: &[&str], pty: &Path) -> String {
-    let mut w = man_line();
+    let mut w = man_inetd_line();
     assert_eq!(w[1..5], ["stream", "tcp", "nowait", "root"], "{w:?}");
     assert_eq!(w[5], TCPD, "tcpd stays in the chain: {w:?}");
     assert!(w[6].ends_with("/rgetty-share"), "{w:?}");
@@ -119,7 +109,7 @@ fn inetd(tmp: &Path, pty: &Path, extra: &[&str], allow: &str, deny: &str) -> Ine
     let lock = tmp.join("lock");
     std::fs::create_dir_all(&lock).unwrap();
     std::fs::create_dir_all(tmp.join("run")).unwrap();
-    let service = &man_line()[0];
+    let service = &man_inetd_line()[0];
     std::fs::write(tmp.join("services"), format!("{service} {port}/tcp\n")).unwrap();
     std::fs::write(tmp.join("hosts.allow"), allow).unwrap();
     std::fs::write(tmp.join("hosts.deny"), deny).unwrap();
@@ -182,6 +172,15 @@ impl Touches {
     }
 }
 
+/// A temp dir with a lock dir, a pty, and a watch on both.
+fn watched() -> (tempfile::TempDir, Dev, Touches) {
+    let tmp = tmpdir();
+    let d = dev();
+    std::fs::create_dir_all(tmp.path().join("lock")).unwrap();
+    let touches = Touches::watch(&d, &tmp.path().join("lock"));
+    (tmp, d, touches)
+}
+
 /// Bytes flow both ways between `c` and the pty.
 fn exchange(c: &mut TcpStream, d: &mut Dev) {
     c.write_all(b"ping").unwrap();
@@ -197,10 +196,7 @@ fn man_page_example_under_inetd_and_tcpd_serves_the_pty() {
     if skip() {
         return;
     }
-    let tmp = tmpdir();
-    let mut d = dev();
-    std::fs::create_dir_all(tmp.path().join("lock")).unwrap();
-    let touches = Touches::watch(&d, &tmp.path().join("lock"));
+    let (tmp, mut d, touches) = watched();
     let allow = "rgetty-share: 127.0.0.1\n";
     let srv = inetd(tmp.path(), &d.path, &[], allow, "ALL: ALL\n");
     let mut c = connect(srv.addr);
@@ -229,10 +225,7 @@ fn tcpd_refusal_never_reaches_the_device() {
     if skip() {
         return;
     }
-    let tmp = tmpdir();
-    let mut d = dev();
-    std::fs::create_dir_all(tmp.path().join("lock")).unwrap();
-    let touches = Touches::watch(&d, &tmp.path().join("lock"));
+    let (tmp, mut d, touches) = watched();
     let srv = inetd(tmp.path(), &d.path, &[], "", "ALL: ALL\n");
     let mut c = connect(srv.addr);
     let _ = c.write_all(b"ping");
@@ -251,10 +244,7 @@ fn allow_list_applies_to_connections_inetd_hands_over() {
     if skip() {
         return;
     }
-    let tmp = tmpdir();
-    let mut d = dev();
-    std::fs::create_dir_all(tmp.path().join("lock")).unwrap();
-    let touches = Touches::watch(&d, &tmp.path().join("lock"));
+    let (tmp, mut d, touches) = watched();
     // tcpd admits both loopback addresses; rgetty-share's own list only 127.0.0.1.
     let allow = "rgetty-share: 127.0.0.1 127.0.0.2\n";
     let extra = ["--allow", "127.0.0.1"];

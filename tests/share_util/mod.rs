@@ -286,3 +286,32 @@ pub fn connect_from(from: &str, to: SocketAddr) -> TcpStream {
     s.set_read_timeout(Some(DEADLINE)).unwrap();
     s
 }
+
+/// The words of the man page's inetd.conf example line (inetd splits on blanks and does not
+/// quote).
+pub fn man_inetd_line() -> Vec<String> {
+    let man = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/man/rgetty-share.8"))
+        .unwrap();
+    let line = man
+        .lines()
+        .find(|l| l.contains("stream tcp nowait") && l.contains("rgetty-share"))
+        .expect("inetd example in the man page");
+    line.split_whitespace().map(ToString::to_string).collect()
+}
+
+/// Send `req` to the server while a thread throws away whatever comes back (replies), then
+/// `end`, which must reach the device after all of `req`; then shut the connection down.
+pub fn send_draining(c: &mut TcpStream, req: &[u8], d: &mut Dev) {
+    let reader = {
+        let mut r = c.try_clone().unwrap();
+        std::thread::spawn(move || {
+            let mut sink = [0u8; 65536];
+            while matches!(r.read(&mut sink), Ok(n) if n > 0) {}
+        })
+    };
+    c.write_all(req).unwrap();
+    c.write_all(b"end").unwrap();
+    assert_eq!(d.read_n(3), b"end");
+    c.shutdown(std::net::Shutdown::Both).unwrap();
+    reader.join().unwrap();
+}
