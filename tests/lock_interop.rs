@@ -758,15 +758,6 @@ fn a_fifo_or_directory_named_like_a_lock_blocks_neither_rgetty_nor_sigterm() {
     }
 }
 
-/// A TCP port that was free a moment ago.
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 #[test]
 fn a_fifo_named_like_a_lock_leaves_other_share_ports_moving_and_sigterm_working() {
     for kind in ["fifo", "dir"] {

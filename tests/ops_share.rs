@@ -15,15 +15,6 @@ mod share_util;
 use prom::prom_parse;
 use share_util::*;
 
-/// A free loopback port (bound and released).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// `rgetty-share serve --config CONF` with `$NOTIFY_SOCKET` set to `notify` (locks in
 /// `tmp/lock`).
 fn serve_notified(tmp: &std::path::Path, conf: &std::path::Path, notify: &std::path::Path) -> Proc {

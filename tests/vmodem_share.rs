@@ -11,7 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::dte::{Dte, T};
-use common::have;
+use common::{free_port, have};
 use regex::bytes::Regex;
 
 const SHARE: &str = env!("CARGO_BIN_EXE_rgetty-share");
@@ -22,14 +22,6 @@ struct Share {
     dir: tempfile::TempDir,
     link: PathBuf,
     port: u16,
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 impl Share {

@@ -303,3 +303,12 @@ pub fn have(prog: &str) -> bool {
     }
     ok
 }
+
+/// A loopback TCP port that was free a moment ago (bound and released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}

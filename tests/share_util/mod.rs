@@ -315,3 +315,12 @@ pub fn send_draining(c: &mut TcpStream, req: &[u8], d: &mut Dev) {
     c.shutdown(std::net::Shutdown::Both).unwrap();
     reader.join().unwrap();
 }
+
+/// A loopback TCP port that was free a moment ago (bound and released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
