@@ -171,8 +171,14 @@ fn all_allowed_the_login_program_sees_caller_id_127_0_0_1() {
 
 #[test]
 fn clip_caller_id_reaches_the_login_program() {
-    // `+CLIP: "127.0.0.1",129`: the number is the quoted field (mgetty kept ` 127.0.0.1 ,129`)
-    answered("clip", "127.0.0.1");
+    // `+CLIP: "127.0.0.1",129,,,"NAME"`: the number is the quoted first field (mgetty kept
+    // ` 127.0.0.1 ,129,,, NAME `), the name the fifth.
+    let r = answered("clip", "127.0.0.1");
+    assert!(
+        r.iter()
+            .any(|l| l.starts_with("env:CALLER_NAME=") && l.len() > 16),
+        "{r:?}"
+    );
 }
 
 #[test]

@@ -198,7 +198,7 @@ fn caller_id_formats() {
     let got = dte.expect("(?s)RING\r\n.*RING\r\n");
     let text = String::from_utf8_lossy(&got);
     assert!(
-        text.contains("\r\n+CLIP: \"127.0.0.1\",129\r\n"),
+        text.contains("\r\n+CLIP: \"127.0.0.1\",129,,,\""),
         "{text:?}"
     );
     assert!(!text.contains("NMBR"), "{text:?}");

@@ -6,7 +6,8 @@
 //! * [`Format::Mgetty`] (the default): `DATE = MMDD`, `TIME = HHMM` (UTC), `NMBR = <address>`,
 //!   `NAME = <reverse DNS name or address>`, each framed by CR LF, as Rockwell/USR modems with
 //!   `AT#CID=1` send them and mgetty reads them (`NMBR` is what dialin.config screens);
-//! * [`Format::Clip`]: `+CLIP: "<address>",129` as GSM and ISDN terminal adapters send it;
+//! * [`Format::Clip`]: `+CLIP: "<address>",129,,,"<name>"` as GSM and ISDN terminal adapters
+//!   send it (3GPP TS 27.007: number, type, subaddress, its type, the name);
 //! * [`Format::Off`]: no caller ID at all.
 
 use std::fmt::Write as _;
@@ -19,7 +20,7 @@ pub enum Format {
     /// `DATE`/`TIME`/`NMBR`/`NAME` lines.
     #[default]
     Mgetty,
-    /// One `+CLIP: "number",type` line.
+    /// One `+CLIP: "number",type,,,"name"` line.
     Clip,
 }
 
@@ -71,7 +72,7 @@ pub fn lines(format: Format, number: &str, name: &str, epoch_secs: u64) -> Vec<u
             );
         }
         Format::Clip => {
-            let _ = write!(s, "\r\n+CLIP: \"{number}\",129\r\n");
+            let _ = write!(s, "\r\n+CLIP: \"{number}\",129,,,\"{name}\"\r\n");
         }
     }
     s.into_bytes()
@@ -111,7 +112,7 @@ mod tests {
         );
         assert_eq!(
             lines(Format::Clip, "::1", "x", t),
-            b"\r\n+CLIP: \"::1\",129\r\n"
+            b"\r\n+CLIP: \"::1\",129,,,\"x\"\r\n"
         );
         assert!(lines(Format::Off, "::1", "x", t).is_empty());
         assert_eq!(clean("evil\r\nNMBR = 1\"'"), "evil??NMBR???1??");
