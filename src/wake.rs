@@ -178,12 +178,7 @@ impl Signals {
     /// wakes its readers with end of file a moment before it sends the session SIGHUP, so a
     /// reader that saw end of file waits this long to tell a hang-up from a plain end of input.
     pub fn wait_hangup(&self, d: Duration) -> bool {
-        let end = Instant::now() + d;
-        while !self.hangup() && self.term_signal().is_none() && Instant::now() < end {
-            if self.wait(&[], Some(end)).is_err() {
-                break;
-            }
-        }
+        self.wait_while(d, || !self.hangup());
         self.hangup()
     }
 
@@ -287,8 +282,14 @@ impl Signals {
 
     /// Sleep for `d` unless a termination signal arrives first.
     pub fn sleep(&self, d: Duration) {
+        self.wait_while(d, || true);
+    }
+
+    /// Wait on the self-pipe for at most `d` while `pending()` holds and no termination
+    /// signal has come.
+    fn wait_while(&self, d: Duration, pending: impl Fn() -> bool) {
         let end = Instant::now() + d;
-        while self.term_signal().is_none() && Instant::now() < end {
+        while pending() && self.term_signal().is_none() && Instant::now() < end {
             if self.wait(&[], Some(end)).is_err() {
                 return;
             }
