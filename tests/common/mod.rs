@@ -2,6 +2,10 @@
 //! every path rgetty uses, the real `rgetty` binary, and a compiled login recorder.
 #![allow(dead_code, unused_imports, clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "../support/mod.rs"]
+mod support;
+pub use support::{free_port, have};
+
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
@@ -289,26 +293,3 @@ pub fn build_shim(dir: &std::path::Path, name: &str, src: &str) -> Option<PathBu
 }
 
 pub const RECORDER_C: &str = include_str!("../recorder.c");
-
-/// Whether `prog` is installed; if not, the test prints why (and then passes).
-pub fn have(prog: &str) -> bool {
-    let ok = Command::new("sh")
-        .arg("-c")
-        .arg(format!("command -v {prog}"))
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        println!("SKIP: {prog} is not installed");
-    }
-    ok
-}
-
-/// A loopback TCP port that was free a moment ago (bound and released).
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}

@@ -1,6 +1,12 @@
 //! Helpers shared by the rgetty-share integration tests.
 #![allow(dead_code, unused_imports, clippy::unwrap_used, clippy::expect_used)]
 
+// A test that uses both `common` and `share_util` loads this file twice: harmless.
+#[allow(clippy::duplicate_mod)]
+#[path = "../support/mod.rs"]
+mod support;
+pub use support::{free_port, have};
+
 use rgetty::telnet::{ComPort, Decoder, Event};
 use rgetty::tty;
 use std::io::{Read, Write};
@@ -238,19 +244,6 @@ pub fn pattern(n: usize, seed: u32) -> Vec<u8> {
         .collect()
 }
 
-pub fn have(prog: &str) -> bool {
-    let ok = Command::new("sh")
-        .arg("-c")
-        .arg(format!("command -v {prog}"))
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        println!("SKIP: {prog} is not installed");
-    }
-    ok
-}
-
 pub fn fd_count(pid: i32) -> usize {
     std::fs::read_dir(format!("/proc/{pid}/fd"))
         .unwrap()
@@ -314,13 +307,4 @@ pub fn send_draining(c: &mut TcpStream, req: &[u8], d: &mut Dev) {
     assert_eq!(d.read_n(3), b"end");
     c.shutdown(std::net::Shutdown::Both).unwrap();
     reader.join().unwrap();
-}
-
-/// A loopback TCP port that was free a moment ago (bound and released).
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
