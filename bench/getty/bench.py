@@ -54,34 +54,9 @@ rings 1
 
 EXTRA_CONFIG = ""
 
-NS_SCRIPT = r"""
-T=$1; shift
-unset PWD OLDPWD
-mount -t tmpfs none "$T/ovl"
-mkdir "$T/ovl/u" "$T/ovl/w"
-mount -t overlay overlay -o "lowerdir=/etc,upperdir=$T/ovl/u,workdir=$T/ovl/w" /etc
-mount --bind "$T/etc" /etc/mgetty
-mount -t tmpfs none "$T/run"
-mkdir "$T/run/lock"
-: > "$T/run/utmp"
-mount --bind "$T/run" /run
-mount --bind "$T/varlog" /var/log
-# A private /dev with only what a getty on a pty needs: no console, so nothing mgetty writes
-# there on a fatal error can reach the machine's console.
-mkdir -p "$T/hostdev"
-mount --rbind /dev "$T/hostdev"
-mount -t tmpfs -o mode=755 none /dev
-for n in null zero full random urandom tty ptmx log; do
-  if [ -L "$T/hostdev/$n" ]; then cp -P "$T/hostdev/$n" "/dev/$n"
-  elif [ -e "$T/hostdev/$n" ]; then : > "/dev/$n"; mount --bind "$T/hostdev/$n" "/dev/$n"; fi
-done
-mkdir /dev/pts /dev/shm
-mount --rbind "$T/hostdev/pts" /dev/pts
-ln -s /proc/self/fd /dev/fd
-ln -s /proc/self/fd/0 /dev/stdin; ln -s /proc/self/fd/1 /dev/stdout; ln -s /proc/self/fd/2 /dev/stderr
-read go < "$T/go"
-exec "$@"
-"""
+with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tests",
+                       "mgetty-ns.sh")) as _f:
+    NS_SCRIPT = _f.read()  # shared with tests/diffutil
 
 
 class Modem:

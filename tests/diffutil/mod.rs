@@ -437,31 +437,7 @@ pub fn both<T: Send>(
 /// /etc/mgetty, /run (and so /var/run, /var/lock) and /var/log are the test's dirs, and
 /// /dev is a private tmpfs with only null, zero, tty, ptmx and the ptys (Debian's mgetty
 /// writes fatal messages to the console, which so does not exist there).
-const NS_SCRIPT: &str = r#"
-T=$1; shift
-unset PWD OLDPWD
-mount -t tmpfs none "$T/ovl"
-mkdir "$T/ovl/u" "$T/ovl/w"
-mount -t overlay overlay -o "lowerdir=/etc,upperdir=$T/ovl/u,workdir=$T/ovl/w" /etc
-mount --bind "$T/etc" /etc/mgetty
-for f in "$T"/nologin/nologin.*; do [ -e "$f" ] && cp "$f" /etc/; done
-mount --bind "$T/run" /run
-mount --bind "$T/varlog" /var/log
-# A private /dev with only what a getty on a pty needs: no console, so nothing mgetty writes
-# there on a fatal error can reach the machine's console.
-mkdir -p "$T/hostdev"
-mount --rbind /dev "$T/hostdev"
-mount -t tmpfs -o mode=755 none /dev
-for n in null zero full random urandom tty ptmx log; do
-  if [ -L "$T/hostdev/$n" ]; then cp -P "$T/hostdev/$n" "/dev/$n"
-  elif [ -e "$T/hostdev/$n" ]; then : > "/dev/$n"; mount --bind "$T/hostdev/$n" "/dev/$n"; fi
-done
-mkdir /dev/pts /dev/shm
-mount --rbind "$T/hostdev/pts" /dev/pts
-ln -s /proc/self/fd /dev/fd
-ln -s /proc/self/fd/0 /dev/stdin; ln -s /proc/self/fd/1 /dev/stdout; ln -s /proc/self/fd/2 /dev/stderr
-exec "$@"
-"#;
+const NS_SCRIPT: &str = include_str!("../mgetty-ns.sh");
 
 /// The login recorder's C source (shared with tests/common).
 const RECORDER_C: &str = include_str!("../recorder.c");
