@@ -592,14 +592,7 @@ fn an_ri_storm_runs_a_bounded_number_of_commands_and_sigterm_still_exits() {
     }
     let took = t0.elapsed();
     let log = d.log();
-    let started: Vec<i32> = fs::read_to_string(&pids)
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| l.trim().parse().ok())
-        .collect();
-    for p in &started {
-        let _ = kill(Pid::from_raw(*p), Signal::SIGKILL);
-    }
+    let started = kill_started(&pids);
     assert_eq!(status.and_then(|s| s.code()), Some(0), "{log}");
     assert!(took < secs(2.0), "SIGTERM took {took:?}");
     assert!(started.len() <= 3, "{} shells: {started:?}", started.len());
@@ -703,7 +696,16 @@ fn a_ring_storm_runs_a_bounded_number_of_commands_and_sigterm_still_exits() {
     kill(pid, Signal::SIGTERM).unwrap();
     let status = d.wait_exit(secs(10.0));
     let took = t0.elapsed();
-    let started: Vec<i32> = fs::read_to_string(&pids)
+    let started = kill_started(&pids);
+    assert_eq!(status.and_then(|s| s.code()), Some(0), "{}", d.log());
+    assert!(took < secs(2.0), "SIGTERM took {took:?}");
+    assert!(started.len() <= 4, "{} shells: {started:?}", started.len());
+    assert!(d.log().contains("dropped"), "{}", d.log());
+}
+
+/// Kill the ring commands that wrote their pid to `pids`; their pids.
+fn kill_started(pids: &Path) -> Vec<i32> {
+    let started: Vec<i32> = fs::read_to_string(pids)
         .unwrap_or_default()
         .lines()
         .filter_map(|l| l.trim().parse().ok())
@@ -711,8 +713,5 @@ fn a_ring_storm_runs_a_bounded_number_of_commands_and_sigterm_still_exits() {
     for p in &started {
         let _ = kill(Pid::from_raw(*p), Signal::SIGKILL);
     }
-    assert_eq!(status.and_then(|s| s.code()), Some(0), "{}", d.log());
-    assert!(took < secs(2.0), "SIGTERM took {took:?}");
-    assert!(started.len() <= 4, "{} shells: {started:?}", started.len());
-    assert!(d.log().contains("dropped"), "{}", d.log());
+    started
 }
