@@ -386,6 +386,16 @@ fn tls_client(dir: &Path, port: u16, with_cert: bool) -> std::process::Child {
         .unwrap()
 }
 
+/// `serve -p 0` with the certificate `make_certs` left in `tmp`, `extra` options, on `d`.
+fn serve_tls(tmp: &Path, d: &Dev, extra: &[&str]) -> Server {
+    let f = |n: &str| tmp.join(n).to_str().unwrap().to_string();
+    let (cert, key) = (f("srv.pem"), f("srv.key"));
+    let mut args = vec!["-p", "0", "--tls-cert", &cert, "--tls-key", &key];
+    args.extend_from_slice(extra);
+    args.push(d.path.to_str().unwrap());
+    serve(tmp, &args)
+}
+
 #[test]
 fn tls_with_and_without_a_client_certificate() {
     let tmp = tmpdir();
@@ -394,20 +404,7 @@ fn tls_with_and_without_a_client_certificate() {
     }
     let f = |n: &str| tmp.path().join(n).to_str().unwrap().to_string();
     let mut d = dev();
-    let srv = serve(
-        tmp.path(),
-        &[
-            "-p",
-            "0",
-            "--tls-cert",
-            &f("srv.pem"),
-            "--tls-key",
-            &f("srv.key"),
-            "--tls-client-ca",
-            &f("ca.pem"),
-            d.path.to_str().unwrap(),
-        ],
-    );
+    let srv = serve_tls(tmp.path(), &d, &["--tls-client-ca", &f("ca.pem")]);
     let port = srv.addrs[0].port();
     // Without a certificate: the handshake fails, nothing is sent, the device stays closed.
     let out = tls_client(tmp.path(), port, false)
@@ -565,24 +562,10 @@ fn tls_moves_megabytes_both_ways_through_full_queues() {
     if !make_certs(tmp.path()) || !have("python3") {
         return;
     }
-    let f = |n: &str| tmp.path().join(n).to_str().unwrap().to_string();
     let mut d = dev();
     // With ixon on the device, an XOFF from the far end stops its output: nothing more
     // can be written to it, and the server's 64 KiB device queue fills up.
-    let srv = serve(
-        tmp.path(),
-        &[
-            "-p",
-            "0",
-            "-s",
-            "ixon",
-            "--tls-cert",
-            &f("srv.pem"),
-            "--tls-key",
-            &f("srv.key"),
-            d.path.to_str().unwrap(),
-        ],
-    );
+    let srv = serve_tls(tmp.path(), &d, &["-s", "ixon"]);
     // 9 records of 10007 bytes, paced: the server reads each as soon as it arrives, so the
     // socket read that completes a record empties the kernel buffer. The seventh does not
     // fit the 64 KiB queue and is left half-read inside TLS; the last two wait in the
