@@ -78,6 +78,8 @@ pub struct Engine {
     live: HashSet<u64>,
     next_id: u64,
     soon: bool,
+    /// The events of the current turn (kept to reuse its allocation).
+    batch: Vec<(Token, Ready)>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -98,6 +100,7 @@ impl Engine {
             live: HashSet::new(),
             next_id: 1,
             soon: false,
+            batch: Vec::new(),
         })
     }
 
@@ -162,24 +165,23 @@ impl Engine {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(h.tick(self)),
             Err(e) => return Err(e),
         }
-        let batch: Vec<(Token, Ready)> = self
-            .events
-            .iter()
-            .map(|e| {
-                let bad = e.is_error() || e.is_read_closed() || e.is_write_closed();
-                (
-                    e.token(),
-                    Ready {
-                        readable: e.is_readable() || bad,
-                        writable: e.is_writable() || bad,
-                        closed: bad,
-                    },
-                )
-            })
-            .collect();
-        for (t, r) in batch {
+        let mut batch = std::mem::take(&mut self.batch);
+        batch.clear();
+        batch.extend(self.events.iter().map(|e| {
+            let bad = e.is_error() || e.is_read_closed() || e.is_write_closed();
+            (
+                e.token(),
+                Ready {
+                    readable: e.is_readable() || bad,
+                    writable: e.is_writable() || bad,
+                    closed: bad,
+                },
+            )
+        }));
+        for &(t, r) in &batch {
             h.ready(self, t, r);
         }
+        self.batch = batch;
         let now = Instant::now();
         while let Some(&Reverse((at, id, key))) = self.timers.peek() {
             if at > now {
