@@ -248,16 +248,18 @@ impl Server {
         })
     }
 
-    fn eng(&self) -> &Engine {
-        #[allow(clippy::expect_used)]
-        self.eng.as_ref().expect("engine present outside run")
+    /// The engine, for set-up before [`Server::run`] (which holds it while running).
+    fn eng(&self) -> Result<&Engine, ServeError> {
+        self.eng
+            .as_ref()
+            .ok_or_else(|| io_err("epoll")(std::io::ErrorKind::Other.into()))
     }
 
     /// Use these signal flags and the read end of a pipe the signal handlers write to.
     pub fn set_signals(&mut self, signals: Signals, wake: UnixStream) -> Result<(), ServeError> {
         wake.set_nonblocking(true).map_err(io_err("signal pipe"))?;
         let t = self.slot(Slot::Wake);
-        self.eng()
+        self.eng()?
             .register_read(wake.as_raw_fd(), t)
             .map_err(io_err("epoll"))?;
         self.signals = signals;

@@ -45,7 +45,7 @@ impl Server {
             .set_nonblocking(true)
             .map_err(io_err("metrics listener"))?;
         let t = self.slot(Slot::Metrics);
-        self.eng()
+        self.eng()?
             .register_read(listener.as_raw_fd(), t)
             .map_err(io_err("epoll"))?;
         self.metrics = Some(Metrics {
