@@ -1,47 +1,32 @@
-//! rgetty: a getty for modem lines that mgetty users can drop in.
+//! rgetty: a getty for modem lines that mgetty users can drop in, and tools that share a
+//! serial line over TCP.
+//!
+//! The folders are the architecture:
+//!
+//! - the products: [`getty`] (`rgetty`), [`ringd`] (`rgetty-ringd`), [`share`]
+//!   (`rgetty-share serve` and `connect`) and [`modem`] (`rgetty-share modem`);
+//! - the system layer they share: [`sys`] (tty, locks, safe files, exec, wake-up, logging,
+//!   utmp), [`config`] (the checked loader and the config file parsers) and [`ops`] (state
+//!   files, call log, status, metrics, hot-plug);
+//! - [`proto`]: pure protocol parsers and formats, with no I/O.
 //!
 //! One run of `rgetty` on a line goes through these steps (see `getty::state::State`):
 //!
-//! 1. lock the line (UUCP lock, [`lock`]), open and set it up ([`tty`]), run the init chat
-//!    ([`chat`]), then release the lock and wait without reading;
+//! 1. lock the line (UUCP lock, [`sys::lock`]), open and set it up ([`sys::tty`]), run the
+//!    init chat ([`proto::chat`]), then release the lock and wait without reading;
 //! 2. on activity take the lock again, or yield to a dial-out program that took it;
-//! 3. count `RING`s, match ring cadences ([`ring`]), screen caller ID ([`callerid`],
-//!    [`config::dialin`]) and answer;
-//! 4. show the issue file and prompt ([`issue`]), read a login name ([`logname`]) or detect
-//!    PPP ([`lcp`]);
-//! 5. look the name up in login.config ([`config::login`]) and exec the program ([`exec`]),
-//!    with utmp/wtmp records ([`utmp`]).
-//!
-//! Pure modules (no I/O, no clock, no fds): [`speed`], [`config`], [`chat`], [`callerid`],
-//! [`issue`], [`logname`], [`lcp`], [`ring`], [`telnet`], [`at`], [`hdlc`], [`sanitize`],
-//! `getty::state`.
-//! I/O shell: [`tty`] (the only module that issues ioctls), [`lock`], [`safefile`] (root-written
-//! files that no symlink redirects), [`utmp`], [`logging`],
-//! [`exec`], [`getty`], [`ringd`], [`ringsource`], [`wake`], [`modem`], [`share`].
+//! 3. count `RING`s, match ring cadences ([`proto::ring`]), screen caller ID
+//!    ([`proto::callerid`], [`config::dialin`]) and answer;
+//! 4. show the issue file and prompt ([`proto::issue`]), read a login name
+//!    ([`proto::logname`]) or detect PPP ([`proto::lcp`]);
+//! 5. look the name up in login.config ([`config::login`]) and exec the program
+//!    ([`sys::exec`]), with utmp/wtmp records ([`sys::utmp`]).
 
-pub mod at;
-pub mod callerid;
-pub mod chat;
 pub mod config;
-pub mod exec;
 pub mod getty;
-pub mod hdlc;
-pub mod idle;
-pub mod issue;
-pub mod lcp;
-pub mod lock;
-pub mod logging;
-pub mod logname;
 pub mod modem;
 pub mod ops;
-pub mod ring;
+pub mod proto;
 pub mod ringd;
-pub mod ringsource;
-pub mod safefile;
-pub mod sanitize;
 pub mod share;
-pub mod speed;
-pub mod telnet;
-pub mod tty;
-pub mod utmp;
-pub mod wake;
+pub mod sys;

@@ -133,10 +133,10 @@ fn typed_name_execs_login_program_with_argv_uid_env_ctty() {
     );
     assert!(h.log().contains("data dev="), "{}", h.explain());
     // utmp: our record became LOGIN_PROCESS "LOGIN" with the caller ID as host.
-    let recs = rgetty::utmp::read_records(&h.path("utmp")).unwrap();
+    let recs = rgetty::sys::utmp::read_records(&h.path("utmp")).unwrap();
     let mine: Vec<_> = recs.iter().filter(|r| r.pid.to_string() == pid).collect();
     assert_eq!(mine.len(), 1, "{recs:?}");
-    assert_eq!(mine[0].kind, rgetty::utmp::Kind::Login);
+    assert_eq!(mine[0].kind, rgetty::sys::utmp::Kind::Login);
     assert_eq!(mine[0].user, "LOGIN");
     assert_eq!(mine[0].host, "5551234");
     assert_eq!(mine[0].line, h.device);
@@ -165,10 +165,11 @@ fn lcp_frame_dispatches_autoppp_without_echo_and_keeps_the_bytes_for_pppd() {
     assert_eq!(field(&r, "echo"), Some("0"), "raw mode for pppd");
     assert_eq!(field(&r, "icanon"), Some("0"));
     let stdin = fs::read(h.path("pppd.out.stdin")).unwrap();
-    let wtmp = rgetty::utmp::read_records(&h.path("wtmp")).unwrap();
+    let wtmp = rgetty::sys::utmp::read_records(&h.path("wtmp")).unwrap();
     assert!(
-        wtmp.iter()
-            .any(|r| r.kind == rgetty::utmp::Kind::User && r.user == "a_ppp" && r.host == "38400"),
+        wtmp.iter().any(|r| r.kind == rgetty::sys::utmp::Kind::User
+            && r.user == "a_ppp"
+            && r.host == "38400"),
         "{wtmp:?}"
     );
     assert!(

@@ -15,7 +15,7 @@ fn read_until(m: &mut fs::File, want: &str, timeout: Duration) -> String {
     let end = Instant::now() + timeout;
     let mut got = Vec::new();
     let mut buf = [0u8; 256];
-    rgetty::tty::set_nonblocking(&*m, true).unwrap();
+    rgetty::sys::tty::set_nonblocking(&*m, true).unwrap();
     while Instant::now() < end {
         match m.read(&mut buf) {
             Ok(n) if n > 0 => got.extend_from_slice(&buf[..n]),
@@ -31,7 +31,7 @@ fn read_until(m: &mut fs::File, want: &str, timeout: Duration) -> String {
 #[test]
 fn direct_line_goes_straight_to_the_prompt() {
     // A plain pty: the test is the terminal on the master side.
-    let pty = rgetty::tty::openpty().unwrap();
+    let pty = rgetty::sys::tty::openpty().unwrap();
     let h = Harness::new(vmodem::Config::default(), BASE_CONFIG);
     let rec = h.recorder("rec");
     h.login_config(&format!("* - - {} @ \\I\n", rec.display()));

@@ -18,7 +18,7 @@ use std::process::{Command, Stdio};
 
 use common::*;
 use nix::sys::signal::Signal;
-use rgetty::utmp::{Kind, read_records};
+use rgetty::sys::utmp::{Kind, read_records};
 
 const CALL_CONFIG: &str = "init-chat \"\" ATZ OK\nrings 2\n";
 
@@ -165,7 +165,7 @@ fn dialout_holder_command_line_is_cleaned_for_utmp() {
     h.wait_log("dialout in progress", s(15.0));
     // The utmp record follows the log line.
     let deadline = std::time::Instant::now() + s(10.0);
-    let dialout = |r: &rgetty::utmp::Record| r.pid == h.pid() && r.user == "dialout";
+    let dialout = |r: &rgetty::sys::utmp::Record| r.pid == h.pid() && r.user == "dialout";
     let mut records = Vec::new();
     while std::time::Instant::now() < deadline && !records.iter().any(dialout) {
         std::thread::sleep(s(0.05));
@@ -216,7 +216,7 @@ fn caller_id_starting_with_a_dash_never_becomes_an_option() {
 }
 
 /// utmp records of process `pid` that are still open (LOGIN or USER).
-fn open_records(h: &Harness, pid: i32) -> Vec<rgetty::utmp::Record> {
+fn open_records(h: &Harness, pid: i32) -> Vec<rgetty::sys::utmp::Record> {
     read_records(&h.path("utmp"))
         .unwrap_or_default()
         .into_iter()

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use rgetty::logging::{self, LogSetup};
+use rgetty::sys::logging::{self, LogSetup};
 
 /// The logger is process-global: logging tests run one at a time.
 static LOG_LOCK: Mutex<()> = Mutex::new(());
@@ -233,7 +233,7 @@ fn syslog_reconnects_after_restart() {
 // ---------------------------------------------------------------------------------------
 // exec
 
-use rgetty::exec::{self, ExecError, ExecSpec};
+use rgetty::sys::exec::{self, ExecError, ExecSpec};
 
 /// Fork; the child points stdout+stderr at `out`, runs `prepare`, then `exec::exec(spec)`;
 /// if that returns, the error text goes to `out` and the child exits 99.
@@ -451,7 +451,7 @@ fn run_program_status_and_timeout() {
 // ---------------------------------------------------------------------------------------
 // utmp
 
-use rgetty::utmp::{self, Kind, Record, UtmpFiles};
+use rgetty::sys::utmp::{self, Kind, Record, UtmpFiles};
 
 fn utmp_files(dir: &Path) -> UtmpFiles {
     UtmpFiles {

@@ -19,7 +19,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
-use rgetty::tty;
+use rgetty::sys::tty;
 
 const SHARE: &str = env!("CARGO_BIN_EXE_rgetty-share");
 
@@ -498,7 +498,7 @@ fn during_a_call_every_program_and_name_is_refused() {
     h.modem.ring(2, s(0.5), None);
     let pid = h.pid();
     let end = Instant::now() + s(20.0);
-    while rgetty::lock::cmdline(pid) != "sleep 60" {
+    while rgetty::sys::lock::cmdline(pid) != "sleep 60" {
         assert!(Instant::now() < end, "no call\n{}", logs(&h));
         std::thread::sleep(s(0.05));
     }

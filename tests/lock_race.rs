@@ -8,7 +8,7 @@ use std::os::fd::OwnedFd;
 
 use nix::sys::wait::waitpid;
 use nix::unistd::{ForkResult, fork, pipe};
-use rgetty::lock::{Lock, LockDir, LockError, Naming};
+use rgetty::sys::lock::{Lock, LockDir, LockError, Naming};
 
 fn child(
     take: &dyn Fn() -> Result<Lock, LockError>,
@@ -90,7 +90,7 @@ fn two_processes_one_winner_each_round() {
 #[test]
 fn two_processes_with_different_names_never_both_own_the_line() {
     let d = tempfile::tempdir().unwrap();
-    let pty = rgetty::tty::openpty().unwrap();
+    let pty = rgetty::sys::tty::openpty().unwrap();
     let link = d.path().join("modem");
     std::os::unix::fs::symlink(&pty.slave_path, &link).unwrap();
     let locks = d.path().join("lock");

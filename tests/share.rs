@@ -2,8 +2,8 @@
 //! master as the far end), a temp dir per test for locks and port files.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use rgetty::telnet::{ComPort, Decoder, Event};
-use rgetty::tty;
+use rgetty::proto::telnet::{ComPort, Decoder, Event};
+use rgetty::sys::tty;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -31,7 +31,10 @@ fn raw_port_is_binary_clean_both_ways() {
     c.read_exact(&mut got).unwrap();
     assert_eq!(got, all);
     // The lock exists while connected, under every name of the device.
-    let ld = rgetty::lock::LockDir::new(tmp.path().join("lock"), rgetty::lock::Naming::Upstream);
+    let ld = rgetty::sys::lock::LockDir::new(
+        tmp.path().join("lock"),
+        rgetty::sys::lock::Naming::Upstream,
+    );
     let mut names: Vec<String> = ld
         .lock_names_for(&d.path)
         .iter()

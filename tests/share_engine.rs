@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use rgetty::tty;
+use rgetty::sys::tty;
 
 mod share_util;
 use share_util::*;
@@ -493,11 +493,11 @@ fn a_flood_of_set_baudrate_gives_a_few_log_lines() {
     let mut req = Vec::new();
     // 10,000 requests for the speed the line already has, then 2,000 alternating ones.
     for _ in 0..10_000 {
-        rgetty::telnet::ComPort::SetBaudrate(9600).encode(false, &mut req);
+        rgetty::proto::telnet::ComPort::SetBaudrate(9600).encode(false, &mut req);
     }
     for i in 0..2_000 {
         let b = if i % 2 == 0 { 19_200 } else { 9600 };
-        rgetty::telnet::ComPort::SetBaudrate(b).encode(false, &mut req);
+        rgetty::proto::telnet::ComPort::SetBaudrate(b).encode(false, &mut req);
     }
     send_draining(&mut c, &req, &mut d);
     let text = std::fs::read_to_string(&log).unwrap();

@@ -22,7 +22,7 @@ use std::process::{Command, Stdio};
 
 use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
 use nix::sys::termios::{InputFlags, LocalFlags};
-use rgetty::tty;
+use rgetty::sys::tty;
 use share_util::{
     BIN, Dev, Proc, connect, connect_from, dev, lock_files, man_inetd_line, read_to_eof, tmpdir,
     wait_for,

@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use libfuzzer_sys::fuzz_target;
-use rgetty::at::{At, AtEvent, EscapePoll, ResultCode};
+use rgetty::proto::at::{At, AtEvent, EscapePoll, ResultCode};
 
 const PAUSE: u8 = 0xfe;
 

@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use rgetty::callerid::{CallInfo, NmbrRule, RING_LINE_MAX, RingReader, classify};
+use rgetty::proto::callerid::{CallInfo, NmbrRule, RING_LINE_MAX, RingReader, classify};
 
 fn clean(s: &str) -> bool {
     s.bytes()

@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use rgetty::chat::{
+use rgetty::proto::chat::{
     ExpectResult, Expecter, INIT_ABORTS, LineSplitter, MAX_LINE, SendPiece, Step, WINDOW,
     answer_aborts, mdm_command_reply, parse_chat, printable,
 };

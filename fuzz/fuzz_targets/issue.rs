@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use rgetty::issue::{
+use rgetty::proto::issue::{
     Facts, IssueSource, LocalTime, MAX_EXPANSION, expand, expand_with_status, render_file_lines,
     render_literal, render_prompt,
 };

@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use rgetty::lcp::{Detector, Progress};
+use rgetty::proto::lcp::{Detector, Progress};
 
 const FRAME_START: [u8; 5] = [0x7e, 0xff, 0x03, 0xc0, 0x21];
 const ESCAPED_START: [u8; 7] = [0x7e, 0xff, 0x7d, 0x23, 0xc0, 0x21, 0x7e];

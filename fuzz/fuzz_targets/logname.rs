@@ -5,7 +5,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use rgetty::logname::{Editor, EditorConfig, Outcome, Step, is_safe_name};
+use rgetty::proto::logname::{Editor, EditorConfig, Outcome, Step, is_safe_name};
 
 fn check(step: &Step, max_len: usize) -> bool {
     assert!(
@@ -35,7 +35,7 @@ fuzz_target!(|data: &[u8]| {
     };
     let mut ed = Editor::new(cfg);
     let max_len = ed.max_len();
-    assert!((1..=rgetty::logname::HARD_MAX_LEN).contains(&max_len));
+    assert!((1..=rgetty::proto::logname::HARD_MAX_LEN).contains(&max_len));
     for &b in input {
         let mut done = check(&ed.feed(b), max_len);
         // Empty and Reprompt may leave typed-ahead bytes queued

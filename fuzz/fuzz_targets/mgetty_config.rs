@@ -7,7 +7,7 @@
 use std::path::Path;
 
 use libfuzzer_sys::fuzz_target;
-use rgetty::chat::parse_chat;
+use rgetty::proto::chat::parse_chat;
 use rgetty::config::mgetty::{Profile, Settings, apply_text, check_text};
 
 const DEVICES: [&str; 4] = ["ttyS0", "ttyS1", "pts/3", "ttyUSB0"];
@@ -70,7 +70,7 @@ fuzz_target!(|data: &[u8]| {
     {
         let script = parse_chat(chat);
         for (i, step) in script.steps.iter().enumerate() {
-            assert_eq!(i % 2 == 0, matches!(step, rgetty::chat::Step::Expect(_)));
+            assert_eq!(i % 2 == 0, matches!(step, rgetty::proto::chat::Step::Expect(_)));
         }
     }
 

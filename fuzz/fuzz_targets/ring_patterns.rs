@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use libfuzzer_sys::fuzz_target;
 use rgetty::config::xringd::{Pattern, parse};
-use rgetty::ring::{Matcher, MatcherOptions, RingOutcome, format_ring_times};
+use rgetty::proto::ring::{Matcher, MatcherOptions, RingOutcome, format_ring_times};
 
 /// Each pattern alone, rung exactly in the middle of its gap windows: counted ring by ring, and
 /// it fires once its silence has passed, with the ring times it was given.

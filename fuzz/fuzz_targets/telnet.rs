@@ -6,7 +6,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use rgetty::telnet::{ComPort, Decoder, Event, MAX_SB, Options, escape_into, opt};
+use rgetty::proto::telnet::{ComPort, Decoder, Event, MAX_SB, Options, escape_into, opt};
 
 fn decode(chunks: &mut dyn Iterator<Item = &[u8]>) -> (Vec<u8>, Vec<Event>) {
     let mut d = Decoder::new();

@@ -22,12 +22,12 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::Parser;
 
-use rgetty::lock::{LockDir, Naming};
 use rgetty::share::acl::Acl;
 use rgetty::share::client::{self, ConnectOptions};
 use rgetty::share::conf::{self, Mode, PortConfig};
 use rgetty::share::server::{self, Server, ServerSettings, Signals};
 use rgetty::share::transport::{self, TlsRole};
+use rgetty::sys::lock::{LockDir, Naming};
 
 #[path = "rgetty_share/args.rs"]
 mod args;
@@ -36,7 +36,7 @@ use args::{Cli, Cmd, Common, ConnectArgs, ServeArgs};
 /// Log to stderr in the foreground, to syslog once daemonized or under inetd (where stderr
 /// may be the client's socket).
 fn init_log(verbose: bool, foreground: bool) {
-    rgetty::logging::init_daemon("rgetty-share", if verbose { 5 } else { 4 }, foreground);
+    rgetty::sys::logging::init_daemon("rgetty-share", if verbose { 5 } else { 4 }, foreground);
 }
 
 fn lock_dir(c: &Common) -> LockDir {
@@ -197,7 +197,7 @@ fn systemd_fds() -> Vec<OwnedFd> {
     // SAFETY-free: env mutation is unsafe in edition 2024, so the variables are left alone;
     // we start no children that would misread them.
     (3..3 + n.min(64))
-        .filter_map(rgetty::tty::adopt_fd)
+        .filter_map(rgetty::sys::tty::adopt_fd)
         .collect()
 }
 
@@ -255,7 +255,7 @@ fn serve_config(srv: &mut Server, a: &ServeArgs, cfgpath: &Path) -> anyhow::Resu
 fn serve_inetd(srv: &mut Server, cfg: PortConfig) -> anyhow::Result<()> {
     let fds = systemd_fds();
     if fds.is_empty() {
-        let fd = rgetty::tty::adopt_fd(0).context("stdin is not open")?;
+        let fd = rgetty::sys::tty::adopt_fd(0).context("stdin is not open")?;
         let sock = TcpStream::from(fd);
         let pi = srv.add_port(cfg, None)?;
         srv.exit_when_idle(true);
@@ -353,7 +353,7 @@ fn connect_tls(a: &ConnectArgs) -> anyhow::Result<Option<TlsRole>> {
 fn link_access(a: &ConnectArgs) -> anyhow::Result<client::Access> {
     let uid = match &a.owner {
         Some(o) => Some(
-            rgetty::exec::user_by_name_or_id(o)
+            rgetty::sys::exec::user_by_name_or_id(o)
                 .with_context(|| format!("--owner: no user {o:?}"))?
                 .uid,
         ),
@@ -361,7 +361,7 @@ fn link_access(a: &ConnectArgs) -> anyhow::Result<client::Access> {
     };
     let gid = match &a.group {
         Some(g) => Some(
-            rgetty::exec::group_by_name_or_id(g)
+            rgetty::sys::exec::group_by_name_or_id(g)
                 .with_context(|| format!("--group: no group {g:?}"))?,
         ),
         None => None,
@@ -416,7 +416,7 @@ fn main() -> ExitCode {
         Cmd::Connect(a) => connect(a),
         Cmd::Modem { args } => {
             init_log(false, true);
-            let code = rgetty::share::modem::main(args);
+            let code = rgetty::modem::cli::main(args);
             return ExitCode::from(u8::try_from(code).unwrap_or(1));
         }
     };

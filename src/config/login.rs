@@ -29,7 +29,7 @@ use std::path::{Path, PathBuf};
 
 use super::mgetty::read_lines;
 use super::{ConfigError, Location};
-use crate::sanitize::argv_value;
+use crate::proto::sanitize::argv_value;
 
 /// The most arguments a login.config line can pass (mgetty's MAX_LOGIN_ARGS).
 pub const MAX_ARGS: usize = 9;
@@ -97,7 +97,7 @@ impl Entry {
     /// tokens with exactly `@` → `name` (dropped if `name` is empty), `\I` → `connect` (`??`
     /// if empty), `\Y` → `caller_id`; every other token verbatim (`b@` stays `b@`). The name
     /// is always one element, whatever it contains. Substituted values pass through
-    /// [`crate::sanitize::argv_value`]: control characters become `?` and a leading `-` gets
+    /// [`crate::proto::sanitize::argv_value`]: control characters become `?` and a leading `-` gets
     /// a `_` in front (`-froot` → `_-froot`), so caller data is never taken for an option.
     pub fn argv(&self, name: &str, connect: &str, caller_id: &str) -> Vec<String> {
         let program = self.program.to_string_lossy();

@@ -352,11 +352,11 @@ pub fn port_matches(pattern: &str, device: &str) -> bool {
 
 /// The resolved mgetty.config settings for one line: one field per data keyword of §2.3 plus
 /// rgetty's extensions. Chat-typed values are the raw normalised config text (quotes and
-/// backslashes kept); [`crate::chat`] tokenizes them. String values keep their quotes (Q9).
+/// backslashes kept); [`crate::proto::chat`] tokenizes them. String values keep their quotes (Q9).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
     /// `speed` (`-s`): port speed in bit/s, set at open and after autobauding. Must be one of
-    /// [`crate::speed::SPEEDS`]; checked by [`Settings::sanitize`]. Default 38400.
+    /// [`crate::proto::speed::SPEEDS`]; checked by [`Settings::sanitize`]. Default 38400.
     pub speed: u32,
     /// `direct` (`-r`): direct line, no modem chat at all, `Connect` is `DIRECT` (§4.11).
     pub direct: bool,
@@ -536,7 +536,7 @@ impl Settings {
     /// 0 ≤ `modem-check-time` < 900 → 900. Returns one note per change (mgetty logs them at
     /// level 5). An invalid `speed` is an error (mgetty exits 2).
     pub fn sanitize(&mut self) -> Result<Vec<String>, String> {
-        if !crate::speed::is_valid(self.speed) {
+        if !crate::proto::speed::is_valid(self.speed) {
             return Err(format!("invalid port speed: {}", self.speed));
         }
         let mut notes = Vec::new();
@@ -955,7 +955,7 @@ fn port_line(l: &ConfLine, path: &Path, parsed: &mut Parsed) -> bool {
 fn one_line(l: &ConfLine, path: &Path, settings: &mut Settings, parsed: &mut Parsed) {
     match settings.set(&l.key, &l.value) {
         Ok(SetOutcome::Applied) => {
-            if l.key == "speed" && !crate::speed::is_valid(settings.speed) {
+            if l.key == "speed" && !crate::proto::speed::is_valid(settings.speed) {
                 parsed.errors.push(ConfigError::new(
                     path,
                     l.line,

@@ -3,20 +3,20 @@
 use std::io;
 use std::time::Duration;
 
-use crate::callerid::{ModemAction, RingKind};
-use crate::chat;
 use crate::config::dialin;
 use crate::config::load::Trust;
-use crate::logging::AUDIT;
 use crate::ops::calllog::Outcome;
-use crate::ring::{Fired, Via};
-use crate::ringsource::{CallRings, Step};
-use crate::tty;
+use crate::proto::callerid::{ModemAction, RingKind};
+use crate::proto::chat;
+use crate::proto::ring::{Fired, Via};
+use crate::sys::logging::AUDIT;
+use crate::sys::ringsource::{CallRings, Step};
+use crate::sys::tty;
 
 use super::chatio::ChatOutcome;
 use super::common::{Getty, secs};
 use super::line::sleep;
-use super::ring_source::RingWait;
+use super::ringing::RingWait;
 use super::state::{Call, State};
 
 impl Getty {
@@ -155,7 +155,7 @@ impl Getty {
                 call,
                 &[
                     ("RING_COUNT", times.len().to_string()),
-                    ("RING_TIMES", crate::ring::format_ring_times(&times)),
+                    ("RING_TIMES", crate::proto::ring::format_ring_times(&times)),
                 ],
             );
             self.ring_command("the per-ring command", cmd, &env);
@@ -325,7 +325,7 @@ impl Getty {
     /// blanks), then Device, caller ID, name, distinctive ring and called number as separate
     /// arguments. Returns the exit code.
     pub(super) fn run_screen_program(&self, prog: &str, call: &Call) -> Option<i32> {
-        let mut argv = crate::exec::split_command(prog);
+        let mut argv = crate::sys::exec::split_command(prog);
         if argv.is_empty() {
             return None;
         }
@@ -338,7 +338,7 @@ impl Getty {
         ]);
         let env = self.call_env(call);
         log::debug!("running {argv:?}");
-        match crate::exec::run_program(&argv, &env, Duration::from_secs(30)) {
+        match crate::sys::exec::run_program(&argv, &env, Duration::from_secs(30)) {
             Ok(Some(st)) => st.code(),
             Ok(None) => {
                 log::warn!("{argv:?} timed out and was killed");
@@ -430,9 +430,9 @@ impl Getty {
             }
         }
         if self.settings.autobauding {
-            let bps = crate::speed::atoi(&call.info.connect);
+            let bps = crate::proto::speed::atoi(&call.info.connect);
             let bps = if bps == 0 { 300 } else { bps };
-            if crate::speed::is_valid(bps) {
+            if crate::proto::speed::is_valid(bps) {
                 log::info!("autobauding: switching to {bps} bps");
                 if let Err(e) = tty::set_speed(self.line()?, bps) {
                     log::warn!("{e}");

@@ -1,10 +1,12 @@
-//! Runs a [`crate::chat::Script`] on the line: the I/O half of the chat engine (§3).
+//! Runs a [`crate::proto::chat::Script`] on the line: the I/O half of the chat engine (§3).
 
 use std::io;
 use std::time::{Duration, Instant};
 
-use crate::callerid::CallInfo;
-use crate::chat::{ExpectResult, Expecter, LineSplitter, Script, SendPiece, Step, printable};
+use crate::proto::callerid::CallInfo;
+use crate::proto::chat::{
+    ExpectResult, Expecter, LineSplitter, Script, SendPiece, Step, printable,
+};
 
 use super::line::{Line, Signals, sleep};
 
@@ -142,7 +144,7 @@ pub fn mdm_command(
     cmd: &str,
     timeout: Duration,
 ) -> io::Result<Option<bool>> {
-    let script = crate::chat::parse_chat(&format!("\"\" {cmd} OK"));
+    let script = crate::proto::chat::parse_chat(&format!("\"\" {cmd} OK"));
     let mut info = CallInfo::default();
     Ok(
         match run_chat(line, sig, ctx, &mut info, &script, &[b"ERROR"], timeout)? {

@@ -3,19 +3,19 @@
 use std::io;
 use std::time::Duration;
 
-use crate::callerid::CallInfo;
-use crate::chat::{self, printable};
 use crate::config::mgetty::{Profile, Settings};
-use crate::lock::{Holder, Lock, LockDir, LockError, Naming};
-use crate::logging::AUDIT;
-use crate::utmp::UtmpFiles;
+use crate::proto::callerid::CallInfo;
+use crate::proto::chat::{self, printable};
+use crate::sys::lock::{Holder, Lock, LockDir, LockError, Naming};
+use crate::sys::logging::AUDIT;
+use crate::sys::utmp::UtmpFiles;
 
 use super::chatio::{ChatCtx, ChatOutcome, mdm_command, run_chat};
 use super::cli::{Cli, Paths};
 use super::ident;
 use super::line::{Line, Signals};
 use super::report::Reports;
-use super::ring_source::RingState;
+use super::ringing::RingState;
 use super::state::{Call, State};
 use crate::ops::calllog::{Outcome, call_log_path};
 use crate::ops::line::Reporter;
@@ -113,7 +113,7 @@ impl Getty {
             l.release();
         }
         if let Some(line) = &self.line {
-            let _ = crate::tty::unflock(line);
+            let _ = crate::sys::tty::unflock(line);
         }
     }
 
@@ -126,7 +126,7 @@ impl Getty {
             Err(e) => return Err(e),
         }
         if let Some(line) = &self.line {
-            if let Err(holder) = crate::lock::claim_flock(line, &self.tty.path) {
+            if let Err(holder) = crate::sys::lock::claim_flock(line, &self.tty.path) {
                 self.release_lock();
                 return Ok(Some(holder));
             }

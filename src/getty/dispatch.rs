@@ -3,11 +3,11 @@
 use std::fs;
 
 use crate::config::login::{Entry, LoginName, Table};
-use crate::logging::AUDIT;
-use crate::logname;
 use crate::ops::calllog::Outcome;
-use crate::tty::{self, FinalMode, Flow};
-use crate::utmp::Kind;
+use crate::proto::logname;
+use crate::sys::logging::AUDIT;
+use crate::sys::tty::{self, FinalMode, Flow};
+use crate::sys::utmp::Kind;
 
 use super::common::Getty;
 use super::settings::{login_config_access, read_login_config, resolve_login_config};
@@ -100,7 +100,7 @@ impl Getty {
             "calling login: cmd='{}', argv[]={argv:?}",
             entry.program.display()
         );
-        let spec = crate::exec::ExecSpec {
+        let spec = crate::sys::exec::ExecSpec {
             program: entry.program.clone(),
             argv,
             env,
@@ -145,7 +145,7 @@ impl Getty {
         let Some(u) = &entry.userid else {
             return true;
         };
-        let Err(e) = crate::exec::lookup_user(u) else {
+        let Err(e) = crate::sys::exec::lookup_user(u) else {
             return true;
         };
         log::error!(
@@ -163,7 +163,7 @@ impl Getty {
     }
 
     /// Hand the line to `spec`'s program as its stdin/stdout/stderr and exec it.
-    fn exec_on_line(&mut self, spec: &crate::exec::ExecSpec, final_mode: FinalMode) -> State {
+    fn exec_on_line(&mut self, spec: &crate::sys::exec::ExecSpec, final_mode: FinalMode) -> State {
         // The RI watcher's copy of the line must not outlive the exec.
         self.rings.ri = None;
         let Some(line) = self.line.take() else {
@@ -178,7 +178,7 @@ impl Getty {
         }
         drop(line);
         // The lock stays: the program inherits our pid (§7). exec only returns on failure.
-        let err = crate::exec::exec(spec);
+        let err = crate::sys::exec::exec(spec);
         log::error!("cannot execute '{}': {err}", spec.program.display());
         State::Exit(255)
     }

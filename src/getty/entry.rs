@@ -3,7 +3,7 @@
 
 use std::fs;
 
-use crate::logging;
+use crate::sys::logging;
 
 use super::cli::{Cli, dev_id, device_name, eprintln_safe, infix, print_version};
 use super::common::Getty;

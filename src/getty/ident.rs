@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use super::cli::{dev_id, device_name};
-use crate::lock::LockDir;
+use crate::sys::lock::LockDir;
 
 /// Every name the tty goes by (mgetty §0), computed once so that all rooms agree.
 #[derive(Debug, Clone)]
@@ -28,7 +28,7 @@ impl Line {
     /// The identities of the tty named `given`, with its lock file in `locks`.
     pub fn new(given: &str, locks: &LockDir) -> Line {
         let device = device_name(given);
-        let path = crate::tty::device_path(&device);
+        let path = crate::sys::tty::device_path(&device);
         let real = std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
         let b = device.as_bytes();
         let utmp_id = String::from_utf8_lossy(&b[b.len().saturating_sub(4)..]).into_owned();
@@ -47,7 +47,7 @@ impl Line {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::lock::Naming;
+    use crate::sys::lock::Naming;
 
     #[test]
     fn names() {

@@ -1,7 +1,7 @@
 //! The open line: timed reads, writes and drains.
 //!
 //! Every wait is one [`Signals::wait`] on the line (and the lock dir's inotify fd while idle)
-//! plus the self-pipe of [`crate::wake`], with a deadline: a signal (SIGTERM, SIGUSR1, carrier
+//! plus the self-pipe of [`crate::sys::wake`], with a deadline: a signal (SIGTERM, SIGUSR1, carrier
 //! loss) or an RI edge ends any wait at once, and nothing wakes up while idle.
 
 use std::io;
@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 use nix::errno::Errno;
 use nix::poll::PollFlags;
 
-use crate::wake::Ready;
-pub use crate::wake::{IGNORED_SIGNALS, Signals, TERM_SIGNALS};
+use crate::sys::wake::Ready;
+pub use crate::sys::wake::{IGNORED_SIGNALS, Signals, TERM_SIGNALS};
 
 /// What ended a wait.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

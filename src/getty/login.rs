@@ -3,14 +3,14 @@
 use std::io;
 use std::time::{Duration, Instant};
 
-use crate::chat::printable;
 use crate::config::load::{Trust, load};
-use crate::issue::{self, Facts, IssueSource};
-use crate::logging::AUDIT;
-use crate::logname::{self, Editor, EditorConfig, Outcome};
 use crate::ops::calllog::Outcome as OpsOutcome;
-use crate::tty::{self, Flow};
-use crate::utmp::Kind;
+use crate::proto::chat::printable;
+use crate::proto::issue::{self, Facts, IssueSource};
+use crate::proto::logname::{self, Editor, EditorConfig, Outcome};
+use crate::sys::logging::AUDIT;
+use crate::sys::tty::{self, Flow};
+use crate::sys::utmp::Kind;
 
 use super::common::Getty;
 use super::line::sleep;

@@ -3,7 +3,7 @@
 //! `entry` ([`main_with`], [`run()`]) reads the command line and settings; `run` drives the
 //! state machine, dispatching each state to its room: `start` (start-up, init, CheckModem),
 //! `waiting` (Waiting, Dialout, Jail), `answer` (rings, caller ID, screening, nologin, answer;
-//! ring events come from `ring_source`), `login` (issue, prompt, login name, AutoPPP) and
+//! ring events come from `ringing`), `login` (issue, prompt, login name, AutoPPP) and
 //! `dispatch` (login.config and exec). Shared: `common` (the `Getty` value), [`ident`] (the
 //! tty's names, computed once), `settings` (mgetty.config, `--check`), `patterns` (the
 //! ring-patterns file), `perms` (permission policy) and `system` (uname, inotify, pid file).
@@ -20,7 +20,7 @@ mod login;
 mod patterns;
 mod perms;
 mod report;
-mod ring_source;
+mod ringing;
 mod run;
 mod settings;
 mod start;

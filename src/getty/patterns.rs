@@ -52,7 +52,7 @@ impl Getty {
         for e in errs {
             log::error!("{e}");
         }
-        for p in crate::ring::unreachable_patterns(&file.patterns, rings) {
+        for p in crate::proto::ring::unreachable_patterns(&file.patterns, rings) {
             log::warn!(
                 "{}: pattern needs {} rings but rings is {rings}: the call is answered first, it can never fire",
                 p.loc,

@@ -10,7 +10,7 @@ impl Getty {
     pub(super) fn set_port_owner(&self, fd: impl AsFd) {
         let s = &self.settings;
         let owner = s.port_owner.trim();
-        let (uid, primary_gid) = match crate::exec::user_by_name_or_id(owner) {
+        let (uid, primary_gid) = match crate::sys::exec::user_by_name_or_id(owner) {
             Some(u) => (u.uid, Some(u.gid)),
             None => {
                 log::error!("port-owner {owner:?} unknown, using uid 0");
@@ -18,7 +18,7 @@ impl Getty {
             }
         };
         let group = s.port_group.as_deref().map(str::trim);
-        let gid = match group.map(|g| (g, crate::exec::group_by_name_or_id(g))) {
+        let gid = match group.map(|g| (g, crate::sys::exec::group_by_name_or_id(g))) {
             Some((_, Some(gid))) => Some(gid),
             Some((g, None)) => {
                 log::error!(
@@ -29,7 +29,7 @@ impl Getty {
             }
             None => primary_gid,
         };
-        if let Err(e) = crate::tty::set_owner(fd, Some(uid), gid, Some(s.port_mode)) {
+        if let Err(e) = crate::sys::tty::set_owner(fd, Some(uid), gid, Some(s.port_mode)) {
             log::warn!("cannot give {} to {owner}: {e}", self.tty.path.display());
         }
     }

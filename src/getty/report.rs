@@ -3,9 +3,9 @@
 //! call one call-log record with its outcome and reason. Rooms name the outcome where they
 //! decide it ([`Getty::outcome`]); [`Getty::report`] runs after every transition.
 
-use crate::lock::Holder;
 use crate::ops::calllog::Outcome;
 use crate::ops::line::{CallFacts, Report, Reporter};
+use crate::sys::lock::Holder;
 
 use super::common::Getty;
 use super::state::{Call, Login, State};

@@ -3,8 +3,8 @@
 
 use std::io;
 
-use crate::logging::AUDIT;
 use crate::ops::calllog::Outcome;
+use crate::sys::logging::AUDIT;
 
 use super::common::Getty;
 use super::state::State;

@@ -215,7 +215,10 @@ impl Checker {
             return;
         };
         let (table, errs) = Table::parse(&source.text, login);
-        let names = table.check_names(|u| crate::exec::lookup_user(u).is_ok(), program_problem);
+        let names = table.check_names(
+            |u| crate::sys::exec::lookup_user(u).is_ok(),
+            program_problem,
+        );
         for e in errs.into_iter().chain(names) {
             self.error(e.to_string());
         }
@@ -236,7 +239,7 @@ impl Checker {
         for e in errs {
             self.error(e.to_string());
         }
-        for p in crate::ring::unreachable_patterns(&file.patterns, settings.rings) {
+        for p in crate::proto::ring::unreachable_patterns(&file.patterns, settings.rings) {
             self.warn(format!(
                 "{}: pattern needs {} rings but rings is {}: the call is answered first, so it can never fire (set rings to {} or more)",
                 p.loc,

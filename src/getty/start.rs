@@ -5,10 +5,10 @@ use std::fs;
 use std::io;
 use std::time::Duration;
 
-use crate::chat::{self, printable};
-use crate::logging::AUDIT;
-use crate::safefile;
-use crate::tty::{self, Flow};
+use crate::proto::chat::{self, printable};
+use crate::sys::logging::AUDIT;
+use crate::sys::safefile;
+use crate::sys::tty::{self, Flow};
 
 use super::chatio::ChatOutcome;
 use super::cli::eprintln_safe;
@@ -78,7 +78,7 @@ impl Getty {
             Err(e) => return Err(Box::new(self.start_failed(30, &e.to_string()))),
         };
         // Someone using flock(2) only (picocom, tio) owns the line: step aside unseen.
-        if let Err(holder) = crate::lock::claim_flock(&fd, &self.tty.path) {
+        if let Err(holder) = crate::sys::lock::claim_flock(&fd, &self.tty.path) {
             self.release_lock();
             return Err(Box::new(State::Dialout(holder)));
         }

@@ -4,9 +4,9 @@
 //! its room (`start`, `waiting`, `answer`, `login`, `dispatch`), logging every change as
 //! `from -> to`.
 
-use crate::callerid::CallInfo;
-use crate::lock::Holder;
-use crate::logname::Terminator;
+use crate::proto::callerid::CallInfo;
+use crate::proto::logname::Terminator;
+use crate::sys::lock::Holder;
 
 /// Per-call data. It lives inside the states of one call and is dropped in [`State::Jail`],
 /// so nothing from a rejected call leaks into the next (unlike mgetty's globals, Q5).

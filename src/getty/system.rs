@@ -3,9 +3,9 @@
 use std::io;
 use std::path::Path;
 
-use crate::issue::Facts;
-use crate::logging;
-use crate::tty;
+use crate::proto::issue::Facts;
+use crate::sys::logging;
+use crate::sys::tty;
 
 use super::common::Getty;
 use super::state::Call;
@@ -60,5 +60,5 @@ impl Getty {
 /// Write the pid file (mode 0644) by rename: a symlink planted at its name is replaced,
 /// never followed.
 pub(super) fn write_pid_file(path: &Path) -> io::Result<()> {
-    crate::safefile::replace(path, format!("{}\n", std::process::id()).as_bytes(), 0o644)
+    crate::sys::safefile::replace(path, format!("{}\n", std::process::id()).as_bytes(), 0o644)
 }

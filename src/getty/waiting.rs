@@ -5,9 +5,9 @@ use std::io;
 use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
-use crate::lock::Holder;
-use crate::logging::AUDIT;
-use crate::utmp::Kind;
+use crate::sys::lock::Holder;
+use crate::sys::logging::AUDIT;
+use crate::sys::utmp::Kind;
 use nix::sys::inotify::Inotify;
 
 use super::common::{Getty, secs};
@@ -51,7 +51,7 @@ impl Getty {
             let line = self.line()?;
             // Before the long wait: the resident program text is dropped right before the
             // poll (what runs after the drop faults back in; see `Signals::wait_trimmed`).
-            let trim = crate::idle::prepare_once(&mut trimmed);
+            let trim = crate::sys::idle::prepare_once(&mut trimmed);
             let wake = line.wait_trimmed(&self.sig, inotify.map(AsFd::as_fd), deadline, &trim)?;
             match wake {
                 Wake::Readable | Wake::Hangup => return Ok(None),
@@ -114,7 +114,7 @@ impl Getty {
     /// restarts us.
     pub(super) fn dialout(&mut self, holder: &Holder) -> State {
         // A process's command line is anyone's text: no ESC or BEL into the log or utmp.
-        let cmdline = crate::sanitize::printable(&holder.cmdline);
+        let cmdline = crate::proto::sanitize::printable(&holder.cmdline);
         log::info!("dialout in progress: {cmdline:?}");
         let host: String = cmdline.chars().take(59).collect();
         if let Err(e) = self

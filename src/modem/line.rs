@@ -1,4 +1,4 @@
-//! The modem engine: one pty line, its AT interpreter ([`crate::at`]) and at most one call.
+//! The modem engine: one pty line, its AT interpreter ([`crate::proto::at`]) and at most one call.
 //!
 //! Single-threaded and driven from outside ([`super::Server::run`], on the shared event engine):
 //! [`Line::sources`] lists the fds to watch, [`Line::deadline`] says when to run next,
@@ -26,7 +26,7 @@ use super::pace::{Cooldown, Pacer};
 use super::poll::{Ready, Token};
 use super::pty;
 use super::wire::Wire;
-use crate::at::{self, At, Dtr, EscapePoll, ResultCode};
+use crate::proto::at::{self, At, Dtr, EscapePoll, ResultCode};
 
 /// Cap on buffered bytes in either direction before the modem stops reading.
 const BUF_CAP: usize = 64 * 1024;

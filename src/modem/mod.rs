@@ -15,6 +15,7 @@
 //! S-register and option) is in rgetty-share(8) and the README.
 
 pub mod cid;
+pub mod cli;
 pub mod dial;
 mod driver;
 pub mod line;

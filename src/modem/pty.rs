@@ -1,6 +1,6 @@
 //! The modem's pty and the stable symlink to its slave.
 //!
-//! The pty comes from [`crate::tty::openpty`] (both ends close-on-exec from the start); the
+//! The pty comes from [`crate::sys::tty::openpty`] (both ends close-on-exec from the start); the
 //! modem keeps the master, non-blocking, and closes its copy of the slave, so the getty's
 //! close of the slave is seen as a DTR drop (`POLLHUP` on the master, see [`slave_open`]).
 //!
@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 
-use crate::tty;
+use crate::sys::tty;
 
 /// A new pty: the master (non-blocking) and the slave's path.
 pub fn open() -> io::Result<(OwnedFd, PathBuf)> {

@@ -2,7 +2,7 @@
 //!
 //! Pure. A raw call passes bytes unchanged (what binary transfers need: `+++` and 0xFF arrive
 //! as they are). A telnet call escapes 0xFF as `IAC IAC`, answers option negotiation without
-//! loops ([`crate::telnet::Options`]) and offers BINARY both ways so 8-bit data survives:
+//! loops ([`crate::proto::telnet::Options`]) and offers BINARY both ways so 8-bit data survives:
 //!
 //! * answering (a telnet client called in): WILL BINARY, WILL ECHO, WILL SGA, DO BINARY,
 //!   DO SGA (the client goes to character mode and leaves echo to the getty);
@@ -11,7 +11,7 @@
 //! While the peer has not agreed to BINARY, the `CR NUL` it sends for a bare CR (RFC 854)
 //! becomes `CR`.
 
-use crate::telnet::{self, Decoder, Event, Options, opt};
+use crate::proto::telnet::{self, Decoder, Event, Options, opt};
 
 /// The codec of one call.
 #[derive(Debug, Default)]
@@ -103,7 +103,7 @@ impl Wire {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::telnet::cmd::{DO, DONT, IAC, WILL, WONT};
+    use crate::proto::telnet::cmd::{DO, DONT, IAC, WILL, WONT};
 
     #[test]
     fn raw_is_transparent() {

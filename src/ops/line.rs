@@ -67,7 +67,7 @@ impl Reporter {
     /// The reporter for `line` (mgetty's Device) with DevID `dev_id`; `call_log` `None` turns
     /// the call log off. `NOTIFY_SOCKET` is read once here.
     pub fn new(pid_dir: &Path, dev_id: &str, line: &str, call_log: Option<PathBuf>) -> Reporter {
-        crate::logging::set_journal_field("RGETTY_LINE", Some(line));
+        crate::sys::logging::set_journal_field("RGETTY_LINE", Some(line));
         Reporter {
             line: line.to_string(),
             writer: StateWriter::new(pid_dir, dev_id),
@@ -140,7 +140,7 @@ impl Reporter {
         };
         // One audit line per call (file, syslog; the journal gets CALLER_ID and OUTCOME).
         log::warn!(
-            target: crate::logging::AUDIT,
+            target: crate::sys::logging::AUDIT,
             caller_id = call.caller_id.as_str(),
             outcome = outcome.as_str();
             "call dev={}, caller='{}', outcome={outcome}, reason='{reason}'",

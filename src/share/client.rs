@@ -18,12 +18,12 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::lock::LockDir;
+use crate::proto::telnet::{self, ComPort, Decoder, Event, Options, opt, rfc2217};
 use crate::share::conf::Mode;
 use crate::share::engine::{Engine, Handler, Ready, Token};
 use crate::share::transport::{Conn, TlsRole};
-use crate::telnet::{self, ComPort, Decoder, Event, Options, opt, rfc2217};
-use crate::tty;
+use crate::sys::lock::LockDir;
+use crate::sys::tty;
 
 mod local;
 use local::{LocalEnd, Sent, local_settings, open_local, settings_requests};

@@ -191,7 +191,7 @@ const STTY_WORDS: &[&str] = &[
 pub fn check_stty(words: &str) -> Result<(), String> {
     for w in words.split_whitespace() {
         let bare = w.strip_prefix('-').unwrap_or(w);
-        if crate::speed::parse(w).is_none() && !STTY_WORDS.contains(&bare) {
+        if crate::proto::speed::parse(w).is_none() && !STTY_WORDS.contains(&bare) {
             return Err(w.to_string());
         }
     }
@@ -217,7 +217,7 @@ pub fn params_to_stty(params: &str) -> Result<String, String> {
         }
         let w = match (i, item) {
             (0, s) if s.bytes().all(|b| b.is_ascii_digit()) => {
-                crate::speed::parse(s).ok_or_else(|| format!("bad speed {s:?}"))?;
+                crate::proto::speed::parse(s).ok_or_else(|| format!("bad speed {s:?}"))?;
                 s.to_string()
             }
             (1, "5" | "6" | "7" | "8") => format!("cs{item}"),

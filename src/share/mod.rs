@@ -10,13 +10,11 @@
 //! - [`client`]: `connect`, the virtual COM port (pty) and the device bridge;
 //! - [`conf`]: the config file (one line per port, Masqdialer style);
 //! - [`acl`]: host allow lists;
-//! - [`modem`]: the virtual Hayes modem (another module's owner).
 
 pub mod acl;
 pub mod client;
 pub mod conf;
 pub mod engine;
-pub mod modem;
 pub mod rfc2217;
 pub mod roles;
 pub mod server;

@@ -8,9 +8,9 @@ use std::os::fd::AsFd;
 
 use nix::sys::termios::{ControlFlags, InputFlags, Termios};
 
+use crate::proto::telnet::{ComPort, ComPortError, Event, Verb, cmd, opt, rfc2217};
 use crate::share::session::{Role, Session};
-use crate::telnet::{ComPort, ComPortError, Event, Verb, cmd, opt, rfc2217};
-use crate::tty;
+use crate::sys::tty;
 
 /// The RFC 2217 modem-state byte (without delta bits). A device without modem lines reports
 /// DCD, DSR and CTS on, like a null-modem cable with the lines looped back.

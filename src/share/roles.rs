@@ -94,7 +94,7 @@ impl Stamper {
 
 /// Local time as `YYYY-MM-DD HH:MM:SS`.
 pub fn timestamp() -> String {
-    let t = crate::logging::now_local();
+    let t = crate::sys::logging::now_local();
     format!(
         "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
         t.year, t.month, t.day, t.hour, t.minute, t.second

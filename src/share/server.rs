@@ -25,12 +25,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use crate::lock::LockDir;
 use crate::share::conf::PortConfig;
 use crate::share::engine::{Engine, Handler, Ready, TimerId, Token};
 use crate::share::roles::{PortLog, Replay};
 use crate::share::session::{Role, Scratch, Session};
 use crate::share::transport::{Conn, TlsRole};
+use crate::sys::lock::LockDir;
 
 mod admit;
 mod metrics;

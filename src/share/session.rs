@@ -13,10 +13,10 @@ use std::time::Instant;
 
 use nix::sys::termios::Termios;
 
-use crate::lock::Lock;
+use crate::proto::telnet::{self, ComPort, Decoder, Event, Options};
 use crate::share::engine::{TimerId, Token};
 use crate::share::transport::Conn;
-use crate::telnet::{self, ComPort, Decoder, Event, Options};
+use crate::sys::lock::Lock;
 
 /// Largest single read from a device or a socket.
 pub const SCRATCH: usize = 64 * 1024;

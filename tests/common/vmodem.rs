@@ -6,7 +6,7 @@
 //! one thread that owns the master. The getty opens the slave ([`VModem::slave_path`], or the
 //! stable symlink [`Config::link`]) as if it were a serial port with a modem behind it.
 //!
-//! In command state every byte from the DTE goes through the AT interpreter (`rgetty::at`);
+//! In command state every byte from the DTE goes through the AT interpreter (`rgetty::proto::at`);
 //! echo, information text and result codes go back. `ATA` (or `S0` rings with auto-answer)
 //! answers: after [`Config::answer_delay`] the modem says `CONNECT <speed>` and goes online. The
 //! remote caller follows the script given to [`VModem::set_caller`] ([`CallerStep`]): send
@@ -71,8 +71,8 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use rgetty::at::{self, At};
 use rgetty::modem::pty;
+use rgetty::proto::at::{self, At};
 
 /// Bytes the scripted caller sends right after the LCP frame of [`CallerStep::SendLcp`], so a
 /// test can check that the bytes following the frame reach pppd too.

@@ -10,10 +10,10 @@ use std::sync::mpsc::{Receiver, Sender};
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
-use rgetty::at::{self, At, AtEvent, EscapePoll, RING_RESET, ResultCode};
-use rgetty::hdlc;
 use rgetty::modem::poll::{Interest, Registry, Token};
 use rgetty::modem::pty;
+use rgetty::proto::at::{self, At, AtEvent, EscapePoll, RING_RESET, ResultCode};
+use rgetty::proto::hdlc;
 
 use super::{
     BUF_CAP, CLOSED_POLL, CallerId, CallerStatus, CallerStep, Config, Ctl, Dir, InitReply, Inner,

@@ -225,8 +225,8 @@ impl Side {
         let child = cmd.spawn().unwrap();
         // What init does from inittab: an INIT_PROCESS record for the getty's pid (mgetty only
         // updates an existing record, §8). `unshare` and `sh` exec, so the pid is mgetty's.
-        let rec = rgetty::utmp::Record {
-            kind: rgetty::utmp::Kind::Init,
+        let rec = rgetty::sys::utmp::Record {
+            kind: rgetty::sys::utmp::Kind::Init,
             pid: i32::try_from(child.id()).unwrap(),
             line: self.device.clone(),
             id: "dx".into(),
@@ -234,7 +234,7 @@ impl Side {
             host: String::new(),
             time_s: 0,
         };
-        rgetty::utmp::append_record(&self.path("run/utmp"), &rec).unwrap();
+        rgetty::sys::utmp::append_record(&self.path("run/utmp"), &rec).unwrap();
         self.child = Some(child);
     }
 
@@ -384,7 +384,7 @@ impl Side {
 
     /// utmp records of this test (type, user, host, line), normalised.
     pub fn utmp(&self, file: &str) -> Vec<String> {
-        rgetty::utmp::read_records(&self.path(file))
+        rgetty::sys::utmp::read_records(&self.path(file))
             .unwrap_or_default()
             .iter()
             .map(|r| {

@@ -7,8 +7,8 @@
 mod support;
 pub use support::{free_port, have};
 
-use rgetty::telnet::{ComPort, Decoder, Event};
-use rgetty::tty;
+use rgetty::proto::telnet::{ComPort, Decoder, Event};
+use rgetty::sys::tty;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -203,7 +203,8 @@ pub fn lock_files(tmp: &Path) -> Vec<String> {
 }
 
 pub fn lock_name(tmp: &Path, dev: &Path) -> PathBuf {
-    rgetty::lock::LockDir::new(tmp.join("lock"), rgetty::lock::Naming::Upstream).lock_name_for(dev)
+    rgetty::sys::lock::LockDir::new(tmp.join("lock"), rgetty::sys::lock::Naming::Upstream)
+        .lock_name_for(dev)
 }
 
 /// A live "getty" holding the lock of `dev`: a `sleep` child whose pid is in the lock file.

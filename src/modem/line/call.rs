@@ -7,10 +7,10 @@ use std::time::Duration;
 use nix::errno::Errno;
 
 use super::{BUF_CAP, CARRIER_DROP_GRACE, Line, flush_to, would_block};
-use crate::at::ResultCode;
 use crate::modem::dial::Target;
 use crate::modem::poll::Ready;
 use crate::modem::pty;
+use crate::proto::at::ResultCode;
 
 impl Line {
     pub(super) fn call_ready(&mut self, r: Ready) {

@@ -6,11 +6,11 @@ use std::time::Duration;
 
 use super::call::dial_tcp;
 use super::{ANSWER_TIME, Call, Line, Msg};
-use crate::at::{self, AtEvent, ResultCode};
 use crate::modem::cid;
 use crate::modem::dial::Mode;
 use crate::modem::pace::Pacer;
 use crate::modem::wire::Wire;
+use crate::proto::at::{self, AtEvent, ResultCode};
 
 impl Line {
     pub(super) fn send_dte(&mut self, b: &[u8]) {

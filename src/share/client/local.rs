@@ -9,9 +9,9 @@ use std::path::{Path, PathBuf};
 use nix::sys::termios::{ControlFlags, InputFlags};
 
 use super::{ClientError, ConnectOptions, Local};
-use crate::lock::{Lock, LockError};
-use crate::telnet::{ComPort, rfc2217};
-use crate::tty;
+use crate::proto::telnet::{ComPort, rfc2217};
+use crate::sys::lock::{Lock, LockError};
+use crate::sys::tty;
 
 /// The local end, opened once for the whole run.
 pub(super) struct LocalEnd {
@@ -95,7 +95,7 @@ pub(super) fn open_local(opts: &ConnectOptions) -> Result<LocalEnd, ClientError>
                 }
             };
             let fd = tty::open_line(path, false)?;
-            if let Err(holder) = crate::lock::claim_flock(&fd, path) {
+            if let Err(holder) = crate::sys::lock::claim_flock(&fd, path) {
                 return Err(ClientError::Locked {
                     path: path.clone(),
                     pid: holder.pid,
@@ -182,7 +182,7 @@ pub(super) fn settings_requests(old: Option<Sent>, new: Sent, out: &mut Vec<u8>)
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::telnet::{Decoder, Event};
+    use crate::proto::telnet::{Decoder, Event};
 
     fn sent(baud: u32) -> Sent {
         Sent {

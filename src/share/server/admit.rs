@@ -8,14 +8,14 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use super::{HANDSHAKE_TIME, Line, Pending, Port, Server, Slot, T_HANDSHAKE, T_IDLE, key};
-use crate::lock::LockError;
+use crate::proto::telnet::{self, ComPort, Decoder, Options, opt};
 use crate::share::conf::{Mode, PortConfig};
 use crate::share::engine::{Engine, Token};
 use crate::share::rfc2217::modem_state;
 use crate::share::session::{Buf, Client, Role, Session, Tn};
 use crate::share::transport::Conn;
-use crate::telnet::{self, ComPort, Decoder, Options, opt};
-use crate::tty;
+use crate::sys::lock::LockError;
+use crate::sys::tty;
 
 /// Send a one-line reason and close.
 fn refuse(mut conn: Conn, msg: &str) {
@@ -407,7 +407,7 @@ fn open_session(
         log::error!("{}: {e}", path.display());
         "cannot open the device".to_string()
     })?;
-    crate::lock::claim_flock(&fd, path)
+    crate::sys::lock::claim_flock(&fd, path)
         .map_err(|h| format!("line busy (flock held by pid {})", h.pid))?;
     let saved = tty::get_termios(&fd).ok();
     if let Err(e) = tty::set_raw(&fd).and_then(|()| {

@@ -12,7 +12,7 @@ use crate::share::engine::{Engine, Token};
 use crate::share::roles::{PortLog, Replay};
 use crate::share::session::{Client, Role};
 use crate::share::transport::{self, TlsRole};
-use crate::tty;
+use crate::sys::tty;
 
 /// Log and close one client; returns its token and fd for the slot table.
 fn drop_client(eng: &mut Engine, port: &mut Port, dev: &str, mut c: Client) -> (Token, i32) {

@@ -4,7 +4,7 @@
 //! # Outputs
 //! * **Log file** (getty only, [`LogSetup::file`]): opened for every message with
 //!   `O_APPEND|O_CREAT|O_CLOEXEC|O_NOCTTY|O_NONBLOCK|O_NOFOLLOW`, mode 0644 (a symlink, hard link
-//!   or FIFO there is refused, [`crate::safefile`]), and closed again, so log
+//!   or FIFO there is refused, [`crate::sys::safefile`]), and closed again, so log
 //!   rotation needs no signal and nothing stays open while the line is idle. The first successful
 //!   open in a process writes mgetty's separator (an empty line, then `--`). Lines look like
 //!   mgetty's ([`format_line`]). A file that cannot be opened or written (missing directory,
@@ -53,8 +53,8 @@ use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError, RwLock};
 
-use crate::issue::LocalTime;
 use crate::ops::journal::JournalSink;
+use crate::proto::issue::LocalTime;
 
 /// The `log` target of audit records: `log::warn!(target: logging::AUDIT, "data dev={} ...")`.
 pub const AUDIT: &str = "audit";
@@ -267,10 +267,10 @@ fn passes(level: u8, record_level: log::Level, audit: bool) -> bool {
 /// audit records `MM/DD hh:mm:ss ##### msg`. Characters outside printable ASCII become `_`.
 ///
 /// ```
-/// use rgetty::issue::LocalTime;
+/// use rgetty::proto::issue::LocalTime;
 /// let t = LocalTime { year: 2026, month: 11, day: 2, hour: 9, minute: 5, second: 1, weekday: 1 };
 /// assert_eq!(
-///     rgetty::logging::format_line(&t, "yS0", log::Level::Info, false, "waiting..."),
+///     rgetty::sys::logging::format_line(&t, "yS0", log::Level::Info, false, "waiting..."),
 ///     "11/02 09:05:01 yS0  waiting...\n"
 /// );
 /// ```
@@ -544,7 +544,7 @@ fn with_infix(infix: &str, msg: &str) -> String {
 fn append_to_file(path: &Path, line: &str) -> io::Result<()> {
     // O_NOFOLLOW, a regular file with one link: a symlink or hard link planted at the log
     // path never redirects the write (and a FIFO or tty there never blocks us).
-    let mut file = crate::safefile::open_append(path, 0o644)?;
+    let mut file = crate::sys::safefile::open_append(path, 0o644)?;
     let mut rt = RUNTIME.lock().unwrap_or_else(PoisonError::into_inner);
     let mut buf = String::new();
     if !rt.separator_written {

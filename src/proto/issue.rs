@@ -73,7 +73,7 @@ impl LocalTime {
     /// `ctime()` format without the trailing newline: `Sun Nov 22 19:51:12 2026`.
     ///
     /// ```
-    /// let t = rgetty::issue::LocalTime { year: 2026, month: 11, day: 2, hour: 9, minute: 5, second: 1, weekday: 1 };
+    /// let t = rgetty::proto::issue::LocalTime { year: 2026, month: 11, day: 2, hour: 9, minute: 5, second: 1, weekday: 1 };
     /// assert_eq!(t.ctime(), "Mon Nov  2 09:05:01 2026");
     /// ```
     pub fn ctime(&self) -> String {
@@ -229,7 +229,7 @@ pub fn expand_with_status(template: &[u8], facts: &Facts) -> Expansion {
 /// Expand the prompt/issue escapes of §5.2 in `template`; at most [`MAX_EXPANSION`] bytes.
 ///
 /// ```
-/// use rgetty::issue::{expand, Facts};
+/// use rgetty::proto::issue::{expand, Facts};
 /// let f = Facts { nodename: "box".into(), device: "ttyS0".into(), ..Facts::default() };
 /// assert_eq!(expand(b"@ \\L login: ", &f), b"box ttyS0 login: ");
 /// assert_eq!(expand(b"\\065\\0x41\\65\\q", &f), b"5AAq");
@@ -256,7 +256,7 @@ impl IssueSource {
     /// Interpret an `issue-file` value.
     ///
     /// ```
-    /// use rgetty::issue::IssueSource;
+    /// use rgetty::proto::issue::IssueSource;
     /// assert_eq!(IssueSource::from_setting("!/usr/games/fortune"), IssueSource::Command("/usr/games/fortune".into()));
     /// assert_eq!(IssueSource::from_setting("/etc/issue.mgetty"), IssueSource::File("/etc/issue.mgetty".into()));
     /// assert_eq!(IssueSource::from_setting("Welcome to @"), IssueSource::Literal("Welcome to @".into()));
@@ -277,7 +277,7 @@ impl IssueSource {
 /// and followed by `\r` — so `abc\n` goes out as `abc\n\r` (ONLCR is off).
 ///
 /// ```
-/// use rgetty::issue::{render_file_lines, Facts};
+/// use rgetty::proto::issue::{render_file_lines, Facts};
 /// assert_eq!(render_file_lines(b"abc\n@\n", &Facts { nodename: "h".into(), ..Facts::default() }), b"abc\n\rh\n\r");
 /// ```
 pub fn render_file_lines(contents: &[u8], facts: &Facts) -> Vec<u8> {

@@ -338,7 +338,7 @@ pub fn cmdline(pid: i32) -> String {
 /// The process holding an flock on `device` (another open file than the caller's), if any.
 /// Our own pid counts as no holder; a holder whose pid cannot be found has pid 0.
 pub fn flock_holder(device: &Path) -> Option<Holder> {
-    if !crate::tty::flock_busy(device).unwrap_or(false) {
+    if !crate::sys::tty::flock_busy(device).unwrap_or(false) {
         return None;
     }
     let pid = fs::metadata(device).ok().and_then(|m| {
@@ -365,7 +365,7 @@ pub fn flock_holder(device: &Path) -> Option<Holder> {
 /// open file has one. Held for as long as this open file description lives (also across
 /// exec, in the login program's stdin).
 pub fn claim_flock(fd: impl AsFd, device: &Path) -> Result<(), Holder> {
-    match crate::tty::try_flock(fd) {
+    match crate::sys::tty::try_flock(fd) {
         Ok(true) => Ok(()),
         Ok(false) => Err(flock_holder(device).unwrap_or(Holder {
             pid: 0,
@@ -675,7 +675,7 @@ mod tests {
     #[test]
     fn symlinks_resolve_to_one_name() {
         let d = tempfile::tempdir().unwrap();
-        let pty = crate::tty::openpty().unwrap();
+        let pty = crate::sys::tty::openpty().unwrap();
         let link = d.path().join("modem");
         std::os::unix::fs::symlink(&pty.slave_path, &link).unwrap();
         let ld = LockDir::new(d.path(), Naming::Debian);
@@ -728,7 +728,7 @@ mod tests {
     #[test]
     fn wait_until_free_wakes_on_holder_death() {
         let d = tempfile::tempdir().unwrap();
-        let pty = crate::tty::openpty().unwrap();
+        let pty = crate::sys::tty::openpty().unwrap();
         let ld = LockDir::new(d.path(), Naming::Debian);
         // The holder uses the upstream name; we wait under the Debian profile.
         let lockf = d.path().join(format!(
@@ -752,7 +752,7 @@ mod tests {
     #[test]
     fn every_name_is_taken_as_one_file_and_released_together() {
         let d = tempfile::tempdir().unwrap();
-        let pty = crate::tty::openpty().unwrap();
+        let pty = crate::sys::tty::openpty().unwrap();
         let link = d.path().join("modem");
         std::os::unix::fs::symlink(&pty.slave_path, &link).unwrap();
         let locks = d.path().join("locks");
@@ -777,7 +777,7 @@ mod tests {
     #[test]
     fn a_symlink_in_an_alias_dir_adds_its_names() {
         let d = tempfile::tempdir().unwrap();
-        let pty = crate::tty::openpty().unwrap();
+        let pty = crate::sys::tty::openpty().unwrap();
         let aliases = d.path().join("dev");
         fs::create_dir(&aliases).unwrap();
         std::os::unix::fs::symlink(&pty.slave_path, aliases.join("modem7")).unwrap();
@@ -800,7 +800,7 @@ mod tests {
     #[test]
     fn a_foreign_lock_under_any_name_refuses_and_leaves_nothing() {
         let d = tempfile::tempdir().unwrap();
-        let pty = crate::tty::openpty().unwrap();
+        let pty = crate::sys::tty::openpty().unwrap();
         let ld = LockDir::new(d.path(), Naming::Debian);
         for name in ld.lock_names_for(&pty.slave_path) {
             fs::write(&name, format_pid(1)).unwrap();
@@ -817,7 +817,7 @@ mod tests {
     #[test]
     fn things_named_like_locks_count_as_held_and_stay() {
         let d = tempfile::tempdir().unwrap();
-        let pty = crate::tty::openpty().unwrap();
+        let pty = crate::sys::tty::openpty().unwrap();
         let ld = LockDir::new(d.path(), Naming::Debian);
         let name = ld.lock_names_for(&pty.slave_path)[1].clone();
         type Maker<'a> = (&'a str, &'a dyn Fn(&Path));

@@ -440,7 +440,7 @@ pub fn set_final_mode(fd: impl AsFd, m: FinalMode) -> Result<()> {
     set_termios_drain(fd, &t)
 }
 
-pub use crate::speed::{Parity, StopBits};
+pub use crate::proto::speed::{Parity, StopBits};
 
 /// The serial parameters RFC 2217 can set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -953,7 +953,7 @@ mod tests {
     #[test]
     fn speeds_and_params() {
         let p = openpty().unwrap();
-        for &bps in crate::speed::SPEEDS {
+        for &bps in crate::proto::speed::SPEEDS {
             set_speed(&p.slave, bps).unwrap();
             assert_eq!(get_speed(&p.slave).unwrap(), bps);
         }

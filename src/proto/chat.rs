@@ -142,7 +142,7 @@ impl Script {
 /// Split a chat string into its raw elements (§3.1), applying the parse-time escapes.
 ///
 /// ```
-/// let e = rgetty::chat::split_elements(r#""" \dATQ0V1H0 OK"#);
+/// let e = rgetty::proto::chat::split_elements(r#""" \dATQ0V1H0 OK"#);
 /// assert_eq!(e, vec![b"".to_vec(), b"\\dATQ0V1H0".to_vec(), b"OK".to_vec()]);
 /// ```
 pub fn split_elements(s: &str) -> Vec<Vec<u8>> {
@@ -184,7 +184,7 @@ pub fn split_elements(s: &str) -> Vec<Vec<u8>> {
 /// appeared.
 ///
 /// ```
-/// use rgetty::chat::{send_pieces, SendPiece, SEND_DELAY};
+/// use rgetty::proto::chat::{send_pieces, SendPiece, SEND_DELAY};
 /// use std::time::Duration;
 /// assert_eq!(send_pieces(b"\\dAT"), vec![
 ///     SendPiece::Delay(SEND_DELAY),
@@ -228,7 +228,7 @@ pub fn send_pieces(elem: &[u8]) -> Vec<SendPiece> {
 /// Parse a chat string (config value or `-m` argument) into a [`Script`] (§3.1, §3.2).
 ///
 /// ```
-/// use rgetty::chat::{parse_chat, Step};
+/// use rgetty::proto::chat::{parse_chat, Step};
 /// let s = parse_chat(r#""" ATZ OK"#);
 /// assert_eq!(s.steps.len(), 3);
 /// assert_eq!(s.steps[0], Step::Expect(Vec::new()));
@@ -361,8 +361,8 @@ impl LineSplitter {
 /// whitespace is ignored.
 ///
 /// ```
-/// assert_eq!(rgetty::chat::mdm_command_reply(b"OK"), Some(true));
-/// assert_eq!(rgetty::chat::mdm_command_reply(b"AT"), None);
+/// assert_eq!(rgetty::proto::chat::mdm_command_reply(b"OK"), Some(true));
+/// assert_eq!(rgetty::proto::chat::mdm_command_reply(b"AT"), None);
 /// ```
 pub fn mdm_command_reply(line: &[u8]) -> Option<bool> {
     match line.trim_ascii() {
@@ -376,7 +376,7 @@ pub fn mdm_command_reply(line: &[u8]) -> Option<bool> {
 /// `[xx]` in lowercase hex (§9.1: `got: [0d][0a]RING[0d]`).
 ///
 /// ```
-/// assert_eq!(rgetty::chat::printable(b"\r\nRING\r"), "[0d][0a]RING[0d]");
+/// assert_eq!(rgetty::proto::chat::printable(b"\r\nRING\r"), "[0d][0a]RING[0d]");
 /// ```
 pub fn printable(bytes: &[u8]) -> String {
     let mut s = String::with_capacity(bytes.len());

@@ -18,7 +18,7 @@
 //! afresh.
 //!
 //! ```
-//! use rgetty::lcp::{Detector, Progress};
+//! use rgetty::proto::lcp::{Detector, Progress};
 //! let mut d = Detector::new();
 //! let seen: Vec<Progress> = [0x7e, 0xff, 0x7d, 0x23, 0xc0, 0x21].iter().map(|&b| d.feed(b)).collect();
 //! assert_eq!(seen.last(), Some(&Progress::Detected));

@@ -1,13 +1,13 @@
 //! One RingSource: every way a ring reaches `rgetty` or `rgetty-ringd`, behind one interface.
 //!
 //! Sources: modem text read from the line (`RING`, distinctive `RING n`, caller-ID lines;
-//! classified by [`crate::callerid::RingReader`]), edges of the RI pin of a real UART
-//! ([`RiWatcher`]: `TIOCMIWAIT`/`TIOCGICOUNT`, see [`crate::tty`]) and SIGUSR1 (xringd's and
+//! classified by [`crate::proto::callerid::RingReader`]), edges of the RI pin of a real UART
+//! ([`RiWatcher`]: `TIOCMIWAIT`/`TIOCGICOUNT`, see [`crate::sys::tty`]) and SIGUSR1 (xringd's and
 //! mgetty's simulated ring). A [`RingSource`] turns them into [`RingEvent`]s; the getty's ring
 //! states and rgetty-ringd's loop only see those, so tests can inject a source (ptys have no
-//! RI pin). Which source's rings count for a call is decided in [`crate::ring::SourceLock`].
+//! RI pin). Which source's rings count for a call is decided in [`crate::proto::ring::SourceLock`].
 //!
-//! Waiting follows [`crate::wake`]: the RI watcher thread is the only thread (the kernel has
+//! Waiting follows [`crate::sys::wake`]: the RI watcher thread is the only thread (the kernel has
 //! no fd for RI edges); it stamps each edge and wakes the poll through the self-pipe.
 
 use std::collections::VecDeque;
@@ -18,12 +18,12 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::callerid::{ModemAction, RingKind};
 use crate::config::xringd::PatternFile;
-pub use crate::ring::Via;
-use crate::ring::{Fired, Matcher, MatcherOptions, RingOutcome, SourceLock};
-use crate::tty;
-use crate::wake::{Signals, Waker};
+use crate::proto::callerid::{ModemAction, RingKind};
+pub use crate::proto::ring::Via;
+use crate::proto::ring::{Fired, Matcher, MatcherOptions, RingOutcome, SourceLock};
+use crate::sys::tty;
+use crate::sys::wake::{Signals, Waker};
 
 /// One thing a ring source saw.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,7 +79,7 @@ impl RiWatcher {
         let Some(count) = tty::icount(&fd).map_err(io::Error::other)? else {
             return Ok(None);
         };
-        crate::wake::install_interrupt()?;
+        crate::sys::wake::install_interrupt()?;
         let watch = fd.as_fd().try_clone_to_owned()?;
         let shared = Arc::new(RiShared::default());
         let mine = Arc::clone(&shared);
@@ -124,7 +124,7 @@ impl RiWatcher {
         let deadline = Instant::now() + Duration::from_secs(2);
         // Repeat: the signal may land just before the thread enters the ioctl.
         while !thread.is_finished() && Instant::now() < deadline {
-            crate::wake::interrupt(&thread);
+            crate::sys::wake::interrupt(&thread);
             std::thread::sleep(Duration::from_millis(5));
         }
         if thread.is_finished() {
@@ -221,7 +221,7 @@ impl RingSource for SignalRings<'_> {
             if self.ri.and_then(RiWatcher::ended).is_some() {
                 return Ok(Some(RingEvent::Signal));
             }
-            if self.sig.wait(&[], deadline)? == crate::wake::Ready::Timeout {
+            if self.sig.wait(&[], deadline)? == crate::sys::wake::Ready::Timeout {
                 return Ok(None);
             }
         }

@@ -1,5 +1,5 @@
 //! Ring events (§4.4): the getty's [`RingSource`], [`LineRings`] — modem text on the line
-//! (classified by [`crate::callerid::RingReader`]: a ring of the phone, caller-ID data, a
+//! (classified by [`crate::proto::callerid::RingReader`]: a ring of the phone, caller-ID data, a
 //! distinctive ring), edges of the RI pin when the line has one (a [`RiWatcher`]), and
 //! SIGUSR1 — and the ring room's state. [`CallRings`] counts them for one call (the ring room,
 //! `answer`). Ring commands run through [`Detached`], at most [`MAX_RING_COMMANDS`] at once.
@@ -8,13 +8,13 @@ use std::collections::VecDeque;
 use std::io;
 use std::time::{Duration, Instant};
 
-use crate::callerid::{CallInfo, NmbrRule, RingKind, RingLine, RingReader};
-use crate::chat::{self, printable};
 use crate::config::mgetty::Profile;
 use crate::config::xringd;
-use crate::exec::{Detached, Spawned};
-use crate::ring::{Fired, Via};
-use crate::ringsource::{CallRings, RiWatcher, RingEvent, RingSource, Step};
+use crate::proto::callerid::{CallInfo, NmbrRule, RingKind, RingLine, RingReader};
+use crate::proto::chat::{self, printable};
+use crate::proto::ring::{Fired, Via};
+use crate::sys::exec::{Detached, Spawned};
+use crate::sys::ringsource::{CallRings, RiWatcher, RingEvent, RingSource, Step};
 
 use super::common::{Getty, open_line};
 use super::line::{Line, Signals};

@@ -28,7 +28,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::sanitize;
+use crate::proto::sanitize;
 
 unsafe extern "C" {
     /// glibc: append `ut` to the wtmp file `file` (libc 0.2 does not declare it).
@@ -148,15 +148,15 @@ pub enum UtmpError {
 }
 
 /// Open `path` (created with mode 0664, before the umask, if missing) without following a
-/// symlink and check it is a regular file with one link ([`crate::safefile`]). Returns the
+/// symlink and check it is a regular file with one link ([`crate::sys::safefile`]). Returns the
 /// open file and the path glibc must use: `/proc/self/fd/N`, which reopens exactly this
 /// inode, so a symlink swapped in after the check cannot redirect glibc's write either.
 fn open_checked(path: &Path) -> Result<(std::fs::File, CString), UtmpError> {
-    let file = crate::safefile::open_rw(path, 0o664).map_err(|source| UtmpError::Create {
+    let file = crate::sys::safefile::open_rw(path, 0o664).map_err(|source| UtmpError::Create {
         path: path.to_path_buf(),
         source,
     })?;
-    let c = match crate::safefile::fd_path(&file) {
+    let c = match crate::sys::safefile::fd_path(&file) {
         Some(p) => c_path(&p)?,
         None => c_path(path)?,
     };
@@ -378,7 +378,7 @@ pub fn append_record(path: &Path, record: &Record) -> io::Result<()> {
             std::mem::size_of::<libc::utmpx>(),
         )
     };
-    crate::safefile::open_append(path, 0o664)?.write_all(bytes)
+    crate::sys::safefile::open_append(path, 0o664)?.write_all(bytes)
 }
 
 #[cfg(test)]

@@ -139,7 +139,7 @@ const TABLE: &[(&str, Field)] = &[
 /// Replace `'`, `"` and every byte outside printable ASCII by a space (§4.5 rule 3).
 ///
 /// ```
-/// assert_eq!(rgetty::callerid::sanitize(b"JOHN O'DOE\x1b"), "JOHN O DOE ");
+/// assert_eq!(rgetty::proto::callerid::sanitize(b"JOHN O'DOE\x1b"), "JOHN O DOE ");
 /// ```
 pub fn sanitize(bytes: &[u8]) -> String {
     bytes
@@ -233,7 +233,7 @@ impl CallInfo {
     /// Apply one complete modem line (mgetty's `cndfind`, §4.5).
     ///
     /// ```
-    /// let mut c = rgetty::callerid::CallInfo::default();
+    /// let mut c = rgetty::proto::callerid::CallInfo::default();
     /// c.feed_line(b"NMBR = 5551234\r");
     /// c.feed_line(b"CONNECT 33600/ARQ");
     /// assert_eq!((c.caller_id.as_str(), c.connect.as_str()), ("5551234", "33600/ARQ"));
@@ -288,7 +288,7 @@ impl CallInfo {
     /// starts with `03`.
     ///
     /// ```
-    /// let mut c = rgetty::callerid::CallInfo::default();
+    /// let mut c = rgetty::proto::callerid::CallInfo::default();
     /// c.feed_line(b"MESG = 030735353531323132");
     /// c.decode_rockwell_mesg();
     /// assert_eq!(c.caller_id, "5551212");
@@ -431,7 +431,7 @@ impl ModemAction {
 /// `partial_line` are skipped (the ring reader never stores them).
 ///
 /// ```
-/// use rgetty::callerid::{action_at_line_start, ModemAction};
+/// use rgetty::proto::callerid::{action_at_line_start, ModemAction};
 /// assert_eq!(action_at_line_start(b"CONNECT"), Some(ModemAction::Connect));
 /// assert_eq!(action_at_line_start(b"CONNEC"), None);
 /// assert_eq!(action_at_line_start(b"CALLER NAME = CONNECT"), None);
@@ -510,9 +510,9 @@ pub enum NmbrRule {
 /// (dist = index + 1); no match → 0. Also stores the number in `info.called_nr`.
 ///
 /// ```
-/// let mut c = rgetty::callerid::CallInfo::default();
+/// let mut c = rgetty::proto::callerid::CallInfo::default();
 /// let msns = vec!["123".to_string(), "456".to_string()];
-/// assert_eq!(rgetty::callerid::find_msn(b"0894456/7", &msns, &mut c), 2);
+/// assert_eq!(rgetty::proto::callerid::find_msn(b"0894456/7", &msns, &mut c), 2);
 /// assert_eq!(c.called_nr, "0894456/7");
 /// ```
 pub fn find_msn(called: &[u8], msn_list: &[String], info: &mut CallInfo) -> i32 {
@@ -642,12 +642,12 @@ impl RingReader {
     /// that are neither are given to `info.feed_line` and swallowed (`None`).
     ///
     /// ```
-    /// use rgetty::callerid::{CallInfo, NmbrRule, RingLine, RingReader};
+    /// use rgetty::proto::callerid::{CallInfo, NmbrRule, RingLine, RingReader};
     /// let mut r = RingReader::new(NmbrRule::Upstream);
     /// let mut info = CallInfo::default();
     /// let ev: Vec<RingLine> = b"\r\nRING\r\nCONNECT 2400\r\n"
     ///     .iter().filter_map(|&b| r.feed(b, &mut info, &[])).collect();
-    /// assert_eq!(ev, vec![RingLine::Ring { dist: 0 }, RingLine::Action(rgetty::callerid::ModemAction::Connect)]);
+    /// assert_eq!(ev, vec![RingLine::Ring { dist: 0 }, RingLine::Action(rgetty::proto::callerid::ModemAction::Connect)]);
     /// ```
     pub fn feed(&mut self, byte: u8, info: &mut CallInfo, msn_list: &[String]) -> Option<RingLine> {
         if byte != b'\r' && byte != b'\n' {
@@ -787,7 +787,7 @@ fn classify_ring_formats(buf: &[u8], info: &mut CallInfo, msn_list: &[String]) -
 /// consumed but forgotten, so use a [`RingReader`] in the getty.
 ///
 /// ```
-/// use rgetty::callerid::{classify, CallInfo, RingLine};
+/// use rgetty::proto::callerid::{classify, CallInfo, RingLine};
 /// let mut info = CallInfo::default();
 /// assert_eq!(classify(b"RING: 3 DN9 8888", &mut info, &[]), RingLine::Ring { dist: 9 });
 /// assert_eq!(info.caller_id, "8888");

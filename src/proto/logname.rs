@@ -47,7 +47,7 @@
 
 use std::collections::VecDeque;
 
-use crate::lcp::{self, Detector, Progress};
+use crate::proto::lcp::{self, Detector, Progress};
 
 /// Default longest login name.
 pub const DEFAULT_MAX_LEN: usize = 64;
@@ -141,7 +141,7 @@ pub struct Step {
 /// starting with `-` or a space.
 ///
 /// ```
-/// use rgetty::logname::is_safe_name;
+/// use rgetty::proto::logname::is_safe_name;
 /// assert!(is_safe_name("root"));
 /// assert!(is_safe_name("john doe"));
 /// assert!(!is_safe_name("-froot"));

@@ -133,7 +133,7 @@ impl Decoder {
     /// Decode `input`: data bytes are appended to `data`, everything else to `events`.
     ///
     /// ```
-    /// use rgetty::telnet::{Decoder, Event, Verb};
+    /// use rgetty::proto::telnet::{Decoder, Event, Verb};
     /// let mut d = Decoder::new();
     /// let (mut data, mut ev) = (Vec::new(), Vec::new());
     /// d.feed(b"a\xff\xffb\xff\xfd\x00", &mut data, &mut ev);
@@ -444,8 +444,8 @@ pub mod rfc2217 {
     pub const LINE_THRE: u8 = 0x20;
 
     /// The RFC 2217 parity code for a parity: 1 none, 2 odd, 3 even, 4 mark, 5 space.
-    pub fn parity_code(p: crate::telnet::Parity) -> u8 {
-        use crate::telnet::Parity;
+    pub fn parity_code(p: crate::proto::telnet::Parity) -> u8 {
+        use crate::proto::telnet::Parity;
         match p {
             Parity::None => 1,
             Parity::Odd => 2,
@@ -456,8 +456,8 @@ pub mod rfc2217 {
     }
 
     /// The parity for an RFC 2217 parity code (`None` for 0 = query, or an unknown code).
-    pub fn parity_from_code(c: u8) -> Option<crate::telnet::Parity> {
-        use crate::telnet::Parity;
+    pub fn parity_from_code(c: u8) -> Option<crate::proto::telnet::Parity> {
+        use crate::proto::telnet::Parity;
         Some(match c {
             1 => Parity::None,
             2 => Parity::Odd,
@@ -469,8 +469,8 @@ pub mod rfc2217 {
     }
 
     /// The RFC 2217 stop-size code: 1 one, 2 two, 3 one and a half.
-    pub fn stop_code(s: crate::telnet::StopBits) -> u8 {
-        use crate::telnet::StopBits;
+    pub fn stop_code(s: crate::proto::telnet::StopBits) -> u8 {
+        use crate::proto::telnet::StopBits;
         match s {
             StopBits::One => 1,
             StopBits::Two => 2,
@@ -479,8 +479,8 @@ pub mod rfc2217 {
     }
 
     /// The stop bits for an RFC 2217 stop-size code (`None` for 0 = query or unknown).
-    pub fn stop_from_code(c: u8) -> Option<crate::telnet::StopBits> {
-        use crate::telnet::StopBits;
+    pub fn stop_from_code(c: u8) -> Option<crate::proto::telnet::StopBits> {
+        use crate::proto::telnet::StopBits;
         Some(match c {
             1 => StopBits::One,
             2 => StopBits::Two,
@@ -490,7 +490,7 @@ pub mod rfc2217 {
     }
 }
 
-pub use crate::speed::{Parity, StopBits};
+pub use crate::proto::speed::{Parity, StopBits};
 
 /// One RFC 2217 COM-PORT-OPTION message (the sub-negotiation payload after option 44).
 ///
@@ -550,7 +550,7 @@ impl ComPort {
     /// was sent by a server (code ≥ 100).
     ///
     /// ```
-    /// use rgetty::telnet::ComPort;
+    /// use rgetty::proto::telnet::ComPort;
     /// assert_eq!(ComPort::parse(&[1, 0, 0, 0x25, 0x80]), Ok((ComPort::SetBaudrate(9600), false)));
     /// assert_eq!(ComPort::parse(&[105, 8]), Ok((ComPort::SetControl(8), true)));
     /// ```

@@ -1,12 +1,12 @@
 //! rgetty-ringd: a drop-in xringd. Watches a modem's RI line, matches ring cadences
-//! ([`crate::ring`]) from a pattern file ([`crate::config::xringd`]) and runs their commands.
+//! ([`crate::proto::ring`]) from a pattern file ([`crate::config::xringd`]) and runs their commands.
 //!
 //! I/O shell around the pure matcher: argument parsing ([`Cli`]), the pattern file (read by
 //! [`crate::config::load`]), the device, signals, commands. One loop on the main thread takes
-//! rings from a [`crate::ringsource::RingSource`] (RI edges and SIGUSR1) and waits as
-//! [`crate::wake`] describes, exactly until the matcher's next deadline. A termination signal
+//! rings from a [`crate::sys::ringsource::RingSource`] (RI edges and SIGUSR1) and waits as
+//! [`crate::sys::wake`] describes, exactly until the matcher's next deadline. A termination signal
 //! is looked at before any queued ring, and at most `--max-commands` commands run at once
-//! ([`crate::exec::Detached`]).
+//! ([`crate::sys::exec::Detached`]).
 //!
 //! Differences from xringd 1.20, on purpose (see also `rgetty-ringd(8)`):
 //! - a device without an RI line (a pty: TIOCMIWAIT gives ENOTTY) is logged once and the daemon
@@ -35,11 +35,11 @@ use std::time::{Duration, Instant};
 use crate::config::ConfigError;
 use crate::config::load::{self as loader, Trust};
 use crate::config::xringd::{self, FileOptions, MAX_MERGE_MS, PatternFile};
-use crate::exec::{Detached, Spawned};
-use crate::ring::{Fired, Matcher, MatcherOptions, RingOutcome, Via, format_ring_times};
-use crate::ringsource::{RiWatcher, RingEvent, RingSource, SignalRings};
-use crate::tty;
-use crate::wake::Signals;
+use crate::proto::ring::{Fired, Matcher, MatcherOptions, RingOutcome, Via, format_ring_times};
+use crate::sys::exec::{Detached, Spawned};
+use crate::sys::ringsource::{RiWatcher, RingEvent, RingSource, SignalRings};
+use crate::sys::tty;
+use crate::sys::wake::Signals;
 
 /// The config file used when `-c` is not given.
 pub const DEFAULT_CONFIG: &str = "/etc/xringd.conf";
@@ -664,7 +664,7 @@ impl Daemon {
 /// Install the logger: stderr in the foreground, syslog (LOG_DAEMON) when daemonised; the
 /// xringd level scale of [`level_filter`] decides what passes.
 fn init_logger(level: u32, foreground: bool) {
-    crate::logging::init_daemon("rgetty-ringd", 9, foreground);
+    crate::sys::logging::init_daemon("rgetty-ringd", 9, foreground);
     log::set_max_level(level_filter(level));
 }
 

@@ -237,7 +237,7 @@ impl Signals {
     }
 
     /// [`Signals::wait`] for a long idle wait: the resident pages of `trim` (from
-    /// [`crate::idle::text_ranges`]) are dropped right before the first `poll`, so that only
+    /// [`crate::sys::idle::text_ranges`]) are dropped right before the first `poll`, so that only
     /// the little code between that and the `poll` is resident while idle.
     pub fn wait_trimmed(
         &self,
@@ -256,7 +256,7 @@ impl Signals {
             });
             let timeout = timeout_until(deadline);
             if !trim.is_empty() {
-                crate::idle::drop_pages(std::mem::take(&mut trim));
+                crate::sys::idle::drop_pages(std::mem::take(&mut trim));
             }
             match poll(&mut pfds, timeout) {
                 Err(Errno::EINTR) => {}

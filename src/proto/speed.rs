@@ -1,6 +1,6 @@
 //! Serial line parameters: the table of valid Linux bit rates, speed words, parity and stop bits.
 //!
-//! Pure: no I/O. The mapping to termios `B*` constants lives in [`crate::tty`].
+//! Pure: no I/O. The mapping to termios `B*` constants lives in [`crate::sys::tty`].
 
 /// Parity setting of a serial line (shared by the tty layer and the RFC 2217 codec).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,8 +42,8 @@ pub fn is_valid(bps: u32) -> bool {
 /// Parse a decimal speed word such as `38400`; `None` unless it is a valid speed.
 ///
 /// ```
-/// assert_eq!(rgetty::speed::parse("115200"), Some(115200));
-/// assert_eq!(rgetty::speed::parse("12345"), None);
+/// assert_eq!(rgetty::proto::speed::parse("115200"), Some(115200));
+/// assert_eq!(rgetty::proto::speed::parse("12345"), None);
 /// ```
 pub fn parse(word: &str) -> Option<u32> {
     let bps: u32 = word.trim().parse().ok()?;
