@@ -187,7 +187,7 @@ impl Client {
                     self.out.consume(n);
                     self.tx += n as u64;
                     self.last = Instant::now();
-                    if short && self.conn.is_plain() {
+                    if short && self.conn.direct() {
                         self.writable = false;
                         return;
                     }
