@@ -108,8 +108,8 @@ fn set_control(v: u8) -> Control {
     }
 }
 
-/// The control event a COM-PORT message stands for (`None`: the mask requests and unknown
-/// purges, which this layer answers itself).
+/// The control event a COM-PORT message stands for (`None`: a purge of an unknown queue,
+/// which this layer answers itself).
 pub fn control_of(m: &ComPort) -> Option<Control> {
     Some(match *m {
         ComPort::Signature(ref s) => Control::Signature(s.clone()),
@@ -125,9 +125,9 @@ pub fn control_of(m: &ComPort) -> Option<Control> {
         ComPort::Purge(rc::PURGE_RX) => Control::Purge(Queue::Input),
         ComPort::Purge(rc::PURGE_TX) => Control::Purge(Queue::Output),
         ComPort::Purge(rc::PURGE_BOTH) => Control::Purge(Queue::Both),
-        ComPort::SetLinestateMask(_) | ComPort::SetModemstateMask(_) | ComPort::Purge(_) => {
-            return None;
-        }
+        ComPort::SetLinestateMask(v) => Control::LineStateMask(v),
+        ComPort::SetModemstateMask(v) => Control::ModemStateMask(v),
+        ComPort::Purge(_) => return None,
     })
 }
 
@@ -172,6 +172,8 @@ pub fn comport_of(c: &Control) -> Option<ComPort> {
         Control::Suspend => ComPort::FlowSuspend,
         Control::Resume => ComPort::FlowResume,
         Control::Signature(ref s) => ComPort::Signature(s.clone()),
+        Control::ModemStateMask(v) => ComPort::SetModemstateMask(v),
+        Control::LineStateMask(v) => ComPort::SetLinestateMask(v),
         Control::BreakPulse | Control::Sub { .. } | Control::Negotiated { .. } => return None,
     })
 }
@@ -213,14 +215,6 @@ impl ComPortLayer {
         }
         self.spoken = true;
         match m {
-            ComPort::SetLinestateMask(v) => {
-                self.linestate_mask = v;
-                self.send(&m)
-            }
-            ComPort::SetModemstateMask(v) => {
-                self.modemstate_mask = v;
-                self.send(&m)
-            }
             ComPort::Purge(_) if control_of(&m).is_none() => self.send(&m),
             _ => {
                 if let Some(c) = control_of(&m) {
@@ -301,6 +295,15 @@ impl Layer for ComPortLayer {
             Control::ModemState(v) if self.side == Side::Server => self.modem_report(v),
             Control::LineState(v) if self.side == Side::Server => {
                 self.send(&ComPort::NotifyLinestate(v & self.linestate_mask))
+            }
+            // The answer to a mask request: the mask holds from here on.
+            Control::ModemStateMask(v) if self.side == Side::Server => {
+                self.modemstate_mask = v;
+                self.send(&ComPort::SetModemstateMask(v))
+            }
+            Control::LineStateMask(v) if self.side == Side::Server => {
+                self.linestate_mask = v;
+                self.send(&ComPort::SetLinestateMask(v))
             }
             c => match comport_of(&c) {
                 Some(m) => self.send(&m),

@@ -91,6 +91,11 @@ pub enum Control {
     LineState(u8),
     /// The peer asks for the line state.
     LineStateQuery,
+    /// Which modem-state changes to report. A server echoes the request; its RFC 2217
+    /// layer applies the mask as the echo goes down, so answers keep the requests' order.
+    ModemStateMask(u8),
+    /// Which line-state bits to report (echoed like [`Control::ModemStateMask`]).
+    LineStateMask(u8),
     /// Stop sending data to the peer (its buffers are full).
     Suspend,
     /// Send data again.
