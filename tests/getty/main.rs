@@ -17,7 +17,5 @@ mod faults;
 mod firsthour;
 mod getty;
 mod ring;
-mod io;
 mod lock_interop;
-mod lock_race;
 mod ops;
