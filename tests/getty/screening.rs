@@ -1,9 +1,8 @@
 //! Call screening with the real `rgetty` on the test modem: the block list (`block`, `allow`
 //! over `block`, withheld callers), what the state file says while a call is refused or
 //! blocked, the call log's record, and screening that fails closed on a broken file.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::fs;
 use std::time::{Duration, Instant};
