@@ -20,3 +20,4 @@ mod lock_interop;
 mod ops;
 mod ring;
 mod screening;
+mod single;
