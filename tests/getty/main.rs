@@ -17,6 +17,7 @@ mod faults;
 mod firsthour;
 mod getty;
 mod lock_interop;
+mod ncid;
 mod ops;
 mod ring;
 mod screening;
