@@ -6,15 +6,24 @@
 //! 4. caller data substituted into argv never starts with `-`;
 //! 6. every signal either ends the getty cleanly (lock removed, utmp record closed) or is
 //!    ignored.
+//!
+//! And issue 23, from the network side of rgetty-share:
+//! 1. a port that ran out of fds accepts again once they come back (its backlog was full);
+//! 2. idle connections cannot hold the metrics listener shut, and refusals are rate-limited;
+//! 6. `+++` from the caller never switches the virtual modem to command mode.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
+mod share_util;
 
 use std::fs;
+use std::io::Write;
+use std::net::{SocketAddr, TcpStream};
 use std::os::unix::fs::{MetadataExt, PermissionsExt, symlink};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use common::*;
 use nix::sys::signal::Signal;
@@ -354,4 +363,172 @@ fn line_outside_dev_leaves_no_stale_login_record() {
         "stale record: {:?}",
         open_records(&h, pid)
     );
+}
+
+/// `rgetty-share serve` of a fresh pty, up to 64 writers sharing it, with fds limited
+/// to `nofile`, its log in `<tmp>/serve.log`: the server and its address.
+fn serve_limited(
+    tmp: &Path,
+    dev: &Path,
+    nofile: u64,
+    extra: &[&str],
+) -> (share_util::Proc, SocketAddr) {
+    let pf = tmp.join("ports");
+    fs::create_dir_all(tmp.join("lock")).unwrap();
+    let log = fs::File::create(tmp.join("serve.log")).unwrap();
+    let mut cmd = Command::new(share_util::BIN);
+    cmd.args(["serve", "--port", "0", "--max", "64", "--lock-dir"])
+        .arg(tmp.join("lock"))
+        .arg("--port-file")
+        .arg(&pf)
+        .args(extra)
+        .arg(dev)
+        .stdin(Stdio::null())
+        .stderr(log);
+    // SAFETY: setrlimit is async-signal-safe and touches no memory of the parent.
+    unsafe {
+        cmd.pre_exec(move || {
+            let lim = libc::rlimit {
+                rlim_cur: nofile,
+                rlim_max: nofile,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut p = share_util::Proc {
+        child: cmd.spawn().unwrap(),
+    };
+    share_util::wait_for("the port file", || {
+        assert!(p.child.try_wait().unwrap().is_none(), "server exited");
+        fs::read_to_string(&pf).is_ok_and(|s| s.ends_with('\n'))
+    });
+    let addr = fs::read_to_string(&pf)
+        .unwrap()
+        .lines()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    (p, addr)
+}
+
+/// Issue 23 item 1: with RLIMIT_NOFILE 64, a flood of connections fills the fds and then the
+/// listen backlog; once the flood goes, the port serves a new client within 1 s (accept is
+/// retried on a timer while fds are short), and the accept failures are logged a few times,
+/// not once per try.
+#[test]
+fn a_port_accepts_again_within_a_second_after_fd_exhaustion() {
+    let tmp = share_util::tmpdir();
+    let mut d = share_util::dev();
+    let (_srv, addr) = serve_limited(tmp.path(), &d.path, 64, &[]);
+    // Connect until the backlog is full too: three attempts in a row time out.
+    let mut flood = Vec::new();
+    let mut timeouts = 0;
+    while timeouts < 3 {
+        match TcpStream::connect_timeout(&addr, Duration::from_millis(300)) {
+            Ok(c) => {
+                flood.push(c);
+                timeouts = 0;
+            }
+            Err(_) => timeouts += 1,
+        }
+        assert!(flood.len() < 10_000, "the backlog never filled");
+    }
+    assert!(flood.len() > 64, "only {} connections made", flood.len());
+    // Let the server hit the limit, then take the load away.
+    std::thread::sleep(Duration::from_millis(500));
+    drop(flood);
+    let gone = Instant::now();
+    let served = loop {
+        if let Ok(mut c) = TcpStream::connect_timeout(&addr, Duration::from_millis(150)) {
+            if c.write_all(b"ping").is_ok() {
+                break c;
+            }
+        }
+        assert!(
+            gone.elapsed() < Duration::from_secs(10),
+            "the port never accepted again:\n{}",
+            fs::read_to_string(tmp.path().join("serve.log")).unwrap()
+        );
+    };
+    let took = gone.elapsed();
+    let got = d.drain_for(Duration::from_millis(300));
+    drop(served);
+    assert!(
+        got.windows(4).any(|w| w == b"ping"),
+        "the new client's bytes never reached the device: {got:?}"
+    );
+    assert!(took < Duration::from_secs(1), "serving again took {took:?}");
+    let log = fs::read_to_string(tmp.path().join("serve.log")).unwrap();
+    let fails = log
+        .lines()
+        .filter(|l| l.contains("accept: Too many open files") && !l.contains("repeated"))
+        .count();
+    assert!(
+        (1..=10).contains(&fails),
+        "{fails} accept failures logged:\n{log}"
+    );
+}
+
+/// `GET /metrics` on `addr`: the whole answer ("" when the connection was closed unanswered).
+fn scrape(addr: &str) -> String {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let _ = s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
+    share_util::read_to_eof(&mut s)
+}
+
+/// Issue 23 item 2: idle connections cannot hold the metrics listener shut (the oldest is
+/// dropped beyond 16, and each is closed after 5 s), and refused peers are logged under the
+/// rate limit.
+#[test]
+fn idle_connections_cannot_hold_the_metrics_listener_shut() {
+    let tmp = share_util::tmpdir();
+    let d = share_util::dev();
+    let metrics = format!("127.0.0.1:{}", share_util::free_port());
+    let extra = ["--metrics", &metrics, "--metrics-allow", "127.0.0.1"];
+    let (_srv, _) = serve_limited(tmp.path(), &d.path, 1024, &extra);
+    let idle: Vec<TcpStream> = (0..40)
+        .map(|_| TcpStream::connect(&metrics).unwrap())
+        .collect();
+    let t = Instant::now();
+    let text = scrape(&metrics);
+    assert!(
+        text.starts_with("HTTP/1.1 200 OK") && text.contains("rgetty_share_clients"),
+        "scrape behind 40 idle connections: {text:?}"
+    );
+    assert!(
+        t.elapsed() < Duration::from_secs(3),
+        "scrape took {:?}",
+        t.elapsed()
+    );
+    // The newest idle connection is closed after its 5 s.
+    let mut last = idle.into_iter().last().unwrap();
+    last.set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let t = Instant::now();
+    assert_eq!(share_util::read_to_eof(&mut last), "");
+    let waited = t.elapsed();
+    assert!(
+        waited > Duration::from_secs(3) && waited < Duration::from_secs(10),
+        "idle connection closed after {waited:?}"
+    );
+    for _ in 0..200 {
+        drop(share_util::connect_from(
+            "127.0.0.2",
+            metrics.parse().unwrap(),
+        ));
+    }
+    assert!(scrape(&metrics).starts_with("HTTP/1.1 200 OK"));
+    let log = fs::read_to_string(tmp.path().join("serve.log")).unwrap();
+    let counted = |what: &str| {
+        log.lines()
+            .filter(|l| l.contains(what) && !l.contains("repeated"))
+            .count()
+    };
+    assert!(counted("metrics: refused 127.0.0.2") <= 5, "{log}");
+    assert!(counted("the oldest dropped") <= 5, "{log}");
 }
