@@ -532,3 +532,56 @@ fn idle_connections_cannot_hold_the_metrics_listener_shut() {
     assert!(counted("metrics: refused 127.0.0.2") <= 5, "{log}");
     assert!(counted("the oldest dropped") <= 5, "{log}");
 }
+
+/// `rgetty-share modem` on a symlink in `dir`, calls taken on a free port: (the modem, the link,
+/// the port).
+fn vmodem(dir: &Path, extra: &[&str]) -> (share_util::Proc, PathBuf, u16) {
+    let link = dir.join("ttyVM");
+    let port = free_port();
+    let err = fs::File::create(dir.join("modem.log")).unwrap();
+    let child = Command::new(share_util::BIN)
+        .args(["modem", "--link"])
+        .arg(&link)
+        .args(["-p", &port.to_string(), "--ring-interval", "0.3"])
+        .args(extra)
+        .stdin(Stdio::null())
+        .stderr(err)
+        .spawn()
+        .unwrap();
+    let mut p = share_util::Proc { child };
+    share_util::wait_for("the modem's link", || {
+        assert!(p.child.try_wait().unwrap().is_none(), "modem exited");
+        link.symlink_metadata().is_ok()
+    });
+    (p, link, port)
+}
+
+/// Issue 23 item 6: a caller sends `+++` with a second of silence either side, and the
+/// answering DTE echoes it (a tty with ECHO on, as at a login prompt): the echo is not the
+/// local DTE's escape, so the modem stays online and the caller's next bytes arrive.
+#[test]
+fn a_callers_echoed_plus_plus_plus_never_escapes_the_modem() {
+    let tmp = share_util::tmpdir();
+    let (_m, link, port) = vmodem(tmp.path(), &[]);
+    let mut dte = common::dte::Dte::open(&link);
+    dte.cmd("AT", "OK\r\n");
+    let mut caller = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    dte.expect("RING\r\n");
+    dte.send(b"ATA\r");
+    dte.expect("CONNECT 38400\r\n");
+    // From here on the DTE's tty echoes what it receives.
+    let mut t = nix::sys::termios::tcgetattr(&dte.f).unwrap();
+    t.local_flags |= nix::sys::termios::LocalFlags::ECHO;
+    nix::sys::termios::tcsetattr(&dte.f, nix::sys::termios::SetArg::TCSANOW, &t).unwrap();
+    std::thread::sleep(s(1.2));
+    caller.write_all(b"+++").unwrap();
+    dte.expect(r"\+\+\+");
+    std::thread::sleep(s(1.5));
+    caller.write_all(b"still online\r").unwrap();
+    let got = dte.expect("still online|OK");
+    assert!(
+        String::from_utf8_lossy(&got).contains("still online"),
+        "the modem escaped to command state: {:?}",
+        String::from_utf8_lossy(&got)
+    );
+}

@@ -58,6 +58,7 @@ impl Line {
             None => c.from_remote.len(),
         };
         let b: Vec<u8> = c.from_remote.drain(..n).collect();
+        self.at.remote_output(&b, now);
         self.send_dte(&b);
     }
 
