@@ -585,3 +585,86 @@ fn a_callers_echoed_plus_plus_plus_never_escapes_the_modem() {
         String::from_utf8_lossy(&got)
     );
 }
+
+/// What a program on a terminal (a fresh pty, cooked, echo on) shows: its screen.
+struct Screen {
+    master: fs::File,
+    seen: Vec<u8>,
+}
+
+impl Screen {
+    /// Run `cmd` with the terminal as its standard input, output and error.
+    fn run(cmd: &mut Command) -> (Screen, share_util::Proc) {
+        let pty = nix::pty::openpty(None, None).unwrap();
+        let slave = fs::File::from(pty.slave);
+        cmd.stdin(slave.try_clone().unwrap())
+            .stdout(slave.try_clone().unwrap())
+            .stderr(slave);
+        let child = cmd.spawn().unwrap();
+        let master = fs::File::from(pty.master);
+        rgetty::sys::tty::set_nonblocking(&master, true).unwrap();
+        let screen = Screen {
+            master,
+            seen: Vec::new(),
+        };
+        (screen, share_util::Proc { child })
+    }
+
+    /// Wait until the screen shows `want`; everything shown so far.
+    fn wait_for(&mut self, want: &str) -> String {
+        let end = Instant::now() + Duration::from_secs(10);
+        loop {
+            let text = String::from_utf8_lossy(&self.seen).into_owned();
+            if text.contains(want) {
+                return text;
+            }
+            assert!(Instant::now() < end, "no {want:?} on the screen: {text:?}");
+            let mut b = [0u8; 1024];
+            match std::io::Read::read(&mut self.master, &mut b) {
+                Ok(n) if n > 0 => self.seen.extend_from_slice(&b[..n]),
+                _ => std::thread::sleep(Duration::from_millis(20)),
+            }
+        }
+    }
+
+    /// Type `keys`.
+    fn type_keys(&mut self, keys: &[u8]) {
+        self.master.write_all(keys).unwrap();
+    }
+}
+
+/// Issue 23 item 5: Debian's telnet calling the virtual modem in its default call mode (it
+/// sends nothing first and starts in line mode with local echo): after its first line the
+/// modem negotiates WILL ECHO and WILL SGA, so the password typed at `Password:` is not shown.
+#[test]
+fn a_telnet_callers_password_is_not_shown_on_the_callers_screen() {
+    if !share_util::have("telnet") {
+        return;
+    }
+    let tmp = share_util::tmpdir();
+    let (_m, link, port) = vmodem(tmp.path(), &[]);
+    let mut dte = common::dte::Dte::open(&link);
+    dte.cmd("AT", "OK\r\n");
+    let (mut screen, _telnet) =
+        Screen::run(Command::new("telnet").args(["127.0.0.1", &port.to_string()]));
+    screen.wait_for("Escape character");
+    dte.expect("RING\r\n");
+    dte.send(b"ATA\r");
+    dte.expect("CONNECT 38400\r\n");
+    // The getty's prompt; the name is typed (telnet echoes it itself in line mode).
+    dte.send(b"\r\nlogin: ");
+    screen.wait_for("login: ");
+    screen.type_keys(b"root\r");
+    dte.expect("root\r\n");
+    dte.send(b"root\r\nPassword: ");
+    screen.wait_for("Password: ");
+    screen.type_keys(b"s3cret\r");
+    dte.expect("s3cret\r");
+    dte.send(b"\r\nWelcome\r\n");
+    let shown = screen.wait_for("Welcome");
+    let after_prompt = shown.rsplit("Password: ").next().unwrap();
+    assert!(
+        !after_prompt.contains("s3cret"),
+        "the password is shown: {shown:?}"
+    );
+}

@@ -69,6 +69,9 @@ struct Cli {
     /// Calls use telnet (IAC escaping, BINARY negotiated) unless a phonebook entry says raw.
     #[arg(long)]
     telnet: bool,
+    /// Calls in stay raw even from a telnet client (no detection).
+    #[arg(long, conflicts_with = "telnet")]
+    raw: bool,
 }
 
 /// Check one `--allow` value with the share ACL parser.
@@ -110,6 +113,7 @@ fn settings(c: &Cli, phonebook: Phonebook) -> Settings {
         answer_delay: Duration::from_secs_f64(c.answer_delay),
         cooldown: Duration::from_secs_f64(c.cooldown),
         telnet: c.telnet,
+        raw: c.raw,
         throttle: c.throttle,
         caller_id: c.caller_id,
         phonebook,

@@ -55,6 +55,8 @@ pub struct Settings {
     pub cooldown: Duration,
     /// Calls use telnet unless a phonebook entry says otherwise.
     pub telnet: bool,
+    /// Answered calls stay raw (no telnet detection, see [`Wire::detect`]).
+    pub raw: bool,
     /// Pace both directions at `speed`.
     pub throttle: bool,
     /// Caller-ID format.
@@ -366,8 +368,10 @@ impl Line {
         let mut out = Vec::new();
         let wire = if self.set.telnet {
             Wire::telnet(true, &mut out)
-        } else {
+        } else if self.set.raw {
             Wire::raw()
+        } else {
+            Wire::detect()
         };
         self.seq += 1;
         let seq = self.seq;
