@@ -668,3 +668,91 @@ fn a_telnet_callers_password_is_not_shown_on_the_callers_screen() {
         "the password is shown: {shown:?}"
     );
 }
+
+/// Owner, group and permission bits of what `link` points at.
+fn access_of(link: &Path) -> (u32, u32, u32) {
+    let m = fs::metadata(link).unwrap();
+    (m.uid(), m.gid(), m.mode() & 0o7777)
+}
+
+/// Issue 23 item 4: `modem --owner/--group/--link-mode` (as connect has them) set the pty
+/// slave's owner, group and mode, on the first pty and on the new one after a carrier drop, so
+/// a setuid cu or a group member can open it without a chown after each start.
+#[test]
+fn modem_owner_group_and_link_mode_hold_for_every_pty() {
+    let tmp = share_util::tmpdir();
+    let extra = [
+        "--owner",
+        "nobody",
+        "--group",
+        "dialout",
+        "--link-mode",
+        "0660",
+    ];
+    let (_m, link, port) = vmodem(tmp.path(), &extra);
+    let want = (65534, 20, 0o660);
+    assert_eq!(access_of(&link), want);
+    let first = fs::read_link(&link).unwrap();
+    let mut dte = common::dte::Dte::open(&link);
+    dte.cmd("AT", "OK\r\n");
+    let caller = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    dte.expect("RING\r\n");
+    dte.send(b"ATA\r");
+    dte.expect("CONNECT 38400\r\n");
+    drop(caller);
+    dte.expect("NO CARRIER\r\n");
+    share_util::wait_for("a new pty after the carrier drop", || {
+        fs::read_link(&link).is_ok_and(|p| p != first)
+    });
+    assert_eq!(access_of(&link), want);
+    // A name that does not exist is a usage error, before anything is created.
+    let out = Command::new(share_util::BIN)
+        .args([
+            "modem",
+            "-p",
+            "0",
+            "--owner",
+            "no-such-user-rgetty",
+            "--link",
+        ])
+        .arg(tmp.path().join("other"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--owner: no user \"no-such-user-rgetty\""),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!tmp.path().join("other").exists());
+}
+
+/// Issue 23 item 12: `connect --link` follows the modem's rule: a symlink that does not point
+/// into /dev/pts (nor any other file) is neither replaced nor, later, deleted; the one-line
+/// error says why, once.
+#[test]
+fn connect_link_never_replaces_a_symlink_that_is_not_a_pty() {
+    let tmp = share_util::tmpdir();
+    let file = victim(tmp.path());
+    let link = tmp.path().join("vport");
+    symlink(&file, &link).unwrap();
+    let out = Command::new(share_util::BIN)
+        .args(["connect", "127.0.0.1:1", "--retries", "1", "--link"])
+        .arg(&link)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(
+        fs::read_link(&link).unwrap(),
+        file,
+        "the symlink was replaced"
+    );
+    assert_untouched(&file);
+    assert_eq!(
+        err.matches("not a pty: not replacing it").count(),
+        1,
+        "{err}"
+    );
+}

@@ -848,6 +848,7 @@ fn only_loopback_calls_unless_allowed() {
         caller_id: rgetty::modem::cid::Format::Mgetty,
         phonebook: rgetty::modem::dial::Phonebook::default(),
         link: dir.path().join(name),
+        access: Default::default(),
     };
     let any = "127.0.0.1:0".parse().unwrap();
     let s = Server::bind(set("a"), any, None).unwrap();

@@ -173,7 +173,7 @@ impl Line {
         self.to_dte.clear();
         self.slave_open = false;
         log::debug!("modem: carrier dropped");
-        match pty::open() {
+        match pty::open_as(&self.set.access) {
             Ok((m, path)) => {
                 if let Err(e) = pty::make_link(&self.set.link, &path) {
                     log::warn!("modem: re-pointing {}: {e}", self.set.link.display());
