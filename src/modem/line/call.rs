@@ -58,6 +58,7 @@ impl Line {
             None => c.from_remote.len(),
         };
         let b: Vec<u8> = c.from_remote.drain(..n).collect();
+        self.at.remote_output(&b, now);
         self.send_dte(&b);
     }
 
@@ -187,7 +188,7 @@ impl Line {
         self.to_dte.clear();
         self.slave_open = false;
         log::debug!("modem: carrier dropped");
-        match pty::open() {
+        match pty::open_as(&self.set.access) {
             Ok((m, path)) => {
                 if let Err(e) = pty::make_link(&self.set.link, &path) {
                     log::warn!("modem: re-pointing {}: {e}", self.set.link.display());
