@@ -10,6 +10,7 @@ mod diffutil;
 mod prom;
 
 mod call;
+mod diff_screening;
 mod differential;
 mod direct;
 mod e2e;
