@@ -10,7 +10,6 @@ mod diffutil;
 mod prom;
 
 mod call;
-mod diff_screening;
 mod differential;
 mod direct;
 mod e2e;

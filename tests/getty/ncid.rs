@@ -34,16 +34,21 @@ fn ncid_server(h: &Harness) -> (Kill, u16) {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    let port = port_of(&mut child);
+    (Kill(child), port)
+}
+
+/// The port from the server's first stderr line (`listening on 127.0.0.1:PORT, …`).
+fn port_of(child: &mut Child) -> u16 {
     let mut err = BufReader::new(child.stderr.take().unwrap());
     let mut first = String::new();
     err.read_line(&mut first).unwrap();
-    let port = first
+    first
         .split("listening on 127.0.0.1:")
         .nth(1)
         .and_then(|r| r.split(',').next())
         .and_then(|p| p.parse().ok())
-        .unwrap_or_else(|| panic!("no port in {first:?}"));
-    (Kill(child), port)
+        .unwrap_or_else(|| panic!("no port in {first:?}"))
 }
 
 /// The client: reads CR LF lines.
@@ -192,16 +197,8 @@ fn ncid_server_needs_an_allow_list_off_loopback_and_applies_it() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut err = BufReader::new(child.stderr.take().unwrap());
-    let mut first = String::new();
-    err.read_line(&mut first).unwrap();
+    let port = port_of(&mut child);
     let _k = Kill(child);
-    let port: u16 = first
-        .split("127.0.0.1:")
-        .nth(1)
-        .and_then(|r| r.split(',').next())
-        .and_then(|p| p.parse().ok())
-        .unwrap();
     let mut c = Client::connect(port);
     let mut l = String::new();
     assert_eq!(c.r.read_line(&mut l).unwrap_or(0), 0, "{l:?}");
