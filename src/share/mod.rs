@@ -16,6 +16,7 @@ pub mod acl;
 pub mod client;
 pub mod conf;
 pub mod engine;
+pub mod pump;
 pub mod rfc2217;
 pub mod roles;
 pub mod server;

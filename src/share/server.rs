@@ -344,18 +344,16 @@ impl Server {
         let Some(port) = self.ports.get_mut(pi).and_then(Option::as_mut) else {
             return;
         };
-        let cfg = crate::share::session::PumpCfg {
-            cap,
-            write_only: port.cfg.write_only,
-        };
+        let write_only = port.cfg.write_only;
         let line = &mut port.lines[li];
         let Some(s) = line.session.as_deref_mut() else {
             return;
         };
         let (replay, log) = (&mut line.replay, &mut port.log);
-        let (to0, from0) = (s.to_dev_bytes, s.from_dev_bytes);
-        let more = s.pump(
-            cfg,
+        let (to0, from0) = (s.pump.to_dev_bytes, s.pump.from_dev_bytes);
+        let more = s.run(
+            cap,
+            write_only,
             &mut self.scratch,
             &mut |b| {
                 replay.push(b);
@@ -365,8 +363,8 @@ impl Server {
             },
             &mut |s, ci, ev| crate::share::rfc2217::control_event(s, ci, ev, cap),
         );
-        port.stats.bytes_to_dev += s.to_dev_bytes - to0;
-        port.stats.bytes_from_dev += s.from_dev_bytes - from0;
+        port.stats.bytes_to_dev += s.pump.to_dev_bytes - to0;
+        port.stats.bytes_from_dev += s.pump.from_dev_bytes - from0;
         if more {
             self.deferred.push((pi, li));
             eng.wake_soon();
@@ -387,15 +385,15 @@ impl Handler for Server {
             Some(Slot::Listener(pi, role)) => self.accept(eng, pi, role),
             Some(Slot::Dev(pi, li)) => {
                 if let Some(s) = self.session_mut(pi, li) {
-                    s.dev_readable |= r.readable;
-                    s.dev_writable |= r.writable;
-                    s.dev_hup |= r.closed;
+                    s.pump.dev_readable |= r.readable;
+                    s.pump.dev_writable |= r.writable;
+                    s.pump.dev_hup |= r.closed;
                 }
                 self.pump(eng, pi, li);
             }
             Some(Slot::Client(pi, li)) => {
                 if let Some(s) = self.session_mut(pi, li) {
-                    if let Some(c) = s.clients.iter_mut().find(|c| c.token == t) {
+                    if let Some(c) = s.pump.clients.iter_mut().find(|c| c.token == t) {
                         c.readable |= r.readable;
                         c.writable |= r.writable;
                         c.hup |= r.closed;
@@ -479,7 +477,7 @@ impl Server {
         let Some(s) = self.session_mut(pi, li) else {
             return;
         };
-        let Some(c) = s.clients.iter_mut().find(|c| c.token == t) else {
+        let Some(c) = s.pump.clients.iter_mut().find(|c| c.token == t) else {
             return;
         };
         if c.last.elapsed() >= idle {
@@ -499,7 +497,7 @@ impl Server {
             return;
         };
         if s.closing.is_some() {
-            s.write_dev();
+            s.pump.write_dev();
             self.settle(eng, pi, li);
         }
     }
@@ -513,7 +511,7 @@ impl Server {
             return;
         };
         s.modem_timer = None;
-        if s.clients.iter().any(|c| c.wants_modem_notify()) {
+        if s.pump.clients.iter().any(|c| c.wants_modem_notify()) {
             crate::share::rfc2217::poll_modem(s, cap);
         }
         self.settle(eng, pi, li);

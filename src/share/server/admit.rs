@@ -11,9 +11,8 @@ use super::{HANDSHAKE_TIME, Line, Pending, Port, Server, Slot, T_HANDSHAKE, T_ID
 use crate::share::conf::{Mode, PortConfig};
 use crate::share::engine::{Engine, Token};
 use crate::share::rfc2217::modem_state;
-use crate::share::session::{Buf, Client, Role, Session};
-use crate::share::stack::{Control, LayerArgs, Side};
-use crate::share::transport::Conn;
+use crate::share::session::{Client, Pump, Role, Session};
+use crate::share::stack::{Conn, Control, LayerArgs, Side};
 use crate::sys::lock::LockError;
 use crate::sys::tty;
 
@@ -205,7 +204,7 @@ impl Server {
             "port {}: connect from {peer} to {} ({} client(s)){}",
             port.addr,
             s.path.display(),
-            s.clients.len() + 1,
+            s.pump.clients.len() + 1,
             if role == Role::Watcher {
                 ", read-only"
             } else {
@@ -218,7 +217,7 @@ impl Server {
         port.stats.connects += 1;
         port.stats.clients += 1;
         c.flush();
-        s.clients.push(c);
+        s.pump.clients.push(c);
         self.status_dirty = true;
         self.pump(eng, pi, li);
     }
@@ -241,7 +240,7 @@ impl Server {
             if let Some(s) = port.lines[li].session.as_deref_mut() {
                 s.token = t;
                 if let Err(e) = eng.register(s.dev_fd(), t) {
-                    s.gone = Some(format!("epoll: {e}"));
+                    s.pump.gone = Some(format!("epoll: {e}"));
                 }
             }
         }
@@ -283,7 +282,7 @@ fn pick_line(
 ) -> Result<usize, String> {
     let max = port.cfg.max_clients;
     let pool = port.lines.len() > 1;
-    let live = |l: &Line| l.session.as_ref().is_some_and(|s| s.gone.is_none());
+    let live = |l: &Line| l.session.as_ref().is_some_and(|s| s.pump.gone.is_none());
     // A closing session (nobody left, still draining) first.
     if let Some(li) = port
         .lines
@@ -297,7 +296,7 @@ fn pick_line(
             return Ok(li);
         }
     }
-    let has_room = |s: &Session| s.gone.is_none() && s.writers() < max;
+    let has_room = |s: &Session| s.pump.gone.is_none() && s.writers() < max;
     if !pool && role == Role::Writer {
         if let Some(s) = port.lines[0].session.as_deref_mut() {
             if has_room(s) {
@@ -353,6 +352,7 @@ fn pick_line(
 /// `--takeover`: the oldest writer gets a one-line notice and is dropped.
 fn take_over(s: &mut Session, peer: SocketAddr) {
     let Some(old) = s
+        .pump
         .clients
         .iter_mut()
         .filter(|c| c.role == Role::Writer && c.dead.is_none())
@@ -421,17 +421,24 @@ fn open_session(
             " (no modem lines)"
         }
     );
+    let dev = Conn::build(
+        fd,
+        &[],
+        &LayerArgs {
+            side: Side::Server,
+            tls: None,
+        },
+    )
+    .map_err(|e| {
+        log::error!("{}: {e}", path.display());
+        "cannot set up the device".to_string()
+    })?;
     Ok(Session {
-        dev: std::fs::File::from(fd),
+        pump: Pump::new(dev),
         token: Token(usize::MAX),
-        dev_readable: true,
-        dev_writable: true,
-        dev_hup: false,
         path: path.to_path_buf(),
         lock,
         saved,
-        clients: Vec::new(),
-        to_dev: Buf::default(),
         closing: None,
         has_modem_lines,
         dtr: true,
@@ -440,8 +447,5 @@ fn open_session(
         modem_prev: None,
         modem_timer: None,
         drain_timer: None,
-        gone: None,
-        to_dev_bytes: 0,
-        from_dev_bytes: 0,
     })
 }
