@@ -18,7 +18,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::share::conf::Mode;
+use crate::share::conf::PortMode;
 use crate::share::transport::{Conn, TlsRole};
 use crate::sys::lock::LockDir;
 use crate::sys::tty;
@@ -65,7 +65,7 @@ pub struct ConnectOptions {
     /// `HOST:PORT`.
     pub server: String,
     /// Raw or RFC 2217.
-    pub mode: Mode,
+    pub mode: PortMode,
     /// The local side.
     pub local: Local,
     /// Lock directory for a local device.

@@ -79,7 +79,7 @@ fn io_err(what: impl Into<String>) -> impl FnOnce(io::Error) -> ServeError {
 
 /// Signals the loop reacts to; set from signal handlers, read by the loop.
 #[derive(Debug, Default)]
-pub struct Signals {
+pub struct ServeSignals {
     /// SIGHUP: reload the config, reopen port logs.
     pub hup: Arc<AtomicBool>,
     /// SIGTERM/SIGINT: stop.
@@ -117,7 +117,7 @@ pub struct PortStats {
 
 /// One device of a port, with its session while open.
 #[derive(Debug)]
-struct Line {
+struct PortDevice {
     path: std::path::PathBuf,
     /// Whether the device existed when last looked at (start, inotify, a failed open).
     present: bool,
@@ -133,7 +133,7 @@ struct Port {
     addr: SocketAddr,
     listener: Option<(TcpListener, Token)>,
     watch: Option<(TcpListener, Token)>,
-    lines: Vec<Line>,
+    lines: Vec<PortDevice>,
     tls: Option<TlsRole>,
     log: Option<PortLog>,
     stats: PortStats,
@@ -176,14 +176,14 @@ fn key(kind: u64, t: Token) -> u64 {
 }
 
 /// The server: ports, their sessions, and the token table.
-pub struct Server {
+pub struct ShareServer {
     ports: Vec<Option<Port>>,
     slots: Vec<Slot>,
     free: Vec<usize>,
     pending: HashMap<usize, Pending>,
     settings: ServerSettings,
     scratch: Scratch,
-    signals: Signals,
+    signals: ServeSignals,
     wake: Option<UnixStream>,
     reloader: Option<Reloader>,
     exit_when_idle: bool,
@@ -193,7 +193,7 @@ pub struct Server {
     stop: bool,
     metrics: Option<metrics::Metrics>,
     hotplug: Option<metrics::Hotplug>,
-    /// [`Server::watch_devices`] was asked for (kept across reloads).
+    /// [`ShareServer::watch_devices`] was asked for (kept across reloads).
     watching: bool,
     /// `$NOTIFY_SOCKET`, the last `STATUS=` sent, and whether it may have changed.
     notifier: Option<crate::ops::notify::Notifier>,
@@ -201,9 +201,9 @@ pub struct Server {
     status_dirty: bool,
 }
 
-impl std::fmt::Debug for Server {
+impl std::fmt::Debug for ShareServer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Server")
+        f.debug_struct("ShareServer")
             .field("ports", &self.ports.len())
             .finish_non_exhaustive()
     }
@@ -221,17 +221,17 @@ fn bind_addr(addr: SocketAddr) -> Result<TcpListener, ServeError> {
     Ok(l)
 }
 
-impl Server {
+impl ShareServer {
     /// A server with no ports yet.
     pub fn new(settings: ServerSettings) -> Result<Self, ServeError> {
-        Ok(Server {
+        Ok(ShareServer {
             ports: Vec::new(),
             slots: Vec::new(),
             free: Vec::new(),
             pending: HashMap::new(),
             settings,
             scratch: Scratch::default(),
-            signals: Signals::default(),
+            signals: ServeSignals::default(),
             wake: None,
             reloader: None,
             exit_when_idle: false,
@@ -248,7 +248,7 @@ impl Server {
         })
     }
 
-    /// The engine, for set-up before [`Server::run`] (which holds it while running).
+    /// The engine, for set-up before [`ShareServer::run`] (which holds it while running).
     fn eng(&self) -> Result<&Engine, ServeError> {
         self.eng
             .as_ref()
@@ -256,7 +256,11 @@ impl Server {
     }
 
     /// Use these signal flags and the read end of a pipe the signal handlers write to.
-    pub fn set_signals(&mut self, signals: Signals, wake: UnixStream) -> Result<(), ServeError> {
+    pub fn set_signals(
+        &mut self,
+        signals: ServeSignals,
+        wake: UnixStream,
+    ) -> Result<(), ServeError> {
         wake.set_nonblocking(true).map_err(io_err("signal pipe"))?;
         let t = self.slot(Slot::Wake);
         self.eng()?
@@ -321,7 +325,7 @@ impl Server {
         }
     }
 
-    /// Run until SIGTERM/SIGINT (or, with [`Server::exit_when_idle`], until nothing is left).
+    /// Run until SIGTERM/SIGINT (or, with [`ShareServer::exit_when_idle`], until nothing is left).
     pub fn run(&mut self) -> Result<(), ServeError> {
         let Some(mut eng) = self.eng.take() else {
             return Ok(());
@@ -373,7 +377,7 @@ impl Server {
     }
 }
 
-impl Handler for Server {
+impl Handler for ShareServer {
     fn ready(&mut self, eng: &mut Engine, t: Token, r: Ready) {
         match self.slots.get(t.0).copied() {
             Some(Slot::Wake) => {
@@ -456,7 +460,7 @@ impl Handler for Server {
     }
 }
 
-impl Server {
+impl ShareServer {
     fn session_mut(&mut self, pi: usize, li: usize) -> Option<&mut Session> {
         self.ports
             .get_mut(pi)?

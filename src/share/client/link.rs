@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use super::local::{LocalEnd, Sent, local_settings, settings_requests};
 use super::{ConnectOptions, SessionEnd};
-use crate::share::conf::Mode;
+use crate::share::conf::PortMode;
 use crate::share::engine::{Engine, Handler, Ready, Token};
 use crate::share::pump::{Client, DEVICE, Pump, PumpCfg, Role, Scratch};
 use crate::share::stack::comport::control_of;
@@ -45,7 +45,7 @@ pub(super) fn session(
     mut sock: Conn,
     term: &AtomicBool,
 ) -> Result<(), SessionEnd> {
-    let rfc = opts.mode == Mode::Rfc2217;
+    let rfc = opts.mode == PortMode::Rfc2217;
     if rfc {
         let args = LayerArgs {
             side: Side::Client,

@@ -7,8 +7,10 @@ use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use super::{HANDSHAKE_TIME, Line, Pending, Port, Server, Slot, T_HANDSHAKE, T_IDLE, key};
-use crate::share::conf::{Mode, PortConfig};
+use super::{
+    HANDSHAKE_TIME, Pending, Port, PortDevice, ShareServer, Slot, T_HANDSHAKE, T_IDLE, key,
+};
+use crate::share::conf::{PortConfig, PortMode};
 use crate::share::engine::{Engine, Token};
 use crate::share::rfc2217::modem_state;
 use crate::share::session::{Client, Pump, Role, Session};
@@ -23,7 +25,7 @@ fn refuse(mut conn: Conn, msg: &str) {
     conn.shutdown();
 }
 
-impl Server {
+impl ShareServer {
     pub(super) fn accept(&mut self, eng: &mut Engine, pi: usize, role: Role) {
         loop {
             let Some(Some(p)) = self.ports.get(pi) else {
@@ -47,7 +49,7 @@ impl Server {
         }
     }
 
-    /// A new connection: ACL, then the TLS handshake (if any), then [`Server::admit`].
+    /// A new connection: ACL, then the TLS handshake (if any), then [`ShareServer::admit`].
     pub(super) fn incoming(
         &mut self,
         eng: &mut Engine,
@@ -249,7 +251,7 @@ impl Server {
 
 /// Telnet start, modem state, replay and banner for a new client.
 fn greet(c: &mut Client, s: &Session, cfg: &PortConfig, replay: &[u8], path: &Path, cap: usize) {
-    if cfg.mode == Mode::Rfc2217 {
+    if cfg.mode == PortMode::Rfc2217 {
         let args = LayerArgs {
             side: Side::Server,
             tls: None,
@@ -282,7 +284,7 @@ fn pick_line(
 ) -> Result<usize, String> {
     let max = port.cfg.max_clients;
     let pool = port.lines.len() > 1;
-    let live = |l: &Line| l.session.as_ref().is_some_and(|s| s.pump.gone.is_none());
+    let live = |l: &PortDevice| l.session.as_ref().is_some_and(|s| s.pump.gone.is_none());
     // A closing session (nobody left, still draining) first.
     if let Some(li) = port
         .lines

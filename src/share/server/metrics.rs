@@ -16,7 +16,7 @@ use crate::ops::prom::{self, LockState, PortMetrics};
 use crate::share::acl::Acl;
 use crate::share::engine::{Engine, Token};
 
-use super::{ServeError, Server, Slot, io_err};
+use super::{ServeError, ShareServer, Slot, io_err};
 
 /// The metrics listener and its connections.
 #[derive(Debug)]
@@ -31,14 +31,14 @@ pub(super) struct Metrics {
 pub(super) struct Hotplug {
     watch: DeviceWatch,
     token: Token,
-    /// Watched path → its place in [`Server::device_paths`].
+    /// Watched path → its place in [`ShareServer::device_paths`].
     index: Vec<usize>,
 }
 
 /// At most this many metrics connections at once (the oldest is dropped beyond).
 const MAX_CONNS: usize = 16;
 
-impl Server {
+impl ShareServer {
     /// Serve `GET /metrics` on `listener` (non-blocking) to peers `acl` admits.
     pub fn set_metrics(&mut self, listener: TcpListener, acl: Acl) -> Result<(), ServeError> {
         listener
@@ -178,7 +178,7 @@ impl Server {
         if changed.is_empty() {
             return;
         }
-        let mut lines: Vec<&mut super::Line> = self
+        let mut lines: Vec<&mut super::PortDevice> = self
             .ports
             .iter_mut()
             .flatten()

@@ -4,8 +4,8 @@
 use std::time::{Duration, Instant};
 
 use super::{
-    DRAIN_POLL, Line, MODEM_POLL, Port, PortStats, ServeError, Server, Slot, T_DRAIN, T_MODEM,
-    bind_addr, key,
+    DRAIN_POLL, MODEM_POLL, Port, PortDevice, PortStats, ServeError, ShareServer, Slot, T_DRAIN,
+    T_MODEM, bind_addr, key,
 };
 use crate::share::conf::PortConfig;
 use crate::share::engine::{Engine, Token};
@@ -43,7 +43,7 @@ fn drop_client(eng: &mut Engine, port: &mut Port, dev: &str, mut c: Client) -> (
 
 /// Restore the termios and close the session (the lock goes with it). Returns the device's
 /// token and fd.
-fn finish(eng: &mut Engine, l: &mut Line, drained: bool) -> Option<(Token, i32)> {
+fn finish(eng: &mut Engine, l: &mut PortDevice, drained: bool) -> Option<(Token, i32)> {
     let s = l.session.take()?;
     for t in [s.modem_timer, s.drain_timer].into_iter().flatten() {
         eng.cancel_timer(t);
@@ -71,8 +71,8 @@ fn load_tls(cfg: &PortConfig) -> Result<Option<TlsRole>, ServeError> {
     }
 }
 
-impl Server {
-    /// Add a port with its listener (or `None` for a port fed by [`Server::inject`]); binds
+impl ShareServer {
+    /// Add a port with its listener (or `None` for a port fed by [`ShareServer::inject`]); binds
     /// its watch port and loads its TLS files. Returns the port's index.
     pub fn add_port(
         &mut self,
@@ -97,7 +97,7 @@ impl Server {
         self.add_port_with(eng, cfg, tls, listener)
     }
 
-    /// [`Server::add_port_on`] with the TLS files already loaded.
+    /// [`ShareServer::add_port_on`] with the TLS files already loaded.
     fn add_port_with(
         &mut self,
         eng: &Engine,
@@ -126,7 +126,7 @@ impl Server {
         let lines = cfg
             .devices
             .iter()
-            .map(|p| Line {
+            .map(|p| PortDevice {
                 path: p.clone(),
                 present: crate::ops::hotplug::exists(p),
                 session: None,
