@@ -71,7 +71,7 @@ impl ShareServer {
         let peer = conn.peer();
         if check_acl && !port.cfg.acl.allows(peer.ip()) {
             port.stats.refusals += 1;
-            crate::share::roles::log_limited(
+            crate::share::loglimit::log_limited(
                 log::Level::Warn,
                 format!(
                     "port {}: refused {}: not in the host list",
@@ -126,7 +126,7 @@ impl ShareServer {
                 let Some(p) = self.pending.remove(&t.0) else {
                     return;
                 };
-                crate::share::roles::log_limited(
+                crate::share::loglimit::log_limited(
                     log::Level::Warn,
                     format!("{}: TLS handshake failed: {e}", p.peer),
                 );
@@ -161,7 +161,7 @@ impl ShareServer {
             Ok(li) => li,
             Err(msg) => {
                 port.stats.refusals += 1;
-                crate::share::roles::log_limited(
+                crate::share::loglimit::log_limited(
                     log::Level::Warn,
                     format!("port {}: refused {peer}: {msg}", port.addr),
                 );
