@@ -33,6 +33,7 @@ use crate::share::transport::{Conn, TlsRole};
 use crate::sys::lock::LockDir;
 
 mod admit;
+mod hotplug;
 mod metrics;
 mod ports;
 
@@ -192,7 +193,7 @@ pub struct ShareServer {
     eng: Option<Engine>,
     stop: bool,
     metrics: Option<metrics::Metrics>,
-    hotplug: Option<metrics::Hotplug>,
+    hotplug: Option<hotplug::Hotplug>,
     /// [`ShareServer::watch_devices`] was asked for (kept across reloads).
     watching: bool,
     /// `$NOTIFY_SOCKET`, the last `STATUS=` sent, and whether it may have changed.
