@@ -233,18 +233,6 @@ impl Signals {
     /// Wait until one of `fds` is ready for `POLLIN`, a signal or a [`Waker`] wakes us, or the
     /// deadline passes. A wake-up wins over ready fds, so flags are always looked at first.
     pub fn wait(&self, fds: &[BorrowedFd<'_>], deadline: Option<Instant>) -> io::Result<Ready> {
-        self.wait_trimmed(fds, deadline, &[])
-    }
-
-    /// [`Signals::wait`] for a long idle wait: the resident pages of `trim` (from
-    /// [`crate::sys::idle::text_ranges`]) are dropped right before the first `poll`, so that only
-    /// the little code between that and the `poll` is resident while idle.
-    pub fn wait_trimmed(
-        &self,
-        fds: &[BorrowedFd<'_>],
-        deadline: Option<Instant>,
-        mut trim: &[(usize, usize)],
-    ) -> io::Result<Ready> {
         loop {
             let mut pfds: Vec<PollFd<'_>> = fds
                 .iter()
@@ -255,9 +243,6 @@ impl Signals {
                 pfds.len() - 1
             });
             let timeout = timeout_until(deadline);
-            if !trim.is_empty() {
-                crate::sys::idle::drop_pages(std::mem::take(&mut trim));
-            }
             match poll(&mut pfds, timeout) {
                 Err(Errno::EINTR) => {}
                 Err(e) => return Err(io::Error::from(e)),
