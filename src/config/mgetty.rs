@@ -446,6 +446,12 @@ pub struct Settings {
     /// `call-log` (rgetty): file one JSON record per call is appended to; `None` means
     /// `<log-dir>/calls.jsonl` (`/var/log/rgetty/calls.jsonl`), an empty value turns it off.
     pub call_log: Option<String>,
+    /// `issue-escapes` (rgetty): `mgetty`, `agetty`, or `auto` (empty, the default: agetty's
+    /// on `direct` lines, mgetty's on modem lines) (§5.6).
+    pub issue_escapes: String,
+    /// `term-size` (rgetty): the session's terminal size, `ROWSxCOLS`, or `probe` to ask the
+    /// terminal (direct lines only); empty (default) leaves it to `LINES`/`COLUMNS` (§5.6).
+    pub term_size: String,
 }
 
 /// Result of [`Settings::set`].
@@ -502,6 +508,8 @@ impl Settings {
             ring_patterns: None,
             ring_patterns_perms: RingPatternsPerms::Refuse,
             call_log: None,
+            issue_escapes: String::new(),
+            term_size: String::new(),
         }
     }
 
@@ -538,6 +546,18 @@ impl Settings {
     pub fn sanitize(&mut self) -> Result<Vec<String>, String> {
         if !crate::proto::speed::is_valid(self.speed) {
             return Err(format!("invalid port speed: {}", self.speed));
+        }
+        if crate::proto::agetty::Dialect::from_setting(&self.issue_escapes, false).is_none() {
+            return Err(format!(
+                "invalid issue-escapes {:?}: mgetty, agetty or auto",
+                self.issue_escapes
+            ));
+        }
+        let size = self.term_size.as_str();
+        if !matches!(size, "" | "probe") && crate::proto::agetty::parse_size(size).is_none() {
+            return Err(format!(
+                "invalid term-size {size:?}: ROWSxCOLS (e.g. 50x132) or probe"
+            ));
         }
         let mut notes = Vec::new();
         if self.rings == 0 {
@@ -785,6 +805,8 @@ static KEYWORDS: &[Keyword] = &[
         },
     ),
     data("call-log", Kind::Str, None, |s, v| s.call_log = Some(text(v)), |s| s.call_log.clone()),
+    data("issue-escapes", Kind::Str, None, |s, v| s.issue_escapes = text(v), |s| Some(s.issue_escapes.clone())),
+    data("term-size", Kind::Str, None, |s, v| s.term_size = text(v), |s| Some(s.term_size.clone())),
 ];
 
 fn find(keyword: &str) -> Option<&'static Keyword> {

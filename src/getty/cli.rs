@@ -103,6 +103,14 @@ pub struct Cli {
     /// Built-in defaults and lock naming: `upstream` (default) or `debian` (see mgetty §0).
     #[arg(long, value_name = "PROFILE", default_value = "upstream")]
     pub profile: Profile,
+    /// os-release file for agetty's `\S` escape (`/usr/lib/os-release` if this is missing).
+    #[arg(
+        long,
+        value_name = "FILE",
+        default_value = "/etc/os-release",
+        hide = true
+    )]
+    pub os_release: PathBuf,
     /// syslog socket.
     #[arg(long, value_name = "PATH", default_value = "/dev/log", hide = true)]
     pub syslog_socket: PathBuf,
