@@ -3,7 +3,7 @@
 //! modem line), the session's terminal size, and a missing login program.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::fs;
 use std::io::{Read, Write};
