@@ -604,7 +604,7 @@ impl Settings {
 
 /// Value type of a keyword (§2.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
+pub(crate) enum Kind {
     /// C-style integer.
     Int,
     /// mgetty boolean.
@@ -994,6 +994,11 @@ fn one_line(l: &ConfLine, path: &Path, settings: &mut Settings, parsed: &mut Par
         )),
         Err(msg) => parsed.errors.push(ConfigError::new(path, l.line, msg)),
     }
+}
+
+/// The value type of `keyword` (`None` for unknown words).
+pub(crate) fn kind_of(keyword: &str) -> Option<Kind> {
+    find(keyword).map(|k| k.kind)
 }
 
 /// Why `keyword` is ignored (`None` for data keywords and unknown words): for the log note.
