@@ -452,6 +452,9 @@ pub struct Settings {
     /// `term-size` (rgetty): the session's terminal size, `ROWSxCOLS`, or `probe` to ask the
     /// terminal (direct lines only); empty (default) leaves it to `LINES`/`COLUMNS` (§5.6).
     pub term_size: String,
+    /// `block-list` (rgetty): the block list (`ACTION NUMBER NAME` lines, relative to the
+    /// config dir); `None` or an empty value: no block list.
+    pub block_list: Option<String>,
 }
 
 /// Result of [`Settings::set`].
@@ -510,6 +513,7 @@ impl Settings {
             call_log: None,
             issue_escapes: String::new(),
             term_size: String::new(),
+            block_list: None,
         }
     }
 
@@ -807,6 +811,7 @@ static KEYWORDS: &[Keyword] = &[
     data("call-log", Kind::Str, None, |s, v| s.call_log = Some(text(v)), |s| s.call_log.clone()),
     data("issue-escapes", Kind::Str, None, |s, v| s.issue_escapes = text(v), |s| Some(s.issue_escapes.clone())),
     data("term-size", Kind::Str, None, |s, v| s.term_size = text(v), |s| Some(s.term_size.clone())),
+    data("block-list", Kind::Str, None, |s, v| s.block_list = Some(text(v)).filter(|t| !t.is_empty()), |s| s.block_list.clone()),
 ];
 
 fn find(keyword: &str) -> Option<&'static Keyword> {

@@ -24,6 +24,7 @@ mod perms;
 mod report;
 mod ringing;
 mod run;
+mod screening;
 mod settings;
 mod start;
 pub mod state;
