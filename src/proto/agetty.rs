@@ -270,26 +270,7 @@ mod tests {
     use proptest::prelude::*;
 
     fn facts() -> Facts {
-        Facts {
-            nodename: "gate".into(),
-            sysname: "Linux".into(),
-            machine: "x86_64".into(),
-            release: "6.1.0".into(),
-            version: "#1 SMP".into(),
-            device: "ttyS0".into(),
-            users: 3,
-            speed: 115200,
-            now: LocalTime {
-                year: 2026,
-                month: 12,
-                day: 6,
-                hour: 9,
-                minute: 5,
-                second: 1,
-                weekday: 0,
-            },
-            ..Facts::default()
-        }
+        crate::proto::issue::tests::facts()
     }
 
     fn extra() -> Extra {
@@ -312,7 +293,7 @@ mod tests {
         );
         assert_eq!(
             String::from_utf8(out).unwrap(),
-            "Linux x86_64 6.1.0 #1 SMP gate ttyS0 115200 Sun Dec 06 2026 09:05:01 3 3 users \
+            "Linux x86_64 6.18.0 #1 SMP gate pts/4 38400 Sun Nov 22 2026 19:51:02 3 3 users \
              192.0.2.7 198.51.100.2 2001:db8::7 Debian GNU/Linux 12 debian . \\ "
         );
     }
@@ -320,7 +301,7 @@ mod tests {
     #[test]
     fn debian_stock_issue_has_no_stray_l() {
         let out = render_file(b"Debian GNU/Linux 12 \\n \\l\n\n", &facts(), &extra());
-        assert_eq!(out, b"Debian GNU/Linux 12 gate ttyS0\r\n\r\n");
+        assert_eq!(out, b"Debian GNU/Linux 12 gate pts/4\r\n\r\n");
     }
 
     #[test]

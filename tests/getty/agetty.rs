@@ -6,7 +6,7 @@
 use crate::common;
 
 use std::fs;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -14,23 +14,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
-/// Read from the master until `want` shows (or the timeout); everything read so far.
-fn read_until(m: &mut fs::File, want: &str, timeout: Duration) -> String {
-    let end = Instant::now() + timeout;
-    let mut got = Vec::new();
-    let mut buf = [0u8; 256];
-    rgetty::sys::tty::set_nonblocking(&*m, true).unwrap();
-    while Instant::now() < end {
-        match m.read(&mut buf) {
-            Ok(n) if n > 0 => got.extend_from_slice(&buf[..n]),
-            _ => std::thread::sleep(Duration::from_millis(20)),
-        }
-        if String::from_utf8_lossy(&got).contains(want) {
-            break;
-        }
-    }
-    String::from_utf8_lossy(&got).into_owned()
-}
+use super::direct::read_until;
 
 /// A direct line on a fresh pty with `config` as mgetty.config: the harness, the child and
 /// the terminal (master side).
