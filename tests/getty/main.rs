@@ -9,6 +9,7 @@ mod diffutil;
 #[path = "../prom/mod.rs"]
 mod prom;
 
+mod agetty;
 mod call;
 mod differential;
 mod direct;
@@ -17,5 +18,6 @@ mod faults;
 mod firsthour;
 mod getty;
 mod lock_interop;
+mod newcomer;
 mod ops;
 mod ring;
