@@ -118,7 +118,16 @@ pub(super) fn check_settings(cli: &Cli, file: Option<&Source>) -> (Settings, Vec
         .iter()
         .map(ToString::to_string)
         .collect();
-    problems.extend(outcome.err().unwrap_or_default());
+    // An invalid speed from the file is already reported with its file:line: once is enough.
+    let reported = |e: &String| {
+        e.strip_prefix("invalid port speed: ").is_some_and(|n| {
+            let quoted = format!("invalid port speed \"{n}\"");
+            problems.iter().any(|p| p.ends_with(&quoted))
+        })
+    };
+    let fatal: Vec<String> = outcome.err().unwrap_or_default();
+    let fatal: Vec<String> = fatal.into_iter().filter(|e| !reported(e)).collect();
+    problems.extend(fatal);
     (merged.settings, problems)
 }
 
@@ -199,6 +208,11 @@ impl Checker {
         }
         let (settings, problems) = check_settings(cli, file.as_ref());
         problems.into_iter().for_each(|p| self.error(p));
+        if let Some(f) = &file {
+            for w in crate::config::suspect::warnings(&f.text, &f.path) {
+                self.warn(w);
+            }
+        }
         settings
     }
 
@@ -223,7 +237,10 @@ impl Checker {
             |u| crate::sys::exec::lookup_user(u).is_ok(),
             program_problem,
         );
-        for e in errs.into_iter().chain(names) {
+        // In line order: a parse error and an unknown user of line 3 come before line 7's.
+        let mut all: Vec<_> = errs.into_iter().chain(names).collect();
+        all.sort_by_key(|e| e.loc.line);
+        for e in all {
             self.error(e.to_string());
         }
         if let Some(p) = login_config_access(&source) {

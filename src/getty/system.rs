@@ -19,8 +19,13 @@ impl Getty {
                 .map(|u| f(u).to_string_lossy().into_owned())
                 .unwrap_or_default()
         };
+        let nohostname = super::agetty::Credentials::from_env().nohostname;
         Facts {
-            nodename: s(nix::sys::utsname::UtsName::nodename),
+            nodename: if nohostname {
+                String::new()
+            } else {
+                s(nix::sys::utsname::UtsName::nodename)
+            },
             sysname: s(nix::sys::utsname::UtsName::sysname),
             machine: s(nix::sys::utsname::UtsName::machine),
             release: s(nix::sys::utsname::UtsName::release),

@@ -9,6 +9,7 @@ mod diffutil;
 #[path = "../prom/mod.rs"]
 mod prom;
 
+mod agetty;
 mod call;
 mod differential;
 mod direct;
@@ -18,6 +19,7 @@ mod firsthour;
 mod getty;
 mod lock_interop;
 mod ncid;
+mod newcomer;
 mod ops;
 mod ring;
 mod screening;
