@@ -182,6 +182,8 @@ fn ncid_server_needs_an_allow_list_off_loopback_and_applies_it() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("needs --allow"));
+    let help = Command::new(RGETTY).arg("--help").output().unwrap();
+    assert!(String::from_utf8_lossy(&help.stdout).contains("\n  ncid    "));
     // an ACL that leaves out loopback: the connection is closed without a greeting
     let h = Harness::new(vmodem::Config::default(), BASE_CONFIG);
     let mut child = Command::new(RGETTY)
