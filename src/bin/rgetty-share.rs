@@ -10,7 +10,10 @@
 //! rgetty-share connect HOST:PORT [--mode raw|rfc2217] [--tls [--tls-ca PEM]
 //!                      [--tls-cert PEM --tls-key PEM]] (--link PATH | DEVICE)
 //! rgetty-share modem --link PATH -p PORT
+//! rgetty-share remserial [-d] [-r HOST] [-p PORT] [-s STTY] [-m MAX] [-w] [-x N] [-l LINK] DEVICE
 //! ```
+//!
+//! Started under the name `remserial` (a link), it reads remserial's command line.
 
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::{AsFd, OwnedFd};
@@ -32,6 +35,8 @@ use rgetty::sys::lock::{LockDir, Naming};
 #[path = "rgetty_share/args.rs"]
 mod args;
 use args::{Cli, Cmd, Common, ConnectArgs, ServeArgs};
+#[path = "rgetty_share/remserial.rs"]
+mod remserial;
 
 /// Log to stderr in the foreground, to syslog once daemonized or under inetd (where stderr
 /// may be the client's socket).
@@ -326,6 +331,9 @@ fn serve(a: ServeArgs) -> anyhow::Result<()> {
     if a.daemon {
         nix::unistd::daemon(false, false).context("daemon")?;
         init_log(a.common.verbose, false);
+    } else if a.detach {
+        remserial::detach()?;
+        init_log(a.common.verbose, false);
     }
     // Every listener is bound: tell systemd (when it asked).
     srv.notify_ready();
@@ -405,12 +413,34 @@ fn connect(a: ConnectArgs) -> anyhow::Result<()> {
     ] {
         signal_hook::flag::register(s, sig.term.clone()).context("signal handler")?;
     }
+    if a.detach {
+        remserial::detach()?;
+        init_log(a.common.verbose, false);
+    }
     client::run(&opts, &sig.term)?;
     Ok(())
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let remserial_args = match argv.first() {
+        Some(a0) if rgetty::share::remserial::invoked_as_remserial(a0) => Some(argv[1..].to_vec()),
+        _ => None,
+    };
+    let cli = match remserial_args {
+        Some(args) => match remserial::cli(&args) {
+            Ok(c) => c,
+            Err(code) => return code,
+        },
+        None => Cli::parse(),
+    };
+    let cli = match cli.cmd {
+        Cmd::Remserial { args } => match remserial::cli(&args) {
+            Ok(c) => c,
+            Err(code) => return code,
+        },
+        _ => cli,
+    };
     let r = match cli.cmd {
         Cmd::Serve(a) => serve(a),
         Cmd::Connect(a) => connect(a),
@@ -419,6 +449,7 @@ fn main() -> ExitCode {
             let code = rgetty::modem::cli::main(args);
             return ExitCode::from(u8::try_from(code).unwrap_or(1));
         }
+        Cmd::Remserial { .. } => Err(anyhow::anyhow!("remserial: nested")),
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,

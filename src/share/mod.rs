@@ -10,11 +10,13 @@
 //! - [`client`]: `connect`, the virtual COM port (pty) and the device bridge;
 //! - [`conf`]: the config file (one line per port, Masqdialer style);
 //! - [`acl`]: host allow lists;
+//! - [`remserial`]: remserial's command line, turned into `serve` or `connect`;
 
 pub mod acl;
 pub mod client;
 pub mod conf;
 pub mod engine;
+pub mod remserial;
 pub mod rfc2217;
 pub mod roles;
 pub mod server;
