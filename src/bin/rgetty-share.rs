@@ -256,12 +256,16 @@ fn serve_config(srv: &mut Server, a: &ServeArgs, cfgpath: &Path) -> anyhow::Resu
     Ok(true)
 }
 
-/// `serve --inetd`: the connection on stdin, or the sockets systemd passed.
-fn serve_inetd(srv: &mut Server, cfg: PortConfig) -> anyhow::Result<()> {
+/// `serve --inetd`: the connection on stdin, or the sockets systemd passed. A port without a
+/// listener of its own is named (in the log) by the address the connection arrived on.
+fn serve_inetd(srv: &mut Server, mut cfg: PortConfig) -> anyhow::Result<()> {
     let fds = systemd_fds();
     if fds.is_empty() {
         let fd = rgetty::sys::tty::adopt_fd(0).context("stdin is not open")?;
         let sock = TcpStream::from(fd);
+        if let Ok(a) = sock.local_addr() {
+            cfg.listen = a;
+        }
         let pi = srv.add_port(cfg, None)?;
         srv.exit_when_idle(true);
         srv.inject(pi, sock);
@@ -285,6 +289,9 @@ fn serve_inetd(srv: &mut Server, cfg: PortConfig) -> anyhow::Result<()> {
         let pi = match pi {
             Some(p) => p,
             None => {
+                if let Some(a) = conns.first().and_then(|c| c.local_addr().ok()) {
+                    cfg.listen = a;
+                }
                 srv.exit_when_idle(true);
                 srv.add_port(cfg, None)?
             }
