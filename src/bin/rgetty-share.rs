@@ -152,6 +152,9 @@ fn set_metrics(
     } else {
         Acl::parse(&a.metrics_allow).context("--metrics-allow")?
     };
+    if let Some(n) = acl.names().first() {
+        bail!("the metrics host list takes addresses only, not {n}");
+    }
     let l = TcpListener::bind(addr).with_context(|| format!("cannot listen on {addr}"))?;
     log::info!(
         "metrics on http://{}/metrics",
@@ -222,6 +225,13 @@ fn serve_config(srv: &mut Server, a: &ServeArgs, cfgpath: &Path) -> anyhow::Resu
     if a.check {
         for f in ports.iter().filter_map(|p| p.tls.as_ref()) {
             transport::server_config_for(f)?;
+        }
+        let acls: Vec<&Acl> = ports.iter().map(|p| &p.acl).collect();
+        let text = read_text(cfgpath)?;
+        for w in rgetty::share::resolve::unresolved_names(cfgpath, &text, &acls, |h| {
+            !rgetty::sys::names::forward(h).is_empty()
+        }) {
+            log::warn!("{w}");
         }
         return Ok(false);
     }

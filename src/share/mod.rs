@@ -11,12 +11,14 @@
 //! - [`conf`]: the config file (one line per port, Masqdialer style);
 //! - [`acl`]: host allow lists;
 //! - [`remserial`]: remserial's command line, turned into `serve` or `connect`;
+//! - [`resolve`]: peers' verified host names for host lists, looked up off the loop;
 
 pub mod acl;
 pub mod client;
 pub mod conf;
 pub mod engine;
 pub mod remserial;
+pub mod resolve;
 pub mod rfc2217;
 pub mod roles;
 pub mod server;

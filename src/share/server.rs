@@ -34,6 +34,7 @@ use crate::sys::lock::LockDir;
 
 mod admit;
 mod metrics;
+mod names;
 mod ports;
 
 /// Bytes queued towards one client before it counts as too slow (or not reading) and is
@@ -153,6 +154,8 @@ enum Slot {
     Metrics,
     MetricsConn,
     Hotplug,
+    /// The name resolver's wake-up fd.
+    Names,
 }
 
 /// A TLS connection still in its handshake (no device touched yet).
@@ -170,6 +173,8 @@ const T_IDLE: u64 = 1;
 const T_DRAIN: u64 = 2;
 const T_MODEM: u64 = 3;
 const T_HANDSHAKE: u64 = 4;
+/// A connection waiting for its peer's name may have waited too long.
+const T_NAMES: u64 = 5;
 
 fn key(kind: u64, t: Token) -> u64 {
     (kind << 32) | t.0 as u64
@@ -193,6 +198,8 @@ pub struct Server {
     stop: bool,
     metrics: Option<metrics::Metrics>,
     hotplug: Option<metrics::Hotplug>,
+    /// Connections waiting for their peer's verified name (host lists with names).
+    names: names::Names,
     /// [`Server::watch_devices`] was asked for (kept across reloads).
     watching: bool,
     /// `$NOTIFY_SOCKET`, the last `STATUS=` sent, and whether it may have changed.
@@ -241,6 +248,7 @@ impl Server {
             stop: false,
             metrics: None,
             hotplug: None,
+            names: names::Names::default(),
             watching: false,
             notifier: None,
             last_status: String::new(),
@@ -407,6 +415,7 @@ impl Handler for Server {
             Some(Slot::Metrics) => self.metrics_accept(eng),
             Some(Slot::MetricsConn) => self.metrics_conn(eng, t),
             Some(Slot::Hotplug) => self.hotplug_ready(eng),
+            Some(Slot::Names) => self.names_ready(eng),
             Some(Slot::Free) | None => {}
         }
     }
@@ -417,6 +426,7 @@ impl Handler for Server {
             T_IDLE => self.idle_check(eng, t),
             T_DRAIN => self.drain_check(eng, t),
             T_MODEM => self.modem_poll(eng, t),
+            T_NAMES => self.names_timeout(eng),
             T_HANDSHAKE => {
                 if let Some(p) = self.pending.remove(&t.0) {
                     log::warn!("{}: TLS handshake not finished in time", p.peer);
@@ -450,6 +460,7 @@ impl Handler for Server {
         let idle =
             || {
                 self.pending.is_empty()
+                    && self.names.waiting() == 0
                     && self.ports.iter().flatten().all(|p| {
                         p.listener.is_none() && p.lines.iter().all(|l| l.session.is_none())
                     })
