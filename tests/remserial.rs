@@ -402,3 +402,41 @@ fn subcommand_and_link_agree() {
         );
     }
 }
+
+/// `make install-remserial-link`: the link when the name is free, never over a remserial.
+#[test]
+fn make_install_remserial_link_never_replaces_a_remserial() {
+    if !share_util::have("make") {
+        return;
+    }
+    let t = tmpdir();
+    let make = |dest: &Path| {
+        Command::new("make")
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .args(["-s", "install-remserial-link", "PREFIX=/usr"])
+            .arg(format!("DESTDIR={}", dest.display()))
+            .output()
+            .unwrap()
+    };
+    let free = t.path().join("free");
+    let out = make(&free);
+    assert!(out.status.success(), "{out:?}");
+    let link = free.join("usr/bin/remserial");
+    assert_eq!(
+        std::fs::read_link(&link).unwrap(),
+        Path::new("rgetty-share")
+    );
+    assert!(make(&free).status.success(), "again: the link is there");
+    let taken = t.path().join("taken");
+    std::fs::create_dir_all(taken.join("usr/bin")).unwrap();
+    std::fs::write(taken.join("usr/bin/remserial"), "the real one").unwrap();
+    let out = make(&taken);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "make's status for a failed recipe"
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("a remserial is installed"));
+    let kept = std::fs::read_to_string(taken.join("usr/bin/remserial")).unwrap();
+    assert_eq!(kept, "the real one");
+}
