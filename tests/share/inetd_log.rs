@@ -7,7 +7,7 @@
 //! `unshare --mount` (a failure under CI=true).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod share_util;
+use crate::share_util;
 
 use std::io::Write;
 use std::net::{TcpListener, TcpStream};

@@ -10,7 +10,7 @@
 //! (a failure under CI=true).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod share_util;
+use crate::share_util;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, UdpSocket};

@@ -11,7 +11,7 @@
 //! Without root or `unshare --mount` the tests skip (and fail under CI=true).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod share_util;
+use crate::share_util;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
