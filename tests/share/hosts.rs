@@ -37,23 +37,6 @@ fn one() -> std::sync::MutexGuard<'static, ()> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-fn skip() -> bool {
-    let ok = nix::unistd::getuid().is_root()
-        && Command::new("unshare")
-            .args(["--mount", "true"])
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-    if !ok {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI: needs root and unshare"
-        );
-        println!("SKIP: needs root and `unshare --mount`");
-    }
-    !ok
-}
-
 /// The namespace's files in `t`: hosts, nsswitch.conf (`files`, then `dns` when `dns`), and a
 /// resolv.conf naming the silent resolver.
 fn etc(t: &Path, dns: bool) {
@@ -157,7 +140,7 @@ fn refused(from: &str, port: u16) {
 
 #[test]
 fn masqdialer_line_with_a_domain_and_a_host() {
-    if skip() {
+    if share_util::skip_without_mount_ns() {
         return;
     }
     let _one = one();
@@ -188,7 +171,7 @@ fn masqdialer_line_with_a_domain_and_a_host() {
 /// is refused after a bounded time while others are served meanwhile.
 #[test]
 fn allow_a_domain_and_a_hanging_lookup_blocks_nobody() {
-    if skip() {
+    if share_util::skip_without_mount_ns() {
         return;
     }
     let _one = one();
@@ -239,7 +222,7 @@ fn allow_a_domain_and_a_hanging_lookup_blocks_nobody() {
 /// `--check` warns about a host name that does not resolve (and still passes the file).
 #[test]
 fn check_warns_on_a_name_that_does_not_resolve() {
-    if skip() {
+    if share_util::skip_without_mount_ns() {
         return;
     }
     let _one = one();

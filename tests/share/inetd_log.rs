@@ -12,31 +12,14 @@ use crate::share_util;
 use std::io::Write;
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::net::UnixDatagram;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use share_util::{BIN, DEADLINE, Proc, dev, tmpdir};
 
-fn skip() -> bool {
-    let ok = nix::unistd::getuid().is_root()
-        && Command::new("unshare")
-            .args(["--mount", "true"])
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-    if !ok {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI: needs root and unshare"
-        );
-        println!("SKIP: needs root and `unshare --mount`");
-    }
-    !ok
-}
-
 #[test]
 fn inetd_log_names_the_port_the_connection_came_in_on() {
-    if skip() {
+    if share_util::skip_without_mount_ns() {
         return;
     }
     let tmp = tmpdir();

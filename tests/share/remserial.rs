@@ -35,24 +35,6 @@ const FARM_AS_PRINTED: &str = "remserial -d -p 23000 -s \u{201c}115200 raw\" /de
     remserial -d -p 23002 -s \u{201c}115200 raw\" /dev/ttyS2 & \
     remserial -d -p 23003 -s \u{201c}115200 raw\" /dev/ttyS3 &";
 
-fn why_not() -> Option<String> {
-    if !nix::unistd::getuid().is_root() {
-        return Some("needs root (for unshare --mount)".into());
-    }
-    let ns = Command::new("unshare")
-        .args(["--mount", "true"])
-        .stderr(Stdio::null())
-        .status();
-    (!ns.is_ok_and(|s| s.success())).then(|| "`unshare --mount` missing or not permitted".into())
-}
-
-fn skip() -> bool {
-    let Some(w) = why_not() else { return false };
-    assert!(std::env::var_os("CI").is_none(), "CI: {w}");
-    println!("SKIP: {w}");
-    true
-}
-
 /// The page's world: temp dirs for the two machines' /dev, the lock dir, /etc/hosts, the
 /// `remserial` link, and the processes the scripts started (stopped on drop).
 struct Page {
@@ -252,7 +234,7 @@ fn raw_at(d: &Dev, speed: BaudRate) {
 /// Example 1 with `nc server-name 23000` / `telnet server-name 23000` on the other side.
 #[test]
 fn example_1_serves_the_port_at_9600_raw() {
-    if skip() {
+    if share_util::skip_without_mount_ns() {
         return;
     }
     let mut page = Page::new();
@@ -272,7 +254,7 @@ fn example_1_serves_the_port_at_9600_raw() {
 /// Examples 1 and 2 together: what goes in one serial port comes out of the other.
 #[test]
 fn example_2_joins_two_serial_ports_end_to_end() {
-    if skip() {
+    if share_util::skip_without_mount_ns() {
         return;
     }
     let mut page = Page::new();
@@ -298,7 +280,7 @@ fn example_2_joins_two_serial_ports_end_to_end() {
 /// Examples 1 and 3: a program opens /dev/remserial1 and talks to the server's serial port.
 #[test]
 fn example_3_makes_the_link_to_a_pty() {
-    if skip() {
+    if share_util::skip_without_mount_ns() {
         return;
     }
     let mut page = Page::new();
@@ -332,7 +314,7 @@ fn example_3_makes_the_link_to_a_pty() {
 /// the third server's console.
 #[test]
 fn console_farm_of_four_servers() {
-    if skip() {
+    if share_util::skip_without_mount_ns() {
         return;
     }
     let mut page = Page::new();
@@ -364,7 +346,7 @@ fn console_farm_of_four_servers() {
 /// words, and the error says so instead of exporting something half right.
 #[test]
 fn console_farm_as_printed_names_the_typographic_quote() {
-    if skip() {
+    if share_util::skip_without_mount_ns() {
         return;
     }
     let mut page = Page::new();
