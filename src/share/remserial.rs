@@ -386,7 +386,9 @@ impl Remserial {
             _ => "",
         };
         let lock = match &self.role {
-            Role::Pty { .. } => "the pty is made with openpty, not by opening /dev/ptmx",
+            Role::Pty { .. } => {
+                "the link replaces only a symlink (remserial removes whatever is there)"
+            }
             _ => "the device is UUCP-locked while in use",
         };
         format!("remserial mode: {who}{lock} (see rgetty-share(8))")

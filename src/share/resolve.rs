@@ -93,8 +93,13 @@ impl Resolver {
         }
     }
 
-    /// Have `ip` looked up (once, however many connections wait for it).
+    /// Have `ip` looked up (once, however many connections wait for it). While
+    /// [`CACHE_MAX`] lookups are outstanding (a resolver that stopped answering) no more are
+    /// queued: the waiting connection's deadline refuses it.
     pub fn request(&mut self, ip: IpAddr) {
+        if self.asked.len() >= CACHE_MAX {
+            return;
+        }
         if self.asked.insert(ip) && self.requests.send(ip).is_err() {
             // The workers are gone (cannot happen while we hold the receiver's other end):
             // the caller's deadline refuses the connection.

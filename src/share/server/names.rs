@@ -12,6 +12,9 @@ use crate::share::engine::{Engine, Token};
 use crate::share::resolve::{LOOKUP_TIME, Resolver};
 use crate::share::session::Role;
 
+/// Connections that may wait for names at once; more are judged by address alone (refused).
+const MAX_WAITING: usize = 256;
+
 /// A connection waiting for its peer's name.
 #[derive(Debug)]
 struct Parked {
@@ -62,9 +65,12 @@ impl Server {
             return Some((fd, check_acl));
         };
         let acl = &port.cfg.acl;
+        if !check_acl || acl.names().is_empty() {
+            return Some((fd, check_acl));
+        }
         let ip = match peer_ip(&fd) {
-            Some(ip) if check_acl && !acl.names().is_empty() && !acl.allows(ip) => ip,
-            _ => return Some((fd, check_acl)),
+            Some(ip) if !acl.allows(ip) => ip,
+            _ => return Some((fd, true)),
         };
         let now = Instant::now();
         let cached = self
@@ -85,6 +91,13 @@ impl Server {
                 }
             );
             return Some((fd, !ok));
+        }
+        if self.names.parked.len() >= MAX_WAITING {
+            log::warn!(
+                "port {}: {MAX_WAITING} connections wait for names already",
+                port.addr
+            );
+            return Some((fd, true));
         }
         let Some(t) = self.start_resolver(eng) else {
             return Some((fd, true));
