@@ -181,21 +181,9 @@ pub fn default_listen_ip(acl: &Acl) -> IpAddr {
     }
 }
 
-/// The stty words the server understands (see `tty::apply_stty`), without the `-` prefix.
-const STTY_WORDS: &[&str] = &[
-    "raw", "sane", "cs5", "cs6", "cs7", "cs8", "parenb", "parodd", "cstopb", "crtscts", "clocal",
-    "hupcl", "ixon", "ixoff", "echo", "icanon", "opost", "cread",
-];
-
-/// Check stty words; returns the first bad one.
+/// Check stty words ([`crate::proto::stty`]); returns the first bad one.
 pub fn check_stty(words: &str) -> Result<(), String> {
-    for w in words.split_whitespace() {
-        let bare = w.strip_prefix('-').unwrap_or(w);
-        if crate::proto::speed::parse(w).is_none() && !STTY_WORDS.contains(&bare) {
-            return Err(w.to_string());
-        }
-    }
-    Ok(())
+    crate::proto::stty::parse(words).map(|_| ())
 }
 
 /// Turn Masqdialer-style params (`115200,8,N,1,crtscts`) into stty words.
