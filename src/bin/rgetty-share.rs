@@ -150,11 +150,8 @@ fn set_metrics(
     let acl = if a.metrics_allow.is_empty() {
         file_allow.unwrap_or_default()
     } else {
-        Acl::parse(&a.metrics_allow).context("--metrics-allow")?
+        Acl::parse_addresses(&a.metrics_allow).context("--metrics-allow")?
     };
-    if let Some(n) = acl.names().first() {
-        bail!("the metrics host list takes addresses only, not {n}");
-    }
     let l = TcpListener::bind(addr).with_context(|| format!("cannot listen on {addr}"))?;
     log::info!(
         "metrics on http://{}/metrics",

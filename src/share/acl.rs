@@ -37,6 +37,9 @@ pub enum AclError {
     /// The list has no entries.
     #[error("empty host list")]
     Empty,
+    /// A host name where only addresses are taken ([`Acl::parse_addresses`]).
+    #[error("host name {0:?} not accepted here (want an IP address, ADDR/BITS or *)")]
+    NameHere(String),
 }
 
 /// An allow list. The peer is admitted when any rule matches.
@@ -109,6 +112,16 @@ impl Acl {
             return Err(AclError::Empty);
         }
         Ok(Acl { rules, names })
+    }
+
+    /// [`Acl::parse`] for lists that are matched by address alone (the metrics listener, the
+    /// virtual modem): a host or domain name is an error.
+    pub fn parse_addresses<S: AsRef<str>>(entries: &[S]) -> Result<Self, AclError> {
+        let acl = Acl::parse(entries)?;
+        match acl.names.first() {
+            Some(n) => Err(AclError::NameHere(n.to_string())),
+            None => Ok(acl),
+        }
     }
 
     /// The host and domain names, in order.
@@ -273,6 +286,11 @@ mod tests {
         assert!(acl.allows_name("OK.other.test"));
         assert!(!acl.allows_name("no.other.test"));
         assert!(!acl.loopback_only_rules());
+        assert_eq!(
+            Acl::parse_addresses(&["10.0.0.1", ".lan.test"]),
+            Err(AclError::NameHere(".lan.test".into()))
+        );
+        assert!(Acl::parse_addresses(&["10.0.0.1"]).is_ok());
         let only_names = Acl::parse(&["localhost"]).unwrap();
         assert!(only_names.rules().is_empty());
         assert!(!only_names.allows(ip("127.0.0.1")));
