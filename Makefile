@@ -82,7 +82,11 @@ install-files:
 	        > $(DESTDIR)$(UNITDIR)/$$(basename $$u) && chmod 644 $(DESTDIR)$(UNITDIR)/$$(basename $$u) || exit 1; \
 	done
 	$(INSTALL) -d $(DESTDIR)$(DOCDIR)/examples
-	for e in $(EXAMPLES); do $(INSTALL) -m 644 $$e $(DESTDIR)$(DOCDIR)/examples/ || exit 1; done
+	@# examples name the installed program (SBINDIR), as the units do
+	for e in $(EXAMPLES); do \
+	    sed -e 's|/usr/sbin/rgetty|$(SBINDIR)/rgetty|g' $$e > $(DESTDIR)$(DOCDIR)/examples/$$(basename $$e) \
+	        && chmod 644 $(DESTDIR)$(DOCDIR)/examples/$$(basename $$e) || exit 1; \
+	done
 
 # rgetty-share started as `remserial` reads remserial's command line. Refused when a remserial
 # is there already (a file or link in BINDIR, or, for a live install, one on $PATH).

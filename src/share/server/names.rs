@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::time::Instant;
 
-use super::{Server, Slot, T_NAMES, key};
+use super::{ShareServer, Slot, T_NAMES, key};
 use crate::share::engine::{Engine, Token};
 use crate::share::resolve::{LOOKUP_TIME, Resolver};
 use crate::share::session::Role;
@@ -49,7 +49,7 @@ fn peer_ip(fd: &OwnedFd) -> Option<IpAddr> {
     Some(v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4))
 }
 
-impl Server {
+impl ShareServer {
     /// How a new connection passes its port's host list: `Some((fd, check))` goes on, with
     /// the address check when `check` (false once the peer's verified name admitted it);
     /// `None`: it waits for its peer's name.
