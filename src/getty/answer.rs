@@ -66,6 +66,7 @@ impl Getty {
             let timeout = self.next_ring_timeout(&call);
             let step = self.ring_step_cid(&mut rings, &mut call, timeout, true)?;
             if step == Step::CallerId {
+                self.report_ring(&call);
                 if let Some(end) = self.screen_ringing(&mut rings, &mut call)? {
                     return Ok(end);
                 }

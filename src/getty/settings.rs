@@ -133,7 +133,8 @@ pub(super) fn check_settings(cli: &Cli, file: Option<&Source>) -> (Settings, Vec
 
 /// `rgetty --check`: parse every config file rgetty would read and look up the users, groups
 /// and programs they name. Each problem goes to stderr as `file:line: message`; exit 2 if
-/// there was any, else `ok: N files` on stdout and exit 0. A missing config dir is an error.
+/// there was any, else `ok: N files: a, b` (the files read) on stdout and exit 0. A missing
+/// config dir is an error.
 pub(super) fn check(cli: &Cli) -> i32 {
     let mut c = Checker::default();
     if !cli.config_dir.is_dir() {
@@ -149,23 +150,25 @@ pub(super) fn check(cli: &Cli) -> i32 {
     if let Some(configured) = &settings.ring_patterns {
         c.ring_patterns(&resolve(&cli.config_dir, configured), &settings);
     }
+    c.screening(&cli.config_dir, &settings);
     c.finish()
 }
 
 /// What `--check` found so far.
 #[derive(Debug, Default)]
-struct Checker {
+pub(super) struct Checker {
     errors: usize,
-    files: usize,
+    /// The files read, in order.
+    files: Vec<PathBuf>,
 }
 
 impl Checker {
-    fn error(&mut self, msg: String) {
+    pub(super) fn error(&mut self, msg: String) {
         self.errors += 1;
         eprintln_safe(&format!("rgetty: {msg}"));
     }
 
-    fn warn(&self, msg: String) {
+    pub(super) fn warn(&self, msg: String) {
         eprintln_safe(&format!("rgetty: warning: {msg}"));
     }
 
@@ -173,17 +176,18 @@ impl Checker {
         if self.errors > 0 {
             2
         } else {
-            println!("ok: {} files", self.files);
+            let names: Vec<String> = self.files.iter().map(|f| f.display().to_string()).collect();
+            println!("ok: {} files: {}", self.files.len(), names.join(", "));
             0
         }
     }
 
     /// Read a file through [`loader::load`] under `trust`: `None` when it is missing (no
     /// error) or refused or unreadable (one error line naming the file and the reason).
-    fn read(&mut self, path: &Path, trust: Trust) -> Option<Source> {
+    pub(super) fn read(&mut self, path: &Path, trust: Trust) -> Option<Source> {
         match loader::load(path, trust) {
             Ok(source) => {
-                self.files += 1;
+                self.files.push(path.to_path_buf());
                 Some(source)
             }
             Err(e) if e.is_missing() => None,
@@ -240,7 +244,7 @@ impl Checker {
             self.error(e.to_string());
         }
         if let Some(p) = login_config_access(&source) {
-            self.warn(format!("{p}; it would be ignored"));
+            self.error(format!("{p}; it would be ignored"));
         }
     }
 

@@ -11,6 +11,7 @@ mod prom;
 
 mod agetty;
 mod call;
+mod diff_screening;
 mod differential;
 mod direct;
 mod e2e;
@@ -18,6 +19,9 @@ mod faults;
 mod firsthour;
 mod getty;
 mod lock_interop;
+mod ncid;
 mod newcomer;
 mod ops;
 mod ring;
+mod screening;
+mod single;

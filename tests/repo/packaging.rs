@@ -16,6 +16,7 @@ use std::process::Command;
 const UNIT_INSTANCES: &[(&str, &str)] = &[
     ("rgetty@.service", "rgetty@ttyUSB0.service"),
     ("rgetty-ringd.service", "rgetty-ringd.service"),
+    ("rgetty-ncid.service", "rgetty-ncid.service"),
     ("rgetty-share.service", "rgetty-share.service"),
     ("rgetty-share@.service", "rgetty-share@ttyUSB1.service"),
     ("rgetty-share@.socket", "rgetty-share@ttyUSB1.socket"),
