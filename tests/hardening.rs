@@ -756,3 +756,50 @@ fn connect_link_never_replaces_a_symlink_that_is_not_a_pty() {
         "{err}"
     );
 }
+
+/// Issue 23 item 7: by default the virtual modem never dials this host (loopback, its own
+/// addresses), not even through the phonebook, unless `--dial-allow` names it; and dials are
+/// limited per minute (`NO DIALTONE` beyond).
+#[test]
+fn the_modem_dials_this_host_only_when_allowed_and_not_too_often() {
+    let service = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    service.set_nonblocking(true).unwrap();
+    let target = service.local_addr().unwrap();
+    let tmp = share_util::tmpdir();
+    let pb = tmp.path().join("phonebook");
+    fs::write(&pb, format!("local {target} raw\n")).unwrap();
+    let (_m, link, _) = vmodem(tmp.path(), &["--phonebook", pb.to_str().unwrap()]);
+    let mut dte = common::dte::Dte::open(&link);
+    dte.cmd("ATX4", "OK\r\n");
+    dte.cmd(&format!("ATD{target}"), "NO CARRIER\r\n");
+    dte.cmd("ATDlocal", "NO CARRIER\r\n");
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        service.accept().is_err(),
+        "a refused dial reached the service"
+    );
+    let log = fs::read_to_string(tmp.path().join("modem.log")).unwrap();
+    assert!(
+        log.contains("refused: 127.0.0.1 is this host (needs --dial-allow)"),
+        "{log}"
+    );
+    drop(dte);
+    drop(_m);
+    // Allowed explicitly: the dials go out (BUSY from a closed port); over the limit: NO
+    // DIALTONE, without reaching out.
+    let tmp = share_util::tmpdir();
+    let closed = free_port();
+    let extra = ["--dial-allow", "127.0.0.1", "--dial-limit", "3"];
+    let (_m, link, _) = vmodem(tmp.path(), &extra);
+    let mut dte = common::dte::Dte::open(&link);
+    dte.cmd("ATX4", "OK\r\n");
+    for _ in 0..3 {
+        dte.cmd(&format!("ATD127.0.0.1:{closed}"), "BUSY\r\n");
+    }
+    for _ in 0..3 {
+        dte.cmd(&format!("ATD{target}"), "NO DIALTONE\r\n");
+    }
+    assert!(service.accept().is_err(), "a dial over the limit went out");
+    let log = fs::read_to_string(tmp.path().join("modem.log")).unwrap();
+    assert_eq!(log.matches("over --dial-limit").count(), 1, "{log}");
+}

@@ -67,6 +67,10 @@ pub struct Settings {
     pub link: PathBuf,
     /// Owner, group and mode of each pty slave.
     pub access: crate::share::client::Access,
+    /// Where dials may go.
+    pub dial: super::policy::DialPolicy,
+    /// Dials a minute (0: no limit).
+    pub dial_limit: u32,
 }
 
 /// Reports from helper threads.
@@ -129,6 +133,7 @@ pub struct Line {
     connect_at: Option<Duration>,
     drop_at: Option<Duration>,
     cooldown: Cooldown,
+    dial_limit: super::policy::DialLimit,
     wake_rx: UnixStream,
     wake_tx: UnixStream,
     rx: Receiver<Msg>,
@@ -177,6 +182,7 @@ impl Line {
         at.set_s_reg(at::S_AUTO_ANSWER, set.rings);
         Ok(Line {
             cooldown: Cooldown::new(set.cooldown),
+            dial_limit: super::policy::DialLimit::new(set.dial_limit),
             set,
             start: Instant::now(),
             master: Some(master),
