@@ -803,3 +803,67 @@ fn the_modem_dials_this_host_only_when_allowed_and_not_too_often() {
     let log = fs::read_to_string(tmp.path().join("modem.log")).unwrap();
     assert_eq!(log.matches("over --dial-limit").count(), 1, "{log}");
 }
+
+/// Issue 23 item 3: `connect --tls` against a server whose certificate it does not trust:
+/// each failed handshake counts as a failed attempt (it gives up after `--retries`, backing
+/// off 1 s, 2 s), never logs "connected", and says whose certificate and why once.
+#[test]
+fn connect_tls_counts_a_rejected_certificate_as_a_failed_attempt() {
+    let tmp = share_util::tmpdir();
+    if !share_util::have("openssl") {
+        return;
+    }
+    // Two self-signed certificates: the server's, and another the client trusts instead.
+    let sh = "set -e; K='-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2'; \
+              openssl req -x509 $K -keyout srv.key -out srv.pem -subj /CN=127.0.0.1 \
+                -addext subjectAltName=IP:127.0.0.1 -addext basicConstraints=critical,CA:FALSE; \
+              openssl req -x509 $K -keyout other.key -out other.pem -subj /CN=other";
+    let st = Command::new("sh")
+        .args(["-c", sh])
+        .current_dir(tmp.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(st.success(), "openssl failed");
+    let d = share_util::dev();
+    let p = |n: &str| tmp.path().join(n).to_str().unwrap().to_string();
+    let (cert, key) = (p("srv.pem"), p("srv.key"));
+    let args = ["--tls-cert", &cert, "--tls-key", &key];
+    let (_srv, addr) = serve_limited(tmp.path(), &d.path, 1024, &args);
+    let t = Instant::now();
+    let mut cl = share_util::Proc {
+        child: Command::new(share_util::BIN)
+            .args([
+                "connect",
+                "--tls",
+                "--tls-ca",
+                &p("other.pem"),
+                "--retries",
+                "3",
+            ])
+            .arg("--link")
+            .arg(tmp.path().join("vport"))
+            .arg(addr.to_string())
+            .stdin(Stdio::null())
+            .stderr(fs::File::create(tmp.path().join("connect.log")).unwrap())
+            .spawn()
+            .unwrap(),
+    };
+    let st = cl.wait_exit(Duration::from_secs(30));
+    let took = t.elapsed();
+    let err = fs::read_to_string(tmp.path().join("connect.log")).unwrap();
+    assert_eq!(st.and_then(|s| s.code()), Some(1), "{err}");
+    assert!(
+        took >= Duration::from_millis(2900),
+        "no back-off: {took:?}\n{err}"
+    );
+    let why =
+        format!("the server certificate of {addr} is rejected: issued by a CA that is not trusted");
+    assert_eq!(err.matches(&why).count(), 1, "{err}");
+    assert!(!err.contains("connected to"), "{err}");
+    assert!(
+        err.contains("3 failed attempts, the last as above"),
+        "{err}"
+    );
+}
