@@ -127,6 +127,8 @@ pub struct Line {
     online: bool,
     call: Option<Call>,
     incoming: Option<Incoming>,
+    /// A ringing call picked up with `ATH1` (no carrier): dropped at the next `ATH0`.
+    off_hook: Option<TcpStream>,
     dialing: Option<u64>,
     seq: u64,
     to_dte: Vec<u8>,
@@ -193,6 +195,7 @@ impl Line {
             online: false,
             call: None,
             incoming: None,
+            off_hook: None,
             dialing: None,
             seq: 0,
             to_dte: Vec::new(),

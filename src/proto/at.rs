@@ -85,6 +85,8 @@ pub enum AtEvent {
     Answer,
     /// `H`/`H0`: hang up (an `OK` result follows).
     Hangup,
+    /// `H1`: go off-hook (a call blocker picks up a ringing call to drop it; `OK` follows).
+    OffHook,
     /// `O`: return online. The caller answers with `CONNECT`, or `NO CARRIER` without a call.
     Online,
     /// `Z` or `&F`: the settings went back to their defaults (an `OK` follows).
@@ -435,11 +437,9 @@ impl At {
                 b'V' => self.verbose = p.flag()?,
                 b'Q' => self.quiet = p.flag()?,
                 b'X' => self.x = p.digit_upto(4)?,
-                b'H' => {
-                    if p.digit_upto(1)? == 0 {
-                        ev.push(AtEvent::Hangup);
-                    }
-                }
+                // the guard reads the digit: H/H0 hang up, H1 goes off-hook
+                b'H' if p.digit_upto(1)? == 0 => ev.push(AtEvent::Hangup),
+                b'H' => ev.push(AtEvent::OffHook),
                 b'Z' => {
                     p.digit_upto(9)?;
                     self.reset();
@@ -730,7 +730,7 @@ mod tests {
             ("ATQ0V1H0\r", vec![AtEvent::Hangup, ok()]),
             ("ATS0=0Q0&D3&C1\r", vec![ok()]),
             ("ATH\r", vec![AtEvent::Hangup, ok()]),
-            ("ATH1\r", vec![ok()]),
+            ("ATH1\r", vec![AtEvent::OffHook, ok()]),
             ("ATZ\r", vec![AtEvent::Reset, ok()]),
             ("AT&F\r", vec![AtEvent::Reset, ok()]),
             ("ATA\r", vec![AtEvent::Answer]),

@@ -142,8 +142,23 @@ impl Line {
         }
     }
 
+    /// `ATH1`: go off-hook. A ringing call stops ringing and is held, without carrier, until
+    /// the next hang-up (how a call blocker drops a caller).
+    pub(super) fn off_hook(&mut self) {
+        if let Some(i) = self.incoming.take() {
+            log::info!("modem: off-hook: picked up the ringing call without answering");
+            self.at.clear_rings();
+            self.connect_at = None;
+            self.off_hook = Some(i.stream);
+        }
+    }
+
     /// Hang up locally (ATH, ATZ, DTR drop): close the call, command state.
     pub(super) fn hangup(&mut self) {
+        if let Some(s) = self.off_hook.take() {
+            log::info!("modem: on-hook: the picked-up caller is dropped");
+            let _ = s.shutdown(Shutdown::Both);
+        }
         if let Some(mut c) = self.call.take() {
             log::info!("modem: hang up");
             let _ = flush_to(&mut c.stream, &mut c.to_remote);
