@@ -867,3 +867,81 @@ fn connect_tls_counts_a_rejected_certificate_as_a_failed_attempt() {
         "{err}"
     );
 }
+
+/// `rgetty-share ARGS` run to its end: (exit code, standard output, standard error).
+fn share_run(args: &[&str]) -> (Option<i32>, String, String) {
+    let out = Command::new(share_util::BIN)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    (out.status.code(), text(&out.stdout), text(&out.stderr))
+}
+
+/// Issue 23 item 14: the messages a new user tripped on. A second client hears that the
+/// device is in use (not a bind error); `--check` needs `--config` and says OK when the file
+/// is; `--help` shows the default port; `serve pts/N` means /dev/pts/N, and a relative name
+/// that is nowhere is refused at start.
+#[test]
+fn rgetty_share_messages_say_what_is_meant() {
+    let tmp = share_util::tmpdir();
+    let d = share_util::dev();
+    let quiet = |args: &[&str]| share_util::serve_to(tmp.path(), args, Stdio::null());
+    let srv = quiet(&["-p", "0", d.path.to_str().unwrap()]);
+    let addr = srv.addrs[0];
+    let _first = share_util::connect(addr);
+    std::thread::sleep(Duration::from_millis(200));
+    let mut second = share_util::connect(addr);
+    let msg = share_util::read_to_eof(&mut second);
+    let want = format!("device {} is in use by 1 client(s)\r\n", d.path.display());
+    assert_eq!(msg, want);
+    let (code, _, err) = share_run(&["serve", "--check"]);
+    assert_eq!(code, Some(1));
+    assert!(
+        err.contains("--check checks a configuration file: give --config FILE"),
+        "{err}"
+    );
+    let conf = tmp.path().join("ok.conf");
+    fs::write(
+        &conf,
+        "5800 ttyS9 9600 127.0.0.1\n5801 ttyS8 9600 127.0.0.1\n",
+    )
+    .unwrap();
+    let (code, out, _) = share_run(&["serve", "--check", "--config", conf.to_str().unwrap()]);
+    assert_eq!(code, Some(0));
+    assert_eq!(out, format!("{}: OK, 2 port(s)\n", conf.display()));
+    let (_, help, _) = share_run(&["serve", "--help"]);
+    assert!(help.contains("default 23000"), "{help}");
+    // `pts/N` is the pty below /dev: the client reaches it.
+    let mut d2 = share_util::dev();
+    let rel = d2
+        .path
+        .strip_prefix("/dev")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+    let srv2 = quiet(&["-p", "0", &rel]);
+    let mut c = share_util::connect(srv2.addrs[0]);
+    c.write_all(b"via pts").unwrap();
+    assert_eq!(d2.read_n(7), b"via pts");
+    let (code, _, err) = share_run(&["serve", "-p", "0", "pts/no-such-pty"]);
+    assert_eq!(code, Some(1));
+    assert!(
+        err.contains("no device pts/no-such-pty (nor /dev/pts/no-such-pty)"),
+        "{err}"
+    ); // `connect --retries`: the failure once, not once more when giving up.
+    let link = tmp.path().join("vport");
+    let server = format!("127.0.0.1:{}", free_port());
+    let (code, _, err) = share_run(&[
+        "connect",
+        "--retries",
+        "2",
+        "--link",
+        link.to_str().unwrap(),
+        &server,
+    ]);
+    assert_eq!(code, Some(1));
+    assert_eq!(err.matches("Connection refused").count(), 1, "{err}");
+}

@@ -340,7 +340,11 @@ fn pick_line(
                 return Ok(0);
             }
             if !port.cfg.takeover {
-                return Err("port already in use".to_string());
+                return Err(format!(
+                    "device {} is in use by {} client(s)",
+                    s.path.display(),
+                    s.writers()
+                ));
             }
             take_over(s, peer);
             return Ok(0);
