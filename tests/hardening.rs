@@ -945,3 +945,41 @@ fn rgetty_share_messages_say_what_is_meant() {
     assert_eq!(code, Some(1));
     assert_eq!(err.matches("Connection refused").count(), 1, "{err}");
 }
+
+/// Issue 23 item 9: `rgetty status` shows only state files written by root (or the user
+/// running it) and says which it ignored; what it prints has no control characters.
+#[test]
+fn status_ignores_state_files_of_other_users_and_cleans_what_it_prints() {
+    let dir = tempfile::tempdir().unwrap();
+    let row = |line: &str, state: &str| {
+        format!(r#"{{"line":"{line}","state":"{state}","since_unix":1796000000,"pid":1}}"#)
+    };
+    let ours = dir.path().join("rgetty.state.ttyS1");
+    fs::write(&ours, row("ttyS1", r"waiting\u001b[2J\u0007")).unwrap();
+    let forged = dir.path().join("rgetty.state.ttyS2");
+    fs::write(&forged, row("ttyFORGED", "login")).unwrap();
+    nix::unistd::chown(&forged, Some(65534.into()), Some(65534.into())).unwrap();
+    let out = Command::new(RGETTY)
+        .args(["status", "--pid-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let (text, err) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(text.contains("ttyS1"), "{text}");
+    assert!(!text.contains("FORGED"), "a forged row is shown:\n{text}");
+    assert!(
+        !text.chars().any(|c| c.is_control() && c != '\n'),
+        "control characters printed: {text:?}"
+    );
+    assert_eq!(
+        err.trim_end(),
+        format!(
+            "rgetty status: ignoring {}: owned by uid 65534, not root",
+            forged.display()
+        )
+    );
+}
