@@ -983,3 +983,19 @@ fn status_ignores_state_files_of_other_users_and_cleans_what_it_prints() {
         )
     );
 }
+
+/// Issue 23 item 11: the pid file goes on every exit, also exit 30 (the line is not a tty).
+#[test]
+fn the_pid_file_is_removed_after_exit_30() {
+    let h = harness("");
+    let file = h.path("notatty");
+    fs::write(&file, "").unwrap();
+    let (code, err) = run_on(&h, &file);
+    assert_eq!(code, Some(30), "{err}");
+    let left: Vec<String> = fs::read_dir(h.path("run"))
+        .unwrap()
+        .filter_map(|e| Some(e.ok()?.file_name().to_string_lossy().into_owned()))
+        .filter(|n| n.starts_with("mgetty.pid."))
+        .collect();
+    assert!(left.is_empty(), "pid file left: {left:?}\n{err}");
+}
