@@ -999,3 +999,25 @@ fn the_pid_file_is_removed_after_exit_30() {
         .collect();
     assert!(left.is_empty(), "pid file left: {left:?}\n{err}");
 }
+
+/// Issue 23 item 13: a FIFO named like the device's lock holds the line, and a client is
+/// told what it is, not "locked by pid 0".
+#[test]
+fn a_fifo_named_like_a_lock_is_named_as_such() {
+    let tmp = share_util::tmpdir();
+    let d = share_util::dev();
+    let srv = share_util::serve_to(
+        tmp.path(),
+        &["-p", "0", d.path.to_str().unwrap()],
+        Stdio::null(),
+    );
+    let lock = share_util::lock_name(tmp.path(), &d.path);
+    nix::unistd::mkfifo(&lock, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    let mut c = share_util::connect(srv.addrs[0]);
+    let msg = share_util::read_to_eof(&mut c);
+    let base = lock.file_name().unwrap().to_string_lossy();
+    assert_eq!(
+        msg,
+        format!("line busy (unreadable lock {base} (a FIFO))\r\n")
+    );
+}

@@ -89,12 +89,12 @@ pub enum ClientError {
     #[error("{0}")]
     Tty(#[from] tty::Error),
     /// The local device is locked.
-    #[error("{path} is locked by pid {pid}")]
+    #[error("{path} is {by}")]
     Locked {
         /// The device.
         path: PathBuf,
-        /// The holder.
-        pid: i32,
+        /// Who holds it ([`crate::sys::lock::Holder::locked_by`]).
+        by: String,
     },
     /// Locking failed.
     #[error("lock for {path}: {msg}")]

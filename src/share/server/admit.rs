@@ -420,7 +420,7 @@ fn open_session(
     let lock = match settings.lock_dir.acquire(path) {
         Ok(l) => l,
         Err(LockError::Held { holder, .. }) => {
-            return Err(format!("line busy (locked by pid {})", holder.pid));
+            return Err(format!("line busy ({})", holder.locked_by()));
         }
         Err(e) => {
             log::error!("{}: lock: {e}", path.display());
