@@ -120,12 +120,14 @@ fn root_written_files_never_follow_a_symlink() {
     h.modem.set_caller(vec![CallerStep::Sleep(s(30.0))]);
     h.modem.ring(2, s(0.3), None);
     h.modem.wait_to_modem("login: ", s(20.0)).unwrap();
-    h.signal(Signal::SIGTERM);
-    assert_eq!(h.wait_exit(s(10.0)), Some(10));
-    assert_untouched(&v);
     let meta = fs::symlink_metadata(&pid_file).unwrap();
     assert!(meta.file_type().is_file(), "pid file still a symlink");
     assert_eq!(meta.mode() & 0o777, 0o644);
+    h.signal(Signal::SIGTERM);
+    assert_eq!(h.wait_exit(s(10.0)), Some(10));
+    assert_untouched(&v);
+    // Removed on exit (issue 23 item 11), the victim still untouched.
+    assert!(fs::symlink_metadata(&pid_file).is_err(), "pid file left");
     assert!(
         fs::symlink_metadata(h.path("utmp"))
             .unwrap()

@@ -153,6 +153,17 @@ pub fn read_states_checked(pid_dir: &Path) -> io::Result<(Vec<LineState>, Vec<Fo
     Ok((states, foreign))
 }
 
+/// One state file, read as [`read_states`] reads each; `None` if it is not one, or if it is
+/// owned by neither root nor this user (anybody could have written it).
+pub fn read_state(path: &Path) -> Option<LineState> {
+    let me = nix::unistd::geteuid().as_raw();
+    let (text, uid) = read_small(path)?;
+    if uid != 0 && uid != me {
+        return None;
+    }
+    LineState::from_json(&text)
+}
+
 /// A small regular file's text and owner, not through a symlink, without blocking on a FIFO.
 fn read_small(path: &Path) -> Option<(String, u32)> {
     use std::os::unix::fs::MetadataExt;
