@@ -1023,3 +1023,103 @@ fn a_fifo_named_like_a_lock_is_named_as_such() {
         format!("line busy (unreadable lock {base} (a FIFO))\r\n")
     );
 }
+
+/// The running demo script: ended with SIGTERM (its own clean-up) when dropped.
+struct Demo(share_util::Proc);
+
+impl Drop for Demo {
+    fn drop(&mut self) {
+        let pid = nix::unistd::Pid::from_raw(self.0.pid());
+        let _ = nix::sys::signal::kill(pid, Signal::SIGTERM);
+        self.0.wait_exit(Duration::from_secs(20));
+    }
+}
+
+/// `demo/run.sh ARGS` with this build's programs, calls on a free port, its temp dir under
+/// `tmp`: the running script (its output in `<tmp>/demo.out`).
+fn demo(tmp: &Path, port: u16, args: &[&str]) -> Demo {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let bin = Path::new(RGETTY).parent().unwrap();
+    let out = fs::File::create(tmp.join("demo.out")).unwrap();
+    let child = Command::new("bash")
+        .arg(root.join("demo/run.sh"))
+        .args(args)
+        .env("RGETTY_BIN", bin)
+        .env("PORT", port.to_string())
+        .env("TMPDIR", tmp.join("t"))
+        .stdin(Stdio::null())
+        .stdout(out.try_clone().unwrap())
+        .stderr(out)
+        .spawn()
+        .unwrap();
+    Demo(share_util::Proc { child })
+}
+
+/// Issue 23 item 15: `demo/run.sh --selftest` passes and removes its temp dir once done.
+#[test]
+fn the_demo_selftest_passes_and_leaves_nothing_behind() {
+    if !share_util::have("nc") {
+        return;
+    }
+    let tmp = share_util::tmpdir();
+    fs::create_dir(tmp.path().join("t")).unwrap();
+    let mut d = demo(tmp.path(), free_port(), &["--selftest"]);
+    let st = d.0.wait_exit(Duration::from_secs(90));
+    let out = fs::read_to_string(tmp.path().join("demo.out")).unwrap();
+    assert_eq!(st.and_then(|s| s.code()), Some(0), "{out}");
+    assert!(out.contains("selftest: ok"), "{out}");
+    let left: Vec<_> = fs::read_dir(tmp.path().join("t")).unwrap().collect();
+    assert!(left.is_empty(), "left behind: {left:?}\n{out}");
+}
+
+/// Issue 23 item 15: calling the demo with Debian's telnet, the login name typed is shown
+/// once (the getty's echo), not twice (telnet's local echo too).
+#[test]
+fn the_demo_over_telnet_shows_the_login_name_once() {
+    if !share_util::have("telnet") {
+        return;
+    }
+    let tmp = share_util::tmpdir();
+    fs::create_dir(tmp.path().join("t")).unwrap();
+    let port = free_port();
+    let mut d = demo(tmp.path(), port, &[]);
+    share_util::wait_for("the demo's call hint", || {
+        assert!(d.0.child.try_wait().unwrap().is_none(), "the demo exited");
+        fs::read_to_string(tmp.path().join("demo.out")).is_ok_and(|o| o.contains("Call it"))
+    });
+    let (mut screen, _telnet) =
+        Screen::run(Command::new("telnet").args(["127.0.0.1", &port.to_string()]));
+    screen.wait_for("login: ");
+    screen.type_keys(b"zed\r");
+    let shown = screen.wait_for("Goodbye");
+    assert_eq!(shown.matches("zed").count(), 2, "{shown:?}"); // the echo, and "Hello, zed."
+    assert!(shown.contains("login: zed\r\n"), "{shown:?}");
+    drop(d);
+    let left: Vec<_> = fs::read_dir(tmp.path().join("t")).unwrap().collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+}
+
+/// Issue 23 item 15: rgetty(8)'s EXIT STATUS lists its codes with no paragraph between them,
+/// and docs/packaging.md says what the package does about maintainer scripts, once.
+#[test]
+fn exit_status_and_packaging_docs_hold_together() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let man = fs::read_to_string(root.join("man/rgetty.8")).unwrap();
+    let from = man.find(".SH EXIT STATUS").unwrap();
+    let len = man[from + 1..].find("\n.SH ").unwrap();
+    let section = &man[from..from + len];
+    let last_code = section.rfind(".TP").unwrap();
+    assert!(
+        !section[..last_code].contains(".PP"),
+        "a paragraph between the exit codes:\n{section}"
+    );
+    let cargo = fs::read_to_string(root.join("Cargo.toml")).unwrap();
+    let pkg = fs::read_to_string(root.join("docs/packaging.md")).unwrap();
+    if !cargo.contains("maintainer-scripts") {
+        assert!(
+            !pkg.contains("adds the usual"),
+            "packaging.md promises maintainer scripts"
+        );
+        assert!(pkg.contains("No maintainer scripts are generated"));
+    }
+}
