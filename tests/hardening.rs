@@ -1038,6 +1038,7 @@ impl Drop for Demo {
 /// `demo/run.sh ARGS` with this build's programs, calls on a free port, its temp dir under
 /// `tmp`: the running script (its output in `<tmp>/demo.out`).
 fn demo(tmp: &Path, port: u16, args: &[&str]) -> Demo {
+    fs::create_dir_all(tmp.join("t")).unwrap();
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let bin = Path::new(RGETTY).parent().unwrap();
     let out = fs::File::create(tmp.join("demo.out")).unwrap();
@@ -1055,6 +1056,14 @@ fn demo(tmp: &Path, port: u16, args: &[&str]) -> Demo {
     Demo(share_util::Proc { child })
 }
 
+/// What the demo left in its TMPDIR.
+fn left_behind(tmp: &Path) -> Vec<String> {
+    fs::read_dir(tmp.join("t"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect()
+}
+
 /// Issue 23 item 15: `demo/run.sh --selftest` passes and removes its temp dir once done.
 #[test]
 fn the_demo_selftest_passes_and_leaves_nothing_behind() {
@@ -1062,14 +1071,12 @@ fn the_demo_selftest_passes_and_leaves_nothing_behind() {
         return;
     }
     let tmp = share_util::tmpdir();
-    fs::create_dir(tmp.path().join("t")).unwrap();
     let mut d = demo(tmp.path(), free_port(), &["--selftest"]);
     let st = d.0.wait_exit(Duration::from_secs(90));
     let out = fs::read_to_string(tmp.path().join("demo.out")).unwrap();
     assert_eq!(st.and_then(|s| s.code()), Some(0), "{out}");
     assert!(out.contains("selftest: ok"), "{out}");
-    let left: Vec<_> = fs::read_dir(tmp.path().join("t")).unwrap().collect();
-    assert!(left.is_empty(), "left behind: {left:?}\n{out}");
+    assert_eq!(left_behind(tmp.path()), Vec::<String>::new(), "{out}");
 }
 
 /// Issue 23 item 15: calling the demo with Debian's telnet, the login name typed is shown
@@ -1080,7 +1087,6 @@ fn the_demo_over_telnet_shows_the_login_name_once() {
         return;
     }
     let tmp = share_util::tmpdir();
-    fs::create_dir(tmp.path().join("t")).unwrap();
     let port = free_port();
     let mut d = demo(tmp.path(), port, &[]);
     share_util::wait_for("the demo's call hint", || {
@@ -1095,8 +1101,7 @@ fn the_demo_over_telnet_shows_the_login_name_once() {
     assert_eq!(shown.matches("zed").count(), 2, "{shown:?}"); // the echo, and "Hello, zed."
     assert!(shown.contains("login: zed\r\n"), "{shown:?}");
     drop(d);
-    let left: Vec<_> = fs::read_dir(tmp.path().join("t")).unwrap().collect();
-    assert!(left.is_empty(), "left behind: {left:?}");
+    assert_eq!(left_behind(tmp.path()), Vec::<String>::new());
 }
 
 /// Issue 23 item 15: rgetty(8)'s EXIT STATUS lists its codes with no paragraph between them,
