@@ -230,6 +230,10 @@ fn serve_config(srv: &mut ShareServer, a: &ServeArgs, cfgpath: &Path) -> anyhow:
         }) {
             log::warn!("{w}");
         }
+        #[allow(clippy::print_stdout)]
+        {
+            println!("{}: OK, {} port(s)", cfgpath.display(), ports.len());
+        }
         return Ok(false);
     }
     if ports.is_empty() {
@@ -310,6 +314,27 @@ fn serve_inetd(srv: &mut ShareServer, mut cfg: PortConfig) -> anyhow::Result<()>
     Ok(())
 }
 
+/// The DEVICE argument as a path: a relative name is taken below /dev when it is there
+/// (`pts/4`, `ttyUSB0`, as a getty's line), else as given when that exists; a relative name
+/// that is neither is refused at start (an absolute path may name a device still to come).
+fn device_path(dev: &Path) -> anyhow::Result<PathBuf> {
+    if dev.is_absolute() {
+        return Ok(dev.to_path_buf());
+    }
+    let under_dev = Path::new("/dev").join(dev);
+    if under_dev.symlink_metadata().is_ok() {
+        return Ok(under_dev);
+    }
+    if dev.symlink_metadata().is_ok() {
+        return std::path::absolute(dev).with_context(|| format!("{}", dev.display()));
+    }
+    bail!(
+        "no device {} (nor {}): give a path such as /dev/ttyUSB0",
+        dev.display(),
+        under_dev.display()
+    )
+}
+
 fn serve(a: ServeArgs) -> anyhow::Result<()> {
     init_log(a.common.verbose, !a.inetd);
     let settings = ServerSettings {
@@ -322,7 +347,14 @@ fn serve(a: ServeArgs) -> anyhow::Result<()> {
             return Ok(());
         }
     } else {
-        let device = a.device.as_deref().context("no DEVICE given")?;
+        if a.check {
+            bail!("--check checks a configuration file: give --config FILE");
+        }
+        let device = a
+            .device
+            .as_deref()
+            .context("no DEVICE given (or --config FILE)")?;
+        let device = &device_path(device)?;
         let cfg = cli_port(&a, device, a.inetd)?;
         if a.inetd {
             serve_inetd(&mut srv, cfg)?;

@@ -101,16 +101,21 @@ fn valid_name(name: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
 }
 
-/// The states every `rgetty_lines` series is written for (others are added when seen).
-pub const STATES: [&str; 10] = [
+/// The states every `rgetty_lines` series is written for (others are added when seen):
+/// every state rgetty(8) lists, so a dashboard sees each one at 0 before it first happens.
+pub const STATES: [&str; 14] = [
     "starting",
     "waiting",
+    "checking",
     "dialout",
     "ringing",
+    "refusing",
+    "blocked",
+    "nologin",
     "answering",
     "login",
+    "dispatch",
     "session",
-    "checking",
     "stopped",
     super::state::DOWN,
 ];
@@ -299,6 +304,29 @@ pub fn share_metrics(ports: &[PortMetrics]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue 23 item 15: every state rgetty(8) lists has its `rgetty_lines` series.
+    #[test]
+    fn every_state_of_the_man_page_is_a_series() {
+        let man = include_str!("../../man/rgetty.8");
+        let start = man.find("\n.B state\n").unwrap_or(0);
+        let end = start + man[start..].find("\n.B since\n").unwrap_or(0);
+        let listed: Vec<&str> = man[start..end]
+            .lines()
+            .filter_map(|l| {
+                let w = l
+                    .strip_prefix(".RB ( ")
+                    .or_else(|| l.strip_prefix(".BR "))
+                    .or_else(|| l.strip_prefix(".B "))?;
+                w.split_whitespace().next()
+            })
+            .filter(|w| !["state", "detail"].contains(w))
+            .collect();
+        assert!(listed.len() >= 12, "{listed:?}");
+        for s in listed {
+            assert!(STATES.contains(&s), "{s} is not in STATES");
+        }
+    }
 
     #[test]
     fn writer() {

@@ -149,8 +149,15 @@ pub fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
     }
 }
 
+/// `rgetty-share serve --lock-dir <tmp>/lock --port-file <tmp>/ports ARGS`; its log is
+/// appended to `<tmp>/server.log` (kept out of the test output; read it when a test fails).
 pub fn serve(tmp: &Path, args: &[&str]) -> Server {
-    serve_to(tmp, args, Stdio::inherit())
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(tmp.join("server.log"))
+        .unwrap();
+    serve_to(tmp, args, Stdio::from(log))
 }
 
 /// [`serve`] with the server's standard error (its log in the foreground) going to `stderr`.

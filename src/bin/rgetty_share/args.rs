@@ -58,7 +58,7 @@ pub(crate) struct ServeArgs {
     /// else 0.0.0.0).
     #[arg(long)]
     pub(crate) listen: Option<String>,
-    /// TCP port.
+    /// TCP port (default 23000, or the port of --listen ADDR:PORT).
     #[arg(short = 'p', long = "port")]
     pub(crate) port: Option<u16>,
     /// stty words applied to the device after it is made raw, e.g. "9600 -crtscts".

@@ -344,7 +344,11 @@ fn pick_line(
                 return Ok(0);
             }
             if !port.cfg.takeover {
-                return Err("port already in use".to_string());
+                return Err(format!(
+                    "device {} is in use by {} client(s)",
+                    s.path.display(),
+                    s.writers()
+                ));
             }
             take_over(s, peer);
             return Ok(0);
@@ -421,7 +425,7 @@ fn open_session(
     let lock = match settings.lock_dir.acquire(path) {
         Ok(l) => l,
         Err(LockError::Held { holder, .. }) => {
-            return Err(format!("line busy (locked by pid {})", holder.pid));
+            return Err(format!("line busy ({})", holder.locked_by()));
         }
         Err(e) => {
             log::error!("{}: lock: {e}", path.display());
