@@ -10,6 +10,7 @@
 //! - [`client`]: `connect`, the virtual COM port (pty) and the device bridge;
 //! - [`conf`]: the config file (one line per port, Masqdialer style);
 //! - [`acl`]: host allow lists;
+//! - [`ser2net`]: ser2net.yaml and ser2net's command line as a front end;
 
 pub mod acl;
 pub mod client;
@@ -17,6 +18,7 @@ pub mod conf;
 pub mod engine;
 pub mod rfc2217;
 pub mod roles;
+pub mod ser2net;
 pub mod server;
 pub mod session;
 pub mod transport;
