@@ -31,6 +31,8 @@ use rgetty::sys::lock::{LockDir, Naming};
 
 #[path = "rgetty_share/args.rs"]
 mod args;
+#[path = "rgetty_share/compat.rs"]
+mod compat;
 use args::{Cli, Cmd, Common, ConnectArgs, ServeArgs};
 
 /// Log to stderr in the foreground, to syslog once daemonized or under inetd (where stderr
@@ -293,6 +295,9 @@ fn serve_inetd(srv: &mut Server, cfg: PortConfig) -> anyhow::Result<()> {
 
 fn serve(a: ServeArgs) -> anyhow::Result<()> {
     init_log(a.common.verbose, !a.inetd);
+    if let Some(path) = &a.ser2net_config {
+        return compat::serve_config(&a, path);
+    }
     let settings = ServerSettings {
         lock_dir: lock_dir(&a.common),
         client_buffer: server::CLIENT_BUFFER,
@@ -410,16 +415,28 @@ fn connect(a: ConnectArgs) -> anyhow::Result<()> {
 }
 
 fn main() -> ExitCode {
+    // Started as `ser2net` (an alternative name the admin chose): ser2net's command line.
+    let argv: Vec<String> = std::env::args().collect();
+    let called = argv.first().map(Path::new).and_then(Path::file_name);
+    if called.is_some_and(|n| n == "ser2net") {
+        return compat::main(&argv[1..], "rgetty-share");
+    }
     let cli = Cli::parse();
     let r = match cli.cmd {
         Cmd::Serve(a) => serve(a),
         Cmd::Connect(a) => connect(a),
+        Cmd::Ser2net { args } => return compat::main(&args, "rgetty-share"),
         Cmd::Modem { args } => {
             init_log(false, true);
             let code = rgetty::modem::cli::main(args);
             return ExitCode::from(u8::try_from(code).unwrap_or(1));
         }
     };
+    finish(r)
+}
+
+/// The exit status of a command, its error logged (and printed when logging is off).
+fn finish(r: anyhow::Result<()>) -> ExitCode {
     match r {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

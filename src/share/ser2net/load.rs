@@ -222,7 +222,8 @@ impl Ctx {
                 path.display(),
                 v.line
             ),
-            Err(errs) => {
+            Err(mut errs) => {
+                errs.sort_by_key(|e| e.0);
                 for (line, m) in errs {
                     self.err(path, line, m);
                 }

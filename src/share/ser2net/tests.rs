@@ -75,11 +75,11 @@ connection: &b\n  accepter: sctp,2001\n  connector: echo\nled: &l\n  driver: sys
     assert_eq!(
         e,
         vec![
+            "s.yaml:3: rs485 not supported by rgetty-share",
+            "s.yaml:6: telnet-brk-on-sync: true not supported (a telnet SYNC does not send a break)",
             "s.yaml:7: option \"openstr\" not supported by rgetty-share",
             "s.yaml:8: trace-both not supported: the port log (trace-read) records device output only",
             "s.yaml:9: option \"chardelay-scale\" not supported by rgetty-share",
-            "s.yaml:3: rs485 not supported by rgetty-share",
-            "s.yaml:6: telnet-brk-on-sync: true not supported (a telnet SYNC does not send a break)",
             "s.yaml:11: accepter \"sctp\" not supported (tcp, telnet and ssl are)",
             "s.yaml:12: connector \"echo\" not supported (serialdev is)",
             "s.yaml:13: led: LEDs are not supported by rgetty-share",
