@@ -4,14 +4,16 @@
 
 #[path = "../common/mod.rs"]
 mod common;
-#[path = "../share_util/mod.rs"]
-mod share_util;
 #[path = "../prom/mod.rs"]
 mod prom;
+#[path = "../share_util/mod.rs"]
+mod share_util;
 
-mod serve;
-mod engine;
 mod conf_tls;
+mod engine;
 mod inetd;
+mod labgrid;
 mod modem_lines;
 mod ops;
+mod ser2net;
+mod serve;

@@ -2,8 +2,6 @@
 //! exporter and a client that acquires the place and talks to a pty through the exported
 //! NetworkSerialPort (console round trip, a speed change, a purge), all on loopback. The
 //! scenario is tests/labgrid/e2e.py.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 use std::process::{Command, Stdio};
 
 const BIN: &str = env!("CARGO_BIN_EXE_rgetty-share");

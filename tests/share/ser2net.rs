@@ -4,8 +4,6 @@
 //! options named by file:line, and 48 ports connected at once (ser2net #146).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod share_util;
-
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
@@ -13,10 +11,12 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use rgetty::sys::tty;
+
+use crate::share_util;
 use share_util::*;
 
 /// In CI a missing peer is a failure; elsewhere the test is skipped.
-fn need(ok: bool, what: &str) -> bool {
+pub(crate) fn need(ok: bool, what: &str) -> bool {
     if !ok {
         assert!(std::env::var_os("CI").is_none(), "{what} is missing in CI");
         println!("SKIP: {what} is not installed");
