@@ -391,8 +391,15 @@ fn connect(a: ConnectArgs) -> anyhow::Result<()> {
         },
         _ => bail!("give either --link PATH or a DEVICE"),
     };
+    // `mdns:NAME`: a port announced over mDNS (ser2net's mdns options).
+    let server = match a.server.strip_prefix("mdns:") {
+        Some(name) => rgetty::share::mdns::resolve(name, Duration::from_secs(3))
+            .map_err(anyhow::Error::msg)?
+            .to_string(),
+        None => a.server.clone(),
+    };
     let opts = ConnectOptions {
-        server: a.server.clone(),
+        server,
         mode: parse_mode(&a.mode)?,
         local: target,
         lock_dir: lock_dir(&a.common),

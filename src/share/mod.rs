@@ -11,11 +11,13 @@
 //! - [`conf`]: the config file (one line per port, Masqdialer style);
 //! - [`acl`]: host allow lists;
 //! - [`ser2net`]: ser2net.yaml and ser2net's command line as a front end;
+//! - [`mdns`]: mDNS/DNS-SD announcements of ports, following hot-plug;
 
 pub mod acl;
 pub mod client;
 pub mod conf;
 pub mod engine;
+pub mod mdns;
 pub mod rfc2217;
 pub mod roles;
 pub mod ser2net;

@@ -86,6 +86,9 @@ pub struct Signals {
     pub term: Arc<AtomicBool>,
 }
 
+/// Told when a watched device appears (`true`) or goes (`false`): mDNS follows hot-plug.
+pub type PresenceHook = Box<dyn FnMut(&std::path::Path, bool)>;
+
 /// Reloads the config on SIGHUP; returns the new port list or logs why it could not.
 pub type Reloader = Box<dyn FnMut() -> Option<Vec<PortConfig>>>;
 
@@ -199,6 +202,8 @@ pub struct Server {
     notifier: Option<crate::ops::notify::Notifier>,
     last_status: String,
     status_dirty: bool,
+    /// [`Server::set_presence_hook`].
+    presence_hook: Option<PresenceHook>,
 }
 
 impl std::fmt::Debug for Server {
@@ -245,7 +250,13 @@ impl Server {
             notifier: None,
             last_status: String::new(),
             status_dirty: false,
+            presence_hook: None,
         })
+    }
+
+    /// Call `hook` whenever the hot-plug watch sees a device come or go.
+    pub fn set_presence_hook(&mut self, hook: PresenceHook) {
+        self.presence_hook = Some(hook);
     }
 
     /// The engine, for set-up before [`Server::run`] (which holds it while running).

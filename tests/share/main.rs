@@ -13,6 +13,7 @@ mod conf_tls;
 mod engine;
 mod inetd;
 mod labgrid;
+mod mdns;
 mod modem_lines;
 mod ops;
 mod ser2net;

@@ -2,12 +2,15 @@
 //! command line (`rgetty-share ser2net ...`, or the binary started as `ser2net`). Both load
 //! the ser2net.yaml with [`rgetty::share::ser2net`] and serve the ports like `serve --config`.
 
+use std::cell::RefCell;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::rc::Rc;
 
 use anyhow::{Context, bail};
 
+use rgetty::share::mdns;
 use rgetty::share::ser2net::{self, Connection, cli};
 use rgetty::share::server::{self, Server, ServerSettings};
 use rgetty::sys::lock::{LockDir, Naming};
@@ -112,14 +115,22 @@ fn serve_with(
         client_buffer: server::CLIENT_BUFFER,
     };
     let mut srv = Server::new(settings)?;
+    let mut specs = Vec::new();
     for c in conns {
         let l = server::bind(&c.port)?;
+        let bound = l.local_addr().map_or(c.port.listen, |a| a);
         log::info!(
-            "{}: listening on {} for {}",
+            "{}: listening on {bound} for {}",
             c.name,
-            l.local_addr().map_or(c.port.listen, |a| a),
             c.port.devices[0].display()
         );
+        if let Some(m) = c.mdns.clone() {
+            specs.push(mdns::Spec {
+                mdns: m,
+                port: bound.port(),
+                device: c.port.devices[0].clone(),
+            });
+        }
         srv.add_port(c.port, Some(l))?;
     }
     srv.set_reloader(Box::new(move || {
@@ -146,9 +157,33 @@ fn serve_with(
         std::fs::write(p, format!("{}\n", std::process::id()))
             .with_context(|| format!("cannot write {}", p.display()))?;
     }
+    // After daemon(): the responder's thread would not survive the fork.
+    let announcer = start_mdns(&mut srv, &specs)?;
     srv.notify_ready();
-    srv.run()?;
+    let r = srv.run();
+    if let Some(a) = announcer.and_then(|a| a.borrow_mut().take()) {
+        a.shutdown();
+    }
+    r?;
     Ok(())
+}
+
+type Shared = Rc<RefCell<Option<mdns::Announcer>>>;
+
+/// Announce the ports that asked for mDNS; the hot-plug watch withdraws and re-announces.
+fn start_mdns(srv: &mut Server, specs: &[mdns::Spec]) -> anyhow::Result<Option<Shared>> {
+    if specs.is_empty() {
+        return Ok(None);
+    }
+    let a = mdns::Announcer::start(specs).map_err(anyhow::Error::msg)?;
+    let shared: Shared = Rc::new(RefCell::new(Some(a)));
+    let hook = shared.clone();
+    srv.set_presence_hook(Box::new(move |dev, present| {
+        if let Some(a) = hook.borrow_mut().as_mut() {
+            a.presence(dev, present);
+        }
+    }));
+    Ok(Some(shared))
 }
 
 /// The file read again (SIGHUP); `-Y` text stays as it was.

@@ -192,6 +192,9 @@ impl Server {
                 } else {
                     log::warn!("{}: device is absent", l.path.display());
                 }
+                if let Some(hook) = self.presence_hook.as_mut() {
+                    hook(&l.path, present);
+                }
             }
         }
         self.status_dirty = true;
