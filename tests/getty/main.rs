@@ -4,10 +4,10 @@
 
 #[path = "../common/mod.rs"]
 mod common;
-#[path = "../diffutil/mod.rs"]
-mod diffutil;
 #[path = "../prom/mod.rs"]
 mod prom;
+#[path = "../diffutil/mod.rs"]
+mod diffutil;
 
 mod call;
 mod differential;
@@ -16,8 +16,6 @@ mod e2e;
 mod faults;
 mod firsthour;
 mod getty;
-mod io;
-mod lock_interop;
-mod lock_race;
-mod ops;
 mod ring;
+mod lock_interop;
+mod ops;

@@ -2,7 +2,6 @@
 //! locked, raw local device; and the RFC 2217 requests that forward the local program's
 //! settings changes to the server.
 
-use std::io::{self, ErrorKind};
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
@@ -20,15 +19,16 @@ pub(super) struct LocalEnd {
     /// The pty slave we hold open (pty mode).
     _slave: Option<OwnedFd>,
     pub(super) packet: bool,
-    link: Option<PathBuf>,
+    /// The symlink and the slave it points at (removed on exit only while it still does).
+    link: Option<(PathBuf, PathBuf)>,
     saved: Option<nix::sys::termios::Termios>,
     _lock: Option<Lock>,
 }
 
 impl Drop for LocalEnd {
     fn drop(&mut self) {
-        if let Some(l) = &self.link {
-            let _ = std::fs::remove_file(l);
+        if let Some((link, slave)) = &self.link {
+            crate::modem::pty::remove_link(link, slave);
         }
         if let Some(t) = &self.saved {
             let _ = tty::set_termios(&self.file, t);
@@ -36,23 +36,13 @@ impl Drop for LocalEnd {
     }
 }
 
+/// Point `link` at the pty slave `target`, by the virtual modem's rule: only a missing path or
+/// a symlink into `/dev/pts/` is replaced ([`crate::modem::pty::make_link`]).
 fn make_link(target: &Path, link: &Path) -> Result<(), ClientError> {
-    let err = |source| ClientError::Link {
+    crate::modem::pty::make_link(link, target).map_err(|source| ClientError::Link {
         path: link.to_path_buf(),
         source,
-    };
-    if let Ok(m) = std::fs::symlink_metadata(link) {
-        if !m.file_type().is_symlink() {
-            return Err(err(io::Error::new(
-                ErrorKind::AlreadyExists,
-                "exists and is not a symlink",
-            )));
-        }
-    }
-    let tmp = link.with_extension(format!("tmp{}", std::process::id()));
-    let _ = std::fs::remove_file(&tmp);
-    std::os::unix::fs::symlink(target, &tmp).map_err(err)?;
-    std::fs::rename(&tmp, link).map_err(err)
+    })
 }
 
 pub(super) fn open_local(opts: &ConnectOptions) -> Result<LocalEnd, ClientError> {
@@ -73,7 +63,7 @@ pub(super) fn open_local(opts: &ConnectOptions) -> Result<LocalEnd, ClientError>
                 file: std::fs::File::from(pty.master),
                 _slave: Some(pty.slave),
                 packet: true,
-                link: Some(link.clone()),
+                link: Some((link.clone(), pty.slave_path.clone())),
                 saved: None,
                 _lock: None,
             })
@@ -148,23 +138,23 @@ pub(super) fn local_settings(fd: impl AsFd) -> Option<Sent> {
 }
 
 /// The RFC 2217 requests that take the server from `old` (None = unknown) to `new`.
-pub(super) fn settings_requests(old: Option<Sent>, new: Sent, out: &mut Vec<u8>) {
+pub(super) fn settings_requests(old: Option<Sent>, new: Sent, out: &mut Vec<ComPort>) {
     let changed = |f: &dyn Fn(&Sent) -> bool| old.is_none_or(|o| f(&o) != f(&new));
     let p = new.params;
     if p.baud != 0 && old.is_none_or(|o| o.params.baud != p.baud) {
-        ComPort::SetBaudrate(p.baud).encode(false, out);
+        out.push(ComPort::SetBaudrate(p.baud));
     }
     if old.is_none_or(|o| o.params.data_bits != p.data_bits) {
-        ComPort::SetDatasize(p.data_bits).encode(false, out);
+        out.push(ComPort::SetDatasize(p.data_bits));
     }
     if old.is_none_or(|o| o.params.parity != p.parity) {
-        ComPort::SetParity(rfc2217::parity_code(p.parity)).encode(false, out);
+        out.push(ComPort::SetParity(rfc2217::parity_code(p.parity)));
     }
     if old.is_none_or(|o| o.params.stop_bits != p.stop_bits) {
-        ComPort::SetStopsize(rfc2217::stop_code(p.stop_bits)).encode(false, out);
+        out.push(ComPort::SetStopsize(rfc2217::stop_code(p.stop_bits)));
     }
     if old.is_none_or(|o| o.flow != new.flow) {
-        ComPort::SetControl(new.flow).encode(false, out);
+        out.push(ComPort::SetControl(new.flow));
     }
     if changed(&|s: &Sent| s.hangup) {
         let v = if new.hangup {
@@ -172,9 +162,9 @@ pub(super) fn settings_requests(old: Option<Sent>, new: Sent, out: &mut Vec<u8>)
         } else {
             rfc2217::CONTROL_DTR_ON
         };
-        ComPort::SetControl(v).encode(false, out);
+        out.push(ComPort::SetControl(v));
         if old.is_none() {
-            ComPort::SetControl(rfc2217::CONTROL_RTS_ON).encode(false, out);
+            out.push(ComPort::SetControl(rfc2217::CONTROL_RTS_ON));
         }
     }
 }
@@ -182,7 +172,6 @@ pub(super) fn settings_requests(old: Option<Sent>, new: Sent, out: &mut Vec<u8>)
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::telnet::{Decoder, Event};
 
     fn sent(baud: u32) -> Sent {
         Sent {
@@ -197,15 +186,11 @@ mod tests {
         }
     }
 
-    fn decode(b: &[u8]) -> Vec<ComPort> {
-        let mut d = Decoder::new();
-        let (mut data, mut ev) = (Vec::new(), Vec::new());
-        d.feed(b, &mut data, &mut ev);
-        ev.into_iter()
-            .filter_map(|e| match e {
-                Event::Sub { payload, .. } => ComPort::parse(&payload).ok().map(|x| x.0),
-                _ => None,
-            })
+    /// The requests as they go on the wire, through the client's RFC 2217 layer.
+    fn decode(reqs: &[ComPort]) -> Vec<ComPort> {
+        reqs.iter()
+            .filter_map(crate::share::stack::comport::control_of)
+            .filter_map(|c| crate::share::stack::comport::comport_of(&c))
             .collect()
     }
 
