@@ -60,7 +60,9 @@ def main():
     procs = []
     log = open(os.path.join(WORK, "labgrid.log"), "w")
     try:
-        procs.append(subprocess.Popen(["labgrid-coordinator", "-l", coord], env=env, stdout=log, stderr=log))
+        # The coordinator keeps places.yaml and resources.yaml in its working directory.
+        procs.append(subprocess.Popen(["labgrid-coordinator", "-l", coord], env=env, stdout=log,
+                                      stderr=log, cwd=WORK))
         wait("the coordinator", lambda: socket.socket().connect_ex(tuple([coord.split(":")[0], int(coord.split(":")[1])])) == 0)
         procs.append(subprocess.Popen(
             ["labgrid-exporter", "-c", coord, "-n", "exp1", "--hostname", "127.0.0.1",
