@@ -4,10 +4,10 @@
 
 #[path = "../common/mod.rs"]
 mod common;
-#[path = "../prom/mod.rs"]
-mod prom;
 #[path = "../diffutil/mod.rs"]
 mod diffutil;
+#[path = "../prom/mod.rs"]
+mod prom;
 
 mod call;
 mod differential;
@@ -16,6 +16,6 @@ mod e2e;
 mod faults;
 mod firsthour;
 mod getty;
-mod ring;
 mod lock_interop;
 mod ops;
+mod ring;

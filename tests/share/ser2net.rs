@@ -384,3 +384,94 @@ fn forty_eight_ports_forty_eight_clients_at_once() {
         "48 clients served in {took:?}"
     );
 }
+
+/// The `connection: &name` examples of ser2net.yaml(5) (the installed page's roff: `.RS`/`.RE`
+/// nest, `.br` breaks lines), as YAML texts.
+fn man_examples(roff: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur: Option<(String, i32)> = None;
+    let mut depth = 0i32;
+    for l in roff.lines() {
+        let text = l.replace("\\-", "-").replace("\\e", "\\");
+        match l {
+            ".RS" => depth += 1,
+            ".RE" => {
+                depth -= 1;
+                if let Some((y, _)) = cur.take_if(|(_, s)| depth < *s) {
+                    out.push(y);
+                }
+            }
+            _ if l.starts_with('.') => {}
+            _ if l.starts_with("connection: &") && !l.contains('<') => {
+                cur = Some((format!("{text}\n"), depth))
+            }
+            _ => {
+                if let Some((y, start)) = cur.as_mut() {
+                    let indent = usize::try_from(2 * (depth - *start)).unwrap_or(0);
+                    y.push_str(&format!("{}{}\n", " ".repeat(indent), text.trim()));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Every example connection of the installed ser2net.yaml(5) loads, or each problem is named
+/// by file:line inside the example.
+#[test]
+fn every_man_page_example_loads_or_is_refused_by_line() {
+    let man = Command::new("sh")
+        .args([
+            "-c",
+            "zcat /usr/share/man/man5/ser2net.yaml.5.gz 2>/dev/null",
+        ])
+        .output()
+        .unwrap();
+    let roff = String::from_utf8_lossy(&man.stdout);
+    let examples = man_examples(&roff);
+    if !need(
+        examples.len() >= 4,
+        "ser2net.yaml(5) (Debian's ser2net package)",
+    ) {
+        return;
+    }
+    let tmp = tmpdir();
+    let (mut loaded, mut refused) = (0, 0);
+    for (i, y) in examples.iter().enumerate() {
+        let f = tmp.path().join(format!("man{i}.yaml"));
+        std::fs::write(&f, y).unwrap();
+        let out = Command::new(BIN)
+            .args(["serve", "--check", "--ser2net-config"])
+            .arg(&f)
+            .output()
+            .unwrap();
+        if out.status.success() {
+            assert_eq!(String::from_utf8_lossy(&out.stdout), "ok: 1 ports\n", "{y}");
+            loaded += 1;
+            continue;
+        }
+        let err = String::from_utf8_lossy(&out.stderr);
+        let lines = y.lines().count();
+        let named: Vec<&str> = err
+            .lines()
+            .filter(|l| l.contains(&format!("{}:", f.display())))
+            .collect();
+        assert!(named.len() >= 2, "{y}\n{err}");
+        for l in named {
+            let Some(rest) = l.split(&format!("{}:", f.display())).nth(1) else {
+                continue;
+            };
+            let n = rest.split(':').next().unwrap_or("");
+            if let Ok(n) = n.parse::<usize>() {
+                assert!((1..=lines).contains(&n), "{l} outside the example:\n{y}");
+                assert!(
+                    rest.contains("not supported") || rest.contains("bad"),
+                    "{l}"
+                );
+            }
+        }
+        refused += 1;
+    }
+    println!("ser2net.yaml(5): {loaded} examples load, {refused} refused by line");
+    assert!(loaded >= 2, "the plain tcp and telnet examples load");
+}
