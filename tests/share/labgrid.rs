@@ -26,21 +26,36 @@ fn labgrid_exporter_runs_rgetty_share_as_ser2net() {
         println!("SKIP: labgrid is not installed");
         return;
     }
-    let work = tempfile::tempdir().unwrap();
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/labgrid/e2e.py");
-    let out = Command::new("timeout")
-        .args(["120", "python3", script, BIN])
-        .arg(work.path())
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let log = std::fs::read_to_string(work.path().join("labgrid.log")).unwrap_or_default();
-    assert!(
-        out.status.success() && stdout.contains("labgrid: 3 passed, 0 failed"),
-        "{stdout}\n{}\n--- labgrid.log ---\n{log}",
-        String::from_utf8_lossy(&out.stderr)
+    let log = scenario(
+        &["python3", "labgrid/e2e.py"],
+        "labgrid: 3 passed, 0 failed",
+        "labgrid.log",
     );
     // The exporter ran our binary with its -Y lines.
     assert!(log.contains("Starting ser2net with:"), "{log}");
     assert!(log.contains("telnet(rfc2217,mode=server)"), "{log}");
+}
+
+/// Run a scenario script of tests/ (`cmd` then the binary and a fresh work directory, at most
+/// 120 s); it must succeed and print `summary`. Returns the work directory's `log`.
+pub(crate) fn scenario(cmd: &[&str], summary: &str, log: &str) -> String {
+    let work = tempfile::tempdir().unwrap();
+    let (prog, rest) = cmd.split_last().unwrap();
+    let script = format!("{}/tests/{prog}", env!("CARGO_MANIFEST_DIR"));
+    let out = Command::new("timeout")
+        .arg("120")
+        .args(rest)
+        .arg(script)
+        .arg(BIN)
+        .arg(work.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let text = std::fs::read_to_string(work.path().join(log)).unwrap_or_default();
+    assert!(
+        out.status.success() && stdout.contains(summary),
+        "{stdout}\n{}\n--- {log} ---\n{text}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    text
 }

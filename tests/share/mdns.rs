@@ -6,8 +6,6 @@
 
 use std::process::{Command, Stdio};
 
-use crate::share_util::BIN;
-
 fn available() -> bool {
     let progs = "unshare ip dbus-daemon avahi-daemon avahi-browse python3";
     let tools = Command::new("sh")
@@ -28,20 +26,17 @@ fn announcements_follow_hot_plug_and_shutdown() {
     if !crate::ser2net::need(available(), "root, avahi, dbus and python3-zeroconf") {
         return;
     }
-    let work = tempfile::tempdir().unwrap();
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/mdns/netns.sh");
-    let out = Command::new("timeout")
-        .args([
-            "120", "unshare", "--net", "--mount", "--pid", "--fork", "bash", script, BIN,
-        ])
-        .arg(work.path())
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let log = std::fs::read_to_string(work.path().join("serve.log")).unwrap_or_default();
-    assert!(
-        out.status.success() && stdout.contains("mdns: 9 passed, 0 failed"),
-        "{stdout}\n{}\n--- serve.log ---\n{log}",
-        String::from_utf8_lossy(&out.stderr)
+    crate::labgrid::scenario(
+        &[
+            "unshare",
+            "--net",
+            "--mount",
+            "--pid",
+            "--fork",
+            "bash",
+            "mdns/netns.sh",
+        ],
+        "mdns: 9 passed, 0 failed",
+        "serve.log",
     );
 }
