@@ -448,3 +448,63 @@ fn every_man_page_example_loads_or_is_refused_by_line() {
     println!("ser2net.yaml(5): {loaded} examples load, {refused} refused by line");
     assert!(loaded >= 2, "the plain tcp and telnet examples load");
 }
+
+/// `-P pidfile` names the server; SIGHUP re-reads the file (a port added is served, a port
+/// turned `enable: off` is not); `-C` with ser2net 3's one-line form serves too.
+#[test]
+fn pidfile_reload_and_the_v3_line() {
+    let tmp = tmpdir();
+    let (a, b) = (dev(), dev());
+    let (pa, pb, pc) = (free_port(), free_port(), free_port());
+    let f = tmp.path().join("s.yaml");
+    let conn = |name: &str, port: u16, d: &Path, extra: &str| {
+        format!(
+            "connection: &{name}\n  accepter: tcp,127.0.0.1,{port}\n{extra}  connector: serialdev(nouucplock),{},9600n81,local\n",
+            d.display()
+        )
+    };
+    std::fs::write(&f, conn("a", pa, &a.path, "")).unwrap();
+    let pidfile = tmp.path().join("ser2net.pid");
+    let v3 = format!(
+        "127.0.0.1,{pc}:raw:0:{}:19200 EVEN 7DATABITS LOCAL",
+        b.path.display()
+    );
+    let child = Command::new(BIN)
+        .args(["ser2net", "-n", "-u", "-c"])
+        .arg(&f)
+        .arg("-P")
+        .arg(&pidfile)
+        .args(["-C", &v3])
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut srv = Proc { child };
+    wait_listening(&mut srv, format!("127.0.0.1:{pa}").parse().unwrap());
+    wait_for("the pid file", || pidfile.exists());
+    let pid = std::fs::read_to_string(&pidfile).unwrap();
+    assert_eq!(pid.trim(), srv.pid().to_string());
+    // the -C line: raw TCP, 19200 on the device
+    let mut c = connect(format!("127.0.0.1:{pc}").parse().unwrap());
+    c.write_all(b"v3").unwrap();
+    let mut b = b;
+    assert_eq!(b.read_n(2), b"v3");
+    assert_eq!(tty::get_speed(&b.master).unwrap(), 19200);
+    // (a pty keeps CS8 and no parity whatever is asked: Linux's pty_set_termios)
+    use nix::sys::termios::ControlFlags as C;
+    assert!(cflags(&b.slave).contains(C::CLOCAL));
+    drop(c);
+    // reload: port a off, port b on
+    let text = conn("a", pa, &a.path, "  enable: off\n") + &conn("b", pb, &a.path, "");
+    std::fs::write(&f, text).unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(srv.pid()),
+        nix::sys::signal::Signal::SIGHUP,
+    )
+    .unwrap();
+    wait_for("port b after SIGHUP", || {
+        TcpStream::connect(("127.0.0.1", pb)).is_ok()
+    });
+    wait_for("port a gone after SIGHUP", || {
+        TcpStream::connect(("127.0.0.1", pa)).is_err()
+    });
+}
