@@ -285,8 +285,19 @@ fn consolepi_style_file() {
         ),
     )
     .unwrap();
-    let srv = serve(tmp.path(), &["--ser2net-config", f.to_str().unwrap()]);
+    let mport = free_port().to_string();
+    let srv = serve(
+        tmp.path(),
+        &["--ser2net-config", f.to_str().unwrap(), "--metrics", &mport],
+    );
     assert_eq!(srv.addrs.len(), 1, "the disabled connection is not served");
+    let mut m = connect(format!("127.0.0.1:{mport}").parse().unwrap());
+    m.write_all(b"GET /metrics HTTP/1.0\r\n\r\n").unwrap();
+    let metrics = read_to_eof(&mut m);
+    assert!(
+        metrics.contains(&format!("port=\"127.0.0.1:{port}\"")),
+        "{metrics}"
+    );
     let mut c = connect(srv.addrs[0]);
     let mut dec = rgetty::proto::telnet::Decoder::new();
     let (mut data, mut ev) = (Vec::new(), Vec::new());

@@ -67,34 +67,28 @@ fn private_lock_dir() -> anyhow::Result<PathBuf> {
 }
 
 /// How to run the ports once loaded.
-struct Run {
+struct Run<'a> {
     lock_dir: LockDir,
     naming: Naming,
     daemon: bool,
     pidfile: Option<PathBuf>,
     port_file: Option<PathBuf>,
     verbose: bool,
+    /// `serve`'s own options (`--metrics`), when started as `serve --ser2net-config`.
+    serve_args: Option<&'a ServeArgs>,
 }
 
 /// Bind every connection and run the server; SIGHUP reloads `src` (the same lock choice).
-fn serve(src: Source, conns: Vec<Connection>, run: Run, uucp: bool) -> anyhow::Result<()> {
+fn serve(src: Source, conns: Vec<Connection>, run: Run<'_>, uucp: bool) -> anyhow::Result<()> {
     if conns.is_empty() {
         bail!("{}: no connections", src.path.display());
     }
     let private = (!uucp).then(private_lock_dir).transpose()?;
     let lock_dir = match &private {
         Some(d) => LockDir::new(d.clone(), run.naming),
-        None => run.lock_dir,
+        None => run.lock_dir.clone(),
     };
-    let r = serve_with(
-        src,
-        conns,
-        &run.pidfile,
-        run.port_file,
-        run.daemon,
-        run.verbose,
-        lock_dir,
-    );
+    let r = serve_with(src, conns, &run, lock_dir);
     if let Some(d) = private {
         let _ = std::fs::remove_dir_all(d);
     }
@@ -104,10 +98,7 @@ fn serve(src: Source, conns: Vec<Connection>, run: Run, uucp: bool) -> anyhow::R
 fn serve_with(
     src: Source,
     conns: Vec<Connection>,
-    pidfile: &Option<PathBuf>,
-    port_file: Option<PathBuf>,
-    daemon: bool,
-    verbose: bool,
+    run: &Run<'_>,
     lock_dir: LockDir,
 ) -> anyhow::Result<()> {
     let settings = ServerSettings {
@@ -144,16 +135,19 @@ fn serve_with(
             }
         }
     }));
+    if let Some(a) = run.serve_args {
+        super::set_metrics(&mut srv, a, None, None)?;
+    }
     srv.watch_devices()?;
-    if let Some(pf) = &port_file {
+    if let Some(pf) = &run.port_file {
         super::write_port_file(pf, &srv.local_addrs())?;
     }
     super::install_signals(&mut srv)?;
-    if daemon {
+    if run.daemon {
         nix::unistd::daemon(false, false).context("daemon")?;
-        super::init_log(verbose, false);
+        super::init_log(run.verbose, false);
     }
-    if let Some(p) = pidfile {
+    if let Some(p) = &run.pidfile {
         std::fs::write(p, format!("{}\n", std::process::id()))
             .with_context(|| format!("cannot write {}", p.display()))?;
     }
@@ -241,6 +235,7 @@ pub(crate) fn serve_config(a: &ServeArgs, path: &Path) -> anyhow::Result<()> {
         pidfile: None,
         port_file: a.port_file.clone(),
         verbose: a.common.verbose,
+        serve_args: Some(a),
     };
     serve(src, conns, run, uucp)
 }
@@ -312,6 +307,7 @@ pub(crate) fn main(argv: &[String], name: &str) -> ExitCode {
             pidfile: a.pidfile.clone(),
             port_file: None,
             verbose: a.debug,
+            serve_args: None,
         };
         serve(src, conns, run, uucp)
     });
