@@ -27,9 +27,22 @@ struct Source {
 
 /// Load a ser2net configuration: every problem, one `file:line: message` per line.
 fn load(src: &Source) -> anyhow::Result<Vec<Connection>> {
+    load_as(src, false)
+}
+
+/// [`load`]; with `bare` (for `--check`) each problem is printed as it is, without the log's
+/// prefix.
+fn load_as(src: &Source, bare: bool) -> anyhow::Result<Vec<Connection>> {
     ser2net::load_text(&src.path, &src.text, &src.etc).map_err(|errs| {
         for e in &errs {
-            log::error!("{e}");
+            if bare {
+                #[allow(clippy::print_stderr)]
+                {
+                    eprintln!("{e}");
+                }
+            } else {
+                log::error!("{e}");
+            }
         }
         anyhow::anyhow!("{}: {} problem(s)", src.path.display(), errs.len())
     })
@@ -212,11 +225,11 @@ pub(crate) fn serve_config(a: &ServeArgs, path: &Path) -> anyhow::Result<()> {
         .unwrap_or(Path::new(cli::DEFAULT_ETC))
         .to_path_buf();
     let src = Source {
-        path: path.to_path_buf(),
+        path: std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf()),
         text,
         etc,
     };
-    let conns = load(&src)?;
+    let conns = load_as(&src, a.check)?;
     let uucp = lock_choice(&conns, path, false)?;
     if a.check {
         for f in conns.iter().filter_map(|c| c.port.tls.as_ref()) {
@@ -266,7 +279,8 @@ fn source(a: &cli::Args) -> anyhow::Result<Source> {
         Some(p) => {
             text = std::fs::read_to_string(p)
                 .with_context(|| format!("cannot read {}", p.display()))?;
-            path = p.clone();
+            // Absolute: a daemon works in / and re-reads the file on SIGHUP.
+            path = std::path::absolute(p).unwrap_or_else(|_| p.clone());
         }
         None if a.yaml_lines.is_empty() && a.v3_lines.is_empty() => {
             let p = [etc.join("ser2net.yaml"), PathBuf::from("/etc/ser2net.yaml")]
