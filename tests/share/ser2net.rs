@@ -519,3 +519,72 @@ fn pidfile_reload_and_the_v3_line() {
         TcpStream::connect(("127.0.0.1", pa)).is_err()
     });
 }
+
+/// The shape of ConsolePi's shipped ser2net.yaml (src/ser2net.yaml there): a banner define,
+/// trace-file defines with per-open time escapes (defined, unused), `mdns` defaults, one
+/// `telnet(rfc2217)` connection per adapter with `kickolduser` and `telnet-brk-on-sync: true`.
+/// Every `telnet-brk-on-sync: true` is named by its line (a telnet SYNC sends no break here);
+/// without those lines the file serves, kickolduser taking a port over.
+#[test]
+fn consolepi_shipped_shape() {
+    let tmp = tmpdir();
+    let devs: Vec<Dev> = (0..3).map(|_| dev()).collect();
+    let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
+    let mut text = String::from(
+        "%YAML 1.1\n---\n# ConsolePi-style\n\n\
+         define: &banner \\r\\nser2net port \\p device \\d [\\B] (Debian GNU/Linux)\\r\\n\\r\\n\n\n\
+         # TRACEFILE DEFINITIONS\n\
+         define: &trace0 /var/log/ser2net/trace0-\\p-\\d-\\s\\p-\\M-\\D-\\Y_\\H\\i\\s.\\U\n\n\
+         default:\n  name: mdns\n  value: false\n\n\
+         default:\n  name: mdns-sysattrs\n  value: false\n\n",
+    );
+    let mut brk_lines = Vec::new();
+    for (i, (d, p)) in devs.iter().zip(&ports).enumerate() {
+        text.push_str(&format!(
+            "connection: &ttyUSB{i}\n  accepter: telnet(rfc2217),tcp,127.0.0.1,{p}\n  connector: serialdev,{},9600n81,local\n  enable: on\n  options:\n    banner: *banner\n    kickolduser: true\n",
+            d.path.display()
+        ));
+        brk_lines.push(text.lines().count() + 1);
+        text.push_str("    telnet-brk-on-sync: true\n");
+    }
+    let f = tmp.path().join("consolepi.yaml");
+    std::fs::write(&f, &text).unwrap();
+    let out = check(&f);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    let named: Vec<&str> = err
+        .lines()
+        .filter(|l| l.contains(": telnet-brk-on-sync"))
+        .collect();
+    let want: Vec<String> = brk_lines
+        .iter()
+        .map(|n| format!("{}:{n}: telnet-brk-on-sync: true not supported (a telnet SYNC does not send a break)", f.display()))
+        .collect();
+    assert_eq!(named, want, "{err}");
+    assert_eq!(err.lines().count(), want.len() + 1, "only those: {err}");
+    // Without them: served.
+    std::fs::write(&f, text.replace("    telnet-brk-on-sync: true\n", "")).unwrap();
+    let srv = serve(tmp.path(), &["--ser2net-config", f.to_str().unwrap()]);
+    assert_eq!(srv.addrs.len(), 3);
+    let banner = format!(
+        "ser2net port {} device {} [9600N81] (Debian GNU/Linux)",
+        ports[1],
+        devs[1].path.display()
+    );
+    let read_banner = |c: &mut TcpStream| {
+        let mut dec = rgetty::proto::telnet::Decoder::new();
+        let (mut data, mut ev) = (Vec::new(), Vec::new());
+        let mut b = [0u8; 512];
+        while !String::from_utf8_lossy(&data).contains(&banner) {
+            let n = c.read(&mut b).unwrap();
+            assert!(n > 0, "eof: {:?}", String::from_utf8_lossy(&data));
+            dec.feed(&b[..n], &mut data, &mut ev);
+        }
+    };
+    let addr: SocketAddr = format!("127.0.0.1:{}", ports[1]).parse().unwrap();
+    let mut first = connect(addr);
+    read_banner(&mut first);
+    let mut second = connect(addr);
+    read_banner(&mut second);
+    assert!(read_to_eof(&mut first).contains("taken over"));
+}
