@@ -12,7 +12,7 @@ use anyhow::{Context, bail};
 
 use rgetty::share::mdns;
 use rgetty::share::ser2net::{self, Connection, cli};
-use rgetty::share::server::{self, Server, ServerSettings};
+use rgetty::share::server::{self, ServerSettings, ShareServer};
 use rgetty::sys::lock::{LockDir, Naming};
 
 use super::args::ServeArgs;
@@ -118,7 +118,7 @@ fn serve_with(
         lock_dir,
         client_buffer: server::CLIENT_BUFFER,
     };
-    let mut srv = Server::new(settings)?;
+    let mut srv = ShareServer::new(settings)?;
     let mut specs = Vec::new();
     for c in conns {
         let l = server::bind(&c.port)?;
@@ -178,7 +178,7 @@ fn serve_with(
 type Shared = Rc<RefCell<Option<mdns::Announcer>>>;
 
 /// Announce the ports that asked for mDNS; the hot-plug watch withdraws and re-announces.
-fn start_mdns(srv: &mut Server, specs: &[mdns::Spec]) -> anyhow::Result<Option<Shared>> {
+fn start_mdns(srv: &mut ShareServer, specs: &[mdns::Spec]) -> anyhow::Result<Option<Shared>> {
     if specs.is_empty() {
         return Ok(None);
     }

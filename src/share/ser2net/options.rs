@@ -138,9 +138,9 @@ fn port(
     let mut p = crate::share::conf::PortConfig::new(listen, vec![device]);
     p.stty = s.stty.clone();
     p.mode = if a.telnet {
-        crate::share::conf::Mode::Rfc2217
+        crate::share::conf::PortMode::Rfc2217
     } else {
-        crate::share::conf::Mode::Raw
+        crate::share::conf::PortMode::Raw
     };
     p.tls = a.tls.clone();
     p.write_only = s.write_only || opts.no_con_to_acc;

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::*;
-use crate::share::conf::Mode;
+use crate::share::conf::PortMode as Mode;
 
 const ETC: &str = "/etc/ser2net";
 
