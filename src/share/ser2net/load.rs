@@ -54,7 +54,9 @@ pub fn load_file(path: &Path, etc: &Path) -> Result<Vec<Connection>, Vec<ConfigE
 /// Two connections on one address, or two with one name.
 fn check_duplicates(path: &Path, cx: &mut Ctx) {
     for (i, c) in cx.out.iter().enumerate() {
-        if let Some(o) = cx.out[..i].iter().find(|o| o.port.listen == c.port.listen) {
+        // Port 0 (the kernel picks one) never collides.
+        let same = |o: &&Connection| o.port.listen == c.port.listen && c.port.listen.port() != 0;
+        if let Some(o) = cx.out[..i].iter().find(same) {
             let msg = format!("port {} already used by {}", c.port.listen, o.name);
             cx.errors.push(ConfigError::new(path, c.line, msg));
         }
