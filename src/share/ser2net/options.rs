@@ -33,7 +33,7 @@ struct Opts {
     remaddr: Vec<String>,
     trace: Option<String>,
     no_con_to_acc: bool,
-    brk_on_sync: Option<usize>,
+    brk_on_sync: bool,
     mdns: bool,
     mdns_name: Option<String>,
     mdns_type: Option<String>,
@@ -88,12 +88,6 @@ pub fn connection(
     };
     let a = accepter(&acc_text, acc_line, d, etc, &mut errs);
     let s = connector(&con_text, con_line, d, &mut errs);
-    if let Some(l) = opts.brk_on_sync.filter(|_| a.telnet) {
-        errs.push((
-            l,
-            "telnet-brk-on-sync: true not supported (a telnet SYNC does not send a break)".into(),
-        ));
-    }
     let (Some(listen), Some(device)) = (a.listen, s.device.clone()) else {
         return Err(errs);
     };
@@ -147,6 +141,8 @@ fn port(
     p.idle_timeout = timeout.filter(|&t| t > 0).map(Duration::from_secs);
     p.max_clients = opts.max.unwrap_or(1);
     p.takeover = opts.kick;
+    // A SYNC only exists on telnet: on a raw port the option changes nothing, as in ser2net.
+    p.telnet_brk_on_sync = opts.brk_on_sync && a.telnet;
     p.acl = remaddr(&opts.remaddr).unwrap_or_else(|m| {
         errs.push((line, m));
         crate::share::acl::Acl::any()
@@ -170,7 +166,7 @@ fn port(
 fn defaults_into(o: &mut Opts, d: &Defaults, errs: &mut Errors) {
     for name in OPTION_NAMES {
         if let Some((v, line)) = d.get("ser2net", name) {
-            if let Err(m) = option(o, name, v, line) {
+            if let Err(m) = option(o, name, v) {
                 errs.push((line, format!("default: {m}")));
             }
         }
@@ -192,14 +188,14 @@ fn options(o: &mut Opts, node: &Node, errs: &mut Errors) {
         };
         if v.text().is_none() {
             errs.push((k.line, format!("option {key:?}: want a value")));
-        } else if let Err(m) = option(o, key, val, k.line) {
+        } else if let Err(m) = option(o, key, val) {
             errs.push((k.line, m));
         }
     }
 }
 
 /// One option.
-fn option(o: &mut Opts, key: &str, v: &str, line: usize) -> Result<(), String> {
+fn option(o: &mut Opts, key: &str, v: &str) -> Result<(), String> {
     let flag =
         || boolean(Some(v.trim())).ok_or_else(|| format!("{key}: bad value {v:?} (true or false)"));
     match key {
@@ -222,7 +218,7 @@ fn option(o: &mut Opts, key: &str, v: &str, line: usize) -> Result<(), String> {
             ));
         }
         "no-con-to-acc" => o.no_con_to_acc = flag()?,
-        "telnet-brk-on-sync" => o.brk_on_sync = flag()?.then_some(line),
+        "telnet-brk-on-sync" => o.brk_on_sync = flag()?,
         "mdns" => o.mdns = flag()?,
         "mdns-sysattrs" => o.sysattrs = flag()?,
         "mdns-name" => o.mdns_name = Some(v.to_string()),

@@ -76,7 +76,6 @@ connection: &b\n  accepter: sctp,2001\n  connector: echo\nled: &l\n  driver: sys
         e,
         vec![
             "s.yaml:3: rs485 not supported by rgetty-share",
-            "s.yaml:6: telnet-brk-on-sync: true not supported (a telnet SYNC does not send a break)",
             "s.yaml:7: option \"openstr\" not supported by rgetty-share",
             "s.yaml:8: trace-both not supported: the port log (trace-read) records device output only",
             "s.yaml:9: option \"chardelay-scale\" not supported by rgetty-share",
@@ -192,4 +191,39 @@ fn includes() {
     let c = load_file(&main, Path::new(ETC)).unwrap();
     assert_eq!(c.len(), 1);
     assert!(c[0].port.stty.starts_with("57600 "));
+}
+
+#[test]
+fn telnet_brk_on_sync_turns_a_sync_into_a_break() {
+    use crate::share::stack::{Conn, Control, LayerArgs, Side};
+    use std::io::Write;
+    use std::os::fd::OwnedFd;
+    let c = load("connection: &a\n  accepter: telnet,tcp,2000\n  connector: serialdev,/dev/a\n  options:\n    telnet-brk-on-sync: true\n\
+        connection: &b\n  accepter: tcp,2001\n  connector: serialdev,/dev/b\n  options:\n    telnet-brk-on-sync: true\n")
+    .unwrap();
+    assert!(c[0].port.telnet_brk_on_sync);
+    assert!(!c[1].port.telnet_brk_on_sync, "no SYNC without telnet");
+    for (layer, want) in [
+        ("telnet-brk-on-sync", vec![Control::BreakPulse]),
+        ("telnet", vec![]),
+    ] {
+        let (a, mut peer) = std::os::unix::net::UnixStream::pair().unwrap();
+        let args = LayerArgs {
+            side: Side::Server,
+            tls: None,
+        };
+        let mut conn = Conn::build(OwnedFd::from(a), &[layer], &args).unwrap();
+        peer.write_all(b"x\xff\xf2y").unwrap();
+        let (mut buf, mut ev, mut data) = ([0u8; 64], Vec::new(), Vec::new());
+        while data.len() < 2 {
+            let n = conn.read_events(&mut buf, &mut ev).unwrap();
+            data.extend_from_slice(&buf[..n]);
+        }
+        assert_eq!(data, b"xy");
+        let breaks: Vec<_> = ev
+            .into_iter()
+            .filter(|e| *e == Control::BreakPulse)
+            .collect();
+        assert_eq!(breaks, want, "{layer}");
+    }
 }
