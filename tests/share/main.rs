@@ -11,10 +11,13 @@ mod share_util;
 
 mod conf_tls;
 mod engine;
+mod hosts;
 mod inetd;
+mod inetd_log;
 mod labgrid;
 mod mdns;
 mod modem_lines;
 mod ops;
+mod remserial;
 mod ser2net;
 mod serve;
