@@ -71,6 +71,20 @@ fn check(f: &Path) -> std::process::Output {
         .unwrap()
 }
 
+/// Write `text` as `DIR/ser2net.yaml`, check that it has `ports` ports and no problem, and
+/// serve it.
+fn check_and_serve(dir: &Path, text: &str, ports: usize) -> Server {
+    let f = dir.join("ser2net.yaml");
+    std::fs::write(&f, text).unwrap();
+    let out = check(&f);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!("ok: {ports} ports\n"),
+        "{out:?}"
+    );
+    serve(dir, &["--ser2net-config", f.to_str().unwrap()])
+}
+
 fn cflags(fd: &impl std::os::fd::AsFd) -> nix::sys::termios::ControlFlags {
     tty::get_termios(fd).unwrap().control_flags
 }
@@ -220,15 +234,7 @@ fn debian_stock_file_serves_the_same_ports() {
         return;
     };
     let tmp = tmpdir();
-    let f = tmp.path().join("ser2net.yaml");
-    std::fs::write(&f, &text).unwrap();
-    let checked = check(&f);
-    assert_eq!(
-        String::from_utf8_lossy(&checked.stdout),
-        "ok: 4 ports\n",
-        "{checked:?}"
-    );
-    let srv = serve(tmp.path(), &["--ser2net-config", f.to_str().unwrap()]);
+    let srv = check_and_serve(tmp.path(), &text, 4);
     let mut addrs = srv.addrs.clone();
     addrs.sort();
     let mut want: Vec<SocketAddr> = ports
@@ -538,15 +544,7 @@ fn consolepi_shipped_shape() {
         ));
         text.push_str("    telnet-brk-on-sync: true\n");
     }
-    let f = tmp.path().join("consolepi.yaml");
-    std::fs::write(&f, &text).unwrap();
-    let out = check(&f);
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout),
-        "ok: 3 ports\n",
-        "{out:?}"
-    );
-    let srv = serve(tmp.path(), &["--ser2net-config", f.to_str().unwrap()]);
+    let srv = check_and_serve(tmp.path(), &text, 3);
     assert_eq!(srv.addrs.len(), 3);
     let banner = format!(
         "ser2net port {} device {} [9600N81] (Debian GNU/Linux)",
