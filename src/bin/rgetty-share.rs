@@ -34,6 +34,8 @@ use rgetty::sys::lock::{LockDir, Naming};
 
 #[path = "rgetty_share/args.rs"]
 mod args;
+#[path = "rgetty_share/compat.rs"]
+mod compat;
 use args::{Cli, Cmd, Common, ConnectArgs, ServeArgs};
 #[path = "rgetty_share/remserial.rs"]
 mod remserial;
@@ -337,6 +339,9 @@ fn device_path(dev: &Path) -> anyhow::Result<PathBuf> {
 
 fn serve(a: ServeArgs) -> anyhow::Result<()> {
     init_log(a.common.verbose, !a.inetd);
+    if let Some(path) = &a.ser2net_config {
+        return compat::serve_config(&a, path);
+    }
     let settings = ServerSettings {
         lock_dir: lock_dir(&a.common),
         client_buffer: server::CLIENT_BUFFER,
@@ -440,8 +445,15 @@ fn connect(a: ConnectArgs) -> anyhow::Result<()> {
         },
         _ => bail!("give either --link PATH or a DEVICE"),
     };
+    // `mdns:NAME`: a port announced over mDNS (ser2net's mdns options).
+    let server = match a.server.strip_prefix("mdns:") {
+        Some(name) => rgetty::share::mdns::resolve(name, Duration::from_secs(3))
+            .map_err(anyhow::Error::msg)?
+            .to_string(),
+        None => a.server.clone(),
+    };
     let opts = ConnectOptions {
-        server: a.server.clone(),
+        server,
         mode: parse_mode(&a.mode)?,
         local: target,
         lock_dir: lock_dir(&a.common),
@@ -469,6 +481,18 @@ fn connect(a: ConnectArgs) -> anyhow::Result<()> {
 
 fn main() -> ExitCode {
     let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    // Started as `ser2net` (an alternative name the admin chose): ser2net's command line.
+    if argv
+        .first()
+        .and_then(|a0| Path::new(a0).file_name())
+        .is_some_and(|n| n == "ser2net")
+    {
+        let args: Vec<String> = argv[1..]
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        return compat::main(&args, "rgetty-share");
+    }
     let remserial_args = match argv.first() {
         Some(a0) if rgetty::share::remserial::invoked_as_remserial(a0) => Some(argv[1..].to_vec()),
         _ => None,
@@ -490,6 +514,7 @@ fn main() -> ExitCode {
     let r = match cli.cmd {
         Cmd::Serve(a) => serve(a),
         Cmd::Connect(a) => connect(a),
+        Cmd::Ser2net { args } => return compat::main(&args, "rgetty-share"),
         Cmd::Modem { args } => {
             init_log(false, true);
             let code = rgetty::modem::cli::main(args);
@@ -497,6 +522,11 @@ fn main() -> ExitCode {
         }
         Cmd::Remserial { .. } => Err(anyhow::anyhow!("remserial: nested")),
     };
+    finish(r)
+}
+
+/// The exit status of a command, its error logged (and printed when logging is off).
+fn finish(r: anyhow::Result<()>) -> ExitCode {
     match r {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

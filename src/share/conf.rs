@@ -82,6 +82,8 @@ pub struct PortConfig {
     pub log: Option<PathBuf>,
     /// Serve TLS.
     pub tls: Option<TlsFiles>,
+    /// A telnet SYNC (`IAC DM`) sends a break to the device (ser2net's `telnet-brk-on-sync`).
+    pub telnet_brk_on_sync: bool,
 }
 
 /// The PEM files of a TLS port.
@@ -144,6 +146,7 @@ impl PortConfig {
             replay: 0,
             log: None,
             tls: None,
+            telnet_brk_on_sync: false,
         }
     }
 

@@ -14,17 +14,21 @@
 //! - [`acl`]: host allow lists;
 //! - [`remserial`]: remserial's command line, turned into `serve` or `connect`;
 //! - [`resolve`]: peers' verified host names for host lists, looked up off the loop;
+//! - [`ser2net`]: ser2net.yaml and ser2net's command line as a front end;
+//! - [`mdns`]: mDNS/DNS-SD announcements of ports, following hot-plug;
 
 pub mod acl;
 pub mod client;
 pub mod conf;
 pub mod engine;
 pub mod loglimit;
+pub mod mdns;
 pub mod pump;
 pub mod remserial;
 pub mod resolve;
 pub mod rfc2217;
 pub mod roles;
+pub mod ser2net;
 pub mod server;
 pub mod session;
 pub mod stack;

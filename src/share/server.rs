@@ -88,6 +88,9 @@ pub struct ServeSignals {
     pub term: Arc<AtomicBool>,
 }
 
+/// Told when a watched device appears (`true`) or goes (`false`): mDNS follows hot-plug.
+pub type PresenceHook = Box<dyn FnMut(&std::path::Path, bool)>;
+
 /// Reloads the config on SIGHUP; returns the new port list or logs why it could not.
 pub type Reloader = Box<dyn FnMut() -> Option<Vec<PortConfig>>>;
 
@@ -213,6 +216,8 @@ pub struct ShareServer {
     notifier: Option<crate::ops::notify::Notifier>,
     last_status: String,
     status_dirty: bool,
+    /// [`ShareServer::set_presence_hook`].
+    presence_hook: Option<PresenceHook>,
 }
 
 impl std::fmt::Debug for ShareServer {
@@ -261,7 +266,13 @@ impl ShareServer {
             notifier: None,
             last_status: String::new(),
             status_dirty: false,
+            presence_hook: None,
         })
+    }
+
+    /// Call `hook` whenever the hot-plug watch sees a device come or go.
+    pub fn set_presence_hook(&mut self, hook: PresenceHook) {
+        self.presence_hook = Some(hook);
     }
 
     /// The engine, for set-up before [`ShareServer::run`] (which holds it while running).

@@ -22,6 +22,13 @@ pub(crate) enum Cmd {
     Serve(ServeArgs),
     /// Connect to an exported port: a local virtual port (--link) or a local device.
     Connect(ConnectArgs),
+    /// ser2net's command line (-c FILE, -Y LINE, -n, -d, -P FILE, -v): see rgetty-share(8).
+    #[command(disable_help_flag = true)]
+    Ser2net {
+        /// ser2net's options.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// The virtual Hayes modem on a pty (`rgetty-share modem --help` for its options).
     #[command(disable_help_flag = true)]
     Modem {
@@ -94,6 +101,9 @@ pub(crate) struct ServeArgs {
     /// The config file (one line per port); SIGHUP reloads it.
     #[arg(long, short = 'c')]
     pub(crate) config: Option<PathBuf>,
+    /// A ser2net.yaml (ser2net 4's format) instead of --config; SIGHUP reloads it.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) ser2net_config: Option<PathBuf>,
     /// Serve one connection on stdin/stdout (inetd), or the sockets passed by systemd.
     #[arg(long)]
     pub(crate) inetd: bool,

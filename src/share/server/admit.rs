@@ -295,7 +295,12 @@ fn greet(c: &mut Client, s: &Session, cfg: &PortConfig, replay: &[u8], path: &Pa
             side: Side::Server,
             tls: None,
         };
-        let r = (c.conn.push("telnet", &args))
+        let telnet = if cfg.telnet_brk_on_sync {
+            "telnet-brk-on-sync"
+        } else {
+            "telnet"
+        };
+        let r = (c.conn.push(telnet, &args))
             .and_then(|()| c.conn.push("rfc2217", &args))
             .and_then(|()| c.conn.start());
         if let Err(e) = r {

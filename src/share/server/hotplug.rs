@@ -114,6 +114,9 @@ impl ShareServer {
                 } else {
                     log::warn!("{}: device is absent", l.path.display());
                 }
+                if let Some(hook) = self.presence_hook.as_mut() {
+                    hook(&l.path, present);
+                }
             }
         }
         self.status_dirty = true;

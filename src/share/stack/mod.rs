@@ -262,6 +262,7 @@ pub type Build = fn(&LayerArgs<'_>, Box<dyn Layer>) -> io::Result<Box<dyn Layer>
 pub const LAYERS: &[(&str, Build)] = &[
     ("tls", tls::build),
     ("telnet", telnet::build),
+    ("telnet-brk-on-sync", telnet::build_brk_on_sync),
     ("rfc2217", comport::build),
     ("pty-packet", pkt::build),
 ];
