@@ -12,7 +12,8 @@
 //! `-clocal`, ...). HOSTLIST is required (`*` admits everybody). Options: `mode=raw|rfc2217`,
 //! `max=N`, `timeout=SECONDS` (idle), `drain=SECONDS`, `banner="TEXT"` (escapes `\r \n \t \\
 //! \d` device `\p` port), `write-only`; for consoles `watch=PORT` (read-only watchers),
-//! `takeover`, `replay=BYTES`, `log=FILE`; TLS `tls-cert=PEM tls-key=PEM [tls-client-ca=PEM]`.
+//! `takeover`, `replay=BYTES`, `log=FILE`; for labs `hold-session`; TLS `tls-cert=PEM
+//! tls-key=PEM [tls-client-ca=PEM]`.
 //! Server-wide lines of their own: `metrics=[ADDR:]PORT`, `metrics-allow=HOSTLIST`
 //! ([`globals`]).
 //!
@@ -82,6 +83,8 @@ pub struct PortConfig {
     pub log: Option<PathBuf>,
     /// Serve TLS.
     pub tls: Option<TlsFiles>,
+    /// Keep the clients connected while the device is away and reopen it when it is back.
+    pub hold_session: bool,
 }
 
 /// The PEM files of a TLS port.
@@ -144,6 +147,7 @@ impl PortConfig {
             replay: 0,
             log: None,
             tls: None,
+            hold_session: false,
         }
     }
 
@@ -461,6 +465,7 @@ fn parse_line(line: &str) -> Result<PortConfig, String> {
             }
             "banner" => p.banner = Some(v.to_string()),
             "write-only" if v.is_empty() => p.write_only = true,
+            "hold-session" if v.is_empty() => p.hold_session = true,
             _ => return Err(format!("unknown option {o:?}")),
         }
     }

@@ -33,6 +33,7 @@ use crate::share::transport::{Conn, TlsRole};
 use crate::sys::lock::LockDir;
 
 mod admit;
+mod hold;
 mod metrics;
 mod ports;
 
@@ -113,6 +114,10 @@ pub struct PortStats {
     pub bytes_to_dev: u64,
     /// Bytes read from the devices.
     pub bytes_from_dev: u64,
+    /// Times a device went away under a held session (`hold-session`).
+    pub gaps: u64,
+    /// Input bytes dropped while a device was away (over the held-input cap).
+    pub held_dropped: u64,
 }
 
 /// One device of a port, with its session while open.
@@ -123,6 +128,10 @@ struct Line {
     present: bool,
     session: Option<Box<Session>>,
     replay: Replay,
+    /// `hold-session`: the clients waiting while the device is away.
+    held: Option<Box<hold::Held>>,
+    /// `hold-session`: the termios after the last COM-PORT request, re-applied on return.
+    termios: Option<nix::sys::termios::Termios>,
 }
 
 /// One exported port.
@@ -348,11 +357,18 @@ impl Server {
             cap,
             write_only: port.cfg.write_only,
         };
+        if port.lines[li].session.is_none() {
+            if port.lines[li].held.is_some() {
+                self.pump_held(eng, pi, li);
+            }
+            return;
+        }
         let line = &mut port.lines[li];
         let Some(s) = line.session.as_deref_mut() else {
             return;
         };
-        let (replay, log) = (&mut line.replay, &mut port.log);
+        let (replay, log, termios) = (&mut line.replay, &mut port.log, &mut line.termios);
+        let hold = port.cfg.hold_session;
         let (to0, from0) = (s.to_dev_bytes, s.from_dev_bytes);
         let more = s.pump(
             cfg,
@@ -363,7 +379,13 @@ impl Server {
                     l.output(b);
                 }
             },
-            &mut |s, ci, ev| crate::share::rfc2217::telnet_event(s, ci, ev, cap),
+            &mut |s, ci, ev| {
+                let com = hold && hold::is_com_port(&ev);
+                crate::share::rfc2217::telnet_event(s, ci, ev, cap);
+                if com {
+                    *termios = crate::sys::tty::get_termios(&s.dev).ok();
+                }
+            },
         );
         port.stats.bytes_to_dev += s.to_dev_bytes - to0;
         port.stats.bytes_from_dev += s.from_dev_bytes - from0;
@@ -394,12 +416,10 @@ impl Handler for Server {
                 self.pump(eng, pi, li);
             }
             Some(Slot::Client(pi, li)) => {
-                if let Some(s) = self.session_mut(pi, li) {
-                    if let Some(c) = s.clients.iter_mut().find(|c| c.token == t) {
-                        c.readable |= r.readable;
-                        c.writable |= r.writable;
-                        c.hup |= r.closed;
-                    }
+                if let Some(c) = self.client_mut(pi, li, t) {
+                    c.readable |= r.readable;
+                    c.writable |= r.writable;
+                    c.hup |= r.closed;
                 }
                 self.pump(eng, pi, li);
             }

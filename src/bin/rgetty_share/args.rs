@@ -114,6 +114,9 @@ pub(crate) struct ServeArgs {
     /// Log device output (timestamped lines) and connects to FILE; reopened on SIGHUP.
     #[arg(long, value_name = "FILE")]
     pub(crate) log_file: Option<PathBuf>,
+    /// Keep clients connected while the device is unplugged; reopen it when it is back.
+    #[arg(long)]
+    pub(crate) hold_session: bool,
     /// Serve GET /metrics (Prometheus text) on ADDR:PORT, or on PORT of 127.0.0.1.
     #[arg(long, value_name = "[ADDR:]PORT")]
     pub(crate) metrics: Option<String>,

@@ -224,7 +224,7 @@ impl Server {
     }
 
     /// A session just opened by [`pick_line`] gets its token and its fd watched.
-    fn register_session(&mut self, eng: &mut Engine, pi: usize, li: usize) {
+    pub(super) fn register_session(&mut self, eng: &mut Engine, pi: usize, li: usize) {
         let Some(Some(port)) = self.ports.get_mut(pi) else {
             return;
         };
@@ -380,7 +380,7 @@ fn take_over(s: &mut Session, peer: SocketAddr) {
 }
 
 /// Lock, open and set up a device; the error is the one-line reason for the client.
-fn open_session(
+pub(super) fn open_session(
     path: &Path,
     cfg: &PortConfig,
     settings: &super::ServerSettings,

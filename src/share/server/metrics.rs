@@ -140,6 +140,16 @@ impl Server {
         }
     }
 
+    /// The port and line of the `i`th of [`Server::device_paths`].
+    fn line_at(&self, i: usize) -> Option<(usize, usize)> {
+        self.ports
+            .iter()
+            .enumerate()
+            .filter_map(|(pi, p)| Some((pi, p.as_ref()?)))
+            .flat_map(|(pi, p)| (0..p.lines.len()).map(move |li| (pi, li)))
+            .nth(i)
+    }
+
     /// Every port's device paths, in port order.
     fn device_paths(&self) -> Vec<std::path::PathBuf> {
         self.ports
@@ -165,7 +175,7 @@ impl Server {
         s
     }
 
-    pub(super) fn hotplug_ready(&mut self, _eng: &mut Engine) {
+    pub(super) fn hotplug_ready(&mut self, eng: &mut Engine) {
         let Some(h) = self.hotplug.as_mut() else {
             return;
         };
@@ -184,17 +194,25 @@ impl Server {
             .flatten()
             .flat_map(|p| p.lines.iter_mut())
             .collect();
+        let mut back = Vec::new();
         for (i, present) in changed {
             if let Some(l) = lines.get_mut(i) {
                 l.present = present;
                 if present {
                     log::info!("{}: device appeared", l.path.display());
+                    back.push(i);
                 } else {
                     log::warn!("{}: device is absent", l.path.display());
                 }
             }
         }
         self.status_dirty = true;
+        // hold-session: a held line whose device is back is reopened now.
+        for i in back {
+            if let Some((pi, li)) = self.line_at(i) {
+                self.resume(eng, pi, li);
+            }
+        }
     }
 
     pub(super) fn metrics_accept(&mut self, eng: &mut Engine) {
@@ -275,6 +293,8 @@ impl Server {
                     bytes_from_device: p.stats.bytes_from_dev,
                     sessions: p.stats.sessions,
                     refusals: p.stats.refusals,
+                    device_gaps: p.stats.gaps,
+                    held_input_dropped: p.stats.held_dropped,
                     device_present: p.lines.iter().any(|l| hotplug::exists(&l.path)),
                     lock: if ours {
                         LockState::Ours

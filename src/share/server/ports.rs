@@ -15,7 +15,12 @@ use crate::share::transport::{self, TlsRole};
 use crate::sys::tty;
 
 /// Log and close one client; returns its token and fd for the slot table.
-fn drop_client(eng: &mut Engine, port: &mut Port, dev: &str, mut c: Client) -> (Token, i32) {
+pub(super) fn drop_client(
+    eng: &mut Engine,
+    port: &mut Port,
+    dev: &str,
+    mut c: Client,
+) -> (Token, i32) {
     let why = c.dead.as_deref().unwrap_or("session closed");
     log::info!(
         "port {}: disconnect {} from {dev}: {why}; {} bytes in, {} bytes out, {}s",
@@ -131,6 +136,8 @@ impl Server {
                 present: crate::ops::hotplug::exists(p),
                 session: None,
                 replay: Replay::new(cfg.replay),
+                held: None,
+                termios: None,
             })
             .collect();
         self.ports.push(Some(Port {
@@ -159,10 +166,11 @@ impl Server {
         };
         let dev = s.path.display().to_string();
         let gone = s.gone.clone();
+        let hold = gone.is_some() && port.cfg.hold_session;
         let mut dead = Vec::new();
         let mut i = 0;
         while i < s.clients.len() {
-            if s.clients[i].dead.is_some() || gone.is_some() {
+            if s.clients[i].dead.is_some() || (gone.is_some() && !hold) {
                 dead.push(s.clients.swap_remove(i));
             } else {
                 i += 1;
@@ -171,6 +179,7 @@ impl Server {
         let t = Instant::now();
         let drain = port.cfg.drain_timeout;
         let mut close: Option<bool> = None;
+        let kept = hold.then(|| super::hold::Kept::take(s));
         if let Some(why) = &gone {
             log::warn!("{dev}: {why}; closing the session");
             close = Some(false);
@@ -207,13 +216,21 @@ impl Server {
         if let Some(drained) = close {
             freed.extend(finish(eng, &mut port.lines[li], drained));
         }
-        let remove = port.retired && port.lines.iter().all(|l| l.session.is_none());
+        let held = kept.is_some_and(|k| super::hold::enter(port, li, k, gone.as_deref()));
+        let remove = port.retired
+            && port
+                .lines
+                .iter()
+                .all(|l| l.session.is_none() && l.held.is_none());
         self.status_dirty |= !freed.is_empty();
         for (t, fd) in freed {
             self.release(eng, t, fd);
         }
         if remove {
             self.ports[pi] = None;
+        }
+        if held {
+            self.resume(eng, pi, li);
         }
     }
 
@@ -331,6 +348,12 @@ impl Server {
         }
         let drain = p.cfg.drain_timeout.min(Duration::from_secs(5));
         for li in 0..p.lines.len() {
+            if let Some(h) = p.lines[li].held.take() {
+                let dev = p.lines[li].path.display().to_string();
+                for c in h.clients {
+                    freed.push(drop_client(eng, &mut p, &dev, c));
+                }
+            }
             let Some(s) = p.lines[li].session.as_deref_mut() else {
                 continue;
             };
