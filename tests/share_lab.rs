@@ -8,6 +8,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 mod share_util;
+use rgetty::proto::telnet::{ComPort, Decoder, Event};
+use rgetty::sys::tty;
 use share_util::*;
 
 /// Read from `c` until the text read so far contains `pat`; returns it.
@@ -173,4 +175,69 @@ fn hold_session_keeps_input_up_to_the_cap() {
     assert_eq!(d.read_n(4096), &typed[..4096]);
     assert!(d.drain_for(Duration::from_millis(200)).is_empty());
     // without hold-session nothing changed: covered by the hot-plug tests in ops_share
+}
+
+/// Telnet-decode what `c` sends until `done` says the data and COM-PORT messages so far are
+/// enough; returns them.
+fn read_rfc2217(
+    c: &mut TcpStream,
+    done: impl Fn(&str, &[ComPort]) -> bool,
+) -> (String, Vec<ComPort>) {
+    let mut dec = Decoder::new();
+    let (mut data, mut ev, mut msgs) = (Vec::new(), Vec::new(), Vec::new());
+    let end = Instant::now() + DEADLINE;
+    let mut b = [0u8; 4096];
+    c.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+    while !done(&String::from_utf8_lossy(&data), &msgs) {
+        assert!(Instant::now() < end, "timed out: {data:?} {msgs:?}");
+        if let Ok(n) = c.read(&mut b) {
+            assert!(n > 0, "closed: {data:?} {msgs:?}");
+            dec.feed(&b[..n], &mut data, &mut ev);
+        }
+        for e in ev.drain(..) {
+            if let Event::Sub { payload, .. } = e {
+                msgs.push(ComPort::parse(&payload).unwrap().0);
+            }
+        }
+    }
+    (String::from_utf8_lossy(&data).into_owned(), msgs)
+}
+
+/// `hold-session` on an RFC 2217 port: the client's speed survives the replug (the new pty,
+/// at 9600, is set to the 57600 the client asked for), and the client is told the modem
+/// lines dropped (NOTIFY-MODEMSTATE with the delta bits) and came back.
+#[test]
+fn hold_session_reapplies_rfc2217_settings_and_notifies() {
+    let tmp = tmpdir();
+    let link = tmp.path().join("by-id-board");
+    let d = dev();
+    repoint(&link, &d.path);
+    let srv = serve(
+        tmp.path(),
+        &[
+            "-p",
+            "0",
+            "--mode",
+            "rfc2217",
+            "--hold-session",
+            link.to_str().unwrap(),
+        ],
+    );
+    let mut c = connect(srv.addrs[0]);
+    let mut req = Vec::new();
+    ComPort::SetBaudrate(57600).encode(false, &mut req);
+    c.write_all(&req).unwrap();
+    read_rfc2217(&mut c, |_, m| m.contains(&ComPort::SetBaudrate(57600)));
+    assert_eq!(tty::get_speed(&d.master).unwrap(), 57600);
+    drop(d);
+    std::fs::remove_file(&link).unwrap();
+    let gone = ComPort::NotifyModemstate(0x0b);
+    let (text, _) = read_rfc2217(&mut c, |t, m| t.contains("holding") && m.contains(&gone));
+    assert!(text.contains("is gone"), "{text:?}");
+    let d = dev();
+    tty::set_speed(&d.slave, 9600).unwrap();
+    repoint(&link, &d.path);
+    let back = ComPort::NotifyModemstate(0xbb);
+    read_rfc2217(&mut c, |t, m| t.contains("is back") && m.contains(&back));
+    assert_eq!(tty::get_speed(&d.master).unwrap(), 57600);
 }
