@@ -1,9 +1,11 @@
 //! rgetty-share for labs (issue 19): sessions that survive the device (`hold-session`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{Read, Write};
+use std::io::{BufRead, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::os::unix::fs::symlink;
+use std::os::unix::net::UnixStream;
+use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -138,10 +140,12 @@ fn hold_session_survives_twenty_replugs() {
 }
 
 /// Input typed while the device is away is kept up to 4,096 bytes; the rest is dropped and
-/// counted in the metrics.
+/// counted in the metrics. A control-socket subscriber gets `device-gone` and `device-back`.
 #[test]
 fn hold_session_keeps_input_up_to_the_cap() {
     let tmp = tmpdir();
+    let ctl_dir = tmpdir(); // not next to the link: that directory is watched
+    let ctl_path = ctl_dir.path().join("ctl");
     let link = tmp.path().join("by-id-board");
     let pm = free_port();
     let metrics: SocketAddr = format!("127.0.0.1:{pm}").parse().unwrap();
@@ -155,15 +159,24 @@ fn hold_session_keeps_input_up_to_the_cap() {
             "--hold-session",
             "--metrics",
             &pm.to_string(),
+            "--control",
+            ctl_path.to_str().unwrap(),
             link.to_str().unwrap(),
         ],
     );
     let mut c = connect(srv.addrs[0]);
     c.write_all(b"a").unwrap();
     assert_eq!(d.read_n(1), b"a");
+    let mut sub = Ctl::open(&ctl_path);
+    sub.ask(r#"{"cmd":"subscribe"}"#);
     drop(d);
     std::fs::remove_file(&link).unwrap();
     read_until(&mut c, "holding the session");
+    let ev = sub.line();
+    assert!(
+        ev.contains("\"event\":\"device-gone\"") && ev.contains("\"held\":true"),
+        "{ev}"
+    );
     let typed = pattern(10_000, 7);
     c.write_all(&typed).unwrap();
     wait_for("the drop to be counted", || {
@@ -172,6 +185,7 @@ fn hold_session_keeps_input_up_to_the_cap() {
     let mut d = dev();
     repoint(&link, &d.path);
     read_until(&mut c, "is back");
+    assert!(sub.line().contains("\"event\":\"device-back\""));
     assert_eq!(d.read_n(4096), &typed[..4096]);
     assert!(d.drain_for(Duration::from_millis(200)).is_empty());
     // without hold-session nothing changed: covered by the hot-plug tests in ops_share
@@ -240,4 +254,136 @@ fn hold_session_reapplies_rfc2217_settings_and_notifies() {
     let back = ComPort::NotifyModemstate(0xbb);
     read_rfc2217(&mut c, |t, m| t.contains("is back") && m.contains(&back));
     assert_eq!(tty::get_speed(&d.master).unwrap(), 57600);
+}
+
+/// A control-socket client: one JSON request line, one reply line.
+struct Ctl {
+    r: std::io::BufReader<UnixStream>,
+}
+
+impl Ctl {
+    fn open(path: &Path) -> Ctl {
+        let s = UnixStream::connect(path).unwrap();
+        s.set_read_timeout(Some(DEADLINE)).unwrap();
+        Ctl {
+            r: std::io::BufReader::new(s),
+        }
+    }
+    /// The next line the server sends.
+    fn line(&mut self) -> String {
+        let mut l = String::new();
+        self.r.read_line(&mut l).unwrap();
+        assert!(l.ends_with('\n'), "{l:?}");
+        l
+    }
+    fn ask(&mut self, req: &str) -> String {
+        self.r
+            .get_mut()
+            .write_all(format!("{req}\n").as_bytes())
+            .unwrap();
+        self.line()
+    }
+}
+
+/// The control socket: mode 0600; `list`, `show` (by port number), a subscriber's connect and
+/// disconnect events, `kick` (the client is gone well within the 100 ms target), `disable`
+/// (new clients refused with one line) and `enable`, `break`, `reset` of an unknown sequence,
+/// bad requests answered with an error line on a connection that stays usable, and a peer
+/// that is neither root nor the server's user refused by its credentials.
+#[test]
+fn control_socket_lists_kicks_and_streams_events() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tmpdir();
+    let ctl_path = tmp.path().join("ctl");
+    let mut d = dev();
+    let srv = serve(
+        tmp.path(),
+        &[
+            "-p",
+            "0",
+            "--control",
+            ctl_path.to_str().unwrap(),
+            d.path.to_str().unwrap(),
+        ],
+    );
+    let port = srv.addrs[0].port().to_string();
+    let mode = std::fs::metadata(&ctl_path).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let mut sub = Ctl::open(&ctl_path);
+    assert_eq!(
+        sub.ask(r#"{"cmd":"subscribe"}"#),
+        "{\"ok\":true,\"subscribed\":true}\n"
+    );
+    let mut ctl = Ctl::open(&ctl_path);
+    let list = ctl.ask(r#"{"cmd":"list"}"#);
+    assert!(
+        list.starts_with("{\"ok\":true,\"ports\":[{\"port\":\"127.0.0.1:"),
+        "{list}"
+    );
+    assert!(list.contains("\"clients\":0"), "{list}");
+    let mut c = connect(srv.addrs[0]);
+    c.write_all(b"x").unwrap();
+    assert_eq!(d.read_n(1), b"x");
+    let me = c.local_addr().unwrap().to_string();
+    let ev = sub.line();
+    assert!(
+        ev.starts_with("{\"event\":\"connect\"") && ev.contains(&me) && ev.contains("writer"),
+        "{ev}"
+    );
+    let show = ctl.ask(&format!(r#"{{"cmd":"show","port":"{port}"}}"#));
+    assert!(show.contains(&format!("\"client\":\"{me}\"")), "{show}");
+    let brk = ctl.ask(&format!(r#"{{"cmd":"break","port":"{port}","ms":50}}"#));
+    assert_eq!(brk, "{\"ok\":true,\"break_ms\":50}\n");
+    let reset = ctl.ask(&format!(
+        r#"{{"cmd":"reset","port":"{port}","name":"esp"}}"#
+    ));
+    assert!(
+        reset.contains("\"ok\":false") && reset.contains("no reset sequence"),
+        "{reset}"
+    );
+    for bad in ["list", r#"{"cmd":"nope"}"#, r#"{"cmd":"show","port":"1"}"#] {
+        let r = ctl.ask(bad);
+        assert!(r.starts_with("{\"ok\":false,\"error\":"), "{bad}: {r}");
+    }
+    // kick: the client sees end of file at once
+    let t0 = Instant::now();
+    let r = ctl.ask(&format!(
+        r#"{{"cmd":"kick","port":"{port}","client":"{me}"}}"#
+    ));
+    assert_eq!(r, "{\"ok\":true,\"kicked\":1}\n");
+    c.set_read_timeout(Some(DEADLINE)).unwrap();
+    let mut rest = Vec::new();
+    c.read_to_end(&mut rest).unwrap();
+    let took = t0.elapsed();
+    eprintln!("kick to end of file: {took:?}");
+    assert!(took < Duration::from_millis(500), "{took:?}");
+    let ev = sub.line();
+    assert!(
+        ev.contains("\"event\":\"disconnect\"") && ev.contains("kicked"),
+        "{ev}"
+    );
+    // disable: refused with one line; enable: served again
+    let r = ctl.ask(&format!(r#"{{"cmd":"disable","port":"{port}"}}"#));
+    assert!(r.starts_with("{\"ok\":true,\"enabled\":false"), "{r}");
+    let mut c = connect(srv.addrs[0]);
+    assert_eq!(read_to_eof(&mut c), "port disabled\r\n");
+    ctl.ask(&format!(r#"{{"cmd":"enable","port":"{port}"}}"#));
+    let mut c = connect(srv.addrs[0]);
+    c.write_all(b"y").unwrap();
+    assert_eq!(d.read_n(1), b"y");
+    // a peer that is neither root nor the server's user (only when the test runs as root)
+    if nix::unistd::geteuid().is_root() && have("python3") {
+        std::fs::set_permissions(&ctl_path, std::fs::Permissions::from_mode(0o666)).unwrap();
+        let out = std::process::Command::new("python3")
+            .args(["-c", "import socket,sys; s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.sendall(b'{\"cmd\":\"list\"}\\n'); print(s.recv(4096).decode())"])
+            .arg(&ctl_path)
+            .uid(65534)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            text.contains("\"ok\":false") && text.contains("not allowed"),
+            "{text} {out:?}"
+        );
+    }
 }

@@ -4,7 +4,8 @@
 //! rgetty-share serve [--listen ADDR] -p PORT [-s "STTY"] [-m MAX] [--allow ADDR|CIDR|*]...
 //!                    [--mode raw|rfc2217] [-w] [-d] [--tls-cert PEM --tls-key PEM
 //!                    [--tls-client-ca PEM]] [--watch-port PORT] [--takeover]
-//!                    [--replay BYTES] [--log-file FILE] [--hold-session] DEVICE
+//!                    [--replay BYTES] [--log-file FILE] [--hold-session]
+//!                    [--control PATH] DEVICE
 //! rgetty-share serve --config FILE
 //! rgetty-share serve --inetd [-s STTY[,STTY...]] DEVICE
 //! rgetty-share connect HOST:PORT [--mode raw|rfc2217] [--tls [--tls-ca PEM]
@@ -238,6 +239,9 @@ fn serve_config(srv: &mut Server, a: &ServeArgs, cfgpath: &Path) -> anyhow::Resu
         srv.add_port(p, Some(l))?;
     }
     set_metrics(srv, a, globals.metrics, globals.metrics_allow)?;
+    if let Some(c) = a.control.as_ref().or(globals.control.as_ref()) {
+        srv.set_control(c)?;
+    }
     let path = cfgpath.to_path_buf();
     srv.set_reloader(Box::new(move || {
         log::info!("SIGHUP: reloading {}", path.display());
@@ -318,6 +322,9 @@ fn serve(a: ServeArgs) -> anyhow::Result<()> {
             srv.add_port(cfg, Some(l))?;
         }
         set_metrics(&mut srv, &a, None, None)?;
+        if let Some(c) = &a.control {
+            srv.set_control(c)?;
+        }
     }
     srv.watch_devices()?;
     if let Some(pf) = &a.port_file {

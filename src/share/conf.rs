@@ -14,8 +14,8 @@
 //! \d` device `\p` port), `write-only`; for consoles `watch=PORT` (read-only watchers),
 //! `takeover`, `replay=BYTES`, `log=FILE`; for labs `hold-session`; TLS `tls-cert=PEM
 //! tls-key=PEM [tls-client-ca=PEM]`.
-//! Server-wide lines of their own: `metrics=[ADDR:]PORT`, `metrics-allow=HOSTLIST`
-//! ([`globals`]).
+//! Server-wide lines of their own: `metrics=[ADDR:]PORT`, `metrics-allow=HOSTLIST`,
+//! `control=PATH` ([`globals`]).
 //!
 //! Pure: parses text handed in; the caller reads the file.
 
@@ -304,6 +304,8 @@ pub struct Globals {
     pub metrics: Option<SocketAddr>,
     /// `metrics-allow=HOSTLIST`: peers the metrics listener answers (default: loopback).
     pub metrics_allow: Option<Acl>,
+    /// `control=PATH`: the control socket.
+    pub control: Option<PathBuf>,
 }
 
 /// `[ADDR:]PORT` of the metrics listener: a bare port binds 127.0.0.1, another address only
@@ -326,7 +328,8 @@ pub fn parse_metrics_addr(s: &str) -> Option<SocketAddr> {
 /// A `KEY=VALUE` line naming a server-wide setting.
 fn global_line(line: &str) -> Option<(&str, &str)> {
     let (k, v) = line.split_once('=')?;
-    (matches!(k, "metrics" | "metrics-allow") && !v.contains(char::is_whitespace)).then_some((k, v))
+    (matches!(k, "metrics" | "metrics-allow" | "control") && !v.contains(char::is_whitespace))
+        .then_some((k, v))
 }
 
 /// The server-wide settings of a config file (the port lines are left to [`parse`]).
@@ -337,7 +340,11 @@ pub fn globals(path: &Path, text: &str) -> Result<Globals, Vec<ConfigError>> {
         let Some((k, v)) = global_line(raw.trim()) else {
             continue;
         };
-        let r = if k == "metrics" {
+        let r = if k == "control" {
+            (v.starts_with('/'))
+                .then(|| g.control = Some(PathBuf::from(v)))
+                .ok_or_else(|| format!("control needs an absolute path, not {v:?}"))
+        } else if k == "metrics" {
             parse_metrics_addr(v)
                 .map(|a| g.metrics = Some(a))
                 .ok_or_else(|| format!("bad metrics address {v:?}"))
@@ -611,6 +618,16 @@ mod tests {
         // Moving the line does not make the port a changed one on reload.
         let moved = parse(Path::new("/etc/s.conf"), text.trim_start_matches("# c\n"));
         assert_eq!(moved.unwrap()[0].tls.as_ref(), Some(&t));
+    }
+
+    #[test]
+    fn control_socket_line() {
+        let g = globals(Path::new("c"), "control=/run/x.ctl\n1 /dev/a - *\n").unwrap();
+        assert_eq!(g.control, Some(PathBuf::from("/run/x.ctl")));
+        let errs = globals(Path::new("c"), "control=x.ctl\n").unwrap_err();
+        assert!(errs[0].to_string().contains("absolute path"), "{errs:?}");
+        let ports = parse(Path::new("c"), "control=/x\n1 /dev/a - * hold-session\n").unwrap();
+        assert!(ports[0].hold_session);
     }
 
     #[test]

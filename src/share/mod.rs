@@ -10,10 +10,12 @@
 //! - [`client`]: `connect`, the virtual COM port (pty) and the device bridge;
 //! - [`conf`]: the config file (one line per port, Masqdialer style);
 //! - [`acl`]: host allow lists;
+//! - [`control`]: the control socket's protocol (JSON lines);
 
 pub mod acl;
 pub mod client;
 pub mod conf;
+pub mod control;
 pub mod engine;
 pub mod rfc2217;
 pub mod roles;

@@ -33,6 +33,7 @@ use crate::share::transport::{Conn, TlsRole};
 use crate::sys::lock::LockDir;
 
 mod admit;
+mod control;
 mod hold;
 mod metrics;
 mod ports;
@@ -148,6 +149,8 @@ struct Port {
     stats: PortStats,
     /// Replaced by a reload: takes no new clients, kept until its sessions end.
     retired: bool,
+    /// Disabled through the control socket: new clients are refused.
+    disabled: bool,
 }
 
 /// What a token stands for.
@@ -162,6 +165,8 @@ enum Slot {
     Metrics,
     MetricsConn,
     Hotplug,
+    Control,
+    ControlConn,
 }
 
 /// A TLS connection still in its handshake (no device touched yet).
@@ -179,6 +184,7 @@ const T_IDLE: u64 = 1;
 const T_DRAIN: u64 = 2;
 const T_MODEM: u64 = 3;
 const T_HANDSHAKE: u64 = 4;
+const T_BREAK: u64 = 5;
 
 fn key(kind: u64, t: Token) -> u64 {
     (kind << 32) | t.0 as u64
@@ -202,6 +208,7 @@ pub struct Server {
     stop: bool,
     metrics: Option<metrics::Metrics>,
     hotplug: Option<metrics::Hotplug>,
+    control: Option<control::Control>,
     /// [`Server::watch_devices`] was asked for (kept across reloads).
     watching: bool,
     /// `$NOTIFY_SOCKET`, the last `STATUS=` sent, and whether it may have changed.
@@ -250,6 +257,7 @@ impl Server {
             stop: false,
             metrics: None,
             hotplug: None,
+            control: None,
             watching: false,
             notifier: None,
             last_status: String::new(),
@@ -427,6 +435,8 @@ impl Handler for Server {
             Some(Slot::Metrics) => self.metrics_accept(eng),
             Some(Slot::MetricsConn) => self.metrics_conn(eng, t),
             Some(Slot::Hotplug) => self.hotplug_ready(eng),
+            Some(Slot::Control) => self.control_accept(eng),
+            Some(Slot::ControlConn) => self.control_conn(eng, t),
             Some(Slot::Free) | None => {}
         }
     }
@@ -437,6 +447,7 @@ impl Handler for Server {
             T_IDLE => self.idle_check(eng, t),
             T_DRAIN => self.drain_check(eng, t),
             T_MODEM => self.modem_poll(eng, t),
+            T_BREAK => self.end_break(t),
             T_HANDSHAKE => {
                 if let Some(p) = self.pending.remove(&t.0) {
                     log::warn!("{}: TLS handshake not finished in time", p.peer);
@@ -466,6 +477,7 @@ impl Handler for Server {
             self.rewatch(eng);
         }
         self.send_status();
+        self.control_events(eng);
         // Only inetd mode looks at every port: a daemon's turn must not cost O(ports).
         let idle =
             || {

@@ -114,6 +114,9 @@ pub(crate) struct ServeArgs {
     /// Log device output (timestamped lines) and connects to FILE; reopened on SIGHUP.
     #[arg(long, value_name = "FILE")]
     pub(crate) log_file: Option<PathBuf>,
+    /// Serve the control socket (JSON lines: list, show, kick, ...) at PATH.
+    #[arg(long, value_name = "PATH")]
+    pub(crate) control: Option<PathBuf>,
     /// Keep clients connected while the device is unplugged; reopen it when it is back.
     #[arg(long)]
     pub(crate) hold_session: bool,

@@ -215,6 +215,7 @@ impl Server {
         if let Some(l) = port.log.as_mut() {
             l.event(&format!("connect {kind} {peer}"));
         }
+        super::control::connected(port.addr, peer, role);
         port.stats.connects += 1;
         port.stats.clients += 1;
         c.flush();
@@ -293,6 +294,9 @@ fn pick_line(
     settings: &super::ServerSettings,
     peer: SocketAddr,
 ) -> Result<usize, String> {
+    if port.disabled {
+        return Err("port disabled".into());
+    }
     let max = port.cfg.max_clients;
     let pool = port.lines.len() > 1;
     let live = |l: &Line| l.session.as_ref().is_some_and(|s| s.gone.is_none());

@@ -18,6 +18,7 @@ use nix::sys::termios::Termios;
 
 use super::{Port, Server, ports::drop_client};
 use crate::proto::telnet::{ComPort, Event, opt};
+use crate::share::control::Val;
 use crate::share::engine::{Engine, Token};
 use crate::share::rfc2217::{modem_delta, modem_state};
 use crate::share::session::{Buf, Client, Role, Session};
@@ -115,6 +116,7 @@ pub(super) fn enter(port: &mut Port, li: usize, k: Kept, why: Option<&str>) -> b
             why.unwrap_or("gone")
         ));
     }
+    super::control::gone(port.addr, &path, why.unwrap_or("gone"), true);
     port.stats.gaps += 1;
     let mut input = k.input;
     if input.len() > HELD_INPUT {
@@ -301,6 +303,12 @@ impl Server {
                 h.dropped
             ));
         }
+        super::control::emit("device-back", port.addr, || {
+            vec![
+                ("device", Val::S(line.path.display().to_string())),
+                ("gap_ms", Val::I(gap.as_millis() as i64)),
+            ]
+        });
         self.status_dirty = true;
         self.pump(eng, pi, li);
     }

@@ -8,6 +8,7 @@ use super::{
     bind_addr, key,
 };
 use crate::share::conf::PortConfig;
+use crate::share::control::Val;
 use crate::share::engine::{Engine, Token};
 use crate::share::roles::{PortLog, Replay};
 use crate::share::session::{Client, Role};
@@ -38,6 +39,12 @@ pub(super) fn drop_client(
         };
         l.event(&format!("disconnect {kind} {}: {why}", c.peer));
     }
+    super::control::emit("disconnect", port.addr, || {
+        vec![
+            ("client", Val::S(c.peer.to_string())),
+            ("reason", Val::S(why.to_string())),
+        ]
+    });
     if let Some(t) = c.idle_timer.take() {
         eng.cancel_timer(t);
     }
@@ -150,6 +157,7 @@ impl Server {
             tls,
             stats: PortStats::default(),
             retired: false,
+            disabled: false,
         }));
         Ok(pi)
     }
@@ -183,6 +191,9 @@ impl Server {
         if let Some(why) = &gone {
             log::warn!("{dev}: {why}; closing the session");
             close = Some(false);
+            if !hold {
+                super::control::gone(port.addr, &dev, why, false);
+            }
         } else {
             if s.clients.is_empty() && s.closing.is_none() {
                 s.closing = Some(t + drain);
