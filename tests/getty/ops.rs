@@ -2,8 +2,8 @@
 //! against state files and call logs.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-mod prom;
+use crate::common;
+use crate::prom;
 use prom::prom_parse;
 
 use std::fs;

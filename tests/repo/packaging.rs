@@ -5,8 +5,7 @@
 //! assets in Cargo.toml must put each binary where the units look for it.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "support/mod.rs"]
-mod support;
+use crate::support;
 use support::have;
 
 use std::fs;

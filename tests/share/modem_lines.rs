@@ -6,8 +6,8 @@
 //! and counts every call in another file. The telnet and RFC 2217 bytes are written by hand.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-mod share_util;
+use crate::common;
+use crate::share_util;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -118,7 +118,7 @@ fn settled_calls(counter: &Path) -> u64 {
 #[test]
 fn modem_lines_are_polled_only_while_a_client_asked_for_notifications() {
     let tmp = tmpdir();
-    let Some(shim) = common::build_shim(tmp.path(), "modem_shim", include_str!("modem_shim.c"))
+    let Some(shim) = common::build_shim(tmp.path(), "modem_shim", include_str!("../modem_shim.c"))
     else {
         println!("SKIP: no C compiler to build the TIOCMGET shim");
         return;

@@ -8,7 +8,7 @@ use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-mod share_util;
+use crate::share_util;
 use share_util::*;
 
 /// Run `rgetty-share serve ARGS` to its end; its exit status and standard error.

@@ -3,7 +3,7 @@
 //! code, remove its lock, and never hang or spin.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::fs;
 use std::time::{Duration, Instant};
@@ -142,7 +142,7 @@ fn carrier_loss_at_the_prompt() {
 #[test]
 fn sighup_a_moment_after_end_of_file_is_still_carrier_loss() {
     let mut h = harness(InitReply::Ok);
-    let Some(so) = build_shim(h.dir.path(), "no_ctty", include_str!("no_ctty_shim.c")) else {
+    let Some(so) = build_shim(h.dir.path(), "no_ctty", include_str!("../no_ctty_shim.c")) else {
         eprintln!("skipped: no C compiler to build the shim");
         return;
     };

@@ -10,8 +10,8 @@ use std::os::unix::net::UnixDatagram;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-mod prom;
-mod share_util;
+use crate::prom;
+use crate::share_util;
 use prom::prom_parse;
 use share_util::*;
 

@@ -13,7 +13,7 @@
 //! and then to the connection inetd hands over exactly as to an accepted one.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod share_util;
+use crate::share_util;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};

@@ -2,7 +2,7 @@
 //! AutoPPP, login.config dispatch and the exits of mgetty's table.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::fs;
 

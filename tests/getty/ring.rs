@@ -8,7 +8,7 @@
 //! SLOW's gap, so SLOW also shows that a cadence under way outlives the ring timeout.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;

@@ -5,7 +5,7 @@
 //! symlink and as its real path, with `rgetty` and `rgetty-share` on the virtual modem.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 use common::have;
 
 use std::fs;

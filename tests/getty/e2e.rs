@@ -2,7 +2,7 @@
 //! the login program. Three real binaries, nothing simulated in-process.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};

@@ -1,8 +1,8 @@
 //! Tests of the test bench's virtual modem (`tests/common/vmodem.rs`), driving the slave side
-//! the way a getty does. `rgetty-share modem` is tested in tests/vmodem_share.rs.
+//! the way a getty does. `rgetty-share modem` is tested in tests/modem/share.rs.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::os::unix::fs::OpenOptionsExt;
 use std::time::{Duration, Instant};

@@ -2,7 +2,7 @@
 //! terminal leads straight to the issue and the login prompt, with CONNECT = DIRECT.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::fs;
 use std::io::{Read, Write};

@@ -12,7 +12,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-mod share_util;
+use crate::share_util;
 use share_util::*;
 
 #[test]

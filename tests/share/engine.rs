@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use rgetty::sys::tty;
 
-mod share_util;
+use crate::share_util;
 use share_util::*;
 
 /// Read exactly `n` bytes from a socket.

@@ -7,7 +7,7 @@
 //! Every test skips (prints why, passes) when not root or without `unshare` / `/sbin/mgetty`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod diffutil;
+use crate::diffutil;
 
 use std::fs;
 use std::time::Duration;
