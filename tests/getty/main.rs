@@ -4,10 +4,10 @@
 
 #[path = "../common/mod.rs"]
 mod common;
-#[path = "../prom/mod.rs"]
-mod prom;
 #[path = "../diffutil/mod.rs"]
 mod diffutil;
+#[path = "../prom/mod.rs"]
+mod prom;
 
 mod call;
 mod differential;
@@ -16,8 +16,8 @@ mod e2e;
 mod faults;
 mod firsthour;
 mod getty;
-mod ring;
 mod io;
 mod lock_interop;
 mod lock_race;
 mod ops;
+mod ring;

@@ -5,6 +5,6 @@
 #[path = "../common/mod.rs"]
 mod common;
 
-mod line;
 mod getty;
+mod line;
 mod share;

@@ -4,14 +4,15 @@
 
 #[path = "../common/mod.rs"]
 mod common;
-#[path = "../share_util/mod.rs"]
-mod share_util;
 #[path = "../prom/mod.rs"]
 mod prom;
+#[path = "../share_util/mod.rs"]
+mod share_util;
 
-mod serve;
-mod engine;
 mod conf_tls;
+mod engine;
 mod inetd;
+mod lab;
 mod modem_lines;
 mod ops;
+mod serve;

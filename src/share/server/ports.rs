@@ -60,7 +60,8 @@ fn finish(eng: &mut Engine, l: &mut Line, drained: bool) -> Option<(Token, i32)>
     for t in [s.modem_timer, s.drain_timer].into_iter().flatten() {
         eng.cancel_timer(t);
     }
-    if let Some(t) = &s.saved {
+    // A device that failed or went away has nothing to restore.
+    if let (Some(t), None) = (&s.saved, &s.gone) {
         if let Err(e) = tty::set_termios(&s.dev, t) {
             log::warn!("{}: restoring termios: {e}", s.path.display());
         }

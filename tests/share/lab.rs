@@ -1,5 +1,5 @@
-//! rgetty-share for labs (issue 19): sessions that survive the device (`hold-session`).
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! rgetty-share for labs (issue 19): sessions that survive the device (`hold-session`) and
+//! the control socket.
 
 use std::io::{BufRead, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -9,7 +9,7 @@ use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-mod share_util;
+use crate::share_util;
 use rgetty::proto::telnet::{ComPort, Decoder, Event};
 use rgetty::sys::tty;
 use share_util::*;
