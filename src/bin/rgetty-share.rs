@@ -4,8 +4,8 @@
 //! rgetty-share serve [--listen ADDR] -p PORT [-s "STTY"] [-m MAX] [--allow ADDR|CIDR|*]...
 //!                    [--mode raw|rfc2217] [-w] [-d] [--tls-cert PEM --tls-key PEM
 //!                    [--tls-client-ca PEM]] [--watch-port PORT] [--takeover]
-//!                    [--replay BYTES] [--log-file FILE] [--hold-session]
-//!                    [--control PATH] DEVICE
+//!                    [--replay BYTES [--replay-clear-on-disconnect]] [--log-file FILE]
+//!                    [--hold-session] [--control PATH] DEVICE
 //! rgetty-share serve --config FILE
 //! rgetty-share serve --inetd [-s STTY[,STTY...]] DEVICE
 //! rgetty-share connect HOST:PORT [--mode raw|rfc2217] [--tls [--tls-ca PEM]
@@ -99,6 +99,7 @@ fn cli_port(a: &ServeArgs, device: &Path, inetd: bool) -> anyhow::Result<PortCon
     p.watch = a.watch_port;
     p.takeover = a.takeover;
     p.hold_session = a.hold_session;
+    p.replay_clear = a.replay_clear_on_disconnect;
     p.replay = conf::parse_replay(&a.replay.to_string()).map_err(anyhow::Error::msg)?;
     p.log = a.log_file.clone();
     p.tls = conf::tls_files(

@@ -12,7 +12,7 @@
 //! `-clocal`, ...). HOSTLIST is required (`*` admits everybody). Options: `mode=raw|rfc2217`,
 //! `max=N`, `timeout=SECONDS` (idle), `drain=SECONDS`, `banner="TEXT"` (escapes `\r \n \t \\
 //! \d` device `\p` port), `write-only`; for consoles `watch=PORT` (read-only watchers),
-//! `takeover`, `replay=BYTES`, `log=FILE`; for labs `hold-session`; TLS `tls-cert=PEM
+//! `takeover`, `replay=BYTES`, `replay-clear-on-disconnect`, `log=FILE`; for labs `hold-session`; TLS `tls-cert=PEM
 //! tls-key=PEM [tls-client-ca=PEM]`.
 //! Server-wide lines of their own: `metrics=[ADDR:]PORT`, `metrics-allow=HOSTLIST`,
 //! `control=PATH` ([`globals`]).
@@ -85,6 +85,8 @@ pub struct PortConfig {
     pub tls: Option<TlsFiles>,
     /// Keep the clients connected while the device is away and reopen it when it is back.
     pub hold_session: bool,
+    /// Empty the replay buffer when a writer leaves (the next user does not see its output).
+    pub replay_clear: bool,
 }
 
 /// The PEM files of a TLS port.
@@ -148,6 +150,7 @@ impl PortConfig {
             log: None,
             tls: None,
             hold_session: false,
+            replay_clear: false,
         }
     }
 
@@ -473,6 +476,7 @@ fn parse_line(line: &str) -> Result<PortConfig, String> {
             "banner" => p.banner = Some(v.to_string()),
             "write-only" if v.is_empty() => p.write_only = true,
             "hold-session" if v.is_empty() => p.hold_session = true,
+            "replay-clear-on-disconnect" if v.is_empty() => p.replay_clear = true,
             _ => return Err(format!("unknown option {o:?}")),
         }
     }

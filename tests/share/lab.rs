@@ -387,3 +387,72 @@ fn control_socket_lists_kicks_and_streams_events() {
         );
     }
 }
+
+/// The port log escapes device text: a device that prints a line looking like a connect event,
+/// an ANSI escape and a BEL leaves a log where only the real events start with `[` after the
+/// time stamp, and no control character is written.
+#[test]
+fn port_log_escapes_device_text_so_events_cannot_be_forged() {
+    let tmp = tmpdir();
+    let mut d = dev();
+    let log = tmp.path().join("port.log");
+    let srv = serve(
+        tmp.path(),
+        &[
+            "-p",
+            "0",
+            "--log-file",
+            log.to_str().unwrap(),
+            d.path.to_str().unwrap(),
+        ],
+    );
+    let mut c = connect(srv.addrs[0]);
+    c.write_all(b"x").unwrap();
+    assert_eq!(d.read_n(1), b"x");
+    let forged = b"[connect client 6.6.6.6:666]\r\n\x1b[2J\x1b]0;pwned\x07 ok\r\n";
+    d.write_all(forged);
+    read_until(&mut c, "ok\r\n");
+    drop(c);
+    wait_for("the disconnect line", || {
+        std::fs::read_to_string(&log).is_ok_and(|t| t.contains("[disconnect client"))
+    });
+    let text = std::fs::read_to_string(&log).unwrap();
+    let event = regex::Regex::new(r"(?m)^\S+ \S+ \[(\S+) ").unwrap();
+    let events: Vec<&str> = event
+        .captures_iter(&text)
+        .map(|c| c.get(1).unwrap().as_str())
+        .collect();
+    assert_eq!(events, ["connect", "disconnect"], "{text}");
+    assert!(text.contains(" \\[connect client 6.6.6.6:666]\n"), "{text}");
+    assert!(text.contains(" \\x1b[2J\\x1b]0;pwned\\x07 ok\n"), "{text}");
+    assert!(!text.bytes().any(|b| b < 0x20 && b != b'\n'), "{text:?}");
+}
+
+/// `--replay-clear-on-disconnect`: the next client does not get the previous writer's output;
+/// without it, it does.
+#[test]
+fn replay_clear_on_disconnect_hides_the_previous_users_output() {
+    for clear in [false, true] {
+        let tmp = tmpdir();
+        let mut d = dev();
+        let mut args = vec!["-p", "0", "--replay", "4096", d.path.to_str().unwrap()];
+        if clear {
+            args.insert(0, "--replay-clear-on-disconnect");
+        }
+        let srv = serve(tmp.path(), &args);
+        let mut a = connect(srv.addrs[0]);
+        a.write_all(b"x").unwrap();
+        assert_eq!(d.read_n(1), b"x");
+        d.write_all(b"password: hunter2\r\n");
+        read_until(&mut a, "hunter2");
+        drop(a);
+        wait_for("the session to close", || lock_files(tmp.path()).is_empty());
+        let mut b = connect(srv.addrs[0]);
+        b.set_read_timeout(Some(Duration::from_millis(300)))
+            .unwrap();
+        let mut got = vec![0u8; 256];
+        let n = b.read(&mut got).unwrap_or(0);
+        let seen = String::from_utf8_lossy(&got[..n]).contains("hunter2");
+        assert_eq!(seen, !clear, "clear={clear}: {:?}", &got[..n]);
+    }
+}

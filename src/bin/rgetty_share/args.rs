@@ -111,6 +111,9 @@ pub(crate) struct ServeArgs {
     /// Send the device's last BYTES of output to each new client or watcher.
     #[arg(long, value_name = "BYTES", default_value_t = 0)]
     pub(crate) replay: usize,
+    /// Empty the replay buffer when a writer disconnects.
+    #[arg(long)]
+    pub(crate) replay_clear_on_disconnect: bool,
     /// Log device output (timestamped lines) and connects to FILE; reopened on SIGHUP.
     #[arg(long, value_name = "FILE")]
     pub(crate) log_file: Option<PathBuf>,

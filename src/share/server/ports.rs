@@ -48,6 +48,15 @@ pub(super) fn drop_client(
     if let Some(t) = c.idle_timer.take() {
         eng.cancel_timer(t);
     }
+    if c.role == Role::Writer && port.cfg.replay_clear {
+        for l in port
+            .lines
+            .iter_mut()
+            .filter(|l| l.path.display().to_string() == dev)
+        {
+            l.replay.clear();
+        }
+    }
     port.stats.clients = port.stats.clients.saturating_sub(1);
     c.conn.shutdown();
     (c.token, c.conn.fd())
