@@ -32,7 +32,7 @@ use rgetty::sys::lock::{LockDir, Naming};
 
 #[path = "rgetty_share/args.rs"]
 mod args;
-use args::{Cli, Cmd, Common, ConnectArgs, ServeArgs};
+use args::{Cli, Cmd, Common, ConnectArgs, ConsoleArgs, ServeArgs};
 
 /// Log to stderr in the foreground, to syslog once daemonized or under inetd (where stderr
 /// may be the client's socket).
@@ -344,18 +344,47 @@ fn serve(a: ServeArgs) -> anyhow::Result<()> {
 
 /// The TLS client side of `connect --tls`.
 fn connect_tls(a: &ConnectArgs) -> anyhow::Result<Option<TlsRole>> {
-    if !a.tls {
+    let keys = a.tls_cert.as_deref().zip(a.tls_key.as_deref());
+    tls_client(a.tls, a.tls_ca.as_deref(), keys, &a.server)
+}
+
+/// The client side of TLS for `server` (`None` without `--tls`).
+fn tls_client(
+    tls: bool,
+    ca: Option<&Path>,
+    keys: Option<(&Path, &Path)>,
+    server: &str,
+) -> anyhow::Result<Option<TlsRole>> {
+    if !tls {
         return Ok(None);
     }
-    let ca = a
-        .tls_ca
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(transport::SYSTEM_CA));
-    let keys = a.tls_cert.as_deref().zip(a.tls_key.as_deref());
+    let ca = ca.map_or_else(|| PathBuf::from(transport::SYSTEM_CA), PathBuf::from);
     let cfg = transport::client_config(&ca, keys)?;
-    let name = transport::server_name(&a.server)
-        .with_context(|| format!("no host name in {:?}", a.server))?;
+    let name =
+        transport::server_name(server).with_context(|| format!("no host name in {server:?}"))?;
     Ok(Some(TlsRole::Client(cfg, name)))
+}
+
+/// `rgetty-share console`: the exit status.
+fn console(a: ConsoleArgs) -> anyhow::Result<u8> {
+    init_log(false, true);
+    let escape = u8::try_from(u32::from(a.escape))
+        .ok()
+        .filter(|c| c.is_ascii_graphic())
+        .context("--escape must be one printable ASCII character")?;
+    let host = a.server.rsplit_once(':').map_or("", |(h, _)| h);
+    let keys = a.tls_cert.as_deref().zip(a.tls_key.as_deref());
+    let opts = rgetty::share::console::ConsoleOptions {
+        server: a.server.clone(),
+        watch: a.watch_port.map(|w| format!("{host}:{w}")),
+        tls: tls_client(a.tls, a.tls_ca.as_deref(), keys, &a.server)?,
+        rfc2217: parse_mode(&a.mode)? == conf::Mode::Rfc2217,
+        escape,
+        spy: a.spy,
+        control: a.control.clone(),
+    };
+    let code = rgetty::share::console::run(&opts)?;
+    Ok(u8::try_from(code).unwrap_or(1))
 }
 
 /// `--owner`, `--group`, `--link-mode` looked up.
@@ -423,6 +452,10 @@ fn main() -> ExitCode {
     let r = match cli.cmd {
         Cmd::Serve(a) => serve(a),
         Cmd::Connect(a) => connect(a),
+        Cmd::Console(a) => match console(a) {
+            Ok(code) => return ExitCode::from(code),
+            Err(e) => Err(e),
+        },
         Cmd::Modem { args } => {
             init_log(false, true);
             let code = rgetty::modem::cli::main(args);

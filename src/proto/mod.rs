@@ -4,6 +4,7 @@
 //! - [`at`]: the Hayes AT command interpreter of the virtual modem;
 //! - [`callerid`]: caller-ID lines in every format a modem sends, and ring classification;
 //! - [`chat`]: mgetty's chat scripts (expect/send);
+//! - [`escape`]: `rgetty-share console`'s escapes (`~.` and the like, at line start);
 //! - [`hdlc`]: PPP's async HDLC framing;
 //! - [`issue`]: issue-file escapes;
 //! - [`lcp`]: PPP LCP frame detection (AutoPPP);
@@ -16,6 +17,7 @@
 pub mod at;
 pub mod callerid;
 pub mod chat;
+pub mod escape;
 pub mod hdlc;
 pub mod issue;
 pub mod lcp;

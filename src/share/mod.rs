@@ -11,10 +11,12 @@
 //! - [`conf`]: the config file (one line per port, Masqdialer style);
 //! - [`acl`]: host allow lists;
 //! - [`control`]: the control socket's protocol (JSON lines);
+//! - [`console`]: `console`, the interactive client with escapes;
 
 pub mod acl;
 pub mod client;
 pub mod conf;
+pub mod console;
 pub mod control;
 pub mod engine;
 pub mod rfc2217;

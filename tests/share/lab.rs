@@ -456,3 +456,171 @@ fn replay_clear_on_disconnect_hides_the_previous_users_output() {
         assert_eq!(seen, !clear, "clear={clear}: {:?}", &got[..n]);
     }
 }
+
+/// `rgetty-share console ARGS…` on a fresh pty: the process and the pty's master (the
+/// keyboard and screen), once the console said it is connected.
+fn console_on_pty(args: &[&str]) -> (Proc, std::fs::File) {
+    let p = tty::openpty().unwrap();
+    tty::set_nonblocking(&p.master, true).unwrap();
+    let slave = std::fs::File::from(p.slave);
+    let child = std::process::Command::new(BIN)
+        .arg("console")
+        .args(args)
+        .stdin(slave.try_clone().unwrap())
+        .stdout(slave.try_clone().unwrap())
+        .stderr(slave)
+        .spawn()
+        .unwrap();
+    let mut screen = std::fs::File::from(p.master);
+    screen_until(&mut screen, "connected to");
+    (Proc { child }, screen)
+}
+
+/// Read the console's screen until `pat` shows; what was read.
+fn screen_until(screen: &mut std::fs::File, pat: &str) -> String {
+    let end = Instant::now() + DEADLINE;
+    let mut got = Vec::new();
+    let mut b = [0u8; 4096];
+    while !String::from_utf8_lossy(&got).contains(pat) {
+        assert!(
+            Instant::now() < end,
+            "no {pat:?} on the screen: {:?}",
+            String::from_utf8_lossy(&got)
+        );
+        match screen.read(&mut b) {
+            Ok(n) if n > 0 => got.extend_from_slice(&b[..n]),
+            _ => std::thread::sleep(Duration::from_millis(10)),
+        }
+    }
+    String::from_utf8_lossy(&got).into_owned()
+}
+
+/// The console driven through a pty on an RFC 2217 port: typed text reaches the device, an
+/// escape in mid-line is plain text, `~?` shows the help, `~p 2` replays the last two lines,
+/// `~w` lists who is attached, `~d` turns DTR off (the control socket shows it), `~b` sends a
+/// BREAK, `~.` ends the console with status 0.
+#[test]
+fn console_escapes_through_a_pty() {
+    let tmp = tmpdir();
+    let ctl = tmp.path().join("ctl");
+    let mut d = dev();
+    let srv = serve(
+        tmp.path(),
+        &[
+            "-p",
+            "0",
+            "--mode",
+            "rfc2217",
+            "--control",
+            ctl.to_str().unwrap(),
+            d.path.to_str().unwrap(),
+        ],
+    );
+    let addr = srv.addrs[0].to_string();
+    let (mut con, mut screen) = console_on_pty(&[
+        &addr,
+        "--mode",
+        "rfc2217",
+        "--control",
+        ctl.to_str().unwrap(),
+    ]);
+    screen.write_all(b"hello\r").unwrap();
+    assert_eq!(d.read_n(6), b"hello\r");
+    screen.write_all(b"x~.y\r").unwrap();
+    assert_eq!(d.read_n(5), b"x~.y\r");
+    d.write_all(b"line1\r\nline2\r\nline3\r\n");
+    screen_until(&mut screen, "line3");
+    screen.write_all(b"~?").unwrap();
+    screen_until(&mut screen, "~. disconnect");
+    screen.write_all(b"~p 2\r").unwrap();
+    let s = screen_until(&mut screen, "line3\r\n");
+    assert!(
+        s.contains("the last 2 lines]\r\nline2\r\nline3\r\n"),
+        "{s:?}"
+    );
+    screen.write_all(b"~w").unwrap();
+    screen_until(&mut screen, "(writer)");
+    screen.write_all(b"~d").unwrap();
+    screen_until(&mut screen, "DTR off");
+    let show = Ctl::open(&ctl).ask(r#"{"cmd":"list"}"#);
+    assert!(
+        show.contains("\"dtr\":false") && show.contains("\"rts\":true"),
+        "{show}"
+    );
+    screen.write_all(b"~b").unwrap();
+    screen_until(&mut screen, "BREAK sent");
+    screen.write_all(b"~.").unwrap();
+    let st = con.wait_exit(DEADLINE).expect("the console exits");
+    assert!(st.success(), "{st}");
+    assert!(d.drain_for(Duration::from_millis(100)).is_empty());
+}
+
+/// A spy is never promoted to writer: whatever it types, escapes included (`~f` force, `~s`,
+/// `~d`, `~r`, `~b`), and whatever control requests are made, nothing it sends reaches the
+/// device and the server keeps it a watcher, while the writer's input still does.
+#[test]
+fn console_spy_is_never_promoted() {
+    let tmp = tmpdir();
+    let ctl = tmp.path().join("ctl");
+    let mut d = dev();
+    let srv = serve(
+        tmp.path(),
+        &[
+            "-p",
+            "0",
+            "--watch-port",
+            "0",
+            "--takeover",
+            "--control",
+            ctl.to_str().unwrap(),
+            d.path.to_str().unwrap(),
+        ],
+    );
+    let (main, watch) = (srv.addrs[0], srv.addrs[1]);
+    let mut w = connect(main);
+    w.write_all(b"w").unwrap();
+    assert_eq!(d.read_n(1), b"w");
+    let (mut con, mut screen) = console_on_pty(&[
+        &main.to_string(),
+        "--spy",
+        "--watch-port",
+        &watch.port().to_string(),
+        "--control",
+        ctl.to_str().unwrap(),
+    ]);
+    screen.write_all(b"abc\r~f").unwrap();
+    screen_until(&mut screen, "a spy stays read-only");
+    screen.write_all(b"~s").unwrap();
+    screen_until(&mut screen, "reattached");
+    for keys in [
+        &b"~f"[..],
+        b"~d",
+        b"~r",
+        b"~b",
+        b"~p\r",
+        b"~~f\r",
+        b"\r~f",
+        b"xyz\r",
+    ] {
+        screen.write_all(keys).unwrap();
+    }
+    let mut c = Ctl::open(&ctl);
+    let port = main.port().to_string();
+    for req in [
+        format!(r#"{{"cmd":"set-control","port":"{port}","line":"dtr","state":"on"}}"#),
+        format!(r#"{{"cmd":"enable","port":"{port}"}}"#),
+        format!(r#"{{"cmd":"break","port":"{port}","ms":10}}"#),
+    ] {
+        c.ask(&req);
+    }
+    screen.write_all(b"more\r").unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(d.drain_for(Duration::from_millis(200)).is_empty());
+    let show = c.ask(&format!(r#"{{"cmd":"show","port":"{port}"}}"#));
+    assert_eq!(show.matches("\"role\":\"watcher\"").count(), 1, "{show}");
+    assert_eq!(show.matches("\"role\":\"writer\"").count(), 1, "{show}");
+    w.write_all(b"still writer").unwrap();
+    assert_eq!(d.read_n(12), b"still writer");
+    screen.write_all(b"~.").unwrap();
+    assert!(con.wait_exit(DEADLINE).expect("exits").success());
+}

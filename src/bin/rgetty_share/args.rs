@@ -22,6 +22,8 @@ pub(crate) enum Cmd {
     Serve(ServeArgs),
     /// Connect to an exported port: a local virtual port (--link) or a local device.
     Connect(ConnectArgs),
+    /// An interactive console on a port, with escapes (`~?` for help).
+    Console(ConsoleArgs),
     /// The virtual Hayes modem on a pty (`rgetty-share modem --help` for its options).
     #[command(disable_help_flag = true)]
     Modem {
@@ -182,6 +184,39 @@ pub(crate) struct ConnectArgs {
     pub(crate) common: Common,
     /// A local device to bridge to the server (instead of --link).
     pub(crate) device: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct ConsoleArgs {
+    /// The port, HOST:PORT.
+    pub(crate) server: String,
+    /// raw or rfc2217.
+    #[arg(long, default_value = "raw")]
+    pub(crate) mode: String,
+    /// The port's watch port (same host), for ~s and --spy.
+    #[arg(long, value_name = "PORT")]
+    pub(crate) watch_port: Option<u16>,
+    /// Attach read-only, on the watch port.
+    #[arg(long, requires = "watch_port")]
+    pub(crate) spy: bool,
+    /// The escape character (at line start), default ~.
+    #[arg(long, short = 'e', default_value = "~")]
+    pub(crate) escape: char,
+    /// The server's control socket (for ~w, and ~b ~d ~r on a raw port).
+    #[arg(long, value_name = "PATH")]
+    pub(crate) control: Option<PathBuf>,
+    /// Connect with TLS.
+    #[arg(long)]
+    pub(crate) tls: bool,
+    /// CA bundle to check the server's certificate (default: the system's).
+    #[arg(long, value_name = "PEM", requires = "tls")]
+    pub(crate) tls_ca: Option<PathBuf>,
+    /// Client certificate (PEM), for servers that ask for one.
+    #[arg(long, value_name = "PEM", requires_all = ["tls", "tls_key"])]
+    pub(crate) tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM).
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    pub(crate) tls_key: Option<PathBuf>,
 }
 
 /// An octal file mode such as `0660`.

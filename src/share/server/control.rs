@@ -508,14 +508,14 @@ impl Server {
     }
 }
 
-/// The fields `list` shows for a port.
+/// The fields `list` shows for a port (DTR and RTS while a session is open).
 fn port_fields(p: &Port) -> Vec<(&'static str, Val)> {
     let devices: Vec<String> = p
         .lines
         .iter()
         .map(|l| l.path.display().to_string())
         .collect();
-    vec![
+    let mut f = vec![
         ("port", Val::S(p.addr.to_string())),
         ("device", Val::S(devices.join(","))),
         ("enabled", Val::B(!p.disabled)),
@@ -525,5 +525,10 @@ fn port_fields(p: &Port) -> Vec<(&'static str, Val)> {
         ("clients", Val::I(p.stats.clients as i64)),
         ("sessions", Val::I(p.stats.sessions as i64)),
         ("gaps", Val::I(p.stats.gaps as i64)),
-    ]
+    ];
+    if let Some(s) = p.lines.iter().find_map(|l| l.session.as_deref()) {
+        f.push(("dtr", Val::B(s.dtr)));
+        f.push(("rts", Val::B(s.rts)));
+    }
+    f
 }
