@@ -388,9 +388,9 @@ impl Server {
                 }
             },
             &mut |s, ci, ev| {
-                let com = hold && hold::is_com_port(&ev);
-                crate::share::rfc2217::telnet_event(s, ci, ev, cap);
-                if com {
+                let set = hold && hold::is_setting(&ev);
+                crate::share::rfc2217::control_event(s, ci, ev, cap);
+                if set {
                     *termios = crate::sys::tty::get_termios(&s.dev).ok();
                 }
             },

@@ -16,8 +16,6 @@ mod e2e;
 mod faults;
 mod firsthour;
 mod getty;
-mod io;
 mod lock_interop;
-mod lock_race;
 mod ops;
 mod ring;

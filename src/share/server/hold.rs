@@ -17,11 +17,11 @@ use std::time::Instant;
 use nix::sys::termios::Termios;
 
 use super::{Port, Server, ports::drop_client};
-use crate::proto::telnet::{ComPort, Event, opt};
 use crate::share::control::Val;
 use crate::share::engine::{Engine, Token};
 use crate::share::rfc2217::{modem_delta, modem_state};
 use crate::share::session::{Buf, Client, Role, Session};
+use crate::share::stack::Control;
 use crate::sys::tty;
 
 /// Input from held writers kept for the device while it is away; more is dropped and counted.
@@ -64,27 +64,27 @@ pub(super) struct Held {
     rts: bool,
 }
 
-/// Whether a telnet event is a COM-PORT request (which may change the line's settings).
-pub(super) fn is_com_port(ev: &Event) -> bool {
+/// Whether a control event from a client sets the line (speed, framing, flow control).
+pub(super) fn is_setting(ev: &Control) -> bool {
     matches!(
         ev,
-        Event::Sub {
-            option: opt::COM_PORT,
-            ..
-        }
+        Control::Speed(Some(_))
+            | Control::DataBits(Some(_))
+            | Control::Parity(Some(_))
+            | Control::StopBits(Some(_))
+            | Control::OutFlow(Some(_))
+            | Control::InFlow(Some(_))
     )
 }
 
-/// Queue a notice line for every client, and a modem state for those that asked for one.
+/// Queue a notice line for every client, and a modem state (the stack passes it on to
+/// those that asked for modem-state changes).
 fn notify(clients: &mut [Client], text: &str, modem: Option<u8>, cap: usize) {
     for c in clients.iter_mut() {
         c.send(text.as_bytes(), cap);
         if let Some(v) = modem {
-            let mask = c.tn.as_ref().map_or(0, |t| t.modemstate_mask);
-            if c.wants_modem_notify() && v & mask != 0 {
-                c.reply(&ComPort::NotifyModemstate(v & mask), cap);
-                c.flush();
-            }
+            c.control(Control::ModemState(v), cap);
+            c.flush();
         }
     }
 }
@@ -136,12 +136,14 @@ pub(super) fn enter(port: &mut Port, li: usize, k: Kept, why: Option<&str>) -> b
 }
 
 /// Read one held client until it would block: a writer's data is kept up to [`HELD_INPUT`]
-/// bytes (the rest counted in `dropped`), a telnet client's negotiation is answered.
-fn read_held(c: &mut Client, input: &mut Buf, dropped: &mut u64, cap: usize) {
+/// bytes (the rest counted in `dropped`); its stack answers telnet negotiation, and control
+/// requests (COM-PORT) are not carried out while the device is away.
+fn read_held(c: &mut Client, input: &mut Buf, dropped: &mut u64) {
     let mut buf = [0u8; 4096];
-    let (mut data, mut events) = (Vec::new(), Vec::new());
+    let mut events = Vec::new();
     while c.readable && !c.eof && c.dead.is_none() {
-        let n = match c.conn.read(&mut buf) {
+        events.clear();
+        let n = match c.conn.read_events(&mut buf, &mut events) {
             Ok(0) => {
                 c.eof = true;
                 c.dead = Some("closed by peer".into());
@@ -160,34 +162,11 @@ fn read_held(c: &mut Client, input: &mut Buf, dropped: &mut u64, cap: usize) {
         };
         c.rx += n as u64;
         c.last = Instant::now();
-        data.clear();
-        let bytes: &[u8] = match c.tn.as_mut() {
-            Some(tn) => {
-                tn.dec.feed(&buf[..n], &mut data, &mut events);
-                &data
-            }
-            None => &buf[..n],
-        };
         if c.role == Role::Writer {
-            let keep = bytes.len().min(HELD_INPUT.saturating_sub(input.len()));
-            input.extend(&bytes[..keep]);
-            *dropped += (bytes.len() - keep) as u64;
+            let keep = n.min(HELD_INPUT.saturating_sub(input.len()));
+            input.extend(&buf[..keep]);
+            *dropped += (n - keep) as u64;
         }
-        answer_negotiation(c, &mut events, cap);
-    }
-}
-
-/// Answer a held telnet client's option negotiation (COM-PORT requests wait for the device:
-/// they are not carried out while it is away).
-fn answer_negotiation(c: &mut Client, events: &mut Vec<Event>, cap: usize) {
-    let mut v = Vec::new();
-    for ev in events.drain(..) {
-        if let (Event::Negotiate(verb, o), Some(tn)) = (ev, c.tn.as_mut()) {
-            tn.opts.handle(verb, o, &mut v);
-        }
-    }
-    if !v.is_empty() {
-        c.queue(&v, cap);
     }
 }
 
@@ -206,7 +185,6 @@ impl Server {
     /// Read and write the held clients of line `li`; drop those that left. With nobody left
     /// the hold ends.
     pub(super) fn pump_held(&mut self, eng: &mut Engine, pi: usize, li: usize) {
-        let cap = self.settings.client_buffer;
         let Some(Some(port)) = self.ports.get_mut(pi) else {
             return;
         };
@@ -216,7 +194,7 @@ impl Server {
         };
         let mut dropped = 0;
         for c in h.clients.iter_mut() {
-            read_held(c, &mut h.input, &mut dropped, cap);
+            read_held(c, &mut h.input, &mut dropped);
             c.flush();
         }
         h.dropped += dropped;
@@ -350,13 +328,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn com_port_requests_are_recognised() {
-        let com = Event::Sub {
-            option: opt::COM_PORT,
-            payload: vec![1, 0, 0, 0x25, 0x80],
-            truncated: false,
-        };
-        assert!(is_com_port(&com));
-        assert!(!is_com_port(&Event::Command(0xf3)));
+    fn settings_are_recognised() {
+        assert!(is_setting(&Control::Speed(Some(57600))));
+        assert!(!is_setting(&Control::Speed(None)));
+        assert!(!is_setting(&Control::BreakPulse));
     }
 }
