@@ -5,7 +5,8 @@
 //!                    [--mode raw|rfc2217] [-w] [-d] [--tls-cert PEM --tls-key PEM
 //!                    [--tls-client-ca PEM]] [--watch-port PORT] [--takeover]
 //!                    [--replay BYTES [--replay-clear-on-disconnect]] [--log-file FILE]
-//!                    [--hold-session] [--control PATH] DEVICE
+//!                    [--hold-session] [--control PATH] [--dtr|--rts on|off|keep]
+//!                    [--hangup-when-done] DEVICE
 //! rgetty-share serve --config FILE
 //! rgetty-share serve --inetd [-s STTY[,STTY...]] DEVICE
 //! rgetty-share connect HOST:PORT [--mode raw|rfc2217] [--tls [--tls-ca PEM]
@@ -100,6 +101,13 @@ fn cli_port(a: &ServeArgs, device: &Path, inetd: bool) -> anyhow::Result<PortCon
     p.takeover = a.takeover;
     p.hold_session = a.hold_session;
     p.replay_clear = a.replay_clear_on_disconnect;
+    p.hangup_when_done = a.hangup_when_done;
+    for (name, v, dst) in [("--dtr", &a.dtr, &mut p.dtr), ("--rts", &a.rts, &mut p.rts)] {
+        if let Some(v) = v {
+            *dst = conf::LineSetting::parse(v)
+                .with_context(|| format!("bad {name} {v:?} (on, off or keep)"))?;
+        }
+    }
     p.replay = conf::parse_replay(&a.replay.to_string()).map_err(anyhow::Error::msg)?;
     p.log = a.log_file.clone();
     p.tls = conf::tls_files(

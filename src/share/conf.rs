@@ -12,7 +12,8 @@
 //! `-clocal`, ...). HOSTLIST is required (`*` admits everybody). Options: `mode=raw|rfc2217`,
 //! `max=N`, `timeout=SECONDS` (idle), `drain=SECONDS`, `banner="TEXT"` (escapes `\r \n \t \\
 //! \d` device `\p` port), `write-only`; for consoles `watch=PORT` (read-only watchers),
-//! `takeover`, `replay=BYTES`, `replay-clear-on-disconnect`, `log=FILE`; for labs `hold-session`; TLS `tls-cert=PEM
+//! `takeover`, `replay=BYTES`, `replay-clear-on-disconnect`, `log=FILE`; for labs `hold-session`,
+//! `dtr=on|off|keep`, `rts=on|off|keep`, `hangup-when-done`; TLS `tls-cert=PEM
 //! tls-key=PEM [tls-client-ca=PEM]`.
 //! Server-wide lines of their own: `metrics=[ADDR:]PORT`, `metrics-allow=HOSTLIST`,
 //! `control=PATH` ([`globals`]).
@@ -87,6 +88,38 @@ pub struct PortConfig {
     pub hold_session: bool,
     /// Empty the replay buffer when a writer leaves (the next user does not see its output).
     pub replay_clear: bool,
+    /// DTR when the device is opened.
+    pub dtr: LineSetting,
+    /// RTS when the device is opened.
+    pub rts: LineSetting,
+    /// Drop DTR when the session ends (hang up a modem).
+    pub hangup_when_done: bool,
+}
+
+/// What opening a device does to DTR or RTS (`dtr=` / `rts=`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LineSetting {
+    /// Whatever the kernel does (raised on open, dropped on close with `hupcl`).
+    #[default]
+    Default,
+    /// Raised once the device is open.
+    On,
+    /// Dropped once the device is open.
+    Off,
+    /// Never changed by rgetty-share: no set at open, `hupcl` cleared so the close keeps it.
+    Keep,
+}
+
+impl LineSetting {
+    /// `on`, `off` or `keep`.
+    pub fn parse(s: &str) -> Option<LineSetting> {
+        match s {
+            "on" => Some(LineSetting::On),
+            "off" => Some(LineSetting::Off),
+            "keep" => Some(LineSetting::Keep),
+            _ => None,
+        }
+    }
 }
 
 /// The PEM files of a TLS port.
@@ -151,6 +184,9 @@ impl PortConfig {
             tls: None,
             hold_session: false,
             replay_clear: false,
+            dtr: LineSetting::Default,
+            rts: LineSetting::Default,
+            hangup_when_done: false,
         }
     }
 
@@ -475,13 +511,27 @@ fn parse_line(line: &str) -> Result<PortConfig, String> {
             }
             "banner" => p.banner = Some(v.to_string()),
             "write-only" if v.is_empty() => p.write_only = true,
-            "hold-session" if v.is_empty() => p.hold_session = true,
-            "replay-clear-on-disconnect" if v.is_empty() => p.replay_clear = true,
+            _ if v.is_empty() && lab_flag(&mut p, k) => {}
+            "dtr" => p.dtr = LineSetting::parse(v).ok_or_else(|| format!("bad dtr {v:?}"))?,
+            "rts" => p.rts = LineSetting::parse(v).ok_or_else(|| format!("bad rts {v:?}"))?,
             _ => return Err(format!("unknown option {o:?}")),
         }
     }
     p.tls = tls_files(cert, key, ca)?;
     Ok(p)
+}
+
+/// The lab options without a value (`hold-session`, `replay-clear-on-disconnect`,
+/// `hangup-when-done`): set it and true, or false for another word.
+fn lab_flag(p: &mut PortConfig, k: &str) -> bool {
+    let flag = match k {
+        "hold-session" => &mut p.hold_session,
+        "replay-clear-on-disconnect" => &mut p.replay_clear,
+        "hangup-when-done" => &mut p.hangup_when_done,
+        _ => return false,
+    };
+    *flag = true;
+    true
 }
 
 /// Parse a replay size (bytes, at most [`MAX_REPLAY`]).
@@ -632,6 +682,12 @@ mod tests {
         assert!(errs[0].to_string().contains("absolute path"), "{errs:?}");
         let ports = parse(Path::new("c"), "control=/x\n1 /dev/a - * hold-session\n").unwrap();
         assert!(ports[0].hold_session);
+        let text = "1 /dev/a - * dtr=keep rts=off hangup-when-done replay-clear-on-disconnect\n";
+        let p = &parse(Path::new("c"), text).unwrap()[0];
+        assert_eq!((p.dtr, p.rts), (LineSetting::Keep, LineSetting::Off));
+        assert!(p.hangup_when_done && p.replay_clear && !p.hold_session);
+        let errs = parse(Path::new("c"), "1 /dev/a - * dtr=maybe\n").unwrap_err();
+        assert!(errs[0].to_string().contains("bad dtr"), "{errs:?}");
     }
 
     #[test]

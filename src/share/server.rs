@@ -35,6 +35,7 @@ use crate::sys::lock::LockDir;
 mod admit;
 mod control;
 mod hold;
+mod lines;
 mod metrics;
 mod ports;
 

@@ -122,6 +122,15 @@ pub(crate) struct ServeArgs {
     /// Serve the control socket (JSON lines: list, show, kick, ...) at PATH.
     #[arg(long, value_name = "PATH")]
     pub(crate) control: Option<PathBuf>,
+    /// DTR at open: on, off or keep (keep: never changed, hupcl cleared).
+    #[arg(long, value_name = "on|off|keep")]
+    pub(crate) dtr: Option<String>,
+    /// RTS at open: on, off or keep.
+    #[arg(long, value_name = "on|off|keep")]
+    pub(crate) rts: Option<String>,
+    /// Drop DTR when the session ends.
+    #[arg(long)]
+    pub(crate) hangup_when_done: bool,
     /// Keep clients connected while the device is unplugged; reopen it when it is back.
     #[arg(long)]
     pub(crate) hold_session: bool,

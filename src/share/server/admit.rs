@@ -401,7 +401,7 @@ pub(super) fn open_session(
     })?;
     crate::sys::lock::claim_flock(&fd, path)
         .map_err(|h| format!("line busy (flock held by pid {})", h.pid))?;
-    let saved = tty::get_termios(&fd).ok();
+    let mut saved = tty::get_termios(&fd).ok();
     if let Err(e) = tty::set_raw(&fd).and_then(|()| {
         if cfg.stty.is_empty() {
             Ok(())
@@ -414,6 +414,7 @@ pub(super) fn open_session(
         }
         return Err(setup_err(e));
     }
+    let (dtr, rts) = super::lines::at_open(std::os::fd::AsFd::as_fd(&fd), cfg, &mut saved);
     tty::set_nonblocking(&fd, true).map_err(setup_err)?;
     let has_modem_lines = matches!(tty::modem_lines(&fd), Ok(Some(_)));
     log::info!(
@@ -438,8 +439,8 @@ pub(super) fn open_session(
         to_dev: Buf::default(),
         closing: None,
         has_modem_lines,
-        dtr: true,
-        rts: true,
+        dtr,
+        rts,
         brk: false,
         modem_prev: None,
         modem_timer: None,

@@ -35,6 +35,7 @@ pub(super) struct Kept {
     dtr: bool,
     rts: bool,
     modem: u8,
+    rdev: Option<u64>,
 }
 
 impl Kept {
@@ -48,6 +49,7 @@ impl Kept {
             dtr: s.dtr,
             rts: s.rts,
             modem: s.modem_prev.unwrap_or(MODEM_DCD | MODEM_DSR | MODEM_CTS),
+            rdev: rdev_of(s.dev.metadata()),
         }
     }
 }
@@ -62,6 +64,12 @@ pub(super) struct Held {
     since: Instant,
     dtr: bool,
     rts: bool,
+    /// The device number of the node that went away.
+    rdev: Option<u64>,
+}
+
+fn rdev_of(m: std::io::Result<std::fs::Metadata>) -> Option<u64> {
+    std::os::unix::fs::MetadataExt::rdev(&m.ok()?).into()
 }
 
 /// Whether a control event from a client sets the line (speed, framing, flow control).
@@ -81,6 +89,9 @@ pub(super) fn is_setting(ev: &Control) -> bool {
 /// those that asked for modem-state changes).
 fn notify(clients: &mut [Client], text: &str, modem: Option<u8>, cap: usize) {
     for c in clients.iter_mut() {
+        // Try the socket whatever the cached readiness says: a write that would block marks it
+        // again, and its edge then comes (a stale mark would hold the notice back for good).
+        c.writable = true;
         c.send(text.as_bytes(), cap);
         if let Some(v) = modem {
             c.control(Control::ModemState(v), cap);
@@ -131,6 +142,7 @@ pub(super) fn enter(port: &mut Port, li: usize, k: Kept, why: Option<&str>) -> b
         since: Instant::now(),
         dtr: k.dtr,
         rts: k.rts,
+        rdev: k.rdev,
     }));
     true
 }
@@ -221,7 +233,11 @@ impl Server {
     /// The device of a held line may be back: reopen it, re-apply the settings, hand the
     /// clients and the kept input back to a session. Left held when it cannot be opened (the
     /// next hot-plug event tries again).
-    pub(super) fn resume(&mut self, eng: &mut Engine, pi: usize, li: usize) {
+    ///
+    /// `fresh_only` (right after the device went): only a path that now leads to another node
+    /// is tried; the old node, dying, or a pty number given to someone else, is left alone
+    /// and the hot-plug watch says when the device is back.
+    pub(super) fn resume(&mut self, eng: &mut Engine, pi: usize, li: usize, fresh_only: bool) {
         let settings = self.settings.clone();
         let Some(Some(port)) = self.ports.get_mut(pi) else {
             return;
@@ -231,6 +247,10 @@ impl Server {
             return;
         }
         if !crate::ops::hotplug::exists(&line.path) {
+            return;
+        }
+        let old = line.held.as_ref().and_then(|h| h.rdev);
+        if fresh_only && old.is_some() && rdev_of(std::fs::metadata(&line.path)) == old {
             return;
         }
         let s = match super::admit::open_session(&line.path, &port.cfg, &settings) {

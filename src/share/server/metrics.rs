@@ -210,7 +210,7 @@ impl Server {
         // hold-session: a held line whose device is back is reopened now.
         for i in back {
             if let Some((pi, li)) = self.line_at(i) {
-                self.resume(eng, pi, li);
+                self.resume(eng, pi, li, false);
             }
         }
     }

@@ -64,8 +64,9 @@ pub(super) fn drop_client(
 
 /// Restore the termios and close the session (the lock goes with it). Returns the device's
 /// token and fd.
-fn finish(eng: &mut Engine, l: &mut Line, drained: bool) -> Option<(Token, i32)> {
+fn finish(eng: &mut Engine, l: &mut Line, drained: bool, hangup: bool) -> Option<(Token, i32)> {
     let s = l.session.take()?;
+    super::lines::at_close(std::os::fd::AsFd::as_fd(&s.dev), hangup && s.gone.is_none());
     for t in [s.modem_timer, s.drain_timer].into_iter().flatten() {
         eng.cancel_timer(t);
     }
@@ -83,6 +84,11 @@ fn finish(eng: &mut Engine, l: &mut Line, drained: bool) -> Option<(Token, i32)>
         s.from_dev_bytes
     );
     Some((s.token, s.dev_fd()))
+}
+
+/// Neither a session nor held clients (`hold-session`).
+fn idle(l: &Line) -> bool {
+    l.session.is_none() && l.held.is_none()
 }
 
 /// The server side of a TLS port, or `None` for a plain one.
@@ -135,6 +141,9 @@ impl Server {
             Some(w) => Some(bind_addr(std::net::SocketAddr::new(addr.ip(), w))?),
             None => None,
         };
+        for d in &cfg.devices {
+            super::lines::prepare(d, &cfg, &self.settings.lock_dir);
+        }
         let pi = self.ports.len();
         let mut reg = |l: Option<std::net::TcpListener>, role| -> Result<_, ServeError> {
             let Some(l) = l else { return Ok(None) };
@@ -234,15 +243,12 @@ impl Server {
         for c in dead {
             freed.push(drop_client(eng, port, &dev, c));
         }
+        let hangup = port.cfg.hangup_when_done;
         if let Some(drained) = close {
-            freed.extend(finish(eng, &mut port.lines[li], drained));
+            freed.extend(finish(eng, &mut port.lines[li], drained, hangup));
         }
         let held = kept.is_some_and(|k| super::hold::enter(port, li, k, gone.as_deref()));
-        let remove = port.retired
-            && port
-                .lines
-                .iter()
-                .all(|l| l.session.is_none() && l.held.is_none());
+        let remove = port.retired && port.lines.iter().all(idle);
         self.status_dirty |= !freed.is_empty();
         for (t, fd) in freed {
             self.release(eng, t, fd);
@@ -251,7 +257,7 @@ impl Server {
             self.ports[pi] = None;
         }
         if held {
-            self.resume(eng, pi, li);
+            self.resume(eng, pi, li, true);
         }
     }
 
@@ -400,7 +406,12 @@ impl Server {
                 std::thread::sleep(Duration::from_millis(5));
             }
             let drained = s.to_dev.is_empty();
-            freed.extend(finish(eng, &mut p.lines[li], drained));
+            freed.extend(finish(
+                eng,
+                &mut p.lines[li],
+                drained,
+                p.cfg.hangup_when_done,
+            ));
         }
         for (t, fd) in freed {
             self.release(eng, t, fd);
