@@ -139,6 +139,22 @@ fn config_errors(errs: Vec<rgetty::config::ConfigError>) -> anyhow::Error {
     anyhow::anyhow!("{}", lines.join("\n"))
 }
 
+/// The reset sequences of the config file and of `--reset-seq` (which wins on a name).
+fn set_reset_seqs(
+    srv: &mut Server,
+    a: &ServeArgs,
+    file: Vec<(String, Vec<rgetty::proto::reset_seq::Step>)>,
+) -> anyhow::Result<()> {
+    let mut all: std::collections::HashMap<_, _> = file.into_iter().collect();
+    for def in &a.reset_seq {
+        let (name, steps) = rgetty::proto::reset_seq::parse_named(def)
+            .map_err(|e| anyhow::anyhow!("--reset-seq: {e}"))?;
+        all.insert(name, steps);
+    }
+    srv.set_reset_seqs(all);
+    Ok(())
+}
+
 /// Bind the metrics listener: the command line wins over the config file's `metrics=`.
 fn set_metrics(
     srv: &mut Server,
@@ -251,6 +267,7 @@ fn serve_config(srv: &mut Server, a: &ServeArgs, cfgpath: &Path) -> anyhow::Resu
     if let Some(c) = a.control.as_ref().or(globals.control.as_ref()) {
         srv.set_control(c)?;
     }
+    set_reset_seqs(srv, a, globals.reset_seqs)?;
     let path = cfgpath.to_path_buf();
     srv.set_reloader(Box::new(move || {
         log::info!("SIGHUP: reloading {}", path.display());
@@ -334,6 +351,7 @@ fn serve(a: ServeArgs) -> anyhow::Result<()> {
         if let Some(c) = &a.control {
             srv.set_control(c)?;
         }
+        set_reset_seqs(&mut srv, &a, Vec::new())?;
     }
     srv.watch_devices()?;
     if let Some(pf) = &a.port_file {

@@ -9,6 +9,7 @@
 //! - [`issue`]: issue-file escapes;
 //! - [`lcp`]: PPP LCP frame detection (AutoPPP);
 //! - [`logname`]: the login-name reader;
+//! - [`reset_seq`]: named DTR/RTS reset sequences (`dtr=0 rts=1; 100ms; ...`);
 //! - [`ring`]: xringd-style ring cadence rules and their matcher;
 //! - [`sanitize`]: printable text from bytes a peer sent;
 //! - [`speed`]: baud rates;
@@ -22,6 +23,7 @@ pub mod hdlc;
 pub mod issue;
 pub mod lcp;
 pub mod logname;
+pub mod reset_seq;
 pub mod ring;
 pub mod sanitize;
 pub mod speed;

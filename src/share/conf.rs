@@ -16,7 +16,7 @@
 //! `dtr=on|off|keep`, `rts=on|off|keep`, `hangup-when-done`; TLS `tls-cert=PEM
 //! tls-key=PEM [tls-client-ca=PEM]`.
 //! Server-wide lines of their own: `metrics=[ADDR:]PORT`, `metrics-allow=HOSTLIST`,
-//! `control=PATH` ([`globals`]).
+//! `control=PATH`, `reset-seq NAME = STEPS` ([`globals`]).
 //!
 //! Pure: parses text handed in; the caller reads the file.
 
@@ -345,6 +345,13 @@ pub struct Globals {
     pub metrics_allow: Option<Acl>,
     /// `control=PATH`: the control socket.
     pub control: Option<PathBuf>,
+    /// `reset-seq NAME = STEPS` lines: named DTR/RTS reset sequences.
+    pub reset_seqs: Vec<(String, Vec<crate::proto::reset_seq::Step>)>,
+}
+
+/// The definition of a `reset-seq NAME = STEPS` line.
+fn reset_line(line: &str) -> Option<&str> {
+    line.strip_prefix("reset-seq ")
 }
 
 /// `[ADDR:]PORT` of the metrics listener: a bare port binds 127.0.0.1, another address only
@@ -376,6 +383,13 @@ pub fn globals(path: &Path, text: &str) -> Result<Globals, Vec<ConfigError>> {
     let mut g = Globals::default();
     let mut errors = Vec::new();
     for (n, raw) in text.lines().enumerate() {
+        if let Some(def) = reset_line(raw.trim()) {
+            match crate::proto::reset_seq::parse_named(def) {
+                Ok(seq) => g.reset_seqs.push(seq),
+                Err(msg) => errors.push(ConfigError::new(path, n + 1, msg)),
+            }
+            continue;
+        }
         let Some((k, v)) = global_line(raw.trim()) else {
             continue;
         };
@@ -410,7 +424,11 @@ pub fn parse(path: &Path, text: &str) -> Result<Vec<PortConfig>, Vec<ConfigError
     for (n, raw) in text.lines().enumerate() {
         let lineno = n + 1;
         let line = raw.trim();
-        if line.is_empty() || line.starts_with('#') || global_line(line).is_some() {
+        if line.is_empty()
+            || line.starts_with('#')
+            || global_line(line).is_some()
+            || reset_line(line).is_some()
+        {
             continue;
         }
         match parse_line(line) {
@@ -680,7 +698,23 @@ mod tests {
         assert_eq!(g.control, Some(PathBuf::from("/run/x.ctl")));
         let errs = globals(Path::new("c"), "control=x.ctl\n").unwrap_err();
         assert!(errs[0].to_string().contains("absolute path"), "{errs:?}");
-        let ports = parse(Path::new("c"), "control=/x\n1 /dev/a - * hold-session\n").unwrap();
+        let text = "reset-seq esp = dtr=0 rts=1; 100ms; dtr=1\nreset-seq bad = x\n";
+        let errs = globals(Path::new("c"), text).unwrap_err();
+        assert!(
+            errs.len() == 1 && errs[0].to_string().starts_with("c:2:"),
+            "{errs:?}"
+        );
+        let g = globals(
+            Path::new("c"),
+            "reset-seq esp = dtr=0 rts=1; 100ms; dtr=1\n",
+        )
+        .unwrap();
+        assert_eq!(g.reset_seqs[0].1.len(), 3);
+        let ports = parse(
+            Path::new("c"),
+            "control=/x\nreset-seq a = rts=1\n1 /dev/a - * hold-session\n",
+        )
+        .unwrap();
         assert!(ports[0].hold_session);
         let text = "1 /dev/a - * dtr=keep rts=off hangup-when-done replay-clear-on-disconnect\n";
         let p = &parse(Path::new("c"), text).unwrap()[0];

@@ -38,6 +38,7 @@ mod hold;
 mod lines;
 mod metrics;
 mod ports;
+mod reset;
 
 /// Bytes queued towards one client before it counts as too slow (or not reading) and is
 /// dropped: device output, telnet negotiation and COM-PORT replies alike.
@@ -191,6 +192,8 @@ const T_ACCEPT: u64 = 5;
 const T_METRICS: u64 = 6;
 /// A BREAK asked for on the control socket ends.
 const T_BREAK: u64 = 7;
+/// The next step of a reset sequence.
+const T_RESET: u64 = 8;
 
 fn key(kind: u64, t: Token) -> u64 {
     (kind << 32) | t.0 as u64
@@ -217,6 +220,9 @@ pub struct Server {
     metrics: Option<metrics::Metrics>,
     hotplug: Option<metrics::Hotplug>,
     control: Option<control::Control>,
+    /// Named reset sequences, and those running (by device token).
+    reset_seqs: HashMap<String, Vec<crate::proto::reset_seq::Step>>,
+    resets: HashMap<usize, reset::Running>,
     /// [`Server::watch_devices`] was asked for (kept across reloads).
     watching: bool,
     /// `$NOTIFY_SOCKET`, the last `STATUS=` sent, and whether it may have changed.
@@ -267,6 +273,8 @@ impl Server {
             metrics: None,
             hotplug: None,
             control: None,
+            reset_seqs: HashMap::new(),
+            resets: HashMap::new(),
             watching: false,
             notifier: None,
             last_status: String::new(),
@@ -459,6 +467,7 @@ impl Handler for Server {
             T_ACCEPT => self.accept_due(eng, t),
             T_METRICS => self.metrics_close(eng, t),
             T_BREAK => self.end_break(t),
+            T_RESET => self.reset_step(eng, t),
             T_HANDSHAKE => {
                 if let Some(p) = self.pending.remove(&t.0) {
                     log::warn!("{}: TLS handshake not finished in time", p.peer);

@@ -729,3 +729,66 @@ fn dtr_keep_makes_no_edge_in_a_thousand_connects() {
         .filter(|(_, op, b)| op == "bic" && *b == libc::TIOCM_DTR);
     assert_eq!(hangups.count(), 5, "{hang:?}");
 }
+
+/// A named reset sequence run by the server (`reset` on the control socket): each step sets
+/// DTR and RTS in one TIOCMSET (both edges at the same instant) and the phases keep their
+/// 100 ms and 50 ms (shim-recorded timestamps; the bound is generous for a loaded machine,
+/// the measured figures are printed). The client's network delay plays no part: the server
+/// times the steps.
+#[test]
+fn reset_sequence_runs_with_local_timing() {
+    let tmp = tmpdir();
+    let Some(shim) = common::build_shim(tmp.path(), "modem_shim", include_str!("../modem_shim.c"))
+    else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "no C compiler for the shim"
+        );
+        return;
+    };
+    let d = dev();
+    let (log, ctl) = (tmp.path().join("tiocm.log"), tmp.path().join("ctl"));
+    let env = [
+        ("LD_PRELOAD", shim.as_path()),
+        ("MODEM_DEV", d.path.as_path()),
+        ("MODEM_LOG", log.as_path()),
+    ];
+    let args = [
+        "-p",
+        "0",
+        "--control",
+        ctl.to_str().unwrap(),
+        "--reset-seq",
+        "esp=dtr=0 rts=1; 100ms; dtr=1 rts=0; 50ms; dtr=0",
+        d.path.to_str().unwrap(),
+    ];
+    let srv = serve_env(tmp.path(), &args, Stdio::inherit(), &env);
+    let _c = connect(srv.addrs[0]);
+    wait_for("the session", || !lock_files(tmp.path()).is_empty());
+    let port = srv.addrs[0].port();
+    let mut ctl = Ctl::open(&ctl);
+    let r = ctl.ask(&format!(
+        r#"{{"cmd":"reset","port":"{port}","name":"esp"}}"#
+    ));
+    assert_eq!(r, "{\"ok\":true,\"reset\":\"esp\",\"steps\":5}\n");
+    let r = ctl.ask(&format!(
+        r#"{{"cmd":"reset","port":"{port}","name":"nope"}}"#
+    ));
+    assert!(r.contains("no reset sequence"), "{r}");
+    let sets = || -> Vec<(u64, i32)> {
+        shim_log(&log)
+            .into_iter()
+            .filter(|(_, op, _)| op == "set")
+            .map(|(t, _, b)| (t, b & (libc::TIOCM_DTR | libc::TIOCM_RTS)))
+            .collect()
+    };
+    wait_for("three TIOCMSET", || sets().len() == 3);
+    let s = sets();
+    let (dtr, rts) = (libc::TIOCM_DTR, libc::TIOCM_RTS);
+    assert_eq!([s[0].1, s[1].1, s[2].1], [rts, dtr, 0]);
+    let ms = |a: u64, b: u64| (b - a) as f64 / 1e6;
+    let (p1, p2) = (ms(s[0].0, s[1].0), ms(s[1].0, s[2].0));
+    eprintln!("reset phases: {p1:.2} ms (100), {p2:.2} ms (50)");
+    assert!((95.0..130.0).contains(&p1), "{p1}");
+    assert!((45.0..80.0).contains(&p2), "{p2}");
+}

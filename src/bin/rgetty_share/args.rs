@@ -128,6 +128,10 @@ pub(crate) struct ServeArgs {
     /// RTS at open: on, off or keep.
     #[arg(long, value_name = "on|off|keep")]
     pub(crate) rts: Option<String>,
+    /// A named reset sequence, NAME=STEPS (e.g. 'esp=dtr=0 rts=1; 100ms; dtr=1 rts=0; 50ms;
+    /// dtr=0'), run by `reset` on the control socket; repeatable.
+    #[arg(long, value_name = "NAME=STEPS")]
+    pub(crate) reset_seq: Vec<String>,
     /// Drop DTR when the session ends.
     #[arg(long)]
     pub(crate) hangup_when_done: bool,

@@ -348,8 +348,12 @@ impl Server {
                 Ok(control::ok(vec![("break_ms", Val::I(ms as i64))]))
             }
             Request::Reset(p, name) => {
-                self.control_port(&p)?;
-                Err(format!("no reset sequence {name:?} on {p}"))
+                let pi = self.control_port(&p)?;
+                let n = self.start_reset(eng, pi, &name)?;
+                Ok(control::ok(vec![
+                    ("reset", Val::S(name)),
+                    ("steps", Val::I(n as i64)),
+                ]))
             }
             Request::Subscribe => Ok(control::ok(vec![])),
         }
@@ -448,7 +452,7 @@ impl Server {
     }
 
     /// The open session of a single-line port (control requests act on it).
-    fn control_session(
+    pub(super) fn control_session(
         &mut self,
         pi: usize,
     ) -> Result<&mut crate::share::session::Session, String> {
