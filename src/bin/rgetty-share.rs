@@ -476,7 +476,7 @@ fn connect(a: ConnectArgs) -> anyhow::Result<()> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let r = match cli.cmd {
-        Cmd::Serve(a) => serve(a),
+        Cmd::Serve(a) => serve(*a),
         Cmd::Connect(a) => connect(a),
         Cmd::Console(a) => match console(a) {
             Ok(code) => return ExitCode::from(code),

@@ -19,7 +19,7 @@ pub(crate) struct Cli {
 #[derive(Subcommand, Debug)]
 pub(crate) enum Cmd {
     /// Export one tty (or many, with --config) over TCP.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Connect to an exported port: a local virtual port (--link) or a local device.
     Connect(ConnectArgs),
     /// An interactive console on a port, with escapes (`~?` for help).
