@@ -3,10 +3,11 @@
 //!
 //! `~.` disconnect, `~b` BREAK, `~d` toggle DTR, `~r` toggle RTS, `~s` spy (read-only),
 //! `~f` force (take over as writer), `~p N` + Enter replay the last N lines (10 without N),
-//! `~w` who is attached, `~?` help; `~~` sends one `~`; `~` and any other byte send both.
+//! `~w` who is attached, `~!NAME` + Enter run the server's reset sequence NAME, `~?` help;
+//! `~~` sends one `~`; `~` and any other byte send both.
 
 /// What an escape asks for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
     /// `~.`
     Disconnect,
@@ -26,7 +27,12 @@ pub enum Action {
     Who,
     /// `~?`
     Help,
+    /// `~!NAME`: run the named reset sequence.
+    Reset(String),
 }
+
+/// Longest reset sequence name `~!` takes.
+pub const MAX_NAME: usize = 64;
 
 /// Keyboard input split into data for the line and escape actions, in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,6 +53,7 @@ enum St {
     Normal,
     Escape,
     Count(Option<u32>),
+    Name,
 }
 
 /// The recogniser's state across reads.
@@ -55,6 +62,7 @@ pub struct Escapes {
     esc: u8,
     line_start: bool,
     st: St,
+    name: String,
 }
 
 /// The help text `~?` shows (with `~` replaced by the escape character).
@@ -68,6 +76,7 @@ pub fn help(esc: char) -> String {
         "f force: reattach as writer, taking over",
         "p N replay the last N lines (Enter ends N)",
         "w who is attached",
+        "!NAME run the server's reset sequence NAME (Enter ends NAME)",
         "? this help",
     ]
     .iter()
@@ -91,6 +100,7 @@ impl Escapes {
             esc,
             line_start: true,
             st: St::Normal,
+            name: String::new(),
         }
     }
 
@@ -102,6 +112,7 @@ impl Escapes {
                 St::Normal => self.normal(b, &mut out),
                 St::Escape => self.escape(b, &mut out),
                 St::Count(n) => self.count(n, b, &mut out),
+                St::Name => self.name(b, &mut out),
             }
         }
         out
@@ -131,6 +142,11 @@ impl Escapes {
                 self.st = St::Count(None);
                 return;
             }
+            b'!' => {
+                self.st = St::Name;
+                self.name.clear();
+                return;
+            }
             _ if b == self.esc => {
                 push(out, &[b]);
                 self.line_start = false;
@@ -143,6 +159,26 @@ impl Escapes {
             }
         };
         out.push(Item::Act(act));
+    }
+
+    /// `~!NAME` + Enter: letters, digits, `-` and `_`; anything else ends it unrun.
+    fn name(&mut self, b: u8, out: &mut Vec<Item>) {
+        match b {
+            b'\r' | b'\n' => {
+                self.st = St::Normal;
+                self.line_start = true;
+                if !self.name.is_empty() {
+                    out.push(Item::Act(Action::Reset(std::mem::take(&mut self.name))));
+                }
+            }
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' if self.name.len() < MAX_NAME => {
+                self.name.push(char::from(b));
+            }
+            _ => {
+                self.st = St::Normal;
+                self.name.clear();
+            }
+        }
     }
 
     fn count(&mut self, n: Option<u32>, b: u8, out: &mut Vec<Item>) {
@@ -212,5 +248,12 @@ mod tests {
             vec![Item::Act(Action::Replay(MAX_REPLAY))]
         );
         assert!(help('~').contains("~. disconnect"));
+        let mut e = Escapes::new(b'~');
+        assert_eq!(
+            e.feed(b"~!esp\r"),
+            vec![Item::Act(Action::Reset("esp".into()))]
+        );
+        assert_eq!(e.feed(b"~!e/x\r"), vec![d(b"x\r")]);
+        assert_eq!(e.feed(b"~!\r"), vec![]);
     }
 }

@@ -339,6 +339,7 @@ impl Console<'_> {
             Action::Who => self.who(),
             Action::Spy => self.reattach(true),
             Action::Force => self.reattach(false),
+            Action::Reset(name) => self.reset(&name),
             Action::Break | Action::ToggleDtr | Action::ToggleRts => self.line_control(a),
         }
     }
@@ -379,6 +380,19 @@ impl Console<'_> {
         let port = self.opts.server.rsplit_once(':').map_or("", |(_, p)| p);
         let req = json.replace("PORT", port);
         Some(control_request(path, &req).unwrap_or_else(|e| format!("control socket: {e}")))
+    }
+
+    /// `~!NAME`: the server runs its reset sequence NAME (control socket).
+    fn reset(&mut self, name: &str) {
+        if self.spy {
+            return self.say("a spy cannot run a reset sequence");
+        }
+        let req = format!(r#"{{"cmd":"reset","port":"PORT","name":"{name}"}}"#);
+        match self.control(&req) {
+            Some(r) if r.contains("\"ok\":true") => self.say(&format!("reset {name} running")),
+            Some(r) => self.say(&r),
+            None => self.say("reset sequences need --control"),
+        }
     }
 
     fn who(&mut self) {

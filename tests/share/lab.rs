@@ -502,7 +502,7 @@ fn screen_until(screen: &mut std::fs::File, pat: &str) -> String {
 /// The console driven through a pty on an RFC 2217 port: typed text reaches the device, an
 /// escape in mid-line is plain text, `~?` shows the help, `~p 2` replays the last two lines,
 /// `~w` lists who is attached, `~d` turns DTR off (the control socket shows it), `~b` sends a
-/// BREAK, `~.` ends the console with status 0.
+/// BREAK, `~!NAME` runs the server's reset sequence, `~.` ends the console with status 0.
 #[test]
 fn console_escapes_through_a_pty() {
     let tmp = tmpdir();
@@ -517,6 +517,8 @@ fn console_escapes_through_a_pty() {
             "rfc2217",
             "--control",
             ctl.to_str().unwrap(),
+            "--reset-seq",
+            "pulse=rts=1; 5ms; rts=0",
             d.path.to_str().unwrap(),
         ],
     );
@@ -553,6 +555,10 @@ fn console_escapes_through_a_pty() {
     );
     screen.write_all(b"~b").unwrap();
     screen_until(&mut screen, "BREAK sent");
+    screen.write_all(b"~!pulse\r").unwrap();
+    screen_until(&mut screen, "reset pulse running");
+    screen.write_all(b"~!nope\r").unwrap();
+    screen_until(&mut screen, "no reset sequence");
     screen.write_all(b"~.").unwrap();
     let st = con.wait_exit(DEADLINE).expect("the console exits");
     assert!(st.success(), "{st}");
@@ -604,6 +610,7 @@ fn console_spy_is_never_promoted() {
         b"~p\r",
         b"~~f\r",
         b"\r~f",
+        b"~!x\r",
         b"xyz\r",
     ] {
         screen.write_all(keys).unwrap();
