@@ -6,7 +6,8 @@
 //!                    [--tls-client-ca PEM]] [--watch-port PORT] [--takeover]
 //!                    [--replay BYTES [--replay-clear-on-disconnect]] [--log-file FILE]
 //!                    [--hold-session] [--control PATH] [--dtr|--rts on|off|keep]
-//!                    [--hangup-when-done] DEVICE
+//!                    [--hangup-when-done] [--reset-seq NAME=STEPS]... [--alert '/RE/ CMD']...
+//!                    DEVICE
 //! rgetty-share serve --config FILE
 //! rgetty-share serve --inetd [-s STTY[,STTY...]] DEVICE
 //! rgetty-share connect HOST:PORT [--mode raw|rfc2217] [--tls [--tls-ca PEM]
@@ -102,6 +103,11 @@ fn cli_port(a: &ServeArgs, device: &Path, inetd: bool) -> anyhow::Result<PortCon
     p.hold_session = a.hold_session;
     p.replay_clear = a.replay_clear_on_disconnect;
     p.hangup_when_done = a.hangup_when_done;
+    for def in &a.alert {
+        p.alerts.push(
+            rgetty::share::alert::parse_def(def).map_err(|e| anyhow::anyhow!("--alert: {e}"))?,
+        );
+    }
     for (name, v, dst) in [("--dtr", &a.dtr, &mut p.dtr), ("--rts", &a.rts, &mut p.rts)] {
         if let Some(v) = v {
             *dst = conf::LineSetting::parse(v)

@@ -16,7 +16,8 @@
 //! `dtr=on|off|keep`, `rts=on|off|keep`, `hangup-when-done`; TLS `tls-cert=PEM
 //! tls-key=PEM [tls-client-ca=PEM]`.
 //! Server-wide lines of their own: `metrics=[ADDR:]PORT`, `metrics-allow=HOSTLIST`,
-//! `control=PATH`, `reset-seq NAME = STEPS` ([`globals`]).
+//! `control=PATH`, `reset-seq NAME = STEPS` ([`globals`]); `alert PORT /REGEX/ COMMAND` lines
+//! add alerts to a port.
 //!
 //! Pure: parses text handed in; the caller reads the file.
 
@@ -94,6 +95,8 @@ pub struct PortConfig {
     pub rts: LineSetting,
     /// Drop DTR when the session ends (hang up a modem).
     pub hangup_when_done: bool,
+    /// Alerts on device output (`alert PORT /REGEX/ COMMAND` lines).
+    pub alerts: Vec<crate::share::alert::AlertDef>,
 }
 
 /// What opening a device does to DTR or RTS (`dtr=` / `rts=`).
@@ -187,6 +190,7 @@ impl PortConfig {
             dtr: LineSetting::Default,
             rts: LineSetting::Default,
             hangup_when_done: false,
+            alerts: Vec::new(),
         }
     }
 
@@ -428,6 +432,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Vec<PortConfig>, Vec<ConfigError
             || line.starts_with('#')
             || global_line(line).is_some()
             || reset_line(line).is_some()
+            || line.starts_with("alert ")
         {
             continue;
         }
@@ -452,11 +457,33 @@ pub fn parse(path: &Path, text: &str) -> Result<Vec<PortConfig>, Vec<ConfigError
             Err(msg) => errors.push(ConfigError::new(path, lineno, msg)),
         }
     }
+    for (n, raw) in text.lines().enumerate() {
+        if let Some(def) = raw.trim().strip_prefix("alert ") {
+            if let Err(msg) = add_alert(&mut ports, def) {
+                errors.push(ConfigError::new(path, n + 1, msg));
+            }
+        }
+    }
     if errors.is_empty() {
         Ok(ports)
     } else {
         Err(errors)
     }
+}
+
+/// `alert PORT /REGEX/ COMMAND`: PORT is a port's listen address or its port number.
+fn add_alert(ports: &mut [PortConfig], def: &str) -> Result<(), String> {
+    let (name, rest) = def
+        .trim()
+        .split_once(char::is_whitespace)
+        .ok_or_else(|| format!("bad alert {def:?} (alert PORT /REGEX/ COMMAND)"))?;
+    let a = crate::share::alert::parse_def(rest)?;
+    let p = ports
+        .iter_mut()
+        .find(|p| p.listen.to_string() == name || p.listen.port().to_string() == name)
+        .ok_or_else(|| format!("alert for {name:?}: no such port"))?;
+    p.alerts.push(a);
+    Ok(())
 }
 
 fn parse_line(line: &str) -> Result<PortConfig, String> {
@@ -690,6 +717,22 @@ mod tests {
         // Moving the line does not make the port a changed one on reload.
         let moved = parse(Path::new("/etc/s.conf"), text.trim_start_matches("# c\n"));
         assert_eq!(moved.unwrap()[0].tls.as_ref(), Some(&t));
+    }
+
+    #[test]
+    fn alert_lines() {
+        let text = "alert 1 /PANIC/ logger x\n1 /dev/a - *\nalert 9 /x/ y\nalert 1 /(/ y\n";
+        let errs = parse(Path::new("c"), text).unwrap_err();
+        assert!(
+            errs[0].to_string().starts_with("c:3: alert for \"9\""),
+            "{errs:?}"
+        );
+        assert!(
+            errs[1].to_string().starts_with("c:4: bad alert regex"),
+            "{errs:?}"
+        );
+        let ports = parse(Path::new("c"), "1 /dev/a - *\nalert 1 /PANIC/ logger x\n").unwrap();
+        assert_eq!(ports[0].alerts[0].command, "logger x");
     }
 
     #[test]

@@ -11,10 +11,12 @@
 //! - [`client`]: `connect`, the virtual COM port (pty) and the device bridge;
 //! - [`conf`]: the config file (one line per port, Masqdialer style);
 //! - [`acl`]: host allow lists;
+//! - [`alert`]: alerts on device output (regex, rate limit);
 //! - [`control`]: the control socket's protocol (JSON lines);
 //! - [`console`]: `console`, the interactive client with escapes;
 
 pub mod acl;
+pub mod alert;
 pub mod client;
 pub mod conf;
 pub mod console;

@@ -33,6 +33,7 @@ use crate::share::transport::{Conn, TlsRole};
 use crate::sys::lock::LockDir;
 
 mod admit;
+mod alerts;
 mod control;
 mod hold;
 mod lines;
@@ -153,6 +154,8 @@ struct Port {
     retired: bool,
     /// Disabled through the control socket: new clients are refused.
     disabled: bool,
+    /// Alerts on the device output (`alert` lines).
+    alerts: Option<crate::share::alert::Alerts>,
 }
 
 /// What a token stands for.
@@ -223,6 +226,8 @@ pub struct Server {
     /// Named reset sequences, and those running (by device token).
     reset_seqs: HashMap<String, Vec<crate::proto::reset_seq::Step>>,
     resets: HashMap<usize, reset::Running>,
+    /// Alert commands running.
+    alert_pool: crate::sys::exec::Detached,
     /// [`Server::watch_devices`] was asked for (kept across reloads).
     watching: bool,
     /// `$NOTIFY_SOCKET`, the last `STATUS=` sent, and whether it may have changed.
@@ -275,6 +280,7 @@ impl Server {
             control: None,
             reset_seqs: HashMap::new(),
             resets: HashMap::new(),
+            alert_pool: crate::sys::exec::Detached::new(alerts::MAX_RUNNING),
             watching: false,
             notifier: None,
             last_status: String::new(),
@@ -393,6 +399,7 @@ impl Server {
             return;
         };
         let (replay, log, termios) = (&mut line.replay, &mut port.log, &mut line.termios);
+        let (alerts, mut hits) = (&mut port.alerts, Vec::new());
         let hold = port.cfg.hold_session;
         let (to0, from0) = (s.to_dev_bytes, s.from_dev_bytes);
         let more = s.pump(
@@ -402,6 +409,9 @@ impl Server {
                 replay.push(b);
                 if let Some(l) = log.as_mut() {
                     l.output(b);
+                }
+                if let Some(a) = alerts.as_mut() {
+                    a.feed(b, std::time::Instant::now(), &mut hits);
                 }
             },
             &mut |s, ci, ev| {
@@ -414,6 +424,9 @@ impl Server {
         );
         port.stats.bytes_to_dev += s.to_dev_bytes - to0;
         port.stats.bytes_from_dev += s.from_dev_bytes - from0;
+        if !hits.is_empty() {
+            self.fire_alerts(pi, hits);
+        }
         if more {
             self.deferred.push((pi, li));
             eng.wake_soon();

@@ -799,3 +799,47 @@ fn reset_sequence_runs_with_local_timing() {
     assert!((95.0..130.0).contains(&p1), "{p1}");
     assert!((45.0..80.0).contains(&p2), "{p2}");
 }
+
+/// Alerts: a regex split across two device writes matches; the command runs with `PORT`,
+/// `MATCH` and `LINE` (control characters escaped) in its environment; 1,000 matches in about
+/// a second run no more commands than the rate limit's burst (5).
+#[test]
+fn alert_runs_a_command_on_a_match_within_the_rate_limit() {
+    let tmp = tmpdir();
+    let out = tmp.path().join("alerts.txt");
+    let mut d = dev();
+    let cmd = format!(
+        r#"/PANIC: \w+/ printf '%s|%s|%s\n' "$PORT" "$MATCH" "$LINE" >> {}"#,
+        out.display()
+    );
+    let srv = serve(
+        tmp.path(),
+        &["-p", "0", "--alert", &cmd, d.path.to_str().unwrap()],
+    );
+    let mut c = connect(srv.addrs[0]);
+    c.write_all(b"x").unwrap();
+    assert_eq!(d.read_n(1), b"x");
+    d.write_all(b"boot\r\nkernel PAN");
+    read_until(&mut c, "PAN");
+    d.write_all(b"IC: oops \x1b[1m\r\n");
+    read_until(&mut c, "oops");
+    let lines = || std::fs::read_to_string(&out).unwrap_or_default();
+    wait_for("the alert command", || lines().lines().count() == 1);
+    let port = srv.addrs[0].to_string();
+    assert_eq!(
+        lines(),
+        format!("{port}|PANIC: oops|kernel PANIC: oops \\x1b[1m\n")
+    );
+    let t0 = Instant::now();
+    for i in 0..1000 {
+        d.write_all(format!("PANIC: again{i}\r\n").as_bytes());
+        if i % 100 == 99 {
+            std::thread::sleep(Duration::from_millis(90));
+        }
+    }
+    read_until(&mut c, "again999");
+    eprintln!("1000 matches in {:?}", t0.elapsed());
+    std::thread::sleep(Duration::from_millis(500));
+    let n = lines().lines().count();
+    assert!((2..=5).contains(&n), "{n} commands ran: {}", lines());
+}

@@ -132,6 +132,10 @@ pub(crate) struct ServeArgs {
     /// dtr=0'), run by `reset` on the control socket; repeatable.
     #[arg(long, value_name = "NAME=STEPS")]
     pub(crate) reset_seq: Vec<String>,
+    /// An alert on device output, '/REGEX/ COMMAND' (run with PORT, MATCH, LINE in its
+    /// environment; at most 5 in a row, then one per 10 s); repeatable.
+    #[arg(long, value_name = "/REGEX/ COMMAND")]
+    pub(crate) alert: Vec<String>,
     /// Drop DTR when the session ends.
     #[arg(long)]
     pub(crate) hangup_when_done: bool,

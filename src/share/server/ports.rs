@@ -166,6 +166,7 @@ impl Server {
                 termios: None,
             })
             .collect();
+        let alerts = crate::share::alert::Alerts::new(&cfg.alerts);
         self.ports.push(Some(Port {
             log: cfg.log.as_deref().map(PortLog::open),
             cfg,
@@ -177,6 +178,7 @@ impl Server {
             stats: PortStats::default(),
             retired: false,
             disabled: false,
+            alerts,
         }));
         Ok(pi)
     }
