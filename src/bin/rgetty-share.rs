@@ -27,8 +27,8 @@ use clap::Parser;
 
 use rgetty::share::acl::Acl;
 use rgetty::share::client::{self, ConnectOptions};
-use rgetty::share::conf::{self, Mode, PortConfig};
-use rgetty::share::server::{self, Server, ServerSettings, Signals};
+use rgetty::share::conf::{self, PortConfig, PortMode};
+use rgetty::share::server::{self, ServeSignals, ServerSettings, ShareServer};
 use rgetty::share::transport::{self, TlsRole};
 use rgetty::sys::lock::{LockDir, Naming};
 
@@ -51,8 +51,8 @@ fn lock_dir(c: &Common) -> LockDir {
     LockDir::new(c.lock_dir.clone(), naming)
 }
 
-fn parse_mode(s: &str) -> anyhow::Result<Mode> {
-    Mode::parse(s).with_context(|| format!("bad mode {s:?} (raw or rfc2217)"))
+fn parse_mode(s: &str) -> anyhow::Result<PortMode> {
+    PortMode::parse(s).with_context(|| format!("bad mode {s:?} (raw or rfc2217)"))
 }
 
 /// Build the one-port config from the command line.
@@ -147,7 +147,7 @@ fn config_errors(errs: Vec<rgetty::config::ConfigError>) -> anyhow::Error {
 
 /// The reset sequences of the config file and of `--reset-seq` (which wins on a name).
 fn set_reset_seqs(
-    srv: &mut Server,
+    srv: &mut ShareServer,
     a: &ServeArgs,
     file: Vec<(String, Vec<rgetty::proto::reset_seq::Step>)>,
 ) -> anyhow::Result<()> {
@@ -163,7 +163,7 @@ fn set_reset_seqs(
 
 /// Bind the metrics listener: the command line wins over the config file's `metrics=`.
 fn set_metrics(
-    srv: &mut Server,
+    srv: &mut ShareServer,
     a: &ServeArgs,
     file_addr: Option<SocketAddr>,
     file_allow: Option<Acl>,
@@ -189,8 +189,8 @@ fn set_metrics(
     Ok(())
 }
 
-fn install_signals(server: &mut Server) -> anyhow::Result<()> {
-    let sig = Signals::default();
+fn install_signals(server: &mut ShareServer) -> anyhow::Result<()> {
+    let sig = ServeSignals::default();
     let (r, w) = UnixStream::pair().context("socketpair")?;
     w.set_nonblocking(true).context("socketpair")?;
     for (s, flag) in [
@@ -241,7 +241,7 @@ fn is_listening(fd: &OwnedFd) -> bool {
 
 /// `serve --config`: bind every port of the file and reload it on SIGHUP. `Ok(false)` for
 /// `--check` (the file is fine, nothing to run).
-fn serve_config(srv: &mut Server, a: &ServeArgs, cfgpath: &Path) -> anyhow::Result<bool> {
+fn serve_config(srv: &mut ShareServer, a: &ServeArgs, cfgpath: &Path) -> anyhow::Result<bool> {
     if a.device.is_some() || a.inetd || a.port.is_some() {
         bail!("--config exports the ports of the file: give no DEVICE, -p or --inetd with it");
     }
@@ -289,7 +289,7 @@ fn serve_config(srv: &mut Server, a: &ServeArgs, cfgpath: &Path) -> anyhow::Resu
 }
 
 /// `serve --inetd`: the connection on stdin, or the sockets systemd passed.
-fn serve_inetd(srv: &mut Server, cfg: PortConfig) -> anyhow::Result<()> {
+fn serve_inetd(srv: &mut ShareServer, cfg: PortConfig) -> anyhow::Result<()> {
     let fds = systemd_fds();
     if fds.is_empty() {
         let fd = rgetty::sys::tty::adopt_fd(0).context("stdin is not open")?;
@@ -334,7 +334,7 @@ fn serve(a: ServeArgs) -> anyhow::Result<()> {
         lock_dir: lock_dir(&a.common),
         client_buffer: server::CLIENT_BUFFER,
     };
-    let mut srv = Server::new(settings)?;
+    let mut srv = ShareServer::new(settings)?;
     if let Some(cfgpath) = &a.config {
         if !serve_config(&mut srv, &a, cfgpath)? {
             return Ok(());
@@ -410,7 +410,7 @@ fn console(a: ConsoleArgs) -> anyhow::Result<u8> {
         server: a.server.clone(),
         watch: a.watch_port.map(|w| format!("{host}:{w}")),
         tls: tls_client(a.tls, a.tls_ca.as_deref(), keys, &a.server)?,
-        rfc2217: parse_mode(&a.mode)? == conf::Mode::Rfc2217,
+        rfc2217: parse_mode(&a.mode)? == PortMode::Rfc2217,
         escape,
         spy: a.spy,
         control: a.control.clone(),
@@ -466,7 +466,7 @@ fn connect(a: ConnectArgs) -> anyhow::Result<()> {
         once: a.once,
         tls: connect_tls(&a)?,
     };
-    let sig = Signals::default();
+    let sig = ServeSignals::default();
     // SIGHUP too: the terminal going away must not leave a dangling --link behind.
     for s in [
         signal_hook::consts::SIGTERM,

@@ -36,6 +36,7 @@ mod admit;
 mod alerts;
 mod control;
 mod hold;
+mod hotplug;
 mod lines;
 mod metrics;
 mod ports;
@@ -84,7 +85,7 @@ fn io_err(what: impl Into<String>) -> impl FnOnce(io::Error) -> ServeError {
 
 /// Signals the loop reacts to; set from signal handlers, read by the loop.
 #[derive(Debug, Default)]
-pub struct Signals {
+pub struct ServeSignals {
     /// SIGHUP: reload the config, reopen port logs.
     pub hup: Arc<AtomicBool>,
     /// SIGTERM/SIGINT: stop.
@@ -126,7 +127,7 @@ pub struct PortStats {
 
 /// One device of a port, with its session while open.
 #[derive(Debug)]
-struct Line {
+struct PortDevice {
     path: std::path::PathBuf,
     /// Whether the device existed when last looked at (start, inotify, a failed open).
     present: bool,
@@ -146,7 +147,7 @@ struct Port {
     addr: SocketAddr,
     listener: Option<(TcpListener, Token)>,
     watch: Option<(TcpListener, Token)>,
-    lines: Vec<Line>,
+    lines: Vec<PortDevice>,
     tls: Option<TlsRole>,
     log: Option<PortLog>,
     stats: PortStats,
@@ -203,7 +204,7 @@ fn key(kind: u64, t: Token) -> u64 {
 }
 
 /// The server: ports, their sessions, and the token table.
-pub struct Server {
+pub struct ShareServer {
     ports: Vec<Option<Port>>,
     slots: Vec<Slot>,
     free: Vec<usize>,
@@ -212,7 +213,7 @@ pub struct Server {
     accept_retry: std::collections::HashSet<usize>,
     settings: ServerSettings,
     scratch: Scratch,
-    signals: Signals,
+    signals: ServeSignals,
     wake: Option<UnixStream>,
     reloader: Option<Reloader>,
     exit_when_idle: bool,
@@ -221,14 +222,14 @@ pub struct Server {
     eng: Option<Engine>,
     stop: bool,
     metrics: Option<metrics::Metrics>,
-    hotplug: Option<metrics::Hotplug>,
+    hotplug: Option<hotplug::Hotplug>,
     control: Option<control::Control>,
     /// Named reset sequences, and those running (by device token).
     reset_seqs: HashMap<String, Vec<crate::proto::reset_seq::Step>>,
     resets: HashMap<usize, reset::Running>,
     /// Alert commands running.
     alert_pool: crate::sys::exec::Detached,
-    /// [`Server::watch_devices`] was asked for (kept across reloads).
+    /// [`ShareServer::watch_devices`] was asked for (kept across reloads).
     watching: bool,
     /// `$NOTIFY_SOCKET`, the last `STATUS=` sent, and whether it may have changed.
     notifier: Option<crate::ops::notify::Notifier>,
@@ -236,9 +237,9 @@ pub struct Server {
     status_dirty: bool,
 }
 
-impl std::fmt::Debug for Server {
+impl std::fmt::Debug for ShareServer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Server")
+        f.debug_struct("ShareServer")
             .field("ports", &self.ports.len())
             .finish_non_exhaustive()
     }
@@ -256,10 +257,10 @@ fn bind_addr(addr: SocketAddr) -> Result<TcpListener, ServeError> {
     Ok(l)
 }
 
-impl Server {
+impl ShareServer {
     /// A server with no ports yet.
     pub fn new(settings: ServerSettings) -> Result<Self, ServeError> {
-        Ok(Server {
+        Ok(ShareServer {
             ports: Vec::new(),
             slots: Vec::new(),
             free: Vec::new(),
@@ -267,7 +268,7 @@ impl Server {
             accept_retry: Default::default(),
             settings,
             scratch: Scratch::default(),
-            signals: Signals::default(),
+            signals: ServeSignals::default(),
             wake: None,
             reloader: None,
             exit_when_idle: false,
@@ -288,7 +289,7 @@ impl Server {
         })
     }
 
-    /// The engine, for set-up before [`Server::run`] (which holds it while running).
+    /// The engine, for set-up before [`ShareServer::run`] (which holds it while running).
     fn eng(&self) -> Result<&Engine, ServeError> {
         self.eng
             .as_ref()
@@ -296,7 +297,11 @@ impl Server {
     }
 
     /// Use these signal flags and the read end of a pipe the signal handlers write to.
-    pub fn set_signals(&mut self, signals: Signals, wake: UnixStream) -> Result<(), ServeError> {
+    pub fn set_signals(
+        &mut self,
+        signals: ServeSignals,
+        wake: UnixStream,
+    ) -> Result<(), ServeError> {
         wake.set_nonblocking(true).map_err(io_err("signal pipe"))?;
         let t = self.slot(Slot::Wake);
         self.eng()?
@@ -361,7 +366,7 @@ impl Server {
         }
     }
 
-    /// Run until SIGTERM/SIGINT (or, with [`Server::exit_when_idle`], until nothing is left).
+    /// Run until SIGTERM/SIGINT (or, with [`ShareServer::exit_when_idle`], until nothing is left).
     pub fn run(&mut self) -> Result<(), ServeError> {
         let Some(mut eng) = self.eng.take() else {
             return Ok(());
@@ -384,10 +389,7 @@ impl Server {
         let Some(port) = self.ports.get_mut(pi).and_then(Option::as_mut) else {
             return;
         };
-        let cfg = crate::share::session::PumpCfg {
-            cap,
-            write_only: port.cfg.write_only,
-        };
+        let write_only = port.cfg.write_only;
         if port.lines[li].session.is_none() {
             if port.lines[li].held.is_some() {
                 self.pump_held(eng, pi, li);
@@ -401,9 +403,10 @@ impl Server {
         let (replay, log, termios) = (&mut line.replay, &mut port.log, &mut line.termios);
         let (alerts, mut hits) = (&mut port.alerts, Vec::new());
         let hold = port.cfg.hold_session;
-        let (to0, from0) = (s.to_dev_bytes, s.from_dev_bytes);
-        let more = s.pump(
-            cfg,
+        let (to0, from0) = (s.pump.to_dev_bytes, s.pump.from_dev_bytes);
+        let more = s.run(
+            cap,
+            write_only,
             &mut self.scratch,
             &mut |b| {
                 replay.push(b);
@@ -418,12 +421,12 @@ impl Server {
                 let set = hold && hold::is_setting(&ev);
                 crate::share::rfc2217::control_event(s, ci, ev, cap);
                 if set {
-                    *termios = crate::sys::tty::get_termios(&s.dev).ok();
+                    *termios = crate::sys::tty::get_termios(&s.pump.dev).ok();
                 }
             },
         );
-        port.stats.bytes_to_dev += s.to_dev_bytes - to0;
-        port.stats.bytes_from_dev += s.from_dev_bytes - from0;
+        port.stats.bytes_to_dev += s.pump.to_dev_bytes - to0;
+        port.stats.bytes_from_dev += s.pump.from_dev_bytes - from0;
         if !hits.is_empty() {
             self.fire_alerts(pi, hits);
         }
@@ -435,7 +438,7 @@ impl Server {
     }
 }
 
-impl Handler for Server {
+impl Handler for ShareServer {
     fn ready(&mut self, eng: &mut Engine, t: Token, r: Ready) {
         match self.slots.get(t.0).copied() {
             Some(Slot::Wake) => {
@@ -447,9 +450,9 @@ impl Handler for Server {
             Some(Slot::Listener(pi, role)) => self.accept(eng, pi, role),
             Some(Slot::Dev(pi, li)) => {
                 if let Some(s) = self.session_mut(pi, li) {
-                    s.dev_readable |= r.readable;
-                    s.dev_writable |= r.writable;
-                    s.dev_hup |= r.closed;
+                    s.pump.dev_readable |= r.readable;
+                    s.pump.dev_writable |= r.writable;
+                    s.pump.dev_hup |= r.closed;
                 }
                 self.pump(eng, pi, li);
             }
@@ -523,7 +526,7 @@ impl Handler for Server {
     }
 }
 
-impl Server {
+impl ShareServer {
     fn session_mut(&mut self, pi: usize, li: usize) -> Option<&mut Session> {
         self.ports
             .get_mut(pi)?
@@ -544,7 +547,7 @@ impl Server {
         let Some(s) = self.session_mut(pi, li) else {
             return;
         };
-        let Some(c) = s.clients.iter_mut().find(|c| c.token == t) else {
+        let Some(c) = s.pump.clients.iter_mut().find(|c| c.token == t) else {
             return;
         };
         if c.last.elapsed() >= idle {
@@ -564,7 +567,7 @@ impl Server {
             return;
         };
         if s.closing.is_some() {
-            s.write_dev();
+            s.pump.write_dev();
             self.settle(eng, pi, li);
         }
     }
@@ -578,7 +581,7 @@ impl Server {
             return;
         };
         s.modem_timer = None;
-        if s.clients.iter().any(|c| c.wants_modem_notify()) {
+        if s.pump.clients.iter().any(|c| c.wants_modem_notify()) {
             crate::share::rfc2217::poll_modem(s, cap);
         }
         self.settle(eng, pi, li);

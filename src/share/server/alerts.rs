@@ -2,7 +2,7 @@
 //! alert's command detached with `PORT`, `MATCH` and `LINE` in its environment, and logs a
 //! record with `PORT` and `MATCH` fields.
 
-use super::Server;
+use super::ShareServer;
 use crate::share::alert::Hit;
 use crate::sys::exec::Spawned;
 
@@ -16,7 +16,7 @@ fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-impl Server {
+impl ShareServer {
     /// Run the commands of these hits of port `pi`.
     pub(super) fn fire_alerts(&mut self, pi: usize, hits: Vec<Hit>) {
         let Some(Some(port)) = self.ports.get(pi) else {

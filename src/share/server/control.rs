@@ -13,7 +13,7 @@ use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use super::{Port, ServeError, Server, Slot, T_BREAK, io_err, key};
+use super::{Port, ServeError, ShareServer, Slot, T_BREAK, io_err, key};
 use crate::share::control::{self, CtlLine, Request, Val};
 use crate::share::engine::{Engine, Token};
 use crate::share::session::{Client, Role};
@@ -131,7 +131,7 @@ fn role_name(c: &Client) -> &'static str {
     }
 }
 
-impl Server {
+impl ShareServer {
     /// Serve the control socket at `path`.
     pub fn set_control(&mut self, path: &Path) -> Result<(), ServeError> {
         let listener = bind(path).map_err(io_err(format!("control socket {}", path.display())))?;
@@ -379,7 +379,7 @@ impl Server {
         let mut clients = Vec::new();
         for l in &p.lines {
             let list = match (l.session.as_deref(), l.held.as_deref()) {
-                (Some(s), _) => &s.clients,
+                (Some(s), _) => &s.pump.clients,
                 (None, Some(h)) => &h.clients,
                 (None, None) => continue,
             };
@@ -415,7 +415,7 @@ impl Server {
         let mut n = 0;
         for l in p.lines.iter_mut() {
             let list = match (l.session.as_deref_mut(), l.held.as_deref_mut()) {
-                (Some(s), _) => &mut s.clients,
+                (Some(s), _) => &mut s.pump.clients,
                 (None, Some(h)) => &mut h.clients,
                 (None, None) => continue,
             };
@@ -472,8 +472,8 @@ impl Server {
     fn set_line(&mut self, pi: usize, line: CtlLine, on: bool) -> Result<(), String> {
         let s = self.control_session(pi)?;
         let r = match line {
-            CtlLine::Dtr => tty::set_dtr(&s.dev, on),
-            CtlLine::Rts => tty::set_rts(&s.dev, on),
+            CtlLine::Dtr => tty::set_dtr(&s.pump.dev, on),
+            CtlLine::Rts => tty::set_rts(&s.pump.dev, on),
         };
         r.map_err(|e| format!("{}: {e}", s.path.display()))?;
         match line {
@@ -489,7 +489,7 @@ impl Server {
         if s.brk {
             return Err("a BREAK is on already".into());
         }
-        tty::set_break(&s.dev, true).map_err(|e| format!("{}: {e}", s.path.display()))?;
+        tty::set_break(&s.pump.dev, true).map_err(|e| format!("{}: {e}", s.path.display()))?;
         s.brk = true;
         let at = Instant::now() + std::time::Duration::from_millis(ms);
         eng.add_timer(at, key(T_BREAK, s.token));
@@ -503,7 +503,7 @@ impl Server {
         };
         if let Some(s) = self.session_mut(pi, li) {
             if s.brk {
-                if let Err(e) = tty::set_break(&s.dev, false) {
+                if let Err(e) = tty::set_break(&s.pump.dev, false) {
                     log::warn!("{}: {e}", s.path.display());
                 }
                 s.brk = false;

@@ -16,7 +16,7 @@ use std::time::Instant;
 
 use nix::sys::termios::Termios;
 
-use super::{Port, Server, ports::drop_client};
+use super::{Port, ShareServer, ports::drop_client};
 use crate::share::control::Val;
 use crate::share::engine::{Engine, Token};
 use crate::share::rfc2217::{modem_delta, modem_state};
@@ -44,12 +44,12 @@ impl Kept {
     pub(super) fn take(s: &mut Session) -> Kept {
         use crate::proto::telnet::rfc2217::{MODEM_CTS, MODEM_DCD, MODEM_DSR};
         Kept {
-            clients: std::mem::take(&mut s.clients),
-            input: std::mem::take(&mut s.to_dev),
+            clients: std::mem::take(&mut s.pump.clients),
+            input: std::mem::take(&mut s.pump.to_dev),
             dtr: s.dtr,
             rts: s.rts,
             modem: s.modem_prev.unwrap_or(MODEM_DCD | MODEM_DSR | MODEM_CTS),
-            rdev: rdev_of(s.dev.metadata()),
+            rdev: nix::sys::stat::fstat(&s.pump.dev).ok().map(|st| st.st_rdev),
         }
     }
 }
@@ -69,7 +69,7 @@ pub(super) struct Held {
 }
 
 fn rdev_of(m: std::io::Result<std::fs::Metadata>) -> Option<u64> {
-    std::os::unix::fs::MetadataExt::rdev(&m.ok()?).into()
+    Some(std::os::unix::fs::MetadataExt::rdev(&m.ok()?))
 }
 
 /// Whether a control event from a client sets the line (speed, framing, flow control).
@@ -182,12 +182,12 @@ fn read_held(c: &mut Client, input: &mut Buf, dropped: &mut u64) {
     }
 }
 
-impl Server {
+impl ShareServer {
     /// A client of line `li` of port `pi`, in its session or held.
     pub(super) fn client_mut(&mut self, pi: usize, li: usize, t: Token) -> Option<&mut Client> {
         let line = self.ports.get_mut(pi)?.as_mut()?.lines.get_mut(li)?;
         let clients = match (line.session.as_deref_mut(), line.held.as_deref_mut()) {
-            (Some(s), _) => &mut s.clients,
+            (Some(s), _) => &mut s.pump.clients,
             (None, Some(h)) => &mut h.clients,
             (None, None) => return None,
         };
@@ -277,12 +277,12 @@ impl Server {
             gap.as_secs_f64()
         );
         let h = *h;
-        s.clients = h.clients;
-        s.to_dev = h.input;
+        s.pump.clients = h.clients;
+        s.pump.to_dev = h.input;
         let cur = modem_state(s);
         s.modem_prev = Some(cur);
         notify(
-            &mut s.clients,
+            &mut s.pump.clients,
             &text,
             modem_delta(0, cur),
             settings.client_buffer,
@@ -291,7 +291,7 @@ impl Server {
             "{}: back after {:.3}s; {} bytes of input kept, {} dropped",
             s.path.display(),
             gap.as_secs_f64(),
-            s.to_dev.len(),
+            s.pump.to_dev.len(),
             h.dropped
         );
         if let Some(l) = port.log.as_mut() {
@@ -317,7 +317,7 @@ impl Server {
 fn restore(s: &mut Session, h: &Held, termios: Option<&Termios>) {
     let dev = s.path.display().to_string();
     if let Some(t) = termios {
-        if let Err(e) = tty::set_termios(&s.dev, t) {
+        if let Err(e) = tty::set_termios(&s.pump.dev, t) {
             log::warn!("{dev}: re-applying the settings: {e}");
         }
     }
@@ -326,13 +326,13 @@ fn restore(s: &mut Session, h: &Held, termios: Option<&Termios>) {
         let r = (if h.dtr {
             Ok(true)
         } else {
-            tty::set_dtr(&s.dev, false)
+            tty::set_dtr(&s.pump.dev, false)
         })
         .and_then(|_| {
             if h.rts {
                 Ok(true)
             } else {
-                tty::set_rts(&s.dev, false)
+                tty::set_rts(&s.pump.dev, false)
             }
         });
         if let Err(e) = r {

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::time::Instant;
 
-use super::{Server, Slot, T_RESET, key};
+use super::{ShareServer, Slot, T_RESET, key};
 use crate::proto::reset_seq::Step;
 use crate::share::engine::{Engine, Token};
 use crate::sys::tty;
@@ -18,7 +18,7 @@ pub(super) struct Running {
     next: usize,
 }
 
-impl Server {
+impl ShareServer {
     /// The named reset sequences ports may run (`--reset-seq`, config `reset-seq`).
     pub fn set_reset_seqs(&mut self, seqs: HashMap<String, Vec<Step>>) {
         self.reset_seqs = seqs;
@@ -68,7 +68,7 @@ impl Server {
             run.next += 1;
             match step {
                 Step::Set { dtr, rts } => {
-                    if let Err(e) = tty::set_dtr_rts(&s.dev, dtr, rts) {
+                    if let Err(e) = tty::set_dtr_rts(&s.pump.dev, dtr, rts) {
                         log::warn!("{}: reset {}: {e}", s.path.display(), run.name);
                         return;
                     }
