@@ -14,6 +14,7 @@
 //! - [`ring`]: xringd-style ring cadence rules and their matcher;
 //! - [`sanitize`]: printable text from bytes a peer sent;
 //! - [`speed`]: baud rates;
+//! - [`stty`]: stty words (`9600 raw -crtscts`);
 //! - [`telnet`]: the telnet and RFC 2217 codec.
 
 pub mod agetty;
@@ -29,4 +30,5 @@ pub mod reset_seq;
 pub mod ring;
 pub mod sanitize;
 pub mod speed;
+pub mod stty;
 pub mod telnet;

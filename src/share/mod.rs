@@ -15,6 +15,8 @@
 //! - [`alert`]: alerts on device output (regex, rate limit);
 //! - [`control`]: the control socket's protocol (JSON lines);
 //! - [`console`]: `console`, the interactive client with escapes;
+//! - [`remserial`]: remserial's command line, turned into `serve` or `connect`;
+//! - [`resolve`]: peers' verified host names for host lists, looked up off the loop;
 
 pub mod acl;
 pub mod alert;
@@ -25,6 +27,8 @@ pub mod control;
 pub mod engine;
 pub mod loglimit;
 pub mod pump;
+pub mod remserial;
+pub mod resolve;
 pub mod rfc2217;
 pub mod roles;
 pub mod server;

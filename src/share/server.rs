@@ -39,6 +39,7 @@ mod hold;
 mod hotplug;
 mod lines;
 mod metrics;
+mod names;
 mod ports;
 mod reset;
 
@@ -173,6 +174,8 @@ enum Slot {
     Hotplug,
     Control,
     ControlConn,
+    /// The name resolver's wake-up fd.
+    Names,
 }
 
 /// A TLS connection still in its handshake (no device touched yet).
@@ -194,10 +197,12 @@ const T_HANDSHAKE: u64 = 4;
 const T_ACCEPT: u64 = 5;
 /// A metrics connection's time is up.
 const T_METRICS: u64 = 6;
+/// A connection waiting for its peer's name may have waited too long.
+const T_NAMES: u64 = 7;
 /// A BREAK asked for on the control socket ends.
-const T_BREAK: u64 = 7;
+const T_BREAK: u64 = 8;
 /// The next step of a reset sequence.
-const T_RESET: u64 = 8;
+const T_RESET: u64 = 9;
 
 fn key(kind: u64, t: Token) -> u64 {
     (kind << 32) | t.0 as u64
@@ -229,6 +234,8 @@ pub struct ShareServer {
     resets: HashMap<usize, reset::Running>,
     /// Alert commands running.
     alert_pool: crate::sys::exec::Detached,
+    /// Connections waiting for their peer's verified name (host lists with names).
+    names: names::Names,
     /// [`ShareServer::watch_devices`] was asked for (kept across reloads).
     watching: bool,
     /// `$NOTIFY_SOCKET`, the last `STATUS=` sent, and whether it may have changed.
@@ -282,6 +289,7 @@ impl ShareServer {
             reset_seqs: HashMap::new(),
             resets: HashMap::new(),
             alert_pool: crate::sys::exec::Detached::new(alerts::MAX_RUNNING),
+            names: names::Names::default(),
             watching: false,
             notifier: None,
             last_status: String::new(),
@@ -470,6 +478,7 @@ impl Handler for ShareServer {
             Some(Slot::Hotplug) => self.hotplug_ready(eng),
             Some(Slot::Control) => self.control_accept(eng),
             Some(Slot::ControlConn) => self.control_conn(eng, t),
+            Some(Slot::Names) => self.names_ready(eng),
             Some(Slot::Free) | None => {}
         }
     }
@@ -484,6 +493,7 @@ impl Handler for ShareServer {
             T_METRICS => self.metrics_close(eng, t),
             T_BREAK => self.end_break(t),
             T_RESET => self.reset_step(eng, t),
+            T_NAMES => self.names_timeout(eng),
             T_HANDSHAKE => {
                 if let Some(p) = self.pending.remove(&t.0) {
                     log::warn!("{}: TLS handshake not finished in time", p.peer);
@@ -518,6 +528,7 @@ impl Handler for ShareServer {
         let idle =
             || {
                 self.pending.is_empty()
+                    && self.names.waiting() == 0
                     && self.ports.iter().flatten().all(|p| {
                         p.listener.is_none() && p.lines.iter().all(|l| l.session.is_none())
                     })

@@ -237,7 +237,7 @@ impl ShareServer {
     /// `fresh_only` (right after the device went): only a path that now leads to another node
     /// is tried; the old node, dying, or a pty number given to someone else, is left alone
     /// and the hot-plug watch says when the device is back.
-    pub(super) fn resume(&mut self, eng: &mut Engine, pi: usize, li: usize, fresh_only: bool) {
+    pub(super) fn resume_held(&mut self, eng: &mut Engine, pi: usize, li: usize, fresh_only: bool) {
         let settings = self.settings.clone();
         let Some(Some(port)) = self.ports.get_mut(pi) else {
             return;

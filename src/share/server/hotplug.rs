@@ -122,7 +122,7 @@ impl ShareServer {
         // hold-session: a held line whose device is back is reopened now.
         for i in back {
             if let Some((pi, li)) = self.line_at(i) {
-                self.resume(eng, pi, li, false);
+                self.resume_held(eng, pi, li, false);
             }
         }
     }

@@ -267,7 +267,7 @@ impl ShareServer {
             self.ports[pi] = None;
         }
         if held {
-            self.resume(eng, pi, li, true);
+            self.resume_held(eng, pi, li, true);
         }
     }
 
