@@ -4,7 +4,10 @@
 //! rgetty-share serve [--listen ADDR] -p PORT [-s "STTY"] [-m MAX] [--allow ADDR|CIDR|*]...
 //!                    [--mode raw|rfc2217] [-w] [-d] [--tls-cert PEM --tls-key PEM
 //!                    [--tls-client-ca PEM]] [--watch-port PORT] [--takeover]
-//!                    [--replay BYTES] [--log-file FILE] DEVICE
+//!                    [--replay BYTES [--replay-clear-on-disconnect]] [--log-file FILE]
+//!                    [--hold-session] [--control PATH] [--dtr|--rts on|off|keep]
+//!                    [--hangup-when-done] [--reset-seq NAME=STEPS]... [--alert '/RE/ CMD']...
+//!                    DEVICE
 //! rgetty-share serve --config FILE
 //! rgetty-share serve --inetd [-s STTY[,STTY...]] DEVICE
 //! rgetty-share connect HOST:PORT [--mode raw|rfc2217] [--tls [--tls-ca PEM]
@@ -36,7 +39,7 @@ use rgetty::sys::lock::{LockDir, Naming};
 mod args;
 #[path = "rgetty_share/compat.rs"]
 mod compat;
-use args::{Cli, Cmd, Common, ConnectArgs, ServeArgs};
+use args::{Cli, Cmd, Common, ConnectArgs, ConsoleArgs, ServeArgs};
 #[path = "rgetty_share/remserial.rs"]
 mod remserial;
 
@@ -104,6 +107,20 @@ fn cli_port(a: &ServeArgs, device: &Path, inetd: bool) -> anyhow::Result<PortCon
     p.drain_timeout = Duration::from_secs(a.drain);
     p.watch = a.watch_port;
     p.takeover = a.takeover;
+    p.hold_session = a.hold_session;
+    p.replay_clear = a.replay_clear_on_disconnect;
+    p.hangup_when_done = a.hangup_when_done;
+    for def in &a.alert {
+        p.alerts.push(
+            rgetty::share::alert::parse_def(def).map_err(|e| anyhow::anyhow!("--alert: {e}"))?,
+        );
+    }
+    for (name, v, dst) in [("--dtr", &a.dtr, &mut p.dtr), ("--rts", &a.rts, &mut p.rts)] {
+        if let Some(v) = v {
+            *dst = conf::LineSetting::parse(v)
+                .with_context(|| format!("bad {name} {v:?} (on, off or keep)"))?;
+        }
+    }
     p.replay = conf::parse_replay(&a.replay.to_string()).map_err(anyhow::Error::msg)?;
     p.log = a.log_file.clone();
     p.tls = conf::tls_files(
@@ -133,6 +150,22 @@ fn read_text(path: &Path) -> anyhow::Result<String> {
 fn config_errors(errs: Vec<rgetty::config::ConfigError>) -> anyhow::Error {
     let lines: Vec<String> = errs.iter().map(ToString::to_string).collect();
     anyhow::anyhow!("{}", lines.join("\n"))
+}
+
+/// The reset sequences of the config file and of `--reset-seq` (which wins on a name).
+fn set_reset_seqs(
+    srv: &mut ShareServer,
+    a: &ServeArgs,
+    file: Vec<(String, Vec<rgetty::proto::reset_seq::Step>)>,
+) -> anyhow::Result<()> {
+    let mut all: std::collections::HashMap<_, _> = file.into_iter().collect();
+    for def in &a.reset_seq {
+        let (name, steps) = rgetty::proto::reset_seq::parse_named(def)
+            .map_err(|e| anyhow::anyhow!("--reset-seq: {e}"))?;
+        all.insert(name, steps);
+    }
+    srv.set_reset_seqs(all);
+    Ok(())
 }
 
 /// Bind the metrics listener: the command line wins over the config file's `metrics=`.
@@ -255,6 +288,10 @@ fn serve_config(srv: &mut ShareServer, a: &ServeArgs, cfgpath: &Path) -> anyhow:
         srv.add_port(p, Some(l))?;
     }
     set_metrics(srv, a, globals.metrics, globals.metrics_allow)?;
+    if let Some(c) = a.control.as_ref().or(globals.control.as_ref()) {
+        srv.set_control(c)?;
+    }
+    set_reset_seqs(srv, a, globals.reset_seqs)?;
     let path = cfgpath.to_path_buf();
     srv.set_reloader(Box::new(move || {
         log::info!("SIGHUP: reloading {}", path.display());
@@ -373,6 +410,10 @@ fn serve(a: ServeArgs) -> anyhow::Result<()> {
             srv.add_port(cfg, Some(l))?;
         }
         set_metrics(&mut srv, &a, None, None)?;
+        if let Some(c) = &a.control {
+            srv.set_control(c)?;
+        }
+        set_reset_seqs(&mut srv, &a, Vec::new())?;
     }
     srv.watch_devices()?;
     if let Some(pf) = &a.port_file {
@@ -394,18 +435,47 @@ fn serve(a: ServeArgs) -> anyhow::Result<()> {
 
 /// The TLS client side of `connect --tls`.
 fn connect_tls(a: &ConnectArgs) -> anyhow::Result<Option<TlsRole>> {
-    if !a.tls {
+    let keys = a.tls_cert.as_deref().zip(a.tls_key.as_deref());
+    tls_client(a.tls, a.tls_ca.as_deref(), keys, &a.server)
+}
+
+/// The client side of TLS for `server` (`None` without `--tls`).
+fn tls_client(
+    tls: bool,
+    ca: Option<&Path>,
+    keys: Option<(&Path, &Path)>,
+    server: &str,
+) -> anyhow::Result<Option<TlsRole>> {
+    if !tls {
         return Ok(None);
     }
-    let ca = a
-        .tls_ca
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(transport::SYSTEM_CA));
-    let keys = a.tls_cert.as_deref().zip(a.tls_key.as_deref());
+    let ca = ca.map_or_else(|| PathBuf::from(transport::SYSTEM_CA), PathBuf::from);
     let cfg = transport::client_config(&ca, keys)?;
-    let name = transport::server_name(&a.server)
-        .with_context(|| format!("no host name in {:?}", a.server))?;
+    let name =
+        transport::server_name(server).with_context(|| format!("no host name in {server:?}"))?;
     Ok(Some(TlsRole::Client(cfg, name)))
+}
+
+/// `rgetty-share console`: the exit status.
+fn console(a: ConsoleArgs) -> anyhow::Result<u8> {
+    init_log(false, true);
+    let escape = u8::try_from(u32::from(a.escape))
+        .ok()
+        .filter(|c| c.is_ascii_graphic())
+        .context("--escape must be one printable ASCII character")?;
+    let host = a.server.rsplit_once(':').map_or("", |(h, _)| h);
+    let keys = a.tls_cert.as_deref().zip(a.tls_key.as_deref());
+    let opts = rgetty::share::console::ConsoleOptions {
+        server: a.server.clone(),
+        watch: a.watch_port.map(|w| format!("{host}:{w}")),
+        tls: tls_client(a.tls, a.tls_ca.as_deref(), keys, &a.server)?,
+        rfc2217: parse_mode(&a.mode)? == PortMode::Rfc2217,
+        escape,
+        spy: a.spy,
+        control: a.control.clone(),
+    };
+    let code = rgetty::share::console::run(&opts)?;
+    Ok(u8::try_from(code).unwrap_or(1))
 }
 
 /// `--owner`, `--group`, `--link-mode` looked up.
@@ -512,9 +582,13 @@ fn main() -> ExitCode {
         _ => cli,
     };
     let r = match cli.cmd {
-        Cmd::Serve(a) => serve(a),
+        Cmd::Serve(a) => serve(*a),
         Cmd::Connect(a) => connect(a),
         Cmd::Ser2net { args } => return compat::main(&args, "rgetty-share"),
+        Cmd::Console(a) => match console(a) {
+            Ok(code) => return ExitCode::from(code),
+            Err(e) => Err(e),
+        },
         Cmd::Modem { args } => {
             init_log(false, true);
             let code = rgetty::modem::cli::main(args);

@@ -231,6 +231,10 @@ pub struct PortMetrics {
     pub refusals: u64,
     /// Whether the device exists now.
     pub device_present: bool,
+    /// Times the device went away under a held session, ever.
+    pub device_gaps: u64,
+    /// Client input dropped while the device was away, ever (bytes).
+    pub held_input_dropped: u64,
     /// The device's UUCP lock.
     pub lock: LockState,
 }
@@ -239,7 +243,7 @@ pub struct PortMetrics {
 pub fn share_metrics(ports: &[PortMetrics]) -> String {
     let mut e = Exposition::new();
     type Get = fn(&PortMetrics) -> f64;
-    let families: [(&str, Kind, &str, Get); 7] = [
+    let families: [(&str, Kind, &str, Get); 9] = [
         (
             "rgetty_share_clients",
             Kind::Gauge,
@@ -269,6 +273,18 @@ pub fn share_metrics(ports: &[PortMetrics]) -> String {
             Kind::Counter,
             "Clients refused.",
             |p| p.refusals as f64,
+        ),
+        (
+            "rgetty_share_device_gaps_total",
+            Kind::Counter,
+            "Times the device went away while its session was held.",
+            |p| p.device_gaps as f64,
+        ),
+        (
+            "rgetty_share_held_input_dropped_bytes_total",
+            Kind::Counter,
+            "Client input dropped while the device was away.",
+            |p| p.held_input_dropped as f64,
         ),
         (
             "rgetty_share_device_present",
@@ -354,6 +370,8 @@ mod tests {
             sessions: 1,
             refusals: 3,
             device_present: true,
+            device_gaps: 0,
+            held_input_dropped: 0,
             lock: LockState::Ours,
         };
         let t = share_metrics(&[p]);

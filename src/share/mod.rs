@@ -12,14 +12,20 @@
 //! - [`client`]: `connect`, the virtual COM port (pty) and the device bridge;
 //! - [`conf`]: the config file (one line per port, Masqdialer style);
 //! - [`acl`]: host allow lists;
+//! - [`alert`]: alerts on device output (regex, rate limit);
+//! - [`control`]: the control socket's protocol (JSON lines);
+//! - [`console`]: `console`, the interactive client with escapes;
 //! - [`remserial`]: remserial's command line, turned into `serve` or `connect`;
 //! - [`resolve`]: peers' verified host names for host lists, looked up off the loop;
 //! - [`ser2net`]: ser2net.yaml and ser2net's command line as a front end;
 //! - [`mdns`]: mDNS/DNS-SD announcements of ports, following hot-plug;
 
 pub mod acl;
+pub mod alert;
 pub mod client;
 pub mod conf;
+pub mod console;
+pub mod control;
 pub mod engine;
 pub mod loglimit;
 pub mod mdns;

@@ -16,6 +16,7 @@ mod inetd;
 mod inetd_log;
 mod labgrid;
 mod mdns;
+mod lab;
 mod modem_lines;
 mod ops;
 mod remserial;

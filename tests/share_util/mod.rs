@@ -317,6 +317,58 @@ pub fn send_draining(c: &mut TcpStream, req: &[u8], d: &mut Dev) {
     reader.join().unwrap();
 }
 
+/// `strace -f -o OUT EXTRA… -p PID`, returned once strace says it has attached; None (and a
+/// line saying why) when strace cannot trace here.
+pub fn strace_attach(pid: i32, extra: &[&str], out: &Path) -> Option<std::process::Child> {
+    use std::io::BufRead;
+    let mut st = Command::new("strace")
+        .arg("-f")
+        .args(extra)
+        .arg("-o")
+        .arg(out)
+        .args(["-p", &pid.to_string()])
+        .stderr(Stdio::piped())
+        .spawn()
+        .ok()?;
+    let err = st.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for l in std::io::BufReader::new(err).lines().map_while(Result::ok) {
+            let _ = tx.send(l);
+        }
+    });
+    while let Ok(l) = rx.recv_timeout(DEADLINE) {
+        if l.contains("attached") {
+            return Some(st);
+        }
+    }
+    let _ = st.kill();
+    let _ = st.wait();
+    eprintln!("strace cannot attach here; skipped");
+    None
+}
+
+/// Stop tracing (SIGINT: strace detaches and flushes its output).
+pub fn strace_detach(mut st: std::process::Child) {
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(st.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    st.wait().unwrap();
+}
+
+/// The system calls an strace output file shows as completed (the wait strace found the
+/// process in shows as `<unfinished ...>`).
+pub fn completed_calls(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.contains("= ") && !l.contains("resumed") && !l.contains("+++"))
+        .map(str::to_string)
+        .collect()
+}
+
 /// True (and why, printed) when a test needing a private mount namespace cannot run here: not
 /// root, or no `unshare --mount`. Under CI=true that is a failure, not a skip.
 pub fn skip_without_mount_ns() -> bool {

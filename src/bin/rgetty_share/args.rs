@@ -19,7 +19,7 @@ pub(crate) struct Cli {
 #[derive(Subcommand, Debug)]
 pub(crate) enum Cmd {
     /// Export one tty (or many, with --config) over TCP.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Connect to an exported port: a local virtual port (--link) or a local device.
     Connect(ConnectArgs),
     /// ser2net's command line (-c FILE, -Y LINE, -n, -d, -P FILE, -v): see rgetty-share(8).
@@ -29,6 +29,8 @@ pub(crate) enum Cmd {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// An interactive console on a port, with escapes (`~?` for help).
+    Console(ConsoleArgs),
     /// The virtual Hayes modem on a pty (`rgetty-share modem --help` for its options).
     #[command(disable_help_flag = true)]
     Modem {
@@ -131,9 +133,35 @@ pub(crate) struct ServeArgs {
     /// Send the device's last BYTES of output to each new client or watcher.
     #[arg(long, value_name = "BYTES", default_value_t = 0)]
     pub(crate) replay: usize,
+    /// Empty the replay buffer when a writer disconnects.
+    #[arg(long)]
+    pub(crate) replay_clear_on_disconnect: bool,
     /// Log device output (timestamped lines) and connects to FILE; reopened on SIGHUP.
     #[arg(long, value_name = "FILE")]
     pub(crate) log_file: Option<PathBuf>,
+    /// Serve the control socket (JSON lines: list, show, kick, ...) at PATH.
+    #[arg(long, value_name = "PATH")]
+    pub(crate) control: Option<PathBuf>,
+    /// DTR at open: on, off or keep (keep: never changed, hupcl cleared).
+    #[arg(long, value_name = "on|off|keep")]
+    pub(crate) dtr: Option<String>,
+    /// RTS at open: on, off or keep.
+    #[arg(long, value_name = "on|off|keep")]
+    pub(crate) rts: Option<String>,
+    /// A named reset sequence, NAME=STEPS (e.g. 'esp=dtr=0 rts=1; 100ms; dtr=1 rts=0; 50ms;
+    /// dtr=0'), run by `reset` on the control socket; repeatable.
+    #[arg(long, value_name = "NAME=STEPS")]
+    pub(crate) reset_seq: Vec<String>,
+    /// An alert on device output, '/REGEX/ COMMAND' (run with PORT, MATCH, LINE in its
+    /// environment; at most 5 in a row, then one per 10 s); repeatable.
+    #[arg(long, value_name = "/REGEX/ COMMAND")]
+    pub(crate) alert: Vec<String>,
+    /// Drop DTR when the session ends.
+    #[arg(long)]
+    pub(crate) hangup_when_done: bool,
+    /// Keep clients connected while the device is unplugged; reopen it when it is back.
+    #[arg(long)]
+    pub(crate) hold_session: bool,
     /// Serve GET /metrics (Prometheus text) on ADDR:PORT, or on PORT of 127.0.0.1.
     #[arg(long, value_name = "[ADDR:]PORT")]
     pub(crate) metrics: Option<String>,
@@ -196,6 +224,39 @@ pub(crate) struct ConnectArgs {
     pub(crate) common: Common,
     /// A local device to bridge to the server (instead of --link).
     pub(crate) device: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct ConsoleArgs {
+    /// The port, HOST:PORT.
+    pub(crate) server: String,
+    /// raw or rfc2217.
+    #[arg(long, default_value = "raw")]
+    pub(crate) mode: String,
+    /// The port's watch port (same host), for ~s and --spy.
+    #[arg(long, value_name = "PORT")]
+    pub(crate) watch_port: Option<u16>,
+    /// Attach read-only, on the watch port.
+    #[arg(long, requires = "watch_port")]
+    pub(crate) spy: bool,
+    /// The escape character (at line start), default ~.
+    #[arg(long, short = 'e', default_value = "~")]
+    pub(crate) escape: char,
+    /// The server's control socket (for ~w, and ~b ~d ~r on a raw port).
+    #[arg(long, value_name = "PATH")]
+    pub(crate) control: Option<PathBuf>,
+    /// Connect with TLS.
+    #[arg(long)]
+    pub(crate) tls: bool,
+    /// CA bundle to check the server's certificate (default: the system's).
+    #[arg(long, value_name = "PEM", requires = "tls")]
+    pub(crate) tls_ca: Option<PathBuf>,
+    /// Client certificate (PEM), for servers that ask for one.
+    #[arg(long, value_name = "PEM", requires_all = ["tls", "tls_key"])]
+    pub(crate) tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM).
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    pub(crate) tls_key: Option<PathBuf>,
 }
 
 /// An octal file mode such as `0660`.

@@ -255,6 +255,7 @@ impl ShareServer {
         if let Some(l) = port.log.as_mut() {
             l.event(&format!("connect {kind} {peer}"));
         }
+        super::control::connected(port.addr, peer, role);
         port.stats.connects += 1;
         port.stats.clients += 1;
         c.flush();
@@ -264,7 +265,7 @@ impl ShareServer {
     }
 
     /// A session just opened by [`pick_line`] gets its token and its fd watched.
-    fn register_session(&mut self, eng: &mut Engine, pi: usize, li: usize) {
+    pub(super) fn register_session(&mut self, eng: &mut Engine, pi: usize, li: usize) {
         let Some(Some(port)) = self.ports.get_mut(pi) else {
             return;
         };
@@ -326,6 +327,9 @@ fn pick_line(
     settings: &super::ServerSettings,
     peer: SocketAddr,
 ) -> Result<usize, String> {
+    if port.disabled {
+        return Err("port disabled".into());
+    }
     let max = port.cfg.max_clients;
     let pool = port.lines.len() > 1;
     let live = |l: &PortDevice| l.session.as_ref().is_some_and(|s| s.pump.gone.is_none());
@@ -418,7 +422,7 @@ fn take_over(s: &mut Session, peer: SocketAddr) {
 }
 
 /// Lock, open and set up a device; the error is the one-line reason for the client.
-fn open_session(
+pub(super) fn open_session(
     path: &Path,
     cfg: &PortConfig,
     settings: &super::ServerSettings,
@@ -447,7 +451,7 @@ fn open_session(
     })?;
     crate::sys::lock::claim_flock(&fd, path)
         .map_err(|h| format!("line busy (flock held by pid {})", h.pid))?;
-    let saved = tty::get_termios(&fd).ok();
+    let mut saved = tty::get_termios(&fd).ok();
     if let Err(e) = tty::set_raw(&fd).and_then(|()| {
         if cfg.stty.is_empty() {
             Ok(())
@@ -460,17 +464,15 @@ fn open_session(
         }
         return Err(setup_err(e));
     }
+    let (dtr, rts) = super::lines::at_open(std::os::fd::AsFd::as_fd(&fd), cfg, &mut saved);
     tty::set_nonblocking(&fd, true).map_err(setup_err)?;
     let has_modem_lines = matches!(tty::modem_lines(&fd), Ok(Some(_)));
-    log::info!(
-        "{}: opened{}",
-        path.display(),
-        if has_modem_lines {
-            ""
-        } else {
-            " (no modem lines)"
-        }
-    );
+    let note = if has_modem_lines {
+        ""
+    } else {
+        " (no modem lines)"
+    };
+    log::info!("{}: opened{note}", path.display());
     let dev = Conn::build(
         fd,
         &[],
@@ -491,8 +493,8 @@ fn open_session(
         saved,
         closing: None,
         has_modem_lines,
-        dtr: true,
-        rts: true,
+        dtr,
+        rts,
         brk: false,
         modem_prev: None,
         modem_timer: None,
