@@ -11,7 +11,8 @@
 //! - [`ring`]: xringd-style ring cadence rules and their matcher;
 //! - [`sanitize`]: printable text from bytes a peer sent;
 //! - [`speed`]: baud rates;
-//! - [`telnet`]: the telnet and RFC 2217 codec.
+//! - [`telnet`]: the telnet and RFC 2217 codec;
+//! - [`websocket`]: the RFC 6455 WebSocket handshake and frame codec (server side).
 
 pub mod at;
 pub mod callerid;
@@ -24,3 +25,4 @@ pub mod ring;
 pub mod sanitize;
 pub mod speed;
 pub mod telnet;
+pub mod websocket;
