@@ -156,6 +156,40 @@ fn set_metrics(
     Ok(())
 }
 
+/// Bind the web console: the command line wins over the config file's `web=`. Any address
+/// but loopback needs TLS: the first port's `tls-cert`/`tls-key` serve it.
+fn set_web(
+    srv: &mut Server,
+    a: &ServeArgs,
+    file_addr: Option<SocketAddr>,
+    tls: Option<&conf::TlsFiles>,
+) -> anyhow::Result<()> {
+    let addr = match &a.web {
+        Some(m) => {
+            Some(conf::parse_metrics_addr(m).with_context(|| format!("bad --web address {m:?}"))?)
+        }
+        None => file_addr,
+    };
+    let Some(addr) = addr else { return Ok(()) };
+    if !addr.ip().is_loopback() && tls.is_none() {
+        bail!(
+            "web console on {addr}: an address other than loopback needs TLS (tls-cert, tls-key)"
+        );
+    }
+    let role = match tls {
+        Some(f) => Some(transport::TlsRole::Server(transport::server_config_for(f)?)),
+        None => None,
+    };
+    let l = TcpListener::bind(addr).with_context(|| format!("cannot listen on {addr}"))?;
+    let scheme = if role.is_some() { "https" } else { "http" };
+    log::info!(
+        "web console on {scheme}://{}/",
+        l.local_addr().unwrap_or(addr)
+    );
+    srv.set_web(l, role)?;
+    Ok(())
+}
+
 fn install_signals(server: &mut Server) -> anyhow::Result<()> {
     let sig = Signals::default();
     let (r, w) = UnixStream::pair().context("socketpair")?;
@@ -223,6 +257,7 @@ fn serve_config(srv: &mut Server, a: &ServeArgs, cfgpath: &Path) -> anyhow::Resu
     if ports.is_empty() {
         bail!("{}: no ports", cfgpath.display());
     }
+    let web_tls = ports.iter().find_map(|p| p.tls.clone());
     for p in ports {
         let l = server::bind(&p)?;
         log::info!(
@@ -237,6 +272,7 @@ fn serve_config(srv: &mut Server, a: &ServeArgs, cfgpath: &Path) -> anyhow::Resu
         srv.add_port(p, Some(l))?;
     }
     set_metrics(srv, a, globals.metrics, globals.metrics_allow)?;
+    set_web(srv, a, globals.web, web_tls.as_ref())?;
     let path = cfgpath.to_path_buf();
     srv.set_reloader(Box::new(move || {
         log::info!("SIGHUP: reloading {}", path.display());
@@ -305,6 +341,7 @@ fn serve(a: ServeArgs) -> anyhow::Result<()> {
     } else {
         let device = a.device.as_deref().context("no DEVICE given")?;
         let cfg = cli_port(&a, device, a.inetd)?;
+        let web_tls = cfg.tls.clone();
         if a.inetd {
             serve_inetd(&mut srv, cfg)?;
         } else {
@@ -317,6 +354,7 @@ fn serve(a: ServeArgs) -> anyhow::Result<()> {
             srv.add_port(cfg, Some(l))?;
         }
         set_metrics(&mut srv, &a, None, None)?;
+        set_web(&mut srv, &a, None, web_tls.as_ref())?;
     }
     srv.watch_devices()?;
     if let Some(pf) = &a.port_file {

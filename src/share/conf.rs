@@ -300,6 +300,8 @@ pub struct Globals {
     pub metrics: Option<SocketAddr>,
     /// `metrics-allow=HOSTLIST`: peers the metrics listener answers (default: loopback).
     pub metrics_allow: Option<Acl>,
+    /// `web=[ADDR:]PORT`: where the web console is served.
+    pub web: Option<SocketAddr>,
 }
 
 /// `[ADDR:]PORT` of the metrics listener: a bare port binds 127.0.0.1, another address only
@@ -322,7 +324,8 @@ pub fn parse_metrics_addr(s: &str) -> Option<SocketAddr> {
 /// A `KEY=VALUE` line naming a server-wide setting.
 fn global_line(line: &str) -> Option<(&str, &str)> {
     let (k, v) = line.split_once('=')?;
-    (matches!(k, "metrics" | "metrics-allow") && !v.contains(char::is_whitespace)).then_some((k, v))
+    (matches!(k, "metrics" | "metrics-allow" | "web") && !v.contains(char::is_whitespace))
+        .then_some((k, v))
 }
 
 /// The server-wide settings of a config file (the port lines are left to [`parse`]).
@@ -333,7 +336,11 @@ pub fn globals(path: &Path, text: &str) -> Result<Globals, Vec<ConfigError>> {
         let Some((k, v)) = global_line(raw.trim()) else {
             continue;
         };
-        let r = if k == "metrics" {
+        let r = if k == "web" {
+            parse_metrics_addr(v)
+                .map(|a| g.web = Some(a))
+                .ok_or_else(|| format!("bad web address {v:?}"))
+        } else if k == "metrics" {
             parse_metrics_addr(v)
                 .map(|a| g.metrics = Some(a))
                 .ok_or_else(|| format!("bad metrics address {v:?}"))

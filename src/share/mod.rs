@@ -10,6 +10,7 @@
 //! - [`client`]: `connect`, the virtual COM port (pty) and the device bridge;
 //! - [`conf`]: the config file (one line per port, Masqdialer style);
 //! - [`acl`]: host allow lists;
+//! - [`wslayer`]: the WebSocket layer of a connection (the web console's terminal socket);
 
 pub mod acl;
 pub mod client;
@@ -20,3 +21,4 @@ pub mod roles;
 pub mod server;
 pub mod session;
 pub mod transport;
+pub mod wslayer;

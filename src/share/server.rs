@@ -35,6 +35,7 @@ use crate::sys::lock::LockDir;
 mod admit;
 mod metrics;
 mod ports;
+pub mod web;
 
 /// Bytes queued towards one client before it counts as too slow (or not reading) and is
 /// dropped: device output, telnet negotiation and COM-PORT replies alike.
@@ -153,6 +154,8 @@ enum Slot {
     Metrics,
     MetricsConn,
     Hotplug,
+    Web,
+    WebConn,
 }
 
 /// A TLS connection still in its handshake (no device touched yet).
@@ -193,6 +196,7 @@ pub struct Server {
     stop: bool,
     metrics: Option<metrics::Metrics>,
     hotplug: Option<metrics::Hotplug>,
+    web: Option<web::Web>,
     /// [`Server::watch_devices`] was asked for (kept across reloads).
     watching: bool,
     /// `$NOTIFY_SOCKET`, the last `STATUS=` sent, and whether it may have changed.
@@ -241,6 +245,7 @@ impl Server {
             stop: false,
             metrics: None,
             hotplug: None,
+            web: None,
             watching: false,
             notifier: None,
             last_status: String::new(),
@@ -407,6 +412,8 @@ impl Handler for Server {
             Some(Slot::Metrics) => self.metrics_accept(eng),
             Some(Slot::MetricsConn) => self.metrics_conn(eng, t),
             Some(Slot::Hotplug) => self.hotplug_ready(eng),
+            Some(Slot::Web) => self.web_accept(eng),
+            Some(Slot::WebConn) => self.web_conn(eng, t),
             Some(Slot::Free) | None => {}
         }
     }

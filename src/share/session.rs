@@ -232,6 +232,10 @@ impl Client {
 
     /// Queue an RFC 2217 server message.
     pub fn reply(&mut self, m: &ComPort, cap: usize) {
+        if self.tn.is_none() {
+            // A WebSocket client's requests come without telnet: no telnet answer.
+            return;
+        }
         let mut v = Vec::with_capacity(12);
         m.encode(true, &mut v);
         self.queue(&v, cap);
@@ -495,6 +499,13 @@ impl Session {
                 self.to_dev.extend(&sc.data);
             }
             for ev in sc.events.drain(..) {
+                on_telnet(self, ci, ev);
+            }
+        }
+        // Line-control requests of WebSocket clients, as the telnet events they stand for.
+        for ci in 0..self.clients.len() {
+            for ev in self.clients[ci].conn.take_events() {
+                moved = true;
                 on_telnet(self, ci, ev);
             }
         }

@@ -28,6 +28,8 @@ pub struct Conn {
     plain_left: usize,
     /// The last socket read returned less than asked: the kernel buffer was empty.
     short: bool,
+    /// The WebSocket layer above the stream (web console clients).
+    ws: Option<Box<crate::share::wslayer::WsLayer>>,
 }
 
 /// A socket reader that notes whether a read came back short.
@@ -81,6 +83,7 @@ impl Conn {
             tls,
             plain_left: 0,
             short: false,
+            ws: None,
         };
         // A client speaks first (ClientHello), whether or not it has data to send.
         c.flush()?;
@@ -101,14 +104,46 @@ impl Conn {
 
     /// True for a plain socket.
     pub fn is_plain(&self) -> bool {
-        self.tls.is_none()
+        self.tls.is_none() && self.ws.is_none()
+    }
+
+    /// Speak WebSocket from now on, `head` (the upgrade's answer) first.
+    pub fn into_websocket(mut self, head: &[u8]) -> Conn {
+        self.ws = Some(Box::new(crate::share::wslayer::WsLayer::new(head)));
+        self
+    }
+
+    /// A WebSocket client.
+    pub fn is_websocket(&self) -> bool {
+        self.ws.is_some()
+    }
+
+    /// Line-control requests a WebSocket client sent since the last call (none for others).
+    pub fn take_events(&mut self) -> Vec<crate::proto::telnet::Event> {
+        self.ws
+            .as_mut()
+            .map(|w| w.take_events())
+            .unwrap_or_default()
+    }
+
+    /// Run `f` on the WebSocket layer with the connection below it.
+    fn with_ws<T>(
+        &mut self,
+        f: impl FnOnce(&mut crate::share::wslayer::WsLayer, &mut Conn) -> io::Result<T>,
+    ) -> Option<io::Result<T>> {
+        let mut w = self.ws.take()?;
+        let r = f(&mut w, self);
+        self.ws = Some(w);
+        Some(r)
     }
 
     /// After a [`Conn::read`] that returned less than asked: nothing more is waiting, neither
     /// in the kernel (that read's socket read came back short) nor inside TLS, so the kernel
     /// signals new data.
     pub fn drained(&self) -> bool {
-        self.tls.is_none() || (self.short && self.plain_left == 0)
+        // A WebSocket read may stop at a frame boundary with more waiting: read on until
+        // `WouldBlock`.
+        self.ws.is_none() && self.tls.is_none() || (self.short && self.plain_left == 0)
     }
 
     /// Decrypted input is waiting inside TLS: read before waiting for the socket.
@@ -121,8 +156,16 @@ impl Conn {
         self.tls.as_ref().is_some_and(|t| t.is_handshaking())
     }
 
-    /// Send the TLS records rustls holds. `Ok(true)` when nothing is left.
+    /// Send the TLS records rustls holds (and the frames a WebSocket layer holds). `Ok(true)`
+    /// when nothing is left.
     pub fn flush(&mut self) -> io::Result<bool> {
+        if let Some(r) = self.with_ws(|w, c| w.flush(c)) {
+            return Ok(self.flush_stream()? && r?);
+        }
+        self.flush_stream()
+    }
+
+    fn flush_stream(&mut self) -> io::Result<bool> {
         let Some(t) = self.tls.as_mut() else {
             return Ok(true);
         };
@@ -179,12 +222,20 @@ impl Conn {
                 return Err(io::Error::new(ErrorKind::InvalidData, e));
             }
         }
-        self.flush()?;
+        self.flush_stream()?;
         Ok(true)
     }
 
-    /// Read plaintext. `Ok(0)` is the end of the stream.
+    /// Read plaintext (a WebSocket client's data). `Ok(0)` is the end of the stream.
     pub fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self.with_ws(|w, c| w.read(c, buf)) {
+            Some(r) => r,
+            None => self.read_stream(buf),
+        }
+    }
+
+    /// Read from the stream below the WebSocket layer.
+    pub(crate) fn read_stream(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if self.tls.is_none() {
             return self.sock.read(buf);
         }
@@ -213,27 +264,40 @@ impl Conn {
         }
     }
 
-    /// Write plaintext; `WouldBlock` while earlier TLS records are still waiting.
+    /// Write plaintext; `WouldBlock` while earlier TLS records (or a WebSocket frame) are
+    /// still waiting.
     pub fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        match self.with_ws(|w, c| w.write(c, data)) {
+            Some(r) => r,
+            None => self.write_stream(data),
+        }
+    }
+
+    /// Write to the stream below the WebSocket layer.
+    pub(crate) fn write_stream(&mut self, data: &[u8]) -> io::Result<usize> {
         if self.tls.is_none() {
             return self.sock.write(data);
         }
-        if !self.flush()? {
+        if !self.flush_stream()? {
             return Err(ErrorKind::WouldBlock.into());
         }
         let n = match self.tls.as_mut() {
             Some(t) => t.writer().write(&data[..data.len().min(TLS_CHUNK)])?,
             None => 0,
         };
-        self.flush()?;
+        self.flush_stream()?;
         Ok(n)
     }
 
     /// Close: TLS close_notify (best effort), then shut the socket down both ways.
     pub fn shutdown(&mut self) {
+        let _ = self.with_ws(|w, c| {
+            w.close(crate::proto::websocket::CLOSE_AWAY, "");
+            w.flush(c)
+        });
         if let Some(t) = self.tls.as_mut() {
             t.send_close_notify();
-            let _ = self.flush();
+            let _ = self.flush_stream();
         }
         let _ = self.sock.shutdown(Shutdown::Both);
     }

@@ -120,6 +120,10 @@ pub(crate) struct ServeArgs {
     /// Peers the metrics listener answers (address, ADDR/BITS or *); default: loopback only.
     #[arg(long = "metrics-allow", value_name = "HOSTS")]
     pub(crate) metrics_allow: Vec<String>,
+    /// Serve the web console (dashboard and xterm.js terminals) on ADDR:PORT, or on PORT of
+    /// 127.0.0.1. Another address than loopback needs TLS (the port's certificate).
+    #[arg(long, value_name = "[ADDR:]PORT")]
+    pub(crate) web: Option<String>,
     #[command(flatten)]
     pub(crate) common: Common,
     /// The device to export.

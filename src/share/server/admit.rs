@@ -144,7 +144,14 @@ impl Server {
     }
 
     /// Pick a line, open it if needed and add the client.
-    fn admit(&mut self, eng: &mut Engine, pi: usize, conn: Conn, peer: SocketAddr, role: Role) {
+    pub(super) fn admit(
+        &mut self,
+        eng: &mut Engine,
+        pi: usize,
+        conn: Conn,
+        peer: SocketAddr,
+        role: Role,
+    ) {
         let in_use: Vec<PathBuf> = self
             .ports
             .iter()
@@ -259,7 +266,7 @@ fn greet(c: &mut Client, s: &Session, cfg: &PortConfig, replay: &[u8], path: &Pa
             c.queue(b, cap);
         }
     };
-    if cfg.mode == Mode::Rfc2217 {
+    if cfg.mode == Mode::Rfc2217 && !c.conn.is_websocket() {
         let mut tn = Box::new(Tn {
             dec: Decoder::new(),
             opts: Options::new(
