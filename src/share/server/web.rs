@@ -25,8 +25,10 @@ use super::{ServeError, Server, Slot, io_err};
 const MAX_CONNS: usize = 64;
 
 /// The policy sent with every answer: scripts, styles, sockets and images from this server
-/// only; no inline script, no frames, no plugins.
-pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
+/// only; no inline script, no frames, no plugins. Inline *styles* are allowed: xterm.js
+/// writes its colours and cell sizes into `<style>` elements it makes at run time (a style
+/// cannot run code; scripts stay `'self'` only).
+pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
     connect-src 'self'; img-src 'self'; base-uri 'none'; form-action 'self'; \
     frame-ancestors 'none'";
 
@@ -88,6 +90,7 @@ const ASSETS: &[Asset] = &[
 ];
 
 const CONSOLE_HTML: &[u8] = include_bytes!("../../../web/console.html");
+const FAVICON: &[u8] = include_bytes!("../../../web/favicon.svg");
 const DASHBOARD_HTML: &[u8] = include_bytes!("../../../web/dashboard.html");
 
 /// What a request asks for.
@@ -116,6 +119,9 @@ pub enum Route {
 pub fn route(path: &str) -> Route {
     if path == "/" {
         return Route::File("text/html; charset=utf-8", DASHBOARD_HTML);
+    }
+    if path == "/favicon.ico" {
+        return Route::File("image/svg+xml", FAVICON);
     }
     if path == "/events" {
         return Route::Events;
