@@ -1,7 +1,7 @@
 #!/bin/sh
 # Refresh the vendored xterm.js (web console) from the npm registry: `npm pack` of the pinned
 # versions below, copy the files the page uses and their licences into web/vendor/, and write
-# web/vendor/SHA256SUMS (checked by tests/web_assets.rs). To move to a new version, change the
+# web/vendor/SHA256SUMS (checked by tests/share/web.rs). To move to a new version, change the
 # versions here, run this script from the repository root, and commit web/vendor/.
 set -eu
 XTERM=6.0.0

@@ -612,6 +612,11 @@ impl ComPort {
     /// Append the full `IAC SB 44 code value IAC SE` to `out`; `from_server` adds 100 to the
     /// command code.
     pub fn encode(&self, from_server: bool, out: &mut Vec<u8>) {
+        subnegotiation(opt::COM_PORT, &self.payload(from_server), out);
+    }
+
+    /// The sub-negotiation payload (command code, +100 from a server, then the value).
+    pub fn payload(&self, from_server: bool) -> Vec<u8> {
         let (code, value) = self.code_and_value();
         let code = if from_server {
             code + rfc2217::SERVER_OFFSET
@@ -621,7 +626,7 @@ impl ComPort {
         let mut payload = Vec::with_capacity(1 + value.len());
         payload.push(code);
         payload.extend_from_slice(&value);
-        subnegotiation(opt::COM_PORT, &payload, out);
+        payload
     }
 }
 

@@ -18,9 +18,10 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::proto::telnet::{self, ComPort, Decoder, Event, Options, opt, rfc2217};
 use crate::share::conf::Mode;
 use crate::share::engine::{Engine, Handler, Ready, Token};
+use crate::share::stack::comport::control_of;
+use crate::share::stack::{Control, LayerArgs, Side};
 use crate::share::transport::{Conn, TlsRole};
 use crate::sys::lock::LockDir;
 use crate::sys::tty;
@@ -196,25 +197,31 @@ enum SessionEnd {
 fn session(
     opts: &ConnectOptions,
     local: &mut LocalEnd,
-    sock: Conn,
+    mut sock: Conn,
     term: &AtomicBool,
 ) -> Result<(), SessionEnd> {
+    let rfc = opts.mode == Mode::Rfc2217;
+    if rfc {
+        let args = LayerArgs {
+            side: Side::Client,
+            tls: None,
+        };
+        sock.push("telnet", &args).map_err(SessionEnd::Net)?;
+        sock.push("rfc2217", &args).map_err(SessionEnd::Net)?;
+        sock.start().map_err(SessionEnd::Net)?;
+    }
     let mut eng = Engine::new().map_err(SessionEnd::Local)?;
     eng.register(local.file.as_raw_fd(), LOCAL)
         .map_err(SessionEnd::Local)?;
     eng.register(sock.fd(), NET).map_err(SessionEnd::Net)?;
     let mut link = Link {
-        rfc: opts.mode == Mode::Rfc2217,
+        rfc,
         local,
         sock,
         term,
         to_net: Vec::new(),
         to_local: Vec::new(),
-        dec: Decoder::new(),
-        tn: Options::new(
-            &[opt::BINARY, opt::SGA, opt::COM_PORT],
-            &[opt::BINARY, opt::SGA, opt::ECHO, opt::COM_PORT],
-        ),
+        events: Vec::new(),
         sent: None,
         buf: vec![0u8; 64 * 1024],
         ready: [Ready {
@@ -225,9 +232,8 @@ fn session(
         end: None,
     };
     if link.rfc {
-        link.tn.start(&mut link.to_net);
         if let Some(s) = local_settings(&link.local.file) {
-            settings_requests(None, s, &mut link.to_net);
+            link.send_settings(None, s);
             link.sent = Some(s);
         }
     }
@@ -249,8 +255,8 @@ struct Link<'a> {
     term: &'a AtomicBool,
     to_net: Vec<u8>,
     to_local: Vec<u8>,
-    dec: Decoder,
-    tn: Options,
+    /// Control events of the last read from the server (logged by its RFC 2217 layer).
+    events: Vec<Control>,
     sent: Option<Sent>,
     buf: Vec<u8>,
     /// Cached readiness of the local end and the socket.
@@ -291,7 +297,7 @@ impl Link<'_> {
         if (self.ready[1].readable || self.sock.has_buffered()) && self.to_local.len() < BUF_LIMIT {
             moved |= self.read_net();
         }
-        if self.to_net.len() > NET_CAP {
+        if self.to_net.len() + self.sock.held() > NET_CAP {
             // A hostile server: negotiation faster than we may answer it.
             self.end = Some(Err(SessionEnd::Net(io::Error::other(format!(
                 "more than {NET_CAP} bytes of replies waiting (server not reading), dropped"
@@ -351,11 +357,7 @@ impl Link<'_> {
             (0, &self.buf[..n])
         };
         if status == 0 {
-            if self.rfc {
-                telnet::escape_into(payload, &mut self.to_net);
-            } else {
-                self.to_net.extend_from_slice(payload);
-            }
+            self.to_net.extend_from_slice(payload);
         } else if self.rfc {
             self.local_status(status);
         }
@@ -373,63 +375,64 @@ impl Link<'_> {
                         s.params.parity,
                         s.params.stop_bits
                     );
-                    settings_requests(self.sent, s, &mut self.to_net);
+                    self.send_settings(self.sent, s);
                     self.sent = Some(s);
                 }
             }
         }
         if status & (PKT_FLUSHREAD | PKT_FLUSHWRITE) != 0 {
             // The local program flushed its queues (tcflush): purge the remote's.
-            let v = match (status & PKT_FLUSHREAD != 0, status & PKT_FLUSHWRITE != 0) {
-                (true, true) => rfc2217::PURGE_BOTH,
-                (true, false) => rfc2217::PURGE_RX,
-                _ => rfc2217::PURGE_TX,
+            let q = match (status & PKT_FLUSHREAD != 0, status & PKT_FLUSHWRITE != 0) {
+                (true, true) => tty::Queue::Both,
+                (true, false) => tty::Queue::Input,
+                _ => tty::Queue::Output,
             };
-            ComPort::Purge(v).encode(false, &mut self.to_net);
+            self.control(Control::Purge(q));
         }
     }
 
-    /// Net → local: data, and telnet negotiation answered.
+    /// Send a control event to the server; a failure ends the connection.
+    fn control(&mut self, c: Control) {
+        if let Err(e) = self.sock.control(c) {
+            self.end = Some(Err(SessionEnd::Net(e)));
+        }
+    }
+
+    /// Forward the local settings that changed as RFC 2217 requests.
+    fn send_settings(&mut self, old: Option<Sent>, new: Sent) {
+        let mut reqs = Vec::new();
+        settings_requests(old, new, &mut reqs);
+        for m in &reqs {
+            if let Some(c) = control_of(m) {
+                self.control(c);
+            }
+        }
+    }
+
+    /// Net → local: data (its stack answers telnet negotiation and logs COM-PORT replies).
     fn read_net(&mut self) -> bool {
-        let n = match self.sock.read(&mut self.buf) {
+        self.events.clear();
+        match self.sock.read_events(&mut self.buf, &mut self.events) {
             Ok(0) => {
                 flush_local(self.local, &mut self.to_local);
                 self.end = Some(Ok(()));
-                return false;
+                false
             }
-            Ok(n) => n,
+            Ok(n) => {
+                self.to_local.extend_from_slice(&self.buf[..n]);
+                true
+            }
+            // Only negotiation this time.
+            Err(e) if e.kind() == ErrorKind::Interrupted => true,
             Err(e) if again(&e) => {
                 self.ready[1].readable = false;
-                return false;
+                false
             }
             Err(e) => {
                 self.end = Some(Err(SessionEnd::Net(e)));
-                return false;
-            }
-        };
-        if !self.rfc {
-            self.to_local.extend_from_slice(&self.buf[..n]);
-            return true;
-        }
-        let (mut data, mut events) = (Vec::new(), Vec::new());
-        self.dec.feed(&self.buf[..n], &mut data, &mut events);
-        self.to_local.extend_from_slice(&data);
-        for ev in events {
-            match ev {
-                Event::Negotiate(v, o) => self.tn.handle(v, o, &mut self.to_net),
-                Event::Sub {
-                    option: opt::COM_PORT,
-                    payload,
-                    ..
-                } => {
-                    if let Ok((m, true)) = ComPort::parse(&payload) {
-                        log::debug!("server: {m:?}");
-                    }
-                }
-                _ => {}
+                false
             }
         }
-        true
     }
 }
 

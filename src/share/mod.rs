@@ -2,7 +2,8 @@
 //! serial port or a device bridge, or run a virtual modem.
 //!
 //! - [`engine`]: the event engine (epoll via mio, timers in a heap) shared by every mode;
-//! - [`transport`]: one connection type for TCP, inetd/systemd sockets and TLS;
+//! - [`stack`]: a connection as a stack of layers (fd, TLS, telnet, RFC 2217) over one fd;
+//! - [`transport`]: TLS configuration files for the `tls` layer;
 //! - [`server`]: `serve`: ports, accepting, line choice, reloads;
 //! - [`session`]: one open device and its clients, the byte pump with bounded queues;
 //! - [`rfc2217`]: telnet negotiation and COM-PORT requests on the server side;
@@ -10,7 +11,6 @@
 //! - [`client`]: `connect`, the virtual COM port (pty) and the device bridge;
 //! - [`conf`]: the config file (one line per port, Masqdialer style);
 //! - [`acl`]: host allow lists;
-//! - [`wslayer`]: the WebSocket layer of a connection (the web console's terminal socket);
 
 pub mod acl;
 pub mod client;
@@ -20,5 +20,5 @@ pub mod rfc2217;
 pub mod roles;
 pub mod server;
 pub mod session;
+pub mod stack;
 pub mod transport;
-pub mod wslayer;

@@ -1,15 +1,17 @@
-//! The server side of RFC 2217: telnet negotiation and COM-PORT requests of one client,
-//! carried out on the session's device, and modem-state notifications.
+//! The server side of serial control: the control events a client's stack delivers (RFC
+//! 2217 requests, telnet BRK), carried out on the session's device, and modem-state
+//! notifications.
 //!
-//! Every reply goes through the client's bounded queue. A SET that would not change the
+//! Every answer goes back through the client's stack, bounded by its cap. A SET that would not change the
 //! device's value does not call `tcsetattr`, and is not logged.
 
 use std::os::fd::AsFd;
 
 use nix::sys::termios::{ControlFlags, InputFlags, Termios};
 
-use crate::proto::telnet::{ComPort, ComPortError, Event, Verb, cmd, opt, rfc2217};
+use crate::proto::telnet::rfc2217;
 use crate::share::session::{Role, Session};
+use crate::share::stack::Control;
 use crate::sys::tty;
 
 /// The RFC 2217 modem-state byte (without delta bits). A device without modem lines reports
@@ -48,7 +50,8 @@ pub fn modem_delta(prev: u8, cur: u8) -> Option<u8> {
     Some(v)
 }
 
-/// Poll the modem lines once and notify the clients that asked.
+/// Poll the modem lines once and notify the clients that asked (their RFC 2217 layer masks
+/// the report and drops it when nothing in the mask changed).
 pub fn poll_modem(s: &mut Session, cap: usize) {
     let cur = modem_state(s);
     let prev = s.modem_prev.replace(cur).unwrap_or(cur);
@@ -56,92 +59,126 @@ pub fn poll_modem(s: &mut Session, cap: usize) {
         return;
     };
     for c in s.clients.iter_mut() {
-        if !c.wants_modem_notify() {
-            continue;
-        }
-        let mask = c.tn.as_ref().map_or(0, |t| t.modemstate_mask);
-        if v & mask != 0 {
-            c.reply(&ComPort::NotifyModemstate(v & mask), cap);
+        if c.wants_modem_notify() {
+            c.control(Control::ModemState(v), cap);
             c.flush();
         }
     }
 }
 
-/// Handle one telnet event from client `ci`.
-pub fn telnet_event(s: &mut Session, ci: usize, ev: Event, cap: usize) {
-    match ev {
-        Event::Negotiate(verb, o) => {
-            let Some(c) = s.clients.get_mut(ci) else {
-                return;
-            };
-            let Some(tn) = c.tn.as_mut() else { return };
-            let mut v = Vec::new();
-            tn.opts.handle(verb, o, &mut v);
-            let speaks = verb == Verb::Will && o == opt::COM_PORT;
-            tn.com_port_spoken |= speaks;
-            c.queue(&v, cap);
-            if speaks {
-                log::debug!("{}: client {} speaks RFC 2217", s.path.display(), c.peer);
-            }
-        }
-        Event::Command(cmd::BRK) => {
-            if s.clients.get(ci).is_some_and(|c| c.role == Role::Writer) {
+/// Handle one control event from client `ci`: carry it out on the device (writers only) and
+/// answer with what the device reads back.
+pub fn control_event(s: &mut Session, ci: usize, ev: Control, cap: usize) {
+    let Some(c) = s.clients.get(ci) else {
+        return;
+    };
+    let may_set = c.role == Role::Writer;
+    let answer = match ev {
+        Control::BreakPulse => {
+            if may_set {
                 if let Err(e) = tty::send_break(&s.dev) {
                     log::warn!("{}: break: {e}", s.path.display());
                 }
             }
+            None
         }
-        Event::Command(_) => {}
-        Event::Sub {
-            option: opt::COM_PORT,
-            payload,
-            ..
-        } => {
-            let m = match ComPort::parse(&payload) {
-                Ok((m, false)) => m,
-                Ok((_, true)) => return,
-                // pyserial's poll_modem: NOTIFY-LINESTATE/MODEMSTATE without a value asks for
-                // the current state.
-                Err(ComPortError::Short { cmd: 6, value }) if value.is_empty() => {
-                    ComPort::NotifyLinestate(0)
-                }
-                Err(ComPortError::Short { cmd: 7, value }) if value.is_empty() => {
-                    ComPort::NotifyModemstate(0)
-                }
-                Err(e) => {
-                    log::debug!("{}: {e}", s.path.display());
-                    return;
-                }
-            };
-            if let Some(tn) = s.clients.get_mut(ci).and_then(|c| c.tn.as_mut()) {
-                tn.com_port_spoken = true;
+        Control::Suspend | Control::Resume => {
+            if let Some(c) = s.clients.get_mut(ci) {
+                c.suspended = ev == Control::Suspend;
             }
-            let reply = com_port(s, ci, m);
-            if let (Some(r), Some(c)) = (reply, s.clients.get_mut(ci)) {
-                c.reply(&r, cap);
-            }
+            None
         }
-        Event::Sub { .. } => {}
+        Control::Signature(sig) => signature(s, &sig),
+        // The layer applies the mask as the echo passes.
+        Control::ModemStateMask(_) | Control::LineStateMask(_) => Some(ev),
+        Control::LineStateQuery => Some(line_state(s)),
+        Control::ModemStateQuery => Some(Control::ModemState(modem_state(s))),
+        Control::Purge(q) => {
+            if may_set {
+                purge(s, q);
+            }
+            Some(Control::Purge(q))
+        }
+        ev => serial(s, ev, may_set),
+    };
+    if let (Some(a), Some(c)) = (answer, s.clients.get_mut(ci)) {
+        c.control(a, cap);
     }
 }
 
-fn control_flow_out(t: &Termios) -> u8 {
+/// A client's signature is logged; an empty one asks for ours.
+fn signature(s: &Session, sig: &[u8]) -> Option<Control> {
+    let path = s.path.display();
+    if !sig.is_empty() {
+        crate::share::roles::log_limited(
+            log::Level::Info,
+            format!(
+                "{path}: client signature {:?}",
+                String::from_utf8_lossy(sig)
+            ),
+        );
+        return None;
+    }
+    Some(Control::Signature(
+        format!("rgetty-share {} {path}", env!("CARGO_PKG_VERSION")).into_bytes(),
+    ))
+}
+
+/// Speed, framing, flow control, break, DTR and RTS: set (writers), then read back.
+fn serial(s: &mut Session, ev: Control, may_set: bool) -> Option<Control> {
+    let params = |s: &Session| tty::get_params(s.dev.as_fd()).ok();
+    Some(match ev {
+        Control::Speed(b) => {
+            if let Some(b) = b.filter(|_| may_set) {
+                set_param(s, "baud rate", |p| p.baud = b);
+            }
+            Control::Speed(Some(params(s).map_or(0, |p| p.baud)))
+        }
+        Control::DataBits(n) => {
+            if let Some(n) = n.filter(|_| may_set) {
+                set_param(s, "data size", |p| p.data_bits = n);
+            }
+            Control::DataBits(Some(params(s).map_or(0, |p| p.data_bits)))
+        }
+        Control::Parity(par) => {
+            if let Some(par) = par.filter(|_| may_set) {
+                set_param(s, "parity", |p| p.parity = par);
+            }
+            Control::Parity(params(s).map(|p| p.parity))
+        }
+        Control::StopBits(st) => {
+            if let Some(st) = st.filter(|_| may_set) {
+                set_param(s, "stop size", |p| p.stop_bits = st);
+            }
+            Control::StopBits(params(s).map(|p| p.stop_bits))
+        }
+        Control::OutFlow(f) => Control::OutFlow(Some(set_out_flow(s, f, may_set))),
+        Control::InFlow(f) => Control::InFlow(Some(set_in_flow(s, f, may_set))),
+        Control::Break(on) => Control::Break(Some(set_break(s, on, may_set))),
+        Control::Dtr(on) => Control::Dtr(Some(set_dtr_rts(s, true, on, may_set))),
+        Control::Rts(on) => Control::Rts(Some(set_dtr_rts(s, false, on, may_set))),
+        // Telnet negotiations of other options, reports a server does not take.
+        _ => return None,
+    })
+}
+
+fn control_flow_out(t: &Termios) -> tty::Flow {
     if t.control_flags.contains(ControlFlags::CRTSCTS) {
-        rfc2217::CONTROL_FLOW_HARDWARE
+        tty::Flow::Hard
     } else if t.input_flags.contains(InputFlags::IXON) {
-        rfc2217::CONTROL_FLOW_XONXOFF
+        tty::Flow::Soft
     } else {
-        rfc2217::CONTROL_FLOW_NONE
+        tty::Flow::None
     }
 }
 
-fn control_flow_in(t: &Termios) -> u8 {
+fn control_flow_in(t: &Termios) -> tty::Flow {
     if t.control_flags.contains(ControlFlags::CRTSCTS) {
-        rfc2217::CONTROL_INFLOW_HARDWARE
+        tty::Flow::Hard
     } else if t.input_flags.contains(InputFlags::IXOFF) {
-        rfc2217::CONTROL_INFLOW_XONXOFF
+        tty::Flow::Soft
     } else {
-        rfc2217::CONTROL_INFLOW_NONE
+        tty::Flow::None
     }
 }
 
@@ -174,188 +211,75 @@ fn describe(p: &tty::SerialParams, what: &str) -> String {
     }
 }
 
-/// Carry out one RFC 2217 request and build the answer from what the device reads back.
-/// Watchers get answers but change nothing.
-fn com_port(s: &mut Session, ci: usize, m: ComPort) -> Option<ComPort> {
-    let may_set = s.clients.get(ci)?.role == Role::Writer;
-    let path = s.path.display().to_string();
-    let params = |s: &Session| tty::get_params(s.dev.as_fd()).ok();
-    Some(match m {
-        ComPort::Signature(sig) => {
-            if !sig.is_empty() {
-                crate::share::roles::log_limited(
-                    log::Level::Info,
-                    format!(
-                        "{path}: client signature {:?}",
-                        String::from_utf8_lossy(&sig)
-                    ),
-                );
-                return None;
-            }
-            ComPort::Signature(
-                format!("rgetty-share {} {path}", env!("CARGO_PKG_VERSION")).into_bytes(),
-            )
+/// The line state for a NOTIFY-LINESTATE request: both transmit registers empty when the
+/// device's output queue is.
+fn line_state(s: &Session) -> Control {
+    let empty = tty::output_pending(&s.dev).map_or(0, |n| {
+        if n == 0 {
+            rfc2217::LINE_THRE | rfc2217::LINE_TSRE
+        } else {
+            0
         }
-        ComPort::SetBaudrate(b) => {
-            if b != 0 && may_set {
-                set_param(s, "baud rate", |p| p.baud = b);
-            }
-            ComPort::SetBaudrate(params(s).map_or(0, |p| p.baud))
-        }
-        ComPort::SetDatasize(n) => {
-            if (5..=8).contains(&n) && may_set {
-                set_param(s, "data size", |p| p.data_bits = n);
-            }
-            ComPort::SetDatasize(params(s).map_or(0, |p| p.data_bits))
-        }
-        ComPort::SetParity(c) => {
-            if let Some(par) = rfc2217::parity_from_code(c).filter(|_| may_set) {
-                set_param(s, "parity", |p| p.parity = par);
-            }
-            ComPort::SetParity(params(s).map_or(0, |p| rfc2217::parity_code(p.parity)))
-        }
-        ComPort::SetStopsize(c) => {
-            if let Some(st) = rfc2217::stop_from_code(c).filter(|_| may_set) {
-                set_param(s, "stop size", |p| p.stop_bits = st);
-            }
-            ComPort::SetStopsize(params(s).map_or(0, |p| rfc2217::stop_code(p.stop_bits)))
-        }
-        ComPort::SetControl(v) => ComPort::SetControl(set_control(s, v, may_set)),
-        ComPort::NotifyLinestate(_) | ComPort::NotifyModemstate(_) => notify_now(s, ci, &m)?,
-        ComPort::FlowSuspend | ComPort::FlowResume => {
-            if let Some(c) = s.clients.get_mut(ci) {
-                c.suspended = m == ComPort::FlowSuspend;
-            }
-            return None;
-        }
-        ComPort::SetLinestateMask(v) => {
-            if let Some(tn) = s.clients.get_mut(ci)?.tn.as_mut() {
-                tn.linestate_mask = v;
-            }
-            ComPort::SetLinestateMask(v)
-        }
-        ComPort::SetModemstateMask(v) => {
-            if let Some(tn) = s.clients.get_mut(ci)?.tn.as_mut() {
-                tn.modemstate_mask = v;
-            }
-            ComPort::SetModemstateMask(v)
-        }
-        ComPort::Purge(v) => {
-            if may_set {
-                purge(s, v);
-            }
-            ComPort::Purge(v)
-        }
-    })
+    });
+    Control::LineState(empty)
 }
 
-/// The current line or modem state, for a NOTIFY request (masked by the client's mask).
-fn notify_now(s: &Session, ci: usize, m: &ComPort) -> Option<ComPort> {
-    let tn = s.clients.get(ci)?.tn.as_ref()?;
-    Some(if matches!(m, ComPort::NotifyLinestate(_)) {
-        let empty = tty::output_pending(&s.dev).map_or(0, |n| {
-            if n == 0 {
-                rfc2217::LINE_THRE | rfc2217::LINE_TSRE
-            } else {
-                0
-            }
-        });
-        ComPort::NotifyLinestate(empty & tn.linestate_mask)
-    } else {
-        ComPort::NotifyModemstate(modem_state(s) & tn.modemstate_mask)
-    })
-}
-
-fn purge(s: &mut Session, v: u8) {
-    let q = match v {
-        rfc2217::PURGE_RX => Some(tty::Queue::Input),
-        rfc2217::PURGE_TX => Some(tty::Queue::Output),
-        rfc2217::PURGE_BOTH => Some(tty::Queue::Both),
-        _ => None,
-    };
-    if matches!(v, rfc2217::PURGE_TX | rfc2217::PURGE_BOTH) {
+fn purge(s: &mut Session, q: tty::Queue) {
+    if matches!(q, tty::Queue::Output | tty::Queue::Both) {
         s.to_dev.clear();
     }
-    if let Some(q) = q {
-        // An explicit request from the client, not a close: honour it.
-        if let Err(e) = tty::flush(&s.dev, q) {
-            log::warn!("{}: purge: {e}", s.path.display());
-        }
+    // An explicit request from the client, not a close: honour it.
+    if let Err(e) = tty::flush(&s.dev, q) {
+        log::warn!("{}: purge: {e}", s.path.display());
     }
 }
 
-/// SET-CONTROL: apply (writers only), then read the state back (shadow values on a device
-/// without modem lines, so that strict clients always get an answer).
-fn set_control(s: &mut Session, v: u8, may_set: bool) -> u8 {
-    use rfc2217::*;
-    let path = s.path.display().to_string();
+/// Outbound flow control: set (writers), then read back.
+fn set_out_flow(s: &Session, f: Option<tty::Flow>, may_set: bool) -> tty::Flow {
     let fd = s.dev.as_fd();
-    let warn = |what: &str, e: tty::Error| log::warn!("{path}: {what}: {e}");
-    let out_flow = || tty::get_termios(fd).map_or(CONTROL_FLOW_NONE, |t| control_flow_out(&t));
-    let in_flow = || tty::get_termios(fd).map_or(CONTROL_INFLOW_NONE, |t| control_flow_in(&t));
-    match v {
-        CONTROL_FLOW_NONE | CONTROL_FLOW_XONXOFF | CONTROL_FLOW_HARDWARE => {
-            if may_set && out_flow() != v {
-                let flow = match v {
-                    CONTROL_FLOW_HARDWARE => tty::Flow::Hard,
-                    CONTROL_FLOW_XONXOFF => tty::Flow::Soft,
-                    _ => tty::Flow::None,
-                };
-                if let Err(e) = tty::set_flow(fd, flow) {
-                    warn("flow control", e);
-                }
-            }
-            out_flow()
+    let now = || tty::get_termios(fd).map_or(tty::Flow::None, |t| control_flow_out(&t));
+    if let Some(f) = f.filter(|f| may_set && now() != *f) {
+        if let Err(e) = tty::set_flow(fd, f) {
+            log::warn!("{}: flow control: {e}", s.path.display());
         }
-        CONTROL_FLOW_REQUEST => out_flow(),
-        CONTROL_BREAK_ON | CONTROL_BREAK_OFF | CONTROL_BREAK_REQUEST => {
-            let on = v == CONTROL_BREAK_ON;
-            if may_set && v != CONTROL_BREAK_REQUEST && on != s.brk {
-                match tty::set_break(fd, on) {
-                    Ok(()) => s.brk = on,
-                    Err(e) => warn("break", e),
-                }
-            }
-            if s.brk {
-                CONTROL_BREAK_ON
-            } else {
-                CONTROL_BREAK_OFF
-            }
-        }
-        CONTROL_DTR_ON | CONTROL_DTR_OFF | CONTROL_DTR_REQUEST | CONTROL_RTS_ON
-        | CONTROL_RTS_OFF | CONTROL_RTS_REQUEST => set_dtr_rts(s, v, may_set),
-        CONTROL_INFLOW_NONE | CONTROL_INFLOW_XONXOFF | CONTROL_INFLOW_HARDWARE => {
-            if may_set && in_flow() != v {
-                let r = tty::get_termios(fd).and_then(|mut t| {
-                    t.input_flags
-                        .set(InputFlags::IXOFF, v == CONTROL_INFLOW_XONXOFF);
-                    t.control_flags
-                        .set(ControlFlags::CRTSCTS, v == CONTROL_INFLOW_HARDWARE);
-                    tty::set_termios(fd, &t)
-                });
-                if let Err(e) = r {
-                    warn("inbound flow control", e);
-                }
-            }
-            in_flow()
-        }
-        _ => in_flow(),
     }
+    now()
 }
 
-/// SET-CONTROL for DTR and RTS: set (writers), then read back (the shadow value on a device
-/// without modem lines).
-fn set_dtr_rts(s: &mut Session, v: u8, may_set: bool) -> u8 {
-    use rfc2217::*;
+/// Inbound flow control: set (writers), then read back.
+fn set_in_flow(s: &Session, f: Option<tty::Flow>, may_set: bool) -> tty::Flow {
     let fd = s.dev.as_fd();
-    let dtr = matches!(v, CONTROL_DTR_ON | CONTROL_DTR_OFF | CONTROL_DTR_REQUEST);
-    let (on_code, off_code, request) = if dtr {
-        (CONTROL_DTR_ON, CONTROL_DTR_OFF, CONTROL_DTR_REQUEST)
-    } else {
-        (CONTROL_RTS_ON, CONTROL_RTS_OFF, CONTROL_RTS_REQUEST)
-    };
-    if may_set && v != request {
-        let on = v == on_code;
+    let now = || tty::get_termios(fd).map_or(tty::Flow::None, |t| control_flow_in(&t));
+    if let Some(f) = f.filter(|f| may_set && now() != *f) {
+        let r = tty::get_termios(fd).and_then(|mut t| {
+            t.input_flags.set(InputFlags::IXOFF, f == tty::Flow::Soft);
+            t.control_flags
+                .set(ControlFlags::CRTSCTS, f == tty::Flow::Hard);
+            tty::set_termios(fd, &t)
+        });
+        if let Err(e) = r {
+            log::warn!("{}: inbound flow control: {e}", s.path.display());
+        }
+    }
+    now()
+}
+
+/// The break condition: set (writers), then the state we hold.
+fn set_break(s: &mut Session, on: Option<bool>, may_set: bool) -> bool {
+    if let Some(on) = on.filter(|on| may_set && *on != s.brk) {
+        match tty::set_break(s.dev.as_fd(), on) {
+            Ok(()) => s.brk = on,
+            Err(e) => log::warn!("{}: break: {e}", s.path.display()),
+        }
+    }
+    s.brk
+}
+
+/// DTR or RTS: set (writers), then read back (the shadow value on a device without modem
+/// lines, so that strict clients always get an answer).
+fn set_dtr_rts(s: &mut Session, dtr: bool, on: Option<bool>, may_set: bool) -> bool {
+    let fd = s.dev.as_fd();
+    if let Some(on) = on.filter(|_| may_set) {
         let r = if dtr {
             tty::set_dtr(fd, on)
         } else {
@@ -371,13 +295,12 @@ fn set_dtr_rts(s: &mut Session, v: u8, may_set: bool) -> u8 {
             ),
         }
     }
-    let on = match tty::modem_lines(fd) {
+    match tty::modem_lines(fd) {
         Ok(Some(m)) if dtr => m.dtr,
         Ok(Some(m)) => m.rts,
         _ if dtr => s.dtr,
         _ => s.rts,
-    };
-    if on { on_code } else { off_code }
+    }
 }
 
 #[cfg(test)]

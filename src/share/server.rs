@@ -368,7 +368,7 @@ impl Server {
                     l.output(b);
                 }
             },
-            &mut |s, ci, ev| crate::share::rfc2217::telnet_event(s, ci, ev, cap),
+            &mut |s, ci, ev| crate::share::rfc2217::control_event(s, ci, ev, cap),
         );
         port.stats.bytes_to_dev += s.to_dev_bytes - to0;
         port.stats.bytes_from_dev += s.from_dev_bytes - from0;

@@ -13,9 +13,8 @@ use std::time::Instant;
 
 use nix::sys::termios::Termios;
 
-use crate::proto::telnet::{self, ComPort, Decoder, Event, Options};
 use crate::share::engine::{TimerId, Token};
-use crate::share::transport::Conn;
+use crate::share::stack::{Conn, Control};
 use crate::sys::lock::Lock;
 
 /// Largest single read from a device or a socket.
@@ -70,23 +69,6 @@ impl Buf {
     }
 }
 
-/// Telnet state of an RFC 2217 client.
-#[derive(Debug)]
-pub struct Tn {
-    /// The input decoder.
-    pub dec: Decoder,
-    /// Option negotiation.
-    pub opts: Options,
-    /// NOTIFY-LINESTATE mask.
-    pub linestate_mask: u8,
-    /// NOTIFY-MODEMSTATE mask.
-    pub modemstate_mask: u8,
-    /// The client spoke RFC 2217 (said WILL COM-PORT or sent a COM-PORT command): our own
-    /// DO COM-PORT alone counts the option as on, and a raw client (nc, socat) that never
-    /// answers must not have the modem lines polled for it.
-    pub com_port_spoken: bool,
-}
-
 /// What a client may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
@@ -107,8 +89,6 @@ pub struct Client {
     pub peer: SocketAddr,
     /// Bytes waiting to go to it (bounded by the port's cap).
     pub out: Buf,
-    /// Telnet state (RFC 2217 ports).
-    pub tn: Option<Box<Tn>>,
     /// Writer or watcher.
     pub role: Role,
     /// Last traffic either way (idle time-out).
@@ -144,7 +124,6 @@ impl Client {
             conn,
             peer,
             out: Buf::default(),
-            tn: None,
             role,
             last: t,
             since: t,
@@ -187,7 +166,7 @@ impl Client {
                     self.out.consume(n);
                     self.tx += n as u64;
                     self.last = Instant::now();
-                    if short && self.conn.is_plain() {
+                    if short && self.conn.direct() {
                         self.writable = false;
                         return;
                     }
@@ -230,25 +209,30 @@ impl Client {
         }
     }
 
-    /// Queue an RFC 2217 server message.
-    pub fn reply(&mut self, m: &ComPort, cap: usize) {
-        if self.tn.is_none() {
-            // A WebSocket client's requests come without telnet: no telnet answer.
+    /// Send a control event (an RFC 2217 answer or notification) through its stack; over
+    /// `cap` bytes held there it is marked dead, like [`Client::queue`].
+    pub fn control(&mut self, c: Control, cap: usize) {
+        if self.dead.is_some() {
             return;
         }
-        let mut v = Vec::with_capacity(12);
-        m.encode(true, &mut v);
-        self.queue(&v, cap);
+        if let Err(e) = self.conn.control(c) {
+            self.dead = Some(format!("write error: {e}"));
+        } else if self.conn.held() > cap {
+            self.dead = Some(format!(
+                "more than {cap} bytes waiting (peer not reading), dropped"
+            ));
+        }
+    }
+
+    /// Bytes waiting to go to it: its queue and what its stack holds.
+    pub fn waiting(&self) -> usize {
+        self.out.len() + self.conn.held()
     }
 
     /// Whether it asked for modem-state notifications: it spoke RFC 2217, COM-PORT is on and
     /// its mask is not zero (RFC 2217's default mask is 255).
     pub fn wants_modem_notify(&self) -> bool {
-        self.tn.as_ref().is_some_and(|tn| {
-            tn.com_port_spoken
-                && tn.modemstate_mask != 0
-                && tn.opts.remote_enabled(telnet::opt::COM_PORT)
-        })
+        self.conn.wants_modem_state()
     }
 }
 
@@ -256,9 +240,7 @@ impl Client {
 #[derive(Debug, Default)]
 pub struct Scratch {
     buf: Vec<u8>,
-    escaped: Vec<u8>,
-    data: Vec<u8>,
-    events: Vec<Event>,
+    events: Vec<Control>,
 }
 
 /// An open device.
@@ -317,8 +299,8 @@ pub struct PumpCfg {
     pub write_only: bool,
 }
 
-/// Handles the telnet events of client `ci` (RFC 2217 requests and negotiation).
-pub type TelnetFn<'a> = &'a mut dyn FnMut(&mut Session, usize, Event);
+/// Handles the control events of client `ci` (RFC 2217 requests, telnet BRK).
+pub type ControlFn<'a> = &'a mut dyn FnMut(&mut Session, usize, Control);
 
 impl Session {
     /// How many bytes may be read from the device now: the most room any client has.
@@ -326,10 +308,7 @@ impl Session {
         self.clients
             .iter()
             .filter(|c| c.dead.is_none())
-            .map(|c| {
-                let room = cap.saturating_sub(c.out.len());
-                if c.tn.is_some() { room / 2 } else { room }
-            })
+            .map(|c| cap.saturating_sub(c.waiting()))
             .max()
             .unwrap_or(0)
             .min(SCRATCH)
@@ -342,7 +321,7 @@ impl Session {
         cfg: PumpCfg,
         sc: &mut Scratch,
         on_output: &mut dyn FnMut(&[u8]),
-        on_telnet: TelnetFn<'_>,
+        on_control: ControlFn<'_>,
     ) -> bool {
         sc.buf.resize(SCRATCH, 0);
         for _ in 0..ROUNDS {
@@ -353,13 +332,13 @@ impl Session {
             if !cfg.write_only && self.closing.is_none() && self.dev_readable {
                 progress |= self.read_dev(cfg.cap, sc, on_output);
             }
-            progress |= self.read_clients(sc, on_telnet);
+            progress |= self.read_clients(cfg.cap, sc, on_control);
             progress |= self.write_dev();
             for c in &mut self.clients {
-                if c.writable && !c.out.is_empty() {
-                    let before = c.out.len();
+                let before = c.waiting();
+                if c.writable && before > 0 {
                     c.flush();
-                    progress |= c.out.len() != before;
+                    progress |= c.waiting() != before;
                 }
             }
             if !progress {
@@ -414,13 +393,7 @@ impl Session {
         let data = &sc.buf[..n];
         on_output(data);
         for c in self.clients.iter_mut().filter(|c| c.dead.is_none()) {
-            if c.tn.is_some() {
-                sc.escaped.clear();
-                telnet::escape_into(data, &mut sc.escaped);
-                c.send(&sc.escaped, cap);
-            } else {
-                c.send(data, cap);
-            }
+            c.send(data, cap);
         }
         true
     }
@@ -449,7 +422,7 @@ impl Session {
     }
 
     /// Read every readable client once. True when something was read.
-    fn read_clients(&mut self, sc: &mut Scratch, on_telnet: TelnetFn<'_>) -> bool {
+    fn read_clients(&mut self, cap: usize, sc: &mut Scratch, on_control: ControlFn<'_>) -> bool {
         let mut moved = false;
         for ci in 0..self.clients.len() {
             let room = match self.clients[ci].role {
@@ -460,7 +433,7 @@ impl Session {
             if room == 0 || !c.readable || c.eof || c.dead.is_some() {
                 continue;
             }
-            let n = match c.conn.read(&mut sc.buf[..room]) {
+            let n = match c.conn.read_events(&mut sc.buf[..room], &mut sc.events) {
                 Ok(0) => {
                     c.eof = true;
                     c.dead = Some("closed by peer".into());
@@ -471,12 +444,16 @@ impl Session {
                     c.readable = false;
                     continue;
                 }
-                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                // Only control events this time (or a signal): nothing for the device.
+                Err(e) if e.kind() == ErrorKind::Interrupted => 0,
                 Err(e) => {
                     c.dead = Some(format!("read error: {e}"));
                     continue;
                 }
             };
+            if n == 0 && sc.events.is_empty() {
+                continue;
+            }
             if n < room && c.conn.drained() && !c.hup {
                 c.readable = false;
             }
@@ -484,36 +461,26 @@ impl Session {
             c.rx += n as u64;
             c.last = Instant::now();
             let writer = c.role == Role::Writer;
-            if c.tn.is_none() {
-                if writer {
-                    self.raw_input(n, sc);
-                }
-                continue;
-            }
-            sc.data.clear();
-            sc.events.clear();
-            if let Some(tn) = c.tn.as_mut() {
-                tn.dec.feed(&sc.buf[..n], &mut sc.data, &mut sc.events);
-            }
-            if writer {
-                self.to_dev.extend(&sc.data);
-            }
+            // Control events first: a speed change sent with data applies to that data.
             for ev in sc.events.drain(..) {
-                on_telnet(self, ci, ev);
+                on_control(self, ci, ev);
             }
-        }
-        // Line-control requests of WebSocket clients, as the telnet events they stand for.
-        for ci in 0..self.clients.len() {
-            for ev in self.clients[ci].conn.take_events() {
-                moved = true;
-                on_telnet(self, ci, ev);
+            if n > 0 && writer {
+                self.raw_input(n, sc);
+            }
+            // Negotiation answers the telnet layer holds count against the cap too.
+            let c = &mut self.clients[ci];
+            if c.dead.is_none() && c.conn.held() > cap {
+                c.dead = Some(format!(
+                    "more than {cap} bytes waiting (peer not reading), dropped"
+                ));
             }
         }
         moved
     }
 
-    /// Raw input of client `ci` (in the scratch buffer): straight to the device when nothing
-    /// is queued, the rest queued.
+    /// Input of a writer (in the scratch buffer): straight to the device when nothing is
+    /// queued, the rest queued.
     fn raw_input(&mut self, n: usize, sc: &Scratch) {
         let input = &sc.buf[..n];
         let mut off = 0;

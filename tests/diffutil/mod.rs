@@ -9,8 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-#[path = "../common/vmodem.rs"]
-pub mod vmodem;
+pub use crate::common::vmodem;
 pub use vmodem::{CallerId, CallerStep, Dir, InitReply, VModem};
 
 pub const RGETTY: &str = env!("CARGO_BIN_EXE_rgetty");

@@ -1,4 +1,4 @@
-//! The reference Prometheus text parser, shared by tests/ops.rs and tests/ops_share.rs.
+//! The reference Prometheus text parser, shared by tests/getty/ops.rs and tests/share/ops.rs.
 
 #![allow(dead_code, clippy::unwrap_used)]
 

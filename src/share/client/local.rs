@@ -148,23 +148,23 @@ pub(super) fn local_settings(fd: impl AsFd) -> Option<Sent> {
 }
 
 /// The RFC 2217 requests that take the server from `old` (None = unknown) to `new`.
-pub(super) fn settings_requests(old: Option<Sent>, new: Sent, out: &mut Vec<u8>) {
+pub(super) fn settings_requests(old: Option<Sent>, new: Sent, out: &mut Vec<ComPort>) {
     let changed = |f: &dyn Fn(&Sent) -> bool| old.is_none_or(|o| f(&o) != f(&new));
     let p = new.params;
     if p.baud != 0 && old.is_none_or(|o| o.params.baud != p.baud) {
-        ComPort::SetBaudrate(p.baud).encode(false, out);
+        out.push(ComPort::SetBaudrate(p.baud));
     }
     if old.is_none_or(|o| o.params.data_bits != p.data_bits) {
-        ComPort::SetDatasize(p.data_bits).encode(false, out);
+        out.push(ComPort::SetDatasize(p.data_bits));
     }
     if old.is_none_or(|o| o.params.parity != p.parity) {
-        ComPort::SetParity(rfc2217::parity_code(p.parity)).encode(false, out);
+        out.push(ComPort::SetParity(rfc2217::parity_code(p.parity)));
     }
     if old.is_none_or(|o| o.params.stop_bits != p.stop_bits) {
-        ComPort::SetStopsize(rfc2217::stop_code(p.stop_bits)).encode(false, out);
+        out.push(ComPort::SetStopsize(rfc2217::stop_code(p.stop_bits)));
     }
     if old.is_none_or(|o| o.flow != new.flow) {
-        ComPort::SetControl(new.flow).encode(false, out);
+        out.push(ComPort::SetControl(new.flow));
     }
     if changed(&|s: &Sent| s.hangup) {
         let v = if new.hangup {
@@ -172,9 +172,9 @@ pub(super) fn settings_requests(old: Option<Sent>, new: Sent, out: &mut Vec<u8>)
         } else {
             rfc2217::CONTROL_DTR_ON
         };
-        ComPort::SetControl(v).encode(false, out);
+        out.push(ComPort::SetControl(v));
         if old.is_none() {
-            ComPort::SetControl(rfc2217::CONTROL_RTS_ON).encode(false, out);
+            out.push(ComPort::SetControl(rfc2217::CONTROL_RTS_ON));
         }
     }
 }
@@ -182,7 +182,6 @@ pub(super) fn settings_requests(old: Option<Sent>, new: Sent, out: &mut Vec<u8>)
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::telnet::{Decoder, Event};
 
     fn sent(baud: u32) -> Sent {
         Sent {
@@ -197,15 +196,11 @@ mod tests {
         }
     }
 
-    fn decode(b: &[u8]) -> Vec<ComPort> {
-        let mut d = Decoder::new();
-        let (mut data, mut ev) = (Vec::new(), Vec::new());
-        d.feed(b, &mut data, &mut ev);
-        ev.into_iter()
-            .filter_map(|e| match e {
-                Event::Sub { payload, .. } => ComPort::parse(&payload).ok().map(|x| x.0),
-                _ => None,
-            })
+    /// The requests as they go on the wire, through the client's RFC 2217 layer.
+    fn decode(reqs: &[ComPort]) -> Vec<ComPort> {
+        reqs.iter()
+            .filter_map(crate::share::stack::comport::control_of)
+            .filter_map(|c| crate::share::stack::comport::comport_of(&c))
             .collect()
     }
 

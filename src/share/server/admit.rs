@@ -8,11 +8,11 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use super::{HANDSHAKE_TIME, Line, Pending, Port, Server, Slot, T_HANDSHAKE, T_IDLE, key};
-use crate::proto::telnet::{self, ComPort, Decoder, Options, opt};
 use crate::share::conf::{Mode, PortConfig};
 use crate::share::engine::{Engine, Token};
 use crate::share::rfc2217::modem_state;
-use crate::share::session::{Buf, Client, Role, Session, Tn};
+use crate::share::session::{Buf, Client, Role, Session};
+use crate::share::stack::{Control, LayerArgs, Side};
 use crate::share::transport::Conn;
 use crate::sys::lock::LockError;
 use crate::sys::tty;
@@ -257,37 +257,26 @@ impl Server {
 
 /// Telnet start, modem state, replay and banner for a new client.
 fn greet(c: &mut Client, s: &Session, cfg: &PortConfig, replay: &[u8], path: &Path, cap: usize) {
-    let escape = |b: &[u8], c: &mut Client| {
-        if c.tn.is_some() {
-            let mut v = Vec::new();
-            telnet::escape_into(b, &mut v);
-            c.queue(&v, cap);
-        } else {
-            c.queue(b, cap);
+    // A web console client (WebSocket) speaks no telnet, whatever the port's mode.
+    if cfg.mode == Mode::Rfc2217 && !c.conn.layers().contains(&"websocket") {
+        let args = LayerArgs {
+            side: Side::Server,
+            tls: None,
+        };
+        let r = (c.conn.push("telnet", &args))
+            .and_then(|()| c.conn.push("rfc2217", &args))
+            .and_then(|()| c.conn.start());
+        if let Err(e) = r {
+            c.dead = Some(format!("telnet: {e}"));
+            return;
         }
-    };
-    if cfg.mode == Mode::Rfc2217 && !c.conn.is_websocket() {
-        let mut tn = Box::new(Tn {
-            dec: Decoder::new(),
-            opts: Options::new(
-                &[opt::BINARY, opt::SGA, opt::ECHO, opt::COM_PORT],
-                &[opt::BINARY, opt::SGA, opt::COM_PORT],
-            ),
-            linestate_mask: 0,
-            modemstate_mask: 0xff,
-            com_port_spoken: false,
-        });
-        let mut v = Vec::new();
-        tn.opts.start(&mut v);
-        c.queue(&v, cap);
-        c.tn = Some(tn);
-        c.reply(&ComPort::NotifyModemstate(modem_state(s)), cap);
+        c.control(Control::ModemState(modem_state(s)), cap);
     }
     if let Some(b) = cfg.render_banner(path) {
-        escape(&b, c);
+        c.queue(&b, cap);
     }
     if !replay.is_empty() {
-        escape(replay, c);
+        c.queue(replay, cap);
     }
 }
 

@@ -1,6 +1,6 @@
 //! The web console (issue 20): `rgetty-share serve --web [ADDR:]PORT` answers HTTP on the
 //! engine like the metrics listener does, and hands WebSocket upgrades to the port's sessions
-//! as clients (the [`crate::share::wslayer`] layer on their connection): nothing here has a
+//! as clients (a [`crate::share::stack::websocket`] layer on their connection): nothing here has a
 //! loop or a timer of its own.
 //!
 //! Routes: `/` the dashboard, `/port/N` the console of the port listening on TCP port N (a
@@ -17,6 +17,7 @@ use crate::ops::http::{self, Request};
 use crate::proto::websocket as ws;
 use crate::share::engine::{Engine, Token};
 use crate::share::session::Role;
+use crate::share::stack::{LayerArgs, Side};
 use crate::share::transport::{Conn, TlsRole};
 
 use super::{ServeError, Server, Slot, io_err};
@@ -340,9 +341,23 @@ impl Server {
             return;
         };
         self.release(eng, t, c.conn.fd());
-        let conn = c
-            .conn
-            .into_websocket(ws::accept_response(&up.key).as_bytes());
+        let mut conn = c.conn;
+        // A fresh connection takes the short answer whole (the kernel buffer, or TLS's).
+        let head = ws::accept_response(&up.key);
+        let args = LayerArgs {
+            side: Side::Server,
+            tls: None,
+        };
+        let r = match conn.write(head.as_bytes()) {
+            Ok(n) if n == head.len() => conn.push("websocket", &args),
+            Ok(_) => Err(std::io::ErrorKind::WouldBlock.into()),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = r {
+            log::warn!("web: {peer}: {e}");
+            conn.shutdown();
+            return;
+        }
         self.admit(eng, pi, conn, peer, role);
     }
 }

@@ -1,0 +1,18 @@
+//! rgetty-share serve and connect from the outside: real clients (nc, telnet, socat,
+//! openssl, pyserial, inetd) against the real binary on ptys.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "../common/mod.rs"]
+mod common;
+#[path = "../prom/mod.rs"]
+mod prom;
+#[path = "../share_util/mod.rs"]
+mod share_util;
+
+mod conf_tls;
+mod engine;
+mod inetd;
+mod modem_lines;
+mod ops;
+mod serve;
+mod web;
