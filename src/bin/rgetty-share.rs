@@ -187,6 +187,7 @@ fn set_web(
         l.local_addr().unwrap_or(addr)
     );
     srv.set_web(l, role)?;
+    srv.set_dashboard_sources(a.web_state_dir.clone(), Some(a.web_call_log.clone()));
     Ok(())
 }
 

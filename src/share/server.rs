@@ -33,6 +33,7 @@ use crate::share::transport::{Conn, TlsRole};
 use crate::sys::lock::LockDir;
 
 mod admit;
+mod dashboard;
 mod metrics;
 mod ports;
 pub mod web;
@@ -156,6 +157,8 @@ enum Slot {
     Hotplug,
     Web,
     WebConn,
+    WebNotify,
+    Feed,
 }
 
 /// A TLS connection still in its handshake (no device touched yet).
@@ -197,6 +200,8 @@ pub struct Server {
     metrics: Option<metrics::Metrics>,
     hotplug: Option<metrics::Hotplug>,
     web: Option<web::Web>,
+    dashboard: Option<dashboard::Sources>,
+    feeds: HashMap<usize, dashboard::Feed>,
     /// [`Server::watch_devices`] was asked for (kept across reloads).
     watching: bool,
     /// `$NOTIFY_SOCKET`, the last `STATUS=` sent, and whether it may have changed.
@@ -246,6 +251,8 @@ impl Server {
             metrics: None,
             hotplug: None,
             web: None,
+            dashboard: None,
+            feeds: HashMap::new(),
             watching: false,
             notifier: None,
             last_status: String::new(),
@@ -414,6 +421,8 @@ impl Handler for Server {
             Some(Slot::Hotplug) => self.hotplug_ready(eng),
             Some(Slot::Web) => self.web_accept(eng),
             Some(Slot::WebConn) => self.web_conn(eng, t),
+            Some(Slot::WebNotify) => self.dashboard_notify(eng),
+            Some(Slot::Feed) => self.feed_ready(eng, t),
             Some(Slot::Free) | None => {}
         }
     }
@@ -452,6 +461,7 @@ impl Handler for Server {
             self.reload(eng);
             self.rewatch(eng);
         }
+        self.dashboard_tick(eng);
         self.send_status();
         // Only inetd mode looks at every port: a daemon's turn must not cost O(ports).
         let idle =

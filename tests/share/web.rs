@@ -198,22 +198,23 @@ struct Setup {
 
 impl Setup {
     fn new() -> Setup {
-        let tmp = tmpdir();
+        Setup::with(tmpdir(), &[])
+    }
+
+    fn with(tmp: tempfile::TempDir, extra: &[&str]) -> Setup {
         let shim =
             crate::common::build_shim(tmp.path(), "break_shim", include_str!("../break_shim.c"))
                 .expect("cc builds the break shim");
         let dev = dev();
         let (port, web) = (free_port(), free_port());
         let count = tmp.path().join("breaks");
+        let (p, w) = (port.to_string(), web.to_string());
+        let mut args = vec!["-p", &p, "--web", &w];
+        args.extend_from_slice(extra);
+        args.push(dev.path.to_str().unwrap());
         let srv = serve_env(
             tmp.path(),
-            &[
-                "-p",
-                &port.to_string(),
-                "--web",
-                &web.to_string(),
-                dev.path.to_str().unwrap(),
-            ],
+            &args,
             Stdio::inherit(),
             &[("LD_PRELOAD", &shim), ("BREAK_COUNT", &count)],
         );
@@ -302,6 +303,123 @@ fn console_in_chromium() {
     drop(w);
     drop(b);
     s.srv.proc.child.kill().unwrap();
+}
+
+/// Write rgetty's state file for line `line` (this process stands for rgetty: alive).
+fn write_state(dir: &Path, line: &str, state: &str, caller: Option<&str>) {
+    let st = rgetty::ops::state::LineState {
+        line: line.into(),
+        state: state.into(),
+        since: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64,
+        pid: std::process::id() as i32,
+        caller_id: caller.map(str::to_string),
+        ..Default::default()
+    };
+    let path = rgetty::ops::store::state_path(dir, line);
+    rgetty::ops::store::write_atomic(&path, st.to_json().as_bytes()).unwrap();
+}
+
+/// Context switches of every thread of `pid` so far (a process asleep in epoll_wait has none).
+fn ctxt_switches(pid: i32) -> u64 {
+    let mut n = 0;
+    for t in std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .flatten()
+    {
+        let st = std::fs::read_to_string(t.path().join("status")).unwrap_or_default();
+        n += st
+            .lines()
+            .filter(|l| l.contains("ctxt_switches"))
+            .filter_map(|l| l.split_whitespace().last()?.parse::<u64>().ok())
+            .sum::<u64>();
+    }
+    n
+}
+
+#[test]
+fn dashboard_in_chromium() {
+    if !browser_ready() {
+        return;
+    }
+    let tmp = tmpdir();
+    let state = tmp.path().join("state");
+    std::fs::create_dir_all(&state).unwrap();
+    let calls = tmp.path().join("calls.jsonl");
+    std::fs::write(
+        &calls,
+        "{\"start\":\"2026-12-06T20:01:00Z\",\"end\":\"2026-12-06T20:01:09Z\",\
+         \"line\":\"ttyS0\",\"caller_id\":\"5551234\",\"caller_name\":\"ALICE\",\
+         \"outcome\":\"answered\",\"user\":\"alice\",\"program\":\"/bin/login\"}\n",
+    )
+    .unwrap();
+    write_state(&state, "ttyS0", "waiting", None);
+    write_state(&state, "ttyS1", "session", None);
+    let (sd, cl) = (state.display().to_string(), calls.display().to_string());
+    let s = Setup::with(tmp, &["--web-state-dir", &sd, "--web-call-log", &cl]);
+    let mut b = Browser::start();
+    b.open(&s.url("/"));
+    let row = |line: &str, state: &str| {
+        format!(
+            "document.querySelector('tr[data-line=\"{line}\"] td.state')?.textContent == '{state}'"
+        )
+    };
+    b.wait(&row("ttyS0", "waiting"), 15);
+    b.wait(
+        "document.querySelector('#calls tbody').textContent.includes('ALICE')",
+        5,
+    );
+    b.wait(
+        &format!(
+            "document.querySelector('tr[data-port=\"{}\"]') != null",
+            s.port
+        ),
+        5,
+    );
+
+    // Nothing changes: the server sleeps (no timer, no periodic push).
+    let pid = s.srv.proc.pid();
+    std::thread::sleep(Duration::from_millis(300));
+    let before = ctxt_switches(pid);
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(ctxt_switches(pid), before, "the server woke up while idle");
+
+    // A line changes state: the page shows it within a second, without reloading.
+    let t0 = Instant::now();
+    write_state(&state, "ttyS0", "ringing", Some("5550199"));
+    b.wait(&row("ttyS0", "ringing"), 5);
+    let took = t0.elapsed();
+    assert!(
+        took < Duration::from_secs(1),
+        "dashboard updated after {took:?}"
+    );
+    b.wait(
+        "document.querySelector('#lines tbody').textContent.includes('5550199')",
+        5,
+    );
+
+    // The engine's own events: a console client appears in the port's row.
+    let mut c = Browser::start();
+    c.open(&s.url(&format!("/port/{}", s.port)));
+    c.wait(
+        "document.getElementById('state').textContent == 'connected'",
+        15,
+    );
+    b.wait(
+        &format!(
+            "document.querySelector('tr[data-port=\"{}\"]').textContent.includes('rw (web)')",
+            s.port
+        ),
+        5,
+    );
+    b.shot("05-dashboard");
+    assert_eq!(
+        b.eval("location.pathname"),
+        "{\"ok\": \"/\"}\n",
+        "no reload"
+    );
 }
 
 #[test]

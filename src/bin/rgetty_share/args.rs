@@ -124,6 +124,16 @@ pub(crate) struct ServeArgs {
     /// 127.0.0.1. Another address than loopback needs TLS (the port's certificate).
     #[arg(long, value_name = "[ADDR:]PORT")]
     pub(crate) web: Option<String>,
+    /// The dashboard's rgetty state files: rgetty's --pid-dir.
+    #[arg(long, value_name = "DIR", default_value = "/run")]
+    pub(crate) web_state_dir: PathBuf,
+    /// The dashboard's call log (rgetty's `call-log`).
+    #[arg(
+        long,
+        value_name = "FILE",
+        default_value = "/var/log/rgetty/calls.jsonl"
+    )]
+    pub(crate) web_call_log: PathBuf,
     #[command(flatten)]
     pub(crate) common: Common,
     /// The device to export.

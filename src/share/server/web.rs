@@ -271,8 +271,12 @@ impl Server {
             }
             Route::Terminal(n, role) => self.web_upgrade(eng, t, head, n, role),
             Route::Events => {
-                let a = text_answer("404 Not Found", "no live feed yet\n");
-                self.web_reply(eng, t, a)
+                if let Some(c) = self.web.as_mut().and_then(|w| w.conns.remove(&t.0)) {
+                    if let Some(s) = self.slots.get_mut(t.0) {
+                        *s = Slot::Feed;
+                    }
+                    self.add_feed(eng, t, c.conn);
+                }
             }
             Route::NotFound => self.web_reply(eng, t, text_answer("404 Not Found", "not found\n")),
         }
