@@ -188,6 +188,11 @@ fn set_web(
     );
     srv.set_web(l, role)?;
     srv.set_dashboard_sources(a.web_state_dir.clone(), Some(a.web_call_log.clone()));
+    if let Some(f) = &a.web_users {
+        let users = rgetty::share::server::auth::load_users(f).map_err(|e| anyhow::anyhow!(e))?;
+        log::info!("web console: {} user(s) from {}", users.len(), f.display());
+        srv.set_web_users(users);
+    }
     Ok(())
 }
 

@@ -33,6 +33,7 @@ use crate::share::transport::{Conn, TlsRole};
 use crate::sys::lock::LockDir;
 
 mod admit;
+pub mod auth;
 mod dashboard;
 mod metrics;
 mod ports;
@@ -200,6 +201,7 @@ pub struct Server {
     metrics: Option<metrics::Metrics>,
     hotplug: Option<metrics::Hotplug>,
     web: Option<web::Web>,
+    web_auth: Option<auth::Auth>,
     dashboard: Option<dashboard::Sources>,
     feeds: HashMap<usize, dashboard::Feed>,
     /// [`Server::watch_devices`] was asked for (kept across reloads).
@@ -251,6 +253,7 @@ impl Server {
             metrics: None,
             hotplug: None,
             web: None,
+            web_auth: None,
             dashboard: None,
             feeds: HashMap::new(),
             watching: false,

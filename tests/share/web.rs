@@ -422,6 +422,112 @@ fn dashboard_in_chromium() {
     );
 }
 
+/// Type into a field of the login page.
+fn log_in(b: &mut Browser, user: &str, password: &str) {
+    for (id, v) in [("user", user), ("password", password)] {
+        b.eval(&format!(
+            "document.getElementById('{id}').value = {}",
+            js(v)
+        ));
+    }
+    b.click("login");
+}
+
+#[test]
+fn logins_and_roles_in_chromium() {
+    if !browser_ready() {
+        return;
+    }
+    let tmp = tmpdir();
+    let users = tmp.path().join("web-users");
+    let h = rgetty::share::server::auth::hash_password("correct horse", true);
+    std::fs::write(&users, format!("alice:{h}:rw\nbob:{h}:ro\n")).unwrap();
+    std::fs::set_permissions(&users, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let u = users.display().to_string();
+    let mut s = Setup::with(tmp, &["--web-users", &u]);
+    let console = s.url(&format!("/port/{}", s.port));
+
+    // Without a session: the login page; the socket itself answers 401.
+    let mut raw = std::net::TcpStream::connect(("127.0.0.1", s.web)).unwrap();
+    let host = format!("127.0.0.1:{}", s.web);
+    write!(
+        raw,
+        "GET /port/{}/ws HTTP/1.1\r\nHost: {host}\r\nOrigin: http://{host}\r\nUpgrade: websocket\r\n\
+         Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+         Sec-WebSocket-Version: 13\r\n\r\n",
+        s.port
+    )
+    .unwrap();
+    let answer = crate::share_util::read_to_eof(&mut raw);
+    assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+
+    let mut b = Browser::start();
+    b.open(&console);
+    b.wait("location.pathname == '/login'", 10);
+
+    // A wrong password is refused.
+    log_in(&mut b, "bob", "Tr0ub4dor&3");
+    b.wait(
+        "document.getElementById('msg')?.textContent == 'wrong user or password'",
+        10,
+    );
+    b.shot("06-login-refused");
+
+    // bob is a watcher: the console sends him to the watcher page, and his keys go nowhere.
+    log_in(&mut b, "bob", "correct horse");
+    b.wait("location.pathname == '/'", 10);
+    assert_eq!(
+        b.eval("document.cookie"),
+        "{\"ok\": \"\"}\n",
+        "the cookie is HttpOnly"
+    );
+    b.open(&console);
+    b.wait(
+        &format!("location.pathname == '/port/{}/watch'", s.port),
+        10,
+    );
+    b.wait(
+        "document.getElementById('state').textContent == 'connected'",
+        15,
+    );
+    b.type_keys("shutdown -h now\n");
+    s.dev.write_all(b"login: ");
+    b.wait(&term_has("login:"), 10);
+    let leaked = s.dev.drain_for(Duration::from_millis(500));
+    assert!(
+        leaked.is_empty(),
+        "an ro user's keys reached the device: {leaked:?}"
+    );
+    b.shot("07-ro-user-watching");
+    // Even on the writers' socket, bob's role holds: the server makes him a watcher.
+    b.eval(&format!(
+        "(() => {{ const w = new WebSocket('ws://' + location.host + '/port/{}/ws'); \
+         w.onopen = () => {{ w.send(new TextEncoder().encode('reboot\\n')); window.sent = 1; }}; \
+         return true; }})()",
+        s.port
+    ));
+    b.wait("window.sent == 1", 10);
+    let leaked = s.dev.drain_for(Duration::from_millis(500));
+    assert!(
+        leaked.is_empty(),
+        "an ro user wrote through /ws: {leaked:?}"
+    );
+    drop(b);
+
+    // alice may write.
+    let mut a = Browser::start();
+    a.open(&console);
+    log_in(&mut a, "alice", "correct horse");
+    a.wait("location.pathname == '/'", 10);
+    a.open(&console);
+    a.wait(
+        "document.getElementById('state').textContent == 'connected'",
+        15,
+    );
+    a.type_keys("id\n");
+    assert_eq!(s.dev.read_n(3), b"id\r");
+}
+
 #[test]
 fn websocket_protocol() {
     if !need("python3 websockets", python_has("websockets")) {

@@ -17,6 +17,8 @@ pub(crate) struct Cli {
 }
 
 #[derive(Subcommand, Debug)]
+// Parsed once at start: the size of the serve variant does not matter.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Cmd {
     /// Export one tty (or many, with --config) over TCP.
     Serve(ServeArgs),
@@ -134,6 +136,9 @@ pub(crate) struct ServeArgs {
         default_value = "/var/log/rgetty/calls.jsonl"
     )]
     pub(crate) web_call_log: PathBuf,
+    /// Web console users (`NAME:HASH:ROLES` lines, root-owned): every page needs a login.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) web_users: Option<PathBuf>,
     #[command(flatten)]
     pub(crate) common: Common,
     /// The device to export.

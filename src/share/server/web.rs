@@ -24,6 +24,8 @@ use super::{ServeError, Server, Slot, io_err};
 
 /// At most this many HTTP connections waiting for their request or answer.
 const MAX_CONNS: usize = 64;
+/// Largest request body (the login form).
+const MAX_BODY: usize = 4096;
 
 /// The policy sent with every answer: scripts, styles, sockets and images from this server
 /// only; no inline script, no frames, no plugins. Inline *styles* are allowed: xterm.js
@@ -237,10 +239,10 @@ impl Server {
         };
         let done = match c.out.is_some() {
             true => c.write_out(),
-            false => match c.read_head() {
+            false => match c.read_request() {
                 None => false,
                 Some(Err(())) => true,
-                Some(Ok(head)) => return self.web_request(eng, t, &head),
+                Some(Ok((head, body))) => return self.web_request(eng, t, &head, &body),
             },
         };
         if done {
@@ -256,11 +258,20 @@ impl Server {
     }
 
     /// A complete request head: answer it, or hand the connection to a port.
-    fn web_request(&mut self, eng: &mut Engine, t: Token, head: &str) {
+    fn web_request(&mut self, eng: &mut Engine, t: Token, head: &str, body: &str) {
         let req = http::parse(head.as_bytes());
         let Request::Head { method, path } = req else {
             return self.web_reply(eng, t, text_answer("400 Bad Request", "bad request\n"));
         };
+        let peer = self
+            .web
+            .as_ref()
+            .and_then(|w| Some(w.conns.get(&t.0)?.peer));
+        if let Some(peer) = peer {
+            if let Some(a) = self.web_auth(peer.ip(), (&method, &path), head, body) {
+                return self.web_reply(eng, t, a);
+            }
+        }
         if method != "GET" && method != "HEAD" {
             let a = text_answer("405 Method Not Allowed", "method not allowed\n");
             return self.web_reply(eng, t, a);
@@ -269,7 +280,10 @@ impl Server {
             Route::File(ctype, body) => {
                 self.web_reply(eng, t, answer("200 OK", ctype, body, method == "HEAD"))
             }
-            Route::Terminal(n, role) => self.web_upgrade(eng, t, head, n, role),
+            Route::Terminal(n, role) => match self.web_role(head, n, role) {
+                Some(role) => self.web_upgrade(eng, t, head, n, role),
+                None => self.web_reply(eng, t, text_answer("403 Forbidden", "no access\n")),
+            },
             Route::Events => {
                 if let Some(c) = self.web.as_mut().and_then(|w| w.conns.remove(&t.0)) {
                     if let Some(s) = self.slots.get_mut(t.0) {
@@ -366,9 +380,36 @@ impl Server {
     }
 }
 
+impl Web {
+    /// The listener speaks TLS.
+    pub(super) fn has_tls(&self) -> bool {
+        self.tls.is_some()
+    }
+}
+
 impl WebConn {
     /// Read until the head is complete: `None` while not, `Some(Err)` when the connection is
     /// dead or the head is bad.
+    /// Read until the head (and a POST's body, at most [`MAX_BODY`] bytes) is complete:
+    /// `None` while not, `Some(Err)` when the connection is dead or the request is bad.
+    fn read_request(&mut self) -> Option<Result<(String, String), ()>> {
+        let head = match self.read_head()? {
+            Ok(h) => h,
+            Err(()) => return Some(Err(())),
+        };
+        let len: usize = match ws::header(&head, "Content-Length").map(str::parse) {
+            None => 0,
+            Some(Ok(n)) if n <= MAX_BODY => n,
+            Some(_) => return Some(Err(())),
+        };
+        let have = self.buf.len() - head.len();
+        if have < len {
+            return None;
+        }
+        let body = String::from_utf8_lossy(&self.buf[head.len()..head.len() + len]).into_owned();
+        Some(Ok((head, body)))
+    }
+
     fn read_head(&mut self) -> Option<Result<String, ()>> {
         let mut chunk = [0u8; 2048];
         loop {
