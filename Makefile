@@ -37,7 +37,7 @@ MAN8        = $(wildcard man/*.8)
 # Samples: login.config and xringd.conf get mode 600 (they name programs run as root, and a
 # ring cadence is a password); the others 644. Only the files present are installed.
 SAMPLES_600 = $(wildcard etc/login.config etc/xringd.conf)
-SAMPLES_644 = $(wildcard etc/mgetty.config etc/dialin.config etc/rgetty-share.conf)
+SAMPLES_644 = $(wildcard etc/mgetty.config etc/dialin.config etc/block-list etc/rgetty-share.conf)
 UNITS       = $(wildcard etc/*.service etc/*.socket)
 EXAMPLES    = $(wildcard inittab.sample etc/99-rgetty.rules)
 

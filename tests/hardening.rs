@@ -6,15 +6,24 @@
 //! 4. caller data substituted into argv never starts with `-`;
 //! 6. every signal either ends the getty cleanly (lock removed, utmp record closed) or is
 //!    ignored.
+//!
+//! And issue 23, from the network side of rgetty-share:
+//! 1. a port that ran out of fds accepts again once they come back (its backlog was full);
+//! 2. idle connections cannot hold the metrics listener shut, and refusals are rate-limited;
+//! 6. `+++` from the caller never switches the virtual modem to command mode.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
+mod share_util;
 
 use std::fs;
+use std::io::Write;
+use std::net::{SocketAddr, TcpStream};
 use std::os::unix::fs::{MetadataExt, PermissionsExt, symlink};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use common::*;
 use nix::sys::signal::Signal;
@@ -353,5 +362,397 @@ fn line_outside_dev_leaves_no_stale_login_record() {
         open_records(&h, pid).is_empty(),
         "stale record: {:?}",
         open_records(&h, pid)
+    );
+}
+
+/// `rgetty-share serve` of a fresh pty, up to 64 writers sharing it, with fds limited
+/// to `nofile`, its log in `<tmp>/serve.log`: the server and its address.
+fn serve_limited(
+    tmp: &Path,
+    dev: &Path,
+    nofile: u64,
+    extra: &[&str],
+) -> (share_util::Proc, SocketAddr) {
+    let pf = tmp.join("ports");
+    fs::create_dir_all(tmp.join("lock")).unwrap();
+    let log = fs::File::create(tmp.join("serve.log")).unwrap();
+    let mut cmd = Command::new(share_util::BIN);
+    cmd.args(["serve", "--port", "0", "--max", "64", "--lock-dir"])
+        .arg(tmp.join("lock"))
+        .arg("--port-file")
+        .arg(&pf)
+        .args(extra)
+        .arg(dev)
+        .stdin(Stdio::null())
+        .stderr(log);
+    // SAFETY: setrlimit is async-signal-safe and touches no memory of the parent.
+    unsafe {
+        cmd.pre_exec(move || {
+            let lim = libc::rlimit {
+                rlim_cur: nofile,
+                rlim_max: nofile,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut p = share_util::Proc {
+        child: cmd.spawn().unwrap(),
+    };
+    share_util::wait_for("the port file", || {
+        assert!(p.child.try_wait().unwrap().is_none(), "server exited");
+        fs::read_to_string(&pf).is_ok_and(|s| s.ends_with('\n'))
+    });
+    let addr = fs::read_to_string(&pf)
+        .unwrap()
+        .lines()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    (p, addr)
+}
+
+/// Issue 23 item 1: with RLIMIT_NOFILE 64, a flood of connections fills the fds and then the
+/// listen backlog; once the flood goes, the port serves a new client within 1 s (accept is
+/// retried on a timer while fds are short), and the accept failures are logged a few times,
+/// not once per try.
+#[test]
+fn a_port_accepts_again_within_a_second_after_fd_exhaustion() {
+    let tmp = share_util::tmpdir();
+    let mut d = share_util::dev();
+    let (_srv, addr) = serve_limited(tmp.path(), &d.path, 64, &[]);
+    // Connect until the backlog is full too: three attempts in a row time out.
+    let mut flood = Vec::new();
+    let mut timeouts = 0;
+    while timeouts < 3 {
+        match TcpStream::connect_timeout(&addr, Duration::from_millis(300)) {
+            Ok(c) => {
+                flood.push(c);
+                timeouts = 0;
+            }
+            Err(_) => timeouts += 1,
+        }
+        assert!(flood.len() < 10_000, "the backlog never filled");
+    }
+    assert!(flood.len() > 64, "only {} connections made", flood.len());
+    // Let the server hit the limit, then take the load away.
+    std::thread::sleep(Duration::from_millis(500));
+    drop(flood);
+    let gone = Instant::now();
+    let served = loop {
+        if let Ok(mut c) = TcpStream::connect_timeout(&addr, Duration::from_millis(150)) {
+            if c.write_all(b"ping").is_ok() {
+                break c;
+            }
+        }
+        assert!(
+            gone.elapsed() < Duration::from_secs(10),
+            "the port never accepted again:\n{}",
+            fs::read_to_string(tmp.path().join("serve.log")).unwrap()
+        );
+    };
+    let took = gone.elapsed();
+    let got = d.drain_for(Duration::from_millis(300));
+    drop(served);
+    assert!(
+        got.windows(4).any(|w| w == b"ping"),
+        "the new client's bytes never reached the device: {got:?}"
+    );
+    assert!(took < Duration::from_secs(1), "serving again took {took:?}");
+    let log = fs::read_to_string(tmp.path().join("serve.log")).unwrap();
+    let fails = log
+        .lines()
+        .filter(|l| l.contains("accept: Too many open files") && !l.contains("repeated"))
+        .count();
+    assert!(
+        (1..=10).contains(&fails),
+        "{fails} accept failures logged:\n{log}"
+    );
+}
+
+/// `GET /metrics` on `addr`: the whole answer ("" when the connection was closed unanswered).
+fn scrape(addr: &str) -> String {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let _ = s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
+    share_util::read_to_eof(&mut s)
+}
+
+/// Issue 23 item 2: idle connections cannot hold the metrics listener shut (the oldest is
+/// dropped beyond 16, and each is closed after 5 s), and refused peers are logged under the
+/// rate limit.
+#[test]
+fn idle_connections_cannot_hold_the_metrics_listener_shut() {
+    let tmp = share_util::tmpdir();
+    let d = share_util::dev();
+    let metrics = format!("127.0.0.1:{}", share_util::free_port());
+    let extra = ["--metrics", &metrics, "--metrics-allow", "127.0.0.1"];
+    let (_srv, _) = serve_limited(tmp.path(), &d.path, 1024, &extra);
+    let idle: Vec<TcpStream> = (0..40)
+        .map(|_| TcpStream::connect(&metrics).unwrap())
+        .collect();
+    let t = Instant::now();
+    let text = scrape(&metrics);
+    assert!(
+        text.starts_with("HTTP/1.1 200 OK") && text.contains("rgetty_share_clients"),
+        "scrape behind 40 idle connections: {text:?}"
+    );
+    assert!(
+        t.elapsed() < Duration::from_secs(3),
+        "scrape took {:?}",
+        t.elapsed()
+    );
+    // The newest idle connection is closed after its 5 s.
+    let mut last = idle.into_iter().last().unwrap();
+    last.set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let t = Instant::now();
+    assert_eq!(share_util::read_to_eof(&mut last), "");
+    let waited = t.elapsed();
+    assert!(
+        waited > Duration::from_secs(3) && waited < Duration::from_secs(10),
+        "idle connection closed after {waited:?}"
+    );
+    for _ in 0..200 {
+        drop(share_util::connect_from(
+            "127.0.0.2",
+            metrics.parse().unwrap(),
+        ));
+    }
+    assert!(scrape(&metrics).starts_with("HTTP/1.1 200 OK"));
+    let log = fs::read_to_string(tmp.path().join("serve.log")).unwrap();
+    let counted = |what: &str| {
+        log.lines()
+            .filter(|l| l.contains(what) && !l.contains("repeated"))
+            .count()
+    };
+    assert!(counted("metrics: refused 127.0.0.2") <= 5, "{log}");
+    assert!(counted("the oldest dropped") <= 5, "{log}");
+}
+
+/// `rgetty-share modem` on a symlink in `dir`, calls taken on a free port: (the modem, the link,
+/// the port).
+fn vmodem(dir: &Path, extra: &[&str]) -> (share_util::Proc, PathBuf, u16) {
+    let link = dir.join("ttyVM");
+    let port = free_port();
+    let err = fs::File::create(dir.join("modem.log")).unwrap();
+    let child = Command::new(share_util::BIN)
+        .args(["modem", "--link"])
+        .arg(&link)
+        .args(["-p", &port.to_string(), "--ring-interval", "0.3"])
+        .args(extra)
+        .stdin(Stdio::null())
+        .stderr(err)
+        .spawn()
+        .unwrap();
+    let mut p = share_util::Proc { child };
+    share_util::wait_for("the modem's link", || {
+        assert!(p.child.try_wait().unwrap().is_none(), "modem exited");
+        link.symlink_metadata().is_ok()
+    });
+    (p, link, port)
+}
+
+/// Issue 23 item 6: a caller sends `+++` with a second of silence either side, and the
+/// answering DTE echoes it (a tty with ECHO on, as at a login prompt): the echo is not the
+/// local DTE's escape, so the modem stays online and the caller's next bytes arrive.
+#[test]
+fn a_callers_echoed_plus_plus_plus_never_escapes_the_modem() {
+    let tmp = share_util::tmpdir();
+    let (_m, link, port) = vmodem(tmp.path(), &[]);
+    let mut dte = common::dte::Dte::open(&link);
+    dte.cmd("AT", "OK\r\n");
+    let mut caller = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    dte.expect("RING\r\n");
+    dte.send(b"ATA\r");
+    dte.expect("CONNECT 38400\r\n");
+    // From here on the DTE's tty echoes what it receives.
+    let mut t = nix::sys::termios::tcgetattr(&dte.f).unwrap();
+    t.local_flags |= nix::sys::termios::LocalFlags::ECHO;
+    nix::sys::termios::tcsetattr(&dte.f, nix::sys::termios::SetArg::TCSANOW, &t).unwrap();
+    std::thread::sleep(s(1.2));
+    caller.write_all(b"+++").unwrap();
+    dte.expect(r"\+\+\+");
+    std::thread::sleep(s(1.5));
+    caller.write_all(b"still online\r").unwrap();
+    let got = dte.expect("still online|OK");
+    assert!(
+        String::from_utf8_lossy(&got).contains("still online"),
+        "the modem escaped to command state: {:?}",
+        String::from_utf8_lossy(&got)
+    );
+}
+
+/// What a program on a terminal (a fresh pty, cooked, echo on) shows: its screen.
+struct Screen {
+    master: fs::File,
+    seen: Vec<u8>,
+}
+
+impl Screen {
+    /// Run `cmd` with the terminal as its standard input, output and error.
+    fn run(cmd: &mut Command) -> (Screen, share_util::Proc) {
+        let pty = nix::pty::openpty(None, None).unwrap();
+        let slave = fs::File::from(pty.slave);
+        cmd.stdin(slave.try_clone().unwrap())
+            .stdout(slave.try_clone().unwrap())
+            .stderr(slave);
+        let child = cmd.spawn().unwrap();
+        let master = fs::File::from(pty.master);
+        rgetty::sys::tty::set_nonblocking(&master, true).unwrap();
+        let screen = Screen {
+            master,
+            seen: Vec::new(),
+        };
+        (screen, share_util::Proc { child })
+    }
+
+    /// Wait until the screen shows `want`; everything shown so far.
+    fn wait_for(&mut self, want: &str) -> String {
+        let end = Instant::now() + Duration::from_secs(10);
+        loop {
+            let text = String::from_utf8_lossy(&self.seen).into_owned();
+            if text.contains(want) {
+                return text;
+            }
+            assert!(Instant::now() < end, "no {want:?} on the screen: {text:?}");
+            let mut b = [0u8; 1024];
+            match std::io::Read::read(&mut self.master, &mut b) {
+                Ok(n) if n > 0 => self.seen.extend_from_slice(&b[..n]),
+                _ => std::thread::sleep(Duration::from_millis(20)),
+            }
+        }
+    }
+
+    /// Type `keys`.
+    fn type_keys(&mut self, keys: &[u8]) {
+        self.master.write_all(keys).unwrap();
+    }
+}
+
+/// Issue 23 item 5: Debian's telnet calling the virtual modem in its default call mode (it
+/// sends nothing first and starts in line mode with local echo): after its first line the
+/// modem negotiates WILL ECHO and WILL SGA, so the password typed at `Password:` is not shown.
+#[test]
+fn a_telnet_callers_password_is_not_shown_on_the_callers_screen() {
+    if !share_util::have("telnet") {
+        return;
+    }
+    let tmp = share_util::tmpdir();
+    let (_m, link, port) = vmodem(tmp.path(), &[]);
+    let mut dte = common::dte::Dte::open(&link);
+    dte.cmd("AT", "OK\r\n");
+    let (mut screen, _telnet) =
+        Screen::run(Command::new("telnet").args(["127.0.0.1", &port.to_string()]));
+    screen.wait_for("Escape character");
+    dte.expect("RING\r\n");
+    dte.send(b"ATA\r");
+    dte.expect("CONNECT 38400\r\n");
+    // The getty's prompt; the name is typed (telnet echoes it itself in line mode).
+    dte.send(b"\r\nlogin: ");
+    screen.wait_for("login: ");
+    screen.type_keys(b"root\r");
+    dte.expect("root\r\n");
+    dte.send(b"root\r\nPassword: ");
+    screen.wait_for("Password: ");
+    screen.type_keys(b"s3cret\r");
+    dte.expect("s3cret\r");
+    dte.send(b"\r\nWelcome\r\n");
+    let shown = screen.wait_for("Welcome");
+    let after_prompt = shown.rsplit("Password: ").next().unwrap();
+    assert!(
+        !after_prompt.contains("s3cret"),
+        "the password is shown: {shown:?}"
+    );
+}
+
+/// Owner, group and permission bits of what `link` points at.
+fn access_of(link: &Path) -> (u32, u32, u32) {
+    let m = fs::metadata(link).unwrap();
+    (m.uid(), m.gid(), m.mode() & 0o7777)
+}
+
+/// Issue 23 item 4: `modem --owner/--group/--link-mode` (as connect has them) set the pty
+/// slave's owner, group and mode, on the first pty and on the new one after a carrier drop, so
+/// a setuid cu or a group member can open it without a chown after each start.
+#[test]
+fn modem_owner_group_and_link_mode_hold_for_every_pty() {
+    let tmp = share_util::tmpdir();
+    let extra = [
+        "--owner",
+        "nobody",
+        "--group",
+        "dialout",
+        "--link-mode",
+        "0660",
+    ];
+    let (_m, link, port) = vmodem(tmp.path(), &extra);
+    let want = (65534, 20, 0o660);
+    assert_eq!(access_of(&link), want);
+    let first = fs::read_link(&link).unwrap();
+    let mut dte = common::dte::Dte::open(&link);
+    dte.cmd("AT", "OK\r\n");
+    let caller = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    dte.expect("RING\r\n");
+    dte.send(b"ATA\r");
+    dte.expect("CONNECT 38400\r\n");
+    drop(caller);
+    dte.expect("NO CARRIER\r\n");
+    share_util::wait_for("a new pty after the carrier drop", || {
+        fs::read_link(&link).is_ok_and(|p| p != first)
+    });
+    assert_eq!(access_of(&link), want);
+    // A name that does not exist is a usage error, before anything is created.
+    let out = Command::new(share_util::BIN)
+        .args([
+            "modem",
+            "-p",
+            "0",
+            "--owner",
+            "no-such-user-rgetty",
+            "--link",
+        ])
+        .arg(tmp.path().join("other"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--owner: no user \"no-such-user-rgetty\""),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!tmp.path().join("other").exists());
+}
+
+/// Issue 23 item 12: `connect --link` follows the modem's rule: a symlink that does not point
+/// into /dev/pts (nor any other file) is neither replaced nor, later, deleted; the one-line
+/// error says why, once.
+#[test]
+fn connect_link_never_replaces_a_symlink_that_is_not_a_pty() {
+    let tmp = share_util::tmpdir();
+    let file = victim(tmp.path());
+    let link = tmp.path().join("vport");
+    symlink(&file, &link).unwrap();
+    let out = Command::new(share_util::BIN)
+        .args(["connect", "127.0.0.1:1", "--retries", "1", "--link"])
+        .arg(&link)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(
+        fs::read_link(&link).unwrap(),
+        file,
+        "the symlink was replaced"
+    );
+    assert_untouched(&file);
+    assert_eq!(
+        err.matches("not a pty: not replacing it").count(),
+        1,
+        "{err}"
     );
 }

@@ -94,6 +94,25 @@ impl Rules {
     }
 }
 
+/// What makes dialin.config unusable for rgetty, which fails closed on it (mgetty would
+/// screen with whatever tokens it finds): a line holding a control character other than
+/// blanks (a binary file, a NUL) or bytes that are not UTF-8. One error per bad line.
+pub fn check_text(text: &str, path: &std::path::Path) -> Vec<super::ConfigError> {
+    text.lines()
+        .enumerate()
+        .filter_map(|(i, line)| {
+            let bad = line.chars().find(|&c| {
+                (c.is_control() && !is_c_space(c)) || c == char::REPLACEMENT_CHARACTER
+            })?;
+            Some(super::ConfigError::new(
+                path,
+                i + 1,
+                format!("not a dialin.config line: {bad:?} in it (binary or garbage)"),
+            ))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -164,6 +183,21 @@ mod tests {
             "the sample has only comments: {:?}",
             r.rules
         );
+    }
+
+    #[test]
+    fn garbage_is_named() {
+        let p = std::path::Path::new("d");
+        assert!(check_text("!555, 444\t333\r\n# x\n", p).is_empty());
+        let e = check_text("555\n\u{7f}ELF\u{0}\u{1}\n", p);
+        assert_eq!(e.len(), 1);
+        assert!(
+            e[0].to_string()
+                .starts_with("d:2: not a dialin.config line"),
+            "{}",
+            e[0]
+        );
+        assert_eq!(check_text("\u{fffd}", p).len(), 1);
     }
 
     proptest! {

@@ -446,6 +446,9 @@ pub struct Settings {
     /// `call-log` (rgetty): file one JSON record per call is appended to; `None` means
     /// `<log-dir>/calls.jsonl` (`/var/log/rgetty/calls.jsonl`), an empty value turns it off.
     pub call_log: Option<String>,
+    /// `block-list` (rgetty): the block list (`ACTION NUMBER NAME` lines, relative to the
+    /// config dir); `None` or an empty value: no block list.
+    pub block_list: Option<String>,
 }
 
 /// Result of [`Settings::set`].
@@ -502,6 +505,7 @@ impl Settings {
             ring_patterns: None,
             ring_patterns_perms: RingPatternsPerms::Refuse,
             call_log: None,
+            block_list: None,
         }
     }
 
@@ -785,6 +789,7 @@ static KEYWORDS: &[Keyword] = &[
         },
     ),
     data("call-log", Kind::Str, None, |s, v| s.call_log = Some(text(v)), |s| s.call_log.clone()),
+    data("block-list", Kind::Str, None, |s, v| s.block_list = Some(text(v)).filter(|t| !t.is_empty()), |s| s.block_list.clone()),
 ];
 
 fn find(keyword: &str) -> Option<&'static Keyword> {

@@ -7,6 +7,7 @@
 use std::fmt;
 use std::path::PathBuf;
 
+pub mod blocklist;
 pub mod dialin;
 pub mod load;
 pub mod login;

@@ -3,8 +3,7 @@
 use std::io;
 use std::time::Duration;
 
-use crate::config::dialin;
-use crate::config::load::Trust;
+use crate::config::blocklist::Verdict;
 use crate::ops::calllog::Outcome;
 use crate::proto::callerid::{ModemAction, RingKind};
 use crate::proto::chat;
@@ -64,12 +63,14 @@ impl Getty {
         // (merge RI double beeps) stay off in the getty.
         let mut rings = CallRings::new(self.rings.patterns.as_ref());
         while call.rings < wanted {
-            let timeout = if self.settings.ringback && call.rings == 0 {
-                Duration::from_secs(self.settings.ringback_time_s)
-            } else {
-                secs(self.cli.ring_timeout)
-            };
-            let step = self.ring_step(&mut rings, &mut call, timeout)?;
+            let timeout = self.next_ring_timeout(&call);
+            let step = self.ring_step_cid(&mut rings, &mut call, timeout, true)?;
+            if step == Step::CallerId {
+                if let Some(end) = self.screen_ringing(&mut rings, &mut call)? {
+                    return Ok(end);
+                }
+                continue;
+            }
             let Step::Ring {
                 dist,
                 kind,
@@ -95,6 +96,9 @@ impl Getty {
                 call.info.caller_id
             );
             self.report_ring(&call);
+            if let Some(end) = self.screen_ringing(&mut rings, &mut call)? {
+                return Ok(end);
+            }
             if kind == RingKind::CallerId {
                 // Counts towards `rings` as in mgetty, but the phone did not ring.
                 log::debug!("ring patterns: a caller-ID line, not a ring of a cadence");
@@ -118,6 +122,15 @@ impl Getty {
             );
         }
         Ok(State::Answer(call))
+    }
+
+    /// How long to wait for the next RING: the ringback window before the second call's first.
+    fn next_ring_timeout(&self, call: &Call) -> Duration {
+        if self.settings.ringback && call.rings == 0 {
+            Duration::from_secs(self.settings.ringback_time_s)
+        } else {
+            secs(self.cli.ring_timeout)
+        }
     }
 
     /// Ring-twice (ringback): let the first call ring out (mgetty waits 17 s, 1.7 ring
@@ -351,27 +364,25 @@ impl Getty {
         }
     }
 
-    /// Why the call must not be answered: the dialin.config rule that denies the caller ID,
-    /// or cnd-program's verdict (exit 1). `None`: answer it.
-    fn screen(&self, call: &Call) -> Option<String> {
+    /// What screening says at the answer: the block list and dialin.config ([`Verdict`];
+    /// a broken file refuses), then cnd-program (exit 1 refuses).
+    fn screen(&self, call: &Call) -> Verdict {
         let cid = &call.info.caller_id;
-        let dialin_path = self.paths.config_dir.join("dialin.config");
-        match crate::config::load::load(&dialin_path, Trust::Settings) {
-            Ok(src) => {
-                let rules = dialin::Rules::parse(&src.text);
-                if let Some(rule) = rules.first_match(cid).filter(|r| r.deny) {
-                    return Some(format!(
-                        "dialin.config denies {cid} (rule !{})",
-                        rule.prefix
-                    ));
-                }
+        let (verdict, broken) = self.verdict(cid);
+        if broken {
+            if let Verdict::Refuse(why) = &verdict {
+                log::error!("{why}");
             }
-            Err(e) if !e.is_missing() => log::error!("{e}; no caller-ID screening"),
-            Err(_) => {}
         }
-        let prog = self.settings.cnd_program.as_deref()?;
-        (self.run_screen_program(prog, call) == Some(1))
-            .then(|| format!("cnd-program {prog} rejects {cid}"))
+        if verdict != Verdict::Answer {
+            return verdict;
+        }
+        match self.settings.cnd_program.as_deref() {
+            Some(prog) if self.run_screen_program(prog, call) == Some(1) => {
+                Verdict::Refuse(format!("cnd-program {prog} rejects {cid}"))
+            }
+            _ => Verdict::Answer,
+        }
     }
 
     /// Answer (§4.6, §4.7): get-cnd-chat, screening (dialin.config, cnd-program), the answer chat
@@ -382,7 +393,12 @@ impl Getty {
             let _ = self.chat_with(&script, &[], chat::AUX_CHAT_TIMEOUT, &mut call.info)?;
         }
         call.info.decode_rockwell_mesg();
-        if let Some(why) = self.screen(&call) {
+        let why = match self.screen(&call) {
+            Verdict::Answer => None,
+            Verdict::Block(why) => return self.block(&call, why),
+            Verdict::Refuse(why) => Some(why),
+        };
+        if let Some(why) = why {
             log::warn!(
                 target: AUDIT,
                 "denied caller dev={}, pid={}, caller='{}': {why}",

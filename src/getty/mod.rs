@@ -22,6 +22,7 @@ mod perms;
 mod report;
 mod ringing;
 mod run;
+mod screening;
 mod settings;
 mod start;
 pub mod state;

@@ -20,6 +20,9 @@ pub(super) struct Reports {
     dialout: Option<Holder>,
     /// The outcome a room decided for the call in progress.
     pending: Option<(Outcome, String)>,
+    /// What screening decided while the phone rings (`refusing` or `blocked`, and why):
+    /// shown instead of `ringing`/`answering` from the moment it is known.
+    screen: Option<(&'static str, String)>,
 }
 
 impl Reports {
@@ -30,6 +33,7 @@ impl Reports {
             call: None,
             dialout: None,
             pending: None,
+            screen: None,
         }
     }
 }
@@ -125,13 +129,25 @@ impl Getty {
     /// A RING was counted: show the caller ID while the phone rings.
     pub(super) fn report_ring(&mut self, call: &Call) {
         let f = facts(call);
+        let (state, detail) = match &self.reports.screen {
+            Some((s, why)) => (*s, format!("rings={}, {why}", call.rings)),
+            None => ("ringing", format!("rings={}", call.rings)),
+        };
         self.reports.reporter.state(&Report {
-            state: "ringing",
+            state,
             call: Some(&f),
-            detail: Some(format!("rings={}", call.rings)),
+            detail: Some(detail),
             ..Report::default()
         });
         self.reports.call = Some(f);
+    }
+
+    /// Screening decided (`refusing` or `blocked`, and why): the state file shows it now (with
+    /// the caller's latest facts; it is rewritten only when one changed) and for the rest of
+    /// the call.
+    pub(super) fn report_screen(&mut self, call: &Call, state: &'static str, why: String) {
+        self.reports.screen = Some((state, why));
+        self.report_ring(call);
     }
 
     /// Write the record of the call (or dial-out) in progress, if any.
@@ -160,7 +176,10 @@ impl Getty {
             State::Jail => self.end_call(None),
             State::Exit(code) => self.end_call(Some(*code)),
             // Nothing decided outside a call carries over into the next one.
-            State::Waiting => self.reports.pending = None,
+            State::Waiting => {
+                self.reports.pending = None;
+                self.reports.screen = None;
+            }
             _ => {}
         }
         if let Some(f) = state_facts(state) {
@@ -186,8 +205,12 @@ impl Getty {
             State::Exit(code) => Some(format!("exit {code}")),
             _ => None,
         };
+        let (name, detail) = match (&self.reports.screen, state) {
+            (Some((s, why)), State::WaitRings(_) | State::Answer(_)) => (*s, Some(why.clone())),
+            _ => (state_name(state), detail),
+        };
         self.reports.reporter.state(&Report {
-            state: state_name(state),
+            state: name,
             holder,
             call: call.as_ref().filter(|_| state_facts(state).is_some()),
             detail,

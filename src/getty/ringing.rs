@@ -93,6 +93,8 @@ pub(super) struct LineRings<'a> {
     msn: &'a [String],
     ri: Option<&'a RiWatcher>,
     edges: &'a mut VecDeque<Instant>,
+    /// Report caller-ID lines that bring a new number or name ([`RingEvent::CallerId`]).
+    report_cid: bool,
 }
 
 impl RingSource for LineRings<'_> {
@@ -121,6 +123,8 @@ impl RingSource for LineRings<'_> {
                 Some(0) => return Ok(Some(RingEvent::Hangup)),
                 Some(_) => {
                     log::trace!("got: {}", printable(&buf));
+                    let before = (self.report_cid && matches!(buf[0], b'\r' | b'\n'))
+                        .then(|| (self.info.caller_id.clone(), self.info.call_name.clone()));
                     match self.reader.feed(buf[0], self.info, self.msn) {
                         Some(RingLine::Ring { dist }) => {
                             let kind = self.reader.last_kind();
@@ -129,7 +133,12 @@ impl RingSource for LineRings<'_> {
                         Some(RingLine::Action(a)) => {
                             return Ok(Some(RingEvent::Action(a)));
                         }
-                        Some(RingLine::Other) | None => {}
+                        Some(RingLine::Other) | None => {
+                            let now = (&self.info.caller_id, &self.info.call_name);
+                            if before.is_some_and(|(id, name)| (&id, &name) != now) {
+                                return Ok(Some(RingEvent::CallerId));
+                            }
+                        }
                     }
                 }
                 None if deadline.is_some_and(|d| Instant::now() >= d) => return Ok(None),
@@ -170,6 +179,18 @@ impl Getty {
         call: &mut Call,
         timeout: Duration,
     ) -> io::Result<Step> {
+        self.ring_step_cid(rings, call, timeout, false)
+    }
+
+    /// [`Getty::ring_step`], which with `report_cid` also returns [`Step::CallerId`] when a
+    /// caller-ID line that is not a ring brings a new number or name (screening acts on it).
+    pub(super) fn ring_step_cid(
+        &mut self,
+        rings: &mut CallRings,
+        call: &mut Call,
+        timeout: Duration,
+        report_cid: bool,
+    ) -> io::Result<Step> {
         let msn = self.msn_list();
         let mut src = LineRings {
             line: open_line(&self.line)?,
@@ -179,6 +200,7 @@ impl Getty {
             msn: &msn,
             ri: self.rings.ri.as_ref(),
             edges: &mut self.rings.edges,
+            report_cid,
         };
         rings.next(&mut src, timeout)
     }
@@ -190,7 +212,8 @@ impl Getty {
             Step::Fired(f) | Step::Ring { fired: Some(f), .. } => {
                 self.ring_wait_end(call, RingWait::Cadence(f))
             }
-            Step::Timeout => self.ring_wait_end(call, RingWait::Timeout),
+            // only ring_step_cid's callers see CallerId, and they go on waiting
+            Step::Timeout | Step::CallerId => self.ring_wait_end(call, RingWait::Timeout),
             Step::Hangup => self.ring_wait_end(call, RingWait::Hangup),
             Step::Signal | Step::Ring { .. } => {
                 let n = self.sig.term_signal().unwrap_or(1);

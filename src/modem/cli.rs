@@ -17,6 +17,7 @@ use crate::modem::cid;
 use crate::modem::dial::Phonebook;
 use crate::modem::line::Settings;
 use crate::share::acl::Acl;
+use crate::share::client::Access;
 
 /// Command-line arguments of `rgetty-share modem`.
 #[derive(Debug, Clone, Parser)]
@@ -29,6 +30,15 @@ struct Cli {
     /// missing path or an earlier symlink into /dev/pts is replaced.
     #[arg(long, value_name = "PATH")]
     link: PathBuf,
+    /// Owner of the pty slave: a user name or uid (default: the user running the modem).
+    #[arg(long, value_name = "USER")]
+    owner: Option<String>,
+    /// Group of the pty slave: a group name or gid.
+    #[arg(long, value_name = "GROUP")]
+    group: Option<String>,
+    /// Mode of the pty slave, octal, e.g. 0660.
+    #[arg(long, value_name = "OCTAL", value_parser = octal_mode)]
+    link_mode: Option<u32>,
     /// TCP port for incoming calls.
     #[arg(short = 'p', long, value_name = "PORT")]
     port: u16,
@@ -69,6 +79,9 @@ struct Cli {
     /// Calls use telnet (IAC escaping, BINARY negotiated) unless a phonebook entry says raw.
     #[arg(long)]
     telnet: bool,
+    /// Calls in stay raw even from a telnet client (no detection).
+    #[arg(long, conflicts_with = "telnet")]
+    raw: bool,
 }
 
 /// Check one `--allow` value with the share ACL parser.
@@ -76,6 +89,38 @@ fn check_allow(s: &str) -> Result<String, String> {
     Acl::parse(&[s])
         .map(|_| s.to_string())
         .map_err(|e| e.to_string())
+}
+
+/// An octal file mode (at most 07777).
+fn octal_mode(s: &str) -> Result<u32, String> {
+    u32::from_str_radix(s, 8)
+        .ok()
+        .filter(|m| *m <= 0o7777)
+        .ok_or_else(|| format!("{s:?} is not an octal mode"))
+}
+
+/// `--owner`, `--group` and `--link-mode` looked up (a name or a number each).
+fn access(c: &Cli) -> Result<Access, String> {
+    let uid = match &c.owner {
+        Some(o) => Some(
+            crate::sys::exec::user_by_name_or_id(o)
+                .ok_or_else(|| format!("--owner: no user {o:?}"))?
+                .uid,
+        ),
+        None => None,
+    };
+    let gid = match &c.group {
+        Some(g) => Some(
+            crate::sys::exec::group_by_name_or_id(g)
+                .ok_or_else(|| format!("--group: no group {g:?}"))?,
+        ),
+        None => None,
+    };
+    Ok(Access {
+        uid,
+        gid,
+        mode: c.link_mode,
+    })
 }
 
 /// A number of seconds, 0 to one day.
@@ -102,7 +147,7 @@ fn phonebook(c: &Cli) -> Result<Phonebook, String> {
     Ok(pb)
 }
 
-fn settings(c: &Cli, phonebook: Phonebook) -> Settings {
+fn settings(c: &Cli, phonebook: Phonebook, access: Access) -> Settings {
     Settings {
         speed: c.speed,
         rings: c.rings,
@@ -110,10 +155,12 @@ fn settings(c: &Cli, phonebook: Phonebook) -> Settings {
         answer_delay: Duration::from_secs_f64(c.answer_delay),
         cooldown: Duration::from_secs_f64(c.cooldown),
         telnet: c.telnet,
+        raw: c.raw,
         throttle: c.throttle,
         caller_id: c.caller_id,
         phonebook,
         link: c.link.clone(),
+        access,
     }
 }
 
@@ -139,7 +186,7 @@ pub fn main(args: Vec<String>) -> i32 {
             return if e.use_stderr() { 2 } else { 0 };
         }
     };
-    let pb = match phonebook(&cli) {
+    let pb = match phonebook(&cli).and_then(|pb| Ok((pb, access(&cli)?))) {
         Ok(pb) => pb,
         Err(e) => {
             fail(&e);
@@ -151,7 +198,7 @@ pub fn main(args: Vec<String>) -> i32 {
     let allow = (!cli.allow.is_empty())
         .then(|| Acl::parse(&cli.allow).ok())
         .flatten();
-    let mut server = match Server::bind(settings(&cli, pb), listen, allow) {
+    let mut server = match Server::bind(settings(&cli, pb.0, pb.1), listen, allow) {
         Ok(s) => s,
         Err(e) => {
             fail(&format!(
@@ -242,12 +289,38 @@ mod tests {
         .unwrap_or_else(|e| panic!("{e}"));
         let pb = phonebook(&c).unwrap_or_else(|e| panic!("{e}"));
         assert!(pb.resolve("9").is_some());
-        let set = settings(&c, pb);
+        let set = settings(&c, pb, Access::default());
         assert_eq!(set.rings, 2);
         assert_eq!(set.speed, 38400);
         assert_eq!(set.caller_id, cid::Format::Clip);
         assert_eq!(set.cooldown, Duration::from_millis(1500));
         assert!(set.throttle && !set.telnet);
         assert_eq!(set.ring_interval, Duration::from_secs(2));
+    }
+
+    #[test]
+    fn owner_group_and_link_mode() {
+        let parse = |extra: &[&str]| {
+            let mut v = vec!["x", "--link", "/tmp/l", "-p", "1"];
+            v.extend_from_slice(extra);
+            Cli::try_parse_from(s(&v)).map_err(|e| e.to_string())
+        };
+        let c = parse(&["--owner", "0", "--group", "0", "--link-mode", "0660"])
+            .unwrap_or_else(|e| panic!("{e}"));
+        let a = access(&c).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(a.uid, Some(nix::unistd::Uid::from_raw(0)));
+        assert_eq!(a.gid, Some(nix::unistd::Gid::from_raw(0)));
+        assert_eq!(a.mode, Some(0o660));
+        assert!(parse(&["--link-mode", "0999"]).is_err());
+        assert!(parse(&["--link-mode", "17777"]).is_err());
+        let c = parse(&["--owner", "no-such-user-rgetty"]).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            access(&c).err().as_deref(),
+            Some("--owner: no user \"no-such-user-rgetty\"")
+        );
+        assert_eq!(
+            access(&parse(&[]).unwrap_or_else(|e| panic!("{e}"))),
+            Ok(Access::default())
+        );
     }
 }

@@ -55,6 +55,8 @@ pub struct Settings {
     pub cooldown: Duration,
     /// Calls use telnet unless a phonebook entry says otherwise.
     pub telnet: bool,
+    /// Answered calls stay raw (no telnet detection, see [`Wire::detect`]).
+    pub raw: bool,
     /// Pace both directions at `speed`.
     pub throttle: bool,
     /// Caller-ID format.
@@ -63,6 +65,8 @@ pub struct Settings {
     pub phonebook: Phonebook,
     /// The symlink to the slave.
     pub link: PathBuf,
+    /// Owner, group and mode of each pty slave.
+    pub access: crate::share::client::Access,
 }
 
 /// Reports from helper threads.
@@ -119,6 +123,8 @@ pub struct Line {
     online: bool,
     call: Option<Call>,
     incoming: Option<Incoming>,
+    /// A ringing call picked up with `ATH1` (no carrier): dropped at the next `ATH0`.
+    off_hook: Option<TcpStream>,
     dialing: Option<u64>,
     seq: u64,
     to_dte: Vec<u8>,
@@ -163,7 +169,7 @@ fn flush_to(w: &mut impl Write, buf: &mut Vec<u8>) -> io::Result<()> {
 impl Line {
     /// Create the pty and the symlink.
     pub fn new(set: Settings) -> io::Result<Line> {
-        let (master, slave_path) = pty::open()?;
+        let (master, slave_path) = pty::open_as(&set.access)?;
         pty::make_link(&set.link, &slave_path)?;
         let (wake_tx, wake_rx) = UnixStream::pair()?;
         wake_rx.set_nonblocking(true)?;
@@ -183,6 +189,7 @@ impl Line {
             online: false,
             call: None,
             incoming: None,
+            off_hook: None,
             dialing: None,
             seq: 0,
             to_dte: Vec::new(),
@@ -366,8 +373,10 @@ impl Line {
         let mut out = Vec::new();
         let wire = if self.set.telnet {
             Wire::telnet(true, &mut out)
-        } else {
+        } else if self.set.raw {
             Wire::raw()
+        } else {
+            Wire::detect()
         };
         self.seq += 1;
         let seq = self.seq;

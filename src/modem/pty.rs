@@ -15,11 +15,19 @@ use std::path::{Path, PathBuf};
 
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 
+use crate::share::client::Access;
 use crate::sys::tty;
 
 /// A new pty: the master (non-blocking) and the slave's path.
 pub fn open() -> io::Result<(OwnedFd, PathBuf)> {
+    open_as(&Access::default())
+}
+
+/// [`open`], the slave with the owner, group and mode of `access` (`--owner`, `--group`,
+/// `--link-mode`; each `None` keeps what the pty got), set before any link points at it.
+pub fn open_as(access: &Access) -> io::Result<(OwnedFd, PathBuf)> {
     let pty = tty::openpty().map_err(io::Error::other)?;
+    tty::set_owner(&pty.slave, access.uid, access.gid, access.mode).map_err(io::Error::other)?;
     tty::set_nonblocking(&pty.master, true).map_err(io::Error::other)?;
     Ok((pty.master, pty.slave_path))
 }

@@ -30,6 +30,8 @@ pub enum Outcome {
     Answered,
     /// Not answered on purpose (dialin.config, cid-program, login.config user, ...).
     Refused,
+    /// Picked up and hung up on at once (a block list `block` entry).
+    Blocked,
     /// `nologin.<tty>` exists: the RINGs were counted, not answered.
     Nologin,
     /// Ringback: the first call was dropped as intended, or the second one never came.
@@ -48,9 +50,10 @@ pub enum Outcome {
 
 impl Outcome {
     /// Every outcome, in the order of the metrics.
-    pub const ALL: [Outcome; 9] = [
+    pub const ALL: [Outcome; 10] = [
         Outcome::Answered,
         Outcome::Refused,
+        Outcome::Blocked,
         Outcome::Nologin,
         Outcome::Ringback,
         Outcome::NoCarrier,
@@ -65,6 +68,7 @@ impl Outcome {
         match self {
             Outcome::Answered => "answered",
             Outcome::Refused => "refused",
+            Outcome::Blocked => "blocked",
             Outcome::Nologin => "nologin",
             Outcome::Ringback => "ringback",
             Outcome::NoCarrier => "no-carrier",

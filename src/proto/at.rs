@@ -85,6 +85,8 @@ pub enum AtEvent {
     Answer,
     /// `H`/`H0`: hang up (an `OK` result follows).
     Hangup,
+    /// `H1`: go off-hook (a call blocker picks up a ringing call to drop it; `OK` follows).
+    OffHook,
     /// `O`: return online. The caller answers with `CONNECT`, or `NO CARRIER` without a call.
     Online,
     /// `Z` or `&F`: the settings went back to their defaults (an `OK` follows).
@@ -111,6 +113,8 @@ struct Escape {
     last_data: Duration,
     /// When the last escape character arrived.
     last_plus: Duration,
+    /// When the remote end last sent an escape character to the DTE.
+    remote_plus: Option<Duration>,
 }
 
 /// The AT interpreter: settings, S registers and the command line being typed.
@@ -433,11 +437,9 @@ impl At {
                 b'V' => self.verbose = p.flag()?,
                 b'Q' => self.quiet = p.flag()?,
                 b'X' => self.x = p.digit_upto(4)?,
-                b'H' => {
-                    if p.digit_upto(1)? == 0 {
-                        ev.push(AtEvent::Hangup);
-                    }
-                }
+                // the guard reads the digit: H/H0 hang up, H1 goes off-hook
+                b'H' if p.digit_upto(1)? == 0 => ev.push(AtEvent::Hangup),
+                b'H' => ev.push(AtEvent::OffHook),
                 b'Z' => {
                     p.digit_upto(9)?;
                     self.reset();
@@ -556,7 +558,18 @@ impl At {
             count: 0,
             last_data: now,
             last_plus: now,
+            remote_plus: None,
         };
+    }
+
+    /// Bytes from the remote end were passed to the DTE at time `now`. An escape character
+    /// the DTE sends within one guard time of the remote's is its echo (a tty echoing at a
+    /// login prompt): data, never the start or part of an escape. Only the local DTE's own
+    /// `+++` escapes, as on a real modem, whose DTE does not echo the line.
+    pub fn remote_output(&mut self, bytes: &[u8], now: Duration) {
+        if bytes.contains(&self.s[S_ESCAPE]) {
+            self.esc.remote_plus = Some(now);
+        }
     }
 
     /// Feed one byte the DTE sent while online at time `now`. Returns the bytes to pass to the
@@ -572,7 +585,11 @@ impl At {
             self.esc.count = 0;
             self.esc.last_data = self.esc.last_plus;
         }
-        if esc <= 127 && byte == esc {
+        let echo = self
+            .esc
+            .remote_plus
+            .is_some_and(|t| now.saturating_sub(t) < g);
+        if esc <= 127 && byte == esc && !echo {
             let starts = self.esc.count == 0 && now.saturating_sub(self.esc.last_data) >= g;
             let continues = (1..3).contains(&self.esc.count);
             if starts || continues {
@@ -713,7 +730,7 @@ mod tests {
             ("ATQ0V1H0\r", vec![AtEvent::Hangup, ok()]),
             ("ATS0=0Q0&D3&C1\r", vec![ok()]),
             ("ATH\r", vec![AtEvent::Hangup, ok()]),
-            ("ATH1\r", vec![ok()]),
+            ("ATH1\r", vec![AtEvent::OffHook, ok()]),
             ("ATZ\r", vec![AtEvent::Reset, ok()]),
             ("AT&F\r", vec![AtEvent::Reset, ok()]),
             ("ATA\r", vec![AtEvent::Answer]),
@@ -895,6 +912,24 @@ mod tests {
         assert_eq!(at.poll(ms(2000)), None);
         assert_eq!(at.poll(ms(2500)), Some(EscapePoll::Escape(vec![ok()])));
         assert_eq!(at.poll(ms(9000)), None);
+    }
+
+    #[test]
+    fn an_echo_of_the_remotes_escape_is_data() {
+        let mut at = At::new(true);
+        at.enter_online(ms(0));
+        // the remote's `+++` reaches the DTE, which echoes it: data, no escape
+        at.remote_output(b"+++", ms(1000));
+        for t in [1010, 1020, 1030] {
+            assert_eq!(at.online_input(b'+', ms(t)), Some(b"+".to_vec()));
+        }
+        assert_eq!(at.escape_deadline(), None);
+        // remote output without the escape character changes nothing
+        at.remote_output(b"login: ", ms(3000));
+        for t in [4100, 4200, 4300] {
+            assert_eq!(at.online_input(b'+', ms(t)), None);
+        }
+        assert_eq!(at.poll(ms(5300)), Some(EscapePoll::Escape(vec![ok()])));
     }
 
     #[test]

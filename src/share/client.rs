@@ -104,7 +104,7 @@ pub enum ClientError {
         msg: String,
     },
     /// The symlink could not be made.
-    #[error("cannot create link {path}: {source}")]
+    #[error("cannot create link {path}")]
     Link {
         /// The link path.
         path: PathBuf,

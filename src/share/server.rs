@@ -177,6 +177,10 @@ const T_IDLE: u64 = 1;
 const T_DRAIN: u64 = 2;
 const T_MODEM: u64 = 3;
 const T_HANDSHAKE: u64 = 4;
+/// Retry accept on a listener that ran out of fds (see [`Server::accept_later`]).
+const T_ACCEPT: u64 = 5;
+/// A metrics connection's time is up.
+const T_METRICS: u64 = 6;
 
 fn key(kind: u64, t: Token) -> u64 {
     (kind << 32) | t.0 as u64
@@ -188,6 +192,8 @@ pub struct Server {
     slots: Vec<Slot>,
     free: Vec<usize>,
     pending: HashMap<usize, Pending>,
+    /// Listener tokens whose accept waits for fds to come back (a retry timer is set).
+    accept_retry: std::collections::HashSet<usize>,
     settings: ServerSettings,
     scratch: Scratch,
     signals: Signals,
@@ -240,6 +246,7 @@ impl Server {
             slots: Vec::new(),
             free: Vec::new(),
             pending: HashMap::new(),
+            accept_retry: Default::default(),
             settings,
             scratch: Scratch::default(),
             signals: Signals::default(),
@@ -436,6 +443,8 @@ impl Handler for Server {
             T_IDLE => self.idle_check(eng, t),
             T_DRAIN => self.drain_check(eng, t),
             T_MODEM => self.modem_poll(eng, t),
+            T_ACCEPT => self.accept_due(eng, t),
+            T_METRICS => self.metrics_close(eng, t),
             T_HANDSHAKE => {
                 if let Some(p) = self.pending.remove(&t.0) {
                     log::warn!("{}: TLS handshake not finished in time", p.peer);

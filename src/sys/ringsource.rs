@@ -43,6 +43,9 @@ pub enum RingEvent {
     Action(ModemAction),
     /// The line hung up (EOF).
     Hangup,
+    /// A caller-ID line that is not a ring brought a new number or name (only from sources
+    /// asked to report them: the getty screens on it at once).
+    CallerId,
     /// A signal arrived: the caller looks at its flags (termination first).
     Signal,
 }
@@ -256,6 +259,8 @@ pub enum Step {
     Signal,
     /// The line hung up.
     Hangup,
+    /// New caller-ID data that is not a ring ([`RingEvent::CallerId`]).
+    CallerId,
 }
 
 /// The rings of one call in the getty: the cadence matcher (xringd's `-t` and `-i` stay off
@@ -309,6 +314,7 @@ impl CallRings {
                 Some(RingEvent::Signal) => return Ok(Step::Signal),
                 Some(RingEvent::Hangup) => return Ok(Step::Hangup),
                 Some(RingEvent::Action(a)) => return Ok(Step::Action(a)),
+                Some(RingEvent::CallerId) => return Ok(Step::CallerId),
                 Some(RingEvent::Ring {
                     at,
                     via,

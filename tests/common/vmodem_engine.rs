@@ -597,6 +597,11 @@ impl Engine {
                     }
                     self.hangup();
                 }
+                AtEvent::OffHook => {
+                    // a call blocker picks up: the phone stops ringing
+                    self.inner.note("off-hook (ATH1)");
+                    self.timers.retain(|(_, t)| !matches!(t, Timer::Ring(_)));
+                }
                 AtEvent::Online => {
                     if self.conn.is_some() {
                         self.online = true;

@@ -32,10 +32,23 @@ struct Line {
 }
 
 fn line(caller_id: &str, dialin: Option<&str>) -> Line {
+    line_with(caller_id, dialin, None)
+}
+
+/// [`line`] with a block list (`block-list blocks`) when `blocks` is given.
+fn line_with(caller_id: &str, dialin: Option<&str>, blocks: Option<&str>) -> Line {
+    let extra = if blocks.is_some() {
+        "block-list blocks\n"
+    } else {
+        ""
+    };
     let h = Harness::new(
         vmodem::Config::default(),
-        &format!("{BASE_CONFIG}init-chat \"\" ATZ OK\nrings 2\n"),
+        &format!("{BASE_CONFIG}init-chat \"\" ATZ OK\nrings 2\n{extra}"),
     );
+    if let Some(b) = blocks {
+        std::fs::write(h.path("etc/blocks"), b).unwrap();
+    }
     let rec = h.recorder("rec");
     h.login_config(&format!("* nobody - {} @ \\Y\n", rec.display()));
     if let Some(d) = dialin {
@@ -197,4 +210,57 @@ fn a_plus_plus_plus_b_reaches_the_getty_and_a_second_caller_is_busy() {
     c.write_all(b"a+++b\r").unwrap();
     let r = l.h.recorded("rec", s(20.0));
     assert_eq!(field(&r, "argv1"), Some("a+++b"), "{r:?}");
+}
+
+/// A blocked caller of the virtual modem: picked up (`ATH1`) and dropped (`ATH0`) right after
+/// the caller ID, before the second RING; the TCP caller sees its connection closed and never
+/// a login prompt.
+fn blocked(caller_id: &str) {
+    let l = line_with(
+        caller_id,
+        None,
+        Some("block 127.0.0.* loopback robocaller\n"),
+    );
+    let t0 = Instant::now();
+    let mut c = l.call();
+    let seen = read_until(&mut c, "login:", s(20.0));
+    let took = t0.elapsed();
+    assert!(!seen.contains("login:"), "{seen:?}");
+    l.wait_log("blocked: on-hook again");
+    let log = l.log();
+    assert!(!log.contains("send: ATA"), "{log}");
+    let ms: u64 = regex::Regex::new(r"on-hook again (\d+) ms")
+        .unwrap()
+        .captures(&log)
+        .unwrap()[1]
+        .parse()
+        .unwrap();
+    eprintln!("{caller_id}: on-hook {ms} ms after the caller ID; caller dropped after {took:?}");
+    assert!(ms <= 1000, "{ms} ms");
+    // dropped before the answer at the second RING (0.5 s apart) would have come
+    assert!(took < s(15.0), "{took:?}");
+    let end = Instant::now() + s(20.0);
+    let calls = loop {
+        let text = std::fs::read_to_string(l.h.path("log/calls.jsonl")).unwrap_or_default();
+        if !text.is_empty() || Instant::now() > end {
+            break text;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(calls.contains("\"outcome\":\"blocked\""), "{calls}");
+    assert!(
+        calls.contains("blocks:1 (block 127.0.0.* \\\"loopback robocaller\\\")"),
+        "{calls}"
+    );
+    assert!(calls.contains("\"caller_name\":\""), "{calls}");
+}
+
+#[test]
+fn block_list_drops_a_caller_in_mgetty_format() {
+    blocked("mgetty");
+}
+
+#[test]
+fn block_list_drops_a_caller_in_clip_format() {
+    blocked("clip");
 }

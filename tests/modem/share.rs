@@ -476,7 +476,8 @@ fn telnet_calls_negotiate_binary_and_escape_iac() {
 
 #[test]
 fn raw_calls_pass_iac_unchanged() {
-    let m = Share::start(&[]);
+    // `--raw`: a first IAC and verb would otherwise make the call telnet (detection)
+    let m = Share::start(&["--raw"]);
     let mut dte = m.dte();
     let mut caller = m.call();
     answer(&mut dte);
@@ -842,10 +843,12 @@ fn only_loopback_calls_unless_allowed() {
         answer_delay: Duration::ZERO,
         cooldown: Duration::ZERO,
         telnet: false,
+        raw: false,
         throttle: false,
         caller_id: rgetty::modem::cid::Format::Mgetty,
         phonebook: rgetty::modem::dial::Phonebook::default(),
         link: dir.path().join(name),
+        access: Default::default(),
     };
     let any = "127.0.0.1:0".parse().unwrap();
     let s = Server::bind(set("a"), any, None).unwrap();

@@ -58,6 +58,7 @@ impl Line {
             None => c.from_remote.len(),
         };
         let b: Vec<u8> = c.from_remote.drain(..n).collect();
+        self.at.remote_output(&b, now);
         self.send_dte(&b);
     }
 
@@ -140,8 +141,23 @@ impl Line {
         }
     }
 
+    /// `ATH1`: go off-hook. A ringing call stops ringing and is held, without carrier, until
+    /// the next hang-up (how a call blocker drops a caller).
+    pub(super) fn off_hook(&mut self) {
+        if let Some(i) = self.incoming.take() {
+            log::info!("modem: off-hook: picked up the ringing call without answering");
+            self.at.clear_rings();
+            self.connect_at = None;
+            self.off_hook = Some(i.stream);
+        }
+    }
+
     /// Hang up locally (ATH, ATZ, DTR drop): close the call, command state.
     pub(super) fn hangup(&mut self) {
+        if let Some(s) = self.off_hook.take() {
+            log::info!("modem: on-hook: the picked-up caller is dropped");
+            let _ = s.shutdown(Shutdown::Both);
+        }
         if let Some(mut c) = self.call.take() {
             log::info!("modem: hang up");
             let _ = flush_to(&mut c.stream, &mut c.to_remote);
@@ -172,7 +188,7 @@ impl Line {
         self.to_dte.clear();
         self.slave_open = false;
         log::debug!("modem: carrier dropped");
-        match pty::open() {
+        match pty::open_as(&self.set.access) {
             Ok((m, path)) => {
                 if let Err(e) = pty::make_link(&self.set.link, &path) {
                     log::warn!("modem: re-pointing {}: {e}", self.set.link.display());

@@ -32,6 +32,7 @@ impl Line {
                 AtEvent::Result(c) => self.result(c),
                 AtEvent::Answer => self.answer(),
                 AtEvent::Hangup => self.hangup(),
+                AtEvent::OffHook => self.off_hook(),
                 AtEvent::Online => {
                     if self.call.is_some() {
                         self.go_online();

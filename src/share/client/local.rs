@@ -2,7 +2,6 @@
 //! locked, raw local device; and the RFC 2217 requests that forward the local program's
 //! settings changes to the server.
 
-use std::io::{self, ErrorKind};
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
@@ -20,15 +19,16 @@ pub(super) struct LocalEnd {
     /// The pty slave we hold open (pty mode).
     _slave: Option<OwnedFd>,
     pub(super) packet: bool,
-    link: Option<PathBuf>,
+    /// The symlink and the slave it points at (removed on exit only while it still does).
+    link: Option<(PathBuf, PathBuf)>,
     saved: Option<nix::sys::termios::Termios>,
     _lock: Option<Lock>,
 }
 
 impl Drop for LocalEnd {
     fn drop(&mut self) {
-        if let Some(l) = &self.link {
-            let _ = std::fs::remove_file(l);
+        if let Some((link, slave)) = &self.link {
+            crate::modem::pty::remove_link(link, slave);
         }
         if let Some(t) = &self.saved {
             let _ = tty::set_termios(&self.file, t);
@@ -36,23 +36,13 @@ impl Drop for LocalEnd {
     }
 }
 
+/// Point `link` at the pty slave `target`, by the virtual modem's rule: only a missing path or
+/// a symlink into `/dev/pts/` is replaced ([`crate::modem::pty::make_link`]).
 fn make_link(target: &Path, link: &Path) -> Result<(), ClientError> {
-    let err = |source| ClientError::Link {
+    crate::modem::pty::make_link(link, target).map_err(|source| ClientError::Link {
         path: link.to_path_buf(),
         source,
-    };
-    if let Ok(m) = std::fs::symlink_metadata(link) {
-        if !m.file_type().is_symlink() {
-            return Err(err(io::Error::new(
-                ErrorKind::AlreadyExists,
-                "exists and is not a symlink",
-            )));
-        }
-    }
-    let tmp = link.with_extension(format!("tmp{}", std::process::id()));
-    let _ = std::fs::remove_file(&tmp);
-    std::os::unix::fs::symlink(target, &tmp).map_err(err)?;
-    std::fs::rename(&tmp, link).map_err(err)
+    })
 }
 
 pub(super) fn open_local(opts: &ConnectOptions) -> Result<LocalEnd, ClientError> {
@@ -73,7 +63,7 @@ pub(super) fn open_local(opts: &ConnectOptions) -> Result<LocalEnd, ClientError>
                 file: std::fs::File::from(pty.master),
                 _slave: Some(pty.slave),
                 packet: true,
-                link: Some(link.clone()),
+                link: Some((link.clone(), pty.slave_path.clone())),
                 saved: None,
                 _lock: None,
             })

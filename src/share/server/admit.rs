@@ -7,7 +7,9 @@ use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use super::{HANDSHAKE_TIME, Line, Pending, Port, Server, Slot, T_HANDSHAKE, T_IDLE, key};
+use super::{
+    HANDSHAKE_TIME, Line, Pending, Port, Server, Slot, T_ACCEPT, T_HANDSHAKE, T_IDLE, key,
+};
 use crate::share::conf::{Mode, PortConfig};
 use crate::share::engine::{Engine, Token};
 use crate::share::rfc2217::modem_state;
@@ -16,6 +18,18 @@ use crate::share::stack::{Control, LayerArgs, Side};
 use crate::share::transport::Conn;
 use crate::sys::lock::LockError;
 use crate::sys::tty;
+
+/// How soon accept is tried again after it ran out of fds.
+const ACCEPT_RETRY: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// Whether an accept error concerns only that one connection (try the next one at once):
+/// interrupted, or a peer that reset before it was accepted.
+pub(super) fn retry_accept(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        ErrorKind::Interrupted | ErrorKind::ConnectionAborted | ErrorKind::ConnectionReset
+    )
+}
 
 /// Send a one-line reason and close.
 fn refuse(mut conn: Conn, msg: &str) {
@@ -34,17 +48,39 @@ impl Server {
                 Role::Writer => p.listener.as_ref(),
                 Role::Watcher => p.watch.as_ref(),
             };
-            let Some((l, _)) = l else { return };
-            match l.accept() {
+            let Some(l) = l else { return };
+            let lt = l.1;
+            match l.0.accept() {
                 Ok((sock, _)) => self.incoming(eng, pi, OwnedFd::from(sock), role, true),
                 Err(e) if e.kind() == ErrorKind::WouldBlock => return,
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) if retry_accept(&e) => {}
                 Err(e) => {
-                    // Out of fds and the like: the kernel signals the next connection again.
-                    log::warn!("port {}: accept: {e}", p.addr);
+                    let msg = format!("port {}: accept: {e}", p.addr);
+                    crate::share::roles::log_limited(log::Level::Warn, msg);
+                    self.accept_later(eng, lt);
                     return;
                 }
             }
+        }
+    }
+
+    /// Accept failed for want of fds (or memory): try again on a timer, only while that
+    /// lasts. A full backlog brings no new readiness edge (the kernel drops further SYNs), so
+    /// waiting for one would leave the port dead after the fds come back.
+    pub(super) fn accept_later(&mut self, eng: &mut Engine, listener: Token) {
+        if self.accept_retry.insert(listener.0) {
+            eng.add_timer(Instant::now() + ACCEPT_RETRY, key(T_ACCEPT, listener));
+        }
+    }
+
+    /// The accept retry timer of `listener` is due: accept what waits (which re-arms the
+    /// timer if fds are still short).
+    pub(super) fn accept_due(&mut self, eng: &mut Engine, listener: Token) {
+        self.accept_retry.remove(&listener.0);
+        match self.slots.get(listener.0).copied() {
+            Some(Slot::Listener(pi, role)) => self.accept(eng, pi, role),
+            Some(Slot::Metrics) => self.metrics_accept(eng),
+            _ => {}
         }
     }
 

@@ -8,22 +8,26 @@
 use std::collections::HashMap;
 use std::net::TcpListener;
 use std::os::fd::AsRawFd;
+use std::time::{Duration, Instant};
 
 use crate::ops::hotplug::{self, DeviceWatch};
 use crate::ops::httpconn::HttpConn;
 use crate::ops::notify;
 use crate::ops::prom::{self, LockState, PortMetrics};
 use crate::share::acl::Acl;
-use crate::share::engine::{Engine, Token};
+use crate::share::engine::{Engine, TimerId, Token};
+use crate::share::roles::log_limited;
 
-use super::{ServeError, Server, Slot, io_err};
+use super::{ServeError, Server, Slot, T_METRICS, io_err, key};
 
 /// The metrics listener and its connections.
 #[derive(Debug)]
 pub(super) struct Metrics {
     listener: TcpListener,
+    token: Token,
     acl: Acl,
-    conns: HashMap<usize, HttpConn>,
+    /// Token → the connection, when it was accepted, and its deadline timer.
+    conns: HashMap<usize, (HttpConn, Instant, TimerId)>,
 }
 
 /// The inotify watch on the device paths that may come and go.
@@ -37,6 +41,9 @@ pub(super) struct Hotplug {
 
 /// At most this many metrics connections at once (the oldest is dropped beyond).
 const MAX_CONNS: usize = 16;
+/// A metrics connection must send its request head and take its answer within this time of
+/// being accepted (idle and slow peers alike are closed then).
+pub(super) const METRICS_TIME: Duration = Duration::from_secs(5);
 
 impl Server {
     /// Serve `GET /metrics` on `listener` (non-blocking) to peers `acl` admits.
@@ -50,6 +57,7 @@ impl Server {
             .map_err(io_err("epoll"))?;
         self.metrics = Some(Metrics {
             listener,
+            token: t,
             acl,
             conns: HashMap::new(),
         });
@@ -205,19 +213,23 @@ impl Server {
             let (sock, peer) = match m.listener.accept() {
                 Ok(x) => x,
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) if super::admit::retry_accept(&e) => continue,
                 Err(e) => {
-                    log::warn!("metrics: accept: {e}");
+                    log_limited(log::Level::Warn, format!("metrics: accept: {e}"));
+                    let t = m.token;
+                    self.accept_later(eng, t);
                     return;
                 }
             };
             if !m.acl.allows(peer.ip()) {
-                log::warn!("metrics: refused {}: not in the host list", peer.ip());
+                let msg = format!("metrics: refused {}: not in the host list", peer.ip());
+                log_limited(log::Level::Warn, msg);
                 continue;
             }
             if m.conns.len() >= MAX_CONNS {
-                log::warn!("metrics: too many connections, refused {peer}");
-                continue;
+                let msg = format!("metrics: {MAX_CONNS} connections open, the oldest dropped");
+                log_limited(log::Level::Warn, msg);
+                self.metrics_drop_oldest(eng);
             }
             let Ok(conn) = HttpConn::new(sock) else {
                 continue;
@@ -227,11 +239,33 @@ impl Server {
                 self.release(eng, t, conn.socket().as_raw_fd());
                 continue;
             }
+            let now = Instant::now();
+            let timer = eng.add_timer(now + METRICS_TIME, key(T_METRICS, t));
             if let Some(m) = self.metrics.as_mut() {
-                m.conns.insert(t.0, conn);
+                m.conns.insert(t.0, (conn, now, timer));
             }
             self.metrics_conn(eng, t);
         }
+    }
+
+    /// Close the metrics connection accepted first.
+    fn metrics_drop_oldest(&mut self, eng: &mut Engine) {
+        let Some(m) = self.metrics.as_ref() else {
+            return;
+        };
+        let oldest = m.conns.iter().min_by_key(|(_, c)| c.1).map(|(t, _)| *t);
+        if let Some(t) = oldest {
+            self.metrics_close(eng, Token(t));
+        }
+    }
+
+    /// Close a metrics connection (answered, dead, dropped, or out of time).
+    pub(super) fn metrics_close(&mut self, eng: &mut Engine, t: Token) {
+        let Some((c, _, timer)) = self.metrics.as_mut().and_then(|m| m.conns.remove(&t.0)) else {
+            return;
+        };
+        eng.cancel_timer(timer);
+        self.release(eng, t, c.socket().as_raw_fd());
     }
 
     pub(super) fn metrics_conn(&mut self, eng: &mut Engine, t: Token) {
@@ -239,14 +273,12 @@ impl Server {
         let Some(m) = self.metrics.as_mut() else {
             return;
         };
-        let Some(c) = m.conns.get_mut(&t.0) else {
+        let Some((c, _, _)) = m.conns.get_mut(&t.0) else {
             return;
         };
         let mut body = || text.clone();
         if c.progress("/metrics", prom::CONTENT_TYPE, &mut body) {
-            if let Some(c) = m.conns.remove(&t.0) {
-                self.release(eng, t, c.socket().as_raw_fd());
-            }
+            self.metrics_close(eng, t);
         }
     }
 
