@@ -80,7 +80,11 @@ install-files:
 	        > $(DESTDIR)$(UNITDIR)/$$(basename $$u) && chmod 644 $(DESTDIR)$(UNITDIR)/$$(basename $$u) || exit 1; \
 	done
 	$(INSTALL) -d $(DESTDIR)$(DOCDIR)/examples
-	for e in $(EXAMPLES); do $(INSTALL) -m 644 $$e $(DESTDIR)$(DOCDIR)/examples/ || exit 1; done
+	@# examples name the installed program (SBINDIR), as the units do
+	for e in $(EXAMPLES); do \
+	    sed -e 's|/usr/sbin/rgetty|$(SBINDIR)/rgetty|g' $$e > $(DESTDIR)$(DOCDIR)/examples/$$(basename $$e) \
+	        && chmod 644 $(DESTDIR)$(DOCDIR)/examples/$$(basename $$e) || exit 1; \
+	done
 
 uninstall:
 	for p in $(SBIN_PROGS); do rm -f $(DESTDIR)$(SBINDIR)/$$p; done

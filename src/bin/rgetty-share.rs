@@ -24,8 +24,8 @@ use clap::Parser;
 
 use rgetty::share::acl::Acl;
 use rgetty::share::client::{self, ConnectOptions};
-use rgetty::share::conf::{self, Mode, PortConfig};
-use rgetty::share::server::{self, Server, ServerSettings, Signals};
+use rgetty::share::conf::{self, PortConfig, PortMode};
+use rgetty::share::server::{self, ServeSignals, ServerSettings, ShareServer};
 use rgetty::share::transport::{self, TlsRole};
 use rgetty::sys::lock::{LockDir, Naming};
 
@@ -48,8 +48,8 @@ fn lock_dir(c: &Common) -> LockDir {
     LockDir::new(c.lock_dir.clone(), naming)
 }
 
-fn parse_mode(s: &str) -> anyhow::Result<Mode> {
-    Mode::parse(s).with_context(|| format!("bad mode {s:?} (raw or rfc2217)"))
+fn parse_mode(s: &str) -> anyhow::Result<PortMode> {
+    PortMode::parse(s).with_context(|| format!("bad mode {s:?} (raw or rfc2217)"))
 }
 
 /// Build the one-port config from the command line.
@@ -130,7 +130,7 @@ fn config_errors(errs: Vec<rgetty::config::ConfigError>) -> anyhow::Error {
 
 /// Bind the metrics listener: the command line wins over the config file's `metrics=`.
 fn set_metrics(
-    srv: &mut Server,
+    srv: &mut ShareServer,
     a: &ServeArgs,
     file_addr: Option<SocketAddr>,
     file_allow: Option<Acl>,
@@ -159,7 +159,7 @@ fn set_metrics(
 /// Bind the web console: the command line wins over the config file's `web=`. Any address
 /// but loopback needs TLS: the first port's `tls-cert`/`tls-key` serve it.
 fn set_web(
-    srv: &mut Server,
+    srv: &mut ShareServer,
     a: &ServeArgs,
     file_addr: Option<SocketAddr>,
     tls: Option<&conf::TlsFiles>,
@@ -196,8 +196,8 @@ fn set_web(
     Ok(())
 }
 
-fn install_signals(server: &mut Server) -> anyhow::Result<()> {
-    let sig = Signals::default();
+fn install_signals(server: &mut ShareServer) -> anyhow::Result<()> {
+    let sig = ServeSignals::default();
     let (r, w) = UnixStream::pair().context("socketpair")?;
     w.set_nonblocking(true).context("socketpair")?;
     for (s, flag) in [
@@ -248,7 +248,7 @@ fn is_listening(fd: &OwnedFd) -> bool {
 
 /// `serve --config`: bind every port of the file and reload it on SIGHUP. `Ok(false)` for
 /// `--check` (the file is fine, nothing to run).
-fn serve_config(srv: &mut Server, a: &ServeArgs, cfgpath: &Path) -> anyhow::Result<bool> {
+fn serve_config(srv: &mut ShareServer, a: &ServeArgs, cfgpath: &Path) -> anyhow::Result<bool> {
     if a.device.is_some() || a.inetd || a.port.is_some() {
         bail!("--config exports the ports of the file: give no DEVICE, -p or --inetd with it");
     }
@@ -294,7 +294,7 @@ fn serve_config(srv: &mut Server, a: &ServeArgs, cfgpath: &Path) -> anyhow::Resu
 }
 
 /// `serve --inetd`: the connection on stdin, or the sockets systemd passed.
-fn serve_inetd(srv: &mut Server, cfg: PortConfig) -> anyhow::Result<()> {
+fn serve_inetd(srv: &mut ShareServer, cfg: PortConfig) -> anyhow::Result<()> {
     let fds = systemd_fds();
     if fds.is_empty() {
         let fd = rgetty::sys::tty::adopt_fd(0).context("stdin is not open")?;
@@ -339,7 +339,7 @@ fn serve(a: ServeArgs) -> anyhow::Result<()> {
         lock_dir: lock_dir(&a.common),
         client_buffer: server::CLIENT_BUFFER,
     };
-    let mut srv = Server::new(settings)?;
+    let mut srv = ShareServer::new(settings)?;
     if let Some(cfgpath) = &a.config {
         if !serve_config(&mut srv, &a, cfgpath)? {
             return Ok(());
@@ -440,7 +440,7 @@ fn connect(a: ConnectArgs) -> anyhow::Result<()> {
         once: a.once,
         tls: connect_tls(&a)?,
     };
-    let sig = Signals::default();
+    let sig = ServeSignals::default();
     // SIGHUP too: the terminal going away must not leave a dangling --link behind.
     for s in [
         signal_hook::consts::SIGTERM,

@@ -1,7 +1,7 @@
 //! `rgetty-share modem`: the command line of the virtual Hayes modem ([`crate::modem`]).
 //!
-//! Parses the options into [`crate::modem::line::Settings`], reads the phonebook, binds the
-//! listener and runs [`crate::modem::Server`] until SIGTERM or SIGINT. Every AT command,
+//! Parses the options into [`crate::modem::line::ModemSettings`], reads the phonebook, binds the
+//! listener and runs [`crate::modem::ModemServer`] until SIGTERM or SIGINT. Every AT command,
 //! S-register and option is described in rgetty-share(8).
 
 use std::net::{IpAddr, SocketAddr};
@@ -12,10 +12,10 @@ use std::time::Duration;
 
 use clap::Parser;
 
-use crate::modem::Server;
+use crate::modem::ModemServer;
 use crate::modem::cid;
 use crate::modem::dial::Phonebook;
-use crate::modem::line::Settings;
+use crate::modem::line::ModemSettings;
 use crate::share::acl::Acl;
 use crate::share::client::Access;
 
@@ -147,8 +147,8 @@ fn phonebook(c: &Cli) -> Result<Phonebook, String> {
     Ok(pb)
 }
 
-fn settings(c: &Cli, phonebook: Phonebook, access: Access) -> Settings {
-    Settings {
+fn settings(c: &Cli, phonebook: Phonebook, access: Access) -> ModemSettings {
+    ModemSettings {
         speed: c.speed,
         rings: c.rings,
         ring_interval: Duration::from_secs_f64(c.ring_interval.max(0.05)),
@@ -198,7 +198,7 @@ pub fn main(args: Vec<String>) -> i32 {
     let allow = (!cli.allow.is_empty())
         .then(|| Acl::parse(&cli.allow).ok())
         .flatten();
-    let mut server = match Server::bind(settings(&cli, pb.0, pb.1), listen, allow) {
+    let mut server = match ModemServer::bind(settings(&cli, pb.0, pb.1), listen, allow) {
         Ok(s) => s,
         Err(e) => {
             fail(&format!(

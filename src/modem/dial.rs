@@ -22,7 +22,7 @@ use regex::Regex;
 
 /// How the bytes of a call travel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
+pub enum DialMode {
     /// Bytes as they are.
     Raw,
     /// Telnet: IAC escaped, options negotiated (BINARY both ways).
@@ -35,21 +35,21 @@ pub struct Target {
     /// `host:port`.
     pub addr: String,
     /// The entry's mode, if it named one.
-    pub mode: Option<Mode>,
+    pub mode: Option<DialMode>,
 }
 
 #[derive(Debug, Clone)]
 struct Entry {
     name: String,
     target: String,
-    mode: Option<Mode>,
+    mode: Option<DialMode>,
 }
 
 #[derive(Debug, Clone)]
 struct Rule {
     re: Regex,
     target: String,
-    mode: Option<Mode>,
+    mode: Option<DialMode>,
 }
 
 /// A phonebook line that could not be read.
@@ -125,8 +125,8 @@ impl Phonebook {
         };
         let mode = match words.get(2) {
             None => None,
-            Some(&"raw") => Some(Mode::Raw),
-            Some(&"telnet") => Some(Mode::Telnet),
+            Some(&"raw") => Some(DialMode::Raw),
+            Some(&"telnet") => Some(DialMode::Telnet),
             Some(m) => return Err(err(format!("unknown mode {m:?} (raw or telnet)"))),
         };
         if let Some(pat) = name.strip_prefix('/').and_then(|p| p.strip_suffix('/')) {
@@ -198,13 +198,19 @@ mod tests {
                 mode: m,
             })
         };
-        assert_eq!(pb.resolve("bbs"), t("127.0.0.1:2323", Some(Mode::Raw)));
-        assert_eq!(pb.resolve(" BBS; "), t("127.0.0.1:2323", Some(Mode::Raw)));
+        assert_eq!(pb.resolve("bbs"), t("127.0.0.1:2323", Some(DialMode::Raw)));
+        assert_eq!(
+            pb.resolve(" BBS; "),
+            t("127.0.0.1:2323", Some(DialMode::Raw))
+        );
         assert_eq!(
             pb.resolve("board"),
-            t("bbs.example.org:23", Some(Mode::Telnet))
+            t("bbs.example.org:23", Some(DialMode::Telnet))
         );
-        assert_eq!(pb.resolve("1-234"), t("10.0.0.234:23", Some(Mode::Telnet)));
+        assert_eq!(
+            pb.resolve("1-234"),
+            t("10.0.0.234:23", Some(DialMode::Telnet))
+        );
         assert_eq!(pb.resolve("plain"), t("host:99", None));
         assert_eq!(pb.resolve("912"), None, "a rule giving no host:port");
         assert_eq!(pb.resolve("x.org:23"), t("x.org:23", None));

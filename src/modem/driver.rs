@@ -1,38 +1,38 @@
 //! `rgetty-share modem` on the event engine shared with `serve` ([`crate::share::engine`]).
 //!
 //! The engine is edge-triggered and registers each fd once, so [`Driver`] keeps the line's
-//! fds ([`Line::sources`]) registered: a new fd, or a new generation behind a token (a new pty
+//! fds ([`ModemLine::sources`]) registered: a new fd, or a new generation behind a token (a new pty
 //! after a carrier drop, the waiting caller becoming the call), is (re-)registered; a
 //! vanished one was closed, which took it out of epoll. After every batch the line's
-//! [`Line::tick`] runs and one timer is set for [`Line::deadline`].
+//! [`ModemLine::tick`] runs and one timer is set for [`ModemLine::deadline`].
 
 use std::collections::HashMap;
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use super::Server;
-use super::line::Line;
-use super::poll::{Ready, Token};
+use super::ModemServer;
+use super::line::ModemLine;
+use super::poll::{LineFd, Ready};
 use crate::share::engine::{self, Engine, Handler};
 
-const TOKENS: [Token; 5] = [
-    Token::Listener,
-    Token::Master,
-    Token::Call,
-    Token::Incoming,
-    Token::Wake,
+const TOKENS: [LineFd; 5] = [
+    LineFd::Listener,
+    LineFd::Master,
+    LineFd::Call,
+    LineFd::Incoming,
+    LineFd::Wake,
 ];
 
-fn index(t: Token) -> usize {
+fn index(t: LineFd) -> usize {
     TOKENS.iter().position(|x| *x == t).unwrap_or(0)
 }
 
 /// The engine's handler for one modem.
 pub(super) struct Driver<'a> {
-    server: &'a mut Server,
+    server: &'a mut ModemServer,
     stop: &'a AtomicBool,
-    registered: HashMap<RawFd, (Token, u64)>,
+    registered: HashMap<RawFd, (LineFd, u64)>,
     timer: Option<engine::TimerId>,
 }
 
@@ -43,7 +43,7 @@ impl std::fmt::Debug for Driver<'_> {
 }
 
 impl<'a> Driver<'a> {
-    pub(super) fn new(server: &'a mut Server, stop: &'a AtomicBool) -> Driver<'a> {
+    pub(super) fn new(server: &'a mut ModemServer, stop: &'a AtomicBool) -> Driver<'a> {
         Driver {
             server,
             stop,
@@ -57,7 +57,7 @@ impl<'a> Driver<'a> {
         let mut eng = Engine::new()?;
         eng.register_read(
             self.server.listener.as_raw_fd(),
-            engine::Token(index(Token::Listener)),
+            engine::Token(index(LineFd::Listener)),
         )?;
         self.sync(&eng);
         eng.add_timer(Instant::now(), 0);
@@ -65,7 +65,7 @@ impl<'a> Driver<'a> {
     }
 
     fn sync(&mut self, eng: &Engine) {
-        let want: HashMap<RawFd, (Token, u64)> = self
+        let want: HashMap<RawFd, (LineFd, u64)> = self
             .server
             .line
             .sources()
@@ -96,7 +96,7 @@ impl Handler for Driver<'_> {
         let Some(&t) = TOKENS.get(token.0) else {
             return;
         };
-        if t == Token::Listener {
+        if t == LineFd::Listener {
             self.server.accept();
             return;
         }
@@ -105,7 +105,7 @@ impl Handler for Driver<'_> {
             write: r.writable,
             hangup: r.closed,
         };
-        Line::ready(&mut self.server.line, t, r);
+        ModemLine::ready(&mut self.server.line, t, r);
     }
 
     fn timer(&mut self, _eng: &mut Engine, _key: u64) {}

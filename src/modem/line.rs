@@ -1,8 +1,8 @@
 //! The modem engine: one pty line, its AT interpreter ([`crate::proto::at`]) and at most one call.
 //!
-//! Single-threaded and driven from outside ([`super::Server::run`], on the shared event engine):
-//! [`Line::sources`] lists the fds to watch, [`Line::deadline`] says when to run next,
-//! [`Line::ready`] takes the readiness and [`Line::tick`] runs timers and drains every fd (the
+//! Single-threaded and driven from outside ([`super::ModemServer::run`], on the shared event engine):
+//! [`ModemLine::sources`] lists the fds to watch, [`ModemLine::deadline`] says when to run next,
+//! [`ModemLine::ready`] takes the readiness and [`ModemLine::tick`] runs timers and drains every fd (the
 //! engine is edge-triggered). Blocking work (DNS, TCP connect, reverse DNS)
 //! runs on short-lived threads that report back through a channel and a wake-up socket.
 //! `line/hayes.rs` holds the AT side, `line/call.rs` the TCP side.
@@ -23,7 +23,7 @@ use nix::errno::Errno;
 use super::cid;
 use super::dial::Phonebook;
 use super::pace::{Cooldown, Pacer};
-use super::poll::{Ready, Token};
+use super::poll::{LineFd, Ready};
 use super::pty;
 use super::wire::Wire;
 use crate::proto::at::{self, At, Dtr, EscapePoll, ResultCode};
@@ -42,7 +42,7 @@ const NAME_WAIT: Duration = Duration::from_secs(1);
 
 /// Settings of one modem line.
 #[derive(Debug, Clone)]
-pub struct Settings {
+pub struct ModemSettings {
     /// Speed in `CONNECT` messages (and of `--throttle`).
     pub speed: u32,
     /// Power-on S0: answer after this many RINGs (0: wait for `ATA`).
@@ -111,8 +111,8 @@ struct Incoming {
 
 /// The modem line.
 #[derive(Debug)]
-pub struct Line {
-    set: Settings,
+pub struct ModemLine {
+    set: ModemSettings,
     start: Instant,
     master: Option<OwnedFd>,
     /// Counts the ptys (a new one after each carrier drop).
@@ -166,9 +166,9 @@ fn flush_to(w: &mut impl Write, buf: &mut Vec<u8>) -> io::Result<()> {
     Ok(())
 }
 
-impl Line {
+impl ModemLine {
     /// Create the pty and the symlink.
-    pub fn new(set: Settings) -> io::Result<Line> {
+    pub fn new(set: ModemSettings) -> io::Result<ModemLine> {
         let (master, slave_path) = pty::open_as(&set.access)?;
         pty::make_link(&set.link, &slave_path)?;
         let (wake_tx, wake_rx) = UnixStream::pair()?;
@@ -177,7 +177,7 @@ impl Line {
         let (tx, rx) = mpsc::channel();
         let mut at = At::new(true);
         at.set_s_reg(at::S_AUTO_ANSWER, set.rings);
-        Ok(Line {
+        Ok(ModemLine {
             cooldown: Cooldown::new(set.cooldown),
             set,
             start: Instant::now(),
@@ -228,16 +228,16 @@ impl Line {
 
     /// Every fd the line owns now, with its token and a generation that changes whenever the
     /// fd behind the token is replaced (for engines that register fds once).
-    pub fn sources(&self) -> Vec<(Token, RawFd, u64)> {
-        let mut v = vec![(Token::Wake, self.wake_rx.as_raw_fd(), 0)];
+    pub fn sources(&self) -> Vec<(LineFd, RawFd, u64)> {
+        let mut v = vec![(LineFd::Wake, self.wake_rx.as_raw_fd(), 0)];
         if let Some(m) = &self.master {
-            v.push((Token::Master, m.as_raw_fd(), self.master_gen));
+            v.push((LineFd::Master, m.as_raw_fd(), self.master_gen));
         }
         if let Some(c) = &self.call {
-            v.push((Token::Call, c.stream.as_raw_fd(), c.generation));
+            v.push((LineFd::Call, c.stream.as_raw_fd(), c.generation));
         }
         if let Some(i) = &self.incoming {
-            v.push((Token::Incoming, i.stream.as_raw_fd(), i.seq));
+            v.push((LineFd::Incoming, i.stream.as_raw_fd(), i.seq));
         }
         v
     }
@@ -255,7 +255,7 @@ impl Line {
         }
     }
 
-    /// When [`Line::tick`] must run next (relative to now).
+    /// When [`ModemLine::tick`] must run next (relative to now).
     pub fn deadline(&self) -> Duration {
         let mut d = self.connect_at;
         d = min_opt(d, self.drop_at);
@@ -292,12 +292,12 @@ impl Line {
 }
 
 // ---- events from the driver ----
-impl Line {
+impl ModemLine {
     /// Handle readiness of one fd.
-    pub fn ready(&mut self, token: Token, r: Ready) {
+    pub fn ready(&mut self, token: LineFd, r: Ready) {
         match token {
-            Token::Wake => self.drain_msgs(),
-            Token::Master => {
+            LineFd::Wake => self.drain_msgs(),
+            LineFd::Master => {
                 if r.read || r.hangup {
                     self.read_master();
                 }
@@ -305,13 +305,13 @@ impl Line {
                     self.flush_dte();
                 }
             }
-            Token::Call => self.call_ready(r),
-            Token::Incoming => self.incoming_ready(r),
-            Token::Listener => {}
+            LineFd::Call => self.call_ready(r),
+            LineFd::Incoming => self.incoming_ready(r),
+            LineFd::Listener => {}
         }
     }
 
-    /// Run timers and flush buffers; call after every round of [`Line::ready`].
+    /// Run timers and flush buffers; call after every round of [`ModemLine::ready`].
     pub fn tick(&mut self) {
         self.drain_msgs();
         self.check_slave();

@@ -10,8 +10,8 @@
 //!   [`pace`] (`--throttle`, `--cooldown`), [`wire`] (raw or telnet per call);
 //! * [`pty`]: the pty and its symlink.
 //!
-//! [`Server`] is the driver: a TCP listener (loopback unless an allow list says otherwise)
-//! and one [`line::Line`], in one thread. The user-facing description (every AT command,
+//! [`ModemServer`] is the driver: a TCP listener (loopback unless an allow list says otherwise)
+//! and one [`line::ModemLine`], in one thread. The user-facing description (every AT command,
 //! S-register and option) is in rgetty-share(8) and the README.
 
 pub mod cid;
@@ -29,24 +29,28 @@ use std::net::{IpAddr, SocketAddr, TcpListener};
 use std::sync::atomic::AtomicBool;
 
 use crate::share::acl::Acl;
-use line::{Line, Settings};
+use line::{ModemLine, ModemSettings};
 
 /// The running modem: the listener and the line.
 #[derive(Debug)]
-pub struct Server {
-    line: Line,
+pub struct ModemServer {
+    line: ModemLine,
     listener: TcpListener,
     allow: Option<Acl>,
 }
 
-impl Server {
+impl ModemServer {
     /// Create the pty and symlink and bind `listen` (port 0: any free port). `allow` admits
     /// peers besides loopback.
-    pub fn bind(set: Settings, listen: SocketAddr, allow: Option<Acl>) -> io::Result<Server> {
+    pub fn bind(
+        set: ModemSettings,
+        listen: SocketAddr,
+        allow: Option<Acl>,
+    ) -> io::Result<ModemServer> {
         let listener = TcpListener::bind(listen)?;
         listener.set_nonblocking(true)?;
-        let line = Line::new(set)?;
-        Ok(Server {
+        let line = ModemLine::new(set)?;
+        Ok(ModemServer {
             line,
             listener,
             allow,

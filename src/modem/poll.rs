@@ -1,7 +1,7 @@
 //! The modem's wait for I/O: a list of (token, fd, interest) and one `poll(2)` over it.
 //!
-//! The engine ([`super::line::Line`]) only says what it wants ([`Registry::add`]) and when it
-//! must next run ([`super::line::Line::deadline`]); the driver ([`super::Server::run`]) calls
+//! The engine ([`super::line::ModemLine`]) only says what it wants ([`Registry::add`]) and when it
+//! must next run ([`super::line::ModemLine::deadline`]); the driver ([`super::ModemServer::run`]) calls
 //! [`Registry::poll`] and hands the readiness back. Swapping `poll(2)` for another event engine
 //! touches only this file and the driver.
 
@@ -13,7 +13,7 @@ use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 
 /// Which fd became ready.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Token {
+pub enum LineFd {
     /// The listening socket.
     Listener,
     /// The pty master.
@@ -57,17 +57,17 @@ pub struct Ready {
 /// The fds to wait on this round.
 #[derive(Debug, Default)]
 pub struct Registry<'a> {
-    fds: Vec<(Token, BorrowedFd<'a>, Interest)>,
+    fds: Vec<(LineFd, BorrowedFd<'a>, Interest)>,
 }
 
 impl<'a> Registry<'a> {
     /// Wait on `fd` for `interest` (an empty interest still reports hang-ups).
-    pub fn add(&mut self, token: Token, fd: BorrowedFd<'a>, interest: Interest) {
+    pub fn add(&mut self, token: LineFd, fd: BorrowedFd<'a>, interest: Interest) {
         self.fds.push((token, fd, interest));
     }
 
     /// Wait until an fd is ready or `timeout` passes (capped at 1 s); EINTR is no error.
-    pub fn poll(&self, timeout: Duration) -> io::Result<Vec<(Token, Ready)>> {
+    pub fn poll(&self, timeout: Duration) -> io::Result<Vec<(LineFd, Ready)>> {
         let mut fds: Vec<PollFd<'_>> = self
             .fds
             .iter()

@@ -1,6 +1,7 @@
 //! Pure protocol parsers and formats: no I/O, no clock, no file descriptors. Each is
 //! unit-tested and fuzzed (`fuzz/`).
 //!
+//! - [`agetty`]: agetty's issue escapes, os-release and terminal-size replies;
 //! - [`at`]: the Hayes AT command interpreter of the virtual modem;
 //! - [`callerid`]: caller-ID lines in every format a modem sends, and ring classification;
 //! - [`chat`]: mgetty's chat scripts (expect/send);
@@ -14,6 +15,7 @@
 //! - [`telnet`]: the telnet and RFC 2217 codec;
 //! - [`websocket`]: the RFC 6455 WebSocket handshake and frame codec (server side).
 
+pub mod agetty;
 pub mod at;
 pub mod callerid;
 pub mod chat;

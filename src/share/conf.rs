@@ -27,7 +27,7 @@ use crate::share::acl::Acl;
 
 /// How bytes travel on a port.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Mode {
+pub enum PortMode {
     /// Binary clean TCP, no protocol.
     #[default]
     Raw,
@@ -35,12 +35,12 @@ pub enum Mode {
     Rfc2217,
 }
 
-impl Mode {
+impl PortMode {
     /// Parse `raw` or `rfc2217` (also `telnet`, an alias of `rfc2217`).
-    pub fn parse(s: &str) -> Option<Mode> {
+    pub fn parse(s: &str) -> Option<PortMode> {
         match s {
-            "raw" => Some(Mode::Raw),
-            "rfc2217" | "telnet" => Some(Mode::Rfc2217),
+            "raw" => Some(PortMode::Raw),
+            "rfc2217" | "telnet" => Some(PortMode::Rfc2217),
             _ => None,
         }
     }
@@ -61,7 +61,7 @@ pub struct PortConfig {
     /// Who may connect.
     pub acl: Acl,
     /// Raw or RFC 2217.
-    pub mode: Mode,
+    pub mode: PortMode,
     /// Clients sharing one device at a time (for a pool: per device).
     pub max_clients: usize,
     /// Never read from the device (remserial `-w`).
@@ -133,7 +133,7 @@ impl PortConfig {
             devices,
             stty: String::new(),
             acl: Acl::loopback_only(),
-            mode: Mode::Raw,
+            mode: PortMode::Raw,
             max_clients: 1,
             write_only: false,
             idle_timeout: None,
@@ -450,7 +450,7 @@ fn parse_line(line: &str) -> Result<PortConfig, String> {
             "tls-cert" => cert = Some(file()?),
             "tls-key" => key = Some(file()?),
             "tls-client-ca" => ca = Some(file()?),
-            "mode" => p.mode = Mode::parse(v).ok_or_else(|| format!("bad mode {v:?}"))?,
+            "mode" => p.mode = PortMode::parse(v).ok_or_else(|| format!("bad mode {v:?}"))?,
             "max" => {
                 p.max_clients = v
                     .parse()
@@ -523,14 +523,14 @@ mod tests {
         assert_eq!(ports.len(), 3);
         assert_eq!(ports[0].listen, "0.0.0.0:5800".parse().unwrap());
         assert_eq!(ports[0].stty, "115200 cs8 -parenb -cstopb");
-        assert_eq!(ports[0].mode, Mode::Raw);
+        assert_eq!(ports[0].mode, PortMode::Raw);
         let p = &ports[1];
         assert_eq!(
             p.devices,
             vec![PathBuf::from("/dev/ttyUSB2"), PathBuf::from("/dev/ttyUSB3")]
         );
         assert_eq!(p.stty, "9600 cs7 parenb -parodd cstopb crtscts");
-        assert_eq!(p.mode, Mode::Rfc2217);
+        assert_eq!(p.mode, PortMode::Rfc2217);
         assert_eq!(p.max_clients, 2);
         assert_eq!(p.idle_timeout, Some(Duration::from_secs(60)));
         assert!(p.write_only);

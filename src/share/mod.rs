@@ -7,7 +7,8 @@
 //! - [`server`]: `serve`: ports, accepting, line choice, reloads;
 //! - [`session`]: one open device and its clients, the byte pump with bounded queues;
 //! - [`rfc2217`]: telnet negotiation and COM-PORT requests on the server side;
-//! - [`roles`]: watchers' and take-over's helpers: replay buffer, port log, log rate limit;
+//! - [`roles`]: watchers' and take-over's helpers: replay buffer, port log;
+//! - [`loglimit`]: the rate limit for repeated log lines;
 //! - [`client`]: `connect`, the virtual COM port (pty) and the device bridge;
 //! - [`conf`]: the config file (one line per port, Masqdialer style);
 //! - [`acl`]: host allow lists;
@@ -16,6 +17,8 @@ pub mod acl;
 pub mod client;
 pub mod conf;
 pub mod engine;
+pub mod loglimit;
+pub mod pump;
 pub mod rfc2217;
 pub mod roles;
 pub mod server;

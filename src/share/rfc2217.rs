@@ -17,7 +17,7 @@ use crate::sys::tty;
 /// The RFC 2217 modem-state byte (without delta bits). A device without modem lines reports
 /// DCD, DSR and CTS on, like a null-modem cable with the lines looped back.
 pub fn modem_state(s: &Session) -> u8 {
-    match tty::modem_lines(&s.dev) {
+    match tty::modem_lines(&s.pump.dev) {
         Ok(Some(m)) => {
             (if m.dcd { rfc2217::MODEM_DCD } else { 0 })
                 | (if m.ri { rfc2217::MODEM_RI } else { 0 })
@@ -58,7 +58,7 @@ pub fn poll_modem(s: &mut Session, cap: usize) {
     let Some(v) = modem_delta(prev, cur) else {
         return;
     };
-    for c in s.clients.iter_mut() {
+    for c in s.pump.clients.iter_mut() {
         if c.wants_modem_notify() {
             c.control(Control::ModemState(v), cap);
             c.flush();
@@ -69,21 +69,21 @@ pub fn poll_modem(s: &mut Session, cap: usize) {
 /// Handle one control event from client `ci`: carry it out on the device (writers only) and
 /// answer with what the device reads back.
 pub fn control_event(s: &mut Session, ci: usize, ev: Control, cap: usize) {
-    let Some(c) = s.clients.get(ci) else {
+    let Some(c) = s.pump.clients.get(ci) else {
         return;
     };
     let may_set = c.role == Role::Writer;
     let answer = match ev {
         Control::BreakPulse => {
             if may_set {
-                if let Err(e) = tty::send_break(&s.dev) {
+                if let Err(e) = tty::send_break(&s.pump.dev) {
                     log::warn!("{}: break: {e}", s.path.display());
                 }
             }
             None
         }
         Control::Suspend | Control::Resume => {
-            if let Some(c) = s.clients.get_mut(ci) {
+            if let Some(c) = s.pump.clients.get_mut(ci) {
                 c.suspended = ev == Control::Suspend;
             }
             None
@@ -101,7 +101,7 @@ pub fn control_event(s: &mut Session, ci: usize, ev: Control, cap: usize) {
         }
         ev => serial(s, ev, may_set),
     };
-    if let (Some(a), Some(c)) = (answer, s.clients.get_mut(ci)) {
+    if let (Some(a), Some(c)) = (answer, s.pump.clients.get_mut(ci)) {
         c.control(a, cap);
     }
 }
@@ -110,7 +110,7 @@ pub fn control_event(s: &mut Session, ci: usize, ev: Control, cap: usize) {
 fn signature(s: &Session, sig: &[u8]) -> Option<Control> {
     let path = s.path.display();
     if !sig.is_empty() {
-        crate::share::roles::log_limited(
+        crate::share::loglimit::log_limited(
             log::Level::Info,
             format!(
                 "{path}: client signature {:?}",
@@ -126,7 +126,7 @@ fn signature(s: &Session, sig: &[u8]) -> Option<Control> {
 
 /// Speed, framing, flow control, break, DTR and RTS: set (writers), then read back.
 fn serial(s: &mut Session, ev: Control, may_set: bool) -> Option<Control> {
-    let params = |s: &Session| tty::get_params(s.dev.as_fd()).ok();
+    let params = |s: &Session| tty::get_params(s.pump.dev.as_fd()).ok();
     Some(match ev {
         Control::Speed(b) => {
             if let Some(b) = b.filter(|_| may_set) {
@@ -184,14 +184,14 @@ fn control_flow_in(t: &Termios) -> tty::Flow {
 
 /// Change one serial parameter; no `tcsetattr` (and no log line) when it is already so.
 fn set_param(s: &Session, what: &str, f: impl FnOnce(&mut tty::SerialParams)) {
-    let fd = s.dev.as_fd();
+    let fd = s.pump.dev.as_fd();
     let r = tty::get_params(fd).and_then(|old| {
         let mut p = old;
         f(&mut p);
         if p == old {
             return Ok(());
         }
-        crate::share::roles::log_limited(
+        crate::share::loglimit::log_limited(
             log::Level::Info,
             format!("{}: {what} {}", s.path.display(), describe(&p, what)),
         );
@@ -214,7 +214,7 @@ fn describe(p: &tty::SerialParams, what: &str) -> String {
 /// The line state for a NOTIFY-LINESTATE request: both transmit registers empty when the
 /// device's output queue is.
 fn line_state(s: &Session) -> Control {
-    let empty = tty::output_pending(&s.dev).map_or(0, |n| {
+    let empty = tty::output_pending(&s.pump.dev).map_or(0, |n| {
         if n == 0 {
             rfc2217::LINE_THRE | rfc2217::LINE_TSRE
         } else {
@@ -226,17 +226,17 @@ fn line_state(s: &Session) -> Control {
 
 fn purge(s: &mut Session, q: tty::Queue) {
     if matches!(q, tty::Queue::Output | tty::Queue::Both) {
-        s.to_dev.clear();
+        s.pump.to_dev.clear();
     }
     // An explicit request from the client, not a close: honour it.
-    if let Err(e) = tty::flush(&s.dev, q) {
+    if let Err(e) = tty::flush(&s.pump.dev, q) {
         log::warn!("{}: purge: {e}", s.path.display());
     }
 }
 
 /// Outbound flow control: set (writers), then read back.
 fn set_out_flow(s: &Session, f: Option<tty::Flow>, may_set: bool) -> tty::Flow {
-    let fd = s.dev.as_fd();
+    let fd = s.pump.dev.as_fd();
     let now = || tty::get_termios(fd).map_or(tty::Flow::None, |t| control_flow_out(&t));
     if let Some(f) = f.filter(|f| may_set && now() != *f) {
         if let Err(e) = tty::set_flow(fd, f) {
@@ -248,7 +248,7 @@ fn set_out_flow(s: &Session, f: Option<tty::Flow>, may_set: bool) -> tty::Flow {
 
 /// Inbound flow control: set (writers), then read back.
 fn set_in_flow(s: &Session, f: Option<tty::Flow>, may_set: bool) -> tty::Flow {
-    let fd = s.dev.as_fd();
+    let fd = s.pump.dev.as_fd();
     let now = || tty::get_termios(fd).map_or(tty::Flow::None, |t| control_flow_in(&t));
     if let Some(f) = f.filter(|f| may_set && now() != *f) {
         let r = tty::get_termios(fd).and_then(|mut t| {
@@ -267,7 +267,7 @@ fn set_in_flow(s: &Session, f: Option<tty::Flow>, may_set: bool) -> tty::Flow {
 /// The break condition: set (writers), then the state we hold.
 fn set_break(s: &mut Session, on: Option<bool>, may_set: bool) -> bool {
     if let Some(on) = on.filter(|on| may_set && *on != s.brk) {
-        match tty::set_break(s.dev.as_fd(), on) {
+        match tty::set_break(s.pump.dev.as_fd(), on) {
             Ok(()) => s.brk = on,
             Err(e) => log::warn!("{}: break: {e}", s.path.display()),
         }
@@ -278,7 +278,7 @@ fn set_break(s: &mut Session, on: Option<bool>, may_set: bool) -> bool {
 /// DTR or RTS: set (writers), then read back (the shadow value on a device without modem
 /// lines, so that strict clients always get an answer).
 fn set_dtr_rts(s: &mut Session, dtr: bool, on: Option<bool>, may_set: bool) -> bool {
-    let fd = s.dev.as_fd();
+    let fd = s.pump.dev.as_fd();
     if let Some(on) = on.filter(|_| may_set) {
         let r = if dtr {
             tty::set_dtr(fd, on)

@@ -35,6 +35,7 @@ use crate::sys::lock::LockDir;
 mod admit;
 pub mod auth;
 mod dashboard;
+mod hotplug;
 mod metrics;
 mod ports;
 pub mod web;
@@ -82,7 +83,7 @@ fn io_err(what: impl Into<String>) -> impl FnOnce(io::Error) -> ServeError {
 
 /// Signals the loop reacts to; set from signal handlers, read by the loop.
 #[derive(Debug, Default)]
-pub struct Signals {
+pub struct ServeSignals {
     /// SIGHUP: reload the config, reopen port logs.
     pub hup: Arc<AtomicBool>,
     /// SIGTERM/SIGINT: stop.
@@ -120,7 +121,7 @@ pub struct PortStats {
 
 /// One device of a port, with its session while open.
 #[derive(Debug)]
-struct Line {
+struct PortDevice {
     path: std::path::PathBuf,
     /// Whether the device existed when last looked at (start, inotify, a failed open).
     present: bool,
@@ -136,7 +137,7 @@ struct Port {
     addr: SocketAddr,
     listener: Option<(TcpListener, Token)>,
     watch: Option<(TcpListener, Token)>,
-    lines: Vec<Line>,
+    lines: Vec<PortDevice>,
     tls: Option<TlsRole>,
     log: Option<PortLog>,
     stats: PortStats,
@@ -187,7 +188,7 @@ fn key(kind: u64, t: Token) -> u64 {
 }
 
 /// The server: ports, their sessions, and the token table.
-pub struct Server {
+pub struct ShareServer {
     ports: Vec<Option<Port>>,
     slots: Vec<Slot>,
     free: Vec<usize>,
@@ -196,7 +197,7 @@ pub struct Server {
     accept_retry: std::collections::HashSet<usize>,
     settings: ServerSettings,
     scratch: Scratch,
-    signals: Signals,
+    signals: ServeSignals,
     wake: Option<UnixStream>,
     reloader: Option<Reloader>,
     exit_when_idle: bool,
@@ -205,12 +206,12 @@ pub struct Server {
     eng: Option<Engine>,
     stop: bool,
     metrics: Option<metrics::Metrics>,
-    hotplug: Option<metrics::Hotplug>,
+    hotplug: Option<hotplug::Hotplug>,
     web: Option<web::Web>,
     web_auth: Option<auth::Auth>,
     dashboard: Option<dashboard::Sources>,
     feeds: HashMap<usize, dashboard::Feed>,
-    /// [`Server::watch_devices`] was asked for (kept across reloads).
+    /// [`ShareServer::watch_devices`] was asked for (kept across reloads).
     watching: bool,
     /// `$NOTIFY_SOCKET`, the last `STATUS=` sent, and whether it may have changed.
     notifier: Option<crate::ops::notify::Notifier>,
@@ -218,9 +219,9 @@ pub struct Server {
     status_dirty: bool,
 }
 
-impl std::fmt::Debug for Server {
+impl std::fmt::Debug for ShareServer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Server")
+        f.debug_struct("ShareServer")
             .field("ports", &self.ports.len())
             .finish_non_exhaustive()
     }
@@ -238,10 +239,10 @@ fn bind_addr(addr: SocketAddr) -> Result<TcpListener, ServeError> {
     Ok(l)
 }
 
-impl Server {
+impl ShareServer {
     /// A server with no ports yet.
     pub fn new(settings: ServerSettings) -> Result<Self, ServeError> {
-        Ok(Server {
+        Ok(ShareServer {
             ports: Vec::new(),
             slots: Vec::new(),
             free: Vec::new(),
@@ -249,7 +250,7 @@ impl Server {
             accept_retry: Default::default(),
             settings,
             scratch: Scratch::default(),
-            signals: Signals::default(),
+            signals: ServeSignals::default(),
             wake: None,
             reloader: None,
             exit_when_idle: false,
@@ -270,7 +271,7 @@ impl Server {
         })
     }
 
-    /// The engine, for set-up before [`Server::run`] (which holds it while running).
+    /// The engine, for set-up before [`ShareServer::run`] (which holds it while running).
     fn eng(&self) -> Result<&Engine, ServeError> {
         self.eng
             .as_ref()
@@ -278,7 +279,11 @@ impl Server {
     }
 
     /// Use these signal flags and the read end of a pipe the signal handlers write to.
-    pub fn set_signals(&mut self, signals: Signals, wake: UnixStream) -> Result<(), ServeError> {
+    pub fn set_signals(
+        &mut self,
+        signals: ServeSignals,
+        wake: UnixStream,
+    ) -> Result<(), ServeError> {
         wake.set_nonblocking(true).map_err(io_err("signal pipe"))?;
         let t = self.slot(Slot::Wake);
         self.eng()?
@@ -343,7 +348,7 @@ impl Server {
         }
     }
 
-    /// Run until SIGTERM/SIGINT (or, with [`Server::exit_when_idle`], until nothing is left).
+    /// Run until SIGTERM/SIGINT (or, with [`ShareServer::exit_when_idle`], until nothing is left).
     pub fn run(&mut self) -> Result<(), ServeError> {
         let Some(mut eng) = self.eng.take() else {
             return Ok(());
@@ -366,18 +371,16 @@ impl Server {
         let Some(port) = self.ports.get_mut(pi).and_then(Option::as_mut) else {
             return;
         };
-        let cfg = crate::share::session::PumpCfg {
-            cap,
-            write_only: port.cfg.write_only,
-        };
+        let write_only = port.cfg.write_only;
         let line = &mut port.lines[li];
         let Some(s) = line.session.as_deref_mut() else {
             return;
         };
         let (replay, log) = (&mut line.replay, &mut port.log);
-        let (to0, from0) = (s.to_dev_bytes, s.from_dev_bytes);
-        let more = s.pump(
-            cfg,
+        let (to0, from0) = (s.pump.to_dev_bytes, s.pump.from_dev_bytes);
+        let more = s.run(
+            cap,
+            write_only,
             &mut self.scratch,
             &mut |b| {
                 replay.push(b);
@@ -387,8 +390,8 @@ impl Server {
             },
             &mut |s, ci, ev| crate::share::rfc2217::control_event(s, ci, ev, cap),
         );
-        port.stats.bytes_to_dev += s.to_dev_bytes - to0;
-        port.stats.bytes_from_dev += s.from_dev_bytes - from0;
+        port.stats.bytes_to_dev += s.pump.to_dev_bytes - to0;
+        port.stats.bytes_from_dev += s.pump.from_dev_bytes - from0;
         if more {
             self.deferred.push((pi, li));
             eng.wake_soon();
@@ -397,7 +400,7 @@ impl Server {
     }
 }
 
-impl Handler for Server {
+impl Handler for ShareServer {
     fn ready(&mut self, eng: &mut Engine, t: Token, r: Ready) {
         match self.slots.get(t.0).copied() {
             Some(Slot::Wake) => {
@@ -409,15 +412,15 @@ impl Handler for Server {
             Some(Slot::Listener(pi, role)) => self.accept(eng, pi, role),
             Some(Slot::Dev(pi, li)) => {
                 if let Some(s) = self.session_mut(pi, li) {
-                    s.dev_readable |= r.readable;
-                    s.dev_writable |= r.writable;
-                    s.dev_hup |= r.closed;
+                    s.pump.dev_readable |= r.readable;
+                    s.pump.dev_writable |= r.writable;
+                    s.pump.dev_hup |= r.closed;
                 }
                 self.pump(eng, pi, li);
             }
             Some(Slot::Client(pi, li)) => {
                 if let Some(s) = self.session_mut(pi, li) {
-                    if let Some(c) = s.clients.iter_mut().find(|c| c.token == t) {
+                    if let Some(c) = s.pump.clients.iter_mut().find(|c| c.token == t) {
                         c.readable |= r.readable;
                         c.writable |= r.writable;
                         c.hup |= r.closed;
@@ -487,7 +490,7 @@ impl Handler for Server {
     }
 }
 
-impl Server {
+impl ShareServer {
     fn session_mut(&mut self, pi: usize, li: usize) -> Option<&mut Session> {
         self.ports
             .get_mut(pi)?
@@ -508,7 +511,7 @@ impl Server {
         let Some(s) = self.session_mut(pi, li) else {
             return;
         };
-        let Some(c) = s.clients.iter_mut().find(|c| c.token == t) else {
+        let Some(c) = s.pump.clients.iter_mut().find(|c| c.token == t) else {
             return;
         };
         if c.last.elapsed() >= idle {
@@ -528,7 +531,7 @@ impl Server {
             return;
         };
         if s.closing.is_some() {
-            s.write_dev();
+            s.pump.write_dev();
             self.settle(eng, pi, li);
         }
     }
@@ -542,7 +545,7 @@ impl Server {
             return;
         };
         s.modem_timer = None;
-        if s.clients.iter().any(|c| c.wants_modem_notify()) {
+        if s.pump.clients.iter().any(|c| c.wants_modem_notify()) {
             crate::share::rfc2217::poll_modem(s, cap);
         }
         self.settle(eng, pi, li);

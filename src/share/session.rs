@@ -1,271 +1,33 @@
-//! One open device and its clients: the byte pump between them.
-//!
-//! Readiness is cached per fd (the engine is edge-triggered): [`Session::pump`] moves bytes
-//! while something can move, from the device to every client's bounded queue and from the
-//! writers to the device queue, and stops when every fd would block or a queue is full. Its
-//! cost is the number of this session's clients, whatever the number of ports.
+//! One open device of `serve` and its clients: the [`Pump`] between them, plus what the
+//! device needs besides bytes (its lock, the termios to restore, shadow DTR/RTS/break for
+//! devices without modem lines, timers).
 
-use std::io::{ErrorKind, Read, Write};
-use std::net::SocketAddr;
-use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 use std::time::Instant;
 
 use nix::sys::termios::Termios;
 
 use crate::share::engine::{TimerId, Token};
-use crate::share::stack::{Conn, Control};
+use crate::share::stack::Control;
 use crate::sys::lock::Lock;
 
-/// Largest single read from a device or a socket.
-pub const SCRATCH: usize = 64 * 1024;
-/// Bytes buffered towards the device before clients stop being read.
-pub const TO_DEV_LIMIT: usize = 64 * 1024;
-/// A device read at least this long suggests more data is waiting.
-const BATCH_HINT: usize = 1024;
-/// Rounds of one pump call before yielding to other sessions.
-const ROUNDS: usize = 16;
-
-/// A byte queue with a read offset (cheap consume from the front).
-#[derive(Debug, Default)]
-pub struct Buf {
-    data: Vec<u8>,
-    start: usize,
-}
-
-impl Buf {
-    /// Bytes queued.
-    pub fn len(&self) -> usize {
-        self.data.len() - self.start
-    }
-    /// Nothing queued.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-    /// The queued bytes.
-    pub fn as_slice(&self) -> &[u8] {
-        &self.data[self.start..]
-    }
-    /// Drop `n` bytes from the front.
-    pub fn consume(&mut self, n: usize) {
-        self.start += n;
-        if self.start >= self.data.len() {
-            self.data.clear();
-            self.start = 0;
-        }
-    }
-    /// Append.
-    pub fn extend(&mut self, b: &[u8]) {
-        if self.start > 0 && self.data.len() + b.len() > self.data.capacity() {
-            self.data.drain(..self.start);
-            self.start = 0;
-        }
-        self.data.extend_from_slice(b);
-    }
-    /// Drop everything (and the memory).
-    pub fn clear(&mut self) {
-        self.data = Vec::new();
-        self.start = 0;
-    }
-}
-
-/// What a client may do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
-    /// Reads and writes the device.
-    Writer,
-    /// Reads only: what it sends never reaches the device.
-    Watcher,
-}
-
-/// One connected client.
-#[derive(Debug)]
-pub struct Client {
-    /// Its engine token.
-    pub token: Token,
-    /// The connection.
-    pub conn: Conn,
-    /// Who it is.
-    pub peer: SocketAddr,
-    /// Bytes waiting to go to it (bounded by the port's cap).
-    pub out: Buf,
-    /// Writer or watcher.
-    pub role: Role,
-    /// Last traffic either way (idle time-out).
-    pub last: Instant,
-    /// Connected since.
-    pub since: Instant,
-    /// Bytes received from it.
-    pub rx: u64,
-    /// Bytes sent to it.
-    pub tx: u64,
-    /// Set when it is to be dropped, with the reason for the log.
-    pub dead: Option<String>,
-    /// FLOW-CONTROL-SUSPEND received.
-    pub suspended: bool,
-    /// It closed its side.
-    pub eof: bool,
-    /// Cached readiness.
-    pub readable: bool,
-    /// Cached readiness.
-    pub writable: bool,
-    /// The peer hung up (read on until end of file).
-    pub hup: bool,
-    /// Its idle timer.
-    pub idle_timer: Option<TimerId>,
-}
-
-impl Client {
-    /// A client in the given role, ready to be tried both ways.
-    pub fn new(token: Token, conn: Conn, peer: SocketAddr, role: Role) -> Client {
-        let t = Instant::now();
-        Client {
-            token,
-            conn,
-            peer,
-            out: Buf::default(),
-            role,
-            last: t,
-            since: t,
-            rx: 0,
-            tx: 0,
-            dead: None,
-            suspended: false,
-            eof: false,
-            readable: true,
-            writable: true,
-            hup: false,
-            idle_timer: None,
-        }
-    }
-
-    /// Write as much of the queue as the connection takes.
-    pub fn flush(&mut self) {
-        if self.dead.is_some() || !self.writable {
-            return;
-        }
-        match self.conn.flush() {
-            Ok(true) => {}
-            Ok(false) => {
-                self.writable = false;
-                return;
-            }
-            Err(e) => {
-                self.dead = Some(format!("write error: {e}"));
-                return;
-            }
-        }
-        while !self.out.is_empty() && !self.suspended {
-            match self.conn.write(self.out.as_slice()) {
-                Ok(0) => {
-                    self.dead = Some("connection closed".into());
-                    return;
-                }
-                Ok(n) => {
-                    let short = n < self.out.len();
-                    self.out.consume(n);
-                    self.tx += n as u64;
-                    self.last = Instant::now();
-                    if short && self.conn.direct() {
-                        self.writable = false;
-                        return;
-                    }
-                }
-                Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                    self.writable = false;
-                    return;
-                }
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(e) => {
-                    self.dead = Some(format!("write error: {e}"));
-                    return;
-                }
-            }
-        }
-    }
-
-    /// Queue bytes for it; over `cap` bytes waiting it is marked dead (one reason, one log line).
-    pub fn queue(&mut self, bytes: &[u8], cap: usize) {
-        if self.dead.is_some() {
-            return;
-        }
-        if self.out.len() + bytes.len() > cap {
-            self.out.clear();
-            self.dead = Some(format!(
-                "more than {cap} bytes waiting (peer not reading), dropped"
-            ));
-            return;
-        }
-        self.out.extend(bytes);
-    }
-
-    /// Send: straight to the socket when nothing is queued, the rest queued.
-    pub fn send(&mut self, bytes: &[u8], cap: usize) {
-        if self.out.is_empty() {
-            self.queue(bytes, cap);
-            self.flush();
-        } else {
-            self.queue(bytes, cap);
-        }
-    }
-
-    /// Send a control event (an RFC 2217 answer or notification) through its stack; over
-    /// `cap` bytes held there it is marked dead, like [`Client::queue`].
-    pub fn control(&mut self, c: Control, cap: usize) {
-        if self.dead.is_some() {
-            return;
-        }
-        if let Err(e) = self.conn.control(c) {
-            self.dead = Some(format!("write error: {e}"));
-        } else if self.conn.held() > cap {
-            self.dead = Some(format!(
-                "more than {cap} bytes waiting (peer not reading), dropped"
-            ));
-        }
-    }
-
-    /// Bytes waiting to go to it: its queue and what its stack holds.
-    pub fn waiting(&self) -> usize {
-        self.out.len() + self.conn.held()
-    }
-
-    /// Whether it asked for modem-state notifications: it spoke RFC 2217, COM-PORT is on and
-    /// its mask is not zero (RFC 2217's default mask is 255).
-    pub fn wants_modem_notify(&self) -> bool {
-        self.conn.wants_modem_state()
-    }
-}
-
-/// Shared scratch buffers for the pump.
-#[derive(Debug, Default)]
-pub struct Scratch {
-    buf: Vec<u8>,
-    events: Vec<Control>,
-}
+pub use crate::share::pump::{
+    Buf, Client, DEVICE, Pump, PumpCfg, Role, SCRATCH, Scratch, TO_DEV_LIMIT,
+};
 
 /// An open device.
 #[derive(Debug)]
 pub struct Session {
-    /// The device.
-    pub dev: std::fs::File,
+    /// The device and its clients.
+    pub pump: Pump,
     /// Its engine token.
     pub token: Token,
-    /// Cached readiness.
-    pub dev_readable: bool,
-    /// Cached readiness.
-    pub dev_writable: bool,
-    /// The device hung up or failed (read on until the error shows).
-    pub dev_hup: bool,
     /// Its path.
     pub path: PathBuf,
     /// The UUCP lock, held while open.
     pub lock: Lock,
     /// The termios to restore.
     pub saved: Option<Termios>,
-    /// The clients.
-    pub clients: Vec<Client>,
-    /// Bytes waiting for the device.
-    pub to_dev: Buf,
     /// Closing: nobody left, draining until this time.
     pub closing: Option<Instant>,
     /// TIOCMGET works.
@@ -282,254 +44,49 @@ pub struct Session {
     pub modem_timer: Option<TimerId>,
     /// The drain check timer, while closing.
     pub drain_timer: Option<TimerId>,
-    /// Set when the device failed, with the reason.
-    pub gone: Option<String>,
-    /// Bytes written to the device.
-    pub to_dev_bytes: u64,
-    /// Bytes read from the device.
-    pub from_dev_bytes: u64,
-}
-
-/// Per-port facts the pump needs.
-#[derive(Debug, Clone, Copy)]
-pub struct PumpCfg {
-    /// Bytes queued towards one client before it is dropped.
-    pub cap: usize,
-    /// Never read the device.
-    pub write_only: bool,
 }
 
 /// Handles the control events of client `ci` (RFC 2217 requests, telnet BRK).
 pub type ControlFn<'a> = &'a mut dyn FnMut(&mut Session, usize, Control);
 
 impl Session {
-    /// How many bytes may be read from the device now: the most room any client has.
-    fn dev_room(&self, cap: usize) -> usize {
-        self.clients
-            .iter()
-            .filter(|c| c.dead.is_none())
-            .map(|c| cap.saturating_sub(c.waiting()))
-            .max()
-            .unwrap_or(0)
-            .min(SCRATCH)
-    }
-
-    /// Move bytes until nothing can move. `on_output` sees every chunk read from the device
-    /// (replay buffer, port log). Returns true when work is left (call again soon).
-    pub fn pump(
+    /// Move bytes until nothing can move, handing control events to `on_control` before the
+    /// data read with them reaches the device. `on_output` sees every chunk read from the
+    /// device (replay buffer, port log). Returns true when work is left (call again soon).
+    pub fn run(
         &mut self,
-        cfg: PumpCfg,
+        cap: usize,
+        write_only: bool,
         sc: &mut Scratch,
         on_output: &mut dyn FnMut(&[u8]),
         on_control: ControlFn<'_>,
     ) -> bool {
-        sc.buf.resize(SCRATCH, 0);
-        for _ in 0..ROUNDS {
-            if self.gone.is_some() {
-                return false;
-            }
-            let mut progress = false;
-            if !cfg.write_only && self.closing.is_none() && self.dev_readable {
-                progress |= self.read_dev(cfg.cap, sc, on_output);
-            }
-            progress |= self.read_clients(cfg.cap, sc, on_control);
-            progress |= self.write_dev();
-            for c in &mut self.clients {
-                let before = c.waiting();
-                if c.writable && before > 0 {
-                    c.flush();
-                    progress |= c.waiting() != before;
-                }
-            }
-            if !progress {
-                return false;
-            }
-        }
-        true
-    }
-
-    fn read_dev(&mut self, cap: usize, sc: &mut Scratch, on_output: &mut dyn FnMut(&[u8])) -> bool {
-        let room = self.dev_room(cap);
-        if room == 0 {
-            return false;
-        }
-        // A tty read returns at most one line-discipline buffer (4 KiB): while reads come
-        // back that full, more is probably waiting, so gather it into one socket write.
-        let mut n = 0;
         loop {
-            match self.dev.read(&mut sc.buf[n..room]) {
-                Ok(0) if n == 0 => {
-                    self.gone = Some("end of file on the device".into());
-                    return false;
-                }
-                Ok(0) => break,
-                Ok(k) => {
-                    n += k;
-                    if k < BATCH_HINT && !self.dev_hup {
-                        // Drained for now: the kernel signals new data.
-                        self.dev_readable = false;
-                        break;
-                    }
-                    if n >= room {
-                        break;
-                    }
-                }
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                    self.dev_readable = false;
-                    break;
-                }
-                Err(e) if n == 0 => {
-                    self.gone = Some(format!("read error on the device: {e}"));
-                    return false;
-                }
-                Err(_) => break,
-            }
-        }
-        if n == 0 {
-            return false;
-        }
-        self.from_dev_bytes += n as u64;
-        let data = &sc.buf[..n];
-        on_output(data);
-        for c in self.clients.iter_mut().filter(|c| c.dead.is_none()) {
-            c.send(data, cap);
-        }
-        true
-    }
-
-    /// Write the device queue. True when something was written.
-    pub fn write_dev(&mut self) -> bool {
-        let mut moved = false;
-        while self.dev_writable && !self.to_dev.is_empty() && self.gone.is_none() {
-            match self.dev.write(self.to_dev.as_slice()) {
-                Ok(0) => break,
-                Ok(n) => {
-                    moved = true;
-                    let short = n < self.to_dev.len();
-                    self.to_dev.consume(n);
-                    self.to_dev_bytes += n as u64;
-                    if short {
-                        self.dev_writable = false;
-                    }
-                }
-                Err(e) if e.kind() == ErrorKind::WouldBlock => self.dev_writable = false,
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(e) => self.gone = Some(format!("write error on the device: {e}")),
-            }
-        }
-        moved
-    }
-
-    /// Read every readable client once. True when something was read.
-    fn read_clients(&mut self, cap: usize, sc: &mut Scratch, on_control: ControlFn<'_>) -> bool {
-        let mut moved = false;
-        for ci in 0..self.clients.len() {
-            let room = match self.clients[ci].role {
-                Role::Writer => TO_DEV_LIMIT.saturating_sub(self.to_dev.len()).min(SCRATCH),
-                Role::Watcher => SCRATCH,
+            let cfg = PumpCfg {
+                cap,
+                read_dev: !write_only && self.closing.is_none(),
             };
-            let c = &mut self.clients[ci];
-            if room == 0 || !c.readable || c.eof || c.dead.is_some() {
-                continue;
+            let more = self.pump.run(cfg, sc, on_output);
+            if sc.events.is_empty() {
+                return more;
             }
-            let n = match c.conn.read_events(&mut sc.buf[..room], &mut sc.events) {
-                Ok(0) => {
-                    c.eof = true;
-                    c.dead = Some("closed by peer".into());
-                    continue;
+            let mut events = std::mem::take(&mut sc.events);
+            for (ci, ev) in events.drain(..) {
+                if ci != DEVICE {
+                    on_control(self, ci, ev);
                 }
-                Ok(n) => n,
-                Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                    c.readable = false;
-                    continue;
-                }
-                // Only control events this time (or a signal): nothing for the device.
-                Err(e) if e.kind() == ErrorKind::Interrupted => 0,
-                Err(e) => {
-                    c.dead = Some(format!("read error: {e}"));
-                    continue;
-                }
-            };
-            if n == 0 && sc.events.is_empty() {
-                continue;
             }
-            if n < room && c.conn.drained() && !c.hup {
-                c.readable = false;
-            }
-            moved = true;
-            c.rx += n as u64;
-            c.last = Instant::now();
-            let writer = c.role == Role::Writer;
-            // Control events first: a speed change sent with data applies to that data.
-            for ev in sc.events.drain(..) {
-                on_control(self, ci, ev);
-            }
-            if n > 0 && writer {
-                self.raw_input(n, sc);
-            }
-            // Negotiation answers the telnet layer holds count against the cap too.
-            let c = &mut self.clients[ci];
-            if c.dead.is_none() && c.conn.held() > cap {
-                c.dead = Some(format!(
-                    "more than {cap} bytes waiting (peer not reading), dropped"
-                ));
-            }
+            sc.events = events;
         }
-        moved
-    }
-
-    /// Input of a writer (in the scratch buffer): straight to the device when nothing is
-    /// queued, the rest queued.
-    fn raw_input(&mut self, n: usize, sc: &Scratch) {
-        let input = &sc.buf[..n];
-        let mut off = 0;
-        if self.to_dev.is_empty() && self.dev_writable && self.gone.is_none() {
-            match self.dev.write(input) {
-                Ok(w) => {
-                    off = w;
-                    self.to_dev_bytes += w as u64;
-                    if w < n {
-                        self.dev_writable = false;
-                    }
-                }
-                Err(e) if e.kind() == ErrorKind::WouldBlock => self.dev_writable = false,
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(e) => self.gone = Some(format!("write error on the device: {e}")),
-            }
-        }
-        self.to_dev.extend(&input[off..]);
     }
 
     /// The device fd (for the engine).
     pub fn dev_fd(&self) -> i32 {
-        self.dev.as_raw_fd()
+        self.pump.dev.fd()
     }
 
     /// Writers connected (watchers not counted).
     pub fn writers(&self) -> usize {
-        self.clients
-            .iter()
-            .filter(|c| c.role == Role::Writer && c.dead.is_none())
-            .count()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn buf_queue() {
-        let mut b = Buf::default();
-        assert!(b.is_empty());
-        b.extend(b"hello");
-        b.consume(2);
-        assert_eq!(b.as_slice(), b"llo");
-        b.extend(b" world");
-        assert_eq!(b.as_slice(), b"llo world");
-        b.consume(9);
-        assert!(b.is_empty());
-        assert_eq!(b.start, 0);
+        self.pump.writers()
     }
 }

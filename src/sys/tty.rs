@@ -75,6 +75,8 @@ mod ioctls {
     ioctl_none_bad!(tiocsbrk, libc::TIOCSBRK);
     ioctl_none_bad!(tioccbrk, libc::TIOCCBRK);
     ioctl_read_bad!(tiocoutq, libc::TIOCOUTQ, libc::c_int);
+    ioctl_write_ptr_bad!(tiocswinsz, libc::TIOCSWINSZ, libc::winsize);
+    ioctl_read_bad!(tiocgwinsz, libc::TIOCGWINSZ, libc::winsize);
 }
 
 /// `struct serial_icounter_struct` from `<linux/serial.h>` (for TIOCGICOUNT).
@@ -770,6 +772,32 @@ pub fn set_extproc(fd: impl AsFd, on: bool) -> Result<()> {
     let mut t = get_termios(fd)?;
     t.local_flags.set(termios::LocalFlags::EXTPROC, on);
     set_termios(fd, &t)
+}
+
+/// Set the terminal size the session sees (`TIOCSWINSZ`): `stty size` prints `rows cols`.
+pub fn set_winsize(fd: impl AsFd, rows: u16, cols: u16) -> Result<()> {
+    let ws = libc::winsize {
+        ws_row: rows,
+        ws_col: cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: valid fd; `ws` is a live winsize the ioctl only reads.
+    unsafe { ioctls::tiocswinsz(fd.as_fd().as_raw_fd(), &ws) }.map_err(op("TIOCSWINSZ"))?;
+    Ok(())
+}
+
+/// The terminal size (`TIOCGWINSZ`) as `(rows, cols)`; `(0, 0)` when never set.
+pub fn get_winsize(fd: impl AsFd) -> Result<(u16, u16)> {
+    let mut ws = libc::winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: valid fd; `ws` is a live winsize the ioctl writes to.
+    unsafe { ioctls::tiocgwinsz(fd.as_fd().as_raw_fd(), &mut ws) }.map_err(op("TIOCGWINSZ"))?;
+    Ok((ws.ws_row, ws.ws_col))
 }
 
 /// Make the line the controlling tty of this process: `setsid()` (EPERM, meaning we already

@@ -10,7 +10,7 @@ use std::sync::mpsc::{Receiver, Sender};
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
-use rgetty::modem::poll::{Interest, Registry, Token};
+use rgetty::modem::poll::{Interest, LineFd as Token, Registry};
 use rgetty::modem::pty;
 use rgetty::proto::at::{self, At, AtEvent, EscapePoll, RING_RESET, ResultCode};
 use rgetty::proto::hdlc;

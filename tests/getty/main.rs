@@ -9,7 +9,9 @@ mod diffutil;
 #[path = "../prom/mod.rs"]
 mod prom;
 
+mod agetty;
 mod call;
+mod diff_screening;
 mod differential;
 mod direct;
 mod e2e;
@@ -17,5 +19,9 @@ mod faults;
 mod firsthour;
 mod getty;
 mod lock_interop;
+mod ncid;
+mod newcomer;
 mod ops;
 mod ring;
+mod screening;
+mod single;

@@ -834,7 +834,7 @@ fn real_mgetty_behind_share_modem() {
 
 #[test]
 fn only_loopback_calls_unless_allowed() {
-    use rgetty::modem::{Server, line::Settings};
+    use rgetty::modem::{ModemServer as Server, line::ModemSettings as Settings};
     let dir = tempfile::tempdir().unwrap();
     let set = |name: &str| Settings {
         speed: 38400,

@@ -6,13 +6,13 @@ use std::time::Duration;
 
 use nix::errno::Errno;
 
-use super::{BUF_CAP, CARRIER_DROP_GRACE, Line, flush_to, would_block};
+use super::{BUF_CAP, CARRIER_DROP_GRACE, ModemLine, flush_to, would_block};
 use crate::modem::dial::Target;
 use crate::modem::poll::Ready;
 use crate::modem::pty;
 use crate::proto::at::ResultCode;
 
-impl Line {
+impl ModemLine {
     pub(super) fn call_ready(&mut self, r: Ready) {
         if r.write {
             self.flush_call();

@@ -5,14 +5,14 @@ use std::net::{IpAddr, TcpStream};
 use std::time::Duration;
 
 use super::call::dial_tcp;
-use super::{ANSWER_TIME, Call, Line, Msg};
+use super::{ANSWER_TIME, Call, ModemLine, Msg};
 use crate::modem::cid;
-use crate::modem::dial::Mode;
+use crate::modem::dial::DialMode;
 use crate::modem::pace::Pacer;
 use crate::modem::wire::Wire;
 use crate::proto::at::{self, AtEvent, ResultCode};
 
-impl Line {
+impl ModemLine {
     pub(super) fn send_dte(&mut self, b: &[u8]) {
         if self.slave_open && self.master.is_some() {
             self.to_dte.extend_from_slice(b);
@@ -77,7 +77,9 @@ impl Line {
         let wait = Duration::from_secs(u64::from(self.at.s_reg(at::S_CARRIER_WAIT)).max(1));
         let tx = self.tx.clone();
         let wake = self.wake_tx.try_clone();
-        let telnet = target.mode.map_or(self.set.telnet, |m| m == Mode::Telnet);
+        let telnet = target
+            .mode
+            .map_or(self.set.telnet, |m| m == DialMode::Telnet);
         let spawned = std::thread::Builder::new()
             .name("modem-dial".into())
             .spawn(move || {

@@ -8,14 +8,14 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use super::{
-    HANDSHAKE_TIME, Line, Pending, Port, Server, Slot, T_ACCEPT, T_HANDSHAKE, T_IDLE, key,
+    HANDSHAKE_TIME, Pending, Port, PortDevice, ShareServer, Slot, T_ACCEPT, T_HANDSHAKE, T_IDLE,
+    key,
 };
-use crate::share::conf::{Mode, PortConfig};
+use crate::share::conf::{PortConfig, PortMode};
 use crate::share::engine::{Engine, Token};
 use crate::share::rfc2217::modem_state;
-use crate::share::session::{Buf, Client, Role, Session};
-use crate::share::stack::{Control, LayerArgs, Side};
-use crate::share::transport::Conn;
+use crate::share::session::{Client, Pump, Role, Session};
+use crate::share::stack::{Conn, Control, LayerArgs, Side};
 use crate::sys::lock::LockError;
 use crate::sys::tty;
 
@@ -38,7 +38,7 @@ fn refuse(mut conn: Conn, msg: &str) {
     conn.shutdown();
 }
 
-impl Server {
+impl ShareServer {
     pub(super) fn accept(&mut self, eng: &mut Engine, pi: usize, role: Role) {
         loop {
             let Some(Some(p)) = self.ports.get(pi) else {
@@ -84,7 +84,7 @@ impl Server {
         }
     }
 
-    /// A new connection: ACL, then the TLS handshake (if any), then [`Server::admit`].
+    /// A new connection: ACL, then the TLS handshake (if any), then [`ShareServer::admit`].
     pub(super) fn incoming(
         &mut self,
         eng: &mut Engine,
@@ -106,7 +106,7 @@ impl Server {
         let peer = conn.peer();
         if check_acl && !port.cfg.acl.allows(peer.ip()) {
             port.stats.refusals += 1;
-            crate::share::roles::log_limited(
+            crate::share::loglimit::log_limited(
                 log::Level::Warn,
                 format!(
                     "port {}: refused {}: not in the host list",
@@ -161,7 +161,7 @@ impl Server {
                 let Some(p) = self.pending.remove(&t.0) else {
                     return;
                 };
-                crate::share::roles::log_limited(
+                crate::share::loglimit::log_limited(
                     log::Level::Warn,
                     format!("{}: TLS handshake failed: {e}", p.peer),
                 );
@@ -179,15 +179,14 @@ impl Server {
         p.conn.shutdown();
     }
 
+    /// A web console connection, upgraded to WebSocket: admitted like any client.
+    pub(super) fn admit_web(&mut self, eng: &mut Engine, pi: usize, c: Conn, role: Role) {
+        let peer = c.peer();
+        self.admit(eng, pi, c, peer, role);
+    }
+
     /// Pick a line, open it if needed and add the client.
-    pub(super) fn admit(
-        &mut self,
-        eng: &mut Engine,
-        pi: usize,
-        conn: Conn,
-        peer: SocketAddr,
-        role: Role,
-    ) {
+    fn admit(&mut self, eng: &mut Engine, pi: usize, conn: Conn, peer: SocketAddr, role: Role) {
         let in_use: Vec<PathBuf> = self
             .ports
             .iter()
@@ -203,7 +202,7 @@ impl Server {
             Ok(li) => li,
             Err(msg) => {
                 port.stats.refusals += 1;
-                crate::share::roles::log_limited(
+                crate::share::loglimit::log_limited(
                     log::Level::Warn,
                     format!("port {}: refused {peer}: {msg}", port.addr),
                 );
@@ -248,7 +247,7 @@ impl Server {
             "port {}: connect from {peer} to {} ({} client(s)){}",
             port.addr,
             s.path.display(),
-            s.clients.len() + 1,
+            s.pump.clients.len() + 1,
             if role == Role::Watcher {
                 ", read-only"
             } else {
@@ -261,7 +260,7 @@ impl Server {
         port.stats.connects += 1;
         port.stats.clients += 1;
         c.flush();
-        s.clients.push(c);
+        s.pump.clients.push(c);
         self.status_dirty = true;
         self.pump(eng, pi, li);
     }
@@ -284,7 +283,7 @@ impl Server {
             if let Some(s) = port.lines[li].session.as_deref_mut() {
                 s.token = t;
                 if let Err(e) = eng.register(s.dev_fd(), t) {
-                    s.gone = Some(format!("epoll: {e}"));
+                    s.pump.gone = Some(format!("epoll: {e}"));
                 }
             }
         }
@@ -294,7 +293,7 @@ impl Server {
 /// Telnet start, modem state, replay and banner for a new client.
 fn greet(c: &mut Client, s: &Session, cfg: &PortConfig, replay: &[u8], path: &Path, cap: usize) {
     // A web console client (WebSocket) speaks no telnet, whatever the port's mode.
-    if cfg.mode == Mode::Rfc2217 && !c.conn.layers().contains(&"websocket") {
+    if cfg.mode == PortMode::Rfc2217 && !c.conn.layers().contains(&"websocket") {
         let args = LayerArgs {
             side: Side::Server,
             tls: None,
@@ -327,7 +326,7 @@ fn pick_line(
 ) -> Result<usize, String> {
     let max = port.cfg.max_clients;
     let pool = port.lines.len() > 1;
-    let live = |l: &Line| l.session.as_ref().is_some_and(|s| s.gone.is_none());
+    let live = |l: &PortDevice| l.session.as_ref().is_some_and(|s| s.pump.gone.is_none());
     // A closing session (nobody left, still draining) first.
     if let Some(li) = port
         .lines
@@ -341,7 +340,7 @@ fn pick_line(
             return Ok(li);
         }
     }
-    let has_room = |s: &Session| s.gone.is_none() && s.writers() < max;
+    let has_room = |s: &Session| s.pump.gone.is_none() && s.writers() < max;
     if !pool && role == Role::Writer {
         if let Some(s) = port.lines[0].session.as_deref_mut() {
             if has_room(s) {
@@ -397,6 +396,7 @@ fn pick_line(
 /// `--takeover`: the oldest writer gets a one-line notice and is dropped.
 fn take_over(s: &mut Session, peer: SocketAddr) {
     let Some(old) = s
+        .pump
         .clients
         .iter_mut()
         .filter(|c| c.role == Role::Writer && c.dead.is_none())
@@ -465,17 +465,24 @@ fn open_session(
             " (no modem lines)"
         }
     );
+    let dev = Conn::build(
+        fd,
+        &[],
+        &LayerArgs {
+            side: Side::Server,
+            tls: None,
+        },
+    )
+    .map_err(|e| {
+        log::error!("{}: {e}", path.display());
+        "cannot set up the device".to_string()
+    })?;
     Ok(Session {
-        dev: std::fs::File::from(fd),
+        pump: Pump::new(dev),
         token: Token(usize::MAX),
-        dev_readable: true,
-        dev_writable: true,
-        dev_hup: false,
         path: path.to_path_buf(),
         lock,
         saved,
-        clients: Vec::new(),
-        to_dev: Buf::default(),
         closing: None,
         has_modem_lines,
         dtr: true,
@@ -484,8 +491,5 @@ fn open_session(
         modem_prev: None,
         modem_timer: None,
         drain_timer: None,
-        gone: None,
-        to_dev_bytes: 0,
-        from_dev_bytes: 0,
     })
 }

@@ -299,7 +299,7 @@ fn login_page(status: &str, msg: Option<&str>) -> Vec<u8> {
     super::web::answer(status, "text/html; charset=utf-8", page.as_bytes(), false)
 }
 
-impl super::Server {
+impl super::ShareServer {
     /// Use these users for the web console: every page but the login page and the static
     /// files then needs a session.
     pub fn set_web_users(&mut self, users: Vec<User>) {

@@ -23,7 +23,7 @@ use crate::share::engine::{Engine, Token};
 use crate::share::session::Role;
 use crate::share::transport::Conn;
 
-use super::{Server, Slot};
+use super::{ShareServer, Slot};
 
 /// Bytes queued towards one dashboard before it is dropped.
 pub const FEED_CAP: usize = 256 * 1024;
@@ -67,7 +67,7 @@ impl Feed {
 pub const SSE_HEAD: &str = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\
     Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n";
 
-impl Server {
+impl ShareServer {
     /// The dashboard reads rgetty's state files in `state_dir` and the call log (watched
     /// with inotify from now on).
     pub fn set_dashboard_sources(&mut self, state_dir: PathBuf, call_log: Option<PathBuf>) {
@@ -226,7 +226,7 @@ impl Server {
             for l in &p.lines {
                 if let Some(s) = &l.session {
                     lock = "ours";
-                    for c in &s.clients {
+                    for c in &s.pump.clients {
                         let mut w = ObjWriter::new();
                         let role = if c.role == Role::Writer { "rw" } else { "ro" };
                         w.str("peer", &c.peer.to_string())

@@ -1,16 +1,16 @@
 //! What `rgetty-share serve` tells the outside (issue 11): `GET /metrics` on the `--metrics`
 //! listener (Prometheus text, per port: clients, bytes each way, sessions, refusals, device
-//! present, lock state), and hot-plugged devices (an inotify [`DeviceWatch`] on the ports'
-//! device paths: appearing and vanishing devices are logged and sent as `STATUS=`).
+//! present, lock state), and `STATUS=` lines to systemd (hot-plug, in `hotplug.rs`, changes
+//! them).
 //!
-//! Both are fds on the engine like any other: nothing here wakes an idle server.
+//! The listener is an fd on the engine like any other: nothing here wakes an idle server.
 
 use std::collections::HashMap;
 use std::net::TcpListener;
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
-use crate::ops::hotplug::{self, DeviceWatch};
+use crate::ops::hotplug;
 use crate::ops::httpconn::HttpConn;
 use crate::ops::notify;
 use crate::ops::prom::{self, LockState, PortMetrics};
@@ -18,7 +18,7 @@ use crate::share::acl::Acl;
 use crate::share::engine::{Engine, TimerId, Token};
 use crate::share::roles::log_limited;
 
-use super::{ServeError, Server, Slot, T_METRICS, io_err, key};
+use super::{ServeError, ShareServer, Slot, T_METRICS, io_err, key};
 
 /// The metrics listener and its connections.
 #[derive(Debug)]
@@ -30,22 +30,13 @@ pub(super) struct Metrics {
     conns: HashMap<usize, (HttpConn, Instant, TimerId)>,
 }
 
-/// The inotify watch on the device paths that may come and go.
-#[derive(Debug)]
-pub(super) struct Hotplug {
-    watch: DeviceWatch,
-    token: Token,
-    /// Watched path → its place in [`Server::device_paths`].
-    index: Vec<usize>,
-}
-
 /// At most this many metrics connections at once (the oldest is dropped beyond).
 const MAX_CONNS: usize = 16;
 /// A metrics connection must send its request head and take its answer within this time of
 /// being accepted (idle and slow peers alike are closed then).
 pub(super) const METRICS_TIME: Duration = Duration::from_secs(5);
 
-impl Server {
+impl ShareServer {
     /// Serve `GET /metrics` on `listener` (non-blocking) to peers `acl` admits.
     pub fn set_metrics(&mut self, listener: TcpListener, acl: Acl) -> Result<(), ServeError> {
         listener
@@ -62,65 +53,6 @@ impl Server {
             conns: HashMap::new(),
         });
         Ok(())
-    }
-
-    /// Watch the device paths that may come and go (absent now, a symlink such as
-    /// `/dev/serial/by-id/...`, or a device such as `/dev/ttyUSB0`) for hot-plugging:
-    /// inotify, no polling. A pty named directly is not watched: it never comes back once
-    /// gone, and watching a busy `/dev/pts` would wake the server for every terminal opened
-    /// on the machine.
-    pub fn watch_devices(&mut self) -> Result<(), ServeError> {
-        let Some(eng) = self.eng.take() else {
-            return Err(io_err("watch_devices")(std::io::ErrorKind::Other.into()));
-        };
-        self.watching = true;
-        let r = self.watch_on(&eng);
-        self.eng = Some(eng);
-        r
-    }
-
-    fn watch_on(&mut self, eng: &Engine) -> Result<(), ServeError> {
-        let (index, paths): (Vec<usize>, Vec<std::path::PathBuf>) = self
-            .device_paths()
-            .into_iter()
-            .enumerate()
-            .filter(|(_, p)| may_come_and_go(p))
-            .unzip();
-        if paths.is_empty() {
-            return Ok(());
-        }
-        let watch = DeviceWatch::new(paths).map_err(io_err("inotify"))?;
-        let token = self.slot(Slot::Hotplug);
-        eng.register_read(watch.fd().as_raw_fd(), token)
-            .map_err(io_err("epoll"))?;
-        self.hotplug = Some(Hotplug {
-            watch,
-            token,
-            index,
-        });
-        Ok(())
-    }
-
-    /// After a reload the device paths changed: watch the new list.
-    pub(super) fn rewatch(&mut self, eng: &mut Engine) {
-        if !self.watching {
-            return;
-        }
-        if let Some(old) = self.hotplug.take() {
-            self.release(eng, old.token, old.watch.fd().as_raw_fd());
-        }
-        for l in self
-            .ports
-            .iter_mut()
-            .flatten()
-            .flat_map(|p| p.lines.iter_mut())
-        {
-            l.present = hotplug::exists(&l.path);
-        }
-        if let Err(e) = self.watch_on(eng) {
-            log::error!("{e}; devices are no longer watched");
-        }
-        self.status_dirty = true;
     }
 
     /// Send `STATUS=` lines (and `READY=1` here) to `$NOTIFY_SOCKET` when it is set: call
@@ -148,15 +80,6 @@ impl Server {
         }
     }
 
-    /// Every port's device paths, in port order.
-    fn device_paths(&self) -> Vec<std::path::PathBuf> {
-        self.ports
-            .iter()
-            .flatten()
-            .flat_map(|p| p.lines.iter().map(|l| l.path.clone()))
-            .collect()
-    }
-
     /// The one-line status (`STATUS=` for systemd): ports, clients, absent devices.
     pub fn status_line(&self) -> String {
         let ports: Vec<_> = self.ports.iter().flatten().filter(|p| !p.retired).collect();
@@ -171,38 +94,6 @@ impl Server {
             s.push_str(&format!(", {absent} devices absent"));
         }
         s
-    }
-
-    pub(super) fn hotplug_ready(&mut self, _eng: &mut Engine) {
-        let Some(h) = self.hotplug.as_mut() else {
-            return;
-        };
-        let changed: Vec<(usize, bool)> = h
-            .watch
-            .handle()
-            .into_iter()
-            .filter_map(|(i, present)| Some((*h.index.get(i)?, present)))
-            .collect();
-        if changed.is_empty() {
-            return;
-        }
-        let mut lines: Vec<&mut super::Line> = self
-            .ports
-            .iter_mut()
-            .flatten()
-            .flat_map(|p| p.lines.iter_mut())
-            .collect();
-        for (i, present) in changed {
-            if let Some(l) = lines.get_mut(i) {
-                l.present = present;
-                if present {
-                    log::info!("{}: device appeared", l.path.display());
-                } else {
-                    log::warn!("{}: device is absent", l.path.display());
-                }
-            }
-        }
-        self.status_dirty = true;
     }
 
     pub(super) fn metrics_accept(&mut self, eng: &mut Engine) {
@@ -320,11 +211,4 @@ impl Server {
             .collect();
         prom::share_metrics(&ports)
     }
-}
-
-/// Whether a device path is worth watching: anything but a present pty named directly.
-fn may_come_and_go(p: &std::path::Path) -> bool {
-    use nix::sys::statfs::{DEVPTS_SUPER_MAGIC, statfs};
-    let pty = statfs(p).is_ok_and(|s| s.filesystem_type() == DEVPTS_SUPER_MAGIC);
-    !hotplug::exists(p) || p.is_symlink() || !pty
 }

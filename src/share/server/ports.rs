@@ -4,8 +4,8 @@
 use std::time::{Duration, Instant};
 
 use super::{
-    DRAIN_POLL, Line, MODEM_POLL, Port, PortStats, ServeError, Server, Slot, T_DRAIN, T_MODEM,
-    bind_addr, key,
+    DRAIN_POLL, MODEM_POLL, Port, PortDevice, PortStats, ServeError, ShareServer, Slot, T_DRAIN,
+    T_MODEM, bind_addr, key,
 };
 use crate::share::conf::PortConfig;
 use crate::share::engine::{Engine, Token};
@@ -43,13 +43,13 @@ fn drop_client(eng: &mut Engine, port: &mut Port, dev: &str, mut c: Client) -> (
 
 /// Restore the termios and close the session (the lock goes with it). Returns the device's
 /// token and fd.
-fn finish(eng: &mut Engine, l: &mut Line, drained: bool) -> Option<(Token, i32)> {
+fn finish(eng: &mut Engine, l: &mut PortDevice, drained: bool) -> Option<(Token, i32)> {
     let s = l.session.take()?;
     for t in [s.modem_timer, s.drain_timer].into_iter().flatten() {
         eng.cancel_timer(t);
     }
     if let Some(t) = &s.saved {
-        if let Err(e) = tty::set_termios(&s.dev, t) {
+        if let Err(e) = tty::set_termios(&s.pump.dev, t) {
             log::warn!("{}: restoring termios: {e}", s.path.display());
         }
     }
@@ -57,8 +57,8 @@ fn finish(eng: &mut Engine, l: &mut Line, drained: bool) -> Option<(Token, i32)>
         "{}: closed{}: {} bytes to the device, {} bytes from it",
         s.path.display(),
         if drained { "" } else { " without draining" },
-        s.to_dev_bytes,
-        s.from_dev_bytes
+        s.pump.to_dev_bytes,
+        s.pump.from_dev_bytes
     );
     Some((s.token, s.dev_fd()))
 }
@@ -71,8 +71,8 @@ fn load_tls(cfg: &PortConfig) -> Result<Option<TlsRole>, ServeError> {
     }
 }
 
-impl Server {
-    /// Add a port with its listener (or `None` for a port fed by [`Server::inject`]); binds
+impl ShareServer {
+    /// Add a port with its listener (or `None` for a port fed by [`ShareServer::inject`]); binds
     /// its watch port and loads its TLS files. Returns the port's index.
     pub fn add_port(
         &mut self,
@@ -97,7 +97,7 @@ impl Server {
         self.add_port_with(eng, cfg, tls, listener)
     }
 
-    /// [`Server::add_port_on`] with the TLS files already loaded.
+    /// [`ShareServer::add_port_on`] with the TLS files already loaded.
     fn add_port_with(
         &mut self,
         eng: &Engine,
@@ -126,7 +126,7 @@ impl Server {
         let lines = cfg
             .devices
             .iter()
-            .map(|p| Line {
+            .map(|p| PortDevice {
                 path: p.clone(),
                 present: crate::ops::hotplug::exists(p),
                 session: None,
@@ -158,12 +158,12 @@ impl Server {
             return;
         };
         let dev = s.path.display().to_string();
-        let gone = s.gone.clone();
+        let gone = s.pump.gone.clone();
         let mut dead = Vec::new();
         let mut i = 0;
-        while i < s.clients.len() {
-            if s.clients[i].dead.is_some() || gone.is_some() {
-                dead.push(s.clients.swap_remove(i));
+        while i < s.pump.clients.len() {
+            if s.pump.clients[i].dead.is_some() || gone.is_some() {
+                dead.push(s.pump.clients.swap_remove(i));
             } else {
                 i += 1;
             }
@@ -175,17 +175,17 @@ impl Server {
             log::warn!("{dev}: {why}; closing the session");
             close = Some(false);
         } else {
-            if s.clients.is_empty() && s.closing.is_none() {
+            if s.pump.clients.is_empty() && s.closing.is_none() {
                 s.closing = Some(t + drain);
             }
             if let Some(deadline) = s.closing {
-                let pending = tty::output_pending(&s.dev).unwrap_or(0);
-                if s.to_dev.is_empty() && pending == 0 {
+                let pending = tty::output_pending(&s.pump.dev).unwrap_or(0);
+                if s.pump.to_dev.is_empty() && pending == 0 {
                     close = Some(true);
                 } else if t >= deadline {
                     log::warn!(
                         "{dev}: drain time over, {} bytes not sent",
-                        s.to_dev.len() + pending
+                        s.pump.to_dev.len() + pending
                     );
                     close = Some(false);
                 } else {
@@ -196,7 +196,7 @@ impl Server {
                 }
             } else if s.has_modem_lines
                 && s.modem_timer.is_none()
-                && s.clients.iter().any(Client::wants_modem_notify)
+                && s.pump.clients.iter().any(Client::wants_modem_notify)
             {
                 s.modem_timer = Some(eng.add_timer(t + MODEM_POLL, key(T_MODEM, s.token)));
             }
@@ -335,7 +335,7 @@ impl Server {
                 continue;
             };
             let dev = s.path.display().to_string();
-            for mut c in std::mem::take(&mut s.clients) {
+            for mut c in std::mem::take(&mut s.pump.clients) {
                 c.flush();
                 freed.push(drop_client(eng, &mut p, &dev, c));
             }
@@ -346,16 +346,17 @@ impl Server {
             // reloading must not hang on a flow-controlled line).
             let deadline = Instant::now() + drain;
             while Instant::now() < deadline {
-                s.dev_writable = true;
-                s.write_dev();
-                if s.gone.is_some()
-                    || s.to_dev.is_empty() && tty::output_pending(&s.dev).unwrap_or(0) == 0
+                s.pump.dev_writable = true;
+                s.pump.write_dev();
+                if s.pump.gone.is_some()
+                    || s.pump.to_dev.is_empty()
+                        && tty::output_pending(&s.pump.dev).unwrap_or(0) == 0
                 {
                     break;
                 }
                 std::thread::sleep(Duration::from_millis(5));
             }
-            let drained = s.to_dev.is_empty();
+            let drained = s.pump.to_dev.is_empty();
             freed.extend(finish(eng, &mut p.lines[li], drained));
         }
         for (t, fd) in freed {

@@ -20,7 +20,7 @@ use crate::share::session::Role;
 use crate::share::stack::{LayerArgs, Side};
 use crate::share::transport::{Conn, TlsRole};
 
-use super::{ServeError, Server, Slot, io_err};
+use super::{ServeError, ShareServer, Slot, io_err};
 
 /// At most this many HTTP connections waiting for their request or answer.
 const MAX_CONNS: usize = 64;
@@ -166,7 +166,7 @@ fn text_answer(status: &str, msg: &str) -> Vec<u8> {
     answer(status, "text/plain; charset=utf-8", msg.as_bytes(), false)
 }
 
-impl Server {
+impl ShareServer {
     /// Serve the web console on `listener` (TLS with `tls`).
     pub fn set_web(
         &mut self,
@@ -376,7 +376,7 @@ impl Server {
             conn.shutdown();
             return;
         }
-        self.admit(eng, pi, conn, peer, role);
+        self.admit_web(eng, pi, conn, role);
     }
 }
 

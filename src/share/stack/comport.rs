@@ -174,7 +174,10 @@ pub fn comport_of(c: &Control) -> Option<ComPort> {
         Control::Signature(ref s) => ComPort::Signature(s.clone()),
         Control::ModemStateMask(v) => ComPort::SetModemstateMask(v),
         Control::LineStateMask(v) => ComPort::SetLinestateMask(v),
-        Control::BreakPulse | Control::Sub { .. } | Control::Negotiated { .. } => return None,
+        Control::BreakPulse
+        | Control::SettingsChanged
+        | Control::Sub { .. }
+        | Control::Negotiated { .. } => return None,
     })
 }
 

@@ -49,6 +49,7 @@ use crate::sys::tty::{Flow, Queue};
 
 pub mod comport;
 pub mod fd;
+pub mod pkt;
 pub mod telnet;
 pub mod tls;
 pub mod websocket;
@@ -104,6 +105,9 @@ pub enum Control {
     Resume,
     /// A signature: empty asks the peer for its own, otherwise the peer's (or ours).
     Signature(Vec<u8>),
+    /// The program on a pty changed the line settings (packet mode's `TIOCPKT_IOCTL`): read
+    /// them again.
+    SettingsChanged,
     /// Between layers: a telnet sub-negotiation, `IAC SB option payload IAC SE`.
     Sub {
         /// The option.
@@ -261,6 +265,7 @@ pub const LAYERS: &[(&str, Build)] = &[
     ("tls", tls::build),
     ("telnet", telnet::build),
     ("rfc2217", comport::build),
+    ("pty-packet", pkt::build),
     ("websocket", websocket::build),
 ];
 

@@ -1,48 +1,9 @@
-//! Console roles and their bookkeeping: the replay ring buffer, the per-port log of device
-//! output and connection events, and the limiter that keeps repeated log lines down.
-//!
-//! Watchers and take-over are decided in the server (they pick a line); what they need from
-//! here is [`Replay`] (recent output sent on attach) and [`PortLog`].
+//! The per-port log: device output with a time stamp on each line, and connection events.
 
-use std::collections::{HashMap, VecDeque};
 use std::fs::File;
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
-
-/// The last `cap` bytes of device output.
-#[derive(Debug, Default)]
-pub struct Replay {
-    cap: usize,
-    data: VecDeque<u8>,
-}
-
-impl Replay {
-    /// A ring of `cap` bytes (0 = off; memory is taken only as output arrives).
-    pub fn new(cap: usize) -> Replay {
-        Replay {
-            cap,
-            data: VecDeque::new(),
-        }
-    }
-
-    /// Remember output.
-    pub fn push(&mut self, b: &[u8]) {
-        if self.cap == 0 {
-            return;
-        }
-        let b = &b[b.len().saturating_sub(self.cap)..];
-        let over = (self.data.len() + b.len()).saturating_sub(self.cap);
-        self.data.drain(..over);
-        self.data.extend(b);
-    }
-
-    /// The remembered output, oldest first.
-    pub fn snapshot(&self) -> Vec<u8> {
-        self.data.iter().copied().collect()
-    }
-}
 
 /// Splits device output into lines, each prefixed with the time its first byte arrived.
 #[derive(Debug, Default)]
@@ -168,74 +129,9 @@ impl PortLog {
     }
 }
 
-/// Rate limit for identical log lines: at most [`LogLimiter::BURST`] per window, then one
-/// summary line when the window ends.
-#[derive(Debug, Default)]
-pub struct LogLimiter {
-    seen: HashMap<String, (Instant, u32)>,
-}
-
-impl LogLimiter {
-    /// Identical lines let through per window.
-    pub const BURST: u32 = 5;
-    /// The window.
-    pub const WINDOW: Duration = Duration::from_secs(10);
-
-    /// Whether to log `msg` now, plus a summary of what was suppressed in an ended window.
-    pub fn check(&mut self, msg: &str, now: Instant) -> (bool, Option<String>) {
-        let mut summary = None;
-        if let Some((start, n)) = self.seen.get(msg).copied() {
-            if now.duration_since(start) < Self::WINDOW {
-                self.seen.insert(msg.to_string(), (start, n + 1));
-                return (n < Self::BURST, None);
-            }
-            if n > Self::BURST {
-                summary = Some(format!(
-                    "last message repeated {} more times: {msg}",
-                    n - Self::BURST
-                ));
-            }
-        }
-        if self.seen.len() >= 256 {
-            self.seen
-                .retain(|_, (s, _)| now.duration_since(*s) < Self::WINDOW);
-        }
-        self.seen.insert(msg.to_string(), (now, 1));
-        (true, summary)
-    }
-}
-
-thread_local! {
-    static LIMITER: std::cell::RefCell<LogLimiter> = std::cell::RefCell::new(LogLimiter::default());
-}
-
-/// Log `msg` at `level` unless the same line was logged too often lately.
-pub fn log_limited(level: log::Level, msg: String) {
-    let (ok, summary) = LIMITER.with(|l| l.borrow_mut().check(&msg, Instant::now()));
-    if let Some(s) = summary {
-        log::log!(level, "{s}");
-    }
-    if ok {
-        log::log!(level, "{msg}");
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn replay_keeps_the_tail() {
-        let mut r = Replay::new(5);
-        r.push(b"abc");
-        r.push(b"defg");
-        assert_eq!(r.snapshot(), b"cdefg");
-        r.push(b"0123456789");
-        assert_eq!(r.snapshot(), b"56789");
-        let mut off = Replay::new(0);
-        off.push(b"x");
-        assert!(off.snapshot().is_empty());
-    }
 
     #[test]
     fn stamper_lines() {
@@ -249,20 +145,5 @@ mod tests {
         s.feed(b"x", "T4", &mut out);
         s.finish(&mut out);
         assert_eq!(out, b"T1 boot\nT1 login: \nT4 x\n");
-    }
-
-    #[test]
-    fn limiter_bursts_then_summarises() {
-        let mut l = LogLimiter::default();
-        let t = Instant::now();
-        let passed = (0..100).filter(|_| l.check("same", t).0).count();
-        assert_eq!(passed, LogLimiter::BURST as usize);
-        assert!(l.check("other", t).0);
-        let (ok, sum) = l.check("same", t + LogLimiter::WINDOW);
-        assert!(ok);
-        assert_eq!(
-            sum.as_deref(),
-            Some("last message repeated 95 more times: same")
-        );
     }
 }
