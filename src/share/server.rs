@@ -182,6 +182,8 @@ const T_HANDSHAKE: u64 = 4;
 const T_ACCEPT: u64 = 5;
 /// A metrics connection's time is up.
 const T_METRICS: u64 = 6;
+/// A web console request's time is up.
+const T_WEB: u64 = 7;
 
 fn key(kind: u64, t: Token) -> u64 {
     (kind << 32) | t.0 as u64
@@ -448,6 +450,7 @@ impl Handler for ShareServer {
             T_MODEM => self.modem_poll(eng, t),
             T_ACCEPT => self.accept_due(eng, t),
             T_METRICS => self.metrics_close(eng, t),
+            T_WEB => self.web_close(eng, t),
             T_HANDSHAKE => {
                 if let Some(p) = self.pending.remove(&t.0) {
                     log::warn!("{}: TLS handshake not finished in time", p.peer);

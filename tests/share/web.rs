@@ -595,3 +595,19 @@ fn vendored_xterm_matches_its_checksums() {
         );
     }
 }
+
+/// A connection that never finishes its request is closed after its 10 s.
+#[test]
+fn a_silent_http_connection_is_closed() {
+    let s = Setup::new();
+    let mut c = std::net::TcpStream::connect(("127.0.0.1", s.web)).unwrap();
+    c.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n").unwrap();
+    let t0 = Instant::now();
+    let got = crate::share_util::read_to_eof(&mut c);
+    assert!(got.is_empty(), "{got}");
+    let took = t0.elapsed();
+    assert!(
+        took >= Duration::from_secs(9) && took < Duration::from_secs(20),
+        "{took:?}"
+    );
+}

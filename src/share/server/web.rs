@@ -20,10 +20,15 @@ use crate::share::session::Role;
 use crate::share::stack::{LayerArgs, Side};
 use crate::share::transport::{Conn, TlsRole};
 
-use super::{ServeError, ShareServer, Slot, io_err};
+use super::{ServeError, ShareServer, Slot, T_WEB, io_err, key};
+use crate::share::engine::TimerId;
+use std::time::{Duration, Instant};
 
 /// At most this many HTTP connections waiting for their request or answer.
 const MAX_CONNS: usize = 64;
+/// Time a connection has to send its request and take the answer (the live feed and the
+/// terminal sockets leave this list once asked for).
+const REQUEST_TIME: Duration = Duration::from_secs(10);
 /// Largest request body (the login form).
 const MAX_BODY: usize = 4096;
 
@@ -50,6 +55,9 @@ struct WebConn {
     peer: SocketAddr,
     buf: Vec<u8>,
     out: Option<(Vec<u8>, usize)>,
+    /// Its deadline ([`REQUEST_TIME`]).
+    timer: TimerId,
+    since: Instant,
 }
 
 /// An embedded file.
@@ -203,9 +211,16 @@ impl ShareServer {
                 }
             };
             if w.conns.len() >= MAX_CONNS {
-                log::warn!("web: too many connections, refused {peer}");
-                continue;
+                crate::share::roles::log_limited(
+                    log::Level::Warn,
+                    format!("web: {MAX_CONNS} requests in progress, the oldest dropped"),
+                );
+                let oldest = w.conns.iter().min_by_key(|(_, c)| c.since).map(|(k, _)| *k);
+                if let Some(k) = oldest {
+                    self.web_close(eng, Token(k));
+                }
             }
+            let Some(w) = self.web.as_ref() else { return };
             let conn = match Conn::new(OwnedFd::from(sock), w.tls.as_ref()) {
                 Ok(c) => c,
                 Err(e) => {
@@ -219,11 +234,14 @@ impl ShareServer {
                 continue;
             }
             if let Some(w) = self.web.as_mut() {
+                let now = Instant::now();
                 let c = WebConn {
                     conn,
                     peer,
                     buf: Vec::new(),
                     out: None,
+                    timer: eng.add_timer(now + REQUEST_TIME, key(T_WEB, t)),
+                    since: now,
                 };
                 w.conns.insert(t.0, c);
             }
@@ -250,8 +268,16 @@ impl ShareServer {
         }
     }
 
-    fn web_close(&mut self, eng: &mut Engine, t: Token) {
-        if let Some(mut c) = self.web.as_mut().and_then(|w| w.conns.remove(&t.0)) {
+    /// Take a connection off the HTTP list (its deadline cancelled).
+    fn web_take(&mut self, eng: &mut Engine, t: Token) -> Option<WebConn> {
+        let c = self.web.as_mut()?.conns.remove(&t.0)?;
+        eng.cancel_timer(c.timer);
+        Some(c)
+    }
+
+    /// Close an HTTP connection (answered, dead, or out of time).
+    pub(super) fn web_close(&mut self, eng: &mut Engine, t: Token) {
+        if let Some(mut c) = self.web_take(eng, t) {
             self.release(eng, t, c.conn.fd());
             c.conn.shutdown();
         }
@@ -285,7 +311,7 @@ impl ShareServer {
                 None => self.web_reply(eng, t, text_answer("403 Forbidden", "no access\n")),
             },
             Route::Events => {
-                if let Some(c) = self.web.as_mut().and_then(|w| w.conns.remove(&t.0)) {
+                if let Some(c) = self.web_take(eng, t) {
                     if let Some(s) = self.slots.get_mut(t.0) {
                         *s = Slot::Feed;
                     }
@@ -355,7 +381,7 @@ impl ShareServer {
             let a = text_answer("403 Forbidden", "access denied\n");
             return self.web_reply(eng, t, a);
         }
-        let Some(c) = self.web.as_mut().and_then(|w| w.conns.remove(&t.0)) else {
+        let Some(c) = self.web_take(eng, t) else {
             return;
         };
         self.release(eng, t, c.conn.fd());
