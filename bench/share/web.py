@@ -123,9 +123,12 @@ def main():
     stop = threading.Event()
     th = threading.Thread(target=drain_all, args=(list(watchers), stop)); th.start()
     many = tput(m, w, 64 << 20)
+    after = smaps(srv.pid)
     stop.set(); th.join()
     out.append(f"rss: PSS {base[0]} -> {loaded[0]} KiB (+{loaded[0]-base[0]}), Private_Dirty "
-               f"{base[1]} -> {loaded[1]} KiB (+{loaded[1]-base[1]}) for 100 WebSocket watchers")
+               f"{base[1]} -> {loaded[1]} KiB (+{loaded[1]-base[1]}) for 100 WebSocket watchers; "
+               f"after 64 MiB through all of them: PSS {after[0]} KiB (+{after[0]-base[0]}), "
+               f"Private_Dirty {after[1]} KiB (+{after[1]-base[1]})")
     out.append(f"tput: device -> writer {solo:.1f} MB/s alone, {many:.1f} MB/s with 100 watchers "
                f"reading ({many/solo:.2f}x)")
     for x in watchers: x.close()
