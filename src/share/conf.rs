@@ -617,10 +617,12 @@ mod tests {
 
     #[test]
     fn metrics_lines_are_server_wide() {
-        let text = "metrics=9100\nmetrics-allow=10.0.0.0/8\n5800 /dev/a - *\n";
+        let text = "metrics=9100\nmetrics-allow=10.0.0.0/8\nweb=8080\n5800 /dev/a - *\n";
         assert_eq!(parse(Path::new("c"), text).unwrap().len(), 1);
         let g = globals(Path::new("c"), text).unwrap();
         assert_eq!(g.metrics, "127.0.0.1:9100".parse().ok());
+        assert_eq!(g.web, "127.0.0.1:8080".parse().ok());
+        assert!(globals(Path::new("c"), "web=x:y\n").is_err());
         assert!(g.metrics_allow.unwrap().allows("10.1.2.3".parse().unwrap()));
         let errs = globals(Path::new("c"), "# x\nmetrics=nope\nmetrics-allow=\n").unwrap_err();
         let shown: Vec<String> = errs.iter().map(ToString::to_string).collect();
