@@ -12,6 +12,7 @@
 //! - [`ring`]: xringd-style ring cadence rules and their matcher;
 //! - [`sanitize`]: printable text from bytes a peer sent;
 //! - [`speed`]: baud rates;
+//! - [`stty`]: stty words (`9600 raw -crtscts`);
 //! - [`telnet`]: the telnet and RFC 2217 codec;
 //! - [`websocket`]: the RFC 6455 WebSocket handshake and frame codec (server side).
 
@@ -26,5 +27,6 @@ pub mod logname;
 pub mod ring;
 pub mod sanitize;
 pub mod speed;
+pub mod stty;
 pub mod telnet;
 pub mod websocket;

@@ -37,6 +37,7 @@ pub mod auth;
 mod dashboard;
 mod hotplug;
 mod metrics;
+mod names;
 mod ports;
 pub mod web;
 
@@ -157,6 +158,8 @@ enum Slot {
     Metrics,
     MetricsConn,
     Hotplug,
+    /// The name resolver's wake-up fd.
+    Names,
     Web,
     WebConn,
     WebNotify,
@@ -182,8 +185,10 @@ const T_HANDSHAKE: u64 = 4;
 const T_ACCEPT: u64 = 5;
 /// A metrics connection's time is up.
 const T_METRICS: u64 = 6;
+/// A connection waiting for its peer's name may have waited too long.
+const T_NAMES: u64 = 7;
 /// A web console request's time is up.
-const T_WEB: u64 = 7;
+const T_WEB: u64 = 8;
 
 fn key(kind: u64, t: Token) -> u64 {
     (kind << 32) | t.0 as u64
@@ -209,6 +214,8 @@ pub struct ShareServer {
     stop: bool,
     metrics: Option<metrics::Metrics>,
     hotplug: Option<hotplug::Hotplug>,
+    /// Connections waiting for their peer's verified name (host lists with names).
+    names: names::Names,
     web: Option<web::Web>,
     web_auth: Option<auth::Auth>,
     dashboard: Option<dashboard::Sources>,
@@ -262,6 +269,7 @@ impl ShareServer {
             stop: false,
             metrics: None,
             hotplug: None,
+            names: names::Names::default(),
             web: None,
             web_auth: None,
             dashboard: None,
@@ -434,6 +442,7 @@ impl Handler for ShareServer {
             Some(Slot::Metrics) => self.metrics_accept(eng),
             Some(Slot::MetricsConn) => self.metrics_conn(eng, t),
             Some(Slot::Hotplug) => self.hotplug_ready(eng),
+            Some(Slot::Names) => self.names_ready(eng),
             Some(Slot::Web) => self.web_accept(eng),
             Some(Slot::WebConn) => self.web_conn(eng, t),
             Some(Slot::WebNotify) => self.dashboard_notify(eng),
@@ -450,6 +459,7 @@ impl Handler for ShareServer {
             T_MODEM => self.modem_poll(eng, t),
             T_ACCEPT => self.accept_due(eng, t),
             T_METRICS => self.metrics_close(eng, t),
+            T_NAMES => self.names_timeout(eng),
             T_WEB => self.web_close(eng, t),
             T_HANDSHAKE => {
                 if let Some(p) = self.pending.remove(&t.0) {
@@ -485,6 +495,7 @@ impl Handler for ShareServer {
         let idle =
             || {
                 self.pending.is_empty()
+                    && self.names.waiting() == 0
                     && self.ports.iter().flatten().all(|p| {
                         p.listener.is_none() && p.lines.iter().all(|l| l.session.is_none())
                     })

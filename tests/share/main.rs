@@ -11,8 +11,11 @@ mod share_util;
 
 mod conf_tls;
 mod engine;
+mod hosts;
 mod inetd;
+mod inetd_log;
 mod modem_lines;
 mod ops;
+mod remserial;
 mod serve;
 mod web;
