@@ -501,10 +501,17 @@ mod tests {
 
     #[test]
     fn pages_load_nothing_from_elsewhere_and_run_no_inline_script() {
-        for page in [CONSOLE_HTML, DASHBOARD_HTML] {
+        let login = include_bytes!("../../../web/login.html");
+        let handler = regex::Regex::new(r"<[^>]*\son[a-z]+\s*=").unwrap();
+        for page in [CONSOLE_HTML, DASHBOARD_HTML, login] {
             let p = std::str::from_utf8(page).unwrap();
             assert!(!p.contains("http://") && !p.contains("https://"), "{p}");
-            assert!(!p.contains("<script>") && !p.contains(" on"), "{p}");
+            // Every script comes from a file; no event-handler attribute (onclick=...).
+            assert!(
+                p.matches("<script").count() == p.matches("<script src=").count(),
+                "{p}"
+            );
+            assert!(!handler.is_match(p), "{p}");
         }
     }
 }
