@@ -1,16 +1,16 @@
 //! RFC 6455 WebSocket, the server side (pure): the opening handshake's headers and accept
 //! key, and a frame decoder/encoder.
 //!
-//! The decoder enforces what a server must: client frames are masked (§5.1), control frames
-//! carry at most 125 bytes and are never fragmented (§5.5), continuation frames follow a
-//! started message (§5.4), reserved bits and opcodes are refused (§5.2), text messages are
-//! UTF-8 (§8.1), and no message grows past the decoder's cap. Each refusal names the close
-//! code to send ([`WsError::close_code`]).
+//! The decoder enforces what a server must (RFC 6455 sections in brackets): client frames
+//! are masked (5.1), control frames carry at most 125 bytes and are never fragmented (5.5),
+//! continuation frames follow a started message (5.4), reserved bits and opcodes are refused
+//! (5.2), text messages are UTF-8 (8.1), and no message grows past the decoder's cap. Each
+//! refusal names the close code to send ([`WsError::close_code`]).
 
-/// The GUID of RFC 6455 §1.3, appended to the client's key.
+/// The GUID of RFC 6455 section 1.3, appended to the client's key.
 const GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 
-/// Largest control-frame payload (§5.5).
+/// Largest control-frame payload (RFC 6455 5.5).
 pub const MAX_CONTROL: usize = 125;
 
 /// Close code: normal closure.
@@ -26,7 +26,7 @@ pub const CLOSE_POLICY: u16 = 1008;
 /// Close code: message too big.
 pub const CLOSE_TOO_BIG: u16 = 1009;
 
-/// Frame opcodes (§5.2).
+/// Frame opcodes (RFC 6455 5.2).
 pub mod op {
     /// Continuation of a fragmented message.
     pub const CONT: u8 = 0;
@@ -243,7 +243,7 @@ fn parse_close(p: &[u8]) -> Result<Message, WsError> {
         [_] => Err(WsError::Protocol("close payload of one byte")),
         [a, b, reason @ ..] => {
             let code = u16::from_be_bytes([*a, *b]);
-            // §7.4: 1004-1006 and 1015 must not be sent; below 1000 and 1016-2999 unassigned.
+            // RFC 6455 7.4: 1004-1006 and 1015 are never sent; <1000 and 1016-2999 unassigned.
             let valid = matches!(code, 1000..=1003 | 1007..=1014 | 3000..=4999);
             if !valid {
                 return Err(WsError::Protocol("bad close code"));
@@ -302,7 +302,7 @@ pub fn close_frame(code: u16, reason: &str, out: &mut Vec<u8>) {
     encode(op::CLOSE, &p, None, out);
 }
 
-/// `Sec-WebSocket-Accept` for a client's `Sec-WebSocket-Key` (§4.2.2).
+/// `Sec-WebSocket-Accept` for a client's `Sec-WebSocket-Key` (RFC 6455 4.2.2).
 ///
 /// ```
 /// use rgetty::proto::websocket::accept_key;
@@ -315,7 +315,7 @@ pub fn accept_key(key: &str) -> String {
     base64(ctx.finish().as_ref())
 }
 
-/// Standard base64 with padding (RFC 4648 §4).
+/// Standard base64 with padding (RFC 4648 section 4).
 pub fn base64(b: &[u8]) -> String {
     const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut s = String::with_capacity(b.len().div_ceil(3) * 4);
@@ -353,7 +353,7 @@ pub fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
     })
 }
 
-/// Check a request head (`GET ... HTTP/1.1` and headers) for a WebSocket upgrade (§4.2.1).
+/// Check a request head (`GET ... HTTP/1.1` and headers) for a WebSocket upgrade (RFC 6455 4.2.1).
 pub fn upgrade(head: &str) -> Result<Upgrade, &'static str> {
     let has = |name: &str, word: &str| {
         header(head, name)
@@ -423,7 +423,7 @@ mod tests {
 
     #[test]
     fn rfc_examples() {
-        // §5.7: a masked "Hello".
+        // RFC 6455 section 5.7: a masked "Hello".
         let hello = [
             0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58,
         ];
