@@ -196,6 +196,46 @@ fn set_metrics(
     Ok(())
 }
 
+/// Bind the web console: the command line wins over the config file's `web=`. Any address
+/// but loopback needs TLS: the first port's `tls-cert`/`tls-key` serve it.
+fn set_web(
+    srv: &mut ShareServer,
+    a: &ServeArgs,
+    file_addr: Option<SocketAddr>,
+    tls: Option<&conf::TlsFiles>,
+) -> anyhow::Result<()> {
+    let addr = match &a.web {
+        Some(m) => {
+            Some(conf::parse_metrics_addr(m).with_context(|| format!("bad --web address {m:?}"))?)
+        }
+        None => file_addr,
+    };
+    let Some(addr) = addr else { return Ok(()) };
+    if !addr.ip().is_loopback() && tls.is_none() {
+        bail!(
+            "web console on {addr}: an address other than loopback needs TLS (tls-cert, tls-key)"
+        );
+    }
+    let role = match tls {
+        Some(f) => Some(transport::TlsRole::Server(transport::server_config_for(f)?)),
+        None => None,
+    };
+    let l = TcpListener::bind(addr).with_context(|| format!("cannot listen on {addr}"))?;
+    let scheme = if role.is_some() { "https" } else { "http" };
+    log::info!(
+        "web console on {scheme}://{}/",
+        l.local_addr().unwrap_or(addr)
+    );
+    srv.set_web(l, role)?;
+    srv.set_dashboard_sources(a.web_state_dir.clone(), Some(a.web_call_log.clone()));
+    if let Some(f) = &a.web_users {
+        let users = rgetty::share::server::auth::load_users(f).map_err(|e| anyhow::anyhow!(e))?;
+        log::info!("web console: {} user(s) from {}", users.len(), f.display());
+        srv.set_web_users(users);
+    }
+    Ok(())
+}
+
 fn install_signals(server: &mut ShareServer) -> anyhow::Result<()> {
     let sig = ServeSignals::default();
     let (r, w) = UnixStream::pair().context("socketpair")?;
@@ -274,6 +314,7 @@ fn serve_config(srv: &mut ShareServer, a: &ServeArgs, cfgpath: &Path) -> anyhow:
     if ports.is_empty() {
         bail!("{}: no ports", cfgpath.display());
     }
+    let web_tls = ports.iter().find_map(|p| p.tls.clone());
     for p in ports {
         let l = server::bind(&p)?;
         log::info!(
@@ -292,6 +333,7 @@ fn serve_config(srv: &mut ShareServer, a: &ServeArgs, cfgpath: &Path) -> anyhow:
         srv.set_control(c)?;
     }
     set_reset_seqs(srv, a, globals.reset_seqs)?;
+    set_web(srv, a, globals.web, web_tls.as_ref())?;
     let path = cfgpath.to_path_buf();
     srv.set_reloader(Box::new(move || {
         log::info!("SIGHUP: reloading {}", path.display());
@@ -398,6 +440,7 @@ fn serve(a: ServeArgs) -> anyhow::Result<()> {
             .context("no DEVICE given (or --config FILE)")?;
         let device = &device_path(device)?;
         let cfg = cli_port(&a, device, a.inetd)?;
+        let web_tls = cfg.tls.clone();
         if a.inetd {
             serve_inetd(&mut srv, cfg)?;
         } else {
@@ -414,6 +457,7 @@ fn serve(a: ServeArgs) -> anyhow::Result<()> {
             srv.set_control(c)?;
         }
         set_reset_seqs(&mut srv, &a, Vec::new())?;
+        set_web(&mut srv, &a, None, web_tls.as_ref())?;
     }
     srv.watch_devices()?;
     if let Some(pf) = &a.port_file {

@@ -15,7 +15,8 @@
 //! - [`sanitize`]: printable text from bytes a peer sent;
 //! - [`speed`]: baud rates;
 //! - [`stty`]: stty words (`9600 raw -crtscts`);
-//! - [`telnet`]: the telnet and RFC 2217 codec.
+//! - [`telnet`]: the telnet and RFC 2217 codec;
+//! - [`websocket`]: the RFC 6455 WebSocket handshake and frame codec (server side).
 
 pub mod agetty;
 pub mod at;
@@ -32,3 +33,4 @@ pub mod sanitize;
 pub mod speed;
 pub mod stty;
 pub mod telnet;
+pub mod websocket;

@@ -342,6 +342,8 @@ pub struct Globals {
     pub control: Option<PathBuf>,
     /// `reset-seq NAME = STEPS` lines: named DTR/RTS reset sequences.
     pub reset_seqs: Vec<(String, Vec<crate::proto::reset_seq::Step>)>,
+    /// `web=[ADDR:]PORT`: where the web console is served.
+    pub web: Option<SocketAddr>,
 }
 
 /// The definition of a `reset-seq NAME = STEPS` line.
@@ -369,8 +371,9 @@ pub fn parse_metrics_addr(s: &str) -> Option<SocketAddr> {
 /// A `KEY=VALUE` line naming a server-wide setting.
 fn global_line(line: &str) -> Option<(&str, &str)> {
     let (k, v) = line.split_once('=')?;
-    (matches!(k, "metrics" | "metrics-allow" | "control") && !v.contains(char::is_whitespace))
-        .then_some((k, v))
+    (matches!(k, "metrics" | "metrics-allow" | "control" | "web")
+        && !v.contains(char::is_whitespace))
+    .then_some((k, v))
 }
 
 /// The server-wide settings of a config file (the port lines are left to [`parse`]).
@@ -392,6 +395,10 @@ pub fn globals(path: &Path, text: &str) -> Result<Globals, Vec<ConfigError>> {
             (v.starts_with('/'))
                 .then(|| g.control = Some(PathBuf::from(v)))
                 .ok_or_else(|| format!("control needs an absolute path, not {v:?}"))
+        } else if k == "web" {
+            parse_metrics_addr(v)
+                .map(|a| g.web = Some(a))
+                .ok_or_else(|| format!("bad web address {v:?}"))
         } else if k == "metrics" {
             parse_metrics_addr(v)
                 .map(|a| g.metrics = Some(a))
@@ -760,10 +767,12 @@ mod tests {
 
     #[test]
     fn metrics_lines_are_server_wide() {
-        let text = "metrics=9100\nmetrics-allow=10.0.0.0/8\n5800 /dev/a - *\n";
+        let text = "metrics=9100\nmetrics-allow=10.0.0.0/8\nweb=8080\n5800 /dev/a - *\n";
         assert_eq!(parse(Path::new("c"), text).unwrap().len(), 1);
         let g = globals(Path::new("c"), text).unwrap();
         assert_eq!(g.metrics, "127.0.0.1:9100".parse().ok());
+        assert_eq!(g.web, "127.0.0.1:8080".parse().ok());
+        assert!(globals(Path::new("c"), "web=x:y\n").is_err());
         assert!(g.metrics_allow.unwrap().allows("10.1.2.3".parse().unwrap()));
         let errs = globals(Path::new("c"), "# x\nmetrics=nope\nmetrics-allow=\n").unwrap_err();
         let shown: Vec<String> = errs.iter().map(ToString::to_string).collect();

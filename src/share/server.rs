@@ -34,7 +34,9 @@ use crate::sys::lock::LockDir;
 
 mod admit;
 mod alerts;
+pub mod auth;
 mod control;
+mod dashboard;
 mod hold;
 mod hotplug;
 mod lines;
@@ -42,6 +44,7 @@ mod metrics;
 mod names;
 mod ports;
 mod reset;
+pub mod web;
 
 /// Bytes queued towards one client before it counts as too slow (or not reading) and is
 /// dropped: device output, telnet negotiation and COM-PORT replies alike.
@@ -179,6 +182,10 @@ enum Slot {
     ControlConn,
     /// The name resolver's wake-up fd.
     Names,
+    Web,
+    WebConn,
+    WebNotify,
+    Feed,
 }
 
 /// A TLS connection still in its handshake (no device touched yet).
@@ -206,6 +213,8 @@ const T_NAMES: u64 = 7;
 const T_BREAK: u64 = 8;
 /// The next step of a reset sequence.
 const T_RESET: u64 = 9;
+/// A web console request's time is up.
+const T_WEB: u64 = 10;
 
 fn key(kind: u64, t: Token) -> u64 {
     (kind << 32) | t.0 as u64
@@ -239,6 +248,10 @@ pub struct ShareServer {
     alert_pool: crate::sys::exec::Detached,
     /// Connections waiting for their peer's verified name (host lists with names).
     names: names::Names,
+    web: Option<web::Web>,
+    web_auth: Option<auth::Auth>,
+    dashboard: Option<dashboard::Sources>,
+    feeds: HashMap<usize, dashboard::Feed>,
     /// [`ShareServer::watch_devices`] was asked for (kept across reloads).
     watching: bool,
     /// `$NOTIFY_SOCKET`, the last `STATUS=` sent, and whether it may have changed.
@@ -295,6 +308,10 @@ impl ShareServer {
             resets: HashMap::new(),
             alert_pool: crate::sys::exec::Detached::new(alerts::MAX_RUNNING),
             names: names::Names::default(),
+            web: None,
+            web_auth: None,
+            dashboard: None,
+            feeds: HashMap::new(),
             watching: false,
             notifier: None,
             last_status: String::new(),
@@ -490,6 +507,10 @@ impl Handler for ShareServer {
             Some(Slot::Control) => self.control_accept(eng),
             Some(Slot::ControlConn) => self.control_conn(eng, t),
             Some(Slot::Names) => self.names_ready(eng),
+            Some(Slot::Web) => self.web_accept(eng),
+            Some(Slot::WebConn) => self.web_conn(eng, t),
+            Some(Slot::WebNotify) => self.dashboard_notify(eng),
+            Some(Slot::Feed) => self.feed_ready(eng, t),
             Some(Slot::Free) | None => {}
         }
     }
@@ -505,6 +526,7 @@ impl Handler for ShareServer {
             T_BREAK => self.end_break(t),
             T_RESET => self.reset_step(eng, t),
             T_NAMES => self.names_timeout(eng),
+            T_WEB => self.web_close(eng, t),
             T_HANDSHAKE => {
                 if let Some(p) = self.pending.remove(&t.0) {
                     log::warn!("{}: TLS handshake not finished in time", p.peer);
@@ -533,6 +555,7 @@ impl Handler for ShareServer {
             self.reload(eng);
             self.rewatch(eng);
         }
+        self.dashboard_tick(eng);
         self.send_status();
         self.control_events(eng);
         // Only inetd mode looks at every port: a daemon's turn must not cost O(ports).

@@ -17,6 +17,8 @@ pub(crate) struct Cli {
 }
 
 #[derive(Subcommand, Debug)]
+// Parsed once at start: the size of the serve variant does not matter.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Cmd {
     /// Export one tty (or many, with --config) over TCP.
     Serve(Box<ServeArgs>),
@@ -168,6 +170,23 @@ pub(crate) struct ServeArgs {
     /// Peers the metrics listener answers (address, ADDR/BITS or *); default: loopback only.
     #[arg(long = "metrics-allow", value_name = "HOSTS")]
     pub(crate) metrics_allow: Vec<String>,
+    /// Serve the web console (dashboard and xterm.js terminals) on ADDR:PORT, or on PORT of
+    /// 127.0.0.1. Another address than loopback needs TLS (the port's certificate).
+    #[arg(long, value_name = "[ADDR:]PORT")]
+    pub(crate) web: Option<String>,
+    /// The dashboard's rgetty state files: rgetty's --pid-dir.
+    #[arg(long, value_name = "DIR", default_value = "/run")]
+    pub(crate) web_state_dir: PathBuf,
+    /// The dashboard's call log (rgetty's `call-log`).
+    #[arg(
+        long,
+        value_name = "FILE",
+        default_value = "/var/log/rgetty/calls.jsonl"
+    )]
+    pub(crate) web_call_log: PathBuf,
+    /// Web console users (`NAME:HASH:ROLES` lines, root-owned): every page needs a login.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) web_users: Option<PathBuf>,
     #[command(flatten)]
     pub(crate) common: Common,
     /// The device to export.

@@ -183,6 +183,12 @@ impl ShareServer {
         p.conn.shutdown();
     }
 
+    /// A web console connection, upgraded to WebSocket: admitted like any client.
+    pub(super) fn admit_web(&mut self, eng: &mut Engine, pi: usize, c: Conn, role: Role) {
+        let peer = c.peer();
+        self.admit(eng, pi, c, peer, role);
+    }
+
     /// Pick a line, open it if needed and add the client.
     fn admit(&mut self, eng: &mut Engine, pi: usize, conn: Conn, peer: SocketAddr, role: Role) {
         let in_use: Vec<PathBuf> = self
@@ -291,7 +297,8 @@ impl ShareServer {
 
 /// Telnet start, modem state, replay and banner for a new client.
 fn greet(c: &mut Client, s: &Session, cfg: &PortConfig, replay: &[u8], path: &Path, cap: usize) {
-    if cfg.mode == PortMode::Rfc2217 {
+    // A web console client (WebSocket) speaks no telnet, whatever the port's mode.
+    if cfg.mode == PortMode::Rfc2217 && !c.conn.layers().contains(&"websocket") {
         let args = LayerArgs {
             side: Side::Server,
             tls: None,
