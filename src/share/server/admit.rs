@@ -440,8 +440,10 @@ fn open_session(
         log::error!("{}: {e}", path.display());
         "cannot open the device".to_string()
     })?;
-    crate::sys::lock::claim_flock(&fd, path)
-        .map_err(|h| format!("line busy (flock held by pid {})", h.pid))?;
+    crate::sys::lock::claim_flock(&fd, path).map_err(|h| match h.pid {
+        0 => format!("line busy ({})", h.cmdline),
+        pid => format!("line busy (flock held by pid {pid})"),
+    })?;
     let saved = tty::get_termios(&fd).ok();
     if let Err(e) = tty::set_raw(&fd).and_then(|()| {
         if cfg.stty.is_empty() {
@@ -457,15 +459,12 @@ fn open_session(
     }
     tty::set_nonblocking(&fd, true).map_err(setup_err)?;
     let has_modem_lines = matches!(tty::modem_lines(&fd), Ok(Some(_)));
-    log::info!(
-        "{}: opened{}",
-        path.display(),
-        if has_modem_lines {
-            ""
-        } else {
-            " (no modem lines)"
-        }
-    );
+    let note = if has_modem_lines {
+        ""
+    } else {
+        " (no modem lines)"
+    };
+    log::info!("{}: opened{note}", path.display());
     let dev = Conn::build(
         fd,
         &[],
