@@ -22,7 +22,7 @@ pub fn prepare_once(done: &mut bool) {
 
 /// Bytes of stack kept below the caller's frame: the wait's own calls (poll and what leads
 /// to it, signal handlers) run there, and the ABI's red zone is 128 bytes.
-const STACK_MARGIN: usize = 8 * 1024;
+const STACK_MARGIN: usize = 4 * 1024;
 
 /// The `[stack]` mapping's start in `/proc/self/maps`.
 fn stack_start(maps: &str) -> Option<usize> {

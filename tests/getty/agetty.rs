@@ -256,3 +256,25 @@ fn missing_login_program_says_so_and_backs_off() {
         .collect();
     assert!(logs.contains("does not exist"), "{logs}");
 }
+
+#[test]
+fn term_size_probe_is_never_sent_on_a_modem_line() {
+    let mut h = Harness::new(
+        vmodem::Config::default(),
+        &format!("{BASE_CONFIG}init-chat \"\" ATZ OK\nrings 1\nterm-size probe\n"),
+    );
+    let rec = h.recorder("rec");
+    h.login_config(&format!("* - - {} @\n", rec.display()));
+    h.spawn_waiting(&[]);
+    h.modem.set_caller(vmodem::type_at_prompt("bob\r", s(10.0)));
+    h.modem.ring(1, s(0.5), None);
+    let r = h.recorded("rec", s(20.0));
+    assert_eq!(field(&r, "argv1"), Some("bob"), "{r:?}");
+    let sent = h.modem.transcript().to_modem_bytes();
+    let sent = String::from_utf8_lossy(&sent);
+    assert!(sent.contains("login: "), "{sent:?}");
+    assert!(
+        !sent.contains("\x1b[6n"),
+        "no size probe to a caller: {sent:?}"
+    );
+}

@@ -151,3 +151,23 @@ fn log_dir_is_created_with_make_installs_mode() {
         & 0o777;
     assert_eq!(mode, 0o750, "Makefile: install -d -m 750 $(LOGDIR)");
 }
+
+#[test]
+fn check_refuses_bad_issue_escapes_and_term_size() {
+    let out = check("issue-escapes bsd\n", None, &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("invalid issue-escapes \"bsd\": mgetty, agetty or auto"),
+        "{}",
+        stderr(&out)
+    );
+    let out = check("term-size 50\n", None, &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("invalid term-size \"50\""),
+        "{}",
+        stderr(&out)
+    );
+    let out = check("issue-escapes agetty\nterm-size probe\n", None, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
