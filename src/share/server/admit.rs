@@ -456,8 +456,10 @@ pub(super) fn open_session(
         log::error!("{}: {e}", path.display());
         "cannot open the device".to_string()
     })?;
-    crate::sys::lock::claim_flock(&fd, path)
-        .map_err(|h| format!("line busy (flock held by pid {})", h.pid))?;
+    crate::sys::lock::claim_flock(&fd, path).map_err(|h| match h.pid {
+        0 => format!("line busy ({})", h.cmdline),
+        pid => format!("line busy (flock held by pid {pid})"),
+    })?;
     let mut saved = tty::get_termios(&fd).ok();
     if let Err(e) = tty::set_raw(&fd).and_then(|()| {
         if cfg.stty.is_empty() {
