@@ -568,3 +568,48 @@ fn consolepi_shipped_shape() {
     read_banner(&mut second);
     assert!(read_to_eof(&mut first).contains("taken over"));
 }
+
+/// Where something listens on `port`, as `ss` shows it (`ADDR:PORT`), once it does.
+fn listening_on(port: u16) -> String {
+    let mut found = String::new();
+    wait_for("the listener in ss", || {
+        let out = Command::new("ss")
+            .args(["-ltnH", &format!("sport = :{port}")])
+            .output()
+            .unwrap();
+        found = String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .nth(3)
+            .unwrap_or("")
+            .to_string();
+        !found.is_empty()
+    });
+    found
+}
+
+/// ser2net admits everyone on a bare `tcp,PORT`; rgetty-share listens on loopback until an
+/// allow list says otherwise: `--allow` or, for engines that start `ser2net` with fixed
+/// options (labgrid's exporter), `RGETTY_SHARE_ALLOW`.
+#[test]
+fn a_bare_tcp_port_is_loopback_until_an_allow_list_is_given() {
+    if !need(have("ss"), "ss (iproute2)") {
+        return;
+    }
+    let d = dev();
+    for (env, want) in [(None, "127.0.0.1"), (Some("10.0.0.0/8"), "0.0.0.0")] {
+        let port = free_port();
+        let mut cmd = Command::new(BIN);
+        cmd.arg("ser2net")
+            .args(labgrid_args(port, &d.path, 115_200))
+            .stdin(Stdio::null())
+            .stderr(Stdio::null())
+            .env_remove("RGETTY_SHARE_ALLOW");
+        if let Some(v) = env {
+            cmd.env("RGETTY_SHARE_ALLOW", v);
+        }
+        let _srv = Proc {
+            child: cmd.spawn().unwrap(),
+        };
+        assert_eq!(listening_on(port), format!("{want}:{port}"), "{env:?}");
+    }
+}

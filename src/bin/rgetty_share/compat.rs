@@ -23,6 +23,19 @@ struct Source {
     path: PathBuf,
     text: String,
     etc: PathBuf,
+    /// Who may connect to a port without `remaddr` (`--allow`, else `RGETTY_SHARE_ALLOW`).
+    allow: Vec<String>,
+}
+
+/// The allow list for ports without `remaddr`: the command line's, else the environment's
+/// (for engines such as labgrid's exporter that start `ser2net` with fixed options).
+fn allow_list(given: &[String]) -> Vec<String> {
+    if !given.is_empty() {
+        return given.to_vec();
+    }
+    std::env::var("RGETTY_SHARE_ALLOW")
+        .map(|v| cli::split_hosts(&v))
+        .unwrap_or_default()
 }
 
 /// Load a ser2net configuration: every problem, one `file:line: message` per line.
@@ -33,6 +46,21 @@ fn load(src: &Source) -> anyhow::Result<Vec<Connection>> {
 /// [`load`]; with `bare` (for `--check`) each problem is printed as it is, without the log's
 /// prefix.
 fn load_as(src: &Source, bare: bool) -> anyhow::Result<Vec<Connection>> {
+    let mut conns = load_text(src, bare)?;
+    if !src.allow.is_empty() {
+        let acl = rgetty::share::acl::Acl::parse(&src.allow).context("--allow")?;
+        ser2net::admit(&mut conns, &acl);
+    } else if !bare && conns.iter().any(|c| c.default_acl) {
+        log::warn!(
+            "ser2net: connections without remaddr admit loopback peers only (stricter than \
+             ser2net; give remaddr, --allow LIST or RGETTY_SHARE_ALLOW)"
+        );
+    }
+    Ok(conns)
+}
+
+/// The connections of `src`, each problem printed or logged.
+fn load_text(src: &Source, bare: bool) -> anyhow::Result<Vec<Connection>> {
     ser2net::load_text(&src.path, &src.text, &src.etc).map_err(|errs| {
         for e in &errs {
             if bare {
@@ -200,6 +228,7 @@ fn reread(src: &Source) -> anyhow::Result<Source> {
             path: src.path.clone(),
             text: src.text.clone(),
             etc: src.etc.clone(),
+            allow: src.allow.clone(),
         });
     }
     let text = std::fs::read_to_string(&src.path)
@@ -208,6 +237,7 @@ fn reread(src: &Source) -> anyhow::Result<Source> {
         path: src.path.clone(),
         text,
         etc: src.etc.clone(),
+        allow: src.allow.clone(),
     })
 }
 
@@ -228,6 +258,7 @@ pub(crate) fn serve_config(a: &ServeArgs, path: &Path) -> anyhow::Result<()> {
         path: std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf()),
         text,
         etc,
+        allow: allow_list(&a.allow),
     };
     let conns = load_as(&src, a.check)?;
     let uucp = lock_choice(&conns, path, false)?;
@@ -297,7 +328,12 @@ fn source(a: &cli::Args) -> anyhow::Result<Source> {
     for (n, l) in a.v3_lines.iter().enumerate() {
         text.push_str(&cli::v3_to_yaml(n, l).map_err(anyhow::Error::msg)?);
     }
-    Ok(Source { path, text, etc })
+    Ok(Source {
+        path,
+        text,
+        etc,
+        allow: allow_list(&a.allow),
+    })
 }
 
 /// ser2net's command line; `name` is how `-v` names the program.

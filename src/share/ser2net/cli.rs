@@ -35,6 +35,8 @@ pub struct Args {
     pub no_uucp_lock: bool,
     /// `-v`.
     pub version: bool,
+    /// `--allow LIST` (rgetty-share's own): who may connect to a port without `remaddr`.
+    pub allow: Vec<String>,
 }
 
 /// Parse ser2net's options (argv without the program name).
@@ -68,6 +70,7 @@ pub fn parse(argv: &[String]) -> Result<Args, String> {
                 a.debug = true;
             }
             "-u" => a.no_uucp_lock = true,
+            "--allow" => a.allow.extend(split_hosts(&val("--allow")?)),
             "-b" => {}
             "-v" => a.version = true,
             "-p" => {
@@ -86,6 +89,15 @@ pub fn parse(argv: &[String]) -> Result<Args, String> {
         }
     }
     Ok(a)
+}
+
+/// A host list as `--allow` and `RGETTY_SHARE_ALLOW` give it: entries split on commas or
+/// white space.
+pub fn split_hosts(s: &str) -> Vec<String> {
+    s.split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|e| !e.is_empty())
+        .map(str::to_string)
+        .collect()
 }
 
 /// `-v`'s line, as ser2net prints it (`NAME version X.Y.Z`).

@@ -36,6 +36,25 @@ pub struct Connection {
     pub uucp_lock: bool,
     /// mDNS, when `mdns: true`.
     pub mdns: Option<Mdns>,
+    /// No `remaddr` was given: the port admits loopback peers only until [`admit`] gives it
+    /// the command line's allow list (ser2net itself admits everyone).
+    pub default_acl: bool,
+    /// The accepter named no host (or `0.0.0.0`): it listens where the allow list needs.
+    pub wildcard: bool,
+}
+
+/// Give the connections without a `remaddr` of their own the allow list `allow` (from
+/// `--allow` or `RGETTY_SHARE_ALLOW`); those whose accepter named no host listen on every
+/// IPv4 interface unless `allow` admits only loopback.
+pub fn admit(conns: &mut [Connection], allow: &crate::share::acl::Acl) {
+    for c in conns.iter_mut().filter(|c| c.default_acl) {
+        c.port.acl = allow.clone();
+        if c.wildcard {
+            c.port
+                .listen
+                .set_ip(crate::share::conf::default_listen_ip(allow));
+        }
+    }
 }
 
 /// `default:` values: (class, name) → value and the line that set it.

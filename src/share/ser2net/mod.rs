@@ -13,7 +13,7 @@ pub mod options;
 pub mod yaml;
 
 pub use load::{load_file, load_text};
-pub use map::{Connection, Mdns};
+pub use map::{Connection, Mdns, admit};
 pub mod cli;
 
 #[cfg(test)]

@@ -91,9 +91,16 @@ pub fn connection(
     let (Some(listen), Some(device)) = (a.listen, s.device.clone()) else {
         return Err(errs);
     };
-    let p = port(
+    let default_acl = opts.remaddr.is_empty();
+    let wildcard = listen.ip().is_unspecified();
+    let mut p = port(
         name, node.line, listen, device, &a, &s, timeout, &opts, &mut errs,
     );
+    if default_acl && wildcard {
+        // loopback unless an allow list says otherwise (see `map::admit`)
+        p.listen
+            .set_ip(crate::share::conf::default_listen_ip(&p.acl));
+    }
     let mdns = opts.mdns.then(|| Mdns {
         name: opts.mdns_name.clone().unwrap_or_else(|| name.to_string()),
         service_type: opts
@@ -113,6 +120,8 @@ pub fn connection(
         port: p,
         uucp_lock: s.uucp_lock,
         mdns,
+        default_acl,
+        wildcard,
     }))
 }
 
@@ -273,7 +282,9 @@ fn remaddr(values: &[String]) -> Result<crate::share::acl::Acl, String> {
         }
     }
     if entries.is_empty() {
-        return Ok(crate::share::acl::Acl::any());
+        // No remaddr: ser2net admits everyone; rgetty-share admits loopback until an allow
+        // list says otherwise (`map::admit`).
+        return Ok(crate::share::acl::Acl::loopback_only());
     }
     crate::share::acl::Acl::parse(&entries).map_err(|e| format!("remaddr: {e}"))
 }

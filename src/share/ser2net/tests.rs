@@ -35,8 +35,8 @@ fn debian_stock_shape() {
     assert_eq!(p.mode, Mode::Raw);
     assert!(p.takeover);
     assert!(
-        p.acl.allows("10.1.1.1".parse().unwrap()),
-        "no remaddr: everybody"
+        !p.acl.allows("10.1.1.1".parse().unwrap()) && p.acl.allows("127.0.0.1".parse().unwrap()),
+        "no remaddr: loopback only (ser2net admits everybody)"
     );
     assert_eq!(
         p.render_banner(Path::new("/dev/ttyS0")).unwrap(),
@@ -57,7 +57,17 @@ fn labgrid_lines() {
     let c = load(&y).unwrap();
     assert_eq!(c.len(), 1);
     let p = &c[0].port;
-    assert_eq!(p.listen, "0.0.0.0:5000".parse().unwrap());
+    // no remaddr: loopback only until --allow or RGETTY_SHARE_ALLOW says otherwise
+    assert_eq!(p.listen, "127.0.0.1:5000".parse().unwrap());
+    assert!(c[0].default_acl && c[0].wildcard);
+    let mut c = c;
+    crate::share::ser2net::admit(
+        &mut c,
+        &crate::share::acl::Acl::parse(&["10.0.0.0/8"]).unwrap(),
+    );
+    assert_eq!(c[0].port.listen, "0.0.0.0:5000".parse().unwrap());
+    assert!(c[0].port.acl.allows("10.1.2.3".parse().unwrap()));
+    let p = &c[0].port;
     assert_eq!(p.mode, Mode::Rfc2217);
     assert_eq!(p.max_clients, 10);
     assert!(!c[0].uucp_lock);
@@ -165,7 +175,7 @@ connections:\n  ttyUSB0:\n    accepter: telnet(rfc2217),ssl(key=/k.pem,cert=/c.p
 #[test]
 fn duplicates_and_yaml_errors() {
     let e = load("connection: &a\n  accepter: tcp,1\n  connector: serialdev,/dev/a\nconnection: &b\n  accepter: tcp,1\n  connector: serialdev,/dev/b\n").unwrap_err();
-    assert_eq!(e, vec!["s.yaml:4: port 0.0.0.0:1 already used by a"]);
+    assert_eq!(e, vec!["s.yaml:4: port 127.0.0.1:1 already used by a"]);
     let e = load("connection: &a\n  accepter: [tcp\n").unwrap_err();
     assert_eq!(e.len(), 1);
     assert!(e[0].starts_with("s.yaml:"), "{e:?}");
