@@ -16,14 +16,18 @@
 //! Server-wide lines of their own: `metrics=[ADDR:]PORT`, `metrics-allow=HOSTLIST`
 //! ([`globals`]).
 //!
-//! Pure: parses text handed in; the caller reads the file.
+//! [`load`] reads the file through the checked loader ([`crate::config::load`]) under the
+//! same trust policy as mgetty.config; the rest is pure.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::config::{ConfigError, Location};
+use crate::config::Location;
 use crate::share::acl::Acl;
+
+mod file;
+pub use file::{globals, load, parse};
 
 /// How bytes travel on a port.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -317,155 +321,6 @@ pub fn parse_metrics_addr(s: &str) -> Option<SocketAddr> {
         ip.unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST)),
         port,
     ))
-}
-
-/// A `KEY=VALUE` line naming a server-wide setting.
-fn global_line(line: &str) -> Option<(&str, &str)> {
-    let (k, v) = line.split_once('=')?;
-    (matches!(k, "metrics" | "metrics-allow") && !v.contains(char::is_whitespace)).then_some((k, v))
-}
-
-/// The server-wide settings of a config file (the port lines are left to [`parse`]).
-pub fn globals(path: &Path, text: &str) -> Result<Globals, Vec<ConfigError>> {
-    let mut g = Globals::default();
-    let mut errors = Vec::new();
-    for (n, raw) in text.lines().enumerate() {
-        let Some((k, v)) = global_line(raw.trim()) else {
-            continue;
-        };
-        let r = if k == "metrics" {
-            parse_metrics_addr(v)
-                .map(|a| g.metrics = Some(a))
-                .ok_or_else(|| format!("bad metrics address {v:?}"))
-        } else {
-            Acl::parse(&[v])
-                .map(|a| g.metrics_allow = Some(a))
-                .map_err(|e| e.to_string())
-        };
-        if let Err(msg) = r {
-            errors.push(ConfigError::new(path, n + 1, msg));
-        }
-    }
-    if errors.is_empty() {
-        Ok(g)
-    } else {
-        Err(errors)
-    }
-}
-
-/// Parse a whole config file. Every bad line is reported.
-pub fn parse(path: &Path, text: &str) -> Result<Vec<PortConfig>, Vec<ConfigError>> {
-    let mut ports: Vec<PortConfig> = Vec::new();
-    let mut errors = Vec::new();
-    for (n, raw) in text.lines().enumerate() {
-        let lineno = n + 1;
-        let line = raw.trim();
-        if line.is_empty() || line.starts_with('#') || global_line(line).is_some() {
-            continue;
-        }
-        match parse_line(line) {
-            Ok(mut p) => {
-                if let Some(t) = p.tls.as_mut() {
-                    t.origin = Some(Location {
-                        path: path.to_path_buf(),
-                        line: lineno,
-                    });
-                }
-                if ports.iter().any(|q| q.listen == p.listen) {
-                    errors.push(ConfigError::new(
-                        path,
-                        lineno,
-                        format!("port {} listed twice", p.listen),
-                    ));
-                } else {
-                    ports.push(p);
-                }
-            }
-            Err(msg) => errors.push(ConfigError::new(path, lineno, msg)),
-        }
-    }
-    if errors.is_empty() {
-        Ok(ports)
-    } else {
-        Err(errors)
-    }
-}
-
-fn parse_line(line: &str) -> Result<PortConfig, String> {
-    let words = tokenize(line)?;
-    let [port, devs, params, hosts, opts @ ..] = &words[..] else {
-        return Err(format!(
-            "want PORT DEVICE PARAMS HOSTLIST, got {} field(s)",
-            words.len()
-        ));
-    };
-    let (ip, portno) = parse_listen(port).ok_or_else(|| format!("bad port {port:?}"))?;
-    let devices: Vec<PathBuf> = devs
-        .split(',')
-        .filter(|d| !d.is_empty())
-        .map(|d| {
-            if d.starts_with('/') {
-                PathBuf::from(d)
-            } else {
-                Path::new("/dev").join(d)
-            }
-        })
-        .collect();
-    if devices.is_empty() {
-        return Err(format!("no device in {devs:?}"));
-    }
-    let stty = params_to_stty(params)?;
-    let acl = Acl::parse(&[hosts.as_str()]).map_err(|e| e.to_string())?;
-    let listen = SocketAddr::new(ip.unwrap_or_else(|| default_listen_ip(&acl)), portno);
-    let mut p = PortConfig::new(listen, devices);
-    p.stty = stty;
-    p.acl = acl;
-    let (mut cert, mut key, mut ca) = (None, None, None);
-    for o in opts {
-        let (k, v) = o.split_once('=').unwrap_or((o.as_str(), ""));
-        let file = || {
-            (!v.is_empty())
-                .then(|| PathBuf::from(v))
-                .ok_or_else(|| format!("{k} needs a file"))
-        };
-        match k {
-            "watch" => {
-                p.watch = Some(
-                    v.parse()
-                        .ok()
-                        .filter(|&w: &u16| w != portno || w == 0)
-                        .ok_or_else(|| format!("bad watch port {v:?}"))?,
-                );
-            }
-            "takeover" if v.is_empty() => p.takeover = true,
-            "replay" => p.replay = parse_replay(v)?,
-            "log" => p.log = Some(file()?),
-            "tls-cert" => cert = Some(file()?),
-            "tls-key" => key = Some(file()?),
-            "tls-client-ca" => ca = Some(file()?),
-            "mode" => p.mode = PortMode::parse(v).ok_or_else(|| format!("bad mode {v:?}"))?,
-            "max" => {
-                p.max_clients = v
-                    .parse()
-                    .ok()
-                    .filter(|&n: &usize| (1..=64).contains(&n))
-                    .ok_or_else(|| format!("bad max {v:?} (1..64)"))?;
-            }
-            "timeout" => {
-                let s: u64 = v.parse().map_err(|_| format!("bad timeout {v:?}"))?;
-                p.idle_timeout = (s > 0).then(|| Duration::from_secs(s));
-            }
-            "drain" => {
-                let s: u64 = v.parse().map_err(|_| format!("bad drain {v:?}"))?;
-                p.drain_timeout = Duration::from_secs(s);
-            }
-            "banner" => p.banner = Some(v.to_string()),
-            "write-only" if v.is_empty() => p.write_only = true,
-            _ => return Err(format!("unknown option {o:?}")),
-        }
-    }
-    p.tls = tls_files(cert, key, ca)?;
-    Ok(p)
 }
 
 /// Parse a replay size (bytes, at most [`MAX_REPLAY`]).
