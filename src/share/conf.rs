@@ -86,6 +86,9 @@ pub struct PortConfig {
     pub log: Option<PathBuf>,
     /// Serve TLS.
     pub tls: Option<TlsFiles>,
+    /// More layers in every client's connection stack, by name, bottom-up: above TLS, below
+    /// telnet (`layers=NAME,...`; see [`crate::share::stack::LAYERS`]).
+    pub layers: Vec<String>,
 }
 
 /// The PEM files of a TLS port.
@@ -148,6 +151,7 @@ impl PortConfig {
             replay: 0,
             log: None,
             tls: None,
+            layers: Vec::new(),
         }
     }
 

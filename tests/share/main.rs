@@ -16,3 +16,4 @@ mod inetd;
 mod modem_lines;
 mod ops;
 mod serve;
+mod stack;

@@ -205,6 +205,14 @@ fn option(
         }
         "banner" => p.banner = Some(v.to_string()),
         "write-only" => p.write_only = flag()?,
+        "layers" => {
+            for name in v.split(',').filter(|n| !n.is_empty()) {
+                if !crate::share::stack::is_layer(name) {
+                    return Err(format!("unknown layer {name:?}"));
+                }
+                p.layers.push(name.to_string());
+            }
+        }
         _ => return Err(format!("unknown keyword {k:?}")),
     }
     Ok(())

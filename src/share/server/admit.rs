@@ -286,18 +286,26 @@ impl ShareServer {
 
 /// Telnet start, modem state, replay and banner for a new client.
 fn greet(c: &mut Client, s: &Session, cfg: &PortConfig, replay: &[u8], path: &Path, cap: usize) {
-    if cfg.mode == PortMode::Rfc2217 {
+    let rfc = cfg.mode == PortMode::Rfc2217;
+    if rfc || !cfg.layers.is_empty() {
         let args = LayerArgs {
             side: Side::Server,
             tls: None,
         };
-        let r = (c.conn.push("telnet", &args))
-            .and_then(|()| c.conn.push("rfc2217", &args))
+        let names = cfg.layers.iter().map(String::as_str);
+        let names: Vec<&str> = names
+            .chain(rfc.then_some(["telnet", "rfc2217"]).into_iter().flatten())
+            .collect();
+        let r = names
+            .iter()
+            .try_for_each(|n| c.conn.push(n, &args))
             .and_then(|()| c.conn.start());
         if let Err(e) = r {
-            c.dead = Some(format!("telnet: {e}"));
+            c.dead = Some(format!("connection stack: {e}"));
             return;
         }
+    }
+    if rfc {
         c.control(Control::ModemState(modem_state(s)), cap);
     }
     if let Some(b) = cfg.render_banner(path) {

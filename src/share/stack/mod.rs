@@ -285,6 +285,11 @@ fn lookup(name: &str) -> Option<Build> {
     extra.or_else(|| LAYERS.iter().find(|(n, _)| *n == name).map(|(_, b)| *b))
 }
 
+/// Whether a layer of that name is registered.
+pub fn is_layer(name: &str) -> bool {
+    lookup(name).is_some()
+}
+
 /// A connection: the top of a stack of layers.
 #[derive(Debug)]
 pub struct Conn {
