@@ -466,31 +466,15 @@ fn open_session(
             " (no modem lines)"
         }
     );
-    let dev = Conn::build(
-        fd,
-        &[],
-        &LayerArgs {
-            side: Side::Server,
-            tls: None,
-        },
-    )
-    .map_err(|e| {
+    let dev = Conn::bare(fd).map_err(|e| {
         log::error!("{}: {e}", path.display());
         "cannot set up the device".to_string()
     })?;
-    Ok(Session {
-        pump: Pump::new(dev),
-        token: Token(usize::MAX),
-        path: path.to_path_buf(),
+    Ok(Session::new(
+        Pump::new(dev),
+        path,
         lock,
         saved,
-        closing: None,
         has_modem_lines,
-        dtr: true,
-        rts: true,
-        brk: false,
-        modem_prev: None,
-        modem_timer: None,
-        drain_timer: None,
-    })
+    ))
 }

@@ -323,6 +323,15 @@ impl Conn {
         })
     }
 
+    /// A stack of the bottom layer alone (a device, a pty): bytes in, bytes out.
+    pub fn bare(fd: OwnedFd) -> io::Result<Conn> {
+        let args = LayerArgs {
+            side: Side::Server,
+            tls: None,
+        };
+        Conn::build(fd, &[], &args)
+    }
+
     /// A socket, plain or with TLS.
     pub fn new(fd: OwnedFd, tls: Option<&TlsRole>) -> io::Result<Conn> {
         let side = match tls {
