@@ -4,6 +4,8 @@
 #   make install              install under PREFIX (/usr/local), DESTDIR for staging
 #   make install-files        the same without building (BUILD_DIR holds the binaries)
 #   make uninstall            remove what install put there (configuration is kept)
+#   make install-remserial-link   optional: BINDIR/remserial -> rgetty-share (remserial's
+#                             command line), never over an installed remserial
 #   make check                cargo fmt --check, clippy -D warnings, cargo test
 #   make lint-man             mandoc lint of every man page, fails on any message
 #   make deb                  Debian package with cargo-deb (installs to /usr, see Cargo.toml)
@@ -41,7 +43,7 @@ SAMPLES_644 = $(wildcard etc/mgetty.config etc/dialin.config etc/block-list etc/
 UNITS       = $(wildcard etc/*.service etc/*.socket)
 EXAMPLES    = $(wildcard inittab.sample etc/99-rgetty.rules)
 
-.PHONY: all build install install-files uninstall check lint-man deb fuzz clean
+.PHONY: all build install install-files install-remserial-link uninstall check lint-man deb fuzz clean
 
 all: build
 
@@ -80,9 +82,27 @@ install-files:
 	        > $(DESTDIR)$(UNITDIR)/$$(basename $$u) && chmod 644 $(DESTDIR)$(UNITDIR)/$$(basename $$u) || exit 1; \
 	done
 	$(INSTALL) -d $(DESTDIR)$(DOCDIR)/examples
-	for e in $(EXAMPLES); do $(INSTALL) -m 644 $$e $(DESTDIR)$(DOCDIR)/examples/ || exit 1; done
+	@# examples name the installed program (SBINDIR), as the units do
+	for e in $(EXAMPLES); do \
+	    sed -e 's|/usr/sbin/rgetty|$(SBINDIR)/rgetty|g' $$e > $(DESTDIR)$(DOCDIR)/examples/$$(basename $$e) \
+	        && chmod 644 $(DESTDIR)$(DOCDIR)/examples/$$(basename $$e) || exit 1; \
+	done
+
+# rgetty-share started as `remserial` reads remserial's command line. Refused when a remserial
+# is there already (a file or link in BINDIR, or, for a live install, one on $PATH).
+install-remserial-link:
+	@dest="$(DESTDIR)$(BINDIR)/remserial"; \
+	if [ -L "$$dest" ] && [ "$$(readlink "$$dest")" = rgetty-share ]; then \
+	    echo "$$dest already links to rgetty-share"; \
+	elif [ -e "$$dest" ] || [ -L "$$dest" ]; then \
+	    echo "$$dest exists: a remserial is installed, not replacing it" >&2; exit 1; \
+	elif [ -z "$(DESTDIR)" ] && other=$$(command -v remserial); then \
+	    echo "remserial is installed as $$other: not adding $$dest" >&2; exit 1; \
+	else $(INSTALL) -d "$(DESTDIR)$(BINDIR)" && ln -s rgetty-share "$$dest" && echo "$$dest -> rgetty-share"; fi
 
 uninstall:
+	@# the remserial link only if it is ours
+	@if [ "$$(readlink $(DESTDIR)$(BINDIR)/remserial 2>/dev/null)" = rgetty-share ]; then rm -f $(DESTDIR)$(BINDIR)/remserial; fi
 	for p in $(SBIN_PROGS); do rm -f $(DESTDIR)$(SBINDIR)/$$p; done
 	for p in $(BIN_PROGS); do rm -f $(DESTDIR)$(BINDIR)/$$p; done
 	for m in $(MAN5); do rm -f $(DESTDIR)$(MANDIR)/man5/$$(basename $$m); done

@@ -16,8 +16,11 @@ namespace, which dies with the getty).
 Measured per getty:
   spawn->ready   FIFO write -> the last init-chat byte is written AND the lock is released
                  (the getty is in WAITING); median of N runs
-  RSS            VmRSS (and VmHWM) while waiting, 1 s after ready; also PSS and USS
-                 (Private_Clean + Private_Dirty) from /proc/PID/smaps_rollup
+  Private_Dirty  from /proc/PID/smaps_rollup while waiting, 1 s after ready: the memory this
+                 one line owns and nobody shares (heap, stack, written data, relocations)
+  PSS            Pss from smaps_rollup, for 1 line and summed over --lines (8) waiting at
+                 once: what the lines cost together, shared pages split between them
+  RSS            VmRSS (and VmHWM), reported alongside: counts all shared libc pages
   idle syscalls  `strace -c -f -p PID` for --idle seconds while waiting (plus ctxt switches
                  from /proc/PID/status over the same time without strace)
   RING->ATA      modem writes RING -> last byte of `ATA\\r` read (rings 1); median
@@ -143,14 +146,29 @@ def status(pid, key):
 
 
 def rollup(pid):
-    """Pss and USS (Private_Clean + Private_Dirty) in kB from smaps_rollup."""
+    """All kB fields of /proc/PID/smaps_rollup (Rss, Pss, Private_Dirty, ...)."""
     v = {}
     with open(f"/proc/{pid}/smaps_rollup") as f:
         for line in f:
             parts = line.split()
             if len(parts) == 3 and parts[2] == "kB":
                 v[parts[0].rstrip(":")] = int(parts[1])
-    return v.get("Pss", 0), v.get("Private_Clean", 0) + v.get("Private_Dirty", 0)
+    return v
+
+
+def lines_pss(kind, n):
+    """n gettys of one kind waiting at once, each on its own pty: the sum of their PSS and
+    Private_Dirty (kB), what n lines cost together. Shared pages are split between them."""
+    runs = [Run(kind) for _ in range(n)]
+    try:
+        for r in runs:
+            r.start()
+        time.sleep(1.0)
+        vs = [rollup(r.pid) for r in runs]
+        return sum(v.get("Pss", 0) for v in vs), sum(v.get("Private_Dirty", 0) for v in vs)
+    finally:
+        for r in runs:
+            r.close()
 
 
 def switches(pid):
@@ -263,7 +281,10 @@ def measure_one(kind, i, idle, res):
                 time.sleep(1.0)
                 res["rss"] = status(r.pid, "VmRSS")
                 res["hwm"] = status(r.pid, "VmHWM")
-                res["pss"], res["uss"] = rollup(r.pid)
+                v = rollup(r.pid)
+                res["pss"] = v.get("Pss", 0)
+                res["dirty"] = v.get("Private_Dirty", 0)
+                res["uss"] = v.get("Private_Clean", 0) + res["dirty"]
                 s0 = switches(r.pid)
                 time.sleep(idle / 2)
                 res["ctxt"] = switches(r.pid) - s0
@@ -300,6 +321,9 @@ def main():
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--idle", type=float, default=10.0)
     ap.add_argument("--no-build", action="store_true")
+    ap.add_argument("--lines", type=int, default=8, help="waiting lines for the PSS sum (8)")
+    ap.add_argument("--mem-only", action="store_true",
+                    help="only Private_Dirty/PSS/RSS of 1 and --lines waiting gettys (quick)")
     ap.add_argument("--extra-config", default="",
                     help="lines appended to mgetty.config, e.g. 'toggle-dtr n' (use \\n between lines)")
     a = ap.parse_args()
@@ -312,11 +336,34 @@ def main():
             sys.exit(f"missing {p}")
     if not a.no_build:
         subprocess.run(["cargo", "build", "--release", "--bin", "rgetty"], cwd=ROOT, check=True)
+    if a.mem_only:
+        for kind in ["mgetty", "rgetty"]:
+            r1 = Run(kind)
+            try:
+                r1.start()
+                time.sleep(1.0)
+                v = rollup(r1.pid)
+            finally:
+                r1.close()
+            pss8, dirty8 = lines_pss(kind, a.lines)
+            print(f"{kind}: Private_Dirty {v.get('Private_Dirty')} kB, PSS {v.get('Pss')} kB, "
+                  f"RSS {v.get('Rss')} kB; {a.lines} lines: PSS {pss8} kB, "
+                  f"Private_Dirty {dirty8} kB")
+        return
     m, r = measure(a.runs, a.idle)
+    for res, kind in [(m, "mgetty"), (r, "rgetty")]:
+        res["pss8"], res["dirty8"] = lines_pss(kind, a.lines)
+    n = a.lines
     rows = [
+        ("Private_Dirty while waiting", f"{m['dirty']} kB", f"{r['dirty']} kB",
+         ratio(r["dirty"], m["dirty"])),
+        ("PSS while waiting, 1 line", f"{m['pss']} kB", f"{r['pss']} kB", ratio(r["pss"], m["pss"])),
+        (f"PSS while waiting, {n} lines (sum)", f"{m['pss8']} kB", f"{r['pss8']} kB",
+         ratio(r["pss8"], m["pss8"])),
+        (f"Private_Dirty, {n} lines (sum)", f"{m['dirty8']} kB", f"{r['dirty8']} kB",
+         ratio(r["dirty8"], m["dirty8"])),
         ("RSS while waiting (VmRSS)", f"{m['rss']} kB", f"{r['rss']} kB", ratio(r["rss"], m["rss"])),
         ("peak RSS (VmHWM)", f"{m['hwm']} kB", f"{r['hwm']} kB", ratio(r["hwm"], m["hwm"])),
-        ("PSS while waiting", f"{m['pss']} kB", f"{r['pss']} kB", ratio(r["pss"], m["pss"])),
         ("USS while waiting (private pages)", f"{m['uss']} kB", f"{r['uss']} kB",
          ratio(r["uss"], m["uss"])),
         (f"syscalls while idle ({a.idle:g} s, strace -c -f)", str(m["syscalls"]), str(r["syscalls"]),

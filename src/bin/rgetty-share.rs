@@ -10,7 +10,10 @@
 //! rgetty-share connect HOST:PORT [--mode raw|rfc2217] [--tls [--tls-ca PEM]
 //!                      [--tls-cert PEM --tls-key PEM]] (--link PATH | DEVICE)
 //! rgetty-share modem --link PATH -p PORT
+//! rgetty-share remserial [-d] [-r HOST] [-p PORT] [-s STTY] [-m MAX] [-w] [-x N] [-l LINK] DEVICE
 //! ```
+//!
+//! Started under the name `remserial` (a link), it reads remserial's command line.
 
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::{AsFd, OwnedFd};
@@ -32,6 +35,8 @@ use rgetty::sys::lock::{LockDir, Naming};
 #[path = "rgetty_share/args.rs"]
 mod args;
 use args::{Cli, Cmd, Common, ConnectArgs, ServeArgs};
+#[path = "rgetty_share/remserial.rs"]
+mod remserial;
 
 /// Log to stderr in the foreground, to syslog once daemonized or under inetd (where stderr
 /// may be the client's socket).
@@ -126,6 +131,13 @@ fn check_config(path: &Path) -> anyhow::Result<()> {
     if !problems.is_empty() {
         bail!("{}", problems.join("\n"));
     }
+    let acls: Vec<&Acl> = ports.iter().map(|p| &p.acl).collect();
+    let text = rgetty::config::load::load(path, rgetty::config::load::Trust::Commands)?.text;
+    for w in rgetty::share::resolve::unresolved_names(path, &text, &acls, |h| {
+        !rgetty::sys::names::forward(h).is_empty()
+    }) {
+        log::warn!("{w}");
+    }
     #[allow(clippy::print_stdout)]
     {
         println!("ok: {} ports", ports.len());
@@ -150,7 +162,7 @@ fn set_metrics(
     let acl = if a.metrics_allow.is_empty() {
         file_allow.unwrap_or_default()
     } else {
-        Acl::parse(&a.metrics_allow).context("--metrics-allow")?
+        Acl::parse_addresses(&a.metrics_allow).context("--metrics-allow")?
     };
     let l = TcpListener::bind(addr).with_context(|| format!("cannot listen on {addr}"))?;
     log::info!(
@@ -256,12 +268,16 @@ fn serve_config(srv: &mut ShareServer, a: &ServeArgs, cfgpath: &Path) -> anyhow:
     Ok(true)
 }
 
-/// `serve --inetd`: the connection on stdin, or the sockets systemd passed.
-fn serve_inetd(srv: &mut ShareServer, cfg: PortConfig) -> anyhow::Result<()> {
+/// `serve --inetd`: the connection on stdin, or the sockets systemd passed. A port without a
+/// listener of its own is named (in the log) by the address the connection arrived on.
+fn serve_inetd(srv: &mut ShareServer, mut cfg: PortConfig) -> anyhow::Result<()> {
     let fds = systemd_fds();
     if fds.is_empty() {
         let fd = rgetty::sys::tty::adopt_fd(0).context("stdin is not open")?;
         let sock = TcpStream::from(fd);
+        if let Ok(a) = sock.local_addr() {
+            cfg.listen = a;
+        }
         let pi = srv.add_port(cfg, None)?;
         srv.exit_when_idle(true);
         srv.inject(pi, sock);
@@ -285,6 +301,9 @@ fn serve_inetd(srv: &mut ShareServer, cfg: PortConfig) -> anyhow::Result<()> {
         let pi = match pi {
             Some(p) => p,
             None => {
+                if let Some(a) = conns.first().and_then(|c| c.local_addr().ok()) {
+                    cfg.listen = a;
+                }
                 srv.exit_when_idle(true);
                 srv.add_port(cfg, None)?
             }
@@ -330,6 +349,9 @@ fn serve(a: ServeArgs) -> anyhow::Result<()> {
     install_signals(&mut srv)?;
     if a.daemon {
         nix::unistd::daemon(false, false).context("daemon")?;
+        init_log(a.common.verbose, false);
+    } else if a.detach {
+        remserial::detach()?;
         init_log(a.common.verbose, false);
     }
     // Every listener is bound: tell systemd (when it asked).
@@ -410,12 +432,34 @@ fn connect(a: ConnectArgs) -> anyhow::Result<()> {
     ] {
         signal_hook::flag::register(s, sig.term.clone()).context("signal handler")?;
     }
+    if a.detach {
+        remserial::detach()?;
+        init_log(a.common.verbose, false);
+    }
     client::run(&opts, &sig.term)?;
     Ok(())
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let remserial_args = match argv.first() {
+        Some(a0) if rgetty::share::remserial::invoked_as_remserial(a0) => Some(argv[1..].to_vec()),
+        _ => None,
+    };
+    let cli = match remserial_args {
+        Some(args) => match remserial::cli(&args) {
+            Ok(c) => c,
+            Err(code) => return code,
+        },
+        None => Cli::parse(),
+    };
+    let cli = match cli.cmd {
+        Cmd::Remserial { args } => match remserial::cli(&args) {
+            Ok(c) => c,
+            Err(code) => return code,
+        },
+        _ => cli,
+    };
     let r = match cli.cmd {
         Cmd::Serve(a) => serve(a),
         Cmd::Connect(a) => connect(a),
@@ -424,6 +468,7 @@ fn main() -> ExitCode {
             let code = rgetty::modem::cli::main(args);
             return ExitCode::from(u8::try_from(code).unwrap_or(1));
         }
+        Cmd::Remserial { .. } => Err(anyhow::anyhow!("remserial: nested")),
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,

@@ -446,6 +446,12 @@ pub struct Settings {
     /// `call-log` (rgetty): file one JSON record per call is appended to; `None` means
     /// `<log-dir>/calls.jsonl` (`/var/log/rgetty/calls.jsonl`), an empty value turns it off.
     pub call_log: Option<String>,
+    /// `issue-escapes` (rgetty): `mgetty`, `agetty`, or `auto` (empty, the default: agetty's
+    /// on `direct` lines, mgetty's on modem lines) (§5.6).
+    pub issue_escapes: String,
+    /// `term-size` (rgetty): the session's terminal size, `ROWSxCOLS`, or `probe` to ask the
+    /// terminal (direct lines only); empty (default) leaves it to `LINES`/`COLUMNS` (§5.6).
+    pub term_size: String,
     /// `block-list` (rgetty): the block list (`ACTION NUMBER NAME` lines, relative to the
     /// config dir); `None` or an empty value: no block list.
     pub block_list: Option<String>,
@@ -505,6 +511,8 @@ impl Settings {
             ring_patterns: None,
             ring_patterns_perms: RingPatternsPerms::Refuse,
             call_log: None,
+            issue_escapes: String::new(),
+            term_size: String::new(),
             block_list: None,
         }
     }
@@ -542,6 +550,18 @@ impl Settings {
     pub fn sanitize(&mut self) -> Result<Vec<String>, String> {
         if !crate::proto::speed::is_valid(self.speed) {
             return Err(format!("invalid port speed: {}", self.speed));
+        }
+        if crate::proto::agetty::Dialect::from_setting(&self.issue_escapes, false).is_none() {
+            return Err(format!(
+                "invalid issue-escapes {:?}: mgetty, agetty or auto",
+                self.issue_escapes
+            ));
+        }
+        let size = self.term_size.as_str();
+        if !matches!(size, "" | "probe") && crate::proto::agetty::parse_size(size).is_none() {
+            return Err(format!(
+                "invalid term-size {size:?}: ROWSxCOLS (e.g. 50x132) or probe"
+            ));
         }
         let mut notes = Vec::new();
         if self.rings == 0 {
@@ -588,7 +608,7 @@ impl Settings {
 
 /// Value type of a keyword (§2.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
+pub(crate) enum Kind {
     /// C-style integer.
     Int,
     /// mgetty boolean.
@@ -789,6 +809,8 @@ static KEYWORDS: &[Keyword] = &[
         },
     ),
     data("call-log", Kind::Str, None, |s, v| s.call_log = Some(text(v)), |s| s.call_log.clone()),
+    data("issue-escapes", Kind::Str, None, |s, v| s.issue_escapes = text(v), |s| Some(s.issue_escapes.clone())),
+    data("term-size", Kind::Str, None, |s, v| s.term_size = text(v), |s| Some(s.term_size.clone())),
     data("block-list", Kind::Str, None, |s, v| s.block_list = Some(text(v)).filter(|t| !t.is_empty()), |s| s.block_list.clone()),
 ];
 
@@ -977,6 +999,11 @@ fn one_line(l: &ConfLine, path: &Path, settings: &mut Settings, parsed: &mut Par
         )),
         Err(msg) => parsed.errors.push(ConfigError::new(path, l.line, msg)),
     }
+}
+
+/// The value type of `keyword` (`None` for unknown words).
+pub(crate) fn kind_of(keyword: &str) -> Option<Kind> {
+    find(keyword).map(|k| k.kind)
 }
 
 /// Why `keyword` is ignored (`None` for data keywords and unknown words): for the log note.

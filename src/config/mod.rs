@@ -12,6 +12,7 @@ pub mod dialin;
 pub mod load;
 pub mod login;
 pub mod mgetty;
+pub mod suspect;
 pub mod xringd;
 
 /// Where a config item came from: a file and a 1-based line number.

@@ -14,7 +14,8 @@ use crate::config::mgetty::Profile;
     name = "rgetty",
     disable_version_flag = true,
     about = "A getty for modem lines that mgetty users can drop in",
-    override_usage = "rgetty [options] tty"
+    override_usage = "rgetty [options] tty\n       rgetty --check [options] [tty]\n       rgetty status [--json | --prometheus]\n       rgetty calls [--since TIME] [--line TTY] [--json]\n       rgetty ncid [--listen ADDR:PORT] [--allow LIST]",
+    after_help = "Commands:\n  status  What each line is doing now (state files in --pid-dir); `rgetty status --help`\n  calls   The call log, one line per call; `rgetty calls --help`\n  ncid    Serve every line's caller ID to NCID clients; `rgetty ncid --help`\n\nSee rgetty(8), rgetty.config(5) and login.config(5)."
 )]
 pub struct Cli {
     /// Log level 0-9 (mgetty's -x; config `debug`).
@@ -100,9 +101,18 @@ pub struct Cli {
     /// Directory of `nologin.<DevID>` files.
     #[arg(long, value_name = "DIR", default_value = "/etc")]
     pub nologin_dir: PathBuf,
-    /// Built-in defaults and lock naming: `upstream` (default) or `debian` (see mgetty §0).
+    /// Built-in defaults and lock naming: `upstream` (default) or `debian` (Debian's mgetty:
+    /// line root:dialout 0660, lock names like `LCK..pts_3`, prompt `@ login: `).
     #[arg(long, value_name = "PROFILE", default_value = "upstream")]
     pub profile: Profile,
+    /// os-release file for agetty's `\S` escape (`/usr/lib/os-release` if this is missing).
+    #[arg(
+        long,
+        value_name = "FILE",
+        default_value = "/etc/os-release",
+        hide = true
+    )]
+    pub os_release: PathBuf,
     /// syslog socket.
     #[arg(long, value_name = "PATH", default_value = "/dev/log", hide = true)]
     pub syslog_socket: PathBuf,

@@ -49,14 +49,20 @@ impl Getty {
     pub(super) fn dispatch(&mut self, call: &Call, login: &Login) -> State {
         let _ = fs::remove_file(&self.paths.pid_file);
         let (lname, name_str, final_mode) = self.login_of(login);
-        if matches!(login, Login::Name(..)) && !logname::is_safe_name(&name_str) {
+        if matches!(login, Login::Name(..) | Login::Auto(_)) && !logname::is_safe_name(&name_str) {
             log::error!("refusing unsafe login name {name_str:?}");
             self.outcome(Outcome::Refused, "unsafe login name");
             return State::Exit(exit::OK);
         }
         let table = self.login_table();
         let entry = table.dispatch(&lname, false);
-        let argv = entry.argv(&name_str, &call.info.connect, &call.info.caller_id);
+        let mut argv = entry.argv(&name_str, &call.info.connect, &call.info.caller_id);
+        if matches!(login, Login::Auto(_)) {
+            argv = super::agetty::autologin_argv(&entry.program, argv, &name_str);
+        }
+        if let Some(state) = self.missing_login(&entry.program) {
+            return state;
+        }
         log::debug!("match: user={name_str:?}, line {}", entry.loc);
         if !self.userid_known(&entry) {
             let why = format!(
@@ -124,6 +130,17 @@ impl Getty {
                     clocal: self.settings.ignore_carrier,
                     flow: Flow::Hard,
                     lcuc: *lcuc,
+                },
+            ),
+            Login::Auto(n) => (
+                LoginName::Typed(n),
+                n.clone(),
+                FinalMode {
+                    crlf: false,
+                    raw: false,
+                    clocal: self.settings.ignore_carrier,
+                    flow: Flow::Hard,
+                    lcuc: false,
                 },
             ),
             Login::AutoPpp => (

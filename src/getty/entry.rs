@@ -53,8 +53,13 @@ pub fn run(cli: Cli) -> i32 {
         .map_or(4, |n| u8::try_from(n.clamp(0, 9)).unwrap_or(4));
     let root = nix::unistd::geteuid().is_root();
     // The package cannot ship the empty log directory: create it (best effort).
+    // Mode 0750, as `make install` creates it (logs show caller IDs).
     if let Some(dir) = paths.log_file.parent().filter(|_| root) {
-        let _ = fs::create_dir_all(dir);
+        use std::os::unix::fs::DirBuilderExt;
+        let _ = fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o750)
+            .create(dir);
     }
     logging::init(logging::LogSetup {
         // Not root: syslog only, no file is touched.

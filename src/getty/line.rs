@@ -60,18 +60,6 @@ impl Line {
         extra: Option<BorrowedFd<'_>>,
         deadline: Option<Instant>,
     ) -> io::Result<Wake> {
-        self.wait_trimmed(sig, extra, deadline, &[])
-    }
-
-    /// [`Line::wait`] that drops the resident pages of `trim` right before it blocks
-    /// ([`Signals::wait_trimmed`]): for the long wait in Waiting.
-    pub fn wait_trimmed(
-        &self,
-        sig: &Signals,
-        extra: Option<BorrowedFd<'_>>,
-        deadline: Option<Instant>,
-        trim: &[(usize, usize)],
-    ) -> io::Result<Wake> {
         // A terminating signal whose wake byte an earlier `sleep` drained (the prompt wait,
         // say) must still end this wait, not the login-time expiry minutes later.
         if sig.term_signal().is_some() {
@@ -79,7 +67,7 @@ impl Line {
         }
         let mut fds = vec![self.fd.as_fd()];
         fds.extend(extra);
-        Ok(match sig.wait_trimmed(&fds, deadline, trim)? {
+        Ok(match sig.wait(&fds, deadline)? {
             Ready::Woken => Wake::Signal,
             Ready::Timeout => Wake::Timeout,
             Ready::Fd(0, ev) if ev.contains(PollFlags::POLLIN) => Wake::Readable,

@@ -4,7 +4,6 @@ use super::exit;
 use std::io;
 use std::time::{Duration, Instant};
 
-use crate::config::load::{Trust, load};
 use crate::ops::calllog::Outcome as OpsOutcome;
 use crate::proto::chat::printable;
 use crate::proto::issue::{self, Facts, IssueSource};
@@ -13,6 +12,7 @@ use crate::sys::logging::AUDIT;
 use crate::sys::tty::{self, Flow};
 use crate::sys::utmp::Kind;
 
+use super::agetty::Credentials;
 use super::common::Getty;
 use super::line::sleep;
 use super::state::{Call, Login, State};
@@ -23,17 +23,12 @@ const HANGUP_AFTER_EOF: Duration = Duration::from_millis(500);
 impl Getty {
     /// The issue (`issue-file`: literal text, a file or `!command`) rendered for this call.
     pub(super) fn issue_bytes(&self, facts: &Facts) -> Vec<u8> {
+        if Credentials::from_env().noissue {
+            return Vec::new();
+        }
         match IssueSource::from_setting(&self.settings.issue_file) {
             IssueSource::Literal(t) => issue::render_literal(&t, facts),
-            IssueSource::File(p) => match load(&p, Trust::Settings) {
-                Ok(src) => issue::render_file_lines(&src.bytes, facts),
-                Err(e) => {
-                    if !e.is_missing() {
-                        log::error!("issue-file {e}");
-                    }
-                    Vec::new()
-                }
-            },
+            IssueSource::File(p) => self.render_issue_file(&p, facts),
             IssueSource::Command(cmd) => {
                 // Admin-configured (`issue-file !cmd`); runs with the line as its output.
                 match std::process::Command::new("/bin/sh")
@@ -61,6 +56,9 @@ impl Getty {
             .then(|| Instant::now() + Duration::from_secs(self.settings.login_time_s));
         let mut editor = Editor::new(EditorConfig::default());
         let mut lcuc_hinted = false;
+        if let Some(state) = self.autologin(&call)? {
+            return Ok(state);
+        }
         'issue: loop {
             self.send_issue(&call)?;
             let mut pending: Vec<u8> = Vec::new();
@@ -135,6 +133,7 @@ impl Getty {
         if let Err(e) = tty::set_modem_mode(line, speed, Flow::Hard, clocal) {
             log::warn!("{e}");
         }
+        self.apply_term_size();
         let host = if call.info.caller_id == "none" {
             call.info.connect.clone()
         } else {
@@ -151,6 +150,24 @@ impl Getty {
             Duration::from_millis(self.settings.prompt_waittime_ms),
         );
         Ok(())
+    }
+
+    /// The `autologin` credential: on a direct line, the issue and the prompt, then the user
+    /// logs in without typing; on a modem line it is ignored (a caller is never logged in
+    /// automatically).
+    fn autologin(&mut self, call: &Call) -> io::Result<Option<State>> {
+        let Some(user) = Credentials::from_env().autologin else {
+            return Ok(None);
+        };
+        if !self.settings.direct {
+            log::warn!("credential autologin ignored: not a direct line");
+            return Ok(None);
+        }
+        self.send_issue(call)?;
+        self.line()?
+            .write_all(format!("{user} (automatic login)\r\n").as_bytes())?;
+        log::info!("automatic login of {user:?} (credential autologin)");
+        Ok(Some(State::Dispatch(call.clone(), Login::Auto(user))))
     }
 
     /// The issue and the prompt; the tty becomes mode 0600 in between.

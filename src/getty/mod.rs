@@ -6,8 +6,10 @@
 //! ring events come from `ringing`), `login` (issue, prompt, login name, AutoPPP) and
 //! `dispatch` (login.config and exec). Shared: `common` (the `Getty` value), [`ident`] (the
 //! tty's names, computed once), `settings` (mgetty.config, `--check`), `patterns` (the
-//! ring-patterns file), `perms` (permission policy) and `system` (uname, inotify, pid file).
+//! ring-patterns file), `perms` (permission policy), `system` (uname, inotify, pid file) and `agetty` (issue.d,
+//! agetty's escapes, credentials, terminal size, a missing login program).
 
+mod agetty;
 mod answer;
 pub mod chatio;
 pub mod cli;

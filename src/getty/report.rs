@@ -72,7 +72,7 @@ fn state_facts(state: &State) -> Option<CallFacts> {
         }
         State::Dispatch(c, login) => Some(CallFacts {
             user: match login {
-                Login::Name(n, ..) => n.clone(),
+                Login::Name(n, ..) | Login::Auto(n) => n.clone(),
                 Login::AutoPpp => crate::config::login::AUTOPPP.to_string(),
             },
             ..facts(c)

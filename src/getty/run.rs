@@ -8,11 +8,21 @@ use crate::sys::logging::AUDIT;
 
 use super::common::Getty;
 use super::state::State;
-use super::system::write_pid_file;
+use super::system::{other_getty, write_pid_file};
 
 impl Getty {
     /// Run the state machine from [`State::Start`] to an exit code.
     pub(super) fn run(&mut self) -> i32 {
+        if let Some((pid, state)) = other_getty(&self.cli.pid_dir, &self.tty.dev_id) {
+            // one getty per line: leave its state file, lock and call log alone
+            let msg = format!(
+                "{}: already served by rgetty pid {pid} ({state}); not starting a second one",
+                self.tty.device
+            );
+            log::error!("{msg}");
+            crate::getty::cli::eprintln_safe(&format!("rgetty: {msg}"));
+            return 30;
+        }
         log::info!(
             "rgetty: {} on {}",
             env!("CARGO_PKG_VERSION"),

@@ -11,13 +11,14 @@ use std::time::{Duration, Instant};
 use crate::config::blocklist::{BlockList, Screen, Verdict, decide};
 use crate::config::dialin;
 use crate::config::load::{self, Trust};
+use crate::config::mgetty::Settings;
 use crate::ops::calllog::Outcome;
 use crate::sys::logging::AUDIT;
 use crate::sys::ringsource::{CallRings, Step};
 
 use super::common::Getty;
 use super::line::sleep;
-use super::settings::resolve;
+use super::settings::{Checker, resolve};
 use super::state::{Call, State};
 
 /// How long a blocked call is held off-hook before hanging up.
@@ -76,14 +77,16 @@ impl Getty {
         (decide(&dialin, &block, "dialin.config", cid), broken)
     }
 
-    /// After a ring or new caller-ID data: screen the call as soon as there is something to
-    /// screen (a caller ID, or a second ring without one; a broken file at once). A blocked
-    /// call is dropped now (the state it ends in); a refused one shows `refusing`.
+    /// After a ring or new caller-ID data: report the call's facts, then screen it as soon as
+    /// there is something to screen (a caller ID, or a second ring without one; a broken file
+    /// at once). A blocked call is dropped now (the state it ends in); a refused one shows
+    /// `refusing`.
     pub(super) fn screen_ringing(
         &mut self,
         rings: &mut CallRings,
         call: &mut Call,
     ) -> io::Result<Option<State>> {
+        self.report_ring(call);
         let known = call.info.caller_id != "none" || call.rings >= 2;
         let (verdict, broken) = self.verdict(&call.info.caller_id);
         if !known && !broken {
@@ -150,5 +153,43 @@ impl Getty {
         );
         self.clean_line(Duration::from_millis(500), Duration::from_secs(10))?;
         Ok(State::Jail)
+    }
+}
+
+impl Checker {
+    /// `--check` for screening: dialin.config (a directory, an unreadable file or garbage is
+    /// an error: at run time it would refuse every call) and the block list (every bad line;
+    /// missing is an error when configured); a warning when either screens with `rings 1`.
+    pub(super) fn screening(&mut self, config_dir: &Path, settings: &Settings) {
+        let dialin_path = config_dir.join("dialin.config");
+        let mut screens = Vec::new();
+        if let Some(src) = self.read(&dialin_path, Trust::Settings) {
+            screens.push("dialin.config");
+            for e in dialin::check_text(&src.text, &dialin_path) {
+                self.error(format!("{e}; rgetty would refuse every call"));
+            }
+        }
+        if let Some(b) = settings.block_list.as_deref() {
+            screens.push("block-list");
+            let path = resolve(config_dir, Path::new(b));
+            if std::fs::symlink_metadata(&path).is_err() {
+                self.error(format!(
+                    "{}: not found (block-list); rgetty would refuse every call",
+                    path.display()
+                ));
+            } else if let Some(src) = self.read(&path, Trust::Settings) {
+                for e in BlockList::parse(&src.text, &path).1 {
+                    self.error(format!("{e}; rgetty would refuse every call"));
+                }
+            }
+        }
+        if !screens.is_empty() && settings.rings < 2 {
+            self.warn(format!(
+                "caller-ID screening ({}) with rings {}: caller ID arrives after the first \
+                 RING, so the call is answered before it can be screened (set rings to 2 or more)",
+                screens.join(", "),
+                settings.rings
+            ));
+        }
     }
 }

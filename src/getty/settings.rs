@@ -119,13 +119,23 @@ pub(super) fn check_settings(cli: &Cli, file: Option<&Source>) -> (Settings, Vec
         .iter()
         .map(ToString::to_string)
         .collect();
-    problems.extend(outcome.err().unwrap_or_default());
+    // An invalid speed from the file is already reported with its file:line: once is enough.
+    let reported = |e: &String| {
+        e.strip_prefix("invalid port speed: ").is_some_and(|n| {
+            let quoted = format!("invalid port speed \"{n}\"");
+            problems.iter().any(|p| p.ends_with(&quoted))
+        })
+    };
+    let fatal: Vec<String> = outcome.err().unwrap_or_default();
+    let fatal: Vec<String> = fatal.into_iter().filter(|e| !reported(e)).collect();
+    problems.extend(fatal);
     (merged.settings, problems)
 }
 
 /// `rgetty --check`: parse every config file rgetty would read and look up the users, groups
 /// and programs they name. Each problem goes to stderr as `file:line: message`; exit 2 if
-/// there was any, else `ok: N files` on stdout and exit 0. A missing config dir is an error.
+/// there was any, else `ok: N files: a, b` (the files read) on stdout and exit 0. A missing
+/// config dir is an error.
 pub(super) fn check(cli: &Cli) -> i32 {
     let mut c = Checker::default();
     if !cli.config_dir.is_dir() {
@@ -141,23 +151,25 @@ pub(super) fn check(cli: &Cli) -> i32 {
     if let Some(configured) = &settings.ring_patterns {
         c.ring_patterns(&resolve(&cli.config_dir, configured), &settings);
     }
+    c.screening(&cli.config_dir, &settings);
     c.finish()
 }
 
 /// What `--check` found so far.
 #[derive(Debug, Default)]
-struct Checker {
+pub(super) struct Checker {
     errors: usize,
-    files: usize,
+    /// The files read, in order.
+    files: Vec<PathBuf>,
 }
 
 impl Checker {
-    fn error(&mut self, msg: String) {
+    pub(super) fn error(&mut self, msg: String) {
         self.errors += 1;
         eprintln_safe(&format!("rgetty: {msg}"));
     }
 
-    fn warn(&self, msg: String) {
+    pub(super) fn warn(&self, msg: String) {
         eprintln_safe(&format!("rgetty: warning: {msg}"));
     }
 
@@ -165,17 +177,18 @@ impl Checker {
         if self.errors > 0 {
             exit::USAGE
         } else {
-            println!("ok: {} files", self.files);
+            let names: Vec<String> = self.files.iter().map(|f| f.display().to_string()).collect();
+            println!("ok: {} files: {}", self.files.len(), names.join(", "));
             exit::OK
         }
     }
 
     /// Read a file through [`loader::load`] under `trust`: `None` when it is missing (no
     /// error) or refused or unreadable (one error line naming the file and the reason).
-    fn read(&mut self, path: &Path, trust: Trust) -> Option<Source> {
+    pub(super) fn read(&mut self, path: &Path, trust: Trust) -> Option<Source> {
         match loader::load(path, trust) {
             Ok(source) => {
-                self.files += 1;
+                self.files.push(path.to_path_buf());
                 Some(source)
             }
             Err(e) if e.is_missing() => None,
@@ -196,6 +209,11 @@ impl Checker {
         }
         let (settings, problems) = check_settings(cli, file.as_ref());
         problems.into_iter().for_each(|p| self.error(p));
+        if let Some(f) = &file {
+            for w in crate::config::suspect::warnings(&f.text, &f.path) {
+                self.warn(w);
+            }
+        }
         settings
     }
 
@@ -220,11 +238,14 @@ impl Checker {
             |u| crate::sys::exec::lookup_user(u).is_ok(),
             program_problem,
         );
-        for e in errs.into_iter().chain(names) {
+        // In line order: a parse error and an unknown user of line 3 come before line 7's.
+        let mut all: Vec<_> = errs.into_iter().chain(names).collect();
+        all.sort_by_key(|e| e.loc.line);
+        for e in all {
             self.error(e.to_string());
         }
         if let Some(p) = login_config_access(&source) {
-            self.warn(format!("{p}; it would be ignored"));
+            self.error(format!("{p}; it would be ignored"));
         }
     }
 

@@ -27,6 +27,8 @@ pub enum Login {
     Name(String, Terminator, bool),
     /// A PPP LCP frame was detected (AutoPPP).
     AutoPpp,
+    /// Automatic login of this user (the `autologin` credential, direct lines only).
+    Auto(String),
 }
 
 /// The getty's state.

@@ -19,8 +19,13 @@ impl Getty {
                 .map(|u| f(u).to_string_lossy().into_owned())
                 .unwrap_or_default()
         };
+        let nohostname = super::agetty::Credentials::from_env().nohostname;
         Facts {
-            nodename: s(nix::sys::utsname::UtsName::nodename),
+            nodename: if nohostname {
+                String::new()
+            } else {
+                s(nix::sys::utsname::UtsName::nodename)
+            },
             sysname: s(nix::sys::utsname::UtsName::sysname),
             machine: s(nix::sys::utsname::UtsName::machine),
             release: s(nix::sys::utsname::UtsName::release),
@@ -59,6 +64,18 @@ impl Getty {
 
 /// Write the pid file (mode 0644) by rename: a symlink planted at its name is replaced,
 /// never followed.
+/// Another rgetty that serves this line: the pid and state its state file records, when that
+/// process still runs (same start time) and is not us. Read before this run writes anything.
+pub(super) fn other_getty(pid_dir: &Path, dev_id: &str) -> Option<(i32, String)> {
+    let path = crate::ops::store::state_path(pid_dir, dev_id);
+    let text = std::fs::read_to_string(path).ok()?;
+    let s = crate::ops::state::LineState::from_json(&text)?;
+    let me = i32::try_from(std::process::id()).ok()?;
+    let running =
+        s.pid != me && s.state != "stopped" && crate::ops::store::is_alive(s.pid, s.start_ticks);
+    running.then_some((s.pid, s.state))
+}
+
 pub(super) fn write_pid_file(path: &Path) -> io::Result<()> {
     crate::sys::safefile::replace(path, format!("{}\n", std::process::id()).as_bytes(), 0o644)
 }

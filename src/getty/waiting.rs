@@ -50,10 +50,9 @@ impl Getty {
                 return Ok(None);
             }
             let line = self.line()?;
-            // Before the long wait: the resident program text is dropped right before the
-            // poll (what runs after the drop faults back in; see `Signals::wait_trimmed`).
-            let trim = crate::sys::idle::prepare_once(&mut trimmed);
-            let wake = line.wait_trimmed(&self.sig, inotify.map(AsFd::as_fd), deadline, &trim)?;
+            // Before the long wait: freed start-up heap goes back to the kernel.
+            crate::sys::idle::prepare_once(&mut trimmed);
+            let wake = line.wait(&self.sig, inotify.map(AsFd::as_fd), deadline)?;
             match wake {
                 Wake::Readable | Wake::Hangup => return Ok(None),
                 Wake::Timeout => return Ok(Some(State::CheckModem)),

@@ -86,7 +86,7 @@ struct Cli {
 
 /// Check one `--allow` value with the share ACL parser.
 fn check_allow(s: &str) -> Result<String, String> {
-    Acl::parse(&[s])
+    Acl::parse_addresses(&[s])
         .map(|_| s.to_string())
         .map_err(|e| e.to_string())
 }
@@ -196,7 +196,7 @@ pub fn main(args: Vec<String>) -> i32 {
     let listen = SocketAddr::new(cli.listen, cli.port);
     // each value was checked by `check_allow`, so this cannot fail
     let allow = (!cli.allow.is_empty())
-        .then(|| Acl::parse(&cli.allow).ok())
+        .then(|| Acl::parse_addresses(&cli.allow).ok())
         .flatten();
     let mut server = match ModemServer::bind(settings(&cli, pb.0, pb.1), listen, allow) {
         Ok(s) => s,

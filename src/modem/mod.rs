@@ -107,27 +107,6 @@ impl ModemServer {
 /// The name of `ip` from reverse DNS (`getnameinfo` with `NI_NAMEREQD`), cleaned for a
 /// caller-ID line ([`cid::clean`]); `None` when there is none. Blocks: run it off the loop.
 pub fn reverse_dns(ip: IpAddr) -> Option<String> {
-    use nix::sys::socket::{SockaddrLike, SockaddrStorage};
-    let sa = SockaddrStorage::from(SocketAddr::new(ip, 0));
-    let mut host = [0 as libc::c_char; 256];
-    // SAFETY: `sa` is a valid socket address of `sa.len()` bytes; `host` is a writable buffer
-    // of the given length; no service buffer is passed (null, length 0).
-    let rc = unsafe {
-        libc::getnameinfo(
-            sa.as_ptr(),
-            sa.len(),
-            host.as_mut_ptr(),
-            host.len() as libc::socklen_t,
-            std::ptr::null_mut(),
-            0,
-            libc::NI_NAMEREQD,
-        )
-    };
-    if rc != 0 {
-        return None;
-    }
-    // SAFETY: on success getnameinfo wrote a NUL-terminated string into `host`.
-    let name = unsafe { std::ffi::CStr::from_ptr(host.as_ptr()) };
-    let name = cid::clean(&name.to_string_lossy());
+    let name = cid::clean(&crate::sys::names::reverse(ip)?);
     (!name.is_empty()).then_some(name)
 }

@@ -77,13 +77,18 @@ impl LogArgs {
     }
 }
 
-/// If `args` is `rgetty status ...` or `rgetty calls ...`, run it and return the exit code.
+/// If `args` is `rgetty status ...`, `rgetty calls ...` or `rgetty ncid ...`, run it and
+/// return the exit code.
 pub fn dispatch(args: &[String]) -> Option<i32> {
     let sub = args.get(1)?.as_str();
     let rest = || std::iter::once(format!("rgetty {sub}")).chain(args.iter().skip(2).cloned());
     match sub {
         "status" => Some(parse_then(StatusArgs::try_parse_from(rest()), status)),
         "calls" => Some(parse_then(CallsArgs::try_parse_from(rest()), calls)),
+        "ncid" => Some(parse_then(
+            super::ncidd::NcidArgs::try_parse_from(rest()),
+            super::ncidd::run,
+        )),
         _ => None,
     }
 }

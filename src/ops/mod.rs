@@ -18,6 +18,8 @@ pub mod httpconn;
 pub mod journal;
 pub mod json;
 pub mod line;
+pub mod ncid;
+pub mod ncidd;
 pub mod notify;
 pub mod prom;
 pub mod state;

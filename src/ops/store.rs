@@ -125,6 +125,11 @@ pub fn read_states(pid_dir: &Path) -> io::Result<Vec<LineState>> {
     Ok(states)
 }
 
+/// One state file, read as [`read_states`] reads each; `None` if it is not one.
+pub fn read_state(path: &Path) -> Option<LineState> {
+    read_small(path).and_then(|t| LineState::from_json(&t))
+}
+
 /// A small regular file's text, not through a symlink, without blocking on a FIFO.
 fn read_small(path: &Path) -> Option<String> {
     let file = OpenOptions::new()

@@ -319,11 +319,12 @@ pub fn render_prompt(prompt: &str, facts: &Facts) -> Vec<u8> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    fn facts() -> Facts {
+    /// Facts for escape tests (also `proto::agetty`'s).
+    pub(crate) fn facts() -> Facts {
         Facts {
             nodename: "gate".into(),
             sysname: "Linux".into(),

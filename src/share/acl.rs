@@ -1,7 +1,12 @@
-//! Host access lists for exported ports: addresses, CIDR networks or `*`.
+//! Host access lists for exported ports: addresses, CIDR networks, `*`, and host or domain
+//! names (`host.example.org`, `.example.org`, `*.example.org`; see [`names`]).
 //!
-//! Pure: no I/O, no name lookups (host names are refused at parse time so that access never
-//! depends on DNS). A port without a list admits loopback peers only.
+//! Pure: no I/O. Addresses are matched here; a name entry matches the peer's verified host
+//! name, which `share::resolve` looks up off the event loop only when no address entry
+//! admits the peer. A port without a list admits loopback peers only.
+
+pub mod names;
+pub use names::NamePattern;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -23,8 +28,8 @@ pub enum Rule {
 /// An invalid ACL entry.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AclError {
-    /// Not an address, a CIDR or `*`.
-    #[error("bad host entry {0:?} (want an IP address, ADDR/BITS or *)")]
+    /// Not an address, a CIDR, `*` or a host name.
+    #[error("bad host entry {0:?} (want an IP address, ADDR/BITS, a host name, .domain or *)")]
     BadEntry(String),
     /// The prefix is longer than the address.
     #[error("bad prefix length in {0:?}")]
@@ -32,12 +37,17 @@ pub enum AclError {
     /// The list has no entries.
     #[error("empty host list")]
     Empty,
+    /// A host name where only addresses are taken ([`Acl::parse_addresses`]).
+    #[error("host name {0:?} not accepted here (want an IP address, ADDR/BITS or *)")]
+    NameHere(String),
 }
 
 /// An allow list. The peer is admitted when any rule matches.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Acl {
     rules: Vec<Rule>,
+    /// Host and domain names (matched against the peer's verified name).
+    names: Vec<NamePattern>,
 }
 
 impl Default for Acl {
@@ -60,6 +70,7 @@ impl Acl {
                     prefix: 128,
                 },
             ],
+            names: Vec::new(),
         }
     }
 
@@ -67,6 +78,7 @@ impl Acl {
     pub fn any() -> Self {
         Acl {
             rules: vec![Rule::Any],
+            names: Vec::new(),
         }
     }
 
@@ -82,18 +94,44 @@ impl Acl {
     /// ```
     pub fn parse<S: AsRef<str>>(entries: &[S]) -> Result<Self, AclError> {
         let mut rules = Vec::new();
+        let mut names = Vec::new();
         for e in entries {
             for item in e.as_ref().split(',') {
                 let item = item.trim();
-                if !item.is_empty() {
-                    rules.push(parse_rule(item)?);
+                if item.is_empty() {
+                    continue;
+                }
+                match (parse_rule(item), NamePattern::parse(item)) {
+                    (Ok(r), _) => rules.push(r),
+                    (Err(AclError::BadEntry(_)), Some(n)) => names.push(n),
+                    (Err(e), _) => return Err(e),
                 }
             }
         }
-        if rules.is_empty() {
+        if rules.is_empty() && names.is_empty() {
             return Err(AclError::Empty);
         }
-        Ok(Acl { rules })
+        Ok(Acl { rules, names })
+    }
+
+    /// [`Acl::parse`] for lists that are matched by address alone (the metrics listener, the
+    /// virtual modem): a host or domain name is an error.
+    pub fn parse_addresses<S: AsRef<str>>(entries: &[S]) -> Result<Self, AclError> {
+        let acl = Acl::parse(entries)?;
+        match acl.names.first() {
+            Some(n) => Err(AclError::NameHere(n.to_string())),
+            None => Ok(acl),
+        }
+    }
+
+    /// The host and domain names, in order.
+    pub fn names(&self) -> &[NamePattern] {
+        &self.names
+    }
+
+    /// True when the verified host name `name` matches a name entry.
+    pub fn allows_name(&self, name: &str) -> bool {
+        self.names.iter().any(|n| n.matches(name))
     }
 
     /// The rules, in order.
@@ -101,7 +139,8 @@ impl Acl {
         &self.rules
     }
 
-    /// True when `peer` is admitted. IPv4-mapped IPv6 peers are matched as IPv4.
+    /// True when `peer` is admitted by an address entry (name entries need the peer's verified
+    /// name: [`Acl::allows_name`]). IPv4-mapped IPv6 peers are matched as IPv4.
     pub fn allows(&self, peer: IpAddr) -> bool {
         let peer = canonical(peer);
         self.rules.iter().any(|r| match *r {
@@ -112,13 +151,14 @@ impl Acl {
 
     /// True when only loopback peers can match (used to pick a loopback listen address).
     pub fn loopback_only_rules(&self) -> bool {
-        self.rules.iter().all(|r| match *r {
-            Rule::Any => false,
-            Rule::Net { addr, prefix } => match addr {
-                IpAddr::V4(a) => a.octets()[0] == 127 && prefix >= 8,
-                IpAddr::V6(a) => a == Ipv6Addr::LOCALHOST && prefix == 128,
-            },
-        })
+        self.names.is_empty()
+            && self.rules.iter().all(|r| match *r {
+                Rule::Any => false,
+                Rule::Net { addr, prefix } => match addr {
+                    IpAddr::V4(a) => a.octets()[0] == 127 && prefix >= 8,
+                    IpAddr::V6(a) => a == Ipv6Addr::LOCALHOST && prefix == 128,
+                },
+            })
     }
 }
 
@@ -213,8 +253,12 @@ mod tests {
     #[test]
     fn errors() {
         assert_eq!(
-            Acl::parse(&["host.example.com"]),
-            Err(AclError::BadEntry("host.example.com".into()))
+            Acl::parse(&["host_example.com"]),
+            Err(AclError::BadEntry("host_example.com".into()))
+        );
+        assert_eq!(
+            Acl::parse(&["10.0.0"]),
+            Err(AclError::BadEntry("10.0.0".into()))
         );
         assert_eq!(
             Acl::parse(&["10.0.0.0/33"]),
@@ -223,6 +267,33 @@ mod tests {
         assert_eq!(Acl::parse(&[","]), Err(AclError::Empty));
         let none: [&str; 0] = [];
         assert_eq!(Acl::parse(&none), Err(AclError::Empty));
+    }
+
+    #[test]
+    fn names_beside_addresses() {
+        let acl = Acl::parse(&["10.1.1.1,*.lan.test", "ok.other.test"]).unwrap();
+        assert_eq!(acl.rules().len(), 1);
+        assert_eq!(
+            acl.names(),
+            [
+                NamePattern::Domain(".lan.test".into()),
+                NamePattern::Host("ok.other.test".into())
+            ]
+        );
+        assert!(acl.allows(ip("10.1.1.1")));
+        assert!(!acl.allows(ip("127.0.0.1")));
+        assert!(acl.allows_name("pc.lan.test"));
+        assert!(acl.allows_name("OK.other.test"));
+        assert!(!acl.allows_name("no.other.test"));
+        assert!(!acl.loopback_only_rules());
+        assert_eq!(
+            Acl::parse_addresses(&["10.0.0.1", ".lan.test"]),
+            Err(AclError::NameHere(".lan.test".into()))
+        );
+        assert!(Acl::parse_addresses(&["10.0.0.1"]).is_ok());
+        let only_names = Acl::parse(&["localhost"]).unwrap();
+        assert!(only_names.rules().is_empty());
+        assert!(!only_names.allows(ip("127.0.0.1")));
     }
 
     proptest! {

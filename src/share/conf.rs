@@ -189,21 +189,9 @@ pub fn default_listen_ip(acl: &Acl) -> IpAddr {
     }
 }
 
-/// The stty words the server understands (see `tty::apply_stty`), without the `-` prefix.
-const STTY_WORDS: &[&str] = &[
-    "raw", "sane", "cs5", "cs6", "cs7", "cs8", "parenb", "parodd", "cstopb", "crtscts", "clocal",
-    "hupcl", "ixon", "ixoff", "echo", "icanon", "opost", "cread",
-];
-
-/// Check stty words; returns the first bad one.
+/// Check stty words ([`crate::proto::stty`]); returns the first bad one.
 pub fn check_stty(words: &str) -> Result<(), String> {
-    for w in words.split_whitespace() {
-        let bare = w.strip_prefix('-').unwrap_or(w);
-        if crate::proto::speed::parse(w).is_none() && !STTY_WORDS.contains(&bare) {
-            return Err(w.to_string());
-        }
-    }
-    Ok(())
+    crate::proto::stty::parse(words).map(|_| ())
 }
 
 /// Turn Masqdialer-style params (`115200,8,N,1,crtscts`) into stty words.
@@ -396,7 +384,7 @@ mod tests {
 
     #[test]
     fn errors_carry_lines() {
-        let text = "5800 /dev/a 9600 \n5801 /dev/b 12345 *\n5802 /dev/c 9600 host.name\n\
+        let text = "5800 /dev/a 9600 \n5801 /dev/b 12345 *\n5802 /dev/c 9600 host_name\n\
             5803 /dev/d 9600 * mode=x\n5803 /dev/d 9600 *\n5803 /dev/e 9600 *\n5804 /dev/f 9600,8,N,1,bogus *\n";
         let errs = parse(Path::new("c.conf"), text).unwrap_err();
         let shown: Vec<String> = errs.iter().map(ToString::to_string).collect();
@@ -405,7 +393,7 @@ mod tests {
             vec![
                 "c.conf:1: want PORT DEVICE PARAMS HOSTLIST, got 3 field(s)",
                 "c.conf:2: bad speed \"12345\"",
-                "c.conf:3: bad host entry \"host.name\" (want an IP address, ADDR/BITS or *)",
+                "c.conf:3: bad host entry \"host_name\" (want an IP address, ADDR/BITS, a host name, .domain or *)",
                 "c.conf:4: bad mode \"x\"",
                 "c.conf:6: port 0.0.0.0:5803 listed twice",
                 "c.conf:7: unknown param \"bogus\"",

@@ -12,6 +12,8 @@
 //! - [`client`]: `connect`, the virtual COM port (pty) and the device bridge;
 //! - [`conf`]: the config file (one line per port, Masqdialer style);
 //! - [`acl`]: host allow lists;
+//! - [`remserial`]: remserial's command line, turned into `serve` or `connect`;
+//! - [`resolve`]: peers' verified host names for host lists, looked up off the loop;
 
 pub mod acl;
 pub mod client;
@@ -19,6 +21,8 @@ pub mod conf;
 pub mod engine;
 pub mod loglimit;
 pub mod pump;
+pub mod remserial;
+pub mod resolve;
 pub mod rfc2217;
 pub mod roles;
 pub mod server;

@@ -35,6 +35,7 @@ use crate::sys::lock::LockDir;
 mod admit;
 mod hotplug;
 mod metrics;
+mod names;
 mod ports;
 mod timers;
 
@@ -155,6 +156,8 @@ enum Slot {
     Metrics,
     MetricsConn,
     Hotplug,
+    /// The name resolver's wake-up fd.
+    Names,
 }
 
 /// A TLS connection still in its handshake (no device touched yet).
@@ -176,6 +179,8 @@ const T_HANDSHAKE: u64 = 4;
 const T_ACCEPT: u64 = 5;
 /// A metrics connection's time is up.
 const T_METRICS: u64 = 6;
+/// A connection waiting for its peer's name may have waited too long.
+const T_NAMES: u64 = 7;
 
 fn key(kind: u64, t: Token) -> u64 {
     (kind << 32) | t.0 as u64
@@ -201,6 +206,8 @@ pub struct ShareServer {
     stop: bool,
     metrics: Option<metrics::Metrics>,
     hotplug: Option<hotplug::Hotplug>,
+    /// Connections waiting for their peer's verified name (host lists with names).
+    names: names::Names,
     /// [`ShareServer::watch_devices`] was asked for (kept across reloads).
     watching: bool,
     /// `$NOTIFY_SOCKET`, the last `STATUS=` sent, and whether it may have changed.
@@ -250,6 +257,7 @@ impl ShareServer {
             stop: false,
             metrics: None,
             hotplug: None,
+            names: names::Names::default(),
             watching: false,
             notifier: None,
             last_status: String::new(),
@@ -418,6 +426,7 @@ impl Handler for ShareServer {
             Some(Slot::Metrics) => self.metrics_accept(eng),
             Some(Slot::MetricsConn) => self.metrics_conn(eng, t),
             Some(Slot::Hotplug) => self.hotplug_ready(eng),
+            Some(Slot::Names) => self.names_ready(eng),
             Some(Slot::Free) | None => {}
         }
     }
@@ -430,6 +439,7 @@ impl Handler for ShareServer {
             T_MODEM => self.modem_poll(eng, t),
             T_ACCEPT => self.accept_due(eng, t),
             T_METRICS => self.metrics_close(eng, t),
+            T_NAMES => self.names_timeout(eng),
             T_HANDSHAKE => {
                 if let Some(p) = self.pending.remove(&t.0) {
                     log::warn!("{}: TLS handshake not finished in time", p.peer);
@@ -463,6 +473,7 @@ impl Handler for ShareServer {
         let idle =
             || {
                 self.pending.is_empty()
+                    && self.names.waiting() == 0
                     && self.ports.iter().flatten().all(|p| {
                         p.listener.is_none() && p.lines.iter().all(|l| l.session.is_none())
                     })

@@ -1,106 +1,68 @@
-//! Give back the resident code pages before a long idle wait.
+//! What the getty gives back before a long idle wait.
 //!
-//! A getty spends nearly all its life in one `poll(2)`. Its program text (and the text of the
-//! shared libraries) stays resident from start-up although none of it runs while waiting. On
-//! a box with many lines that adds up, so before waiting rgetty drops the page-table entries of
-//! its clean read-only file-backed mappings with `madvise(MADV_DONTNEED)`. The pages
-//! stay in the page cache; the code that runs after the wait faults them back in (minor faults,
-//! no I/O). Only mappings that are read-only, file-backed and have no anonymous pages
-//! are touched: their pages equal the file, so dropping them loses nothing. Writable data,
-//! RELRO, heap and stack are left alone.
-
-use std::fs;
-
-/// The clean, read-only, file-backed mappings listed in `/proc/self/smaps`: `(start, end)`.
-///
-/// A mapping qualifies when it is not writable, maps a file (inode ≠ 0, a path), and has no
-/// anonymous (copied-on-write) pages. That excludes RELRO (written during relocation, then
-/// made read-only), which must never be dropped.
-fn clean_readonly_mappings(smaps: &str) -> Vec<(usize, usize)> {
-    let mut out = Vec::new();
-    let mut cur: Option<(usize, usize)> = None;
-    let mut dirty = false;
-    let mut flush = |cur: &mut Option<(usize, usize)>, dirty: bool| {
-        if let Some(r) = cur.take() {
-            if !dirty {
-                out.push(r);
-            }
-        }
-    };
-    for line in smaps.lines() {
-        let mut f = line.split_whitespace();
-        let Some(first) = f.next() else { continue };
-        if let Some((a, b)) = first.split_once('-') {
-            if let (Ok(a), Ok(b)) = (usize::from_str_radix(a, 16), usize::from_str_radix(b, 16)) {
-                flush(&mut cur, dirty);
-                dirty = false;
-                let perms = f.next().unwrap_or("");
-                let _offset = f.next();
-                let _dev = f.next();
-                let inode = f.next().unwrap_or("0");
-                let path = f.next().unwrap_or("");
-                let readonly = perms.len() == 4 && perms.as_bytes()[1] == b'-';
-                if readonly && perms.ends_with('p') && inode != "0" && path.starts_with('/') {
-                    cur = Some((a, b));
-                }
-                continue;
-            }
-        }
-        // Anonymous pages are private copies (RELRO after relocation): never drop those.
-        // Dirty page-cache pages (a freshly written binary) are fine: the cache keeps them.
-        if first == "Anonymous:" && f.next().is_some_and(|v| v != "0") {
-            dirty = true;
-        }
-    }
-    flush(&mut cur, dirty);
-    out
-}
-
-/// The clean, read-only, file-backed mappings of this process (program text, read-only data,
-/// shared libraries), from `/proc/self/smaps`: what [`drop_pages`] may drop.
-pub fn text_ranges() -> Vec<(usize, usize)> {
-    fs::read_to_string("/proc/self/smaps")
-        .map(|smaps| clean_readonly_mappings(&smaps))
-        .unwrap_or_default()
-}
-
-/// Drop the resident pages of `ranges` (from [`text_ranges`]). Call it as the very last thing
-/// before a long wait: every code page run after it faults back in, with the kernel's
-/// fault-around (64 kB at a time). Returns the number of bytes of address space advised.
-pub fn drop_pages(ranges: &[(usize, usize)]) -> usize {
-    let mut total = 0;
-    for &(start, end) in ranges {
-        let len = end - start;
-        // SAFETY: the range is a whole, currently mapped, private, read-only file mapping with
-        // no dirty or anonymous pages, taken from /proc/self/smaps. MADV_DONTNEED on it only
-        // drops page-table entries; the next access refaults the unchanged pages from the file.
-        let r = unsafe { libc::madvise(start as *mut libc::c_void, len, libc::MADV_DONTNEED) };
-        if r == 0 {
-            total += len;
-        }
-    }
-    total
-}
-
-/// [`drop_pages`] of all [`text_ranges`].
-pub fn trim_text_pages() -> usize {
-    drop_pages(&text_ranges())
-}
+//! A getty spends nearly all its life in one `poll(2)`. What each waiting line costs is its
+//! private memory (`Private_Dirty` in `/proc/PID/smaps_rollup`): heap, stack, writable data
+//! and the relocated read-only data. Start-up reads and parses config files; glibc keeps the
+//! freed blocks resident unless asked, so before the wait the heap is trimmed.
+//!
+//! Program text is deliberately left alone. Dropping its clean pages with `MADV_DONTNEED`
+//! lowered RSS but saved nothing: the pages stay in the page cache (shared with every other
+//! rgetty), `free` did not change, and the code faulted back in on the next call, which made
+//! RING → ATA slower (bench/getty, issue #21).
 
 /// Before a long idle wait, once: the first call (`*done` false) gives freed heap back
-/// ([`trim_heap`]) and returns the [`text_ranges`] to drop right before blocking; later calls
-/// return nothing.
-pub fn prepare_once(done: &mut bool) -> Vec<(usize, usize)> {
-    if std::mem::replace(done, true) {
-        return Vec::new();
+/// ([`trim_heap`]) and the stack start-up used below the current frame ([`trim_stack`]);
+/// later calls do nothing.
+pub fn prepare_once(done: &mut bool) {
+    if !std::mem::replace(done, true) {
+        trim_stack();
+        trim_heap();
     }
-    trim_heap();
-    text_ranges()
+}
+
+/// Bytes of stack kept below the caller's frame: the wait's own calls (poll and what leads
+/// to it, signal handlers) run there, and the ABI's red zone is 128 bytes.
+const STACK_MARGIN: usize = 4 * 1024;
+
+/// The `[stack]` mapping's start in `/proc/self/maps`.
+fn stack_start(maps: &str) -> Option<usize> {
+    let line = maps.lines().find(|l| l.ends_with("[stack]"))?;
+    let range = line.split_whitespace().next()?;
+    usize::from_str_radix(range.split_once('-')?.0, 16).ok()
+}
+
+/// The page-aligned part of the main thread's stack more than [`STACK_MARGIN`] below `sp`:
+/// `(start, len)`, or `None` when there is none.
+fn dead_stack(start: usize, sp: usize) -> Option<(usize, usize)> {
+    let end = sp.checked_sub(STACK_MARGIN)? & !(4096 - 1);
+    (end > start).then(|| (start, end - start))
+}
+
+/// Give back the stack pages start-up dirtied below the current frame (argument parsing and
+/// config loading run deeper than the wait ever does). Memory below the stack pointer is dead
+/// by the ABI; if it is used again it faults in as fresh zero pages. Only on the main thread,
+/// whose stack `[stack]` is. Returns the bytes advised.
+#[inline(never)]
+pub fn trim_stack() -> usize {
+    // SAFETY: getpid and gettid take no arguments and cannot fail.
+    if unsafe { libc::getpid() != libc::gettid() } {
+        return 0;
+    }
+    let here = 0u8;
+    let sp = std::ptr::addr_of!(here) as usize;
+    let maps = std::fs::read_to_string("/proc/self/maps").unwrap_or_default();
+    let Some((start, len)) = stack_start(&maps).and_then(|s| dead_stack(s, sp)) else {
+        return 0;
+    };
+    // SAFETY: [start, start+len) is the part of this (main) thread's stack mapping that lies
+    // more than STACK_MARGIN below the current frame: no live frame or red zone is there.
+    // MADV_DONTNEED on a private anonymous mapping makes the next access see zero pages.
+    let r = unsafe { libc::madvise(start as *mut libc::c_void, len, libc::MADV_DONTNEED) };
+    if r == 0 { len } else { 0 }
 }
 
 /// Give freed heap memory back to the kernel (`malloc_trim(0)`): start-up reads config files
-/// and parses them, and glibc keeps the freed blocks resident otherwise. Call it right before
-/// a long wait, with [`drop_pages`].
+/// and parses them, and glibc keeps the freed blocks resident otherwise.
 pub fn trim_heap() {
     // SAFETY: malloc_trim only returns free memory of the allocator to the kernel; it takes
     // the allocator's own locks and touches no memory we own.
@@ -114,32 +76,23 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_clean_readonly_file_mappings() {
-        let smaps = "\
-55d0a000-55d0b000 r--p 00000000 fd:01 123 /usr/sbin/rgetty
-Private_Dirty:         0 kB
-Anonymous:             0 kB
-55d0b000-55d2b000 r-xp 00001000 fd:01 123 /usr/sbin/rgetty
-Private_Dirty:         0 kB
-55d2b000-55d2c000 r--p 00021000 fd:01 123 /usr/sbin/rgetty
-Private_Dirty:        28 kB
-Anonymous:            28 kB
-55d2c000-55d2d000 rw-p 00022000 fd:01 123 /usr/sbin/rgetty
-Private_Dirty:         0 kB
-7f00-8f00 r-xp 00000000 00:00 0 
-7ffd000-7ffe000 r-xp 00000000 00:00 0 [vdso]
-";
+    fn dead_stack_lies_below_the_margin() {
+        let maps = "7ffd000-7fff000 rw-p 00000000 00:00 0                          [stack]\n";
+        assert_eq!(stack_start(maps), Some(0x7ffd000));
+        assert_eq!(dead_stack(0x7ffd000, 0x7ffd000 + STACK_MARGIN + 100), None);
         assert_eq!(
-            clean_readonly_mappings(smaps),
-            vec![(0x55d0_a000, 0x55d0_b000), (0x55d0_b000, 0x55d2_b000)]
+            dead_stack(0x7ffd000, 0x7ffd000 + STACK_MARGIN + 8192 + 100),
+            Some((0x7ffd000, 8192))
         );
+        assert_eq!(dead_stack(0x10, 0x20), None);
     }
 
     #[test]
-    fn trimming_keeps_the_process_working() {
-        let n = trim_text_pages();
-        assert!(n > 0);
-        // Code still runs after its pages were dropped.
-        assert_eq!(format!("{}", 6 * 7), "42");
+    fn prepare_runs_once() {
+        let mut done = false;
+        prepare_once(&mut done);
+        assert!(done);
+        prepare_once(&mut done);
+        assert!(done);
     }
 }

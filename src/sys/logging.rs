@@ -348,6 +348,12 @@ fn syslog_line(
 pub fn now_local() -> LocalTime {
     // SAFETY: time(NULL) only reads the clock.
     let t: libc::time_t = unsafe { libc::time(std::ptr::null_mut()) };
+    local_at(t)
+}
+
+/// The local time of `t` seconds since the epoch (`localtime_r`); all zeros if the
+/// conversion fails.
+pub fn local_at(t: libc::time_t) -> LocalTime {
     // SAFETY: libc::tm is plain integers plus a pointer (tm_zone) for which null is valid.
     let mut tm: libc::tm = unsafe { std::mem::zeroed() };
     // SAFETY: both pointers point to live, properly aligned locals; localtime_r is the

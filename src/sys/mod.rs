@@ -7,6 +7,7 @@
 //! - [`exec`]: starting programs (as a user, detached);
 //! - [`wake`]: the one wake-up model (a self-pipe and poll);
 //! - [`logging`]: mgetty-style log files, syslog and journald;
+//! - [`names`]: verified host names of peers (reverse and forward lookups);
 //! - [`utmp`]: utmp and wtmp records;
 //! - [`idle`]: what the getty gives back before a long wait;
 //! - [`ringsource`]: every way a ring arrives (modem text, the RI pin, SIGUSR1).
@@ -15,6 +16,7 @@ pub mod exec;
 pub mod idle;
 pub mod lock;
 pub mod logging;
+pub mod names;
 pub mod ringsource;
 pub mod safefile;
 pub mod tty;

@@ -75,6 +75,8 @@ mod ioctls {
     ioctl_none_bad!(tiocsbrk, libc::TIOCSBRK);
     ioctl_none_bad!(tioccbrk, libc::TIOCCBRK);
     ioctl_read_bad!(tiocoutq, libc::TIOCOUTQ, libc::c_int);
+    ioctl_write_ptr_bad!(tiocswinsz, libc::TIOCSWINSZ, libc::winsize);
+    ioctl_read_bad!(tiocgwinsz, libc::TIOCGWINSZ, libc::winsize);
 }
 
 /// `struct serial_icounter_struct` from `<linux/serial.h>` (for TIOCGICOUNT).
@@ -519,9 +521,7 @@ pub fn set_params(fd: impl AsFd, p: &SerialParams) -> Result<()> {
 }
 
 /// Apply `stty`-style words (as remserial's `-s "9600 raw -crtscts"`), validated first and
-/// applied with one `tcsetattr`. Words: a speed, `raw`, `sane`, `cs5`..`cs8`, and `[-]parenb`,
-/// `[-]parodd`, `[-]cstopb`, `[-]crtscts`, `[-]clocal`, `[-]hupcl`, `[-]ixon`, `[-]ixoff`,
-/// `[-]echo`, `[-]icanon`, `[-]opost`, `[-]cread`.
+/// applied with one `tcsetattr`. The words: [`crate::proto::stty`].
 pub fn apply_stty(fd: impl AsFd, words: &str) -> Result<()> {
     let fd = fd.as_fd();
     let mut t = get_termios(fd)?;
@@ -531,51 +531,41 @@ pub fn apply_stty(fd: impl AsFd, words: &str) -> Result<()> {
 
 /// The pure part of [`apply_stty`]: change a termios according to stty words.
 pub fn stty_to_termios(t: &mut Termios, words: &str) -> Result<()> {
+    use crate::proto::stty::{Field, Word};
     use termios::{ControlFlags as C, InputFlags as I, LocalFlags as L, OutputFlags as O};
-    for word in words.split_whitespace() {
-        if let Ok(bps) = word.parse::<u32>() {
-            termios_set_speed(t, bps)?;
-            continue;
-        }
-        let (on, name) = match word.strip_prefix('-') {
-            Some(rest) => (false, rest),
-            None => (true, word),
-        };
-        match name {
-            "raw" if on => {
+    for word in crate::proto::stty::parse(words).map_err(Error::BadStty)? {
+        match word {
+            Word::Speed(bps) => termios_set_speed(t, bps)?,
+            Word::Raw => {
                 let speed = termios_speed(t);
                 termios::cfmakeraw(t);
                 termios_set_speed(t, speed)?;
             }
-            "sane" if on => {
+            Word::Sane => {
                 t.input_flags = I::BRKINT | I::ICRNL | I::IXON;
                 t.output_flags = O::OPOST | O::ONLCR;
                 t.local_flags = L::ECHO | L::ECHOE | L::ECHOK | L::ISIG | L::ICANON;
                 t.control_flags |= C::CREAD;
                 default_control_chars(t);
             }
-            "cs5" | "cs6" | "cs7" | "cs8" if on => {
+            Word::Size(n) => {
                 t.control_flags.remove(C::CSIZE);
-                t.control_flags.insert(match name {
-                    "cs5" => C::CS5,
-                    "cs6" => C::CS6,
-                    "cs7" => C::CS7,
+                t.control_flags.insert(match n {
+                    5 => C::CS5,
+                    6 => C::CS6,
+                    7 => C::CS7,
                     _ => C::CS8,
                 });
             }
-            "parenb" => t.control_flags.set(C::PARENB, on),
-            "parodd" => t.control_flags.set(C::PARODD, on),
-            "cstopb" => t.control_flags.set(C::CSTOPB, on),
-            "crtscts" => t.control_flags.set(C::CRTSCTS, on),
-            "clocal" => t.control_flags.set(C::CLOCAL, on),
-            "hupcl" => t.control_flags.set(C::HUPCL, on),
-            "cread" => t.control_flags.set(C::CREAD, on),
-            "ixon" => t.input_flags.set(I::IXON, on),
-            "ixoff" => t.input_flags.set(I::IXOFF, on),
-            "echo" => t.local_flags.set(L::ECHO, on),
-            "icanon" => t.local_flags.set(L::ICANON, on),
-            "opost" => t.output_flags.set(O::OPOST, on),
-            _ => return Err(Error::BadStty(word.to_string())),
+            Word::Flag { field, flag, on } => {
+                let bad = || Error::BadStty(format!("{}{}", if on { "" } else { "-" }, flag));
+                match field {
+                    Field::Control => t.control_flags.set(C::from_name(flag).ok_or_else(bad)?, on),
+                    Field::Input => t.input_flags.set(I::from_name(flag).ok_or_else(bad)?, on),
+                    Field::Output => t.output_flags.set(O::from_name(flag).ok_or_else(bad)?, on),
+                    Field::Local => t.local_flags.set(L::from_name(flag).ok_or_else(bad)?, on),
+                }
+            }
         }
     }
     Ok(())
@@ -770,6 +760,32 @@ pub fn set_extproc(fd: impl AsFd, on: bool) -> Result<()> {
     let mut t = get_termios(fd)?;
     t.local_flags.set(termios::LocalFlags::EXTPROC, on);
     set_termios(fd, &t)
+}
+
+/// Set the terminal size the session sees (`TIOCSWINSZ`): `stty size` prints `rows cols`.
+pub fn set_winsize(fd: impl AsFd, rows: u16, cols: u16) -> Result<()> {
+    let ws = libc::winsize {
+        ws_row: rows,
+        ws_col: cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: valid fd; `ws` is a live winsize the ioctl only reads.
+    unsafe { ioctls::tiocswinsz(fd.as_fd().as_raw_fd(), &ws) }.map_err(op("TIOCSWINSZ"))?;
+    Ok(())
+}
+
+/// The terminal size (`TIOCGWINSZ`) as `(rows, cols)`; `(0, 0)` when never set.
+pub fn get_winsize(fd: impl AsFd) -> Result<(u16, u16)> {
+    let mut ws = libc::winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: valid fd; `ws` is a live winsize the ioctl writes to.
+    unsafe { ioctls::tiocgwinsz(fd.as_fd().as_raw_fd(), &mut ws) }.map_err(op("TIOCGWINSZ"))?;
+    Ok((ws.ws_row, ws.ws_col))
 }
 
 /// Make the line the controlling tty of this process: `setsid()` (EPERM, meaning we already

@@ -143,11 +143,10 @@ impl Signals {
         for sig in own.into_iter().chain(TERM_SIGNALS) {
             signal_hook::low_level::pipe::register(sig, w.try_clone()?)?;
         }
-        let ignored = Arc::new(AtomicBool::new(false));
         let realtime = libc::SIGRTMIN()..=libc::SIGRTMAX();
         for sig in IGNORED_SIGNALS.into_iter().chain(realtime) {
             if sig != interrupt_signal() {
-                signal_hook::flag::register(sig, Arc::clone(&ignored))?;
+                catch_and_ignore(sig)?;
             }
         }
         Ok(s)
@@ -233,18 +232,6 @@ impl Signals {
     /// Wait until one of `fds` is ready for `POLLIN`, a signal or a [`Waker`] wakes us, or the
     /// deadline passes. A wake-up wins over ready fds, so flags are always looked at first.
     pub fn wait(&self, fds: &[BorrowedFd<'_>], deadline: Option<Instant>) -> io::Result<Ready> {
-        self.wait_trimmed(fds, deadline, &[])
-    }
-
-    /// [`Signals::wait`] for a long idle wait: the resident pages of `trim` (from
-    /// [`crate::sys::idle::text_ranges`]) are dropped right before the first `poll`, so that only
-    /// the little code between that and the `poll` is resident while idle.
-    pub fn wait_trimmed(
-        &self,
-        fds: &[BorrowedFd<'_>],
-        deadline: Option<Instant>,
-        mut trim: &[(usize, usize)],
-    ) -> io::Result<Ready> {
         loop {
             let mut pfds: Vec<PollFd<'_>> = fds
                 .iter()
@@ -255,9 +242,6 @@ impl Signals {
                 pfds.len() - 1
             });
             let timeout = timeout_until(deadline);
-            if !trim.is_empty() {
-                crate::sys::idle::drop_pages(std::mem::take(&mut trim));
-            }
             match poll(&mut pfds, timeout) {
                 Err(Errno::EINTR) => {}
                 Err(e) => return Err(io::Error::from(e)),
@@ -304,6 +288,25 @@ fn interrupt_signal() -> libc::c_int {
 }
 
 extern "C" fn ignore_interrupt(_: libc::c_int) {}
+
+/// Catch `sig` with a handler that does nothing (SA_RESTART): ignored by us, but back to the
+/// default in a program we exec. A plain `sigaction`, not signal-hook: its registry keeps a
+/// slot per signal for the whole run (18 kB of heap for the 40 signals here, issue #21).
+fn catch_and_ignore(sig: libc::c_int) -> io::Result<()> {
+    // SAFETY: a zeroed sigaction is valid; the handler is async-signal-safe (does nothing).
+    let r = unsafe {
+        let mut sa: libc::sigaction = std::mem::zeroed();
+        sa.sa_sigaction = ignore_interrupt as extern "C" fn(libc::c_int) as libc::sighandler_t;
+        sa.sa_flags = libc::SA_RESTART;
+        libc::sigemptyset(&mut sa.sa_mask);
+        libc::sigaction(sig, &sa, std::ptr::null_mut())
+    };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
 
 /// Install the handler of the thread-interrupt signal (idempotent).
 pub fn install_interrupt() -> io::Result<()> {

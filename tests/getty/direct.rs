@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
-fn read_until(m: &mut fs::File, want: &str, timeout: Duration) -> String {
+/// Read the pty master until `want` shows or `timeout` passes; everything read.
+pub(crate) fn read_until(m: &mut fs::File, want: &str, timeout: Duration) -> String {
     let end = Instant::now() + timeout;
     let mut got = Vec::new();
     let mut buf = [0u8; 256];

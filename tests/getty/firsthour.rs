@@ -182,7 +182,7 @@ fn non_root_says_it_must_run_as_root() {
     );
 }
 
-fn check_dir(login_config: &str) -> tempfile::TempDir {
+pub(crate) fn check_dir(login_config: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     fs::write(dir.path().join("mgetty.config"), "speed 38400\n").unwrap();
     let lc = dir.path().join("login.config");
@@ -191,7 +191,7 @@ fn check_dir(login_config: &str) -> tempfile::TempDir {
     dir
 }
 
-fn run_check(dir: &std::path::Path) -> std::process::Output {
+pub(crate) fn run_check(dir: &std::path::Path) -> std::process::Output {
     Command::new(RGETTY)
         .args(["--check", "--config-dir"])
         .arg(dir)
@@ -228,7 +228,13 @@ fn check_looks_up_users_and_programs() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "ok: 2 files\n");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!(
+            "ok: 2 files: {0}/mgetty.config, {0}/login.config\n",
+            dir.path().display()
+        )
+    );
 
     let out = run_check(&dir.path().join("missing"));
     assert_eq!(out.status.code(), Some(2));

@@ -9,6 +9,7 @@ mod diffutil;
 #[path = "../prom/mod.rs"]
 mod prom;
 
+mod agetty;
 mod call;
 mod differential;
 mod direct;
@@ -17,5 +18,9 @@ mod faults;
 mod firsthour;
 mod getty;
 mod lock_interop;
+mod ncid;
+mod newcomer;
 mod ops;
 mod ring;
+mod screening;
+mod single;

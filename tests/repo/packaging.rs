@@ -16,6 +16,7 @@ use std::process::Command;
 const UNIT_INSTANCES: &[(&str, &str)] = &[
     ("rgetty@.service", "rgetty@ttyUSB0.service"),
     ("rgetty-ringd.service", "rgetty-ringd.service"),
+    ("rgetty-ncid.service", "rgetty-ncid.service"),
     ("rgetty-share.service", "rgetty-share.service"),
     ("rgetty-share@.service", "rgetty-share@ttyUSB1.service"),
     ("rgetty-share@.socket", "rgetty-share@ttyUSB1.socket"),
@@ -109,6 +110,18 @@ fn check_layout(prefix: &str) {
         "make install left out the logrotate file"
     );
     verify_units(root, &unit_dir);
+    // The installed inittab example names the program where this install put it.
+    let sample = root.join(format!(
+        "{}/share/doc/rgetty/examples/inittab.sample",
+        prefix.trim_start_matches('/')
+    ));
+    let text = fs::read_to_string(&sample).unwrap();
+    let line = text.lines().find(|l| l.starts_with("S0:")).unwrap();
+    assert!(line.contains(&format!("{prefix}/sbin/rgetty ")), "{line}");
+    assert!(
+        root.join(format!("{}/sbin/rgetty", prefix.trim_start_matches('/')))
+            .is_file()
+    );
 }
 
 /// `systemd-analyze verify --root=TREE` on an instance of each unit. The tree gets a copy of

@@ -309,3 +309,22 @@ pub fn send_draining(c: &mut TcpStream, req: &[u8], d: &mut Dev) {
     c.shutdown(std::net::Shutdown::Both).unwrap();
     reader.join().unwrap();
 }
+
+/// True (and why, printed) when a test needing a private mount namespace cannot run here: not
+/// root, or no `unshare --mount`. Under CI=true that is a failure, not a skip.
+pub fn skip_without_mount_ns() -> bool {
+    let ok = nix::unistd::getuid().is_root()
+        && Command::new("unshare")
+            .args(["--mount", "true"])
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+    if !ok {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI: needs root and `unshare --mount`"
+        );
+        println!("SKIP: needs root and `unshare --mount`");
+    }
+    !ok
+}

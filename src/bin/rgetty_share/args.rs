@@ -29,6 +29,13 @@ pub(crate) enum Cmd {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// remserial's command line (`rgetty-share remserial -h`; also when run as `remserial`).
+    #[command(disable_help_flag = true)]
+    Remserial {
+        /// remserial's arguments (see rgetty-share(8)).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<std::ffi::OsString>,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -72,6 +79,9 @@ pub(crate) struct ServeArgs {
     /// Run as a daemon (log to syslog).
     #[arg(short = 'd', long = "daemon")]
     pub(crate) daemon: bool,
+    /// remserial's -d: detach from the terminal once listening, without forking.
+    #[arg(long, hide = true)]
+    pub(crate) detach: bool,
     /// Disconnect clients idle this many seconds (0 = never).
     #[arg(long, default_value_t = 0)]
     pub(crate) idle_timeout: u64,
@@ -157,6 +167,9 @@ pub(crate) struct ConnectArgs {
     /// Exit when the server closes the connection instead of reconnecting.
     #[arg(long)]
     pub(crate) once: bool,
+    /// remserial's -d: detach from the terminal, without forking.
+    #[arg(long, hide = true)]
+    pub(crate) detach: bool,
     /// Connect with TLS.
     #[arg(long)]
     pub(crate) tls: bool,

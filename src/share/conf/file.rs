@@ -49,7 +49,7 @@ pub fn globals(path: &Path, text: &str) -> Result<Globals, Vec<ConfigError>> {
                 .map(|a| g.metrics = Some(a))
                 .ok_or_else(|| format!("bad metrics address {v:?}"))
         } else {
-            Acl::parse(&[v])
+            Acl::parse_addresses(&[v])
                 .map(|a| g.metrics_allow = Some(a))
                 .map_err(|e| e.to_string())
         };

@@ -93,6 +93,10 @@ impl ShareServer {
         role: Role,
         check_acl: bool,
     ) {
+        // Host lists with names: the peer's name may admit it, once looked up (names.rs).
+        let Some((fd, check_acl)) = self.by_name(eng, pi, fd, role, check_acl) else {
+            return;
+        };
         let Some(Some(port)) = self.ports.get_mut(pi) else {
             return;
         };
