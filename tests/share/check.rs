@@ -8,6 +8,13 @@ use std::process::Command;
 use crate::share_util;
 use share_util::*;
 
+/// `text` as `name` in `dir`.
+fn conf_file(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
 fn check(conf: &Path) -> (bool, String, String) {
     let out = Command::new(BIN)
         .args(["serve", "--check", "--config"])
@@ -24,12 +31,11 @@ fn check(conf: &Path) -> (bool, String, String) {
 #[test]
 fn three_errors_print_three_lines_naming_the_unknown_keyword() {
     let tmp = tmpdir();
-    let conf = tmp.path().join("three.conf");
-    std::fs::write(
-        &conf,
+    let conf = conf_file(
+        tmp.path(),
+        "three.conf",
         "# ports\n5800 /dev/x 9600 * colour=blue\n5801 /dev/y 9600,8,Q * mode=nope\n",
-    )
-    .unwrap();
+    );
     let (ok, _, err) = check(&conf);
     assert!(!ok, "{err}");
     let c = conf.display().to_string();
@@ -56,12 +62,11 @@ fn three_errors_print_three_lines_naming_the_unknown_keyword() {
 #[test]
 fn a_good_file_says_how_many_ports() {
     let tmp = tmpdir();
-    let conf = tmp.path().join("ok.conf");
-    std::fs::write(
-        &conf,
+    let conf = conf_file(
+        tmp.path(),
+        "ok.conf",
         "5800 /dev/x 9600 *\n127.0.0.1:5801 /dev/y - 127.0.0.1\n",
-    )
-    .unwrap();
+    );
     let (ok, out, err) = check(&conf);
     assert!(ok, "{err}");
     assert_eq!(out, "ok: 2 ports\n");
@@ -70,8 +75,7 @@ fn a_good_file_says_how_many_ports() {
 #[test]
 fn a_file_others_can_write_is_refused_like_mgetty_config() {
     let tmp = tmpdir();
-    let conf = tmp.path().join("open.conf");
-    std::fs::write(&conf, "5800 /dev/x 9600 *\n").unwrap();
+    let conf = conf_file(tmp.path(), "open.conf", "5800 /dev/x 9600 *\n");
     std::fs::set_permissions(&conf, std::fs::Permissions::from_mode(0o664)).unwrap();
     let (ok, _, err) = check(&conf);
     assert!(!ok, "{err}");
