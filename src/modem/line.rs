@@ -104,6 +104,7 @@ pub struct ModemLine {
     connect_at: Option<Duration>,
     drop_at: Option<Duration>,
     cooldown: Cooldown,
+    dial_limit: super::policy::DialLimit,
     wake_rx: UnixStream,
     wake_tx: UnixStream,
     rx: Receiver<Msg>,
@@ -123,6 +124,7 @@ impl ModemLine {
         at.set_s_reg(at::S_AUTO_ANSWER, set.rings);
         Ok(ModemLine {
             cooldown: Cooldown::new(set.cooldown),
+            dial_limit: super::policy::DialLimit::new(set.dial_limit),
             set,
             start: Instant::now(),
             master: Some(master),

@@ -51,7 +51,8 @@ pub type ControlFn<'a> = &'a mut dyn FnMut(&mut Session, usize, Control);
 
 impl Session {
     /// A session for a device just opened, locked and set up: `saved` is the termios to
-    /// restore, `has_modem_lines` whether TIOCMGET works. Its token is the placeholder
+    /// restore, `has_modem_lines` whether TIOCMGET works, `(dtr, rts)` the lines as opening
+    /// left them. Its token is the placeholder
     /// `usize::MAX` until it is registered.
     pub fn new(
         pump: Pump,
@@ -59,6 +60,7 @@ impl Session {
         lock: Lock,
         saved: Option<Termios>,
         has_modem_lines: bool,
+        (dtr, rts): (bool, bool),
     ) -> Session {
         Session {
             pump,
@@ -68,8 +70,8 @@ impl Session {
             saved,
             closing: None,
             has_modem_lines,
-            dtr: true,
-            rts: true,
+            dtr,
+            rts,
             brk: false,
             modem_prev: None,
             modem_timer: None,

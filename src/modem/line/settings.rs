@@ -34,6 +34,10 @@ pub struct ModemSettings {
     pub link: PathBuf,
     /// Owner, group and mode of each pty slave.
     pub access: crate::share::client::Access,
+    /// Where dials may go.
+    pub dial: crate::modem::policy::DialPolicy,
+    /// Dials a minute (0: no limit).
+    pub dial_limit: u32,
 }
 
 pub(super) fn would_block(e: &io::Error) -> bool {

@@ -6,8 +6,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::{
-    Globals, PortConfig, PortMode, default_listen_ip, params_to_stty, parse_listen,
-    parse_metrics_addr, parse_replay, tls_files, tokenize,
+    Globals, LineSetting, PortConfig, PortMode, add_alert, default_listen_ip, lab_flag,
+    params_to_stty, parse_listen, parse_metrics_addr, parse_replay, reset_line, tls_files,
+    tokenize,
 };
 use crate::config::load::{self as loader, Trust};
 use crate::config::{ConfigError, Location};
@@ -33,7 +34,9 @@ pub fn load(path: &Path) -> Result<(Vec<PortConfig>, Globals), Vec<String>> {
 /// A `KEY=VALUE` line naming a server-wide setting.
 fn global_line(line: &str) -> Option<(&str, &str)> {
     let (k, v) = line.split_once('=')?;
-    (matches!(k, "metrics" | "metrics-allow") && !v.contains(char::is_whitespace)).then_some((k, v))
+    (matches!(k, "metrics" | "metrics-allow" | "control" | "web")
+        && !v.contains(char::is_whitespace))
+    .then_some((k, v))
 }
 
 /// The server-wide settings of a config file (the port lines are left to [`parse`]).
@@ -41,10 +44,25 @@ pub fn globals(path: &Path, text: &str) -> Result<Globals, Vec<ConfigError>> {
     let mut g = Globals::default();
     let mut errors = Vec::new();
     for (n, raw) in text.lines().enumerate() {
+        if let Some(def) = reset_line(raw.trim()) {
+            match crate::proto::reset_seq::parse_named(def) {
+                Ok(seq) => g.reset_seqs.push(seq),
+                Err(msg) => errors.push(ConfigError::new(path, n + 1, msg)),
+            }
+            continue;
+        }
         let Some((k, v)) = global_line(raw.trim()) else {
             continue;
         };
-        let r = if k == "metrics" {
+        let r = if k == "control" {
+            (v.starts_with('/'))
+                .then(|| g.control = Some(PathBuf::from(v)))
+                .ok_or_else(|| format!("control needs an absolute path, not {v:?}"))
+        } else if k == "web" {
+            parse_metrics_addr(v)
+                .map(|a| g.web = Some(a))
+                .ok_or_else(|| format!("bad web address {v:?}"))
+        } else if k == "metrics" {
             parse_metrics_addr(v)
                 .map(|a| g.metrics = Some(a))
                 .ok_or_else(|| format!("bad metrics address {v:?}"))
@@ -71,7 +89,12 @@ pub fn parse(path: &Path, text: &str) -> Result<Vec<PortConfig>, Vec<ConfigError
     for (n, raw) in text.lines().enumerate() {
         let lineno = n + 1;
         let line = raw.trim();
-        if line.is_empty() || line.starts_with('#') || global_line(line).is_some() {
+        if line.is_empty()
+            || line.starts_with('#')
+            || global_line(line).is_some()
+            || reset_line(line).is_some()
+            || line.starts_with("alert ")
+        {
             continue;
         }
         match parse_line(line) {
@@ -94,6 +117,13 @@ pub fn parse(path: &Path, text: &str) -> Result<Vec<PortConfig>, Vec<ConfigError
             }
             Err(msgs) => {
                 errors.extend(msgs.into_iter().map(|m| ConfigError::new(path, lineno, m)));
+            }
+        }
+    }
+    for (n, raw) in text.lines().enumerate() {
+        if let Some(def) = raw.trim().strip_prefix("alert ") {
+            if let Err(msg) = add_alert(&mut ports, def) {
+                errors.push(ConfigError::new(path, n + 1, msg));
             }
         }
     }
@@ -205,6 +235,9 @@ fn option(
         }
         "banner" => p.banner = Some(v.to_string()),
         "write-only" => p.write_only = flag()?,
+        _ if v.is_empty() && lab_flag(p, k) => {}
+        "dtr" => p.dtr = LineSetting::parse(v).ok_or_else(|| format!("bad dtr {v:?}"))?,
+        "rts" => p.rts = LineSetting::parse(v).ok_or_else(|| format!("bad rts {v:?}"))?,
         "layers" => {
             for name in v.split(',').filter(|n| !n.is_empty()) {
                 if !crate::share::stack::is_layer(name) {
