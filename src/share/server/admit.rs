@@ -377,6 +377,30 @@ fn pick_line(
             return Ok(0);
         }
     }
+    let last_reason = match open_free_line(port, in_use, settings) {
+        Ok(li) => return Ok(li),
+        Err(reason) => reason,
+    };
+    if pool {
+        if let Some(li) = port
+            .lines
+            .iter()
+            .position(|l| l.session.as_deref().is_some_and(has_room))
+        {
+            return Ok(li);
+        }
+        return Err("all lines busy".to_string());
+    }
+    Err(last_reason)
+}
+
+/// Open the first line of the port that has no session and is not ours elsewhere; the reason
+/// the last one could not be opened otherwise.
+fn open_free_line(
+    port: &mut Port,
+    in_use: &[PathBuf],
+    settings: &super::ServerSettings,
+) -> Result<usize, String> {
     let mut last_reason = String::new();
     for li in 0..port.lines.len() {
         if port.lines[li].session.is_some() {
@@ -403,16 +427,6 @@ fn pick_line(
                 last_reason = reason;
             }
         }
-    }
-    if pool {
-        if let Some(li) = port
-            .lines
-            .iter()
-            .position(|l| l.session.as_deref().is_some_and(has_room))
-        {
-            return Ok(li);
-        }
-        return Err("all lines busy".to_string());
     }
     Err(last_reason)
 }
