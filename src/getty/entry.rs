@@ -1,6 +1,7 @@
 //! `rgetty`'s entry: the command line, early logging and the settings, then the driver
 //! ([`super::run`]'s state machine).
 
+use super::exit;
 use std::fs;
 
 use crate::sys::logging;
@@ -18,8 +19,8 @@ pub fn main_with(args: Vec<String>) -> i32 {
         Err(e) => {
             let _ = e.print();
             return match e.kind() {
-                clap::error::ErrorKind::DisplayHelp => 0,
-                _ => 2,
+                clap::error::ErrorKind::DisplayHelp => exit::OK,
+                _ => exit::USAGE,
             };
         }
     };
@@ -30,18 +31,18 @@ pub fn main_with(args: Vec<String>) -> i32 {
 pub fn run(cli: Cli) -> i32 {
     if cli.gettydefs.is_some() {
         eprintln_safe("rgetty: gettydefs not supported");
-        return 2;
+        return exit::USAGE;
     }
     if cli.version {
         print_version(&cli);
-        return 0;
+        return exit::OK;
     }
     if cli.check {
         return check(&cli);
     }
     let Some(tty_arg) = cli.tty.clone() else {
         eprintln_safe("rgetty: no line given\nUsage: rgetty [options] tty");
-        return 2;
+        return exit::USAGE;
     };
     let device = device_name(&tty_arg);
     let paths = cli.paths(&dev_id(&device));
@@ -80,7 +81,7 @@ pub fn run(cli: Cli) -> i32 {
         );
         log::error!("{msg}");
         eprintln_safe(&format!("rgetty: {msg}"));
-        return 30;
+        return exit::SETUP_FAILED;
     }
     let settings = match load_settings(&cli, &device) {
         Ok(s) => s,
@@ -94,7 +95,7 @@ pub fn run(cli: Cli) -> i32 {
             eprintln_safe(&format!(
                 "rgetty: {tty_arg}: cannot install signal handlers: {e}"
             ));
-            return 30;
+            return exit::SETUP_FAILED;
         }
     };
     Getty::new(cli, paths, settings, sig).run()
