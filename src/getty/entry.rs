@@ -28,20 +28,32 @@ pub fn main_with(args: Vec<String>) -> i32 {
 
 /// Run rgetty and return the exit code (mgetty's table, §1).
 pub fn run(cli: Cli) -> i32 {
+    match prepare(cli) {
+        Ok(mut getty) => getty.run(),
+        Err(code) => code,
+    }
+}
+
+/// Everything before the state machine: the command line's early exits, logging, the
+/// settings, the signal handlers; `Err` is the exit code. Not inlined and the getty boxed, so
+/// the large frame that builds it is below the wait's stack pointer, and given back by
+/// `idle::trim_stack`, instead of staying dirty above it for the whole wait.
+#[inline(never)]
+fn prepare(cli: Cli) -> Result<Box<Getty>, i32> {
     if cli.gettydefs.is_some() {
         eprintln_safe("rgetty: gettydefs not supported");
-        return 2;
+        return Err(2);
     }
     if cli.version {
         print_version(&cli);
-        return 0;
+        return Err(0);
     }
     if cli.check {
-        return check(&cli);
+        return Err(check(&cli));
     }
     let Some(tty_arg) = cli.tty.clone() else {
         eprintln_safe("rgetty: no line given\nUsage: rgetty [options] tty");
-        return 2;
+        return Err(2);
     };
     let device = device_name(&tty_arg);
     let paths = cli.paths(&dev_id(&device));
@@ -80,12 +92,9 @@ pub fn run(cli: Cli) -> i32 {
         );
         log::error!("{msg}");
         eprintln_safe(&format!("rgetty: {msg}"));
-        return 30;
+        return Err(30);
     }
-    let settings = match load_settings(&cli, &device) {
-        Ok(s) => s,
-        Err(code) => return code,
-    };
+    let settings = load_settings(&cli, &device)?;
     logging::set_level(settings.debug);
     let sig = match Signals::install() {
         Ok(s) => s,
@@ -94,8 +103,8 @@ pub fn run(cli: Cli) -> i32 {
             eprintln_safe(&format!(
                 "rgetty: {tty_arg}: cannot install signal handlers: {e}"
             ));
-            return 30;
+            return Err(30);
         }
     };
-    Getty::new(cli, paths, settings, sig).run()
+    Ok(Box::new(Getty::new(cli, paths, settings, sig)))
 }
