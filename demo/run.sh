@@ -4,6 +4,9 @@
 #   bash demo/run.sh            # then, in another terminal: telnet localhost 2323
 #   bash demo/run.sh --selftest # place one call with nc and check the login dialogue
 #
+# Needs telnet (to call in) or, for --selftest, nc: `apt-get install telnet netcat-openbsd`.
+# RGETTY_BIN=DIR uses the programs in DIR instead of building them.
+#
 # rgetty-share's virtual modem puts a Hayes modem on a pty (symlink $D/modem). A TCP
 # connection to the port makes it RING; rgetty answers with ATA, shows the issue file and the
 # login prompt, reads a name and execs the program login.config names (here a greeter script).
@@ -12,11 +15,20 @@
 set -euo pipefail
 PORT=${PORT:-2323}
 cd "$(dirname "$0")/.."
-# Not -q: the first build takes about a minute, and cargo shows what it is compiling.
-echo "rgetty demo: building (cargo build --bins; the first build takes about a minute)..."
-cargo build --bins
-BIN=$PWD/target/debug
-D=$(mktemp -d /tmp/rgetty-demo.XXXXXX)
+if [ "${1:-}" = "--selftest" ]; then caller=nc; else caller=telnet; fi
+if ! command -v "$caller" >/dev/null 2>&1; then
+  echo "rgetty demo: needs $caller to call in: apt-get install telnet netcat-openbsd" >&2
+  exit 1
+fi
+if [ -n "${RGETTY_BIN:-}" ]; then
+  BIN=$RGETTY_BIN
+else
+  # Not -q: the first build takes about a minute, and cargo shows what it is compiling.
+  echo "rgetty demo: building (cargo build --bins; the first build takes about a minute)..."
+  cargo build --bins
+  BIN=$PWD/target/debug
+fi
+D=$(mktemp -d "${TMPDIR:-/tmp}/rgetty-demo.XXXXXX")
 chmod 755 "$D"
 mkdir -p "$D/etc" "$D/lock" "$D/log" "$D/run"
 : > "$D/utmp"; : > "$D/wtmp"
@@ -45,13 +57,18 @@ chmod 600 "$D/etc/login.config"
 
 pids=()
 cleanup() {
+  trap - EXIT INT TERM
+  # Each background job ends its own children (the respawn loop its rgetty) before it exits,
+  # so nothing writes into $D once `wait` returns.
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
   rm -rf "$D"
 }
-trap cleanup EXIT INT TERM
+trap cleanup EXIT
+trap 'exit 130' INT TERM
 
-"$BIN/rgetty-share" modem --link "$D/modem" -p "$PORT" 2> "$D/modem.err" &
+# --telnet: telnet goes to character mode at once, so the getty alone echoes the login name.
+"$BIN/rgetty-share" modem --telnet --link "$D/modem" -p "$PORT" 2> "$D/modem.err" &
 modem_pid=$!
 pids+=("$modem_pid")
 # The link appears once the modem listens on the port; if the port is taken it exits instead.
@@ -66,12 +83,17 @@ if [ ! -e "$D/modem" ] || ! kill -0 "$modem_pid" 2>/dev/null; then
   exit 1
 fi
 
-# Respawn rgetty the way init does.
+# Respawn rgetty the way init does; on TERM the loop ends the running rgetty and waits for it.
 (
+  getty=
+  trap '[ -n "$getty" ] && kill "$getty" 2>/dev/null; wait; exit 0' TERM
   while true; do
     "$BIN/rgetty" --config-dir "$D/etc" --lock-dir "$D/lock" --log-dir "$D/log" \
       --pid-dir "$D/run" --utmp "$D/utmp" --wtmp "$D/wtmp" --nologin-dir "$D" \
-      --syslog-socket "$D/no-syslog" -x 4 "$D/modem" || true
+      --syslog-socket "$D/no-syslog" -x 4 "$D/modem" &
+    getty=$!
+    wait "$getty" || true
+    getty=
     sleep 0.5
   done
 ) &
@@ -89,7 +111,8 @@ if ! grep -qs 'waiting\.\.\.' "$D"/log/*.log; then
   exit 1
 fi
 if [ "${1:-}" = "--selftest" ]; then
-  out=$( (sleep 4; printf 'demo\r'; sleep 3) | nc -q 2 127.0.0.1 "$PORT" | tr -d '\r' || true)
+  # (the telnet negotiation nc does not understand is left out of what is shown)
+  out=$( (sleep 4; printf 'demo\r'; sleep 3) | nc -q 2 127.0.0.1 "$PORT" | tr -cd '\11\12\40-\176' || true)
   echo "$out"
   if echo "$out" | grep -q "login:" && echo "$out" | grep -q "Hello, demo"; then
     echo "selftest: ok"; exit 0

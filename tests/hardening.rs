@@ -120,12 +120,14 @@ fn root_written_files_never_follow_a_symlink() {
     h.modem.set_caller(vec![CallerStep::Sleep(s(30.0))]);
     h.modem.ring(2, s(0.3), None);
     h.modem.wait_to_modem("login: ", s(20.0)).unwrap();
-    h.signal(Signal::SIGTERM);
-    assert_eq!(h.wait_exit(s(10.0)), Some(10));
-    assert_untouched(&v);
     let meta = fs::symlink_metadata(&pid_file).unwrap();
     assert!(meta.file_type().is_file(), "pid file still a symlink");
     assert_eq!(meta.mode() & 0o777, 0o644);
+    h.signal(Signal::SIGTERM);
+    assert_eq!(h.wait_exit(s(10.0)), Some(10));
+    assert_untouched(&v);
+    // Removed on exit (issue 23 item 11), the victim still untouched.
+    assert!(fs::symlink_metadata(&pid_file).is_err(), "pid file left");
     assert!(
         fs::symlink_metadata(h.path("utmp"))
             .unwrap()
@@ -755,4 +757,374 @@ fn connect_link_never_replaces_a_symlink_that_is_not_a_pty() {
         1,
         "{err}"
     );
+}
+
+/// Issue 23 item 7: by default the virtual modem never dials this host (loopback, its own
+/// addresses), not even through the phonebook, unless `--dial-allow` names it; and dials are
+/// limited per minute (`NO DIALTONE` beyond).
+#[test]
+fn the_modem_dials_this_host_only_when_allowed_and_not_too_often() {
+    let service = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    service.set_nonblocking(true).unwrap();
+    let target = service.local_addr().unwrap();
+    let tmp = share_util::tmpdir();
+    let pb = tmp.path().join("phonebook");
+    fs::write(&pb, format!("local {target} raw\n")).unwrap();
+    let (_m, link, _) = vmodem(tmp.path(), &["--phonebook", pb.to_str().unwrap()]);
+    let mut dte = common::dte::Dte::open(&link);
+    dte.cmd("ATX4", "OK\r\n");
+    dte.cmd(&format!("ATD{target}"), "NO CARRIER\r\n");
+    dte.cmd("ATDlocal", "NO CARRIER\r\n");
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        service.accept().is_err(),
+        "a refused dial reached the service"
+    );
+    let log = fs::read_to_string(tmp.path().join("modem.log")).unwrap();
+    assert!(
+        log.contains("refused: 127.0.0.1 is this host (needs --dial-allow)"),
+        "{log}"
+    );
+    drop(dte);
+    drop(_m);
+    // Allowed explicitly: the dials go out (BUSY from a closed port); over the limit: NO
+    // DIALTONE, without reaching out.
+    let tmp = share_util::tmpdir();
+    let closed = free_port();
+    let extra = ["--dial-allow", "127.0.0.1", "--dial-limit", "3"];
+    let (_m, link, _) = vmodem(tmp.path(), &extra);
+    let mut dte = common::dte::Dte::open(&link);
+    dte.cmd("ATX4", "OK\r\n");
+    for _ in 0..3 {
+        dte.cmd(&format!("ATD127.0.0.1:{closed}"), "BUSY\r\n");
+    }
+    for _ in 0..3 {
+        dte.cmd(&format!("ATD{target}"), "NO DIALTONE\r\n");
+    }
+    assert!(service.accept().is_err(), "a dial over the limit went out");
+    let log = fs::read_to_string(tmp.path().join("modem.log")).unwrap();
+    assert_eq!(log.matches("over --dial-limit").count(), 1, "{log}");
+}
+
+/// Issue 23 item 3: `connect --tls` against a server whose certificate it does not trust:
+/// each failed handshake counts as a failed attempt (it gives up after `--retries`, backing
+/// off 1 s, 2 s), never logs "connected", and says whose certificate and why once.
+#[test]
+fn connect_tls_counts_a_rejected_certificate_as_a_failed_attempt() {
+    let tmp = share_util::tmpdir();
+    if !share_util::have("openssl") {
+        return;
+    }
+    // Two self-signed certificates: the server's, and another the client trusts instead.
+    let sh = "set -e; K='-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2'; \
+              openssl req -x509 $K -keyout srv.key -out srv.pem -subj /CN=127.0.0.1 \
+                -addext subjectAltName=IP:127.0.0.1 -addext basicConstraints=critical,CA:FALSE; \
+              openssl req -x509 $K -keyout other.key -out other.pem -subj /CN=other";
+    let st = Command::new("sh")
+        .args(["-c", sh])
+        .current_dir(tmp.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(st.success(), "openssl failed");
+    let d = share_util::dev();
+    let p = |n: &str| tmp.path().join(n).to_str().unwrap().to_string();
+    let (cert, key) = (p("srv.pem"), p("srv.key"));
+    let args = ["--tls-cert", &cert, "--tls-key", &key];
+    let (_srv, addr) = serve_limited(tmp.path(), &d.path, 1024, &args);
+    let t = Instant::now();
+    let mut cl = share_util::Proc {
+        child: Command::new(share_util::BIN)
+            .args([
+                "connect",
+                "--tls",
+                "--tls-ca",
+                &p("other.pem"),
+                "--retries",
+                "3",
+            ])
+            .arg("--link")
+            .arg(tmp.path().join("vport"))
+            .arg(addr.to_string())
+            .stdin(Stdio::null())
+            .stderr(fs::File::create(tmp.path().join("connect.log")).unwrap())
+            .spawn()
+            .unwrap(),
+    };
+    let st = cl.wait_exit(Duration::from_secs(30));
+    let took = t.elapsed();
+    let err = fs::read_to_string(tmp.path().join("connect.log")).unwrap();
+    assert_eq!(st.and_then(|s| s.code()), Some(1), "{err}");
+    assert!(
+        took >= Duration::from_millis(2900),
+        "no back-off: {took:?}\n{err}"
+    );
+    let why =
+        format!("the server certificate of {addr} is rejected: issued by a CA that is not trusted");
+    assert_eq!(err.matches(&why).count(), 1, "{err}");
+    assert!(!err.contains("connected to"), "{err}");
+    assert!(
+        err.contains("3 failed attempts, the last as above"),
+        "{err}"
+    );
+}
+
+/// `rgetty-share ARGS` run to its end: (exit code, standard output, standard error).
+fn share_run(args: &[&str]) -> (Option<i32>, String, String) {
+    let out = Command::new(share_util::BIN)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    (out.status.code(), text(&out.stdout), text(&out.stderr))
+}
+
+/// Issue 23 item 14: the messages a new user tripped on. A second client hears that the
+/// device is in use (not a bind error); `--check` needs `--config` and says OK when the file
+/// is; `--help` shows the default port; `serve pts/N` means /dev/pts/N, and a relative name
+/// that is nowhere is refused at start.
+#[test]
+fn rgetty_share_messages_say_what_is_meant() {
+    let tmp = share_util::tmpdir();
+    let d = share_util::dev();
+    let quiet = |args: &[&str]| share_util::serve_to(tmp.path(), args, Stdio::null());
+    let srv = quiet(&["-p", "0", d.path.to_str().unwrap()]);
+    let addr = srv.addrs[0];
+    let _first = share_util::connect(addr);
+    std::thread::sleep(Duration::from_millis(200));
+    let mut second = share_util::connect(addr);
+    let msg = share_util::read_to_eof(&mut second);
+    let want = format!("device {} is in use by 1 client(s)\r\n", d.path.display());
+    assert_eq!(msg, want);
+    let (code, _, err) = share_run(&["serve", "--check"]);
+    assert_eq!(code, Some(1));
+    assert!(
+        err.contains("--check checks a configuration file: give --config FILE"),
+        "{err}"
+    );
+    let conf = tmp.path().join("ok.conf");
+    fs::write(
+        &conf,
+        "5800 ttyS9 9600 127.0.0.1\n5801 ttyS8 9600 127.0.0.1\n",
+    )
+    .unwrap();
+    let (code, out, _) = share_run(&["serve", "--check", "--config", conf.to_str().unwrap()]);
+    assert_eq!(code, Some(0));
+    assert_eq!(out, format!("{}: OK, 2 port(s)\n", conf.display()));
+    let (_, help, _) = share_run(&["serve", "--help"]);
+    assert!(help.contains("default 23000"), "{help}");
+    // `pts/N` is the pty below /dev: the client reaches it.
+    let mut d2 = share_util::dev();
+    let rel = d2
+        .path
+        .strip_prefix("/dev")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+    let srv2 = quiet(&["-p", "0", &rel]);
+    let mut c = share_util::connect(srv2.addrs[0]);
+    c.write_all(b"via pts").unwrap();
+    assert_eq!(d2.read_n(7), b"via pts");
+    let (code, _, err) = share_run(&["serve", "-p", "0", "pts/no-such-pty"]);
+    assert_eq!(code, Some(1));
+    assert!(
+        err.contains("no device pts/no-such-pty (nor /dev/pts/no-such-pty)"),
+        "{err}"
+    ); // `connect --retries`: the failure once, not once more when giving up.
+    let link = tmp.path().join("vport");
+    let server = format!("127.0.0.1:{}", free_port());
+    let (code, _, err) = share_run(&[
+        "connect",
+        "--retries",
+        "2",
+        "--link",
+        link.to_str().unwrap(),
+        &server,
+    ]);
+    assert_eq!(code, Some(1));
+    assert_eq!(err.matches("Connection refused").count(), 1, "{err}");
+}
+
+/// Issue 23 item 9: `rgetty status` shows only state files written by root (or the user
+/// running it) and says which it ignored; what it prints has no control characters.
+#[test]
+fn status_ignores_state_files_of_other_users_and_cleans_what_it_prints() {
+    let dir = tempfile::tempdir().unwrap();
+    let row = |line: &str, state: &str| {
+        format!(r#"{{"line":"{line}","state":"{state}","since_unix":1796000000,"pid":1}}"#)
+    };
+    let ours = dir.path().join("rgetty.state.ttyS1");
+    fs::write(&ours, row("ttyS1", r"waiting\u001b[2J\u0007")).unwrap();
+    let forged = dir.path().join("rgetty.state.ttyS2");
+    fs::write(&forged, row("ttyFORGED", "login")).unwrap();
+    nix::unistd::chown(&forged, Some(65534.into()), Some(65534.into())).unwrap();
+    let out = Command::new(RGETTY)
+        .args(["status", "--pid-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let (text, err) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(text.contains("ttyS1"), "{text}");
+    assert!(!text.contains("FORGED"), "a forged row is shown:\n{text}");
+    assert!(
+        !text.chars().any(|c| c.is_control() && c != '\n'),
+        "control characters printed: {text:?}"
+    );
+    assert_eq!(
+        err.trim_end(),
+        format!(
+            "rgetty status: ignoring {}: owned by uid 65534, not root",
+            forged.display()
+        )
+    );
+}
+
+/// Issue 23 item 11: the pid file goes on every exit, also exit 30 (the line is not a tty).
+#[test]
+fn the_pid_file_is_removed_after_exit_30() {
+    let h = harness("");
+    let file = h.path("notatty");
+    fs::write(&file, "").unwrap();
+    let (code, err) = run_on(&h, &file);
+    assert_eq!(code, Some(30), "{err}");
+    let left: Vec<String> = fs::read_dir(h.path("run"))
+        .unwrap()
+        .filter_map(|e| Some(e.ok()?.file_name().to_string_lossy().into_owned()))
+        .filter(|n| n.starts_with("mgetty.pid."))
+        .collect();
+    assert!(left.is_empty(), "pid file left: {left:?}\n{err}");
+}
+
+/// Issue 23 item 13: a FIFO named like the device's lock holds the line, and a client is
+/// told what it is, not "locked by pid 0".
+#[test]
+fn a_fifo_named_like_a_lock_is_named_as_such() {
+    let tmp = share_util::tmpdir();
+    let d = share_util::dev();
+    let srv = share_util::serve_to(
+        tmp.path(),
+        &["-p", "0", d.path.to_str().unwrap()],
+        Stdio::null(),
+    );
+    let lock = share_util::lock_name(tmp.path(), &d.path);
+    nix::unistd::mkfifo(&lock, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    let mut c = share_util::connect(srv.addrs[0]);
+    let msg = share_util::read_to_eof(&mut c);
+    let base = lock.file_name().unwrap().to_string_lossy();
+    assert_eq!(
+        msg,
+        format!("line busy (unreadable lock {base} (a FIFO))\r\n")
+    );
+}
+
+/// The running demo script: ended with SIGTERM (its own clean-up) when dropped.
+struct Demo(share_util::Proc);
+
+impl Drop for Demo {
+    fn drop(&mut self) {
+        let pid = nix::unistd::Pid::from_raw(self.0.pid());
+        let _ = nix::sys::signal::kill(pid, Signal::SIGTERM);
+        self.0.wait_exit(Duration::from_secs(20));
+    }
+}
+
+/// `demo/run.sh ARGS` with this build's programs, calls on a free port, its temp dir under
+/// `tmp`: the running script (its output in `<tmp>/demo.out`).
+fn demo(tmp: &Path, port: u16, args: &[&str]) -> Demo {
+    fs::create_dir_all(tmp.join("t")).unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let bin = Path::new(RGETTY).parent().unwrap();
+    let out = fs::File::create(tmp.join("demo.out")).unwrap();
+    let child = Command::new("bash")
+        .arg(root.join("demo/run.sh"))
+        .args(args)
+        .env("RGETTY_BIN", bin)
+        .env("PORT", port.to_string())
+        .env("TMPDIR", tmp.join("t"))
+        .stdin(Stdio::null())
+        .stdout(out.try_clone().unwrap())
+        .stderr(out)
+        .spawn()
+        .unwrap();
+    Demo(share_util::Proc { child })
+}
+
+/// What the demo left in its TMPDIR.
+fn left_behind(tmp: &Path) -> Vec<String> {
+    fs::read_dir(tmp.join("t"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect()
+}
+
+/// Issue 23 item 15: `demo/run.sh --selftest` passes and removes its temp dir once done.
+#[test]
+fn the_demo_selftest_passes_and_leaves_nothing_behind() {
+    if !share_util::have("nc") {
+        return;
+    }
+    let tmp = share_util::tmpdir();
+    let mut d = demo(tmp.path(), free_port(), &["--selftest"]);
+    let st = d.0.wait_exit(Duration::from_secs(90));
+    let out = fs::read_to_string(tmp.path().join("demo.out")).unwrap();
+    assert_eq!(st.and_then(|s| s.code()), Some(0), "{out}");
+    assert!(out.contains("selftest: ok"), "{out}");
+    assert_eq!(left_behind(tmp.path()), Vec::<String>::new(), "{out}");
+}
+
+/// Issue 23 item 15: calling the demo with Debian's telnet, the login name typed is shown
+/// once (the getty's echo), not twice (telnet's local echo too).
+#[test]
+fn the_demo_over_telnet_shows_the_login_name_once() {
+    if !share_util::have("telnet") {
+        return;
+    }
+    let tmp = share_util::tmpdir();
+    let port = free_port();
+    let mut d = demo(tmp.path(), port, &[]);
+    share_util::wait_for("the demo's call hint", || {
+        assert!(d.0.child.try_wait().unwrap().is_none(), "the demo exited");
+        fs::read_to_string(tmp.path().join("demo.out")).is_ok_and(|o| o.contains("Call it"))
+    });
+    let (mut screen, _telnet) =
+        Screen::run(Command::new("telnet").args(["127.0.0.1", &port.to_string()]));
+    screen.wait_for("login: ");
+    screen.type_keys(b"zed\r");
+    let shown = screen.wait_for("Goodbye");
+    assert_eq!(shown.matches("zed").count(), 2, "{shown:?}"); // the echo, and "Hello, zed."
+    assert!(shown.contains("login: zed\r\n"), "{shown:?}");
+    drop(d);
+    assert_eq!(left_behind(tmp.path()), Vec::<String>::new());
+}
+
+/// Issue 23 item 15: rgetty(8)'s EXIT STATUS lists its codes with no paragraph between them,
+/// and docs/packaging.md says what the package does about maintainer scripts, once.
+#[test]
+fn exit_status_and_packaging_docs_hold_together() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let man = fs::read_to_string(root.join("man/rgetty.8")).unwrap();
+    let from = man.find(".SH EXIT STATUS").unwrap();
+    let len = man[from + 1..].find("\n.SH ").unwrap();
+    let section = &man[from..from + len];
+    let last_code = section.rfind(".TP").unwrap();
+    assert!(
+        !section[..last_code].contains(".PP"),
+        "a paragraph between the exit codes:\n{section}"
+    );
+    let cargo = fs::read_to_string(root.join("Cargo.toml")).unwrap();
+    let pkg = fs::read_to_string(root.join("docs/packaging.md")).unwrap();
+    if !cargo.contains("maintainer-scripts") {
+        assert!(
+            !pkg.contains("adds the usual"),
+            "packaging.md promises maintainer scripts"
+        );
+        assert!(pkg.contains("No maintainer scripts are generated"));
+    }
 }

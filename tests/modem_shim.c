@@ -1,7 +1,11 @@
 /* LD_PRELOAD shim for rgetty-share tests: ptys have no modem-control lines, so TIOCMGET on
  * the device MODEM_DEV (its path, as /proc/self/fd shows it) returns the TIOCM_* bits written
  * (as a C integer, e.g. 0x160) in the file MODEM_STATE, and appends one byte to the file
- * MODEM_COUNT per call. Every other ioctl, and TIOCMGET on any other fd, is the real one. */
+ * MODEM_COUNT per call. With MODEM_LOG set, TIOCMBIS, TIOCMBIC and TIOCMSET on the device
+ * succeed and append `NANOSECONDS OP BITS` lines to that file (CLOCK_MONOTONIC; OP is bis, bic
+ * or set), and closing the device while HUPCL is set (the kernel drops DTR then) appends a
+ * `NANOSECONDS hupcl-close 0` line. Every other ioctl, and these on any other fd, are the real
+ * ones. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <fcntl.h>
@@ -11,6 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <termios.h>
+#include <time.h>
 #include <unistd.h>
 
 static int is_modem_dev(int fd) {
@@ -22,6 +28,30 @@ static int is_modem_dev(int fd) {
   if (n <= 0) return 0;
   path[n] = 0;
   return strcmp(path, dev) == 0;
+}
+
+static void log_line(const char *op, int bits) {
+  const char *path = getenv("MODEM_LOG");
+  struct timespec ts;
+  char line[96];
+  if (!path) return;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  int n = snprintf(line, sizeof line, "%lld %s %d\n",
+                   (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec, op, bits);
+  int f = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+  if (f >= 0) {
+    if (write(f, line, (size_t)n) != n) n = 0;
+    close(f);
+  }
+}
+
+int close(int fd) {
+  int (*real)(int) = (int (*)(int))dlsym(RTLD_NEXT, "close");
+  if (getenv("MODEM_LOG") && is_modem_dev(fd)) {
+    struct termios t;
+    if (tcgetattr(fd, &t) == 0 && (t.c_cflag & HUPCL)) log_line("hupcl-close", 0);
+  }
+  return real(fd);
 }
 
 int ioctl(int fd, unsigned long req, ...) {
@@ -43,6 +73,11 @@ int ioctl(int fd, unsigned long req, ...) {
       close(c);
     }
     *(int *)arg = bits;
+    return 0;
+  }
+  if ((req == TIOCMBIS || req == TIOCMBIC || req == TIOCMSET) && getenv("MODEM_LOG") &&
+      is_modem_dev(fd)) {
+    log_line(req == TIOCMBIS ? "bis" : req == TIOCMBIC ? "bic" : "set", *(int *)arg);
     return 0;
   }
   int (*real)(int, unsigned long, ...) =

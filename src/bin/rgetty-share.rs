@@ -4,7 +4,10 @@
 //! rgetty-share serve [--listen ADDR] -p PORT [-s "STTY"] [-m MAX] [--allow ADDR|CIDR|*]...
 //!                    [--mode raw|rfc2217] [-w] [-d] [--tls-cert PEM --tls-key PEM
 //!                    [--tls-client-ca PEM]] [--watch-port PORT] [--takeover]
-//!                    [--replay BYTES] [--log-file FILE] DEVICE
+//!                    [--replay BYTES [--replay-clear-on-disconnect]] [--log-file FILE]
+//!                    [--hold-session] [--control PATH] [--dtr|--rts on|off|keep]
+//!                    [--hangup-when-done] [--reset-seq NAME=STEPS]... [--alert '/RE/ CMD']...
+//!                    DEVICE
 //! rgetty-share serve --config FILE
 //! rgetty-share serve --inetd [-s STTY[,STTY...]] DEVICE
 //! rgetty-share connect HOST:PORT [--mode raw|rfc2217] [--tls [--tls-ca PEM]
@@ -34,7 +37,9 @@ use rgetty::sys::lock::{LockDir, Naming};
 
 #[path = "rgetty_share/args.rs"]
 mod args;
-use args::{Cli, Cmd, Common, ConnectArgs, ServeArgs};
+#[path = "rgetty_share/compat.rs"]
+mod compat;
+use args::{Cli, Cmd, Common, ConnectArgs, ConsoleArgs, ServeArgs};
 #[path = "rgetty_share/remserial.rs"]
 mod remserial;
 
@@ -102,6 +107,20 @@ fn cli_port(a: &ServeArgs, device: &Path, inetd: bool) -> anyhow::Result<PortCon
     p.drain_timeout = Duration::from_secs(a.drain);
     p.watch = a.watch_port;
     p.takeover = a.takeover;
+    p.hold_session = a.hold_session;
+    p.replay_clear = a.replay_clear_on_disconnect;
+    p.hangup_when_done = a.hangup_when_done;
+    for def in &a.alert {
+        p.alerts.push(
+            rgetty::share::alert::parse_def(def).map_err(|e| anyhow::anyhow!("--alert: {e}"))?,
+        );
+    }
+    for (name, v, dst) in [("--dtr", &a.dtr, &mut p.dtr), ("--rts", &a.rts, &mut p.rts)] {
+        if let Some(v) = v {
+            *dst = conf::LineSetting::parse(v)
+                .with_context(|| format!("bad {name} {v:?} (on, off or keep)"))?;
+        }
+    }
     p.replay = conf::parse_replay(&a.replay.to_string()).map_err(anyhow::Error::msg)?;
     p.log = a.log_file.clone();
     p.tls = conf::tls_files(
@@ -133,6 +152,22 @@ fn config_errors(errs: Vec<rgetty::config::ConfigError>) -> anyhow::Error {
     anyhow::anyhow!("{}", lines.join("\n"))
 }
 
+/// The reset sequences of the config file and of `--reset-seq` (which wins on a name).
+fn set_reset_seqs(
+    srv: &mut ShareServer,
+    a: &ServeArgs,
+    file: Vec<(String, Vec<rgetty::proto::reset_seq::Step>)>,
+) -> anyhow::Result<()> {
+    let mut all: std::collections::HashMap<_, _> = file.into_iter().collect();
+    for def in &a.reset_seq {
+        let (name, steps) = rgetty::proto::reset_seq::parse_named(def)
+            .map_err(|e| anyhow::anyhow!("--reset-seq: {e}"))?;
+        all.insert(name, steps);
+    }
+    srv.set_reset_seqs(all);
+    Ok(())
+}
+
 /// Bind the metrics listener: the command line wins over the config file's `metrics=`.
 fn set_metrics(
     srv: &mut ShareServer,
@@ -158,6 +193,46 @@ fn set_metrics(
         l.local_addr().unwrap_or(addr)
     );
     srv.set_metrics(l, acl)?;
+    Ok(())
+}
+
+/// Bind the web console: the command line wins over the config file's `web=`. Any address
+/// but loopback needs TLS: the first port's `tls-cert`/`tls-key` serve it.
+fn set_web(
+    srv: &mut ShareServer,
+    a: &ServeArgs,
+    file_addr: Option<SocketAddr>,
+    tls: Option<&conf::TlsFiles>,
+) -> anyhow::Result<()> {
+    let addr = match &a.web {
+        Some(m) => {
+            Some(conf::parse_metrics_addr(m).with_context(|| format!("bad --web address {m:?}"))?)
+        }
+        None => file_addr,
+    };
+    let Some(addr) = addr else { return Ok(()) };
+    if !addr.ip().is_loopback() && tls.is_none() {
+        bail!(
+            "web console on {addr}: an address other than loopback needs TLS (tls-cert, tls-key)"
+        );
+    }
+    let role = match tls {
+        Some(f) => Some(transport::TlsRole::Server(transport::server_config_for(f)?)),
+        None => None,
+    };
+    let l = TcpListener::bind(addr).with_context(|| format!("cannot listen on {addr}"))?;
+    let scheme = if role.is_some() { "https" } else { "http" };
+    log::info!(
+        "web console on {scheme}://{}/",
+        l.local_addr().unwrap_or(addr)
+    );
+    srv.set_web(l, role)?;
+    srv.set_dashboard_sources(a.web_state_dir.clone(), Some(a.web_call_log.clone()));
+    if let Some(f) = &a.web_users {
+        let users = rgetty::share::server::auth::load_users(f).map_err(|e| anyhow::anyhow!(e))?;
+        log::info!("web console: {} user(s) from {}", users.len(), f.display());
+        srv.set_web_users(users);
+    }
     Ok(())
 }
 
@@ -230,11 +305,16 @@ fn serve_config(srv: &mut ShareServer, a: &ServeArgs, cfgpath: &Path) -> anyhow:
         }) {
             log::warn!("{w}");
         }
+        #[allow(clippy::print_stdout)]
+        {
+            println!("{}: OK, {} port(s)", cfgpath.display(), ports.len());
+        }
         return Ok(false);
     }
     if ports.is_empty() {
         bail!("{}: no ports", cfgpath.display());
     }
+    let web_tls = ports.iter().find_map(|p| p.tls.clone());
     for p in ports {
         let l = server::bind(&p)?;
         log::info!(
@@ -249,6 +329,11 @@ fn serve_config(srv: &mut ShareServer, a: &ServeArgs, cfgpath: &Path) -> anyhow:
         srv.add_port(p, Some(l))?;
     }
     set_metrics(srv, a, globals.metrics, globals.metrics_allow)?;
+    if let Some(c) = a.control.as_ref().or(globals.control.as_ref()) {
+        srv.set_control(c)?;
+    }
+    set_reset_seqs(srv, a, globals.reset_seqs)?;
+    set_web(srv, a, globals.web, web_tls.as_ref())?;
     let path = cfgpath.to_path_buf();
     srv.set_reloader(Box::new(move || {
         log::info!("SIGHUP: reloading {}", path.display());
@@ -310,8 +395,32 @@ fn serve_inetd(srv: &mut ShareServer, mut cfg: PortConfig) -> anyhow::Result<()>
     Ok(())
 }
 
+/// The DEVICE argument as a path: a relative name is taken below /dev when it is there
+/// (`pts/4`, `ttyUSB0`, as a getty's line), else as given when that exists; a relative name
+/// that is neither is refused at start (an absolute path may name a device still to come).
+fn device_path(dev: &Path) -> anyhow::Result<PathBuf> {
+    if dev.is_absolute() {
+        return Ok(dev.to_path_buf());
+    }
+    let under_dev = Path::new("/dev").join(dev);
+    if under_dev.symlink_metadata().is_ok() {
+        return Ok(under_dev);
+    }
+    if dev.symlink_metadata().is_ok() {
+        return std::path::absolute(dev).with_context(|| format!("{}", dev.display()));
+    }
+    bail!(
+        "no device {} (nor {}): give a path such as /dev/ttyUSB0",
+        dev.display(),
+        under_dev.display()
+    )
+}
+
 fn serve(a: ServeArgs) -> anyhow::Result<()> {
     init_log(a.common.verbose, !a.inetd);
+    if let Some(path) = &a.ser2net_config {
+        return compat::serve_config(&a, path);
+    }
     let settings = ServerSettings {
         lock_dir: lock_dir(&a.common),
         client_buffer: server::CLIENT_BUFFER,
@@ -322,8 +431,16 @@ fn serve(a: ServeArgs) -> anyhow::Result<()> {
             return Ok(());
         }
     } else {
-        let device = a.device.as_deref().context("no DEVICE given")?;
+        if a.check {
+            bail!("--check checks a configuration file: give --config FILE");
+        }
+        let device = a
+            .device
+            .as_deref()
+            .context("no DEVICE given (or --config FILE)")?;
+        let device = &device_path(device)?;
         let cfg = cli_port(&a, device, a.inetd)?;
+        let web_tls = cfg.tls.clone();
         if a.inetd {
             serve_inetd(&mut srv, cfg)?;
         } else {
@@ -336,6 +453,11 @@ fn serve(a: ServeArgs) -> anyhow::Result<()> {
             srv.add_port(cfg, Some(l))?;
         }
         set_metrics(&mut srv, &a, None, None)?;
+        if let Some(c) = &a.control {
+            srv.set_control(c)?;
+        }
+        set_reset_seqs(&mut srv, &a, Vec::new())?;
+        set_web(&mut srv, &a, None, web_tls.as_ref())?;
     }
     srv.watch_devices()?;
     if let Some(pf) = &a.port_file {
@@ -357,18 +479,47 @@ fn serve(a: ServeArgs) -> anyhow::Result<()> {
 
 /// The TLS client side of `connect --tls`.
 fn connect_tls(a: &ConnectArgs) -> anyhow::Result<Option<TlsRole>> {
-    if !a.tls {
+    let keys = a.tls_cert.as_deref().zip(a.tls_key.as_deref());
+    tls_client(a.tls, a.tls_ca.as_deref(), keys, &a.server)
+}
+
+/// The client side of TLS for `server` (`None` without `--tls`).
+fn tls_client(
+    tls: bool,
+    ca: Option<&Path>,
+    keys: Option<(&Path, &Path)>,
+    server: &str,
+) -> anyhow::Result<Option<TlsRole>> {
+    if !tls {
         return Ok(None);
     }
-    let ca = a
-        .tls_ca
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(transport::SYSTEM_CA));
-    let keys = a.tls_cert.as_deref().zip(a.tls_key.as_deref());
+    let ca = ca.map_or_else(|| PathBuf::from(transport::SYSTEM_CA), PathBuf::from);
     let cfg = transport::client_config(&ca, keys)?;
-    let name = transport::server_name(&a.server)
-        .with_context(|| format!("no host name in {:?}", a.server))?;
+    let name =
+        transport::server_name(server).with_context(|| format!("no host name in {server:?}"))?;
     Ok(Some(TlsRole::Client(cfg, name)))
+}
+
+/// `rgetty-share console`: the exit status.
+fn console(a: ConsoleArgs) -> anyhow::Result<u8> {
+    init_log(false, true);
+    let escape = u8::try_from(u32::from(a.escape))
+        .ok()
+        .filter(|c| c.is_ascii_graphic())
+        .context("--escape must be one printable ASCII character")?;
+    let host = a.server.rsplit_once(':').map_or("", |(h, _)| h);
+    let keys = a.tls_cert.as_deref().zip(a.tls_key.as_deref());
+    let opts = rgetty::share::console::ConsoleOptions {
+        server: a.server.clone(),
+        watch: a.watch_port.map(|w| format!("{host}:{w}")),
+        tls: tls_client(a.tls, a.tls_ca.as_deref(), keys, &a.server)?,
+        rfc2217: parse_mode(&a.mode)? == PortMode::Rfc2217,
+        escape,
+        spy: a.spy,
+        control: a.control.clone(),
+    };
+    let code = rgetty::share::console::run(&opts)?;
+    Ok(u8::try_from(code).unwrap_or(1))
 }
 
 /// `--owner`, `--group`, `--link-mode` looked up.
@@ -408,8 +559,15 @@ fn connect(a: ConnectArgs) -> anyhow::Result<()> {
         },
         _ => bail!("give either --link PATH or a DEVICE"),
     };
+    // `mdns:NAME`: a port announced over mDNS (ser2net's mdns options).
+    let server = match a.server.strip_prefix("mdns:") {
+        Some(name) => rgetty::share::mdns::resolve(name, Duration::from_secs(3))
+            .map_err(anyhow::Error::msg)?
+            .to_string(),
+        None => a.server.clone(),
+    };
     let opts = ConnectOptions {
-        server: a.server.clone(),
+        server,
         mode: parse_mode(&a.mode)?,
         local: target,
         lock_dir: lock_dir(&a.common),
@@ -437,6 +595,18 @@ fn connect(a: ConnectArgs) -> anyhow::Result<()> {
 
 fn main() -> ExitCode {
     let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    // Started as `ser2net` (an alternative name the admin chose): ser2net's command line.
+    if argv
+        .first()
+        .and_then(|a0| Path::new(a0).file_name())
+        .is_some_and(|n| n == "ser2net")
+    {
+        let args: Vec<String> = argv[1..]
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        return compat::main(&args, "rgetty-share");
+    }
     let remserial_args = match argv.first() {
         Some(a0) if rgetty::share::remserial::invoked_as_remserial(a0) => Some(argv[1..].to_vec()),
         _ => None,
@@ -456,8 +626,13 @@ fn main() -> ExitCode {
         _ => cli,
     };
     let r = match cli.cmd {
-        Cmd::Serve(a) => serve(a),
+        Cmd::Serve(a) => serve(*a),
         Cmd::Connect(a) => connect(a),
+        Cmd::Ser2net { args } => return compat::main(&args, "rgetty-share"),
+        Cmd::Console(a) => match console(a) {
+            Ok(code) => return ExitCode::from(code),
+            Err(e) => Err(e),
+        },
         Cmd::Modem { args } => {
             init_log(false, true);
             let code = rgetty::modem::cli::main(args);
@@ -465,6 +640,11 @@ fn main() -> ExitCode {
         }
         Cmd::Remserial { .. } => Err(anyhow::anyhow!("remserial: nested")),
     };
+    finish(r)
+}
+
+/// The exit status of a command, its error logged (and printed when logging is off).
+fn finish(r: anyhow::Result<()>) -> ExitCode {
     match r {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -66,7 +66,6 @@ impl Getty {
             let timeout = self.next_ring_timeout(&call);
             let step = self.ring_step_cid(&mut rings, &mut call, timeout, true)?;
             if step == Step::CallerId {
-                self.report_ring(&call);
                 if let Some(end) = self.screen_ringing(&mut rings, &mut call)? {
                     return Ok(end);
                 }
@@ -98,7 +97,6 @@ impl Getty {
                 call.rings,
                 call.info.caller_id
             );
-            self.report_ring(&call);
             if let Some(end) = self.screen_ringing(&mut rings, &mut call)? {
                 return Ok(end);
             }

@@ -14,8 +14,8 @@ use crate::config::mgetty::Profile;
     name = "rgetty",
     disable_version_flag = true,
     about = "A getty for modem lines that mgetty users can drop in",
-    override_usage = "rgetty [options] tty\n       rgetty --check [options] [tty]\n       rgetty status [--json | --prometheus]\n       rgetty calls [--since TIME] [--line TTY] [--json]",
-    after_help = "Commands:\n  status  What each line is doing now (state files in --pid-dir); `rgetty status --help`\n  calls   The call log, one line per call; `rgetty calls --help`\n\nSee rgetty(8), rgetty.config(5) and login.config(5)."
+    override_usage = "rgetty [options] tty\n       rgetty --check [options] [tty]\n       rgetty status [--json | --prometheus]\n       rgetty calls [--since TIME] [--line TTY] [--json]\n       rgetty ncid [--listen ADDR:PORT] [--allow LIST]",
+    after_help = "Commands:\n  status  What each line is doing now (state files in --pid-dir); `rgetty status --help`\n  calls   The call log, one line per call; `rgetty calls --help`\n  ncid    Serve every line's caller ID to NCID clients; `rgetty ncid --help`\n\nSee rgetty(8), rgetty.config(5) and login.config(5)."
 )]
 pub struct Cli {
     /// Log level 0-9 (mgetty's -x; config `debug`).

@@ -155,7 +155,7 @@ impl Getty {
         let r = &mut self.reports;
         let pending = r.pending.take();
         if let Some(h) = r.dialout.take() {
-            let (o, why) = (Outcome::Dialout, format!("line used by pid {}", h.pid));
+            let (o, why) = (Outcome::Dialout, format!("line used ({})", h.locked_by()));
             let f = CallFacts {
                 program: h.cmdline.clone(),
                 ..CallFacts::default()

@@ -8,7 +8,7 @@ use crate::sys::logging::AUDIT;
 
 use super::common::Getty;
 use super::state::State;
-use super::system::{other_getty, write_pid_file};
+use super::system::{other_getty, remove_pid_file, write_pid_file};
 
 impl Getty {
     /// Run the state machine from [`State::Start`] to an exit code.
@@ -69,6 +69,7 @@ impl Getty {
                     self.pid()
                 );
                 self.lock = None;
+                remove_pid_file(&self.paths.pid_file);
                 // No exec: close our LOGIN/USER record, or it stays in utmp for good when
                 // init does not clean up after us (a line outside /dev, a manual start).
                 if let Err(e) = self.utmp.close(&self.tty.device) {

@@ -77,14 +77,16 @@ impl Getty {
         (decide(&dialin, &block, "dialin.config", cid), broken)
     }
 
-    /// After a ring or new caller-ID data: screen the call as soon as there is something to
-    /// screen (a caller ID, or a second ring without one; a broken file at once). A blocked
-    /// call is dropped now (the state it ends in); a refused one shows `refusing`.
+    /// After a ring or new caller-ID data: report the call's facts, then screen it as soon as
+    /// there is something to screen (a caller ID, or a second ring without one; a broken file
+    /// at once). A blocked call is dropped now (the state it ends in); a refused one shows
+    /// `refusing`.
     pub(super) fn screen_ringing(
         &mut self,
         rings: &mut CallRings,
         call: &mut Call,
     ) -> io::Result<Option<State>> {
+        self.report_ring(call);
         let known = call.info.caller_id != "none" || call.rings >= 2;
         let (verdict, broken) = self.verdict(&call.info.caller_id);
         if !known && !broken {

@@ -62,6 +62,15 @@ impl Getty {
     }
 }
 
+/// Remove the pid file on exit (every exit: mgetty leaves it after a failed start), only
+/// while it still holds our pid.
+pub(super) fn remove_pid_file(path: &Path) {
+    let ours = format!("{}\n", std::process::id());
+    if crate::sys::safefile::read_to_string(path).is_some_and(|t| t == ours) {
+        let _ = std::fs::remove_file(path);
+    }
+}
+
 /// Write the pid file (mode 0644) by rename: a symlink planted at its name is replaced,
 /// never followed.
 /// Another rgetty that serves this line: the pid and state its state file records, when that

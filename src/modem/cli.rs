@@ -16,6 +16,7 @@ use crate::modem::ModemServer;
 use crate::modem::cid;
 use crate::modem::dial::Phonebook;
 use crate::modem::line::ModemSettings;
+use crate::modem::policy::DialPolicy;
 use crate::share::acl::Acl;
 use crate::share::client::Access;
 
@@ -67,6 +68,17 @@ struct Cli {
     /// A dial rule, `/regex/ host:port [raw|telnet]` ($1… in the target); repeatable.
     #[arg(long, value_name = "RULE")]
     dial_rule: Vec<String>,
+    /// Dials may reach these addresses or networks (ADDR, ADDR/BITS, `*`, comma lists), this
+    /// host and loopback included; repeatable. Otherwise: never this host, and `host:port`
+    /// typed after ATD only public addresses.
+    #[arg(long, value_name = "CIDR", value_parser = check_allow)]
+    dial_allow: Vec<String>,
+    /// Only phonebook names and dial rules dial (`ATD host:port` gets NO CARRIER).
+    #[arg(long)]
+    phonebook_only: bool,
+    /// At most this many dials a minute (0 = no limit); more get NO DIALTONE.
+    #[arg(long, value_name = "N", default_value_t = crate::modem::policy::DEFAULT_DIAL_LIMIT)]
+    dial_limit: u32,
     /// A caller must stay connected this many seconds before the line rings.
     #[arg(long, value_name = "SECS", default_value_t = 0.0, value_parser = secs)]
     answer_delay: f64,
@@ -161,6 +173,14 @@ fn settings(c: &Cli, phonebook: Phonebook, access: Access) -> ModemSettings {
         phonebook,
         link: c.link.clone(),
         access,
+        dial: DialPolicy {
+            // each value was checked by `check_allow`
+            allow: (!c.dial_allow.is_empty())
+                .then(|| Acl::parse(&c.dial_allow).ok())
+                .flatten(),
+            phonebook_only: c.phonebook_only,
+        },
+        dial_limit: c.dial_limit,
     }
 }
 

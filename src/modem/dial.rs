@@ -36,6 +36,8 @@ pub struct Target {
     pub addr: String,
     /// The entry's mode, if it named one.
     pub mode: Option<DialMode>,
+    /// It came from a phonebook name or dial rule (not a `host:port` typed after `ATD`).
+    pub listed: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -163,6 +165,7 @@ impl Phonebook {
             return Some(Target {
                 addr: e.target.clone(),
                 mode: e.mode,
+                listed: true,
             });
         }
         let digits = strip_number(number);
@@ -170,12 +173,17 @@ impl Phonebook {
             if let Some(caps) = r.re.captures(&digits) {
                 let mut addr = String::new();
                 caps.expand(&r.target, &mut addr);
-                return is_host_port(&addr).then_some(Target { addr, mode: r.mode });
+                return is_host_port(&addr).then_some(Target {
+                    addr,
+                    mode: r.mode,
+                    listed: true,
+                });
             }
         }
         is_host_port(number).then(|| Target {
             addr: number.to_string(),
             mode: None,
+            listed: false,
         })
     }
 }
@@ -196,6 +204,14 @@ mod tests {
             Some(Target {
                 addr: a.into(),
                 mode: m,
+                listed: true,
+            })
+        };
+        let typed = |a: &str| {
+            Some(Target {
+                addr: a.into(),
+                mode: None,
+                listed: false,
             })
         };
         assert_eq!(pb.resolve("bbs"), t("127.0.0.1:2323", Some(DialMode::Raw)));
@@ -213,8 +229,8 @@ mod tests {
         );
         assert_eq!(pb.resolve("plain"), t("host:99", None));
         assert_eq!(pb.resolve("912"), None, "a rule giving no host:port");
-        assert_eq!(pb.resolve("x.org:23"), t("x.org:23", None));
-        assert_eq!(pb.resolve("[::1]:23"), t("[::1]:23", None));
+        assert_eq!(pb.resolve("x.org:23"), typed("x.org:23"));
+        assert_eq!(pb.resolve("[::1]:23"), typed("[::1]:23"));
         assert_eq!(pb.resolve("5551234"), None);
         assert_eq!(pb.resolve(""), None);
         assert_eq!(pb.resolve("-x:23"), None);

@@ -67,6 +67,10 @@ pub struct ModemSettings {
     pub link: PathBuf,
     /// Owner, group and mode of each pty slave.
     pub access: crate::share::client::Access,
+    /// Where dials may go.
+    pub dial: super::policy::DialPolicy,
+    /// Dials a minute (0: no limit).
+    pub dial_limit: u32,
 }
 
 /// Reports from helper threads.
@@ -131,6 +135,7 @@ pub struct ModemLine {
     connect_at: Option<Duration>,
     drop_at: Option<Duration>,
     cooldown: Cooldown,
+    dial_limit: super::policy::DialLimit,
     wake_rx: UnixStream,
     wake_tx: UnixStream,
     rx: Receiver<Msg>,
@@ -179,6 +184,7 @@ impl ModemLine {
         at.set_s_reg(at::S_AUTO_ANSWER, set.rings);
         Ok(ModemLine {
             cooldown: Cooldown::new(set.cooldown),
+            dial_limit: super::policy::DialLimit::new(set.dial_limit),
             set,
             start: Instant::now(),
             master: Some(master),

@@ -7,6 +7,7 @@
 //! * [`poll`]: the line's readiness types, and a `poll(2)` wait for simple drivers (the test
 //!   bench);
 //! * pure helpers: [`cid`] (caller-ID formats), [`dial`] (phonebook and dial rules),
+//!   [`policy`] (where dials may go, and how often),
 //!   [`pace`] (`--throttle`, `--cooldown`), [`wire`] (raw or telnet per call);
 //! * [`pty`]: the pty and its symlink.
 //!
@@ -20,6 +21,7 @@ pub mod dial;
 mod driver;
 pub mod line;
 pub mod pace;
+pub mod policy;
 pub mod poll;
 pub mod pty;
 pub mod wire;

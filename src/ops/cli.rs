@@ -115,8 +115,17 @@ fn print(text: &str) -> i32 {
 
 /// Run `rgetty status`.
 pub fn status(a: StatusArgs) -> i32 {
-    let states = match store::read_states(&a.pid_dir) {
-        Ok(s) => s,
+    let states = match store::read_states_checked(&a.pid_dir) {
+        Ok((s, foreign)) => {
+            for f in foreign {
+                eprintln!(
+                    "rgetty status: ignoring {}: owned by uid {}, not root",
+                    printable(&f.path.display().to_string()),
+                    f.uid
+                );
+            }
+            s
+        }
         Err(e) => {
             eprintln!("rgetty status: {}: {e}", a.pid_dir.display());
             return 1;
@@ -151,11 +160,11 @@ pub fn status_table(lines: &[(LineState, String)]) -> String {
     let rows: Vec<[String; 5]> = lines
         .iter()
         .map(|(s, e)| {
-            let state = if *e == s.state {
+            let state = printable(&if *e == s.state {
                 e.clone()
             } else {
                 format!("{e} (was {})", s.state)
-            };
+            });
             [
                 printable(&s.line),
                 state,

@@ -37,9 +37,10 @@ pub fn encode(fields: &[(&str, &str)]) -> Vec<u8> {
     out
 }
 
-/// A field name from a `log` key-value key: `caller_id` → `CALLER_ID`; `None` if it cannot be
-/// a journal field.
+/// A field name from a `log` key-value key: `caller_id` → `CALLER_ID`, `r#match` (a keyword
+/// written raw) → `MATCH`; `None` if it cannot be a journal field.
 pub fn field_name(key: &str) -> Option<String> {
+    let key = key.strip_prefix("r#").unwrap_or(key);
     let name = key.to_ascii_uppercase().replace(['-', '.'], "_");
     valid_field(&name).then_some(name)
 }
@@ -165,6 +166,7 @@ mod tests {
             b"MESSAGE=hi\nX\n\x03\0\0\0\0\0\0\0a\nb\n".to_vec()
         );
         assert_eq!(field_name("caller_id").as_deref(), Some("CALLER_ID"));
+        assert_eq!(field_name("r#match").as_deref(), Some("MATCH"));
         assert_eq!(field_name("_x"), None);
         assert!(valid_field("RGETTY_LINE") && !valid_field("9A") && !valid_field(""));
     }

@@ -101,16 +101,21 @@ fn valid_name(name: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
 }
 
-/// The states every `rgetty_lines` series is written for (others are added when seen).
-pub const STATES: [&str; 10] = [
+/// The states every `rgetty_lines` series is written for (others are added when seen):
+/// every state rgetty(8) lists, so a dashboard sees each one at 0 before it first happens.
+pub const STATES: [&str; 14] = [
     "starting",
     "waiting",
+    "checking",
     "dialout",
     "ringing",
+    "refusing",
+    "blocked",
+    "nologin",
     "answering",
     "login",
+    "dispatch",
     "session",
-    "checking",
     "stopped",
     super::state::DOWN,
 ];
@@ -226,6 +231,10 @@ pub struct PortMetrics {
     pub refusals: u64,
     /// Whether the device exists now.
     pub device_present: bool,
+    /// Times the device went away under a held session, ever.
+    pub device_gaps: u64,
+    /// Client input dropped while the device was away, ever (bytes).
+    pub held_input_dropped: u64,
     /// The device's UUCP lock.
     pub lock: LockState,
 }
@@ -234,7 +243,7 @@ pub struct PortMetrics {
 pub fn share_metrics(ports: &[PortMetrics]) -> String {
     let mut e = Exposition::new();
     type Get = fn(&PortMetrics) -> f64;
-    let families: [(&str, Kind, &str, Get); 7] = [
+    let families: [(&str, Kind, &str, Get); 9] = [
         (
             "rgetty_share_clients",
             Kind::Gauge,
@@ -264,6 +273,18 @@ pub fn share_metrics(ports: &[PortMetrics]) -> String {
             Kind::Counter,
             "Clients refused.",
             |p| p.refusals as f64,
+        ),
+        (
+            "rgetty_share_device_gaps_total",
+            Kind::Counter,
+            "Times the device went away while its session was held.",
+            |p| p.device_gaps as f64,
+        ),
+        (
+            "rgetty_share_held_input_dropped_bytes_total",
+            Kind::Counter,
+            "Client input dropped while the device was away.",
+            |p| p.held_input_dropped as f64,
         ),
         (
             "rgetty_share_device_present",
@@ -300,6 +321,29 @@ pub fn share_metrics(ports: &[PortMetrics]) -> String {
 mod tests {
     use super::*;
 
+    /// Issue 23 item 15: every state rgetty(8) lists has its `rgetty_lines` series.
+    #[test]
+    fn every_state_of_the_man_page_is_a_series() {
+        let man = include_str!("../../man/rgetty.8");
+        let start = man.find("\n.B state\n").unwrap_or(0);
+        let end = start + man[start..].find("\n.B since\n").unwrap_or(0);
+        let listed: Vec<&str> = man[start..end]
+            .lines()
+            .filter_map(|l| {
+                let w = l
+                    .strip_prefix(".RB ( ")
+                    .or_else(|| l.strip_prefix(".BR "))
+                    .or_else(|| l.strip_prefix(".B "))?;
+                w.split_whitespace().next()
+            })
+            .filter(|w| !["state", "detail"].contains(w))
+            .collect();
+        assert!(listed.len() >= 12, "{listed:?}");
+        for s in listed {
+            assert!(STATES.contains(&s), "{s} is not in STATES");
+        }
+    }
+
     #[test]
     fn writer() {
         let mut e = Exposition::new();
@@ -326,6 +370,8 @@ mod tests {
             sessions: 1,
             refusals: 3,
             device_present: true,
+            device_gaps: 0,
+            held_input_dropped: 0,
             lock: LockState::Ours,
         };
         let t = share_metrics(&[p]);

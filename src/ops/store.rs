@@ -105,9 +105,28 @@ impl StateWriter {
     }
 }
 
-/// Every state file in `pid_dir`, sorted by line; unreadable or foreign files are skipped.
+/// Every state file in `pid_dir`, sorted by line; unreadable or foreign files are skipped
+/// (see [`read_states_checked`]).
 pub fn read_states(pid_dir: &Path) -> io::Result<Vec<LineState>> {
+    Ok(read_states_checked(pid_dir)?.0)
+}
+
+/// A state file skipped because someone else wrote it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Foreign {
+    /// The file.
+    pub path: PathBuf,
+    /// Its owner.
+    pub uid: u32,
+}
+
+/// [`read_states`], plus the state files owned by neither root nor the user running this
+/// (rgetty writes them as root): anybody able to write into the pid directory could forge
+/// a row, so they are skipped and listed for a warning.
+pub fn read_states_checked(pid_dir: &Path) -> io::Result<(Vec<LineState>, Vec<Foreign>)> {
+    let me = nix::unistd::geteuid().as_raw();
     let mut states = Vec::new();
+    let mut foreign = Vec::new();
     for entry in fs::read_dir(pid_dir)? {
         let entry = entry?;
         if !entry
@@ -117,32 +136,49 @@ pub fn read_states(pid_dir: &Path) -> io::Result<Vec<LineState>> {
         {
             continue;
         }
-        if let Some(s) = read_small(&entry.path()).and_then(|t| LineState::from_json(&t)) {
+        let path = entry.path();
+        let Some((text, uid)) = read_small(&path) else {
+            continue;
+        };
+        if uid != 0 && uid != me {
+            foreign.push(Foreign { path, uid });
+            continue;
+        }
+        if let Some(s) = LineState::from_json(&text) {
             states.push(s);
         }
     }
     states.sort_by(|a, b| a.line.cmp(&b.line));
-    Ok(states)
+    foreign.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok((states, foreign))
 }
 
-/// One state file, read as [`read_states`] reads each; `None` if it is not one.
+/// One state file, read as [`read_states`] reads each; `None` if it is not one, or if it is
+/// owned by neither root nor this user (anybody could have written it).
 pub fn read_state(path: &Path) -> Option<LineState> {
-    read_small(path).and_then(|t| LineState::from_json(&t))
+    let me = nix::unistd::geteuid().as_raw();
+    let (text, uid) = read_small(path)?;
+    if uid != 0 && uid != me {
+        return None;
+    }
+    LineState::from_json(&text)
 }
 
-/// A small regular file's text, not through a symlink, without blocking on a FIFO.
-fn read_small(path: &Path) -> Option<String> {
+/// A small regular file's text and owner, not through a symlink, without blocking on a FIFO.
+fn read_small(path: &Path) -> Option<(String, u32)> {
+    use std::os::unix::fs::MetadataExt;
     let file = OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NOCTTY | libc::O_NONBLOCK)
         .open(path)
         .ok()?;
-    if !file.metadata().ok()?.is_file() {
+    let meta = file.metadata().ok()?;
+    if !meta.is_file() {
         return None;
     }
     let mut text = String::new();
     file.take(MAX_STATE_FILE).read_to_string(&mut text).ok()?;
-    Some(text)
+    Some((text, meta.uid()))
 }
 
 /// Whether the process a state file names still runs: its pid exists, is not a zombie, and

@@ -576,11 +576,14 @@ impl Daemon {
         if let Some(fired) = &event.fired {
             self.launch(fired);
         }
+        // A ring storm (a noisy RI line, a SIGUSR1 loop) must not flood the log: identical
+        // lines are rate-limited as on the share side.
+        let info = |m: String| crate::share::roles::log_limited(log::Level::Info, m);
         match event.outcome {
             RingOutcome::Merged => log::debug!("{source} ring merged with the previous one"),
-            RingOutcome::Ignored => log::info!("{source} ring ignored (init time)"),
-            RingOutcome::Counted { count } => log::info!("RING #{count} ({source})"),
-            RingOutcome::Reset => log::info!("{source} ring fits no pattern: reset"),
+            RingOutcome::Ignored => info(format!("{source} ring ignored (init time)")),
+            RingOutcome::Counted { count } => info(format!("RING #{count} ({source})")),
+            RingOutcome::Reset => info(format!("{source} ring fits no pattern: reset")),
         }
         if !event.outcome.is_ring() {
             return;
@@ -605,7 +608,8 @@ impl Daemon {
         match self.commands.spawn(cmd, env, self.settings.debug) {
             Ok(Spawned::Started(pid)) => log::debug!("command pid {pid} started"),
             Ok(Spawned::Dropped { limit }) => {
-                log::warn!("{limit} command(s) still running: {cmd:?} dropped");
+                let msg = format!("{limit} command(s) still running: {cmd:?} dropped");
+                crate::share::roles::log_limited(log::Level::Warn, msg);
             }
             Err(e) => log::error!("cannot run {cmd:?}: {e}"),
         }

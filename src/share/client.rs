@@ -23,6 +23,7 @@ use crate::share::transport::{Conn, TlsRole};
 use crate::sys::lock::LockDir;
 use crate::sys::tty;
 
+mod handshake;
 mod link;
 mod local;
 use link::session;
@@ -87,12 +88,12 @@ pub enum ClientError {
     #[error("{0}")]
     Tty(#[from] tty::Error),
     /// The local device is locked.
-    #[error("{path} is locked by pid {pid}")]
+    #[error("{path} is {by}")]
     Locked {
         /// The device.
         path: PathBuf,
-        /// The holder.
-        pid: i32,
+        /// Who holds it ([`crate::sys::lock::Holder::locked_by`]).
+        by: String,
     },
     /// Locking failed.
     #[error("lock for {path}: {msg}")]
@@ -129,13 +130,18 @@ pub fn run(opts: &ConnectOptions, term: &AtomicBool) -> Result<(), ClientError> 
     let mut local = open_local(opts)?;
     let mut failures = 0u32;
     let mut backoff = Duration::from_secs(1);
+    // The last failure logged: the same one again is not repeated.
+    let mut last_failure = String::new();
     while !term.load(Ordering::Relaxed) {
-        match connect(&opts.server) {
+        // A TLS handshake that fails or stalls is a failed attempt like a refused connect.
+        let attempt = connect(&opts.server).and_then(|sock| {
+            let mut c = Conn::new(OwnedFd::from(sock), opts.tls.as_ref())?;
+            handshake::finish(&mut c)?;
+            Ok(c)
+        });
+        match attempt {
             Ok(sock) => {
-                let sock = match Conn::new(OwnedFd::from(sock), opts.tls.as_ref()) {
-                    Ok(c) => c,
-                    Err(e) => return Err(ClientError::LocalIo(e)),
-                };
+                last_failure.clear();
                 failures = 0;
                 backoff = Duration::from_secs(1);
                 log::info!("connected to {}", opts.server);
@@ -150,12 +156,22 @@ pub fn run(opts: &ConnectOptions, term: &AtomicBool) -> Result<(), ClientError> 
             }
             Err(e) => {
                 failures += 1;
-                log::warn!("cannot connect to {}: {e}", opts.server);
+                let msg = handshake::describe(&e, &opts.server);
                 if opts.retries > 0 && failures >= opts.retries {
+                    // The caller prints this one; a reason already logged is not repeated.
+                    let msg = if msg == last_failure {
+                        format!("{failures} failed attempts, the last as above")
+                    } else {
+                        msg
+                    };
                     return Err(ClientError::Connect {
                         server: opts.server.clone(),
-                        msg: e.to_string(),
+                        msg,
                     });
+                }
+                if msg != last_failure {
+                    log::warn!("cannot connect to {}: {msg}", opts.server);
+                    last_failure = msg;
                 }
             }
         }

@@ -12,9 +12,12 @@
 //! `-clocal`, ...). HOSTLIST is required (`*` admits everybody). Options: `mode=raw|rfc2217`,
 //! `max=N`, `timeout=SECONDS` (idle), `drain=SECONDS`, `banner="TEXT"` (escapes `\r \n \t \\
 //! \d` device `\p` port), `write-only`; for consoles `watch=PORT` (read-only watchers),
-//! `takeover`, `replay=BYTES`, `log=FILE`; TLS `tls-cert=PEM tls-key=PEM [tls-client-ca=PEM]`.
-//! Server-wide lines of their own: `metrics=[ADDR:]PORT`, `metrics-allow=HOSTLIST`
-//! ([`globals`]).
+//! `takeover`, `replay=BYTES`, `replay-clear-on-disconnect`, `log=FILE`; for labs `hold-session`,
+//! `dtr=on|off|keep`, `rts=on|off|keep`, `hangup-when-done`; TLS `tls-cert=PEM
+//! tls-key=PEM [tls-client-ca=PEM]`.
+//! Server-wide lines of their own: `metrics=[ADDR:]PORT`, `metrics-allow=HOSTLIST`,
+//! `control=PATH`, `reset-seq NAME = STEPS` ([`globals`]); `alert PORT /REGEX/ COMMAND` lines
+//! add alerts to a port.
 //!
 //! Pure: parses text handed in; the caller reads the file.
 
@@ -82,6 +85,46 @@ pub struct PortConfig {
     pub log: Option<PathBuf>,
     /// Serve TLS.
     pub tls: Option<TlsFiles>,
+    /// A telnet SYNC (`IAC DM`) sends a break to the device (ser2net's `telnet-brk-on-sync`).
+    pub telnet_brk_on_sync: bool,
+    /// Keep the clients connected while the device is away and reopen it when it is back.
+    pub hold_session: bool,
+    /// Empty the replay buffer when a writer leaves (the next user does not see its output).
+    pub replay_clear: bool,
+    /// DTR when the device is opened.
+    pub dtr: LineSetting,
+    /// RTS when the device is opened.
+    pub rts: LineSetting,
+    /// Drop DTR when the session ends (hang up a modem).
+    pub hangup_when_done: bool,
+    /// Alerts on device output (`alert PORT /REGEX/ COMMAND` lines).
+    pub alerts: Vec<crate::share::alert::AlertDef>,
+}
+
+/// What opening a device does to DTR or RTS (`dtr=` / `rts=`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LineSetting {
+    /// Whatever the kernel does (raised on open, dropped on close with `hupcl`).
+    #[default]
+    Default,
+    /// Raised once the device is open.
+    On,
+    /// Dropped once the device is open.
+    Off,
+    /// Never changed by rgetty-share: no set at open, `hupcl` cleared so the close keeps it.
+    Keep,
+}
+
+impl LineSetting {
+    /// `on`, `off` or `keep`.
+    pub fn parse(s: &str) -> Option<LineSetting> {
+        match s {
+            "on" => Some(LineSetting::On),
+            "off" => Some(LineSetting::Off),
+            "keep" => Some(LineSetting::Keep),
+            _ => None,
+        }
+    }
 }
 
 /// The PEM files of a TLS port.
@@ -144,6 +187,13 @@ impl PortConfig {
             replay: 0,
             log: None,
             tls: None,
+            telnet_brk_on_sync: false,
+            hold_session: false,
+            replay_clear: false,
+            dtr: LineSetting::Default,
+            rts: LineSetting::Default,
+            hangup_when_done: false,
+            alerts: Vec::new(),
         }
     }
 
@@ -288,6 +338,17 @@ pub struct Globals {
     pub metrics: Option<SocketAddr>,
     /// `metrics-allow=HOSTLIST`: peers the metrics listener answers (default: loopback).
     pub metrics_allow: Option<Acl>,
+    /// `control=PATH`: the control socket.
+    pub control: Option<PathBuf>,
+    /// `reset-seq NAME = STEPS` lines: named DTR/RTS reset sequences.
+    pub reset_seqs: Vec<(String, Vec<crate::proto::reset_seq::Step>)>,
+    /// `web=[ADDR:]PORT`: where the web console is served.
+    pub web: Option<SocketAddr>,
+}
+
+/// The definition of a `reset-seq NAME = STEPS` line.
+fn reset_line(line: &str) -> Option<&str> {
+    line.strip_prefix("reset-seq ")
 }
 
 /// `[ADDR:]PORT` of the metrics listener: a bare port binds 127.0.0.1, another address only
@@ -310,7 +371,9 @@ pub fn parse_metrics_addr(s: &str) -> Option<SocketAddr> {
 /// A `KEY=VALUE` line naming a server-wide setting.
 fn global_line(line: &str) -> Option<(&str, &str)> {
     let (k, v) = line.split_once('=')?;
-    (matches!(k, "metrics" | "metrics-allow") && !v.contains(char::is_whitespace)).then_some((k, v))
+    (matches!(k, "metrics" | "metrics-allow" | "control" | "web")
+        && !v.contains(char::is_whitespace))
+    .then_some((k, v))
 }
 
 /// The server-wide settings of a config file (the port lines are left to [`parse`]).
@@ -318,10 +381,25 @@ pub fn globals(path: &Path, text: &str) -> Result<Globals, Vec<ConfigError>> {
     let mut g = Globals::default();
     let mut errors = Vec::new();
     for (n, raw) in text.lines().enumerate() {
+        if let Some(def) = reset_line(raw.trim()) {
+            match crate::proto::reset_seq::parse_named(def) {
+                Ok(seq) => g.reset_seqs.push(seq),
+                Err(msg) => errors.push(ConfigError::new(path, n + 1, msg)),
+            }
+            continue;
+        }
         let Some((k, v)) = global_line(raw.trim()) else {
             continue;
         };
-        let r = if k == "metrics" {
+        let r = if k == "control" {
+            (v.starts_with('/'))
+                .then(|| g.control = Some(PathBuf::from(v)))
+                .ok_or_else(|| format!("control needs an absolute path, not {v:?}"))
+        } else if k == "web" {
+            parse_metrics_addr(v)
+                .map(|a| g.web = Some(a))
+                .ok_or_else(|| format!("bad web address {v:?}"))
+        } else if k == "metrics" {
             parse_metrics_addr(v)
                 .map(|a| g.metrics = Some(a))
                 .ok_or_else(|| format!("bad metrics address {v:?}"))
@@ -348,7 +426,12 @@ pub fn parse(path: &Path, text: &str) -> Result<Vec<PortConfig>, Vec<ConfigError
     for (n, raw) in text.lines().enumerate() {
         let lineno = n + 1;
         let line = raw.trim();
-        if line.is_empty() || line.starts_with('#') || global_line(line).is_some() {
+        if line.is_empty()
+            || line.starts_with('#')
+            || global_line(line).is_some()
+            || reset_line(line).is_some()
+            || line.starts_with("alert ")
+        {
             continue;
         }
         match parse_line(line) {
@@ -372,11 +455,33 @@ pub fn parse(path: &Path, text: &str) -> Result<Vec<PortConfig>, Vec<ConfigError
             Err(msg) => errors.push(ConfigError::new(path, lineno, msg)),
         }
     }
+    for (n, raw) in text.lines().enumerate() {
+        if let Some(def) = raw.trim().strip_prefix("alert ") {
+            if let Err(msg) = add_alert(&mut ports, def) {
+                errors.push(ConfigError::new(path, n + 1, msg));
+            }
+        }
+    }
     if errors.is_empty() {
         Ok(ports)
     } else {
         Err(errors)
     }
+}
+
+/// `alert PORT /REGEX/ COMMAND`: PORT is a port's listen address or its port number.
+fn add_alert(ports: &mut [PortConfig], def: &str) -> Result<(), String> {
+    let (name, rest) = def
+        .trim()
+        .split_once(char::is_whitespace)
+        .ok_or_else(|| format!("bad alert {def:?} (alert PORT /REGEX/ COMMAND)"))?;
+    let a = crate::share::alert::parse_def(rest)?;
+    let p = ports
+        .iter_mut()
+        .find(|p| p.listen.to_string() == name || p.listen.port().to_string() == name)
+        .ok_or_else(|| format!("alert for {name:?}: no such port"))?;
+    p.alerts.push(a);
+    Ok(())
 }
 
 fn parse_line(line: &str) -> Result<PortConfig, String> {
@@ -449,11 +554,27 @@ fn parse_line(line: &str) -> Result<PortConfig, String> {
             }
             "banner" => p.banner = Some(v.to_string()),
             "write-only" if v.is_empty() => p.write_only = true,
+            _ if v.is_empty() && lab_flag(&mut p, k) => {}
+            "dtr" => p.dtr = LineSetting::parse(v).ok_or_else(|| format!("bad dtr {v:?}"))?,
+            "rts" => p.rts = LineSetting::parse(v).ok_or_else(|| format!("bad rts {v:?}"))?,
             _ => return Err(format!("unknown option {o:?}")),
         }
     }
     p.tls = tls_files(cert, key, ca)?;
     Ok(p)
+}
+
+/// The lab options without a value (`hold-session`, `replay-clear-on-disconnect`,
+/// `hangup-when-done`): set it and true, or false for another word.
+fn lab_flag(p: &mut PortConfig, k: &str) -> bool {
+    let flag = match k {
+        "hold-session" => &mut p.hold_session,
+        "replay-clear-on-disconnect" => &mut p.replay_clear,
+        "hangup-when-done" => &mut p.hangup_when_done,
+        _ => return false,
+    };
+    *flag = true;
+    true
 }
 
 /// Parse a replay size (bytes, at most [`MAX_REPLAY`]).
@@ -597,11 +718,61 @@ mod tests {
     }
 
     #[test]
+    fn alert_lines() {
+        let text = "alert 1 /PANIC/ logger x\n1 /dev/a - *\nalert 9 /x/ y\nalert 1 /(/ y\n";
+        let errs = parse(Path::new("c"), text).unwrap_err();
+        assert!(
+            errs[0].to_string().starts_with("c:3: alert for \"9\""),
+            "{errs:?}"
+        );
+        assert!(
+            errs[1].to_string().starts_with("c:4: bad alert regex"),
+            "{errs:?}"
+        );
+        let ports = parse(Path::new("c"), "1 /dev/a - *\nalert 1 /PANIC/ logger x\n").unwrap();
+        assert_eq!(ports[0].alerts[0].command, "logger x");
+    }
+
+    #[test]
+    fn control_socket_line() {
+        let g = globals(Path::new("c"), "control=/run/x.ctl\n1 /dev/a - *\n").unwrap();
+        assert_eq!(g.control, Some(PathBuf::from("/run/x.ctl")));
+        let errs = globals(Path::new("c"), "control=x.ctl\n").unwrap_err();
+        assert!(errs[0].to_string().contains("absolute path"), "{errs:?}");
+        let text = "reset-seq esp = dtr=0 rts=1; 100ms; dtr=1\nreset-seq bad = x\n";
+        let errs = globals(Path::new("c"), text).unwrap_err();
+        assert!(
+            errs.len() == 1 && errs[0].to_string().starts_with("c:2:"),
+            "{errs:?}"
+        );
+        let g = globals(
+            Path::new("c"),
+            "reset-seq esp = dtr=0 rts=1; 100ms; dtr=1\n",
+        )
+        .unwrap();
+        assert_eq!(g.reset_seqs[0].1.len(), 3);
+        let ports = parse(
+            Path::new("c"),
+            "control=/x\nreset-seq a = rts=1\n1 /dev/a - * hold-session\n",
+        )
+        .unwrap();
+        assert!(ports[0].hold_session);
+        let text = "1 /dev/a - * dtr=keep rts=off hangup-when-done replay-clear-on-disconnect\n";
+        let p = &parse(Path::new("c"), text).unwrap()[0];
+        assert_eq!((p.dtr, p.rts), (LineSetting::Keep, LineSetting::Off));
+        assert!(p.hangup_when_done && p.replay_clear && !p.hold_session);
+        let errs = parse(Path::new("c"), "1 /dev/a - * dtr=maybe\n").unwrap_err();
+        assert!(errs[0].to_string().contains("bad dtr"), "{errs:?}");
+    }
+
+    #[test]
     fn metrics_lines_are_server_wide() {
-        let text = "metrics=9100\nmetrics-allow=10.0.0.0/8\n5800 /dev/a - *\n";
+        let text = "metrics=9100\nmetrics-allow=10.0.0.0/8\nweb=8080\n5800 /dev/a - *\n";
         assert_eq!(parse(Path::new("c"), text).unwrap().len(), 1);
         let g = globals(Path::new("c"), text).unwrap();
         assert_eq!(g.metrics, "127.0.0.1:9100".parse().ok());
+        assert_eq!(g.web, "127.0.0.1:8080".parse().ok());
+        assert!(globals(Path::new("c"), "web=x:y\n").is_err());
         assert!(g.metrics_allow.unwrap().allows("10.1.2.3".parse().unwrap()));
         let errs = globals(Path::new("c"), "# x\nmetrics=nope\nmetrics-allow=\n").unwrap_err();
         let shown: Vec<String> = errs.iter().map(ToString::to_string).collect();

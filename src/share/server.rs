@@ -33,10 +33,18 @@ use crate::share::transport::{Conn, TlsRole};
 use crate::sys::lock::LockDir;
 
 mod admit;
+mod alerts;
+pub mod auth;
+mod control;
+mod dashboard;
+mod hold;
 mod hotplug;
+mod lines;
 mod metrics;
 mod names;
 mod ports;
+mod reset;
+pub mod web;
 
 /// Bytes queued towards one client before it counts as too slow (or not reading) and is
 /// dropped: device output, telnet negotiation and COM-PORT replies alike.
@@ -88,6 +96,9 @@ pub struct ServeSignals {
     pub term: Arc<AtomicBool>,
 }
 
+/// Told when a watched device appears (`true`) or goes (`false`): mDNS follows hot-plug.
+pub type PresenceHook = Box<dyn FnMut(&std::path::Path, bool)>;
+
 /// Reloads the config on SIGHUP; returns the new port list or logs why it could not.
 pub type Reloader = Box<dyn FnMut() -> Option<Vec<PortConfig>>>;
 
@@ -115,6 +126,10 @@ pub struct PortStats {
     pub bytes_to_dev: u64,
     /// Bytes read from the devices.
     pub bytes_from_dev: u64,
+    /// Times a device went away under a held session (`hold-session`).
+    pub gaps: u64,
+    /// Input bytes dropped while a device was away (over the held-input cap).
+    pub held_dropped: u64,
 }
 
 /// One device of a port, with its session while open.
@@ -125,6 +140,10 @@ struct PortDevice {
     present: bool,
     session: Option<Box<Session>>,
     replay: Replay,
+    /// `hold-session`: the clients waiting while the device is away.
+    held: Option<Box<hold::Held>>,
+    /// `hold-session`: the termios after the last COM-PORT request, re-applied on return.
+    termios: Option<nix::sys::termios::Termios>,
 }
 
 /// One exported port.
@@ -141,6 +160,10 @@ struct Port {
     stats: PortStats,
     /// Replaced by a reload: takes no new clients, kept until its sessions end.
     retired: bool,
+    /// Disabled through the control socket: new clients are refused.
+    disabled: bool,
+    /// Alerts on the device output (`alert` lines).
+    alerts: Option<crate::share::alert::Alerts>,
 }
 
 /// What a token stands for.
@@ -155,8 +178,14 @@ enum Slot {
     Metrics,
     MetricsConn,
     Hotplug,
+    Control,
+    ControlConn,
     /// The name resolver's wake-up fd.
     Names,
+    Web,
+    WebConn,
+    WebNotify,
+    Feed,
 }
 
 /// A TLS connection still in its handshake (no device touched yet).
@@ -180,6 +209,12 @@ const T_ACCEPT: u64 = 5;
 const T_METRICS: u64 = 6;
 /// A connection waiting for its peer's name may have waited too long.
 const T_NAMES: u64 = 7;
+/// A BREAK asked for on the control socket ends.
+const T_BREAK: u64 = 8;
+/// The next step of a reset sequence.
+const T_RESET: u64 = 9;
+/// A web console request's time is up.
+const T_WEB: u64 = 10;
 
 fn key(kind: u64, t: Token) -> u64 {
     (kind << 32) | t.0 as u64
@@ -205,14 +240,26 @@ pub struct ShareServer {
     stop: bool,
     metrics: Option<metrics::Metrics>,
     hotplug: Option<hotplug::Hotplug>,
+    control: Option<control::Control>,
+    /// Named reset sequences, and those running (by device token).
+    reset_seqs: HashMap<String, Vec<crate::proto::reset_seq::Step>>,
+    resets: HashMap<usize, reset::Running>,
+    /// Alert commands running.
+    alert_pool: crate::sys::exec::Detached,
     /// Connections waiting for their peer's verified name (host lists with names).
     names: names::Names,
+    web: Option<web::Web>,
+    web_auth: Option<auth::Auth>,
+    dashboard: Option<dashboard::Sources>,
+    feeds: HashMap<usize, dashboard::Feed>,
     /// [`ShareServer::watch_devices`] was asked for (kept across reloads).
     watching: bool,
     /// `$NOTIFY_SOCKET`, the last `STATUS=` sent, and whether it may have changed.
     notifier: Option<crate::ops::notify::Notifier>,
     last_status: String,
     status_dirty: bool,
+    /// [`ShareServer::set_presence_hook`].
+    presence_hook: Option<PresenceHook>,
 }
 
 impl std::fmt::Debug for ShareServer {
@@ -256,12 +303,26 @@ impl ShareServer {
             stop: false,
             metrics: None,
             hotplug: None,
+            control: None,
+            reset_seqs: HashMap::new(),
+            resets: HashMap::new(),
+            alert_pool: crate::sys::exec::Detached::new(alerts::MAX_RUNNING),
             names: names::Names::default(),
+            web: None,
+            web_auth: None,
+            dashboard: None,
+            feeds: HashMap::new(),
             watching: false,
             notifier: None,
             last_status: String::new(),
             status_dirty: false,
+            presence_hook: None,
         })
+    }
+
+    /// Call `hook` whenever the hot-plug watch sees a device come or go.
+    pub fn set_presence_hook(&mut self, hook: PresenceHook) {
+        self.presence_hook = Some(hook);
     }
 
     /// The engine, for set-up before [`ShareServer::run`] (which holds it while running).
@@ -365,11 +426,19 @@ impl ShareServer {
             return;
         };
         let write_only = port.cfg.write_only;
+        if port.lines[li].session.is_none() {
+            if port.lines[li].held.is_some() {
+                self.pump_held(eng, pi, li);
+            }
+            return;
+        }
         let line = &mut port.lines[li];
         let Some(s) = line.session.as_deref_mut() else {
             return;
         };
-        let (replay, log) = (&mut line.replay, &mut port.log);
+        let (replay, log, termios) = (&mut line.replay, &mut port.log, &mut line.termios);
+        let (alerts, mut hits) = (&mut port.alerts, Vec::new());
+        let hold = port.cfg.hold_session;
         let (to0, from0) = (s.pump.to_dev_bytes, s.pump.from_dev_bytes);
         let more = s.run(
             cap,
@@ -380,11 +449,23 @@ impl ShareServer {
                 if let Some(l) = log.as_mut() {
                     l.output(b);
                 }
+                if let Some(a) = alerts.as_mut() {
+                    a.feed(b, std::time::Instant::now(), &mut hits);
+                }
             },
-            &mut |s, ci, ev| crate::share::rfc2217::control_event(s, ci, ev, cap),
+            &mut |s, ci, ev| {
+                let set = hold && hold::is_setting(&ev);
+                crate::share::rfc2217::control_event(s, ci, ev, cap);
+                if set {
+                    *termios = crate::sys::tty::get_termios(&s.pump.dev).ok();
+                }
+            },
         );
         port.stats.bytes_to_dev += s.pump.to_dev_bytes - to0;
         port.stats.bytes_from_dev += s.pump.from_dev_bytes - from0;
+        if !hits.is_empty() {
+            self.fire_alerts(pi, hits);
+        }
         if more {
             self.deferred.push((pi, li));
             eng.wake_soon();
@@ -412,12 +493,10 @@ impl Handler for ShareServer {
                 self.pump(eng, pi, li);
             }
             Some(Slot::Client(pi, li)) => {
-                if let Some(s) = self.session_mut(pi, li) {
-                    if let Some(c) = s.pump.clients.iter_mut().find(|c| c.token == t) {
-                        c.readable |= r.readable;
-                        c.writable |= r.writable;
-                        c.hup |= r.closed;
-                    }
+                if let Some(c) = self.client_mut(pi, li, t) {
+                    c.readable |= r.readable;
+                    c.writable |= r.writable;
+                    c.hup |= r.closed;
                 }
                 self.pump(eng, pi, li);
             }
@@ -425,7 +504,13 @@ impl Handler for ShareServer {
             Some(Slot::Metrics) => self.metrics_accept(eng),
             Some(Slot::MetricsConn) => self.metrics_conn(eng, t),
             Some(Slot::Hotplug) => self.hotplug_ready(eng),
+            Some(Slot::Control) => self.control_accept(eng),
+            Some(Slot::ControlConn) => self.control_conn(eng, t),
             Some(Slot::Names) => self.names_ready(eng),
+            Some(Slot::Web) => self.web_accept(eng),
+            Some(Slot::WebConn) => self.web_conn(eng, t),
+            Some(Slot::WebNotify) => self.dashboard_notify(eng),
+            Some(Slot::Feed) => self.feed_ready(eng, t),
             Some(Slot::Free) | None => {}
         }
     }
@@ -438,7 +523,10 @@ impl Handler for ShareServer {
             T_MODEM => self.modem_poll(eng, t),
             T_ACCEPT => self.accept_due(eng, t),
             T_METRICS => self.metrics_close(eng, t),
+            T_BREAK => self.end_break(t),
+            T_RESET => self.reset_step(eng, t),
             T_NAMES => self.names_timeout(eng),
+            T_WEB => self.web_close(eng, t),
             T_HANDSHAKE => {
                 if let Some(p) = self.pending.remove(&t.0) {
                     log::warn!("{}: TLS handshake not finished in time", p.peer);
@@ -467,7 +555,9 @@ impl Handler for ShareServer {
             self.reload(eng);
             self.rewatch(eng);
         }
+        self.dashboard_tick(eng);
         self.send_status();
+        self.control_events(eng);
         // Only inetd mode looks at every port: a daemon's turn must not cost O(ports).
         let idle =
             || {

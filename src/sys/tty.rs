@@ -68,6 +68,7 @@ mod ioctls {
     ioctl_read_bad!(tiocmget, libc::TIOCMGET, libc::c_int);
     ioctl_write_ptr_bad!(tiocmbis, libc::TIOCMBIS, libc::c_int);
     ioctl_write_ptr_bad!(tiocmbic, libc::TIOCMBIC, libc::c_int);
+    ioctl_write_ptr_bad!(tiocmset, libc::TIOCMSET, libc::c_int);
     ioctl_write_int_bad!(tiocmiwait, libc::TIOCMIWAIT);
     ioctl_read_bad!(tiocgicount, libc::TIOCGICOUNT, super::IcounterStruct);
     ioctl_write_int_bad!(tiocsctty, libc::TIOCSCTTY);
@@ -618,6 +619,33 @@ fn set_mctrl(fd: BorrowedFd<'_>, bit: libc::c_int, on: bool) -> Result<bool> {
         Ok(_) => Ok(true),
         Err(e) if no_modem_lines(e) => Ok(false),
         Err(e) => Err(op(if on { "TIOCMBIS" } else { "TIOCMBIC" })(e)),
+    }
+}
+
+/// Set DTR and RTS together, in one TIOCMSET (the other bits read with TIOCMGET first), so
+/// that both edges happen at the same instant; `None` leaves a line as it is. `Ok(false)`
+/// when the device has no modem lines.
+pub fn set_dtr_rts(fd: impl AsFd, dtr: Option<bool>, rts: Option<bool>) -> Result<bool> {
+    let fd = fd.as_fd().as_raw_fd();
+    let mut bits: libc::c_int = 0;
+    // SAFETY: the fd is valid for the borrow and `bits` is a live c_int the ioctl writes to.
+    match unsafe { ioctls::tiocmget(fd, &mut bits) } {
+        Ok(_) => {}
+        Err(e) if no_modem_lines(e) => return Ok(false),
+        Err(e) => return Err(op("TIOCMGET")(e)),
+    }
+    for (want, bit) in [(dtr, libc::TIOCM_DTR), (rts, libc::TIOCM_RTS)] {
+        match want {
+            Some(true) => bits |= bit,
+            Some(false) => bits &= !bit,
+            None => {}
+        }
+    }
+    // SAFETY: as above; the pointer refers to a live c_int for the duration of the call.
+    match unsafe { ioctls::tiocmset(fd, &bits) } {
+        Ok(_) => Ok(true),
+        Err(e) if no_modem_lines(e) => Ok(false),
+        Err(e) => Err(op("TIOCMSET")(e)),
     }
 }
 

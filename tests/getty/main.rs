@@ -11,7 +11,6 @@ mod prom;
 
 mod agetty;
 mod call;
-mod diff_screening;
 mod differential;
 mod direct;
 mod e2e;

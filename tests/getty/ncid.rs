@@ -34,16 +34,21 @@ fn ncid_server(h: &Harness) -> (Kill, u16) {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    let port = port_of(&mut child);
+    (Kill(child), port)
+}
+
+/// The port from the server's first stderr line (`listening on 127.0.0.1:PORT, …`).
+fn port_of(child: &mut Child) -> u16 {
     let mut err = BufReader::new(child.stderr.take().unwrap());
     let mut first = String::new();
     err.read_line(&mut first).unwrap();
-    let port = first
+    first
         .split("listening on 127.0.0.1:")
         .nth(1)
         .and_then(|r| r.split(',').next())
         .and_then(|p| p.parse().ok())
-        .unwrap_or_else(|| panic!("no port in {first:?}"));
-    (Kill(child), port)
+        .unwrap_or_else(|| panic!("no port in {first:?}"))
 }
 
 /// The client: reads CR LF lines.
@@ -177,6 +182,8 @@ fn ncid_server_needs_an_allow_list_off_loopback_and_applies_it() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("needs --allow"));
+    let help = Command::new(RGETTY).arg("--help").output().unwrap();
+    assert!(String::from_utf8_lossy(&help.stdout).contains("\n  ncid    "));
     // an ACL that leaves out loopback: the connection is closed without a greeting
     let h = Harness::new(vmodem::Config::default(), BASE_CONFIG);
     let mut child = Command::new(RGETTY)
@@ -192,16 +199,8 @@ fn ncid_server_needs_an_allow_list_off_loopback_and_applies_it() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut err = BufReader::new(child.stderr.take().unwrap());
-    let mut first = String::new();
-    err.read_line(&mut first).unwrap();
+    let port = port_of(&mut child);
     let _k = Kill(child);
-    let port: u16 = first
-        .split("127.0.0.1:")
-        .nth(1)
-        .and_then(|r| r.split(',').next())
-        .and_then(|p| p.parse().ok())
-        .unwrap();
     let mut c = Client::connect(port);
     let mut l = String::new();
     assert_eq!(c.r.read_line(&mut l).unwrap_or(0), 0, "{l:?}");

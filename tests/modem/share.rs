@@ -38,6 +38,8 @@ impl Share {
             .args(["modem", "--link"])
             .arg(&link)
             .args(["-p", &port.to_string(), "--ring-interval", "0.3"])
+            // the peers of these tests listen on loopback, which dials reach only when allowed
+            .args(["--dial-allow", "127.0.0.1"])
             .args(extra)
             .stderr(err)
             .spawn()
@@ -849,6 +851,8 @@ fn only_loopback_calls_unless_allowed() {
         phonebook: rgetty::modem::dial::Phonebook::default(),
         link: dir.path().join(name),
         access: Default::default(),
+        dial: Default::default(),
+        dial_limit: 0,
     };
     let any = "127.0.0.1:0".parse().unwrap();
     let s = Server::bind(set("a"), any, None).unwrap();

@@ -202,7 +202,8 @@ fn second_client_over_the_limit_is_refused_with_a_message() {
     assert_eq!(d.read_n(1), b"1");
     let mut c2 = connect(srv.addrs[0]);
     let msg = read_to_eof(&mut c2);
-    assert!(msg.contains("already in use"), "{msg:?}");
+    let want = format!("device {} is in use by 1 client(s)\r\n", d.path.display());
+    assert_eq!(msg, want);
     // The first client is unaffected.
     c1.write_all(b"2").unwrap();
     assert_eq!(d.read_n(1), b"2");
@@ -1024,58 +1025,6 @@ fn tcsets(path: &Path) -> usize {
         .lines()
         .filter(|l| l.contains("TCSETS"))
         .count()
-}
-
-/// `strace -f -o OUT EXTRA… -p PID`, returned once strace says it has attached; None (and a
-/// line saying why) when strace cannot trace here.
-fn strace_attach(pid: i32, extra: &[&str], out: &Path) -> Option<std::process::Child> {
-    use std::io::BufRead;
-    let mut st = Command::new("strace")
-        .arg("-f")
-        .args(extra)
-        .arg("-o")
-        .arg(out)
-        .args(["-p", &pid.to_string()])
-        .stderr(Stdio::piped())
-        .spawn()
-        .ok()?;
-    let err = st.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for l in std::io::BufReader::new(err).lines().map_while(Result::ok) {
-            let _ = tx.send(l);
-        }
-    });
-    while let Ok(l) = rx.recv_timeout(DEADLINE) {
-        if l.contains("attached") {
-            return Some(st);
-        }
-    }
-    let _ = st.kill();
-    let _ = st.wait();
-    eprintln!("strace cannot attach here; skipped");
-    None
-}
-
-/// Stop tracing (SIGINT: strace detaches and flushes its output).
-fn strace_detach(mut st: std::process::Child) {
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(st.id() as i32),
-        nix::sys::signal::Signal::SIGINT,
-    )
-    .unwrap();
-    st.wait().unwrap();
-}
-
-/// The system calls an strace output file shows as completed (the wait strace found the
-/// process in shows as `<unfinished ...>`).
-fn completed_calls(path: &Path) -> Vec<String> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .filter(|l| l.contains("= ") && !l.contains("resumed") && !l.contains("+++"))
-        .map(str::to_string)
-        .collect()
 }
 
 /// Idle means asleep: with 64 ports (one on an absent device) and no client, the server makes

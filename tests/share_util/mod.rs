@@ -149,8 +149,15 @@ pub fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
     }
 }
 
+/// `rgetty-share serve --lock-dir <tmp>/lock --port-file <tmp>/ports ARGS`; its log is
+/// appended to `<tmp>/server.log` (kept out of the test output; read it when a test fails).
 pub fn serve(tmp: &Path, args: &[&str]) -> Server {
-    serve_to(tmp, args, Stdio::inherit())
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(tmp.join("server.log"))
+        .unwrap();
+    serve_to(tmp, args, Stdio::from(log))
 }
 
 /// [`serve`] with the server's standard error (its log in the foreground) going to `stderr`.
@@ -308,6 +315,58 @@ pub fn send_draining(c: &mut TcpStream, req: &[u8], d: &mut Dev) {
     assert_eq!(d.read_n(3), b"end");
     c.shutdown(std::net::Shutdown::Both).unwrap();
     reader.join().unwrap();
+}
+
+/// `strace -f -o OUT EXTRA… -p PID`, returned once strace says it has attached; None (and a
+/// line saying why) when strace cannot trace here.
+pub fn strace_attach(pid: i32, extra: &[&str], out: &Path) -> Option<std::process::Child> {
+    use std::io::BufRead;
+    let mut st = Command::new("strace")
+        .arg("-f")
+        .args(extra)
+        .arg("-o")
+        .arg(out)
+        .args(["-p", &pid.to_string()])
+        .stderr(Stdio::piped())
+        .spawn()
+        .ok()?;
+    let err = st.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for l in std::io::BufReader::new(err).lines().map_while(Result::ok) {
+            let _ = tx.send(l);
+        }
+    });
+    while let Ok(l) = rx.recv_timeout(DEADLINE) {
+        if l.contains("attached") {
+            return Some(st);
+        }
+    }
+    let _ = st.kill();
+    let _ = st.wait();
+    eprintln!("strace cannot attach here; skipped");
+    None
+}
+
+/// Stop tracing (SIGINT: strace detaches and flushes its output).
+pub fn strace_detach(mut st: std::process::Child) {
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(st.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    st.wait().unwrap();
+}
+
+/// The system calls an strace output file shows as completed (the wait strace found the
+/// process in shows as `<unfinished ...>`).
+pub fn completed_calls(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.contains("= ") && !l.contains("resumed") && !l.contains("+++"))
+        .map(str::to_string)
+        .collect()
 }
 
 /// True (and why, printed) when a test needing a private mount namespace cannot run here: not

@@ -17,11 +17,22 @@ pub(crate) struct Cli {
 }
 
 #[derive(Subcommand, Debug)]
+// Parsed once at start: the size of the serve variant does not matter.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Cmd {
     /// Export one tty (or many, with --config) over TCP.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Connect to an exported port: a local virtual port (--link) or a local device.
     Connect(ConnectArgs),
+    /// ser2net's command line (-c FILE, -Y LINE, -n, -d, -P FILE, -v): see rgetty-share(8).
+    #[command(disable_help_flag = true)]
+    Ser2net {
+        /// ser2net's options.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// An interactive console on a port, with escapes (`~?` for help).
+    Console(ConsoleArgs),
     /// The virtual Hayes modem on a pty (`rgetty-share modem --help` for its options).
     #[command(disable_help_flag = true)]
     Modem {
@@ -58,7 +69,7 @@ pub(crate) struct ServeArgs {
     /// else 0.0.0.0).
     #[arg(long)]
     pub(crate) listen: Option<String>,
-    /// TCP port.
+    /// TCP port (default 23000, or the port of --listen ADDR:PORT).
     #[arg(short = 'p', long = "port")]
     pub(crate) port: Option<u16>,
     /// stty words applied to the device after it is made raw, e.g. "9600 -crtscts".
@@ -94,6 +105,9 @@ pub(crate) struct ServeArgs {
     /// The config file (one line per port); SIGHUP reloads it.
     #[arg(long, short = 'c')]
     pub(crate) config: Option<PathBuf>,
+    /// A ser2net.yaml (ser2net 4's format) instead of --config; SIGHUP reloads it.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) ser2net_config: Option<PathBuf>,
     /// Serve one connection on stdin/stdout (inetd), or the sockets passed by systemd.
     #[arg(long)]
     pub(crate) inetd: bool,
@@ -121,15 +135,58 @@ pub(crate) struct ServeArgs {
     /// Send the device's last BYTES of output to each new client or watcher.
     #[arg(long, value_name = "BYTES", default_value_t = 0)]
     pub(crate) replay: usize,
+    /// Empty the replay buffer when a writer disconnects.
+    #[arg(long)]
+    pub(crate) replay_clear_on_disconnect: bool,
     /// Log device output (timestamped lines) and connects to FILE; reopened on SIGHUP.
     #[arg(long, value_name = "FILE")]
     pub(crate) log_file: Option<PathBuf>,
+    /// Serve the control socket (JSON lines: list, show, kick, ...) at PATH.
+    #[arg(long, value_name = "PATH")]
+    pub(crate) control: Option<PathBuf>,
+    /// DTR at open: on, off or keep (keep: never changed, hupcl cleared).
+    #[arg(long, value_name = "on|off|keep")]
+    pub(crate) dtr: Option<String>,
+    /// RTS at open: on, off or keep.
+    #[arg(long, value_name = "on|off|keep")]
+    pub(crate) rts: Option<String>,
+    /// A named reset sequence, NAME=STEPS (e.g. 'esp=dtr=0 rts=1; 100ms; dtr=1 rts=0; 50ms;
+    /// dtr=0'), run by `reset` on the control socket; repeatable.
+    #[arg(long, value_name = "NAME=STEPS")]
+    pub(crate) reset_seq: Vec<String>,
+    /// An alert on device output, '/REGEX/ COMMAND' (run with PORT, MATCH, LINE in its
+    /// environment; at most 5 in a row, then one per 10 s); repeatable.
+    #[arg(long, value_name = "/REGEX/ COMMAND")]
+    pub(crate) alert: Vec<String>,
+    /// Drop DTR when the session ends.
+    #[arg(long)]
+    pub(crate) hangup_when_done: bool,
+    /// Keep clients connected while the device is unplugged; reopen it when it is back.
+    #[arg(long)]
+    pub(crate) hold_session: bool,
     /// Serve GET /metrics (Prometheus text) on ADDR:PORT, or on PORT of 127.0.0.1.
     #[arg(long, value_name = "[ADDR:]PORT")]
     pub(crate) metrics: Option<String>,
     /// Peers the metrics listener answers (address, ADDR/BITS or *); default: loopback only.
     #[arg(long = "metrics-allow", value_name = "HOSTS")]
     pub(crate) metrics_allow: Vec<String>,
+    /// Serve the web console (dashboard and xterm.js terminals) on ADDR:PORT, or on PORT of
+    /// 127.0.0.1. Another address than loopback needs TLS (the port's certificate).
+    #[arg(long, value_name = "[ADDR:]PORT")]
+    pub(crate) web: Option<String>,
+    /// The dashboard's rgetty state files: rgetty's --pid-dir.
+    #[arg(long, value_name = "DIR", default_value = "/run")]
+    pub(crate) web_state_dir: PathBuf,
+    /// The dashboard's call log (rgetty's `call-log`).
+    #[arg(
+        long,
+        value_name = "FILE",
+        default_value = "/var/log/rgetty/calls.jsonl"
+    )]
+    pub(crate) web_call_log: PathBuf,
+    /// Web console users (`NAME:HASH:ROLES` lines, root-owned): every page needs a login.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) web_users: Option<PathBuf>,
     #[command(flatten)]
     pub(crate) common: Common,
     /// The device to export.
@@ -186,6 +243,39 @@ pub(crate) struct ConnectArgs {
     pub(crate) common: Common,
     /// A local device to bridge to the server (instead of --link).
     pub(crate) device: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct ConsoleArgs {
+    /// The port, HOST:PORT.
+    pub(crate) server: String,
+    /// raw or rfc2217.
+    #[arg(long, default_value = "raw")]
+    pub(crate) mode: String,
+    /// The port's watch port (same host), for ~s and --spy.
+    #[arg(long, value_name = "PORT")]
+    pub(crate) watch_port: Option<u16>,
+    /// Attach read-only, on the watch port.
+    #[arg(long, requires = "watch_port")]
+    pub(crate) spy: bool,
+    /// The escape character (at line start), default ~.
+    #[arg(long, short = 'e', default_value = "~")]
+    pub(crate) escape: char,
+    /// The server's control socket (for ~w, and ~b ~d ~r on a raw port).
+    #[arg(long, value_name = "PATH")]
+    pub(crate) control: Option<PathBuf>,
+    /// Connect with TLS.
+    #[arg(long)]
+    pub(crate) tls: bool,
+    /// CA bundle to check the server's certificate (default: the system's).
+    #[arg(long, value_name = "PEM", requires = "tls")]
+    pub(crate) tls_ca: Option<PathBuf>,
+    /// Client certificate (PEM), for servers that ask for one.
+    #[arg(long, value_name = "PEM", requires_all = ["tls", "tls_key"])]
+    pub(crate) tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM).
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    pub(crate) tls_key: Option<PathBuf>,
 }
 
 /// An octal file mode such as `0660`.

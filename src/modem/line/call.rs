@@ -1,13 +1,14 @@
 //! The call side of the line: the TCP peer, pacing, hang-ups and the carrier drop.
 
 use std::io::{self, Read};
-use std::net::{Shutdown, TcpStream, ToSocketAddrs};
+use std::net::{IpAddr, Shutdown, TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
 use nix::errno::Errno;
 
 use super::{BUF_CAP, CARRIER_DROP_GRACE, ModemLine, flush_to, would_block};
 use crate::modem::dial::Target;
+use crate::modem::policy::DialPolicy;
 use crate::modem::poll::Ready;
 use crate::modem::pty;
 use crate::proto::at::ResultCode;
@@ -202,14 +203,25 @@ impl ModemLine {
     }
 }
 
-/// Connect to `target` within `wait`: the result code for the DTE on failure.
-pub(super) fn dial_tcp(target: &Target, wait: Duration) -> Result<TcpStream, ResultCode> {
+/// Connect to `target` within `wait`, to the addresses `policy` allows: the result code for
+/// the DTE on failure (`NO CARRIER` when no address may be dialled).
+pub(super) fn dial_tcp(
+    target: &Target,
+    wait: Duration,
+    policy: &DialPolicy,
+) -> Result<TcpStream, ResultCode> {
     let addrs = target.addr.to_socket_addrs().map_err(|e| {
         log::info!("modem: dial {}: {e}", target.addr);
         ResultCode::NoCarrier
     })?;
+    let here = this_host();
     let mut code = ResultCode::NoCarrier;
     for addr in addrs {
+        let ip = addr.ip().to_canonical();
+        if let Err(why) = policy.check(ip, target.listed, here.contains(&ip)) {
+            log::warn!("modem: dial {}: refused: {why}", target.addr);
+            continue;
+        }
         match TcpStream::connect_timeout(&addr, wait) {
             Ok(s) => return Ok(s),
             Err(e) => {
@@ -219,6 +231,23 @@ pub(super) fn dial_tcp(target: &Target, wait: Duration) -> Result<TcpStream, Res
         }
     }
     Err(code)
+}
+
+/// The addresses of this host's interfaces (a dial to one reaches local services).
+fn this_host() -> Vec<IpAddr> {
+    let Ok(addrs) = nix::ifaddrs::getifaddrs() else {
+        return Vec::new();
+    };
+    addrs
+        .filter_map(|a| {
+            let sa = a.address?;
+            if let Some(v4) = sa.as_sockaddr_in() {
+                return Some(IpAddr::V4(v4.ip()));
+            }
+            sa.as_sockaddr_in6()
+                .map(|v6| IpAddr::V6(v6.ip()).to_canonical())
+        })
+        .collect()
 }
 
 /// The result code a failed TCP connect gives: refused → `BUSY`, timed out → `NO ANSWER`,

@@ -70,7 +70,23 @@ impl ModemLine {
             self.result(ResultCode::NoCarrier);
             return;
         };
+        if self.set.dial.phonebook_only && !target.listed {
+            log::info!("modem: dial {number:?}: not in the phonebook (--phonebook-only)");
+            self.result(ResultCode::NoCarrier);
+            return;
+        }
+        if let Err(first) = self.dial_limit.admit(self.now()) {
+            if first {
+                log::warn!(
+                    "modem: dial {number:?}: over --dial-limit ({} a minute), refused",
+                    self.set.dial_limit
+                );
+            }
+            self.result(ResultCode::NoDialtone);
+            return;
+        }
         log::info!("modem: dial {number:?}: {}", target.addr);
+        let policy = self.set.dial.clone();
         self.seq += 1;
         let seq = self.seq;
         self.dialing = Some(seq);
@@ -83,7 +99,7 @@ impl ModemLine {
         let spawned = std::thread::Builder::new()
             .name("modem-dial".into())
             .spawn(move || {
-                let res = dial_tcp(&target, wait).map(|s| (s, telnet));
+                let res = dial_tcp(&target, wait, &policy).map(|s| (s, telnet));
                 if tx.send(Msg::Dialed(seq, res)).is_ok() {
                     if let Ok(mut w) = wake {
                         let _ = w.write(&[1]);

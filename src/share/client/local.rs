@@ -74,7 +74,7 @@ pub(super) fn open_local(opts: &ConnectOptions) -> Result<LocalEnd, ClientError>
                 Err(LockError::Held { holder, .. }) => {
                     return Err(ClientError::Locked {
                         path: path.clone(),
-                        pid: holder.pid,
+                        by: holder.locked_by(),
                     });
                 }
                 Err(e) => {
@@ -88,7 +88,7 @@ pub(super) fn open_local(opts: &ConnectOptions) -> Result<LocalEnd, ClientError>
             if let Err(holder) = crate::sys::lock::claim_flock(&fd, path) {
                 return Err(ClientError::Locked {
                     path: path.clone(),
-                    pid: holder.pid,
+                    by: holder.locked_by(),
                 });
             }
             let saved = tty::get_termios(&fd).ok();

@@ -9,5 +9,5 @@ mod portlog;
 mod replay;
 
 pub use crate::share::loglimit::{LogLimiter, log_limited};
-pub use portlog::{PortLog, Stamper, timestamp};
+pub use portlog::{PortLog, Stamper, escape_line, timestamp};
 pub use replay::Replay;

@@ -39,7 +39,7 @@ impl Stamper {
     fn emit(&mut self, out: &mut Vec<u8>) {
         out.extend_from_slice(self.stamp.as_bytes());
         out.push(b' ');
-        out.extend_from_slice(&self.partial);
+        escape_line(&self.partial, out);
         out.push(b'\n');
         self.partial.clear();
         self.stamp.clear();
@@ -50,6 +50,44 @@ impl Stamper {
         if !self.partial.is_empty() {
             self.emit(out);
         }
+    }
+}
+
+/// Device text as it goes into the port log: control characters (C0 but tab, DEL, C1) and
+/// bytes that are not UTF-8 as `\xNN` (each byte), a backslash as `\\`, and a `[` that
+/// starts the line as `\[`: only event lines start with `[` after the time stamp, so no
+/// device output can pass for one, and none reaches a terminal that displays the log.
+pub fn escape_line(b: &[u8], out: &mut Vec<u8>) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let hex = |out: &mut Vec<u8>, bytes: &[u8]| {
+        for &x in bytes {
+            out.extend_from_slice(&[
+                b'\\',
+                b'x',
+                HEX[usize::from(x >> 4)],
+                HEX[usize::from(x & 15)],
+            ]);
+        }
+    };
+    let rest = match b.split_first() {
+        Some((b'[', rest)) => {
+            out.extend_from_slice(b"\\[");
+            rest
+        }
+        _ => b,
+    };
+    for chunk in rest.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            let mut u = [0u8; 4];
+            let enc = c.encode_utf8(&mut u).as_bytes();
+            match c {
+                '\\' => out.extend_from_slice(b"\\\\"),
+                '\t' => out.push(b'\t'),
+                c if c.is_control() => hex(out, enc),
+                _ => out.extend_from_slice(enc),
+            }
+        }
+        hex(out, chunk.invalid());
     }
 }
 
@@ -145,5 +183,22 @@ mod tests {
         s.feed(b"x", "T4", &mut out);
         s.finish(&mut out);
         assert_eq!(out, b"T1 boot\nT1 login: \nT4 x\n");
+    }
+
+    #[test]
+    fn device_text_is_escaped_and_cannot_forge_events() {
+        let mut out = Vec::new();
+        escape_line(b"[connect client 6.6.6.6:1]", &mut out);
+        assert_eq!(out, b"\\[connect client 6.6.6.6:1]");
+        out.clear();
+        escape_line(b"\x1b[31mred\x07 a\\b \xc2\x9b\xff\tok \xc3\xa9", &mut out);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "\\x1b[31mred\\x07 a\\\\b \\xc2\\x9b\\xff\tok \u{e9}"
+        );
+        let mut s = Stamper::default();
+        let mut out = Vec::new();
+        s.feed(b"ok [x]\r\n[connect watcher 1.2.3.4:5]\n", "T", &mut out);
+        assert_eq!(out, b"T ok [x]\nT \\[connect watcher 1.2.3.4:5]\n");
     }
 }

@@ -33,6 +33,11 @@ impl Replay {
     pub fn snapshot(&self) -> Vec<u8> {
         self.data.iter().copied().collect()
     }
+
+    /// Forget everything (`replay-clear-on-disconnect`).
+    pub fn clear(&mut self) {
+        self.data = VecDeque::new();
+    }
 }
 
 #[cfg(test)]

@@ -183,6 +183,12 @@ impl ShareServer {
         p.conn.shutdown();
     }
 
+    /// A web console connection, upgraded to WebSocket: admitted like any client.
+    pub(super) fn admit_web(&mut self, eng: &mut Engine, pi: usize, c: Conn, role: Role) {
+        let peer = c.peer();
+        self.admit(eng, pi, c, peer, role);
+    }
+
     /// Pick a line, open it if needed and add the client.
     fn admit(&mut self, eng: &mut Engine, pi: usize, conn: Conn, peer: SocketAddr, role: Role) {
         let in_use: Vec<PathBuf> = self
@@ -255,6 +261,7 @@ impl ShareServer {
         if let Some(l) = port.log.as_mut() {
             l.event(&format!("connect {kind} {peer}"));
         }
+        super::control::connected(port.addr, peer, role);
         port.stats.connects += 1;
         port.stats.clients += 1;
         c.flush();
@@ -264,7 +271,7 @@ impl ShareServer {
     }
 
     /// A session just opened by [`pick_line`] gets its token and its fd watched.
-    fn register_session(&mut self, eng: &mut Engine, pi: usize, li: usize) {
+    pub(super) fn register_session(&mut self, eng: &mut Engine, pi: usize, li: usize) {
         let Some(Some(port)) = self.ports.get_mut(pi) else {
             return;
         };
@@ -290,12 +297,18 @@ impl ShareServer {
 
 /// Telnet start, modem state, replay and banner for a new client.
 fn greet(c: &mut Client, s: &Session, cfg: &PortConfig, replay: &[u8], path: &Path, cap: usize) {
-    if cfg.mode == PortMode::Rfc2217 {
+    // A web console client (WebSocket) speaks no telnet, whatever the port's mode.
+    if cfg.mode == PortMode::Rfc2217 && !c.conn.layers().contains(&"websocket") {
         let args = LayerArgs {
             side: Side::Server,
             tls: None,
         };
-        let r = (c.conn.push("telnet", &args))
+        let telnet = if cfg.telnet_brk_on_sync {
+            "telnet-brk-on-sync"
+        } else {
+            "telnet"
+        };
+        let r = (c.conn.push(telnet, &args))
             .and_then(|()| c.conn.push("rfc2217", &args))
             .and_then(|()| c.conn.start());
         if let Err(e) = r {
@@ -321,6 +334,9 @@ fn pick_line(
     settings: &super::ServerSettings,
     peer: SocketAddr,
 ) -> Result<usize, String> {
+    if port.disabled {
+        return Err("port disabled".into());
+    }
     let max = port.cfg.max_clients;
     let pool = port.lines.len() > 1;
     let live = |l: &PortDevice| l.session.as_ref().is_some_and(|s| s.pump.gone.is_none());
@@ -344,7 +360,11 @@ fn pick_line(
                 return Ok(0);
             }
             if !port.cfg.takeover {
-                return Err("port already in use".to_string());
+                return Err(format!(
+                    "device {} is in use by {} client(s)",
+                    s.path.display(),
+                    s.writers()
+                ));
             }
             take_over(s, peer);
             return Ok(0);
@@ -409,7 +429,7 @@ fn take_over(s: &mut Session, peer: SocketAddr) {
 }
 
 /// Lock, open and set up a device; the error is the one-line reason for the client.
-fn open_session(
+pub(super) fn open_session(
     path: &Path,
     cfg: &PortConfig,
     settings: &super::ServerSettings,
@@ -421,7 +441,7 @@ fn open_session(
     let lock = match settings.lock_dir.acquire(path) {
         Ok(l) => l,
         Err(LockError::Held { holder, .. }) => {
-            return Err(format!("line busy (locked by pid {})", holder.pid));
+            return Err(format!("line busy ({})", holder.locked_by()));
         }
         Err(e) => {
             log::error!("{}: lock: {e}", path.display());
@@ -436,9 +456,11 @@ fn open_session(
         log::error!("{}: {e}", path.display());
         "cannot open the device".to_string()
     })?;
-    crate::sys::lock::claim_flock(&fd, path)
-        .map_err(|h| format!("line busy (flock held by pid {})", h.pid))?;
-    let saved = tty::get_termios(&fd).ok();
+    crate::sys::lock::claim_flock(&fd, path).map_err(|h| match h.pid {
+        0 => format!("line busy ({})", h.cmdline),
+        pid => format!("line busy (flock held by pid {pid})"),
+    })?;
+    let mut saved = tty::get_termios(&fd).ok();
     if let Err(e) = tty::set_raw(&fd).and_then(|()| {
         if cfg.stty.is_empty() {
             Ok(())
@@ -451,17 +473,15 @@ fn open_session(
         }
         return Err(setup_err(e));
     }
+    let (dtr, rts) = super::lines::at_open(std::os::fd::AsFd::as_fd(&fd), cfg, &mut saved);
     tty::set_nonblocking(&fd, true).map_err(setup_err)?;
     let has_modem_lines = matches!(tty::modem_lines(&fd), Ok(Some(_)));
-    log::info!(
-        "{}: opened{}",
-        path.display(),
-        if has_modem_lines {
-            ""
-        } else {
-            " (no modem lines)"
-        }
-    );
+    let note = if has_modem_lines {
+        ""
+    } else {
+        " (no modem lines)"
+    };
+    log::info!("{}: opened{note}", path.display());
     let dev = Conn::build(
         fd,
         &[],
@@ -482,8 +502,8 @@ fn open_session(
         saved,
         closing: None,
         has_modem_lines,
-        dtr: true,
-        rts: true,
+        dtr,
+        rts,
         brk: false,
         modem_prev: None,
         modem_timer: None,

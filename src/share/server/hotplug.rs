@@ -87,7 +87,7 @@ impl ShareServer {
             .collect()
     }
 
-    pub(super) fn hotplug_ready(&mut self, _eng: &mut Engine) {
+    pub(super) fn hotplug_ready(&mut self, eng: &mut Engine) {
         let Some(h) = self.hotplug.as_mut() else {
             return;
         };
@@ -106,17 +106,38 @@ impl ShareServer {
             .flatten()
             .flat_map(|p| p.lines.iter_mut())
             .collect();
+        let mut back = Vec::new();
         for (i, present) in changed {
             if let Some(l) = lines.get_mut(i) {
                 l.present = present;
                 if present {
                     log::info!("{}: device appeared", l.path.display());
+                    back.push(i);
                 } else {
                     log::warn!("{}: device is absent", l.path.display());
+                }
+                if let Some(hook) = self.presence_hook.as_mut() {
+                    hook(&l.path, present);
                 }
             }
         }
         self.status_dirty = true;
+        // hold-session: a held line whose device is back is reopened now.
+        for i in back {
+            if let Some((pi, li)) = self.line_at(i) {
+                self.resume_held(eng, pi, li, false);
+            }
+        }
+    }
+
+    /// The port and line of the `i`th of the device paths (port order).
+    fn line_at(&self, i: usize) -> Option<(usize, usize)> {
+        self.ports
+            .iter()
+            .enumerate()
+            .filter_map(|(pi, p)| Some((pi, p.as_ref()?)))
+            .flat_map(|(pi, p)| (0..p.lines.len()).map(move |li| (pi, li)))
+            .nth(i)
     }
 }
 

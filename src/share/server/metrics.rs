@@ -198,6 +198,8 @@ impl ShareServer {
                     bytes_from_device: p.stats.bytes_from_dev,
                     sessions: p.stats.sessions,
                     refusals: p.stats.refusals,
+                    device_gaps: p.stats.gaps,
+                    held_input_dropped: p.stats.held_dropped,
                     device_present: p.lines.iter().any(|l| hotplug::exists(&l.path)),
                     lock: if ours {
                         LockState::Ours

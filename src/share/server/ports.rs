@@ -8,6 +8,7 @@ use super::{
     T_MODEM, bind_addr, key,
 };
 use crate::share::conf::PortConfig;
+use crate::share::control::Val;
 use crate::share::engine::{Engine, Token};
 use crate::share::roles::{PortLog, Replay};
 use crate::share::session::{Client, Role};
@@ -15,7 +16,12 @@ use crate::share::transport::{self, TlsRole};
 use crate::sys::tty;
 
 /// Log and close one client; returns its token and fd for the slot table.
-fn drop_client(eng: &mut Engine, port: &mut Port, dev: &str, mut c: Client) -> (Token, i32) {
+pub(super) fn drop_client(
+    eng: &mut Engine,
+    port: &mut Port,
+    dev: &str,
+    mut c: Client,
+) -> (Token, i32) {
     let why = c.dead.as_deref().unwrap_or("session closed");
     log::info!(
         "port {}: disconnect {} from {dev}: {why}; {} bytes in, {} bytes out, {}s",
@@ -33,8 +39,23 @@ fn drop_client(eng: &mut Engine, port: &mut Port, dev: &str, mut c: Client) -> (
         };
         l.event(&format!("disconnect {kind} {}: {why}", c.peer));
     }
+    super::control::emit("disconnect", port.addr, || {
+        vec![
+            ("client", Val::S(c.peer.to_string())),
+            ("reason", Val::S(why.to_string())),
+        ]
+    });
     if let Some(t) = c.idle_timer.take() {
         eng.cancel_timer(t);
+    }
+    if c.role == Role::Writer && port.cfg.replay_clear {
+        for l in port
+            .lines
+            .iter_mut()
+            .filter(|l| l.path.display().to_string() == dev)
+        {
+            l.replay.clear();
+        }
     }
     port.stats.clients = port.stats.clients.saturating_sub(1);
     c.conn.shutdown();
@@ -43,12 +64,22 @@ fn drop_client(eng: &mut Engine, port: &mut Port, dev: &str, mut c: Client) -> (
 
 /// Restore the termios and close the session (the lock goes with it). Returns the device's
 /// token and fd.
-fn finish(eng: &mut Engine, l: &mut PortDevice, drained: bool) -> Option<(Token, i32)> {
+fn finish(
+    eng: &mut Engine,
+    l: &mut PortDevice,
+    drained: bool,
+    hangup: bool,
+) -> Option<(Token, i32)> {
     let s = l.session.take()?;
+    super::lines::at_close(
+        std::os::fd::AsFd::as_fd(&s.pump.dev),
+        hangup && s.pump.gone.is_none(),
+    );
     for t in [s.modem_timer, s.drain_timer].into_iter().flatten() {
         eng.cancel_timer(t);
     }
-    if let Some(t) = &s.saved {
+    // A device that failed or went away has nothing to restore.
+    if let (Some(t), None) = (&s.saved, &s.pump.gone) {
         if let Err(e) = tty::set_termios(&s.pump.dev, t) {
             log::warn!("{}: restoring termios: {e}", s.path.display());
         }
@@ -61,6 +92,11 @@ fn finish(eng: &mut Engine, l: &mut PortDevice, drained: bool) -> Option<(Token,
         s.pump.from_dev_bytes
     );
     Some((s.token, s.dev_fd()))
+}
+
+/// Neither a session nor held clients (`hold-session`).
+fn idle(l: &PortDevice) -> bool {
+    l.session.is_none() && l.held.is_none()
 }
 
 /// The server side of a TLS port, or `None` for a plain one.
@@ -113,6 +149,9 @@ impl ShareServer {
             Some(w) => Some(bind_addr(std::net::SocketAddr::new(addr.ip(), w))?),
             None => None,
         };
+        for d in &cfg.devices {
+            super::lines::prepare(d, &cfg, &self.settings.lock_dir);
+        }
         let pi = self.ports.len();
         let mut reg = |l: Option<std::net::TcpListener>, role| -> Result<_, ServeError> {
             let Some(l) = l else { return Ok(None) };
@@ -131,8 +170,11 @@ impl ShareServer {
                 present: crate::ops::hotplug::exists(p),
                 session: None,
                 replay: Replay::new(cfg.replay),
+                held: None,
+                termios: None,
             })
             .collect();
+        let alerts = crate::share::alert::Alerts::new(&cfg.alerts);
         self.ports.push(Some(Port {
             log: cfg.log.as_deref().map(PortLog::open),
             cfg,
@@ -143,6 +185,8 @@ impl ShareServer {
             tls,
             stats: PortStats::default(),
             retired: false,
+            disabled: false,
+            alerts,
         }));
         Ok(pi)
     }
@@ -159,10 +203,11 @@ impl ShareServer {
         };
         let dev = s.path.display().to_string();
         let gone = s.pump.gone.clone();
+        let hold = gone.is_some() && port.cfg.hold_session;
         let mut dead = Vec::new();
         let mut i = 0;
         while i < s.pump.clients.len() {
-            if s.pump.clients[i].dead.is_some() || gone.is_some() {
+            if s.pump.clients[i].dead.is_some() || (gone.is_some() && !hold) {
                 dead.push(s.pump.clients.swap_remove(i));
             } else {
                 i += 1;
@@ -171,9 +216,13 @@ impl ShareServer {
         let t = Instant::now();
         let drain = port.cfg.drain_timeout;
         let mut close: Option<bool> = None;
+        let kept = hold.then(|| super::hold::Kept::take(s));
         if let Some(why) = &gone {
             log::warn!("{dev}: {why}; closing the session");
             close = Some(false);
+            if !hold {
+                super::control::gone(port.addr, &dev, why, false);
+            }
         } else {
             if s.pump.clients.is_empty() && s.closing.is_none() {
                 s.closing = Some(t + drain);
@@ -204,16 +253,21 @@ impl ShareServer {
         for c in dead {
             freed.push(drop_client(eng, port, &dev, c));
         }
+        let hangup = port.cfg.hangup_when_done;
         if let Some(drained) = close {
-            freed.extend(finish(eng, &mut port.lines[li], drained));
+            freed.extend(finish(eng, &mut port.lines[li], drained, hangup));
         }
-        let remove = port.retired && port.lines.iter().all(|l| l.session.is_none());
+        let held = kept.is_some_and(|k| super::hold::enter(port, li, k, gone.as_deref()));
+        let remove = port.retired && port.lines.iter().all(idle);
         self.status_dirty |= !freed.is_empty();
         for (t, fd) in freed {
             self.release(eng, t, fd);
         }
         if remove {
             self.ports[pi] = None;
+        }
+        if held {
+            self.resume_held(eng, pi, li, true);
         }
     }
 
@@ -331,6 +385,12 @@ impl ShareServer {
         }
         let drain = p.cfg.drain_timeout.min(Duration::from_secs(5));
         for li in 0..p.lines.len() {
+            if let Some(h) = p.lines[li].held.take() {
+                let dev = p.lines[li].path.display().to_string();
+                for c in h.clients {
+                    freed.push(drop_client(eng, &mut p, &dev, c));
+                }
+            }
             let Some(s) = p.lines[li].session.as_deref_mut() else {
                 continue;
             };
@@ -357,7 +417,12 @@ impl ShareServer {
                 std::thread::sleep(Duration::from_millis(5));
             }
             let drained = s.pump.to_dev.is_empty();
-            freed.extend(finish(eng, &mut p.lines[li], drained));
+            freed.extend(finish(
+                eng,
+                &mut p.lines[li],
+                drained,
+                p.cfg.hangup_when_done,
+            ));
         }
         for (t, fd) in freed {
             self.release(eng, t, fd);

@@ -5,6 +5,7 @@
 //!   session logic (serve's pump, connect's link)   data + Control events
 //!   ─────────────────────────────────────────────
 //!   rfc2217   COM-PORT messages  <-> Control::Speed, ::Dtr, ::Break, ::Purge, ...
+//!   websocket RFC 6455 frames (the web console): binary = data, text = control requests
 //!   telnet    IAC escaping, option negotiation, IAC BRK <-> Control::BreakPulse
 //!   tls       rustls records
 //!   fd        the byte source: TCP, an inherited inetd/systemd socket, a unix socket,
@@ -51,6 +52,7 @@ pub mod fd;
 pub mod pkt;
 pub mod telnet;
 pub mod tls;
+pub mod websocket;
 
 pub use tls::TlsRole;
 
@@ -262,8 +264,10 @@ pub type Build = fn(&LayerArgs<'_>, Box<dyn Layer>) -> io::Result<Box<dyn Layer>
 pub const LAYERS: &[(&str, Build)] = &[
     ("tls", tls::build),
     ("telnet", telnet::build),
+    ("telnet-brk-on-sync", telnet::build_brk_on_sync),
     ("rfc2217", comport::build),
     ("pty-packet", pkt::build),
+    ("websocket", websocket::build),
 ];
 
 /// Layers added at run time with [`register`].

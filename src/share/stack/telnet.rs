@@ -30,11 +30,26 @@ pub struct Telnet {
     held: Vec<u8>,
     /// The last read from below came back short.
     short: bool,
+    /// `IAC DM` (a telnet SYNC) is a break too (ser2net's `telnet-brk-on-sync`).
+    dm_break: bool,
 }
 
 /// The `telnet` entry of [`super::LAYERS`]: BINARY and SGA both ways; the server offers
 /// ECHO, the client accepts it.
 pub fn build(args: &LayerArgs<'_>, below: Box<dyn Layer>) -> io::Result<Box<dyn Layer>> {
+    Ok(Box::new(telnet(args, below, false)))
+}
+
+/// The `telnet-brk-on-sync` entry of [`super::LAYERS`]: `telnet` where a SYNC (`IAC DM`)
+/// also sends a break, as ser2net's `telnet-brk-on-sync: true` does.
+pub fn build_brk_on_sync(
+    args: &LayerArgs<'_>,
+    below: Box<dyn Layer>,
+) -> io::Result<Box<dyn Layer>> {
+    Ok(Box::new(telnet(args, below, true)))
+}
+
+fn telnet(args: &LayerArgs<'_>, below: Box<dyn Layer>, dm_break: bool) -> Telnet {
     let (local, remote) = match args.side {
         Side::Server => (
             vec![opt::BINARY, opt::SGA, opt::ECHO],
@@ -45,7 +60,7 @@ pub fn build(args: &LayerArgs<'_>, below: Box<dyn Layer>) -> io::Result<Box<dyn 
             vec![opt::BINARY, opt::SGA, opt::ECHO],
         ),
     };
-    Ok(Box::new(Telnet {
+    Telnet {
         below,
         dec: Decoder::new(),
         local,
@@ -53,7 +68,8 @@ pub fn build(args: &LayerArgs<'_>, below: Box<dyn Layer>) -> io::Result<Box<dyn 
         opts: None,
         held: Vec::new(),
         short: false,
-    }))
+        dm_break,
+    }
 }
 
 impl Telnet {
@@ -79,6 +95,7 @@ impl Telnet {
                     });
                 }
                 Event::Command(cmd::BRK) => events.push(Control::BreakPulse),
+                Event::Command(cmd::DM) if self.dm_break => events.push(Control::BreakPulse),
                 Event::Command(_) => {}
                 Event::Sub {
                     option, payload, ..
