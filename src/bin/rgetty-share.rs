@@ -132,24 +132,36 @@ fn cli_port(a: &ServeArgs, device: &Path, inetd: bool) -> anyhow::Result<PortCon
     Ok(p)
 }
 
-fn read_config(path: &Path) -> anyhow::Result<Vec<PortConfig>> {
-    let text = read_text(path)?;
-    conf::parse(path, &text).map_err(config_errors)
+/// The config file through the checked loader; every problem one line of the error.
+fn read_config(path: &Path) -> anyhow::Result<(Vec<PortConfig>, conf::Globals)> {
+    conf::load(path).map_err(|errs| anyhow::anyhow!("{}", errs.join("\n")))
 }
 
-fn read_globals(path: &Path) -> anyhow::Result<conf::Globals> {
-    let text = read_text(path)?;
-    conf::globals(path, &text).map_err(config_errors)
-}
-
-fn read_text(path: &Path) -> anyhow::Result<String> {
-    std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
-}
-
-/// Every bad line, one per line of the message.
-fn config_errors(errs: Vec<rgetty::config::ConfigError>) -> anyhow::Error {
-    let lines: Vec<String> = errs.iter().map(ToString::to_string).collect();
-    anyhow::anyhow!("{}", lines.join("\n"))
+/// `serve --check`: every problem of the file and of the TLS files it names, one per line;
+/// `ok: N ports` on standard output when there is none.
+fn check_config(path: &Path) -> anyhow::Result<()> {
+    let (ports, _) = read_config(path)?;
+    let problems: Vec<String> = ports
+        .iter()
+        .filter_map(|p| p.tls.as_ref())
+        .filter_map(|f| transport::server_config_for(f).err())
+        .map(|e| e.to_string())
+        .collect();
+    if !problems.is_empty() {
+        bail!("{}", problems.join("\n"));
+    }
+    let acls: Vec<&Acl> = ports.iter().map(|p| &p.acl).collect();
+    let text = rgetty::config::load::load(path, rgetty::config::load::Trust::Commands)?.text;
+    for w in rgetty::share::resolve::unresolved_names(path, &text, &acls, |h| {
+        !rgetty::sys::names::forward(h).is_empty()
+    }) {
+        log::warn!("{w}");
+    }
+    #[allow(clippy::print_stdout)]
+    {
+        println!("ok: {} ports", ports.len());
+    }
+    Ok(())
 }
 
 /// The reset sequences of the config file and of `--reset-seq` (which wins on a name).
@@ -292,25 +304,11 @@ fn serve_config(srv: &mut ShareServer, a: &ServeArgs, cfgpath: &Path) -> anyhow:
     if a.device.is_some() || a.inetd || a.port.is_some() {
         bail!("--config exports the ports of the file: give no DEVICE, -p or --inetd with it");
     }
-    let ports = read_config(cfgpath)?;
-    let globals = read_globals(cfgpath)?;
     if a.check {
-        for f in ports.iter().filter_map(|p| p.tls.as_ref()) {
-            transport::server_config_for(f)?;
-        }
-        let acls: Vec<&Acl> = ports.iter().map(|p| &p.acl).collect();
-        let text = read_text(cfgpath)?;
-        for w in rgetty::share::resolve::unresolved_names(cfgpath, &text, &acls, |h| {
-            !rgetty::sys::names::forward(h).is_empty()
-        }) {
-            log::warn!("{w}");
-        }
-        #[allow(clippy::print_stdout)]
-        {
-            println!("{}: OK, {} port(s)", cfgpath.display(), ports.len());
-        }
+        check_config(cfgpath)?;
         return Ok(false);
     }
+    let (ports, globals) = read_config(cfgpath)?;
     if ports.is_empty() {
         bail!("{}: no ports", cfgpath.display());
     }
@@ -338,9 +336,12 @@ fn serve_config(srv: &mut ShareServer, a: &ServeArgs, cfgpath: &Path) -> anyhow:
     srv.set_reloader(Box::new(move || {
         log::info!("SIGHUP: reloading {}", path.display());
         match read_config(&path) {
-            Ok(p) => Some(p),
+            Ok((p, _)) => Some(p),
             Err(e) => {
-                log::error!("{e:#}; keeping the old config");
+                for line in format!("{e:#}").lines() {
+                    log::error!("{line}");
+                }
+                log::error!("{}: keeping the old config", path.display());
                 None
             }
         }
@@ -648,11 +649,14 @@ fn finish(r: anyhow::Result<()>) -> ExitCode {
     match r {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            log::error!("{e:#}");
-            if log::max_level() == log::LevelFilter::Off {
-                #[allow(clippy::print_stderr)]
-                {
-                    eprintln!("rgetty-share: {e:#}");
+            // One problem per line (a config file's errors are `file:line: message` each).
+            for line in format!("{e:#}").lines() {
+                log::error!("{line}");
+                if log::max_level() == log::LevelFilter::Off {
+                    #[allow(clippy::print_stderr)]
+                    {
+                        eprintln!("rgetty-share: {line}");
+                    }
                 }
             }
             ExitCode::from(1)

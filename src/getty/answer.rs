@@ -1,5 +1,6 @@
 //! Rings, caller ID, screening, nologin, ringback and the answer chat (§4.4–§4.7).
 
+use super::exit;
 use std::io;
 use std::time::Duration;
 
@@ -188,7 +189,7 @@ impl Getty {
         self.outcome(Outcome::Error, "activity on the line but no RING");
         log::warn!("huh? Junk on the line?");
         log::warn!(" >>> could be a dial-out program without proper locking - check this!");
-        State::Exit(0)
+        State::Exit(exit::OK)
     }
 
     /// Run cid-program once there is something to screen (a second RING or caller data); an
@@ -216,7 +217,7 @@ impl Getty {
             RingWait::Hangup => {
                 log::warn!("line hung up while waiting for RING");
                 self.call_outcome(&call, Outcome::NoCarrier, "line hung up while ringing");
-                State::Exit(10)
+                State::Exit(exit::SIGNALLED)
             }
             RingWait::Timeout => {
                 let why = format!("phone stopped ringing after {} rings", call.rings);
@@ -278,7 +279,7 @@ impl Getty {
                     "fax call: rgetty has no fax support",
                 );
                 let _ = self.mdm("ATH0");
-                Ok(State::Exit(0))
+                Ok(State::Exit(exit::OK))
             }
             _ => {
                 let why = format!("modem reported {}", a.text());
@@ -290,7 +291,7 @@ impl Getty {
                     self.pid(),
                     call.info.caller_id
                 );
-                Ok(State::Exit(20))
+                Ok(State::Exit(exit::MODEM_REFUSED))
             }
         }
     }
@@ -317,12 +318,12 @@ impl Getty {
                     let line = self.line()?;
                     line.write_all(b"\r\n\r\nSorry, no login allowed\r\n\r\nGoodbye...\r\n\r\n")?;
                     sleep(&self.sig, Duration::from_secs(5));
-                    return Ok(State::Exit(20));
+                    return Ok(State::Exit(exit::MODEM_REFUSED));
                 }
                 Step::Action(a) => {
                     let why = format!("modem reported {}", a.text());
                     self.call_outcome(&call, Outcome::NoCarrier, why);
-                    return Ok(State::Exit(20));
+                    return Ok(State::Exit(exit::MODEM_REFUSED));
                 }
                 Step::Timeout => {
                     let why = format!("{} exists", nologin_name(&self.paths.nologin_file));

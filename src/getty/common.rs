@@ -1,5 +1,6 @@
 //! [`Getty`]: what every state needs, and the helpers all rooms share (chat, line, log).
 
+use super::exit;
 use std::io;
 use std::time::Duration;
 
@@ -104,7 +105,7 @@ impl Getty {
             self.pid()
         );
         self.outcome(Outcome::Error, format!("got signal {n}"));
-        State::Exit(10)
+        State::Exit(exit::SIGNALLED)
     }
 
     /// Remove our lock files and let go of the flock (the line stays open).

@@ -1,5 +1,6 @@
 //! login.config dispatch and exec of the login program (§6).
 
+use super::exit;
 use std::fs;
 
 use crate::config::login::{Entry, LoginName, Table};
@@ -51,7 +52,7 @@ impl Getty {
         if matches!(login, Login::Name(..) | Login::Auto(_)) && !logname::is_safe_name(&name_str) {
             log::error!("refusing unsafe login name {name_str:?}");
             self.outcome(Outcome::Refused, "unsafe login name");
-            return State::Exit(0);
+            return State::Exit(exit::OK);
         }
         let table = self.login_table();
         let entry = table.dispatch(&lname, false);
@@ -70,7 +71,7 @@ impl Getty {
                 entry.userid.as_deref().unwrap_or_default()
             );
             self.outcome(Outcome::Refused, why);
-            return State::Exit(1);
+            return State::Exit(exit::CHAT_FAILED);
         }
         if let Some(u) = entry.utmp_user(&name_str) {
             if let Err(e) = self
@@ -184,19 +185,19 @@ impl Getty {
         // The RI watcher's copy of the line must not outlive the exec.
         self.rings.ri = None;
         let Some(line) = self.line.take() else {
-            return State::Exit(30);
+            return State::Exit(exit::SETUP_FAILED);
         };
         if let Err(e) = tty::set_final_mode(&line, final_mode) {
             log::warn!("{e}");
         }
         if let Err(e) = tty::dup_to_stdio(&line) {
             log::error!("{e}");
-            return State::Exit(30);
+            return State::Exit(exit::SETUP_FAILED);
         }
         drop(line);
         // The lock stays: the program inherits our pid (§7). exec only returns on failure.
         let err = crate::sys::exec::exec(spec);
         log::error!("cannot execute '{}': {err}", spec.program.display());
-        State::Exit(255)
+        State::Exit(exit::EXEC_FAILED)
     }
 }

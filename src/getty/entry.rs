@@ -1,6 +1,7 @@
 //! `rgetty`'s entry: the command line, early logging and the settings, then the driver
 //! ([`super::run`]'s state machine).
 
+use super::exit;
 use std::fs;
 
 use crate::sys::logging;
@@ -18,8 +19,8 @@ pub fn main_with(args: Vec<String>) -> i32 {
         Err(e) => {
             let _ = e.print();
             return match e.kind() {
-                clap::error::ErrorKind::DisplayHelp => 0,
-                _ => 2,
+                clap::error::ErrorKind::DisplayHelp => exit::OK,
+                _ => exit::USAGE,
             };
         }
     };
@@ -42,18 +43,18 @@ pub fn run(cli: Cli) -> i32 {
 fn prepare(cli: Cli) -> Result<Box<Getty>, i32> {
     if cli.gettydefs.is_some() {
         eprintln_safe("rgetty: gettydefs not supported");
-        return Err(2);
+        return Err(exit::USAGE);
     }
     if cli.version {
         print_version(&cli);
-        return Err(0);
+        return Err(exit::OK);
     }
     if cli.check {
         return Err(check(&cli));
     }
     let Some(tty_arg) = cli.tty.clone() else {
         eprintln_safe("rgetty: no line given\nUsage: rgetty [options] tty");
-        return Err(2);
+        return Err(exit::USAGE);
     };
     let device = device_name(&tty_arg);
     let paths = cli.paths(&dev_id(&device));
@@ -92,7 +93,7 @@ fn prepare(cli: Cli) -> Result<Box<Getty>, i32> {
         );
         log::error!("{msg}");
         eprintln_safe(&format!("rgetty: {msg}"));
-        return Err(30);
+        return Err(exit::SETUP_FAILED);
     }
     let settings = load_settings(&cli, &device)?;
     logging::set_level(settings.debug);
@@ -103,7 +104,7 @@ fn prepare(cli: Cli) -> Result<Box<Getty>, i32> {
             eprintln_safe(&format!(
                 "rgetty: {tty_arg}: cannot install signal handlers: {e}"
             ));
-            return Err(30);
+            return Err(exit::SETUP_FAILED);
         }
     };
     Ok(Box::new(Getty::new(cli, paths, settings, sig)))

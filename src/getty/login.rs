@@ -1,5 +1,6 @@
 //! Issue file, prompt and the login name, AutoPPP detection (§5).
 
+use super::exit;
 use std::io;
 use std::time::{Duration, Instant};
 
@@ -104,7 +105,7 @@ impl Getty {
                     Some(Outcome::Eof) => {
                         log::info!("getlogname: got EOF, exiting");
                         self.outcome(OpsOutcome::NoCarrier, "end of input at the login prompt");
-                        return Ok(State::Exit(0));
+                        return Ok(State::Exit(exit::OK));
                     }
                     Some(Outcome::AutoPpp { .. }) => {
                         log::info!("AutoPPP: LCP frame detected");
@@ -205,7 +206,7 @@ impl Getty {
                 }
                 log::info!("getlogname: got EOF, exiting");
                 self.outcome(OpsOutcome::NoCarrier, "end of input at the login prompt");
-                Ok(Err(State::Exit(0)))
+                Ok(Err(State::Exit(exit::OK)))
             }
             Some(_) => {
                 log::trace!("getlogname: got {}", printable(&buf));
@@ -267,7 +268,7 @@ impl Getty {
             self.pid()
         );
         self.outcome(OpsOutcome::NoCarrier, "carrier lost at the login prompt");
-        State::Exit(10)
+        State::Exit(exit::SIGNALLED)
     }
 
     /// rgetty hangs up when login-time expires (mgetty's documented behaviour; its select
@@ -291,7 +292,7 @@ impl Getty {
         );
         // Hang up: drop DTR (speed 0) where the device has modem lines.
         let _ = tty::set_dtr(line, false);
-        Ok(State::Exit(0))
+        Ok(State::Exit(exit::OK))
     }
 }
 

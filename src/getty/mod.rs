@@ -16,6 +16,7 @@ pub mod cli;
 mod common;
 mod dispatch;
 mod entry;
+pub mod exit;
 pub mod ident;
 pub mod line;
 mod login;

@@ -4,6 +4,7 @@
 //! with one function, [`settings_from`] (defaults < mgetty.config < command line, then the
 //! post-config fixes), so they cannot disagree.
 
+use super::exit;
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -91,7 +92,7 @@ pub(super) fn load_settings(cli: &Cli, device: &str) -> Result<Settings, i32> {
                 log::error!("{e}");
                 eprintln_safe(&format!("rgetty: {device}: {e}"));
             }
-            return Err(2);
+            return Err(exit::USAGE);
         }
     }
     for (k, v) in merged.settings.describe() {
@@ -174,11 +175,11 @@ impl Checker {
 
     fn finish(&self) -> i32 {
         if self.errors > 0 {
-            2
+            exit::USAGE
         } else {
             let names: Vec<String> = self.files.iter().map(|f| f.display().to_string()).collect();
             println!("ok: {} files: {}", self.files.len(), names.join(", "));
-            0
+            exit::OK
         }
     }
 

@@ -1,6 +1,7 @@
 //! Start-up (§4.1): lock, open and set up the line, the init chat; and the periodic
 //! modem check (CheckModem).
 
+use super::exit;
 use std::fs;
 use std::io;
 use std::time::Duration;
@@ -225,6 +226,6 @@ impl Getty {
             }
         }
         log::error!("modem on dev={} doesn't react!", self.tty.device);
-        Ok(State::Exit(30))
+        Ok(State::Exit(exit::SETUP_FAILED))
     }
 }

@@ -43,7 +43,9 @@ impl Getty {
         }
     }
 
-    /// The inotify watch on the lock dir (new lock files wake the wait). Kept open for the
+    /// The inotify watch on the lock dir (new lock files wake the wait, and so does a lock
+    /// file's first write: a dial-out that creates its lock in place may still be writing its
+    /// pid when the creation wakes us, and an empty lock holds nobody). Kept open for the
     /// whole run: closing an inotify instance waits for an RCU grace period, which would
     /// delay the ATA after the first RING by 15-25 ms.
     pub(super) fn watch_lock_dir(&mut self) {
@@ -53,7 +55,9 @@ impl Getty {
             if let Some(ino) = &self.inotify {
                 if let Err(e) = ino.add_watch(
                     self.locks.dir(),
-                    AddWatchFlags::IN_CREATE | AddWatchFlags::IN_MOVED_TO,
+                    AddWatchFlags::IN_CREATE
+                        | AddWatchFlags::IN_MOVED_TO
+                        | AddWatchFlags::IN_CLOSE_WRITE,
                 ) {
                     log::debug!("no inotify watch on {}: {e}", self.locks.dir().display());
                 }

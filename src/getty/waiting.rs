@@ -1,6 +1,7 @@
 //! Waiting (§4.3): the wait without reading, a lock appearing, stepping aside for a
 //! dial-out (Dialout), and Jail, the way back to waiting after a call.
 
+use super::exit;
 use std::io;
 use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
@@ -74,7 +75,7 @@ impl Getty {
                             self.tty.device,
                             self.pid()
                         );
-                        return Ok(Some(State::Exit(0)));
+                        return Ok(Some(State::Exit(exit::OK)));
                     }
                     if self.sig.virtual_ring() || self.rings.ri_pending() {
                         return Ok(None);
@@ -92,7 +93,7 @@ impl Getty {
             Ok(Some(holder)) => return State::Dialout(holder),
             Err(e) => {
                 log::error!("cannot lock {}: {e}", self.tty.device);
-                return State::Exit(1);
+                return State::Exit(exit::CHAT_FAILED);
             }
         }
         // From now on SIGHUP (carrier loss) ends the call.
@@ -143,7 +144,7 @@ impl Getty {
             }
             if self.locks.check(&device).is_none() {
                 log::info!("dialout finished, exiting so that init restarts us");
-                return State::Exit(0);
+                return State::Exit(exit::OK);
             }
         }
     }

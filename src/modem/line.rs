@@ -9,6 +9,10 @@
 
 mod call;
 mod hayes;
+mod settings;
+
+pub use settings::ModemSettings;
+use settings::{flush_to, min_opt, would_block};
 
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, Shutdown, TcpStream};
@@ -20,8 +24,6 @@ use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 
-use super::cid;
-use super::dial::Phonebook;
 use super::pace::{Cooldown, Pacer};
 use super::poll::{LineFd, Ready};
 use super::pty;
@@ -39,39 +41,6 @@ const CLOSED_POLL: Duration = Duration::from_millis(20);
 const ANSWER_TIME: Duration = Duration::from_millis(100);
 /// How long the first RING waits for the caller's reverse-DNS name.
 const NAME_WAIT: Duration = Duration::from_secs(1);
-
-/// Settings of one modem line.
-#[derive(Debug, Clone)]
-pub struct ModemSettings {
-    /// Speed in `CONNECT` messages (and of `--throttle`).
-    pub speed: u32,
-    /// Power-on S0: answer after this many RINGs (0: wait for `ATA`).
-    pub rings: u8,
-    /// Interval between RINGs of an incoming call.
-    pub ring_interval: Duration,
-    /// A caller must stay connected this long before the line rings.
-    pub answer_delay: Duration,
-    /// Refuse an address for this long after its last call.
-    pub cooldown: Duration,
-    /// Calls use telnet unless a phonebook entry says otherwise.
-    pub telnet: bool,
-    /// Answered calls stay raw (no telnet detection, see [`Wire::detect`]).
-    pub raw: bool,
-    /// Pace both directions at `speed`.
-    pub throttle: bool,
-    /// Caller-ID format.
-    pub caller_id: cid::Format,
-    /// Phonebook and dial rules.
-    pub phonebook: Phonebook,
-    /// The symlink to the slave.
-    pub link: PathBuf,
-    /// Owner, group and mode of each pty slave.
-    pub access: crate::share::client::Access,
-    /// Where dials may go.
-    pub dial: super::policy::DialPolicy,
-    /// Dials a minute (0: no limit).
-    pub dial_limit: u32,
-}
 
 /// Reports from helper threads.
 #[derive(Debug)]
@@ -140,35 +109,6 @@ pub struct ModemLine {
     wake_tx: UnixStream,
     rx: Receiver<Msg>,
     tx: Sender<Msg>,
-}
-
-fn would_block(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
-    )
-}
-
-fn min_opt(a: Option<Duration>, b: Option<Duration>) -> Option<Duration> {
-    match (a, b) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
-    }
-}
-
-/// Write as much of `buf` to `w` as it takes now; `Err` on a real error.
-fn flush_to(w: &mut impl Write, buf: &mut Vec<u8>) -> io::Result<()> {
-    while !buf.is_empty() {
-        match w.write(buf) {
-            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-            Ok(n) => {
-                buf.drain(..n);
-            }
-            Err(e) if would_block(&e) => break,
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
 }
 
 impl ModemLine {

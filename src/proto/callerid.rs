@@ -136,7 +136,7 @@ const TABLE: &[(&str, Field)] = &[
     ("+CLIP: ", Field::Clip),
 ];
 
-/// Replace `'`, `"` and every byte outside printable ASCII by a space (§4.5 rule 3).
+/// Replace `'`, `"` and every byte outside printable ASCII by a space (§4.5, sanitising).
 ///
 /// ```
 /// assert_eq!(rgetty::proto::callerid::sanitize(b"JOHN O'DOE\x1b"), "JOHN O DOE ");
@@ -283,7 +283,7 @@ impl CallInfo {
         }
     }
 
-    /// Decode Bell Canada's Rockwell `MESG = 03LL3d3d…` format into the caller ID (§4.5 rule 6;
+    /// Decode Bell Canada's Rockwell `MESG = 03LL3d3d…` format into the caller ID (§4.5, `MESG`;
     /// mgetty does this just before the dialin.config lookup). Does nothing unless `msg1`
     /// starts with `03`.
     ///

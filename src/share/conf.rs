@@ -19,14 +19,18 @@
 //! `control=PATH`, `reset-seq NAME = STEPS` ([`globals`]); `alert PORT /REGEX/ COMMAND` lines
 //! add alerts to a port.
 //!
-//! Pure: parses text handed in; the caller reads the file.
+//! [`load`] reads the file through the checked loader ([`crate::config::load`]) under the
+//! same trust policy as mgetty.config; the rest is pure.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::config::{ConfigError, Location};
+use crate::config::Location;
 use crate::share::acl::Acl;
+
+mod file;
+pub use file::{globals, load, parse};
 
 /// How bytes travel on a port.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -85,6 +89,9 @@ pub struct PortConfig {
     pub log: Option<PathBuf>,
     /// Serve TLS.
     pub tls: Option<TlsFiles>,
+    /// More layers in every client's connection stack, by name, bottom-up: above TLS, below
+    /// telnet (`layers=NAME,...`; see [`crate::share::stack::LAYERS`]).
+    pub layers: Vec<String>,
     /// A telnet SYNC (`IAC DM`) sends a break to the device (ser2net's `telnet-brk-on-sync`).
     pub telnet_brk_on_sync: bool,
     /// Keep the clients connected while the device is away and reopen it when it is back.
@@ -187,6 +194,7 @@ impl PortConfig {
             replay: 0,
             log: None,
             tls: None,
+            layers: Vec::new(),
             telnet_brk_on_sync: false,
             hold_session: false,
             replay_clear: false,
@@ -368,107 +376,6 @@ pub fn parse_metrics_addr(s: &str) -> Option<SocketAddr> {
     ))
 }
 
-/// A `KEY=VALUE` line naming a server-wide setting.
-fn global_line(line: &str) -> Option<(&str, &str)> {
-    let (k, v) = line.split_once('=')?;
-    (matches!(k, "metrics" | "metrics-allow" | "control" | "web")
-        && !v.contains(char::is_whitespace))
-    .then_some((k, v))
-}
-
-/// The server-wide settings of a config file (the port lines are left to [`parse`]).
-pub fn globals(path: &Path, text: &str) -> Result<Globals, Vec<ConfigError>> {
-    let mut g = Globals::default();
-    let mut errors = Vec::new();
-    for (n, raw) in text.lines().enumerate() {
-        if let Some(def) = reset_line(raw.trim()) {
-            match crate::proto::reset_seq::parse_named(def) {
-                Ok(seq) => g.reset_seqs.push(seq),
-                Err(msg) => errors.push(ConfigError::new(path, n + 1, msg)),
-            }
-            continue;
-        }
-        let Some((k, v)) = global_line(raw.trim()) else {
-            continue;
-        };
-        let r = if k == "control" {
-            (v.starts_with('/'))
-                .then(|| g.control = Some(PathBuf::from(v)))
-                .ok_or_else(|| format!("control needs an absolute path, not {v:?}"))
-        } else if k == "web" {
-            parse_metrics_addr(v)
-                .map(|a| g.web = Some(a))
-                .ok_or_else(|| format!("bad web address {v:?}"))
-        } else if k == "metrics" {
-            parse_metrics_addr(v)
-                .map(|a| g.metrics = Some(a))
-                .ok_or_else(|| format!("bad metrics address {v:?}"))
-        } else {
-            Acl::parse_addresses(&[v])
-                .map(|a| g.metrics_allow = Some(a))
-                .map_err(|e| e.to_string())
-        };
-        if let Err(msg) = r {
-            errors.push(ConfigError::new(path, n + 1, msg));
-        }
-    }
-    if errors.is_empty() {
-        Ok(g)
-    } else {
-        Err(errors)
-    }
-}
-
-/// Parse a whole config file. Every bad line is reported.
-pub fn parse(path: &Path, text: &str) -> Result<Vec<PortConfig>, Vec<ConfigError>> {
-    let mut ports: Vec<PortConfig> = Vec::new();
-    let mut errors = Vec::new();
-    for (n, raw) in text.lines().enumerate() {
-        let lineno = n + 1;
-        let line = raw.trim();
-        if line.is_empty()
-            || line.starts_with('#')
-            || global_line(line).is_some()
-            || reset_line(line).is_some()
-            || line.starts_with("alert ")
-        {
-            continue;
-        }
-        match parse_line(line) {
-            Ok(mut p) => {
-                if let Some(t) = p.tls.as_mut() {
-                    t.origin = Some(Location {
-                        path: path.to_path_buf(),
-                        line: lineno,
-                    });
-                }
-                if ports.iter().any(|q| q.listen == p.listen) {
-                    errors.push(ConfigError::new(
-                        path,
-                        lineno,
-                        format!("port {} listed twice", p.listen),
-                    ));
-                } else {
-                    ports.push(p);
-                }
-            }
-            Err(msg) => errors.push(ConfigError::new(path, lineno, msg)),
-        }
-    }
-    for (n, raw) in text.lines().enumerate() {
-        if let Some(def) = raw.trim().strip_prefix("alert ") {
-            if let Err(msg) = add_alert(&mut ports, def) {
-                errors.push(ConfigError::new(path, n + 1, msg));
-            }
-        }
-    }
-    if errors.is_empty() {
-        Ok(ports)
-    } else {
-        Err(errors)
-    }
-}
-
 /// `alert PORT /REGEX/ COMMAND`: PORT is a port's listen address or its port number.
 fn add_alert(ports: &mut [PortConfig], def: &str) -> Result<(), String> {
     let (name, rest) = def
@@ -482,86 +389,6 @@ fn add_alert(ports: &mut [PortConfig], def: &str) -> Result<(), String> {
         .ok_or_else(|| format!("alert for {name:?}: no such port"))?;
     p.alerts.push(a);
     Ok(())
-}
-
-fn parse_line(line: &str) -> Result<PortConfig, String> {
-    let words = tokenize(line)?;
-    let [port, devs, params, hosts, opts @ ..] = &words[..] else {
-        return Err(format!(
-            "want PORT DEVICE PARAMS HOSTLIST, got {} field(s)",
-            words.len()
-        ));
-    };
-    let (ip, portno) = parse_listen(port).ok_or_else(|| format!("bad port {port:?}"))?;
-    let devices: Vec<PathBuf> = devs
-        .split(',')
-        .filter(|d| !d.is_empty())
-        .map(|d| {
-            if d.starts_with('/') {
-                PathBuf::from(d)
-            } else {
-                Path::new("/dev").join(d)
-            }
-        })
-        .collect();
-    if devices.is_empty() {
-        return Err(format!("no device in {devs:?}"));
-    }
-    let stty = params_to_stty(params)?;
-    let acl = Acl::parse(&[hosts.as_str()]).map_err(|e| e.to_string())?;
-    let listen = SocketAddr::new(ip.unwrap_or_else(|| default_listen_ip(&acl)), portno);
-    let mut p = PortConfig::new(listen, devices);
-    p.stty = stty;
-    p.acl = acl;
-    let (mut cert, mut key, mut ca) = (None, None, None);
-    for o in opts {
-        let (k, v) = o.split_once('=').unwrap_or((o.as_str(), ""));
-        let file = || {
-            (!v.is_empty())
-                .then(|| PathBuf::from(v))
-                .ok_or_else(|| format!("{k} needs a file"))
-        };
-        match k {
-            "watch" => {
-                p.watch = Some(
-                    v.parse()
-                        .ok()
-                        .filter(|&w: &u16| w != portno || w == 0)
-                        .ok_or_else(|| format!("bad watch port {v:?}"))?,
-                );
-            }
-            "takeover" if v.is_empty() => p.takeover = true,
-            "replay" => p.replay = parse_replay(v)?,
-            "log" => p.log = Some(file()?),
-            "tls-cert" => cert = Some(file()?),
-            "tls-key" => key = Some(file()?),
-            "tls-client-ca" => ca = Some(file()?),
-            "mode" => p.mode = PortMode::parse(v).ok_or_else(|| format!("bad mode {v:?}"))?,
-            "max" => {
-                p.max_clients = v
-                    .parse()
-                    .ok()
-                    .filter(|&n: &usize| (1..=64).contains(&n))
-                    .ok_or_else(|| format!("bad max {v:?} (1..64)"))?;
-            }
-            "timeout" => {
-                let s: u64 = v.parse().map_err(|_| format!("bad timeout {v:?}"))?;
-                p.idle_timeout = (s > 0).then(|| Duration::from_secs(s));
-            }
-            "drain" => {
-                let s: u64 = v.parse().map_err(|_| format!("bad drain {v:?}"))?;
-                p.drain_timeout = Duration::from_secs(s);
-            }
-            "banner" => p.banner = Some(v.to_string()),
-            "write-only" if v.is_empty() => p.write_only = true,
-            _ if v.is_empty() && lab_flag(&mut p, k) => {}
-            "dtr" => p.dtr = LineSetting::parse(v).ok_or_else(|| format!("bad dtr {v:?}"))?,
-            "rts" => p.rts = LineSetting::parse(v).ok_or_else(|| format!("bad rts {v:?}"))?,
-            _ => return Err(format!("unknown option {o:?}")),
-        }
-    }
-    p.tls = tls_files(cert, key, ca)?;
-    Ok(p)
 }
 
 /// The lab options without a value (`hold-session`, `replay-clear-on-disconnect`,

@@ -50,6 +50,35 @@ pub struct Session {
 pub type ControlFn<'a> = &'a mut dyn FnMut(&mut Session, usize, Control);
 
 impl Session {
+    /// A session for a device just opened, locked and set up: `saved` is the termios to
+    /// restore, `has_modem_lines` whether TIOCMGET works, `(dtr, rts)` the lines as opening
+    /// left them. Its token is the placeholder
+    /// `usize::MAX` until it is registered.
+    pub fn new(
+        pump: Pump,
+        path: &std::path::Path,
+        lock: Lock,
+        saved: Option<Termios>,
+        has_modem_lines: bool,
+        (dtr, rts): (bool, bool),
+    ) -> Session {
+        Session {
+            pump,
+            token: Token(usize::MAX),
+            path: path.to_path_buf(),
+            lock,
+            saved,
+            closing: None,
+            has_modem_lines,
+            dtr,
+            rts,
+            brk: false,
+            modem_prev: None,
+            modem_timer: None,
+            drain_timer: None,
+        }
+    }
+
     /// Move bytes until nothing can move, handing control events to `on_control` before the
     /// data read with them reaches the device. `on_output` sees every chunk read from the
     /// device (replay buffer, port log). Returns true when work is left (call again soon).

@@ -325,6 +325,28 @@ fn dialout_lock_taken_while_waiting_makes_rgetty_yield() {
     assert_eq!(h.wait_exit(s(10.0)), Some(0), "{}", h.explain());
 }
 
+/// A dial-out that creates its lock file in place and writes its pid a moment later (the
+/// creation wakes rgetty while the file is still empty) is still seen once the pid is written.
+#[test]
+fn a_lock_written_after_its_creation_still_makes_rgetty_yield() {
+    use std::io::Write;
+    let mut h = call_harness("");
+    h.spawn_waiting(&["--dialout-grace", "0.2"]);
+    let mut holder = std::process::Command::new("sleep")
+        .arg("30")
+        .spawn()
+        .unwrap();
+    let mut f = fs::File::create(h.lock_path()).unwrap();
+    std::thread::sleep(s(0.5));
+    f.write_all(format!("{:>10}\n", holder.id()).as_bytes())
+        .unwrap();
+    drop(f);
+    h.wait_log("dialout in progress", s(15.0));
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+    assert_eq!(h.wait_exit(s(10.0)), Some(0), "{}", h.explain());
+}
+
 #[test]
 fn sigusr1_is_a_virtual_ring() {
     let mut h = call_harness("rings 5\n");

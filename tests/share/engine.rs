@@ -330,7 +330,7 @@ fn python_has_serial() -> bool {
 
 /// A CA, a server certificate for 127.0.0.1 and a client certificate, made with openssl in
 /// `dir` (nothing secret is kept in the repository).
-fn make_certs(dir: &Path) -> bool {
+pub(crate) fn make_certs(dir: &Path) -> bool {
     if !have("openssl") {
         return false;
     }

@@ -9,6 +9,7 @@ mod prom;
 #[path = "../share_util/mod.rs"]
 mod share_util;
 
+mod check;
 mod conf_tls;
 mod engine;
 mod hosts;
@@ -22,4 +23,5 @@ mod ops;
 mod remserial;
 mod ser2net;
 mod serve;
+mod stack;
 mod web;

@@ -101,16 +101,7 @@ pub fn connection(
         p.listen
             .set_ip(crate::share::conf::default_listen_ip(&p.acl));
     }
-    let mdns = opts.mdns.then(|| Mdns {
-        name: opts.mdns_name.clone().unwrap_or_else(|| name.to_string()),
-        service_type: opts
-            .mdns_type
-            .clone()
-            .unwrap_or_else(|| "_iostream._tcp".into()),
-        txt: opts.mdns_txt.clone(),
-        sysattrs: opts.sysattrs,
-        stack: a.stack.join(","),
-    });
+    let mdns = mdns(name, &opts, &a);
     if !errs.is_empty() {
         return Err(errs);
     }
@@ -123,6 +114,20 @@ pub fn connection(
         default_acl,
         wildcard,
     }))
+}
+
+/// The mDNS announcement of a connection, when `mdns: true`.
+fn mdns(name: &str, opts: &Opts, a: &super::map::Accepter) -> Option<Mdns> {
+    opts.mdns.then(|| Mdns {
+        name: opts.mdns_name.clone().unwrap_or_else(|| name.to_string()),
+        service_type: opts
+            .mdns_type
+            .clone()
+            .unwrap_or_else(|| "_iostream._tcp".into()),
+        txt: opts.mdns_txt.clone(),
+        sysattrs: opts.sysattrs,
+        stack: a.stack.join(","),
+    })
 }
 
 /// The port of a connection whose accepter and connector were understood.

@@ -297,8 +297,8 @@ impl ShareServer {
 
 /// Telnet start, modem state, replay and banner for a new client.
 fn greet(c: &mut Client, s: &Session, cfg: &PortConfig, replay: &[u8], path: &Path, cap: usize) {
-    // A web console client (WebSocket) speaks no telnet, whatever the port's mode.
-    if cfg.mode == PortMode::Rfc2217 && !c.conn.layers().contains(&"websocket") {
+    let rfc = cfg.mode == PortMode::Rfc2217 && !c.conn.layers().contains(&"websocket");
+    if rfc || !cfg.layers.is_empty() {
         let args = LayerArgs {
             side: Side::Server,
             tls: None,
@@ -308,13 +308,20 @@ fn greet(c: &mut Client, s: &Session, cfg: &PortConfig, replay: &[u8], path: &Pa
         } else {
             "telnet"
         };
-        let r = (c.conn.push(telnet, &args))
-            .and_then(|()| c.conn.push("rfc2217", &args))
+        let names = cfg.layers.iter().map(String::as_str);
+        let names: Vec<&str> = names
+            .chain(rfc.then_some([telnet, "rfc2217"]).into_iter().flatten())
+            .collect();
+        let r = names
+            .iter()
+            .try_for_each(|n| c.conn.push(n, &args))
             .and_then(|()| c.conn.start());
         if let Err(e) = r {
-            c.dead = Some(format!("telnet: {e}"));
+            c.dead = Some(format!("connection stack: {e}"));
             return;
         }
+    }
+    if rfc {
         c.control(Control::ModemState(modem_state(s)), cap);
     }
     if let Some(b) = cfg.render_banner(path) {
@@ -370,6 +377,30 @@ fn pick_line(
             return Ok(0);
         }
     }
+    let last_reason = match open_free_line(port, in_use, settings) {
+        Ok(li) => return Ok(li),
+        Err(reason) => reason,
+    };
+    if pool {
+        if let Some(li) = port
+            .lines
+            .iter()
+            .position(|l| l.session.as_deref().is_some_and(has_room))
+        {
+            return Ok(li);
+        }
+        return Err("all lines busy".to_string());
+    }
+    Err(last_reason)
+}
+
+/// Open the first line of the port that has no session and is not ours elsewhere; the reason
+/// the last one could not be opened otherwise.
+fn open_free_line(
+    port: &mut Port,
+    in_use: &[PathBuf],
+    settings: &super::ServerSettings,
+) -> Result<usize, String> {
     let mut last_reason = String::new();
     for li in 0..port.lines.len() {
         if port.lines[li].session.is_some() {
@@ -396,16 +427,6 @@ fn pick_line(
                 last_reason = reason;
             }
         }
-    }
-    if pool {
-        if let Some(li) = port
-            .lines
-            .iter()
-            .position(|l| l.session.as_deref().is_some_and(has_room))
-        {
-            return Ok(li);
-        }
-        return Err("all lines busy".to_string());
     }
     Err(last_reason)
 }
@@ -482,31 +503,16 @@ pub(super) fn open_session(
         " (no modem lines)"
     };
     log::info!("{}: opened{note}", path.display());
-    let dev = Conn::build(
-        fd,
-        &[],
-        &LayerArgs {
-            side: Side::Server,
-            tls: None,
-        },
-    )
-    .map_err(|e| {
+    let dev = Conn::bare(fd).map_err(|e| {
         log::error!("{}: {e}", path.display());
         "cannot set up the device".to_string()
     })?;
-    Ok(Session {
-        pump: Pump::new(dev),
-        token: Token(usize::MAX),
-        path: path.to_path_buf(),
+    Ok(Session::new(
+        Pump::new(dev),
+        path,
         lock,
         saved,
-        closing: None,
         has_modem_lines,
-        dtr,
-        rts,
-        brk: false,
-        modem_prev: None,
-        modem_timer: None,
-        drain_timer: None,
-    })
+        (dtr, rts),
+    ))
 }

@@ -289,6 +289,11 @@ fn lookup(name: &str) -> Option<Build> {
     extra.or_else(|| LAYERS.iter().find(|(n, _)| *n == name).map(|(_, b)| *b))
 }
 
+/// Whether a layer of that name is registered.
+pub fn is_layer(name: &str) -> bool {
+    lookup(name).is_some()
+}
+
 /// A connection: the top of a stack of layers.
 #[derive(Debug)]
 pub struct Conn {
@@ -320,6 +325,15 @@ impl Conn {
             top,
             dropped: Vec::new(),
         })
+    }
+
+    /// A stack of the bottom layer alone (a device, a pty): bytes in, bytes out.
+    pub fn bare(fd: OwnedFd) -> io::Result<Conn> {
+        let args = LayerArgs {
+            side: Side::Server,
+            tls: None,
+        };
+        Conn::build(fd, &[], &args)
     }
 
     /// A socket, plain or with TLS.
