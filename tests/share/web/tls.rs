@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use super::{Setup, need, python, python_has};
+use super::{Browser, Setup, browser_ready, log_in, need, python, python_has};
 use crate::share_util::tmpdir;
 
 /// Client certificates for `names`, signed by the CA of [`crate::engine::make_certs`].
@@ -98,4 +98,47 @@ fn client_certificates_name_the_user() {
         !got.contains("ro-was-here"),
         "an ro certificate wrote: {got:?}"
     );
+}
+
+/// One page load over https, logged in from a users file (Chromium takes the test CA's
+/// certificate with --ignore-certificate-errors; no client certificate).
+#[test]
+fn https_console_in_chromium() {
+    if !browser_ready() {
+        return;
+    }
+    let tmp = tmpdir();
+    let d = tmp.path().to_path_buf();
+    if !need("openssl", crate::engine::make_certs(&d)) {
+        return;
+    }
+    let users = d.join("web-users");
+    let h = rgetty::share::server::auth::hash_password("correct horse", true);
+    std::fs::write(&users, format!("alice:{h}:rw\n")).unwrap();
+    std::fs::set_permissions(&users, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let f = |n: &str| d.join(n).display().to_string();
+    let (cert, key, u) = (f("srv.pem"), f("srv.key"), f("web-users"));
+    let mut s = Setup::with(
+        tmp,
+        &["--tls-cert", &cert, "--tls-key", &key, "--web-users", &u],
+    );
+    let console = format!("https://127.0.0.1:{}/port/{}", s.web, s.port);
+    let mut b = Browser::start();
+    b.open(&console);
+    b.wait(
+        "location.pathname == '/login' && location.protocol == 'https:'",
+        10,
+    );
+    log_in(&mut b, "alice", "correct horse");
+    b.wait("location.pathname == '/'", 10);
+    b.open(&console);
+    b.wait(
+        "document.getElementById('state').textContent == 'connected'",
+        15,
+    );
+    b.type_keys("tls\n");
+    assert_eq!(s.dev.read_n(4), b"tls\r");
+    s.dev.write_all(b"over https\r\n");
+    b.wait(&super::term_has("over https"), 10);
+    b.shot("10-https-console");
 }
