@@ -5,7 +5,8 @@
 //! [`ModemLine::ready`] takes the readiness and [`ModemLine::tick`] runs timers and drains every fd (the
 //! engine is edge-triggered). Blocking work (DNS, TCP connect, reverse DNS)
 //! runs on short-lived threads that report back through a channel and a wake-up socket.
-//! `line/hayes.rs` holds the AT side, `line/call.rs` the TCP side.
+//! `line/hayes.rs` holds the AT side, `line/call.rs` the TCP side, `line/online.rs` a call's
+//! data phase on the one pump of rgetty-share ([`crate::share::pump::Pump`]).
 
 mod call;
 mod hayes;
