@@ -68,6 +68,14 @@ impl Gate {
     }
 }
 
+/// Move as much of `pending` as fits into `buf`; how much moved.
+fn hand_up(pending: &mut Vec<u8>, buf: &mut [u8]) -> usize {
+    let n = pending.len().min(buf.len());
+    buf[..n].copy_from_slice(&pending[..n]);
+    pending.drain(..n);
+    n
+}
+
 /// The device end: the pty master, filtered for the escape and paced.
 #[derive(Debug)]
 pub(super) struct DteLayer {
@@ -148,10 +156,7 @@ impl Layer for DteLayer {
     fn read(&mut self, buf: &mut [u8], _events: &mut Vec<Control>) -> io::Result<usize> {
         loop {
             if !self.pending.is_empty() {
-                let n = self.pending.len().min(buf.len());
-                buf[..n].copy_from_slice(&self.pending[..n]);
-                self.pending.drain(..n);
-                return Ok(n);
+                return Ok(hand_up(&mut self.pending, buf));
             }
             if !self.read_raw(buf.len()) {
                 return Err(ErrorKind::WouldBlock.into());
@@ -224,10 +229,7 @@ impl Layer for WireLayer {
     fn read(&mut self, buf: &mut [u8], events: &mut Vec<Control>) -> io::Result<usize> {
         loop {
             if !self.pending.is_empty() {
-                let n = self.pending.len().min(buf.len());
-                buf[..n].copy_from_slice(&self.pending[..n]);
-                self.pending.drain(..n);
-                return Ok(n);
+                return Ok(hand_up(&mut self.pending, buf));
             }
             let k = self.below.read(buf, events)?;
             if k == 0 {
