@@ -263,7 +263,7 @@ pub fn params_to_stty(params: &str) -> Result<String, String> {
         }
         let w = match (i, item) {
             (0, s) if s.bytes().all(|b| b.is_ascii_digit()) => {
-                crate::proto::speed::parse(s).ok_or_else(|| format!("bad speed {s:?}"))?;
+                crate::proto::speed::parse_any(s).ok_or_else(|| format!("bad speed {s:?}"))?;
                 s.to_string()
             }
             (1, "5" | "6" | "7" | "8") => format!("cs{item}"),
@@ -473,7 +473,7 @@ mod tests {
 
     #[test]
     fn errors_carry_lines() {
-        let text = "5800 /dev/a 9600 \n5801 /dev/b 12345 *\n5802 /dev/c 9600 host_name\n\
+        let text = "5800 /dev/a 9600 \n5801 /dev/b 99999999 *\n5802 /dev/c 9600 host_name\n\
             5803 /dev/d 9600 * mode=x\n5803 /dev/d 9600 *\n5803 /dev/e 9600 *\n5804 /dev/f 9600,8,N,1,bogus *\n";
         let errs = parse(Path::new("c.conf"), text).unwrap_err();
         let shown: Vec<String> = errs.iter().map(ToString::to_string).collect();
@@ -481,7 +481,7 @@ mod tests {
             shown,
             vec![
                 "c.conf:1: want PORT DEVICE PARAMS HOSTLIST, got 3 field(s)",
-                "c.conf:2: bad speed \"12345\"",
+                "c.conf:2: bad speed \"99999999\"",
                 "c.conf:3: bad host entry \"host_name\" (want an IP address, ADDR/BITS, a host name, .domain or *)",
                 "c.conf:4: bad mode \"x\"",
                 "c.conf:6: port 0.0.0.0:5803 listed twice",
