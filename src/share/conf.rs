@@ -104,6 +104,8 @@ pub struct PortConfig {
     pub rts: LineSetting,
     /// Drop DTR when the session ends (hang up a modem).
     pub hangup_when_done: bool,
+    /// RS-485 mode set at open (`rs485=`), read back and logged.
+    pub rs485: Option<crate::proto::rs485::Rs485>,
     /// Alerts on device output (`alert PORT /REGEX/ COMMAND` lines).
     pub alerts: Vec<crate::share::alert::AlertDef>,
 }
@@ -201,6 +203,7 @@ impl PortConfig {
             dtr: LineSetting::Default,
             rts: LineSetting::Default,
             hangup_when_done: false,
+            rs485: None,
             alerts: Vec::new(),
         }
     }
@@ -590,6 +593,12 @@ mod tests {
         assert!(p.hangup_when_done && p.replay_clear && !p.hold_session);
         let errs = parse(Path::new("c"), "1 /dev/a - * dtr=maybe\n").unwrap_err();
         assert!(errs[0].to_string().contains("bad dtr"), "{errs:?}");
+        let text = "1 /dev/a - * rs485=on,rts-on-send,delay-after=2\n2 /dev/b - * rs485=on,x\n";
+        let errs = parse(Path::new("c"), text).unwrap_err();
+        assert_eq!(errs[0].to_string(), "c:2: unknown rs485 item \"x\"");
+        let p = &parse(Path::new("c"), "1 /dev/a - * rs485=on,delay-after=2\n").unwrap()[0];
+        let want = crate::proto::rs485::parse("on,delay-after=2").unwrap();
+        assert_eq!(p.rs485, Some(want));
     }
 
     #[test]

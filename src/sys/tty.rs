@@ -314,6 +314,43 @@ fn speed_of(fd: BorrowedFd, t: &Termios) -> Result<u32> {
     Ok(termios_speed(t))
 }
 
+/// `struct serial_rs485` of `<linux/serial.h>` (32 bytes).
+#[repr(C)]
+#[derive(Default)]
+struct SerialRs485 {
+    flags: u32,
+    delay_rts_before_send: u32,
+    delay_rts_after_send: u32,
+    padding: [u32; 5],
+}
+
+/// Put the line in RS-485 mode (or out of it) with `TIOCSRS485`, then read back what the
+/// driver kept with `TIOCGRS485` (drivers clamp delays and drop flags they lack).
+pub fn set_rs485(
+    fd: impl AsFd,
+    r: &crate::proto::rs485::Rs485,
+) -> Result<crate::proto::rs485::Rs485> {
+    let fd = fd.as_fd();
+    let set = SerialRs485 {
+        flags: r.flags,
+        delay_rts_before_send: r.delay_before,
+        delay_rts_after_send: r.delay_after,
+        ..SerialRs485::default()
+    };
+    // SAFETY: a valid fd and a serial_rs485 that lives through the call.
+    let rc = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCSRS485, &set) };
+    Errno::result(rc).map_err(op("TIOCSRS485"))?;
+    let mut got = SerialRs485::default();
+    // SAFETY: as above; TIOCGRS485 fills the struct.
+    let rc = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCGRS485, &mut got) };
+    Errno::result(rc).map_err(op("TIOCGRS485"))?;
+    Ok(crate::proto::rs485::Rs485 {
+        flags: got.flags,
+        delay_before: got.delay_rts_before_send,
+        delay_after: got.delay_rts_after_send,
+    })
+}
+
 /// True when `bps` has no `B*` constant, so it is set with termios2 (`BOTHER`).
 pub fn is_custom_speed(bps: u32) -> bool {
     bps > 0 && speed_const(bps).is_err()

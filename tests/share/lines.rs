@@ -1,11 +1,13 @@
 //! Line options of rgetty-share (issue 19): any integer speed through termios2 (`BOTHER`),
-//! from the command line's stty words and from an RFC 2217 client's SET-BAUDRATE.
+//! from the command line's stty words and from an RFC 2217 client's SET-BAUDRATE; RS-485
+//! mode (`--rs485`, `rs485=`) through TIOCSRS485 and its read-back.
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::fd::AsRawFd;
+use std::path::Path;
 use std::process::{Command, Stdio};
 
-use crate::share_util;
+use crate::{common, share_util};
 use share_util::*;
 
 /// The pty's output speed as the kernel keeps it, read with TCGETS2 (`c_ospeed`), and whether
@@ -92,4 +94,88 @@ fn rfc2217_set_baudrate_takes_any_integer() {
         input.write_all(b"\n").unwrap();
     }
     assert!(py.wait().unwrap().success());
+}
+
+/// Serve `d` with `args` (and `env`), connect once and pass a byte; the server's log.
+fn session_log(d: &mut Dev, args: &[&str], env: &[(&str, &Path)]) -> String {
+    let tmp = tmpdir();
+    let log = tmp.path().join("server.log");
+    let mut all = vec!["-p", "0"];
+    all.extend_from_slice(args);
+    all.push(d.path.to_str().unwrap());
+    let err = std::fs::File::create(&log).unwrap();
+    let srv = serve_env(tmp.path(), &all, Stdio::from(err), env);
+    let mut c = connect(srv.addrs[0]);
+    c.write_all(b"ping").unwrap();
+    assert_eq!(d.read_n(4), b"ping");
+    drop(c);
+    drop(srv);
+    std::fs::read_to_string(&log).unwrap()
+}
+
+/// `--rs485 on,rts-on-send,delay-before=3,delay-after=7` hands the driver exactly that
+/// `struct serial_rs485` (flags 3 = ENABLED|RTS_ON_SEND, delays 3 and 7, padding zero: the
+/// shim records TIOCSRS485) and logs the read-back; a driver that drops a flag (the shim's
+/// TIOCGRS485 masks it) is reported as such, and a real pty, which has no RS-485, is logged
+/// as refused while the session still works.
+#[test]
+fn rs485_struct_reaches_the_driver_and_is_read_back() {
+    let tmp = tmpdir();
+    let Some(shim) = common::build_shim(tmp.path(), "modem_shim", include_str!("../modem_shim.c"))
+    else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "no C compiler for the shim"
+        );
+        return;
+    };
+    let spec = "on,rts-on-send,delay-before=3,delay-after=7";
+    for keep in [None, Some("0x11")] {
+        let mut d = dev();
+        let path = d.path.clone();
+        let rlog = tmp.path().join("rs485.log");
+        let _ = std::fs::remove_file(&rlog);
+        let mut env = vec![
+            ("LD_PRELOAD", shim.as_path()),
+            ("MODEM_DEV", path.as_path()),
+            ("RS485_LOG", rlog.as_path()),
+        ];
+        if let Some(k) = keep {
+            env.push(("RS485_KEEP", Path::new(k)));
+        }
+        let log = session_log(&mut d, &["--rs485", spec], &env);
+        let calls = std::fs::read_to_string(&rlog).unwrap();
+        assert_eq!(calls.lines().next(), Some("3 3 7 0"), "{calls}");
+        let want = match keep {
+            None => format!("rs485 {spec}"),
+            Some(_) => {
+                format!("rs485 {spec} asked, the driver kept on,delay-before=3,delay-after=7")
+            }
+        };
+        assert!(log.contains(&want), "{want:?} in {log}");
+    }
+    let mut d = dev();
+    let log = session_log(&mut d, &["--rs485", "on,rx-during-tx"], &[]);
+    assert!(
+        log.contains("rs485 on,rx-during-tx,delay-before=0,delay-after=0: the driver refused"),
+        "{log}"
+    );
+    let mut d = dev();
+    let log = session_log(&mut d, &[], &[]);
+    assert!(!log.contains("rs485"), "{log}");
+}
+
+/// A bad `--rs485` is a clear start-up error.
+#[test]
+fn rs485_bad_spec_is_refused_at_start() {
+    let out = Command::new(BIN)
+        .args(["serve", "--rs485", "on,rts-sometimes", "/dev/null"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--rs485: unknown rs485 item \"rts-sometimes\""),
+        "{err}"
+    );
 }
