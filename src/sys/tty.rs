@@ -1118,7 +1118,14 @@ mod tests {
         assert!(
             matches!(apply_stty(&p.slave, "9600 bogus"), Err(Error::BadStty(w)) if w == "bogus")
         );
-        assert!(set_speed(&p.slave, 12345).is_err());
+        // Any integer speed goes through termios2 (BOTHER) and reads back; `raw` keeps it; a
+        // standard speed afterwards is a B* constant again.
+        set_speed(&p.slave, 12345).unwrap();
+        assert_eq!(get_speed(&p.slave).unwrap(), 12345);
+        apply_stty(&p.slave, "raw").unwrap();
+        assert_eq!(get_params(&p.slave).unwrap().baud, 12345);
+        apply_stty(&p.slave, "9600").unwrap();
+        assert_eq!(termios_speed(&get_termios(&p.slave).unwrap()), 9600);
         let params = get_params(&p.slave).unwrap();
         assert_eq!(params.baud, 9600);
         assert_eq!(params.data_bits, 8);
