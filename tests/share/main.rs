@@ -17,6 +17,7 @@ mod inetd;
 mod inetd_log;
 mod lab;
 mod labgrid;
+mod lines;
 mod mdns;
 mod modem_lines;
 mod ops;
