@@ -578,7 +578,7 @@ impl Daemon {
         }
         // A ring storm (a noisy RI line, a SIGUSR1 loop) must not flood the log: identical
         // lines are rate-limited as on the share side.
-        let info = |m: String| crate::share::roles::log_limited(log::Level::Info, m);
+        let info = |m: String| crate::sys::loglimit::log_limited(log::Level::Info, m);
         match event.outcome {
             RingOutcome::Merged => log::debug!("{source} ring merged with the previous one"),
             RingOutcome::Ignored => info(format!("{source} ring ignored (init time)")),
@@ -609,7 +609,7 @@ impl Daemon {
             Ok(Spawned::Started(pid)) => log::debug!("command pid {pid} started"),
             Ok(Spawned::Dropped { limit }) => {
                 let msg = format!("{limit} command(s) still running: {cmd:?} dropped");
-                crate::share::roles::log_limited(log::Level::Warn, msg);
+                crate::sys::loglimit::log_limited(log::Level::Warn, msg);
             }
             Err(e) => log::error!("cannot run {cmd:?}: {e}"),
         }

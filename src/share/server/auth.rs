@@ -328,7 +328,7 @@ impl super::ShareServer {
                     see_other("/", Some(&c))
                 }
                 Login::Refused => {
-                    crate::share::roles::log_limited(
+                    crate::sys::loglimit::log_limited(
                         log::Level::Warn,
                         format!(
                             "web: {peer}: failed login as {:?}",
@@ -338,7 +338,7 @@ impl super::ShareServer {
                     login_page("403 Forbidden", Some("wrong user or password"))
                 }
                 Login::Wait(d) => {
-                    crate::share::roles::log_limited(
+                    crate::sys::loglimit::log_limited(
                         log::Level::Warn,
                         format!("web: {peer}: login refused, too many failures"),
                     );

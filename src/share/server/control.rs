@@ -157,7 +157,7 @@ impl ShareServer {
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
                 Err(e) if e.kind() == ErrorKind::WouldBlock => return,
                 Err(e) => {
-                    crate::share::roles::log_limited(
+                    crate::sys::loglimit::log_limited(
                         log::Level::Warn,
                         format!("control: accept: {e}"),
                     );
@@ -165,7 +165,7 @@ impl ShareServer {
                 }
             };
             if let Err(why) = peer_allowed(&sock) {
-                crate::share::roles::log_limited(
+                crate::sys::loglimit::log_limited(
                     log::Level::Warn,
                     format!("control: refused {why}"),
                 );

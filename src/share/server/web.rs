@@ -211,7 +211,7 @@ impl ShareServer {
                 }
             };
             if w.conns.len() >= MAX_CONNS {
-                crate::share::roles::log_limited(
+                crate::sys::loglimit::log_limited(
                     log::Level::Warn,
                     format!("web: {MAX_CONNS} requests in progress, the oldest dropped"),
                 );
@@ -350,7 +350,7 @@ impl ShareServer {
             }
         };
         if !ws::same_origin(up.origin.as_deref(), &up.host, tls) {
-            crate::share::roles::log_limited(
+            crate::sys::loglimit::log_limited(
                 log::Level::Warn,
                 format!(
                     "web: refused {peer}: origin {:?} is not this server",
@@ -371,7 +371,7 @@ impl ShareServer {
             .as_ref()
             .is_some_and(|p| p.cfg.acl.allows(peer.ip()));
         if !allowed {
-            crate::share::roles::log_limited(
+            crate::sys::loglimit::log_limited(
                 log::Level::Warn,
                 format!(
                     "web: refused {}: not in the host list of port {n}",
