@@ -390,7 +390,11 @@ mod tests {
                 b"abcd\r",
                 &[NameOutcome::Reprompt, name("cd", Cr)],
             ),
-            (b"ab\x03x\r", b"abx\r", &[NameOutcome::Reprompt, name("x", Cr)]),
+            (
+                b"ab\x03x\r",
+                b"abx\r",
+                &[NameOutcome::Reprompt, name("x", Cr)],
+            ),
             (b"a\x11\x13\x1bb\r", b"ab\r", &[name("ab", Cr)]),
             (b"\x00\x01a\r", b"a\r", &[name("a", Cr)]),
             // 7-bit strip: 0xE5 → 'e'; 0x8D → CR
@@ -534,7 +538,10 @@ mod tests {
         e.reset_name();
         e.feed(0x03);
         e.feed(0xc0);
-        assert_eq!(e.feed(0x21).outcome, Some(NameOutcome::AutoPpp { consumed: 3 }));
+        assert_eq!(
+            e.feed(0x21).outcome,
+            Some(NameOutcome::AutoPpp { consumed: 3 })
+        );
     }
 
     #[test]
