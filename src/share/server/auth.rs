@@ -339,7 +339,7 @@ fn cert_gate(auth: &Auth, peer: IpAddr, cn: &str, path: &str) -> Option<Vec<u8>>
         return None;
     }
     let Some(user) = auth.cert_user(cn) else {
-        crate::share::roles::log_limited(
+        crate::sys::loglimit::log_limited(
             log::Level::Warn,
             format!(
                 "web: {peer}: certificate CN {:?} is not in the users file",

@@ -463,7 +463,7 @@ impl WebConn {
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                 Err(e) => {
                     if self.conn.handshaking() {
-                        crate::share::roles::log_limited(
+                        crate::sys::loglimit::log_limited(
                             log::Level::Warn,
                             format!("web: {}: TLS handshake failed: {e}", self.peer),
                         );
