@@ -253,7 +253,7 @@ impl ShareServer {
         if fresh_only && old.is_some() && rdev_of(std::fs::metadata(&line.path)) == old {
             return;
         }
-        let s = match super::admit::open_session(&line.path, &port.cfg, &settings) {
+        let s = match super::open::open_session(&line.path, &port.cfg, &settings) {
             Ok(s) => s,
             Err(why) => {
                 log::warn!("{}: back but not reopened: {why}", line.path.display());

@@ -40,6 +40,9 @@ pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self' '
     connect-src 'self'; img-src 'self'; base-uri 'none'; form-action 'self'; \
     frame-ancestors 'none'";
 
+mod assets;
+use assets::{ASSETS, CONSOLE_HTML, DASHBOARD_HTML, FAVICON};
+
 /// The web listener and its connections that are still speaking HTTP.
 #[derive(Debug)]
 pub(super) struct Web {
@@ -59,50 +62,6 @@ struct WebConn {
     timer: TimerId,
     since: Instant,
 }
-
-/// An embedded file.
-struct Asset {
-    path: &'static str,
-    ctype: &'static str,
-    body: &'static [u8],
-}
-
-const ASSETS: &[Asset] = &[
-    Asset {
-        path: "/static/xterm.js",
-        ctype: "text/javascript",
-        body: include_bytes!("../../../web/vendor/xterm.js"),
-    },
-    Asset {
-        path: "/static/xterm.css",
-        ctype: "text/css",
-        body: include_bytes!("../../../web/vendor/xterm.css"),
-    },
-    Asset {
-        path: "/static/addon-fit.js",
-        ctype: "text/javascript",
-        body: include_bytes!("../../../web/vendor/addon-fit.js"),
-    },
-    Asset {
-        path: "/static/console.js",
-        ctype: "text/javascript",
-        body: include_bytes!("../../../web/console.js"),
-    },
-    Asset {
-        path: "/static/dashboard.js",
-        ctype: "text/javascript",
-        body: include_bytes!("../../../web/dashboard.js"),
-    },
-    Asset {
-        path: "/static/rgetty.css",
-        ctype: "text/css",
-        body: include_bytes!("../../../web/rgetty.css"),
-    },
-];
-
-const CONSOLE_HTML: &[u8] = include_bytes!("../../../web/console.html");
-const FAVICON: &[u8] = include_bytes!("../../../web/favicon.svg");
-const DASHBOARD_HTML: &[u8] = include_bytes!("../../../web/dashboard.html");
 
 /// What a request asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
