@@ -4,7 +4,8 @@
  * MODEM_COUNT per call. With MODEM_LOG set, TIOCMBIS, TIOCMBIC and TIOCMSET on the device
  * succeed and append `NANOSECONDS OP BITS` lines to that file (CLOCK_MONOTONIC; OP is bis, bic
  * or set), and closing the device while HUPCL is set (the kernel drops DTR then) appends a
- * `NANOSECONDS hupcl-close 0` line. Every other ioctl, and these on any other fd, are the real
+ * `NANOSECONDS hupcl-close 0` line. With MODEM_TRACK set (and no MODEM_STATE), TIOCMGET reads
+ * back the bits those calls wrote, as a real UART does. Every other ioctl, and these on any other fd, are the real
  * ones. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -59,6 +60,11 @@ int ioctl(int fd, unsigned long req, ...) {
   va_start(ap, req);
   void *arg = va_arg(ap, void *);
   va_end(ap);
+  static int tracked;
+  if (req == TIOCMGET && getenv("MODEM_TRACK") && !getenv("MODEM_STATE") && is_modem_dev(fd)) {
+    *(int *)arg = tracked;
+    return 0;
+  }
   if (req == TIOCMGET && is_modem_dev(fd)) {
     int bits = 0;
     const char *st = getenv("MODEM_STATE"), *cnt = getenv("MODEM_COUNT");
@@ -77,7 +83,9 @@ int ioctl(int fd, unsigned long req, ...) {
   }
   if ((req == TIOCMBIS || req == TIOCMBIC || req == TIOCMSET) && getenv("MODEM_LOG") &&
       is_modem_dev(fd)) {
-    log_line(req == TIOCMBIS ? "bis" : req == TIOCMBIC ? "bic" : "set", *(int *)arg);
+    int b = *(int *)arg;
+    tracked = req == TIOCMBIS ? tracked | b : req == TIOCMBIC ? tracked & ~b : b;
+    log_line(req == TIOCMBIS ? "bis" : req == TIOCMBIC ? "bic" : "set", b);
     return 0;
   }
   int (*real)(int, unsigned long, ...) =

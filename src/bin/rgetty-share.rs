@@ -108,6 +108,7 @@ fn cli_port(a: &ServeArgs, device: &Path, inetd: bool) -> anyhow::Result<PortCon
     p.watch = a.watch_port;
     p.takeover = a.takeover;
     p.hold_session = a.hold_session;
+    p.esp_reset = a.esp_reset;
     p.replay_clear = a.replay_clear_on_disconnect;
     p.hangup_when_done = a.hangup_when_done;
     for def in &a.alert {

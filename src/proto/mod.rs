@@ -23,6 +23,7 @@ pub mod at;
 pub mod callerid;
 pub mod chat;
 pub mod escape;
+pub mod esp_reset;
 pub mod hdlc;
 pub mod issue;
 pub mod lcp;

@@ -12,7 +12,7 @@
 //! `-clocal`, ...). HOSTLIST is required (`*` admits everybody). Options: `mode=raw|rfc2217`,
 //! `max=N`, `timeout=SECONDS` (idle), `drain=SECONDS`, `banner="TEXT"` (escapes `\r \n \t \\
 //! \d` device `\p` port), `write-only`; for consoles `watch=PORT` (read-only watchers),
-//! `takeover`, `replay=BYTES`, `replay-clear-on-disconnect`, `log=FILE`; for labs `hold-session`,
+//! `takeover`, `replay=BYTES`, `replay-clear-on-disconnect`, `log=FILE`; for labs `hold-session`, `esp-reset`,
 //! `dtr=on|off|keep`, `rts=on|off|keep`, `hangup-when-done`; TLS `tls-cert=PEM
 //! tls-key=PEM [tls-client-ca=PEM]`.
 //! Server-wide lines of their own: `metrics=[ADDR:]PORT`, `metrics-allow=HOSTLIST`,
@@ -96,6 +96,8 @@ pub struct PortConfig {
     pub telnet_brk_on_sync: bool,
     /// Keep the clients connected while the device is away and reopen it when it is back.
     pub hold_session: bool,
+    /// Recognise esptool's reset sequences from RFC 2217 writers and run them locally.
+    pub esp_reset: bool,
     /// Empty the replay buffer when a writer leaves (the next user does not see its output).
     pub replay_clear: bool,
     /// DTR when the device is opened.
@@ -197,6 +199,7 @@ impl PortConfig {
             layers: Vec::new(),
             telnet_brk_on_sync: false,
             hold_session: false,
+            esp_reset: false,
             replay_clear: false,
             dtr: LineSetting::Default,
             rts: LineSetting::Default,
@@ -391,11 +394,12 @@ fn add_alert(ports: &mut [PortConfig], def: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// The lab options without a value (`hold-session`, `replay-clear-on-disconnect`,
+/// The lab options without a value (`hold-session`, `esp-reset`, `replay-clear-on-disconnect`,
 /// `hangup-when-done`): set it and true, or false for another word.
 fn lab_flag(p: &mut PortConfig, k: &str) -> bool {
     let flag = match k {
         "hold-session" => &mut p.hold_session,
+        "esp-reset" => &mut p.esp_reset,
         "replay-clear-on-disconnect" => &mut p.replay_clear,
         "hangup-when-done" => &mut p.hangup_when_done,
         _ => return false,
@@ -580,10 +584,10 @@ mod tests {
         assert_eq!(g.reset_seqs[0].1.len(), 3);
         let ports = parse(
             Path::new("c"),
-            "control=/x\nreset-seq a = rts=1\n1 /dev/a - * hold-session\n",
+            "control=/x\nreset-seq a = rts=1\n1 /dev/a - * hold-session esp-reset\n",
         )
         .unwrap();
-        assert!(ports[0].hold_session);
+        assert!(ports[0].hold_session && ports[0].esp_reset);
         let text = "1 /dev/a - * dtr=keep rts=off hangup-when-done replay-clear-on-disconnect\n";
         let p = &parse(Path::new("c"), text).unwrap()[0];
         assert_eq!((p.dtr, p.rts), (LineSetting::Keep, LineSetting::Off));

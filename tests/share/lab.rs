@@ -648,7 +648,7 @@ fn console_spy_is_never_promoted() {
 }
 
 /// What the TIOCM shim logged (`NANOSECONDS OP BITS` lines).
-fn shim_log(path: &Path) -> Vec<(u64, String, i32)> {
+pub(crate) fn shim_log(path: &Path) -> Vec<(u64, String, i32)> {
     std::fs::read_to_string(path)
         .unwrap_or_default()
         .lines()

@@ -12,6 +12,7 @@ mod share_util;
 mod check;
 mod conf_tls;
 mod engine;
+mod esp;
 mod hosts;
 mod inetd;
 mod inetd_log;

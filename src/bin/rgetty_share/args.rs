@@ -164,6 +164,9 @@ pub(crate) struct ServeArgs {
     /// Keep clients connected while the device is unplugged; reopen it when it is back.
     #[arg(long)]
     pub(crate) hold_session: bool,
+    /// Recognise esptool's reset sequences from RFC 2217 clients and run them locally.
+    #[arg(long)]
+    pub(crate) esp_reset: bool,
     /// Serve GET /metrics (Prometheus text) on ADDR:PORT, or on PORT of 127.0.0.1.
     #[arg(long, value_name = "[ADDR:]PORT")]
     pub(crate) metrics: Option<String>,
