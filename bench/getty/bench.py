@@ -156,6 +156,20 @@ def rollup(pid):
     return v
 
 
+def dirty_by_mapping(pid):
+    """(kB, perms, name) of each mapping of /proc/PID/smaps with Private_Dirty, in address
+    order: where a waiting line's private memory is (heap, stack, relocated data, libraries)."""
+    rows, cur = [], None
+    with open(f"/proc/{pid}/smaps") as f:
+        for line in f:
+            parts = line.split()
+            if parts and not parts[0].endswith(":"):
+                cur = (parts[1], parts[5] if len(parts) > 5 else "[anon]")
+            elif parts[:1] == ["Private_Dirty:"] and int(parts[1]) > 0 and cur:
+                rows.append((int(parts[1]), cur[0], os.path.basename(cur[1])))
+    return rows
+
+
 def lines_pss(kind, n):
     """n gettys of one kind waiting at once, each on its own pty: the sum of their PSS and
     Private_Dirty (kB), what n lines cost together. Shared pages are split between them."""
@@ -324,6 +338,8 @@ def main():
     ap.add_argument("--lines", type=int, default=8, help="waiting lines for the PSS sum (8)")
     ap.add_argument("--mem-only", action="store_true",
                     help="only Private_Dirty/PSS/RSS of 1 and --lines waiting gettys (quick)")
+    ap.add_argument("--breakdown", action="store_true",
+                    help="with --mem-only: Private_Dirty of each mapping of one waiting getty")
     ap.add_argument("--extra-config", default="",
                     help="lines appended to mgetty.config, e.g. 'toggle-dtr n' (use \\n between lines)")
     a = ap.parse_args()
@@ -343,6 +359,9 @@ def main():
                 r1.start()
                 time.sleep(1.0)
                 v = rollup(r1.pid)
+                if a.breakdown:
+                    for kb, perms, name in dirty_by_mapping(r1.pid):
+                        print(f"  {kind} {kb:4} kB {perms} {name}")
             finally:
                 r1.close()
             pss8, dirty8 = lines_pss(kind, a.lines)

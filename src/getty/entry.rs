@@ -29,20 +29,32 @@ pub fn main_with(args: Vec<String>) -> i32 {
 
 /// Run rgetty and return the exit code (mgetty's table, §1).
 pub fn run(cli: Cli) -> i32 {
+    match prepare(cli) {
+        Ok(mut getty) => getty.run(),
+        Err(code) => code,
+    }
+}
+
+/// Everything before the state machine: the command line's early exits, logging, the
+/// settings, the signal handlers; `Err` is the exit code. Not inlined and the getty boxed, so
+/// the large frame that builds it is below the wait's stack pointer, and given back by
+/// `idle::trim_stack`, instead of staying dirty above it for the whole wait.
+#[inline(never)]
+fn prepare(cli: Cli) -> Result<Box<Getty>, i32> {
     if cli.gettydefs.is_some() {
         eprintln_safe("rgetty: gettydefs not supported");
-        return exit::USAGE;
+        return Err(exit::USAGE);
     }
     if cli.version {
         print_version(&cli);
-        return exit::OK;
+        return Err(exit::OK);
     }
     if cli.check {
-        return check(&cli);
+        return Err(check(&cli));
     }
     let Some(tty_arg) = cli.tty.clone() else {
         eprintln_safe("rgetty: no line given\nUsage: rgetty [options] tty");
-        return exit::USAGE;
+        return Err(exit::USAGE);
     };
     let device = device_name(&tty_arg);
     let paths = cli.paths(&dev_id(&device));
@@ -81,12 +93,9 @@ pub fn run(cli: Cli) -> i32 {
         );
         log::error!("{msg}");
         eprintln_safe(&format!("rgetty: {msg}"));
-        return exit::SETUP_FAILED;
+        return Err(exit::SETUP_FAILED);
     }
-    let settings = match load_settings(&cli, &device) {
-        Ok(s) => s,
-        Err(code) => return code,
-    };
+    let settings = load_settings(&cli, &device)?;
     logging::set_level(settings.debug);
     let sig = match Signals::install() {
         Ok(s) => s,
@@ -95,8 +104,8 @@ pub fn run(cli: Cli) -> i32 {
             eprintln_safe(&format!(
                 "rgetty: {tty_arg}: cannot install signal handlers: {e}"
             ));
-            return exit::SETUP_FAILED;
+            return Err(exit::SETUP_FAILED);
         }
     };
-    Getty::new(cli, paths, settings, sig).run()
+    Ok(Box::new(Getty::new(cli, paths, settings, sig)))
 }
