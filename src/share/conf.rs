@@ -108,6 +108,8 @@ pub struct PortConfig {
     pub hangup_when_done: bool,
     /// Alerts on device output (`alert PORT /REGEX/ COMMAND` lines).
     pub alerts: Vec<crate::share::alert::AlertDef>,
+    /// Its control-line alerts (`alert PORT dcd rise COMMAND`).
+    pub line_alerts: Vec<crate::share::line_alert::LineAlertDef>,
 }
 
 /// What opening a device does to DTR or RTS (`dtr=` / `rts=`).
@@ -205,6 +207,7 @@ impl PortConfig {
             rts: LineSetting::Default,
             hangup_when_done: false,
             alerts: Vec::new(),
+            line_alerts: Vec::new(),
         }
     }
 
@@ -379,18 +382,24 @@ pub fn parse_metrics_addr(s: &str) -> Option<SocketAddr> {
     ))
 }
 
-/// `alert PORT /REGEX/ COMMAND`: PORT is a port's listen address or its port number.
+/// `alert PORT /REGEX/ COMMAND` or `alert PORT dcd|dsr|cts rise|fall COMMAND`: PORT is a
+/// port's listen address or its port number.
 fn add_alert(ports: &mut [PortConfig], def: &str) -> Result<(), String> {
     let (name, rest) = def
         .trim()
         .split_once(char::is_whitespace)
         .ok_or_else(|| format!("bad alert {def:?} (alert PORT /REGEX/ COMMAND)"))?;
-    let a = crate::share::alert::parse_def(rest)?;
+    let line = crate::share::line_alert::parse_def(rest).transpose()?;
+    let a = match line {
+        Some(_) => None,
+        None => Some(crate::share::alert::parse_def(rest)?),
+    };
     let p = ports
         .iter_mut()
         .find(|p| p.listen.to_string() == name || p.listen.port().to_string() == name)
         .ok_or_else(|| format!("alert for {name:?}: no such port"))?;
-    p.alerts.push(a);
+    p.alerts.extend(a);
+    p.line_alerts.extend(line);
     Ok(())
 }
 
@@ -562,6 +571,12 @@ mod tests {
         );
         let ports = parse(Path::new("c"), "1 /dev/a - *\nalert 1 /PANIC/ logger x\n").unwrap();
         assert_eq!(ports[0].alerts[0].command, "logger x");
+        let text = "1 /dev/a - *\nalert 1 dcd rise logger up\n";
+        let ports = parse(Path::new("c"), text).unwrap();
+        assert_eq!(ports[0].line_alerts[0].command, "logger up");
+        assert!(ports[0].alerts.is_empty());
+        let errs = parse(Path::new("c"), "1 /dev/a - *\nalert 1 cts up x\n").unwrap_err();
+        assert!(errs[0].to_string().contains("rise|fall"), "{errs:?}");
     }
 
     #[test]

@@ -27,6 +27,7 @@ pub mod conf;
 pub mod console;
 pub mod control;
 pub mod engine;
+pub mod line_alert;
 pub mod loglimit;
 pub mod mdns;
 pub mod pump;

@@ -166,6 +166,8 @@ struct Port {
     disabled: bool,
     /// Alerts on the device output (`alert` lines).
     alerts: Option<crate::share::alert::Alerts>,
+    /// Its control-line alerts.
+    line_alerts: Option<crate::share::line_alert::LineAlerts>,
 }
 
 /// What a token stands for.

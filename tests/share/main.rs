@@ -18,6 +18,7 @@ mod inetd;
 mod inetd_log;
 mod lab;
 mod labgrid;
+mod line_alerts;
 mod mdns;
 mod modem_lines;
 mod ops;

@@ -154,9 +154,10 @@ pub(crate) struct ServeArgs {
     /// dtr=0'), run by `reset` on the control socket; repeatable.
     #[arg(long, value_name = "NAME=STEPS")]
     pub(crate) reset_seq: Vec<String>,
-    /// An alert on device output, '/REGEX/ COMMAND' (run with PORT, MATCH, LINE in its
-    /// environment; at most 5 in a row, then one per 10 s); repeatable.
-    #[arg(long, value_name = "/REGEX/ COMMAND")]
+    /// An alert on device output, '/REGEX/ COMMAND', or on a control line, 'dcd|dsr|cts
+    /// rise|fall COMMAND' (run with PORT, MATCH, LINE in its environment; at most 5 in a row,
+    /// then one per 10 s); repeatable.
+    #[arg(long, value_name = "/REGEX/ COMMAND | LINE EDGE COMMAND")]
     pub(crate) alert: Vec<String>,
     /// Drop DTR when the session ends.
     #[arg(long)]
