@@ -4,6 +4,7 @@
 //! - [`agetty`]: agetty's issue escapes, os-release and terminal-size replies;
 //! - [`at`]: the Hayes AT command interpreter of the virtual modem;
 //! - [`callerid`]: caller-ID lines in every format a modem sends, and ring classification;
+//! - [`certname`]: the subject common name of an X.509 certificate (web console logins);
 //! - [`chat`]: mgetty's chat scripts (expect/send);
 //! - [`escape`]: `rgetty-share console`'s escapes (`~.` and the like, at line start);
 //! - [`hdlc`]: PPP's async HDLC framing;
@@ -21,6 +22,7 @@
 pub mod agetty;
 pub mod at;
 pub mod callerid;
+pub mod certname;
 pub mod chat;
 pub mod escape;
 pub mod esp_reset;

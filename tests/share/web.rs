@@ -14,6 +14,8 @@ use std::time::{Duration, Instant};
 
 use crate::share_util::{Dev, Server, dev, free_port, serve_env, tmpdir, wait_for};
 
+mod tls;
+
 /// Debian's python (python3-selenium is installed for it), else the first on PATH.
 fn python() -> &'static str {
     if Path::new("/usr/bin/python3").exists() {

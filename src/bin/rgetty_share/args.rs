@@ -188,7 +188,8 @@ pub(crate) struct ServeArgs {
         default_value = "/var/log/rgetty/calls.jsonl"
     )]
     pub(crate) web_call_log: PathBuf,
-    /// Web console users (`NAME:HASH:ROLES` lines, root-owned): every page needs a login.
+    /// Web console users (`NAME:HASH:ROLES` lines, root-owned): every page needs a login, or,
+    /// with `--tls-client-ca`, a client certificate whose CN names the user (HASH `cert`).
     #[arg(long, value_name = "FILE")]
     pub(crate) web_users: Option<PathBuf>,
     #[command(flatten)]

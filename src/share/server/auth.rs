@@ -14,6 +14,11 @@
 //! ROLES is `rw` or `ro` for every port, or `PORT=ROLE` pairs (`*` for the others). A user
 //! without a role on a port gets nothing there. `rw` writes (and takes over where the port
 //! allows), `ro` watches.
+//!
+//! When the web listener's TLS has a client CA (`tls-client-ca`), every client shows a
+//! certificate signed by it at the handshake, and the certificate's subject CN is the user's
+//! name: no login page, no cookie. Such users may have `cert` (or `-`) as HASH: no password
+//! logs them in.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -33,6 +38,9 @@ const MAX_WAIT: Duration = Duration::from_secs(60);
 const MAX_SESSIONS: usize = 1024;
 /// The session cookie's name.
 pub const COOKIE: &str = "rgetty_session";
+/// A HASH field for a user who logs in only with a client certificate (whose subject CN is
+/// the user's name): no password matches it.
+pub const CERT_ONLY: [&str; 2] = ["cert", "-"];
 
 /// One user.
 #[derive(Debug, Clone)]
@@ -87,7 +95,9 @@ fn parse_user(line: &str) -> Result<User, String> {
     {
         return Err(format!("bad user name {name:?}"));
     }
-    PasswordHash::new(hash).map_err(|e| format!("user {name}: bad password hash: {e}"))?;
+    if !CERT_ONLY.contains(&hash) {
+        PasswordHash::new(hash).map_err(|e| format!("user {name}: bad password hash: {e}"))?;
+    }
     let role = |r: &str| match r {
         "rw" => Ok(Role::Writer),
         "ro" => Ok(Role::Watcher),
@@ -197,6 +207,11 @@ impl Auth {
         Login::Ok(token)
     }
 
+    /// The user a client certificate with subject CN `cn` stands for.
+    pub fn cert_user(&self, cn: &str) -> Option<&User> {
+        self.users.iter().find(|u| u.name == cn)
+    }
+
     /// The user of a request, from its `Cookie` header.
     pub fn user(&self, cookie_header: Option<&str>) -> Option<&User> {
         let token = cookie(cookie_header?, COOKIE)?;
@@ -299,6 +314,51 @@ fn login_page(status: &str, msg: Option<&str>) -> Vec<u8> {
     super::web::answer(status, "text/html; charset=utf-8", page.as_bytes(), false)
 }
 
+/// A watcher opening a port's console gets the watcher page; a user without a role on the
+/// port gets nothing.
+fn port_gate(user: &User, path: &str) -> Option<Vec<u8>> {
+    let port = path
+        .strip_prefix("/port/")
+        .and_then(|p| p.parse::<u16>().ok());
+    match port.map(|n| (n, user.role(n))) {
+        Some((n, Some(Role::Watcher))) => Some(see_other(&format!("/port/{n}/watch"), None)),
+        Some((_, None)) => Some(super::web::answer(
+            "403 Forbidden",
+            "text/plain",
+            b"no access to this port\n",
+            false,
+        )),
+        _ => None,
+    }
+}
+
+/// A request over TLS with a client certificate whose subject CN is `cn`: that names the
+/// user; there is no login page and no cookie.
+fn cert_gate(auth: &Auth, peer: IpAddr, cn: &str, path: &str) -> Option<Vec<u8>> {
+    if path.starts_with("/static/") || path == "/favicon.ico" {
+        return None;
+    }
+    let Some(user) = auth.cert_user(cn) else {
+        crate::share::roles::log_limited(
+            log::Level::Warn,
+            format!(
+                "web: {peer}: certificate CN {:?} is not in the users file",
+                crate::ops::state::printable(cn)
+            ),
+        );
+        return Some(super::web::answer(
+            "403 Forbidden",
+            "text/plain",
+            b"this certificate has no user here\n",
+            false,
+        ));
+    };
+    if path == "/login" {
+        return Some(see_other("/", None));
+    }
+    port_gate(user, path)
+}
+
 impl super::ShareServer {
     /// Use these users for the web console: every page but the login page and the static
     /// files then needs a session.
@@ -313,10 +373,14 @@ impl super::ShareServer {
         req: (&str, &str),
         head: &str,
         body: &str,
+        cert: Option<&str>,
     ) -> Option<Vec<u8>> {
         let (method, path) = req;
         let tls = self.web.as_ref().is_some_and(|w| w.has_tls());
         let auth = self.web_auth.as_mut()?;
+        if let Some(cn) = cert {
+            return cert_gate(auth, peer, cn, path);
+        }
         if path == "/login" && method == "POST" {
             let user = form_field(body, "user").unwrap_or_default();
             let pw = form_field(body, "password").unwrap_or_default();
@@ -359,29 +423,26 @@ impl super::ShareServer {
                 see_other("/login", None)
             });
         };
-        // A watcher opening a port's console gets the watcher page.
-        let port = path
-            .strip_prefix("/port/")
-            .and_then(|p| p.parse::<u16>().ok());
-        match port.map(|n| (n, user.role(n))) {
-            Some((n, Some(Role::Watcher))) => Some(see_other(&format!("/port/{n}/watch"), None)),
-            Some((_, None)) => Some(super::web::answer(
-                "403 Forbidden",
-                "text/plain",
-                b"no access to this port\n",
-                false,
-            )),
-            _ => None,
-        }
+        port_gate(user, path)
     }
 
     /// The role a terminal socket gets: the one asked for, at most the user's on port `n`.
-    pub(super) fn web_role(&self, head: &str, n: u16, asked: Role) -> Option<Role> {
+    /// With a client certificate, its subject CN `cert` names the user (no cookie).
+    pub(super) fn web_role(
+        &self,
+        head: &str,
+        cert: Option<&str>,
+        n: u16,
+        asked: Role,
+    ) -> Option<Role> {
         let Some(auth) = self.web_auth.as_ref() else {
             return Some(asked);
         };
-        let cookie = crate::proto::websocket::header(head, "Cookie");
-        match auth.user(cookie)?.role(n)? {
+        let user = match cert {
+            Some(cn) => auth.cert_user(cn)?,
+            None => auth.user(crate::proto::websocket::header(head, "Cookie"))?,
+        };
+        match user.role(n)? {
             Role::Writer => Some(asked),
             Role::Watcher => Some(Role::Watcher),
         }
@@ -429,5 +490,30 @@ mod tests {
             form_field("user=bob&password=a+b%21", "password").as_deref(),
             Some("a b!")
         );
+    }
+
+    #[test]
+    fn certificate_users_have_no_password() {
+        let users = parse_users(
+            Path::new("u"),
+            "dave:cert:ro
+erin:-:5800=rw
+",
+        )
+        .unwrap();
+        let mut a = Auth::new(users);
+        assert_eq!(
+            a.cert_user("dave").and_then(|u| u.role(1)),
+            Some(Role::Watcher)
+        );
+        assert_eq!(
+            a.cert_user("erin").and_then(|u| u.role(5800)),
+            Some(Role::Writer)
+        );
+        assert!(a.cert_user("mallory").is_none());
+        let ip: IpAddr = "10.0.0.3".parse().unwrap();
+        for pw in ["cert", "-", ""] {
+            assert_eq!(a.login(ip, "dave", pw), Login::Refused);
+        }
     }
 }

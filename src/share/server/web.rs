@@ -293,8 +293,10 @@ impl ShareServer {
             .web
             .as_ref()
             .and_then(|w| Some(w.conns.get(&t.0)?.peer));
+        let cert = self.web_cert_name(t);
         if let Some(peer) = peer {
-            if let Some(a) = self.web_auth(peer.ip(), (&method, &path), head, body) {
+            let cn = cert.as_deref();
+            if let Some(a) = self.web_auth(peer.ip(), (&method, &path), head, body, cn) {
                 return self.web_reply(eng, t, a);
             }
         }
@@ -306,8 +308,14 @@ impl ShareServer {
             Route::File(ctype, body) => {
                 self.web_reply(eng, t, answer("200 OK", ctype, body, method == "HEAD"))
             }
-            Route::Terminal(n, role) => match self.web_role(head, n, role) {
-                Some(role) => self.web_upgrade(eng, t, head, n, role),
+            Route::Terminal(n, role) => match self.web_role(head, cert.as_deref(), n, role) {
+                Some(role) => {
+                    if let (Some(cn), Some(p)) = (&cert, peer) {
+                        let cn = crate::ops::state::printable(cn);
+                        log::info!("web: {p}: certificate CN {cn:?} on port {n} as {role:?}");
+                    }
+                    self.web_upgrade(eng, t, head, n, role)
+                }
                 None => self.web_reply(eng, t, text_answer("403 Forbidden", "no access\n")),
             },
             Route::Events => {
@@ -406,6 +414,15 @@ impl ShareServer {
     }
 }
 
+impl ShareServer {
+    /// The subject CN of the client certificate a web connection showed at its TLS handshake
+    /// (only a listener with `tls-client-ca` asks for one).
+    fn web_cert_name(&self, t: Token) -> Option<String> {
+        let c = self.web.as_ref()?.conns.get(&t.0)?;
+        crate::proto::certname::subject_cn(&c.conn.peer_certificate()?)
+    }
+}
+
 impl Web {
     /// The listener speaks TLS.
     pub(super) fn has_tls(&self) -> bool {
@@ -444,7 +461,15 @@ impl WebConn {
                 Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(_) => return Some(Err(())),
+                Err(e) => {
+                    if self.conn.handshaking() {
+                        crate::share::roles::log_limited(
+                            log::Level::Warn,
+                            format!("web: {}: TLS handshake failed: {e}", self.peer),
+                        );
+                    }
+                    return Some(Err(()));
+                }
             }
             if self.buf.len() > http::MAX_HEAD {
                 return Some(Err(()));

@@ -246,6 +246,11 @@ pub trait Layer: std::fmt::Debug {
     fn direct(&self) -> bool {
         false
     }
+
+    /// The peer's certificate (DER), once a TLS handshake that asked for one is done.
+    fn peer_certificate(&self) -> Option<Vec<u8>> {
+        self.below().and_then(|b| b.peer_certificate())
+    }
 }
 
 /// What a layer's `build` function gets.
@@ -379,6 +384,11 @@ impl Conn {
     /// The peer's address (0.0.0.0:0 for a socket that has none, e.g. a Unix socket on stdin).
     pub fn peer(&self) -> SocketAddr {
         self.top.peer()
+    }
+
+    /// The peer's TLS client certificate (DER), when it gave one.
+    pub fn peer_certificate(&self) -> Option<Vec<u8>> {
+        self.top.peer_certificate()
     }
 
     /// No TLS: nothing to wait for before the connection is usable.

@@ -203,4 +203,9 @@ impl Layer for Tls {
         let _ = self.flush();
         self.below.shutdown();
     }
+
+    fn peer_certificate(&self) -> Option<Vec<u8>> {
+        let certs = self.tls.peer_certificates()?;
+        certs.first().map(|c| c.as_ref().to_vec())
+    }
 }

@@ -22,6 +22,8 @@ def browser(profile):
         "--no-first-run", "--disable-background-networking", "--disable-component-update",
         "--disable-sync", "--disable-default-apps", "--disable-extensions",
         "--user-data-dir=" + profile, "--window-size=900,520",
+        # The https tests' server certificate comes from a CA made at run time.
+        "--ignore-certificate-errors",
         # Nothing but the server: every other host fails to resolve.
         "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
     ]:
