@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 
 use crate::lab::shim_log;
 use crate::ser2net::{need, python_has};
-use crate::{common, share_util};
+use crate::share_util;
 use share_util::*;
 
 /// A relay delaying each direction by 25 ms, and esptool's two resets as esptool's
@@ -69,12 +69,7 @@ fn esptool_resets_from_pyserial_run_with_local_timing() {
         return;
     }
     let tmp = tmpdir();
-    let Some(shim) = common::build_shim(tmp.path(), "modem_shim", include_str!("../modem_shim.c"))
-    else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "no C compiler for the shim"
-        );
+    let Some(shim) = crate::lab::modem_shim(tmp.path()) else {
         return;
     };
     let d = dev();
