@@ -5,7 +5,11 @@
  * succeed and append `NANOSECONDS OP BITS` lines to that file (CLOCK_MONOTONIC; OP is bis, bic
  * or set), and closing the device while HUPCL is set (the kernel drops DTR then) appends a
  * `NANOSECONDS hupcl-close 0` line. With MODEM_TRACK set (and no MODEM_STATE), TIOCMGET reads
- * back the bits those calls wrote, as a real UART does. Every other ioctl, and these on any other fd, are the real
+ * back the bits those calls wrote, as a real UART does. With RS485_LOG set, TIOCSRS485 on the
+ * device succeeds,
+ * appends `FLAGS BEFORE AFTER PAD` (the struct's fields, PAD the sum of its padding words) to
+ * that file and keeps the struct; TIOCGRS485 returns it, its flags ANDed with RS485_KEEP (a C
+ * integer; a driver dropping flags it lacks) when that is set. Every other ioctl, and these on any other fd, are the real
  * ones. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -19,6 +23,9 @@
 #include <termios.h>
 #include <time.h>
 #include <unistd.h>
+#include <linux/serial.h>
+
+static struct serial_rs485 rs485_kept;
 
 static int is_modem_dev(int fd) {
   const char *dev = getenv("MODEM_DEV");
@@ -86,6 +93,24 @@ int ioctl(int fd, unsigned long req, ...) {
     int b = *(int *)arg;
     tracked = req == TIOCMBIS ? tracked | b : req == TIOCMBIC ? tracked & ~b : b;
     log_line(req == TIOCMBIS ? "bis" : req == TIOCMBIC ? "bic" : "set", b);
+    return 0;
+  }
+  if ((req == TIOCSRS485 || req == TIOCGRS485) && getenv("RS485_LOG") && is_modem_dev(fd)) {
+    struct serial_rs485 *r = arg;
+    if (req == TIOCGRS485) {
+      *r = rs485_kept;
+      if (getenv("RS485_KEEP")) r->flags &= (unsigned)strtoul(getenv("RS485_KEEP"), NULL, 0);
+      return 0;
+    }
+    unsigned pad = 0;
+    for (size_t i = 0; i < sizeof r->padding / sizeof r->padding[0]; i++) pad += r->padding[i];
+    FILE *f = fopen(getenv("RS485_LOG"), "ae");
+    if (f) {
+      fprintf(f, "%u %u %u %u\n", r->flags, r->delay_rts_before_send, r->delay_rts_after_send,
+              pad);
+      fclose(f);
+    }
+    rs485_kept = *r;
     return 0;
   }
   int (*real)(int, unsigned long, ...) =

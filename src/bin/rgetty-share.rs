@@ -111,6 +111,10 @@ fn cli_port(a: &ServeArgs, device: &Path, inetd: bool) -> anyhow::Result<PortCon
     p.esp_reset = a.esp_reset;
     p.replay_clear = a.replay_clear_on_disconnect;
     p.hangup_when_done = a.hangup_when_done;
+    if let Some(v) = &a.rs485 {
+        p.rs485 =
+            Some(rgetty::proto::rs485::parse(v).map_err(|e| anyhow::anyhow!("--rs485: {e}"))?);
+    }
     for def in &a.alert {
         let e = |e| anyhow::anyhow!("--alert: {e}");
         match rgetty::share::line_alert::parse_def(def) {

@@ -5,10 +5,12 @@
 //! [`ModemLine::ready`] takes the readiness and [`ModemLine::tick`] runs timers and drains every fd (the
 //! engine is edge-triggered). Blocking work (DNS, TCP connect, reverse DNS)
 //! runs on short-lived threads that report back through a channel and a wake-up socket.
-//! `line/hayes.rs` holds the AT side, `line/call.rs` the TCP side.
+//! `line/hayes.rs` holds the AT side, `line/call.rs` the TCP side, `line/online.rs` a call's
+//! data phase on the one pump of rgetty-share ([`crate::share::pump::Pump`]).
 
 mod call;
 mod hayes;
+mod online;
 mod settings;
 
 pub use settings::ModemSettings;
@@ -24,7 +26,7 @@ use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 
-use super::pace::{Cooldown, Pacer};
+use super::pace::Cooldown;
 use super::poll::{LineFd, Ready};
 use super::pty;
 use super::wire::Wire;
@@ -49,20 +51,21 @@ enum Msg {
     Name(u64, String),
 }
 
-/// A connected call.
+/// A connected call: its bytes move through the one pump ([`online`]).
 #[derive(Debug)]
 struct Call {
-    stream: TcpStream,
+    /// The pty master (device end) and the TCP connection (the one peer).
+    pump: crate::share::pump::Pump,
+    sc: crate::share::pump::Scratch,
+    /// The connection's fd.
+    fd: RawFd,
     /// Tells this connection from an earlier one on the same fd number.
     generation: u64,
-    wire: Wire,
     peer: Option<IpAddr>,
-    /// Decoded bytes from the peer not yet released to the DTE.
-    from_remote: Vec<u8>,
-    /// Encoded bytes for the peer.
-    to_remote: Vec<u8>,
-    pace_in: Option<Pacer>,
-    pace_out: Option<Pacer>,
+    /// Shared with the pump's device-side layer: AT state, pacers, escape.
+    gate: online::Shared,
+    /// The pump has work left: run again at once.
+    more: bool,
 }
 
 /// A caller waiting for the answer.
@@ -180,25 +183,12 @@ impl ModemLine {
             v.push((LineFd::Master, m.as_raw_fd(), self.master_gen));
         }
         if let Some(c) = &self.call {
-            v.push((LineFd::Call, c.stream.as_raw_fd(), c.generation));
+            v.push((LineFd::Call, c.fd, c.generation));
         }
         if let Some(i) = &self.incoming {
             v.push((LineFd::Incoming, i.stream.as_raw_fd(), i.seq));
         }
         v
-    }
-
-    /// Whether bytes from the DTE may be read now (pacing, and room towards the peer).
-    fn can_read_dte(&self) -> bool {
-        match (&self.call, self.online) {
-            (Some(c), true) => {
-                c.to_remote.len() < BUF_CAP
-                    && c.pace_out
-                        .as_ref()
-                        .is_none_or(|p| p.ready_at() <= self.now())
-            }
-            _ => true,
-        }
     }
 
     /// When [`ModemLine::tick`] must run next (relative to now).
@@ -212,12 +202,7 @@ impl ModemLine {
         if self.online {
             d = min_opt(d, self.at.escape_deadline());
             if let Some(c) = &self.call {
-                if let (Some(p), false) = (&c.pace_in, c.from_remote.is_empty()) {
-                    d = min_opt(d, Some(p.ready_at()));
-                }
-                if let Some(p) = &c.pace_out {
-                    d = min_opt(d, Some(p.ready_at()));
-                }
+                d = min_opt(d, ModemLine::pace_deadline(c));
             }
         }
         let now = self.now();
@@ -250,6 +235,7 @@ impl ModemLine {
                 if r.write {
                     self.flush_dte();
                 }
+                self.pump_call();
             }
             LineFd::Call => self.call_ready(r),
             LineFd::Incoming => self.incoming_ready(r),
@@ -277,7 +263,6 @@ impl ModemLine {
                 Some(EscapePoll::Release(b)) => self.send_remote(&b),
                 None => {}
             }
-            self.release_from_remote(now);
         }
         if self.drop_at.is_some_and(|t| t <= now || !self.slave_open) {
             self.drop_at = None;
@@ -285,10 +270,9 @@ impl ModemLine {
         }
         // an edge-triggered engine reports each fd once: take what is there now
         self.read_master();
-        self.read_call();
+        self.pump_call();
         self.read_incoming();
         self.flush_dte();
-        self.flush_call();
         if let Some(i) = &mut self.incoming {
             let _ = flush_to(&mut i.stream, &mut i.out);
         }
@@ -406,10 +390,13 @@ impl ModemLine {
         }
     }
 
-    /// Read the DTE until `EAGAIN`, the pacer's budget, or a full buffer either way (the
-    /// engine may be edge-triggered).
+    /// In command state, read the DTE until `EAGAIN` or a full buffer (the engine may be
+    /// edge-triggered). Online, the call's pump reads it.
     fn read_master(&mut self) {
-        while self.slave_open && self.to_dte.len() < BUF_CAP && self.can_read_dte() {
+        if self.online && self.call.is_some() {
+            return;
+        }
+        while self.slave_open && self.to_dte.len() < BUF_CAP {
             if !self.read_master_once() {
                 break;
             }
@@ -419,25 +406,8 @@ impl ModemLine {
     /// One read from the master; false when nothing more is to be had now.
     fn read_master_once(&mut self) -> bool {
         let mut buf = [0u8; 4096];
-        let mut max = buf.len();
-        if self.online {
-            let now = self.now();
-            if let Some(p) = self.call.as_mut().and_then(|c| c.pace_out.as_mut()) {
-                max = p.take(now, max);
-                if max == 0 {
-                    return false;
-                }
-            }
-        }
         let Some(m) = &self.master else { return false };
-        let res = nix::unistd::read(m, &mut buf[..max]);
-        let got = *res.as_ref().unwrap_or(&0);
-        if let Some(p) = self.call.as_mut().and_then(|c| c.pace_out.as_mut()) {
-            if self.online {
-                p.unread(max - got);
-            }
-        }
-        match res {
+        match nix::unistd::read(m, &mut buf) {
             Ok(0) | Err(Errno::EIO) => {
                 self.check_slave();
                 false
@@ -450,20 +420,10 @@ impl ModemLine {
         }
     }
 
+    /// Bytes from the DTE in command state (online, the call's pump filters them for the
+    /// escape: `online.rs`).
     fn dte_bytes(&mut self, bytes: &[u8]) {
         for &b in bytes {
-            if self.online {
-                let now = self.now();
-                if let Some(EscapePoll::Escape(evs)) = self.at.poll(now) {
-                    self.online = false;
-                    self.at_events(evs);
-                } else {
-                    if let Some(pass) = self.at.online_input(b, now) {
-                        self.send_remote(&pass);
-                    }
-                    continue;
-                }
-            }
             if self.dialing.take().is_some() {
                 log::info!("modem: dial aborted by the DTE");
                 self.result(ResultCode::NoCarrier);

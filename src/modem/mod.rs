@@ -1,7 +1,8 @@
 //! The virtual Hayes modem behind `rgetty-share modem`: a pty that looks like a serial port
 //! with a modem on it, with TCP as the phone network.
 //!
-//! * [`line`](mod@line): the engine (AT command state, rings, the call, the pty);
+//! * [`line`](mod@line): the engine (AT command state, rings, the call, the pty); a call's
+//!   data moves through [`crate::share::pump::Pump`], the pty as its device end;
 //! * `driver.rs`: the line on the event engine shared with `serve`
 //!   ([`crate::share::engine`], epoll through mio);
 //! * [`poll`]: the line's readiness types, and a `poll(2)` wait for simple drivers (the test

@@ -32,6 +32,7 @@ pub mod lcp;
 pub mod logname;
 pub mod reset_seq;
 pub mod ring;
+pub mod rs485;
 pub mod sanitize;
 pub mod speed;
 pub mod stty;

@@ -50,6 +50,25 @@ pub fn parse(word: &str) -> Option<u32> {
     is_valid(bps).then_some(bps)
 }
 
+/// The highest speed [`parse_any`] accepts (well above any UART's clock).
+pub const MAX_ANY: u32 = 16_000_000;
+
+/// Parse a decimal speed word that may be any positive integer up to [`MAX_ANY`] (`250000`,
+/// `74880`); the tty layer applies one that has no `B*` constant with termios2 (`BOTHER`).
+///
+/// ```
+/// assert_eq!(rgetty::proto::speed::parse_any("250000"), Some(250000));
+/// assert_eq!(rgetty::proto::speed::parse_any("0"), None);
+/// assert_eq!(rgetty::proto::speed::parse_any("+9600"), None);
+/// ```
+pub fn parse_any(word: &str) -> Option<u32> {
+    if word.is_empty() || !word.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let bps: u32 = word.parse().ok()?;
+    (1..=MAX_ANY).contains(&bps).then_some(bps)
+}
+
 /// The leading decimal digits of `s` as a number, like C `atoi` (0 when there are none).
 ///
 /// Used for `CONNECT 28800/ARQ` → 28800 when autobauding.
@@ -77,5 +96,11 @@ mod tests {
         assert_eq!(atoi("28800/ARQ/V34"), 28800);
         assert_eq!(atoi(""), 0);
         assert_eq!(atoi("x"), 0);
+        assert_eq!(parse_any("74880"), Some(74880));
+        assert_eq!(parse_any("16000000"), Some(MAX_ANY));
+        assert_eq!(parse_any("16000001"), None);
+        assert_eq!(parse_any(" 9600"), None);
+        assert_eq!(parse_any("99999999999"), None);
+        assert_eq!(parse_any(""), None);
     }
 }

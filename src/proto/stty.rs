@@ -21,7 +21,8 @@ pub enum Field {
 /// One parsed word.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Word {
-    /// A speed in bits per second (input and output).
+    /// A speed in bits per second (input and output): any positive integer, applied with
+    /// termios2 (`BOTHER`) when it has no `B*` constant.
     Speed(u32),
     /// `raw`: no input or output processing, no echo, no signals; speed kept.
     Raw,
@@ -87,11 +88,8 @@ const FLAGS: &[(&str, Field, &str)] = &[
 
 /// Parse one word; `None` when it is not one.
 pub fn word(w: &str) -> Option<Word> {
-    if let Some(bps) = crate::proto::speed::parse(w) {
-        return w
-            .bytes()
-            .all(|b| b.is_ascii_digit())
-            .then_some(Word::Speed(bps));
+    if w.bytes().all(|b| b.is_ascii_digit()) {
+        return crate::proto::speed::parse_any(w).map(Word::Speed);
     }
     let (on, name) = match w.strip_prefix('-') {
         Some(rest) => (false, rest),
@@ -151,12 +149,13 @@ mod tests {
             ]
         );
         assert_eq!(parse("").unwrap(), []);
+        assert_eq!(parse("250000").unwrap(), [Word::Speed(250_000)]);
     }
 
     #[test]
     fn unknown_words_are_named() {
         for bad in [
-            "12345", "-raw", "-cs8", "cs9", "RAW", "-", "--echo", "+9600", "hubcl",
+            "0", "99999999", "-raw", "-cs8", "cs9", "RAW", "-", "--echo", "+9600", "hubcl",
         ] {
             assert_eq!(
                 parse(&format!("9600 {bad} raw")),

@@ -106,6 +106,8 @@ pub struct PortConfig {
     pub rts: LineSetting,
     /// Drop DTR when the session ends (hang up a modem).
     pub hangup_when_done: bool,
+    /// RS-485 mode set at open (`rs485=`), read back and logged.
+    pub rs485: Option<crate::proto::rs485::Rs485>,
     /// Alerts on device output (`alert PORT /REGEX/ COMMAND` lines).
     pub alerts: Vec<crate::share::alert::AlertDef>,
     /// Its control-line alerts (`alert PORT dcd rise COMMAND`).
@@ -206,6 +208,7 @@ impl PortConfig {
             dtr: LineSetting::Default,
             rts: LineSetting::Default,
             hangup_when_done: false,
+            rs485: None,
             alerts: Vec::new(),
             line_alerts: Vec::new(),
         }
@@ -269,7 +272,7 @@ pub fn params_to_stty(params: &str) -> Result<String, String> {
         }
         let w = match (i, item) {
             (0, s) if s.bytes().all(|b| b.is_ascii_digit()) => {
-                crate::proto::speed::parse(s).ok_or_else(|| format!("bad speed {s:?}"))?;
+                crate::proto::speed::parse_any(s).ok_or_else(|| format!("bad speed {s:?}"))?;
                 s.to_string()
             }
             (1, "5" | "6" | "7" | "8") => format!("cs{item}"),
@@ -486,7 +489,7 @@ mod tests {
 
     #[test]
     fn errors_carry_lines() {
-        let text = "5800 /dev/a 9600 \n5801 /dev/b 12345 *\n5802 /dev/c 9600 host_name\n\
+        let text = "5800 /dev/a 9600 \n5801 /dev/b 99999999 *\n5802 /dev/c 9600 host_name\n\
             5803 /dev/d 9600 * mode=x\n5803 /dev/d 9600 *\n5803 /dev/e 9600 *\n5804 /dev/f 9600,8,N,1,bogus *\n";
         let errs = parse(Path::new("c.conf"), text).unwrap_err();
         let shown: Vec<String> = errs.iter().map(ToString::to_string).collect();
@@ -494,7 +497,7 @@ mod tests {
             shown,
             vec![
                 "c.conf:1: want PORT DEVICE PARAMS HOSTLIST, got 3 field(s)",
-                "c.conf:2: bad speed \"12345\"",
+                "c.conf:2: bad speed \"99999999\"",
                 "c.conf:3: bad host entry \"host_name\" (want an IP address, ADDR/BITS, a host name, .domain or *)",
                 "c.conf:4: bad mode \"x\"",
                 "c.conf:6: port 0.0.0.0:5803 listed twice",
@@ -609,6 +612,12 @@ mod tests {
         assert!(p.hangup_when_done && p.replay_clear && !p.hold_session);
         let errs = parse(Path::new("c"), "1 /dev/a - * dtr=maybe\n").unwrap_err();
         assert!(errs[0].to_string().contains("bad dtr"), "{errs:?}");
+        let text = "1 /dev/a - * rs485=on,rts-on-send,delay-after=2\n2 /dev/b - * rs485=on,x\n";
+        let errs = parse(Path::new("c"), text).unwrap_err();
+        assert_eq!(errs[0].to_string(), "c:2: unknown rs485 item \"x\"");
+        let p = &parse(Path::new("c"), "1 /dev/a - * rs485=on,delay-after=2\n").unwrap()[0];
+        let want = crate::proto::rs485::parse("on,delay-after=2").unwrap();
+        assert_eq!(p.rs485, Some(want));
     }
 
     #[test]

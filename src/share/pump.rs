@@ -1,6 +1,7 @@
 //! The one byte pump of rgetty-share: between a device end and its peers, each a connection
 //! stack ([`Conn`]). `serve` runs one per open device (the device and its clients and
-//! watchers), `connect` one per connection (the local pty or device and the server).
+//! watchers), `connect` one per connection (the local pty or device and the server), the
+//! virtual modem one per call (its pty and the call).
 //!
 //! **One back-pressure rule**: every peer has a bounded queue (`cap` bytes, counting what its
 //! stack holds). The device is read only as far as the roomiest peer can take, so one peer

@@ -300,14 +300,92 @@ pub fn termios_set_speed(t: &mut Termios, bps: u32) -> Result<()> {
     termios::cfsetspeed(t, baud).map_err(op("cfsetspeed"))
 }
 
-/// The line's current output speed in bits per second.
+/// The line's current output speed in bits per second (termios2's `c_ospeed` when the line
+/// runs at a `BOTHER` speed).
 pub fn get_speed(fd: impl AsFd) -> Result<u32> {
-    Ok(termios_speed(&get_termios(fd)?))
+    let fd = fd.as_fd();
+    speed_of(fd, &get_termios(fd)?)
 }
 
-/// Set input and output speed.
+fn speed_of(fd: BorrowedFd, t: &Termios) -> Result<u32> {
+    if t.control_flags.bits() & libc::CBAUD == libc::BOTHER {
+        return Ok(get_termios2(fd)?.c_ospeed);
+    }
+    Ok(termios_speed(t))
+}
+
+/// `struct serial_rs485` of `<linux/serial.h>` (32 bytes).
+#[repr(C)]
+#[derive(Default)]
+struct SerialRs485 {
+    flags: u32,
+    delay_rts_before_send: u32,
+    delay_rts_after_send: u32,
+    padding: [u32; 5],
+}
+
+/// Put the line in RS-485 mode (or out of it) with `TIOCSRS485`, then read back what the
+/// driver kept with `TIOCGRS485` (drivers clamp delays and drop flags they lack).
+pub fn set_rs485(
+    fd: impl AsFd,
+    r: &crate::proto::rs485::Rs485,
+) -> Result<crate::proto::rs485::Rs485> {
+    let fd = fd.as_fd();
+    let set = SerialRs485 {
+        flags: r.flags,
+        delay_rts_before_send: r.delay_before,
+        delay_rts_after_send: r.delay_after,
+        ..SerialRs485::default()
+    };
+    // SAFETY: a valid fd and a serial_rs485 that lives through the call.
+    let rc = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCSRS485, &set) };
+    Errno::result(rc).map_err(op("TIOCSRS485"))?;
+    let mut got = SerialRs485::default();
+    // SAFETY: as above; TIOCGRS485 fills the struct.
+    let rc = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCGRS485, &mut got) };
+    Errno::result(rc).map_err(op("TIOCGRS485"))?;
+    Ok(crate::proto::rs485::Rs485 {
+        flags: got.flags,
+        delay_before: got.delay_rts_before_send,
+        delay_after: got.delay_rts_after_send,
+    })
+}
+
+/// True when `bps` has no `B*` constant, so it is set with termios2 (`BOTHER`).
+pub fn is_custom_speed(bps: u32) -> bool {
+    bps > 0 && speed_const(bps).is_err()
+}
+
+fn get_termios2(fd: BorrowedFd) -> Result<libc::termios2> {
+    // SAFETY: TCGETS2 fills a termios2, which is plain data and may start zeroed.
+    let mut t: libc::termios2 = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid fd and a pointer to a termios2 that lives through the call.
+    let r = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TCGETS2, &mut t) };
+    Errno::result(r).map_err(op("TCGETS2"))?;
+    Ok(t)
+}
+
+/// Set any integer speed with termios2: `BOTHER` in `c_cflag` (input speed follows output)
+/// and `bps` in `c_ispeed`/`c_ospeed`, every other setting kept.
+pub fn set_custom_speed(fd: impl AsFd, bps: u32) -> Result<()> {
+    let fd = fd.as_fd();
+    let mut t = get_termios2(fd)?;
+    t.c_cflag &= !(libc::CBAUD | libc::CIBAUD);
+    t.c_cflag |= libc::BOTHER;
+    t.c_ispeed = bps;
+    t.c_ospeed = bps;
+    // SAFETY: a valid fd and a pointer to a termios2 that lives through the call.
+    let r = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TCSETS2, &t) };
+    Errno::result(r).map_err(op("TCSETS2")).map(drop)
+}
+
+/// Set input and output speed (any integer: one without a `B*` constant goes through
+/// [`set_custom_speed`]).
 pub fn set_speed(fd: impl AsFd, bps: u32) -> Result<()> {
     let fd = fd.as_fd();
+    if is_custom_speed(bps) {
+        return set_custom_speed(fd, bps);
+    }
     let mut t = get_termios(fd)?;
     termios_set_speed(&mut t, bps)?;
     set_termios(fd, &t)
@@ -461,6 +539,7 @@ pub struct SerialParams {
 /// Read speed, data size, parity and stop bits. On a pty the kernel reports what it keeps.
 pub fn get_params(fd: impl AsFd) -> Result<SerialParams> {
     use termios::ControlFlags as C;
+    let fd = fd.as_fd();
     let t = get_termios(fd)?;
     let c = t.control_flags;
     let data_bits = match c & C::CSIZE {
@@ -488,7 +567,7 @@ pub fn get_params(fd: impl AsFd) -> Result<SerialParams> {
         StopBits::One
     };
     Ok(SerialParams {
-        baud: termios_speed(&t),
+        baud: speed_of(fd, &t)?,
         data_bits,
         parity,
         stop_bits,
@@ -500,7 +579,9 @@ pub fn set_params(fd: impl AsFd, p: &SerialParams) -> Result<()> {
     use termios::ControlFlags as C;
     let fd = fd.as_fd();
     let mut t = get_termios(fd)?;
-    termios_set_speed(&mut t, p.baud)?;
+    if !is_custom_speed(p.baud) {
+        termios_set_speed(&mut t, p.baud)?;
+    }
     let c = &mut t.control_flags;
     c.remove(C::CSIZE);
     c.insert(match p.data_bits {
@@ -518,7 +599,11 @@ pub fn set_params(fd: impl AsFd, p: &SerialParams) -> Result<()> {
         Parity::Space => c.insert(C::PARENB | C::CMSPAR),
     }
     c.set(C::CSTOPB, p.stop_bits != StopBits::One);
-    set_termios(fd, &t)
+    set_termios(fd, &t)?;
+    if is_custom_speed(p.baud) {
+        set_custom_speed(fd, p.baud)?;
+    }
+    Ok(())
 }
 
 /// Apply `stty`-style words (as remserial's `-s "9600 raw -crtscts"`), validated first and
@@ -527,7 +612,25 @@ pub fn apply_stty(fd: impl AsFd, words: &str) -> Result<()> {
     let fd = fd.as_fd();
     let mut t = get_termios(fd)?;
     stty_to_termios(&mut t, words)?;
-    set_termios(fd, &t)
+    set_termios(fd, &t)?;
+    match custom_stty_speed(words) {
+        Some(bps) => set_custom_speed(fd, bps),
+        None => Ok(()),
+    }
+}
+
+/// The last speed word of `words` when it needs termios2 (applied after the `tcsetattr`).
+fn custom_stty_speed(words: &str) -> Option<u32> {
+    use crate::proto::stty::Word;
+    let last = crate::proto::stty::parse(words)
+        .ok()?
+        .into_iter()
+        .rev()
+        .find_map(|w| match w {
+            Word::Speed(bps) => Some(bps),
+            _ => None,
+        })?;
+    is_custom_speed(last).then_some(last)
 }
 
 /// The pure part of [`apply_stty`]: change a termios according to stty words.
@@ -536,11 +639,12 @@ pub fn stty_to_termios(t: &mut Termios, words: &str) -> Result<()> {
     use termios::{ControlFlags as C, InputFlags as I, LocalFlags as L, OutputFlags as O};
     for word in crate::proto::stty::parse(words).map_err(Error::BadStty)? {
         match word {
+            // A termios2 speed is set by `apply_stty` after the `tcsetattr`.
+            Word::Speed(bps) if is_custom_speed(bps) => {}
             Word::Speed(bps) => termios_set_speed(t, bps)?,
             Word::Raw => {
-                let speed = termios_speed(t);
+                // cfmakeraw keeps the speed bits (a BOTHER speed among them).
                 termios::cfmakeraw(t);
-                termios_set_speed(t, speed)?;
             }
             Word::Sane => {
                 t.input_flags = I::BRKINT | I::ICRNL | I::IXON;
@@ -1014,7 +1118,14 @@ mod tests {
         assert!(
             matches!(apply_stty(&p.slave, "9600 bogus"), Err(Error::BadStty(w)) if w == "bogus")
         );
-        assert!(set_speed(&p.slave, 12345).is_err());
+        // Any integer speed goes through termios2 (BOTHER) and reads back; `raw` keeps it; a
+        // standard speed afterwards is a B* constant again.
+        set_speed(&p.slave, 12345).unwrap();
+        assert_eq!(get_speed(&p.slave).unwrap(), 12345);
+        apply_stty(&p.slave, "raw").unwrap();
+        assert_eq!(get_params(&p.slave).unwrap().baud, 12345);
+        apply_stty(&p.slave, "9600").unwrap();
+        assert_eq!(termios_speed(&get_termios(&p.slave).unwrap()), 9600);
         let params = get_params(&p.slave).unwrap();
         assert_eq!(params.baud, 9600);
         assert_eq!(params.data_bits, 8);

@@ -317,7 +317,8 @@ fn pyserial_poll_modem_reads_modem_lines_without_stalling() {
     assert!(text.contains("True"), "{text}");
 }
 
-fn python_has_serial() -> bool {
+/// Whether python3 has pyserial (prints a SKIP line when not).
+pub(crate) fn python_has_serial() -> bool {
     let ok = Command::new("python3")
         .args(["-c", "import serial.rfc2217"])
         .status()

@@ -19,6 +19,7 @@ mod inetd_log;
 mod lab;
 mod labgrid;
 mod line_alerts;
+mod lines;
 mod mdns;
 mod modem_lines;
 mod ops;

@@ -150,6 +150,10 @@ pub(crate) struct ServeArgs {
     /// RTS at open: on, off or keep.
     #[arg(long, value_name = "on|off|keep")]
     pub(crate) rts: Option<String>,
+    /// RS-485 mode at open: off, or on with rts-on-send, rts-after-send, rx-during-tx,
+    /// delay-before=MS, delay-after=MS (comma-separated).
+    #[arg(long, value_name = "on,ITEMS|off")]
+    pub(crate) rs485: Option<String>,
     /// A named reset sequence, NAME=STEPS (e.g. 'esp=dtr=0 rts=1; 100ms; dtr=1 rts=0; 50ms;
     /// dtr=0'), run by `reset` on the control socket; repeatable.
     #[arg(long, value_name = "NAME=STEPS")]

@@ -15,67 +15,10 @@ use crate::proto::at::ResultCode;
 
 impl ModemLine {
     pub(super) fn call_ready(&mut self, r: Ready) {
-        if r.write {
-            self.flush_call();
-        }
-        if r.read {
-            self.read_call();
-        } else if r.hangup && !self.online {
+        if !r.read && r.hangup && !self.online {
             self.remote_gone("reset");
-        }
-    }
-
-    /// Read the peer until `EAGAIN` or a full buffer; the bytes wait while escaped.
-    pub(super) fn read_call(&mut self) {
-        let mut buf = [0u8; 4096];
-        loop {
-            let Some(c) = &mut self.call else { return };
-            if c.from_remote.len() >= BUF_CAP {
-                return;
-            }
-            match c.stream.read(&mut buf) {
-                Ok(0) => return self.remote_gone("closed"),
-                Ok(n) => {
-                    let mut reply = Vec::new();
-                    c.wire.decode(&buf[..n], &mut c.from_remote, &mut reply);
-                    c.to_remote.extend_from_slice(&reply);
-                    let now = self.now();
-                    self.release_from_remote(now);
-                }
-                Err(e) if would_block(&e) => return,
-                Err(e) => return self.remote_gone(&e.to_string()),
-            }
-        }
-    }
-
-    /// Move bytes from the peer to the DTE, as fast as the pacer allows.
-    pub(super) fn release_from_remote(&mut self, now: Duration) {
-        if !self.online || !self.slave_open {
-            return; // held (the DTE is not there to read it)
-        }
-        let Some(c) = &mut self.call else { return };
-        let n = match &mut c.pace_in {
-            Some(p) => p.take(now, c.from_remote.len()),
-            None => c.from_remote.len(),
-        };
-        let b: Vec<u8> = c.from_remote.drain(..n).collect();
-        self.at.remote_output(&b, now);
-        self.send_dte(&b);
-    }
-
-    /// Bytes from the DTE (after escape filtering) to the peer.
-    pub(super) fn send_remote(&mut self, b: &[u8]) {
-        if let Some(c) = &mut self.call {
-            let mut enc = Vec::with_capacity(b.len());
-            c.wire.encode(b, &mut enc);
-            c.to_remote.extend_from_slice(&enc);
-        }
-    }
-
-    pub(super) fn flush_call(&mut self) {
-        let Some(c) = &mut self.call else { return };
-        if let Err(e) = flush_to(&mut c.stream, &mut c.to_remote) {
-            self.remote_gone(&e.to_string());
+        } else {
+            self.pump_call();
         }
     }
 
@@ -161,8 +104,11 @@ impl ModemLine {
         }
         if let Some(mut c) = self.call.take() {
             log::info!("modem: hang up");
-            let _ = flush_to(&mut c.stream, &mut c.to_remote);
-            let _ = c.stream.shutdown(Shutdown::Both);
+            if let Some(cl) = c.pump.clients.first_mut() {
+                cl.writable = true;
+                cl.flush();
+                cl.conn.shutdown();
+            }
             if let Some(p) = c.peer {
                 self.cooldown.ended(p, self.now());
             }

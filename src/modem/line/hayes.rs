@@ -8,7 +8,9 @@ use super::call::dial_tcp;
 use super::{ANSWER_TIME, Call, ModemLine, Msg};
 use crate::modem::cid;
 use crate::modem::dial::DialMode;
-use crate::modem::pace::Pacer;
+use std::os::fd::OwnedFd;
+
+use super::online;
 use crate::modem::wire::Wire;
 use crate::proto::at::{self, AtEvent, ResultCode};
 
@@ -161,17 +163,30 @@ impl ModemLine {
         early: Vec<u8>,
     ) {
         let now = self.now();
-        let pacer = || self.set.throttle.then(|| Pacer::new(self.set.speed, now));
+        let throttle = self.set.throttle.then_some(self.set.speed);
+        let gate = online::gate(self.start, throttle, now);
+        let opened = match self.master.as_ref().map(OwnedFd::try_clone) {
+            Some(Ok(m)) => online::open(m, stream.into(), wire, to_remote, &early, &gate),
+            Some(Err(e)) => Err(e),
+            None => Err(std::io::ErrorKind::NotConnected.into()),
+        };
+        let (pump, fd) = match opened {
+            Ok(p) => p,
+            Err(e) => {
+                log::warn!("modem: cannot start the call: {e}");
+                self.result(ResultCode::NoCarrier);
+                return;
+            }
+        };
         self.seq += 1;
         self.call = Some(Call {
-            stream,
+            pump,
+            sc: Default::default(),
+            fd,
             generation: self.seq,
-            wire,
             peer,
-            from_remote: early,
-            to_remote,
-            pace_in: pacer(),
-            pace_out: pacer(),
+            gate,
+            more: false,
         });
         log::info!("modem: online");
         self.go_online();

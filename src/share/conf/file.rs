@@ -238,6 +238,7 @@ fn option(
         _ if v.is_empty() && lab_flag(p, k) => {}
         "dtr" => p.dtr = LineSetting::parse(v).ok_or_else(|| format!("bad dtr {v:?}"))?,
         "rts" => p.rts = LineSetting::parse(v).ok_or_else(|| format!("bad rts {v:?}"))?,
+        "rs485" => p.rs485 = Some(crate::proto::rs485::parse(v)?),
         "layers" => {
             for name in v.split(',').filter(|n| !n.is_empty()) {
                 if !crate::share::stack::is_layer(name) {

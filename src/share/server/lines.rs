@@ -48,7 +48,24 @@ pub(super) fn at_open(
     };
     let dtr = set(cfg.dtr, |fd, on| tty::set_dtr(fd, on));
     let rts = set(cfg.rts, |fd, on| tty::set_rts(fd, on));
+    if let Some(want) = &cfg.rs485 {
+        rs485(fd, want, &path());
+    }
     (dtr, rts)
+}
+
+/// Apply `rs485=` and log the outcome: refused, kept as asked, or changed by the driver.
+fn rs485(fd: BorrowedFd<'_>, want: &crate::proto::rs485::Rs485, path: &str) {
+    use crate::proto::rs485::describe;
+    match tty::set_rs485(fd, want) {
+        Err(e) => log::warn!("{path}: rs485 {}: the driver refused: {e}", describe(want)),
+        Ok(got) if got == *want => log::info!("{path}: rs485 {}", describe(&got)),
+        Ok(got) => log::warn!(
+            "{path}: rs485 {} asked, the driver kept {}",
+            describe(want),
+            describe(&got)
+        ),
+    }
 }
 
 /// `keep` ports, when the server starts: clear `hupcl` on the device once (when present and

@@ -332,6 +332,15 @@ impl Conn {
         })
     }
 
+    /// A stack whose layers the caller built itself (layers with state of their own, like
+    /// the virtual modem's, which [`Conn::build`] cannot make by name); not started.
+    pub fn from_layer(top: Box<dyn Layer>) -> Conn {
+        Conn {
+            top,
+            dropped: Vec::new(),
+        }
+    }
+
     /// A stack of the bottom layer alone (a device, a pty): bytes in, bytes out.
     pub fn bare(fd: OwnedFd) -> io::Result<Conn> {
         let args = LayerArgs {
