@@ -14,6 +14,7 @@ use crate::proto::logname;
 use crate::sys::tty;
 
 use super::common::Getty;
+use super::exit;
 use super::line::sleep;
 use super::state::State;
 
@@ -236,7 +237,7 @@ impl Getty {
         let wait = self.cli.backoff_max.max(0.0);
         log::warn!("sleeping {wait:.0}s before exiting (no login program)");
         sleep(&self.sig, Duration::from_secs_f64(wait));
-        Some(State::Exit(1))
+        Some(State::Exit(exit::NO_LOGIN_PROGRAM))
     }
 }
 

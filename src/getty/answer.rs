@@ -444,7 +444,11 @@ impl Getty {
                     _ => "no CONNECT: answer chat failed",
                 };
                 self.call_outcome(&call, Outcome::NoCarrier, why);
-                return Ok(State::Exit(if self.sig.hangup() { 10 } else { 1 }));
+                return Ok(State::Exit(if self.sig.hangup() {
+                    exit::SIGNALLED
+                } else {
+                    exit::CHAT_FAILED
+                }));
             }
         }
         if self.settings.autobauding {

@@ -27,7 +27,7 @@ pub(super) struct Getty {
     pub(super) cli: Cli,
     pub(super) paths: Paths,
     /// The tty's names, computed once.
-    pub(super) tty: ident::Line,
+    pub(super) tty: ident::LineNames,
     pub(super) settings: Settings,
     pub(super) sig: Signals,
     pub(super) locks: LockDir,
@@ -51,7 +51,7 @@ impl Getty {
             Profile::Debian => Naming::Debian,
         };
         let locks = LockDir::new(&paths.lock_dir, naming);
-        let tty = ident::Line::new(cli.tty.as_deref().unwrap_or_default(), &locks);
+        let tty = ident::LineNames::new(cli.tty.as_deref().unwrap_or_default(), &locks);
         let call_log = call_log_path(settings.call_log.as_deref(), &cli.log_dir);
         let reports = Reports::new(Reporter::new(
             &cli.pid_dir,

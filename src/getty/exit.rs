@@ -5,6 +5,8 @@
 pub const OK: i32 = 0;
 /// Init chat or answer chat failed; a login.config line names an unknown user.
 pub const CHAT_FAILED: i32 = 1;
+/// The login program does not exist (agetty mode; same code as mgetty's other failures).
+pub const NO_LOGIN_PROGRAM: i32 = 1;
 /// Usage error, no tty, invalid speed; `--check` found a problem.
 pub const USAGE: i32 = 2;
 /// SIGINT, SIGQUIT or SIGTERM; carrier loss (SIGHUP) once a call is in progress.

@@ -4,10 +4,10 @@ use super::exit;
 use std::io;
 use std::time::{Duration, Instant};
 
-use crate::ops::calllog::Outcome as OpsOutcome;
+use crate::ops::calllog::Outcome;
 use crate::proto::chat::printable;
 use crate::proto::issue::{self, Facts, IssueSource};
-use crate::proto::logname::{self, Editor, EditorConfig, Outcome};
+use crate::proto::logname::{self, Editor, EditorConfig, NameOutcome};
 use crate::sys::logging::AUDIT;
 use crate::sys::tty::{self, Flow};
 use crate::sys::utmp::Kind;
@@ -80,7 +80,7 @@ impl Getty {
                 }
                 match step.outcome {
                     None => {}
-                    Some(Outcome::Name { name, terminator }) => {
+                    Some(NameOutcome::Name { name, terminator }) => {
                         self.line()?.write_all(terminator.extra_echo())?;
                         match self.typed_name(name, &mut lcuc_hinted)? {
                             Typed::Accept(name, lcuc) => {
@@ -96,18 +96,18 @@ impl Getty {
                             Typed::Refuse(code) => return Ok(State::Exit(code)),
                         }
                     }
-                    Some(Outcome::Empty { terminator }) => {
+                    Some(NameOutcome::Empty { terminator }) => {
                         self.line()?.write_all(terminator.extra_echo())?;
                         editor.reset_name();
                         continue 'issue;
                     }
-                    Some(Outcome::Reprompt) => self.send_prompt(&call)?,
-                    Some(Outcome::Eof) => {
+                    Some(NameOutcome::Reprompt) => self.send_prompt(&call)?,
+                    Some(NameOutcome::Eof) => {
                         log::info!("getlogname: got EOF, exiting");
-                        self.outcome(OpsOutcome::NoCarrier, "end of input at the login prompt");
+                        self.outcome(Outcome::NoCarrier, "end of input at the login prompt");
                         return Ok(State::Exit(exit::OK));
                     }
-                    Some(Outcome::AutoPpp { .. }) => {
+                    Some(NameOutcome::AutoPpp { .. }) => {
                         log::info!("AutoPPP: LCP frame detected");
                         return Ok(State::Dispatch(call, Login::AutoPpp));
                     }
@@ -205,7 +205,7 @@ impl Getty {
                     return Ok(Err(self.carrier_lost()));
                 }
                 log::info!("getlogname: got EOF, exiting");
-                self.outcome(OpsOutcome::NoCarrier, "end of input at the login prompt");
+                self.outcome(Outcome::NoCarrier, "end of input at the login prompt");
                 Ok(Err(State::Exit(exit::OK)))
             }
             Some(_) => {
@@ -239,7 +239,7 @@ impl Getty {
                 self.pid()
             );
             let why = format!("modem reported {name} at the login prompt");
-            self.outcome(OpsOutcome::NoCarrier, why);
+            self.outcome(Outcome::NoCarrier, why);
             return Ok(Typed::Refuse(0));
         }
         let upper = name.bytes().any(|b| b.is_ascii_uppercase())
@@ -267,7 +267,7 @@ impl Getty {
             self.tty.device,
             self.pid()
         );
-        self.outcome(OpsOutcome::NoCarrier, "carrier lost at the login prompt");
+        self.outcome(Outcome::NoCarrier, "carrier lost at the login prompt");
         State::Exit(exit::SIGNALLED)
     }
 
@@ -276,7 +276,7 @@ impl Getty {
     pub(super) fn login_timeout(&mut self) -> io::Result<State> {
         let minutes = self.settings.login_time_s / 60 + 1;
         let why = format!("no login name within {} s", self.settings.login_time_s);
-        self.outcome(OpsOutcome::Timeout, why);
+        self.outcome(Outcome::Timeout, why);
         let line = self.line()?;
         let _ = line.write_all(
             format!("\r\n\x07\r\nYour login time ({minutes} minutes) ran out. Goodbye.\r\n")

@@ -7,6 +7,7 @@ use crate::ops::calllog::Outcome;
 use crate::sys::logging::AUDIT;
 
 use super::common::Getty;
+use super::exit;
 use super::state::State;
 use super::system::{other_getty, remove_pid_file, write_pid_file};
 
@@ -56,7 +57,11 @@ impl Getty {
                 Err(e) => {
                     log::error!("{e}");
                     self.outcome(Outcome::Error, e.to_string());
-                    State::Exit(if self.lock.is_some() { 10 } else { 30 })
+                    State::Exit(if self.lock.is_some() {
+                        exit::SIGNALLED
+                    } else {
+                        exit::SETUP_FAILED
+                    })
                 }
             };
             self.report(&state);

@@ -7,16 +7,16 @@
 //! then for every byte read calls [`Editor::feed`], writes [`Step::echo`] to the line, and acts
 //! on [`Step::outcome`]:
 //!
-//! * [`Outcome::Name`]: write `terminator.extra_echo()`, set the final mode
+//! * [`NameOutcome::Name`]: write `terminator.extra_echo()`, set the final mode
 //!   ([`Terminator::map_cr`]: ICRNL+ONLCR for CR), dispatch the name. A name equal to
 //!   `NO CARRIER` or `ERROR` ([`is_modem_error`]) means a misconfigured modem: exit 0 (§5.3).
-//! * [`Outcome::Empty`]: write `terminator.extra_echo()`, then re-issue (issue file + prompt).
-//! * [`Outcome::Reprompt`]: re-send `\r\n` + prompt (not the issue).
-//! * [`Outcome::Eof`]: exit 0.
-//! * [`Outcome::AutoPpp`]: dispatch the name `/AutoPPP/` ([`AUTOPPP_NAME`]) with the line in raw
+//! * [`NameOutcome::Empty`]: write `terminator.extra_echo()`, then re-issue (issue file + prompt).
+//! * [`NameOutcome::Reprompt`]: re-send `\r\n` + prompt (not the issue).
+//! * [`NameOutcome::Eof`]: exit 0.
+//! * [`NameOutcome::AutoPpp`]: dispatch the name `/AutoPPP/` ([`AUTOPPP_NAME`]) with the line in raw
 //!   mode; nothing is echoed.
 //!
-//! After [`Outcome::Empty`] or [`Outcome::Reprompt`] the driver must call [`Editor::resume`]
+//! After [`NameOutcome::Empty`] or [`NameOutcome::Reprompt`] the driver must call [`Editor::resume`]
 //! until it returns `None` (after writing the new prompt): bytes that were held back as a
 //! possible PPP frame start and turned out not to be one may still be queued behind the byte
 //! that produced the outcome.
@@ -102,7 +102,7 @@ impl Terminator {
 
 /// How a name-reading attempt ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
+pub enum NameOutcome {
     /// A login name (always [`is_safe_name`]) and the key that ended it.
     Name {
         /// The name, without the terminator.
@@ -133,7 +133,7 @@ pub struct Step {
     /// Bytes to write to the line, in order (only printable ASCII, CR, LF and BS).
     pub echo: Vec<u8>,
     /// Set when the attempt ended.
-    pub outcome: Option<Outcome>,
+    pub outcome: Option<NameOutcome>,
 }
 
 /// True when `name` is safe to hand to a login program as one argument: non-empty, at most
@@ -218,7 +218,7 @@ impl Editor {
                 self.reset_name();
                 Step {
                     echo: Vec::new(),
-                    outcome: Some(Outcome::AutoPpp { consumed }),
+                    outcome: Some(NameOutcome::AutoPpp { consumed }),
                 }
             }
             Progress::Partial => {
@@ -237,7 +237,7 @@ impl Editor {
         }
     }
 
-    /// Continue with bytes still queued after an [`Outcome::Empty`] or [`Outcome::Reprompt`];
+    /// Continue with bytes still queued after an [`NameOutcome::Empty`] or [`NameOutcome::Reprompt`];
     /// `None` when there are none.
     pub fn resume(&mut self) -> Option<Step> {
         (!self.queue.is_empty()).then(|| self.process_queue())
@@ -247,7 +247,7 @@ impl Editor {
         let mut echo = Vec::new();
         while let Some(b) = self.queue.pop_front() {
             if let Some(outcome) = self.name_rules(b, &mut echo) {
-                if matches!(outcome, Outcome::Name { .. } | Outcome::Eof) {
+                if matches!(outcome, NameOutcome::Name { .. } | NameOutcome::Eof) {
                     // the attempt is over; nothing more is read
                     self.queue.clear();
                     self.held.clear();
@@ -265,18 +265,18 @@ impl Editor {
     }
 
     /// mgetty's per-byte rules (§5.3) plus rgetty's refusals.
-    fn name_rules(&mut self, raw: u8, echo: &mut Vec<u8>) -> Option<Outcome> {
+    fn name_rules(&mut self, raw: u8, echo: &mut Vec<u8>) -> Option<NameOutcome> {
         if raw == 0x00 || raw == 0x01 {
             return None;
         }
         let c = raw & 0x7f;
         match c {
-            0x1c => Some(Outcome::Eof),
-            0x04 if self.buf.is_empty() => Some(Outcome::Eof),
+            0x1c => Some(NameOutcome::Eof),
+            0x04 if self.buf.is_empty() => Some(NameOutcome::Eof),
             0x04 => None,
             0x15 | 0x03 => {
                 self.buf.clear();
-                Some(Outcome::Reprompt)
+                Some(NameOutcome::Reprompt)
             }
             0x11 | 0x13 | 0x1b => None,
             0x7f | 0x08 => {
@@ -294,14 +294,14 @@ impl Editor {
                 };
                 let bytes = std::mem::take(&mut self.buf);
                 if bytes.is_empty() {
-                    return Some(Outcome::Empty { terminator });
+                    return Some(NameOutcome::Empty { terminator });
                 }
                 match String::from_utf8(bytes) {
                     Ok(name) if is_safe_name(&name) && name.len() <= self.max_len => {
-                        Some(Outcome::Name { name, terminator })
+                        Some(NameOutcome::Name { name, terminator })
                     }
                     // cannot happen: only safe bytes are stored; refuse rather than pass it on
-                    _ => Some(Outcome::Reprompt),
+                    _ => Some(NameOutcome::Reprompt),
                 }
             }
             c if c < 0x20 => None,
@@ -326,7 +326,7 @@ mod tests {
     use proptest::prelude::*;
 
     /// Feed everything (resuming after re-prompts); collect echo and outcomes.
-    fn run_with(cfg: EditorConfig, input: &[u8]) -> (Vec<u8>, Vec<Outcome>) {
+    fn run_with(cfg: EditorConfig, input: &[u8]) -> (Vec<u8>, Vec<NameOutcome>) {
         let mut e = Editor::new(cfg);
         let mut echo = Vec::new();
         let mut outs = Vec::new();
@@ -337,7 +337,7 @@ mod tests {
                 let Some(o) = step.outcome.take() else { break };
                 let terminal = matches!(
                     o,
-                    Outcome::Name { .. } | Outcome::Eof | Outcome::AutoPpp { .. }
+                    NameOutcome::Name { .. } | NameOutcome::Eof | NameOutcome::AutoPpp { .. }
                 );
                 outs.push(o);
                 if terminal {
@@ -352,12 +352,12 @@ mod tests {
         (echo, outs)
     }
 
-    fn run(input: &[u8]) -> (Vec<u8>, Vec<Outcome>) {
+    fn run(input: &[u8]) -> (Vec<u8>, Vec<NameOutcome>) {
         run_with(EditorConfig::default(), input)
     }
 
-    fn name(n: &str, t: Terminator) -> Outcome {
-        Outcome::Name {
+    fn name(n: &str, t: Terminator) -> NameOutcome {
+        NameOutcome::Name {
             name: n.to_string(),
             terminator: t,
         }
@@ -366,7 +366,7 @@ mod tests {
     #[test]
     fn mgetty_echo_table() {
         use Terminator::*;
-        let cases: &[(&[u8], &[u8], &[Outcome])] = &[
+        let cases: &[(&[u8], &[u8], &[NameOutcome])] = &[
             (b"root\r", b"root\r", &[name("root", Cr)]),
             (b"root\n", b"root\n", &[name("root", Lf)]),
             (b"-", b"-\x08 \x08", &[]),
@@ -380,17 +380,21 @@ mod tests {
                 b"ab\x08 \x08\x08 \x08x\r",
                 &[name("x", Cr)],
             ),
-            (b"\r", b"\r", &[Outcome::Empty { terminator: Cr }]),
-            (b"\n", b"\n", &[Outcome::Empty { terminator: Lf }]),
-            (b"\x04", b"", &[Outcome::Eof]),
+            (b"\r", b"\r", &[NameOutcome::Empty { terminator: Cr }]),
+            (b"\n", b"\n", &[NameOutcome::Empty { terminator: Lf }]),
+            (b"\x04", b"", &[NameOutcome::Eof]),
             (b"a\x04b\r", b"ab\r", &[name("ab", Cr)]),
-            (b"ab\x1c", b"ab", &[Outcome::Eof]),
+            (b"ab\x1c", b"ab", &[NameOutcome::Eof]),
             (
                 b"ab\x15cd\r",
                 b"abcd\r",
-                &[Outcome::Reprompt, name("cd", Cr)],
+                &[NameOutcome::Reprompt, name("cd", Cr)],
             ),
-            (b"ab\x03x\r", b"abx\r", &[Outcome::Reprompt, name("x", Cr)]),
+            (
+                b"ab\x03x\r",
+                b"abx\r",
+                &[NameOutcome::Reprompt, name("x", Cr)],
+            ),
             (b"a\x11\x13\x1bb\r", b"ab\r", &[name("ab", Cr)]),
             (b"\x00\x01a\r", b"a\r", &[name("a", Cr)]),
             // 7-bit strip: 0xE5 → 'e'; 0x8D → CR
@@ -399,7 +403,7 @@ mod tests {
             (
                 b"\rbob\r",
                 b"\rbob\r",
-                &[Outcome::Empty { terminator: Cr }, name("bob", Cr)],
+                &[NameOutcome::Empty { terminator: Cr }, name("bob", Cr)],
             ),
         ];
         for (input, want_echo, want_out) in cases {
@@ -431,7 +435,7 @@ mod tests {
         for input in corpus {
             let (echo, outs) = run(input);
             for o in &outs {
-                if let Outcome::Name { name, .. } = o {
+                if let NameOutcome::Name { name, .. } = o {
                     assert!(is_safe_name(name), "unsafe {name:?} from {input:?}");
                 }
             }
@@ -448,7 +452,7 @@ mod tests {
         // only refusals → empty
         assert_eq!(
             run(b"---   \r").1,
-            vec![Outcome::Empty {
+            vec![NameOutcome::Empty {
                 terminator: Terminator::Cr
             }]
         );
@@ -488,7 +492,7 @@ mod tests {
             assert_eq!(echo, b"");
             assert_eq!(
                 outs,
-                vec![Outcome::AutoPpp {
+                vec![NameOutcome::AutoPpp {
                     consumed: frame.len()
                 }]
             );
@@ -498,7 +502,7 @@ mod tests {
         input.extend_from_slice(&[0x7e, 0xff, 0x7d, 0x23, 0xc0, 0x21, b'x']);
         let (echo, outs) = run(&input);
         assert_eq!(echo, b"ab");
-        assert_eq!(outs, vec![Outcome::AutoPpp { consumed: 6 }]);
+        assert_eq!(outs, vec![NameOutcome::AutoPpp { consumed: 6 }]);
     }
 
     #[test]
@@ -525,7 +529,7 @@ mod tests {
         let mut e = Editor::new(EditorConfig::default());
         assert_eq!(
             e.feed(b'\r').outcome,
-            Some(Outcome::Empty {
+            Some(NameOutcome::Empty {
                 terminator: Terminator::Cr
             })
         );
@@ -534,7 +538,10 @@ mod tests {
         e.reset_name();
         e.feed(0x03);
         e.feed(0xc0);
-        assert_eq!(e.feed(0x21).outcome, Some(Outcome::AutoPpp { consumed: 3 }));
+        assert_eq!(
+            e.feed(0x21).outcome,
+            Some(NameOutcome::AutoPpp { consumed: 3 })
+        );
     }
 
     #[test]
@@ -546,7 +553,7 @@ mod tests {
         }
         let s = e.feed(b'x');
         assert_eq!(s.echo, b"~\x08 \x08");
-        assert_eq!(s.outcome, Some(Outcome::Reprompt));
+        assert_eq!(s.outcome, Some(NameOutcome::Reprompt));
         let s = e.resume().expect("queued x");
         assert_eq!(s.echo, b"x");
         assert_eq!(s.outcome, None);
@@ -591,12 +598,12 @@ mod tests {
                 loop {
                     prop_assert!(echo_is_clean(&step.echo), "echo {:?}", step.echo);
                     match step.outcome.take() {
-                        Some(Outcome::Name { name, .. }) => {
+                        Some(NameOutcome::Name { name, .. }) => {
                             prop_assert!(is_safe_name(&name), "unsafe {:?}", name);
                             prop_assert!(name.len() <= max);
                         }
-                        Some(Outcome::Empty { .. } | Outcome::Reprompt) => {}
-                        Some(Outcome::Eof | Outcome::AutoPpp { .. }) | None => {}
+                        Some(NameOutcome::Empty { .. } | NameOutcome::Reprompt) => {}
+                        Some(NameOutcome::Eof | NameOutcome::AutoPpp { .. }) | None => {}
                     }
                     match e.resume() {
                         Some(s) => step = s,

@@ -256,7 +256,7 @@ fn parse_max_commands(value: &str) -> Result<usize, CliError> {
 
 /// Settings in force: the file's options over the command line's, over the defaults.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Settings {
+pub struct RingdSettings {
     /// Command run on every ring.
     pub ring_command: Option<String>,
     /// Foreground with logs on stderr.
@@ -271,16 +271,16 @@ pub struct Settings {
     pub timing: MatcherOptions,
 }
 
-impl Settings {
+impl RingdSettings {
     /// Resolve: options in the file take precedence over the command line (xringd(8)).
-    pub fn resolve(cli: &Cli, file: &FileOptions) -> Settings {
+    pub fn resolve(cli: &Cli, file: &FileOptions) -> RingdSettings {
         let debug = cli.debug || cli.check || file.debug;
         let default_level = if debug {
             DEBUG_LOG_LEVEL
         } else {
             DEFAULT_LOG_LEVEL
         };
-        Settings {
+        RingdSettings {
             ring_command: file
                 .ring_command
                 .clone()
@@ -313,7 +313,7 @@ pub fn level_filter(level: u32) -> log::LevelFilter {
 
 /// Why a pattern file cannot be used at all.
 #[derive(Debug, thiserror::Error)]
-pub enum LoadError {
+pub enum PatternFileError {
     /// The file could not be read, or the loader's policy refused it (it names the file and
     /// the reason: not root's, writable by others, not a regular file, over 1 MiB, …).
     #[error("cannot read {0}")]
@@ -337,7 +337,7 @@ pub struct Loaded {
 /// Read and parse the pattern file at `path`. Its lines run commands as root, so the loader
 /// refuses it unless root owns it and only root can write it (with or without
 /// `--strict-perms`); readable by others is a warning, refused with `strict_perms`.
-pub fn load(path: &Path, strict_perms: bool) -> Result<Loaded, LoadError> {
+pub fn load(path: &Path, strict_perms: bool) -> Result<Loaded, PatternFileError> {
     let source = loader::load(path, Trust::Commands)?;
     let perms_warning = source.others_can_read().map(|w| {
         format!(
@@ -345,7 +345,7 @@ pub fn load(path: &Path, strict_perms: bool) -> Result<Loaded, LoadError> {
         )
     });
     if let (true, Some(w)) = (strict_perms, &perms_warning) {
-        return Err(LoadError::Perms(w.clone()));
+        return Err(PatternFileError::Perms(w.clone()));
     }
     let (file, errors) = xringd::parse(&source.text, path);
     Ok(Loaded {
@@ -363,7 +363,7 @@ pub fn run(cli: Cli) -> i32 {
         .as_ref()
         .map(|l| l.file.options.clone())
         .unwrap_or_default();
-    let settings = Settings::resolve(&cli, &file_opts);
+    let settings = RingdSettings::resolve(&cli, &file_opts);
     let loaded = match loaded {
         Ok(l) => l,
         Err(e) => {
@@ -443,7 +443,7 @@ enum DeviceError {
 /// The running daemon's state (owned by the event loop).
 struct Daemon {
     cli: Cli,
-    settings: Settings,
+    settings: RingdSettings,
     patterns: PatternFile,
     matcher: Matcher,
     epoch: Instant,
@@ -458,7 +458,7 @@ struct Daemon {
 }
 
 impl Daemon {
-    fn start(cli: Cli, settings: Settings, patterns: PatternFile) -> io::Result<Daemon> {
+    fn start(cli: Cli, settings: RingdSettings, patterns: PatternFile) -> io::Result<Daemon> {
         let sig = Signals::install()?;
         let epoch = Instant::now();
         let matcher = Matcher::new(&patterns.patterns, settings.timing, Duration::ZERO);
@@ -578,7 +578,7 @@ impl Daemon {
         }
         // A ring storm (a noisy RI line, a SIGUSR1 loop) must not flood the log: identical
         // lines are rate-limited as on the share side.
-        let info = |m: String| crate::share::roles::log_limited(log::Level::Info, m);
+        let info = |m: String| crate::sys::loglimit::log_limited(log::Level::Info, m);
         match event.outcome {
             RingOutcome::Merged => log::debug!("{source} ring merged with the previous one"),
             RingOutcome::Ignored => info(format!("{source} ring ignored (init time)")),
@@ -609,7 +609,7 @@ impl Daemon {
             Ok(Spawned::Started(pid)) => log::debug!("command pid {pid} started"),
             Ok(Spawned::Dropped { limit }) => {
                 let msg = format!("{limit} command(s) still running: {cmd:?} dropped");
-                crate::share::roles::log_limited(log::Level::Warn, msg);
+                crate::sys::loglimit::log_limited(log::Level::Warn, msg);
             }
             Err(e) => log::error!("cannot run {cmd:?}: {e}"),
         }
@@ -642,12 +642,12 @@ impl Daemon {
             }
             Ok(loaded) => {
                 report_load(&loaded);
-                let new = Settings::resolve(&self.cli, &loaded.file.options);
+                let new = RingdSettings::resolve(&self.cli, &loaded.file.options);
                 if new.debug != self.settings.debug || new.log_level != self.settings.log_level {
                     log::set_max_level(level_filter(new.log_level));
                 }
                 // Foreground/daemon cannot change any more.
-                self.settings = Settings {
+                self.settings = RingdSettings {
                     debug: self.settings.debug,
                     ..new
                 };
@@ -749,7 +749,7 @@ mod tests {
             device: Some(PathBuf::from("/dev/file")),
             ..Default::default()
         };
-        let s = Settings::resolve(&cli, &file);
+        let s = RingdSettings::resolve(&cli, &file);
         assert_eq!(s.ring_command.as_deref(), Some("file"));
         assert_eq!(s.timing.init, Duration::from_secs(7));
         assert_eq!(s.timing.merge, Duration::from_millis(100));
@@ -757,11 +757,11 @@ mod tests {
         assert_eq!(s.device, PathBuf::from("/dev/file"));
         assert!(!s.debug);
 
-        let s = Settings::resolve(&Cli::default(), &FileOptions::default());
+        let s = RingdSettings::resolve(&Cli::default(), &FileOptions::default());
         assert_eq!(s.device, PathBuf::from(DEFAULT_DEVICE));
         assert_eq!(s.timing.init, DEFAULT_INIT);
         assert_eq!(s.log_level, DEFAULT_LOG_LEVEL);
-        let s = Settings::resolve(&parse(&["-n"]).unwrap(), &FileOptions::default());
+        let s = RingdSettings::resolve(&parse(&["-n"]).unwrap(), &FileOptions::default());
         assert!(s.debug);
         assert_eq!(s.log_level, DEBUG_LOG_LEVEL);
     }

@@ -8,7 +8,6 @@
 //! - [`session`]: one open device and its clients, the byte pump with bounded queues;
 //! - [`rfc2217`]: telnet negotiation and COM-PORT requests on the server side;
 //! - [`roles`]: watchers' and take-over's helpers: replay buffer, port log;
-//! - [`loglimit`]: the rate limit for repeated log lines;
 //! - [`client`]: `connect`, the virtual COM port (pty) and the device bridge;
 //! - [`conf`]: the config file (one line per port, Masqdialer style);
 //! - [`acl`]: host allow lists;
@@ -28,7 +27,6 @@ pub mod console;
 pub mod control;
 pub mod engine;
 pub mod line_alert;
-pub mod loglimit;
 pub mod mdns;
 pub mod pump;
 pub mod remserial;

@@ -110,7 +110,7 @@ pub fn control_event(s: &mut Session, ci: usize, ev: Control, cap: usize) {
 fn signature(s: &Session, sig: &[u8]) -> Option<Control> {
     let path = s.path.display();
     if !sig.is_empty() {
-        crate::share::loglimit::log_limited(
+        crate::sys::loglimit::log_limited(
             log::Level::Info,
             format!(
                 "{path}: client signature {:?}",
@@ -191,7 +191,7 @@ fn set_param(s: &Session, what: &str, f: impl FnOnce(&mut tty::SerialParams)) {
         if p == old {
             return Ok(());
         }
-        crate::share::loglimit::log_limited(
+        crate::sys::loglimit::log_limited(
             log::Level::Info,
             format!("{}: {what} {}", s.path.display(), describe(&p, what)),
         );

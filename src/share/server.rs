@@ -44,6 +44,7 @@ mod lines;
 mod metrics;
 mod names;
 mod ports;
+mod requests;
 mod reset;
 mod timers;
 pub mod web;

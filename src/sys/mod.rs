@@ -7,6 +7,7 @@
 //! - [`exec`]: starting programs (as a user, detached);
 //! - [`wake`]: the one wake-up model (a self-pipe and poll);
 //! - [`logging`]: mgetty-style log files, syslog and journald;
+//! - [`loglimit`]: the rate limit for repeated log lines;
 //! - [`names`]: verified host names of peers (reverse and forward lookups);
 //! - [`utmp`]: utmp and wtmp records;
 //! - [`idle`]: what the getty gives back before a long wait;
@@ -16,6 +17,7 @@ pub mod exec;
 pub mod idle;
 pub mod lock;
 pub mod logging;
+pub mod loglimit;
 pub mod names;
 pub mod ringsource;
 pub mod safefile;

@@ -8,6 +8,6 @@
 mod portlog;
 mod replay;
 
-pub use crate::share::loglimit::{LogLimiter, log_limited};
+pub use crate::sys::loglimit::{LogLimiter, log_limited};
 pub use portlog::{PortLog, Stamper, escape_line, timestamp};
 pub use replay::Replay;

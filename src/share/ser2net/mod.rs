@@ -5,8 +5,10 @@
 //! - [`yaml`]: the YAML event stream as a tree with lines (repeated keys kept);
 //! - [`load`]: defines, defaults, includes, documents: the file as a list of connections;
 //! - [`map`]: one connection (accepter, connector, options) as a port;
+//! - [`connector`]: the connector part of a connection (device, termios, flags);
 //! - [`cli`]: ser2net's command line (`-c`, `-C`, `-Y`, `-n`, `-d`, `-P`, `-p`, `-v`).
 
+pub mod connector;
 pub mod load;
 pub mod map;
 pub mod options;

@@ -3,7 +3,8 @@
 use std::path::Path;
 use std::time::Duration;
 
-use super::map::{Connection, Defaults, Errors, Mdns, OPTION_NAMES, accepter, boolean, connector};
+use super::connector::connector;
+use super::map::{Connection, Defaults, Errors, Mdns, OPTION_NAMES, accepter, boolean};
 use crate::share::ser2net::yaml::Node;
 
 /// Options that are accepted when they ask for what rgetty-share does anyway (the value that
@@ -138,7 +139,7 @@ fn port(
     listen: std::net::SocketAddr,
     device: std::path::PathBuf,
     a: &super::map::Accepter,
-    s: &super::map::Serial,
+    s: &super::connector::Serial,
     timeout: Option<u64>,
     opts: &Opts,
     errs: &mut Errors,

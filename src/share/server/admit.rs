@@ -56,7 +56,7 @@ impl ShareServer {
                 Err(e) if retry_accept(&e) => {}
                 Err(e) => {
                     let msg = format!("port {}: accept: {e}", p.addr);
-                    crate::share::roles::log_limited(log::Level::Warn, msg);
+                    crate::sys::loglimit::log_limited(log::Level::Warn, msg);
                     self.accept_later(eng, lt);
                     return;
                 }
@@ -110,7 +110,7 @@ impl ShareServer {
         let peer = conn.peer();
         if check_acl && !port.cfg.acl.allows(peer.ip()) {
             port.stats.refusals += 1;
-            crate::share::loglimit::log_limited(
+            crate::sys::loglimit::log_limited(
                 log::Level::Warn,
                 format!(
                     "port {}: refused {}: not in the host list",
@@ -165,7 +165,7 @@ impl ShareServer {
                 let Some(p) = self.pending.remove(&t.0) else {
                     return;
                 };
-                crate::share::loglimit::log_limited(
+                crate::sys::loglimit::log_limited(
                     log::Level::Warn,
                     format!("{}: TLS handshake failed: {e}", p.peer),
                 );
@@ -206,7 +206,7 @@ impl ShareServer {
             Ok(li) => li,
             Err(msg) => {
                 port.stats.refusals += 1;
-                crate::share::loglimit::log_limited(
+                crate::sys::loglimit::log_limited(
                     log::Level::Warn,
                     format!("port {}: refused {peer}: {msg}", port.addr),
                 );

@@ -339,7 +339,7 @@ fn cert_gate(auth: &Auth, peer: IpAddr, cn: &str, path: &str) -> Option<Vec<u8>>
         return None;
     }
     let Some(user) = auth.cert_user(cn) else {
-        crate::share::roles::log_limited(
+        crate::sys::loglimit::log_limited(
             log::Level::Warn,
             format!(
                 "web: {peer}: certificate CN {:?} is not in the users file",
@@ -392,7 +392,7 @@ impl super::ShareServer {
                     see_other("/", Some(&c))
                 }
                 Login::Refused => {
-                    crate::share::roles::log_limited(
+                    crate::sys::loglimit::log_limited(
                         log::Level::Warn,
                         format!(
                             "web: {peer}: failed login as {:?}",
@@ -402,7 +402,7 @@ impl super::ShareServer {
                     login_page("403 Forbidden", Some("wrong user or password"))
                 }
                 Login::Wait(d) => {
-                    crate::share::roles::log_limited(
+                    crate::sys::loglimit::log_limited(
                         log::Level::Warn,
                         format!("web: {peer}: login refused, too many failures"),
                     );

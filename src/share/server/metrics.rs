@@ -16,7 +16,7 @@ use crate::ops::notify;
 use crate::ops::prom::{self, LockState, PortMetrics};
 use crate::share::acl::Acl;
 use crate::share::engine::{Engine, TimerId, Token};
-use crate::share::roles::log_limited;
+use crate::sys::loglimit::log_limited;
 
 use super::{ServeError, ShareServer, Slot, T_METRICS, io_err, key};
 

@@ -211,7 +211,7 @@ impl ShareServer {
                 }
             };
             if w.conns.len() >= MAX_CONNS {
-                crate::share::roles::log_limited(
+                crate::sys::loglimit::log_limited(
                     log::Level::Warn,
                     format!("web: {MAX_CONNS} requests in progress, the oldest dropped"),
                 );
@@ -358,7 +358,7 @@ impl ShareServer {
             }
         };
         if !ws::same_origin(up.origin.as_deref(), &up.host, tls) {
-            crate::share::roles::log_limited(
+            crate::sys::loglimit::log_limited(
                 log::Level::Warn,
                 format!(
                     "web: refused {peer}: origin {:?} is not this server",
@@ -379,7 +379,7 @@ impl ShareServer {
             .as_ref()
             .is_some_and(|p| p.cfg.acl.allows(peer.ip()));
         if !allowed {
-            crate::share::roles::log_limited(
+            crate::sys::loglimit::log_limited(
                 log::Level::Warn,
                 format!(
                     "web: refused {}: not in the host list of port {n}",
@@ -463,7 +463,7 @@ impl WebConn {
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                 Err(e) => {
                     if self.conn.handshaking() {
-                        crate::share::roles::log_limited(
+                        crate::sys::loglimit::log_limited(
                             log::Level::Warn,
                             format!("web: {}: TLS handshake failed: {e}", self.peer),
                         );
