@@ -4,7 +4,9 @@
  * MODEM_COUNT per call. With MODEM_LOG set, TIOCMBIS, TIOCMBIC and TIOCMSET on the device
  * succeed and append `NANOSECONDS OP BITS` lines to that file (CLOCK_MONOTONIC; OP is bis, bic
  * or set), and closing the device while HUPCL is set (the kernel drops DTR then) appends a
- * `NANOSECONDS hupcl-close 0` line. With RS485_LOG set, TIOCSRS485 on the device succeeds,
+ * `NANOSECONDS hupcl-close 0` line. With MODEM_TRACK set (and no MODEM_STATE), TIOCMGET reads
+ * back the bits those calls wrote, as a real UART does. With RS485_LOG set, TIOCSRS485 on the
+ * device succeeds,
  * appends `FLAGS BEFORE AFTER PAD` (the struct's fields, PAD the sum of its padding words) to
  * that file and keeps the struct; TIOCGRS485 returns it, its flags ANDed with RS485_KEEP (a C
  * integer; a driver dropping flags it lacks) when that is set. Every other ioctl, and these on any other fd, are the real
@@ -65,6 +67,11 @@ int ioctl(int fd, unsigned long req, ...) {
   va_start(ap, req);
   void *arg = va_arg(ap, void *);
   va_end(ap);
+  static int tracked;
+  if (req == TIOCMGET && getenv("MODEM_TRACK") && !getenv("MODEM_STATE") && is_modem_dev(fd)) {
+    *(int *)arg = tracked;
+    return 0;
+  }
   if (req == TIOCMGET && is_modem_dev(fd)) {
     int bits = 0;
     const char *st = getenv("MODEM_STATE"), *cnt = getenv("MODEM_COUNT");
@@ -83,7 +90,9 @@ int ioctl(int fd, unsigned long req, ...) {
   }
   if ((req == TIOCMBIS || req == TIOCMBIC || req == TIOCMSET) && getenv("MODEM_LOG") &&
       is_modem_dev(fd)) {
-    log_line(req == TIOCMBIS ? "bis" : req == TIOCMBIC ? "bic" : "set", *(int *)arg);
+    int b = *(int *)arg;
+    tracked = req == TIOCMBIS ? tracked | b : req == TIOCMBIC ? tracked & ~b : b;
+    log_line(req == TIOCMBIS ? "bis" : req == TIOCMBIC ? "bic" : "set", b);
     return 0;
   }
   if ((req == TIOCSRS485 || req == TIOCGRS485) && getenv("RS485_LOG") && is_modem_dev(fd)) {

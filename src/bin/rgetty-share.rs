@@ -108,6 +108,7 @@ fn cli_port(a: &ServeArgs, device: &Path, inetd: bool) -> anyhow::Result<PortCon
     p.watch = a.watch_port;
     p.takeover = a.takeover;
     p.hold_session = a.hold_session;
+    p.esp_reset = a.esp_reset;
     p.replay_clear = a.replay_clear_on_disconnect;
     p.hangup_when_done = a.hangup_when_done;
     if let Some(v) = &a.rs485 {
@@ -115,9 +116,13 @@ fn cli_port(a: &ServeArgs, device: &Path, inetd: bool) -> anyhow::Result<PortCon
             Some(rgetty::proto::rs485::parse(v).map_err(|e| anyhow::anyhow!("--rs485: {e}"))?);
     }
     for def in &a.alert {
-        p.alerts.push(
-            rgetty::share::alert::parse_def(def).map_err(|e| anyhow::anyhow!("--alert: {e}"))?,
-        );
+        let e = |e| anyhow::anyhow!("--alert: {e}");
+        match rgetty::share::line_alert::parse_def(def) {
+            Some(l) => p.line_alerts.push(l.map_err(e)?),
+            None => p
+                .alerts
+                .push(rgetty::share::alert::parse_def(def).map_err(e)?),
+        }
     }
     for (name, v, dst) in [("--dtr", &a.dtr, &mut p.dtr), ("--rts", &a.rts, &mut p.rts)] {
         if let Some(v) = v {

@@ -25,6 +25,7 @@ pub mod callerid;
 pub mod certname;
 pub mod chat;
 pub mod escape;
+pub mod esp_reset;
 pub mod hdlc;
 pub mod issue;
 pub mod lcp;

@@ -72,11 +72,38 @@ pub struct Hit {
     pub suppressed: u64,
 }
 
+/// One alert's rate limit: [`BURST`] in a row, then one per [`REFILL`].
 #[derive(Debug)]
-struct Limit {
+pub(crate) struct Limit {
     tokens: u32,
     since: Instant,
     suppressed: u64,
+}
+
+impl Limit {
+    /// A full limit.
+    pub(crate) fn new(now: Instant) -> Limit {
+        Limit {
+            tokens: BURST,
+            since: now,
+            suppressed: 0,
+        }
+    }
+
+    /// May the alert run now? `Some(matches suppressed since it last ran)`, or `None`.
+    pub(crate) fn allow(&mut self, now: Instant) -> Option<u64> {
+        let refills = (now.duration_since(self.since).as_secs() / REFILL.as_secs()) as u32;
+        if refills > 0 {
+            self.tokens = (self.tokens + refills).min(BURST);
+            self.since = now;
+        }
+        if self.tokens == 0 {
+            self.suppressed += 1;
+            return None;
+        }
+        self.tokens -= 1;
+        Some(std::mem::take(&mut self.suppressed))
+    }
 }
 
 /// The alerts of one port and the line being assembled.
@@ -103,14 +130,7 @@ impl Alerts {
             .ok()?;
         let now = Instant::now();
         Some(Alerts {
-            limits: defs
-                .iter()
-                .map(|_| Limit {
-                    tokens: BURST,
-                    since: now,
-                    suppressed: 0,
-                })
-                .collect(),
+            limits: defs.iter().map(|_| Limit::new(now)).collect(),
             defs: defs.to_vec(),
             set,
             each,
@@ -143,17 +163,9 @@ impl Alerts {
             return;
         }
         for i in self.set.matches(&self.line).into_iter() {
-            let l = &mut self.limits[i];
-            let refills = (now.duration_since(l.since).as_secs() / REFILL.as_secs()) as u32;
-            if refills > 0 {
-                l.tokens = (l.tokens + refills).min(BURST);
-                l.since = now;
-            }
-            if l.tokens == 0 {
-                l.suppressed += 1;
+            let Some(suppressed) = self.limits[i].allow(now) else {
                 continue;
-            }
-            l.tokens -= 1;
+            };
             let matched = self.each[i]
                 .find(&self.line)
                 .map(|m| m.as_bytes().to_vec())
@@ -162,7 +174,7 @@ impl Alerts {
                 alert: i,
                 matched,
                 line: self.line.clone(),
-                suppressed: std::mem::take(&mut l.suppressed),
+                suppressed,
             });
         }
     }

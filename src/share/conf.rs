@@ -12,7 +12,7 @@
 //! `-clocal`, ...). HOSTLIST is required (`*` admits everybody). Options: `mode=raw|rfc2217`,
 //! `max=N`, `timeout=SECONDS` (idle), `drain=SECONDS`, `banner="TEXT"` (escapes `\r \n \t \\
 //! \d` device `\p` port), `write-only`; for consoles `watch=PORT` (read-only watchers),
-//! `takeover`, `replay=BYTES`, `replay-clear-on-disconnect`, `log=FILE`; for labs `hold-session`,
+//! `takeover`, `replay=BYTES`, `replay-clear-on-disconnect`, `log=FILE`; for labs `hold-session`, `esp-reset`,
 //! `dtr=on|off|keep`, `rts=on|off|keep`, `hangup-when-done`; TLS `tls-cert=PEM
 //! tls-key=PEM [tls-client-ca=PEM]`.
 //! Server-wide lines of their own: `metrics=[ADDR:]PORT`, `metrics-allow=HOSTLIST`,
@@ -96,6 +96,8 @@ pub struct PortConfig {
     pub telnet_brk_on_sync: bool,
     /// Keep the clients connected while the device is away and reopen it when it is back.
     pub hold_session: bool,
+    /// Recognise esptool's reset sequences from RFC 2217 writers and run them locally.
+    pub esp_reset: bool,
     /// Empty the replay buffer when a writer leaves (the next user does not see its output).
     pub replay_clear: bool,
     /// DTR when the device is opened.
@@ -108,6 +110,8 @@ pub struct PortConfig {
     pub rs485: Option<crate::proto::rs485::Rs485>,
     /// Alerts on device output (`alert PORT /REGEX/ COMMAND` lines).
     pub alerts: Vec<crate::share::alert::AlertDef>,
+    /// Its control-line alerts (`alert PORT dcd rise COMMAND`).
+    pub line_alerts: Vec<crate::share::line_alert::LineAlertDef>,
 }
 
 /// What opening a device does to DTR or RTS (`dtr=` / `rts=`).
@@ -199,12 +203,14 @@ impl PortConfig {
             layers: Vec::new(),
             telnet_brk_on_sync: false,
             hold_session: false,
+            esp_reset: false,
             replay_clear: false,
             dtr: LineSetting::Default,
             rts: LineSetting::Default,
             hangup_when_done: false,
             rs485: None,
             alerts: Vec::new(),
+            line_alerts: Vec::new(),
         }
     }
 
@@ -379,26 +385,33 @@ pub fn parse_metrics_addr(s: &str) -> Option<SocketAddr> {
     ))
 }
 
-/// `alert PORT /REGEX/ COMMAND`: PORT is a port's listen address or its port number.
+/// `alert PORT /REGEX/ COMMAND` or `alert PORT dcd|dsr|cts rise|fall COMMAND`: PORT is a
+/// port's listen address or its port number.
 fn add_alert(ports: &mut [PortConfig], def: &str) -> Result<(), String> {
     let (name, rest) = def
         .trim()
         .split_once(char::is_whitespace)
         .ok_or_else(|| format!("bad alert {def:?} (alert PORT /REGEX/ COMMAND)"))?;
-    let a = crate::share::alert::parse_def(rest)?;
+    let line = crate::share::line_alert::parse_def(rest).transpose()?;
+    let a = match line {
+        Some(_) => None,
+        None => Some(crate::share::alert::parse_def(rest)?),
+    };
     let p = ports
         .iter_mut()
         .find(|p| p.listen.to_string() == name || p.listen.port().to_string() == name)
         .ok_or_else(|| format!("alert for {name:?}: no such port"))?;
-    p.alerts.push(a);
+    p.alerts.extend(a);
+    p.line_alerts.extend(line);
     Ok(())
 }
 
-/// The lab options without a value (`hold-session`, `replay-clear-on-disconnect`,
+/// The lab options without a value (`hold-session`, `esp-reset`, `replay-clear-on-disconnect`,
 /// `hangup-when-done`): set it and true, or false for another word.
 fn lab_flag(p: &mut PortConfig, k: &str) -> bool {
     let flag = match k {
         "hold-session" => &mut p.hold_session,
+        "esp-reset" => &mut p.esp_reset,
         "replay-clear-on-disconnect" => &mut p.replay_clear,
         "hangup-when-done" => &mut p.hangup_when_done,
         _ => return false,
@@ -561,6 +574,12 @@ mod tests {
         );
         let ports = parse(Path::new("c"), "1 /dev/a - *\nalert 1 /PANIC/ logger x\n").unwrap();
         assert_eq!(ports[0].alerts[0].command, "logger x");
+        let text = "1 /dev/a - *\nalert 1 dcd rise logger up\n";
+        let ports = parse(Path::new("c"), text).unwrap();
+        assert_eq!(ports[0].line_alerts[0].command, "logger up");
+        assert!(ports[0].alerts.is_empty());
+        let errs = parse(Path::new("c"), "1 /dev/a - *\nalert 1 cts up x\n").unwrap_err();
+        assert!(errs[0].to_string().contains("rise|fall"), "{errs:?}");
     }
 
     #[test]
@@ -583,10 +602,10 @@ mod tests {
         assert_eq!(g.reset_seqs[0].1.len(), 3);
         let ports = parse(
             Path::new("c"),
-            "control=/x\nreset-seq a = rts=1\n1 /dev/a - * hold-session\n",
+            "control=/x\nreset-seq a = rts=1\n1 /dev/a - * hold-session esp-reset\n",
         )
         .unwrap();
-        assert!(ports[0].hold_session);
+        assert!(ports[0].hold_session && ports[0].esp_reset);
         let text = "1 /dev/a - * dtr=keep rts=off hangup-when-done replay-clear-on-disconnect\n";
         let p = &parse(Path::new("c"), text).unwrap()[0];
         assert_eq!((p.dtr, p.rts), (LineSetting::Keep, LineSetting::Off));

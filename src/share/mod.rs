@@ -26,6 +26,7 @@ pub mod conf;
 pub mod console;
 pub mod control;
 pub mod engine;
+pub mod line_alert;
 pub mod mdns;
 pub mod pump;
 pub mod remserial;

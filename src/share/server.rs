@@ -37,6 +37,7 @@ mod alerts;
 pub mod auth;
 mod control;
 mod dashboard;
+mod esp;
 mod events;
 mod hold;
 mod hotplug;
@@ -168,6 +169,8 @@ struct Port {
     disabled: bool,
     /// Alerts on the device output (`alert` lines).
     alerts: Option<crate::share::alert::Alerts>,
+    /// Its control-line alerts.
+    line_alerts: Option<crate::share::line_alert::LineAlerts>,
 }
 
 /// What a token stands for.
@@ -248,6 +251,7 @@ pub struct ShareServer {
     /// Named reset sequences, and those running (by device token).
     reset_seqs: HashMap<String, Vec<crate::proto::reset_seq::Step>>,
     resets: HashMap<usize, reset::Running>,
+    esp: HashMap<usize, crate::proto::esp_reset::Recogniser>,
     /// Alert commands running.
     alert_pool: crate::sys::exec::Detached,
     /// Connections waiting for their peer's verified name (host lists with names).
@@ -310,6 +314,7 @@ impl ShareServer {
             control: None,
             reset_seqs: HashMap::new(),
             resets: HashMap::new(),
+            esp: HashMap::new(),
             alert_pool: crate::sys::exec::Detached::new(alerts::MAX_RUNNING),
             names: names::Names::default(),
             web: None,
@@ -400,6 +405,7 @@ impl ShareServer {
 
     fn release(&mut self, eng: &Engine, t: Token, fd: i32) {
         eng.deregister(fd);
+        self.esp.remove(&t.0);
         if let Some(s) = self.slots.get_mut(t.0) {
             *s = Slot::Free;
             self.free.push(t.0);
@@ -443,6 +449,8 @@ impl ShareServer {
         let (replay, log, termios) = (&mut line.replay, &mut port.log, &mut line.termios);
         let (alerts, mut hits) = (&mut port.alerts, Vec::new());
         let hold = port.cfg.hold_session;
+        let (mut esp_recs, mut esp_starts) =
+            (port.cfg.esp_reset.then_some(&mut self.esp), Vec::new());
         let (to0, from0) = (s.pump.to_dev_bytes, s.pump.from_dev_bytes);
         let more = s.run(
             cap,
@@ -458,6 +466,11 @@ impl ShareServer {
                 }
             },
             &mut |s, ci, ev| {
+                if let Some(r) = esp_recs.as_deref_mut() {
+                    if esp::intercept(r, s, ci, &ev, cap, &mut esp_starts) {
+                        return;
+                    }
+                }
                 let set = hold && hold::is_setting(&ev);
                 crate::share::rfc2217::control_event(s, ci, ev, cap);
                 if set {
@@ -469,6 +482,9 @@ impl ShareServer {
         port.stats.bytes_from_dev += s.pump.from_dev_bytes - from0;
         if !hits.is_empty() {
             self.fire_alerts(pi, hits);
+        }
+        if !esp_starts.is_empty() {
+            self.start_esp_resets(eng, esp_starts);
         }
         if more {
             self.deferred.push((pi, li));

@@ -647,8 +647,18 @@ fn console_spy_is_never_promoted() {
     assert!(con.wait_exit(DEADLINE).expect("exits").success());
 }
 
+/// The TIOCM shim built in `dir`; `None` (a failure in CI) without a C compiler.
+pub(crate) fn modem_shim(dir: &Path) -> Option<std::path::PathBuf> {
+    let shim = common::build_shim(dir, "modem_shim", include_str!("../modem_shim.c"));
+    assert!(
+        shim.is_some() || std::env::var_os("CI").is_none(),
+        "no C compiler for the shim"
+    );
+    shim
+}
+
 /// What the TIOCM shim logged (`NANOSECONDS OP BITS` lines).
-fn shim_log(path: &Path) -> Vec<(u64, String, i32)> {
+pub(crate) fn shim_log(path: &Path) -> Vec<(u64, String, i32)> {
     std::fs::read_to_string(path)
         .unwrap_or_default()
         .lines()
@@ -756,12 +766,7 @@ fn dtr_keep_makes_no_edge_in_a_thousand_connects() {
 #[test]
 fn reset_sequence_runs_with_local_timing() {
     let tmp = tmpdir();
-    let Some(shim) = common::build_shim(tmp.path(), "modem_shim", include_str!("../modem_shim.c"))
-    else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "no C compiler for the shim"
-        );
+    let Some(shim) = modem_shim(tmp.path()) else {
         return;
     };
     let d = dev();

@@ -24,7 +24,7 @@ pub(crate) fn need(ok: bool, what: &str) -> bool {
     ok
 }
 
-fn python_has(module: &str) -> bool {
+pub(crate) fn python_has(module: &str) -> bool {
     Command::new("python3")
         .args(["-c", &format!("import {module}")])
         .stderr(Stdio::null())

@@ -158,9 +158,10 @@ pub(crate) struct ServeArgs {
     /// dtr=0'), run by `reset` on the control socket; repeatable.
     #[arg(long, value_name = "NAME=STEPS")]
     pub(crate) reset_seq: Vec<String>,
-    /// An alert on device output, '/REGEX/ COMMAND' (run with PORT, MATCH, LINE in its
-    /// environment; at most 5 in a row, then one per 10 s); repeatable.
-    #[arg(long, value_name = "/REGEX/ COMMAND")]
+    /// An alert on device output, '/REGEX/ COMMAND', or on a control line, 'dcd|dsr|cts
+    /// rise|fall COMMAND' (run with PORT, MATCH, LINE in its environment; at most 5 in a row,
+    /// then one per 10 s); repeatable.
+    #[arg(long, value_name = "/REGEX/ COMMAND | LINE EDGE COMMAND")]
     pub(crate) alert: Vec<String>,
     /// Drop DTR when the session ends.
     #[arg(long)]
@@ -168,6 +169,9 @@ pub(crate) struct ServeArgs {
     /// Keep clients connected while the device is unplugged; reopen it when it is back.
     #[arg(long)]
     pub(crate) hold_session: bool,
+    /// Recognise esptool's reset sequences from RFC 2217 clients and run them locally.
+    #[arg(long)]
+    pub(crate) esp_reset: bool,
     /// Serve GET /metrics (Prometheus text) on ADDR:PORT, or on PORT of 127.0.0.1.
     #[arg(long, value_name = "[ADDR:]PORT")]
     pub(crate) metrics: Option<String>,

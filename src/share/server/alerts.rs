@@ -56,3 +56,53 @@ impl ShareServer {
         }
     }
 }
+
+impl ShareServer {
+    /// Read the control lines of port `pi`'s session on line `li` for its control-line
+    /// alerts (on the modem poll) and run the commands of the edges seen.
+    pub(super) fn poll_line_alerts(&mut self, pi: usize, li: usize) {
+        let Some(Some(port)) = self.ports.get_mut(pi) else {
+            return;
+        };
+        let (Some(la), Some(s)) = (
+            port.line_alerts.as_mut(),
+            port.lines.get(li).and_then(|l| l.session.as_deref()),
+        ) else {
+            return;
+        };
+        let Ok(Some(m)) = crate::sys::tty::modem_lines(&s.pump.dev) else {
+            return;
+        };
+        let mut hits = Vec::new();
+        la.feed([m.dcd, m.dsr, m.cts], std::time::Instant::now(), &mut hits);
+        let addr = port.addr.to_string();
+        for h in hits {
+            let Some(d) = la.def(h.alert) else { continue };
+            let (line, edge) = (d.signal.name(), if d.rise { "rise" } else { "fall" });
+            log::warn!(
+                port = addr.as_str(),
+                r#match = edge;
+                "port {addr}: alert on {line} {edge}{}",
+                if h.suppressed > 0 { format!(" ({} earlier edges over the rate limit)", h.suppressed) } else { String::new() }
+            );
+            super::control::emit("alert", port.addr, || {
+                vec![
+                    ("line", crate::share::control::Val::S(line.to_string())),
+                    ("match", crate::share::control::Val::S(edge.to_string())),
+                ]
+            });
+            let env = [
+                ("PORT", addr.clone()),
+                ("MATCH", edge.to_string()),
+                ("LINE", line.to_string()),
+            ];
+            match self.alert_pool.spawn(&d.command, &env, false) {
+                Ok(Spawned::Started(_)) => {}
+                Ok(Spawned::Dropped { limit }) => {
+                    log::warn!("port {addr}: {limit} alert commands running, one dropped");
+                }
+                Err(e) => log::warn!("port {addr}: alert command: {e}"),
+            }
+        }
+    }
+}

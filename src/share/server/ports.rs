@@ -175,6 +175,7 @@ impl ShareServer {
             })
             .collect();
         let alerts = crate::share::alert::Alerts::new(&cfg.alerts);
+        let line_alerts = crate::share::line_alert::LineAlerts::new(&cfg.line_alerts);
         self.ports.push(Some(Port {
             log: cfg.log.as_deref().map(PortLog::open),
             cfg,
@@ -187,6 +188,7 @@ impl ShareServer {
             retired: false,
             disabled: false,
             alerts,
+            line_alerts,
         }));
         Ok(pi)
     }
@@ -245,7 +247,8 @@ impl ShareServer {
                 }
             } else if s.has_modem_lines
                 && s.modem_timer.is_none()
-                && s.pump.clients.iter().any(Client::wants_modem_notify)
+                && (port.line_alerts.is_some()
+                    || s.pump.clients.iter().any(Client::wants_modem_notify))
             {
                 s.modem_timer = Some(eng.add_timer(t + MODEM_POLL, key(T_MODEM, s.token)));
             }

@@ -37,6 +37,17 @@ impl ShareServer {
             .cloned()
             .ok_or_else(|| format!("no reset sequence {name:?}"))?;
         let token = self.control_session(pi)?.token;
+        self.start_steps(eng, token, name, steps)
+    }
+
+    /// Start carrying out `steps` on the device of session `token`; their number.
+    pub(super) fn start_steps(
+        &mut self,
+        eng: &mut Engine,
+        token: Token,
+        name: &str,
+        steps: Vec<Step>,
+    ) -> Result<usize, String> {
         if self.resets.contains_key(&token.0) {
             return Err("a reset sequence is running on this port".into());
         }

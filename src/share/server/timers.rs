@@ -64,6 +64,7 @@ impl ShareServer {
         if s.pump.clients.iter().any(|c| c.wants_modem_notify()) {
             crate::share::rfc2217::poll_modem(s, cap);
         }
+        self.poll_line_alerts(pi, li);
         self.settle(eng, pi, li);
     }
 }
