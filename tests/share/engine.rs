@@ -106,16 +106,7 @@ fn port_log_has_stamped_lines_and_events_and_reopens_on_sighup() {
     let tmp = tmpdir();
     let mut d = dev();
     let log = tmp.path().join("port.log");
-    let srv = serve(
-        tmp.path(),
-        &[
-            "-p",
-            "0",
-            "--log-file",
-            log.to_str().unwrap(),
-            d.path.to_str().unwrap(),
-        ],
-    );
+    let srv = serve_logged(tmp.path(), &d.path, &log);
     let mut a = connect(srv.addrs[0]);
     a.write_all(b"x").unwrap();
     assert_eq!(d.read_n(1), b"x");

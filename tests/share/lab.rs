@@ -411,16 +411,7 @@ fn port_log_escapes_device_text_so_events_cannot_be_forged() {
     let tmp = tmpdir();
     let mut d = dev();
     let log = tmp.path().join("port.log");
-    let srv = serve(
-        tmp.path(),
-        &[
-            "-p",
-            "0",
-            "--log-file",
-            log.to_str().unwrap(),
-            d.path.to_str().unwrap(),
-        ],
-    );
+    let srv = serve_logged(tmp.path(), &d.path, &log);
     let mut c = connect(srv.addrs[0]);
     c.write_all(b"x").unwrap();
     assert_eq!(d.read_n(1), b"x");

@@ -151,6 +151,20 @@ pub fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
 
 /// `rgetty-share serve --lock-dir <tmp>/lock --port-file <tmp>/ports ARGS`; its log is
 /// appended to `<tmp>/server.log` (kept out of the test output; read it when a test fails).
+/// A plain port on `dev` with its port log at `log`.
+pub fn serve_logged(tmp: &Path, dev: &Path, log: &Path) -> Server {
+    serve(
+        tmp,
+        &[
+            "-p",
+            "0",
+            "--log-file",
+            log.to_str().unwrap(),
+            dev.to_str().unwrap(),
+        ],
+    )
+}
+
 pub fn serve(tmp: &Path, args: &[&str]) -> Server {
     let log = std::fs::OpenOptions::new()
         .create(true)
