@@ -367,6 +367,18 @@ mod tests {
         }
     }
 
+    /// The waiter (`rgetty-wait`) ends the wait for the same signals, and every signal
+    /// caught here is blocked across its execs.
+    #[test]
+    fn the_waiter_agrees_on_the_signals() {
+        assert_eq!(crate::sys::waitproto::TERM, TERM_SIGNALS);
+        let own = [libc::SIGHUP, libc::SIGUSR1, libc::SIGUSR2];
+        for sig in own.into_iter().chain(TERM_SIGNALS).chain(IGNORED_SIGNALS) {
+            assert!(crate::sys::waitproto::caught(sig), "signal {sig}");
+        }
+        assert!(crate::sys::waitproto::caught(interrupt_signal()));
+    }
+
     #[test]
     fn a_waker_ends_a_wait_and_a_deadline_ends_it_too() {
         let (r, w) = UnixStream::pair().unwrap();
