@@ -85,8 +85,13 @@ fn parse<'a>(argv: &'a [*const c_char]) -> Result<Args<'a>, &'static [u8]> {
     {
         return Err(BAD);
     }
-    // SAFETY: isatty only inspects the fd.
-    let line_ok = unsafe { libc::isatty(line_fd) } == 1;
+    // A character device (not isatty: a tty hung up meanwhile fails every tty ioctl, and
+    // rgetty must still see that hang-up).
+    // SAFETY: fstat fills the zeroed stat of the fd.
+    let line_ok = unsafe {
+        let mut st: libc::stat = std::mem::zeroed();
+        libc::fstat(line_fd, &mut st) == 0 && st.st_mode & libc::S_IFMT == libc::S_IFCHR
+    };
     if !line_ok || !is_open(exe_fd) || !inotify_fd.is_none_or(is_open) {
         return Err(b"the line, rgetty or the inotify fd is not open");
     }

@@ -213,9 +213,15 @@ impl Getty {
         // SAFETY: the fd is open (checked) and nothing else in this process owns it: the
         // waiter passed it, and nothing here has opened anything under that number.
         let line = unsafe { OwnedFd::from_raw_fd(r.line_fd) };
-        if !crate::sys::tty::is_tty_device(&line) {
+        // A character device; not isatty: a line hung up during the exec fails every tty
+        // ioctl, and the states after the wait must see that hang-up.
+        let chr = nix::sys::stat::fstat(&line).is_ok_and(|st| {
+            nix::sys::stat::SFlag::from_bits_truncate(st.st_mode) & nix::sys::stat::SFlag::S_IFMT
+                == nix::sys::stat::SFlag::S_IFCHR
+        });
+        if !chr {
             std::mem::forget(line);
-            return Err(bad("not a tty"));
+            return Err(bad("not a character device"));
         }
         let _ = set_cloexec(line.as_fd(), true);
         self.line = Some(Line::new(line));
