@@ -146,6 +146,19 @@ impl Getty {
         let Ok(exe) = nix::fcntl::open("/proc/self/exe", OFlag::O_PATH, Mode::empty()) else {
             return;
         };
+        // The waiter takes only fds above stderr (a getty started with stdin closed may
+        // have the line at 0): anything else waits here.
+        let fds_ok = [
+            Some(line.as_fd()),
+            inotify.map(AsFd::as_fd),
+            Some(exe.as_fd()),
+        ]
+        .into_iter()
+        .flatten()
+        .all(|f| waitproto::parse_fd(f.as_raw_fd().to_string().as_bytes()).is_some());
+        if !fds_ok {
+            return;
+        }
         let fd = |f: BorrowedFd<'_>| f.as_raw_fd().to_string();
         let title = crate::ops::title::line_title(&self.tty.device, "waiting");
         let mut argv = vec![

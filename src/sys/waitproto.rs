@@ -216,7 +216,7 @@ pub fn parse_resume(value: &str) -> Option<Resume> {
     })
 }
 
-/// Signals that terminate rgetty cleanly (its `TERM_SIGNALS`, kept equal by a test).
+/// Signals that terminate rgetty cleanly (`sys::wake::TERM_SIGNALS` is this list).
 pub const TERM: [i32; 7] = [
     libc::SIGINT,
     libc::SIGQUIT,

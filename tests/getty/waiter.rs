@@ -53,6 +53,17 @@ fn wait_for_waiter(h: &Harness) {
     }
 }
 
+/// Start the getty with `cmd` (stdin as the caller set it) and wait for `waiting...`.
+fn start_waiting(h: &mut Harness, mut cmd: Command) {
+    let child = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    h.child = Some(child);
+    h.wait_log(r"waiting\.\.\.", s(20.0));
+}
+
 fn spawn_in_waiter() -> Harness {
     let mut h = harness();
     h.spawn_waiting(&[]);
@@ -147,16 +158,11 @@ fn without_the_waiter_rgetty_waits_itself() {
     let copy = h.path("bin/rgetty");
     fs::create_dir(h.path("bin")).unwrap();
     fs::copy(RGETTY, &copy).unwrap();
-    let child = Command::new(&copy)
-        .args(h.args())
+    let mut cmd = Command::new(&copy);
+    cmd.args(h.args())
         .arg(format!("/dev/{}", h.device))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    h.child = Some(child);
-    h.wait_log(r"waiting\.\.\.", s(20.0));
+        .stdin(Stdio::null());
+    start_waiting(&mut h, cmd);
     h.wait_log("cannot run .*rgetty-wait", s(5.0));
     std::thread::sleep(s(0.5));
     assert_eq!(exe(h.pid()), copy, "{}", h.explain());
