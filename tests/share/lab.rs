@@ -223,15 +223,10 @@ fn read_rfc2217(
 
 /// `hold-session` on an RFC 2217 port: the client's speed survives the replug (the new pty,
 /// at 9600, is set to the 57600 the client asked for), and the client is told the modem
-/// lines dropped (NOTIFY-MODEMSTATE with the delta bits) and came back.
-///
-/// Ignored for now: since the share redesign's last steps landed, the replug here (a fresh pty
-/// that usually gets the old pty's number, the link re-created) is not seen by the hot-plug
-/// watch, so the held session is never resumed; the notice and NOTIFY-MODEMSTATE on unplug
-/// are sent (checked with a debug print). The raw-port replug tests above pass. Run it with
-/// `cargo test --test share -- --ignored lab::hold_session_reapplies`.
+/// lines dropped (NOTIFY-MODEMSTATE with the delta bits) and came back. The replug comes
+/// right after the notice (a fresh pty that usually gets the old pty's number, the link
+/// re-created), so the server often reads the link's removal and re-creation in one batch.
 #[test]
-#[ignore = "the replug is not seen by the hot-plug watch; see the doc comment"]
 fn hold_session_reapplies_rfc2217_settings_and_notifies() {
     let tmp = tmpdir();
     let link = tmp.path().join("by-id-board");

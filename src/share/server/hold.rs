@@ -66,6 +66,8 @@ pub(super) struct Held {
     rts: bool,
     /// The device number of the node that went away.
     rdev: Option<u64>,
+    /// The hot-plug watch saw that node go (a node at the path now is a new one).
+    went: bool,
 }
 
 fn rdev_of(m: std::io::Result<std::fs::Metadata>) -> Option<u64> {
@@ -143,6 +145,7 @@ pub(super) fn enter(port: &mut Port, li: usize, k: Kept, why: Option<&str>) -> b
         dtr: k.dtr,
         rts: k.rts,
         rdev: k.rdev,
+        went: std::mem::take(&mut line.went),
     }));
     true
 }
@@ -235,8 +238,9 @@ impl ShareServer {
     /// next hot-plug event tries again).
     ///
     /// `fresh_only` (right after the device went): only a path that now leads to another node
-    /// is tried; the old node, dying, or a pty number given to someone else, is left alone
-    /// and the hot-plug watch says when the device is back.
+    /// (or one the hot-plug watch already saw go and come back) is tried; the old node, dying,
+    /// or a pty number given to someone else, is left alone and the hot-plug watch says when
+    /// the device is back.
     pub(super) fn resume_held(&mut self, eng: &mut Engine, pi: usize, li: usize, fresh_only: bool) {
         let settings = self.settings.clone();
         let Some(Some(port)) = self.ports.get_mut(pi) else {
@@ -249,7 +253,7 @@ impl ShareServer {
         if !crate::ops::hotplug::exists(&line.path) {
             return;
         }
-        let old = line.held.as_ref().and_then(|h| h.rdev);
+        let old = line.held.as_ref().filter(|h| !h.went).and_then(|h| h.rdev);
         if fresh_only && old.is_some() && rdev_of(std::fs::metadata(&line.path)) == old {
             return;
         }

@@ -115,6 +115,7 @@ impl ShareServer {
                     back.push(i);
                 } else {
                     log::warn!("{}: device is absent", l.path.display());
+                    l.went |= l.session.is_some();
                 }
                 if let Some(hook) = self.presence_hook.as_mut() {
                     hook(&l.path, present);
