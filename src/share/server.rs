@@ -149,9 +149,6 @@ struct PortDevice {
     held: Option<Box<hold::Held>>,
     /// `hold-session`: the termios after the last COM-PORT request, re-applied on return.
     termios: Option<nix::sys::termios::Termios>,
-    /// The hot-plug watch saw the device go while a session had it open: when that session
-    /// fails, the node at the path is a new one even if it has the old number.
-    went: bool,
 }
 
 /// One exported port.

@@ -24,6 +24,7 @@ mod mdns;
 mod modem_lines;
 mod ops;
 mod remserial;
+mod replug;
 mod ser2net;
 mod serve;
 mod stack;

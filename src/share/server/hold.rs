@@ -35,7 +35,7 @@ pub(super) struct Kept {
     dtr: bool,
     rts: bool,
     modem: u8,
-    rdev: Option<u64>,
+    node: Option<Node>,
 }
 
 impl Kept {
@@ -49,7 +49,11 @@ impl Kept {
             dtr: s.dtr,
             rts: s.rts,
             modem: s.modem_prev.unwrap_or(MODEM_DCD | MODEM_DSR | MODEM_CTS),
-            rdev: nix::sys::stat::fstat(&s.pump.dev).ok().map(|st| st.st_rdev),
+            node: nix::sys::stat::fstat(&s.pump.dev).ok().map(|st| Node {
+                rdev: st.st_rdev,
+                ino: st.st_ino,
+                ctime: (st.st_ctime, st.st_ctime_nsec),
+            }),
         }
     }
 }
@@ -64,14 +68,28 @@ pub(super) struct Held {
     since: Instant,
     dtr: bool,
     rts: bool,
-    /// The device number of the node that went away.
-    rdev: Option<u64>,
-    /// The hot-plug watch saw that node go (a node at the path now is a new one).
-    went: bool,
+    /// The node that went away.
+    node: Option<Node>,
 }
 
-fn rdev_of(m: std::io::Result<std::fs::Metadata>) -> Option<u64> {
-    Some(std::os::unix::fs::MetadataExt::rdev(&m.ok()?))
+/// Which device node a session had open. A pty or USB serial device plugged in again often
+/// gets the old number (and, on devpts, the old inode number): only the change time tells a
+/// new node from the old one not removed yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Node {
+    rdev: u64,
+    ino: u64,
+    ctime: (i64, i64),
+}
+
+fn node_of(m: std::io::Result<std::fs::Metadata>) -> Option<Node> {
+    use std::os::unix::fs::MetadataExt;
+    let m = m.ok()?;
+    Some(Node {
+        rdev: m.rdev(),
+        ino: m.ino(),
+        ctime: (m.ctime(), m.ctime_nsec()),
+    })
 }
 
 /// Whether a control event from a client sets the line (speed, framing, flow control).
@@ -144,8 +162,7 @@ pub(super) fn enter(port: &mut Port, li: usize, k: Kept, why: Option<&str>) -> b
         since: Instant::now(),
         dtr: k.dtr,
         rts: k.rts,
-        rdev: k.rdev,
-        went: std::mem::take(&mut line.went),
+        node: k.node,
     }));
     true
 }
@@ -238,9 +255,8 @@ impl ShareServer {
     /// next hot-plug event tries again).
     ///
     /// `fresh_only` (right after the device went): only a path that now leads to another node
-    /// (or one the hot-plug watch already saw go and come back) is tried; the old node, dying,
-    /// or a pty number given to someone else, is left alone and the hot-plug watch says when
-    /// the device is back.
+    /// is tried; the old node, dying, or a pty number given to someone else, is left alone
+    /// and the hot-plug watch says when the device is back.
     pub(super) fn resume_held(&mut self, eng: &mut Engine, pi: usize, li: usize, fresh_only: bool) {
         let settings = self.settings.clone();
         let Some(Some(port)) = self.ports.get_mut(pi) else {
@@ -253,8 +269,8 @@ impl ShareServer {
         if !crate::ops::hotplug::exists(&line.path) {
             return;
         }
-        let old = line.held.as_ref().filter(|h| !h.went).and_then(|h| h.rdev);
-        if fresh_only && old.is_some() && rdev_of(std::fs::metadata(&line.path)) == old {
+        let old = line.held.as_ref().and_then(|h| h.node);
+        if fresh_only && old.is_some() && node_of(std::fs::metadata(&line.path)) == old {
             return;
         }
         let s = match super::open::open_session(&line.path, &port.cfg, &settings) {

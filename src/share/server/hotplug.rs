@@ -115,7 +115,6 @@ impl ShareServer {
                     back.push(i);
                 } else {
                     log::warn!("{}: device is absent", l.path.display());
-                    l.went |= l.session.is_some();
                 }
                 if let Some(hook) = self.presence_hook.as_mut() {
                     hook(&l.path, present);

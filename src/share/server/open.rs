@@ -32,7 +32,6 @@ pub(super) fn open_free_line(
         match open_session(&port.lines[li].path, &port.cfg, settings) {
             Ok(s) => {
                 port.lines[li].session = Some(Box::new(s));
-                port.lines[li].went = false;
                 return Ok(li);
             }
             Err(reason) => {

@@ -172,7 +172,6 @@ impl ShareServer {
                 replay: Replay::new(cfg.replay),
                 held: None,
                 termios: None,
-                went: false,
             })
             .collect();
         let alerts = crate::share::alert::Alerts::new(&cfg.alerts);
