@@ -249,9 +249,9 @@ fn hold_session_reapplies_rfc2217_settings_and_notifies() {
     let mut req = vec![0xff, 0xfb, 44];
     ComPort::SetBaudrate(57600).encode(false, &mut req);
     c.write_all(&req).unwrap();
-    // (the device, not the reply: a COM-PORT reply can stay in the server's telnet layer
-    // until more is sent under load, a main-branch issue of its own)
-    wait_for("the speed", || tty::get_speed(&d.master).unwrap() == 57600);
+    let set = ComPort::SetBaudrate(57600);
+    read_rfc2217(&mut c, |_, m| m.contains(&set));
+    assert_eq!(tty::get_speed(&d.master).unwrap(), 57600);
     drop(d);
     std::fs::remove_file(&link).unwrap();
     let gone = ComPort::NotifyModemstate(0x0b);

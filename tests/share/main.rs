@@ -10,6 +10,7 @@ mod prom;
 mod share_util;
 
 mod check;
+mod comport_reply;
 mod conf_tls;
 mod engine;
 mod esp;
