@@ -15,12 +15,12 @@ use crate::share_util;
 use rgetty::sys::tty;
 use share_util::*;
 
-/// pyserial: 57600, the framing given (7E2 or 8N2), RTS/CTS, DTR and RTS off (each change waits for the server's
+/// pyserial: 250000 (no `B*` constant: termios2's BOTHER), the framing given (7E2 or 8N2), RTS/CTS, DTR and RTS off (each change waits for the server's
 /// answer, as pyserial does); then, once told the device went and came back, it reads until
 /// the device's greeting and answers.
 const CLIENT: &str = r#"
 import sys, time, serial
-ser = serial.serial_for_url('rfc2217://127.0.0.1:%s' % sys.argv[1], baudrate=57600,
+ser = serial.serial_for_url('rfc2217://127.0.0.1:%s' % sys.argv[1], baudrate=250000,
     bytesize=int(sys.argv[2]), parity=sys.argv[3], stopbits=2, rtscts=True, timeout=0.2)
 ser.dtr = False
 ser.rts = False
@@ -65,7 +65,7 @@ fn lines_after(ops: &[(u64, String, i32)], mut bits: i32) -> (bool, bool, usize)
 }
 
 /// pyserial through an unplug and replug: it is not disconnected, reads the notice lines and
-/// the new device's first bytes, and its speed (57600), framing (7E2, or 8N2 where ptys take
+/// the new device's first bytes, and its speed (250000, a BOTHER speed), framing (7E2, or 8N2 where ptys take
 /// no parity), flow control (RTS/CTS)
 /// and DTR/RTS (both off) are on the new pty, which came up at 9600 8N1 without flow control
 /// and with both lines raised by the open (the TIOCM shim records the calls).
@@ -105,7 +105,7 @@ fn pyserial_keeps_its_settings_through_a_replug() {
     out.read_line(&mut line).unwrap();
     assert_eq!(line, "set\n");
     let frame = if parity { C::CS7 | C::PARENB } else { C::CS8 };
-    let want = (57600, frame | C::CSTOPB | C::CRTSCTS);
+    let want = (250_000, frame | C::CSTOPB | C::CRTSCTS);
     assert_eq!(framing(&d.slave), want);
     let before = shim_log(&log);
     let (dtr, rts, _) = lines_after(&before, 0x6);

@@ -9,8 +9,8 @@
 //! the device when it is back); beyond that it is dropped and counted
 //! (`rgetty_share_held_input_dropped_bytes_total`). When the hot-plug watch (inotify) sees the
 //! path again, the device is reopened and locked, the last settings are re-applied (the
-//! termios after the last COM-PORT request, DTR and RTS) and data flows again. Each gap is
-//! logged, written to the port log and counted (`rgetty_share_device_gaps_total`).
+//! termios and speed after the last COM-PORT request, DTR and RTS) and data flows again.
+//! Each gap is logged, written to the port log and counted (`rgetty_share_device_gaps_total`).
 
 use std::time::Instant;
 
@@ -89,6 +89,23 @@ fn node_of(m: std::io::Result<std::fs::Metadata>) -> Option<Node> {
         rdev: m.rdev(),
         ino: m.ino(),
         ctime: (m.ctime(), m.ctime_nsec()),
+    })
+}
+
+/// The line settings re-applied when the device is back: the termios, and the speed apart
+/// (a `BOTHER` speed lives in termios2, which [`Termios`] does not carry).
+#[derive(Debug, Clone)]
+pub(super) struct Settings {
+    termios: Termios,
+    speed: Option<u32>,
+}
+
+/// The settings of a device now (after a client's COM-PORT request changed them).
+pub(super) fn settings_of(fd: impl std::os::fd::AsFd) -> Option<Settings> {
+    let fd = fd.as_fd();
+    Some(Settings {
+        termios: tty::get_termios(fd).ok()?,
+        speed: tty::get_speed(fd).ok(),
     })
 }
 
@@ -334,10 +351,12 @@ impl ShareServer {
 
 /// Re-apply the line's last settings to a reopened device: the termios of the last COM-PORT
 /// request (the port's own stty words were applied by the open), DTR and RTS.
-fn restore(s: &mut Session, h: &Held, termios: Option<&Termios>) {
+fn restore(s: &mut Session, h: &Held, settings: Option<&Settings>) {
     let dev = s.path.display().to_string();
-    if let Some(t) = termios {
-        if let Err(e) = tty::set_termios(&s.pump.dev, t) {
+    if let Some(t) = settings {
+        let r = tty::set_termios(&s.pump.dev, &t.termios)
+            .and_then(|()| t.speed.map_or(Ok(()), |b| tty::set_speed(&s.pump.dev, b)));
+        if let Err(e) = r {
             log::warn!("{dev}: re-applying the settings: {e}");
         }
     }
