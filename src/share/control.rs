@@ -183,6 +183,15 @@ pub fn request(cmd: &str, port: &str, fields: Vec<(&str, Val)>) -> String {
     object(&all)
 }
 
+/// A reply line as a client reads it: its fields when `"ok":true`, else the error text.
+pub fn reply(line: &str) -> Result<json::Obj, String> {
+    let o = json::parse_object(line.trim()).map_err(|_| format!("bad reply {:?}", line.trim()))?;
+    if o.get("ok") == Some(&json::Value::Bool(true)) {
+        return Ok(o);
+    }
+    Err(o.str("error").unwrap_or("refused").to_string())
+}
+
 /// The name a client attached through the control socket goes by (in `show`, `kick`, the
 /// log and the port log): the peer's credentials, which no TCP address looks like.
 pub fn attached_name(uid: u32, pid: i32) -> String {
@@ -246,5 +255,9 @@ mod tests {
         assert!(names_port("7000", "127.0.0.1:7000"));
         assert!(names_port("[::1]:7000", "[::1]:7000"));
         assert!(!names_port("700", "127.0.0.1:7000"));
+        let ok = reply("{\"ok\":true,\"client\":\"control:uid=0:pid=1\"}\n").unwrap();
+        assert_eq!(ok.str("client"), Some("control:uid=0:pid=1"));
+        assert_eq!(reply(&error("port disabled")).unwrap_err(), "port disabled");
+        assert!(reply("").unwrap_err().contains("bad reply"));
     }
 }
