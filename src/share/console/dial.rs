@@ -72,11 +72,7 @@ pub(super) fn attach(path: &Path, port: &str, spy: bool) -> Result<(Conn, String
     s.set_read_timeout(Some(ANSWER_TIME)).map_err(io)?;
     let mode = if spy { "spy" } else { "write" };
     let req = control::request("attach", port, vec![("mode", Val::S(mode.into()))]);
-    s.write_all(format!("{req}\n").as_bytes()).map_err(io)?;
-    let answer = read_line(&mut s).map_err(io)?;
-    if answer.is_empty() {
-        return Err(format!("control socket {}: no answer", path.display()));
-    }
+    let answer = ask(&mut s, &req).map_err(io)?;
     let name = control::reply(&answer)?
         .str("client")
         .unwrap_or_default()
@@ -85,10 +81,21 @@ pub(super) fn attach(path: &Path, port: &str, spy: bool) -> Result<(Conn, String
     Ok((conn, name))
 }
 
+/// Send a request line, read the reply line. A server that refuses a peer answers before
+/// it reads (and closes): that answer is read even when sending failed.
+fn ask(s: &mut UnixStream, req: &str) -> std::io::Result<String> {
+    let sent = s.write_all(format!("{req}\n").as_bytes());
+    let answer = read_line(s);
+    match (answer, sent) {
+        (Ok(a), _) if !a.is_empty() => Ok(a),
+        (_, Err(e)) | (Err(e), _) => Err(e),
+        (Ok(_), Ok(())) => Err(std::io::Error::new(ErrorKind::UnexpectedEof, "no answer")),
+    }
+}
+
 /// One request on the control socket; its reply line.
 pub(super) fn request(path: &Path, req: &str) -> std::io::Result<String> {
     let mut s = UnixStream::connect(path)?;
     s.set_read_timeout(Some(ANSWER_TIME))?;
-    s.write_all(format!("{req}\n").as_bytes())?;
-    read_line(&mut s)
+    ask(&mut s, req)
 }
