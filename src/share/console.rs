@@ -1,9 +1,12 @@
 //! `rgetty-share console`: an interactive client for one port, with conserver-style escapes
 //! at line start ([`crate::proto::escape`]).
 //!
+//! The port is reached over TCP (TLS) or, on the server's machine, through its control
+//! socket (`--local`, or a port without a host: the `attach` request, then raw bytes).
 //! The terminal is made raw while the console runs. BREAK, DTR and RTS go as RFC 2217
-//! requests on an `rfc2217` port, else through the control socket when `--control` is given.
-//! `~s` reattaches to the watch port (read-only); a spy stays one: `~f` and every other
+//! requests on an `rfc2217` port over TCP, else through the control socket when `--control`
+//! is given. `~s` reattaches read-only (to the watch port, or as a watcher through the
+//! control socket); a spy stays one: `~f` and every other
 //! writing escape are refused, and nothing it types is sent. `~p N` replays the last N lines
 //! this console received; `~w` asks the control socket who is attached.
 

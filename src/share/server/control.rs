@@ -1,6 +1,7 @@
 //! The control socket (`--control PATH`, config `control=PATH`): a unix socket on the
 //! engine, JSON lines ([`crate::share::control`]). The socket is mode 0600 and a peer is
-//! served only when its credentials (SO_PEERCRED) say root or the server's own user.
+//! served only when its credentials (SO_PEERCRED) say root or the server's own user. An
+//! `attach` request hands the connection to the port as a client ([`super::attach`]).
 //!
 //! Events for subscribers are queued by [`emit`] (a per-thread queue: the server is one
 //! thread) only while someone subscribed, and written at the end of the loop's turn.
