@@ -6,15 +6,44 @@ use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use crate::lab::{Ctl, console_on_pty, screen_until};
+use crate::lab::{Ctl, SPY_KEYS, console_on_pty, screen_until};
 use crate::share_util::*;
+
+/// A server of `dev` on a free port with its control socket (`tmp/ctl`) and `extra` options
+/// before the device: the server, the socket's path and the port number.
+pub(crate) fn serve_ctl(tmp: &Path, dev: &Path, extra: &[&str]) -> (Server, PathBuf, String) {
+    let ctl = tmp.join("ctl");
+    let mut args = vec!["-p", "0", "--control", ctl.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    args.push(dev.to_str().unwrap());
+    let srv = serve(tmp, &args);
+    let port = srv.addrs[0].port().to_string();
+    (srv, ctl, port)
+}
 
 /// What the server calls a console process attached through the control socket.
 fn name_of(pid: i32) -> String {
     format!("control:uid={}:pid={pid}", nix::unistd::geteuid().as_raw())
+}
+
+/// `rgetty-share console ARGS…` (as user `uid`) that is expected to end at once: its status
+/// and standard error.
+fn console_fails(args: &[&str], uid: Option<u32>) -> (std::process::ExitStatus, String) {
+    let mut cmd = std::process::Command::new(BIN);
+    cmd.arg("console")
+        .args(args)
+        .stdin(std::process::Stdio::null());
+    if let Some(u) = uid {
+        cmd.uid(u);
+    }
+    let out = cmd.output().unwrap();
+    (
+        out.status,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 /// Read the screen until its bytes contain `pat`; what was read.
@@ -59,26 +88,21 @@ fn attach(ctl: &Path, port: &str, mode: &str, extra: &[u8]) -> (UnixStream, Stri
 #[test]
 fn console_attaches_through_the_control_socket() {
     let tmp = tmpdir();
-    let ctl = tmp.path().join("ctl");
     let log = tmp.path().join("port.log");
     let mut d = dev();
-    let srv = serve(
+    let log_s = log.to_str().unwrap();
+    let (_srv, ctl, port) = serve_ctl(
         tmp.path(),
+        &d.path,
         &[
-            "-p",
-            "0",
             "--mode",
             "rfc2217",
-            "--control",
-            ctl.to_str().unwrap(),
             "--log-file",
-            log.to_str().unwrap(),
+            log_s,
             "--reset-seq",
             "pulse=rts=1; 5ms; rts=0",
-            d.path.to_str().unwrap(),
         ],
     );
-    let port = srv.addrs[0].port().to_string();
     let mut sub = Ctl::open(&ctl);
     sub.ask(r#"{"cmd":"subscribe"}"#);
     let (mut con, mut screen) = console_on_pty(&["--control", ctl.to_str().unwrap(), &port]);
@@ -154,38 +178,14 @@ fn console_attaches_through_the_control_socket() {
 #[test]
 fn console_spy_through_the_control_socket_is_never_promoted() {
     let tmp = tmpdir();
-    let ctl = tmp.path().join("ctl");
     let mut d = dev();
-    let srv = serve(
-        tmp.path(),
-        &[
-            "-p",
-            "0",
-            "--takeover",
-            "--control",
-            ctl.to_str().unwrap(),
-            d.path.to_str().unwrap(),
-        ],
-    );
-    let port = srv.addrs[0].port().to_string();
+    let (srv, ctl, port) = serve_ctl(tmp.path(), &d.path, &["--takeover"]);
     let mut w = connect(srv.addrs[0]);
     w.write_all(b"w").unwrap();
     assert_eq!(d.read_n(1), b"w");
     let ctl_s = ctl.to_str().unwrap();
     let (mut spy, mut spy_screen) = console_on_pty(&["--spy", "--control", ctl_s, &port]);
-    for keys in [
-        &b"abc\r~f"[..],
-        b"~s",
-        b"~f",
-        b"~d",
-        b"~r",
-        b"~b",
-        b"~p\r",
-        b"~~f\r",
-        b"\r~f",
-        b"~!x\r",
-        b"xyz\r",
-    ] {
+    for keys in [&b"abc\r~f"[..], b"~s"].iter().chain(SPY_KEYS) {
         spy_screen.write_all(keys).unwrap();
     }
     screen_until(&mut spy_screen, "a spy stays read-only");
@@ -236,19 +236,8 @@ fn console_spy_through_the_control_socket_is_never_promoted() {
 #[test]
 fn attach_refusals_are_one_line() {
     let tmp = tmpdir();
-    let ctl = tmp.path().join("ctl");
     let mut d = dev();
-    let srv = serve(
-        tmp.path(),
-        &[
-            "-p",
-            "0",
-            "--control",
-            ctl.to_str().unwrap(),
-            d.path.to_str().unwrap(),
-        ],
-    );
-    let port = srv.addrs[0].port().to_string();
+    let (_srv, ctl, port) = serve_ctl(tmp.path(), &d.path, &[]);
     let (mut s, reply) = attach(&ctl, "1", "write", b"");
     assert_eq!(reply, r#"{"ok":false,"error":"no port \"1\""}"#);
     assert_eq!(s.read(&mut [0u8; 16]).unwrap(), 0, "closed");
@@ -268,13 +257,8 @@ fn attach_refusals_are_one_line() {
     let (mut s, reply) = attach(&ctl, &port, "spy", b"");
     assert_eq!(reply, r#"{"ok":false,"error":"port disabled"}"#);
     assert_eq!(s.read(&mut [0u8; 16]).unwrap(), 0, "closed");
-    let out = std::process::Command::new(BIN)
-        .args(["console", "--control", ctl.to_str().unwrap(), &port])
-        .stdin(std::process::Stdio::null())
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{err}");
+    let (st, err) = console_fails(&["--control", ctl.to_str().unwrap(), &port], None);
+    assert_eq!(st.code(), Some(1), "{err}");
     assert!(
         err.contains(&format!("cannot attach to {port}: port disabled")),
         "{err}"
@@ -295,29 +279,12 @@ fn attach_refusals_are_one_line() {
     assert!(reply.contains("\"role\":\"watcher\""), "{reply}");
     s.write_all(b"ok").unwrap();
     assert_eq!(d.read_n(2), b"ok");
-    let out = std::process::Command::new(BIN)
-        .args(["console", &port])
-        .stdin(std::process::Stdio::null())
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        !out.status.success() && err.contains("--control PATH"),
-        "{err}"
-    );
+    let (st, err) = console_fails(&[&port], None);
+    assert!(!st.success() && err.contains("--control PATH"), "{err}");
     if nix::unistd::geteuid().is_root() {
         std::fs::set_permissions(&ctl, std::fs::Permissions::from_mode(0o666)).unwrap();
-        let out = std::process::Command::new(BIN)
-            .args(["console", "--control", ctl.to_str().unwrap(), &port])
-            .stdin(std::process::Stdio::null())
-            .uid(65534)
-            .output()
-            .unwrap();
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert!(
-            !out.status.success() && err.contains("not allowed"),
-            "{err}"
-        );
+        let (st, err) = console_fails(&["--control", ctl.to_str().unwrap(), &port], Some(65534));
+        assert!(!st.success() && err.contains("not allowed"), "{err}");
         let show = c.ask(&format!(r#"{{"cmd":"show","port":"{port}"}}"#));
         assert!(!show.contains("uid=65534"), "{show}");
     }

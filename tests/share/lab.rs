@@ -567,6 +567,12 @@ fn console_escapes_through_a_pty() {
     assert!(d.drain_for(Duration::from_millis(100)).is_empty());
 }
 
+/// What a spy types to try to write: every escape that writes or re-attaches, in and out of
+/// line start, and plain text.
+pub(crate) const SPY_KEYS: &[&[u8]] = &[
+    b"~f", b"~d", b"~r", b"~b", b"~p\r", b"~~f\r", b"\r~f", b"~!x\r", b"xyz\r",
+];
+
 /// A spy is never promoted to writer: whatever it types, escapes included (`~f` force, `~s`,
 /// `~d`, `~r`, `~b`), and whatever control requests are made, nothing it sends reaches the
 /// device and the server keeps it a watcher, while the writer's input still does.
@@ -604,17 +610,7 @@ fn console_spy_is_never_promoted() {
     screen_until(&mut screen, "a spy stays read-only");
     screen.write_all(b"~s").unwrap();
     screen_until(&mut screen, "reattached");
-    for keys in [
-        &b"~f"[..],
-        b"~d",
-        b"~r",
-        b"~b",
-        b"~p\r",
-        b"~~f\r",
-        b"\r~f",
-        b"~!x\r",
-        b"xyz\r",
-    ] {
+    for keys in SPY_KEYS {
         screen.write_all(keys).unwrap();
     }
     let mut c = Ctl::open(&ctl);
