@@ -80,11 +80,11 @@ fn attach(ctl: &Path, port: &str, mode: &str, extra: &[u8]) -> (UnixStream, Stri
 
 /// The console through the control socket, on an RFC 2217 port: no TCP client anywhere.
 /// Bytes go both ways raw (0xff neither doubled nor eaten: an attached client gets no telnet
-/// layer); `~w` names this console by its uid and pid and marks it; `~d`, `~b`, `~!NAME`
-/// go through control requests; `~p 1` replays; `~s` re-attaches as a watcher through the
-/// socket (the server then lists it as one, and what it types is dropped). A subscriber sees
-/// it connect; `kick` by its name ends the console (status 1) at once; the port log records
-/// its connects and disconnects by name.
+/// layer); `~w` names this console by its uid and pid and marks it, `list` counts it; `~d`,
+/// `~r`, `~b`, `~!NAME` go through control requests; `~p 1` replays; `~?` helps; `~s`
+/// re-attaches as a watcher through the socket (the server then lists it as one, and what it
+/// types is dropped). A subscriber sees it connect; `kick` by its name ends the console
+/// (status 1) at once; the port log records its connects and disconnects by name.
 #[test]
 fn console_attaches_through_the_control_socket() {
     let tmp = tmpdir();
@@ -121,8 +121,12 @@ fn console_attaches_through_the_control_socket() {
     screen_until(&mut screen, &format!("attached: {me} (writer, you)"));
     screen.write_all(b"~d").unwrap();
     screen_until(&mut screen, "DTR off");
+    screen.write_all(b"~r").unwrap();
+    screen_until(&mut screen, "RTS off");
     let list = Ctl::open(&ctl).ask(r#"{"cmd":"list"}"#);
-    assert!(list.contains("\"dtr\":false"), "{list}");
+    for f in ["\"dtr\":false", "\"rts\":false", "\"clients\":1"] {
+        assert!(list.contains(f), "no {f} in {list}");
+    }
     screen.write_all(b"~b").unwrap();
     screen_until(&mut screen, "BREAK sent");
     screen.write_all(b"~!pulse\r").unwrap();
@@ -279,6 +283,13 @@ fn attach_refusals_are_one_line() {
     assert!(reply.contains("\"role\":\"watcher\""), "{reply}");
     s.write_all(b"ok").unwrap();
     assert_eq!(d.read_n(2), b"ok");
+    let (st, err) = console_fails(&["--control", ctl.to_str().unwrap(), "1"], None);
+    assert!(err.contains("cannot attach to 1: no port \"1\""), "{err}");
+    assert_eq!(
+        (st.code(), err.trim_end().lines().count()),
+        (Some(1), 1),
+        "{err}"
+    );
     let (st, err) = console_fails(&[&port], None);
     assert!(!st.success() && err.contains("--control PATH"), "{err}");
     if nix::unistd::geteuid().is_root() {
