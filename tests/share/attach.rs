@@ -234,7 +234,8 @@ fn console_spy_through_the_control_socket_is_never_promoted() {
 /// Refusals are one JSON line and the connection closes: an unknown port, a disabled port
 /// (the console says so on one line and exits 1), a busy port without take-over; a bad mode
 /// or an attach on a subscribed connection is an error on a connection that stays usable.
-/// Input sent with the request reaches the device after the reply. A console without a host
+/// Input sent with the request reaches the device after the reply. `--local` takes the
+/// port's listen address. A console without a host
 /// or `--control` is told what to give; a console run by a user who is neither root nor the
 /// server's is refused by its credentials (when the test runs as root).
 #[test]
@@ -283,6 +284,20 @@ fn attach_refusals_are_one_line() {
     assert!(reply.contains("\"role\":\"watcher\""), "{reply}");
     s.write_all(b"ok").unwrap();
     assert_eq!(d.read_n(2), b"ok");
+    // --local names the port by its listen address; a spy is no writer, busy or not
+    let addr = format!("127.0.0.1:{port}");
+    let (mut con, mut screen) = console_on_pty(&[
+        "--local",
+        "--spy",
+        "--control",
+        ctl.to_str().unwrap(),
+        &addr,
+    ]);
+    screen.write_all(b"~w").unwrap();
+    let me = name_of(con.pid());
+    screen_until(&mut screen, &format!("{me} (watcher, you)"));
+    screen.write_all(b"~.").unwrap();
+    assert!(con.wait_exit(DEADLINE).expect("exits").success());
     let (st, err) = console_fails(&["--control", ctl.to_str().unwrap(), "1"], None);
     assert!(err.contains("cannot attach to 1: no port \"1\""), "{err}");
     assert_eq!(
