@@ -3,9 +3,9 @@
 //! pty behind a by-id style link); pyserial stays connected and everything it set is on the
 //! new device.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, Write};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 use nix::sys::termios::{ControlFlags as C, tcgetattr};
 
@@ -94,13 +94,7 @@ fn pyserial_keeps_its_settings_through_a_replug() {
     let srv = serve_env(tmp.path(), &all, Stdio::inherit(), &env);
     let parity = ptys_take_parity();
     let (bits, par) = if parity { ("7", "E") } else { ("8", "N") };
-    let mut py = Command::new("python3")
-        .args(["-c", CLIENT, &srv.addrs[0].port().to_string(), bits, par])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut out = BufReader::new(py.stdout.take().unwrap());
+    let (mut py, mut out) = python(CLIENT, &[&srv.addrs[0].port().to_string(), bits, par]);
     let mut line = String::new();
     out.read_line(&mut line).unwrap();
     assert_eq!(line, "set\n");
