@@ -15,9 +15,11 @@ use crate::share_util;
 use rgetty::sys::tty;
 use share_util::*;
 
-/// pyserial: 250000 (no `B*` constant: termios2's BOTHER), the framing given (7E2 or 8N2), RTS/CTS, DTR and RTS off (each change waits for the server's
-/// answer, as pyserial does); then, once told the device went and came back, it reads until
-/// the device's greeting and answers.
+/// pyserial: 250000 (no `B*` constant: termios2's BOTHER), the framing given (7E2 or 8N2),
+/// RTS/CTS, DTR and RTS off, each change waiting for the server's answer as pyserial does.
+/// Mode `away`: once told the device is unplugged, it reads the notice and asks for 115200
+/// and RTS on while the device is away. Then, told the device is back, it reads until the
+/// device's greeting and answers.
 const CLIENT: &str = r#"
 import sys, time, serial
 ser = serial.serial_for_url('rfc2217://127.0.0.1:%s' % sys.argv[1], baudrate=250000,
@@ -27,8 +29,17 @@ ser.rts = False
 print('set', flush=True)
 sys.stdin.readline()
 got, end = b'', time.monotonic() + 20
-while b'boot' not in got and time.monotonic() < end:
-    got += ser.read(256)
+def until(what):
+    global got
+    while what not in got and time.monotonic() < end:
+        got += ser.read(256)
+if sys.argv[4] == 'away':
+    until(b'holding the session')
+    ser.baudrate = 115200
+    ser.rts = True
+    print('away', flush=True)
+    sys.stdin.readline()
+until(b'boot')
 print(repr(got), flush=True)
 ser.write(b'after')
 ser.flush()
@@ -64,13 +75,24 @@ fn lines_after(ops: &[(u64, String, i32)], mut bits: i32) -> (bool, bool, usize)
     (bits & libc::TIOCM_DTR != 0, bits & libc::TIOCM_RTS != 0, n)
 }
 
-/// pyserial through an unplug and replug: it is not disconnected, reads the notice lines and
-/// the new device's first bytes, and its speed (250000, a BOTHER speed), framing (7E2, or 8N2 where ptys take
-/// no parity), flow control (RTS/CTS)
-/// and DTR/RTS (both off) are on the new pty, which came up at 9600 8N1 without flow control
-/// and with both lines raised by the open (the TIOCM shim records the calls).
+/// pyserial through an unplug and an immediate replug: it is not disconnected, reads the
+/// notice lines and the new device's first bytes, and its speed (250000, a BOTHER speed),
+/// framing (7E2, or 8N2 where ptys take no parity), flow control (RTS/CTS) and DTR/RTS (both
+/// off) are on the new pty, which came up at 9600 8N1 without flow control and with both
+/// lines raised by the open (the TIOCM shim records the calls).
 #[test]
 fn pyserial_keeps_its_settings_through_a_replug() {
+    replug_with_pyserial(false);
+}
+
+/// pyserial changes the speed and RTS while the device is away: each change is answered at
+/// once (pyserial would fail after 3 s), and both are carried out when the device is back.
+#[test]
+fn pyserial_settings_while_away_apply_on_return() {
+    replug_with_pyserial(true);
+}
+
+fn replug_with_pyserial(away: bool) {
     if !need(python_has("serial.rfc2217"), "python3 with pyserial") {
         return;
     }
@@ -94,7 +116,9 @@ fn pyserial_keeps_its_settings_through_a_replug() {
     let srv = serve_env(tmp.path(), &all, Stdio::inherit(), &env);
     let parity = ptys_take_parity();
     let (bits, par) = if parity { ("7", "E") } else { ("8", "N") };
-    let (mut py, mut out) = python(CLIENT, &[&srv.addrs[0].port().to_string(), bits, par]);
+    let port = srv.addrs[0].port().to_string();
+    let mode = if away { "away" } else { "fast" };
+    let (mut py, mut out) = python(CLIENT, &[&port, bits, par, mode]);
     let mut line = String::new();
     out.read_line(&mut line).unwrap();
     assert_eq!(line, "set\n");
@@ -105,9 +129,15 @@ fn pyserial_keeps_its_settings_through_a_replug() {
     let (dtr, rts, _) = lines_after(&before, 0x6);
     assert!(!dtr && !rts, "{before:?}");
 
-    // unplugged, and plugged in again at once as a fresh pty in the pty's default state
+    // unplugged, and plugged in again as a fresh pty in the pty's default state
     drop(d);
     std::fs::remove_file(&link).unwrap();
+    if away {
+        py.stdin.as_mut().unwrap().write_all(b"gone\n").unwrap();
+        line.clear();
+        out.read_line(&mut line).unwrap();
+        assert_eq!(line, "away\n");
+    }
     let mut d = dev();
     tty::apply_stty(&d.slave, "9600 cs8 -parenb -cstopb -crtscts").unwrap();
     d.write_all(b"boot\r\n");
@@ -124,11 +154,13 @@ fn pyserial_keeps_its_settings_through_a_replug() {
         "{line}"
     );
     assert_eq!(d.read_n(5), b"after");
+    let want = if away { (115_200, want.1) } else { want };
     assert_eq!(framing(&d.slave), want);
-    // The open raised both lines (as a UART's does); they were dropped again.
+    // The open raised both lines (as a UART's does); DTR was dropped again, RTS too unless
+    // the client asked for it while the device was away.
     let (dtr, rts, calls) = lines_after(&shim_log(&log)[before.len()..], 0x6);
     assert!(
-        !dtr && !rts && calls > 0,
+        !dtr && rts == away && calls > 0,
         "{:?}",
         &shim_log(&log)[before.len()..]
     );
