@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use nix::sys::signal::Signal;
-use rgetty::sys::utmp::{Kind, read_records};
+use rgetty::sys::utmp::{RecordType, read_records};
 
 const CALL_CONFIG: &str = "init-chat \"\" ATZ OK\nrings 2\n";
 
@@ -231,7 +231,7 @@ fn open_records(h: &Harness, pid: i32) -> Vec<rgetty::sys::utmp::Record> {
     read_records(&h.path("utmp"))
         .unwrap_or_default()
         .into_iter()
-        .filter(|r| r.pid == pid && matches!(r.kind, Kind::Login | Kind::User))
+        .filter(|r| r.pid == pid && matches!(r.kind, RecordType::Login | RecordType::User))
         .collect()
 }
 

@@ -37,7 +37,7 @@ fuzz_target!(|data: &[u8]| {
                         online = true;
                     }
                     AtEvent::Info(v) | AtEvent::Echo(v) => assert!(!v.is_empty()),
-                    AtEvent::Hangup | AtEvent::Reset => {}
+                    AtEvent::Hangup | AtEvent::OffHook | AtEvent::Reset => {}
                 }
             }
             assert!(at.x_level() <= 4);

@@ -5,9 +5,9 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use rgetty::proto::logname::{Editor, EditorConfig, Outcome, Step, is_safe_name};
+use rgetty::proto::logname::{Edit, Editor, EditorConfig, NameOutcome, is_safe_name};
 
-fn check(step: &Step, max_len: usize) -> bool {
+fn check(step: &Edit, max_len: usize) -> bool {
     assert!(
         step.echo
             .iter()
@@ -16,13 +16,13 @@ fn check(step: &Step, max_len: usize) -> bool {
         step.echo
     );
     match &step.outcome {
-        Some(Outcome::Name { name, .. }) => {
+        Some(NameOutcome::Name { name, .. }) => {
             assert!(is_safe_name(name), "unsafe name {name:?}");
             assert!(name.len() <= max_len, "{} > {max_len}", name.len());
             true
         }
-        Some(Outcome::Eof | Outcome::AutoPpp { .. }) => true,
-        Some(Outcome::Empty { .. } | Outcome::Reprompt) | None => false,
+        Some(NameOutcome::Eof | NameOutcome::AutoPpp { .. }) => true,
+        Some(NameOutcome::Empty { .. } | NameOutcome::Reprompt) | None => false,
     }
 }
 

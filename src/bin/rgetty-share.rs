@@ -177,7 +177,7 @@ fn check_config(path: &Path) -> anyhow::Result<()> {
 fn set_reset_seqs(
     srv: &mut ShareServer,
     a: &ServeArgs,
-    file: Vec<(String, Vec<rgetty::proto::reset_seq::Step>)>,
+    file: Vec<(String, Vec<rgetty::proto::reset_seq::Phase>)>,
 ) -> anyhow::Result<()> {
     let mut all: std::collections::HashMap<_, _> = file.into_iter().collect();
     for def in &a.reset_seq {

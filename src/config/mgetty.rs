@@ -608,7 +608,7 @@ impl Settings {
 
 /// Value type of a keyword (§2.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Kind {
+pub(crate) enum ValueType {
     /// C-style integer.
     Int,
     /// mgetty boolean.
@@ -641,7 +641,7 @@ type Getter = fn(&Settings) -> Option<String>;
 /// accepted and ignored (fax, voice, SMS, FIDO, gettydefs, unused flow keywords).
 struct Keyword {
     name: &'static str,
-    kind: Kind,
+    kind: ValueType,
     /// Why it is ignored (shown in the note); empty for data keywords.
     why: &'static str,
     /// Range check for integers (inclusive), with a word for the message.
@@ -664,7 +664,7 @@ const U64: Option<(i64, i64)> = Some((0, i64::MAX));
 
 const fn data(
     name: &'static str,
-    kind: Kind,
+    kind: ValueType,
     range: Option<(i64, i64)>,
     set: Setter,
     get: Getter,
@@ -679,7 +679,7 @@ const fn data(
     }
 }
 
-const fn ignored(name: &'static str, kind: Kind, why: &'static str) -> Keyword {
+const fn ignored(name: &'static str, kind: ValueType, why: &'static str) -> Keyword {
     Keyword {
         name,
         kind,
@@ -724,67 +724,67 @@ const SMS: &str = "SMS builds only";
 /// Every mgetty.config keyword (§2.3) plus rgetty's extensions, in mgetty's table order.
 #[rustfmt::skip]
 static KEYWORDS: &[Keyword] = &[
-    data("speed", Kind::Int, U32, |s, v| s.speed = u32v(&v), |s| Some(s.speed.to_string())),
-    ignored("switchbd", Kind::Int, FAX),
-    data("direct", Kind::Bool, None, |s, v| s.direct = boolv(&v), |s| yn(s.direct)),
-    data("blocking", Kind::Bool, None, |s, v| s.blocking = boolv(&v), |s| yn(s.blocking)),
-    data("port-owner", Kind::Str, None, |s, v| s.port_owner = text(v), |s| Some(s.port_owner.clone())),
-    data("port-group", Kind::Str, None, |s, v| s.port_group = Some(text(v)), |s| s.port_group.clone()),
-    data("port-mode", Kind::Int, Some((0, 0o7777)), |s, v| s.port_mode = u32v(&v), |s| Some(format!("0{:o}", s.port_mode))),
-    data("toggle-dtr", Kind::Bool, None, |s, v| s.toggle_dtr = boolv(&v), |s| yn(s.toggle_dtr)),
-    data("toggle-dtr-waittime", Kind::Int, U64, |s, v| s.toggle_dtr_waittime_ms = u64v(&v), |s| Some(s.toggle_dtr_waittime_ms.to_string())),
-    data("open-delay", Kind::Int, U64, |s, v| s.open_delay_ms = Some(u64v(&v)), |s| s.open_delay_ms.map(|n| n.to_string())),
-    data("need-dsr", Kind::Bool, None, |s, v| s.need_dsr = boolv(&v), |s| yn(s.need_dsr)),
-    data("data-only", Kind::Bool, None, |s, v| s.data_only = boolv(&v), |s| yn(s.data_only)),
-    ignored("fax-only", Kind::Bool, FAX),
-    data("modem-type", Kind::Str, None, |s, v| s.modem_type = text(v), |s| Some(s.modem_type.clone())),
-    ignored("modem-quirks", Kind::Int, FAX),
-    data("init-chat", Kind::Chat, None, |s, v| s.init_chat = text(v), |s| Some(s.init_chat.clone())),
-    data("force-init-chat", Kind::Chat, None, |s, v| s.force_init_chat = text(v), |s| Some(s.force_init_chat.clone())),
-    data("post-init-chat", Kind::Chat, None, |s, v| s.post_init_chat = Some(text(v)), |s| s.post_init_chat.clone()),
-    ignored("data-flow", Kind::Flow, UNUSED),
-    ignored("fax-send-flow", Kind::Flow, UNUSED),
-    ignored("fax-rec-flow", Kind::Flow, UNUSED),
-    data("modem-check-time", Kind::Int, None, |s, v| s.modem_check_time_s = int(&v), |s| Some(s.modem_check_time_s.to_string())),
-    data("rings", Kind::Int, U32, |s, v| s.rings = u32v(&v), |s| Some(s.rings.to_string())),
-    data("msn-list", Kind::Chat, None, |s, v| s.msn_list = Some(text(v)), |s| s.msn_list.clone()),
-    data("get-cnd-chat", Kind::Chat, None, |s, v| s.get_cnd_chat = Some(text(v)), |s| s.get_cnd_chat.clone()),
-    data("cid-program", Kind::Str, None, |s, v| s.cid_program = Some(text(v)), |s| s.cid_program.clone()),
-    data("cnd-program", Kind::Str, None, |s, v| s.cnd_program = Some(text(v)), |s| s.cnd_program.clone()),
-    data("answer-chat", Kind::Chat, None, |s, v| s.answer_chat = text(v), |s| Some(s.answer_chat.clone())),
-    data("answer-chat-timeout", Kind::Int, U64, |s, v| s.answer_chat_timeout_s = u64v(&v), |s| Some(s.answer_chat_timeout_s.to_string())),
-    data("autobauding", Kind::Bool, None, |s, v| s.autobauding = boolv(&v), |s| yn(s.autobauding)),
-    data("ringback", Kind::Bool, None, |s, v| s.ringback = boolv(&v), |s| yn(s.ringback)),
-    data("ringback-time", Kind::Int, U64, |s, v| s.ringback_time_s = u64v(&v), |s| Some(s.ringback_time_s.to_string())),
-    data("ignore-carrier", Kind::Bool, None, |s, v| s.ignore_carrier = boolv(&v), |s| yn(s.ignore_carrier)),
-    data("issue-file", Kind::Str, None, |s, v| s.issue_file = text(v), |s| Some(s.issue_file.clone())),
-    data("prompt-waittime", Kind::Int, U64, |s, v| s.prompt_waittime_ms = u64v(&v), |s| Some(s.prompt_waittime_ms.to_string())),
-    data("login-prompt", Kind::Str, None, |s, v| s.login_prompt = text(v), |s| Some(s.login_prompt.clone())),
-    data("login-time", Kind::Int, U64, |s, v| s.login_time_s = u64v(&v), |s| Some(s.login_time_s.to_string())),
-    ignored("fido-send-emsi", Kind::Bool, "FIDO builds only, rgetty has no FIDO support"),
-    data("login-env-ttyprompt-hack", Kind::Bool, None, |s, v| s.login_env_ttyprompt_hack = boolv(&v), |s| yn(s.login_env_ttyprompt_hack)),
-    data("login-conf-file", Kind::Str, None, |s, v| s.login_conf_file = text(v), |s| Some(s.login_conf_file.clone())),
-    ignored("fax-id", Kind::Str, FAX),
-    ignored("fax-min-speed", Kind::Int, FAX),
-    ignored("fax-max-speed", Kind::Int, FAX),
-    ignored("fax-server-file", Kind::Str, FAX),
-    ignored("diskspace", Kind::Int, FAX),
-    ignored("notify", Kind::Str, FAX),
-    ignored("fax-owner", Kind::Str, FAX),
-    ignored("fax-group", Kind::Str, FAX),
-    ignored("fax-mode", Kind::Int, FAX),
-    ignored("fax-spool-in", Kind::Str, FAX),
-    data("debug", Kind::Int, None, |s, v| s.debug = u8::try_from(int(&v).clamp(0, 9)).unwrap_or(9), |s| Some(s.debug.to_string())),
-    data("statistics-chat", Kind::Chat, None, |s, v| s.statistics_chat = Some(text(v)), |s| s.statistics_chat.clone()),
-    data("statistics-file", Kind::Str, None, |s, v| s.statistics_file = Some(text(v)), |s| s.statistics_file.clone()),
-    ignored("gettydefs", Kind::Str, "gettydefs not supported"),
-    data("term", Kind::Str, None, |s, v| s.term = Some(text(v)), |s| s.term.clone()),
-    ignored("sms-handler", Kind::Str, SMS),
-    ignored("sms-handler-user", Kind::Str, SMS),
-    ignored("sms-handler-group", Kind::Str, SMS),
+    data("speed", ValueType::Int, U32, |s, v| s.speed = u32v(&v), |s| Some(s.speed.to_string())),
+    ignored("switchbd", ValueType::Int, FAX),
+    data("direct", ValueType::Bool, None, |s, v| s.direct = boolv(&v), |s| yn(s.direct)),
+    data("blocking", ValueType::Bool, None, |s, v| s.blocking = boolv(&v), |s| yn(s.blocking)),
+    data("port-owner", ValueType::Str, None, |s, v| s.port_owner = text(v), |s| Some(s.port_owner.clone())),
+    data("port-group", ValueType::Str, None, |s, v| s.port_group = Some(text(v)), |s| s.port_group.clone()),
+    data("port-mode", ValueType::Int, Some((0, 0o7777)), |s, v| s.port_mode = u32v(&v), |s| Some(format!("0{:o}", s.port_mode))),
+    data("toggle-dtr", ValueType::Bool, None, |s, v| s.toggle_dtr = boolv(&v), |s| yn(s.toggle_dtr)),
+    data("toggle-dtr-waittime", ValueType::Int, U64, |s, v| s.toggle_dtr_waittime_ms = u64v(&v), |s| Some(s.toggle_dtr_waittime_ms.to_string())),
+    data("open-delay", ValueType::Int, U64, |s, v| s.open_delay_ms = Some(u64v(&v)), |s| s.open_delay_ms.map(|n| n.to_string())),
+    data("need-dsr", ValueType::Bool, None, |s, v| s.need_dsr = boolv(&v), |s| yn(s.need_dsr)),
+    data("data-only", ValueType::Bool, None, |s, v| s.data_only = boolv(&v), |s| yn(s.data_only)),
+    ignored("fax-only", ValueType::Bool, FAX),
+    data("modem-type", ValueType::Str, None, |s, v| s.modem_type = text(v), |s| Some(s.modem_type.clone())),
+    ignored("modem-quirks", ValueType::Int, FAX),
+    data("init-chat", ValueType::Chat, None, |s, v| s.init_chat = text(v), |s| Some(s.init_chat.clone())),
+    data("force-init-chat", ValueType::Chat, None, |s, v| s.force_init_chat = text(v), |s| Some(s.force_init_chat.clone())),
+    data("post-init-chat", ValueType::Chat, None, |s, v| s.post_init_chat = Some(text(v)), |s| s.post_init_chat.clone()),
+    ignored("data-flow", ValueType::Flow, UNUSED),
+    ignored("fax-send-flow", ValueType::Flow, UNUSED),
+    ignored("fax-rec-flow", ValueType::Flow, UNUSED),
+    data("modem-check-time", ValueType::Int, None, |s, v| s.modem_check_time_s = int(&v), |s| Some(s.modem_check_time_s.to_string())),
+    data("rings", ValueType::Int, U32, |s, v| s.rings = u32v(&v), |s| Some(s.rings.to_string())),
+    data("msn-list", ValueType::Chat, None, |s, v| s.msn_list = Some(text(v)), |s| s.msn_list.clone()),
+    data("get-cnd-chat", ValueType::Chat, None, |s, v| s.get_cnd_chat = Some(text(v)), |s| s.get_cnd_chat.clone()),
+    data("cid-program", ValueType::Str, None, |s, v| s.cid_program = Some(text(v)), |s| s.cid_program.clone()),
+    data("cnd-program", ValueType::Str, None, |s, v| s.cnd_program = Some(text(v)), |s| s.cnd_program.clone()),
+    data("answer-chat", ValueType::Chat, None, |s, v| s.answer_chat = text(v), |s| Some(s.answer_chat.clone())),
+    data("answer-chat-timeout", ValueType::Int, U64, |s, v| s.answer_chat_timeout_s = u64v(&v), |s| Some(s.answer_chat_timeout_s.to_string())),
+    data("autobauding", ValueType::Bool, None, |s, v| s.autobauding = boolv(&v), |s| yn(s.autobauding)),
+    data("ringback", ValueType::Bool, None, |s, v| s.ringback = boolv(&v), |s| yn(s.ringback)),
+    data("ringback-time", ValueType::Int, U64, |s, v| s.ringback_time_s = u64v(&v), |s| Some(s.ringback_time_s.to_string())),
+    data("ignore-carrier", ValueType::Bool, None, |s, v| s.ignore_carrier = boolv(&v), |s| yn(s.ignore_carrier)),
+    data("issue-file", ValueType::Str, None, |s, v| s.issue_file = text(v), |s| Some(s.issue_file.clone())),
+    data("prompt-waittime", ValueType::Int, U64, |s, v| s.prompt_waittime_ms = u64v(&v), |s| Some(s.prompt_waittime_ms.to_string())),
+    data("login-prompt", ValueType::Str, None, |s, v| s.login_prompt = text(v), |s| Some(s.login_prompt.clone())),
+    data("login-time", ValueType::Int, U64, |s, v| s.login_time_s = u64v(&v), |s| Some(s.login_time_s.to_string())),
+    ignored("fido-send-emsi", ValueType::Bool, "FIDO builds only, rgetty has no FIDO support"),
+    data("login-env-ttyprompt-hack", ValueType::Bool, None, |s, v| s.login_env_ttyprompt_hack = boolv(&v), |s| yn(s.login_env_ttyprompt_hack)),
+    data("login-conf-file", ValueType::Str, None, |s, v| s.login_conf_file = text(v), |s| Some(s.login_conf_file.clone())),
+    ignored("fax-id", ValueType::Str, FAX),
+    ignored("fax-min-speed", ValueType::Int, FAX),
+    ignored("fax-max-speed", ValueType::Int, FAX),
+    ignored("fax-server-file", ValueType::Str, FAX),
+    ignored("diskspace", ValueType::Int, FAX),
+    ignored("notify", ValueType::Str, FAX),
+    ignored("fax-owner", ValueType::Str, FAX),
+    ignored("fax-group", ValueType::Str, FAX),
+    ignored("fax-mode", ValueType::Int, FAX),
+    ignored("fax-spool-in", ValueType::Str, FAX),
+    data("debug", ValueType::Int, None, |s, v| s.debug = u8::try_from(int(&v).clamp(0, 9)).unwrap_or(9), |s| Some(s.debug.to_string())),
+    data("statistics-chat", ValueType::Chat, None, |s, v| s.statistics_chat = Some(text(v)), |s| s.statistics_chat.clone()),
+    data("statistics-file", ValueType::Str, None, |s, v| s.statistics_file = Some(text(v)), |s| s.statistics_file.clone()),
+    ignored("gettydefs", ValueType::Str, "gettydefs not supported"),
+    data("term", ValueType::Str, None, |s, v| s.term = Some(text(v)), |s| s.term.clone()),
+    ignored("sms-handler", ValueType::Str, SMS),
+    ignored("sms-handler-user", ValueType::Str, SMS),
+    ignored("sms-handler-group", ValueType::Str, SMS),
     data(
         "ring-patterns",
-        Kind::Str,
+        ValueType::Str,
         None,
         |s, v| {
             let t = text(v);
@@ -794,7 +794,7 @@ static KEYWORDS: &[Keyword] = &[
     ),
     data(
         "ring-patterns-perms",
-        Kind::Perms,
+        ValueType::Perms,
         None,
         |s, v| {
             if let Value::Perms(p) = v {
@@ -808,10 +808,10 @@ static KEYWORDS: &[Keyword] = &[
             })
         },
     ),
-    data("call-log", Kind::Str, None, |s, v| s.call_log = Some(text(v)), |s| s.call_log.clone()),
-    data("issue-escapes", Kind::Str, None, |s, v| s.issue_escapes = text(v), |s| Some(s.issue_escapes.clone())),
-    data("term-size", Kind::Str, None, |s, v| s.term_size = text(v), |s| Some(s.term_size.clone())),
-    data("block-list", Kind::Str, None, |s, v| s.block_list = Some(text(v)).filter(|t| !t.is_empty()), |s| s.block_list.clone()),
+    data("call-log", ValueType::Str, None, |s, v| s.call_log = Some(text(v)), |s| s.call_log.clone()),
+    data("issue-escapes", ValueType::Str, None, |s, v| s.issue_escapes = text(v), |s| Some(s.issue_escapes.clone())),
+    data("term-size", ValueType::Str, None, |s, v| s.term_size = text(v), |s| Some(s.term_size.clone())),
+    data("block-list", ValueType::Str, None, |s, v| s.block_list = Some(text(v)).filter(|t| !t.is_empty()), |s| s.block_list.clone()),
 ];
 
 fn find(keyword: &str) -> Option<&'static Keyword> {
@@ -833,7 +833,7 @@ pub fn keywords() -> impl Iterator<Item = (&'static str, bool)> {
 fn check_kind(kw: &Keyword, value: &str) -> Result<Value, String> {
     let name = kw.name;
     let v = match kw.kind {
-        Kind::Int => {
+        ValueType::Int => {
             let n = parse_int(value)
                 .ok_or_else(|| format!("bad value {value:?} for {name:?}: not an integer"))?;
             if let Some((lo, hi)) = kw.range {
@@ -845,9 +845,9 @@ fn check_kind(kw: &Keyword, value: &str) -> Result<Value, String> {
             }
             Value::Int(n)
         }
-        Kind::Bool => Value::Bool(parse_bool(value)),
-        Kind::Str | Kind::Chat => Value::Text(value.to_string()),
-        Kind::Flow => {
+        ValueType::Bool => Value::Bool(parse_bool(value)),
+        ValueType::Str | ValueType::Chat => Value::Text(value.to_string()),
+        ValueType::Flow => {
             parse_flow(value).ok_or_else(|| {
                 format!(
                     "bad value {value:?} for {name:?}: expected rts, hard, xon, soft, both or none"
@@ -855,7 +855,7 @@ fn check_kind(kw: &Keyword, value: &str) -> Result<Value, String> {
             })?;
             Value::Ignored
         }
-        Kind::Perms => match value {
+        ValueType::Perms => match value {
             "refuse" => Value::Perms(RingPatternsPerms::Refuse),
             "warn" => Value::Perms(RingPatternsPerms::Warn),
             _ => {
@@ -1002,7 +1002,7 @@ fn one_line(l: &ConfLine, path: &Path, settings: &mut Settings, parsed: &mut Par
 }
 
 /// The value type of `keyword` (`None` for unknown words).
-pub(crate) fn kind_of(keyword: &str) -> Option<Kind> {
+pub(crate) fn kind_of(keyword: &str) -> Option<ValueType> {
     find(keyword).map(|k| k.kind)
 }
 
@@ -1279,8 +1279,8 @@ mod tests {
         for (name, ign) in keywords() {
             let mut s = d.clone();
             let value = match find(name).map(|k| k.kind) {
-                Some(Kind::Int) => "0x2",
-                Some(Kind::Bool) => {
+                Some(ValueType::Int) => "0x2",
+                Some(ValueType::Bool) => {
                     let now = d.describe().into_iter().find(|(k, _)| k == name);
                     if now.is_some_and(|(_, v)| v == "TRUE") {
                         "n"
@@ -1288,8 +1288,8 @@ mod tests {
                         "y"
                     }
                 }
-                Some(Kind::Flow) => "rts",
-                Some(Kind::Perms) => "warn",
+                Some(ValueType::Flow) => "rts",
+                Some(ValueType::Perms) => "warn",
                 _ => "some-value",
             };
             let out = s.set(name, value).unwrap();

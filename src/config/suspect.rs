@@ -8,12 +8,12 @@
 
 use std::path::Path;
 
-use super::mgetty::{Kind, kind_of, parse_int, read_lines};
+use super::mgetty::{ValueType, kind_of, parse_int, read_lines};
 
 /// What is suspect about `value` for `key`, a keyword of `kind`, if anything.
-fn suspect(key: &str, kind: Kind, value: &str) -> Option<String> {
+fn suspect(key: &str, kind: ValueType, value: &str) -> Option<String> {
     match kind {
-        Kind::Int => {
+        ValueType::Int => {
             let n = parse_int(value)?;
             let digits = value.strip_prefix('-').unwrap_or(value);
             let hex = digits.starts_with("0x") || digits.starts_with("0X");
@@ -39,7 +39,7 @@ fn suspect(key: &str, kind: Kind, value: &str) -> Option<String> {
                 None
             }
         }
-        Kind::Bool => {
+        ValueType::Bool => {
             let yes = super::mgetty::parse_bool(value);
             let plain = matches!(
                 value.to_ascii_lowercase().as_str(),

@@ -10,7 +10,7 @@ use crate::proto::callerid::{ModemAction, RingKind};
 use crate::proto::chat;
 use crate::proto::ring::{Fired, Via};
 use crate::sys::logging::AUDIT;
-use crate::sys::ringsource::{CallRings, Step};
+use crate::sys::ringsource::{CallRings, Heard};
 use crate::sys::tty;
 
 use super::chatio::ChatOutcome;
@@ -66,13 +66,13 @@ impl Getty {
         while call.rings < wanted {
             let timeout = self.next_ring_timeout(&call);
             let step = self.ring_step_cid(&mut rings, &mut call, timeout, true)?;
-            if step == Step::CallerId {
+            if step == Heard::CallerId {
                 if let Some(end) = self.screen_ringing(&mut rings, &mut call)? {
                     return Ok(end);
                 }
                 continue;
             }
-            let Step::Ring {
+            let Heard::Ring {
                 dist,
                 kind,
                 via,
@@ -80,7 +80,7 @@ impl Getty {
                 outcome,
             } = step
             else {
-                if step == Step::Timeout && call.rings == 0 {
+                if step == Heard::Timeout && call.rings == 0 {
                     return Ok(self.no_first_ring(&call));
                 }
                 return self.wait_end(call, step);
@@ -142,8 +142,8 @@ impl Getty {
         let mut rings = CallRings::new(None);
         loop {
             match self.ring_step(&mut rings, call, secs(self.cli.ring_timeout * 1.7))? {
-                Step::Ring { .. } => call.rings += 1,
-                Step::Timeout => break,
+                Heard::Ring { .. } => call.rings += 1,
+                Heard::Timeout => break,
                 other => return self.wait_end(std::mem::take(call), other).map(Some),
             }
         }
@@ -305,13 +305,13 @@ impl Getty {
         let mut rings = CallRings::new(None);
         loop {
             match self.ring_step(&mut rings, &mut call, secs(self.cli.ring_timeout))? {
-                Step::Ring { .. } => {
+                Heard::Ring { .. } => {
                     call.rings += 1;
                     if !self.paths.nologin_file.exists() || self.sig.virtual_ring() {
                         return Ok(State::WaitRings(call));
                     }
                 }
-                Step::Action(ModemAction::Connect) => {
+                Heard::Action(ModemAction::Connect) => {
                     let why = format!("{} exists", nologin_name(&self.paths.nologin_file));
                     self.call_outcome(&call, Outcome::Nologin, why);
                     self.clean_line(Duration::from_millis(500), Duration::from_secs(2))?;
@@ -320,12 +320,12 @@ impl Getty {
                     sleep(&self.sig, Duration::from_secs(5));
                     return Ok(State::Exit(exit::MODEM_REFUSED));
                 }
-                Step::Action(a) => {
+                Heard::Action(a) => {
                     let why = format!("modem reported {}", a.text());
                     self.call_outcome(&call, Outcome::NoCarrier, why);
                     return Ok(State::Exit(exit::MODEM_REFUSED));
                 }
-                Step::Timeout => {
+                Heard::Timeout => {
                     let why = format!("{} exists", nologin_name(&self.paths.nologin_file));
                     log::warn!(target: AUDIT, "rejected, rings={}: {why}", call.rings);
                     self.call_outcome(&call, Outcome::Nologin, why);

@@ -8,7 +8,7 @@ use crate::ops::calllog::Outcome;
 use crate::proto::logname;
 use crate::sys::logging::AUDIT;
 use crate::sys::tty::{self, FinalMode, Flow};
-use crate::sys::utmp::Kind;
+use crate::sys::utmp::RecordType;
 
 use super::common::Getty;
 use super::settings::{login_config_access, read_login_config, resolve_login_config};
@@ -74,9 +74,9 @@ impl Getty {
             return State::Exit(exit::CHAT_FAILED);
         }
         if let Some(u) = entry.utmp_user(&name_str) {
-            if let Err(e) = self
-                .utmp
-                .update(Kind::User, &u, &call.info.connect, &self.tty.device)
+            if let Err(e) =
+                self.utmp
+                    .update(RecordType::User, &u, &call.info.connect, &self.tty.device)
             {
                 log::warn!("utmp: {e}");
             }

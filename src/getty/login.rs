@@ -10,7 +10,7 @@ use crate::proto::issue::{self, Facts, IssueSource};
 use crate::proto::logname::{self, Editor, EditorConfig, NameOutcome};
 use crate::sys::logging::AUDIT;
 use crate::sys::tty::{self, Flow};
-use crate::sys::utmp::Kind;
+use crate::sys::utmp::RecordType;
 
 use super::agetty::Credentials;
 use super::common::Getty;
@@ -141,7 +141,7 @@ impl Getty {
         };
         if let Err(e) = self
             .utmp
-            .update(Kind::Login, "LOGIN", &host, &self.tty.device)
+            .update(RecordType::Login, "LOGIN", &host, &self.tty.device)
         {
             log::warn!("utmp: {e}");
         }

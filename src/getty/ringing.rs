@@ -14,7 +14,7 @@ use crate::proto::callerid::{CallInfo, NmbrRule, RingKind, RingLine, RingReader}
 use crate::proto::chat::{self, printable};
 use crate::proto::ring::{Fired, Via};
 use crate::sys::exec::{Detached, Spawned};
-use crate::sys::ringsource::{CallRings, RiWatcher, RingEvent, RingSource, Step};
+use crate::sys::ringsource::{CallRings, Heard, RiWatcher, RingEvent, RingSource};
 
 use super::common::{Getty, open_line};
 use super::line::{Line, Signals};
@@ -178,11 +178,11 @@ impl Getty {
         rings: &mut CallRings,
         call: &mut Call,
         timeout: Duration,
-    ) -> io::Result<Step> {
+    ) -> io::Result<Heard> {
         self.ring_step_cid(rings, call, timeout, false)
     }
 
-    /// [`Getty::ring_step`], which with `report_cid` also returns [`Step::CallerId`] when a
+    /// [`Getty::ring_step`], which with `report_cid` also returns [`Heard::CallerId`] when a
     /// caller-ID line that is not a ring brings a new number or name (screening acts on it).
     pub(super) fn ring_step_cid(
         &mut self,
@@ -190,7 +190,7 @@ impl Getty {
         call: &mut Call,
         timeout: Duration,
         report_cid: bool,
-    ) -> io::Result<Step> {
+    ) -> io::Result<Heard> {
         let msn = self.msn_list();
         let mut src = LineRings {
             line: open_line(&self.line)?,
@@ -206,16 +206,16 @@ impl Getty {
     }
 
     /// A step that is not a ring, as the end of a ring wait.
-    pub(super) fn wait_end(&mut self, call: Call, step: Step) -> io::Result<State> {
+    pub(super) fn wait_end(&mut self, call: Call, step: Heard) -> io::Result<State> {
         Ok(match step {
-            Step::Action(a) => return self.ring_action(call, a),
-            Step::Fired(f) | Step::Ring { fired: Some(f), .. } => {
+            Heard::Action(a) => return self.ring_action(call, a),
+            Heard::Fired(f) | Heard::Ring { fired: Some(f), .. } => {
                 self.ring_wait_end(call, RingWait::Cadence(f))
             }
             // only ring_step_cid's callers see CallerId, and they go on waiting
-            Step::Timeout | Step::CallerId => self.ring_wait_end(call, RingWait::Timeout),
-            Step::Hangup => self.ring_wait_end(call, RingWait::Hangup),
-            Step::Signal | Step::Ring { .. } => {
+            Heard::Timeout | Heard::CallerId => self.ring_wait_end(call, RingWait::Timeout),
+            Heard::Hangup => self.ring_wait_end(call, RingWait::Hangup),
+            Heard::Signal | Heard::Ring { .. } => {
                 let n = self.sig.term_signal().unwrap_or(1);
                 self.ring_wait_end(call, RingWait::Signal(n))
             }

@@ -14,7 +14,7 @@ use crate::config::load::{self, Trust};
 use crate::config::mgetty::Settings;
 use crate::ops::calllog::Outcome;
 use crate::sys::logging::AUDIT;
-use crate::sys::ringsource::{CallRings, Step};
+use crate::sys::ringsource::{CallRings, Heard};
 
 use super::common::Getty;
 use super::line::sleep;
@@ -117,9 +117,9 @@ impl Getty {
                 break;
             }
             match self.ring_step_cid(rings, call, left, true)? {
-                Step::CallerId => {}
-                Step::Ring { .. } => call.rings += 1,
-                Step::Timeout => break,
+                Heard::CallerId => {}
+                Heard::Ring { .. } => call.rings += 1,
+                Heard::Timeout => break,
                 other => return self.wait_end(std::mem::take(call), other).map(Some),
             }
         }

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use crate::sys::lock::Holder;
 use crate::sys::logging::AUDIT;
-use crate::sys::utmp::Kind;
+use crate::sys::utmp::RecordType;
 use nix::sys::inotify::Inotify;
 
 use super::common::{Getty, secs};
@@ -119,7 +119,7 @@ impl Getty {
         let host: String = cmdline.chars().take(59).collect();
         if let Err(e) = self
             .utmp
-            .update(Kind::User, "dialout", &host, &self.tty.device)
+            .update(RecordType::User, "dialout", &host, &self.tty.device)
         {
             log::debug!("utmp: {e}");
         }

@@ -41,7 +41,7 @@ pub fn greeting(version: &str) -> String {
 
 /// Which line a call gets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
+pub enum MessageType {
     /// An incoming call.
     Cid,
     /// Picked up and hung up on (block list `block`).
@@ -50,39 +50,41 @@ pub enum Kind {
     Blk,
 }
 
-impl Kind {
+impl MessageType {
     /// The label, live (`CID`) or in the replay (`CIDLOG`).
     pub fn label(self, log: bool) -> &'static str {
         match (self, log) {
-            (Kind::Cid, false) => "CID",
-            (Kind::Cid, true) => "CIDLOG",
-            (Kind::Hup, false) => "HUP",
-            (Kind::Hup, true) => "HUPLOG",
-            (Kind::Blk, false) => "BLK",
-            (Kind::Blk, true) => "BLKLOG",
+            (MessageType::Cid, false) => "CID",
+            (MessageType::Cid, true) => "CIDLOG",
+            (MessageType::Hup, false) => "HUP",
+            (MessageType::Hup, true) => "HUPLOG",
+            (MessageType::Blk, false) => "BLK",
+            (MessageType::Blk, true) => "BLKLOG",
         }
     }
 
     /// The kind for a state file's state (`blocked`, `refusing`, anything else).
-    pub fn of_state(state: &str) -> Kind {
+    pub fn of_state(state: &str) -> MessageType {
         match state {
-            "blocked" => Kind::Hup,
-            "refusing" => Kind::Blk,
-            _ => Kind::Cid,
+            "blocked" => MessageType::Hup,
+            "refusing" => MessageType::Blk,
+            _ => MessageType::Cid,
         }
     }
 
     /// The kind for a call record: `blocked`, a screening refusal, anything else.
-    pub fn of_record(r: &CallRecord) -> Kind {
+    pub fn of_record(r: &CallRecord) -> MessageType {
         let screened = [
             "ignored by ",
             "screening fails closed",
             "dialin.config denies",
         ];
         match r.outcome {
-            Outcome::Blocked => Kind::Hup,
-            Outcome::Refused if screened.iter().any(|p| r.reason.starts_with(p)) => Kind::Blk,
-            _ => Kind::Cid,
+            Outcome::Blocked => MessageType::Hup,
+            Outcome::Refused if screened.iter().any(|p| r.reason.starts_with(p)) => {
+                MessageType::Blk
+            }
+            _ => MessageType::Cid,
         }
     }
 }
@@ -106,7 +108,7 @@ pub fn number(cid: &str) -> String {
 
 /// One call line with CR LF: `CID: *DATE*mmddyyyy*TIME*hhmm*LINE*…*NMBR*…*MESG*NONE*NAME*…*`.
 pub fn call_line(
-    kind: Kind,
+    kind: MessageType,
     log: bool,
     t: &LocalTime,
     line: &str,
@@ -144,7 +146,7 @@ pub fn replay(records: &[CallRecord], max: usize, local: impl Fn(i64) -> LocalTi
     }
     let mut out = String::new();
     for r in &calls[calls.len().saturating_sub(max)..] {
-        let kind = Kind::of_record(r);
+        let kind = MessageType::of_record(r);
         out.push_str(&call_line(
             kind,
             true,
@@ -209,7 +211,7 @@ impl Tracker {
     }
 
     /// The lines due at `now` (kind and state), each once per call.
-    pub fn due(&mut self, now: Instant) -> Vec<(Kind, LineState)> {
+    pub fn due(&mut self, now: Instant) -> Vec<(MessageType, LineState)> {
         let mut out = Vec::new();
         for t in self.lines.values_mut() {
             let (Some(seen), Some(s), false) = (t.seen, t.last.as_ref(), t.sent) else {
@@ -219,7 +221,7 @@ impl Tracker {
             let wait = if named { SETTLE } else { NAME_WAIT };
             if now >= seen + wait || s.state == "blocked" {
                 t.sent = true;
-                out.push((Kind::of_state(&s.state), s.clone()));
+                out.push((MessageType::of_state(&s.state), s.clone()));
             }
         }
         out
@@ -270,14 +272,21 @@ mod tests {
     #[test]
     fn lines() {
         assert_eq!(
-            call_line(Kind::Cid, false, &t(), "ttyS0", "5551234", "JOHN*DOE"),
+            call_line(
+                MessageType::Cid,
+                false,
+                &t(),
+                "ttyS0",
+                "5551234",
+                "JOHN*DOE"
+            ),
             "CID: *DATE*12062026*TIME*0905*LINE*ttyS0*NMBR*5551234*MESG*NONE*NAME*JOHN?DOE*\r\n"
         );
         assert_eq!(
-            call_line(Kind::Hup, true, &t(), "", "P", ""),
+            call_line(MessageType::Hup, true, &t(), "", "P", ""),
             "HUPLOG: *DATE*12062026*TIME*0905*LINE*-*NMBR*PRIVATE*MESG*NONE*NAME*NO NAME*\r\n"
         );
-        assert!(call_line(Kind::Blk, false, &t(), "x", "none", "\x1b").starts_with("BLK: "));
+        assert!(call_line(MessageType::Blk, false, &t(), "x", "none", "\x1b").starts_with("BLK: "));
         assert!(greeting("1.2").starts_with("200 Server: rgetty (NCID) 1.2\r\n210 "));
     }
 
@@ -330,16 +339,16 @@ mod tests {
         tr.observe(state("ringing", Some("555"), Some("ANN")), t0 + SETTLE / 2);
         let d = tr.due(t0 + SETTLE);
         assert_eq!(d.len(), 1);
-        assert_eq!(d[0].0, Kind::Cid);
+        assert_eq!(d[0].0, MessageType::Cid);
         assert!(tr.due(t0 + NAME_WAIT * 2).is_empty(), "once per call");
         tr.observe(state("answering", Some("555"), Some("ANN")), t0);
         assert!(tr.due(t0 + NAME_WAIT * 2).is_empty());
         // next call: blocked goes out at once, as HUP
         tr.observe(state("waiting", None, None), t0);
         tr.observe(state("blocked", Some("0900"), None), t0);
-        assert_eq!(tr.due(t0)[0].0, Kind::Hup);
+        assert_eq!(tr.due(t0)[0].0, MessageType::Hup);
         tr.observe(state("waiting", None, None), t0);
         tr.observe(state("refusing", Some("444"), Some("X")), t0);
-        assert_eq!(tr.due(t0 + SETTLE)[0].0, Kind::Blk);
+        assert_eq!(tr.due(t0 + SETTLE)[0].0, MessageType::Blk);
     }
 }

@@ -12,7 +12,7 @@ pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// A metric family's type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
+pub enum MetricType {
     /// Goes up and down.
     Gauge,
     /// Only goes up (the sample name ends in `_total`).
@@ -32,12 +32,12 @@ impl Exposition {
     }
 
     /// Start a family: its `# HELP` (escaped) and `# TYPE` lines.
-    pub fn family(&mut self, name: &str, kind: Kind, help: &str) -> &mut Self {
+    pub fn family(&mut self, name: &str, kind: MetricType, help: &str) -> &mut Self {
         debug_assert!(valid_name(name), "{name}");
         let help = help.replace('\\', "\\\\").replace('\n', "\\n");
         let kind = match kind {
-            Kind::Gauge => "gauge",
-            Kind::Counter => "counter",
+            MetricType::Gauge => "gauge",
+            MetricType::Counter => "counter",
         };
         let _ = writeln!(self.out, "# HELP {name} {help}\n# TYPE {name} {kind}");
         self
@@ -129,13 +129,13 @@ pub fn status_metrics(lines: &[(LineState, String)], calls: &[CallRecord]) -> St
     for (_, st) in lines {
         *by_state.entry(st.as_str()).or_default() += 1;
     }
-    e.family("rgetty_lines", Kind::Gauge, "Lines by state.");
+    e.family("rgetty_lines", MetricType::Gauge, "Lines by state.");
     for (st, n) in &by_state {
         e.sample("rgetty_lines", &[("state", st)], f64::from(*n));
     }
     e.family(
         "rgetty_line_state",
-        Kind::Gauge,
+        MetricType::Gauge,
         "1 for the state each line is in.",
     );
     for (l, st) in lines {
@@ -147,7 +147,7 @@ pub fn status_metrics(lines: &[(LineState, String)], calls: &[CallRecord]) -> St
     }
     e.family(
         "rgetty_line_state_since_seconds",
-        Kind::Gauge,
+        MetricType::Gauge,
         "When each line entered its state (Unix time).",
     );
     for (l, _) in lines {
@@ -166,7 +166,7 @@ pub fn status_metrics(lines: &[(LineState, String)], calls: &[CallRecord]) -> St
     }
     e.family(
         "rgetty_calls_total",
-        Kind::Counter,
+        MetricType::Counter,
         "Calls in the call log by outcome.",
     );
     for (o, n) in &by_outcome {
@@ -174,7 +174,7 @@ pub fn status_metrics(lines: &[(LineState, String)], calls: &[CallRecord]) -> St
     }
     e.family(
         "rgetty_last_call_timestamp_seconds",
-        Kind::Gauge,
+        MetricType::Gauge,
         "Start of the last call per line (Unix time).",
     );
     for (line, t) in &last {
@@ -243,58 +243,58 @@ pub struct PortMetrics {
 pub fn share_metrics(ports: &[PortMetrics]) -> String {
     let mut e = Exposition::new();
     type Get = fn(&PortMetrics) -> f64;
-    let families: [(&str, Kind, &str, Get); 9] = [
+    let families: [(&str, MetricType, &str, Get); 9] = [
         (
             "rgetty_share_clients",
-            Kind::Gauge,
+            MetricType::Gauge,
             "Clients connected.",
             |p| p.clients as f64,
         ),
         (
             "rgetty_share_bytes_to_device_total",
-            Kind::Counter,
+            MetricType::Counter,
             "Bytes written from clients to the device.",
             |p| p.bytes_to_device as f64,
         ),
         (
             "rgetty_share_bytes_from_device_total",
-            Kind::Counter,
+            MetricType::Counter,
             "Bytes read from the device for clients.",
             |p| p.bytes_from_device as f64,
         ),
         (
             "rgetty_share_sessions_total",
-            Kind::Counter,
+            MetricType::Counter,
             "Device sessions opened.",
             |p| p.sessions as f64,
         ),
         (
             "rgetty_share_refusals_total",
-            Kind::Counter,
+            MetricType::Counter,
             "Clients refused.",
             |p| p.refusals as f64,
         ),
         (
             "rgetty_share_device_gaps_total",
-            Kind::Counter,
+            MetricType::Counter,
             "Times the device went away while its session was held.",
             |p| p.device_gaps as f64,
         ),
         (
             "rgetty_share_held_input_dropped_bytes_total",
-            Kind::Counter,
+            MetricType::Counter,
             "Client input dropped while the device was away.",
             |p| p.held_input_dropped as f64,
         ),
         (
             "rgetty_share_device_present",
-            Kind::Gauge,
+            MetricType::Gauge,
             "1 if the device exists.",
             |p| f64::from(u8::from(p.device_present)),
         ),
         (
             "rgetty_share_lock",
-            Kind::Gauge,
+            MetricType::Gauge,
             "1 for the lock state of the device.",
             |_| 0.0,
         ),
@@ -347,7 +347,7 @@ mod tests {
     #[test]
     fn writer() {
         let mut e = Exposition::new();
-        e.family("a_b", Kind::Counter, "x\\y\nz")
+        e.family("a_b", MetricType::Counter, "x\\y\nz")
             .sample("a_b_total", &[("l", "q\"\\\n")], 3.0)
             .sample("a_b_total", &[], 0.5)
             .sample("a_b_total", &[], f64::NAN);

@@ -10,11 +10,11 @@
 
 use std::time::{Duration, Instant};
 
-use super::reset_seq::Step;
+use super::reset_seq::Phase;
 
 /// Which esptool reset.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
+pub enum EspReset {
     /// `ClassicReset`: `dtr=0 rts=1; 100ms; dtr=1 rts=0; 50ms; dtr=0`.
     Classic,
     /// `USBJTAGSerialReset`: `dtr=0 rts=0; 100ms; dtr=1 rts=0; 100ms; dtr=0 rts=1; 100ms;
@@ -22,12 +22,12 @@ pub enum Kind {
     UsbJtag,
 }
 
-impl Kind {
+impl EspReset {
     /// The name used in logs.
     pub fn name(self) -> &'static str {
         match self {
-            Kind::Classic => "esptool-classic",
-            Kind::UsbJtag => "esptool-usb-jtag",
+            EspReset::Classic => "esptool-classic",
+            EspReset::UsbJtag => "esptool-usb-jtag",
         }
     }
 }
@@ -41,29 +41,29 @@ const R0: Edge = (false, false);
 const R1: Edge = (false, true);
 
 /// What the client sends after the opening, repeats of a line's value left out.
-fn rest(kind: Kind) -> &'static [Edge] {
+fn rest(kind: EspReset) -> &'static [Edge] {
     match kind {
-        Kind::Classic => &[D1, R0, D0],
-        Kind::UsbJtag => &[D1, R1, D0, R0],
+        EspReset::Classic => &[D1, R0, D0],
+        EspReset::UsbJtag => &[D1, R1, D0, R0],
     }
 }
 
 /// The sequence the server carries out (DTR and RTS of a step in one TIOCMSET).
-pub fn steps(kind: Kind) -> Vec<Step> {
-    let set = |d: bool, r: bool| Step::Set {
+pub fn steps(kind: EspReset) -> Vec<Phase> {
+    let set = |d: bool, r: bool| Phase::Set {
         dtr: Some(d),
         rts: Some(r),
     };
-    let ms = |m| Step::Wait(Duration::from_millis(m));
+    let ms = |m| Phase::Wait(Duration::from_millis(m));
     match kind {
-        Kind::Classic => vec![
+        EspReset::Classic => vec![
             set(false, true),
             ms(100),
             set(true, false),
             ms(50),
             set(false, false),
         ],
-        Kind::UsbJtag => vec![
+        EspReset::UsbJtag => vec![
             set(false, false),
             ms(100),
             set(true, false),
@@ -84,7 +84,7 @@ pub enum Verdict {
     /// Carry it out as usual.
     Pass,
     /// It opens a sequence: carry out [`steps`] of this kind locally; answer the client.
-    Start(Kind),
+    Start(EspReset),
     /// Part of a running sequence: answer the client, leave the device alone.
     Absorb,
 }
@@ -93,7 +93,7 @@ pub enum Verdict {
 #[derive(Debug, Default)]
 pub struct Recogniser {
     recent: Vec<Edge>,
-    absorbing: Option<(Kind, usize, Instant)>,
+    absorbing: Option<(EspReset, usize, Instant)>,
     client: (Option<bool>, Option<bool>),
 }
 
@@ -128,9 +128,9 @@ impl Recogniser {
             self.recent.remove(0);
         }
         let kind = if self.recent.ends_with(&[R0, D0, D0]) {
-            Kind::UsbJtag
+            EspReset::UsbJtag
         } else if self.recent.ends_with(&[D0, R1]) {
-            Kind::Classic
+            EspReset::Classic
         } else if tail {
             return Verdict::Absorb;
         } else {
@@ -160,7 +160,7 @@ mod tests {
             v,
             [
                 Pass,
-                Start(Kind::Classic),
+                Start(EspReset::Classic),
                 Absorb,
                 Absorb,
                 Absorb,
@@ -169,7 +169,7 @@ mod tests {
             ]
         );
         let v = run(&[D0, R1, D1, R0, D0, D1]);
-        assert_eq!(v[1..5], [Start(Kind::Classic), Absorb, Absorb, Absorb]);
+        assert_eq!(v[1..5], [Start(EspReset::Classic), Absorb, Absorb, Absorb]);
         assert_eq!(v[5], Pass, "the sequence is over");
     }
 
@@ -177,8 +177,8 @@ mod tests {
     fn usb_jtag_right_after_classic() {
         let s = [D0, R1, D0, D1, R0, D1, D0, R0, D0, D0, D1];
         let v = run(&s);
-        assert_eq!(v[1], Verdict::Start(Kind::Classic));
-        assert_eq!(v[9], Verdict::Start(Kind::UsbJtag), "{v:?}");
+        assert_eq!(v[1], Verdict::Start(EspReset::Classic));
+        assert_eq!(v[9], Verdict::Start(EspReset::UsbJtag), "{v:?}");
         assert_eq!(v[10], Verdict::Absorb);
     }
 
@@ -187,7 +187,7 @@ mod tests {
         use Verdict::*;
         let s = [R0, D0, D0, D1, R0, D1, R1, D1, D0, R1, D0, D0, R0, D0];
         let v = run(&s);
-        assert_eq!(v[..3], [Pass, Pass, Start(Kind::UsbJtag)]);
+        assert_eq!(v[..3], [Pass, Pass, Start(EspReset::UsbJtag)]);
         assert!(v[3..].iter().all(|x| *x == Absorb), "{v:?}");
     }
 
@@ -200,7 +200,7 @@ mod tests {
         );
         let (mut r, t) = (Recogniser::default(), Instant::now());
         r.feed(true, false, t);
-        assert_eq!(r.feed(false, true, t), Verdict::Start(Kind::Classic));
+        assert_eq!(r.feed(false, true, t), Verdict::Start(EspReset::Classic));
         assert_eq!(r.feed(true, true, t + ABSORB_FOR * 2), Verdict::Pass);
         // A line outside the script ends absorbing at once.
         r.feed(true, false, t);

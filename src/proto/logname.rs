@@ -4,8 +4,8 @@
 //! integration of §5.5 and the hardening notes of §11, in rgetty's safe variant.
 //!
 //! The getty puts the line in raw mode (no driver echo), writes the issue and `\r\n` + prompt,
-//! then for every byte read calls [`Editor::feed`], writes [`Step::echo`] to the line, and acts
-//! on [`Step::outcome`]:
+//! then for every byte read calls [`Editor::feed`], writes [`Edit::echo`] to the line, and acts
+//! on [`Edit::outcome`]:
 //!
 //! * [`NameOutcome::Name`]: write `terminator.extra_echo()`, set the final mode
 //!   ([`Terminator::map_cr`]: ICRNL+ONLCR for CR), dispatch the name. A name equal to
@@ -129,7 +129,7 @@ pub enum NameOutcome {
 
 /// The result of one [`Editor::feed`] or [`Editor::resume`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Step {
+pub struct Edit {
     /// Bytes to write to the line, in order (only printable ASCII, CR, LF and BS).
     pub echo: Vec<u8>,
     /// Set when the attempt ended.
@@ -211,12 +211,12 @@ impl Editor {
     }
 
     /// Take one raw byte from the line.
-    pub fn feed(&mut self, byte: u8) -> Step {
+    pub fn feed(&mut self, byte: u8) -> Edit {
         match self.detector.feed(byte) {
             Progress::Detected => {
                 let consumed = self.held.len() + 1;
                 self.reset_name();
-                Step {
+                Edit {
                     echo: Vec::new(),
                     outcome: Some(NameOutcome::AutoPpp { consumed }),
                 }
@@ -239,11 +239,11 @@ impl Editor {
 
     /// Continue with bytes still queued after an [`NameOutcome::Empty`] or [`NameOutcome::Reprompt`];
     /// `None` when there are none.
-    pub fn resume(&mut self) -> Option<Step> {
+    pub fn resume(&mut self) -> Option<Edit> {
         (!self.queue.is_empty()).then(|| self.process_queue())
     }
 
-    fn process_queue(&mut self) -> Step {
+    fn process_queue(&mut self) -> Edit {
         let mut echo = Vec::new();
         while let Some(b) = self.queue.pop_front() {
             if let Some(outcome) = self.name_rules(b, &mut echo) {
@@ -252,13 +252,13 @@ impl Editor {
                     self.queue.clear();
                     self.held.clear();
                 }
-                return Step {
+                return Edit {
                     echo,
                     outcome: Some(outcome),
                 };
             }
         }
-        Step {
+        Edit {
             echo,
             outcome: None,
         }
@@ -509,7 +509,7 @@ mod tests {
     fn failed_frame_is_released() {
         // `~` then a letter: both echoed when the letter arrives
         let mut e = Editor::new(EditorConfig::default());
-        assert_eq!(e.feed(0x7e), Step::default());
+        assert_eq!(e.feed(0x7e), Edit::default());
         assert!(e.is_holding());
         let s = e.feed(b'a');
         assert_eq!(s.echo, b"~a");
@@ -549,7 +549,7 @@ mod tests {
         // 7E FF 03 is held; 'x' fails the match; released: `~`, DEL, ^C (re-prompt), then `x`
         let mut e = Editor::new(EditorConfig::default());
         for b in [0x7e, 0xff, 0x03] {
-            assert_eq!(e.feed(b), Step::default());
+            assert_eq!(e.feed(b), Edit::default());
         }
         let s = e.feed(b'x');
         assert_eq!(s.echo, b"~\x08 \x08");

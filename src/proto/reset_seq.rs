@@ -15,7 +15,7 @@ pub const MAX_STEPS: usize = 64;
 
 /// One step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Step {
+pub enum Phase {
     /// Set the lines named (`None`: leave it).
     Set {
         /// DTR.
@@ -28,7 +28,7 @@ pub enum Step {
 }
 
 /// Parse a sequence; the error says which step is wrong.
-pub fn parse(text: &str) -> Result<Vec<Step>, String> {
+pub fn parse(text: &str) -> Result<Vec<Phase>, String> {
     let mut steps = Vec::new();
     for part in text.split(';').map(str::trim).filter(|p| !p.is_empty()) {
         if let Some(ms) = part.strip_suffix("ms") {
@@ -38,7 +38,7 @@ pub fn parse(text: &str) -> Result<Vec<Step>, String> {
                 .ok()
                 .filter(|m| *m <= MAX_WAIT_MS)
                 .ok_or_else(|| format!("bad wait {part:?} (0..{MAX_WAIT_MS}ms)"))?;
-            steps.push(Step::Wait(Duration::from_millis(ms)));
+            steps.push(Phase::Wait(Duration::from_millis(ms)));
             continue;
         }
         let (mut dtr, mut rts) = (None, None);
@@ -60,7 +60,7 @@ pub fn parse(text: &str) -> Result<Vec<Step>, String> {
                 return Err(format!("{line} twice in {part:?}"));
             }
         }
-        steps.push(Step::Set { dtr, rts });
+        steps.push(Phase::Set { dtr, rts });
     }
     if steps.is_empty() || steps.len() > MAX_STEPS {
         return Err(format!("a sequence has 1..{MAX_STEPS} steps"));
@@ -70,7 +70,7 @@ pub fn parse(text: &str) -> Result<Vec<Step>, String> {
 
 /// A `NAME=SEQUENCE` definition (`--reset-seq`, config `reset-seq NAME = SEQUENCE`): a name
 /// of letters, digits, `-` and `_`, starting with a letter or digit.
-pub fn parse_named(text: &str) -> Result<(String, Vec<Step>), String> {
+pub fn parse_named(text: &str) -> Result<(String, Vec<Phase>), String> {
     let (name, seq) = text
         .split_once('=')
         .map(|(n, s)| (n.trim(), s))
@@ -93,17 +93,17 @@ mod tests {
         assert_eq!(
             s,
             vec![
-                Step::Set {
+                Phase::Set {
                     dtr: Some(false),
                     rts: Some(true)
                 },
-                Step::Wait(Duration::from_millis(100)),
-                Step::Set {
+                Phase::Wait(Duration::from_millis(100)),
+                Phase::Set {
                     dtr: Some(true),
                     rts: Some(false)
                 },
-                Step::Wait(Duration::from_millis(50)),
-                Step::Set {
+                Phase::Wait(Duration::from_millis(50)),
+                Phase::Set {
                     dtr: Some(false),
                     rts: None
                 },

@@ -95,7 +95,7 @@ impl RingOutcome {
 
 /// Result of [`Matcher::ring`].
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RingEvent {
+pub struct RingReport {
     /// A pattern whose silence had already ended before this ring (the caller polled late);
     /// it is reported first, then the ring is handled against the reset machine.
     pub fired: Option<Fired>,
@@ -151,11 +151,11 @@ impl Matcher {
 
     /// Feed one ring seen at `at`. Times must not go backwards (an earlier time is treated as
     /// equal to the latest one seen).
-    pub fn ring(&mut self, at: Duration) -> RingEvent {
+    pub fn ring(&mut self, at: Duration) -> RingReport {
         let at = self.seq.last().map_or(at, |last| at.max(*last));
         let fired = self.poll(at);
         let outcome = self.take_ring(at);
-        RingEvent { fired, outcome }
+        RingReport { fired, outcome }
     }
 
     fn take_ring(&mut self, at: Duration) -> RingOutcome {

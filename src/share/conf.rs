@@ -358,7 +358,7 @@ pub struct Globals {
     /// `control=PATH`: the control socket.
     pub control: Option<PathBuf>,
     /// `reset-seq NAME = STEPS` lines: named DTR/RTS reset sequences.
-    pub reset_seqs: Vec<(String, Vec<crate::proto::reset_seq::Step>)>,
+    pub reset_seqs: Vec<(String, Vec<crate::proto::reset_seq::Phase>)>,
     /// `web=[ADDR:]PORT`: where the web console is served.
     pub web: Option<SocketAddr>,
 }

@@ -249,7 +249,7 @@ pub struct ShareServer {
     hotplug: Option<hotplug::Hotplug>,
     control: Option<control::Control>,
     /// Named reset sequences, and those running (by device token).
-    reset_seqs: HashMap<String, Vec<crate::proto::reset_seq::Step>>,
+    reset_seqs: HashMap<String, Vec<crate::proto::reset_seq::Phase>>,
     resets: HashMap<usize, reset::Running>,
     esp: HashMap<usize, crate::proto::esp_reset::Recogniser>,
     /// Alert commands running.

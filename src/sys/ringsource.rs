@@ -233,7 +233,7 @@ impl RingSource for SignalRings<'_> {
 
 /// What [`CallRings::next`] saw.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Step {
+pub enum Heard {
     /// A ring event that counts towards `rings`: a ring of the phone from this call's source
     /// (fed to the cadence matcher) or a caller-ID line. `fired`: a pattern whose silence had
     /// ended before this ring was seen.
@@ -290,7 +290,7 @@ impl CallRings {
     /// Wait for the next step from `src`, at most `timeout` unless a cadence is under way:
     /// then until the pattern fires or can no longer match, so silences longer than the ring
     /// timeout work.
-    pub fn next(&mut self, src: &mut dyn RingSource, timeout: Duration) -> io::Result<Step> {
+    pub fn next(&mut self, src: &mut dyn RingSource, timeout: Duration) -> io::Result<Heard> {
         // None: no deadline (a timeout too large for the clock).
         let deadline = Instant::now().checked_add(timeout);
         loop {
@@ -298,7 +298,7 @@ impl CallRings {
             let mut pending = false;
             if let Some(m) = self.matcher.as_mut() {
                 if let Some(f) = m.poll(self.epoch.elapsed()) {
-                    return Ok(Step::Fired(f));
+                    return Ok(Heard::Fired(f));
                 }
                 if let Some(d) = m.next_deadline() {
                     pending = true;
@@ -308,13 +308,13 @@ impl CallRings {
             match src.next_event(until)? {
                 None => {
                     if !pending && deadline.is_some_and(|d| Instant::now() >= d) {
-                        return Ok(Step::Timeout);
+                        return Ok(Heard::Timeout);
                     }
                 }
-                Some(RingEvent::Signal) => return Ok(Step::Signal),
-                Some(RingEvent::Hangup) => return Ok(Step::Hangup),
-                Some(RingEvent::Action(a)) => return Ok(Step::Action(a)),
-                Some(RingEvent::CallerId) => return Ok(Step::CallerId),
+                Some(RingEvent::Signal) => return Ok(Heard::Signal),
+                Some(RingEvent::Hangup) => return Ok(Heard::Hangup),
+                Some(RingEvent::Action(a)) => return Ok(Heard::Action(a)),
+                Some(RingEvent::CallerId) => return Ok(Heard::CallerId),
                 Some(RingEvent::Ring {
                     at,
                     via,
@@ -330,7 +330,7 @@ impl CallRings {
     }
 
     /// Count a ring event; `None` when it is the second report of a ring already counted.
-    fn ring(&mut self, at: Instant, via: Via, kind: RingKind, dist: i32) -> Option<Step> {
+    fn ring(&mut self, at: Instant, via: Via, kind: RingKind, dist: i32) -> Option<Heard> {
         let (mut fired, mut outcome) = (None, None);
         if kind == RingKind::Phone {
             if !self.lock.admit(via) {
@@ -348,7 +348,7 @@ impl CallRings {
                 outcome = Some(event.outcome);
             }
         }
-        Some(Step::Ring {
+        Some(Heard::Ring {
             dist,
             kind,
             via,
@@ -450,8 +450,8 @@ mod tests {
         let mut rings = 0;
         while rings < wanted {
             match call.next(src, Duration::from_secs(3)).unwrap() {
-                Step::Ring { fired: Some(f), .. } | Step::Fired(f) => return (f.command, rings),
-                Step::Ring { .. } => rings += 1,
+                Heard::Ring { fired: Some(f), .. } | Heard::Fired(f) => return (f.command, rings),
+                Heard::Ring { .. } => rings += 1,
                 other => return (format!("{other:?}"), rings),
             }
         }

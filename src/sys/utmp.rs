@@ -59,7 +59,7 @@ impl Default for UtmpFiles {
 
 /// Record type (`ut_type`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
+pub enum RecordType {
     /// INIT_PROCESS: spawned by init.
     Init,
     /// LOGIN_PROCESS: waiting for a login (mgetty: user `LOGIN`).
@@ -72,24 +72,24 @@ pub enum Kind {
     Other(i16),
 }
 
-impl Kind {
+impl RecordType {
     fn to_raw(self) -> libc::c_short {
         match self {
-            Kind::Init => libc::INIT_PROCESS,
-            Kind::Login => libc::LOGIN_PROCESS,
-            Kind::User => libc::USER_PROCESS,
-            Kind::Dead => libc::DEAD_PROCESS,
-            Kind::Other(t) => t,
+            RecordType::Init => libc::INIT_PROCESS,
+            RecordType::Login => libc::LOGIN_PROCESS,
+            RecordType::User => libc::USER_PROCESS,
+            RecordType::Dead => libc::DEAD_PROCESS,
+            RecordType::Other(t) => t,
         }
     }
 
-    fn from_raw(t: libc::c_short) -> Kind {
+    fn from_raw(t: libc::c_short) -> RecordType {
         match t {
-            libc::INIT_PROCESS => Kind::Init,
-            libc::LOGIN_PROCESS => Kind::Login,
-            libc::USER_PROCESS => Kind::User,
-            libc::DEAD_PROCESS => Kind::Dead,
-            other => Kind::Other(other),
+            libc::INIT_PROCESS => RecordType::Init,
+            libc::LOGIN_PROCESS => RecordType::Login,
+            libc::USER_PROCESS => RecordType::User,
+            libc::DEAD_PROCESS => RecordType::Dead,
+            other => RecordType::Other(other),
         }
     }
 }
@@ -98,7 +98,7 @@ impl Kind {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Record {
     /// `ut_type`.
-    pub kind: Kind,
+    pub kind: RecordType,
     /// `ut_pid`.
     pub pid: i32,
     /// `ut_line`: the device without `/dev/` (`ttyS0`, `pts/1`).
@@ -202,7 +202,7 @@ fn default_id(line: &str) -> &[u8] {
 
 fn decode(ut: &libc::utmpx) -> Record {
     Record {
-        kind: Kind::from_raw(ut.ut_type),
+        kind: RecordType::from_raw(ut.ut_type),
         pid: ut.ut_pid,
         line: field_str(&ut.ut_line),
         id: field_str(&ut.ut_id),
@@ -222,7 +222,13 @@ fn is_process_record(ut: &libc::utmpx) -> bool {
 impl UtmpFiles {
     /// Mark this process's record as `kind` with `user`/`host` on `line` (the device without
     /// `/dev/`) in utmp, and append the same record to wtmp. See the module docs.
-    pub fn update(&self, kind: Kind, user: &str, host: &str, line: &str) -> Result<(), UtmpError> {
+    pub fn update(
+        &self,
+        kind: RecordType,
+        user: &str,
+        host: &str,
+        line: &str,
+    ) -> Result<(), UtmpError> {
         let (_utmp_file, utmp_c) = open_checked(&self.utmp)?;
         // Nothing a process put in its command line (ESC, BEL) reaches who(1) or last(1).
         let (user, host) = (sanitize::printable(user), sanitize::printable(host));
@@ -324,10 +330,10 @@ impl UtmpFiles {
         let open = read_records(&self.utmp).is_ok_and(|records| {
             records
                 .iter()
-                .any(|r| r.pid == pid && matches!(r.kind, Kind::Login | Kind::User))
+                .any(|r| r.pid == pid && matches!(r.kind, RecordType::Login | RecordType::User))
         });
         if open {
-            self.update(Kind::Dead, "", "", line)?;
+            self.update(RecordType::Dead, "", "", line)?;
         }
         Ok(open)
     }
@@ -335,7 +341,12 @@ impl UtmpFiles {
     /// The number of USER_PROCESS records in utmp (issue escapes `\N`, `\U`); 0 if unreadable.
     pub fn count_users(&self) -> usize {
         read_records(&self.utmp)
-            .map(|records| records.iter().filter(|r| r.kind == Kind::User).count())
+            .map(|records| {
+                records
+                    .iter()
+                    .filter(|r| r.kind == RecordType::User)
+                    .count()
+            })
             .unwrap_or(0)
     }
 }
@@ -409,13 +420,13 @@ mod tests {
     #[test]
     fn kinds_round_trip() {
         for k in [
-            Kind::Init,
-            Kind::Login,
-            Kind::User,
-            Kind::Dead,
-            Kind::Other(2),
+            RecordType::Init,
+            RecordType::Login,
+            RecordType::User,
+            RecordType::Dead,
+            RecordType::Other(2),
         ] {
-            assert_eq!(Kind::from_raw(k.to_raw()), k);
+            assert_eq!(RecordType::from_raw(k.to_raw()), k);
         }
     }
 
@@ -432,13 +443,13 @@ mod tests {
         };
         symlink(&victim, &files.utmp).unwrap();
         let e = files
-            .update(Kind::Login, "LOGIN", "", "pts/99")
+            .update(RecordType::Login, "LOGIN", "", "pts/99")
             .unwrap_err();
         assert!(e.to_string().contains("is a symlink"), "{e}");
         std::fs::remove_file(&files.utmp).unwrap();
         symlink(&victim, &files.wtmp).unwrap();
         files
-            .update(Kind::User, "dialout", "cu \u{1b}[2J\u{7}", "pts/99")
+            .update(RecordType::User, "dialout", "cu \u{1b}[2J\u{7}", "pts/99")
             .unwrap();
         assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep\n");
         let records = read_records(&files.utmp).unwrap();
@@ -462,11 +473,13 @@ mod tests {
         };
         assert!(!files.close("/tmp/line").unwrap());
         assert!(!files.utmp.exists());
-        files.update(Kind::Login, "LOGIN", "", "/tmp/line").unwrap();
+        files
+            .update(RecordType::Login, "LOGIN", "", "/tmp/line")
+            .unwrap();
         assert!(files.close("/tmp/line").unwrap());
         let records = read_records(&files.utmp).unwrap();
         assert_eq!(records.len(), 1);
-        assert_eq!(records[0].kind, Kind::Dead);
+        assert_eq!(records[0].kind, RecordType::Dead);
         assert_eq!(records[0].user, "");
         assert_eq!(read_records(&files.wtmp).unwrap().len(), 2);
         assert!(!files.close("/tmp/line").unwrap());

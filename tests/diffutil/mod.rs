@@ -225,7 +225,7 @@ impl Side {
         // What init does from inittab: an INIT_PROCESS record for the getty's pid (mgetty only
         // updates an existing record, §8). `unshare` and `sh` exec, so the pid is mgetty's.
         let rec = rgetty::sys::utmp::Record {
-            kind: rgetty::sys::utmp::Kind::Init,
+            kind: rgetty::sys::utmp::RecordType::Init,
             pid: i32::try_from(child.id()).unwrap(),
             line: self.device.clone(),
             id: "dx".into(),

@@ -136,7 +136,7 @@ fn typed_name_execs_login_program_with_argv_uid_env_ctty() {
     let recs = rgetty::sys::utmp::read_records(&h.path("utmp")).unwrap();
     let mine: Vec<_> = recs.iter().filter(|r| r.pid.to_string() == pid).collect();
     assert_eq!(mine.len(), 1, "{recs:?}");
-    assert_eq!(mine[0].kind, rgetty::sys::utmp::Kind::Login);
+    assert_eq!(mine[0].kind, rgetty::sys::utmp::RecordType::Login);
     assert_eq!(mine[0].user, "LOGIN");
     assert_eq!(mine[0].host, "5551234");
     assert_eq!(mine[0].line, h.device);
@@ -167,9 +167,10 @@ fn lcp_frame_dispatches_autoppp_without_echo_and_keeps_the_bytes_for_pppd() {
     let stdin = fs::read(h.path("pppd.out.stdin")).unwrap();
     let wtmp = rgetty::sys::utmp::read_records(&h.path("wtmp")).unwrap();
     assert!(
-        wtmp.iter().any(|r| r.kind == rgetty::sys::utmp::Kind::User
-            && r.user == "a_ppp"
-            && r.host == "38400"),
+        wtmp.iter()
+            .any(|r| r.kind == rgetty::sys::utmp::RecordType::User
+                && r.user == "a_ppp"
+                && r.host == "38400"),
         "{wtmp:?}"
     );
     assert!(

@@ -12,7 +12,7 @@ use share_util::*;
 
 /// The pty's output speed as the kernel keeps it, read with TCGETS2 (`c_ospeed`), and whether
 /// `c_cflag` holds `BOTHER`.
-fn speed2(d: &Dev) -> (u32, bool) {
+pub(crate) fn speed2(d: &Dev) -> (u32, bool) {
     // SAFETY: termios2 is plain data, valid when zeroed.
     let mut t: libc::termios2 = unsafe { std::mem::zeroed() };
     // SAFETY: a valid fd and a termios2 that outlives the call.

@@ -23,6 +23,7 @@ mod lines;
 mod mdns;
 mod modem_lines;
 mod ops;
+mod pyserial;
 mod remserial;
 mod ser2net;
 mod serve;

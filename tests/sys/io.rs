@@ -451,7 +451,7 @@ fn run_program_status_and_timeout() {
 // ---------------------------------------------------------------------------------------
 // utmp
 
-use rgetty::sys::utmp::{self, Kind, Record, UtmpFiles};
+use rgetty::sys::utmp::{self, Record, RecordType, UtmpFiles};
 
 fn utmp_files(dir: &Path) -> UtmpFiles {
     UtmpFiles {
@@ -474,10 +474,10 @@ fn utmp_created_then_updated_in_place() {
         .as_secs() as i64;
     // Missing files are created.
     files
-        .update(Kind::Login, "LOGIN", "0301234", "pts/12")
+        .update(RecordType::Login, "LOGIN", "0301234", "pts/12")
         .unwrap();
     files
-        .update(Kind::User, "a_ppp", "CONNECT 31200", "pts/12")
+        .update(RecordType::User, "a_ppp", "CONNECT 31200", "pts/12")
         .unwrap();
     let u = utmp::read_records(&files.utmp).unwrap();
     assert_eq!(u.len(), 1, "{u:?}");
@@ -492,7 +492,7 @@ fn utmp_created_then_updated_in_place() {
             r.host.as_str()
         ),
         (
-            Kind::User,
+            RecordType::User,
             our_pid(),
             "pts/12",
             "s/12",
@@ -505,9 +505,9 @@ fn utmp_created_then_updated_in_place() {
     assert_eq!(w.len(), 2, "{w:?}");
     assert_eq!(
         (w[0].kind, w[0].user.as_str(), w[0].host.as_str()),
-        (Kind::Login, "LOGIN", "0301234")
+        (RecordType::Login, "LOGIN", "0301234")
     );
-    assert_eq!((w[1].kind, w[1].user.as_str()), (Kind::User, "a_ppp"));
+    assert_eq!((w[1].kind, w[1].user.as_str()), (RecordType::User, "a_ppp"));
     assert!(
         w.iter()
             .all(|r| r.pid == our_pid() && r.line == "pts/12" && r.id == "s/12")
@@ -528,14 +528,26 @@ fn utmp_keeps_init_id_and_other_records() {
         host: String::new(),
         time_s: 1_700_000_000,
     };
-    utmp::append_record(&files.utmp, &other(1, Kind::User, "tty1", "1", "alice")).unwrap();
-    utmp::append_record(&files.utmp, &other(our_pid(), Kind::Init, "", "X1", "")).unwrap();
-    utmp::append_record(&files.utmp, &other(2, Kind::User, "pts/0", "ts/0", "bob")).unwrap();
+    utmp::append_record(
+        &files.utmp,
+        &other(1, RecordType::User, "tty1", "1", "alice"),
+    )
+    .unwrap();
+    utmp::append_record(
+        &files.utmp,
+        &other(our_pid(), RecordType::Init, "", "X1", ""),
+    )
+    .unwrap();
+    utmp::append_record(
+        &files.utmp,
+        &other(2, RecordType::User, "pts/0", "ts/0", "bob"),
+    )
+    .unwrap();
     assert_eq!(files.count_users(), 2);
     // A host longer than ut_host is cut to 255 bytes plus NUL.
     let long_host = "h".repeat(400);
     files
-        .update(Kind::Login, "LOGIN", &long_host, "ttyS1")
+        .update(RecordType::Login, "LOGIN", &long_host, "ttyS1")
         .unwrap();
     let u = utmp::read_records(&files.utmp).unwrap();
     assert_eq!(u.len(), 3, "{u:?}");
@@ -550,16 +562,16 @@ fn utmp_keeps_init_id_and_other_records() {
             r.line.as_str(),
             r.user.as_str()
         ),
-        (Kind::Login, our_pid(), "X1", "ttyS1", "LOGIN")
+        (RecordType::Login, our_pid(), "X1", "ttyS1", "LOGIN")
     );
     assert_eq!(r.host.len(), 255);
-    files.update(Kind::User, "uucp", "", "ttyS1").unwrap();
+    files.update(RecordType::User, "uucp", "", "ttyS1").unwrap();
     assert_eq!(files.count_users(), 3);
     let w = utmp::read_records(&files.wtmp).unwrap();
     assert_eq!(w.len(), 2);
     assert!(w.iter().all(|r| r.id == "X1"));
     // Marking it DEAD ends the session.
-    files.update(Kind::Dead, "", "", "ttyS1").unwrap();
+    files.update(RecordType::Dead, "", "", "ttyS1").unwrap();
     assert_eq!(files.count_users(), 2);
 }
 
@@ -573,14 +585,18 @@ fn utmp_errors_and_missing_wtmp_dir() {
         utmp: dir.path().join("utmp"),
         wtmp: dir.path().join("missing/wtmp"),
     };
-    files.update(Kind::Login, "LOGIN", "", "ttyS2").unwrap();
+    files
+        .update(RecordType::Login, "LOGIN", "", "ttyS2")
+        .unwrap();
     assert_eq!(utmp::read_records(&files.utmp).unwrap().len(), 1);
     // utmp in a missing directory is an error naming it.
     let files = UtmpFiles {
         utmp: dir.path().join("missing/utmp"),
         wtmp: dir.path().join("wtmp"),
     };
-    let e = files.update(Kind::Login, "LOGIN", "", "ttyS2").unwrap_err();
+    let e = files
+        .update(RecordType::Login, "LOGIN", "", "ttyS2")
+        .unwrap_err();
     assert!(e.to_string().contains("missing/utmp"), "{e}");
     assert_eq!(files.count_users(), 0);
     assert!(utmp::read_records(&dir.path().join("nope")).is_err());

@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 
 use super::map::{Connection, Defaults};
-use super::yaml::{self, Kind, Node};
+use super::yaml::{self, Content, Node};
 use crate::config::ConfigError;
 
 /// Includes nested deeper than this are refused (a file including itself).
@@ -155,7 +155,7 @@ impl Ctx {
             }
             "delete_defaults" => {
                 for (k, classes) in pairs {
-                    if let Kind::Seq(items) = &classes.kind {
+                    if let Content::Seq(items) = &classes.kind {
                         for c in items {
                             self.defaults.delete(c.text(), k.text().unwrap_or(""));
                         }
@@ -288,14 +288,14 @@ fn subst_node(
 ) {
     let line = n.line;
     match &mut n.kind {
-        Kind::Scalar(s, _) => match substitute(s, marker, defines) {
+        Content::Scalar(s, _) => match substitute(s, marker, defines) {
             Ok(t) => *s = t,
             Err(m) => errs.push((line, m)),
         },
-        Kind::Map(pairs) => pairs
+        Content::Map(pairs) => pairs
             .iter_mut()
             .for_each(|(_, v)| subst_node(v, marker, defines, errs)),
-        Kind::Seq(items) => items
+        Content::Seq(items) => items
             .iter_mut()
             .for_each(|v| subst_node(v, marker, defines, errs)),
     }

@@ -17,7 +17,7 @@ use saphyr_parser::{Event, Parser, ScalarStyle, Span};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Node {
     /// What it holds.
-    pub kind: Kind,
+    pub kind: Content,
     /// Line (1-based) where it starts.
     pub line: usize,
     /// Its anchor's name (`&NAME`), if it has one.
@@ -26,7 +26,7 @@ pub struct Node {
 
 /// What a node holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Kind {
+pub enum Content {
     /// A scalar: its text, and whether it was written plain (unquoted).
     Scalar(String, bool),
     /// A mapping: its key/value pairs in file order, repeated keys kept.
@@ -39,7 +39,7 @@ impl Node {
     /// The text of a scalar.
     pub fn text(&self) -> Option<&str> {
         match &self.kind {
-            Kind::Scalar(s, _) => Some(s),
+            Content::Scalar(s, _) => Some(s),
             _ => None,
         }
     }
@@ -47,14 +47,14 @@ impl Node {
     /// The pairs of a mapping.
     pub fn pairs(&self) -> Option<&[(Node, Node)]> {
         match &self.kind {
-            Kind::Map(p) => Some(p),
+            Content::Map(p) => Some(p),
             _ => None,
         }
     }
 
     /// A plain empty scalar or `~`/`null`: a key given without a value.
     pub fn is_null(&self) -> bool {
-        matches!(&self.kind, Kind::Scalar(s, true) if s.is_empty() || s == "~" || s == "null")
+        matches!(&self.kind, Content::Scalar(s, true) if s.is_empty() || s == "~" || s == "null")
     }
 }
 
@@ -112,7 +112,7 @@ impl Builder {
         match ev {
             Event::Scalar(s, style, id, _) => {
                 let node = Node {
-                    kind: Kind::Scalar(s.into_owned(), style == ScalarStyle::Plain),
+                    kind: Content::Scalar(s.into_owned(), style == ScalarStyle::Plain),
                     line,
                     anchor: self.anchor_name(id, span),
                 };
@@ -120,9 +120,9 @@ impl Builder {
             }
             Event::MappingStart(id, _) | Event::SequenceStart(id, _) => {
                 let kind = if matches!(ev, Event::MappingStart(..)) {
-                    Kind::Map(Vec::new())
+                    Content::Map(Vec::new())
                 } else {
-                    Kind::Seq(Vec::new())
+                    Content::Seq(Vec::new())
                 };
                 let anchor = self.anchor_name(id, span);
                 self.stack.push(Frame {
@@ -146,7 +146,7 @@ impl Builder {
                         msg: "alias to an anchor not (yet) defined".into(),
                     });
                 };
-                if matches!(node.kind, Kind::Scalar(..)) {
+                if matches!(node.kind, Content::Scalar(..)) {
                     node.line = line;
                 }
                 self.complete(node, 0)
@@ -169,12 +169,12 @@ impl Builder {
             return Ok(());
         };
         match &mut top.node.kind {
-            Kind::Seq(items) => items.push(node),
-            Kind::Map(pairs) => match top.key.take() {
+            Content::Seq(items) => items.push(node),
+            Content::Map(pairs) => match top.key.take() {
                 None => top.key = Some(node),
                 Some(k) => pairs.push((k, node)),
             },
-            Kind::Scalar(..) => {}
+            Content::Scalar(..) => {}
         }
         Ok(())
     }

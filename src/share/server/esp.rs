@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::time::Instant;
 
 use super::ShareServer;
-use crate::proto::esp_reset::{self, Kind, Recogniser, Verdict};
+use crate::proto::esp_reset::{self, EspReset, Recogniser, Verdict};
 use crate::share::engine::{Engine, Token};
 use crate::share::pump::Role;
 use crate::share::session::Session;
@@ -19,7 +19,7 @@ pub(super) fn intercept(
     ci: usize,
     ev: &Control,
     cap: usize,
-    starts: &mut Vec<(Token, Kind)>,
+    starts: &mut Vec<(Token, EspReset)>,
 ) -> bool {
     let (dtr, on) = match *ev {
         Control::Dtr(Some(on)) => (true, on),
@@ -55,7 +55,7 @@ pub(super) fn intercept(
 
 impl ShareServer {
     /// Carry out the esptool sequences recognised during a pump.
-    pub(super) fn start_esp_resets(&mut self, eng: &mut Engine, starts: Vec<(Token, Kind)>) {
+    pub(super) fn start_esp_resets(&mut self, eng: &mut Engine, starts: Vec<(Token, EspReset)>) {
         for (t, kind) in starts {
             log::info!("esptool reset recognised: running {} locally", kind.name());
             if let Err(e) = self.start_steps(eng, t, kind.name(), esp_reset::steps(kind)) {

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::time::Instant;
 
 use super::{ShareServer, Slot, T_RESET, key};
-use crate::proto::reset_seq::Step;
+use crate::proto::reset_seq::Phase;
 use crate::share::engine::{Engine, Token};
 use crate::sys::tty;
 
@@ -14,13 +14,13 @@ use crate::sys::tty;
 #[derive(Debug)]
 pub(super) struct Running {
     name: String,
-    steps: Vec<Step>,
+    steps: Vec<Phase>,
     next: usize,
 }
 
 impl ShareServer {
     /// The named reset sequences ports may run (`--reset-seq`, config `reset-seq`).
-    pub fn set_reset_seqs(&mut self, seqs: HashMap<String, Vec<Step>>) {
+    pub fn set_reset_seqs(&mut self, seqs: HashMap<String, Vec<Phase>>) {
         self.reset_seqs = seqs;
     }
 
@@ -46,7 +46,7 @@ impl ShareServer {
         eng: &mut Engine,
         token: Token,
         name: &str,
-        steps: Vec<Step>,
+        steps: Vec<Phase>,
     ) -> Result<usize, String> {
         if self.resets.contains_key(&token.0) {
             return Err("a reset sequence is running on this port".into());
@@ -78,7 +78,7 @@ impl ShareServer {
         while let Some(step) = run.steps.get(run.next).copied() {
             run.next += 1;
             match step {
-                Step::Set { dtr, rts } => {
+                Phase::Set { dtr, rts } => {
                     if let Err(e) = tty::set_dtr_rts(&s.pump.dev, dtr, rts) {
                         log::warn!("{}: reset {}: {e}", s.path.display(), run.name);
                         return;
@@ -86,7 +86,7 @@ impl ShareServer {
                     s.dtr = dtr.unwrap_or(s.dtr);
                     s.rts = rts.unwrap_or(s.rts);
                 }
-                Step::Wait(d) => {
+                Phase::Wait(d) => {
                     eng.add_timer(Instant::now() + d, key(T_RESET, t));
                     self.resets.insert(t.0, run);
                     return;

@@ -1,0 +1,111 @@
+//! pyserial as an RFC 2217 client, the way a lab script drives a board: `dtr`/`rts`
+//! assignments, `send_break`, a BOTHER speed and data both ways, each checked on the device
+//! side (the TIOCM shim's log of what the server asked the driver, the BREAK shim's count,
+//! the pty's termios2).
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use crate::lab::shim_log;
+use crate::lines::speed2;
+use crate::ser2net::{need, python_has};
+use crate::share_util;
+use share_util::*;
+
+/// Each step prints its name and waits for a line on stdin before the next, so the test can
+/// look at the device in between.
+const CLIENT: &str = r#"
+import sys, serial
+s = serial.serial_for_url('rfc2217://127.0.0.1:%s' % sys.argv[1], baudrate=9600, timeout=5)
+def step(name):
+    print(name, flush=True)
+    sys.stdin.readline()
+s.dtr = False; s.rts = False; step('both-low')
+s.dtr = True; step('dtr-high')
+s.rts = True; step('rts-high')
+s.dtr = False; step('dtr-low')
+s.send_break(0.2); step('break')
+s.baudrate = 250000; step('250000')
+s.write(b'ping'); step('written')
+print(s.read(4).decode(), flush=True)
+s.close()
+"#;
+
+/// DTR and RTS as the driver last had them, replaying the shim's log (bis/bic/set).
+fn lines_now(log: &Path) -> (bool, bool) {
+    let mut bits = 0;
+    for (_, op, b) in shim_log(log) {
+        match op.as_str() {
+            "bis" => bits |= b,
+            "bic" => bits &= !b,
+            "set" => bits = b,
+            _ => {}
+        }
+    }
+    (bits & libc::TIOCM_DTR != 0, bits & libc::TIOCM_RTS != 0)
+}
+
+#[test]
+fn pyserial_sets_dtr_rts_break_and_bother_speed() {
+    if !need(python_has("serial.rfc2217"), "python3 with pyserial") {
+        return;
+    }
+    let tmp = tmpdir();
+    let Some(modem) = crate::lab::modem_shim(tmp.path()) else {
+        return;
+    };
+    let brk = crate::common::build_shim(tmp.path(), "break_shim", include_str!("../break_shim.c"))
+        .expect("cc builds the break shim");
+    let mut d = dev();
+    let (log, breaks) = (tmp.path().join("tiocm.log"), tmp.path().join("breaks"));
+    // Both shims: the BREAK shim's ioctl passes on to the TIOCM shim's (RTLD_NEXT).
+    let preload = format!("{} {}", brk.display(), modem.display());
+    let env = [
+        ("LD_PRELOAD", Path::new(&preload)),
+        ("MODEM_DEV", d.path.as_path()),
+        ("MODEM_LOG", log.as_path()),
+        ("MODEM_TRACK", Path::new("1")),
+        ("BREAK_COUNT", breaks.as_path()),
+    ];
+    let args = ["-p", "0", "--mode", "rfc2217", d.path.to_str().unwrap()];
+    let srv = serve_env(tmp.path(), &args, Stdio::inherit(), &env);
+    let mut py = Command::new("python3")
+        .args(["-c", CLIENT, &srv.addrs[0].port().to_string()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = py.stdin.take().unwrap();
+    let mut out = BufReader::new(py.stdout.take().unwrap());
+    let mut next = |want: &str| {
+        let mut line = String::new();
+        out.read_line(&mut line).unwrap();
+        assert_eq!(line.trim_end(), want);
+    };
+    let count = || std::fs::read(&breaks).map_or(0, |b| b.len());
+    // pyserial waits for the server's acknowledgement of each SET-CONTROL and SET-BAUDRATE,
+    // which the server sends after the ioctl: the device is already set when a step prints.
+    for (step, want) in [
+        ("both-low", (false, false)),
+        ("dtr-high", (true, false)),
+        ("rts-high", (true, true)),
+        ("dtr-low", (false, true)),
+    ] {
+        next(step);
+        assert_eq!(lines_now(&log), want, "after {step}");
+        input.write_all(b"\n").unwrap();
+    }
+    next("break");
+    wait_for("a BREAK on the line", || count() >= 1);
+    input.write_all(b"\n").unwrap();
+    next("250000");
+    wait_for("the BOTHER speed", || speed2(&d) == (250_000, true));
+    input.write_all(b"\n").unwrap();
+    next("written");
+    assert_eq!(d.read_n(4), b"ping");
+    d.write_all(b"pong");
+    input.write_all(b"\n").unwrap();
+    next("pong");
+    assert!(py.wait().unwrap().success());
+}
