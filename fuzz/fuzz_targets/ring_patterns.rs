@@ -8,12 +8,12 @@ use std::path::Path;
 use std::time::Duration;
 
 use libfuzzer_sys::fuzz_target;
-use rgetty::config::xringd::{Pattern, parse};
+use rgetty::config::xringd::{Cadence, parse};
 use rgetty::proto::ring::{Matcher, MatcherOptions, RingOutcome, format_ring_times};
 
 /// Each pattern alone, rung exactly in the middle of its gap windows: counted ring by ring, and
 /// it fires once its silence has passed, with the ring times it was given.
-fn own_cadence(p: &Pattern) {
+fn own_cadence(p: &Cadence) {
     let mut m = Matcher::new(
         std::slice::from_ref(p),
         MatcherOptions::default(),
@@ -78,7 +78,7 @@ fuzz_target!(|data: &[u8]| {
         if let Some(f) = ev.fired {
             assert!(f.index < file.patterns.len());
         }
-        assert!(m.ring_count() <= file.patterns.iter().map(Pattern::rings).max().unwrap_or(0));
+        assert!(m.ring_count() <= file.patterns.iter().map(Cadence::rings).max().unwrap_or(0));
         let _ = format_ring_times(&m.ring_times());
     }
     while let Some(d) = m.next_deadline() {

@@ -65,7 +65,7 @@ impl Action {
 
 /// What an entry matches.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Pattern {
+pub enum Caller {
     /// A number, with `*` and `?` wildcards.
     Number(String),
     /// Withheld numbers.
@@ -83,18 +83,18 @@ const PRIVATE: &[&str] = &["P", "PRIVATE", "ANONYMOUS", "WITHHELD", "RESTRICTED"
 /// Caller IDs that mean "not available from the network" (upper-cased).
 const UNAVAILABLE: &[&str] = &["O", "OUT OF AREA", "UNAVAILABLE", "UNKNOWN", ""];
 
-impl Pattern {
-    fn parse(word: &str) -> Result<Pattern, String> {
+impl Caller {
+    fn parse(word: &str) -> Result<Caller, String> {
         match word {
-            "private" => return Ok(Pattern::Private),
-            "unavailable" => return Ok(Pattern::Unavailable),
-            "none" => return Ok(Pattern::NoCallerId),
-            "any" => return Ok(Pattern::Any),
+            "private" => return Ok(Caller::Private),
+            "unavailable" => return Ok(Caller::Unavailable),
+            "none" => return Ok(Caller::NoCallerId),
+            "any" => return Ok(Caller::Any),
             _ => {}
         }
         let ok = |c: char| c.is_ascii_alphanumeric() || "+*?#.-:_".contains(c);
         if word.chars().all(ok) {
-            Ok(Pattern::Number(word.to_string()))
+            Ok(Caller::Number(word.to_string()))
         } else {
             Err(format!(
                 "bad number {word:?}: digits, letters, + # . - : _ and the wildcards * ?, \
@@ -107,11 +107,11 @@ impl Pattern {
     pub fn matches(&self, cid: &str) -> bool {
         let class = cid.trim().to_ascii_uppercase();
         match self {
-            Pattern::Any => true,
-            Pattern::NoCallerId => cid == "none",
-            Pattern::Private => PRIVATE.contains(&class.as_str()),
-            Pattern::Unavailable => UNAVAILABLE.contains(&class.as_str()),
-            Pattern::Number(p) => wildcard(p.as_bytes(), cid.as_bytes()),
+            Caller::Any => true,
+            Caller::NoCallerId => cid == "none",
+            Caller::Private => PRIVATE.contains(&class.as_str()),
+            Caller::Unavailable => UNAVAILABLE.contains(&class.as_str()),
+            Caller::Number(p) => wildcard(p.as_bytes(), cid.as_bytes()),
         }
     }
 }
@@ -149,7 +149,7 @@ pub struct Entry {
     /// What a match does.
     pub action: Action,
     /// What it matches.
-    pub pattern: Pattern,
+    pub pattern: Caller,
     /// The number or class as written.
     pub text: String,
     /// The entry's name (empty when the line has none).
@@ -212,7 +212,7 @@ impl BlockList {
                 )));
                 continue;
             };
-            match Pattern::parse(n) {
+            match Caller::parse(n) {
                 Ok(pattern) => list.entries.push(Entry {
                     action,
                     pattern,
@@ -344,7 +344,7 @@ mod tests {
             ("any", "none", true),
         ];
         for (p, cid, want) in table {
-            let pat = Pattern::parse(p).unwrap();
+            let pat = Caller::parse(p).unwrap();
             assert_eq!(pat.matches(cid), *want, "{p:?} / {cid:?}");
         }
     }
@@ -441,8 +441,8 @@ mod tests {
         #[test]
         fn prefix_star(cid in "[0-9]{1,12}", cut in 0usize..12) {
             let p = format!("{}*", &cid[..cut.min(cid.len())]);
-            prop_assert!(Pattern::parse(&p).unwrap().matches(&cid));
-            prop_assert!(Pattern::parse(&cid).unwrap().matches(&cid));
+            prop_assert!(Caller::parse(&p).unwrap().matches(&cid));
+            prop_assert!(Caller::parse(&cid).unwrap().matches(&cid));
         }
     }
 }

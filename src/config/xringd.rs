@@ -56,7 +56,7 @@ impl GapRange {
 
 /// One cadence line: `R gap R gap ... R silence : command`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Pattern {
+pub struct Cadence {
     /// Where the line is (for messages).
     pub loc: Location,
     /// Allowed gap before each ring after the first (`rings() - 1` entries).
@@ -67,7 +67,7 @@ pub struct Pattern {
     pub command: String,
 }
 
-impl Pattern {
+impl Cadence {
     /// Number of rings in the cadence (`gaps.len() + 1`).
     pub fn rings(&self) -> usize {
         self.gaps.len() + 1
@@ -99,7 +99,7 @@ pub struct FileOptions {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PatternFile {
     /// Patterns in file order (file order breaks ties between patterns).
-    pub patterns: Vec<Pattern>,
+    pub patterns: Vec<Cadence>,
     /// Options given in the file.
     pub options: FileOptions,
 }
@@ -133,7 +133,7 @@ pub fn parse(text: &str, path: &Path) -> (PatternFile, Vec<ConfigError>) {
             parse_option(opt, &mut file.options)
         } else if line.starts_with('R') {
             parse_pattern(line).map(|(gaps, silence, command)| {
-                file.patterns.push(Pattern {
+                file.patterns.push(Cadence {
                     loc: Location {
                         path: path.to_path_buf(),
                         line: line_no,

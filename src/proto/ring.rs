@@ -28,7 +28,7 @@
 use std::time::Duration;
 
 use crate::config::Location;
-use crate::config::xringd::Pattern;
+use crate::config::xringd::Cadence;
 
 /// The step used to wake up just after a gap window closes (windows are closed intervals).
 const TICK: Duration = Duration::from_millis(1);
@@ -106,7 +106,7 @@ pub struct RingReport {
 /// Follows every pattern at once over a stream of ring times.
 #[derive(Debug, Clone)]
 pub struct Matcher {
-    patterns: Vec<Pattern>,
+    patterns: Vec<Cadence>,
     opts: MatcherOptions,
     /// Rings before this time are ignored.
     init_until: Duration,
@@ -120,7 +120,7 @@ pub struct Matcher {
 
 impl Matcher {
     /// A matcher over copies of `patterns`, started at `now` (the init time runs from here).
-    pub fn new(patterns: &[Pattern], opts: MatcherOptions, now: Duration) -> Self {
+    pub fn new(patterns: &[Cadence], opts: MatcherOptions, now: Duration) -> Self {
         Matcher {
             patterns: patterns.to_vec(),
             opts,
@@ -132,7 +132,7 @@ impl Matcher {
     }
 
     /// The patterns being followed, in file order.
-    pub fn patterns(&self) -> &[Pattern] {
+    pub fn patterns(&self) -> &[Cadence] {
         &self.patterns
     }
 
@@ -294,7 +294,7 @@ pub fn format_ring_times(times: &[Duration]) -> String {
 /// Patterns that can never fire when the getty answers at ring `rings_threshold`: a pattern of
 /// N rings needs silence after its Nth ring, and the getty picks up on that ring instead, so
 /// every pattern with `rings() >= rings_threshold` is unreachable. For `rgetty --check`.
-pub fn unreachable_patterns(patterns: &[Pattern], rings_threshold: u32) -> Vec<&Pattern> {
+pub fn unreachable_patterns(patterns: &[Cadence], rings_threshold: u32) -> Vec<&Cadence> {
     let threshold = usize::try_from(rings_threshold).unwrap_or(usize::MAX);
     patterns.iter().filter(|p| p.rings() >= threshold).collect()
 }
@@ -367,7 +367,7 @@ mod tests {
     /// The manual's example scaled 4x down, as in docs/behaviour.md §R2.
     const TABLE_CONF: &str = "R 2-4 R 5 : TWO\nR 2-4 R 2-4 R 5 : THREE\nR 8-12 R 5 : SLOW\n";
 
-    fn patterns(text: &str) -> Vec<Pattern> {
+    fn patterns(text: &str) -> Vec<Cadence> {
         let (f, errs) = parse(text, Path::new("t.conf"));
         assert!(errs.is_empty(), "{errs:?}");
         f.patterns
@@ -676,8 +676,8 @@ mod tests {
 
     // ---- property tests ----
 
-    fn pat(index: usize, gaps: Vec<GapRange>, silence: Duration) -> Pattern {
-        Pattern {
+    fn pat(index: usize, gaps: Vec<GapRange>, silence: Duration) -> Cadence {
+        Cadence {
             loc: Location {
                 path: PathBuf::from("p.conf"),
                 line: index + 1,
@@ -690,7 +690,7 @@ mod tests {
 
     /// Patterns of 2..=4 rings; every gap range of pattern i lies in band i
     /// ([20 s * i + 1 s, 20 s * i + 19 s]), so a gap inside one pattern's range fits no other.
-    fn pattern_set() -> impl Strategy<Value = Vec<Pattern>> {
+    fn pattern_set() -> impl Strategy<Value = Vec<Cadence>> {
         proptest::collection::vec(
             (
                 proptest::collection::vec((0u64..10_000, 0u64..8_000), 1..4),

@@ -46,7 +46,7 @@ device              The tty to share, or /dev/ptmx with -l.
 
 /// What the command line asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Role {
+pub enum Task {
     /// Serve the device on the port.
     Serve,
     /// Connect to `host` and bridge the device.
@@ -67,7 +67,7 @@ pub enum Role {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Remserial {
     /// Serve, bridge, or a pty.
-    pub role: Role,
+    pub role: Task,
     /// `-d`: detach (remserial does not fork: it calls `setsid` and closes stdio).
     pub daemon: bool,
     /// `-p`.
@@ -128,9 +128,9 @@ pub fn invoked_as_remserial(argv0: &OsStr) -> bool {
 /// getopt); `--` ends them.
 ///
 /// ```
-/// use rgetty::share::remserial::{parse, Role};
+/// use rgetty::share::remserial::{parse, Task};
 /// let r = parse(&["-d", "-p", "23000", "-s", "9600 raw", "/dev/ttyS0"]).unwrap();
-/// assert_eq!((r.role, r.port, r.stty.as_deref()), (Role::Serve, 23000, Some("9600 raw")));
+/// assert_eq!((r.role, r.port, r.stty.as_deref()), (Task::Serve, 23000, Some("9600 raw")));
 /// ```
 pub fn parse<S: AsRef<OsStr>>(args: &[S]) -> Result<Remserial, UsageError> {
     let mut raw = Raw::default();
@@ -263,17 +263,17 @@ fn finish(raw: Raw) -> Result<Remserial, UsageError> {
     let ptmx = device == Path::new(PTMX);
     let role = match (raw.remote, raw.link) {
         (None, None) if ptmx => return err("serving /dev/ptmx is not supported: use -r with -l"),
-        (None, None) => Role::Serve,
+        (None, None) => Task::Serve,
         (None, Some(_)) => return err("-l needs -r (the pty is the client's virtual port)"),
         (Some(_), Some(_)) if !ptmx => return err("-l needs the device /dev/ptmx"),
-        (Some(host), Some(link)) => Role::Pty { host, link },
+        (Some(host), Some(link)) => Task::Pty { host, link },
         (Some(_), None) if ptmx => return err("/dev/ptmx needs -l linkname"),
-        (Some(host), None) => Role::Bridge { host },
+        (Some(host), None) => Task::Bridge { host },
     };
-    if raw.write_only && role != Role::Serve {
+    if raw.write_only && role != Task::Serve {
         return err("-w is for the server side (without -r)");
     }
-    if !raw.allow.is_empty() && role != Role::Serve {
+    if !raw.allow.is_empty() && role != Task::Serve {
         return err("--allow is for the server side (without -r)");
     }
     Ok(Remserial {
@@ -315,7 +315,7 @@ impl Remserial {
         let mut v: Vec<OsString> = Vec::new();
         let mut push = |a: &str| v.push(a.into());
         match &self.role {
-            Role::Serve => {
+            Task::Serve => {
                 push("serve");
                 push("-p");
                 push(&self.port.to_string());
@@ -329,20 +329,20 @@ impl Remserial {
                     push(a);
                 }
             }
-            Role::Bridge { host } | Role::Pty { host, .. } => {
+            Task::Bridge { host } | Task::Pty { host, .. } => {
                 push("connect");
                 push(&host_port(host, self.port));
                 push("--max-backoff");
                 push(&RETRY_SECS.to_string());
             }
         }
-        if let (Some(s), false) = (&self.stty, matches!(self.role, Role::Pty { .. })) {
+        if let (Some(s), false) = (&self.stty, matches!(self.role, Task::Pty { .. })) {
             push("-s");
             push(s);
         }
         self.common_args(&mut v);
         match &self.role {
-            Role::Pty { link, .. } => {
+            Task::Pty { link, .. } => {
                 v.push("--link".into());
                 v.push(link.into());
             }
@@ -369,7 +369,7 @@ impl Remserial {
             v.push("--lock-naming".into());
             v.push(n.into());
         }
-        if let (Some(f), Role::Serve) = (&self.port_file, &self.role) {
+        if let (Some(f), Task::Serve) = (&self.port_file, &self.role) {
             v.push("--port-file".into());
             v.push(f.into());
         }
@@ -378,15 +378,15 @@ impl Remserial {
     /// The one line said at start: where rgetty-share is deliberately stricter than remserial.
     pub fn notice(&self) -> String {
         let who = match (&self.role, self.allow.is_empty()) {
-            (Role::Serve, true) => {
+            (Task::Serve, true) => {
                 "listens on 127.0.0.1 and admits loopback peers only (remserial: every host); \
                  --allow HOSTS admits others; "
             }
-            (Role::Serve, false) => "admits only the hosts of --allow; ",
+            (Task::Serve, false) => "admits only the hosts of --allow; ",
             _ => "",
         };
         let lock = match &self.role {
-            Role::Pty { .. } => {
+            Task::Pty { .. } => {
                 "the link replaces only a symlink (remserial removes whatever is there)"
             }
             _ => "the device is UUCP-locked while in use",
@@ -414,7 +414,7 @@ mod tests {
     #[test]
     fn the_three_forms_of_the_page() {
         let r = p(&["-d", "-p", "23000", "-s", "9600 raw", "/dev/ttyS0"]).unwrap();
-        assert_eq!(r.role, Role::Serve);
+        assert_eq!(r.role, Task::Serve);
         assert!(r.daemon);
         assert_eq!(
             args(&r),
@@ -469,7 +469,7 @@ mod tests {
         .unwrap();
         assert_eq!(
             r.role,
-            Role::Pty {
+            Task::Pty {
                 host: "server-name".into(),
                 link: "/dev/remserial1".into()
             }

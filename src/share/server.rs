@@ -34,6 +34,7 @@ use crate::sys::lock::LockDir;
 
 mod admit;
 mod alerts;
+mod attach;
 pub mod auth;
 mod control;
 mod dashboard;

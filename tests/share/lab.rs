@@ -271,12 +271,12 @@ fn hold_session_reapplies_rfc2217_settings_and_notifies() {
 }
 
 /// A control-socket client: one JSON request line, one reply line.
-struct Ctl {
-    r: std::io::BufReader<UnixStream>,
+pub(crate) struct Ctl {
+    pub(crate) r: std::io::BufReader<UnixStream>,
 }
 
 impl Ctl {
-    fn open(path: &Path) -> Ctl {
+    pub(crate) fn open(path: &Path) -> Ctl {
         let s = UnixStream::connect(path).unwrap();
         s.set_read_timeout(Some(DEADLINE)).unwrap();
         Ctl {
@@ -284,13 +284,13 @@ impl Ctl {
         }
     }
     /// The next line the server sends.
-    fn line(&mut self) -> String {
+    pub(crate) fn line(&mut self) -> String {
         let mut l = String::new();
         self.r.read_line(&mut l).unwrap();
         assert!(l.ends_with('\n'), "{l:?}");
         l
     }
-    fn ask(&mut self, req: &str) -> String {
+    pub(crate) fn ask(&mut self, req: &str) -> String {
         self.r
             .get_mut()
             .write_all(format!("{req}\n").as_bytes())
@@ -465,7 +465,7 @@ fn replay_clear_on_disconnect_hides_the_previous_users_output() {
 
 /// `rgetty-share console ARGS…` on a fresh pty: the process and the pty's master (the
 /// keyboard and screen), once the console said it is connected.
-fn console_on_pty(args: &[&str]) -> (Proc, std::fs::File) {
+pub(crate) fn console_on_pty(args: &[&str]) -> (Proc, std::fs::File) {
     let p = tty::openpty().unwrap();
     tty::set_nonblocking(&p.master, true).unwrap();
     let slave = std::fs::File::from(p.slave);
@@ -483,7 +483,7 @@ fn console_on_pty(args: &[&str]) -> (Proc, std::fs::File) {
 }
 
 /// Read the console's screen until `pat` shows; what was read.
-fn screen_until(screen: &mut std::fs::File, pat: &str) -> String {
+pub(crate) fn screen_until(screen: &mut std::fs::File, pat: &str) -> String {
     let end = Instant::now() + DEADLINE;
     let mut got = Vec::new();
     let mut b = [0u8; 4096];
@@ -567,6 +567,12 @@ fn console_escapes_through_a_pty() {
     assert!(d.drain_for(Duration::from_millis(100)).is_empty());
 }
 
+/// What a spy types to try to write: every escape that writes or re-attaches, in and out of
+/// line start, and plain text.
+pub(crate) const SPY_KEYS: &[&[u8]] = &[
+    b"~f", b"~d", b"~r", b"~b", b"~p\r", b"~~f\r", b"\r~f", b"~!x\r", b"xyz\r",
+];
+
 /// A spy is never promoted to writer: whatever it types, escapes included (`~f` force, `~s`,
 /// `~d`, `~r`, `~b`), and whatever control requests are made, nothing it sends reaches the
 /// device and the server keeps it a watcher, while the writer's input still does.
@@ -604,17 +610,7 @@ fn console_spy_is_never_promoted() {
     screen_until(&mut screen, "a spy stays read-only");
     screen.write_all(b"~s").unwrap();
     screen_until(&mut screen, "reattached");
-    for keys in [
-        &b"~f"[..],
-        b"~d",
-        b"~r",
-        b"~b",
-        b"~p\r",
-        b"~~f\r",
-        b"\r~f",
-        b"~!x\r",
-        b"xyz\r",
-    ] {
+    for keys in SPY_KEYS {
         screen.write_all(keys).unwrap();
     }
     let mut c = Ctl::open(&ctl);

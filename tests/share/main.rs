@@ -9,6 +9,7 @@ mod prom;
 #[path = "../share_util/mod.rs"]
 mod share_util;
 
+mod attach;
 mod check;
 mod conf_tls;
 mod engine;

@@ -150,7 +150,7 @@ pub struct Auth {
 
 /// What a login attempt gave.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Login {
+pub enum Attempt {
     /// A new session: the cookie value.
     Ok(String),
     /// Wrong name or password.
@@ -169,12 +169,12 @@ impl Auth {
     }
 
     /// Check a name and password from `peer`.
-    pub fn login(&mut self, peer: IpAddr, name: &str, password: &str) -> Login {
+    pub fn login(&mut self, peer: IpAddr, name: &str, password: &str) -> Attempt {
         if let Some(&(n, at)) = self.fails.get(&peer) {
             if n >= FREE_FAILS {
                 let wait = Duration::from_secs(1 << (n - FREE_FAILS).min(6)).min(MAX_WAIT);
                 if at.elapsed() < wait {
-                    return Login::Wait(wait - at.elapsed());
+                    return Attempt::Wait(wait - at.elapsed());
                 }
             }
         }
@@ -188,7 +188,7 @@ impl Auth {
         if !ok {
             let e = self.fails.entry(peer).or_insert((0, Instant::now()));
             *e = (e.0 + 1, Instant::now());
-            return Login::Refused;
+            return Attempt::Refused;
         }
         self.fails.remove(&peer);
         if self.sessions.len() >= MAX_SESSIONS {
@@ -204,7 +204,7 @@ impl Auth {
         let token = random_token();
         self.sessions
             .insert(token.clone(), (name.to_string(), Instant::now()));
-        Login::Ok(token)
+        Attempt::Ok(token)
     }
 
     /// The user a client certificate with subject CN `cn` stands for.
@@ -385,13 +385,13 @@ impl super::ShareServer {
             let user = form_field(body, "user").unwrap_or_default();
             let pw = form_field(body, "password").unwrap_or_default();
             return Some(match auth.login(peer, &user, &pw) {
-                Login::Ok(tok) => {
+                Attempt::Ok(tok) => {
                     log::info!("web: {peer}: {user:?} logged in");
                     let secure = if tls { "; Secure" } else { "" };
                     let c = format!("{COOKIE}={tok}; HttpOnly; SameSite=Strict; Path=/{secure}");
                     see_other("/", Some(&c))
                 }
-                Login::Refused => {
+                Attempt::Refused => {
                     crate::sys::loglimit::log_limited(
                         log::Level::Warn,
                         format!(
@@ -401,7 +401,7 @@ impl super::ShareServer {
                     );
                     login_page("403 Forbidden", Some("wrong user or password"))
                 }
-                Login::Wait(d) => {
+                Attempt::Wait(d) => {
                     crate::sys::loglimit::log_limited(
                         log::Level::Warn,
                         format!("web: {peer}: login refused, too many failures"),
@@ -468,23 +468,23 @@ mod tests {
 
         let mut a = Auth::new(users);
         let ip: IpAddr = "10.0.0.1".parse().unwrap();
-        let Login::Ok(tok) = a.login(ip, "bob", "s3cret pass") else {
+        let Attempt::Ok(tok) = a.login(ip, "bob", "s3cret pass") else {
             panic!("login");
         };
         let hdr = format!("x=1; {COOKIE}={tok}");
         assert_eq!(a.user(Some(&hdr)).map(|u| u.name.as_str()), Some("bob"));
         assert!(a.user(Some("rgetty_session=forged")).is_none());
         for _ in 0..FREE_FAILS {
-            assert_eq!(a.login(ip, "bob", "guess"), Login::Refused);
+            assert_eq!(a.login(ip, "bob", "guess"), Attempt::Refused);
         }
         assert!(
-            matches!(a.login(ip, "bob", "s3cret pass"), Login::Wait(_)),
+            matches!(a.login(ip, "bob", "s3cret pass"), Attempt::Wait(_)),
             "braked"
         );
         let other: IpAddr = "10.0.0.2".parse().unwrap();
         assert!(matches!(
             a.login(other, "alice", "s3cret pass"),
-            Login::Ok(_)
+            Attempt::Ok(_)
         ));
         assert_eq!(
             form_field("user=bob&password=a+b%21", "password").as_deref(),
@@ -513,7 +513,7 @@ erin:-:5800=rw
         assert!(a.cert_user("mallory").is_none());
         let ip: IpAddr = "10.0.0.3".parse().unwrap();
         for pw in ["cert", "-", ""] {
-            assert_eq!(a.login(ip, "dave", pw), Login::Refused);
+            assert_eq!(a.login(ip, "dave", pw), Attempt::Refused);
         }
     }
 }
