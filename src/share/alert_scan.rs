@@ -230,6 +230,12 @@ mod tests {
         assert!(!Lines::new(&[r".*"]).filtered());
         let p = prefilter(&[r"U-Boot 20\d\d", r"ERROR \d+: .+"]).unwrap();
         assert!(p.is_match(b"U-Boot 2023.04") && p.is_match(b"ERROR 5: x"));
+        // lines without the literals are never handed on; the one with one is
+        let mut lines = Lines::new(&PATTERNS[..3]);
+        let mut seen = Vec::new();
+        let text = b"booting\nplain text\r\nmore PANIC and Oops\nkernel PANIC: x\nend\n";
+        lines.feed(text, &mut |l| seen.push(l.to_vec()));
+        assert_eq!(seen, [b"kernel PANIC: x".to_vec()]);
     }
 
     #[test]
