@@ -1,5 +1,6 @@
 /* LD_PRELOAD shim for rgetty-share tests: ptys have no modem-control lines, so TIOCMGET on
- * the device MODEM_DEV (its path, as /proc/self/fd shows it) returns the TIOCM_* bits written
+ * the device MODEM_DEV (its path, as /proc/self/fd shows it; ending in `*`, any path starting
+ * with what comes before, e.g. `/dev/pts/*` for a device re-plugged as a fresh pty) returns the TIOCM_* bits written
  * (as a C integer, e.g. 0x160) in the file MODEM_STATE, and appends one byte to the file
  * MODEM_COUNT per call. With MODEM_LOG set, TIOCMBIS, TIOCMBIC and TIOCMSET on the device
  * succeed and append `NANOSECONDS OP BITS` lines to that file (CLOCK_MONOTONIC; OP is bis, bic
@@ -35,6 +36,8 @@ static int is_modem_dev(int fd) {
   ssize_t n = readlink(link, path, sizeof path - 1);
   if (n <= 0) return 0;
   path[n] = 0;
+  size_t k = strlen(dev);
+  if (k > 0 && dev[k - 1] == '*') return strncmp(path, dev, k - 1) == 0;
   return strcmp(path, dev) == 0;
 }
 

@@ -518,6 +518,22 @@ fn console(a: ConsoleArgs) -> anyhow::Result<u8> {
         .filter(|c| c.is_ascii_graphic())
         .context("--escape must be one printable ASCII character")?;
     let host = a.server.rsplit_once(':').map_or("", |(h, _)| h);
+    // A port without a host is one of the local server's: attach through its control socket.
+    let local = a.local || !a.server.contains(':');
+    if local && a.control.is_none() {
+        bail!(
+            "{}: not HOST:PORT; to attach to a local port through the server's control socket, give --control PATH",
+            a.server
+        );
+    }
+    if local && (a.tls || a.watch_port.is_some()) {
+        bail!(
+            "--tls and --watch-port are for TCP; an attach through the control socket needs neither"
+        );
+    }
+    if a.spy && !local && a.watch_port.is_none() {
+        bail!("--spy needs --watch-port (or --control PATH and a local port)");
+    }
     let keys = a.tls_cert.as_deref().zip(a.tls_key.as_deref());
     let opts = rgetty::share::console::ConsoleOptions {
         server: a.server.clone(),
@@ -527,6 +543,7 @@ fn console(a: ConsoleArgs) -> anyhow::Result<u8> {
         escape,
         spy: a.spy,
         control: a.control.clone(),
+        local,
     };
     let code = rgetty::share::console::run(&opts)?;
     Ok(u8::try_from(code).unwrap_or(1))

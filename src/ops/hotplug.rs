@@ -174,9 +174,19 @@ impl DeviceWatch {
     /// Read the pending events, re-arm the watches, and return `(index, present)` for every
     /// path whose presence changed. Only the paths whose directories had an event (or whose
     /// directories changed) are looked at. Returns nothing when no event was pending.
+    ///
+    /// A path that went and came back before the events were read (a device re-plugged
+    /// quickly, a pty number handed out again, udev removing and re-creating a link) looks
+    /// unchanged when only its presence is compared: when an event removed something it goes
+    /// through and it is there now, both changes are returned, `(i, false)` then `(i, true)`.
     pub fn handle(&mut self) -> Vec<(usize, bool)> {
         let mut any = false;
         let mut affected = BTreeSet::new();
+        let mut went = BTreeSet::new();
+        let removal = AddWatchFlags::IN_DELETE
+            | AddWatchFlags::IN_MOVED_FROM
+            | AddWatchFlags::IN_DELETE_SELF
+            | AddWatchFlags::IN_MOVE_SELF;
         while let Ok(events) = self.ino.read_events() {
             if events.is_empty() {
                 break;
@@ -187,7 +197,11 @@ impl DeviceWatch {
                     // Events were lost: look at everything.
                     affected.extend(0..self.paths.len());
                 }
-                affected.extend(self.concerned(ev.wd, ev.name.as_deref()));
+                let concerned = self.concerned(ev.wd, ev.name.as_deref());
+                if ev.mask.intersects(removal) {
+                    went.extend(concerned.iter().copied());
+                }
+                affected.extend(concerned);
                 // A removed directory's watch is gone: forget it so it is added again.
                 if ev.mask.contains(AddWatchFlags::IN_IGNORED) {
                     self.watches.retain(|_, wd| *wd != ev.wd);
@@ -206,6 +220,8 @@ impl DeviceWatch {
             if now != self.present[i] {
                 self.present[i] = now;
                 changed.push((i, now));
+            } else if now && went.contains(&i) {
+                changed.extend([(i, false), (i, true)]);
             }
         }
         changed
@@ -297,6 +313,33 @@ mod tests {
         fs::remove_file(dev.join("ttyUSB1")).unwrap();
         assert!(wait(&w));
         assert_eq!(w.handle(), vec![(0, false)]);
+    }
+
+    /// Unplugged and plugged in again before the server read the events: the link removed
+    /// and re-created at the same target name (a pty number handed out again).
+    #[test]
+    fn gone_and_back_between_two_reads_is_both_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let dev = dir.path().join("pts0");
+        fs::write(&dev, "").unwrap();
+        let link = dir.path().join("usb-board");
+        symlink(&dev, &link).unwrap();
+        let mut w = DeviceWatch::new(vec![link.clone()]).unwrap();
+        assert!(w.present(0));
+        fs::remove_file(&link).unwrap();
+        fs::remove_file(&dev).unwrap();
+        fs::write(&dev, "").unwrap();
+        let tmp = dir.path().join("usb-board.new");
+        symlink(&dev, &tmp).unwrap();
+        fs::rename(&tmp, &link).unwrap();
+        assert!(wait(&w));
+        assert_eq!(w.handle(), vec![(0, false), (0, true)]);
+        assert!(w.present(0));
+        // a new link put over the old one in one step is no gap
+        symlink(&dev, &tmp).unwrap();
+        fs::rename(&tmp, &link).unwrap();
+        assert!(wait(&w));
+        assert!(w.handle().is_empty());
     }
 
     #[test]

@@ -1,12 +1,14 @@
 //! Alerts on device output: `alert PORT /REGEX/ COMMAND` lines (config) or `--alert
 //! '/REGEX/ COMMAND'`.
 //!
-//! Output is cut into lines (at LF, or every [`MAX_LINE`] bytes) whatever the reads' sizes,
-//! so a match split across reads is found. Each complete line is tried against every
-//! alert's regex at once (one [`regex::bytes::RegexSet`] pass); a match runs the alert's
-//! command detached (`/bin/sh -c`, admin text) with `PORT`, `MATCH` and `LINE` in its
-//! environment (control characters escaped), and logs a record with `PORT` and `MATCH`
-//! fields (journald) or a line (syslog).
+//! Output is cut into lines whatever the reads' sizes ([`crate::share::alert_scan`]: at LF,
+//! a longer line in pieces of [`MAX_LINE`] bytes, trailing CRs removed), so a match split
+//! across reads is found. A line that may match (it holds one of the literals the patterns
+//! need, found by one search over each read) is tried against every alert's regex at once
+//! (one [`regex::bytes::RegexSet`] pass); a match runs the alert's command detached
+//! (`/bin/sh -c`, admin text) with `PORT`, `MATCH` and `LINE` in its environment (control
+//! characters escaped), and logs a record with `PORT` and `MATCH` fields (journald) or a
+//! line (syslog).
 //!
 //! Rate limit per alert: [`BURST`] commands, then one more per [`REFILL`]; matches over it
 //! are counted and reported in the next record.
@@ -15,8 +17,7 @@ use std::time::{Duration, Instant};
 
 use regex::bytes::{Regex, RegexSet};
 
-/// Longest line matched; longer output is cut.
-pub const MAX_LINE: usize = 4096;
+pub use crate::share::alert_scan::MAX_LINE;
 /// Commands an alert may run back to back.
 pub const BURST: u32 = 5;
 /// One more command allowed per this much time.
@@ -112,7 +113,7 @@ pub struct Alerts {
     defs: Vec<AlertDef>,
     set: RegexSet,
     each: Vec<Regex>,
-    line: Vec<u8>,
+    lines: crate::share::alert_scan::Lines,
     limits: Vec<Limit>,
 }
 
@@ -134,7 +135,9 @@ impl Alerts {
             defs: defs.to_vec(),
             set,
             each,
-            line: Vec::new(),
+            lines: crate::share::alert_scan::Lines::new(
+                &defs.iter().map(|d| &d.regex).collect::<Vec<_>>(),
+            ),
         })
     }
 
@@ -145,38 +148,38 @@ impl Alerts {
 
     /// Feed device output; the hits allowed by the rate limits go to `hits`.
     pub fn feed(&mut self, b: &[u8], now: Instant, hits: &mut Vec<Hit>) {
-        for chunk in b.split_inclusive(|&c| c == b'\n') {
-            let room = MAX_LINE.saturating_sub(self.line.len());
-            self.line.extend_from_slice(&chunk[..chunk.len().min(room)]);
-            if chunk.ends_with(b"\n") || self.line.len() >= MAX_LINE {
-                self.check(now, hits);
-                self.line.clear();
-            }
-        }
+        let (set, each, limits) = (&self.set, &self.each, &mut self.limits);
+        self.lines
+            .feed(b, &mut |line| check(set, each, limits, line, now, hits));
     }
+}
 
-    fn check(&mut self, now: Instant, hits: &mut Vec<Hit>) {
-        while matches!(self.line.last(), Some(b'\n' | b'\r')) {
-            self.line.pop();
-        }
-        if !self.set.is_match(&self.line) {
-            return;
-        }
-        for i in self.set.matches(&self.line).into_iter() {
-            let Some(suppressed) = self.limits[i].allow(now) else {
-                continue;
-            };
-            let matched = self.each[i]
-                .find(&self.line)
-                .map(|m| m.as_bytes().to_vec())
-                .unwrap_or_default();
-            hits.push(Hit {
-                alert: i,
-                matched,
-                line: self.line.clone(),
-                suppressed,
-            });
-        }
+/// Try one line against the alerts.
+fn check(
+    set: &RegexSet,
+    each: &[Regex],
+    limits: &mut [Limit],
+    line: &[u8],
+    now: Instant,
+    hits: &mut Vec<Hit>,
+) {
+    if !set.is_match(line) {
+        return;
+    }
+    for i in set.matches(line).into_iter() {
+        let Some(suppressed) = limits[i].allow(now) else {
+            continue;
+        };
+        let matched = each[i]
+            .find(line)
+            .map(|m| m.as_bytes().to_vec())
+            .unwrap_or_default();
+        hits.push(Hit {
+            alert: i,
+            matched,
+            line: line.to_vec(),
+            suppressed,
+        });
     }
 }
 

@@ -1,25 +1,30 @@
 //! `rgetty-share console`: an interactive client for one port, with conserver-style escapes
 //! at line start ([`crate::proto::escape`]).
 //!
+//! The port is reached over TCP (TLS) or, on the server's machine, through its control
+//! socket (`--local`, or a port without a host: the `attach` request, then raw bytes).
 //! The terminal is made raw while the console runs. BREAK, DTR and RTS go as RFC 2217
-//! requests on an `rfc2217` port, else through the control socket when `--control` is given.
-//! `~s` reattaches to the watch port (read-only); a spy stays one: `~f` and every other
+//! requests on an `rfc2217` port over TCP, else through the control socket when `--control`
+//! is given. `~s` reattaches read-only (to the watch port, or as a watcher through the
+//! control socket); a spy stays one: `~f` and every other
 //! writing escape are refused, and nothing it types is sent. `~p N` replays the last N lines
 //! this console received; `~w` asks the control socket who is attached.
 
 use std::collections::VecDeque;
 use std::io::{ErrorKind, Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::os::fd::AsFd;
+use std::path::PathBuf;
 
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 
 use crate::proto::escape::{self, Action, Escapes, Item};
 use crate::proto::telnet::{self, ComPort, Decoder, rfc2217 as r};
+use crate::share::control::{self, Val};
 use crate::share::transport::{Conn, TlsRole};
 use crate::sys::tty;
+
+mod dial;
+use dial::conn_fd;
 
 /// Lines kept for `~p`.
 const KEEP_LINES: usize = 1000;
@@ -33,7 +38,7 @@ pub struct ConsoleOptions {
     pub watch: Option<String>,
     /// TLS client settings.
     pub tls: Option<TlsRole>,
-    /// The port speaks RFC 2217.
+    /// The port speaks RFC 2217 (not for `local`: an attached client gets raw bytes).
     pub rfc2217: bool,
     /// The escape character.
     pub escape: u8,
@@ -41,66 +46,58 @@ pub struct ConsoleOptions {
     pub spy: bool,
     /// The server's control socket.
     pub control: Option<PathBuf>,
+    /// Attach through the control socket: `server` is the port's name there (its port
+    /// number or listen address).
+    pub local: bool,
 }
 
 /// Why the console stopped with an error.
 #[derive(Debug, thiserror::Error)]
 pub enum ConsoleError {
-    /// The server could not be reached.
-    #[error("cannot connect to {0}: {1}")]
-    Connect(String, std::io::Error),
-    /// `--spy` without a watch port.
-    #[error("--spy needs --watch-port")]
-    NoWatch,
+    /// The port could not be reached (or the control socket refused the attach).
+    #[error("{0}")]
+    Connect(String),
     /// The terminal failed.
     #[error("terminal: {0}")]
     Local(std::io::Error),
 }
 
-/// Connect (TLS handshake included) to `server`.
-fn dial(server: &str, tls: Option<&TlsRole>) -> std::io::Result<Conn> {
-    let mut last = std::io::Error::new(ErrorKind::NotFound, "no address");
-    let mut sock = None;
-    for a in server.to_socket_addrs()? {
-        match TcpStream::connect_timeout(&a, Duration::from_secs(10)) {
-            Ok(s) => {
-                sock = Some(s);
-                break;
-            }
-            Err(e) => last = e,
-        }
-    }
-    let mut conn = Conn::new(OwnedFd::from(sock.ok_or(last)?), tls)?;
-    while !conn.handshake()? {
-        let fd = conn_fd(&conn);
-        let mut p = [PollFd::new(fd, PollFlags::POLLIN | PollFlags::POLLOUT)];
-        if poll(&mut p, PollTimeout::from(10_000u16))? == 0 {
-            return Err(std::io::Error::new(ErrorKind::TimedOut, "TLS handshake"));
-        }
-    }
-    Ok(conn)
+/// A connection to the port.
+struct Link {
+    conn: Conn,
+    /// What it reached, for messages.
+    to: String,
+    /// The name the server gave us (an attach through the control socket).
+    me: Option<String>,
 }
 
-fn conn_fd(c: &Conn) -> BorrowedFd<'_> {
-    // SAFETY: the fd belongs to `c` and is open for the borrow's lifetime.
-    unsafe { BorrowedFd::borrow_raw(c.fd()) }
-}
-
-/// One request on the control socket; its reply line.
-fn control_request(path: &Path, req: &str) -> std::io::Result<String> {
-    let mut s = std::os::unix::net::UnixStream::connect(path)?;
-    s.set_read_timeout(Some(Duration::from_secs(5)))?;
-    s.write_all(format!("{req}\n").as_bytes())?;
-    let mut reply = Vec::new();
-    let mut b = [0u8; 4096];
-    while !reply.ends_with(b"\n") {
-        let n = s.read(&mut b)?;
-        if n == 0 {
-            break;
-        }
-        reply.extend_from_slice(&b[..n]);
+/// Reach the port as a writer, or as a watcher (`spy`): over TCP (a spy on the watch port),
+/// or with `--local` through the control socket.
+fn open(opts: &ConsoleOptions, spy: bool) -> Result<Link, String> {
+    if opts.local {
+        let path = opts
+            .control
+            .as_ref()
+            .ok_or("attaching through the control socket needs --control PATH")?;
+        let (conn, me) = dial::attach(path, &opts.server, spy)
+            .map_err(|e| format!("cannot attach to {}: {e}", opts.server))?;
+        let to = format!("{} through {}", opts.server, path.display());
+        return Ok(Link {
+            conn,
+            to,
+            me: Some(me),
+        });
     }
-    Ok(String::from_utf8_lossy(&reply).trim_end().to_string())
+    let to = if spy {
+        opts.watch
+            .clone()
+            .ok_or("no watch port: give --watch-port")?
+    } else {
+        opts.server.clone()
+    };
+    let conn =
+        dial::tcp(&to, opts.tls.as_ref()).map_err(|e| format!("cannot connect to {to}: {e}"))?;
+    Ok(Link { conn, to, me: None })
 }
 
 /// The terminal in raw mode while this lives (nothing when stdin is not a terminal).
@@ -168,6 +165,8 @@ impl Lines {
 struct Console<'a> {
     opts: &'a ConsoleOptions,
     conn: Conn,
+    /// Our name on the server, when it gave one.
+    me: Option<String>,
     esc: Escapes,
     spy: bool,
     dtr: bool,
@@ -180,17 +179,12 @@ struct Console<'a> {
 
 /// Run the console; the exit status (0: `~.` or end of input, 1: the server closed).
 pub fn run(opts: &ConsoleOptions) -> Result<i32, ConsoleError> {
-    let target = if opts.spy {
-        opts.watch.as_deref().ok_or(ConsoleError::NoWatch)?
-    } else {
-        &opts.server
-    };
-    let conn =
-        dial(target, opts.tls.as_ref()).map_err(|e| ConsoleError::Connect(target.into(), e))?;
+    let link = open(opts, opts.spy).map_err(ConsoleError::Connect)?;
     let _raw = Raw::enter();
     let mut c = Console {
         opts,
-        conn,
+        conn: link.conn,
+        me: link.me,
         esc: Escapes::new(opts.escape),
         spy: opts.spy,
         dtr: true,
@@ -201,7 +195,8 @@ pub fn run(opts: &ConsoleOptions) -> Result<i32, ConsoleError> {
         exit: None,
     };
     c.say(&format!(
-        "connected to {target}{}; {}? for help",
+        "connected to {}{}; {}? for help",
+        link.to,
         if c.spy { " (spy, read-only)" } else { "" },
         char::from(opts.escape)
     ));
@@ -209,6 +204,11 @@ pub fn run(opts: &ConsoleOptions) -> Result<i32, ConsoleError> {
 }
 
 impl Console<'_> {
+    /// The connection speaks telnet and RFC 2217 (a TCP connection to an rfc2217 port).
+    fn telnet(&self) -> bool {
+        self.opts.rfc2217 && !self.opts.local
+    }
+
     /// A console message on the terminal.
     fn say(&self, msg: &str) {
         let mut o = std::io::stdout();
@@ -267,7 +267,7 @@ impl Console<'_> {
         if self.spy {
             return;
         }
-        if self.opts.rfc2217 {
+        if self.telnet() {
             telnet::escape_into(d, &mut self.net_out);
         } else {
             self.net_out.extend_from_slice(d);
@@ -298,7 +298,7 @@ impl Console<'_> {
                     return Ok(());
                 }
                 Ok(n) => {
-                    let data = if self.opts.rfc2217 {
+                    let data = if self.telnet() {
                         let (mut d, mut ev) = (Vec::new(), Vec::new());
                         self.dec.feed(&b[..n], &mut d, &mut ev);
                         d
@@ -350,36 +350,42 @@ impl Console<'_> {
             self.say("a spy stays read-only: start a new console to write");
             return;
         }
-        let target = if spy {
-            match &self.opts.watch {
-                Some(w) => w.clone(),
-                None => return self.say("no watch port: give --watch-port"),
-            }
-        } else {
-            self.opts.server.clone()
-        };
-        match dial(&target, self.opts.tls.as_ref()) {
-            Ok(c) => {
+        match open(self.opts, spy) {
+            Ok(l) => {
                 self.conn.shutdown();
-                self.conn = c;
+                self.conn = l.conn;
+                self.me = l.me;
                 self.dec = Decoder::new();
                 self.net_out.clear();
                 self.spy = spy;
                 self.say(&format!(
-                    "reattached to {target}{}",
+                    "reattached to {}{}",
+                    l.to,
                     if spy { " (spy, read-only)" } else { "" }
                 ));
             }
-            Err(e) => self.say(&format!("cannot connect to {target}: {e}")),
+            Err(e) => self.say(&e),
         }
     }
 
-    /// The control socket request for a port (by its port number).
-    fn control(&self, json: &str) -> Option<String> {
+    /// The port's name on the control socket: as given with `--local`, else its port number.
+    fn port_name(&self) -> &str {
+        let s = &self.opts.server;
+        match s.rsplit_once(':') {
+            Some((_, p)) if !self.opts.local => p,
+            _ => s,
+        }
+    }
+
+    /// A control socket request about the port: `None` without `--control`, else the reply
+    /// line or why the request failed.
+    fn control(&self, cmd: &str, fields: Vec<(&str, Val)>) -> Option<Result<String, String>> {
         let path = self.opts.control.as_ref()?;
-        let port = self.opts.server.rsplit_once(':').map_or("", |(_, p)| p);
-        let req = json.replace("PORT", port);
-        Some(control_request(path, &req).unwrap_or_else(|e| format!("control socket: {e}")))
+        let req = control::request(cmd, self.port_name(), fields);
+        Some(match dial::request(path, &req) {
+            Ok(line) => control::reply(&line).map(|_| line),
+            Err(e) => Err(format!("control socket {}: {e}", path.display())),
+        })
     }
 
     /// `~!NAME`: the server runs its reset sequence NAME (control socket).
@@ -387,28 +393,34 @@ impl Console<'_> {
         if self.spy {
             return self.say("a spy cannot run a reset sequence");
         }
-        let req = format!(r#"{{"cmd":"reset","port":"PORT","name":"{name}"}}"#);
-        match self.control(&req) {
-            Some(r) if r.contains("\"ok\":true") => self.say(&format!("reset {name} running")),
-            Some(r) => self.say(&r),
+        match self.control("reset", vec![("name", Val::S(name.into()))]) {
+            Some(Ok(_)) => self.say(&format!("reset {name} running")),
+            Some(Err(e)) => self.say(&e),
             None => self.say("reset sequences need --control"),
         }
     }
 
+    /// `~w`: who is attached (control socket), this console marked.
     fn who(&mut self) {
-        let Some(reply) = self.control(r#"{"cmd":"show","port":"PORT"}"#) else {
-            return self.say("who needs --control");
+        let reply = match self.control("show", vec![]) {
+            Some(Ok(r)) => r,
+            Some(Err(e)) => return self.say(&e),
+            None => return self.say("who needs --control"),
         };
         let re = regex::Regex::new(r#""client":"([^"]*)","role":"([^"]*)""#);
+        let me = self.me.as_deref();
         let who: Vec<String> = re
             .map(|re| {
                 re.captures_iter(&reply)
-                    .map(|c| format!("{} ({})", &c[1], &c[2]))
+                    .map(|c| {
+                        let you = if Some(&c[1]) == me { ", you" } else { "" };
+                        format!("{} ({}{you})", &c[1], &c[2])
+                    })
                     .collect()
             })
             .unwrap_or_default();
         if who.is_empty() {
-            self.say(&reply);
+            self.say("nobody attached");
         } else {
             self.say(&format!("attached: {}", who.join(", ")));
         }
@@ -424,7 +436,7 @@ impl Console<'_> {
             Action::ToggleRts => ("rts", !self.rts),
             _ => ("break", true),
         };
-        if self.opts.rfc2217 {
+        if self.telnet() {
             let m = match (what, on) {
                 ("break", _) => None,
                 ("dtr", true) => Some(r::CONTROL_DTR_ON),
@@ -439,17 +451,19 @@ impl Console<'_> {
                     .extend_from_slice(&[telnet::cmd::IAC, telnet::cmd::BRK]),
             }
         } else {
-            let req = if what == "break" {
-                r#"{"cmd":"break","port":"PORT","ms":250}"#.to_string()
+            let r = if what == "break" {
+                self.control("break", vec![("ms", Val::I(250))])
             } else {
                 let state = if on { "on" } else { "off" };
-                format!(
-                    r#"{{"cmd":"set-control","port":"PORT","line":"{what}","state":"{state}"}}"#
-                )
+                let fields = vec![
+                    ("line", Val::S(what.into())),
+                    ("state", Val::S(state.into())),
+                ];
+                self.control("set-control", fields)
             };
-            match self.control(&req) {
-                Some(r) if r.contains("\"ok\":true") => {}
-                Some(r) => return self.say(&r),
+            match r {
+                Some(Ok(_)) => {}
+                Some(Err(e)) => return self.say(&e),
                 None => return self.say("BREAK, DTR and RTS need --mode rfc2217 or --control"),
             }
         }

@@ -11,12 +11,15 @@
 //! {"cmd":"break","port":"7000","ms":250}
 //! {"cmd":"reset","port":"7000","name":"esp"}
 //! {"cmd":"subscribe"}
+//! {"cmd":"attach","port":"7000","mode":"write"}                (or "spy")
 //! ```
 //!
 //! A port is named by its listen address or, when that is unambiguous, its port number. A
 //! reply is one object with `"ok":true` and the command's fields, or `"ok":false` and
 //! `"error"`. After `subscribe`, events follow as objects with `"event"` (`connect`,
 //! `disconnect`, `device-gone`, `device-back`, `alert`), `"port"` and the event's fields.
+//! After a successful `attach` the connection stops being line-based: the reply line is
+//! followed by the port's raw bytes both ways, as for a TCP client of a raw port.
 
 use crate::ops::json;
 
@@ -55,6 +58,9 @@ pub enum Request {
     Reset(String, String),
     /// Stream events on this connection.
     Subscribe,
+    /// Become a client of the port on this connection: a watcher (`true`, `"spy"`) or a
+    /// writer (`false`, `"write"`).
+    Attach(String, bool),
 }
 
 /// Parse one request line; the error is the text of the `"error"` reply.
@@ -98,6 +104,14 @@ pub fn parse(line: &str) -> Result<Request, String> {
             o.str("name").ok_or("reset needs \"name\"")?.to_string(),
         ),
         "subscribe" => Request::Subscribe,
+        "attach" => {
+            let spy = match o.str("mode") {
+                Some("write") => false,
+                Some("spy") => true,
+                _ => return Err("\"mode\" must be \"write\" or \"spy\"".into()),
+            };
+            Request::Attach(port()?, spy)
+        }
         other => return Err(format!("unknown cmd {:?}", other)),
     })
 }
@@ -162,6 +176,28 @@ pub fn event(kind: &str, port: &str, fields: Vec<(&str, Val)>) -> String {
     object(&all) + "\n"
 }
 
+/// A request line (no newline) for `cmd` on `port`, with more fields: what a client sends.
+pub fn request(cmd: &str, port: &str, fields: Vec<(&str, Val)>) -> String {
+    let mut all = vec![("cmd", Val::S(cmd.into())), ("port", Val::S(port.into()))];
+    all.extend(fields);
+    object(&all)
+}
+
+/// A reply line as a client reads it: its fields when `"ok":true`, else the error text.
+pub fn reply(line: &str) -> Result<json::Obj, String> {
+    let o = json::parse_object(line.trim()).map_err(|_| format!("bad reply {:?}", line.trim()))?;
+    if o.get("ok") == Some(&json::Value::Bool(true)) {
+        return Ok(o);
+    }
+    Err(o.str("error").unwrap_or("refused").to_string())
+}
+
+/// The name a client attached through the control socket goes by (in `show`, `kick`, the
+/// log and the port log): the peer's credentials, which no TCP address looks like.
+pub fn attached_name(uid: u32, pid: i32) -> String {
+    format!("control:uid={uid}:pid={pid}")
+}
+
 /// Whether `name` (a listen address, or a port number) names the port listening on `addr`.
 pub fn names_port(name: &str, addr: &str) -> bool {
     name == addr || addr.rsplit_once(':').is_some_and(|(_, p)| p == name)
@@ -194,6 +230,21 @@ mod tests {
                 .contains("unknown")
         );
         assert!(parse("list").is_err());
+        assert_eq!(
+            parse(r#"{"cmd":"attach","port":"7000","mode":"spy"}"#),
+            Ok(Request::Attach("7000".into(), true))
+        );
+        assert_eq!(
+            parse(&request(
+                "attach",
+                "p\"",
+                vec![("mode", Val::S("write".into()))]
+            )),
+            Ok(Request::Attach("p\"".into(), false))
+        );
+        let e = parse(r#"{"cmd":"attach","port":"7000"}"#).unwrap_err();
+        assert!(e.contains("mode"), "{e}");
+        assert!(parse(r#"{"cmd":"attach","mode":"spy"}"#).is_err());
     }
 
     #[test]
@@ -204,5 +255,9 @@ mod tests {
         assert!(names_port("7000", "127.0.0.1:7000"));
         assert!(names_port("[::1]:7000", "[::1]:7000"));
         assert!(!names_port("700", "127.0.0.1:7000"));
+        let ok = reply("{\"ok\":true,\"client\":\"control:uid=0:pid=1\"}\n").unwrap();
+        assert_eq!(ok.str("client"), Some("control:uid=0:pid=1"));
+        assert_eq!(reply(&error("port disabled")).unwrap_err(), "port disabled");
+        assert!(reply("").unwrap_err().contains("bad reply"));
     }
 }

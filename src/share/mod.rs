@@ -11,7 +11,8 @@
 //! - [`client`]: `connect`, the virtual COM port (pty) and the device bridge;
 //! - [`conf`]: the config file (one line per port, Masqdialer style);
 //! - [`acl`]: host allow lists;
-//! - [`alert`]: alerts on device output (regex, rate limit);
+//! - [`alert`]: alerts on device output (regex, rate limit); [`alert_scan`] cuts the output
+//!   into the lines tried (literal prefilter);
 //! - [`control`]: the control socket's protocol (JSON lines);
 //! - [`console`]: `console`, the interactive client with escapes;
 //! - [`remserial`]: remserial's command line, turned into `serve` or `connect`;
@@ -21,6 +22,7 @@
 
 pub mod acl;
 pub mod alert;
+pub mod alert_scan;
 pub mod client;
 pub mod conf;
 pub mod console;

@@ -106,6 +106,12 @@ pub fn control_event(s: &mut Session, ci: usize, ev: Control, cap: usize) {
     }
 }
 
+/// Carry out a setting a client asked for while the device was away (`hold-session`; it was
+/// answered then).
+pub fn apply(s: &mut Session, ev: Control) {
+    let _ = serial(s, ev, true);
+}
+
 /// A client's signature is logged; an empty one asks for ours.
 fn signature(s: &Session, sig: &[u8]) -> Option<Control> {
     let path = s.path.display();

@@ -34,6 +34,7 @@ use crate::sys::lock::LockDir;
 
 mod admit;
 mod alerts;
+mod attach;
 pub mod auth;
 mod control;
 mod dashboard;
@@ -147,8 +148,8 @@ struct PortDevice {
     replay: Replay,
     /// `hold-session`: the clients waiting while the device is away.
     held: Option<Box<hold::Held>>,
-    /// `hold-session`: the termios after the last COM-PORT request, re-applied on return.
-    termios: Option<nix::sys::termios::Termios>,
+    /// `hold-session`: the settings after the last COM-PORT request, re-applied on return.
+    termios: Option<hold::Settings>,
 }
 
 /// One exported port.
@@ -474,7 +475,7 @@ impl ShareServer {
                 let set = hold && hold::is_setting(&ev);
                 crate::share::rfc2217::control_event(s, ci, ev, cap);
                 if set {
-                    *termios = crate::sys::tty::get_termios(&s.pump.dev).ok();
+                    *termios = hold::settings_of(&s.pump.dev);
                 }
             },
         );

@@ -219,6 +219,26 @@ fn is_process_record(ut: &libc::utmpx) -> bool {
     )
 }
 
+/// This pid's process record in the utmp file glibc has open (after `utmpxname`), if any.
+/// The caller holds `UTMP_LOCK`.
+fn find_process_record(pid: i32) -> Option<libc::utmpx> {
+    // SAFETY: rewinds glibc's utmp stream; the caller serialises through UTMP_LOCK.
+    unsafe { libc::setutxent() };
+    loop {
+        // SAFETY: getutxent returns null at the end or a pointer to glibc's static
+        // record, valid until the next utmp call; it is copied out at once.
+        let p = unsafe { libc::getutxent() };
+        if p.is_null() {
+            return None;
+        }
+        // SAFETY: p is non-null and points to a valid utmpx (see above).
+        let ut = unsafe { *p };
+        if ut.ut_pid == pid && is_process_record(&ut) {
+            return Some(ut);
+        }
+    }
+}
+
 impl UtmpFiles {
     /// Mark this process's record as `kind` with `user`/`host` on `line` (the device without
     /// `/dev/`) in utmp, and append the same record to wtmp. See the module docs.
@@ -245,23 +265,7 @@ impl UtmpFiles {
                 source: io::Error::last_os_error(),
             });
         }
-        // SAFETY: rewinds glibc's utmp stream; serialised by UTMP_LOCK.
-        unsafe { libc::setutxent() };
-        let mut found: Option<libc::utmpx> = None;
-        loop {
-            // SAFETY: getutxent returns null at the end or a pointer to glibc's static
-            // record, valid until the next utmp call; it is copied out at once.
-            let p = unsafe { libc::getutxent() };
-            if p.is_null() {
-                break;
-            }
-            // SAFETY: p is non-null and points to a valid utmpx (see above).
-            let ut = unsafe { *p };
-            if ut.ut_pid == pid && is_process_record(&ut) {
-                found = Some(ut);
-                break;
-            }
-        }
+        let found = find_process_record(pid);
         let created = found.is_none();
         let mut ut = found.unwrap_or_else(|| {
             // SAFETY: utmpx is plain integers and char arrays; all zeros is a valid value.

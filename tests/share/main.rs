@@ -9,7 +9,9 @@ mod prom;
 #[path = "../share_util/mod.rs"]
 mod share_util;
 
+mod attach;
 mod check;
+mod comport_reply;
 mod conf_tls;
 mod engine;
 mod esp;
@@ -25,6 +27,7 @@ mod modem_lines;
 mod ops;
 mod pyserial;
 mod remserial;
+mod replug;
 mod ser2net;
 mod serve;
 mod stack;

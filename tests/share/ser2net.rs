@@ -4,7 +4,7 @@
 //! options named by file:line, and 48 ports connected at once (ser2net #146).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -118,13 +118,7 @@ fn dash_y_lines_serve_a_pty_to_pyserial() {
          print('purged', flush=True)\n\
          s.close()\n"
     );
-    let mut py = Command::new("python3")
-        .args(["-c", &script])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut out = BufReader::new(py.stdout.take().unwrap());
+    let (mut py, mut out) = python(&script, &[]);
     let mut line = String::new();
     out.read_line(&mut line).unwrap();
     assert_eq!(line.trim(), "open");

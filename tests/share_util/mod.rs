@@ -401,3 +401,21 @@ pub fn skip_without_mount_ns() -> bool {
     }
     !ok
 }
+
+/// `python3 -c SCRIPT ARGS...` with its standard input and output piped: the child, and its
+/// output to read line by line.
+pub fn python(
+    script: &str,
+    args: &[&str],
+) -> (Child, std::io::BufReader<std::process::ChildStdout>) {
+    let mut py = Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = std::io::BufReader::new(py.stdout.take().unwrap());
+    (py, out)
+}

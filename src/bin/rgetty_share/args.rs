@@ -256,7 +256,8 @@ pub(crate) struct ConnectArgs {
 
 #[derive(Args, Debug)]
 pub(crate) struct ConsoleArgs {
-    /// The port, HOST:PORT.
+    /// The port: HOST:PORT over TCP; with --local (implied by a PORT without HOST), its port
+    /// number or listen address on the control socket.
     pub(crate) server: String,
     /// raw or rfc2217.
     #[arg(long, default_value = "raw")]
@@ -264,15 +265,19 @@ pub(crate) struct ConsoleArgs {
     /// The port's watch port (same host), for ~s and --spy.
     #[arg(long, value_name = "PORT")]
     pub(crate) watch_port: Option<u16>,
-    /// Attach read-only, on the watch port.
-    #[arg(long, requires = "watch_port")]
+    /// Attach read-only: on the watch port, or (--local) as a watcher.
+    #[arg(long)]
     pub(crate) spy: bool,
     /// The escape character (at line start), default ~.
     #[arg(long, short = 'e', default_value = "~")]
     pub(crate) escape: char,
-    /// The server's control socket (for ~w, and ~b ~d ~r on a raw port).
+    /// The server's control socket (for ~w, ~!, ~b ~d ~r on a raw port, and --local).
     #[arg(long, value_name = "PATH")]
     pub(crate) control: Option<PathBuf>,
+    /// Attach through the control socket (--control) instead of TCP: no port, host list or
+    /// TLS needed, only the socket's own access rule.
+    #[arg(long, requires = "control", conflicts_with_all = ["tls", "watch_port"])]
+    pub(crate) local: bool,
     /// Connect with TLS.
     #[arg(long)]
     pub(crate) tls: bool,

@@ -68,6 +68,9 @@ pub struct Client {
     pub conn: Conn,
     /// Who it is.
     pub peer: SocketAddr,
+    /// Its name when its address says nothing: a client attached through the control
+    /// socket (`control:uid=U:pid=P`), which speaks raw bytes with no protocol layers.
+    pub name: Option<String>,
     /// Bytes waiting to go to it (bounded by the port's cap).
     pub out: Buf,
     /// Writer or watcher.
@@ -104,6 +107,7 @@ impl Client {
             token,
             conn,
             peer,
+            name: None,
             out: Buf::default(),
             role,
             last: t,
@@ -118,6 +122,11 @@ impl Client {
             hup: false,
             idle_timer: None,
         }
+    }
+
+    /// How it is named in logs and on the control socket: its name, else its address.
+    pub fn who(&self) -> String {
+        self.name.clone().unwrap_or_else(|| self.peer.to_string())
     }
 
     /// Read from its stack: `Some(n)` with the data in `buf` and events in `events` (`n` may

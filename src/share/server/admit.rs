@@ -7,6 +7,7 @@ use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+pub(super) use super::attach::Via;
 use super::{
     HANDSHAKE_TIME, Pending, Port, PortDevice, ShareServer, Slot, T_ACCEPT, T_HANDSHAKE, T_IDLE,
     key,
@@ -189,6 +190,22 @@ impl ShareServer {
 
     /// Pick a line, open it if needed and add the client.
     fn admit(&mut self, eng: &mut Engine, pi: usize, conn: Conn, peer: SocketAddr, role: Role) {
+        self.admit_via(eng, pi, conn, Via::Net(peer), role);
+    }
+
+    /// [`ShareServer::admit`] for a client from the network or the control socket.
+    pub(super) fn admit_via(
+        &mut self,
+        eng: &mut Engine,
+        pi: usize,
+        conn: Conn,
+        via: Via,
+        role: Role,
+    ) {
+        let (peer, who) = match &via {
+            Via::Net(p) => (*p, p.to_string()),
+            Via::Control(a) => (conn.peer(), a.name.clone()),
+        };
         let in_use: Vec<PathBuf> = self
             .ports
             .iter()
@@ -200,28 +217,29 @@ impl ShareServer {
         let Some(Some(port)) = self.ports.get_mut(pi) else {
             return;
         };
-        let li = match pick_line(port, role, &in_use, &settings, peer) {
+        let li = match pick_line(port, role, &in_use, &settings, &who) {
             Ok(li) => li,
             Err(msg) => {
                 port.stats.refusals += 1;
                 crate::sys::loglimit::log_limited(
                     log::Level::Warn,
-                    format!("port {}: refused {peer}: {msg}", port.addr),
+                    format!("port {}: refused {who}: {msg}", port.addr),
                 );
-                refuse(conn, &format!("{msg}\r\n"));
+                refuse(conn, &via.refusal(&msg));
                 return;
             }
         };
         self.register_session(eng, pi, li);
         let t = self.slot(Slot::Client(pi, li));
         if let Err(e) = eng.register(conn.fd(), t) {
-            log::warn!("{peer}: epoll: {e}");
+            log::warn!("{who}: epoll: {e}");
         }
         let cap = self.settings.client_buffer;
         let Some(Some(port)) = self.ports.get_mut(pi) else {
             return;
         };
         let mut c = Client::new(t, conn, peer, role);
+        let early = via.start(&mut c, port.addr, cap);
         if let Some(idle) = port.cfg.idle_timeout {
             c.idle_timer = Some(eng.add_timer(Instant::now() + idle, key(T_IDLE, t)));
         }
@@ -240,28 +258,15 @@ impl ShareServer {
             &line.path,
             cap,
         );
-        let kind = if role == Role::Watcher {
-            "watcher"
-        } else {
-            "client"
+        announce(port, li, &who, role);
+        let Some(s) = port.lines[li].session.as_deref_mut() else {
+            return;
         };
-        log::info!(
-            "port {}: connect from {peer} to {} ({} client(s)){}",
-            port.addr,
-            s.path.display(),
-            s.pump.clients.len() + 1,
-            if role == Role::Watcher {
-                ", read-only"
-            } else {
-                ""
-            }
-        );
-        if let Some(l) = port.log.as_mut() {
-            l.event(&format!("connect {kind} {peer}"));
+        if role == Role::Writer && !early.is_empty() {
+            // Input that came with the attach request.
+            c.rx += early.len() as u64;
+            s.pump.to_dev.extend(&early);
         }
-        super::control::connected(port.addr, peer, role);
-        port.stats.connects += 1;
-        port.stats.clients += 1;
         c.flush();
         s.pump.clients.push(c);
         self.status_dirty = true;
@@ -293,10 +298,34 @@ impl ShareServer {
     }
 }
 
+/// Log a new client (the log, the port log, control-socket subscribers) and count it.
+fn announce(port: &mut Port, li: usize, who: &str, role: Role) {
+    let Some(s) = port.lines[li].session.as_deref() else {
+        return;
+    };
+    let watcher = role == Role::Watcher;
+    log::info!(
+        "port {}: connect from {who} to {} ({} client(s)){}",
+        port.addr,
+        s.path.display(),
+        s.pump.clients.len() + 1,
+        if watcher { ", read-only" } else { "" }
+    );
+    if let Some(l) = port.log.as_mut() {
+        let kind = if watcher { "watcher" } else { "client" };
+        l.event(&format!("connect {kind} {who}"));
+    }
+    super::control::connected(port.addr, who, role);
+    port.stats.connects += 1;
+    port.stats.clients += 1;
+}
+
 /// Telnet start, modem state, replay and banner for a new client.
 fn greet(c: &mut Client, s: &Session, cfg: &PortConfig, replay: &[u8], path: &Path, cap: usize) {
-    let rfc = cfg.mode == PortMode::Rfc2217 && !c.conn.layers().contains(&"websocket");
-    if rfc || !cfg.layers.is_empty() {
+    // A control-socket client speaks raw bytes: no protocol layers.
+    let local = c.name.is_some();
+    let rfc = cfg.mode == PortMode::Rfc2217 && !c.conn.layers().contains(&"websocket") && !local;
+    if rfc || (!cfg.layers.is_empty() && !local) {
         let args = LayerArgs {
             side: Side::Server,
             tls: None,
@@ -337,7 +366,7 @@ fn pick_line(
     role: Role,
     in_use: &[PathBuf],
     settings: &super::ServerSettings,
-    peer: SocketAddr,
+    who: &str,
 ) -> Result<usize, String> {
     if port.disabled {
         return Err("port disabled".into());
@@ -371,7 +400,7 @@ fn pick_line(
                     s.writers()
                 ));
             }
-            take_over(s, peer);
+            take_over(s, who);
             return Ok(0);
         }
     }
@@ -392,8 +421,9 @@ fn pick_line(
     Err(last_reason)
 }
 
-/// `--takeover`: the oldest writer gets a one-line notice and is dropped.
-fn take_over(s: &mut Session, peer: SocketAddr) {
+/// `--takeover`: the oldest writer gets a one-line notice and is dropped (`who`: the new
+/// writer's address or name).
+fn take_over(s: &mut Session, who: &str) {
     let Some(old) = s
         .pump
         .clients
@@ -403,9 +433,13 @@ fn take_over(s: &mut Session, peer: SocketAddr) {
     else {
         return;
     };
-    let notice = format!("\r\n[rgetty-share: taken over by {}]\r\n", peer.ip());
+    // A TCP peer is named by its address without the port, as before.
+    let by = who
+        .parse::<SocketAddr>()
+        .map_or(who.to_string(), |a| a.ip().to_string());
+    let notice = format!("\r\n[rgetty-share: taken over by {by}]\r\n");
     // The notice may pass the cap: the client is being dropped anyway.
     old.out.extend(notice.as_bytes());
     old.flush();
-    old.dead = Some(format!("taken over by {peer}"));
+    old.dead = Some(format!("taken over by {who}"));
 }

@@ -1,6 +1,7 @@
 //! The control socket (`--control PATH`, config `control=PATH`): a unix socket on the
 //! engine, JSON lines ([`crate::share::control`]). The socket is mode 0600 and a peer is
-//! served only when its credentials (SO_PEERCRED) say root or the server's own user.
+//! served only when its credentials (SO_PEERCRED) say root or the server's own user. An
+//! `attach` request hands the connection to the port as a client ([`super::attach`]).
 //!
 //! Events for subscribers are queued by [`emit`] (a per-thread queue: the server is one
 //! thread) only while someone subscribed, and written at the end of the loop's turn.
@@ -38,7 +39,7 @@ pub(super) fn emit(
 }
 
 /// A `connect` event.
-pub(super) fn connected(port: std::net::SocketAddr, peer: std::net::SocketAddr, role: Role) {
+pub(super) fn connected(port: std::net::SocketAddr, who: &str, role: Role) {
     emit("connect", port, || {
         let role = if role == Role::Watcher {
             "watcher"
@@ -46,7 +47,7 @@ pub(super) fn connected(port: std::net::SocketAddr, peer: std::net::SocketAddr, 
             "writer"
         };
         vec![
-            ("client", Val::S(peer.to_string())),
+            ("client", Val::S(who.to_string())),
             ("role", Val::S(role.into())),
         ]
     });
@@ -80,6 +81,8 @@ impl Drop for Control {
 #[derive(Debug)]
 struct Conn {
     sock: UnixStream,
+    /// Its name as an attached client, from its credentials.
+    name: String,
     input: Vec<u8>,
     out: Vec<u8>,
     subscribed: bool,
@@ -105,13 +108,13 @@ fn bind(path: &Path) -> std::io::Result<UnixListener> {
     Ok(l)
 }
 
-/// Whether the peer of `s` is root or runs as the server's user.
-fn peer_allowed(s: &UnixStream) -> Result<(), String> {
+/// Whether the peer of `s` is root or runs as the server's user; its name as a client.
+fn peer_allowed(s: &UnixStream) -> Result<String, String> {
     use nix::sys::socket::{getsockopt, sockopt::PeerCredentials};
     let cred = getsockopt(s, PeerCredentials).map_err(|e| format!("SO_PEERCRED: {e}"))?;
     let me = nix::unistd::geteuid().as_raw();
     if cred.uid() == 0 || cred.uid() == me {
-        Ok(())
+        Ok(control::attached_name(cred.uid(), cred.pid()))
     } else {
         Err(format!(
             "uid {} (pid {}) not allowed",
@@ -154,14 +157,17 @@ impl ShareServer {
                     return;
                 }
             };
-            if let Err(why) = peer_allowed(&sock) {
-                crate::sys::loglimit::log_limited(
-                    log::Level::Warn,
-                    format!("control: refused {why}"),
-                );
-                let _ = (&sock).write_all(control::error("not allowed").as_bytes());
-                continue;
-            }
+            let name = match peer_allowed(&sock) {
+                Ok(name) => name,
+                Err(why) => {
+                    crate::sys::loglimit::log_limited(
+                        log::Level::Warn,
+                        format!("control: refused {why}"),
+                    );
+                    let _ = (&sock).write_all(control::error("not allowed").as_bytes());
+                    continue;
+                }
+            };
             if sock.set_nonblocking(true).is_err() {
                 continue;
             }
@@ -172,6 +178,7 @@ impl ShareServer {
             }
             let conn = Conn {
                 sock,
+                name,
                 input: Vec::new(),
                 out: Vec::new(),
                 subscribed: false,
@@ -205,6 +212,13 @@ impl ShareServer {
             let line: Vec<u8> = conn.input.drain(..=nl).collect();
             let text = String::from_utf8_lossy(&line);
             let reply = match control::parse(&text) {
+                Ok(Request::Attach(port, spy)) if !conn.subscribed => {
+                    // The rest of the input is the new client's.
+                    let a = super::attach::Attach::new(conn.name, conn.out, conn.input);
+                    self.release(eng, t, conn.sock.as_raw_fd());
+                    return self.attach(eng, conn.sock, &port, spy, a);
+                }
+                Ok(Request::Attach(..)) => control::error("attach on a subscribed connection"),
                 Ok(Request::Subscribe) => {
                     conn.subscribed = true;
                     SUBSCRIBED.set(true);

@@ -229,12 +229,14 @@ impl ShareServer {
                     for c in &s.pump.clients {
                         let mut w = ObjWriter::new();
                         let role = if c.role == Role::Writer { "rw" } else { "ro" };
-                        w.str("peer", &c.peer.to_string())
+                        w.str("peer", &c.who())
                             .str("role", role)
                             .str(
                                 "via",
                                 if c.conn.layers().contains(&"websocket") {
                                     "web"
+                                } else if c.name.is_some() {
+                                    "control"
                                 } else {
                                     "tcp"
                                 },

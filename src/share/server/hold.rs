@@ -7,20 +7,25 @@
 //! removed. The clients stay on the engine with no timer: while nothing happens the server
 //! makes no system call. Their input is read and kept up to [`HELD_INPUT`] bytes (it goes to
 //! the device when it is back); beyond that it is dropped and counted
-//! (`rgetty_share_held_input_dropped_bytes_total`). When the hot-plug watch (inotify) sees the
+//! (`rgetty_share_held_input_dropped_bytes_total`). Their RFC 2217 requests are answered at
+//! once and a writer's settings carried out when the device is back ([`away`]). When the hot-plug watch (inotify) sees the
 //! path again, the device is reopened and locked, the last settings are re-applied (the
-//! termios after the last COM-PORT request, DTR and RTS) and data flows again. Each gap is
-//! logged, written to the port log and counted (`rgetty_share_device_gaps_total`).
+//! termios and speed after the last COM-PORT request, DTR and RTS) and data flows again.
+//! Each gap is logged, written to the port log and counted (`rgetty_share_device_gaps_total`).
 
 use std::time::Instant;
 
 use nix::sys::termios::Termios;
 
+mod away;
+
+use away::Away;
+
 use super::{Port, ShareServer, ports::drop_client};
 use crate::share::control::Val;
 use crate::share::engine::{Engine, Token};
 use crate::share::rfc2217::{modem_delta, modem_state};
-use crate::share::session::{Buf, Client, Role, Session};
+use crate::share::session::{Buf, Client, Session};
 use crate::share::stack::Control;
 use crate::sys::tty;
 
@@ -35,7 +40,7 @@ pub(super) struct Kept {
     dtr: bool,
     rts: bool,
     modem: u8,
-    rdev: Option<u64>,
+    node: Option<Node>,
 }
 
 impl Kept {
@@ -49,7 +54,11 @@ impl Kept {
             dtr: s.dtr,
             rts: s.rts,
             modem: s.modem_prev.unwrap_or(MODEM_DCD | MODEM_DSR | MODEM_CTS),
-            rdev: nix::sys::stat::fstat(&s.pump.dev).ok().map(|st| st.st_rdev),
+            node: nix::sys::stat::fstat(&s.pump.dev).ok().map(|st| Node {
+                rdev: st.st_rdev,
+                ino: st.st_ino,
+                ctime: (st.st_ctime, st.st_ctime_nsec),
+            }),
         }
     }
 }
@@ -59,17 +68,48 @@ impl Kept {
 pub(super) struct Held {
     /// The clients and watchers waiting.
     pub(super) clients: Vec<Client>,
-    input: Buf,
-    dropped: u64,
+    /// Their input, DTR and RTS, and the settings they asked for.
+    away: Away,
     since: Instant,
-    dtr: bool,
-    rts: bool,
-    /// The device number of the node that went away.
-    rdev: Option<u64>,
+    /// The node that went away.
+    node: Option<Node>,
 }
 
-fn rdev_of(m: std::io::Result<std::fs::Metadata>) -> Option<u64> {
-    Some(std::os::unix::fs::MetadataExt::rdev(&m.ok()?))
+/// Which device node a session had open. A pty or USB serial device plugged in again often
+/// gets the old number (and, on devpts, the old inode number): only the change time tells a
+/// new node from the old one not removed yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Node {
+    rdev: u64,
+    ino: u64,
+    ctime: (i64, i64),
+}
+
+fn node_of(m: std::io::Result<std::fs::Metadata>) -> Option<Node> {
+    use std::os::unix::fs::MetadataExt;
+    let m = m.ok()?;
+    Some(Node {
+        rdev: m.rdev(),
+        ino: m.ino(),
+        ctime: (m.ctime(), m.ctime_nsec()),
+    })
+}
+
+/// The line settings re-applied when the device is back: the termios, and the speed apart
+/// (a `BOTHER` speed lives in termios2, which [`Termios`] does not carry).
+#[derive(Debug, Clone)]
+pub(super) struct Settings {
+    termios: Termios,
+    speed: Option<u32>,
+}
+
+/// The settings of a device now (after a client's COM-PORT request changed them).
+pub(super) fn settings_of(fd: impl std::os::fd::AsFd) -> Option<Settings> {
+    let fd = fd.as_fd();
+    Some(Settings {
+        termios: tty::get_termios(fd).ok()?,
+        speed: tty::get_speed(fd).ok(),
+    })
 }
 
 /// Whether a control event from a client sets the line (speed, framing, flow control).
@@ -129,57 +169,15 @@ pub(super) fn enter(port: &mut Port, li: usize, k: Kept, why: Option<&str>) -> b
     }
     super::control::gone(port.addr, &path, why.unwrap_or("gone"), true);
     port.stats.gaps += 1;
-    let mut input = k.input;
-    if input.len() > HELD_INPUT {
-        let over = input.len() - HELD_INPUT;
-        port.stats.held_dropped += over as u64;
-        input.consume(over);
-    }
+    let (away, over) = Away::new(k.input, k.dtr, k.rts);
+    port.stats.held_dropped += over;
     line.held = Some(Box::new(Held {
         clients,
-        input,
-        dropped: 0,
+        away,
         since: Instant::now(),
-        dtr: k.dtr,
-        rts: k.rts,
-        rdev: k.rdev,
+        node: k.node,
     }));
     true
-}
-
-/// Read one held client until it would block: a writer's data is kept up to [`HELD_INPUT`]
-/// bytes (the rest counted in `dropped`); its stack answers telnet negotiation, and control
-/// requests (COM-PORT) are not carried out while the device is away.
-fn read_held(c: &mut Client, input: &mut Buf, dropped: &mut u64) {
-    let mut buf = [0u8; 4096];
-    let mut events = Vec::new();
-    while c.readable && !c.eof && c.dead.is_none() {
-        events.clear();
-        let n = match c.conn.read_events(&mut buf, &mut events) {
-            Ok(0) => {
-                c.eof = true;
-                c.dead = Some("closed by peer".into());
-                break;
-            }
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                c.readable = false;
-                break;
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => {
-                c.dead = Some(format!("read error: {e}"));
-                break;
-            }
-        };
-        c.rx += n as u64;
-        c.last = Instant::now();
-        if c.role == Role::Writer {
-            let keep = n.min(HELD_INPUT.saturating_sub(input.len()));
-            input.extend(&buf[..keep]);
-            *dropped += (n - keep) as u64;
-        }
-    }
 }
 
 impl ShareServer {
@@ -197,6 +195,7 @@ impl ShareServer {
     /// Read and write the held clients of line `li`; drop those that left. With nobody left
     /// the hold ends.
     pub(super) fn pump_held(&mut self, eng: &mut Engine, pi: usize, li: usize) {
+        let cap = self.settings.client_buffer;
         let Some(Some(port)) = self.ports.get_mut(pi) else {
             return;
         };
@@ -204,12 +203,12 @@ impl ShareServer {
         let Some(h) = port.lines[li].held.as_deref_mut() else {
             return;
         };
-        let mut dropped = 0;
+        let before = h.away.dropped;
         for c in h.clients.iter_mut() {
-            read_held(c, &mut h.input, &mut dropped);
+            h.away.read(c, cap);
             c.flush();
         }
-        h.dropped += dropped;
+        let dropped = h.away.dropped - before;
         let (dead, live): (Vec<Client>, Vec<Client>) = std::mem::take(&mut h.clients)
             .into_iter()
             .partition(|c| c.dead.is_some());
@@ -249,8 +248,8 @@ impl ShareServer {
         if !crate::ops::hotplug::exists(&line.path) {
             return;
         }
-        let old = line.held.as_ref().and_then(|h| h.rdev);
-        if fresh_only && old.is_some() && rdev_of(std::fs::metadata(&line.path)) == old {
+        let old = line.held.as_ref().and_then(|h| h.node);
+        if fresh_only && old.is_some() && node_of(std::fs::metadata(&line.path)) == old {
             return;
         }
         let s = match super::open::open_session(&line.path, &port.cfg, &settings) {
@@ -266,10 +265,10 @@ impl ShareServer {
             return;
         };
         let line = &mut port.lines[li];
-        let (Some(s), Some(h)) = (line.session.as_deref_mut(), line.held.take()) else {
+        let (Some(s), Some(mut h)) = (line.session.as_deref_mut(), line.held.take()) else {
             return;
         };
-        restore(s, &h, line.termios.as_ref());
+        restore(s, &mut h.away, &mut line.termios);
         let gap = h.since.elapsed();
         let text = format!(
             "\r\n[rgetty-share: device {} is back after {:.1}s]\r\n",
@@ -278,7 +277,7 @@ impl ShareServer {
         );
         let h = *h;
         s.pump.clients = h.clients;
-        s.pump.to_dev = h.input;
+        s.pump.to_dev = h.away.input;
         let cur = modem_state(s);
         s.modem_prev = Some(cur);
         notify(
@@ -292,13 +291,13 @@ impl ShareServer {
             s.path.display(),
             gap.as_secs_f64(),
             s.pump.to_dev.len(),
-            h.dropped
+            h.away.dropped
         );
         if let Some(l) = port.log.as_mut() {
             l.event(&format!(
                 "device back after {:.3}s, {} input bytes dropped",
                 gap.as_secs_f64(),
-                h.dropped
+                h.away.dropped
             ));
         }
         super::control::emit("device-back", port.addr, || {
@@ -313,13 +312,22 @@ impl ShareServer {
 }
 
 /// Re-apply the line's last settings to a reopened device: the termios of the last COM-PORT
-/// request (the port's own stty words were applied by the open), DTR and RTS.
-fn restore(s: &mut Session, h: &Held, termios: Option<&Termios>) {
+/// request (the port's own stty words were applied by the open), those asked for while it was
+/// away (kept as the line's settings from now on), DTR and RTS.
+fn restore(s: &mut Session, h: &mut Away, settings: &mut Option<Settings>) {
     let dev = s.path.display().to_string();
-    if let Some(t) = termios {
-        if let Err(e) = tty::set_termios(&s.pump.dev, t) {
+    if let Some(t) = settings {
+        let r = tty::set_termios(&s.pump.dev, &t.termios)
+            .and_then(|()| t.speed.map_or(Ok(()), |b| tty::set_speed(&s.pump.dev, b)));
+        if let Err(e) = r {
             log::warn!("{dev}: re-applying the settings: {e}");
         }
+    }
+    if !h.asked.is_empty() {
+        for ev in h.asked.drain(..) {
+            crate::share::rfc2217::apply(s, ev);
+        }
+        *settings = settings_of(&s.pump.dev);
     }
     // The open raised both lines: only a line that was off needs setting.
     if s.has_modem_lines {

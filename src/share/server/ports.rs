@@ -23,10 +23,10 @@ pub(super) fn drop_client(
     mut c: Client,
 ) -> (Token, i32) {
     let why = c.dead.as_deref().unwrap_or("session closed");
+    let who = c.who();
     log::info!(
-        "port {}: disconnect {} from {dev}: {why}; {} bytes in, {} bytes out, {}s",
+        "port {}: disconnect {who} from {dev}: {why}; {} bytes in, {} bytes out, {}s",
         port.addr,
-        c.peer,
         c.rx,
         c.tx,
         c.since.elapsed().as_secs()
@@ -37,13 +37,10 @@ pub(super) fn drop_client(
         } else {
             "client"
         };
-        l.event(&format!("disconnect {kind} {}: {why}", c.peer));
+        l.event(&format!("disconnect {kind} {who}: {why}"));
     }
     super::control::emit("disconnect", port.addr, || {
-        vec![
-            ("client", Val::S(c.peer.to_string())),
-            ("reason", Val::S(why.to_string())),
-        ]
+        vec![("client", Val::S(who)), ("reason", Val::S(why.to_string()))]
     });
     if let Some(t) = c.idle_timer.take() {
         eng.cancel_timer(t);

@@ -12,7 +12,7 @@ use crate::sys::tty;
 
 impl ShareServer {
     /// The index of the live port `name` names.
-    fn control_port(&self, name: &str) -> Result<usize, String> {
+    pub(super) fn control_port(&self, name: &str) -> Result<usize, String> {
         let found: Vec<usize> = self
             .ports
             .iter()
@@ -81,6 +81,8 @@ impl ShareServer {
                 ]))
             }
             Request::Subscribe => Ok(control::ok(vec![])),
+            // The connection carries it out (it becomes the client's).
+            Request::Attach(..) => Err("attach: not here".into()),
         }
     }
 
@@ -111,7 +113,7 @@ impl ShareServer {
             let dev = l.path.display().to_string();
             for c in list.iter().filter(|c| c.dead.is_none()) {
                 clients.push(control::object(&[
-                    ("client", Val::S(c.peer.to_string())),
+                    ("client", Val::S(c.who())),
                     ("role", Val::S(role_name(c).into())),
                     ("device", Val::S(dev.clone())),
                     ("seconds", Val::I(c.since.elapsed().as_secs() as i64)),
@@ -145,7 +147,7 @@ impl ShareServer {
                 (None, None) => continue,
             };
             for c in list.iter_mut().filter(|c| c.dead.is_none()) {
-                if who.is_none_or(|w| c.peer.to_string() == w) {
+                if who.is_none_or(|w| c.who() == w) {
                     c.dead = Some(why.to_string());
                     n += 1;
                 }
