@@ -130,71 +130,33 @@ impl Getty {
         let (Some(args), Some(path), Ok(line)) = (ARGS.get(), waiter_path(), self.line()) else {
             return;
         };
-        let names: Vec<String> = self
-            .locks
-            .lock_names_for(&self.tty.path)
-            .iter()
-            .filter_map(|p| Some(p.file_name()?.to_str()?.to_string()))
-            .collect();
-        if names.is_empty()
-            || names.len() > waitproto::MAX_NAMES
-            || !names.iter().all(|n| waitproto::valid_name(n.as_bytes()))
-            || args.len() >= waitproto::MAX_ARGS
-        {
-            return;
-        }
         let Ok(exe) = nix::fcntl::open("/proc/self/exe", OFlag::O_PATH, Mode::empty()) else {
             return;
         };
-        // The waiter takes only fds above stderr (a getty started with stdin closed may
-        // have the line at 0): anything else waits here.
-        let fds_ok = [
+        let fds = [
             Some(line.as_fd()),
             inotify.map(AsFd::as_fd),
             Some(exe.as_fd()),
-        ]
-        .into_iter()
-        .flatten()
-        .all(|f| waitproto::parse_fd(f.as_raw_fd().to_string().as_bytes()).is_some());
-        if !fds_ok {
-            return;
-        }
-        let fd = |f: BorrowedFd<'_>| f.as_raw_fd().to_string();
-        let title = crate::ops::title::line_title(&self.tty.device, "waiting");
-        let mut argv = vec![
-            title,
-            fd(line.as_fd()),
-            inotify.map_or("-".into(), |i| fd(i.as_fd())),
-            fd(exe.as_fd()),
-            deadline.map_or("-".into(), |d| to_mono_ms(d).to_string()),
         ];
-        argv.extend(names);
-        argv.push("--".into());
-        argv.extend(args.iter().cloned());
-        let Ok(argv) = argv
-            .into_iter()
-            .map(CString::new)
-            .collect::<Result<Vec<_>, _>>()
+        let argv = self.waiter_argv(fds, deadline, args);
+        let (Some(argv), Ok(cpath)) = (argv, CString::new(path.as_os_str().as_encoded_bytes()))
         else {
-            return;
-        };
-        let Ok(cpath) = CString::new(path.as_os_str().as_encoded_bytes()) else {
             return;
         };
         waitproto::mask_caught(libc::SIG_BLOCK);
         let flagged =
             self.sig.term_signal().is_some() || self.sig.usr2() || self.sig.virtual_ring();
-        let fds = [Some(line.as_fd()), inotify.map(AsFd::as_fd)];
+        let kept = [Some(line.as_fd()), inotify.map(AsFd::as_fd)];
         let err = if flagged {
             None
         } else {
-            for f in fds.iter().flatten() {
+            for f in kept.iter().flatten() {
                 let _ = set_cloexec(*f, false);
             }
             Some(nix::unistd::execv(&cpath, &argv).err())
         };
         // Still here: the waiter is not used; everything back as it was.
-        for f in fds.iter().flatten() {
+        for f in kept.iter().flatten() {
             let _ = set_cloexec(*f, true);
         }
         drop(exe);
@@ -206,6 +168,48 @@ impl Getty {
             );
             UNAVAILABLE.store(true, Ordering::SeqCst);
         }
+    }
+
+    /// The waiter's command line (`sys::waitproto`) for the line, inotify and exe fds,
+    /// or `None` when the waiter would refuse it: then rgetty waits itself.
+    fn waiter_argv(
+        &self,
+        [line, inotify, exe]: [Option<BorrowedFd<'_>>; 3],
+        deadline: Option<Instant>,
+        args: &[String],
+    ) -> Option<Vec<CString>> {
+        let names: Vec<String> = self
+            .locks
+            .lock_names_for(&self.tty.path)
+            .iter()
+            .filter_map(|p| Some(p.file_name()?.to_str()?.to_string()))
+            .collect();
+        if names.is_empty()
+            || names.len() > waitproto::MAX_NAMES
+            || !names.iter().all(|n| waitproto::valid_name(n.as_bytes()))
+            || args.len() >= waitproto::MAX_ARGS
+        {
+            return None;
+        }
+        // Only fds above stderr (a getty started with stdin closed may have the line at 0).
+        let fd = |f: BorrowedFd<'_>| {
+            let n = f.as_raw_fd().to_string();
+            waitproto::parse_fd(n.as_bytes()).map(|_| n)
+        };
+        let mut argv = vec![
+            crate::ops::title::line_title(&self.tty.device, "waiting"),
+            fd(line?)?,
+            match inotify {
+                Some(i) => fd(i)?,
+                None => "-".into(),
+            },
+            fd(exe?)?,
+            deadline.map_or("-".into(), |d| to_mono_ms(d).to_string()),
+        ];
+        argv.extend(names);
+        argv.push("--".into());
+        argv.extend(args.iter().cloned());
+        argv.into_iter().map(|a| CString::new(a).ok()).collect()
     }
 
     /// Back from the waiter (`--resume`): take the line and the inotify fd it kept open,
