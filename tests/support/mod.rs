@@ -19,10 +19,27 @@ pub fn have(prog: &str) -> bool {
 }
 
 /// A loopback TCP port that was free a moment ago (bound and released).
+///
+/// Taken from 20000-32767, below the kernel's ephemeral range (32768-60999 by default), so
+/// that no outgoing connection of another test can be given it as its local port between
+/// this check and the server's bind; each port is handed out once per test process (an
+/// atomic counter from a pid-derived start), so two tests never get the same one.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const FIRST: u32 = 20000;
+    const SPAN: u32 = 32768 - FIRST;
+    static NEXT: AtomicU32 = AtomicU32::new(u32::MAX);
+    let _ = NEXT.compare_exchange(
+        u32::MAX,
+        std::process::id().wrapping_mul(2654435761) % SPAN,
+        Ordering::SeqCst,
+        Ordering::SeqCst,
+    );
+    for _ in 0..SPAN {
+        let port = (FIRST + NEXT.fetch_add(1, Ordering::SeqCst) % SPAN) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free loopback port in {FIRST}-32767");
 }
