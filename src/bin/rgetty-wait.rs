@@ -21,7 +21,7 @@ mod waitproto;
 use std::ffi::{CStr, c_char, c_int};
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 
-use waitproto::{Reason, Resume};
+use waitproto::{Backlog, Reason, Resume};
 
 static USR1: AtomicBool = AtomicBool::new(false);
 static USR2: AtomicBool = AtomicBool::new(false);
@@ -139,14 +139,7 @@ fn install_handlers() -> libc::sigset_t {
 
 /// Now on `CLOCK_MONOTONIC`, in ms.
 fn now_ms() -> u64 {
-    // SAFETY: clock_gettime fills the zeroed timespec.
-    let ts = unsafe {
-        let mut ts: libc::timespec = std::mem::zeroed();
-        libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts);
-        ts
-    };
-    u64::try_from(ts.tv_sec).unwrap_or(0) * 1000
-        + u64::try_from(ts.tv_nsec).unwrap_or(0) / 1_000_000
+    waitproto::now_us() / 1000
 }
 
 /// Read every queued inotify event; whether one names a lock file of this line (or the
@@ -184,18 +177,18 @@ fn lock_event(fd: c_int, names: &[*const c_char]) -> bool {
     }
 }
 
-/// Wait until something happens; why.
-fn wait(a: &Args<'_>, wait_mask: &libc::sigset_t) -> Reason {
+/// Wait until something happens; why, and with [`Reason::Line`] what the line held then.
+fn wait(a: &Args<'_>, wait_mask: &libc::sigset_t) -> (Reason, Option<Backlog>) {
     loop {
         match TERM.load(Ordering::SeqCst) {
             0 => {}
-            n => return Reason::Signal(n),
+            n => return (Reason::Signal(n), None),
         }
         if USR2.load(Ordering::SeqCst) {
-            return Reason::Exit;
+            return (Reason::Exit, None);
         }
         if USR1.load(Ordering::SeqCst) {
-            return Reason::Ring;
+            return (Reason::Ring, None);
         }
         let mut ts = libc::timespec {
             tv_sec: 0,
@@ -204,7 +197,7 @@ fn wait(a: &Args<'_>, wait_mask: &libc::sigset_t) -> Reason {
         if let Some(deadline) = a.deadline_ms {
             let left = deadline.saturating_sub(now_ms());
             if left == 0 {
-                return Reason::Check;
+                return (Reason::Check, None);
             }
             ts.tv_sec = libc::time_t::try_from(left / 1000).unwrap_or(libc::time_t::MAX);
             ts.tv_nsec = libc::c_long::try_from(left % 1000 * 1_000_000).unwrap_or(0);
@@ -232,24 +225,34 @@ fn wait(a: &Args<'_>, wait_mask: &libc::sigset_t) -> Reason {
             if std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
                 continue;
             }
-            return Reason::Line; // cannot wait: rgetty looks at the line itself
+            return (Reason::Line, None); // cannot wait: rgetty looks at the line itself
         }
         if fds[0].revents != 0 {
-            return Reason::Line;
+            // These bytes were in by now, however long the exec back takes.
+            let backlog = Backlog {
+                woke_us: waitproto::now_us(),
+                bytes: waitproto::input_pending(a.line_fd),
+            };
+            return (Reason::Line, Some(backlog));
         }
         if fds[1].revents != 0 && lock_event(fds[1].fd, a.names) {
-            return Reason::Lock;
+            return (Reason::Lock, None);
         }
     }
 }
 
 /// Exec rgetty again with `--resume`; on failure say so and exit.
-fn exec_back(a: &Args<'_>, reason: Reason, envp: *const *const c_char) -> c_int {
+fn exec_back(
+    a: &Args<'_>,
+    (reason, backlog): (Reason, Option<Backlog>),
+    envp: *const *const c_char,
+) -> c_int {
     let resume = waitproto::resume_arg(&Resume {
         reason,
         line_fd: a.line_fd,
         inotify_fd: a.inotify_fd,
         deadline_ms: a.deadline_ms,
+        backlog,
     });
     let mut argv = [std::ptr::null::<c_char>(); waitproto::MAX_ARGS + 2];
     argv[0] = a.rgetty[0];
@@ -295,6 +298,6 @@ extern "C" fn main(argc: c_int, argv: *const *const c_char, envp: *const *const 
     unsafe {
         libc::prctl(libc::PR_SET_NAME, c"rgetty".as_ptr());
     }
-    let reason = wait(&a, &wait_mask);
-    exec_back(&a, reason, envp)
+    let woke = wait(&a, &wait_mask);
+    exec_back(&a, woke, envp)
 }

@@ -241,7 +241,17 @@ impl Getty {
             return Err(bad("not a character device"));
         }
         let _ = set_cloexec(line.as_fd(), true);
-        self.line = Some(Line::new(line));
+        let line = Line::new(line);
+        if let Some(b) = r.backlog {
+            let ago = Duration::from_micros(waitproto::now_us().saturating_sub(b.woke_us));
+            log::debug!(
+                "the line woke {WAITER} {ago:?} ago with {} bytes in",
+                b.bytes
+            );
+            let woke = Instant::now().checked_sub(ago).unwrap_or_else(Instant::now);
+            line.set_backlog(woke, b.bytes as usize);
+        }
+        self.line = Some(line);
         if let Some(n) = r.inotify_fd {
             // SAFETY: as for the line: open, and owned by nobody else here.
             let ino = unsafe { OwnedFd::from_raw_fd(n) };

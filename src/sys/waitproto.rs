@@ -15,8 +15,9 @@
 //! `TITLE` (`argv[0]`) is what `ps` shows (`rgetty: ttyS0 waiting`); `DEADLINE_MS` is the
 //! modem check's absolute `CLOCK_MONOTONIC` time in milliseconds; each `NAME` is the basename
 //! of one lock file of this line in the watched lock directory. rgetty is exec'd back with
-//! `RGETTY_ARGV[0]`, [`RESUME`]`REASON,LINE_FD,INOTIFY_FD|-,DEADLINE_MS|-`, then the rest of
-//! `RGETTY_ARGV`.
+//! `RGETTY_ARGV[0]`, [`RESUME`]`REASON,LINE_FD,INOTIFY_FD|-,DEADLINE_MS|-,WOKE_US:BYTES|-`,
+//! then the rest of `RGETTY_ARGV`. `WOKE_US:BYTES` ([`Backlog`]) is given when the line woke
+//! the waiter: when it did (`CLOCK_MONOTONIC`, µs) and how many bytes were waiting then.
 
 /// The hidden option the waiter puts right after rgetty's `argv[0]`.
 pub const RESUME: &str = "--resume=";
@@ -56,6 +57,45 @@ pub struct Resume {
     pub inotify_fd: Option<i32>,
     /// The modem check's deadline (absolute `CLOCK_MONOTONIC`, ms), if any.
     pub deadline_ms: Option<u64>,
+    /// What the line held when it woke the waiter ([`Reason::Line`] only).
+    pub backlog: Option<Backlog>,
+}
+
+/// Input that had arrived when the waiter woke: those bytes came in no later than `woke_us`,
+/// however long the exec back took (so the answer's pause can count from then, §4.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backlog {
+    /// When the waiter woke (`CLOCK_MONOTONIC`, µs).
+    pub woke_us: u64,
+    /// Bytes in the line's input queue then.
+    pub bytes: u32,
+}
+
+/// Now on `CLOCK_MONOTONIC` (the clock of `Instant` on Linux), in µs.
+pub fn now_us() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime fills the timespec, which lives through the call.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    u64::try_from(ts.tv_sec).unwrap_or(0) * 1_000_000
+        + u64::try_from(ts.tv_nsec).unwrap_or(0) / 1000
+}
+
+/// Bytes waiting in `fd`'s input queue (`FIONREAD`), 0 when it cannot be asked.
+///
+/// The one ioctl outside `sys::tty`: this file is compiled into the waiter, which links no
+/// part of the rgetty library (see the module docs).
+pub fn input_pending(fd: i32) -> u32 {
+    let mut n: libc::c_int = 0;
+    // SAFETY: FIONREAD writes one c_int, which lives through the call; a bad fd only fails.
+    let r = unsafe { libc::ioctl(fd, libc::FIONREAD, &mut n) };
+    if r < 0 {
+        0
+    } else {
+        u32::try_from(n).unwrap_or(0)
+    }
 }
 
 /// A non-negative decimal number of at most 19 digits, nothing else.
@@ -174,7 +214,7 @@ impl<const N: usize> Buf<N> {
     }
 }
 
-/// The [`RESUME`] argument for `r`, NUL-terminated (at most 80 bytes).
+/// The [`RESUME`] argument for `r`, NUL-terminated (at most 90 bytes).
 pub fn resume_arg(r: &Resume) -> Buf<96> {
     let mut b = Buf::default();
     b.push(RESUME.as_bytes());
@@ -194,6 +234,15 @@ pub fn resume_arg(r: &Resume) -> Buf<96> {
         Some(ms) => b.push_u64(ms),
         None => b.push(b"-"),
     }
+    b.push(b",");
+    match r.backlog {
+        Some(k) => {
+            b.push_u64(k.woke_us);
+            b.push(b":");
+            b.push_u64(u64::from(k.bytes));
+        }
+        None => b.push(b"-"),
+    }
     b.push(b"\0");
     b
 }
@@ -205,7 +254,11 @@ pub fn parse_resume(value: &str) -> Option<Resume> {
     let line_fd = parse_fd(parts.next()?.as_bytes())?;
     let inotify_fd = parse_opt_fd(parts.next()?.as_bytes())?;
     let deadline_ms = parse_opt_ms(parts.next()?.as_bytes())?;
+    let backlog = parse_backlog(parts.next()?)?;
     if parts.next().is_some() || inotify_fd == Some(line_fd) {
+        return None;
+    }
+    if backlog.is_some() && reason != Reason::Line {
         return None;
     }
     Some(Resume {
@@ -213,7 +266,21 @@ pub fn parse_resume(value: &str) -> Option<Resume> {
         line_fd,
         inotify_fd,
         deadline_ms,
+        backlog,
     })
+}
+
+/// `-` (none) or `WOKE_US:BYTES`; the outer `None` means neither.
+fn parse_backlog(s: &str) -> Option<Option<Backlog>> {
+    if s == "-" {
+        return Some(None);
+    }
+    let (us, n) = s.split_once(':')?;
+    let bytes = u32::try_from(parse_u64(n.as_bytes())?).ok()?;
+    Some(Some(Backlog {
+        woke_us: parse_u64(us.as_bytes())?,
+        bytes,
+    }))
 }
 
 /// Signals that terminate rgetty cleanly (`sys::wake::TERM_SIGNALS` is this list).
@@ -328,11 +395,16 @@ mod tests {
         ];
         for reason in reasons {
             for (ino, ms) in [(Some(7), Some(123_456_789)), (None, None)] {
+                let backlog = (reason == Reason::Line).then_some(Backlog {
+                    woke_us: 98_765_432_101,
+                    bytes: 8,
+                });
                 let r = Resume {
                     reason,
                     line_fd: 5,
                     inotify_fd: ino,
                     deadline_ms: ms,
+                    backlog,
                 };
                 let arg = resume_arg(&r);
                 let text = std::str::from_utf8(arg.as_bytes()).unwrap();
@@ -345,22 +417,44 @@ mod tests {
                 reason: Reason::Signal(15),
                 line_fd: 5,
                 inotify_fd: Some(6),
-                deadline_ms: None
+                deadline_ms: None,
+                backlog: None,
             })
             .as_bytes(),
-            b"--resume=signal15,5,6,-\0"
+            b"--resume=signal15,5,6,-,-\0"
+        );
+        assert_eq!(
+            resume_arg(&Resume {
+                reason: Reason::Line,
+                line_fd: 5,
+                inotify_fd: None,
+                deadline_ms: Some(9),
+                backlog: Some(Backlog {
+                    woke_us: 12,
+                    bytes: 8
+                }),
+            })
+            .as_bytes(),
+            b"--resume=line,5,-,9,12:8\0"
         );
         for bad in [
             "",
             "line",
             "line,5,6",
+            "line,5,6,-",
             "line,5,6,-,x",
-            "signal0,5,6,-",
-            "signal65,5,6,-",
-            "nap,5,6,-",
-            "line,1,6,-",
-            "line,5,5,-",
-            "line,5,6,1.5",
+            "line,5,6,-,-,-",
+            "line,5,6,-,12",
+            "line,5,6,-,12:",
+            "line,5,6,-,:8",
+            "line,5,6,-,12:99999999999",
+            "ring,5,6,-,12:8",
+            "signal0,5,6,-,-",
+            "signal65,5,6,-,-",
+            "nap,5,6,-,-",
+            "line,1,6,-,-",
+            "line,5,5,-,-",
+            "line,5,6,1.5,-",
         ] {
             assert_eq!(parse_resume(bad), None, "{bad}");
         }

@@ -91,6 +91,49 @@ fn the_waiting_getty_is_the_waiter_and_a_ring_brings_rgetty_back() {
     assert_eq!(h.log().matches("start dev=").count(), 1, "{}", h.log());
 }
 
+/// The pause before ATA counts from the RING's arrival, which the waiter saw (its wake-up
+/// time and the bytes then queued): the exec back overlaps the pause, and the modem still
+/// gets at least the 50 ms of quiet after its RING that mgetty gives it.
+#[test]
+fn the_pause_before_ata_counts_from_the_ring_the_waiter_saw() {
+    let h = spawn_in_waiter();
+    h.modem.set_caller(vmodem::type_at_prompt("\x04", s(10.0)));
+    let before = h.modem.to_modem_len();
+    h.modem.ring(1, s(0.5), None);
+    h.modem
+        .wait_to_modem_after(before, "ATA\r", s(15.0))
+        .expect("ATA");
+    let t = h.modem.transcript();
+    let ring = t
+        .entries
+        .iter()
+        .rfind(|e| e.dir == vmodem::Dir::ToDte && e.bytes.windows(4).any(|w| w == b"RING"))
+        .map(|e| e.at)
+        .expect("a RING");
+    let ata = t
+        .entries
+        .iter()
+        .find(|e| e.dir == vmodem::Dir::ToModem && e.at > ring && e.bytes.starts_with(b"A"))
+        .map(|e| e.at)
+        .expect("ATA after the RING");
+    assert!(
+        ata - ring >= s(0.05),
+        "ATA {:?} after the RING\n{}",
+        ata - ring,
+        h.explain()
+    );
+    // the waiter told rgetty what had come in when it woke: the whole RING line
+    let log = h.log();
+    let woke = regex::Regex::new(r"woke rgetty-wait .* ago with (\d+) bytes in").unwrap();
+    let bytes: usize = woke
+        .captures(&log)
+        .unwrap_or_else(|| panic!("no wake-up backlog logged\n{log}"))[1]
+        .parse()
+        .unwrap();
+    assert!(bytes >= b"RING\r\n".len(), "{bytes} bytes\n{log}");
+    assert!(log.contains("quiet for"), "{log}");
+}
+
 /// SIGUSR1 in the waiter is a virtual ring: answered at once.
 #[test]
 fn sigusr1_in_the_waiter_is_a_virtual_ring() {
