@@ -4,7 +4,6 @@
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::os::fd::OwnedFd;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -246,21 +245,7 @@ fn man_page_inetd_example_works_as_written() {
     assert_eq!(args[0], "serve");
     let devarg = args.pop().unwrap();
     assert!(devarg.starts_with("/dev/"), "{devarg}");
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let mut c = connect(l.local_addr().unwrap());
-    let (s, _) = l.accept().unwrap();
-    let lock = tmp.path().join("lock");
-    std::fs::create_dir_all(&lock).unwrap();
-    let child = Command::new(BIN)
-        .args(&args)
-        .arg("--lock-dir")
-        .arg(&lock)
-        .arg(&d.path)
-        .stdin(Stdio::from(OwnedFd::from(s.try_clone().unwrap())))
-        .stdout(Stdio::from(OwnedFd::from(s)))
-        .spawn()
-        .unwrap();
-    let mut p = Proc { child };
+    let (mut c, mut p) = spawn_inetd(tmp.path(), &args, &d.path);
     c.write_all(b"ping").unwrap();
     assert_eq!(d.read_n(4), b"ping");
     assert_eq!(tty::get_speed(&d.slave).unwrap(), 115_200);

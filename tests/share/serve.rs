@@ -259,20 +259,7 @@ fn shared_port_broadcasts_and_merges_and_drops_a_stalled_client() {
 fn inetd_mode_serves_the_socket_on_stdin() {
     let tmp = tmpdir();
     let mut d = dev();
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let mut c = connect(l.local_addr().unwrap());
-    let (s, _) = l.accept().unwrap();
-    let lock = tmp.path().join("lock");
-    std::fs::create_dir_all(&lock).unwrap();
-    let child = Command::new(BIN)
-        .args(["serve", "--inetd", "-s", "19200", "--lock-dir"])
-        .arg(&lock)
-        .arg(&d.path)
-        .stdin(Stdio::from(OwnedFd::from(s.try_clone().unwrap())))
-        .stdout(Stdio::from(OwnedFd::from(s)))
-        .spawn()
-        .unwrap();
-    let mut p = Proc { child };
+    let (mut c, mut p) = spawn_inetd(tmp.path(), &["serve", "--inetd", "-s", "19200"], &d.path);
     c.write_all(b"ping").unwrap();
     assert_eq!(d.read_n(4), b"ping");
     assert_eq!(tty::get_speed(&d.slave).unwrap(), 19200);

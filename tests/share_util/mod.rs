@@ -237,6 +237,30 @@ pub fn getty_lock(tmp: &Path, dev: &Path) -> Proc {
     p
 }
 
+/// `rgetty-share ARGS --lock-dir <tmp>/lock DEV` started inetd-style: a connected socket is
+/// its stdin and stdout. The client's end of the connection and the server.
+pub fn spawn_inetd<S: AsRef<std::ffi::OsStr>>(
+    tmp: &Path,
+    args: &[S],
+    dev: &Path,
+) -> (TcpStream, Proc) {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let c = connect(l.local_addr().unwrap());
+    let (s, _) = l.accept().unwrap();
+    let lock = tmp.join("lock");
+    std::fs::create_dir_all(&lock).unwrap();
+    let child = Command::new(BIN)
+        .args(args)
+        .arg("--lock-dir")
+        .arg(&lock)
+        .arg(dev)
+        .stdin(Stdio::from(OwnedFd::from(s.try_clone().unwrap())))
+        .stdout(Stdio::from(OwnedFd::from(s)))
+        .spawn()
+        .unwrap();
+    (c, Proc { child })
+}
+
 pub fn connect(a: SocketAddr) -> TcpStream {
     let s = TcpStream::connect(a).unwrap();
     s.set_read_timeout(Some(DEADLINE)).unwrap();
