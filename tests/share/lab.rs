@@ -44,6 +44,23 @@ fn repoint(link: &Path, target: &Path) {
     std::fs::rename(&tmp, link).unwrap();
 }
 
+/// A fresh device behind `link` and a `--hold-session` server (port 0) on the link, with the
+/// options `extra`.
+fn serve_held(tmp: &Path, link: &Path, extra: &[&str]) -> (Dev, Server) {
+    let d = dev();
+    repoint(link, &d.path);
+    let mut args = vec!["-p", "0", "--hold-session"];
+    args.extend_from_slice(extra);
+    args.push(link.to_str().unwrap());
+    (d, serve(tmp, &args))
+}
+
+/// A free port for `--metrics` and its address on loopback.
+fn metrics_port() -> (u16, SocketAddr) {
+    let pm = free_port();
+    (pm, format!("127.0.0.1:{pm}").parse().unwrap())
+}
+
 /// The value of the metric line starting with `name{` (the whole text fetched once).
 fn metric(addr: SocketAddr, name: &str) -> f64 {
     let mut s = TcpStream::connect(addr).unwrap();
@@ -70,21 +87,15 @@ fn hold_session_survives_twenty_replugs() {
     std::fs::create_dir_all(&by_id).unwrap();
     let link = by_id.join("usb-board");
     let log = tmp.path().join("port.log");
-    let pm = free_port();
-    let metrics: SocketAddr = format!("127.0.0.1:{pm}").parse().unwrap();
-    let mut d = dev();
-    repoint(&link, &d.path);
-    let srv = serve(
+    let (pm, metrics) = metrics_port();
+    let (mut d, srv) = serve_held(
         tmp.path(),
+        &link,
         &[
-            "-p",
-            "0",
-            "--hold-session",
             "--log-file",
             log.to_str().unwrap(),
             "--metrics",
             &pm.to_string(),
-            link.to_str().unwrap(),
         ],
     );
     let mut c = connect(srv.addrs[0]);
@@ -151,21 +162,15 @@ fn hold_session_keeps_input_up_to_the_cap() {
     let ctl_dir = tmpdir(); // not next to the link: that directory is watched
     let ctl_path = ctl_dir.path().join("ctl");
     let link = tmp.path().join("by-id-board");
-    let pm = free_port();
-    let metrics: SocketAddr = format!("127.0.0.1:{pm}").parse().unwrap();
-    let mut d = dev();
-    repoint(&link, &d.path);
-    let srv = serve(
+    let (pm, metrics) = metrics_port();
+    let (mut d, srv) = serve_held(
         tmp.path(),
+        &link,
         &[
-            "-p",
-            "0",
-            "--hold-session",
             "--metrics",
             &pm.to_string(),
             "--control",
             ctl_path.to_str().unwrap(),
-            link.to_str().unwrap(),
         ],
     );
     let mut c = connect(srv.addrs[0]);
@@ -230,19 +235,7 @@ fn read_rfc2217(
 fn hold_session_reapplies_rfc2217_settings_and_notifies() {
     let tmp = tmpdir();
     let link = tmp.path().join("by-id-board");
-    let d = dev();
-    repoint(&link, &d.path);
-    let srv = serve(
-        tmp.path(),
-        &[
-            "-p",
-            "0",
-            "--mode",
-            "rfc2217",
-            "--hold-session",
-            link.to_str().unwrap(),
-        ],
-    );
+    let (d, srv) = serve_held(tmp.path(), &link, &["--mode", "rfc2217"]);
     let mut c = connect(srv.addrs[0]);
     std::thread::sleep(Duration::from_millis(200));
     // as a real client (pyserial) does: agree to COM-PORT first
