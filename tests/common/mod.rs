@@ -43,24 +43,70 @@ login-prompt @ login:\\040
 prompt-waittime 50
 ";
 
+/// A temp dir for a getty's paths: world-readable and -writable (the login recorder may run
+/// as `nobody`: it must reach its binary and output file), with the sub-dirs `dirs` and
+/// `config` as `etc/mgetty.config`.
+pub fn getty_dir(dirs: &[&str], config: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o777)).unwrap();
+    for d in dirs {
+        fs::create_dir(dir.path().join(d)).unwrap();
+    }
+    fs::write(dir.path().join("etc/mgetty.config"), config).unwrap();
+    dir
+}
+
+/// mgetty's Device name of the modem's line, e.g. `pts/7`.
+pub fn device_name(modem: &VModem) -> String {
+    modem
+        .slave_path()
+        .to_string_lossy()
+        .trim_start_matches("/dev/")
+        .to_string()
+}
+
+/// Compile the login recorder as `dir/name`: it writes what it sees (argv, ids, session,
+/// tty, termios, environment) to `dir/<name>.out` and what it reads on stdin within 1.5 s to
+/// `<name>.out.stdin`.
+pub fn build_recorder(dir: &std::path::Path, name: &str) -> PathBuf {
+    let out = dir.join(format!("{name}.out"));
+    let src = dir.join(format!("{name}.c"));
+    let bin = dir.join(name);
+    fs::write(&src, RECORDER_C).unwrap();
+    let st = Command::new("cc")
+        .arg(format!("-DOUT=\"{}\"", out.display()))
+        .arg("-o")
+        .arg(&bin)
+        .arg(&src)
+        .status()
+        .expect("cc (gcc) is needed to build the login recorder");
+    assert!(st.success());
+    bin
+}
+
+/// The lines of the recorder `name` in `dir`, or `None` if it did not run within `timeout`.
+pub fn recorder_lines(dir: &std::path::Path, name: &str, timeout: Duration) -> Option<Vec<String>> {
+    let out = dir.join(format!("{name}.out"));
+    let end = Instant::now() + timeout;
+    loop {
+        if let Ok(t) = fs::read_to_string(&out) {
+            return Some(t.lines().map(str::to_string).collect());
+        }
+        if Instant::now() >= end {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 impl Harness {
     /// A modem and a temp dir with `config` as mgetty.config.
     pub fn new(cfg: vmodem::Config, config: &str) -> Harness {
-        let dir = tempfile::tempdir().unwrap();
-        // The login recorder may run as `nobody`: it must reach its binary and output file.
-        fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o777)).unwrap();
-        for d in ["etc", "lock", "log", "run", "nologin"] {
-            fs::create_dir(dir.path().join(d)).unwrap();
-        }
-        fs::write(dir.path().join("etc/mgetty.config"), config).unwrap();
+        let dir = getty_dir(&["etc", "lock", "log", "run", "nologin"], config);
         fs::write(dir.path().join("utmp"), b"").unwrap();
         fs::write(dir.path().join("wtmp"), b"").unwrap();
         let modem = VModem::start(cfg).unwrap();
-        let device = modem
-            .slave_path()
-            .to_string_lossy()
-            .trim_start_matches("/dev/")
-            .to_string();
+        let device = device_name(&modem);
         Harness {
             dir,
             modem,
@@ -103,36 +149,18 @@ impl Harness {
     /// environment) to `<dir>/<name>.out` and what it reads on stdin within 1.5 s to
     /// `<name>.out.stdin`.
     pub fn recorder(&self, name: &str) -> PathBuf {
-        let out = self.path(&format!("{name}.out"));
-        let src = self.path(&format!("{name}.c"));
-        let bin = self.path(name);
-        fs::write(&src, RECORDER_C).unwrap();
-        let st = Command::new("cc")
-            .arg(format!("-DOUT=\"{}\"", out.display()))
-            .arg("-o")
-            .arg(&bin)
-            .arg(&src)
-            .status()
-            .expect("cc (gcc) is needed to build the login recorder");
-        assert!(st.success());
-        bin
+        build_recorder(self.dir.path(), name)
     }
 
     /// Wait for the recorder's output file and parse it into `key=value` lines.
     pub fn recorded(&self, name: &str, timeout: Duration) -> Vec<String> {
-        let out = self.path(&format!("{name}.out"));
-        let end = Instant::now() + timeout;
-        while Instant::now() < end {
-            if let Ok(t) = fs::read_to_string(&out) {
-                return t.lines().map(str::to_string).collect();
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        panic!(
-            "recorder {name} did not run\nlog:\n{}\ntranscript:\n{}",
-            self.log(),
-            self.modem.transcript().printable()
-        );
+        recorder_lines(self.dir.path(), name, timeout).unwrap_or_else(|| {
+            panic!(
+                "recorder {name} did not run\nlog:\n{}\ntranscript:\n{}",
+                self.log(),
+                self.modem.transcript().printable()
+            )
+        })
     }
 
     pub fn args(&self) -> Vec<String> {
