@@ -238,9 +238,7 @@ fn open_records(h: &Harness, pid: i32) -> Vec<rgetty::sys::utmp::Record> {
 /// A getty at the login prompt (its LOGIN utmp record written).
 fn at_prompt(h: &mut Harness) {
     h.login_config("* - - /bin/false @\n");
-    h.spawn_waiting(&[]);
-    h.modem.set_caller(vec![CallerStep::Sleep(s(30.0))]);
-    h.modem.ring(2, s(0.3), None);
+    h.call(vec![CallerStep::Sleep(s(30.0))], 2, s(0.3), None);
     h.modem.wait_to_modem("login: ", s(10.0)).unwrap();
     let deadline = std::time::Instant::now() + s(5.0);
     while open_records(h, h.pid()).is_empty() && std::time::Instant::now() < deadline {

@@ -245,6 +245,25 @@ impl Harness {
         self.wait_log(r"waiting\.\.\.", s(20.0));
     }
 
+    /// A call: start the getty and wait until it waits, set the caller's script, then ring
+    /// `rings` times `gap` apart (caller ID `cid` after the first).
+    pub fn call(
+        &mut self,
+        caller: Vec<CallerStep>,
+        rings: u32,
+        gap: Duration,
+        cid: Option<CallerId>,
+    ) {
+        self.spawn_waiting(&[]);
+        self.modem.set_caller(caller);
+        self.modem.ring(rings, gap, cid);
+    }
+
+    /// The usual call: two RINGs half a second apart, no caller ID.
+    pub fn answer(&mut self, caller: Vec<CallerStep>) {
+        self.call(caller, 2, s(0.5), None);
+    }
+
     pub fn signal(&self, sig: nix::sys::signal::Signal) {
         nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.pid()), sig).unwrap();
     }
