@@ -43,6 +43,38 @@ login-prompt @ login:\\040
 prompt-waittime 50
 ";
 
+/// The `rgetty-share` binary (`rgetty-share modem` is the virtual modem on a pty).
+pub const SHARE: &str = env!("CARGO_BIN_EXE_rgetty-share");
+
+/// A child process, killed and reaped when dropped.
+pub struct Kill(pub Child);
+
+impl Drop for Kill {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `rgetty-share modem --link LINK ARGS` (stderr discarded), after waiting up to 10 s for
+/// its link to appear.
+pub fn share_modem(link: &std::path::Path, args: &[&str]) -> Kill {
+    let modem = Kill(
+        Command::new(SHARE)
+            .args(["modem", "--link"])
+            .arg(link)
+            .args(args)
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let end = Instant::now() + Duration::from_secs(10);
+    while !link.exists() && Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    modem
+}
+
 /// A temp dir for a getty's paths: world-readable and -writable (the login recorder may run
 /// as `nobody`: it must reach its binary and output file), with the sub-dirs `dirs` and
 /// `config` as `etc/mgetty.config`.
