@@ -5,7 +5,7 @@
 #[allow(clippy::duplicate_mod)]
 #[path = "../support/mod.rs"]
 mod support;
-pub use support::{free_port, have};
+pub use support::{can_unshare_mount, free_port, have};
 
 use rgetty::proto::telnet::{ComPort, Decoder, Event};
 use rgetty::sys::tty;
@@ -410,12 +410,7 @@ pub fn completed_calls(path: &Path) -> Vec<String> {
 /// True (and why, printed) when a test needing a private mount namespace cannot run here: not
 /// root, or no `unshare --mount`. Under CI=true that is a failure, not a skip.
 pub fn skip_without_mount_ns() -> bool {
-    let ok = nix::unistd::getuid().is_root()
-        && Command::new("unshare")
-            .args(["--mount", "true"])
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
+    let ok = can_unshare_mount();
     if !ok {
         assert!(
             std::env::var_os("CI").is_none(),
