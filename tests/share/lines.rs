@@ -26,12 +26,7 @@ pub(crate) fn speed2(d: &Dev) -> (u32, bool) {
 #[test]
 fn stty_speed_250000_is_set_with_bother() {
     for (word, bother) in [("250000", true), ("115200", false)] {
-        let tmp = tmpdir();
-        let mut d = dev();
-        let srv = serve(
-            tmp.path(),
-            &["-p", "0", "-s", word, d.path.to_str().unwrap()],
-        );
+        let (_tmp, mut d, srv) = serve_dev(&["-s", word]);
         let mut c = connect(srv.addrs[0]);
         c.write_all(b"ping").unwrap();
         assert_eq!(d.read_n(4), b"ping");
@@ -52,12 +47,7 @@ fn rfc2217_set_baudrate_takes_any_integer() {
         assert!(std::env::var_os("CI").is_none(), "python3-serial missing");
         return;
     }
-    let tmp = tmpdir();
-    let d = dev();
-    let srv = serve(
-        tmp.path(),
-        &["-p", "0", "--mode", "rfc2217", d.path.to_str().unwrap()],
-    );
+    let (_tmp, d, srv) = serve_dev(&["--mode", "rfc2217"]);
     let script = format!(
         "import serial, sys\n\
          s = serial.serial_for_url('rfc2217://127.0.0.1:{}', baudrate=250000, timeout=1)\n\

@@ -17,9 +17,7 @@ use share_util::*;
 
 #[test]
 fn raw_port_is_binary_clean_both_ways() {
-    let tmp = tmpdir();
-    let mut d = dev();
-    let srv = serve(tmp.path(), &["-p", "0", d.path.to_str().unwrap()]);
+    let (tmp, mut d, srv) = serve_dev(&[]);
     let mut c = connect(srv.addrs[0]);
     let all: Vec<u8> = (0..=255u8)
         .chain([255, 253, 1, 255, 250, 44, 1, 255, 240])
@@ -57,12 +55,7 @@ fn raw_port_is_binary_clean_both_ways() {
 
 #[test]
 fn telnet_port_escapes_iac() {
-    let tmp = tmpdir();
-    let mut d = dev();
-    let srv = serve(
-        tmp.path(),
-        &["-p", "0", "--mode", "rfc2217", d.path.to_str().unwrap()],
-    );
+    let (_tmp, mut d, srv) = serve_dev(&["--mode", "rfc2217"]);
     let mut c = connect(srv.addrs[0]);
     c.write_all(b"a\xff\xffb\xff\xf1c").unwrap(); // IAC IAC = 0xff, IAC NOP dropped
     assert_eq!(d.read_n(4), b"a\xffbc");
@@ -105,9 +98,7 @@ fn acl_refuses_without_touching_the_device() {
 
 #[test]
 fn default_acl_is_loopback_only_and_listens_on_loopback() {
-    let tmp = tmpdir();
-    let d = dev();
-    let srv = serve(tmp.path(), &["-p", "0", d.path.to_str().unwrap()]);
+    let (_tmp, _d, srv) = serve_dev(&[]);
     assert!(srv.addrs[0].ip().is_loopback());
 }
 
@@ -146,9 +137,7 @@ fn lock_held_by_a_getty_means_line_busy() {
 
 #[test]
 fn close_right_after_256k_loses_nothing_10_trials() {
-    let tmp = tmpdir();
-    let mut d = dev();
-    let srv = serve(tmp.path(), &["-p", "0", d.path.to_str().unwrap()]);
+    let (tmp, mut d, srv) = serve_dev(&[]);
     for trial in 0..10u32 {
         let data = pattern(256 * 1024, trial + 1);
         let a = srv.addrs[0];
@@ -168,9 +157,7 @@ fn close_right_after_256k_loses_nothing_10_trials() {
 
 #[test]
 fn hundred_connect_cycles_leak_nothing() {
-    let tmp = tmpdir();
-    let mut d = dev();
-    let srv = serve(tmp.path(), &["-p", "0", d.path.to_str().unwrap()]);
+    let (tmp, mut d, srv) = serve_dev(&[]);
     let pid = srv.proc.pid();
     let cycle = |d: &mut Dev, i: usize| {
         let mut c = connect(srv.addrs[0]);
@@ -193,9 +180,7 @@ fn hundred_connect_cycles_leak_nothing() {
 
 #[test]
 fn second_client_over_the_limit_is_refused_with_a_message() {
-    let tmp = tmpdir();
-    let d = dev();
-    let srv = serve(tmp.path(), &["-p", "0", d.path.to_str().unwrap()]);
+    let (_tmp, d, srv) = serve_dev(&[]);
     let mut c1 = connect(srv.addrs[0]);
     c1.write_all(b"1").unwrap();
     let mut d = d;
@@ -211,12 +196,7 @@ fn second_client_over_the_limit_is_refused_with_a_message() {
 
 #[test]
 fn shared_port_broadcasts_and_merges_and_drops_a_stalled_client() {
-    let tmp = tmpdir();
-    let mut d = dev();
-    let srv = serve(
-        tmp.path(),
-        &["-p", "0", "-m", "2", d.path.to_str().unwrap()],
-    );
+    let (_tmp, mut d, srv) = serve_dev(&["-m", "2"]);
     let mut a = connect(srv.addrs[0]);
     let mut b = connect(srv.addrs[0]);
     a.write_all(b"A").unwrap();
@@ -422,20 +402,7 @@ fn sighup_reload_keeps_sessions_on_unchanged_ports() {
 
 #[test]
 fn idle_timeout_and_banner() {
-    let tmp = tmpdir();
-    let d = dev();
-    let srv = serve(
-        tmp.path(),
-        &[
-            "-p",
-            "0",
-            "--idle-timeout",
-            "1",
-            "--banner",
-            "hello \\d\\r\\n",
-            d.path.to_str().unwrap(),
-        ],
-    );
+    let (_tmp, d, srv) = serve_dev(&["--idle-timeout", "1", "--banner", "hello \\d\\r\\n"]);
     let mut c = connect(srv.addrs[0]);
     let t = Instant::now();
     let text = read_to_eof(&mut c);
@@ -446,12 +413,7 @@ fn idle_timeout_and_banner() {
 /// The client with --link against our RFC 2217 server: data and termios changes go through.
 #[test]
 fn virtual_port_forwards_termios_to_our_server() {
-    let tmp = tmpdir();
-    let mut d = dev();
-    let srv = serve(
-        tmp.path(),
-        &["-p", "0", "--mode", "rfc2217", d.path.to_str().unwrap()],
-    );
+    let (tmp, mut d, srv) = serve_dev(&["--mode", "rfc2217"]);
     let link = tmp.path().join("vcom");
     let child = Command::new(BIN)
         .args([
@@ -575,12 +537,7 @@ fn pyserial_strict_open_and_baud_change() {
 
 #[test]
 fn rfc2217_requests_are_answered_from_the_device() {
-    let tmp = tmpdir();
-    let d = dev();
-    let srv = serve(
-        tmp.path(),
-        &["-p", "0", "--mode", "rfc2217", d.path.to_str().unwrap()],
-    );
+    let (_tmp, d, srv) = serve_dev(&["--mode", "rfc2217"]);
     let mut c = connect(srv.addrs[0]);
     let mut req = Vec::new();
     for m in [
@@ -687,9 +644,7 @@ fn rfc2217_requests_are_answered_from_the_device() {
 
 #[test]
 fn socat_and_nc_as_raw_clients() {
-    let tmp = tmpdir();
-    let mut d = dev();
-    let srv = serve(tmp.path(), &["-p", "0", d.path.to_str().unwrap()]);
+    let (tmp, mut d, srv) = serve_dev(&[]);
     let a = srv.addrs[0];
     if have("socat") {
         let mut p = Command::new("socat")
@@ -759,12 +714,7 @@ fn cyclades_serial_client_against_our_server() {
     if !have("cyclades-ser-cli") {
         return;
     }
-    let tmp = tmpdir();
-    let mut d = dev();
-    let srv = serve(
-        tmp.path(),
-        &["-p", "0", "--mode", "rfc2217", d.path.to_str().unwrap()],
-    );
+    let (tmp, mut d, srv) = serve_dev(&["--mode", "rfc2217"]);
     let port = srv.addrs[0].port();
     let link = tmp.path().join("cyc");
     let child = Command::new("cyclades-ser-cli")
@@ -877,9 +827,7 @@ fn pool_prefers_free_lines_then_shares_up_to_max() {
 
 #[test]
 fn write_only_port_never_reads_the_device() {
-    let tmp = tmpdir();
-    let mut d = dev();
-    let srv = serve(tmp.path(), &["-p", "0", "-w", d.path.to_str().unwrap()]);
+    let (_tmp, mut d, srv) = serve_dev(&["-w"]);
     let mut c = connect(srv.addrs[0]);
     c.write_all(b"in").unwrap();
     assert_eq!(d.read_n(2), b"in");

@@ -149,8 +149,6 @@ pub fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
     }
 }
 
-/// `rgetty-share serve --lock-dir <tmp>/lock --port-file <tmp>/ports ARGS`; its log is
-/// appended to `<tmp>/server.log` (kept out of the test output; read it when a test fails).
 /// A plain port on `dev` with its port log at `log`.
 pub fn serve_logged(tmp: &Path, dev: &Path, log: &Path) -> Server {
     serve(
@@ -165,6 +163,8 @@ pub fn serve_logged(tmp: &Path, dev: &Path, log: &Path) -> Server {
     )
 }
 
+/// `rgetty-share serve --lock-dir <tmp>/lock --port-file <tmp>/ports ARGS`; its log is
+/// appended to `<tmp>/server.log` (kept out of the test output; read it when a test fails).
 pub fn serve(tmp: &Path, args: &[&str]) -> Server {
     let log = std::fs::OpenOptions::new()
         .create(true)
@@ -172,6 +172,17 @@ pub fn serve(tmp: &Path, args: &[&str]) -> Server {
         .open(tmp.join("server.log"))
         .unwrap();
     serve_to(tmp, args, Stdio::from(log))
+}
+
+/// A temp dir, a device, and a server on the device (port 0) with the options `extra`.
+pub fn serve_dev(extra: &[&str]) -> (tempfile::TempDir, Dev, Server) {
+    let tmp = tmpdir();
+    let d = dev();
+    let mut args = vec!["-p", "0"];
+    args.extend_from_slice(extra);
+    args.push(d.path.to_str().unwrap());
+    let srv = serve(tmp.path(), &args);
+    (tmp, d, srv)
 }
 
 /// [`serve`] with the server's standard error (its log in the foreground) going to `stderr`.
