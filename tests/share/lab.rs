@@ -6,7 +6,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::os::unix::fs::symlink;
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -53,6 +53,19 @@ fn serve_held(tmp: &Path, link: &Path, extra: &[&str]) -> (Dev, Server) {
     args.extend_from_slice(extra);
     args.push(link.to_str().unwrap());
     (d, serve(tmp, &args))
+}
+
+/// A temp dir, its control socket path `ctl`, a device, and a server on the device (port 0)
+/// serving that control socket, with the options `extra`.
+fn serve_ctl(extra: &[&str]) -> (tempfile::TempDir, PathBuf, Dev, Server) {
+    let tmp = tmpdir();
+    let ctl = tmp.path().join("ctl");
+    let d = dev();
+    let mut args = vec!["-p", "0", "--control", ctl.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    args.push(d.path.to_str().unwrap());
+    let srv = serve(tmp.path(), &args);
+    (tmp, ctl, d, srv)
 }
 
 /// A free port for `--metrics` and its address on loopback.
@@ -295,19 +308,7 @@ impl Ctl {
 #[test]
 fn control_socket_lists_kicks_and_streams_events() {
     use std::os::unix::fs::PermissionsExt;
-    let tmp = tmpdir();
-    let ctl_path = tmp.path().join("ctl");
-    let mut d = dev();
-    let srv = serve(
-        tmp.path(),
-        &[
-            "-p",
-            "0",
-            "--control",
-            ctl_path.to_str().unwrap(),
-            d.path.to_str().unwrap(),
-        ],
-    );
+    let (_tmp, ctl_path, mut d, srv) = serve_ctl(&[]);
     let port = srv.addrs[0].port().to_string();
     let mode = std::fs::metadata(&ctl_path).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o600);
@@ -495,23 +496,12 @@ pub(crate) fn screen_until(screen: &mut std::fs::File, pat: &str) -> String {
 /// BREAK, `~!NAME` runs the server's reset sequence, `~.` ends the console with status 0.
 #[test]
 fn console_escapes_through_a_pty() {
-    let tmp = tmpdir();
-    let ctl = tmp.path().join("ctl");
-    let mut d = dev();
-    let srv = serve(
-        tmp.path(),
-        &[
-            "-p",
-            "0",
-            "--mode",
-            "rfc2217",
-            "--control",
-            ctl.to_str().unwrap(),
-            "--reset-seq",
-            "pulse=rts=1; 5ms; rts=0",
-            d.path.to_str().unwrap(),
-        ],
-    );
+    let (_tmp, ctl, mut d, srv) = serve_ctl(&[
+        "--mode",
+        "rfc2217",
+        "--reset-seq",
+        "pulse=rts=1; 5ms; rts=0",
+    ]);
     let addr = srv.addrs[0].to_string();
     let (mut con, mut screen) = console_on_pty(&[
         &addr,
@@ -566,22 +556,7 @@ pub(crate) const SPY_KEYS: &[&[u8]] = &[
 /// device and the server keeps it a watcher, while the writer's input still does.
 #[test]
 fn console_spy_is_never_promoted() {
-    let tmp = tmpdir();
-    let ctl = tmp.path().join("ctl");
-    let mut d = dev();
-    let srv = serve(
-        tmp.path(),
-        &[
-            "-p",
-            "0",
-            "--watch-port",
-            "0",
-            "--takeover",
-            "--control",
-            ctl.to_str().unwrap(),
-            d.path.to_str().unwrap(),
-        ],
-    );
+    let (_tmp, ctl, mut d, srv) = serve_ctl(&["--watch-port", "0", "--takeover"]);
     let (main, watch) = (srv.addrs[0], srv.addrs[1]);
     let mut w = connect(main);
     w.write_all(b"w").unwrap();
