@@ -131,6 +131,17 @@ pub fn recorder_lines(dir: &std::path::Path, name: &str, timeout: Duration) -> O
     }
 }
 
+/// BASE_CONFIG's additions for answering calls: an init chat, and answer at the second RING.
+pub const CALL_CONFIG: &str = "init-chat \"\" ATZ OK\nrings 2\n";
+
+/// A harness for calls: BASE_CONFIG, CALL_CONFIG, then `extra`, on a default modem.
+pub fn call_harness(extra: &str) -> Harness {
+    Harness::new(
+        vmodem::Config::default(),
+        &format!("{BASE_CONFIG}{CALL_CONFIG}{extra}"),
+    )
+}
+
 impl Harness {
     /// A modem and a temp dir with `config` as mgetty.config.
     pub fn new(cfg: vmodem::Config, config: &str) -> Harness {

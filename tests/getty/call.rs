@@ -8,15 +8,6 @@ use std::fs;
 
 use common::*;
 
-const CALL_CONFIG: &str = "init-chat \"\" ATZ OK\nrings 2\n";
-
-fn call_harness(extra: &str) -> Harness {
-    Harness::new(
-        vmodem::Config::default(),
-        &format!("{BASE_CONFIG}{CALL_CONFIG}{extra}"),
-    )
-}
-
 fn cid() -> CallerId {
     CallerId {
         date: "1122".into(),

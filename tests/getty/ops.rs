@@ -170,15 +170,6 @@ fn calls_table_and_filters() {
 
 // ------------------------------------------------------------------ the getty reports
 
-const CALL_CONFIG: &str = "init-chat \"\" ATZ OK\nrings 2\n";
-
-fn call_harness(extra: &str) -> Harness {
-    Harness::new(
-        vmodem::Config::default(),
-        &format!("{BASE_CONFIG}{CALL_CONFIG}{extra}"),
-    )
-}
-
 fn cid(number: &str) -> CallerId {
     CallerId {
         date: "1130".into(),
