@@ -7,7 +7,7 @@ use std::os::fd::AsRawFd;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use crate::{common, share_util};
+use crate::share_util;
 use share_util::*;
 
 /// The pty's output speed as the kernel keeps it, read with TCGETS2 (`c_ospeed`), and whether
@@ -106,12 +106,7 @@ fn session_log(d: &mut Dev, args: &[&str], env: &[(&str, &Path)]) -> String {
 #[test]
 fn rs485_struct_reaches_the_driver_and_is_read_back() {
     let tmp = tmpdir();
-    let Some(shim) = common::build_shim(tmp.path(), "modem_shim", include_str!("../modem_shim.c"))
-    else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "no C compiler for the shim"
-        );
+    let Some(shim) = crate::lab::modem_shim(tmp.path()) else {
         return;
     };
     let spec = "on,rts-on-send,delay-before=3,delay-after=7";
