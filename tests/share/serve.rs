@@ -410,28 +410,39 @@ fn idle_timeout_and_banner() {
     assert!(t.elapsed() >= Duration::from_millis(900));
 }
 
+/// `rgetty-share connect ARGS --link LINK --lock-dir LOCK_DIR`: the virtual port's client.
+fn connect_link(args: &[&str], link: &Path, lock_dir: &Path) -> Proc {
+    let child = Command::new(BIN)
+        .arg("connect")
+        .args(args)
+        .arg("--link")
+        .arg(link)
+        .arg("--lock-dir")
+        .arg(lock_dir)
+        .spawn()
+        .unwrap();
+    Proc { child }
+}
+
+/// The application's end of the virtual port: `link`, once it is there, opened raw.
+fn open_link(link: &Path) -> OwnedFd {
+    wait_for("the link", || link.exists());
+    let app = tty::open_line(link, false).unwrap();
+    tty::set_raw(&app).unwrap();
+    app
+}
+
 /// The client with --link against our RFC 2217 server: data and termios changes go through.
 #[test]
 fn virtual_port_forwards_termios_to_our_server() {
     let (tmp, mut d, srv) = serve_dev(&["--mode", "rfc2217"]);
     let link = tmp.path().join("vcom");
-    let child = Command::new(BIN)
-        .args([
-            "connect",
-            &srv.addrs[0].to_string(),
-            "--mode",
-            "rfc2217",
-            "--link",
-        ])
-        .arg(&link)
-        .arg("--lock-dir")
-        .arg(tmp.path().join("clock"))
-        .spawn()
-        .unwrap();
-    let _client = Proc { child };
-    wait_for("the link", || link.exists());
-    let app = tty::open_line(&link, false).unwrap();
-    tty::set_raw(&app).unwrap();
+    let _client = connect_link(
+        &[&srv.addrs[0].to_string(), "--mode", "rfc2217"],
+        &link,
+        &tmp.path().join("clock"),
+    );
+    let app = open_link(&link);
     tty::set_speed(&app, 19200).unwrap();
     wait_for("19200 at the far end", || {
         tty::get_speed(&d.master).unwrap() == 19200
@@ -680,14 +691,7 @@ fn our_client_against_sredird() {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let a = l.local_addr().unwrap();
     let link = tmp.path().join("vcom");
-    let child = Command::new(BIN)
-        .args(["connect", &a.to_string(), "--mode", "rfc2217", "--link"])
-        .arg(&link)
-        .arg("--lock-dir")
-        .arg(tmp.path())
-        .spawn()
-        .unwrap();
-    let _client = Proc { child };
+    let _client = connect_link(&[&a.to_string(), "--mode", "rfc2217"], &link, tmp.path());
     let (s, _) = l.accept().unwrap();
     let child = Command::new("sredird")
         .arg("5")
@@ -698,9 +702,7 @@ fn our_client_against_sredird() {
         .spawn()
         .unwrap();
     let _sredird = Proc { child };
-    wait_for("the link", || link.exists());
-    let app = tty::open_line(&link, false).unwrap();
-    tty::set_raw(&app).unwrap();
+    let app = open_link(&link);
     tty::set_speed(&app, 57600).unwrap();
     wait_for("57600 at the far end", || {
         tty::get_speed(&d.master).unwrap() == 57600
@@ -760,23 +762,12 @@ fn client_reconnects_with_backoff() {
         .unwrap()
         .port();
     let link = tmp.path().join("vcom");
-    let child = Command::new(BIN)
-        .args([
-            "connect",
-            &format!("127.0.0.1:{port}"),
-            "--max-backoff",
-            "2",
-            "--link",
-        ])
-        .arg(&link)
-        .arg("--lock-dir")
-        .arg(tmp.path())
-        .spawn()
-        .unwrap();
-    let _client = Proc { child };
-    wait_for("the link", || link.exists());
-    let app = tty::open_line(&link, false).unwrap();
-    tty::set_raw(&app).unwrap();
+    let _client = connect_link(
+        &[&format!("127.0.0.1:{port}"), "--max-backoff", "2"],
+        &link,
+        tmp.path(),
+    );
+    let app = open_link(&link);
     let mut app = std::fs::File::from(app);
     let p = port.to_string();
     let dp = d.path.to_str().unwrap().to_string();
