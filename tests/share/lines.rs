@@ -2,7 +2,7 @@
 //! from the command line's stty words and from an RFC 2217 client's SET-BAUDRATE; RS-485
 //! mode (`--rs485`, `rs485=`) through TIOCSRS485 and its read-back.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, Write};
 use std::os::fd::AsRawFd;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -60,15 +60,8 @@ fn rfc2217_set_baudrate_takes_any_integer() {
          s.close()\n",
         srv.addrs[0].port()
     );
-    let mut py = Command::new("python3")
-        .arg("-c")
-        .arg(&script)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let (mut py, mut out) = python(&script, &[]);
     let mut input = py.stdin.take().unwrap();
-    let mut out = BufReader::new(py.stdout.take().unwrap());
     for (want, bother) in [(250_000, true), (74880, true), (9600, false)] {
         let mut line = String::new();
         out.read_line(&mut line).unwrap();
