@@ -283,14 +283,27 @@ fn carrier_drop_at_the_prompt_exits_10() {
     assert!(!h.lock_path().exists());
 }
 
-#[test]
-fn dialout_lock_taken_while_waiting_makes_rgetty_yield() {
+/// A getty waiting for calls (dial-out grace 0.2 s) and a process a dialer's lock can name.
+fn waiting_with_a_dialer() -> (Harness, std::process::Child) {
     let mut h = call_harness("");
     h.spawn_waiting(&["--dialout-grace", "0.2"]);
-    let mut holder = std::process::Command::new("sleep")
+    let holder = std::process::Command::new("sleep")
         .arg("30")
         .spawn()
         .unwrap();
+    (h, holder)
+}
+
+/// The dialer ends (its lock goes stale): the getty exits 0.
+fn dialer_done(h: &mut Harness, mut holder: std::process::Child) {
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+    assert_eq!(h.wait_exit(s(10.0)), Some(0), "{}", h.explain());
+}
+
+#[test]
+fn dialout_lock_taken_while_waiting_makes_rgetty_yield() {
+    let (mut h, holder) = waiting_with_a_dialer();
     fs::write(h.lock_path(), format!("{:>10}\n", holder.id())).unwrap();
     h.wait_log("dialout in progress", s(15.0));
     // rgetty let go of the line for the dialer.
@@ -300,9 +313,7 @@ fn dialout_lock_taken_while_waiting_makes_rgetty_yield() {
     }
     assert!(!h.modem.slave_open(), "rgetty still has the line open");
     assert!(h.wait_exit(s(0.5)).is_none());
-    holder.kill().unwrap();
-    holder.wait().unwrap();
-    assert_eq!(h.wait_exit(s(10.0)), Some(0), "{}", h.explain());
+    dialer_done(&mut h, holder);
 }
 
 /// A dial-out that creates its lock file in place and writes its pid a moment later (the
@@ -310,21 +321,14 @@ fn dialout_lock_taken_while_waiting_makes_rgetty_yield() {
 #[test]
 fn a_lock_written_after_its_creation_still_makes_rgetty_yield() {
     use std::io::Write;
-    let mut h = call_harness("");
-    h.spawn_waiting(&["--dialout-grace", "0.2"]);
-    let mut holder = std::process::Command::new("sleep")
-        .arg("30")
-        .spawn()
-        .unwrap();
+    let (mut h, holder) = waiting_with_a_dialer();
     let mut f = fs::File::create(h.lock_path()).unwrap();
     std::thread::sleep(s(0.5));
     f.write_all(format!("{:>10}\n", holder.id()).as_bytes())
         .unwrap();
     drop(f);
     h.wait_log("dialout in progress", s(15.0));
-    holder.kill().unwrap();
-    holder.wait().unwrap();
-    assert_eq!(h.wait_exit(s(10.0)), Some(0), "{}", h.explain());
+    dialer_done(&mut h, holder);
 }
 
 #[test]
