@@ -50,15 +50,7 @@ pub struct Signals {
 /// Signals that end a process by default and end rgetty and rgetty-ringd cleanly here, like
 /// SIGTERM: the current wait ends; the getty removes its lock, closes its utmp record and
 /// exits 10; rgetty-ringd exits 0.
-pub const TERM_SIGNALS: [i32; 7] = [
-    libc::SIGINT,
-    libc::SIGQUIT,
-    libc::SIGTERM,
-    libc::SIGXCPU,
-    libc::SIGXFSZ,
-    libc::SIGPWR,
-    libc::SIGABRT,
-];
+pub const TERM_SIGNALS: [i32; 7] = crate::sys::waitproto::TERM;
 
 /// Signals that would end or stop the process by default but mean nothing to it (plus every
 /// real-time signal but the thread interrupt of [`install_interrupt`]): caught by a handler
@@ -365,6 +357,17 @@ mod tests {
             ];
             assert_eq!(fates.iter().filter(|&&f| f).count(), 1, "signal {sig}");
         }
+    }
+
+    /// The waiter (`rgetty-wait`) ends the wait for the same signals, and every signal
+    /// caught here is blocked across its execs.
+    #[test]
+    fn the_waiter_agrees_on_the_signals() {
+        let own = [libc::SIGHUP, libc::SIGUSR1, libc::SIGUSR2];
+        for sig in own.into_iter().chain(TERM_SIGNALS).chain(IGNORED_SIGNALS) {
+            assert!(crate::sys::waitproto::caught(sig), "signal {sig}");
+        }
+        assert!(crate::sys::waitproto::caught(interrupt_signal()));
     }
 
     #[test]
