@@ -735,16 +735,21 @@ fn cyclades_serial_client_against_our_server() {
     d.exchange(&mut app, b"cyc\xff", b"lades");
 }
 
+/// `rgetty-share serve --check --config CONF`: its exit status and output.
+fn check_config(conf: &Path) -> std::process::Output {
+    Command::new(BIN)
+        .args(["serve", "--check", "--config"])
+        .arg(conf)
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn bad_config_lines_are_all_reported() {
     let tmp = tmpdir();
     let conf = tmp.path().join("bad.conf");
     std::fs::write(&conf, "5800 /dev/x 9600\n5801 /dev/y 9600 * mode=nope\n").unwrap();
-    let out = Command::new(BIN)
-        .args(["serve", "--check", "--config"])
-        .arg(&conf)
-        .output()
-        .unwrap();
+    let out = check_config(&conf);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("bad.conf:1:"), "{err}");
@@ -835,11 +840,7 @@ fn write_only_port_never_reads_the_device() {
 #[test]
 fn sample_config_is_valid() {
     let conf = Path::new(env!("CARGO_MANIFEST_DIR")).join("etc/rgetty-share.conf");
-    let out = Command::new(BIN)
-        .args(["serve", "--check", "--config"])
-        .arg(&conf)
-        .output()
-        .unwrap();
+    let out = check_config(&conf);
     assert!(
         out.status.success(),
         "{}",
@@ -862,11 +863,7 @@ fn sample_config_is_valid() {
     let tmp = tmpdir();
     let all = tmp.path().join("all.conf");
     std::fs::write(&all, uncommented).unwrap();
-    let out = Command::new(BIN)
-        .args(["serve", "--check", "--config"])
-        .arg(&all)
-        .output()
-        .unwrap();
+    let out = check_config(&all);
     assert!(
         out.status.success(),
         "{}",
