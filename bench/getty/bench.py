@@ -56,6 +56,8 @@ rings 1
 """
 
 EXTRA_CONFIG = ""
+# Extra environment for both getties (--ri-pin: the RI shim).
+EXTRA_ENV = {}
 
 with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tests",
                        "mgetty-ns.sh")) as _f:
@@ -219,7 +221,7 @@ class Run:
         self.proc = subprocess.Popen(
             ["unshare", "--mount", "--propagation", "private", "sh", "-ec", NS_SCRIPT, "sh", t]
             + getty + [self.device],
-            env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"},
+            env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", **EXTRA_ENV},
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.pid = self.proc.pid
         # <T>/run is a tmpfs inside the namespace (as /run is on Debian): look through it.
@@ -340,6 +342,9 @@ def main():
                     help="only Private_Dirty/PSS/RSS of 1 and --lines waiting gettys (quick)")
     ap.add_argument("--breakdown", action="store_true",
                     help="with --mem-only: Private_Dirty of each mapping of one waiting getty")
+    ap.add_argument("--ri-pin", action="store_true",
+                    help="give the pty an RI pin (tests/ri_shim.c preloaded into both getties; "
+                         "rgetty then watches RI, mgetty ignores it)")
     ap.add_argument("--extra-config", default="",
                     help="lines appended to mgetty.config, e.g. 'toggle-dtr n' (use \\n between lines)")
     a = ap.parse_args()
@@ -350,6 +355,13 @@ def main():
     for p in [MGETTY, "/usr/bin/unshare", "/usr/bin/strace"]:
         if not os.path.exists(p):
             sys.exit(f"missing {p}")
+    if a.ri_pin:
+        shim_dir = tempfile.mkdtemp(prefix="bench-ri-")
+        so, fifo = os.path.join(shim_dir, "ri_shim.so"), os.path.join(shim_dir, "ri.fifo")
+        subprocess.run(["cc", "-shared", "-fPIC", "-o", so,
+                        os.path.join(ROOT, "tests", "ri_shim.c"), "-ldl"], check=True)
+        os.mkfifo(fifo, 0o600)
+        EXTRA_ENV.update({"LD_PRELOAD": so, "RI_FIFO": fifo})
     if not a.no_build:
         subprocess.run(["cargo", "build", "--release", "--bin", "rgetty", "--bin", "rgetty-wait"], cwd=ROOT, check=True)
     if a.mem_only:

@@ -19,7 +19,7 @@
 mod waitproto;
 
 use std::ffi::{CStr, c_char, c_int};
-use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, Ordering};
 
 use waitproto::{Backlog, Reason, Resume};
 
@@ -38,6 +38,8 @@ struct Args<'a> {
     inotify_fd: Option<c_int>,
     exe_fd: c_int,
     deadline_ms: Option<u64>,
+    /// Watch the RI pin, from this count on.
+    ri: Option<u32>,
     names: &'a [*const c_char],
     rgetty: &'a [*const c_char],
 }
@@ -71,7 +73,11 @@ fn parse<'a>(argv: &'a [*const c_char]) -> Result<Args<'a>, &'static [u8]> {
     let inotify_fd = waitproto::parse_opt_fd(at(2)?).ok_or(BAD)?;
     let exe_fd = waitproto::parse_fd(at(3)?).ok_or(BAD)?;
     let deadline_ms = waitproto::parse_opt_ms(at(4)?).ok_or(BAD)?;
-    let rest = argv.get(5..).ok_or(BAD)?;
+    let mut rest = argv.get(5..).ok_or(BAD)?;
+    let ri = rest.first().and_then(|&p| waitproto::parse_ri(bytes(p)));
+    if ri.is_some() {
+        rest = &rest[1..];
+    }
     let sep = rest.iter().position(|&p| bytes(p) == b"--").ok_or(BAD)?;
     let (names, rgetty) = (&rest[..sep], &rest[sep + 1..]);
     let fds_distinct = line_fd != exe_fd && inotify_fd.is_none_or(|i| i != line_fd && i != exe_fd);
@@ -100,6 +106,7 @@ fn parse<'a>(argv: &'a [*const c_char]) -> Result<Args<'a>, &'static [u8]> {
         inotify_fd,
         exe_fd,
         deadline_ms,
+        ri,
         names,
         rgetty,
     })
@@ -135,6 +142,57 @@ fn install_handlers() -> libc::sigset_t {
         }
         wait_mask
     }
+}
+
+/// The line and the count for the RI thread, and the pipe's end it writes to.
+static RI_LINE: AtomicI32 = AtomicI32::new(-1);
+static RI_PIPE: AtomicI32 = AtomicI32::new(-1);
+static RI_LAST: AtomicU32 = AtomicU32::new(0);
+
+/// The RI thread: blocked in `TIOCMIWAIT` until the RI count moves past the one rgetty
+/// accounted for, then one byte into the pipe the main `ppoll` watches. It ends with the
+/// process at the exec (or on its own when the pin cannot be waited on).
+extern "C" fn watch_ri(_: *mut libc::c_void) -> *mut libc::c_void {
+    let fd = RI_LINE.load(Ordering::SeqCst);
+    loop {
+        if waitproto::ri_count(fd).is_some_and(|c| c != RI_LAST.load(Ordering::SeqCst)) {
+            // SAFETY: one byte from a live buffer into our pipe.
+            unsafe { libc::write(RI_PIPE.load(Ordering::SeqCst), c"r".as_ptr().cast(), 1) };
+            return std::ptr::null_mut();
+        }
+        if !waitproto::wait_ri_change(fd) {
+            return std::ptr::null_mut();
+        }
+    }
+}
+
+/// Start the RI thread (with the caught signals blocked, as they are here, so their handlers
+/// run in the main thread's `ppoll`); the pipe end to watch, or -1.
+fn start_ri(line_fd: c_int, last: u32) -> c_int {
+    let mut p = [-1 as c_int; 2];
+    // SAFETY: pipe2 fills two fds; the thread attributes are initialised before use and the
+    // thread only reads atomics set before it starts.
+    unsafe {
+        if libc::pipe2(p.as_mut_ptr(), libc::O_CLOEXEC) != 0 {
+            return -1;
+        }
+        RI_LINE.store(line_fd, Ordering::SeqCst);
+        RI_PIPE.store(p[1], Ordering::SeqCst);
+        RI_LAST.store(last, Ordering::SeqCst);
+        let mut attr: libc::pthread_attr_t = std::mem::zeroed();
+        libc::pthread_attr_init(&mut attr);
+        // room for glibc's static TLS too; only the pages it touches cost memory
+        libc::pthread_attr_setstacksize(&mut attr, 64 * 1024);
+        let mut t: libc::pthread_t = 0;
+        let ok = libc::pthread_create(&mut t, &attr, watch_ri, std::ptr::null_mut()) == 0;
+        libc::pthread_attr_destroy(&mut attr);
+        if !ok {
+            libc::close(p[0]);
+            libc::close(p[1]);
+            return -1;
+        }
+    }
+    p[0]
 }
 
 /// Now on `CLOCK_MONOTONIC`, in ms.
@@ -179,6 +237,18 @@ fn lock_event(fd: c_int, names: &[*const c_char]) -> bool {
 
 /// Wait until something happens; why, and with [`Reason::Line`] what the line held then.
 fn wait(a: &Args<'_>, wait_mask: &libc::sigset_t) -> (Reason, Option<Backlog>) {
+    let ri_pipe = a.ri.map_or(-1, |last| start_ri(a.line_fd, last));
+    if a.ri.is_some() && ri_pipe < 0 {
+        say(b"cannot watch the RI pin: waiting for RING text only");
+    }
+    let woke = |reason| {
+        // Bytes in by now came no later than now, however long the exec back takes.
+        let backlog = Backlog {
+            woke_us: waitproto::now_us(),
+            bytes: waitproto::input_pending(a.line_fd),
+        };
+        (reason, Some(backlog))
+    };
     loop {
         match TERM.load(Ordering::SeqCst) {
             0 => {}
@@ -218,9 +288,14 @@ fn wait(a: &Args<'_>, wait_mask: &libc::sigset_t) -> (Reason, Option<Backlog>) {
                 events: libc::POLLIN,
                 revents: 0,
             },
+            libc::pollfd {
+                fd: ri_pipe,
+                events: libc::POLLIN,
+                revents: 0,
+            },
         ];
-        // SAFETY: two initialised pollfds, a valid timespec or null, an initialised mask.
-        let r = unsafe { libc::ppoll(fds.as_mut_ptr(), 2, timeout, wait_mask) };
+        // SAFETY: three initialised pollfds, a valid timespec or null, an initialised mask.
+        let r = unsafe { libc::ppoll(fds.as_mut_ptr(), 3, timeout, wait_mask) };
         if r < 0 {
             if std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
                 continue;
@@ -228,12 +303,10 @@ fn wait(a: &Args<'_>, wait_mask: &libc::sigset_t) -> (Reason, Option<Backlog>) {
             return (Reason::Line, None); // cannot wait: rgetty looks at the line itself
         }
         if fds[0].revents != 0 {
-            // These bytes were in by now, however long the exec back takes.
-            let backlog = Backlog {
-                woke_us: waitproto::now_us(),
-                bytes: waitproto::input_pending(a.line_fd),
-            };
-            return (Reason::Line, Some(backlog));
+            return woke(Reason::Line);
+        }
+        if fds[2].revents & libc::POLLIN != 0 {
+            return woke(Reason::Ri);
         }
         if fds[1].revents != 0 && lock_event(fds[1].fd, a.names) {
             return (Reason::Lock, None);

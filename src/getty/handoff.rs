@@ -60,6 +60,12 @@ fn to_mono_ms(deadline: Instant) -> u64 {
     mono_ms() + u64::try_from(left.as_micros().div_ceil(1000)).unwrap_or(u64::MAX / 2)
 }
 
+/// A `CLOCK_MONOTONIC` time in µs (from [`waitproto::now_us`]) as an [`Instant`].
+fn mono_instant(us: u64) -> Instant {
+    let ago = Duration::from_micros(waitproto::now_us().saturating_sub(us));
+    Instant::now().checked_sub(ago).unwrap_or_else(Instant::now)
+}
+
 /// Absolute monotonic ms as an [`Instant`].
 fn from_mono_ms(ms: u64) -> Instant {
     Instant::now() + Duration::from_millis(ms.saturating_sub(mono_ms()))
@@ -99,6 +105,12 @@ impl Getty {
         let r = self.resumed.take()?;
         Some(match r.reason {
             Reason::Line => Wake::Readable,
+            Reason::Ri => {
+                // the edge that woke the waiter, at the time it did: a ring
+                let at = r.backlog.map_or_else(Instant::now, |b| mono_instant(b.woke_us));
+                self.rings.push_edge(at);
+                Wake::Signal
+            }
             Reason::Lock => Wake::Extra,
             Reason::Check => Wake::Timeout,
             Reason::Ring => {
@@ -121,14 +133,20 @@ impl Getty {
     /// Exec the waiter for this wait when it is the plain one; returns only when it is not
     /// used (then rgetty waits itself).
     pub(super) fn exec_waiter(&mut self, inotify: Option<&Inotify>, deadline: Option<Instant>) {
-        if UNAVAILABLE.load(Ordering::SeqCst)
-            || self.rings.ri.is_some()
-            || self.rings.commands.running() > 0
-        {
+        if UNAVAILABLE.load(Ordering::SeqCst) || self.rings.commands.running() > 0 {
             return;
         }
         let (Some(args), Some(path), Ok(line)) = (ARGS.get(), waiter_path(), self.line()) else {
             return;
+        };
+        // With an RI pin the waiter watches it from the count rgetty has accounted for; an
+        // edge still on its way to rgetty's queue means: wait here this time.
+        let ri = match &self.rings.ri {
+            None => None,
+            Some(w) => match crate::sys::tty::icount(line) {
+                Ok(Some(c)) if c.rng == w.seen_count() && !self.rings.ri_queued() => Some(c.rng),
+                _ => return,
+            },
         };
         let Ok(exe) = nix::fcntl::open("/proc/self/exe", OFlag::O_PATH, Mode::empty()) else {
             return;
@@ -138,7 +156,7 @@ impl Getty {
             inotify.map(AsFd::as_fd),
             Some(exe.as_fd()),
         ];
-        let argv = self.waiter_argv(fds, deadline, args);
+        let argv = self.waiter_argv(fds, deadline, ri, args);
         let (Some(argv), Ok(cpath)) = (argv, CString::new(path.as_os_str().as_encoded_bytes()))
         else {
             return;
@@ -176,6 +194,7 @@ impl Getty {
         &self,
         [line, inotify, exe]: [Option<BorrowedFd<'_>>; 3],
         deadline: Option<Instant>,
+        ri: Option<u32>,
         args: &[String],
     ) -> Option<Vec<CString>> {
         let names: Vec<String> = self
@@ -206,6 +225,7 @@ impl Getty {
             fd(exe?)?,
             deadline.map_or("-".into(), |d| to_mono_ms(d).to_string()),
         ];
+        argv.extend(ri.map(|c| format!("-ri={c}")));
         argv.extend(names);
         argv.push("--".into());
         argv.extend(args.iter().cloned());
@@ -248,8 +268,11 @@ impl Getty {
                 "the line woke {WAITER} {ago:?} ago with {} bytes in",
                 b.bytes
             );
-            let woke = Instant::now().checked_sub(ago).unwrap_or_else(Instant::now);
-            line.set_backlog(woke, b.bytes as usize);
+            line.set_backlog(mono_instant(b.woke_us), b.bytes as usize);
+        }
+        // the exec ended the RI watcher thread: a modem line with an RI pin gets a new one
+        if !self.settings.direct {
+            self.rings.watch_ri(&line, &self.sig);
         }
         self.line = Some(line);
         if let Some(n) = r.inotify_fd {

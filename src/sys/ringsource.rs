@@ -13,7 +13,7 @@
 use std::collections::VecDeque;
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -63,6 +63,8 @@ pub const MAX_PENDING_EDGES: usize = 64;
 #[derive(Debug, Default)]
 struct RiShared {
     edges: Mutex<VecDeque<Instant>>,
+    /// The RI count (TIOCGICOUNT `rng`) of the last edge queued, or at the start.
+    seen: AtomicU32,
     stop: AtomicBool,
     ended: Mutex<Option<String>>,
 }
@@ -85,6 +87,7 @@ impl RiWatcher {
         crate::sys::wake::install_interrupt()?;
         let watch = fd.as_fd().try_clone_to_owned()?;
         let shared = Arc::new(RiShared::default());
+        shared.seen.store(count.rng, Ordering::SeqCst);
         let mine = Arc::clone(&shared);
         let thread = std::thread::Builder::new()
             .name("ri-watch".into())
@@ -107,6 +110,22 @@ impl RiWatcher {
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         q.drain(..).collect()
+    }
+
+    /// Whether edges are queued and not taken yet.
+    pub fn has_edges(&self) -> bool {
+        !self
+            .shared
+            .edges
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_empty()
+    }
+
+    /// The RI count the watcher has accounted for: the line's count differs from it while an
+    /// edge is still on its way to the queue.
+    pub fn seen_count(&self) -> u32 {
+        self.shared.seen.load(Ordering::SeqCst)
     }
 
     /// Why the watcher ended on its own, if it did.
@@ -166,6 +185,7 @@ fn watch_ri(fd: &OwnedFd, mut last: u32, shared: &RiShared, waker: &Waker) -> St
                     q.pop_front();
                 }
                 q.push_back(at);
+                shared.seen.store(last, Ordering::SeqCst);
                 drop(q);
                 waker.wake();
             }

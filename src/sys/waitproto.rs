@@ -9,12 +9,14 @@
 //! The waiter's command line (all numbers decimal, every part required):
 //!
 //! ```text
-//! TITLE LINE_FD INOTIFY_FD|- EXE_FD DEADLINE_MS|- NAME... -- RGETTY_ARGV...
+//! TITLE LINE_FD INOTIFY_FD|- EXE_FD DEADLINE_MS|- [-ri=COUNT] NAME... -- RGETTY_ARGV...
 //! ```
 //!
 //! `TITLE` (`argv[0]`) is what `ps` shows (`rgetty: ttyS0 waiting`); `DEADLINE_MS` is the
 //! modem check's absolute `CLOCK_MONOTONIC` time in milliseconds; each `NAME` is the basename
-//! of one lock file of this line in the watched lock directory. rgetty is exec'd back with
+//! of one lock file of this line in the watched lock directory. `-ri=COUNT` (a lock name never
+//! starts with `-`) asks the waiter to watch the line's RI pin too: `COUNT` is the RI count
+//! (`TIOCGICOUNT`) rgetty has accounted for, so an edge it has not seen wakes the waiter at once. rgetty is exec'd back with
 //! `RGETTY_ARGV[0]`, [`RESUME`]`REASON,LINE_FD,INOTIFY_FD|-,DEADLINE_MS|-,WOKE_US:BYTES|-`,
 //! then the rest of `RGETTY_ARGV`. `WOKE_US:BYTES` ([`Backlog`]) is given when the line woke
 //! the waiter: when it did (`CLOCK_MONOTONIC`, µs) and how many bytes were waiting then.
@@ -36,6 +38,8 @@ pub enum Reason {
     Line,
     /// A lock file of the line appeared or was written.
     Lock,
+    /// An RI edge (its time is the [`Backlog`]'s).
+    Ri,
     /// SIGUSR1: a virtual ring.
     Ring,
     /// SIGUSR2: exit while idle.
@@ -57,7 +61,7 @@ pub struct Resume {
     pub inotify_fd: Option<i32>,
     /// The modem check's deadline (absolute `CLOCK_MONOTONIC`, ms), if any.
     pub deadline_ms: Option<u64>,
-    /// What the line held when it woke the waiter ([`Reason::Line`] only).
+    /// When the line woke the waiter and what it held then ([`Reason::Line`], [`Reason::Ri`]).
     pub backlog: Option<Backlog>,
 }
 
@@ -131,6 +135,36 @@ pub fn parse_opt_ms(s: &[u8]) -> Option<Option<u64>> {
     }
 }
 
+/// The `-ri=COUNT` token: `COUNT`, or `None` for anything else.
+pub fn parse_ri(s: &[u8]) -> Option<u32> {
+    u32::try_from(parse_u64(s.strip_prefix(b"-ri=")?)?).ok()
+}
+
+/// The RI count of `fd` (`TIOCGICOUNT`'s `rng`), `None` where the line has none.
+///
+/// Like [`input_pending`], a waiter's ioctl outside `sys::tty` (whose `icount` it mirrors).
+pub fn ri_count(fd: i32) -> Option<u32> {
+    // struct serial_icounter_struct: 11 counters, then 9 reserved ints.
+    let mut c = [0 as libc::c_int; 20];
+    // SAFETY: TIOCGICOUNT fills a serial_icounter_struct, which `c` is the size of.
+    let r = unsafe { libc::ioctl(fd, libc::TIOCGICOUNT, c.as_mut_ptr()) };
+    (r == 0).then(|| u32::try_from(c[2]).unwrap_or(0))
+}
+
+/// Block until the RI pin of `fd` changes (`TIOCMIWAIT`); false when it cannot be waited on.
+pub fn wait_ri_change(fd: i32) -> bool {
+    loop {
+        // SAFETY: TIOCMIWAIT takes the mask of lines as its integer argument.
+        let r = unsafe { libc::ioctl(fd, libc::TIOCMIWAIT, libc::TIOCM_RNG) };
+        if r == 0 {
+            return true;
+        }
+        if std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+            return false;
+        }
+    }
+}
+
 /// A lock file basename: 1-255 printable ASCII bytes, no `/`, not `.` or `..`, not starting
 /// with `-`.
 pub fn valid_name(s: &[u8]) -> bool {
@@ -147,6 +181,7 @@ impl Reason {
         match self {
             Reason::Line => "line",
             Reason::Lock => "lock",
+            Reason::Ri => "ri",
             Reason::Ring => "ring",
             Reason::Exit => "exit",
             Reason::Signal(_) => "signal",
@@ -158,6 +193,7 @@ impl Reason {
         Some(match s {
             "line" => Reason::Line,
             "lock" => Reason::Lock,
+            "ri" => Reason::Ri,
             "ring" => Reason::Ring,
             "exit" => Reason::Exit,
             "check" => Reason::Check,
@@ -258,7 +294,7 @@ pub fn parse_resume(value: &str) -> Option<Resume> {
     if parts.next().is_some() || inotify_fd == Some(line_fd) {
         return None;
     }
-    if backlog.is_some() && reason != Reason::Line {
+    if backlog.is_some() && !matches!(reason, Reason::Line | Reason::Ri) {
         return None;
     }
     Some(Resume {
@@ -385,9 +421,14 @@ mod tests {
 
     #[test]
     fn resume_round_trips() {
+        assert_eq!(parse_ri(b"-ri=7"), Some(7));
+        assert_eq!(parse_ri(b"-ri=4294967296"), None);
+        assert_eq!(parse_ri(b"-ri="), None);
+        assert_eq!(parse_ri(b"LCK..ttyS0"), None);
         let reasons = [
             Reason::Line,
             Reason::Lock,
+            Reason::Ri,
             Reason::Ring,
             Reason::Exit,
             Reason::Signal(15),
@@ -395,7 +436,7 @@ mod tests {
         ];
         for reason in reasons {
             for (ino, ms) in [(Some(7), Some(123_456_789)), (None, None)] {
-                let backlog = (reason == Reason::Line).then_some(Backlog {
+                let backlog = matches!(reason, Reason::Line | Reason::Ri).then_some(Backlog {
                     woke_us: 98_765_432_101,
                     bytes: 8,
                 });

@@ -35,8 +35,10 @@ fn comm(pid: i32) -> String {
         .to_string()
 }
 
+/// The waiter runs as `pid` and has set its command name (a moment after the exec, the
+/// kernel's name is still the file's, `rgetty-wait`).
 fn in_waiter(pid: i32) -> bool {
-    exe(pid).file_name().is_some_and(|n| n == "rgetty-wait")
+    exe(pid).file_name().is_some_and(|n| n == "rgetty-wait") && comm(pid) == "rgetty"
 }
 
 /// Wait until the getty `pid` is the waiter (panics after 20 s).
