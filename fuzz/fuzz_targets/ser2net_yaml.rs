@@ -1,0 +1,42 @@
+//! ser2net.yaml: `ser2net::yaml::parse` on any text never panics and every node's line lies
+//! within the text; `ser2net::load_text` on the same text (when it names no file to read:
+//! no `include`, no `*{FILE}`/`={FILE}`) returns connections or errors whose lines lie within
+//! the text, never a panic.
+//!
+//! Input: the file (lossy UTF-8).
+#![no_main]
+
+use std::path::Path;
+
+use libfuzzer_sys::fuzz_target;
+use rgetty::share::ser2net::{self, yaml};
+
+fn check(n: &yaml::Node, lines: usize) {
+    assert!(n.line <= lines, "node line {} of {lines}", n.line);
+    match &n.kind {
+        yaml::Content::Scalar(..) => {}
+        yaml::Content::Map(pairs) => pairs.iter().for_each(|(k, v)| {
+            check(k, lines);
+            check(v, lines);
+        }),
+        yaml::Content::Seq(items) => items.iter().for_each(|i| check(i, lines)),
+    }
+}
+
+fuzz_target!(|data: &[u8]| {
+    let text = String::from_utf8_lossy(data);
+    let lines = text.split('\n').count() + 1;
+    match yaml::parse(&text) {
+        Ok(docs) => docs.iter().for_each(|d| check(d, lines)),
+        Err(e) => assert!(e.line <= lines, "yaml error line {} of {lines}", e.line),
+    }
+    if text.contains("include") || text.contains("*{") || text.contains("={") {
+        return;
+    }
+    let path = Path::new("/nonexistent/ser2net.yaml");
+    if let Err(errors) = ser2net::load_text(path, &text, Path::new("/nonexistent")) {
+        for e in errors {
+            assert!(e.loc.line <= lines, "error line {} of {lines}: {e}", e.loc.line);
+        }
+    }
+});
