@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use nix::errno::Errno;
 use nix::poll::PollFlags;
 
-use crate::sys::wake::Ready;
+use crate::sys::wake::WaitEnd;
 pub use crate::sys::wake::{IGNORED_SIGNALS, Signals, TERM_SIGNALS};
 
 /// What ended a wait.
@@ -68,11 +68,11 @@ impl Line {
         let mut fds = vec![self.fd.as_fd()];
         fds.extend(extra);
         Ok(match sig.wait(&fds, deadline)? {
-            Ready::Woken => Wake::Signal,
-            Ready::Timeout => Wake::Timeout,
-            Ready::Fd(0, ev) if ev.contains(PollFlags::POLLIN) => Wake::Readable,
-            Ready::Fd(0, _) => Wake::Hangup,
-            Ready::Fd(..) => Wake::Extra,
+            WaitEnd::Woken => Wake::Signal,
+            WaitEnd::Timeout => Wake::Timeout,
+            WaitEnd::Fd(0, ev) if ev.contains(PollFlags::POLLIN) => Wake::Readable,
+            WaitEnd::Fd(0, _) => Wake::Hangup,
+            WaitEnd::Fd(..) => Wake::Extra,
         })
     }
 

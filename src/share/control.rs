@@ -39,7 +39,7 @@ pub enum CtlLine {
 
 /// One parsed request.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Request {
+pub enum Command {
     /// Every port, one line each.
     List,
     /// One port with its clients.
@@ -64,7 +64,7 @@ pub enum Request {
 }
 
 /// Parse one request line; the error is the text of the `"error"` reply.
-pub fn parse(line: &str) -> Result<Request, String> {
+pub fn parse(line: &str) -> Result<Command, String> {
     let o = json::parse_object(line.trim()).map_err(|e| format!("bad request: {e}"))?;
     let cmd = o.str("cmd").ok_or("no \"cmd\"")?;
     let port = || {
@@ -73,11 +73,11 @@ pub fn parse(line: &str) -> Result<Request, String> {
             .ok_or_else(|| format!("{cmd} needs \"port\""))
     };
     Ok(match cmd {
-        "list" => Request::List,
-        "show" => Request::Show(port()?),
-        "kick" => Request::Kick(port()?, o.str("client").map(str::to_string)),
-        "enable" => Request::Enable(port()?),
-        "disable" => Request::Disable(port()?),
+        "list" => Command::List,
+        "show" => Command::Show(port()?),
+        "kick" => Command::Kick(port()?, o.str("client").map(str::to_string)),
+        "enable" => Command::Enable(port()?),
+        "disable" => Command::Disable(port()?),
         "set-control" => {
             let line = match o.str("line") {
                 Some("dtr") => CtlLine::Dtr,
@@ -89,7 +89,7 @@ pub fn parse(line: &str) -> Result<Request, String> {
                 Some("off") => false,
                 _ => return Err("\"state\" must be \"on\" or \"off\"".into()),
             };
-            Request::SetControl(port()?, line, on)
+            Command::SetControl(port()?, line, on)
         }
         "break" => {
             let ms = o
@@ -97,20 +97,20 @@ pub fn parse(line: &str) -> Result<Request, String> {
                 .and_then(|m| u64::try_from(m).ok())
                 .filter(|m| (1..=MAX_BREAK_MS).contains(m))
                 .ok_or_else(|| format!("\"ms\" must be 1..{MAX_BREAK_MS}"))?;
-            Request::Break(port()?, ms)
+            Command::Break(port()?, ms)
         }
-        "reset" => Request::Reset(
+        "reset" => Command::Reset(
             port()?,
             o.str("name").ok_or("reset needs \"name\"")?.to_string(),
         ),
-        "subscribe" => Request::Subscribe,
+        "subscribe" => Command::Subscribe,
         "attach" => {
             let spy = match o.str("mode") {
                 Some("write") => false,
                 Some("spy") => true,
                 _ => return Err("\"mode\" must be \"write\" or \"spy\"".into()),
             };
-            Request::Attach(port()?, spy)
+            Command::Attach(port()?, spy)
         }
         other => return Err(format!("unknown cmd {:?}", other)),
     })
@@ -209,18 +209,18 @@ mod tests {
 
     #[test]
     fn requests() {
-        assert_eq!(parse(r#"{"cmd":"list"}"#), Ok(Request::List));
+        assert_eq!(parse(r#"{"cmd":"list"}"#), Ok(Command::List));
         assert_eq!(
             parse(r#"{"cmd":"kick","port":"7000"}"#),
-            Ok(Request::Kick("7000".into(), None))
+            Ok(Command::Kick("7000".into(), None))
         );
         assert_eq!(
             parse(r#"{"cmd":"set-control","port":"p","line":"rts","state":"on"}"#),
-            Ok(Request::SetControl("p".into(), CtlLine::Rts, true))
+            Ok(Command::SetControl("p".into(), CtlLine::Rts, true))
         );
         assert_eq!(
             parse(r#"{"cmd":"break","port":"p","ms":250}"#),
-            Ok(Request::Break("p".into(), 250))
+            Ok(Command::Break("p".into(), 250))
         );
         assert!(parse(r#"{"cmd":"break","port":"p","ms":0}"#).is_err());
         assert!(parse(r#"{"cmd":"show"}"#).unwrap_err().contains("port"));
@@ -232,7 +232,7 @@ mod tests {
         assert!(parse("list").is_err());
         assert_eq!(
             parse(r#"{"cmd":"attach","port":"7000","mode":"spy"}"#),
-            Ok(Request::Attach("7000".into(), true))
+            Ok(Command::Attach("7000".into(), true))
         );
         assert_eq!(
             parse(&request(
@@ -240,7 +240,7 @@ mod tests {
                 "p\"",
                 vec![("mode", Val::S("write".into()))]
             )),
-            Ok(Request::Attach("p\"".into(), false))
+            Ok(Command::Attach("p\"".into(), false))
         );
         let e = parse(r#"{"cmd":"attach","port":"7000"}"#).unwrap_err();
         assert!(e.contains("mode"), "{e}");

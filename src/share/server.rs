@@ -248,7 +248,7 @@ pub struct ShareServer {
     stop: bool,
     metrics: Option<metrics::Metrics>,
     hotplug: Option<hotplug::Hotplug>,
-    control: Option<control::Control>,
+    control: Option<control::ControlSocket>,
     /// Named reset sequences, and those running (by device token).
     reset_seqs: HashMap<String, Vec<crate::proto::reset_seq::Phase>>,
     resets: HashMap<usize, reset::Running>,

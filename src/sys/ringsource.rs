@@ -224,7 +224,7 @@ impl RingSource for SignalRings<'_> {
             if self.ri.and_then(RiWatcher::ended).is_some() {
                 return Ok(Some(RingEvent::Signal));
             }
-            if self.sig.wait(&[], deadline)? == crate::sys::wake::Ready::Timeout {
+            if self.sig.wait(&[], deadline)? == crate::sys::wake::WaitEnd::Timeout {
                 return Ok(None);
             }
         }

@@ -90,7 +90,7 @@ impl Waker {
 
 /// What ended a [`Signals::wait`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Ready {
+pub enum WaitEnd {
     /// A signal arrived or a [`Waker`] was used: check the flags.
     Woken,
     /// `fds[.0]` is ready with these events.
@@ -231,7 +231,7 @@ impl Signals {
 
     /// Wait until one of `fds` is ready for `POLLIN`, a signal or a [`Waker`] wakes us, or the
     /// deadline passes. A wake-up wins over ready fds, so flags are always looked at first.
-    pub fn wait(&self, fds: &[BorrowedFd<'_>], deadline: Option<Instant>) -> io::Result<Ready> {
+    pub fn wait(&self, fds: &[BorrowedFd<'_>], deadline: Option<Instant>) -> io::Result<WaitEnd> {
         loop {
             let mut pfds: Vec<PollFd<'_>> = fds
                 .iter()
@@ -247,17 +247,17 @@ impl Signals {
                 Err(e) => return Err(io::Error::from(e)),
                 Ok(0) => {
                     if deadline.is_some_and(|d| Instant::now() >= d) {
-                        return Ok(Ready::Timeout);
+                        return Ok(WaitEnd::Timeout);
                     }
                 }
                 Ok(_) => {
                     let rev = |i: usize| pfds[i].revents().unwrap_or(PollFlags::empty());
                     if wake_idx.is_some_and(|i| !rev(i).is_empty()) {
                         self.drain_wake();
-                        return Ok(Ready::Woken);
+                        return Ok(WaitEnd::Woken);
                     }
                     if let Some(i) = (0..fds.len()).find(|&i| !rev(i).is_empty()) {
-                        return Ok(Ready::Fd(i, rev(i)));
+                        return Ok(WaitEnd::Fd(i, rev(i)));
                     }
                 }
             }
@@ -382,11 +382,11 @@ mod tests {
             waker.wake();
         });
         let ready = s.wait(&[], Some(Instant::now() + Duration::from_secs(10)));
-        assert_eq!(ready.unwrap(), Ready::Woken);
+        assert_eq!(ready.unwrap(), WaitEnd::Woken);
         t.join().unwrap();
         let t0 = Instant::now();
         let ready = s.wait(&[], Some(t0 + Duration::from_millis(30)));
-        assert_eq!(ready.unwrap(), Ready::Timeout);
+        assert_eq!(ready.unwrap(), WaitEnd::Timeout);
         assert!(t0.elapsed() >= Duration::from_millis(30));
     }
 }

@@ -14,7 +14,7 @@ use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 
 use super::{ServeError, ShareServer, Slot, io_err};
-use crate::share::control::{self, Request, Val};
+use crate::share::control::{self, Command, Val};
 use crate::share::engine::{Engine, Token};
 use crate::share::session::Role;
 
@@ -66,13 +66,13 @@ pub(super) fn gone(port: std::net::SocketAddr, dev: &str, why: &str, held: bool)
 
 /// The listener and its connections.
 #[derive(Debug)]
-pub(super) struct Control {
+pub(super) struct ControlSocket {
     listener: UnixListener,
     path: PathBuf,
     conns: HashMap<usize, Conn>,
 }
 
-impl Drop for Control {
+impl Drop for ControlSocket {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.path);
     }
@@ -132,7 +132,7 @@ impl ShareServer {
         self.eng()?
             .register_read(listener.as_raw_fd(), t)
             .map_err(io_err("epoll"))?;
-        self.control = Some(Control {
+        self.control = Some(ControlSocket {
             listener,
             path: path.to_path_buf(),
             conns: HashMap::new(),
@@ -212,14 +212,14 @@ impl ShareServer {
             let line: Vec<u8> = conn.input.drain(..=nl).collect();
             let text = String::from_utf8_lossy(&line);
             let reply = match control::parse(&text) {
-                Ok(Request::Attach(port, spy)) if !conn.subscribed => {
+                Ok(Command::Attach(port, spy)) if !conn.subscribed => {
                     // The rest of the input is the new client's.
                     let a = super::attach::Attach::new(conn.name, conn.out, conn.input);
                     self.release(eng, t, conn.sock.as_raw_fd());
                     return self.attach(eng, conn.sock, &port, spy, a);
                 }
-                Ok(Request::Attach(..)) => control::error("attach on a subscribed connection"),
-                Ok(Request::Subscribe) => {
+                Ok(Command::Attach(..)) => control::error("attach on a subscribed connection"),
+                Ok(Command::Subscribe) => {
                     conn.subscribed = true;
                     SUBSCRIBED.set(true);
                     control::ok(vec![("subscribed", Val::B(true))])

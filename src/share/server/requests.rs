@@ -5,7 +5,7 @@
 use std::time::Instant;
 
 use super::{Port, ShareServer, Slot, T_BREAK, key};
-use crate::share::control::{self, CtlLine, Request, Val};
+use crate::share::control::{self, Command, CtlLine, Val};
 use crate::share::engine::{Engine, Token};
 use crate::share::session::{Client, Role};
 use crate::sys::tty;
@@ -32,15 +32,15 @@ impl ShareServer {
     pub(super) fn control_request(
         &mut self,
         eng: &mut Engine,
-        r: Request,
+        r: Command,
     ) -> Result<String, String> {
         match r {
-            Request::List => Ok(control::ok(vec![("ports", Val::Raw(self.control_list()))])),
-            Request::Show(p) => {
+            Command::List => Ok(control::ok(vec![("ports", Val::Raw(self.control_list()))])),
+            Command::Show(p) => {
                 let pi = self.control_port(&p)?;
                 Ok(control::ok(self.control_show(pi)))
             }
-            Request::Kick(p, who) => {
+            Command::Kick(p, who) => {
                 let pi = self.control_port(&p)?;
                 let n = self.kick(eng, pi, who.as_deref(), "kicked (control socket)");
                 match who {
@@ -48,12 +48,12 @@ impl ShareServer {
                     _ => Ok(control::ok(vec![("kicked", Val::I(n as i64))])),
                 }
             }
-            Request::Enable(p) => {
+            Command::Enable(p) => {
                 let pi = self.control_port(&p)?;
                 self.set_enabled(eng, pi, true);
                 Ok(control::ok(vec![("enabled", Val::B(true))]))
             }
-            Request::Disable(p) => {
+            Command::Disable(p) => {
                 let pi = self.control_port(&p)?;
                 let n = self.set_enabled(eng, pi, false);
                 Ok(control::ok(vec![
@@ -61,18 +61,18 @@ impl ShareServer {
                     ("kicked", Val::I(n as i64)),
                 ]))
             }
-            Request::SetControl(p, line, on) => {
+            Command::SetControl(p, line, on) => {
                 let pi = self.control_port(&p)?;
                 self.set_line(pi, line, on)?;
                 let name = if line == CtlLine::Dtr { "dtr" } else { "rts" };
                 Ok(control::ok(vec![(name, Val::B(on))]))
             }
-            Request::Break(p, ms) => {
+            Command::Break(p, ms) => {
                 let pi = self.control_port(&p)?;
                 self.start_break(eng, pi, ms)?;
                 Ok(control::ok(vec![("break_ms", Val::I(ms as i64))]))
             }
-            Request::Reset(p, name) => {
+            Command::Reset(p, name) => {
                 let pi = self.control_port(&p)?;
                 let n = self.start_reset(eng, pi, &name)?;
                 Ok(control::ok(vec![
@@ -80,9 +80,9 @@ impl ShareServer {
                     ("steps", Val::I(n as i64)),
                 ]))
             }
-            Request::Subscribe => Ok(control::ok(vec![])),
+            Command::Subscribe => Ok(control::ok(vec![])),
             // The connection carries it out (it becomes the client's).
-            Request::Attach(..) => Err("attach: not here".into()),
+            Command::Attach(..) => Err("attach: not here".into()),
         }
     }
 
