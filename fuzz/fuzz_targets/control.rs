@@ -8,22 +8,20 @@
 
 use libfuzzer_sys::fuzz_target;
 use rgetty::ops::json;
-use rgetty::share::control::{self, CtlLine, Request, Val};
+use rgetty::share::control::{self, Command, CtlLine, Val};
 
 /// The request line a client would send for `r` (None for the commands without a port).
-fn rewrite(r: &Request) -> Option<String> {
+fn rewrite(r: &Command) -> Option<String> {
     let s = |v: &str| Val::S(v.to_string());
     Some(match r {
-        Request::List | Request::Subscribe => return None,
-        Request::Show(p) => control::request("show", p, vec![]),
-        Request::Kick(p, c) => control::request(
-            "kick",
-            p,
-            c.iter().map(|c| ("client", s(c))).collect(),
-        ),
-        Request::Enable(p) => control::request("enable", p, vec![]),
-        Request::Disable(p) => control::request("disable", p, vec![]),
-        Request::SetControl(p, l, on) => control::request(
+        Command::List | Command::Subscribe => return None,
+        Command::Show(p) => control::request("show", p, vec![]),
+        Command::Kick(p, c) => {
+            control::request("kick", p, c.iter().map(|c| ("client", s(c))).collect())
+        }
+        Command::Enable(p) => control::request("enable", p, vec![]),
+        Command::Disable(p) => control::request("disable", p, vec![]),
+        Command::SetControl(p, l, on) => control::request(
             "set-control",
             p,
             vec![
@@ -31,11 +29,11 @@ fn rewrite(r: &Request) -> Option<String> {
                 ("state", s(if *on { "on" } else { "off" })),
             ],
         ),
-        Request::Break(p, ms) => {
+        Command::Break(p, ms) => {
             control::request("break", p, vec![("ms", Val::I(i64::try_from(*ms).ok()?))])
         }
-        Request::Reset(p, n) => control::request("reset", p, vec![("name", s(n))]),
-        Request::Attach(p, spy) => control::request(
+        Command::Reset(p, n) => control::request("reset", p, vec![("name", s(n))]),
+        Command::Attach(p, spy) => control::request(
             "attach",
             p,
             vec![("mode", s(if *spy { "spy" } else { "write" }))],

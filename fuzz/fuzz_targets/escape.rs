@@ -40,7 +40,8 @@ fuzz_target!(|data: &[u8]| {
             Item::Act(Action::Reset(n)) => assert!(
                 !n.is_empty()
                     && n.len() <= MAX_NAME
-                    && n.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+                    && n.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
             ),
             Item::Act(Action::Replay(n)) => assert!(*n <= MAX_REPLAY),
             Item::Act(_) => {}

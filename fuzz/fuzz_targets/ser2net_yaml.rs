@@ -36,7 +36,11 @@ fuzz_target!(|data: &[u8]| {
     let path = Path::new("/nonexistent/ser2net.yaml");
     if let Err(errors) = ser2net::load_text(path, &text, Path::new("/nonexistent")) {
         for e in errors {
-            assert!(e.loc.line <= lines, "error line {} of {lines}: {e}", e.loc.line);
+            assert!(
+                e.loc.line <= lines,
+                "error line {} of {lines}: {e}",
+                e.loc.line
+            );
         }
     }
 });
