@@ -1,6 +1,6 @@
 # rgetty -- build, install and check. See docs/packaging.md.
 #
-#   make                      release build of rgetty, rgetty-ringd, rgetty-share
+#   make                      release build of rgetty, rgetty-wait, rgetty-ringd, rgetty-share
 #   make install              install under PREFIX (/usr/local), DESTDIR for staging
 #   make install-files        the same without building (BUILD_DIR holds the binaries)
 #   make uninstall            remove what install put there (configuration is kept)
@@ -32,7 +32,7 @@ INSTALL    ?= install
 FUZZ_SECONDS ?= 60
 
 BUILD_DIR  ?= target/release
-SBIN_PROGS  = rgetty rgetty-ringd
+SBIN_PROGS  = rgetty rgetty-wait rgetty-ringd
 BIN_PROGS   = rgetty-share
 MAN5        = $(wildcard man/*.5)
 MAN8        = $(wildcard man/*.8)

@@ -29,15 +29,6 @@ use common::*;
 use nix::sys::signal::Signal;
 use rgetty::sys::utmp::{RecordType, read_records};
 
-const CALL_CONFIG: &str = "init-chat \"\" ATZ OK\nrings 2\n";
-
-fn harness(extra: &str) -> Harness {
-    Harness::new(
-        vmodem::Config::default(),
-        &format!("{BASE_CONFIG}{CALL_CONFIG}{extra}"),
-    )
-}
-
 /// A file only root may read, that a getty must never touch.
 fn victim(dir: &Path) -> PathBuf {
     let v = dir.join("victim");
@@ -81,7 +72,7 @@ fn run_on(h: &Harness, line: &Path) -> (Option<i32>, String) {
 /// file keeps owner and mode, stderr has one line naming the line and the cause, no lock stays.
 #[test]
 fn a_line_that_is_a_file_or_a_symlink_to_one_is_left_alone() {
-    let h = harness("port-owner nobody\nport-group nogroup\nport-mode 0666\n");
+    let h = call_harness("port-owner nobody\nport-group nogroup\nport-mode 0666\n");
     let file = victim(h.dir.path());
     let link = h.path("fakeline");
     symlink(&file, &link).unwrap();
@@ -101,7 +92,7 @@ fn a_line_that_is_a_file_or_a_symlink_to_one_is_left_alone() {
 /// Item 2: symlinks planted at the pid file, the log, utmp and wtmp never redirect a write.
 #[test]
 fn root_written_files_never_follow_a_symlink() {
-    let mut h = harness("");
+    let mut h = call_harness("");
     let v = victim(h.dir.path());
     let pid_file = h.path("run").join(format!("mgetty.pid.{}", h.dev_id()));
     for p in [&pid_file, &h.log_path(), &h.path("utmp"), &h.path("wtmp")] {
@@ -158,7 +149,7 @@ fn failure_counter_never_follows_a_symlink() {
 /// Item 3: a dial-out program whose command line holds ESC and BEL: utmp's ut_host gets `?`.
 #[test]
 fn dialout_holder_command_line_is_cleaned_for_utmp() {
-    let mut h = harness("");
+    let mut h = call_harness("");
     h.spawn_waiting(&["--dialout-grace", "0.2"]);
     let mut holder = Command::new("sleep")
         .arg0("cu\u{1b}]0;pwned\u{7}\u{1b}[2J")
@@ -204,7 +195,7 @@ fn dialout_holder_command_line_is_cleaned_for_utmp() {
 /// Item 4: `NMBR=-froot` with `login -h \Y`: the login program gets `_-froot`, no option.
 #[test]
 fn caller_id_starting_with_a_dash_never_becomes_an_option() {
-    let mut h = harness("");
+    let mut h = call_harness("");
     let rec = h.recorder("rec");
     h.login_config(&format!("* - - {} -h \\Y -i \\I @\n", rec.display()));
     h.spawn_waiting(&[]);
@@ -238,9 +229,7 @@ fn open_records(h: &Harness, pid: i32) -> Vec<rgetty::sys::utmp::Record> {
 /// A getty at the login prompt (its LOGIN utmp record written).
 fn at_prompt(h: &mut Harness) {
     h.login_config("* - - /bin/false @\n");
-    h.spawn_waiting(&[]);
-    h.modem.set_caller(vec![CallerStep::Sleep(s(30.0))]);
-    h.modem.ring(2, s(0.3), None);
+    h.call(vec![CallerStep::Sleep(s(30.0))], 2, s(0.3), None);
     h.modem.wait_to_modem("login: ", s(10.0)).unwrap();
     let deadline = std::time::Instant::now() + s(5.0);
     while open_records(h, h.pid()).is_empty() && std::time::Instant::now() < deadline {
@@ -252,7 +241,7 @@ fn at_prompt(h: &mut Harness) {
 /// and still answers); SIGTERM afterwards ends it cleanly.
 #[test]
 fn stray_signals_are_ignored() {
-    let mut h = harness("");
+    let mut h = call_harness("");
     h.spawn_waiting(&[]);
     let rt = nix::libc::SIGRTMIN();
     let ignored = [
@@ -303,7 +292,7 @@ fn terminating_signals_end_cleanly() {
         Signal::SIGPWR,
         Signal::SIGABRT,
     ] {
-        let mut h = harness("");
+        let mut h = call_harness("");
         at_prompt(&mut h);
         let pid = h.pid();
         assert!(
@@ -327,7 +316,7 @@ fn terminating_signals_end_cleanly() {
 /// LOGIN record stays in utmp.
 #[test]
 fn line_outside_dev_leaves_no_stale_login_record() {
-    let mut h = harness("");
+    let mut h = call_harness("");
     let line = h.path("modem");
     symlink(h.modem.slave_path(), &line).unwrap();
     h.login_config("* - - /bin/false @\n");
@@ -989,7 +978,7 @@ fn status_ignores_state_files_of_other_users_and_cleans_what_it_prints() {
 /// Issue 23 item 11: the pid file goes on every exit, also exit 30 (the line is not a tty).
 #[test]
 fn the_pid_file_is_removed_after_exit_30() {
-    let h = harness("");
+    let h = call_harness("");
     let file = h.path("notatty");
     fs::write(&file, "").unwrap();
     let (code, err) = run_on(&h, &file);

@@ -3,7 +3,7 @@
 
 Run as root from the repository root:  python3 bench/getty/bench.py [--runs N] [--idle SECS]
 Needs: /sbin/mgetty, unshare, strace, target/release/rgetty (built with
-`cargo build --release --bin rgetty` unless --no-build).
+`cargo build --release --bin rgetty --bin rgetty-wait` unless --no-build).
 
 Both getties are started through the same wrapper: `unshare --mount --propagation private sh`
 mounts a private /etc overlay, /etc/mgetty, /run (= /var/run, /var/lock) and /var/log, then
@@ -351,7 +351,7 @@ def main():
         if not os.path.exists(p):
             sys.exit(f"missing {p}")
     if not a.no_build:
-        subprocess.run(["cargo", "build", "--release", "--bin", "rgetty"], cwd=ROOT, check=True)
+        subprocess.run(["cargo", "build", "--release", "--bin", "rgetty", "--bin", "rgetty-wait"], cwd=ROOT, check=True)
     if a.mem_only:
         for kind in ["mgetty", "rgetty"]:
             r1 = Run(kind)

@@ -39,7 +39,7 @@ use rgetty::sys::lock::{LockDir, Naming};
 mod args;
 #[path = "rgetty_share/compat.rs"]
 mod compat;
-use args::{Cli, Cmd, Common, ConnectArgs, ConsoleArgs, ServeArgs};
+use args::{Cli, ClientTls, Cmd, Common, ConnectArgs, ConsoleArgs, ServeArgs};
 #[path = "rgetty_share/remserial.rs"]
 mod remserial;
 
@@ -489,21 +489,19 @@ fn serve(a: ServeArgs) -> anyhow::Result<()> {
 
 /// The TLS client side of `connect --tls`.
 fn connect_tls(a: &ConnectArgs) -> anyhow::Result<Option<TlsRole>> {
-    let keys = a.tls_cert.as_deref().zip(a.tls_key.as_deref());
-    tls_client(a.tls, a.tls_ca.as_deref(), keys, &a.server)
+    tls_client(&a.client_tls, &a.server)
 }
 
 /// The client side of TLS for `server` (`None` without `--tls`).
-fn tls_client(
-    tls: bool,
-    ca: Option<&Path>,
-    keys: Option<(&Path, &Path)>,
-    server: &str,
-) -> anyhow::Result<Option<TlsRole>> {
-    if !tls {
+fn tls_client(t: &ClientTls, server: &str) -> anyhow::Result<Option<TlsRole>> {
+    if !t.tls {
         return Ok(None);
     }
-    let ca = ca.map_or_else(|| PathBuf::from(transport::SYSTEM_CA), PathBuf::from);
+    let keys = t.tls_cert.as_deref().zip(t.tls_key.as_deref());
+    let ca = t
+        .tls_ca
+        .as_deref()
+        .map_or_else(|| PathBuf::from(transport::SYSTEM_CA), PathBuf::from);
     let cfg = transport::client_config(&ca, keys)?;
     let name =
         transport::server_name(server).with_context(|| format!("no host name in {server:?}"))?;
@@ -526,7 +524,7 @@ fn console(a: ConsoleArgs) -> anyhow::Result<u8> {
             a.server
         );
     }
-    if local && (a.tls || a.watch_port.is_some()) {
+    if local && (a.client_tls.tls || a.watch_port.is_some()) {
         bail!(
             "--tls and --watch-port are for TCP; an attach through the control socket needs neither"
         );
@@ -534,11 +532,10 @@ fn console(a: ConsoleArgs) -> anyhow::Result<u8> {
     if a.spy && !local && a.watch_port.is_none() {
         bail!("--spy needs --watch-port (or --control PATH and a local port)");
     }
-    let keys = a.tls_cert.as_deref().zip(a.tls_key.as_deref());
     let opts = rgetty::share::console::ConsoleOptions {
         server: a.server.clone(),
         watch: a.watch_port.map(|w| format!("{host}:{w}")),
-        tls: tls_client(a.tls, a.tls_ca.as_deref(), keys, &a.server)?,
+        tls: tls_client(&a.client_tls, &a.server)?,
         rfc2217: parse_mode(&a.mode)? == PortMode::Rfc2217,
         escape,
         spy: a.spy,

@@ -139,6 +139,10 @@ pub struct Cli {
     #[arg(long, value_name = "SECS", default_value_t = 60.0)]
     pub backoff_max: f64,
 
+    /// Back from rgetty-wait (written by it only): why the wait ended and the fds it kept.
+    #[arg(long, value_name = "STATE", hide = true)]
+    pub resume: Option<String>,
+
     /// The line: `ttyS0`, `/dev/ttyS0` or `pts/3`.
     pub tty: Option<String>,
     /// A gettydefs tag (ignored, as in mgetty builds without gettydefs).

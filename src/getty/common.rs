@@ -41,6 +41,8 @@ pub(super) struct Getty {
     pub(super) inotify: Option<nix::sys::inotify::Inotify>,
     /// State file, title, `STATUS=` and call log (`report`).
     pub(super) reports: Reports,
+    /// Back from the waiter: why its wait ended (`handoff`), until Waiting takes it.
+    pub(super) resumed: Option<crate::sys::waitproto::Resume>,
 }
 
 impl Getty {
@@ -76,6 +78,7 @@ impl Getty {
             line: None,
             ctx: ChatCtx::default(),
             inotify: None,
+            resumed: None,
         }
     }
 }

@@ -14,6 +14,7 @@ use super::settings::{check, load_settings};
 /// Run rgetty with these arguments (from `main`) and return the exit code.
 pub fn main_with(args: Vec<String>) -> i32 {
     use clap::Parser;
+    super::handoff::remember_args(&args);
     let cli = match Cli::try_parse_from(args) {
         Ok(c) => c,
         Err(e) => {

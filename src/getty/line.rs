@@ -4,6 +4,7 @@
 //! plus the self-pipe of [`crate::sys::wake`], with a deadline: a signal (SIGTERM, SIGUSR1, carrier
 //! loss) or an RI edge ends any wait at once, and nothing wakes up while idle.
 
+use std::cell::Cell;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::time::{Duration, Instant};
@@ -33,6 +34,11 @@ pub enum Wake {
 #[derive(Debug)]
 pub struct Line {
     fd: OwnedFd,
+    /// Bytes that were already in when the waiter woke, and when that was (§4.3): they
+    /// arrived no later than that, however late they are read.
+    backlog: Cell<Option<(Instant, usize)>>,
+    /// When the line last carried a byte either way (input: when it arrived, as far as known).
+    last_io: Cell<Option<Instant>>,
 }
 
 impl AsFd for Line {
@@ -44,7 +50,38 @@ impl AsFd for Line {
 impl Line {
     /// Wrap an open tty fd.
     pub fn new(fd: OwnedFd) -> Line {
-        Line { fd }
+        Line {
+            fd,
+            backlog: Cell::new(None),
+            last_io: Cell::new(None),
+        }
+    }
+
+    /// The first `bytes` to be read arrived no later than `woke` (the waiter's wake-up).
+    pub fn set_backlog(&self, woke: Instant, bytes: usize) {
+        self.backlog.set((bytes > 0).then_some((woke, bytes)));
+    }
+
+    /// How long the line has carried nothing either way (`None`: nothing yet). The chat's
+    /// pause before a send counts this time (§4.3).
+    pub fn quiet_for(&self) -> Option<Duration> {
+        self.last_io.get().map(|t| t.elapsed())
+    }
+
+    /// `n` bytes were read now: when the last of them arrived.
+    fn note_read(&self, n: usize) {
+        let now = Instant::now();
+        let at = match self.backlog.get() {
+            Some((woke, left)) if n <= left => {
+                self.backlog.set((n < left).then_some((woke, left - n)));
+                woke
+            }
+            _ => {
+                self.backlog.set(None);
+                now
+            }
+        };
+        self.last_io.set(Some(at));
     }
 
     /// Give the fd back (for dup'ing onto stdio before exec).
@@ -86,7 +123,12 @@ impl Line {
     ) -> io::Result<Option<usize>> {
         match self.wait(sig, None, deadline)? {
             Wake::Readable => match nix::unistd::read(&self.fd, buf) {
-                Ok(n) => Ok(Some(n)),
+                Ok(n) => {
+                    if n > 0 {
+                        self.note_read(n);
+                    }
+                    Ok(Some(n))
+                }
                 Err(Errno::EAGAIN | Errno::EINTR) => Ok(None),
                 Err(Errno::EIO) => Ok(Some(0)),
                 Err(e) => Err(io::Error::from(e)),
@@ -101,7 +143,10 @@ impl Line {
         while !bytes.is_empty() {
             match nix::unistd::write(&self.fd, bytes) {
                 Ok(0) => return Err(io::Error::from(io::ErrorKind::WriteZero)),
-                Ok(n) => bytes = &bytes[n..],
+                Ok(n) => {
+                    bytes = &bytes[n..];
+                    self.last_io.set(Some(Instant::now()));
+                }
                 Err(Errno::EINTR) => {}
                 Err(e) => return Err(io::Error::from(e)),
             }

@@ -17,6 +17,7 @@ mod common;
 mod dispatch;
 mod entry;
 pub mod exit;
+mod handoff;
 pub mod ident;
 pub mod line;
 mod login;

@@ -12,8 +12,21 @@ use super::state::State;
 use super::system::{other_getty, remove_pid_file, write_pid_file};
 
 impl Getty {
-    /// Run the state machine from [`State::Start`] to an exit code.
+    /// Run the state machine from [`State::Start`] to an exit code; back from the waiter
+    /// (`--resume`), from where Waiting left off.
     pub(super) fn run(&mut self) -> i32 {
+        let begun = match self.cli.resume.clone() {
+            Some(value) => self.resume(&value).map(|()| State::Waiting),
+            None => self.begin(),
+        };
+        match begun {
+            Ok(state) => self.drive(state),
+            Err(code) => code,
+        }
+    }
+
+    /// A fresh start: one getty per line, the pid file, the `start` audit line.
+    fn begin(&mut self) -> Result<State, i32> {
         if let Some((pid, state)) = other_getty(&self.cli.pid_dir, &self.tty.dev_id) {
             // one getty per line: leave its state file, lock and call log alone
             let msg = format!(
@@ -22,7 +35,7 @@ impl Getty {
             );
             log::error!("{msg}");
             crate::getty::cli::eprintln_safe(&format!("rgetty: {msg}"));
-            return 30;
+            return Err(30);
         }
         log::info!(
             "rgetty: {} on {}",
@@ -48,8 +61,13 @@ impl Getty {
             self.pid(),
             env!("CARGO_PKG_VERSION")
         );
-        let mut state = State::Start;
+        let state = State::Start;
         self.report(&state);
+        Ok(state)
+    }
+
+    /// Run the states from `state` to an exit code.
+    fn drive(&mut self, mut state: State) -> i32 {
         loop {
             let from = state.name();
             state = match self.step(state) {

@@ -4,7 +4,7 @@
 use super::exit;
 use std::io;
 use std::os::fd::AsFd;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::sys::lock::Holder;
 use crate::sys::logging::AUDIT;
@@ -19,13 +19,16 @@ impl Getty {
     /// Waiting (§4.3): sleep without reading until the line has data, a lock appears, a
     /// signal comes or the modem check is due.
     pub(super) fn waiting(&mut self) -> io::Result<State> {
-        log::info!("waiting...");
-        self.sig.clear_hangup();
-        self.watch_lock_dir();
-        // A lock taken after ours was released but before the watch was armed wakes nothing:
-        // look once now that it is armed.
-        if let Some(holder) = self.locks.check(&self.tty.path) {
-            return Ok(State::Dialout(holder));
+        // Back from the waiter (`handoff`): all this was done before its wait.
+        if self.resumed.is_none() {
+            log::info!("waiting...");
+            self.sig.clear_hangup();
+            self.watch_lock_dir();
+            // A lock taken after ours was released but before the watch was armed wakes
+            // nothing: look once now that it is armed.
+            if let Some(holder) = self.locks.check(&self.tty.path) {
+                return Ok(State::Dialout(holder));
+            }
         }
         let inotify = self.inotify.take();
         self.rings.forget_edges();
@@ -41,18 +44,22 @@ impl Getty {
     /// `blocking`), else the state it ends in.
     fn wait_for_activity(&mut self, inotify: Option<&Inotify>) -> io::Result<Option<State>> {
         let mut trimmed = false;
-        let check_modem = self.settings.modem_check_time_s >= 0 && !self.settings.direct;
-        let deadline = check_modem.then(|| {
-            Instant::now() + Duration::from_secs(self.settings.modem_check_time_s.unsigned_abs())
-        });
+        let deadline = self.wait_deadline();
         loop {
             if self.settings.blocking {
                 return Ok(None);
             }
-            let line = self.line()?;
-            // Before the long wait: freed start-up heap goes back to the kernel.
-            crate::sys::idle::prepare_once(&mut trimmed);
-            let wake = line.wait(&self.sig, inotify.map(AsFd::as_fd), deadline)?;
+            let wake = match self.resumed_wake() {
+                Some(wake) => wake,
+                None => {
+                    // The plain wait happens in the waiter, which comes back as a resume.
+                    self.exec_waiter(inotify, deadline);
+                    let line = self.line()?;
+                    // Before the long wait: freed start-up heap goes back to the kernel.
+                    crate::sys::idle::prepare_once(&mut trimmed);
+                    line.wait(&self.sig, inotify.map(AsFd::as_fd), deadline)?
+                }
+            };
             match wake {
                 Wake::Readable | Wake::Hangup => return Ok(None),
                 Wake::Timeout => return Ok(Some(State::CheckModem)),

@@ -123,6 +123,26 @@ impl Script {
         self.steps.is_empty()
     }
 
+    /// Count `quiet` (how long the line has already been silent) towards the [`SEND_DELAY`]
+    /// pause of the first send, when nothing is expected before it. The pause is there so
+    /// that the modem has been quiet that long before a command; time it already was quiet
+    /// (the exec back from the waiter after a RING, §4.3) need not be waited again. A send
+    /// after a real expect keeps its whole pause (the expected bytes end the quiet).
+    pub fn credit_quiet(&mut self, quiet: Duration) {
+        for step in &mut self.steps {
+            match step {
+                Step::Expect(e) if e.is_empty() => {}
+                Step::Expect(_) => return,
+                Step::Send(pieces) => {
+                    if let Some(SendPiece::Delay(d)) = pieces.first_mut() {
+                        *d = d.saturating_sub(quiet);
+                    }
+                    return;
+                }
+            }
+        }
+    }
+
     /// The bytes all send steps write, in order, ignoring the pauses (for tests and logs).
     pub fn sent_bytes(&self) -> Vec<u8> {
         let mut out = Vec::new();
@@ -704,5 +724,36 @@ mod tests {
             input.extend_from_slice(&pat);
             prop_assert!(run(&mut e, &input).is_some());
         }
+    }
+
+    #[test]
+    fn quiet_counts_towards_the_first_pause_only() {
+        let ms = Duration::from_millis;
+        let mut s = parse_chat(r#""" ATA CONNECT \c"#);
+        s.credit_quiet(ms(30));
+        assert_eq!(
+            s.steps[1],
+            Step::Send(vec![
+                SendPiece::Delay(ms(20)),
+                SendPiece::Bytes(b"ATA\r".to_vec())
+            ])
+        );
+        let mut s = parse_chat(r#""" ATA"#);
+        s.credit_quiet(ms(80));
+        assert_eq!(
+            s.steps[1],
+            Step::Send(vec![
+                SendPiece::Delay(ms(0)),
+                SendPiece::Bytes(b"ATA\r".to_vec())
+            ])
+        );
+        // a real expect first: the pause stays whole, and so do later sends' pauses
+        let mut s = parse_chat("OK ATA CONNECT ATO");
+        let before = s.clone();
+        s.credit_quiet(ms(30));
+        assert_eq!(s, before);
+        let mut s = parse_chat(r#""" ATA CONNECT ATO"#);
+        s.credit_quiet(ms(30));
+        assert_eq!(s.steps[3], before.steps[3]);
     }
 }

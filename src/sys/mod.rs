@@ -12,6 +12,7 @@
 //! - [`utmp`]: utmp and wtmp records;
 //! - [`idle`]: what the getty gives back before a long wait;
 //! - [`ringsource`]: every way a ring arrives (modem text, the RI pin, SIGUSR1).
+//! - [`waitproto`]: the hand-off between rgetty and its small waiting program, rgetty-wait.
 
 pub mod exec;
 pub mod idle;
@@ -23,4 +24,5 @@ pub mod ringsource;
 pub mod safefile;
 pub mod tty;
 pub mod utmp;
+pub mod waitproto;
 pub mod wake;

@@ -28,7 +28,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
-use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::poll::{PollFd, PollFlags, PollTimeout, ppoll};
+use nix::sys::time::TimeSpec;
 
 /// Signal flags (set by handlers) and the self-pipe every wait polls.
 #[derive(Debug, Default)]
@@ -50,15 +51,7 @@ pub struct Signals {
 /// Signals that end a process by default and end rgetty and rgetty-ringd cleanly here, like
 /// SIGTERM: the current wait ends; the getty removes its lock, closes its utmp record and
 /// exits 10; rgetty-ringd exits 0.
-pub const TERM_SIGNALS: [i32; 7] = [
-    libc::SIGINT,
-    libc::SIGQUIT,
-    libc::SIGTERM,
-    libc::SIGXCPU,
-    libc::SIGXFSZ,
-    libc::SIGPWR,
-    libc::SIGABRT,
-];
+pub const TERM_SIGNALS: [i32; 7] = crate::sys::waitproto::TERM;
 
 /// Signals that would end or stop the process by default but mean nothing to it (plus every
 /// real-time signal but the thread interrupt of [`install_interrupt`]): caught by a handler
@@ -241,8 +234,11 @@ impl Signals {
                 pfds.push(PollFd::new(w, PollFlags::POLLIN));
                 pfds.len() - 1
             });
-            let timeout = timeout_until(deadline);
-            match poll(&mut pfds, timeout) {
+            // ppoll: the timeout to the nanosecond (poll's whole milliseconds, rounded up,
+            // made every pause up to 1 ms long; the 50 ms before ATA is one, §4.3)
+            let timeout =
+                deadline.map(|d| TimeSpec::from(d.saturating_duration_since(Instant::now())));
+            match ppoll(&mut pfds, timeout, None) {
                 Err(Errno::EINTR) => {}
                 Err(e) => return Err(io::Error::from(e)),
                 Ok(0) => {
@@ -365,6 +361,17 @@ mod tests {
             ];
             assert_eq!(fates.iter().filter(|&&f| f).count(), 1, "signal {sig}");
         }
+    }
+
+    /// The waiter (`rgetty-wait`) ends the wait for the same signals, and every signal
+    /// caught here is blocked across its execs.
+    #[test]
+    fn the_waiter_agrees_on_the_signals() {
+        let own = [libc::SIGHUP, libc::SIGUSR1, libc::SIGUSR2];
+        for sig in own.into_iter().chain(TERM_SIGNALS).chain(IGNORED_SIGNALS) {
+            assert!(crate::sys::waitproto::caught(sig), "signal {sig}");
+        }
+        assert!(crate::sys::waitproto::caught(interrupt_signal()));
     }
 
     #[test]

@@ -4,7 +4,7 @@
 
 #[path = "../support/mod.rs"]
 mod support;
-pub use support::{free_port, have};
+pub use support::{can_unshare_mount, free_port, have};
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
@@ -43,24 +43,113 @@ login-prompt @ login:\\040
 prompt-waittime 50
 ";
 
+/// The `rgetty-share` binary (`rgetty-share modem` is the virtual modem on a pty).
+pub const SHARE: &str = env!("CARGO_BIN_EXE_rgetty-share");
+
+/// A child process, killed and reaped when dropped.
+pub struct Kill(pub Child);
+
+impl Drop for Kill {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `rgetty-share modem --link LINK ARGS` (stderr discarded), after waiting up to 10 s for
+/// its link to appear.
+pub fn share_modem(link: &std::path::Path, args: &[&str]) -> Kill {
+    let modem = Kill(
+        Command::new(SHARE)
+            .args(["modem", "--link"])
+            .arg(link)
+            .args(args)
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let end = Instant::now() + Duration::from_secs(10);
+    while !link.exists() && Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    modem
+}
+
+/// A temp dir for a getty's paths: world-readable and -writable (the login recorder may run
+/// as `nobody`: it must reach its binary and output file), with the sub-dirs `dirs` and
+/// `config` as `etc/mgetty.config`.
+pub fn getty_dir(dirs: &[&str], config: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o777)).unwrap();
+    for d in dirs {
+        fs::create_dir(dir.path().join(d)).unwrap();
+    }
+    fs::write(dir.path().join("etc/mgetty.config"), config).unwrap();
+    dir
+}
+
+/// mgetty's Device name of the modem's line, e.g. `pts/7`.
+pub fn device_name(modem: &VModem) -> String {
+    modem
+        .slave_path()
+        .to_string_lossy()
+        .trim_start_matches("/dev/")
+        .to_string()
+}
+
+/// Compile the login recorder as `dir/name`: it writes what it sees (argv, ids, session,
+/// tty, termios, environment) to `dir/<name>.out` and what it reads on stdin within 1.5 s to
+/// `<name>.out.stdin`.
+pub fn build_recorder(dir: &std::path::Path, name: &str) -> PathBuf {
+    let out = dir.join(format!("{name}.out"));
+    let src = dir.join(format!("{name}.c"));
+    let bin = dir.join(name);
+    fs::write(&src, RECORDER_C).unwrap();
+    let st = Command::new("cc")
+        .arg(format!("-DOUT=\"{}\"", out.display()))
+        .arg("-o")
+        .arg(&bin)
+        .arg(&src)
+        .status()
+        .expect("cc (gcc) is needed to build the login recorder");
+    assert!(st.success());
+    bin
+}
+
+/// The lines of the recorder `name` in `dir`, or `None` if it did not run within `timeout`.
+pub fn recorder_lines(dir: &std::path::Path, name: &str, timeout: Duration) -> Option<Vec<String>> {
+    let out = dir.join(format!("{name}.out"));
+    let end = Instant::now() + timeout;
+    loop {
+        if let Ok(t) = fs::read_to_string(&out) {
+            return Some(t.lines().map(str::to_string).collect());
+        }
+        if Instant::now() >= end {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// BASE_CONFIG's additions for answering calls: an init chat, and answer at the second RING.
+pub const CALL_CONFIG: &str = "init-chat \"\" ATZ OK\nrings 2\n";
+
+/// A harness for calls: BASE_CONFIG, CALL_CONFIG, then `extra`, on a default modem.
+pub fn call_harness(extra: &str) -> Harness {
+    Harness::new(
+        vmodem::Config::default(),
+        &format!("{BASE_CONFIG}{CALL_CONFIG}{extra}"),
+    )
+}
+
 impl Harness {
     /// A modem and a temp dir with `config` as mgetty.config.
     pub fn new(cfg: vmodem::Config, config: &str) -> Harness {
-        let dir = tempfile::tempdir().unwrap();
-        // The login recorder may run as `nobody`: it must reach its binary and output file.
-        fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o777)).unwrap();
-        for d in ["etc", "lock", "log", "run", "nologin"] {
-            fs::create_dir(dir.path().join(d)).unwrap();
-        }
-        fs::write(dir.path().join("etc/mgetty.config"), config).unwrap();
+        let dir = getty_dir(&["etc", "lock", "log", "run", "nologin"], config);
         fs::write(dir.path().join("utmp"), b"").unwrap();
         fs::write(dir.path().join("wtmp"), b"").unwrap();
         let modem = VModem::start(cfg).unwrap();
-        let device = modem
-            .slave_path()
-            .to_string_lossy()
-            .trim_start_matches("/dev/")
-            .to_string();
+        let device = device_name(&modem);
         Harness {
             dir,
             modem,
@@ -103,36 +192,18 @@ impl Harness {
     /// environment) to `<dir>/<name>.out` and what it reads on stdin within 1.5 s to
     /// `<name>.out.stdin`.
     pub fn recorder(&self, name: &str) -> PathBuf {
-        let out = self.path(&format!("{name}.out"));
-        let src = self.path(&format!("{name}.c"));
-        let bin = self.path(name);
-        fs::write(&src, RECORDER_C).unwrap();
-        let st = Command::new("cc")
-            .arg(format!("-DOUT=\"{}\"", out.display()))
-            .arg("-o")
-            .arg(&bin)
-            .arg(&src)
-            .status()
-            .expect("cc (gcc) is needed to build the login recorder");
-        assert!(st.success());
-        bin
+        build_recorder(self.dir.path(), name)
     }
 
     /// Wait for the recorder's output file and parse it into `key=value` lines.
     pub fn recorded(&self, name: &str, timeout: Duration) -> Vec<String> {
-        let out = self.path(&format!("{name}.out"));
-        let end = Instant::now() + timeout;
-        while Instant::now() < end {
-            if let Ok(t) = fs::read_to_string(&out) {
-                return t.lines().map(str::to_string).collect();
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        panic!(
-            "recorder {name} did not run\nlog:\n{}\ntranscript:\n{}",
-            self.log(),
-            self.modem.transcript().printable()
-        );
+        recorder_lines(self.dir.path(), name, timeout).unwrap_or_else(|| {
+            panic!(
+                "recorder {name} did not run\nlog:\n{}\ntranscript:\n{}",
+                self.log(),
+                self.modem.transcript().printable()
+            )
+        })
     }
 
     pub fn args(&self) -> Vec<String> {
@@ -215,6 +286,25 @@ impl Harness {
     pub fn spawn_waiting(&mut self, extra: &[&str]) {
         self.spawn(extra);
         self.wait_log(r"waiting\.\.\.", s(20.0));
+    }
+
+    /// A call: start the getty and wait until it waits, set the caller's script, then ring
+    /// `rings` times `gap` apart (caller ID `cid` after the first).
+    pub fn call(
+        &mut self,
+        caller: Vec<CallerStep>,
+        rings: u32,
+        gap: Duration,
+        cid: Option<CallerId>,
+    ) {
+        self.spawn_waiting(&[]);
+        self.modem.set_caller(caller);
+        self.modem.ring(rings, gap, cid);
+    }
+
+    /// The usual call: two RINGs half a second apart, no caller ID.
+    pub fn answer(&mut self, caller: Vec<CallerStep>) {
+        self.call(caller, 2, s(0.5), None);
     }
 
     pub fn signal(&self, sig: nix::sys::signal::Signal) {

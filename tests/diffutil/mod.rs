@@ -9,16 +9,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-pub use crate::common::vmodem;
+pub use crate::common::{BASE_CONFIG, s, vmodem};
+use crate::common::{build_recorder, device_name, getty_dir, recorder_lines};
 pub use vmodem::{CallerId, CallerStep, Dir, InitReply, VModem};
 
 pub const RGETTY: &str = env!("CARGO_BIN_EXE_rgetty");
 pub const MGETTY: &str = "/sbin/mgetty";
-
-/// Seconds as a Duration.
-pub fn s(x: f64) -> Duration {
-    Duration::from_secs_f64(x)
-}
 
 /// Which getty.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,16 +22,6 @@ pub enum Kind {
     Mgetty,
     Rgetty,
 }
-
-/// The mgetty.config every scenario starts from (same as tests/common BASE_CONFIG).
-pub const BASE_CONFIG: &str = "\
-port-owner root
-port-group root
-port-mode 0660
-issue-file Welcome to \\P
-login-prompt @ login:\\040
-prompt-waittime 50
-";
 
 /// Why the differential tests cannot run here, if they cannot.
 pub fn skip_reason() -> Option<String> {
@@ -76,28 +62,22 @@ pub struct Side {
 
 impl Side {
     pub fn new(kind: Kind, cfg: vmodem::Config, config: &str) -> Side {
-        let dir = tempfile::tempdir().unwrap();
-        fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o777)).unwrap();
-        for d in [
-            "etc",
-            "run",
-            "run/lock",
-            "varlog",
-            "varlog/mgetty",
-            "nologin",
-            "ovl",
-        ] {
-            fs::create_dir(dir.path().join(d)).unwrap();
-        }
-        fs::write(dir.path().join("etc/mgetty.config"), config).unwrap();
+        let dir = getty_dir(
+            &[
+                "etc",
+                "run",
+                "run/lock",
+                "varlog",
+                "varlog/mgetty",
+                "nologin",
+                "ovl",
+            ],
+            config,
+        );
         fs::write(dir.path().join("run/utmp"), b"").unwrap();
         fs::write(dir.path().join("varlog/wtmp"), b"").unwrap();
         let modem = VModem::start(cfg).unwrap();
-        let device = modem
-            .slave_path()
-            .to_string_lossy()
-            .trim_start_matches("/dev/")
-            .to_string();
+        let device = device_name(&modem);
         Side {
             kind,
             dir,
@@ -147,34 +127,12 @@ impl Side {
 
     /// Compile the login recorder (see tests/common): `<T>/<name>.out` and `.out.stdin`.
     pub fn recorder(&self, name: &str) -> PathBuf {
-        let out = self.path(&format!("{name}.out"));
-        let src = self.path(&format!("{name}.c"));
-        let bin = self.path(name);
-        fs::write(&src, RECORDER_C).unwrap();
-        let st = Command::new("cc")
-            .arg(format!("-DOUT=\"{}\"", out.display()))
-            .arg("-o")
-            .arg(&bin)
-            .arg(&src)
-            .status()
-            .expect("cc is needed to build the login recorder");
-        assert!(st.success());
-        bin
+        build_recorder(self.dir.path(), name)
     }
 
     /// The recorder's lines, or `None` if it did not run within `timeout`.
     pub fn recorded(&self, name: &str, timeout: Duration) -> Option<Vec<String>> {
-        let out = self.path(&format!("{name}.out"));
-        let end = Instant::now() + timeout;
-        loop {
-            if let Ok(t) = fs::read_to_string(&out) {
-                return Some(t.lines().map(str::to_string).collect());
-            }
-            if Instant::now() >= end {
-                return None;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        recorder_lines(self.dir.path(), name, timeout)
     }
 
     /// Start the getty with `-x 5` and `extra` options before the line.
@@ -437,6 +395,3 @@ pub fn both<T: Send>(
 /// /dev is a private tmpfs with only null, zero, tty, ptmx and the ptys (Debian's mgetty
 /// writes fatal messages to the console, which so does not exist there).
 const NS_SCRIPT: &str = include_str!("../mgetty-ns.sh");
-
-/// The login recorder's C source (shared with tests/common).
-const RECORDER_C: &str = include_str!("../recorder.c");

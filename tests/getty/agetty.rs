@@ -265,9 +265,7 @@ fn term_size_probe_is_never_sent_on_a_modem_line() {
     );
     let rec = h.recorder("rec");
     h.login_config(&format!("* - - {} @\n", rec.display()));
-    h.spawn_waiting(&[]);
-    h.modem.set_caller(vmodem::type_at_prompt("bob\r", s(10.0)));
-    h.modem.ring(1, s(0.5), None);
+    h.call(vmodem::type_at_prompt("bob\r", s(10.0)), 1, s(0.5), None);
     let r = h.recorded("rec", s(20.0));
     assert_eq!(field(&r, "argv1"), Some("bob"), "{r:?}");
     let sent = h.modem.transcript().to_modem_bytes();

@@ -8,15 +8,6 @@ use std::fs;
 
 use common::*;
 
-const CALL_CONFIG: &str = "init-chat \"\" ATZ OK\nrings 2\n";
-
-fn call_harness(extra: &str) -> Harness {
-    Harness::new(
-        vmodem::Config::default(),
-        &format!("{BASE_CONFIG}{CALL_CONFIG}{extra}"),
-    )
-}
-
 fn cid() -> CallerId {
     CallerId {
         date: "1122".into(),
@@ -76,10 +67,12 @@ fn typed_name_execs_login_program_with_argv_uid_env_ctty() {
         "# test\nroot - - /bin/false\n* nobody - {} @ \\I \\Y literal\n",
         rec.display()
     ));
-    h.spawn_waiting(&[]);
-    h.modem
-        .set_caller(vmodem::type_at_prompt("alice\r", s(10.0)));
-    h.modem.ring(2, s(0.5), Some(cid()));
+    h.call(
+        vmodem::type_at_prompt("alice\r", s(10.0)),
+        2,
+        s(0.5),
+        Some(cid()),
+    );
     let r = h.recorded("rec", s(20.0));
     assert_eq!(field(&r, "argv0"), Some("rec"));
     assert_eq!(field(&r, "argv1"), Some("alice"));
@@ -150,13 +143,11 @@ fn lcp_frame_dispatches_autoppp_without_echo_and_keeps_the_bytes_for_pppd() {
         "/AutoPPP/ - a_ppp {} auth -chap +pap login\n* - - /bin/false @\n",
         ppp.display()
     ));
-    h.spawn_waiting(&[]);
-    h.modem.set_caller(vec![
+    h.answer(vec![
         CallerStep::login_prompt(s(10.0)),
         CallerStep::SendLcp,
         CallerStep::Sleep(s(5.0)),
     ]);
-    h.modem.ring(2, s(0.5), None);
     let r = h.recorded("pppd", s(20.0));
     let argv: Vec<_> = (0..6)
         .filter_map(|i| field(&r, &format!("argv{i}")))
@@ -199,10 +190,7 @@ fn typed_autoppp_name_does_not_get_ppp() {
         ppp.display(),
         login.display()
     ));
-    h.spawn_waiting(&[]);
-    h.modem
-        .set_caller(vmodem::type_at_prompt("/AutoPPP/\r", s(10.0)));
-    h.modem.ring(2, s(0.5), None);
+    h.answer(vmodem::type_at_prompt("/AutoPPP/\r", s(10.0)));
     let r = h.recorded("login", s(20.0));
     assert_eq!(field(&r, "argv1"), Some("/AutoPPP/"));
     assert!(!h.path("pppd.out").exists());
@@ -216,10 +204,7 @@ fn refusal_line_runs_the_refusal_program() {
         "root - - {} no-root-logins\n* - - /bin/false @\n",
         refuse.display()
     ));
-    h.spawn_waiting(&[]);
-    h.modem
-        .set_caller(vmodem::type_at_prompt("root\r", s(10.0)));
-    h.modem.ring(2, s(0.5), None);
+    h.answer(vmodem::type_at_prompt("root\r", s(10.0)));
     let r = h.recorded("refuse", s(20.0));
     assert_eq!(field(&r, "argv0"), Some("refuse"));
     assert_eq!(field(&r, "argv1"), Some("no-root-logins"));
@@ -231,9 +216,7 @@ fn unknown_userid_is_refused_never_run_as_root() {
     let mut h = call_harness("");
     let rec = h.recorder("rec");
     h.login_config(&format!("* no-such-user-xyz - {} @\n", rec.display()));
-    h.spawn_waiting(&[]);
-    h.modem.set_caller(vmodem::type_at_prompt("bob\r", s(10.0)));
-    h.modem.ring(2, s(0.5), None);
+    h.answer(vmodem::type_at_prompt("bob\r", s(10.0)));
     assert_eq!(h.wait_exit(s(20.0)), Some(1), "{}", h.explain());
     assert!(h.log().contains("unknown userid"), "{}", h.explain());
     std::thread::sleep(s(0.3));
@@ -260,9 +243,7 @@ fn nologin_file_means_the_call_is_not_answered() {
 fn login_time_expiry_hangs_up() {
     let mut h = call_harness("login-time 2\n");
     h.login_config("* - - /bin/false @\n");
-    h.spawn_waiting(&[]);
-    h.modem.set_caller(vec![CallerStep::Sleep(s(20.0))]);
-    h.modem.ring(2, s(0.5), None);
+    h.answer(vec![CallerStep::Sleep(s(20.0))]);
     assert_eq!(h.wait_exit(s(15.0)), Some(0), "{}", h.explain());
     let dte = String::from_utf8_lossy(&h.modem.transcript().to_modem_bytes()).into_owned();
     assert!(dte.contains("ran out. Goodbye"), "{dte:?} {}", h.explain());
@@ -294,24 +275,35 @@ fn caller_hanging_up_mid_name_ends_the_session() {
 fn carrier_drop_at_the_prompt_exits_10() {
     let mut h = call_harness("");
     h.login_config("* - - /bin/false @\n");
-    h.spawn_waiting(&[]);
-    h.modem.set_caller(vec![
+    h.answer(vec![
         CallerStep::login_prompt(s(10.0)),
         CallerStep::DropCarrier,
     ]);
-    h.modem.ring(2, s(0.5), None);
     assert_eq!(h.wait_exit(s(20.0)), Some(10), "{}", h.explain());
     assert!(!h.lock_path().exists());
 }
 
-#[test]
-fn dialout_lock_taken_while_waiting_makes_rgetty_yield() {
+/// A getty waiting for calls (dial-out grace 0.2 s) and a process a dialer's lock can name.
+fn waiting_with_a_dialer() -> (Harness, std::process::Child) {
     let mut h = call_harness("");
     h.spawn_waiting(&["--dialout-grace", "0.2"]);
-    let mut holder = std::process::Command::new("sleep")
+    let holder = std::process::Command::new("sleep")
         .arg("30")
         .spawn()
         .unwrap();
+    (h, holder)
+}
+
+/// The dialer ends (its lock goes stale): the getty exits 0.
+fn dialer_done(h: &mut Harness, mut holder: std::process::Child) {
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+    assert_eq!(h.wait_exit(s(10.0)), Some(0), "{}", h.explain());
+}
+
+#[test]
+fn dialout_lock_taken_while_waiting_makes_rgetty_yield() {
+    let (mut h, holder) = waiting_with_a_dialer();
     fs::write(h.lock_path(), format!("{:>10}\n", holder.id())).unwrap();
     h.wait_log("dialout in progress", s(15.0));
     // rgetty let go of the line for the dialer.
@@ -321,9 +313,7 @@ fn dialout_lock_taken_while_waiting_makes_rgetty_yield() {
     }
     assert!(!h.modem.slave_open(), "rgetty still has the line open");
     assert!(h.wait_exit(s(0.5)).is_none());
-    holder.kill().unwrap();
-    holder.wait().unwrap();
-    assert_eq!(h.wait_exit(s(10.0)), Some(0), "{}", h.explain());
+    dialer_done(&mut h, holder);
 }
 
 /// A dial-out that creates its lock file in place and writes its pid a moment later (the
@@ -331,21 +321,14 @@ fn dialout_lock_taken_while_waiting_makes_rgetty_yield() {
 #[test]
 fn a_lock_written_after_its_creation_still_makes_rgetty_yield() {
     use std::io::Write;
-    let mut h = call_harness("");
-    h.spawn_waiting(&["--dialout-grace", "0.2"]);
-    let mut holder = std::process::Command::new("sleep")
-        .arg("30")
-        .spawn()
-        .unwrap();
+    let (mut h, holder) = waiting_with_a_dialer();
     let mut f = fs::File::create(h.lock_path()).unwrap();
     std::thread::sleep(s(0.5));
     f.write_all(format!("{:>10}\n", holder.id()).as_bytes())
         .unwrap();
     drop(f);
     h.wait_log("dialout in progress", s(15.0));
-    holder.kill().unwrap();
-    holder.wait().unwrap();
-    assert_eq!(h.wait_exit(s(10.0)), Some(0), "{}", h.explain());
+    dialer_done(&mut h, holder);
 }
 
 #[test]
@@ -428,9 +411,7 @@ fn cnd_program_gets_caller_id_as_arguments_and_can_reject() {
     )
     .unwrap();
     h.login_config("* - - /bin/false @\n");
-    h.spawn_waiting(&[]);
-    h.modem.set_caller(vec![CallerStep::Sleep(s(5.0))]);
-    h.modem.ring(3, s(0.3), Some(cid()));
+    h.call(vec![CallerStep::Sleep(s(5.0))], 3, s(0.3), Some(cid()));
     let r = h.recorded("cnd", s(20.0));
     let argv: Vec<_> = (1..7)
         .filter_map(|i| field(&r, &format!("argv{i}")))
@@ -505,9 +486,7 @@ fn login_config_with_wrong_permissions_is_ignored() {
         std::os::unix::fs::PermissionsExt::from_mode(0o644),
     )
     .unwrap();
-    h.spawn_waiting(&[]);
-    h.modem.set_caller(vmodem::type_at_prompt("zed\r", s(10.0)));
-    h.modem.ring(2, s(0.3), None);
+    h.call(vmodem::type_at_prompt("zed\r", s(10.0)), 2, s(0.3), None);
     h.wait_log("wrong permissions", s(20.0));
     h.wait_log("cmd='/bin/login'", s(10.0));
     std::thread::sleep(s(0.5));
@@ -534,9 +513,7 @@ fn login_config_over_1_mib_is_refused_at_once() {
         err.contains("login.config: is ") && err.contains("over the 1 MiB limit"),
         "{err}"
     );
-    h.spawn_waiting(&[]);
-    h.modem.set_caller(vmodem::type_at_prompt("zed\r", s(10.0)));
-    h.modem.ring(2, s(0.3), None);
+    h.call(vmodem::type_at_prompt("zed\r", s(10.0)), 2, s(0.3), None);
     h.wait_log(
         "over the 1 MiB limit; refusing it; using /bin/login",
         s(20.0),

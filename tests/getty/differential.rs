@@ -70,13 +70,46 @@ impl Obs {
         }
     }
 
+    /// Wait for the getty to exit, then observe.
+    fn exited(h: &mut Side, timeout: Duration) -> Obs {
+        let exit = h.wait_exit(timeout);
+        Obs { exit, ..Obs::of(h) }
+    }
+
     /// Wait for the getty to exit, then observe, including whether the lock is still there.
     fn after_exit(h: &mut Side, timeout: Duration) -> Obs {
-        let exit = h.wait_exit(timeout);
-        let mut o = Obs { exit, ..Obs::of(h) };
+        let mut o = Obs::exited(h, timeout);
         o.lock.push(("after exit", lock_exists(h)));
         o
     }
+
+    /// Wait for the recorder `name` to have run, then observe, with what it recorded.
+    fn recorded(h: &Side, name: &str, timeout: Duration) -> Obs {
+        let rec = h.recorded_norm(name, timeout);
+        Obs { rec, ..Obs::of(h) }
+    }
+}
+
+/// A call: the getty is started and waits, the caller's script is set, the modem rings
+/// `rings` times, `gap` apart, with caller ID `cid` after the first.
+fn call(h: &mut Side, caller: Vec<CallerStep>, rings: u32, gap: Duration, cid: Option<CallerId>) {
+    h.spawn_waiting(&[]);
+    h.modem.set_caller(caller);
+    h.modem.ring(rings, gap, cid);
+}
+
+/// The usual call: two RINGs half a second apart, no caller ID.
+fn answer(h: &mut Side, caller: Vec<CallerStep>) {
+    call(h, caller, 2, s(0.5), None);
+}
+
+/// A caller that waits for the prompt, sends an LCP frame (PPP) and stays on the line.
+fn lcp_caller() -> Vec<CallerStep> {
+    vec![
+        CallerStep::login_prompt(s(15.0)),
+        CallerStep::SendLcp,
+        CallerStep::Sleep(s(5.0)),
+    ]
 }
 
 /// Assert that a field is the same for both getties, showing both runs on failure.
@@ -181,11 +214,8 @@ fn stock_config_differs_only_by_fax_probe_and_emsi() {
     let cfg = format!("{BASE_CONFIG}init-chat \"\" ATZ OK\nrings 2\n");
     let Some((m, r)) = both(dflt, &cfg, |h| {
         h.login_config("* - - /bin/false @\n");
-        h.spawn_waiting(&[]);
-        h.modem.set_caller(vmodem::type_at_prompt("\x04", s(15.0)));
-        h.modem.ring(2, s(0.5), None);
-        let exit = h.wait_exit(s(30.0));
-        Obs { exit, ..Obs::of(h) }
+        answer(h, vmodem::type_at_prompt("\x04", s(15.0)));
+        Obs::exited(h, s(30.0))
     }) else {
         return;
     };
@@ -209,9 +239,7 @@ fn stock_config_differs_only_by_fax_probe_and_emsi() {
 fn n_rings_then_ata() {
     let Some((m, r)) = both(dflt, &config("rings 3\n"), |h| {
         h.login_config("* - - /bin/false @\n");
-        h.spawn_waiting(&[]);
-        h.modem.set_caller(vmodem::type_at_prompt("\x04", s(15.0)));
-        h.modem.ring(3, s(1.0), None);
+        call(h, vmodem::type_at_prompt("\x04", s(15.0)), 3, s(1.0), None);
         Obs::after_exit(h, s(30.0))
     }) else {
         return;
@@ -236,10 +264,13 @@ fn typed_name_execs_program_with_same_argv_uid_env_ctty_utmp() {
             "root - - /bin/false\n* nobody - {} @ \\I \\Y literal\n",
             rec.display()
         ));
-        h.spawn_waiting(&[]);
-        h.modem
-            .set_caller(vmodem::type_at_prompt("alice\r", s(15.0)));
-        h.modem.ring(2, s(0.5), Some(cid()));
+        call(
+            h,
+            vmodem::type_at_prompt("alice\r", s(15.0)),
+            2,
+            s(0.5),
+            Some(cid()),
+        );
         let rec = h.recorded_norm("rec", s(30.0));
         let mut o = Obs::of(h);
         o.rec = rec;
@@ -293,11 +324,8 @@ fn issue_file_and_login_config_escapes() {
         .unwrap();
         let rec = h.recorder("rec");
         h.login_config(&format!("* - - {} \\I \\Y @ x@\n", rec.display()));
-        h.spawn_waiting(&[]);
-        h.modem.set_caller(vmodem::type_at_prompt("bob\r", s(15.0)));
-        h.modem.ring(2, s(0.5), None);
-        let rec = h.recorded_norm("rec", s(30.0));
-        Obs { rec, ..Obs::of(h) }
+        answer(h, vmodem::type_at_prompt("bob\r", s(15.0)));
+        Obs::recorded(h, "rec", s(30.0))
     }) else {
         return;
     };
@@ -331,13 +359,7 @@ fn autoppp_dispatch_same_except_the_echo() {
             "/AutoPPP/ - a_ppp {} auth -chap +pap login\n* - - /bin/false @\n",
             ppp.display()
         ));
-        h.spawn_waiting(&[]);
-        h.modem.set_caller(vec![
-            CallerStep::login_prompt(s(15.0)),
-            CallerStep::SendLcp,
-            CallerStep::Sleep(s(5.0)),
-        ]);
-        h.modem.ring(2, s(0.5), None);
+        answer(h, lcp_caller());
         let rec = h.recorded_norm("pppd", s(30.0));
         let mut o = Obs { rec, ..Obs::of(h) };
         let stdin = fs::read(h.path("pppd.out.stdin")).unwrap_or_default();
@@ -399,17 +421,8 @@ fn autoppp_termios_is_fully_raw_unlike_mgetty() {
     let Some((m, r)) = both(dflt, &config(""), |h| {
         let ppp = h.recorder("pppd");
         h.login_config(&format!("/AutoPPP/ - a_ppp {}\n", ppp.display()));
-        h.spawn_waiting(&[]);
-        h.modem.set_caller(vec![
-            CallerStep::login_prompt(s(15.0)),
-            CallerStep::SendLcp,
-            CallerStep::Sleep(s(5.0)),
-        ]);
-        h.modem.ring(2, s(0.5), None);
-        Obs {
-            rec: h.recorded_norm("pppd", s(30.0)),
-            ..Obs::of(h)
-        }
+        answer(h, lcp_caller());
+        Obs::recorded(h, "pppd", s(30.0))
     }) else {
         return;
     };
@@ -450,8 +463,7 @@ fn nmbr_without_name_is_not_a_ring_in_the_debian_profile() {
         let mut c = cid();
         c.name = None;
         h.modem.ring(2, s(1.0), Some(c));
-        let exit = h.wait_exit(s(30.0));
-        Obs { exit, ..Obs::of(h) }
+        Obs::exited(h, s(30.0))
     }) else {
         return;
     };
@@ -468,14 +480,8 @@ fn refusal_line_runs_the_refusal_program() {
             "root - - {} no-root-logins\n* - - /bin/false @\n",
             rec.display()
         ));
-        h.spawn_waiting(&[]);
-        h.modem
-            .set_caller(vmodem::type_at_prompt("root\r", s(15.0)));
-        h.modem.ring(2, s(0.5), None);
-        Obs {
-            rec: h.recorded_norm("refuse", s(30.0)),
-            ..Obs::of(h)
-        }
+        answer(h, vmodem::type_at_prompt("root\r", s(15.0)));
+        Obs::recorded(h, "refuse", s(30.0))
     }) else {
         return;
     };
@@ -488,17 +494,17 @@ fn refusal_line_runs_the_refusal_program() {
 fn empty_enter_reprints_the_issue() {
     let Some((m, r)) = both(dflt, &config(""), |h| {
         h.login_config("* - - /bin/false @\n");
-        h.spawn_waiting(&[]);
-        h.modem.set_caller(vec![
-            CallerStep::login_prompt(s(15.0)),
-            CallerStep::Send(b"\r".to_vec()),
-            CallerStep::login_prompt(s(15.0)),
-            CallerStep::Send(b"\x04".to_vec()),
-            CallerStep::Sleep(s(3.0)),
-        ]);
-        h.modem.ring(2, s(0.5), None);
-        let exit = h.wait_exit(s(30.0));
-        Obs { exit, ..Obs::of(h) }
+        answer(
+            h,
+            vec![
+                CallerStep::login_prompt(s(15.0)),
+                CallerStep::Send(b"\r".to_vec()),
+                CallerStep::login_prompt(s(15.0)),
+                CallerStep::Send(b"\x04".to_vec()),
+                CallerStep::Sleep(s(3.0)),
+            ],
+        );
+        Obs::exited(h, s(30.0))
     }) else {
         return;
     };
@@ -517,19 +523,17 @@ fn leading_dash_is_refused_with_rubout() {
     let Some((m, r)) = both(dflt, &config(""), |h| {
         let rec = h.recorder("rec");
         h.login_config(&format!("* - - {} @\n", rec.display()));
-        h.spawn_waiting(&[]);
-        h.modem.set_caller(vec![
-            CallerStep::login_prompt(s(15.0)),
-            CallerStep::Send(b"-".to_vec()),
-            CallerStep::Sleep(s(0.3)),
-            CallerStep::Send(b" bob\r".to_vec()),
-            CallerStep::Sleep(s(5.0)),
-        ]);
-        h.modem.ring(2, s(0.5), None);
-        Obs {
-            rec: h.recorded_norm("rec", s(30.0)),
-            ..Obs::of(h)
-        }
+        answer(
+            h,
+            vec![
+                CallerStep::login_prompt(s(15.0)),
+                CallerStep::Send(b"-".to_vec()),
+                CallerStep::Sleep(s(0.3)),
+                CallerStep::Send(b" bob\r".to_vec()),
+                CallerStep::Sleep(s(5.0)),
+            ],
+        );
+        Obs::recorded(h, "rec", s(30.0))
     }) else {
         return;
     };
@@ -570,12 +574,10 @@ fn nologin_means_not_answered() {
 fn carrier_drop_at_the_prompt_exits_10() {
     let scenario = |h: &mut Side| {
         h.login_config("* - - /bin/false @\n");
-        h.spawn_waiting(&[]);
-        h.modem.set_caller(vec![
-            CallerStep::login_prompt(s(15.0)),
-            CallerStep::DropCarrier,
-        ]);
-        h.modem.ring(2, s(0.5), None);
+        answer(
+            h,
+            vec![CallerStep::login_prompt(s(15.0)), CallerStep::DropCarrier],
+        );
         Obs::after_exit(h, s(30.0))
     };
     let Some((mut m, mut r)) = both(dflt, &config(""), scenario) else {
@@ -702,9 +704,7 @@ fn unknown_userid_mgetty_runs_as_root_rgetty_refuses() {
     let Some((m, r)) = both(dflt, &config(""), |h| {
         let rec = h.recorder("rec");
         h.login_config(&format!("* no-such-user-xyz - {} @\n", rec.display()));
-        h.spawn_waiting(&[]);
-        h.modem.set_caller(vmodem::type_at_prompt("bob\r", s(15.0)));
-        h.modem.ring(2, s(0.5), None);
+        answer(h, vmodem::type_at_prompt("bob\r", s(15.0)));
         let rec = h.recorded_norm("rec", s(12.0));
         let exit = h.wait_exit(s(5.0));
         Obs {
@@ -727,14 +727,15 @@ fn unknown_userid_mgetty_runs_as_root_rgetty_refuses() {
 fn login_time_mgetty_waits_for_a_byte_rgetty_hangs_up() {
     let Some((m, r)) = both(dflt, &config("login-time 3\n"), |h| {
         h.login_config("* - - /bin/false @\n");
-        h.spawn_waiting(&[]);
-        h.modem.set_caller(vec![
-            CallerStep::login_prompt(s(15.0)),
-            CallerStep::Sleep(s(9.0)),
-            CallerStep::Send(b"x".to_vec()),
-            CallerStep::Sleep(s(5.0)),
-        ]);
-        h.modem.ring(2, s(0.5), None);
+        answer(
+            h,
+            vec![
+                CallerStep::login_prompt(s(15.0)),
+                CallerStep::Sleep(s(9.0)),
+                CallerStep::Send(b"x".to_vec()),
+                CallerStep::Sleep(s(5.0)),
+            ],
+        );
         std::thread::sleep(s(8.0));
         let mut o = Obs::of(h);
         o.lock.push(("running after 8 s", h.running()));
@@ -764,10 +765,7 @@ fn typed_autoppp_name_mgetty_gives_ppp_rgetty_does_not() {
             ppp.display(),
             login.display()
         ));
-        h.spawn_waiting(&[]);
-        h.modem
-            .set_caller(vmodem::type_at_prompt("/AutoPPP/\r", s(15.0)));
-        h.modem.ring(2, s(0.5), None);
+        answer(h, vmodem::type_at_prompt("/AutoPPP/\r", s(15.0)));
         let login = h.recorded_norm("login", s(20.0));
         let ppp = h.recorded_norm("pppd", s(0.5));
         let mut o = Obs {

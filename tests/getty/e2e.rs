@@ -6,18 +6,10 @@ use crate::common;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
-
-struct Kill(Child);
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn read_until(s: &mut TcpStream, want: &str, timeout: Duration) -> String {
     let end = Instant::now() + timeout;
@@ -49,19 +41,7 @@ fn tcp_caller_through_the_virtual_modem_reaches_the_login_program() {
         l.local_addr().unwrap().port()
     };
     let link = h.path("modem");
-    let _modem = Kill(
-        Command::new(env!("CARGO_BIN_EXE_rgetty-share"))
-            .args(["modem", "--link"])
-            .arg(&link)
-            .args(["-p", &port.to_string()])
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let end = Instant::now() + Duration::from_secs(10);
-    while !link.exists() && Instant::now() < end {
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let _modem = share_modem(&link, &["-p", &port.to_string()]);
     let _getty = Kill(
         Command::new(RGETTY)
             .args(h.args())

@@ -11,15 +11,13 @@ use std::time::{Duration, Instant};
 use common::*;
 use nix::sys::signal::Signal;
 
-const CONFIG: &str = "init-chat \"\" ATZ OK\nrings 2\n";
-
 fn harness(reply: InitReply) -> Harness {
     Harness::new(
         vmodem::Config {
             init_reply: reply,
             ..vmodem::Config::default()
         },
-        &format!("{BASE_CONFIG}{CONFIG}"),
+        &format!("{BASE_CONFIG}{CALL_CONFIG}"),
     )
 }
 
@@ -115,7 +113,7 @@ fn carrier_loss_while_answering() {
             answer_delay: s(3.0),
             ..vmodem::Config::default()
         },
-        &format!("{BASE_CONFIG}{CONFIG}"),
+        &format!("{BASE_CONFIG}{CALL_CONFIG}"),
     );
     h.spawn_waiting(&[]);
     h.modem.ring(2, s(0.2), None);

@@ -21,18 +21,11 @@ use std::time::{Duration, Instant};
 use common::*;
 use rgetty::sys::tty;
 
-const SHARE: &str = env!("CARGO_BIN_EXE_rgetty-share");
-
 // ------------------------------------------------------------------ peers and holders
 
 /// Root with `unshare --mount`: needed to give cu and minicom our lock dir as /var/lock.
 fn can_ns() -> bool {
-    let ok = nix::unistd::getuid().is_root()
-        && Command::new("unshare")
-            .args(["--mount", "true"])
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
+    let ok = can_unshare_mount();
     if !ok {
         println!("SKIP: needs root and unshare --mount");
     }

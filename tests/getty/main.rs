@@ -24,3 +24,4 @@ mod ops;
 mod ring;
 mod screening;
 mod single;
+mod waiter;

@@ -14,14 +14,6 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
-struct Kill(Child);
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// `rgetty ncid` on a free loopback port for this harness's pid dir and call log.
 fn ncid_server(h: &Harness) -> (Kill, u16) {
     let mut child = Command::new(RGETTY)

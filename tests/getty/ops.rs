@@ -170,15 +170,6 @@ fn calls_table_and_filters() {
 
 // ------------------------------------------------------------------ the getty reports
 
-const CALL_CONFIG: &str = "init-chat \"\" ATZ OK\nrings 2\n";
-
-fn call_harness(extra: &str) -> Harness {
-    Harness::new(
-        vmodem::Config::default(),
-        &format!("{BASE_CONFIG}{CALL_CONFIG}{extra}"),
-    )
-}
-
 fn cid(number: &str) -> CallerId {
     CallerId {
         date: "1130".into(),
@@ -492,9 +483,7 @@ fn timeout_and_cadence_records() {
 fn login_timeout_unknown_user_and_signal_records() {
     let mut h = call_harness("login-time 2\n");
     h.login_config("* - - /bin/false @\n");
-    h.spawn_waiting(&[]);
-    h.modem.set_caller(vec![CallerStep::Sleep(s(20.0))]);
-    h.modem.ring(2, s(0.5), None);
+    h.answer(vec![CallerStep::Sleep(s(20.0))]);
     assert_eq!(h.wait_exit(s(15.0)), Some(0), "{}", h.explain());
     let r = records(&h);
     assert_eq!(r[0].str("outcome"), Some("timeout"), "{r:?}");
@@ -502,9 +491,7 @@ fn login_timeout_unknown_user_and_signal_records() {
 
     let mut h = call_harness("");
     h.login_config("* no-such-user-xyz - /bin/false @\n");
-    h.spawn_waiting(&[]);
-    h.modem.set_caller(vmodem::type_at_prompt("bob\r", s(10.0)));
-    h.modem.ring(2, s(0.5), None);
+    h.answer(vmodem::type_at_prompt("bob\r", s(10.0)));
     assert_eq!(h.wait_exit(s(20.0)), Some(1), "{}", h.explain());
     let r = records(&h);
     assert_eq!(r[0].str("outcome"), Some("refused"), "{r:?}");
@@ -518,12 +505,10 @@ fn login_timeout_unknown_user_and_signal_records() {
 
     let mut h = call_harness("");
     h.login_config("* - - /bin/false @\n");
-    h.spawn_waiting(&[]);
-    h.modem.set_caller(vec![
+    h.answer(vec![
         CallerStep::login_prompt(s(10.0)),
         CallerStep::Sleep(s(20.0)),
     ]);
-    h.modem.ring(2, s(0.5), None);
     wait_status(&h, "login", |o| o.str("state") == Some("login"));
     h.signal(nix::sys::signal::Signal::SIGTERM);
     assert_eq!(h.wait_exit(s(15.0)), Some(10), "{}", h.explain());

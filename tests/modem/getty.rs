@@ -7,20 +7,10 @@ use crate::common;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::*;
-
-const SHARE: &str = env!("CARGO_BIN_EXE_rgetty-share");
-
-struct Kill(Child);
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// rgetty on a `rgetty-share modem` line, idle and waiting for calls. It answers at the second
 /// RING: caller ID comes between the first and the second, as on a telephone line.
@@ -60,20 +50,17 @@ fn line_with(caller_id: &str, dialin: Option<&str>, blocks: Option<&str>) -> Lin
         .unwrap()
         .port();
     let link = h.path("modem");
-    let modem = Kill(
-        Command::new(SHARE)
-            .args(["modem", "--link"])
-            .arg(&link)
-            .args(["-p", &port.to_string(), "--caller-id", caller_id])
-            .args(["--ring-interval", "0.5"])
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
+    let modem = share_modem(
+        &link,
+        &[
+            "-p",
+            &port.to_string(),
+            "--caller-id",
+            caller_id,
+            "--ring-interval",
+            "0.5",
+        ],
     );
-    let end = Instant::now() + Duration::from_secs(10);
-    while !link.exists() && Instant::now() < end {
-        std::thread::sleep(Duration::from_millis(20));
-    }
     let getty = Kill(
         Command::new(RGETTY)
             .args(h.args())

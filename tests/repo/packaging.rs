@@ -122,6 +122,15 @@ fn check_layout(prefix: &str) {
         root.join(format!("{}/sbin/rgetty", prefix.trim_start_matches('/')))
             .is_file()
     );
+    // The idle wait runs in rgetty-wait, looked up next to rgetty (§4.3).
+    assert!(
+        root.join(format!(
+            "{}/sbin/rgetty-wait",
+            prefix.trim_start_matches('/')
+        ))
+        .is_file(),
+        "make install left out rgetty-wait"
+    );
 }
 
 /// `systemd-analyze verify --root=TREE` on an instance of each unit. The tree gets a copy of

@@ -4,7 +4,6 @@
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::os::fd::OwnedFd;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -23,20 +22,7 @@ fn read_sock(s: &mut TcpStream, n: usize) -> Vec<u8> {
 
 #[test]
 fn watcher_gets_output_and_its_input_never_reaches_the_device() {
-    let tmp = tmpdir();
-    let mut d = dev();
-    let srv = serve(
-        tmp.path(),
-        &[
-            "-p",
-            "0",
-            "--watch-port",
-            "0",
-            "--banner",
-            "B",
-            d.path.to_str().unwrap(),
-        ],
-    );
+    let (_tmp, mut d, srv) = serve_dev(&["--watch-port", "0", "--banner", "B"]);
     assert_eq!(srv.addrs.len(), 2, "port file: main port, then watch port");
     // Each connection is attached once its banner arrived.
     let attach = |a| {
@@ -65,12 +51,7 @@ fn watcher_gets_output_and_its_input_never_reaches_the_device() {
 
 #[test]
 fn takeover_replaces_the_writer_with_a_notice() {
-    let tmp = tmpdir();
-    let mut d = dev();
-    let srv = serve(
-        tmp.path(),
-        &["-p", "0", "--takeover", d.path.to_str().unwrap()],
-    );
+    let (_tmp, mut d, srv) = serve_dev(&["--takeover"]);
     let mut a = connect(srv.addrs[0]);
     a.write_all(b"1").unwrap();
     assert_eq!(d.read_n(1), b"1");
@@ -84,12 +65,7 @@ fn takeover_replaces_the_writer_with_a_notice() {
 
 #[test]
 fn replay_sends_recent_output_on_attach() {
-    let tmp = tmpdir();
-    let mut d = dev();
-    let srv = serve(
-        tmp.path(),
-        &["-p", "0", "--replay", "16", d.path.to_str().unwrap()],
-    );
+    let (tmp, mut d, srv) = serve_dev(&["--replay", "16"]);
     let mut a = connect(srv.addrs[0]);
     a.write_all(b"x").unwrap();
     assert_eq!(d.read_n(1), b"x");
@@ -137,20 +113,7 @@ fn port_log_has_stamped_lines_and_events_and_reopens_on_sighup() {
 
 #[test]
 fn negotiation_flooder_that_never_reads_is_dropped_and_rss_stays_bounded() {
-    let tmp = tmpdir();
-    let mut d = dev();
-    let srv = serve(
-        tmp.path(),
-        &[
-            "-p",
-            "0",
-            "-m",
-            "2",
-            "--mode",
-            "rfc2217",
-            d.path.to_str().unwrap(),
-        ],
-    );
+    let (_tmp, mut d, srv) = serve_dev(&["-m", "2", "--mode", "rfc2217"]);
     let mut good = connect(srv.addrs[0]);
     let flood = TcpStream::connect(srv.addrs[0]).unwrap();
     // SIGNATURE requests: 6 bytes each, every one answered with ~40 bytes; never read.
@@ -198,12 +161,7 @@ fn negotiation_flooder_that_never_reads_is_dropped_and_rss_stays_bounded() {
 
 #[test]
 fn stty_words_may_be_comma_separated() {
-    let tmp = tmpdir();
-    let mut d = dev();
-    let srv = serve(
-        tmp.path(),
-        &["-p", "0", "-s", "38400,raw", d.path.to_str().unwrap()],
-    );
+    let (_tmp, mut d, srv) = serve_dev(&["-s", "38400,raw"]);
     let mut c = connect(srv.addrs[0]);
     c.write_all(b"s").unwrap();
     assert_eq!(d.read_n(1), b"s");
@@ -246,21 +204,7 @@ fn man_page_inetd_example_works_as_written() {
     assert_eq!(args[0], "serve");
     let devarg = args.pop().unwrap();
     assert!(devarg.starts_with("/dev/"), "{devarg}");
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let mut c = connect(l.local_addr().unwrap());
-    let (s, _) = l.accept().unwrap();
-    let lock = tmp.path().join("lock");
-    std::fs::create_dir_all(&lock).unwrap();
-    let child = Command::new(BIN)
-        .args(&args)
-        .arg("--lock-dir")
-        .arg(&lock)
-        .arg(&d.path)
-        .stdin(Stdio::from(OwnedFd::from(s.try_clone().unwrap())))
-        .stdout(Stdio::from(OwnedFd::from(s)))
-        .spawn()
-        .unwrap();
-    let mut p = Proc { child };
+    let (mut c, mut p) = spawn_inetd(tmp.path(), &args, &d.path);
     c.write_all(b"ping").unwrap();
     assert_eq!(d.read_n(4), b"ping");
     assert_eq!(tty::get_speed(&d.slave).unwrap(), 115_200);
@@ -273,12 +217,7 @@ fn pyserial_poll_modem_reads_modem_lines_without_stalling() {
     if !have("python3") || !python_has_serial() {
         return;
     }
-    let tmp = tmpdir();
-    let d = dev();
-    let srv = serve(
-        tmp.path(),
-        &["-p", "0", "--mode", "rfc2217", d.path.to_str().unwrap()],
-    );
+    let (_tmp, _d, srv) = serve_dev(&["--mode", "rfc2217"]);
     let script = format!(
         "import serial, time\n\
          s = serial.serial_for_url('rfc2217://127.0.0.1:{}?poll_modem', timeout=1)\n\

@@ -138,16 +138,32 @@ fn refused(from: &str, port: u16) {
     assert_eq!(read_to_eof(&mut c), format!("access denied for {from}\r\n"));
 }
 
+/// The set-up of a test in the namespace (`None`: it cannot run here): the test lock, a temp
+/// dir with the namespace's files (no DNS), and the masqdialer line for `hosts`.
+fn lan_line(
+    hosts: &str,
+) -> Option<(
+    std::sync::MutexGuard<'static, ()>,
+    tempfile::TempDir,
+    Dev,
+    u16,
+)> {
+    if share_util::skip_without_mount_ns() {
+        return None;
+    }
+    let one = one();
+    let tmp = tmpdir();
+    etc(tmp.path(), false);
+    let (d, port) = masqdialer_conf(tmp.path(), hosts);
+    Some((one, tmp, d, port))
+}
+
 #[test]
 fn masqdialer_line_with_a_domain_and_a_host() {
-    if share_util::skip_without_mount_ns() {
+    let Some((_one, tmp, mut d, port)) = lan_line("*.lan.test,modem-user.other.test") else {
         return;
-    }
-    let _one = one();
-    let tmp = tmpdir();
+    };
     let t = tmp.path();
-    etc(t, false);
-    let (mut d, port) = masqdialer_conf(t, "*.lan.test,modem-user.other.test");
     let _srv = serve(t, port);
     // Anywhere in the domain, and the host.
     admitted("127.0.0.3", port, &mut d);
@@ -222,14 +238,10 @@ fn allow_a_domain_and_a_hanging_lookup_blocks_nobody() {
 /// `--check` warns about a host name that does not resolve (and still passes the file).
 #[test]
 fn check_warns_on_a_name_that_does_not_resolve() {
-    if share_util::skip_without_mount_ns() {
+    let Some((_one, tmp, _d, _port)) = lan_line("*.lan.test,pc7.lan.test,gone.lan.test") else {
         return;
-    }
-    let _one = one();
-    let tmp = tmpdir();
+    };
     let t = tmp.path();
-    etc(t, false);
-    let (_d, _port) = masqdialer_conf(t, "*.lan.test,pc7.lan.test,gone.lan.test");
     let conf = t.join("mserver.conf");
     let st = ns_command(t, &["serve", "--check", "--config", conf.to_str().unwrap()])
         .status()

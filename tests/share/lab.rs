@@ -6,7 +6,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::os::unix::fs::symlink;
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -44,6 +44,36 @@ fn repoint(link: &Path, target: &Path) {
     std::fs::rename(&tmp, link).unwrap();
 }
 
+/// A fresh device behind `link` and a `--hold-session` server (port 0) on the link, with the
+/// options `extra`.
+fn serve_held(tmp: &Path, link: &Path, extra: &[&str]) -> (Dev, Server) {
+    let d = dev();
+    repoint(link, &d.path);
+    let mut args = vec!["-p", "0", "--hold-session"];
+    args.extend_from_slice(extra);
+    args.push(link.to_str().unwrap());
+    (d, serve(tmp, &args))
+}
+
+/// A temp dir, its control socket path `ctl`, a device, and a server on the device (port 0)
+/// serving that control socket, with the options `extra`.
+fn serve_ctl(extra: &[&str]) -> (tempfile::TempDir, PathBuf, Dev, Server) {
+    let tmp = tmpdir();
+    let ctl = tmp.path().join("ctl");
+    let d = dev();
+    let mut args = vec!["-p", "0", "--control", ctl.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    args.push(d.path.to_str().unwrap());
+    let srv = serve(tmp.path(), &args);
+    (tmp, ctl, d, srv)
+}
+
+/// A free port for `--metrics` and its address on loopback.
+fn metrics_port() -> (u16, SocketAddr) {
+    let pm = free_port();
+    (pm, format!("127.0.0.1:{pm}").parse().unwrap())
+}
+
 /// The value of the metric line starting with `name{` (the whole text fetched once).
 fn metric(addr: SocketAddr, name: &str) -> f64 {
     let mut s = TcpStream::connect(addr).unwrap();
@@ -70,21 +100,15 @@ fn hold_session_survives_twenty_replugs() {
     std::fs::create_dir_all(&by_id).unwrap();
     let link = by_id.join("usb-board");
     let log = tmp.path().join("port.log");
-    let pm = free_port();
-    let metrics: SocketAddr = format!("127.0.0.1:{pm}").parse().unwrap();
-    let mut d = dev();
-    repoint(&link, &d.path);
-    let srv = serve(
+    let (pm, metrics) = metrics_port();
+    let (mut d, srv) = serve_held(
         tmp.path(),
+        &link,
         &[
-            "-p",
-            "0",
-            "--hold-session",
             "--log-file",
             log.to_str().unwrap(),
             "--metrics",
             &pm.to_string(),
-            link.to_str().unwrap(),
         ],
     );
     let mut c = connect(srv.addrs[0]);
@@ -151,21 +175,15 @@ fn hold_session_keeps_input_up_to_the_cap() {
     let ctl_dir = tmpdir(); // not next to the link: that directory is watched
     let ctl_path = ctl_dir.path().join("ctl");
     let link = tmp.path().join("by-id-board");
-    let pm = free_port();
-    let metrics: SocketAddr = format!("127.0.0.1:{pm}").parse().unwrap();
-    let mut d = dev();
-    repoint(&link, &d.path);
-    let srv = serve(
+    let (pm, metrics) = metrics_port();
+    let (mut d, srv) = serve_held(
         tmp.path(),
+        &link,
         &[
-            "-p",
-            "0",
-            "--hold-session",
             "--metrics",
             &pm.to_string(),
             "--control",
             ctl_path.to_str().unwrap(),
-            link.to_str().unwrap(),
         ],
     );
     let mut c = connect(srv.addrs[0]);
@@ -230,19 +248,7 @@ fn read_rfc2217(
 fn hold_session_reapplies_rfc2217_settings_and_notifies() {
     let tmp = tmpdir();
     let link = tmp.path().join("by-id-board");
-    let d = dev();
-    repoint(&link, &d.path);
-    let srv = serve(
-        tmp.path(),
-        &[
-            "-p",
-            "0",
-            "--mode",
-            "rfc2217",
-            "--hold-session",
-            link.to_str().unwrap(),
-        ],
-    );
+    let (d, srv) = serve_held(tmp.path(), &link, &["--mode", "rfc2217"]);
     let mut c = connect(srv.addrs[0]);
     std::thread::sleep(Duration::from_millis(200));
     // as a real client (pyserial) does: agree to COM-PORT first
@@ -302,19 +308,7 @@ impl Ctl {
 #[test]
 fn control_socket_lists_kicks_and_streams_events() {
     use std::os::unix::fs::PermissionsExt;
-    let tmp = tmpdir();
-    let ctl_path = tmp.path().join("ctl");
-    let mut d = dev();
-    let srv = serve(
-        tmp.path(),
-        &[
-            "-p",
-            "0",
-            "--control",
-            ctl_path.to_str().unwrap(),
-            d.path.to_str().unwrap(),
-        ],
-    );
+    let (_tmp, ctl_path, mut d, srv) = serve_ctl(&[]);
     let port = srv.addrs[0].port().to_string();
     let mode = std::fs::metadata(&ctl_path).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o600);
@@ -502,23 +496,12 @@ pub(crate) fn screen_until(screen: &mut std::fs::File, pat: &str) -> String {
 /// BREAK, `~!NAME` runs the server's reset sequence, `~.` ends the console with status 0.
 #[test]
 fn console_escapes_through_a_pty() {
-    let tmp = tmpdir();
-    let ctl = tmp.path().join("ctl");
-    let mut d = dev();
-    let srv = serve(
-        tmp.path(),
-        &[
-            "-p",
-            "0",
-            "--mode",
-            "rfc2217",
-            "--control",
-            ctl.to_str().unwrap(),
-            "--reset-seq",
-            "pulse=rts=1; 5ms; rts=0",
-            d.path.to_str().unwrap(),
-        ],
-    );
+    let (_tmp, ctl, mut d, srv) = serve_ctl(&[
+        "--mode",
+        "rfc2217",
+        "--reset-seq",
+        "pulse=rts=1; 5ms; rts=0",
+    ]);
     let addr = srv.addrs[0].to_string();
     let (mut con, mut screen) = console_on_pty(&[
         &addr,
@@ -573,22 +556,7 @@ pub(crate) const SPY_KEYS: &[&[u8]] = &[
 /// device and the server keeps it a watcher, while the writer's input still does.
 #[test]
 fn console_spy_is_never_promoted() {
-    let tmp = tmpdir();
-    let ctl = tmp.path().join("ctl");
-    let mut d = dev();
-    let srv = serve(
-        tmp.path(),
-        &[
-            "-p",
-            "0",
-            "--watch-port",
-            "0",
-            "--takeover",
-            "--control",
-            ctl.to_str().unwrap(),
-            d.path.to_str().unwrap(),
-        ],
-    );
+    let (_tmp, ctl, mut d, srv) = serve_ctl(&["--watch-port", "0", "--takeover"]);
     let (main, watch) = (srv.addrs[0], srv.addrs[1]);
     let mut w = connect(main);
     w.write_all(b"w").unwrap();
@@ -692,12 +660,7 @@ fn connect_n(srv: &Server, tmp: &Path, n: usize) {
 #[test]
 fn dtr_keep_makes_no_edge_in_a_thousand_connects() {
     let tmp = tmpdir();
-    let Some(shim) = common::build_shim(tmp.path(), "modem_shim", include_str!("../modem_shim.c"))
-    else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "no C compiler for the shim"
-        );
+    let Some(shim) = modem_shim(tmp.path()) else {
         return;
     };
     let run = |args: &[&str], n: usize| {

@@ -2,12 +2,12 @@
 //! from the command line's stty words and from an RFC 2217 client's SET-BAUDRATE; RS-485
 //! mode (`--rs485`, `rs485=`) through TIOCSRS485 and its read-back.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, Write};
 use std::os::fd::AsRawFd;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use crate::{common, share_util};
+use crate::share_util;
 use share_util::*;
 
 /// The pty's output speed as the kernel keeps it, read with TCGETS2 (`c_ospeed`), and whether
@@ -26,12 +26,7 @@ pub(crate) fn speed2(d: &Dev) -> (u32, bool) {
 #[test]
 fn stty_speed_250000_is_set_with_bother() {
     for (word, bother) in [("250000", true), ("115200", false)] {
-        let tmp = tmpdir();
-        let mut d = dev();
-        let srv = serve(
-            tmp.path(),
-            &["-p", "0", "-s", word, d.path.to_str().unwrap()],
-        );
+        let (_tmp, mut d, srv) = serve_dev(&["-s", word]);
         let mut c = connect(srv.addrs[0]);
         c.write_all(b"ping").unwrap();
         assert_eq!(d.read_n(4), b"ping");
@@ -52,12 +47,7 @@ fn rfc2217_set_baudrate_takes_any_integer() {
         assert!(std::env::var_os("CI").is_none(), "python3-serial missing");
         return;
     }
-    let tmp = tmpdir();
-    let d = dev();
-    let srv = serve(
-        tmp.path(),
-        &["-p", "0", "--mode", "rfc2217", d.path.to_str().unwrap()],
-    );
+    let (_tmp, d, srv) = serve_dev(&["--mode", "rfc2217"]);
     let script = format!(
         "import serial, sys\n\
          s = serial.serial_for_url('rfc2217://127.0.0.1:{}', baudrate=250000, timeout=1)\n\
@@ -70,15 +60,8 @@ fn rfc2217_set_baudrate_takes_any_integer() {
          s.close()\n",
         srv.addrs[0].port()
     );
-    let mut py = Command::new("python3")
-        .arg("-c")
-        .arg(&script)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let (mut py, mut out) = python(&script, &[]);
     let mut input = py.stdin.take().unwrap();
-    let mut out = BufReader::new(py.stdout.take().unwrap());
     for (want, bother) in [(250_000, true), (74880, true), (9600, false)] {
         let mut line = String::new();
         out.read_line(&mut line).unwrap();
@@ -116,12 +99,7 @@ fn session_log(d: &mut Dev, args: &[&str], env: &[(&str, &Path)]) -> String {
 #[test]
 fn rs485_struct_reaches_the_driver_and_is_read_back() {
     let tmp = tmpdir();
-    let Some(shim) = common::build_shim(tmp.path(), "modem_shim", include_str!("../modem_shim.c"))
-    else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "no C compiler for the shim"
-        );
+    let Some(shim) = crate::lab::modem_shim(tmp.path()) else {
         return;
     };
     let spec = "on,rts-on-send,delay-before=3,delay-after=7";

@@ -3,9 +3,9 @@
 //! side (the TIOCM shim's log of what the server asked the driver, the BREAK shim's count,
 //! the pty's termios2).
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, Write};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 use crate::lab::shim_log;
 use crate::lines::speed2;
@@ -70,14 +70,8 @@ fn pyserial_sets_dtr_rts_break_and_bother_speed() {
     ];
     let args = ["-p", "0", "--mode", "rfc2217", d.path.to_str().unwrap()];
     let srv = serve_env(tmp.path(), &args, Stdio::inherit(), &env);
-    let mut py = Command::new("python3")
-        .args(["-c", CLIENT, &srv.addrs[0].port().to_string()])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let (mut py, mut out) = python(CLIENT, &[&srv.addrs[0].port().to_string()]);
     let mut input = py.stdin.take().unwrap();
-    let mut out = BufReader::new(py.stdout.take().unwrap());
     let mut next = |want: &str| {
         let mut line = String::new();
         out.read_line(&mut line).unwrap();

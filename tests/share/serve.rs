@@ -17,9 +17,7 @@ use share_util::*;
 
 #[test]
 fn raw_port_is_binary_clean_both_ways() {
-    let tmp = tmpdir();
-    let mut d = dev();
-    let srv = serve(tmp.path(), &["-p", "0", d.path.to_str().unwrap()]);
+    let (tmp, mut d, srv) = serve_dev(&[]);
     let mut c = connect(srv.addrs[0]);
     let all: Vec<u8> = (0..=255u8)
         .chain([255, 253, 1, 255, 250, 44, 1, 255, 240])
@@ -57,12 +55,7 @@ fn raw_port_is_binary_clean_both_ways() {
 
 #[test]
 fn telnet_port_escapes_iac() {
-    let tmp = tmpdir();
-    let mut d = dev();
-    let srv = serve(
-        tmp.path(),
-        &["-p", "0", "--mode", "rfc2217", d.path.to_str().unwrap()],
-    );
+    let (_tmp, mut d, srv) = serve_dev(&["--mode", "rfc2217"]);
     let mut c = connect(srv.addrs[0]);
     c.write_all(b"a\xff\xffb\xff\xf1c").unwrap(); // IAC IAC = 0xff, IAC NOP dropped
     assert_eq!(d.read_n(4), b"a\xffbc");
@@ -105,9 +98,7 @@ fn acl_refuses_without_touching_the_device() {
 
 #[test]
 fn default_acl_is_loopback_only_and_listens_on_loopback() {
-    let tmp = tmpdir();
-    let d = dev();
-    let srv = serve(tmp.path(), &["-p", "0", d.path.to_str().unwrap()]);
+    let (_tmp, _d, srv) = serve_dev(&[]);
     assert!(srv.addrs[0].ip().is_loopback());
 }
 
@@ -146,9 +137,7 @@ fn lock_held_by_a_getty_means_line_busy() {
 
 #[test]
 fn close_right_after_256k_loses_nothing_10_trials() {
-    let tmp = tmpdir();
-    let mut d = dev();
-    let srv = serve(tmp.path(), &["-p", "0", d.path.to_str().unwrap()]);
+    let (tmp, mut d, srv) = serve_dev(&[]);
     for trial in 0..10u32 {
         let data = pattern(256 * 1024, trial + 1);
         let a = srv.addrs[0];
@@ -168,9 +157,7 @@ fn close_right_after_256k_loses_nothing_10_trials() {
 
 #[test]
 fn hundred_connect_cycles_leak_nothing() {
-    let tmp = tmpdir();
-    let mut d = dev();
-    let srv = serve(tmp.path(), &["-p", "0", d.path.to_str().unwrap()]);
+    let (tmp, mut d, srv) = serve_dev(&[]);
     let pid = srv.proc.pid();
     let cycle = |d: &mut Dev, i: usize| {
         let mut c = connect(srv.addrs[0]);
@@ -193,9 +180,7 @@ fn hundred_connect_cycles_leak_nothing() {
 
 #[test]
 fn second_client_over_the_limit_is_refused_with_a_message() {
-    let tmp = tmpdir();
-    let d = dev();
-    let srv = serve(tmp.path(), &["-p", "0", d.path.to_str().unwrap()]);
+    let (_tmp, d, srv) = serve_dev(&[]);
     let mut c1 = connect(srv.addrs[0]);
     c1.write_all(b"1").unwrap();
     let mut d = d;
@@ -211,12 +196,7 @@ fn second_client_over_the_limit_is_refused_with_a_message() {
 
 #[test]
 fn shared_port_broadcasts_and_merges_and_drops_a_stalled_client() {
-    let tmp = tmpdir();
-    let mut d = dev();
-    let srv = serve(
-        tmp.path(),
-        &["-p", "0", "-m", "2", d.path.to_str().unwrap()],
-    );
+    let (_tmp, mut d, srv) = serve_dev(&["-m", "2"]);
     let mut a = connect(srv.addrs[0]);
     let mut b = connect(srv.addrs[0]);
     a.write_all(b"A").unwrap();
@@ -259,20 +239,7 @@ fn shared_port_broadcasts_and_merges_and_drops_a_stalled_client() {
 fn inetd_mode_serves_the_socket_on_stdin() {
     let tmp = tmpdir();
     let mut d = dev();
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let mut c = connect(l.local_addr().unwrap());
-    let (s, _) = l.accept().unwrap();
-    let lock = tmp.path().join("lock");
-    std::fs::create_dir_all(&lock).unwrap();
-    let child = Command::new(BIN)
-        .args(["serve", "--inetd", "-s", "19200", "--lock-dir"])
-        .arg(&lock)
-        .arg(&d.path)
-        .stdin(Stdio::from(OwnedFd::from(s.try_clone().unwrap())))
-        .stdout(Stdio::from(OwnedFd::from(s)))
-        .spawn()
-        .unwrap();
-    let mut p = Proc { child };
+    let (mut c, mut p) = spawn_inetd(tmp.path(), &["serve", "--inetd", "-s", "19200"], &d.path);
     c.write_all(b"ping").unwrap();
     assert_eq!(d.read_n(4), b"ping");
     assert_eq!(tty::get_speed(&d.slave).unwrap(), 19200);
@@ -435,20 +402,7 @@ fn sighup_reload_keeps_sessions_on_unchanged_ports() {
 
 #[test]
 fn idle_timeout_and_banner() {
-    let tmp = tmpdir();
-    let d = dev();
-    let srv = serve(
-        tmp.path(),
-        &[
-            "-p",
-            "0",
-            "--idle-timeout",
-            "1",
-            "--banner",
-            "hello \\d\\r\\n",
-            d.path.to_str().unwrap(),
-        ],
-    );
+    let (_tmp, d, srv) = serve_dev(&["--idle-timeout", "1", "--banner", "hello \\d\\r\\n"]);
     let mut c = connect(srv.addrs[0]);
     let t = Instant::now();
     let text = read_to_eof(&mut c);
@@ -456,33 +410,39 @@ fn idle_timeout_and_banner() {
     assert!(t.elapsed() >= Duration::from_millis(900));
 }
 
+/// `rgetty-share connect ARGS --link LINK --lock-dir LOCK_DIR`: the virtual port's client.
+fn connect_link(args: &[&str], link: &Path, lock_dir: &Path) -> Proc {
+    let child = Command::new(BIN)
+        .arg("connect")
+        .args(args)
+        .arg("--link")
+        .arg(link)
+        .arg("--lock-dir")
+        .arg(lock_dir)
+        .spawn()
+        .unwrap();
+    Proc { child }
+}
+
+/// The application's end of the virtual port: `link`, once it is there, opened raw.
+fn open_link(link: &Path) -> OwnedFd {
+    wait_for("the link", || link.exists());
+    let app = tty::open_line(link, false).unwrap();
+    tty::set_raw(&app).unwrap();
+    app
+}
+
 /// The client with --link against our RFC 2217 server: data and termios changes go through.
 #[test]
 fn virtual_port_forwards_termios_to_our_server() {
-    let tmp = tmpdir();
-    let mut d = dev();
-    let srv = serve(
-        tmp.path(),
-        &["-p", "0", "--mode", "rfc2217", d.path.to_str().unwrap()],
-    );
+    let (tmp, mut d, srv) = serve_dev(&["--mode", "rfc2217"]);
     let link = tmp.path().join("vcom");
-    let child = Command::new(BIN)
-        .args([
-            "connect",
-            &srv.addrs[0].to_string(),
-            "--mode",
-            "rfc2217",
-            "--link",
-        ])
-        .arg(&link)
-        .arg("--lock-dir")
-        .arg(tmp.path().join("clock"))
-        .spawn()
-        .unwrap();
-    let _client = Proc { child };
-    wait_for("the link", || link.exists());
-    let app = tty::open_line(&link, false).unwrap();
-    tty::set_raw(&app).unwrap();
+    let _client = connect_link(
+        &[&srv.addrs[0].to_string(), "--mode", "rfc2217"],
+        &link,
+        &tmp.path().join("clock"),
+    );
+    let app = open_link(&link);
     tty::set_speed(&app, 19200).unwrap();
     wait_for("19200 at the far end", || {
         tty::get_speed(&d.master).unwrap() == 19200
@@ -588,12 +548,7 @@ fn pyserial_strict_open_and_baud_change() {
 
 #[test]
 fn rfc2217_requests_are_answered_from_the_device() {
-    let tmp = tmpdir();
-    let d = dev();
-    let srv = serve(
-        tmp.path(),
-        &["-p", "0", "--mode", "rfc2217", d.path.to_str().unwrap()],
-    );
+    let (_tmp, d, srv) = serve_dev(&["--mode", "rfc2217"]);
     let mut c = connect(srv.addrs[0]);
     let mut req = Vec::new();
     for m in [
@@ -700,9 +655,7 @@ fn rfc2217_requests_are_answered_from_the_device() {
 
 #[test]
 fn socat_and_nc_as_raw_clients() {
-    let tmp = tmpdir();
-    let mut d = dev();
-    let srv = serve(tmp.path(), &["-p", "0", d.path.to_str().unwrap()]);
+    let (tmp, mut d, srv) = serve_dev(&[]);
     let a = srv.addrs[0];
     if have("socat") {
         let mut p = Command::new("socat")
@@ -738,14 +691,7 @@ fn our_client_against_sredird() {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let a = l.local_addr().unwrap();
     let link = tmp.path().join("vcom");
-    let child = Command::new(BIN)
-        .args(["connect", &a.to_string(), "--mode", "rfc2217", "--link"])
-        .arg(&link)
-        .arg("--lock-dir")
-        .arg(tmp.path())
-        .spawn()
-        .unwrap();
-    let _client = Proc { child };
+    let _client = connect_link(&[&a.to_string(), "--mode", "rfc2217"], &link, tmp.path());
     let (s, _) = l.accept().unwrap();
     let child = Command::new("sredird")
         .arg("5")
@@ -756,9 +702,7 @@ fn our_client_against_sredird() {
         .spawn()
         .unwrap();
     let _sredird = Proc { child };
-    wait_for("the link", || link.exists());
-    let app = tty::open_line(&link, false).unwrap();
-    tty::set_raw(&app).unwrap();
+    let app = open_link(&link);
     tty::set_speed(&app, 57600).unwrap();
     wait_for("57600 at the far end", || {
         tty::get_speed(&d.master).unwrap() == 57600
@@ -772,12 +716,7 @@ fn cyclades_serial_client_against_our_server() {
     if !have("cyclades-ser-cli") {
         return;
     }
-    let tmp = tmpdir();
-    let mut d = dev();
-    let srv = serve(
-        tmp.path(),
-        &["-p", "0", "--mode", "rfc2217", d.path.to_str().unwrap()],
-    );
+    let (tmp, mut d, srv) = serve_dev(&["--mode", "rfc2217"]);
     let port = srv.addrs[0].port();
     let link = tmp.path().join("cyc");
     let child = Command::new("cyclades-ser-cli")
@@ -796,16 +735,21 @@ fn cyclades_serial_client_against_our_server() {
     d.exchange(&mut app, b"cyc\xff", b"lades");
 }
 
+/// `rgetty-share serve --check --config CONF`: its exit status and output.
+fn check_config(conf: &Path) -> std::process::Output {
+    Command::new(BIN)
+        .args(["serve", "--check", "--config"])
+        .arg(conf)
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn bad_config_lines_are_all_reported() {
     let tmp = tmpdir();
     let conf = tmp.path().join("bad.conf");
     std::fs::write(&conf, "5800 /dev/x 9600\n5801 /dev/y 9600 * mode=nope\n").unwrap();
-    let out = Command::new(BIN)
-        .args(["serve", "--check", "--config"])
-        .arg(&conf)
-        .output()
-        .unwrap();
+    let out = check_config(&conf);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("bad.conf:1:"), "{err}");
@@ -823,23 +767,12 @@ fn client_reconnects_with_backoff() {
         .unwrap()
         .port();
     let link = tmp.path().join("vcom");
-    let child = Command::new(BIN)
-        .args([
-            "connect",
-            &format!("127.0.0.1:{port}"),
-            "--max-backoff",
-            "2",
-            "--link",
-        ])
-        .arg(&link)
-        .arg("--lock-dir")
-        .arg(tmp.path())
-        .spawn()
-        .unwrap();
-    let _client = Proc { child };
-    wait_for("the link", || link.exists());
-    let app = tty::open_line(&link, false).unwrap();
-    tty::set_raw(&app).unwrap();
+    let _client = connect_link(
+        &[&format!("127.0.0.1:{port}"), "--max-backoff", "2"],
+        &link,
+        tmp.path(),
+    );
+    let app = open_link(&link);
     let mut app = std::fs::File::from(app);
     let p = port.to_string();
     let dp = d.path.to_str().unwrap().to_string();
@@ -890,9 +823,7 @@ fn pool_prefers_free_lines_then_shares_up_to_max() {
 
 #[test]
 fn write_only_port_never_reads_the_device() {
-    let tmp = tmpdir();
-    let mut d = dev();
-    let srv = serve(tmp.path(), &["-p", "0", "-w", d.path.to_str().unwrap()]);
+    let (_tmp, mut d, srv) = serve_dev(&["-w"]);
     let mut c = connect(srv.addrs[0]);
     c.write_all(b"in").unwrap();
     assert_eq!(d.read_n(2), b"in");
@@ -909,11 +840,7 @@ fn write_only_port_never_reads_the_device() {
 #[test]
 fn sample_config_is_valid() {
     let conf = Path::new(env!("CARGO_MANIFEST_DIR")).join("etc/rgetty-share.conf");
-    let out = Command::new(BIN)
-        .args(["serve", "--check", "--config"])
-        .arg(&conf)
-        .output()
-        .unwrap();
+    let out = check_config(&conf);
     assert!(
         out.status.success(),
         "{}",
@@ -936,11 +863,7 @@ fn sample_config_is_valid() {
     let tmp = tmpdir();
     let all = tmp.path().join("all.conf");
     std::fs::write(&all, uncommented).unwrap();
-    let out = Command::new(BIN)
-        .args(["serve", "--check", "--config"])
-        .arg(&all)
-        .output()
-        .unwrap();
+    let out = check_config(&all);
     assert!(
         out.status.success(),
         "{}",

@@ -5,7 +5,7 @@
 #[allow(clippy::duplicate_mod)]
 #[path = "../support/mod.rs"]
 mod support;
-pub use support::{free_port, have};
+pub use support::{can_unshare_mount, free_port, have};
 
 use rgetty::proto::telnet::{ComPort, Decoder, Event};
 use rgetty::sys::tty;
@@ -149,8 +149,6 @@ pub fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
     }
 }
 
-/// `rgetty-share serve --lock-dir <tmp>/lock --port-file <tmp>/ports ARGS`; its log is
-/// appended to `<tmp>/server.log` (kept out of the test output; read it when a test fails).
 /// A plain port on `dev` with its port log at `log`.
 pub fn serve_logged(tmp: &Path, dev: &Path, log: &Path) -> Server {
     serve(
@@ -165,6 +163,8 @@ pub fn serve_logged(tmp: &Path, dev: &Path, log: &Path) -> Server {
     )
 }
 
+/// `rgetty-share serve --lock-dir <tmp>/lock --port-file <tmp>/ports ARGS`; its log is
+/// appended to `<tmp>/server.log` (kept out of the test output; read it when a test fails).
 pub fn serve(tmp: &Path, args: &[&str]) -> Server {
     let log = std::fs::OpenOptions::new()
         .create(true)
@@ -172,6 +172,17 @@ pub fn serve(tmp: &Path, args: &[&str]) -> Server {
         .open(tmp.join("server.log"))
         .unwrap();
     serve_to(tmp, args, Stdio::from(log))
+}
+
+/// A temp dir, a device, and a server on the device (port 0) with the options `extra`.
+pub fn serve_dev(extra: &[&str]) -> (tempfile::TempDir, Dev, Server) {
+    let tmp = tmpdir();
+    let d = dev();
+    let mut args = vec!["-p", "0"];
+    args.extend_from_slice(extra);
+    args.push(d.path.to_str().unwrap());
+    let srv = serve(tmp.path(), &args);
+    (tmp, d, srv)
 }
 
 /// [`serve`] with the server's standard error (its log in the foreground) going to `stderr`.
@@ -235,6 +246,30 @@ pub fn getty_lock(tmp: &Path, dev: &Path) -> Proc {
     std::fs::create_dir_all(tmp.join("lock")).unwrap();
     std::fs::write(lock_name(tmp, dev), format!("{:>10}\n", p.pid())).unwrap();
     p
+}
+
+/// `rgetty-share ARGS --lock-dir <tmp>/lock DEV` started inetd-style: a connected socket is
+/// its stdin and stdout. The client's end of the connection and the server.
+pub fn spawn_inetd<S: AsRef<std::ffi::OsStr>>(
+    tmp: &Path,
+    args: &[S],
+    dev: &Path,
+) -> (TcpStream, Proc) {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let c = connect(l.local_addr().unwrap());
+    let (s, _) = l.accept().unwrap();
+    let lock = tmp.join("lock");
+    std::fs::create_dir_all(&lock).unwrap();
+    let child = Command::new(BIN)
+        .args(args)
+        .arg("--lock-dir")
+        .arg(&lock)
+        .arg(dev)
+        .stdin(Stdio::from(OwnedFd::from(s.try_clone().unwrap())))
+        .stdout(Stdio::from(OwnedFd::from(s)))
+        .spawn()
+        .unwrap();
+    (c, Proc { child })
 }
 
 pub fn connect(a: SocketAddr) -> TcpStream {
@@ -386,12 +421,7 @@ pub fn completed_calls(path: &Path) -> Vec<String> {
 /// True (and why, printed) when a test needing a private mount namespace cannot run here: not
 /// root, or no `unshare --mount`. Under CI=true that is a failure, not a skip.
 pub fn skip_without_mount_ns() -> bool {
-    let ok = nix::unistd::getuid().is_root()
-        && Command::new("unshare")
-            .args(["--mount", "true"])
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
+    let ok = can_unshare_mount();
     if !ok {
         assert!(
             std::env::var_os("CI").is_none(),

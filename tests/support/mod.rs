@@ -43,3 +43,13 @@ pub fn free_port() -> u16 {
     }
     panic!("no free loopback port in {FIRST}-32767");
 }
+
+/// Whether this process may make private mount namespaces: root, and `unshare --mount` works.
+pub fn can_unshare_mount() -> bool {
+    nix::unistd::getuid().is_root()
+        && Command::new("unshare")
+            .args(["--mount", "true"])
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+}

@@ -236,6 +236,17 @@ pub(crate) struct ConnectArgs {
     /// remserial's -d: detach from the terminal, without forking.
     #[arg(long, hide = true)]
     pub(crate) detach: bool,
+    #[command(flatten)]
+    pub(crate) client_tls: ClientTls,
+    #[command(flatten)]
+    pub(crate) common: Common,
+    /// A local device to bridge to the server (instead of --link).
+    pub(crate) device: Option<PathBuf>,
+}
+
+/// The TLS options of a client (`connect`, `console`).
+#[derive(Args, Debug)]
+pub(crate) struct ClientTls {
     /// Connect with TLS.
     #[arg(long)]
     pub(crate) tls: bool,
@@ -248,10 +259,6 @@ pub(crate) struct ConnectArgs {
     /// The private key of --tls-cert (PEM).
     #[arg(long, value_name = "PEM", requires = "tls_cert")]
     pub(crate) tls_key: Option<PathBuf>,
-    #[command(flatten)]
-    pub(crate) common: Common,
-    /// A local device to bridge to the server (instead of --link).
-    pub(crate) device: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -278,18 +285,8 @@ pub(crate) struct ConsoleArgs {
     /// TLS needed, only the socket's own access rule.
     #[arg(long, requires = "control", conflicts_with_all = ["tls", "watch_port"])]
     pub(crate) local: bool,
-    /// Connect with TLS.
-    #[arg(long)]
-    pub(crate) tls: bool,
-    /// CA bundle to check the server's certificate (default: the system's).
-    #[arg(long, value_name = "PEM", requires = "tls")]
-    pub(crate) tls_ca: Option<PathBuf>,
-    /// Client certificate (PEM), for servers that ask for one.
-    #[arg(long, value_name = "PEM", requires_all = ["tls", "tls_key"])]
-    pub(crate) tls_cert: Option<PathBuf>,
-    /// The private key of --tls-cert (PEM).
-    #[arg(long, value_name = "PEM", requires = "tls_cert")]
-    pub(crate) tls_key: Option<PathBuf>,
+    #[command(flatten)]
+    pub(crate) client_tls: ClientTls,
 }
 
 /// An octal file mode such as `0660`.

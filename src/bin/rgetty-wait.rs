@@ -1,0 +1,303 @@
+//! `rgetty-wait`: where an idle rgetty waits (docs/behaviour.md §4.3).
+//!
+//! rgetty execs this small program for the plain wait of the Waiting state, in the same
+//! process, and it execs rgetty back (the same binary, through an `O_PATH` fd of it) as soon
+//! as something happens: the line is readable or hung up, a lock file of this line appears,
+//! SIGUSR1, SIGUSR2, a terminating signal, or the modem check's deadline. It never reads the
+//! line and parses nothing that comes from it; its command line comes from rgetty only and is
+//! checked strictly (`waitproto`). Its reason for waking goes back as a hidden `--resume`
+//! argument. What it saves: a waiting line privately owns only this program's few pages,
+//! not rgetty's heap, stack and relocated data (bench/getty).
+//!
+//! No allocation and no std runtime (`#![no_main]`): one `ppoll` with the caught signals
+//! unblocked only inside it, so a signal is either handled there or stays pending, blocked,
+//! across the exec back to rgetty, which unblocks it once its handlers are in place.
+#![no_main]
+
+#[allow(dead_code)]
+#[path = "../sys/waitproto.rs"]
+mod waitproto;
+
+use std::ffi::{CStr, c_char, c_int};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+
+use waitproto::{Backlog, Reason, Resume};
+
+static USR1: AtomicBool = AtomicBool::new(false);
+static USR2: AtomicBool = AtomicBool::new(false);
+static TERM: AtomicI32 = AtomicI32::new(0);
+
+/// Exit code when rgetty cannot be exec'd back (rgetty's "cannot be set up").
+const EXEC_FAILED: c_int = 30;
+/// Exit code for a command line rgetty did not write.
+const USAGE: c_int = 2;
+
+/// The checked command line.
+struct Args<'a> {
+    line_fd: c_int,
+    inotify_fd: Option<c_int>,
+    exe_fd: c_int,
+    deadline_ms: Option<u64>,
+    names: &'a [*const c_char],
+    rgetty: &'a [*const c_char],
+}
+
+fn bytes<'a>(p: *const c_char) -> &'a [u8] {
+    // SAFETY: `p` is one of the NUL-terminated strings of argv, alive for the whole run.
+    unsafe { CStr::from_ptr(p) }.to_bytes()
+}
+
+fn say(msg: &[u8]) {
+    let mut b = waitproto::Buf::<256>::default();
+    b.push(b"rgetty-wait: ");
+    b.push(msg);
+    b.push(b"\n");
+    // SAFETY: writes the initialised bytes of `b` to stderr; a failure is ignored.
+    unsafe {
+        libc::write(2, b.as_bytes().as_ptr().cast(), b.as_bytes().len());
+    }
+}
+
+/// Whether `fd` is open.
+fn is_open(fd: c_int) -> bool {
+    // SAFETY: F_GETFD only reads the fd's flags.
+    unsafe { libc::fcntl(fd, libc::F_GETFD) >= 0 }
+}
+
+fn parse<'a>(argv: &'a [*const c_char]) -> Result<Args<'a>, &'static [u8]> {
+    const BAD: &[u8] = b"started by rgetty only (bad arguments)";
+    let at = |i: usize| argv.get(i).map(|&p| bytes(p)).ok_or(BAD);
+    let line_fd = waitproto::parse_fd(at(1)?).ok_or(BAD)?;
+    let inotify_fd = waitproto::parse_opt_fd(at(2)?).ok_or(BAD)?;
+    let exe_fd = waitproto::parse_fd(at(3)?).ok_or(BAD)?;
+    let deadline_ms = waitproto::parse_opt_ms(at(4)?).ok_or(BAD)?;
+    let rest = argv.get(5..).ok_or(BAD)?;
+    let sep = rest.iter().position(|&p| bytes(p) == b"--").ok_or(BAD)?;
+    let (names, rgetty) = (&rest[..sep], &rest[sep + 1..]);
+    let fds_distinct = line_fd != exe_fd && inotify_fd.is_none_or(|i| i != line_fd && i != exe_fd);
+    if names.is_empty()
+        || names.len() > waitproto::MAX_NAMES
+        || !names.iter().all(|&p| waitproto::valid_name(bytes(p)))
+        || rgetty.is_empty()
+        || rgetty.len() >= waitproto::MAX_ARGS
+        || bytes(rgetty[0]).is_empty()
+        || !fds_distinct
+    {
+        return Err(BAD);
+    }
+    // A character device (not isatty: a tty hung up meanwhile fails every tty ioctl, and
+    // rgetty must still see that hang-up).
+    // SAFETY: fstat fills the zeroed stat of the fd.
+    let line_ok = unsafe {
+        let mut st: libc::stat = std::mem::zeroed();
+        libc::fstat(line_fd, &mut st) == 0 && st.st_mode & libc::S_IFMT == libc::S_IFCHR
+    };
+    if !line_ok || !is_open(exe_fd) || !inotify_fd.is_none_or(is_open) {
+        return Err(b"the line, rgetty or the inotify fd is not open");
+    }
+    Ok(Args {
+        line_fd,
+        inotify_fd,
+        exe_fd,
+        deadline_ms,
+        names,
+        rgetty,
+    })
+}
+
+extern "C" fn on_signal(sig: c_int) {
+    if sig == libc::SIGUSR1 {
+        USR1.store(true, Ordering::SeqCst);
+    } else if sig == libc::SIGUSR2 {
+        USR2.store(true, Ordering::SeqCst);
+    } else if waitproto::TERM.contains(&sig) {
+        TERM.store(sig, Ordering::SeqCst);
+    }
+}
+
+/// Block the caught signals, give each a flag handler; the mask to wait with (the old one,
+/// without them).
+fn install_handlers() -> libc::sigset_t {
+    let caught = waitproto::caught_set();
+    // SAFETY: plain libc calls on initialised sets; the handler only stores atomics
+    // (async-signal-safe) and runs with every caught signal blocked.
+    unsafe {
+        let mut wait_mask: libc::sigset_t = std::mem::zeroed();
+        libc::pthread_sigmask(libc::SIG_BLOCK, &caught, &mut wait_mask);
+        let mut sa: libc::sigaction = std::mem::zeroed();
+        sa.sa_sigaction = on_signal as extern "C" fn(c_int) as libc::sighandler_t;
+        sa.sa_mask = caught;
+        for sig in 1..=libc::SIGRTMAX() {
+            if waitproto::caught(sig) {
+                libc::sigaction(sig, &sa, std::ptr::null_mut());
+                libc::sigdelset(&mut wait_mask, sig);
+            }
+        }
+        wait_mask
+    }
+}
+
+/// Now on `CLOCK_MONOTONIC`, in ms.
+fn now_ms() -> u64 {
+    waitproto::now_us() / 1000
+}
+
+/// Read every queued inotify event; whether one names a lock file of this line (or the
+/// queue overflowed, which may have lost one).
+fn lock_event(fd: c_int, names: &[*const c_char]) -> bool {
+    #[repr(C, align(8))]
+    struct Events([u8; 4096]);
+    let mut buf = Events([0; 4096]);
+    let head = std::mem::size_of::<libc::inotify_event>();
+    let mut hit = false;
+    loop {
+        // SAFETY: reads at most the buffer's size into it.
+        let n = unsafe { libc::read(fd, buf.0.as_mut_ptr().cast(), buf.0.len()) };
+        let Ok(n) = usize::try_from(n) else {
+            return hit; // EAGAIN: drained (the fd is non-blocking), or an error
+        };
+        if n == 0 {
+            return hit;
+        }
+        let mut off = 0;
+        while off + head <= n {
+            // SAFETY: a whole event header lies at `off` inside what the kernel wrote.
+            let ev: libc::inotify_event =
+                unsafe { std::ptr::read_unaligned(buf.0.as_ptr().add(off).cast()) };
+            let len = ev.len as usize;
+            let name = buf
+                .0
+                .get(off + head..(off + head + len).min(n))
+                .unwrap_or(&[]);
+            let name = name.split(|&b| b == 0).next().unwrap_or(&[]);
+            hit |= ev.mask & libc::IN_Q_OVERFLOW != 0
+                || (!name.is_empty() && names.iter().any(|&p| bytes(p) == name));
+            off += head + len;
+        }
+    }
+}
+
+/// Wait until something happens; why, and with [`Reason::Line`] what the line held then.
+fn wait(a: &Args<'_>, wait_mask: &libc::sigset_t) -> (Reason, Option<Backlog>) {
+    loop {
+        match TERM.load(Ordering::SeqCst) {
+            0 => {}
+            n => return (Reason::Signal(n), None),
+        }
+        if USR2.load(Ordering::SeqCst) {
+            return (Reason::Exit, None);
+        }
+        if USR1.load(Ordering::SeqCst) {
+            return (Reason::Ring, None);
+        }
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        if let Some(deadline) = a.deadline_ms {
+            let left = deadline.saturating_sub(now_ms());
+            if left == 0 {
+                return (Reason::Check, None);
+            }
+            ts.tv_sec = libc::time_t::try_from(left / 1000).unwrap_or(libc::time_t::MAX);
+            ts.tv_nsec = libc::c_long::try_from(left % 1000 * 1_000_000).unwrap_or(0);
+        }
+        let timeout = if a.deadline_ms.is_some() {
+            &raw const ts
+        } else {
+            std::ptr::null()
+        };
+        let mut fds = [
+            libc::pollfd {
+                fd: a.line_fd,
+                events: libc::POLLIN,
+                revents: 0,
+            },
+            libc::pollfd {
+                fd: a.inotify_fd.unwrap_or(-1),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+        ];
+        // SAFETY: two initialised pollfds, a valid timespec or null, an initialised mask.
+        let r = unsafe { libc::ppoll(fds.as_mut_ptr(), 2, timeout, wait_mask) };
+        if r < 0 {
+            if std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
+                continue;
+            }
+            return (Reason::Line, None); // cannot wait: rgetty looks at the line itself
+        }
+        if fds[0].revents != 0 {
+            // These bytes were in by now, however long the exec back takes.
+            let backlog = Backlog {
+                woke_us: waitproto::now_us(),
+                bytes: waitproto::input_pending(a.line_fd),
+            };
+            return (Reason::Line, Some(backlog));
+        }
+        if fds[1].revents != 0 && lock_event(fds[1].fd, a.names) {
+            return (Reason::Lock, None);
+        }
+    }
+}
+
+/// Exec rgetty again with `--resume`; on failure say so and exit.
+fn exec_back(
+    a: &Args<'_>,
+    (reason, backlog): (Reason, Option<Backlog>),
+    envp: *const *const c_char,
+) -> c_int {
+    let resume = waitproto::resume_arg(&Resume {
+        reason,
+        line_fd: a.line_fd,
+        inotify_fd: a.inotify_fd,
+        deadline_ms: a.deadline_ms,
+        backlog,
+    });
+    let mut argv = [std::ptr::null::<c_char>(); waitproto::MAX_ARGS + 2];
+    argv[0] = a.rgetty[0];
+    argv[1] = resume.as_bytes().as_ptr().cast();
+    argv[2..a.rgetty.len() + 1].copy_from_slice(&a.rgetty[1..]);
+    // SAFETY: the exe fd is ours; argv is NULL-terminated (the array is longer than the
+    // arguments and starts all null) and points at live NUL-terminated strings; envp is the
+    // environment we were given.
+    unsafe {
+        libc::fcntl(a.exe_fd, libc::F_SETFD, libc::FD_CLOEXEC);
+        libc::syscall(
+            libc::SYS_execveat,
+            a.exe_fd,
+            c"".as_ptr(),
+            argv.as_ptr(),
+            envp,
+            libc::AT_EMPTY_PATH,
+        );
+    }
+    say(b"cannot exec rgetty again: exiting so that init restarts it");
+    EXEC_FAILED
+}
+
+/// The program (no std runtime: argv and envp straight from the C start-up code).
+#[unsafe(no_mangle)]
+extern "C" fn main(argc: c_int, argv: *const *const c_char, envp: *const *const c_char) -> c_int {
+    let n = usize::try_from(argc).unwrap_or(0);
+    if argv.is_null() || n == 0 {
+        return USAGE;
+    }
+    // SAFETY: the C start-up code passes argc valid pointers at argv.
+    let args = unsafe { std::slice::from_raw_parts(argv, n) };
+    let a = match parse(args) {
+        Ok(a) => a,
+        Err(msg) => {
+            say(msg);
+            return USAGE;
+        }
+    };
+    let wait_mask = install_handlers();
+    // The command name stays `rgetty` for `pgrep -x rgetty` and `killall rgetty`.
+    // SAFETY: PR_SET_NAME reads a NUL-terminated string of at most 16 bytes.
+    unsafe {
+        libc::prctl(libc::PR_SET_NAME, c"rgetty".as_ptr());
+    }
+    let woke = wait(&a, &wait_mask);
+    exec_back(&a, woke, envp)
+}
