@@ -1,6 +1,6 @@
 #!/bin/sh
 # Run every fuzz target (or the ones named) for SECONDS each, one after the other, and print a
-# table: target, executions, coverage, corpus size, crashes.
+# table: target, executions, coverage (edges), features, corpus size, crashes.
 #
 #   fuzz/run-all.sh 60                 # all targets, one minute each
 #   fuzz/run-all.sh 300 chat logname   # two targets, five minutes each
@@ -53,11 +53,12 @@ for t in $targets; do
     [ "$rc" -ne 0 ] && status=1
     execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
     cov=$(grep -E '^#[0-9]+' "$log" | tail -n 1 | sed -n 's/.* cov: \([0-9]*\).*/\1/p')
+    ft=$(grep -E '^#[0-9]+' "$log" | tail -n 1 | sed -n 's/.* ft: \([0-9]*\).*/\1/p')
     corp=$(grep -E '^#[0-9]+' "$log" | tail -n 1 | sed -n 's/.* corp: \([0-9]*\).*/\1/p')
-    rows="$rows$(printf '%-14s %12s %8s %8s %8s' "$t" "${execs:-?}" "${cov:-?}" "${corp:-?}" "$crashes")
+    rows="$rows$(printf '%-14s %12s %8s %8s %8s %8s' "$t" "${execs:-?}" "${cov:-?}" "${ft:-?}" "${corp:-?}" "$crashes")
 "
 done
 
-printf '%-14s %12s %8s %8s %8s\n' target execs cov corpus crashes
+printf '%-14s %12s %8s %8s %8s %8s\n' target execs cov ft corpus crashes
 printf '%s' "$rows"
 exit "$status"

@@ -8,6 +8,7 @@ use std::path::Path;
 
 use libfuzzer_sys::fuzz_target;
 use rgetty::config::login::{LoginName, MAX_ARGS, Table, pattern_matches};
+use rgetty::proto::sanitize::argv_value;
 
 fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);
@@ -33,10 +34,12 @@ fuzz_target!(|data: &[u8]| {
             let entry = table.dispatch(&login, callback);
             let argv = entry.argv(login.as_str(), "", "none");
             assert!(!argv.is_empty() && argv.len() <= MAX_ARGS + 1);
-            // the login name is always one argument, never split or merged
+            // the login name is always one argument, never split or merged (sanitised as every
+            // caller-controlled argument is: control characters as `?`, no leading `-`)
             let name_args = entry.args.iter().filter(|a| *a == "@").count();
             if !login.as_str().is_empty() {
-                assert!(argv.iter().skip(1).filter(|a| *a == login.as_str()).count() >= name_args);
+                let arg = argv_value(login.as_str());
+                assert!(argv.iter().skip(1).filter(|a| **a == arg).count() >= name_args);
             }
             let _ = entry.utmp_user(login.as_str());
         }
