@@ -107,7 +107,9 @@ impl Getty {
             Reason::Line => Wake::Readable,
             Reason::Ri => {
                 // the edge that woke the waiter, at the time it did: a ring
-                let at = r.backlog.map_or_else(Instant::now, |b| mono_instant(b.woke_us));
+                let at = r
+                    .backlog
+                    .map_or_else(Instant::now, |b| mono_instant(b.woke_us));
                 self.rings.push_edge(at);
                 Wake::Signal
             }

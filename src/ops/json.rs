@@ -343,12 +343,15 @@ impl Parser<'_> {
             b'u' => {
                 let hi = self.hex4()?;
                 if (0xD800..0xDC00).contains(&hi) && self.s[self.i..].starts_with(b"\\u") {
+                    let back = self.i;
                     self.i += 2;
                     let lo = self.hex4()?;
                     if (0xDC00..0xE000).contains(&lo) {
                         let cp = 0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00);
                         return Ok(char::from_u32(cp).unwrap_or('\u{fffd}'));
                     }
+                    // not a low surrogate: the lone high one is U+FFFD, the next escape stays
+                    self.i = back;
                     return Ok('\u{fffd}');
                 }
                 char::from_u32(hi).unwrap_or('\u{fffd}')
@@ -361,6 +364,7 @@ impl Parser<'_> {
         let h = self
             .s
             .get(self.i..self.i + 4)
+            .filter(|h| h.iter().all(u8::is_ascii_hexdigit))
             .and_then(|h| std::str::from_utf8(h).ok())
             .and_then(|h| u32::from_str_radix(h, 16).ok())
             .ok_or_else(|| self.err("bad \\u escape"))?;
@@ -378,6 +382,21 @@ mod tests {
         let mut o = String::new();
         push_str(&mut o, s);
         o
+    }
+
+    #[test]
+    fn unicode_escapes_are_hex_and_a_lone_high_surrogate_loses_nothing_after_it() {
+        let get = |text: &str| {
+            parse_object(text)
+                .ok()
+                .and_then(|o| o.str("k").map(str::to_string))
+        };
+        assert_eq!(get(r#"{"k":"\u0041"}"#).as_deref(), Some("A"));
+        assert_eq!(get(r#"{"k":"\u+041"}"#), None);
+        assert_eq!(get(r#"{"k":"\u-041"}"#), None);
+        assert_eq!(get(r#"{"k":"\ud83d\ude00"}"#).as_deref(), Some("\u{1f600}"));
+        assert_eq!(get(r#"{"k":"\ud800\u0041"}"#).as_deref(), Some("\u{fffd}A"));
+        assert_eq!(get(r#"{"k":"\ud800x"}"#).as_deref(), Some("\u{fffd}x"));
     }
 
     #[test]
