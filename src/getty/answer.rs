@@ -415,13 +415,7 @@ impl Getty {
         if let Err(e) = tty::make_controlling(self.line()?) {
             log::warn!("{e}");
         }
-        let mut script = chat::parse_chat(&self.settings.answer_chat);
-        // The pause before ATA counts from the modem's last byte (the RING), not from now:
-        // after the waiter's exec back the RING came in a millisecond or more ago (§4.3).
-        if let Some(quiet) = self.line()?.quiet_for() {
-            log::debug!("the line has been quiet for {quiet:?}: counted in the pause before ATA");
-            script.credit_quiet(quiet);
-        }
+        let script = self.answer_script()?;
         let fax = !(self.settings.data_only || self.settings.modem_type.trim() == "data");
         let aborts = chat::answer_aborts(fax);
         let timeout = Duration::from_secs(self.settings.answer_chat_timeout_s);
@@ -470,6 +464,19 @@ impl Getty {
             }
         }
         Ok(State::GetLogin(call))
+    }
+}
+
+impl Getty {
+    /// The answer chat, its first pause counted from the modem's last byte (the RING), not
+    /// from now: after the waiter's exec back the RING came in a millisecond or more ago (§4.3).
+    fn answer_script(&self) -> io::Result<chat::Script> {
+        let mut script = chat::parse_chat(&self.settings.answer_chat);
+        if let Some(quiet) = self.line()?.quiet_for() {
+            log::debug!("the line has been quiet for {quiet:?}: counted in the pause before ATA");
+            script.credit_quiet(quiet);
+        }
+        Ok(script)
     }
 }
 
