@@ -7,8 +7,8 @@
 use std::path::Path;
 
 use libfuzzer_sys::fuzz_target;
-use rgetty::proto::chat::parse_chat;
 use rgetty::config::mgetty::{Profile, Settings, apply_text, check_text};
+use rgetty::proto::chat::parse_chat;
 
 const DEVICES: [&str; 4] = ["ttyS0", "ttyS1", "pts/3", "ttyUSB0"];
 const OVERRIDDEN: [&[&str]; 2] = [&[], &["speed", "debug", "init-chat"]];
@@ -70,7 +70,10 @@ fuzz_target!(|data: &[u8]| {
     {
         let script = parse_chat(chat);
         for (i, step) in script.steps.iter().enumerate() {
-            assert_eq!(i % 2 == 0, matches!(step, rgetty::proto::chat::Step::Expect(_)));
+            assert_eq!(
+                i % 2 == 0,
+                matches!(step, rgetty::proto::chat::Step::Expect(_))
+            );
         }
     }
 

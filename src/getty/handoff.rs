@@ -274,7 +274,7 @@ impl Getty {
         }
         // the exec ended the RI watcher thread: a modem line with an RI pin gets a new one
         if !self.settings.direct {
-            self.rings.watch_ri(&line, &self.sig);
+            self.rings.watch_ri(&line, &self.sig, true);
         }
         self.line = Some(line);
         if let Some(n) = r.inotify_fd {

@@ -52,11 +52,16 @@ impl RingState {
         }
     }
 
-    /// Start watching the RI pin of `line`, if it has one (a pty has none).
-    pub(super) fn watch_ri(&mut self, line: &Line, sig: &Signals) {
+    /// Start watching the RI pin of `line`, if it has one (a pty has none). `again`: after the
+    /// exec back from the waiter (said once at the start, not at every ring).
+    pub(super) fn watch_ri(&mut self, line: &Line, sig: &Signals, again: bool) {
         match sig.waker().and_then(|w| RiWatcher::start(line, w)) {
             Ok(Some(w)) => {
-                log::info!("the line has an RI pin: RI edges are rings too");
+                if again {
+                    log::debug!("watching the RI pin again");
+                } else {
+                    log::info!("the line has an RI pin: RI edges are rings too");
+                }
                 self.ri = Some(w);
             }
             Ok(None) => {}

@@ -38,7 +38,7 @@ impl Getty {
             Err(state) => return Ok(*state),
         };
         if !self.settings.direct {
-            self.rings.watch_ri(&line, &self.sig);
+            self.rings.watch_ri(&line, &self.sig, false);
         }
         self.line = Some(line);
         if let Some(ms) = self.settings.open_delay_ms {
