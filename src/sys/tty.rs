@@ -1,4 +1,6 @@
-//! The tty layer: the ONLY module that issues ioctls or changes termios.
+//! The tty layer: the ONLY module that issues ioctls or changes termios, with one exception:
+//! `rgetty-wait`'s three (FIONREAD, TIOCGICOUNT, TIOCMIWAIT) are in [`super::waitproto`], the
+//! one file that small program includes (linking this library would cost the memory it saves).
 //!
 //! Everything here is a safe wrapper taking `impl AsFd`, so it works on a serial line, a pty
 //! slave or a pty master alike. Modem-line calls (`TIOCM*`, `TIOCMIWAIT`, `TIOCGICOUNT`) fail
