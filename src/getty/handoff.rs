@@ -46,29 +46,27 @@ pub(super) fn remember_args(args: &[String]) {
     let _ = ARGS.set(v);
 }
 
-/// Now on `CLOCK_MONOTONIC` (the clock of [`Instant`] on Linux), in ms.
-fn mono_ms() -> u64 {
-    nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC).map_or(0, |t| {
-        u64::try_from(t.tv_sec()).unwrap_or(0) * 1000
-            + u64::try_from(t.tv_nsec()).unwrap_or(0) / 1_000_000
-    })
-}
-
-/// `deadline` as absolute monotonic ms, rounded up.
+/// `deadline` as absolute `CLOCK_MONOTONIC` ms (the clock of [`Instant`] on Linux), rounded up.
 fn to_mono_ms(deadline: Instant) -> u64 {
     let left = deadline.saturating_duration_since(Instant::now());
-    mono_ms() + u64::try_from(left.as_micros().div_ceil(1000)).unwrap_or(u64::MAX / 2)
+    waitproto::now_us() / 1000
+        + u64::try_from(left.as_micros().div_ceil(1000)).unwrap_or(u64::MAX / 2)
 }
 
-/// A `CLOCK_MONOTONIC` time in µs (from [`waitproto::now_us`]) as an [`Instant`].
+/// A `CLOCK_MONOTONIC` time in µs ([`waitproto::now_us`]), past or future, as an [`Instant`].
 fn mono_instant(us: u64) -> Instant {
-    let ago = Duration::from_micros(waitproto::now_us().saturating_sub(us));
-    Instant::now().checked_sub(ago).unwrap_or_else(Instant::now)
+    let (now_us, now) = (waitproto::now_us(), Instant::now());
+    if us >= now_us {
+        now + Duration::from_micros(us - now_us)
+    } else {
+        now.checked_sub(Duration::from_micros(now_us - us))
+            .unwrap_or(now)
+    }
 }
 
 /// Absolute monotonic ms as an [`Instant`].
 fn from_mono_ms(ms: u64) -> Instant {
-    Instant::now() + Duration::from_millis(ms.saturating_sub(mono_ms()))
+    mono_instant(ms.saturating_mul(1000))
 }
 
 fn set_cloexec(fd: BorrowedFd<'_>, on: bool) -> nix::Result<()> {
@@ -265,12 +263,13 @@ impl Getty {
         let _ = set_cloexec(line.as_fd(), true);
         let line = Line::new(line);
         if let Some(b) = r.backlog {
-            let ago = Duration::from_micros(waitproto::now_us().saturating_sub(b.woke_us));
+            let woke = mono_instant(b.woke_us);
+            let ago = woke.elapsed();
             log::debug!(
                 "the line woke {WAITER} {ago:?} ago with {} bytes in",
                 b.bytes
             );
-            line.set_backlog(mono_instant(b.woke_us), b.bytes as usize);
+            line.set_backlog(woke, b.bytes as usize);
         }
         // the exec ended the RI watcher thread: a modem line with an RI pin gets a new one
         if !self.settings.direct {

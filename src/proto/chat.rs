@@ -729,24 +729,18 @@ mod tests {
     #[test]
     fn quiet_counts_towards_the_first_pause_only() {
         let ms = Duration::from_millis;
+        let ata = |pause| {
+            Step::Send(vec![
+                SendPiece::Delay(ms(pause)),
+                SendPiece::Bytes(b"ATA\r".to_vec()),
+            ])
+        };
         let mut s = parse_chat(r#""" ATA CONNECT \c"#);
         s.credit_quiet(ms(30));
-        assert_eq!(
-            s.steps[1],
-            Step::Send(vec![
-                SendPiece::Delay(ms(20)),
-                SendPiece::Bytes(b"ATA\r".to_vec())
-            ])
-        );
+        assert_eq!(s.steps[1], ata(20));
         let mut s = parse_chat(r#""" ATA"#);
         s.credit_quiet(ms(80));
-        assert_eq!(
-            s.steps[1],
-            Step::Send(vec![
-                SendPiece::Delay(ms(0)),
-                SendPiece::Bytes(b"ATA\r".to_vec())
-            ])
-        );
+        assert_eq!(s.steps[1], ata(0));
         // a real expect first: the pause stays whole, and so do later sends' pauses
         let mut s = parse_chat("OK ATA CONNECT ATO");
         let before = s.clone();
