@@ -4,7 +4,7 @@
 
 #[path = "../support/mod.rs"]
 mod support;
-pub use support::{can_unshare_mount, free_port, have};
+pub use support::{can_unshare_mount, copy_for_any_user, free_port, have};
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;

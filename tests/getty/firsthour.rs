@@ -154,11 +154,7 @@ fn non_root_says_it_must_run_as_root() {
     }
     let h = Harness::new(vmodem::Config::default(), BASE_CONFIG);
     let (args, syslog) = with_syslog(&h);
-    // The build tree may sit below a directory nobody can enter (a mktemp clone): run a copy.
-    let bin_dir = tempfile::tempdir().unwrap();
-    fs::set_permissions(bin_dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
-    let bin = bin_dir.path().join("rgetty");
-    fs::copy(RGETTY, &bin).unwrap();
+    let (_bin_dir, bin) = crate::common::copy_for_any_user(RGETTY);
     let out = Command::new(&bin)
         .args(args)
         .arg(h.modem.slave_path())

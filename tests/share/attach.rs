@@ -32,7 +32,9 @@ fn name_of(pid: i32) -> String {
 /// `rgetty-share console ARGS…` (as user `uid`) that is expected to end at once: its status
 /// and standard error.
 fn console_fails(args: &[&str], uid: Option<u32>) -> (std::process::ExitStatus, String) {
-    let mut cmd = std::process::Command::new(BIN);
+    // as another user: a copy it can reach (the build tree may be below a private directory)
+    let copy = uid.map(|_| crate::share_util::copy_for_any_user(BIN));
+    let mut cmd = std::process::Command::new(copy.as_ref().map_or(Path::new(BIN), |c| &c.1));
     cmd.arg("console")
         .args(args)
         .stdin(std::process::Stdio::null());

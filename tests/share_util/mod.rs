@@ -5,7 +5,7 @@
 #[allow(clippy::duplicate_mod)]
 #[path = "../support/mod.rs"]
 mod support;
-pub use support::{can_unshare_mount, free_port, have};
+pub use support::{can_unshare_mount, copy_for_any_user, free_port, have};
 
 use rgetty::proto::telnet::{ComPort, Decoder, Event};
 use rgetty::sys::tty;

@@ -53,3 +53,16 @@ pub fn can_unshare_mount() -> bool {
             .status()
             .is_ok_and(|s| s.success())
 }
+
+/// A copy of the program `bin` in a fresh directory anyone may enter, for running it as
+/// another user: the build tree may sit below a directory nobody else can enter (a `mktemp -d`
+/// clone). Keep the directory while the copy runs.
+pub fn copy_for_any_user(bin: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let name = std::path::Path::new(bin).file_name().unwrap();
+    let copy = dir.path().join(name);
+    std::fs::copy(bin, &copy).unwrap();
+    (dir, copy)
+}
