@@ -380,6 +380,51 @@ fn tls_with_and_without_a_client_certificate() {
     d.exchange(&mut app, b"via tls", b"back");
 }
 
+/// Hands every TLS record `from` wants to send to `to`, and has `to` process them.
+fn tls_hand_over(from: &mut rustls::Connection, to: &mut rustls::Connection) {
+    let mut buf = Vec::new();
+    while from.wants_write() {
+        from.write_tls(&mut buf).unwrap();
+    }
+    let mut rest = &buf[..];
+    while !rest.is_empty() {
+        to.read_tls(&mut rest).unwrap();
+        to.process_new_packets().unwrap();
+    }
+}
+
+/// The TLS server issues no TLS 1.3 session ticket (rgetty-share(8), TLS): one arriving after
+/// the handshake made Python's `websockets` sync client lose its first request now and then.
+#[test]
+fn tls_server_sends_no_session_ticket() {
+    use rgetty::share::transport;
+    use rustls::client::{ClientSessionMemoryCache, ClientSessionStore, Resumption};
+    use std::sync::Arc;
+    let tmp = tmpdir();
+    if !make_certs(tmp.path()) {
+        return;
+    }
+    let p = |n: &str| tmp.path().join(n);
+    let srv = transport::server_config(&p("srv.pem"), &p("srv.key"), Some(&p("ca.pem"))).unwrap();
+    let cli = transport::client_config(&p("ca.pem"), Some((&p("cli.pem"), &p("cli.key"))));
+    let mut cli = (*cli.unwrap()).clone();
+    let cache = Arc::new(ClientSessionMemoryCache::new(4));
+    cli.resumption = Resumption::store(cache.clone());
+    let name = transport::server_name("127.0.0.1:1").unwrap();
+    let c = rustls::ClientConnection::new(Arc::new(cli), name.clone()).unwrap();
+    let mut c = rustls::Connection::Client(c);
+    let mut s = rustls::Connection::Server(rustls::ServerConnection::new(srv).unwrap());
+    for _ in 0..4 {
+        tls_hand_over(&mut c, &mut s);
+        tls_hand_over(&mut s, &mut c);
+    }
+    assert!(!c.is_handshaking() && !s.is_handshaking());
+    assert!(
+        cache.take_tls13_ticket(&name).is_none(),
+        "the server sent a session ticket"
+    );
+}
+
 #[test]
 fn connect_drops_a_server_that_floods_negotiation_and_never_reads() {
     let tmp = tmpdir();

@@ -71,6 +71,13 @@ try:
 except InvalidStatus as e:
     check("eve's socket: 403", e.response.status_code == 403)
 
+# No TLS 1.3 session ticket races the request: Python's sync client reads in a thread while
+# it writes, and lost its request about 1 time in 20 when the server sent tickets.
+for i in range(20):
+    with connect(WS, origin=ORIGIN, ssl=ctx("bob"), open_timeout=5):
+        connect(WS, origin=ORIGIN, ssl=ctx("cli"), open_timeout=5).close()
+check("20 watcher and writer pairs are answered", True)
+
 # bob watches: what he sends goes nowhere; cli writes and sees the echo, and so does bob.
 with connect(WS, origin=ORIGIN, ssl=ctx("bob")) as ro, \
         connect(WS, origin=ORIGIN, ssl=ctx("cli")) as rw:
