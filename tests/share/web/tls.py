@@ -72,7 +72,7 @@ except InvalidStatus as e:
     check("eve's socket: 403", e.response.status_code == 403)
 
 # No TLS 1.3 session ticket races the request: Python's sync client reads in a thread while
-# it writes, and lost its request about 1 time in 20 when the server sent tickets.
+# it writes, and now and then lost its request when the server sent tickets.
 for i in range(20):
     with connect(WS, origin=ORIGIN, ssl=ctx("bob"), open_timeout=5):
         connect(WS, origin=ORIGIN, ssl=ctx("cli"), open_timeout=5).close()
