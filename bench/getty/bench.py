@@ -364,6 +364,10 @@ def main():
         EXTRA_ENV.update({"LD_PRELOAD": so, "RI_FIFO": fifo})
     if not a.no_build:
         subprocess.run(["cargo", "build", "--release", "--bin", "rgetty", "--bin", "rgetty-wait"], cwd=ROOT, check=True)
+    # A program just written by the linker sits in the page cache as dirty pages until they
+    # are written back, and smaps counts those as its Private_Dirty: write them back first,
+    # as they would be on a machine that installed the package.
+    os.sync()
     if a.mem_only:
         for kind in ["mgetty", "rgetty"]:
             r1 = Run(kind)

@@ -9,17 +9,40 @@
 //! argument. What it saves: a waiting line privately owns only this program's few pages,
 //! not rgetty's heap, stack and relocated data (bench/getty).
 //!
-//! No allocation and no std runtime (`#![no_main]`): one `ppoll` with the caught signals
+//! `no_std` and `no_main`, with `core` and `libc` only: no allocation, no std runtime, no
+//! unwinder (a panic aborts; every profile builds with `panic = "abort"`, see Cargo.toml), so
+//! a waiting line privately owns little more than libc's own pages. One `ppoll` with the caught signals
 //! unblocked only inside it, so a signal is either handled there or stays pending, blocked,
 //! across the exec back to rgetty, which unblocks it once its handlers are in place.
+// `clippy --all-targets` also checks it as a test, which needs std.
+#![cfg_attr(not(test), no_std)]
 #![no_main]
+
+// libc's functions: std links libc for the other programs; without std, say so here.
+#[cfg(not(test))]
+#[link(name = "c")]
+unsafe extern "C" {}
+
+/// A panic (there is none to reach: every index and conversion is checked) aborts.
+#[cfg(not(test))]
+#[panic_handler]
+fn panic(_: &core::panic::PanicInfo<'_>) -> ! {
+    // SAFETY: abort never returns and needs nothing.
+    unsafe { libc::abort() }
+}
+
+/// What the precompiled `core` names for unwinding; never called, since nothing unwinds here
+/// (`panic = "abort"`). An optimised build drops the reference; a debug build needs the symbol.
+#[cfg(not(test))]
+#[unsafe(no_mangle)]
+extern "C" fn rust_eh_personality() {}
 
 #[allow(dead_code)]
 #[path = "../sys/waitproto.rs"]
 mod waitproto;
 
-use std::ffi::{CStr, c_char, c_int};
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, Ordering};
+use core::ffi::{CStr, c_char, c_int};
+use core::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, Ordering};
 
 use waitproto::{Backlog, Reason, Resume};
 
@@ -95,7 +118,7 @@ fn parse<'a>(argv: &'a [*const c_char]) -> Result<Args<'a>, &'static [u8]> {
     // rgetty must still see that hang-up).
     // SAFETY: fstat fills the zeroed stat of the fd.
     let line_ok = unsafe {
-        let mut st: libc::stat = std::mem::zeroed();
+        let mut st: libc::stat = core::mem::zeroed();
         libc::fstat(line_fd, &mut st) == 0 && st.st_mode & libc::S_IFMT == libc::S_IFCHR
     };
     if !line_ok || !is_open(exe_fd) || !inotify_fd.is_none_or(is_open) {
@@ -129,14 +152,14 @@ fn install_handlers() -> libc::sigset_t {
     // SAFETY: plain libc calls on initialised sets; the handler only stores atomics
     // (async-signal-safe) and runs with every caught signal blocked.
     unsafe {
-        let mut wait_mask: libc::sigset_t = std::mem::zeroed();
+        let mut wait_mask: libc::sigset_t = core::mem::zeroed();
         libc::pthread_sigmask(libc::SIG_BLOCK, &caught, &mut wait_mask);
-        let mut sa: libc::sigaction = std::mem::zeroed();
+        let mut sa: libc::sigaction = core::mem::zeroed();
         sa.sa_sigaction = on_signal as extern "C" fn(c_int) as libc::sighandler_t;
         sa.sa_mask = caught;
         for sig in 1..=libc::SIGRTMAX() {
             if waitproto::caught(sig) {
-                libc::sigaction(sig, &sa, std::ptr::null_mut());
+                libc::sigaction(sig, &sa, core::ptr::null_mut());
                 libc::sigdelset(&mut wait_mask, sig);
             }
         }
@@ -158,10 +181,10 @@ extern "C" fn watch_ri(_: *mut libc::c_void) -> *mut libc::c_void {
         if waitproto::ri_count(fd).is_some_and(|c| c != RI_LAST.load(Ordering::SeqCst)) {
             // SAFETY: one byte from a live buffer into our pipe.
             unsafe { libc::write(RI_PIPE.load(Ordering::SeqCst), c"r".as_ptr().cast(), 1) };
-            return std::ptr::null_mut();
+            return core::ptr::null_mut();
         }
         if !waitproto::wait_ri_change(fd) {
-            return std::ptr::null_mut();
+            return core::ptr::null_mut();
         }
     }
 }
@@ -179,12 +202,12 @@ fn start_ri(line_fd: c_int, last: u32) -> c_int {
         RI_LINE.store(line_fd, Ordering::SeqCst);
         RI_PIPE.store(p[1], Ordering::SeqCst);
         RI_LAST.store(last, Ordering::SeqCst);
-        let mut attr: libc::pthread_attr_t = std::mem::zeroed();
+        let mut attr: libc::pthread_attr_t = core::mem::zeroed();
         libc::pthread_attr_init(&mut attr);
         // room for glibc's static TLS too; only the pages it touches cost memory
         libc::pthread_attr_setstacksize(&mut attr, 64 * 1024);
         let mut t: libc::pthread_t = 0;
-        let ok = libc::pthread_create(&mut t, &attr, watch_ri, std::ptr::null_mut()) == 0;
+        let ok = libc::pthread_create(&mut t, &attr, watch_ri, core::ptr::null_mut()) == 0;
         libc::pthread_attr_destroy(&mut attr);
         if !ok {
             libc::close(p[0]);
@@ -206,7 +229,7 @@ fn lock_event(fd: c_int, names: &[*const c_char]) -> bool {
     #[repr(C, align(8))]
     struct Events([u8; 4096]);
     let mut buf = Events([0; 4096]);
-    let head = std::mem::size_of::<libc::inotify_event>();
+    let head = core::mem::size_of::<libc::inotify_event>();
     let mut hit = false;
     loop {
         // SAFETY: reads at most the buffer's size into it.
@@ -221,7 +244,7 @@ fn lock_event(fd: c_int, names: &[*const c_char]) -> bool {
         while off + head <= n {
             // SAFETY: a whole event header lies at `off` inside what the kernel wrote.
             let ev: libc::inotify_event =
-                unsafe { std::ptr::read_unaligned(buf.0.as_ptr().add(off).cast()) };
+                unsafe { core::ptr::read_unaligned(buf.0.as_ptr().add(off).cast()) };
             let len = ev.len as usize;
             let name = buf
                 .0
@@ -275,7 +298,7 @@ fn wait(a: &Args<'_>, wait_mask: &libc::sigset_t) -> (Reason, Option<Backlog>) {
         let timeout = if a.deadline_ms.is_some() {
             &raw const ts
         } else {
-            std::ptr::null()
+            core::ptr::null()
         };
         let mut fds = [
             libc::pollfd {
@@ -297,7 +320,7 @@ fn wait(a: &Args<'_>, wait_mask: &libc::sigset_t) -> (Reason, Option<Backlog>) {
         // SAFETY: three initialised pollfds, a valid timespec or null, an initialised mask.
         let r = unsafe { libc::ppoll(fds.as_mut_ptr(), 3, timeout, wait_mask) };
         if r < 0 {
-            if std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
+            if waitproto::errno() == libc::EINTR {
                 continue;
             }
             return (Reason::Line, None); // cannot wait: rgetty looks at the line itself
@@ -327,7 +350,7 @@ fn exec_back(
         deadline_ms: a.deadline_ms,
         backlog,
     });
-    let mut argv = [std::ptr::null::<c_char>(); waitproto::MAX_ARGS + 2];
+    let mut argv = [core::ptr::null::<c_char>(); waitproto::MAX_ARGS + 2];
     argv[0] = a.rgetty[0];
     argv[1] = resume.as_bytes().as_ptr().cast();
     argv[2..a.rgetty.len() + 1].copy_from_slice(&a.rgetty[1..]);
@@ -357,7 +380,7 @@ extern "C" fn main(argc: c_int, argv: *const *const c_char, envp: *const *const 
         return USAGE;
     }
     // SAFETY: the C start-up code passes argc valid pointers at argv.
-    let args = unsafe { std::slice::from_raw_parts(argv, n) };
+    let args = unsafe { core::slice::from_raw_parts(argv, n) };
     let a = match parse(args) {
         Ok(a) => a,
         Err(msg) => {

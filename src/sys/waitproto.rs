@@ -3,7 +3,7 @@
 //! sides block across the two `execve`s.
 //!
 //! Shared source: `src/bin/rgetty-wait.rs` includes this file with `#[path]` (the waiter links
-//! neither the rgetty library nor anything but std and `libc`), so everything here is plain
+//! neither the rgetty library nor std: it is `no_std`, with `core` and `libc` only), so everything here is plain
 //! byte and number handling with no allocation in what the waiter calls.
 //!
 //! The waiter's command line (all numbers decimal, every part required):
@@ -151,6 +151,12 @@ pub fn ri_count(fd: i32) -> Option<u32> {
     (r == 0).then(|| u32::try_from(c[2]).unwrap_or(0))
 }
 
+/// The calling thread's `errno` (the waiter has no `std::io::Error`).
+pub fn errno() -> i32 {
+    // SAFETY: glibc's errno location is valid for the calling thread's whole life.
+    unsafe { *libc::__errno_location() }
+}
+
 /// Block until the RI pin of `fd` changes (`TIOCMIWAIT`); false when it cannot be waited on.
 pub fn wait_ri_change(fd: i32) -> bool {
     loop {
@@ -159,7 +165,7 @@ pub fn wait_ri_change(fd: i32) -> bool {
         if r == 0 {
             return true;
         }
-        if std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+        if errno() != libc::EINTR {
             return false;
         }
     }
@@ -359,7 +365,7 @@ pub fn caught(sig: i32) -> bool {
 pub fn caught_set() -> libc::sigset_t {
     // SAFETY: sigemptyset initialises the zeroed set; sigaddset takes valid signal numbers.
     unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
+        let mut set: libc::sigset_t = core::mem::zeroed();
         libc::sigemptyset(&mut set);
         for sig in 1..=libc::SIGRTMAX() {
             if caught(sig) {
@@ -375,7 +381,7 @@ pub fn mask_caught(how: libc::c_int) {
     let set = caught_set();
     // SAFETY: `set` is an initialised signal set; the old mask is not asked for.
     unsafe {
-        libc::pthread_sigmask(how, &set, std::ptr::null_mut());
+        libc::pthread_sigmask(how, &set, core::ptr::null_mut());
     }
 }
 
