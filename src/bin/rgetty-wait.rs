@@ -11,9 +11,10 @@
 //!
 //! `no_std` and `no_main`, with `core` and `libc` only: no allocation, no std runtime, no
 //! unwinder (a panic aborts; every profile builds with `panic = "abort"`, see Cargo.toml), so
-//! a waiting line privately owns little more than libc's own pages. One `ppoll` with the caught signals
-//! unblocked only inside it, so a signal is either handled there or stays pending, blocked,
-//! across the exec back to rgetty, which unblocks it once its handlers are in place.
+//! a waiting line privately owns little more than libc's own pages. One `ppoll` with the
+//! caught signals unblocked only inside it, so a signal is either handled there or stays
+//! pending, blocked, across the exec back to rgetty, which unblocks it once its handlers are
+//! in place.
 // `clippy --all-targets` also checks it as a test, which needs std.
 #![cfg_attr(not(test), no_std)]
 #![no_main]
@@ -23,7 +24,7 @@
 #[link(name = "c")]
 unsafe extern "C" {}
 
-/// A panic (there is none to reach: every index and conversion is checked) aborts.
+/// A panic (a bug: every index is guarded) aborts; rgetty's init then starts a fresh getty.
 #[cfg(not(test))]
 #[panic_handler]
 fn panic(_: &core::panic::PanicInfo<'_>) -> ! {
