@@ -239,3 +239,22 @@ fn sigusr1_storm_across_the_execs_never_kills_the_getty() {
         assert_eq!(h.wait_exit(s(15.0)), Some(10), "{}", h.explain());
     }
 }
+
+/// What a waiting line pays for (bench/getty): the waiter is `no_std` and links libc alone,
+/// not libgcc_s (std's unwinder) or anything else; its checked `DT_NEEDED` entries, read with
+/// `readelf -d`.
+#[test]
+fn the_waiter_links_libc_alone() {
+    let waiter = env!("CARGO_BIN_EXE_rgetty-wait");
+    let Ok(out) = Command::new("readelf").args(["-d", waiter]).output() else {
+        println!("SKIP: readelf is not installed");
+        return;
+    };
+    let text = String::from_utf8_lossy(&out.stdout);
+    let needed: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("(NEEDED)"))
+        .filter_map(|l| l.split('[').nth(1)?.split(']').next())
+        .collect();
+    assert_eq!(needed, ["libc.so.6"], "{text}");
+}
