@@ -846,13 +846,16 @@ fn sample_config_is_valid() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    // The commented-out lines are valid too.
+    // The commented-out lines are valid too: ports and the lab example's server-wide lines.
     let text = std::fs::read_to_string(&conf).unwrap();
     let uncommented: String = text
         .lines()
         .map(|l| {
             let t = l.trim_start_matches('#');
-            if t.starts_with(|c: char| c.is_ascii_digit()) {
+            let server_wide = ["control=", "reset-seq ", "alert "];
+            if t.starts_with(|c: char| c.is_ascii_digit())
+                || server_wide.iter().any(|w| t.starts_with(w))
+            {
                 t
             } else {
                 l
