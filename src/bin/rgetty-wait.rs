@@ -3,11 +3,12 @@
 //! rgetty execs this small program for the plain wait of the Waiting state, in the same
 //! process, and it execs rgetty back (the same binary, through an `O_PATH` fd of it) as soon
 //! as something happens: the line is readable or hung up, a lock file of this line appears,
-//! SIGUSR1, SIGUSR2, a terminating signal, or the modem check's deadline. It never reads the
-//! line and parses nothing that comes from it; its command line comes from rgetty only and is
-//! checked strictly (`waitproto`). Its reason for waking goes back as a hidden `--resume`
-//! argument. What it saves: a waiting line privately owns only this program's few pages,
-//! not rgetty's heap, stack and relocated data (bench/getty).
+//! an RI edge (with `-ri=COUNT`), SIGUSR1, SIGUSR2, a terminating signal, or the modem
+//! check's deadline. It never reads the line and parses nothing that comes from it; its
+//! command line comes from rgetty only and is checked strictly (`waitproto`). Its reason for
+//! waking goes back as a hidden `--resume` argument. What it saves: a waiting line privately
+//! owns only this program's few pages, not rgetty's heap, stack and relocated data
+//! (bench/getty).
 //!
 //! `no_std` and `no_main`, with `core` and `libc` only: no allocation, no std runtime, no
 //! unwinder (a panic aborts; every profile builds with `panic = "abort"`, see Cargo.toml), so
@@ -105,9 +106,7 @@ fn parse<'a>(argv: &'a [*const c_char]) -> Result<Args<'a>, &'static [u8]> {
     let sep = rest.iter().position(|&p| bytes(p) == b"--").ok_or(BAD)?;
     let (names, rgetty) = (&rest[..sep], &rest[sep + 1..]);
     let fds_distinct = line_fd != exe_fd && inotify_fd.is_none_or(|i| i != line_fd && i != exe_fd);
-    if names.is_empty()
-        || names.len() > waitproto::MAX_NAMES
-        || !names.iter().all(|&p| waitproto::valid_name(bytes(p)))
+    if !waitproto::names_ok(names.iter().map(|&p| bytes(p)))
         || rgetty.is_empty()
         || rgetty.len() >= waitproto::MAX_ARGS
         || bytes(rgetty[0]).is_empty()
@@ -219,11 +218,6 @@ fn start_ri(line_fd: c_int, last: u32) -> c_int {
     p[0]
 }
 
-/// Now on `CLOCK_MONOTONIC`, in ms.
-fn now_ms() -> u64 {
-    waitproto::now_us() / 1000
-}
-
 /// Read every queued inotify event; whether one names a lock file of this line (or the
 /// queue overflowed, which may have lost one).
 fn lock_event(fd: c_int, names: &[*const c_char]) -> bool {
@@ -289,7 +283,7 @@ fn wait(a: &Args<'_>, wait_mask: &libc::sigset_t) -> (Reason, Option<Backlog>) {
             tv_nsec: 0,
         };
         if let Some(deadline) = a.deadline_ms {
-            let left = deadline.saturating_sub(now_ms());
+            let left = deadline.saturating_sub(waitproto::now_ms());
             if left == 0 {
                 return (Reason::Check, None);
             }

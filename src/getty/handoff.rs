@@ -5,14 +5,15 @@
 //! owns while idle is the waiter's few pages instead of rgetty's heap, stack and relocated
 //! data (bench/getty). The protocol is in [`crate::sys::waitproto`].
 //!
-//! Only the plain wait goes there: not with `blocking`, not while an RI pin is watched (a
-//! thread blocked in `TIOCMIWAIT`) or ring commands still run (their exit must be reaped).
+//! Only the plain wait goes there: not with `blocking`, not while ring commands still run
+//! (their exit must be reaped) or an RI edge is still on its way to rgetty. A line with an RI
+//! pin hands the waiter the RI count rgetty has accounted for (`-ri=COUNT`).
 //! If the waiter is missing or cannot be exec'd, one line is logged and rgetty waits itself.
 //! Signals are blocked across both execs (mask and pending signals survive `execve`; a
 //! caught signal would be back to its default there): none is lost, none is fatal.
 
 use std::ffi::CString;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -22,7 +23,8 @@ use nix::fcntl::{FcntlArg, FdFlag, OFlag, fcntl};
 use nix::sys::inotify::Inotify;
 use nix::sys::stat::Mode;
 
-use crate::sys::waitproto::{self, Reason};
+use crate::sys::tty;
+use crate::sys::waitproto::{self, Reason, Resume};
 
 use super::common::Getty;
 use super::exit;
@@ -49,8 +51,7 @@ pub(super) fn remember_args(args: &[String]) {
 /// `deadline` as absolute `CLOCK_MONOTONIC` ms (the clock of [`Instant`] on Linux), rounded up.
 fn to_mono_ms(deadline: Instant) -> u64 {
     let left = deadline.saturating_duration_since(Instant::now());
-    waitproto::now_us() / 1000
-        + u64::try_from(left.as_micros().div_ceil(1000)).unwrap_or(u64::MAX / 2)
+    waitproto::now_ms() + u64::try_from(left.as_micros().div_ceil(1000)).unwrap_or(u64::MAX / 2)
 }
 
 /// A `CLOCK_MONOTONIC` time in µs ([`waitproto::now_us`]), past or future, as an [`Instant`].
@@ -87,8 +88,8 @@ fn waiter_path() -> Option<PathBuf> {
 impl Getty {
     /// The deadline of the modem check for this wait: the one carried over a resume, or
     /// `modem-check-time` from now (none on direct lines or when it is off).
-    pub(super) fn wait_deadline(&self) -> Option<Instant> {
-        if let Some(r) = &self.resumed {
+    pub(super) fn wait_deadline(&self, resumed: Option<&Resume>) -> Option<Instant> {
+        if let Some(r) = resumed {
             return r.deadline_ms.map(from_mono_ms);
         }
         let check_modem = self.settings.modem_check_time_s >= 0 && !self.settings.direct;
@@ -99,9 +100,8 @@ impl Getty {
 
     /// What ended the wait in the waiter, as the in-process wait would have seen it (the
     /// signal flags are set for the signals).
-    pub(super) fn resumed_wake(&mut self) -> Option<Wake> {
-        let r = self.resumed.take()?;
-        Some(match r.reason {
+    pub(super) fn resumed_wake(&mut self, r: &Resume) -> Wake {
+        match r.reason {
             Reason::Line => Wake::Readable,
             Reason::Ri => {
                 // the edge that woke the waiter, at the time it did: a ring
@@ -127,35 +127,34 @@ impl Getty {
                     .store(n.unsigned_abs() as usize, Ordering::SeqCst);
                 Wake::Signal
             }
-        })
+        }
     }
 
     /// Exec the waiter for this wait when it is the plain one; returns only when it is not
     /// used (then rgetty waits itself).
     pub(super) fn exec_waiter(&mut self, inotify: Option<&Inotify>, deadline: Option<Instant>) {
-        if UNAVAILABLE.load(Ordering::SeqCst) || self.rings.commands.running() > 0 {
+        // An RI edge queued, or (below) still on its way to the queue: wait here this time.
+        if UNAVAILABLE.load(Ordering::SeqCst)
+            || self.rings.commands.running() > 0
+            || self.rings.ri_pending()
+        {
             return;
         }
         let (Some(args), Some(path), Ok(line)) = (ARGS.get(), waiter_path(), self.line()) else {
             return;
         };
-        // With an RI pin the waiter watches it from the count rgetty has accounted for; an
-        // edge still on its way to rgetty's queue means: wait here this time.
+        // With an RI pin the waiter watches it from the count rgetty has accounted for.
         let ri = match &self.rings.ri {
             None => None,
-            Some(w) => match crate::sys::tty::icount(line) {
-                Ok(Some(c)) if c.rng == w.seen_count() && !self.rings.ri_queued() => Some(c.rng),
+            Some(w) => match tty::icount(line) {
+                Ok(Some(c)) if c.rng == w.seen_count() => Some(c.rng),
                 _ => return,
             },
         };
         let Ok(exe) = nix::fcntl::open("/proc/self/exe", OFlag::O_PATH, Mode::empty()) else {
             return;
         };
-        let fds = [
-            Some(line.as_fd()),
-            inotify.map(AsFd::as_fd),
-            Some(exe.as_fd()),
-        ];
+        let fds = (line.as_fd(), inotify.map(AsFd::as_fd), exe.as_fd());
         let argv = self.waiter_argv(fds, deadline, ri, args);
         let (Some(argv), Ok(cpath)) = (argv, CString::new(path.as_os_str().as_encoded_bytes()))
         else {
@@ -192,7 +191,7 @@ impl Getty {
     /// or `None` when the waiter would refuse it: then rgetty waits itself.
     fn waiter_argv(
         &self,
-        [line, inotify, exe]: [Option<BorrowedFd<'_>>; 3],
+        (line, inotify, exe): (BorrowedFd<'_>, Option<BorrowedFd<'_>>, BorrowedFd<'_>),
         deadline: Option<Instant>,
         ri: Option<u32>,
         args: &[String],
@@ -203,26 +202,23 @@ impl Getty {
             .iter()
             .filter_map(|p| Some(p.file_name()?.to_str()?.to_string()))
             .collect();
-        if names.is_empty()
-            || names.len() > waitproto::MAX_NAMES
-            || !names.iter().all(|n| waitproto::valid_name(n.as_bytes()))
+        if !waitproto::names_ok(names.iter().map(String::as_bytes))
             || args.len() >= waitproto::MAX_ARGS
         {
             return None;
         }
-        // Only fds above stderr (a getty started with stdin closed may have the line at 0).
         let fd = |f: BorrowedFd<'_>| {
-            let n = f.as_raw_fd().to_string();
-            waitproto::parse_fd(n.as_bytes()).map(|_| n)
+            let n = f.as_raw_fd();
+            waitproto::fd_ok(n).then(|| n.to_string())
         };
         let mut argv = vec![
             crate::ops::title::line_title(&self.tty.device, "waiting"),
-            fd(line?)?,
+            fd(line)?,
             match inotify {
                 Some(i) => fd(i)?,
                 None => "-".into(),
             },
-            fd(exe?)?,
+            fd(exe)?,
             deadline.map_or("-".into(), |d| to_mono_ms(d).to_string()),
         ];
         argv.extend(ri.map(|c| format!("-ri={c}")));
@@ -247,16 +243,12 @@ impl Getty {
         if !open(r.line_fd) || !r.inotify_fd.is_none_or(open) {
             return Err(bad("fd not open"));
         }
-        // SAFETY: the fd is open (checked) and nothing else in this process owns it: the
-        // waiter passed it, and nothing here has opened anything under that number.
-        let line = unsafe { OwnedFd::from_raw_fd(r.line_fd) };
+        // Open (checked), and nothing else in this process owns it: the waiter passed it, and
+        // nothing here has opened anything under that number.
+        let line = tty::adopt_fd(r.line_fd).ok_or_else(|| bad("fd not open"))?;
         // A character device; not isatty: a line hung up during the exec fails every tty
         // ioctl, and the states after the wait must see that hang-up.
-        let chr = nix::sys::stat::fstat(&line).is_ok_and(|st| {
-            nix::sys::stat::SFlag::from_bits_truncate(st.st_mode) & nix::sys::stat::SFlag::S_IFMT
-                == nix::sys::stat::SFlag::S_IFCHR
-        });
-        if !chr {
+        if !tty::is_char_device(&line) {
             std::mem::forget(line);
             return Err(bad("not a character device"));
         }
@@ -276,9 +268,8 @@ impl Getty {
             self.rings.watch_ri(&line, &self.sig, true);
         }
         self.line = Some(line);
-        if let Some(n) = r.inotify_fd {
-            // SAFETY: as for the line: open, and owned by nobody else here.
-            let ino = unsafe { OwnedFd::from_raw_fd(n) };
+        // As for the line: open (checked above), and owned by nobody else here.
+        if let Some(ino) = r.inotify_fd.and_then(tty::adopt_fd) {
             let _ = set_cloexec(ino.as_fd(), true);
             // SAFETY: rgetty's own inotify instance, passed through the waiter.
             self.inotify = Some(unsafe { Inotify::from_owned_fd(ino) });

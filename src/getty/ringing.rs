@@ -86,11 +86,6 @@ impl RingState {
         self.edges.push_back(at);
     }
 
-    /// Whether RI edges are queued, by the watcher or here, and not handed out yet.
-    pub(super) fn ri_queued(&self) -> bool {
-        !self.edges.is_empty() || self.ri.as_ref().is_some_and(RiWatcher::has_edges)
-    }
-
     /// Forget RI edges seen outside a ring wait (they belong to no call).
     pub(super) fn forget_edges(&mut self) {
         self.ri_pending();

@@ -9,6 +9,7 @@ use std::time::Duration;
 use crate::sys::lock::Holder;
 use crate::sys::logging::AUDIT;
 use crate::sys::utmp::RecordType;
+use crate::sys::waitproto::Resume;
 use nix::sys::inotify::Inotify;
 
 use super::common::{Getty, secs};
@@ -19,8 +20,10 @@ impl Getty {
     /// Waiting (§4.3): sleep without reading until the line has data, a lock appears, a
     /// signal comes or the modem check is due.
     pub(super) fn waiting(&mut self) -> io::Result<State> {
-        // Back from the waiter (`handoff`): all this was done before its wait.
-        if self.resumed.is_none() {
+        // Back from the waiter (`handoff`): all this was done before its wait, and RI edges
+        // seen since the resume started a new watcher are this wait's.
+        let resumed = self.resumed.take();
+        if resumed.is_none() {
             log::info!("waiting...");
             self.sig.clear_hangup();
             self.watch_lock_dir();
@@ -30,10 +33,12 @@ impl Getty {
                 return Ok(State::Dialout(holder));
             }
         }
+        if resumed.is_none() {
+            self.rings.forget_edges();
+        }
         let inotify = self.inotify.take();
-        self.rings.forget_edges();
         self.rings.commands.reap();
-        if let Some(state) = self.wait_for_activity(inotify.as_ref())? {
+        if let Some(state) = self.wait_for_activity(inotify.as_ref(), resumed)? {
             return Ok(state);
         }
         self.inotify = inotify;
@@ -42,15 +47,19 @@ impl Getty {
 
     /// The wait itself: `None` on activity (data, hangup, SIGUSR1, or at once with
     /// `blocking`), else the state it ends in.
-    fn wait_for_activity(&mut self, inotify: Option<&Inotify>) -> io::Result<Option<State>> {
+    fn wait_for_activity(
+        &mut self,
+        inotify: Option<&Inotify>,
+        mut resumed: Option<Resume>,
+    ) -> io::Result<Option<State>> {
         let mut trimmed = false;
-        let deadline = self.wait_deadline();
+        let deadline = self.wait_deadline(resumed.as_ref());
         loop {
             if self.settings.blocking {
                 return Ok(None);
             }
-            let wake = match self.resumed_wake() {
-                Some(wake) => wake,
+            let wake = match resumed.take() {
+                Some(r) => self.resumed_wake(&r),
                 None => {
                     // The plain wait happens in the waiter, which comes back as a resume.
                     self.exec_waiter(inotify, deadline);

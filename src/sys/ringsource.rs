@@ -112,16 +112,6 @@ impl RiWatcher {
         q.drain(..).collect()
     }
 
-    /// Whether edges are queued and not taken yet.
-    pub fn has_edges(&self) -> bool {
-        !self
-            .shared
-            .edges
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .is_empty()
-    }
-
     /// The RI count the watcher has accounted for: the line's count differs from it while an
     /// edge is still on its way to the queue.
     pub fn seen_count(&self) -> u32 {

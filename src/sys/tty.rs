@@ -149,12 +149,16 @@ pub fn open_line(path: &Path, blocking: bool) -> Result<OwnedFd> {
     Ok(fd)
 }
 
+/// True when `fd` is a character device (`fstat`). Unlike [`is_tty_device`] this holds for
+/// a line hung up meanwhile, which fails every tty ioctl.
+pub fn is_char_device(fd: impl AsFd) -> bool {
+    nix::sys::stat::fstat(fd.as_fd()).is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFCHR)
+}
+
 /// True when `fd` is a character device and a terminal (`fstat` + `isatty`).
 pub fn is_tty_device(fd: impl AsFd) -> bool {
     let fd = fd.as_fd();
-    let is_chr =
-        nix::sys::stat::fstat(fd).is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFCHR);
-    is_chr && nix::unistd::isatty(fd).unwrap_or(false)
+    is_char_device(fd) && nix::unistd::isatty(fd).unwrap_or(false)
 }
 
 /// Give the open line to `uid`/`gid` with `mode` (each `None`: unchanged), through the fd

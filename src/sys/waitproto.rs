@@ -75,6 +75,11 @@ pub struct Backlog {
     pub bytes: u32,
 }
 
+/// Now on `CLOCK_MONOTONIC`, in ms ([`now_us`]).
+pub fn now_ms() -> u64 {
+    now_us() / 1000
+}
+
 /// Now on `CLOCK_MONOTONIC` (the clock of `Instant` on Linux), in µs.
 pub fn now_us() -> u64 {
     let mut ts = libc::timespec {
@@ -110,11 +115,17 @@ pub fn parse_u64(s: &[u8]) -> Option<u64> {
     Some(s.iter().fold(0u64, |n, d| n * 10 + u64::from(d - b'0')))
 }
 
-/// An fd number above stderr (the line and the others are never 0-2) and below 2^20.
+/// Whether `n` may be passed as an fd: above stderr (the line and the others are never 0-2;
+/// a getty started with stdin closed may have the line at 0) and below 2^20.
+pub fn fd_ok(n: i32) -> bool {
+    (3..1 << 20).contains(&n)
+}
+
+/// An fd number ([`fd_ok`]) in decimal.
 pub fn parse_fd(s: &[u8]) -> Option<i32> {
     parse_u64(s)
-        .filter(|&n| (3..1 << 20).contains(&n))
         .and_then(|n| i32::try_from(n).ok())
+        .filter(|&n| fd_ok(n))
 }
 
 /// `-` (none) or an fd ([`parse_fd`]); the outer `None` means neither.
@@ -169,6 +180,12 @@ pub fn wait_ri_change(fd: i32) -> bool {
             return false;
         }
     }
+}
+
+/// The lock names of one line, as both sides check them: 1 to [`MAX_NAMES`], each
+/// [`valid_name`].
+pub fn names_ok<'a>(mut names: impl ExactSizeIterator<Item = &'a [u8]>) -> bool {
+    (1..=MAX_NAMES).contains(&names.len()) && names.all(valid_name)
 }
 
 /// A lock file basename: 1-255 printable ASCII bytes, no `/`, not `.` or `..`, not starting
