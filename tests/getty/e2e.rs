@@ -5,7 +5,7 @@
 use crate::common;
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -36,10 +36,7 @@ fn tcp_caller_through_the_virtual_modem_reaches_the_login_program() {
     );
     let rec = h.recorder("rec");
     h.login_config(&format!("* nobody - {} @ \\I \\Y\n", rec.display()));
-    let port = {
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
+    let port = free_port();
     let link = h.path("modem");
     let _modem = share_modem(&link, &["-p", &port.to_string()]);
     let _getty = Kill(

@@ -178,16 +178,23 @@ fn only_this_lines_lock_file_wakes_the_waiter() {
         .stdin(Stdio::null())
         .spawn()
         .unwrap();
+    // A wrong wake-up would be back in the waiter within the second: count the resumes.
+    let resumes = || h.log().matches("back from rgetty-wait").count();
+    let before = resumes();
     let other = h.path("lock").join("LCK..ttyS99");
     fs::write(&other, format!("{:>10}\n", holder.id())).unwrap();
     std::thread::sleep(s(1.0));
     assert!(
-        in_waiter(pid),
+        in_waiter(pid) && resumes() == before,
         "woken by another line's lock\n{}",
         h.explain()
     );
     fs::write(h.lock_path(), format!("{:>10}\n", holder.id())).unwrap();
     h.wait_log("dialout in progress", s(15.0));
+    assert!(
+        resumes() > before,
+        "the dial-out's lock did not resume rgetty"
+    );
     assert_eq!(h.pid(), pid);
     holder.kill().unwrap();
     holder.wait().unwrap();

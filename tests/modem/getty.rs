@@ -6,7 +6,7 @@
 use crate::common;
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -44,11 +44,7 @@ fn line_with(caller_id: &str, dialin: Option<&str>, blocks: Option<&str>) -> Lin
     if let Some(d) = dialin {
         std::fs::write(h.path("etc/dialin.config"), d).unwrap();
     }
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let link = h.path("modem");
     let modem = share_modem(
         &link,

@@ -343,13 +343,7 @@ fn sighup_reload_keeps_sessions_on_unchanged_ports() {
     let (mut d1, mut d2) = (dev(), dev());
     let conf = tmp.path().join("share.conf");
     // Fixed ports are needed to match lines across reloads: pick free ones.
-    let free = || {
-        TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port()
-    };
+    let free = free_port;
     let (p1, p2, p3) = (free(), free(), free());
     let line = |p: u16, d: &Path, extra: &str| {
         format!("127.0.0.1:{p} {} - 127.0.0.1 {extra}\n", d.display())
@@ -761,11 +755,7 @@ fn bad_config_lines_are_all_reported() {
 fn client_reconnects_with_backoff() {
     let tmp = tmpdir();
     let mut d = dev();
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let link = tmp.path().join("vcom");
     let _client = connect_link(
         &[&format!("127.0.0.1:{port}"), "--max-backoff", "2"],
