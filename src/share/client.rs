@@ -184,7 +184,8 @@ pub fn run(opts: &ConnectOptions, term: &AtomicBool) -> Result<(), ClientError> 
     Ok(())
 }
 
-fn connect(server: &str) -> io::Result<TcpStream> {
+/// A TCP connection to `server` (`host:port`): each of its addresses in turn, 10 s each.
+pub(crate) fn connect(server: &str) -> io::Result<TcpStream> {
     let mut last = io::Error::new(ErrorKind::NotFound, "no address");
     for a in server.to_socket_addrs()? {
         match TcpStream::connect_timeout(&a, Duration::from_secs(10)) {

@@ -185,7 +185,11 @@ pub fn request(cmd: &str, port: &str, fields: Vec<(&str, Val)>) -> String {
 
 /// A reply line as a client reads it: its fields when `"ok":true`, else the error text.
 pub fn reply(line: &str) -> Result<json::Obj, String> {
-    let o = json::parse_object(line.trim()).map_err(|_| format!("bad reply {:?}", line.trim()))?;
+    let line = line.trim();
+    let o = json::parse_object(line).map_err(|e| {
+        let head: String = line.chars().take(200).collect();
+        format!("bad reply ({e}): {head:?}")
+    })?;
     if o.get("ok") == Some(&json::Value::Bool(true)) {
         return Ok(o);
     }

@@ -108,7 +108,7 @@ pub fn control_event(s: &mut Session, ci: usize, ev: Control, cap: usize) {
 
 /// Carry out a setting a client asked for while the device was away (`hold-session`; it was
 /// answered then).
-pub fn apply(s: &mut Session, ev: Control) {
+pub(crate) fn apply(s: &mut Session, ev: Control) {
     let _ = serial(s, ev, true);
 }
 

@@ -2,7 +2,6 @@
 //! server's control socket (`attach`), plus one-off control requests (`~w`, `~b`, ...).
 
 use std::io::{ErrorKind, Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
 use std::os::fd::{BorrowedFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
@@ -20,22 +19,13 @@ const MAX_REPLY: usize = 1 << 20;
 
 /// Connect (TLS handshake included) to `server`.
 pub(super) fn tcp(server: &str, tls: Option<&TlsRole>) -> std::io::Result<Conn> {
-    let mut last = std::io::Error::new(ErrorKind::NotFound, "no address");
-    let mut sock = None;
-    for a in server.to_socket_addrs()? {
-        match TcpStream::connect_timeout(&a, ANSWER_TIME) {
-            Ok(s) => {
-                sock = Some(s);
-                break;
-            }
-            Err(e) => last = e,
-        }
-    }
-    let mut conn = Conn::new(OwnedFd::from(sock.ok_or(last)?), tls)?;
+    let sock = crate::share::client::connect(server)?;
+    let mut conn = Conn::new(OwnedFd::from(sock), tls)?;
+    let wait = PollTimeout::try_from(ANSWER_TIME).unwrap_or(PollTimeout::MAX);
     while !conn.handshake()? {
         let fd = conn_fd(&conn);
         let mut p = [PollFd::new(fd, PollFlags::POLLIN | PollFlags::POLLOUT)];
-        if poll(&mut p, PollTimeout::from(10_000u16))? == 0 {
+        if poll(&mut p, wait)? == 0 {
             return Err(std::io::Error::new(ErrorKind::TimedOut, "TLS handshake"));
         }
     }

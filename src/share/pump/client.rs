@@ -131,7 +131,7 @@ impl Client {
 
     /// Read from its stack: `Some(n)` with the data in `buf` and events in `events` (`n` may
     /// be 0 when only events came), `None` when nothing came (readiness and death noted).
-    pub(super) fn read(&mut self, buf: &mut [u8], events: &mut Vec<Control>) -> Option<usize> {
+    pub(crate) fn read(&mut self, buf: &mut [u8], events: &mut Vec<Control>) -> Option<usize> {
         match self.conn.read_events(buf, events) {
             Ok(0) => {
                 self.eof = true;

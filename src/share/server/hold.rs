@@ -54,11 +54,7 @@ impl Kept {
             dtr: s.dtr,
             rts: s.rts,
             modem: s.modem_prev.unwrap_or(MODEM_DCD | MODEM_DSR | MODEM_CTS),
-            node: nix::sys::stat::fstat(&s.pump.dev).ok().map(|st| Node {
-                rdev: st.st_rdev,
-                ino: st.st_ino,
-                ctime: (st.st_ctime, st.st_ctime_nsec),
-            }),
+            node: nix::sys::stat::fstat(&s.pump.dev).ok().map(Node::of),
         }
     }
 }
@@ -85,14 +81,14 @@ struct Node {
     ctime: (i64, i64),
 }
 
-fn node_of(m: std::io::Result<std::fs::Metadata>) -> Option<Node> {
-    use std::os::unix::fs::MetadataExt;
-    let m = m.ok()?;
-    Some(Node {
-        rdev: m.rdev(),
-        ino: m.ino(),
-        ctime: (m.ctime(), m.ctime_nsec()),
-    })
+impl Node {
+    fn of(st: nix::sys::stat::FileStat) -> Node {
+        Node {
+            rdev: st.st_rdev,
+            ino: st.st_ino,
+            ctime: (st.st_ctime, st.st_ctime_nsec),
+        }
+    }
 }
 
 /// The line settings re-applied when the device is back: the termios, and the speed apart
@@ -108,7 +104,8 @@ pub(super) fn settings_of(fd: impl std::os::fd::AsFd) -> Option<Settings> {
     let fd = fd.as_fd();
     Some(Settings {
         termios: tty::get_termios(fd).ok()?,
-        speed: tty::get_speed(fd).ok(),
+        // a standard speed is in the termios already
+        speed: tty::get_speed(fd).ok().filter(|&b| tty::is_custom_speed(b)),
     })
 }
 
@@ -249,7 +246,8 @@ impl ShareServer {
             return;
         }
         let old = line.held.as_ref().and_then(|h| h.node);
-        if fresh_only && old.is_some() && node_of(std::fs::metadata(&line.path)) == old {
+        if fresh_only && old.is_some() && nix::sys::stat::stat(&line.path).ok().map(Node::of) == old
+        {
             return;
         }
         let s = match super::open::open_session(&line.path, &port.cfg, &settings) {

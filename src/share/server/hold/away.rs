@@ -4,7 +4,6 @@
 //! RTS are noted and carried out when the device is back, modem and line state read as all
 //! off, a purge of the output empties the kept input.
 
-use std::io::ErrorKind;
 use std::time::Instant;
 
 use super::{HELD_INPUT, is_setting};
@@ -46,7 +45,7 @@ impl Away {
         let mut buf = [0u8; 4096];
         let mut events = Vec::new();
         while c.readable && !c.eof && c.dead.is_none() {
-            let r = c.conn.read_events(&mut buf, &mut events);
+            let r = c.read(&mut buf, &mut events);
             let writer = c.role == Role::Writer;
             for ev in events.drain(..) {
                 match ev {
@@ -58,23 +57,10 @@ impl Away {
                     }
                 }
             }
-            let n = match r {
-                Ok(0) => {
-                    c.eof = true;
-                    c.dead = Some("closed by peer".into());
-                    break;
-                }
-                Ok(n) => n,
-                Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                    c.readable = false;
-                    break;
-                }
-                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    c.dead = Some(format!("read error: {e}"));
-                    break;
-                }
-            };
+            let Some(n) = r else { break };
+            if n == 0 {
+                continue; // only control events
+            }
             c.rx += n as u64;
             c.last = Instant::now();
             if writer {
