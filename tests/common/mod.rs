@@ -8,7 +8,7 @@ pub use support::{can_unshare_mount, copy_for_any_user, free_port, have};
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -237,7 +237,12 @@ impl Harness {
 
     /// [`Harness::spawn`] with extra environment variables.
     pub fn spawn_env(&mut self, extra: &[&str], env: &[(&str, &std::path::Path)]) {
-        let mut cmd = Command::new(RGETTY);
+        self.spawn_prog(Path::new(RGETTY), extra, env);
+    }
+
+    /// [`Harness::spawn_env`] with another copy of rgetty.
+    pub fn spawn_prog(&mut self, prog: &Path, extra: &[&str], env: &[(&str, &std::path::Path)]) {
+        let mut cmd = Command::new(prog);
         cmd.envs(env.iter().copied());
         cmd.args(self.args())
             .args(extra)
@@ -286,6 +291,28 @@ impl Harness {
     pub fn spawn_waiting(&mut self, extra: &[&str]) {
         self.spawn(extra);
         self.wait_log(r"waiting\.\.\.", s(20.0));
+    }
+
+    /// The getty waits in `rgetty-wait` (§4.3): that is its program, and the waiter has set
+    /// its command name (a moment after the exec, the kernel's name is still the file's).
+    pub fn in_waiter(&self) -> bool {
+        let pid = self.pid();
+        let exe = fs::read_link(format!("/proc/{pid}/exe")).unwrap_or_default();
+        let comm = fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+        exe.file_name().is_some_and(|n| n == "rgetty-wait") && comm.trim() == "rgetty"
+    }
+
+    /// Wait until the getty waits in `rgetty-wait` (panics after 20 s).
+    pub fn wait_in_waiter(&self) {
+        let end = Instant::now() + s(20.0);
+        while !self.in_waiter() {
+            assert!(
+                Instant::now() < end,
+                "never waited in rgetty-wait\n{}",
+                self.explain()
+            );
+            std::thread::sleep(s(0.02));
+        }
     }
 
     /// A call: start the getty and wait until it waits, set the caller's script, then ring

@@ -559,12 +559,7 @@ fn ri_edges_alone_ring_the_getty_and_match_a_cadence() {
     h.wait_log(r"waiting\.\.\.", s(20.0));
     assert!(h.log().contains("RI pin"), "{}", h.explain());
     // with an RI pin too, the idle wait is in rgetty-wait, which watches the pin (§4.3)
-    let exe = format!("/proc/{}/exe", h.pid());
-    let end = Instant::now() + s(20.0);
-    while !fs::read_link(&exe).is_ok_and(|p| p.ends_with("rgetty-wait")) {
-        assert!(Instant::now() < end, "not in the waiter\n{}", h.explain());
-        std::thread::sleep(s(0.02));
-    }
+    h.wait_in_waiter();
     std::thread::sleep(s(0.2));
     let t0 = Instant::now();
     for t in [0.0, 0.75] {

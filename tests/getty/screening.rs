@@ -225,15 +225,6 @@ fn a_hundred_blocked_calls_leave_fds_and_rss_flat() {
             .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
             .unwrap()
     };
-    // measured while the line waits in rgetty-wait (§4.3), not in the moment before the exec
-    let in_waiter = || {
-        let end = Instant::now() + s(10.0);
-        while Instant::now() < end
-            && fs::read_link(format!("/proc/{pid}/exe")).is_ok_and(|e| !e.ends_with("rgetty-wait"))
-        {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    };
     let mem = || (kb("smaps_rollup", "Private_Dirty:"), kb("status", "VmRSS:"));
     let mut first = None;
     for i in 0..100 {
@@ -245,12 +236,13 @@ fn a_hundred_blocked_calls_leave_fds_and_rss_flat() {
             std::thread::sleep(Duration::from_millis(20));
         }
         if i == 9 {
-            in_waiter();
+            // measured while the line waits in rgetty-wait (§4.3), not before the exec
+            h.wait_in_waiter();
             first = Some((fds(), mem()));
         }
     }
     let (fd0, (dirty0, rss0)) = first.unwrap();
-    in_waiter();
+    h.wait_in_waiter();
     let (fd1, (dirty1, rss1)) = (fds(), mem());
     eprintln!(
         "after 10 blocked calls: {fd0} fds, Private_Dirty {dirty0} kB, RSS {rss0} kB; \

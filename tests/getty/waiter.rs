@@ -13,13 +13,9 @@ use std::time::Instant;
 use common::*;
 use nix::sys::signal::Signal;
 
-const CALL_CONFIG: &str = "init-chat \"\" ATZ OK\nrings 1\n";
-
 fn harness() -> Harness {
-    let h = Harness::new(
-        vmodem::Config::default(),
-        &format!("{BASE_CONFIG}{CALL_CONFIG}"),
-    );
+    // later lines win: one ring answers
+    let h = call_harness("rings 1\n");
     h.login_config("* - - /bin/false @\n");
     h
 }
@@ -28,48 +24,10 @@ fn exe(pid: i32) -> PathBuf {
     fs::read_link(format!("/proc/{pid}/exe")).unwrap_or_default()
 }
 
-fn comm(pid: i32) -> String {
-    fs::read_to_string(format!("/proc/{pid}/comm"))
-        .unwrap_or_default()
-        .trim()
-        .to_string()
-}
-
-/// The waiter runs as `pid` and has set its command name (a moment after the exec, the
-/// kernel's name is still the file's, `rgetty-wait`).
-fn in_waiter(pid: i32) -> bool {
-    exe(pid).file_name().is_some_and(|n| n == "rgetty-wait") && comm(pid) == "rgetty"
-}
-
-/// Wait until the getty `pid` is the waiter (panics after 20 s).
-fn wait_for_waiter(h: &Harness) {
-    let end = Instant::now() + s(20.0);
-    while !in_waiter(h.pid()) {
-        assert!(
-            Instant::now() < end,
-            "never waited in rgetty-wait: exe {:?}\n{}",
-            exe(h.pid()),
-            h.explain()
-        );
-        std::thread::sleep(s(0.02));
-    }
-}
-
-/// Start the getty with `cmd` (stdin as the caller set it) and wait for `waiting...`.
-fn start_waiting(h: &mut Harness, mut cmd: Command) {
-    let child = cmd
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    h.child = Some(child);
-    h.wait_log(r"waiting\.\.\.", s(20.0));
-}
-
 fn spawn_in_waiter() -> Harness {
     let mut h = harness();
     h.spawn_waiting(&[]);
-    wait_for_waiter(&h);
+    h.wait_in_waiter();
     h
 }
 
@@ -79,7 +37,8 @@ fn spawn_in_waiter() -> Harness {
 fn the_waiting_getty_is_the_waiter_and_a_ring_brings_rgetty_back() {
     let mut h = spawn_in_waiter();
     let pid = h.pid();
-    assert_eq!(comm(pid), "rgetty");
+    let comm = fs::read_to_string(format!("/proc/{pid}/comm")).unwrap();
+    assert_eq!(comm.trim(), "rgetty");
     let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap();
     let title = String::from_utf8_lossy(cmdline.split(|&b| b == 0).next().unwrap()).to_string();
     assert_eq!(title, format!("rgetty: {} waiting", h.device));
@@ -185,7 +144,7 @@ fn only_this_lines_lock_file_wakes_the_waiter() {
     fs::write(&other, format!("{:>10}\n", holder.id())).unwrap();
     std::thread::sleep(s(1.0));
     assert!(
-        in_waiter(pid) && resumes() == before,
+        h.in_waiter() && resumes() == before,
         "woken by another line's lock\n{}",
         h.explain()
     );
@@ -207,14 +166,10 @@ fn only_this_lines_lock_file_wakes_the_waiter() {
 #[test]
 fn without_the_waiter_rgetty_waits_itself() {
     let mut h = harness();
-    let copy = h.path("bin/rgetty");
-    fs::create_dir(h.path("bin")).unwrap();
-    fs::copy(RGETTY, &copy).unwrap();
-    let mut cmd = Command::new(&copy);
-    cmd.args(h.args())
-        .arg(format!("/dev/{}", h.device))
-        .stdin(Stdio::null());
-    start_waiting(&mut h, cmd);
+    // a copy alone in its directory: no rgetty-wait next to it
+    let (_bin, copy) = copy_for_any_user(RGETTY);
+    h.spawn_prog(&copy, &[], &[]);
+    h.wait_log(r"waiting\.\.\.", s(20.0));
     h.wait_log("cannot run .*rgetty-wait", s(5.0));
     std::thread::sleep(s(0.5));
     assert_eq!(exe(h.pid()), copy, "{}", h.explain());
@@ -225,8 +180,9 @@ fn without_the_waiter_rgetty_waits_itself() {
     assert_eq!(h.log().matches("cannot run").count(), 1, "{}", h.log());
 }
 
-/// SIGUSR1 sent in a tight loop from the moment the getty starts waiting, across the exec
-/// into the waiter and back: the getty is never killed, and answers.
+/// SIGUSR1 sent in a tight loop from the moment the getty logs `waiting...` (it is then
+/// usually in the waiter already) and across each exec back into rgetty: the getty is never
+/// killed, and answers.
 #[test]
 fn sigusr1_storm_across_the_execs_never_kills_the_getty() {
     for _ in 0..3 {
