@@ -147,14 +147,36 @@ def status(pid, key):
     return None
 
 
+# The test shim preloaded for --ri-pin: its pages are the bench's, not the getty's.
+SHIM = "ri_shim.so"
+
+
+def shim_kb(pid):
+    """The kB fields of the mappings of the --ri-pin shim in /proc/PID/smaps (none without it)."""
+    v, cur = {}, None
+    with open(f"/proc/{pid}/smaps") as f:
+        for line in f:
+            parts = line.split()
+            if parts and not parts[0].endswith(":"):
+                cur = os.path.basename(parts[5]) if len(parts) > 5 else None
+            elif cur == SHIM and len(parts) == 3 and parts[2] == "kB":
+                key = parts[0].rstrip(":")
+                v[key] = v.get(key, 0) + int(parts[1])
+    return v
+
+
 def rollup(pid):
-    """All kB fields of /proc/PID/smaps_rollup (Rss, Pss, Private_Dirty, ...)."""
+    """All kB fields of /proc/PID/smaps_rollup (Rss, Pss, Private_Dirty, ...), without the
+    --ri-pin shim's mappings: what a line with a real RI pin costs."""
     v = {}
     with open(f"/proc/{pid}/smaps_rollup") as f:
         for line in f:
             parts = line.split()
             if len(parts) == 3 and parts[2] == "kB":
                 v[parts[0].rstrip(":")] = int(parts[1])
+    for key, kb in shim_kb(pid).items():
+        if key in v:
+            v[key] -= kb
     return v
 
 
@@ -188,7 +210,14 @@ def lines_pss(kind, n):
 
 
 def switches(pid):
-    return status(pid, "voluntary_ctxt_switches") + status(pid, "nonvoluntary_ctxt_switches")
+    """Context switches of every thread of PID (the waiter's RI thread too)."""
+    total = 0
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{tid}/status") as f:
+            for line in f:
+                if line.startswith(("voluntary_ctxt_switches:", "nonvoluntary_ctxt_switches:")):
+                    total += int(line.split()[1])
+    return total
 
 
 class Run:
