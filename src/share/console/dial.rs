@@ -38,8 +38,9 @@ pub(super) fn conn_fd(c: &Conn) -> BorrowedFd<'_> {
     unsafe { BorrowedFd::borrow_raw(c.fd()) }
 }
 
-/// Read one line from `s`, a byte at a time: what follows it is not ours to take.
-fn read_line(s: &mut UnixStream) -> std::io::Result<String> {
+/// Read one line from `s`, a byte at a time (through a buffer when what follows the line may
+/// be taken too).
+fn read_line(s: &mut impl Read) -> std::io::Result<String> {
     let mut line = Vec::new();
     let mut b = [0u8; 1];
     while line.len() < MAX_REPLY {
@@ -58,11 +59,12 @@ fn read_line(s: &mut UnixStream) -> std::io::Result<String> {
 /// connection (raw bytes from here on) and the name the server gave this client, or why not.
 pub(super) fn attach(path: &Path, port: &str, spy: bool) -> Result<(Conn, String), String> {
     let io = |e: std::io::Error| format!("control socket {}: {e}", path.display());
-    let mut s = UnixStream::connect(path).map_err(io)?;
+    let s = UnixStream::connect(path).map_err(io)?;
     s.set_read_timeout(Some(ANSWER_TIME)).map_err(io)?;
     let mode = if spy { "spy" } else { "write" };
     let req = control::request("attach", port, vec![("mode", Val::S(mode.into()))]);
-    let answer = ask(&mut s, &req).map_err(io)?;
+    // what follows the reply is the port's data: not ours to take
+    let answer = ask(&s, &req, false).map_err(io)?;
     let name = control::reply(&answer)?
         .str("client")
         .unwrap_or_default()
@@ -71,11 +73,16 @@ pub(super) fn attach(path: &Path, port: &str, spy: bool) -> Result<(Conn, String
     Ok((conn, name))
 }
 
-/// Send a request line, read the reply line. A server that refuses a peer answers before
-/// it reads (and closes): that answer is read even when sending failed.
-fn ask(s: &mut UnixStream, req: &str) -> std::io::Result<String> {
+/// Send a request line, read the reply line (buffered when it is the last thing on `s`). A
+/// server that refuses a peer answers before it reads (and closes): that answer is read even
+/// when sending failed.
+fn ask(mut s: &UnixStream, req: &str, last: bool) -> std::io::Result<String> {
     let sent = s.write_all(format!("{req}\n").as_bytes());
-    let answer = read_line(s);
+    let answer = if last {
+        read_line(&mut std::io::BufReader::new(s))
+    } else {
+        read_line(&mut s)
+    };
     match (answer, sent) {
         (Ok(a), _) if !a.is_empty() => Ok(a),
         (_, Err(e)) | (Err(e), _) => Err(e),
@@ -85,7 +92,7 @@ fn ask(s: &mut UnixStream, req: &str) -> std::io::Result<String> {
 
 /// One request on the control socket; its reply line.
 pub(super) fn request(path: &Path, req: &str) -> std::io::Result<String> {
-    let mut s = UnixStream::connect(path)?;
+    let s = UnixStream::connect(path)?;
     s.set_read_timeout(Some(ANSWER_TIME))?;
-    ask(&mut s, req)
+    ask(&s, req, true)
 }
