@@ -149,7 +149,7 @@ struct PortDevice {
     /// `hold-session`: the clients waiting while the device is away.
     held: Option<Box<hold::Held>>,
     /// `hold-session`: the settings after the last COM-PORT request, re-applied on return.
-    termios: Option<hold::Settings>,
+    settings: Option<hold::Settings>,
 }
 
 /// One exported port.
@@ -447,7 +447,7 @@ impl ShareServer {
         let Some(s) = line.session.as_deref_mut() else {
             return;
         };
-        let (replay, log, termios) = (&mut line.replay, &mut port.log, &mut line.termios);
+        let (replay, log, settings) = (&mut line.replay, &mut port.log, &mut line.settings);
         let (alerts, mut hits) = (&mut port.alerts, Vec::new());
         let hold = port.cfg.hold_session;
         let (mut esp_recs, mut esp_starts) =
@@ -475,7 +475,7 @@ impl ShareServer {
                 let set = hold && hold::is_setting(&ev);
                 crate::share::rfc2217::control_event(s, ci, ev, cap);
                 if set {
-                    *termios = hold::settings_of(&s.pump.dev);
+                    *settings = hold::settings_of(&s.pump.dev);
                 }
             },
         );

@@ -266,7 +266,7 @@ impl ShareServer {
         let (Some(s), Some(mut h)) = (line.session.as_deref_mut(), line.held.take()) else {
             return;
         };
-        restore(s, &mut h.away, &mut line.termios);
+        restore(s, &mut h.away, &mut line.settings);
         let gap = h.since.elapsed();
         let text = format!(
             "\r\n[rgetty-share: device {} is back after {:.1}s]\r\n",

@@ -168,7 +168,7 @@ impl ShareServer {
                 session: None,
                 replay: Replay::new(cfg.replay),
                 held: None,
-                termios: None,
+                settings: None,
             })
             .collect();
         let alerts = crate::share::alert::Alerts::new(&cfg.alerts);
