@@ -623,6 +623,21 @@ pub(crate) fn shim_log(path: &Path) -> Vec<(u64, String, i32)> {
         .collect()
 }
 
+/// DTR and RTS as the shim's TIOCMBIS/TIOCMBIC/TIOCMSET calls left them (from `bits`), and
+/// how many calls that took.
+pub(crate) fn lines_after(ops: &[(u64, String, i32)], mut bits: i32) -> (bool, bool, usize) {
+    for (_, op, b) in ops {
+        bits = match op.as_str() {
+            "bis" => bits | b,
+            "bic" => bits & !b,
+            "set" => *b,
+            _ => bits,
+        };
+    }
+    let n = ops.iter().filter(|(_, op, _)| op != "hupcl-close").count();
+    (bits & libc::TIOCM_DTR != 0, bits & libc::TIOCM_RTS != 0, n)
+}
+
 /// How many times the shim saw DTR dropped: TIOCMBIC or TIOCMSET without it, or a close with
 /// `hupcl` set.
 fn dtr_drops(log: &[(u64, String, i32)]) -> usize {

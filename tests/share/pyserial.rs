@@ -7,7 +7,7 @@ use std::io::{BufRead, Write};
 use std::path::Path;
 use std::process::Stdio;
 
-use crate::lab::shim_log;
+use crate::lab::{lines_after, shim_log};
 use crate::lines::speed2;
 use crate::ser2net::{need, python_has};
 use crate::share_util;
@@ -31,20 +31,6 @@ s.write(b'ping'); step('written')
 print(s.read(4).decode(), flush=True)
 s.close()
 "#;
-
-/// DTR and RTS as the driver last had them, replaying the shim's log (bis/bic/set).
-fn lines_now(log: &Path) -> (bool, bool) {
-    let mut bits = 0;
-    for (_, op, b) in shim_log(log) {
-        match op.as_str() {
-            "bis" => bits |= b,
-            "bic" => bits &= !b,
-            "set" => bits = b,
-            _ => {}
-        }
-    }
-    (bits & libc::TIOCM_DTR != 0, bits & libc::TIOCM_RTS != 0)
-}
 
 #[test]
 fn pyserial_sets_dtr_rts_break_and_bother_speed() {
@@ -87,7 +73,9 @@ fn pyserial_sets_dtr_rts_break_and_bother_speed() {
         ("dtr-low", (false, true)),
     ] {
         next(step);
-        assert_eq!(lines_now(&log), want, "after {step}");
+        // the open raised both lines
+        let (dtr, rts, _) = lines_after(&shim_log(&log), libc::TIOCM_DTR | libc::TIOCM_RTS);
+        assert_eq!((dtr, rts), want, "after {step}");
         input.write_all(b"\n").unwrap();
     }
     next("break");

@@ -9,7 +9,7 @@ use std::process::Stdio;
 
 use nix::sys::termios::{ControlFlags as C, tcgetattr};
 
-use crate::lab::{modem_shim, shim_log};
+use crate::lab::{lines_after, modem_shim, shim_log};
 use crate::ser2net::{need, python_has};
 use crate::share_util;
 use rgetty::sys::tty;
@@ -58,21 +58,6 @@ fn framing(fd: &std::os::fd::OwnedFd) -> (u32, C) {
     let t = tcgetattr(fd).unwrap();
     let want = C::CSIZE | C::PARENB | C::PARODD | C::CSTOPB | C::CRTSCTS;
     (tty::get_speed(fd).unwrap(), t.control_flags & want)
-}
-
-/// DTR and RTS as the shim's TIOCMBIS/TIOCMBIC/TIOCMSET calls left them (from `bits`), and
-/// how many calls that took.
-fn lines_after(ops: &[(u64, String, i32)], mut bits: i32) -> (bool, bool, usize) {
-    for (_, op, b) in ops {
-        bits = match op.as_str() {
-            "bis" => bits | b,
-            "bic" => bits & !b,
-            "set" => *b,
-            _ => bits,
-        };
-    }
-    let n = ops.iter().filter(|(_, op, _)| op != "hupcl-close").count();
-    (bits & libc::TIOCM_DTR != 0, bits & libc::TIOCM_RTS != 0, n)
 }
 
 /// pyserial through an unplug and an immediate replug: it is not disconnected, reads the
