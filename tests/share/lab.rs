@@ -607,6 +607,33 @@ pub(crate) fn modem_shim(dir: &Path) -> Option<std::path::PathBuf> {
     shim
 }
 
+/// The start of a pyserial test with the TIOCM shim: a temporary directory and the shim
+/// built in it; `None` (the test is skipped) without pyserial or a C compiler.
+pub(crate) fn pyserial_and_shim() -> Option<(tempfile::TempDir, PathBuf)> {
+    use crate::ser2net::{need, python_has};
+    if !need(python_has("serial.rfc2217"), "python3 with pyserial") {
+        return None;
+    }
+    let tmp = tmpdir();
+    let shim = modem_shim(tmp.path())?;
+    Some((tmp, shim))
+}
+
+/// The environment of a server under the TIOCM shim: `preload` (the shim, or shims), the
+/// devices it acts on (`dev`, a glob pattern allowed), its log and tracked lines.
+pub(crate) fn shim_env<'a>(
+    preload: &'a Path,
+    dev: &'a Path,
+    log: &'a Path,
+) -> [(&'static str, &'a Path); 4] {
+    [
+        ("LD_PRELOAD", preload),
+        ("MODEM_DEV", dev),
+        ("MODEM_LOG", log),
+        ("MODEM_TRACK", Path::new("1")),
+    ]
+}
+
 /// What the TIOCM shim logged (`NANOSECONDS OP BITS` lines).
 pub(crate) fn shim_log(path: &Path) -> Vec<(u64, String, i32)> {
     std::fs::read_to_string(path)

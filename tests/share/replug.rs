@@ -9,8 +9,7 @@ use std::process::Stdio;
 
 use nix::sys::termios::{ControlFlags as C, tcgetattr};
 
-use crate::lab::{lines_after, modem_shim, shim_log};
-use crate::ser2net::{need, python_has};
+use crate::lab::{lines_after, pyserial_and_shim, shim_env, shim_log};
 use crate::share_util;
 use rgetty::sys::tty;
 use share_util::*;
@@ -78,23 +77,14 @@ fn pyserial_settings_while_away_apply_on_return() {
 }
 
 fn replug_with_pyserial(away: bool) {
-    if !need(python_has("serial.rfc2217"), "python3 with pyserial") {
-        return;
-    }
-    let tmp = tmpdir();
-    let Some(shim) = modem_shim(tmp.path()) else {
+    let Some((tmp, shim)) = pyserial_and_shim() else {
         return;
     };
     let log = tmp.path().join("tiocm.log");
     let link = tmp.path().join("by-id-board");
     let d = dev();
     std::os::unix::fs::symlink(&d.path, &link).unwrap();
-    let env = [
-        ("LD_PRELOAD", shim.as_path()),
-        ("MODEM_DEV", Path::new("/dev/pts/*")),
-        ("MODEM_LOG", log.as_path()),
-        ("MODEM_TRACK", Path::new("1")),
-    ];
+    let env = shim_env(&shim, Path::new("/dev/pts/*"), &log);
     let args = ["-p", "0", "--mode", "rfc2217", "--hold-session"];
     let mut all = args.to_vec();
     all.push(link.to_str().unwrap());
