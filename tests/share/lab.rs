@@ -59,12 +59,8 @@ fn serve_held(tmp: &Path, link: &Path, extra: &[&str]) -> (Dev, Server) {
 /// serving that control socket, with the options `extra`.
 fn serve_ctl(extra: &[&str]) -> (tempfile::TempDir, PathBuf, Dev, Server) {
     let tmp = tmpdir();
-    let ctl = tmp.path().join("ctl");
     let d = dev();
-    let mut args = vec!["-p", "0", "--control", ctl.to_str().unwrap()];
-    args.extend_from_slice(extra);
-    args.push(d.path.to_str().unwrap());
-    let srv = serve(tmp.path(), &args);
+    let (srv, ctl, _) = crate::attach::serve_ctl(tmp.path(), &d.path, extra);
     (tmp, ctl, d, srv)
 }
 
@@ -473,13 +469,19 @@ pub(crate) fn console_on_pty(args: &[&str]) -> (Proc, std::fs::File) {
 
 /// Read the console's screen until `pat` shows; what was read.
 pub(crate) fn screen_until(screen: &mut std::fs::File, pat: &str) -> String {
+    String::from_utf8_lossy(&screen_bytes_until(screen, pat.as_bytes())).into_owned()
+}
+
+/// Read the screen until its bytes contain `pat` (not empty); what was read.
+pub(crate) fn screen_bytes_until(screen: &mut std::fs::File, pat: &[u8]) -> Vec<u8> {
     let end = Instant::now() + DEADLINE;
     let mut got = Vec::new();
     let mut b = [0u8; 4096];
-    while !String::from_utf8_lossy(&got).contains(pat) {
+    while !got.windows(pat.len()).any(|w| w == pat) {
         assert!(
             Instant::now() < end,
-            "no {pat:?} on the screen: {:?}",
+            "no {:?} on the screen: {:?}",
+            String::from_utf8_lossy(pat),
             String::from_utf8_lossy(&got)
         );
         match screen.read(&mut b) {
@@ -487,7 +489,7 @@ pub(crate) fn screen_until(screen: &mut std::fs::File, pat: &str) -> String {
             _ => std::thread::sleep(Duration::from_millis(10)),
         }
     }
-    String::from_utf8_lossy(&got).into_owned()
+    got
 }
 
 /// The console driven through a pty on an RFC 2217 port: typed text reaches the device, an
