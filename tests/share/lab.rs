@@ -211,7 +211,7 @@ fn hold_session_keeps_input_up_to_the_cap() {
 
 /// Telnet-decode what `c` sends until `done` says the data and COM-PORT messages so far are
 /// enough; returns them.
-fn read_rfc2217(
+pub(crate) fn read_rfc2217(
     c: &mut TcpStream,
     done: impl Fn(&str, &[ComPort]) -> bool,
 ) -> (String, Vec<ComPort>) {
