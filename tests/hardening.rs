@@ -198,10 +198,8 @@ fn caller_id_starting_with_a_dash_never_becomes_an_option() {
     let mut h = call_harness("");
     let rec = h.recorder("rec");
     h.login_config(&format!("* - - {} -h \\Y -i \\I @\n", rec.display()));
-    h.spawn_waiting(&[]);
-    h.modem
-        .set_caller(vmodem::type_at_prompt("alice\r", s(10.0)));
-    h.modem.ring(
+    h.call(
+        vmodem::type_at_prompt("alice\r", s(10.0)),
         2,
         s(0.5),
         Some(CallerId {

@@ -21,12 +21,7 @@ impl RealMgetty {
         if !Path::new("/sbin/mgetty").exists() {
             return Some("/sbin/mgetty missing (apt-get install mgetty)".into());
         }
-        let unshare = std::process::Command::new("unshare")
-            .args(["--mount", "true"])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .status();
-        if !unshare.is_ok_and(|s| s.success()) {
+        if !super::can_unshare_mount() {
             return Some("`unshare --mount` missing or not permitted".into());
         }
         None

@@ -271,10 +271,7 @@ fn typed_name_execs_program_with_same_argv_uid_env_ctty_utmp() {
             s(0.5),
             Some(cid()),
         );
-        let rec = h.recorded_norm("rec", s(30.0));
-        let mut o = Obs::of(h);
-        o.rec = rec;
-        o
+        Obs::recorded(h, "rec", s(30.0))
     }) else {
         return;
     };
@@ -360,8 +357,7 @@ fn autoppp_dispatch_same_except_the_echo() {
             ppp.display()
         ));
         answer(h, lcp_caller());
-        let rec = h.recorded_norm("pppd", s(30.0));
-        let mut o = Obs { rec, ..Obs::of(h) };
+        let mut o = Obs::recorded(h, "pppd", s(30.0));
         let stdin = fs::read(h.path("pppd.out.stdin")).unwrap_or_default();
         o.lock
             .push(("tail reaches pppd", stdin.ends_with(vmodem::LCP_TAIL)));
@@ -458,11 +454,15 @@ fn autoppp_termios_is_fully_raw_unlike_mgetty() {
 fn nmbr_without_name_is_not_a_ring_in_the_debian_profile() {
     let Some((m, r)) = both(dflt, &config(""), |h| {
         h.login_config("* - - /bin/false @\n");
-        h.spawn_waiting(&[]);
-        h.modem.set_caller(vmodem::type_at_prompt("\x04", s(15.0)));
         let mut c = cid();
         c.name = None;
-        h.modem.ring(2, s(1.0), Some(c));
+        call(
+            h,
+            vmodem::type_at_prompt("\x04", s(15.0)),
+            2,
+            s(1.0),
+            Some(c),
+        );
         Obs::exited(h, s(30.0))
     }) else {
         return;
@@ -665,8 +665,7 @@ fn dialout_lock_while_waiting_yields_and_exits_0() {
         holder.wait().unwrap();
         fs::remove_file(h.lock_path()).ok();
         let gone = std::time::Instant::now();
-        let exit = h.wait_exit(s(30.0));
-        let mut o = Obs { exit, ..Obs::of(h) };
+        let mut o = Obs::exited(h, s(30.0));
         o.ms = Some(gone.elapsed().as_millis());
         o.lock.push(("yielded", yielded));
         o.lock.push(("line released", released));

@@ -11,10 +11,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::dte::{Dte, T};
-use common::{free_port, have};
+use common::{SHARE, free_port, have};
 use regex::bytes::Regex;
-
-const SHARE: &str = env!("CARGO_BIN_EXE_rgetty-share");
 
 /// A running `rgetty-share modem` with its symlink in a temp dir.
 struct Share {

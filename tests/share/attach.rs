@@ -9,7 +9,7 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use crate::lab::{Ctl, SPY_KEYS, console_on_pty, screen_until};
+use crate::lab::{Ctl, SPY_KEYS, console_on_pty, screen_bytes_until, screen_until};
 use crate::share_util::*;
 
 /// A server of `dev` on a free port with its control socket (`tmp/ctl`) and `extra` options
@@ -46,21 +46,6 @@ fn console_fails(args: &[&str], uid: Option<u32>) -> (std::process::ExitStatus, 
         out.status,
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
-}
-
-/// Read the screen until its bytes contain `pat`; what was read.
-fn screen_bytes_until(screen: &mut std::fs::File, pat: &[u8]) -> Vec<u8> {
-    let end = Instant::now() + DEADLINE;
-    let mut got = Vec::new();
-    let mut b = [0u8; 4096];
-    while !got.windows(pat.len()).any(|w| w == pat) {
-        assert!(Instant::now() < end, "no {pat:?} on the screen: {got:?}");
-        match screen.read(&mut b) {
-            Ok(n) if n > 0 => got.extend_from_slice(&b[..n]),
-            _ => std::thread::sleep(Duration::from_millis(10)),
-        }
-    }
-    got
 }
 
 /// A raw `attach` request from a test client, with `extra` bytes in the same write; the

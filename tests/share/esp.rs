@@ -3,11 +3,9 @@
 //! and carried out by the server with its own timers.
 
 use std::io::{BufRead, BufReader};
-use std::path::Path;
 use std::process::{Command, Stdio};
 
-use crate::lab::shim_log;
-use crate::ser2net::{need, python_has};
+use crate::lab::{pyserial_and_shim, shim_env, shim_log};
 use crate::share_util;
 use share_util::*;
 
@@ -65,21 +63,12 @@ ser.close()
 /// never reach the device (no TIOCMBIS/TIOCMBIC while one runs or after the last).
 #[test]
 fn esptool_resets_from_pyserial_run_with_local_timing() {
-    if !need(python_has("serial.rfc2217"), "python3 with pyserial") {
-        return;
-    }
-    let tmp = tmpdir();
-    let Some(shim) = crate::lab::modem_shim(tmp.path()) else {
+    let Some((tmp, shim)) = pyserial_and_shim() else {
         return;
     };
     let d = dev();
     let log = tmp.path().join("tiocm.log");
-    let env = [
-        ("LD_PRELOAD", shim.as_path()),
-        ("MODEM_DEV", d.path.as_path()),
-        ("MODEM_LOG", log.as_path()),
-        ("MODEM_TRACK", Path::new("1")),
-    ];
+    let env = shim_env(&shim, &d.path, &log);
     let args = [
         "-p",
         "0",

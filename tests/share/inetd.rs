@@ -36,11 +36,7 @@ fn why_not() -> Option<String> {
     if !nix::unistd::getuid().is_root() {
         return Some("needs root (for unshare --mount)".into());
     }
-    let ns = Command::new("unshare")
-        .args(["--mount", "true"])
-        .stderr(Stdio::null())
-        .status();
-    if !ns.is_ok_and(|s| s.success()) {
+    if !share_util::can_unshare_mount() {
         return Some("`unshare --mount` missing or not permitted".into());
     }
     [

@@ -59,12 +59,8 @@ fn serve_held(tmp: &Path, link: &Path, extra: &[&str]) -> (Dev, Server) {
 /// serving that control socket, with the options `extra`.
 fn serve_ctl(extra: &[&str]) -> (tempfile::TempDir, PathBuf, Dev, Server) {
     let tmp = tmpdir();
-    let ctl = tmp.path().join("ctl");
     let d = dev();
-    let mut args = vec!["-p", "0", "--control", ctl.to_str().unwrap()];
-    args.extend_from_slice(extra);
-    args.push(d.path.to_str().unwrap());
-    let srv = serve(tmp.path(), &args);
+    let (srv, ctl, _) = crate::attach::serve_ctl(tmp.path(), &d.path, extra);
     (tmp, ctl, d, srv)
 }
 
@@ -215,7 +211,7 @@ fn hold_session_keeps_input_up_to_the_cap() {
 
 /// Telnet-decode what `c` sends until `done` says the data and COM-PORT messages so far are
 /// enough; returns them.
-fn read_rfc2217(
+pub(crate) fn read_rfc2217(
     c: &mut TcpStream,
     done: impl Fn(&str, &[ComPort]) -> bool,
 ) -> (String, Vec<ComPort>) {
@@ -473,13 +469,19 @@ pub(crate) fn console_on_pty(args: &[&str]) -> (Proc, std::fs::File) {
 
 /// Read the console's screen until `pat` shows; what was read.
 pub(crate) fn screen_until(screen: &mut std::fs::File, pat: &str) -> String {
+    String::from_utf8_lossy(&screen_bytes_until(screen, pat.as_bytes())).into_owned()
+}
+
+/// Read the screen until its bytes contain `pat` (not empty); what was read.
+pub(crate) fn screen_bytes_until(screen: &mut std::fs::File, pat: &[u8]) -> Vec<u8> {
     let end = Instant::now() + DEADLINE;
     let mut got = Vec::new();
     let mut b = [0u8; 4096];
-    while !String::from_utf8_lossy(&got).contains(pat) {
+    while !got.windows(pat.len()).any(|w| w == pat) {
         assert!(
             Instant::now() < end,
-            "no {pat:?} on the screen: {:?}",
+            "no {:?} on the screen: {:?}",
+            String::from_utf8_lossy(pat),
             String::from_utf8_lossy(&got)
         );
         match screen.read(&mut b) {
@@ -487,7 +489,7 @@ pub(crate) fn screen_until(screen: &mut std::fs::File, pat: &str) -> String {
             _ => std::thread::sleep(Duration::from_millis(10)),
         }
     }
-    String::from_utf8_lossy(&got).into_owned()
+    got
 }
 
 /// The console driven through a pty on an RFC 2217 port: typed text reaches the device, an
@@ -607,6 +609,33 @@ pub(crate) fn modem_shim(dir: &Path) -> Option<std::path::PathBuf> {
     shim
 }
 
+/// The start of a pyserial test with the TIOCM shim: a temporary directory and the shim
+/// built in it; `None` (the test is skipped) without pyserial or a C compiler.
+pub(crate) fn pyserial_and_shim() -> Option<(tempfile::TempDir, PathBuf)> {
+    use crate::ser2net::{need, python_has};
+    if !need(python_has("serial.rfc2217"), "python3 with pyserial") {
+        return None;
+    }
+    let tmp = tmpdir();
+    let shim = modem_shim(tmp.path())?;
+    Some((tmp, shim))
+}
+
+/// The environment of a server under the TIOCM shim: `preload` (the shim, or shims), the
+/// devices it acts on (`dev`, a glob pattern allowed), its log and tracked lines.
+pub(crate) fn shim_env<'a>(
+    preload: &'a Path,
+    dev: &'a Path,
+    log: &'a Path,
+) -> [(&'static str, &'a Path); 4] {
+    [
+        ("LD_PRELOAD", preload),
+        ("MODEM_DEV", dev),
+        ("MODEM_LOG", log),
+        ("MODEM_TRACK", Path::new("1")),
+    ]
+}
+
 /// What the TIOCM shim logged (`NANOSECONDS OP BITS` lines).
 pub(crate) fn shim_log(path: &Path) -> Vec<(u64, String, i32)> {
     std::fs::read_to_string(path)
@@ -621,6 +650,21 @@ pub(crate) fn shim_log(path: &Path) -> Vec<(u64, String, i32)> {
             )
         })
         .collect()
+}
+
+/// DTR and RTS as the shim's TIOCMBIS/TIOCMBIC/TIOCMSET calls left them (from `bits`), and
+/// how many calls that took.
+pub(crate) fn lines_after(ops: &[(u64, String, i32)], mut bits: i32) -> (bool, bool, usize) {
+    for (_, op, b) in ops {
+        bits = match op.as_str() {
+            "bis" => bits | b,
+            "bic" => bits & !b,
+            "set" => *b,
+            _ => bits,
+        };
+    }
+    let n = ops.iter().filter(|(_, op, _)| op != "hupcl-close").count();
+    (bits & libc::TIOCM_DTR != 0, bits & libc::TIOCM_RTS != 0, n)
 }
 
 /// How many times the shim saw DTR dropped: TIOCMBIC or TIOCMSET without it, or a close with

@@ -7,9 +7,8 @@ use std::io::{BufRead, Write};
 use std::path::Path;
 use std::process::Stdio;
 
-use crate::lab::shim_log;
+use crate::lab::{lines_after, pyserial_and_shim, shim_env, shim_log};
 use crate::lines::speed2;
-use crate::ser2net::{need, python_has};
 use crate::share_util;
 use share_util::*;
 
@@ -32,27 +31,9 @@ print(s.read(4).decode(), flush=True)
 s.close()
 "#;
 
-/// DTR and RTS as the driver last had them, replaying the shim's log (bis/bic/set).
-fn lines_now(log: &Path) -> (bool, bool) {
-    let mut bits = 0;
-    for (_, op, b) in shim_log(log) {
-        match op.as_str() {
-            "bis" => bits |= b,
-            "bic" => bits &= !b,
-            "set" => bits = b,
-            _ => {}
-        }
-    }
-    (bits & libc::TIOCM_DTR != 0, bits & libc::TIOCM_RTS != 0)
-}
-
 #[test]
 fn pyserial_sets_dtr_rts_break_and_bother_speed() {
-    if !need(python_has("serial.rfc2217"), "python3 with pyserial") {
-        return;
-    }
-    let tmp = tmpdir();
-    let Some(modem) = crate::lab::modem_shim(tmp.path()) else {
+    let Some((tmp, modem)) = pyserial_and_shim() else {
         return;
     };
     let brk = crate::common::build_shim(tmp.path(), "break_shim", include_str!("../break_shim.c"))
@@ -61,13 +42,8 @@ fn pyserial_sets_dtr_rts_break_and_bother_speed() {
     let (log, breaks) = (tmp.path().join("tiocm.log"), tmp.path().join("breaks"));
     // Both shims: the BREAK shim's ioctl passes on to the TIOCM shim's (RTLD_NEXT).
     let preload = format!("{} {}", brk.display(), modem.display());
-    let env = [
-        ("LD_PRELOAD", Path::new(&preload)),
-        ("MODEM_DEV", d.path.as_path()),
-        ("MODEM_LOG", log.as_path()),
-        ("MODEM_TRACK", Path::new("1")),
-        ("BREAK_COUNT", breaks.as_path()),
-    ];
+    let mut env = shim_env(Path::new(&preload), &d.path, &log).to_vec();
+    env.push(("BREAK_COUNT", &breaks));
     let args = ["-p", "0", "--mode", "rfc2217", d.path.to_str().unwrap()];
     let srv = serve_env(tmp.path(), &args, Stdio::inherit(), &env);
     let (mut py, mut out) = python(CLIENT, &[&srv.addrs[0].port().to_string()]);
@@ -87,7 +63,9 @@ fn pyserial_sets_dtr_rts_break_and_bother_speed() {
         ("dtr-low", (false, true)),
     ] {
         next(step);
-        assert_eq!(lines_now(&log), want, "after {step}");
+        // the open raised both lines
+        let (dtr, rts, _) = lines_after(&shim_log(&log), libc::TIOCM_DTR | libc::TIOCM_RTS);
+        assert_eq!((dtr, rts), want, "after {step}");
         input.write_all(b"\n").unwrap();
     }
     next("break");

@@ -9,8 +9,7 @@ use std::process::Stdio;
 
 use nix::sys::termios::{ControlFlags as C, tcgetattr};
 
-use crate::lab::{modem_shim, shim_log};
-use crate::ser2net::{need, python_has};
+use crate::lab::{lines_after, pyserial_and_shim, shim_env, shim_log};
 use crate::share_util;
 use rgetty::sys::tty;
 use share_util::*;
@@ -60,21 +59,6 @@ fn framing(fd: &std::os::fd::OwnedFd) -> (u32, C) {
     (tty::get_speed(fd).unwrap(), t.control_flags & want)
 }
 
-/// DTR and RTS as the shim's TIOCMBIS/TIOCMBIC/TIOCMSET calls left them (from `bits`), and
-/// how many calls that took.
-fn lines_after(ops: &[(u64, String, i32)], mut bits: i32) -> (bool, bool, usize) {
-    for (_, op, b) in ops {
-        bits = match op.as_str() {
-            "bis" => bits | b,
-            "bic" => bits & !b,
-            "set" => *b,
-            _ => bits,
-        };
-    }
-    let n = ops.iter().filter(|(_, op, _)| op != "hupcl-close").count();
-    (bits & libc::TIOCM_DTR != 0, bits & libc::TIOCM_RTS != 0, n)
-}
-
 /// pyserial through an unplug and an immediate replug: it is not disconnected, reads the
 /// notice lines and the new device's first bytes, and its speed (250000, a BOTHER speed),
 /// framing (7E2, or 8N2 where ptys take no parity), flow control (RTS/CTS) and DTR/RTS (both
@@ -93,23 +77,14 @@ fn pyserial_settings_while_away_apply_on_return() {
 }
 
 fn replug_with_pyserial(away: bool) {
-    if !need(python_has("serial.rfc2217"), "python3 with pyserial") {
-        return;
-    }
-    let tmp = tmpdir();
-    let Some(shim) = modem_shim(tmp.path()) else {
+    let Some((tmp, shim)) = pyserial_and_shim() else {
         return;
     };
     let log = tmp.path().join("tiocm.log");
     let link = tmp.path().join("by-id-board");
     let d = dev();
     std::os::unix::fs::symlink(&d.path, &link).unwrap();
-    let env = [
-        ("LD_PRELOAD", shim.as_path()),
-        ("MODEM_DEV", Path::new("/dev/pts/*")),
-        ("MODEM_LOG", log.as_path()),
-        ("MODEM_TRACK", Path::new("1")),
-    ];
+    let env = shim_env(&shim, Path::new("/dev/pts/*"), &log);
     let args = ["-p", "0", "--mode", "rfc2217", "--hold-session"];
     let mut all = args.to_vec();
     all.push(link.to_str().unwrap());
